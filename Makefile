@@ -1,0 +1,45 @@
+# LightOS. The two commands: `make demo` (build, boot, run the workload) and `make test` (every test).
+# Everything else here is a step those two run; see README.md.
+SHELL := /bin/bash
+MUSL := x86_64-unknown-linux-musl
+GUEST := build/guest
+
+.DEFAULT_GOAL := help
+.PHONY: help setup kernel module guest guest-tests lint test demo vm-shell clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+setup: ## Install missing Debian packages, rust-src, the musl target and bindgen
+	@qemu/setup-host.sh
+
+kernel: setup ## Fetch, configure and build the guest kernel (cached in ~/.cache/lightos)
+	@qemu/build-kernel.sh >/dev/null
+
+module: kernel ## Build lightos_core.ko (warnings are errors, clippy on) into build/module
+	@qemu/build-module.sh >/dev/null
+
+guest: module ## Build the static binaries the guest image carries into build/guest/bin
+	@mkdir -p $(GUEST)/bin
+	@cargo build -q --release --target $(MUSL) -p lightos-cli
+	@cp target/$(MUSL)/release/lightos $(GUEST)/bin/
+	@gcc -static -O2 -Wall -Werror qemu/guest/lightos-exit.c -o $(GUEST)/bin/lightos-exit
+
+guest-tests: guest ## Build the VM test suite (Rust integration tests and the C client) into build/guest/tests
+	@tests/build-guest-tests.sh
+
+lint: ## cargo fmt --check and cargo clippy -D warnings
+	@cargo fmt --all --check
+	@cargo clippy -q --workspace --all-targets -- -D warnings
+
+test: ## Every test: lint, host unit tests, then the VM suite; ends with "N passed, N failed"
+	@tests/run-all.sh
+
+demo: guest ## Boot the guest, load the module and show what it reports
+	@qemu/run --log build/vm/demo-serial.log -- 'lightos info && echo && lightos info --json'
+
+vm-shell: guest ## An interactive shell in the guest with the module loaded
+	@qemu/run --interactive
+
+clean: ## Remove build outputs in the repo (the kernel cache stays)
+	rm -rf build target

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The file operations of `/dev/lightos`: open, release, ioctl dispatch, fdinfo.
+//!
+//! The kernel crate's `MiscDeviceRegistration` (7.2) leaves `file_operations.owner` unset, so an open
+//! file would not pin the module and `rmmod` with an open fd would free code still in use. The module
+//! therefore swaps in a copy of the operations with `owner` set ([`pin_module_on_open`]), and `open`
+//! refuses any file that was opened through the unpinned original during that swap's window.
+
+use crate::{context::Context, info, ioctl_arg::IoctlArg, uapi};
+use kernel::{
+    bindings,
+    fs::File,
+    ioctl::{_IOC_DIR, _IOC_NR, _IOC_TYPE},
+    miscdevice::{MiscDevice, MiscDeviceRegistration},
+    prelude::*,
+    seq_file::{seq_print, SeqFile},
+    types::Opaque,
+};
+
+/// The private data of one open `/dev/lightos`.
+pub(crate) struct LightosFile {
+    ctx: Context,
+}
+
+#[vtable]
+impl MiscDevice for LightosFile {
+    type Ptr = KBox<Self>;
+
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+        // SAFETY: `file` is valid for this call and `f_op` was set by `misc_open` before calling us.
+        let owner = unsafe { (*(*file.as_ptr()).f_op).owner };
+        if owner.is_null() {
+            // Opened before the module finished loading: it would not hold a module reference.
+            return Err(EAGAIN);
+        }
+        KBox::new(Self { ctx: Context::new()? }, GFP_KERNEL)
+    }
+
+    fn ioctl(me: &Self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        me.ctx.count_ioctl();
+        if _IOC_TYPE(cmd) != uapi::IOC_MAGIC {
+            return Err(ENOTTY);
+        }
+        let read_write = uapi::IOC_READ | uapi::IOC_WRITE;
+        match (_IOC_NR(cmd), _IOC_DIR(cmd)) {
+            (uapi::IOC_NR_GET_INFO, dir) if dir == read_write => {
+                info::get_info(&me.ctx, IoctlArg::new::<uapi::Info>(cmd, arg)?)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+
+    fn show_fdinfo(me: &Self, m: &SeqFile, _file: &File) {
+        seq_print!(m, "lightos-context:\t{}\n", me.ctx.id());
+        seq_print!(m, "lightos-ioctls:\t{}\n", me.ctx.ioctls());
+    }
+}
+
+/// Makes every later open of `misc` take a reference on `module`, via a copy of its file operations
+/// (stored in `fops`, which must outlive the registration) with `owner` set.
+pub(crate) fn pin_module_on_open(
+    misc: &MiscDeviceRegistration<LightosFile>,
+    fops: &Opaque<bindings::file_operations>,
+    module: &'static ThisModule,
+) {
+    let raw = misc.as_raw();
+    // SAFETY: `raw` is the registered miscdevice; its `fops` points to a static `file_operations`.
+    // `fops` is pinned in the module struct next to the registration, which is dropped (deregistered)
+    // before it, so the copy outlives every open that can see it. `misc_open` reads `misc->fops` under
+    // its own lock; an aligned pointer store is atomic on every architecture Linux supports, so a
+    // concurrent open sees either the original (refused in `open`) or the copy.
+    unsafe {
+        let mut copy = core::ptr::read((*raw).fops);
+        copy.owner = module.as_ptr();
+        fops.get().write(copy);
+        core::ptr::write_volatile(&raw mut (*raw).fops, fops.get().cast_const());
+    }
+}

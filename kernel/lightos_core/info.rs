@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `LIGHTOS_IOC_GET_INFO`: ABI version, capabilities, limits and the caller's context.
+
+use crate::{context, context::Context, ioctl_arg::IoctlArg, uapi, MODULE_VERSION};
+use kernel::prelude::*;
+
+const _: () = assert!(MODULE_VERSION.len() < uapi::MODULE_VERSION_LEN);
+
+/// Handles `GET_INFO`: rejects non-zero `flags`, `pad` or `reserved` with `EINVAL`, fills the rest.
+pub(crate) fn get_info(ctx: &Context, arg: IoctlArg) -> Result<isize> {
+    let mut info: uapi::Info = arg.read()?;
+    if info.flags != 0 || info.pad != 0 || info.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    info.abi_major = uapi::ABI_MAJOR;
+    info.abi_minor = uapi::ABI_MINOR;
+    info.max_contexts = uapi::MAX_CONTEXTS;
+    info.capabilities = uapi::CAP_ALL;
+    info.context_id = ctx.id();
+    info.open_contexts = context::open_contexts();
+    info.module_version = [0; uapi::MODULE_VERSION_LEN];
+    info.module_version[..MODULE_VERSION.len()].copy_from_slice(MODULE_VERSION.as_bytes());
+    arg.write(&info)?;
+    Ok(0)
+}

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! LightOS core: `/dev/lightos`, the kernel side of the LightOS compute stack.
+//!
+//! Each open file description of `/dev/lightos` is a [`context::Context`]. The binary interface is
+//! declared once in `userspace/lightos-uapi/src/abi.rs`, included here as [`uapi`].
+
+use kernel::{bindings, miscdevice::MiscDeviceRegistration, prelude::*, types::Opaque};
+
+#[path = "../../userspace/lightos-uapi/src/abi.rs"]
+pub mod uapi;
+
+mod context;
+mod file;
+mod info;
+mod ioctl_arg;
+
+/// The module's version, reported by `LIGHTOS_IOC_GET_INFO` (kept equal to the Cargo workspace's).
+pub const MODULE_VERSION: &str = "0.1.0";
+
+module! {
+    type: LightosModule,
+    name: "lightos_core",
+    authors: ["LightOS developers"],
+    description: "LightOS core: /dev/lightos compute contexts",
+    license: "GPL",
+}
+
+/// The loaded module: the `/dev/lightos` registration and the file operations it uses.
+#[pin_data(PinnedDrop)]
+struct LightosModule {
+    /// Dropped first (fields drop in order), so no new open can start before `fops` goes.
+    #[pin]
+    misc: MiscDeviceRegistration<file::LightosFile>,
+    /// A copy of the miscdevice's file operations with `owner` set to this module (see [`file`]).
+    #[pin]
+    fops: Opaque<bindings::file_operations>,
+}
+
+impl kernel::InPlaceModule for LightosModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let options = kernel::miscdevice::MiscDeviceOptions { name: c"lightos" };
+        try_pin_init!(Self {
+            misc <- MiscDeviceRegistration::register(options),
+            fops: Opaque::uninit(),
+        })
+        .pin_chain(move |this| {
+            file::pin_module_on_open(&this.misc, &this.fops, module);
+            pr_info!(
+                "lightos_core {} loaded: /dev/lightos, ABI {}.{}\n",
+                MODULE_VERSION,
+                uapi::ABI_MAJOR,
+                uapi::ABI_MINOR
+            );
+            Ok(())
+        })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for LightosModule {
+    fn drop(self: Pin<&mut Self>) {
+        pr_info!("lightos_core unloaded\n");
+    }
+}

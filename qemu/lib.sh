@@ -1,0 +1,43 @@
+# Shared settings and helpers for the qemu/ scripts. Source it; do not run it.
+#
+# Everything heavy (kernel source, kernel build, bindgen) lives in the cache, outside the repo:
+#   $LIGHTOS_CACHE (default ~/.cache/lightos)
+#     tools/bin/bindgen         bindgen-cli, installed with cargo
+#     src/linux-$KVER/          the unpacked, checksum-verified kernel source
+#     build/$KEY/               one kernel build per key (version, config fragment, rustc, bindgen, clang)
+#     apt-sid/                  a private apt configuration used only to download the source package
+
+set -euo pipefail
+
+LIGHTOS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LIGHTOS_CACHE=${LIGHTOS_CACHE:-$HOME/.cache/lightos}
+KVER=7.2.13
+KDEB=linux-source-7.2_7.2.13-1_all.deb
+KDEB_SHA256=30a8c5fc63f9028a62e6d7b3f7f43bee67425dbce2a05fceba83f9b87c92083d
+LLVM_SUFFIX=-19
+KSRC=$LIGHTOS_CACHE/src/linux-$KVER
+FRAGMENT=$LIGHTOS_ROOT/qemu/kernel.config
+export PATH=$LIGHTOS_CACHE/tools/bin:$HOME/.cargo/bin:$PATH
+
+# Print a progress line on stderr, prefixed so it stands out in long logs.
+say() { printf '\033[1;34m[lightos]\033[0m %s\n' "$*" >&2; }
+
+# Print an error and exit non-zero.
+die() { printf '\033[1;31m[lightos] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# The cache key of a kernel build: anything that changes the produced kernel or the ABI its modules need.
+kernel_key() {
+    {
+        echo "$KVER"
+        cat "$FRAGMENT"
+        rustc -vV
+        bindgen --version 2>/dev/null || echo "no-bindgen"
+        "clang$LLVM_SUFFIX" --version | head -n1
+    } | sha256sum | cut -c1-16
+}
+
+# The build directory of the current key.
+kernel_build_dir() { echo "$LIGHTOS_CACHE/build/$(kernel_key)"; }
+
+# Arguments every kernel make needs.
+kmake_args() { echo "LLVM=$LLVM_SUFFIX"; }

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * A C client of /dev/lightos, built with gcc against include/uapi/lightos.h only: calls GET_INFO,
+ * prints the reply, and checks a rejection. Ends with "c_client: N passed, N failed".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "lightos.h"
+
+static int passed, failed;
+
+static void check(int ok, const char *what)
+{
+	printf("c_client: %s ... %s\n", what, ok ? "ok" : "FAILED");
+	if (ok)
+		passed++;
+	else
+		failed++;
+}
+
+int main(void)
+{
+	struct lightos_info info;
+	int fd = open("/dev/lightos", O_RDWR | O_CLOEXEC);
+
+	check(fd >= 0, "open /dev/lightos");
+	if (fd < 0) {
+		perror("open /dev/lightos");
+		printf("c_client: %d passed, %d failed\n", passed, failed);
+		return 1;
+	}
+
+	memset(&info, 0, sizeof(info));
+	check(ioctl(fd, LIGHTOS_IOC_GET_INFO, &info) == 0, "LIGHTOS_IOC_GET_INFO");
+	printf("c_client: module %s, ABI %u.%u, capabilities %#llx, context %llu, %u/%u contexts open\n",
+	       info.module_version, info.abi_major, info.abi_minor, (unsigned long long)info.capabilities,
+	       (unsigned long long)info.context_id, info.open_contexts, info.max_contexts);
+	check(info.abi_major == LIGHTOS_ABI_MAJOR, "ABI major matches the header");
+	check((info.capabilities & ~LIGHTOS_CAP_ALL) == 0, "no capability bits unknown to the header");
+	check(info.max_contexts == LIGHTOS_MAX_CONTEXTS, "max_contexts matches the header");
+
+	memset(&info, 0, sizeof(info));
+	info.reserved[3] = 1;
+	check(ioctl(fd, LIGHTOS_IOC_GET_INFO, &info) == -1 && errno == EINVAL, "reserved field set -> EINVAL");
+	check(ioctl(fd, _IO(LIGHTOS_IOC_MAGIC, 0x7f)) == -1 && errno == ENOTTY, "unknown ioctl -> ENOTTY");
+
+	close(fd);
+	printf("c_client: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make test`: lint, host unit tests, then the VM suite in one boot. The last line is the total,
+# "N passed, N failed", adding host and guest tests; any failure anywhere exits non-zero.
+source "$(dirname "$0")/../qemu/lib.sh"
+cd "$LIGHTOS_ROOT"
+start=$(date +%s)
+
+say "building: kernel (cached), module, guest binaries and the VM test suite"
+make -s --no-print-directory guest-tests
+
+say "lint: cargo fmt --check, cargo clippy -D warnings"
+make -s --no-print-directory lint || die "lint failed"
+
+say "host tests: cargo test"
+mkdir -p build
+set +e
+cargo test --workspace --exclude lightos-vm-tests 2>&1 | tee build/host-tests.log
+host_rc=${PIPESTATUS[0]}
+set -e
+sum() { sed -n "s/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\\$1/p" "$2" | paste -sd+ | bc; }
+host_pass=$(sum 1 build/host-tests.log); host_fail=$(sum 2 build/host-tests.log)
+host_pass=${host_pass:-0}; host_fail=${host_fail:-0}
+[ "$host_rc" != 0 ] && [ "$host_fail" = 0 ] && host_fail=1
+
+say "VM suite: booting the guest with lightos_core.ko and $(ls build/guest/tests | wc -l) test programs"
+adds=(); for t in build/guest/tests/*; do adds+=(--add "$t"); done
+set +e
+qemu/run --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" --log build/vm/test-serial.log "${adds[@]}" -- sh run-suite.sh
+vm_rc=$?
+set -e
+line=$(grep -E '^guest: [0-9]+ passed, [0-9]+ failed$' build/vm/test-serial.log | tail -n1 || true)
+if [ -n "$line" ]; then
+    guest_pass=$(echo "$line" | sed -E 's/^guest: ([0-9]+) passed.*/\1/')
+    guest_fail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+else
+    say "the VM suite reported no totals (status $vm_rc): counted as 1 failure"
+    guest_pass=0 guest_fail=1
+fi
+[ "$vm_rc" != 0 ] && [ "$guest_fail" = 0 ] && { say "the VM run failed (status $vm_rc) though every test passed"; guest_fail=1; }
+
+elapsed=$(( $(date +%s) - start ))
+say "host: $host_pass passed, $host_fail failed; guest: $guest_pass passed, $guest_fail failed; $((elapsed / 60)) min $((elapsed % 60)) s"
+passed=$((host_pass + guest_pass)) failed=$((host_fail + guest_fail))
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,39 @@
+#!/bin/sh
+# The VM suite, run inside the guest by tests/run-all.sh: every vm_* test binary (libtest), every c_*
+# client, and the CLI checks. Ends with "guest: N passed, N failed"; exits non-zero on any failure.
+passed=0 failed=0
+
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+for t in ./vm_* ./c_*; do
+    [ -x "$t" ] || continue
+    name=${t#./}
+    echo "[guest] === $name"
+    case $name in
+        vm_*) "$t" --test-threads=1 > /tmp/out 2>&1; rc=$?
+              counts=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' /tmp/out) ;;
+        c_*)  "$t" > /tmp/out 2>&1; rc=$?
+              counts=$(sed -n 's/^c_client: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' /tmp/out) ;;
+    esac
+    cat /tmp/out
+    if [ -z "$counts" ]; then
+        echo "[guest] $name exited with status $rc and no summary: counted as 1 failure"
+        add 0 1
+    else
+        add $counts
+        [ "$rc" != 0 ] && [ "${counts#* }" = 0 ] && { echo "[guest] $name exited $rc"; add 0 1; }
+    fi
+done
+
+# The CLI as a user runs it.
+check() {
+    if eval "$2" > /tmp/out 2>&1; then echo "cli: $1 ... ok"; add 1 0
+    else echo "cli: $1 ... FAILED"; cat /tmp/out; add 0 1; fi
+}
+check "lightos info prints the ABI" "lightos info | grep -q '^ABI              1\.'"
+check "lightos info --json is JSON with the ABI" "lightos info --json | grep -q '\"abi\":{\"major\":1'"
+check "lightos info on a missing node fails with a hint" \
+      "! lightos --device /dev/nonexistent info 2>&1 && lightos --device /dev/nonexistent info 2>&1 | grep -q insmod"
+
+echo "guest: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,20 @@
+//! The raw ioctl calls, generated from the ABI in `lightos-uapi`. Private: callers use [`crate::Device`].
+
+use lightos_uapi as uapi;
+
+nix::ioctl_readwrite!(get_info, uapi::IOC_MAGIC, uapi::IOC_NR_GET_INFO, uapi::Info);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nix_encodes_the_same_numbers_as_the_uapi() {
+        let nix_number = nix::request_code_readwrite!(
+            uapi::IOC_MAGIC,
+            uapi::IOC_NR_GET_INFO,
+            std::mem::size_of::<uapi::Info>()
+        );
+        assert_eq!(nix_number as u32, uapi::IOC_GET_INFO);
+    }
+}
