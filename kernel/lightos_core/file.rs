@@ -4,7 +4,7 @@
 //!
 //! The kernel crate's `MiscDeviceRegistration` (7.2) leaves `file_operations.owner` unset, so an open
 //! file would not pin the module and `rmmod` with an open fd would free code still in use. The module
-//! therefore swaps in a copy of the operations with `owner` set ([`pin_module_on_open`]), and `open`
+//! therefore swaps in a copy of the operations with `owner` set ([`ModuleFops`]), and `open`
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
 use crate::{context::Context, info, ioctl_arg::IoctlArg, uapi};
@@ -34,7 +34,7 @@ impl MiscDevice for LightosFile {
             // Opened before the module finished loading: it would not hold a module reference.
             return Err(EAGAIN);
         }
-        KBox::new(Self { ctx: Context::new()? }, GFP_KERNEL)
+        Ok(KBox::new(Self { ctx: Context::new()? }, GFP_KERNEL)?)
     }
 
     fn ioctl(me: &Self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -57,23 +57,38 @@ impl MiscDevice for LightosFile {
     }
 }
 
-/// Makes every later open of `misc` take a reference on `module`, via a copy of its file operations
-/// (stored in `fops`, which must outlive the registration) with `owner` set.
-pub(crate) fn pin_module_on_open(
-    misc: &MiscDeviceRegistration<LightosFile>,
-    fops: &Opaque<bindings::file_operations>,
-    module: &'static ThisModule,
-) {
-    let raw = misc.as_raw();
-    // SAFETY: `raw` is the registered miscdevice; its `fops` points to a static `file_operations`.
-    // `fops` is pinned in the module struct next to the registration, which is dropped (deregistered)
-    // before it, so the copy outlives every open that can see it. `misc_open` reads `misc->fops` under
-    // its own lock; an aligned pointer store is atomic on every architecture Linux supports, so a
-    // concurrent open sees either the original (refused in `open`) or the copy.
-    unsafe {
-        let mut copy = core::ptr::read((*raw).fops);
-        copy.owner = module.as_ptr();
-        fops.get().write(copy);
-        core::ptr::write_volatile(&raw mut (*raw).fops, fops.get().cast_const());
+/// A copy of the miscdevice's file operations with `owner` set, so that opens pin the module.
+///
+/// It must outlive the registration it is installed into (the module struct drops the registration
+/// first).
+pub(crate) struct ModuleFops(Opaque<bindings::file_operations>);
+
+// SAFETY: the table is written once, in `install` during module init before any open can use it,
+// and only read afterwards (by the VFS); it holds function pointers and the module pointer only.
+unsafe impl Send for ModuleFops {}
+// SAFETY: see `Send`: shared access is read-only after `install`.
+unsafe impl Sync for ModuleFops {}
+
+impl ModuleFops {
+    /// An empty table, filled by [`ModuleFops::install`].
+    pub(crate) fn uninit() -> Self {
+        Self(Opaque::uninit())
+    }
+
+    /// Makes every later open of `misc` take a reference on `module`: copies `misc`'s file operations
+    /// into `self` with `owner` set and points `misc` at the copy.
+    pub(crate) fn install(&self, misc: &MiscDeviceRegistration<LightosFile>, module: &'static ThisModule) {
+        let raw = misc.as_raw();
+        // SAFETY: `raw` is the registered miscdevice; its `fops` points to a static `file_operations`.
+        // `self` is pinned in the module struct next to the registration, which is dropped
+        // (deregistered) before it, so the copy outlives every open that can see it. `misc_open` reads
+        // `misc->fops` under its own lock; an aligned pointer store is atomic on every architecture
+        // Linux supports, so a concurrent open sees either the original (refused in `open`) or the copy.
+        unsafe {
+            let mut copy = core::ptr::read((*raw).fops);
+            copy.owner = module.as_ptr();
+            self.0.get().write(copy);
+            core::ptr::write_volatile(&raw mut (*raw).fops, self.0.get().cast_const());
+        }
     }
 }

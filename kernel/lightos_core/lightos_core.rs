@@ -5,7 +5,7 @@
 //! Each open file description of `/dev/lightos` is a [`context::Context`]. The binary interface is
 //! declared once in `userspace/lightos-uapi/src/abi.rs`, included here as [`uapi`].
 
-use kernel::{bindings, miscdevice::MiscDeviceRegistration, prelude::*, types::Opaque};
+use kernel::{miscdevice::MiscDeviceRegistration, prelude::*};
 
 #[path = "../../userspace/lightos-uapi/src/abi.rs"]
 pub mod uapi;
@@ -34,7 +34,7 @@ struct LightosModule {
     misc: MiscDeviceRegistration<file::LightosFile>,
     /// A copy of the miscdevice's file operations with `owner` set to this module (see [`file`]).
     #[pin]
-    fops: Opaque<bindings::file_operations>,
+    fops: file::ModuleFops,
 }
 
 impl kernel::InPlaceModule for LightosModule {
@@ -42,10 +42,10 @@ impl kernel::InPlaceModule for LightosModule {
         let options = kernel::miscdevice::MiscDeviceOptions { name: c"lightos" };
         try_pin_init!(Self {
             misc <- MiscDeviceRegistration::register(options),
-            fops: Opaque::uninit(),
+            fops: file::ModuleFops::uninit(),
         })
         .pin_chain(move |this| {
-            file::pin_module_on_open(&this.misc, &this.fops, module);
+            this.fops.install(&this.misc, module);
             pr_info!(
                 "lightos_core {} loaded: /dev/lightos, ABI {}.{}\n",
                 MODULE_VERSION,

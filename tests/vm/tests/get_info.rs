@@ -32,9 +32,11 @@ fn get_info_reports_abi_capabilities_and_limits() {
 
 #[test]
 fn each_open_is_its_own_context() {
-    let (a, b) = (open_dev(), open_dev());
-    let (mut ia, mut ib) = (uapi::Info::zeroed(), uapi::Info::zeroed());
+    let a = open_dev();
+    let mut ia = uapi::Info::zeroed();
     get_info(&a, &mut ia).unwrap();
+    let b = open_dev();
+    let mut ib = uapi::Info::zeroed();
     get_info(&b, &mut ib).unwrap();
     assert_ne!(ia.context_id, ib.context_id);
     assert_eq!(ib.open_contexts, ia.open_contexts + 1);
@@ -42,6 +44,12 @@ fn each_open_is_its_own_context() {
     let mut again = uapi::Info::zeroed();
     get_info(&a, &mut again).unwrap();
     assert_eq!(again.context_id, ia.context_id);
+    drop(b);
+    get_info(&a, &mut again).unwrap();
+    assert_eq!(
+        again.open_contexts, ia.open_contexts,
+        "closing b released its context"
+    );
 }
 
 #[test]

@@ -100,11 +100,12 @@ fn a_wrong_value_is_caught() {
         ),
     )
     .unwrap();
-    let ok = Command::new("cc")
+    let out = Command::new("cc")
         .args(["-std=c11", "-fsyntax-only", "-I"])
         .arg(&include)
         .arg(&src)
-        .status()
+        .output()
         .unwrap();
-    assert!(!ok.success());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("static assertion failed"));
 }
