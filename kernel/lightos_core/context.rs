@@ -2,41 +2,73 @@
 
 //! Per-open contexts: one for each open file description of `/dev/lightos`.
 //!
-//! A context is the namespace of everything a client creates; it dies with its file. The module-wide
-//! count of contexts is bounded by [`uapi::MAX_CONTEXTS`] and visible through `GET_INFO`, so tests can
-//! prove that every open was matched by a release.
+//! A context is the namespace of everything a client creates (buffer handles live in its XArray);
+//! it dies with its file. The module-wide count of contexts is bounded by [`uapi::MAX_CONTEXTS`] and
+//! visible through `GET_INFO` and debugfs, so tests can prove every open was matched by a release.
 
-use crate::uapi;
+use crate::{buffer::Buffer, stats, uapi};
 use kernel::{
     prelude::*,
-    sync::atomic::{Atomic, Relaxed},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
+    xarray::{AllocKind, XArray},
 };
 
-/// Contexts open now, module-wide.
-static OPEN_CONTEXTS: Atomic<u32> = Atomic::new(0);
 /// The next context identifier; 64 bits, so identifiers are never reused while the module is loaded.
 static NEXT_CONTEXT_ID: Atomic<u64> = Atomic::new(1);
 
+/// One slot of [`uapi::MAX_CONTEXTS`], given back when dropped.
+struct ContextSlot;
+
+impl ContextSlot {
+    /// Takes a slot, or fails with `ENFILE` when all are taken.
+    fn new() -> Result<Self> {
+        let before = stats::CONTEXTS.fetch_add(1, Relaxed);
+        if before >= uapi::MAX_CONTEXTS {
+            stats::CONTEXTS.fetch_sub(1, Relaxed);
+            return Err(ENFILE);
+        }
+        Ok(Self)
+    }
+}
+
+impl Drop for ContextSlot {
+    fn drop(&mut self) {
+        stats::CONTEXTS.fetch_sub(1, Relaxed);
+    }
+}
+
 /// The state of one open file description.
+#[pin_data]
 pub(crate) struct Context {
     /// Unique identifier, reported by `GET_INFO` and fdinfo.
     id: u64,
     /// Number of ioctls issued on this context (telemetry).
     ioctls: Atomic<u64>,
+    /// Buffer objects by handle (index); dropping the context drops its references.
+    #[pin]
+    buffers: XArray<Arc<Buffer>>,
+    /// How many handles `buffers` holds (bounded by [`uapi::MAX_BUFFERS_PER_CONTEXT`]).
+    buffer_count: Atomic<u32>,
+    /// The next handle to hand out; handles are never reused within a context.
+    next_handle: Atomic<u32>,
+    _slot: ContextSlot,
 }
 
 impl Context {
     /// Creates a context, or fails with `ENFILE` when [`uapi::MAX_CONTEXTS`] are already open.
-    pub(crate) fn new() -> Result<Self> {
-        let before = OPEN_CONTEXTS.fetch_add(1, Relaxed);
-        if before >= uapi::MAX_CONTEXTS {
-            OPEN_CONTEXTS.fetch_sub(1, Relaxed);
-            return Err(ENFILE);
-        }
-        Ok(Self {
+    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+        let slot = ContextSlot::new()?;
+        Ok(try_pin_init!(Self {
             id: NEXT_CONTEXT_ID.fetch_add(1, Relaxed),
             ioctls: Atomic::new(0),
-        })
+            buffers <- XArray::new(AllocKind::Alloc1),
+            buffer_count: Atomic::new(0),
+            next_handle: Atomic::new(1),
+            _slot: slot,
+        }? Error))
     }
 
     /// The context's identifier.
@@ -53,15 +85,53 @@ impl Context {
     pub(crate) fn ioctls(&self) -> u64 {
         self.ioctls.load(Relaxed)
     }
-}
 
-impl Drop for Context {
-    fn drop(&mut self) {
-        OPEN_CONTEXTS.fetch_sub(1, Relaxed);
+    /// How many buffer handles this context holds.
+    pub(crate) fn buffer_count(&self) -> u32 {
+        self.buffer_count.load(Relaxed)
+    }
+
+    /// Gives `buffer` a new handle in this context. `ENOSPC` when the context holds
+    /// [`uapi::MAX_BUFFERS_PER_CONTEXT`] buffers or has used up its handle space.
+    pub(crate) fn insert_buffer(&self, buffer: Arc<Buffer>) -> Result<u32> {
+        if self.buffer_count.fetch_add(1, Relaxed) >= uapi::MAX_BUFFERS_PER_CONTEXT {
+            self.buffer_count.fetch_sub(1, Relaxed);
+            stats::BUFFER_LIMIT_HITS.add(1, Relaxed);
+            return Err(ENOSPC);
+        }
+        let handle = self.next_handle.fetch_add(1, Relaxed);
+        let mut guard = self.buffers.lock();
+        // Handle 0 is never valid, and after 2^32 creations the counter would wrap onto live handles.
+        if handle == 0 || guard.get(handle as usize).is_some() {
+            drop(guard);
+            self.buffer_count.fetch_sub(1, Relaxed);
+            return Err(ENOSPC);
+        }
+        if let Err(err) = guard.store(handle as usize, buffer, GFP_KERNEL) {
+            drop(guard);
+            self.buffer_count.fetch_sub(1, Relaxed);
+            return Err(err.error);
+        }
+        Ok(handle)
+    }
+
+    /// A new reference to the buffer behind `handle`, or `ENOENT`.
+    pub(crate) fn buffer(&self, handle: u32) -> Result<Arc<Buffer>> {
+        let guard = self.buffers.lock();
+        guard.get(handle as usize).map(Arc::from).ok_or(ENOENT)
+    }
+
+    /// Drops the handle (the buffer lives on while other references remain), or `ENOENT`.
+    pub(crate) fn remove_buffer(&self, handle: u32) -> Result {
+        let removed = self.buffers.lock().remove(handle as usize).ok_or(ENOENT)?;
+        self.buffer_count.fetch_sub(1, Relaxed);
+        // The reference is dropped here, outside the XArray's spinlock.
+        drop(removed);
+        Ok(())
     }
 }
 
 /// How many contexts are open module-wide.
 pub(crate) fn open_contexts() -> u32 {
-    OPEN_CONTEXTS.load(Relaxed)
+    stats::CONTEXTS.load(Relaxed)
 }

@@ -7,37 +7,40 @@
 //! therefore swaps in a copy of the operations with `owner` set ([`ModuleFops`]), and `open`
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
-use crate::{context::Context, info, ioctl_arg::IoctlArg, uapi};
+use crate::{buffer_ioctl, context::Context, info, ioctl_arg::IoctlArg, mmap, uapi};
 use kernel::{
     bindings,
     fs::File,
     ioctl::{_IOC_DIR, _IOC_NR, _IOC_TYPE},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
+    mm::virt::VmaNew,
     prelude::*,
     seq_file::{seq_print, SeqFile},
     types::Opaque,
 };
 
 /// The private data of one open `/dev/lightos`.
+#[pin_data]
 pub(crate) struct LightosFile {
+    #[pin]
     ctx: Context,
 }
 
 #[vtable]
 impl MiscDevice for LightosFile {
-    type Ptr = KBox<Self>;
+    type Ptr = Pin<KBox<Self>>;
 
-    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
         // SAFETY: `file` is valid for this call and `f_op` was set by `misc_open` before calling us.
         let owner = unsafe { (*(*file.as_ptr()).f_op).owner };
         if owner.is_null() {
             // Opened before the module finished loading: it would not hold a module reference.
             return Err(EAGAIN);
         }
-        Ok(KBox::new(Self { ctx: Context::new()? }, GFP_KERNEL)?)
+        KBox::try_pin_init(try_pin_init!(Self { ctx <- Context::new()? }), GFP_KERNEL)
     }
 
-    fn ioctl(me: &Self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         me.ctx.count_ioctl();
         if _IOC_TYPE(cmd) != uapi::IOC_MAGIC {
             return Err(ENOTTY);
@@ -47,13 +50,27 @@ impl MiscDevice for LightosFile {
             (uapi::IOC_NR_GET_INFO, dir) if dir == read_write => {
                 info::get_info(&me.ctx, IoctlArg::new::<uapi::Info>(cmd, arg)?)
             }
+            (uapi::IOC_NR_BUFFER_CREATE, dir) if dir == read_write => {
+                buffer_ioctl::create(&me.ctx, IoctlArg::new::<uapi::BufferCreate>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_BUFFER_INFO, dir) if dir == read_write => {
+                buffer_ioctl::info(&me.ctx, IoctlArg::new::<uapi::BufferInfo>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_BUFFER_DESTROY, dir) if dir == read_write => {
+                buffer_ioctl::destroy(&me.ctx, IoctlArg::new::<uapi::BufferDestroy>(cmd, arg)?)
+            }
             _ => Err(ENOTTY),
         }
     }
 
-    fn show_fdinfo(me: &Self, m: &SeqFile, _file: &File) {
+    fn mmap(me: Pin<&Self>, _file: &File, vma: &VmaNew) -> Result {
+        mmap::mmap_buffer(&me.ctx, vma)
+    }
+
+    fn show_fdinfo(me: Pin<&Self>, m: &SeqFile, _file: &File) {
         seq_print!(m, "lightos-context:\t{}\n", me.ctx.id());
         seq_print!(m, "lightos-ioctls:\t{}\n", me.ctx.ioctls());
+        seq_print!(m, "lightos-buffers:\t{}\n", me.ctx.buffer_count());
     }
 }
 

@@ -7,10 +7,10 @@ use kernel::prelude::*;
 
 const _: () = assert!(MODULE_VERSION.len() < uapi::MODULE_VERSION_LEN);
 
-/// Handles `GET_INFO`: rejects non-zero `flags`, `pad` or `reserved` with `EINVAL`, fills the rest.
+/// Handles `GET_INFO`: rejects non-zero `flags`, `pad`, `pad2` or `reserved` with `EINVAL`, fills the rest.
 pub(crate) fn get_info(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     let mut info: uapi::Info = arg.read()?;
-    if info.flags != 0 || info.pad != 0 || info.reserved.iter().any(|&r| r != 0) {
+    if info.flags != 0 || info.pad != 0 || info.pad2 != 0 || info.reserved.iter().any(|&r| r != 0) {
         return Err(EINVAL);
     }
     info.abi_major = uapi::ABI_MAJOR;
@@ -19,6 +19,9 @@ pub(crate) fn get_info(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     info.capabilities = uapi::CAP_ALL;
     info.context_id = ctx.id();
     info.open_contexts = context::open_contexts();
+    info.max_buffer_size = uapi::MAX_BUFFER_SIZE;
+    info.max_buffer_bytes = uapi::MAX_BUFFER_BYTES;
+    info.max_buffers_per_context = uapi::MAX_BUFFERS_PER_CONTEXT;
     info.module_version = [0; uapi::MODULE_VERSION_LEN];
     info.module_version[..MODULE_VERSION.len()].copy_from_slice(MODULE_VERSION.as_bytes());
     arg.write(&info)?;

@@ -16,11 +16,18 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-// SAFETY: `Info` is `repr(C)` with only integer fields and no padding (size asserted in the uapi), so
-// every bit pattern is valid.
-unsafe impl FromBytes for uapi::Info {}
-// SAFETY: `Info` is `repr(C)` with only integer fields and no padding, so all its bytes are initialized.
-unsafe impl AsBytes for uapi::Info {}
+/// Declares ABI structs plain bytes for the uaccess helpers.
+macro_rules! plain_abi_structs {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: every ABI struct is `repr(C)` with only integer fields and explicit padding fields
+        // (sizes asserted in the uapi), so every bit pattern is valid and all bytes are initialized.
+        unsafe impl FromBytes for $t {}
+        // SAFETY: as above.
+        unsafe impl AsBytes for $t {}
+    )*};
+}
+
+plain_abi_structs!(uapi::Info, uapi::BufferCreate, uapi::BufferInfo, uapi::BufferDestroy);
 
 /// An ioctl argument in user memory: its address and the size the command encodes.
 pub(crate) struct IoctlArg {

@@ -10,10 +10,14 @@ use kernel::{miscdevice::MiscDeviceRegistration, prelude::*};
 #[path = "../../userspace/lightos-uapi/src/abi.rs"]
 pub mod uapi;
 
+mod buffer;
+mod buffer_ioctl;
 mod context;
 mod file;
 mod info;
 mod ioctl_arg;
+mod mmap;
+mod stats;
 
 /// The module's version, reported by `LIGHTOS_IOC_GET_INFO` (kept equal to the Cargo workspace's).
 pub const MODULE_VERSION: &str = "0.1.0";
@@ -35,6 +39,9 @@ struct LightosModule {
     /// A copy of the miscdevice's file operations with `owner` set to this module (see [`file`]).
     #[pin]
     fops: file::ModuleFops,
+    /// `/sys/kernel/debug/lightos/stats`.
+    #[pin]
+    _debugfs: stats::StatsDebugfs,
 }
 
 impl kernel::InPlaceModule for LightosModule {
@@ -43,6 +50,7 @@ impl kernel::InPlaceModule for LightosModule {
         try_pin_init!(Self {
             misc <- MiscDeviceRegistration::register(options),
             fops: file::ModuleFops::uninit(),
+            _debugfs <- stats::StatsDebugfs::new(),
         })
         .pin_chain(move |this| {
             this.fops.install(&this.misc, module);

@@ -49,6 +49,79 @@ pub fn get_info(file: &File, info: &mut uapi::Info) -> Result<i32, i32> {
     )
 }
 
+/// Issues `cmd` (sized for `T`) with `arg` as its argument.
+pub fn ioctl_struct<T>(file: &File, nr: u32, arg: &mut T) -> Result<i32, i32> {
+    raw_ioctl(
+        file.as_raw_fd(),
+        uapi::iowr(nr, std::mem::size_of::<T>()),
+        arg as *mut T as usize,
+    )
+}
+
+/// Creates a buffer with the raw ioctl, returning the kernel's reply.
+pub fn create_buffer(file: &File, size: u64, flags: u32) -> Result<uapi::BufferCreate, i32> {
+    let mut req = uapi::BufferCreate {
+        size,
+        flags,
+        ..Default::default()
+    };
+    ioctl_struct(file, uapi::IOC_NR_BUFFER_CREATE, &mut req).map(|_| req)
+}
+
+/// Describes a buffer with the raw ioctl.
+pub fn buffer_info(file: &File, handle: u32) -> Result<uapi::BufferInfo, i32> {
+    let mut req = uapi::BufferInfo {
+        handle,
+        ..Default::default()
+    };
+    ioctl_struct(file, uapi::IOC_NR_BUFFER_INFO, &mut req).map(|_| req)
+}
+
+/// Destroys a buffer handle with the raw ioctl.
+pub fn destroy_buffer(file: &File, handle: u32) -> Result<i32, i32> {
+    let mut req = uapi::BufferDestroy {
+        handle,
+        ..Default::default()
+    };
+    ioctl_struct(file, uapi::IOC_NR_BUFFER_DESTROY, &mut req)
+}
+
+/// Maps `len` bytes of `file` at `offset` with `prot` and `flags`; returns the address or the errno.
+pub fn map(file: &File, len: usize, prot: i32, flags: i32, offset: u64) -> Result<*mut u8, i32> {
+    // SAFETY: a fresh mapping chosen by the kernel; callers unmap it with `unmap`.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            flags,
+            file.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(p.cast())
+    }
+}
+
+/// Unmaps a mapping made by [`map`].
+pub fn unmap(addr: *mut u8, len: usize) {
+    // SAFETY: `addr`/`len` describe a mapping made by `map` that the caller no longer uses.
+    assert_eq!(unsafe { libc::munmap(addr.cast(), len) }, 0);
+}
+
+/// One counter of `/sys/kernel/debug/lightos/stats`.
+pub fn stat(name: &str) -> u64 {
+    let text = std::fs::read_to_string("/sys/kernel/debug/lightos/stats").expect("debugfs stats");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {name} in stats:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
 /// The module-wide count of open contexts, seen from a fresh context (so one more than the others).
 pub fn open_contexts_besides_probe() -> u32 {
     let f = open_dev();

@@ -26,8 +26,11 @@ fn get_info_reports_abi_capabilities_and_limits() {
         std::str::from_utf8(&info.module_version[..len]).unwrap(),
         env!("CARGO_PKG_VERSION")
     );
-    assert_eq!(info.pad, 0);
-    assert_eq!(info.reserved, [0; 8]);
+    assert_eq!(info.max_buffer_size, uapi::MAX_BUFFER_SIZE);
+    assert_eq!(info.max_buffer_bytes, uapi::MAX_BUFFER_BYTES);
+    assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);
+    assert_eq!((info.pad, info.pad2), (0, 0));
+    assert_eq!(info.reserved, [0; 5]);
 }
 
 #[test]
@@ -73,7 +76,11 @@ fn runtime_device_reads_the_same_info() {
     let info = dev.info().unwrap();
     assert_eq!(info.abi_major, uapi::ABI_MAJOR);
     assert_eq!(info.module_version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(info.capability_names(), vec!["fdinfo"]);
+    assert_eq!(
+        info.capability_names(),
+        vec!["fdinfo", "buffers", "debugfs"]
+    );
+    assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);
 }
 
 #[test]

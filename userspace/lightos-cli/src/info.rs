@@ -24,7 +24,12 @@ fn to_json(device: &Path, info: &DeviceInfo) -> serde_json::Value {
         "capability_bits": info.capabilities,
         "context_id": info.context_id,
         "open_contexts": info.open_contexts,
-        "limits": { "max_contexts": info.max_contexts },
+        "limits": {
+            "max_contexts": info.max_contexts,
+            "max_buffer_size": info.max_buffer_size,
+            "max_buffer_bytes": info.max_buffer_bytes,
+            "max_buffers_per_context": info.max_buffers_per_context,
+        },
     })
 }
 
@@ -36,7 +41,8 @@ fn to_text(device: &Path, info: &DeviceInfo) -> String {
          ABI              {}.{}\n\
          capabilities     {:#x} [{}]\n\
          context          {} ({} open module-wide)\n\
-         limits           max_contexts={}\n",
+         limits           max_contexts={} max_buffers_per_context={} max_buffer_size={} MiB \
+         max_buffer_bytes={} MiB\n",
         device.display(),
         info.module_version,
         info.abi_major,
@@ -50,6 +56,9 @@ fn to_text(device: &Path, info: &DeviceInfo) -> String {
         info.context_id,
         info.open_contexts,
         info.max_contexts,
+        info.max_buffers_per_context,
+        info.max_buffer_size >> 20,
+        info.max_buffer_bytes >> 20,
     )
 }
 
@@ -66,6 +75,9 @@ mod tests {
             open_contexts: 2,
             max_contexts: 4096,
             module_version: "0.1.0".into(),
+            max_buffer_size: 256 << 20,
+            max_buffer_bytes: 1 << 30,
+            max_buffers_per_context: 4096,
         }
     }
 
@@ -90,6 +102,7 @@ mod tests {
         assert_eq!(v["abi"]["major"], 1);
         assert_eq!(v["capabilities"][0], "fdinfo");
         assert_eq!(v["limits"]["max_contexts"], 4096);
+        assert_eq!(v["limits"]["max_buffers_per_context"], 4096);
         assert_eq!(v["context_id"], 7);
     }
 }

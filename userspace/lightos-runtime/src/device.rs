@@ -1,11 +1,12 @@
 //! An open `/dev/lightos`: one kernel context.
 
-use crate::{sys, DeviceInfo, Error, Result};
+use crate::{sys, Buffer, BufferFlags, DeviceInfo, Error, Placement, Result};
 use lightos_uapi as uapi;
 use nix::{errno::Errno, fcntl::OFlag, sys::stat::Mode};
 use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 /// Where the module creates its device node.
@@ -14,7 +15,7 @@ pub const DEFAULT_DEVICE_PATH: &str = "/dev/lightos";
 /// A handle on `/dev/lightos`; each `Device` is its own kernel context, closed on drop.
 #[derive(Debug)]
 pub struct Device {
-    fd: OwnedFd,
+    fd: Arc<OwnedFd>,
     path: PathBuf,
 }
 
@@ -33,7 +34,7 @@ impl Device {
                 errno,
             })?;
         // SAFETY: `open` just returned this descriptor and nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
         let device = Self { fd, path };
         let info = device.info()?;
         if info.abi_major != uapi::ABI_MAJOR {
@@ -62,6 +63,16 @@ impl Device {
             }
         })?;
         Ok(DeviceInfo::from_raw(&raw))
+    }
+
+    /// Creates a zeroed buffer object of at least `size` bytes in this context.
+    pub fn create_buffer(
+        &self,
+        size: usize,
+        flags: BufferFlags,
+        placement: Placement,
+    ) -> Result<Buffer> {
+        Buffer::create(Arc::clone(&self.fd), size, flags, placement)
     }
 }
 

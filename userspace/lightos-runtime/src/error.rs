@@ -22,6 +22,14 @@ pub enum Error {
         /// The errno the kernel returned.
         errno: Errno,
     },
+    /// Mapping a buffer failed.
+    #[error("mmap of buffer {handle} failed: {errno} ({})", errno.desc())]
+    Map {
+        /// The buffer's handle.
+        handle: u32,
+        /// The errno `mmap` returned.
+        errno: Errno,
+    },
     /// The module speaks an ABI major version this runtime does not.
     #[error("kernel ABI {kernel_major}.{kernel_minor} is incompatible with this runtime (ABI {runtime_major}.x)")]
     AbiMismatch {
@@ -38,7 +46,9 @@ impl Error {
     /// The errno behind this error, if the kernel gave one.
     pub fn errno(&self) -> Option<Errno> {
         match self {
-            Error::Open { errno, .. } | Error::Ioctl { errno, .. } => Some(*errno),
+            Error::Open { errno, .. } | Error::Ioctl { errno, .. } | Error::Map { errno, .. } => {
+                Some(*errno)
+            }
             Error::AbiMismatch { .. } => None,
         }
     }

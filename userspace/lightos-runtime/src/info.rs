@@ -19,6 +19,12 @@ pub struct DeviceInfo {
     pub max_contexts: u32,
     /// The module's version string.
     pub module_version: String,
+    /// The largest buffer object, in bytes (0 before ABI 1.1).
+    pub max_buffer_size: u64,
+    /// Bytes all buffer objects may hold module-wide (0 before ABI 1.1).
+    pub max_buffer_bytes: u64,
+    /// Buffer objects one context may hold (0 before ABI 1.1).
+    pub max_buffers_per_context: u32,
 }
 
 impl DeviceInfo {
@@ -37,12 +43,19 @@ impl DeviceInfo {
             open_contexts: raw.open_contexts,
             max_contexts: raw.max_contexts,
             module_version: String::from_utf8_lossy(&raw.module_version[..len]).into_owned(),
+            max_buffer_size: raw.max_buffer_size,
+            max_buffer_bytes: raw.max_buffer_bytes,
+            max_buffers_per_context: raw.max_buffers_per_context,
         }
     }
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 1] = [(uapi::CAP_FDINFO, "fdinfo")];
+        const NAMES: [(u64, &str); 3] = [
+            (uapi::CAP_FDINFO, "fdinfo"),
+            (uapi::CAP_BUFFERS, "buffers"),
+            (uapi::CAP_DEBUGFS, "debugfs"),
+        ];
         let mut names: Vec<String> = NAMES
             .iter()
             .filter(|(bit, _)| self.capabilities & bit != 0)

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -54,10 +54,28 @@ pub const IOC_GET_INFO: u32 = iowr(IOC_NR_GET_INFO, core::mem::size_of::<Info>()
 /// The number (`_IOC_NR`) of [`IOC_GET_INFO`].
 pub const IOC_NR_GET_INFO: u32 = 0x00;
 
+/// `LIGHTOS_IOC_BUFFER_CREATE`: allocate a zeroed buffer object in this context (ABI 1.1).
+pub const IOC_BUFFER_CREATE: u32 = iowr(IOC_NR_BUFFER_CREATE, core::mem::size_of::<BufferCreate>());
+/// The number (`_IOC_NR`) of [`IOC_BUFFER_CREATE`].
+pub const IOC_NR_BUFFER_CREATE: u32 = 0x01;
+/// `LIGHTOS_IOC_BUFFER_INFO`: size, flags, mmap cookie and bus address of a buffer (ABI 1.1).
+pub const IOC_BUFFER_INFO: u32 = iowr(IOC_NR_BUFFER_INFO, core::mem::size_of::<BufferInfo>());
+/// The number (`_IOC_NR`) of [`IOC_BUFFER_INFO`].
+pub const IOC_NR_BUFFER_INFO: u32 = 0x02;
+/// `LIGHTOS_IOC_BUFFER_DESTROY`: drop this context's handle on a buffer (ABI 1.1).
+pub const IOC_BUFFER_DESTROY: u32 =
+    iowr(IOC_NR_BUFFER_DESTROY, core::mem::size_of::<BufferDestroy>());
+/// The number (`_IOC_NR`) of [`IOC_BUFFER_DESTROY`].
+pub const IOC_NR_BUFFER_DESTROY: u32 = 0x03;
+
 /// Capability: `show_fdinfo` reports per-context state in `/proc/<pid>/fdinfo/<fd>`.
 pub const CAP_FDINFO: u64 = 1 << 0;
+/// Capability: buffer objects (`BUFFER_CREATE`, `BUFFER_INFO`, `BUFFER_DESTROY`, `mmap`) (ABI 1.1).
+pub const CAP_BUFFERS: u64 = 1 << 1;
+/// Capability: module-wide counters in `/sys/kernel/debug/lightos/stats` (ABI 1.1).
+pub const CAP_DEBUGFS: u64 = 1 << 2;
 /// Every capability bit this version of the ABI defines.
-pub const CAP_ALL: u64 = CAP_FDINFO;
+pub const CAP_ALL: u64 = CAP_FDINFO | CAP_BUFFERS | CAP_DEBUGFS;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -65,6 +83,31 @@ pub const MAX_CONTEXTS: u32 = 4096;
 pub const MODULE_VERSION_LEN: usize = 32;
 /// The largest argument size (`_IOC_SIZE`) any ioctl accepts; an extensible struct grows within it.
 pub const MAX_IOCTL_SIZE: usize = 4096;
+/// The largest buffer object, in bytes.
+pub const MAX_BUFFER_SIZE: u64 = 256 << 20;
+/// The most buffer objects one context may hold at once.
+pub const MAX_BUFFERS_PER_CONTEXT: u32 = 4096;
+/// The most bytes all buffer objects of all contexts may hold at once.
+pub const MAX_BUFFER_BYTES: u64 = 1 << 30;
+
+/// Buffer flag: devices only read this buffer (weights, inputs); a job may not name it as an output.
+pub const BUFFER_DEVICE_READ_ONLY: u32 = 1 << 0;
+/// Buffer flag: the host only reads this buffer; `mmap` with `PROT_WRITE` is refused with `EACCES`.
+pub const BUFFER_HOST_READ_ONLY: u32 = 1 << 1;
+/// Every buffer flag this version of the ABI defines.
+pub const BUFFER_FLAGS_ALL: u32 = BUFFER_DEVICE_READ_ONLY | BUFFER_HOST_READ_ONLY;
+
+/// Placement hint: let the module choose.
+pub const PLACEMENT_ANY: u32 = 0;
+/// Placement hint: host memory.
+pub const PLACEMENT_HOST: u32 = 1;
+/// Placement hint: memory a device can reach directly (falls back to host memory when none can).
+pub const PLACEMENT_DEVICE: u32 = 2;
+/// The largest defined placement hint.
+pub const PLACEMENT_MAX: u32 = PLACEMENT_DEVICE;
+
+/// A buffer's mmap cookie is its handle shifted left by this many bits.
+pub const MMAP_HANDLE_SHIFT: u32 = 32;
 
 /// Argument of [`IOC_GET_INFO`] (`struct lightos_info`).
 ///
@@ -91,8 +134,16 @@ pub struct Info {
     pub pad: u32,
     /// Out: the module's version, NUL-terminated UTF-8 (e.g. `"0.1.0"`).
     pub module_version: [u8; MODULE_VERSION_LEN],
-    /// In: must be zero. Room for the limits of later minor versions.
-    pub reserved: [u64; 8],
+    /// Out (1.1): [`MAX_BUFFER_SIZE`].
+    pub max_buffer_size: u64,
+    /// Out (1.1): [`MAX_BUFFER_BYTES`].
+    pub max_buffer_bytes: u64,
+    /// Out (1.1): [`MAX_BUFFERS_PER_CONTEXT`].
+    pub max_buffers_per_context: u32,
+    /// In: must be zero (padding).
+    pub pad2: u32,
+    /// In: must be zero. Room for later minor versions.
+    pub reserved: [u64; 5],
 }
 
 impl Info {
@@ -108,10 +159,74 @@ impl Info {
             open_contexts: 0,
             pad: 0,
             module_version: [0; MODULE_VERSION_LEN],
-            reserved: [0; 8],
+            max_buffer_size: 0,
+            max_buffer_bytes: 0,
+            max_buffers_per_context: 0,
+            pad2: 0,
+            reserved: [0; 5],
         }
     }
 }
+
+/// Argument of [`IOC_BUFFER_CREATE`] (`struct lightos_buffer_create`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferCreate {
+    /// In: size in bytes, 1 to [`MAX_BUFFER_SIZE`]; the buffer is rounded up to whole pages.
+    pub size: u64,
+    /// In: `BUFFER_*` flags.
+    pub flags: u32,
+    /// In: a `PLACEMENT_*` hint.
+    pub placement: u32,
+    /// Out: the buffer's handle in this context (never 0).
+    pub handle: u32,
+    /// In: must be zero (padding).
+    pub pad: u32,
+    /// Out: the offset to pass to `mmap` to map exactly this buffer.
+    pub mmap_offset: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 4],
+}
+
+/// Argument of [`IOC_BUFFER_INFO`] (`struct lightos_buffer_info`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferInfo {
+    /// In: the handle to describe.
+    pub handle: u32,
+    /// Out: the buffer's `BUFFER_*` flags.
+    pub flags: u32,
+    /// Out: the mapped size in bytes (the requested size rounded up to whole pages).
+    pub size: u64,
+    /// Out: the offset to pass to `mmap`.
+    pub mmap_offset: u64,
+    /// Out: the address a device uses for this buffer, or 0 when no device has mapped it.
+    pub bus_addr: u64,
+    /// Out: the `PLACEMENT_*` the buffer got.
+    pub placement: u32,
+    /// In: must be zero (padding).
+    pub pad: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 4],
+}
+
+/// Argument of [`IOC_BUFFER_DESTROY`] (`struct lightos_buffer_destroy`).
+///
+/// The handle goes at once; the memory lives on while a mapping or a job still uses it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferDestroy {
+    /// In: the handle to drop.
+    pub handle: u32,
+    /// In: must be zero (no flags are defined).
+    pub flags: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<BufferCreate>() == 64);
+const _: () = assert!(core::mem::size_of::<BufferInfo>() == 72);
+const _: () = assert!(core::mem::size_of::<BufferDestroy>() == 24);
 
 // v1 size; a multiple of 8 as the ABI rules require.
 const _: () = assert!(core::mem::size_of::<Info>() == 136);
@@ -128,7 +243,8 @@ mod tests {
 
     #[test]
     fn capabilities_are_distinct_bits_within_cap_all() {
-        assert_eq!(CAP_ALL & CAP_FDINFO, CAP_FDINFO);
-        assert_eq!(CAP_ALL.count_ones(), 1);
+        let caps = [CAP_FDINFO, CAP_BUFFERS, CAP_DEBUGFS];
+        assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
+        assert_eq!(CAP_ALL.count_ones() as usize, caps.len());
     }
 }

@@ -52,7 +52,34 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_ABI_MINOR", uapi::ABI_MINOR);
     check_const!(c, "LIGHTOS_IOC_MAGIC", uapi::IOC_MAGIC);
     check_const!(c, "LIGHTOS_IOC_GET_INFO", uapi::IOC_GET_INFO);
+    check_const!(c, "LIGHTOS_IOC_BUFFER_CREATE", uapi::IOC_BUFFER_CREATE);
+    check_const!(c, "LIGHTOS_IOC_BUFFER_INFO", uapi::IOC_BUFFER_INFO);
+    check_const!(c, "LIGHTOS_IOC_BUFFER_DESTROY", uapi::IOC_BUFFER_DESTROY);
     check_const!(c, "LIGHTOS_CAP_FDINFO", uapi::CAP_FDINFO);
+    check_const!(c, "LIGHTOS_CAP_BUFFERS", uapi::CAP_BUFFERS);
+    check_const!(c, "LIGHTOS_CAP_DEBUGFS", uapi::CAP_DEBUGFS);
+    check_const!(c, "LIGHTOS_MAX_BUFFER_SIZE", uapi::MAX_BUFFER_SIZE);
+    check_const!(
+        c,
+        "LIGHTOS_MAX_BUFFERS_PER_CONTEXT",
+        uapi::MAX_BUFFERS_PER_CONTEXT
+    );
+    check_const!(c, "LIGHTOS_MAX_BUFFER_BYTES", uapi::MAX_BUFFER_BYTES);
+    check_const!(
+        c,
+        "LIGHTOS_BUFFER_DEVICE_READ_ONLY",
+        uapi::BUFFER_DEVICE_READ_ONLY
+    );
+    check_const!(
+        c,
+        "LIGHTOS_BUFFER_HOST_READ_ONLY",
+        uapi::BUFFER_HOST_READ_ONLY
+    );
+    check_const!(c, "LIGHTOS_BUFFER_FLAGS_ALL", uapi::BUFFER_FLAGS_ALL);
+    check_const!(c, "LIGHTOS_PLACEMENT_ANY", uapi::PLACEMENT_ANY);
+    check_const!(c, "LIGHTOS_PLACEMENT_HOST", uapi::PLACEMENT_HOST);
+    check_const!(c, "LIGHTOS_PLACEMENT_DEVICE", uapi::PLACEMENT_DEVICE);
+    check_const!(c, "LIGHTOS_MMAP_HANDLE_SHIFT", uapi::MMAP_HANDLE_SHIFT);
     check_const!(c, "LIGHTOS_CAP_ALL", uapi::CAP_ALL);
     check_const!(c, "LIGHTOS_MAX_CONTEXTS", uapi::MAX_CONTEXTS);
     check_const!(c, "LIGHTOS_MODULE_VERSION_LEN", uapi::MODULE_VERSION_LEN);

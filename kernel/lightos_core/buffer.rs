@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Buffer objects: zeroed pages shared zero-copy between a client's mmap, executors and devices.
+//!
+//! A [`Buffer`] is reference-counted: a context's handle holds one reference, and so will every job
+//! that names it, so destroying the handle or closing the file never frees memory still in use.
+//! Pages a client has mapped are additionally pinned by the mapping itself (`vm_insert_page` takes
+//! a page reference), so a mapping stays valid after the object is gone.
+
+use crate::{stats, uapi};
+use kernel::{
+    alloc::flags::{GFP_KERNEL, __GFP_ZERO},
+    page::{Page, PAGE_SIZE},
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
+};
+
+/// A share of [`uapi::MAX_BUFFER_BYTES`], returned when dropped.
+struct ByteReservation(u64);
+
+impl ByteReservation {
+    /// Reserves `bytes` of the module-wide budget, or fails with `ENOMEM`.
+    fn new(bytes: u64) -> Result<Self> {
+        let before = stats::BUFFER_BYTES.fetch_add(bytes, Relaxed);
+        if before.checked_add(bytes).is_none_or(|total| total > uapi::MAX_BUFFER_BYTES) {
+            stats::BUFFER_BYTES.fetch_sub(bytes, Relaxed);
+            stats::BUFFER_LIMIT_HITS.add(1, Relaxed);
+            return Err(ENOMEM);
+        }
+        Ok(Self(bytes))
+    }
+}
+
+impl Drop for ByteReservation {
+    fn drop(&mut self) {
+        stats::BUFFER_BYTES.fetch_sub(self.0, Relaxed);
+    }
+}
+
+/// A buffer object: whole zeroed pages, flags and a placement.
+pub(crate) struct Buffer {
+    pages: KVVec<Page>,
+    flags: u32,
+    placement: u32,
+    /// Device (bus) address once a device has mapped the buffer; 0 until then.
+    bus_addr: Atomic<u64>,
+    _bytes: ByteReservation,
+}
+
+impl Buffer {
+    /// Validates a create request and allocates the buffer.
+    ///
+    /// `EINVAL`: size 0 or above [`uapi::MAX_BUFFER_SIZE`], unknown flags, unknown placement.
+    /// `ENOMEM`: the module-wide byte budget is spent, or page allocation failed.
+    pub(crate) fn new(size: u64, flags: u32, placement: u32) -> Result<Arc<Self>> {
+        if size == 0 || size > uapi::MAX_BUFFER_SIZE {
+            return Err(EINVAL);
+        }
+        if flags & !uapi::BUFFER_FLAGS_ALL != 0 || placement > uapi::PLACEMENT_MAX {
+            return Err(EINVAL);
+        }
+        let page_size = PAGE_SIZE as u64;
+        let npages = size.div_ceil(page_size);
+        let bytes = ByteReservation::new(npages * page_size)?;
+        let npages = usize::try_from(npages).map_err(|_| EINVAL)?;
+        let mut pages = KVVec::with_capacity(npages, GFP_KERNEL)?;
+        for _ in 0..npages {
+            pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+        }
+        // No device can map buffers yet: every placement is host memory for now.
+        let placement = uapi::PLACEMENT_HOST;
+        let buffer = Arc::new(
+            Self {
+                pages,
+                flags,
+                placement,
+                bus_addr: Atomic::new(0),
+                _bytes: bytes,
+            },
+            GFP_KERNEL,
+        )?;
+        stats::BUFFERS.add(1, Relaxed);
+        stats::BUFFERS_CREATED.add(1, Relaxed);
+        Ok(buffer)
+    }
+
+    /// The buffer's pages, in order.
+    pub(crate) fn pages(&self) -> &[Page] {
+        &self.pages
+    }
+
+    /// The buffer's size in bytes (whole pages).
+    pub(crate) fn size(&self) -> usize {
+        self.pages.len() * PAGE_SIZE
+    }
+
+    /// The `BUFFER_*` flags it was created with.
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// The placement it got.
+    pub(crate) fn placement(&self) -> u32 {
+        self.placement
+    }
+
+    /// Whether the host may only read it.
+    pub(crate) fn host_read_only(&self) -> bool {
+        self.flags & uapi::BUFFER_HOST_READ_ONLY != 0
+    }
+
+    /// The device address, 0 when no device has mapped it.
+    pub(crate) fn bus_addr(&self) -> u64 {
+        self.bus_addr.load(Relaxed)
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        stats::BUFFERS.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The mmap cookie of `handle`.
+pub(crate) fn mmap_offset(handle: u32) -> u64 {
+    u64::from(handle) << uapi::MMAP_HANDLE_SHIFT
+}

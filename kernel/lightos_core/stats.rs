@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Module-wide counters, and their debugfs view (`/sys/kernel/debug/lightos/stats`).
+
+use kernel::{
+    debugfs::{Dir, File},
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
+
+/// Contexts open now.
+pub(crate) static CONTEXTS: Atomic<u32> = Atomic::new(0);
+/// Buffer objects alive now (held by a handle, a mapping's owner or a job).
+pub(crate) static BUFFERS: Atomic<u32> = Atomic::new(0);
+/// Bytes in live buffer objects.
+pub(crate) static BUFFER_BYTES: Atomic<u64> = Atomic::new(0);
+/// Buffer objects created since load.
+pub(crate) static BUFFERS_CREATED: Atomic<u64> = Atomic::new(0);
+/// Buffer creations refused by a limit (per-context count or module-wide bytes).
+pub(crate) static BUFFER_LIMIT_HITS: Atomic<u64> = Atomic::new(0);
+
+/// Writes every counter as `name value` lines.
+fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    writeln!(f, "contexts {}", CONTEXTS.load(Relaxed))?;
+    writeln!(f, "buffers {}", BUFFERS.load(Relaxed))?;
+    writeln!(f, "buffer_bytes {}", BUFFER_BYTES.load(Relaxed))?;
+    writeln!(f, "buffers_created {}", BUFFERS_CREATED.load(Relaxed))?;
+    writeln!(f, "buffer_limit_hits {}", BUFFER_LIMIT_HITS.load(Relaxed))
+}
+
+/// The `lightos` debugfs directory and its `stats` file; removed when dropped.
+#[pin_data]
+pub(crate) struct StatsDebugfs {
+    #[pin]
+    _stats: File<()>,
+    _dir: Dir,
+}
+
+impl StatsDebugfs {
+    /// Creates `/sys/kernel/debug/lightos/stats`. Without debugfs this creates nothing and succeeds.
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        let dir = Dir::new(c"lightos");
+        try_pin_init!(Self {
+            _stats <- dir.read_callback_file(c"stats", (), &write_stats),
+            _dir: dir,
+        }? Error)
+    }
+}
