@@ -22,7 +22,8 @@
 #define LIGHTOS_CAP_FDINFO  (1ULL << 0) /* per-context state in /proc/<pid>/fdinfo/<fd> */
 #define LIGHTOS_CAP_BUFFERS (1ULL << 1) /* buffer objects and mmap (1.1) */
 #define LIGHTOS_CAP_DEBUGFS (1ULL << 2) /* counters in /sys/kernel/debug/lightos/stats (1.1) */
-#define LIGHTOS_CAP_ALL     (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS)
+#define LIGHTOS_CAP_QUERY   (1ULL << 3) /* LIGHTOS_IOC_QUERY (1.1) */
+#define LIGHTOS_CAP_ALL     (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -133,9 +134,51 @@ struct lightos_buffer_destroy {
 	__u64 reserved[2];
 };
 
+/* Query types of struct lightos_query.query_type. */
+#define LIGHTOS_QUERY_STATS   1 /* struct lightos_query_stats */
+#define LIGHTOS_QUERY_CONTEXT 2 /* struct lightos_query_context */
+
+/**
+ * struct lightos_query - argument of LIGHTOS_IOC_QUERY
+ * @query_type: in: LIGHTOS_QUERY_*
+ * @flags:      in: must be 0
+ * @size:       in: bytes available at @ptr; out: bytes of the result
+ * @ptr:        in: user address of the result, or 0 to ask for its size only
+ * @reserved:   in: must be 0
+ *
+ * A @size smaller than the result is -EINVAL; a larger one is fine and is set to what was written.
+ */
+struct lightos_query {
+	__u32 query_type;
+	__u32 flags;
+	__u64 size;
+	__u64 ptr;
+	__u64 reserved[2];
+};
+
+/** struct lightos_query_stats - result of LIGHTOS_QUERY_STATS: module-wide counters */
+struct lightos_query_stats {
+	__u64 contexts;
+	__u64 buffers;
+	__u64 buffer_bytes;
+	__u64 buffers_created;
+	__u64 buffer_limit_hits;
+	__u64 reserved[3];
+};
+
+/** struct lightos_query_context - result of LIGHTOS_QUERY_CONTEXT: the calling context */
+struct lightos_query_context {
+	__u64 context_id;
+	__u64 ioctls;
+	__u32 buffers;
+	__u32 pad;
+	__u64 reserved[4];
+};
+
 #define LIGHTOS_IOC_GET_INFO       _IOWR(LIGHTOS_IOC_MAGIC, 0x00, struct lightos_info)
 #define LIGHTOS_IOC_BUFFER_CREATE  _IOWR(LIGHTOS_IOC_MAGIC, 0x01, struct lightos_buffer_create)
 #define LIGHTOS_IOC_BUFFER_INFO    _IOWR(LIGHTOS_IOC_MAGIC, 0x02, struct lightos_buffer_info)
 #define LIGHTOS_IOC_BUFFER_DESTROY _IOWR(LIGHTOS_IOC_MAGIC, 0x03, struct lightos_buffer_destroy)
+#define LIGHTOS_IOC_QUERY          _IOWR(LIGHTOS_IOC_MAGIC, 0x04, struct lightos_query)
 
 #endif /* _UAPI_LIGHTOS_H */

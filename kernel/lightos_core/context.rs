@@ -91,6 +91,17 @@ impl Context {
         self.buffer_count.load(Relaxed)
     }
 
+    /// This context's state, as `QUERY_CONTEXT` reports it.
+    pub(crate) fn snapshot(&self) -> uapi::QueryContext {
+        uapi::QueryContext {
+            context_id: self.id,
+            ioctls: self.ioctls(),
+            buffers: self.buffer_count(),
+            pad: 0,
+            reserved: [0; 4],
+        }
+    }
+
     /// Gives `buffer` a new handle in this context. `ENOSPC` when the context holds
     /// [`uapi::MAX_BUFFERS_PER_CONTEXT`] buffers or has used up its handle space.
     pub(crate) fn insert_buffer(&self, buffer: Arc<Buffer>) -> Result<u32> {

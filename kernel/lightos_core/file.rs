@@ -7,7 +7,7 @@
 //! therefore swaps in a copy of the operations with `owner` set ([`ModuleFops`]), and `open`
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
-use crate::{buffer_ioctl, context::Context, info, ioctl_arg::IoctlArg, mmap, uapi};
+use crate::{buffer_ioctl, context::Context, info, ioctl_arg::IoctlArg, mmap, query, uapi};
 use kernel::{
     bindings,
     fs::File,
@@ -58,6 +58,9 @@ impl MiscDevice for LightosFile {
             }
             (uapi::IOC_NR_BUFFER_DESTROY, dir) if dir == read_write => {
                 buffer_ioctl::destroy(&me.ctx, IoctlArg::new::<uapi::BufferDestroy>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_QUERY, dir) if dir == read_write => {
+                query::query(&me.ctx, IoctlArg::new::<uapi::Query>(cmd, arg)?)
             }
             _ => Err(ENOTTY),
         }

@@ -27,7 +27,15 @@ macro_rules! plain_abi_structs {
     )*};
 }
 
-plain_abi_structs!(uapi::Info, uapi::BufferCreate, uapi::BufferInfo, uapi::BufferDestroy);
+plain_abi_structs!(
+    uapi::Info,
+    uapi::BufferCreate,
+    uapi::BufferInfo,
+    uapi::BufferDestroy,
+    uapi::Query,
+    uapi::QueryStats,
+    uapi::QueryContext,
+);
 
 /// An ioctl argument in user memory: its address and the size the command encodes.
 pub(crate) struct IoctlArg {

@@ -17,6 +17,7 @@ mod file;
 mod info;
 mod ioctl_arg;
 mod mmap;
+mod query;
 mod stats;
 
 /// The module's version, reported by `LIGHTOS_IOC_GET_INFO` (kept equal to the Cargo workspace's).

@@ -19,6 +19,18 @@ pub(crate) static BUFFERS_CREATED: Atomic<u64> = Atomic::new(0);
 /// Buffer creations refused by a limit (per-context count or module-wide bytes).
 pub(crate) static BUFFER_LIMIT_HITS: Atomic<u64> = Atomic::new(0);
 
+/// The counters now, as `QUERY_STATS` reports them.
+pub(crate) fn snapshot() -> crate::uapi::QueryStats {
+    crate::uapi::QueryStats {
+        contexts: u64::from(CONTEXTS.load(Relaxed)),
+        buffers: u64::from(BUFFERS.load(Relaxed)),
+        buffer_bytes: BUFFER_BYTES.load(Relaxed),
+        buffers_created: BUFFERS_CREATED.load(Relaxed),
+        buffer_limit_hits: BUFFER_LIMIT_HITS.load(Relaxed),
+        reserved: [0; 3],
+    }
+}
+
 /// Writes every counter as `name value` lines.
 fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f, "contexts {}", CONTEXTS.load(Relaxed))?;

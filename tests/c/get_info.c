@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * A C client of /dev/lightos, built with gcc against include/uapi/lightos.h only: calls GET_INFO,
- * prints the reply, and checks a rejection. Ends with "c_client: N passed, N failed".
+ * prints the reply, checks rejections, and round-trips data through a mapped buffer object.
+ * Ends with "c_client: N passed, N failed".
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -48,6 +50,27 @@ int main(void)
 	info.reserved[3] = 1;
 	check(ioctl(fd, LIGHTOS_IOC_GET_INFO, &info) == -1 && errno == EINVAL, "reserved field set -> EINVAL");
 	check(ioctl(fd, _IO(LIGHTOS_IOC_MAGIC, 0x7f)) == -1 && errno == ENOTTY, "unknown ioctl -> ENOTTY");
+
+	struct lightos_buffer_create create;
+	memset(&create, 0, sizeof(create));
+	create.size = 8192;
+	check(ioctl(fd, LIGHTOS_IOC_BUFFER_CREATE, &create) == 0 && create.handle != 0, "LIGHTOS_IOC_BUFFER_CREATE");
+	check(create.mmap_offset == (__u64)create.handle << LIGHTOS_MMAP_HANDLE_SHIFT, "mmap offset is the handle cookie");
+	unsigned char *a = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)create.mmap_offset);
+	unsigned char *b = mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, (off_t)create.mmap_offset);
+	check(a != MAP_FAILED && b != MAP_FAILED, "mmap the buffer twice");
+	if (a != MAP_FAILED && b != MAP_FAILED) {
+		check(a[0] == 0 && a[8191] == 0, "a new buffer is zeroed");
+		memcpy(a + 100, "photon", 7);
+		check(strcmp((char *)b + 100, "photon") == 0, "both mappings share the pages");
+		munmap(a, 8192);
+		munmap(b, 8192);
+	}
+	struct lightos_buffer_destroy destroy;
+	memset(&destroy, 0, sizeof(destroy));
+	destroy.handle = create.handle;
+	check(ioctl(fd, LIGHTOS_IOC_BUFFER_DESTROY, &destroy) == 0, "LIGHTOS_IOC_BUFFER_DESTROY");
+	check(ioctl(fd, LIGHTOS_IOC_BUFFER_DESTROY, &destroy) == -1 && errno == ENOENT, "destroying twice -> ENOENT");
 
 	close(fd);
 	printf("c_client: %d passed, %d failed\n", passed, failed);

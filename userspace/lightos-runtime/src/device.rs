@@ -65,6 +65,32 @@ impl Device {
         Ok(DeviceInfo::from_raw(&raw))
     }
 
+    /// Module-wide counters (`QUERY_STATS`).
+    pub fn stats(&self) -> Result<uapi::QueryStats> {
+        self.query(uapi::QUERY_STATS)
+    }
+
+    /// This context's state (`QUERY_CONTEXT`).
+    pub fn context_stats(&self) -> Result<uapi::QueryContext> {
+        self.query(uapi::QUERY_CONTEXT)
+    }
+
+    /// Runs `QUERY` of `query_type` into a `T` (the result struct of that type).
+    fn query<T: Default>(&self, query_type: u32) -> Result<T> {
+        let mut result = T::default();
+        let mut req = uapi::Query {
+            query_type,
+            size: std::mem::size_of::<T>() as u64,
+            ptr: &mut result as *mut T as u64,
+            ..Default::default()
+        };
+        // SAFETY: `req.ptr` points to a writable `T` of `req.size` bytes that outlives the call, and
+        // `req` itself is a valid `Query`; the kernel writes at most `size` bytes there.
+        unsafe { sys::query(self.fd.as_raw_fd(), &mut req) }
+            .map_err(|errno: Errno| Error::Ioctl { op: "QUERY", errno })?;
+        Ok(result)
+    }
+
     /// Creates a zeroed buffer object of at least `size` bytes in this context.
     pub fn create_buffer(
         &self,

@@ -51,10 +51,11 @@ impl DeviceInfo {
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 3] = [
+        const NAMES: [(u64, &str); 4] = [
             (uapi::CAP_FDINFO, "fdinfo"),
             (uapi::CAP_BUFFERS, "buffers"),
             (uapi::CAP_DEBUGFS, "debugfs"),
+            (uapi::CAP_QUERY, "query"),
         ];
         let mut names: Vec<String> = NAMES
             .iter()
@@ -89,6 +90,15 @@ mod tests {
             DeviceInfo::from_raw(&raw).module_version.len(),
             uapi::MODULE_VERSION_LEN
         );
+    }
+
+    #[test]
+    fn every_defined_capability_has_a_name() {
+        let mut raw = uapi::Info::zeroed();
+        raw.capabilities = uapi::CAP_ALL;
+        let names = DeviceInfo::from_raw(&raw).capability_names();
+        assert_eq!(names.len() as u32, uapi::CAP_ALL.count_ones(), "{names:?}");
+        assert!(names.iter().all(|n| !n.starts_with("unknown")), "{names:?}");
     }
 
     #[test]

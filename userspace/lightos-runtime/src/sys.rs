@@ -3,6 +3,7 @@
 use lightos_uapi as uapi;
 
 nix::ioctl_readwrite!(get_info, uapi::IOC_MAGIC, uapi::IOC_NR_GET_INFO, uapi::Info);
+nix::ioctl_readwrite!(query, uapi::IOC_MAGIC, uapi::IOC_NR_QUERY, uapi::Query);
 nix::ioctl_readwrite!(
     buffer_create,
     uapi::IOC_MAGIC,

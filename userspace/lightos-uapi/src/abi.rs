@@ -68,14 +68,28 @@ pub const IOC_BUFFER_DESTROY: u32 =
 /// The number (`_IOC_NR`) of [`IOC_BUFFER_DESTROY`].
 pub const IOC_NR_BUFFER_DESTROY: u32 = 0x03;
 
+/// `LIGHTOS_IOC_QUERY`: read one kind of telemetry into a user buffer (ABI 1.1).
+pub const IOC_QUERY: u32 = iowr(IOC_NR_QUERY, core::mem::size_of::<Query>());
+/// The number (`_IOC_NR`) of [`IOC_QUERY`].
+pub const IOC_NR_QUERY: u32 = 0x04;
+
+/// Query type: module-wide counters, as [`QueryStats`].
+pub const QUERY_STATS: u32 = 1;
+/// Query type: the calling context, as [`QueryContext`].
+pub const QUERY_CONTEXT: u32 = 2;
+/// The largest defined query type.
+pub const QUERY_MAX: u32 = QUERY_CONTEXT;
+
 /// Capability: `show_fdinfo` reports per-context state in `/proc/<pid>/fdinfo/<fd>`.
 pub const CAP_FDINFO: u64 = 1 << 0;
 /// Capability: buffer objects (`BUFFER_CREATE`, `BUFFER_INFO`, `BUFFER_DESTROY`, `mmap`) (ABI 1.1).
 pub const CAP_BUFFERS: u64 = 1 << 1;
 /// Capability: module-wide counters in `/sys/kernel/debug/lightos/stats` (ABI 1.1).
 pub const CAP_DEBUGFS: u64 = 1 << 2;
+/// Capability: `LIGHTOS_IOC_QUERY` with [`QUERY_STATS`] and [`QUERY_CONTEXT`] (ABI 1.1).
+pub const CAP_QUERY: u64 = 1 << 3;
 /// Every capability bit this version of the ABI defines.
-pub const CAP_ALL: u64 = CAP_FDINFO | CAP_BUFFERS | CAP_DEBUGFS;
+pub const CAP_ALL: u64 = CAP_FDINFO | CAP_BUFFERS | CAP_DEBUGFS | CAP_QUERY;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -224,6 +238,62 @@ pub struct BufferDestroy {
     pub reserved: [u64; 2],
 }
 
+/// Argument of [`IOC_QUERY`] (`struct lightos_query`).
+///
+/// With `ptr` 0 the kernel only writes the result's size into `size`. Otherwise `size` is the room at
+/// `ptr`: less than the result's size is `EINVAL`; more is fine, and `size` is set to what was written.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// In: a `QUERY_*` type.
+    pub query_type: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// In: bytes available at `ptr`. Out: bytes of the result.
+    pub size: u64,
+    /// In: user address of the result buffer, or 0 to ask for the size.
+    pub ptr: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Result of [`QUERY_STATS`] (`struct lightos_query_stats`): module-wide counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Contexts open now.
+    pub contexts: u64,
+    /// Buffer objects alive now.
+    pub buffers: u64,
+    /// Bytes in live buffer objects.
+    pub buffer_bytes: u64,
+    /// Buffer objects created since the module was loaded.
+    pub buffers_created: u64,
+    /// Buffer creations refused by a limit.
+    pub buffer_limit_hits: u64,
+    /// Zero; room for later counters.
+    pub reserved: [u64; 3],
+}
+
+/// Result of [`QUERY_CONTEXT`] (`struct lightos_query_context`): the calling context.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryContext {
+    /// The context's identifier.
+    pub context_id: u64,
+    /// ioctls issued on it, this one included.
+    pub ioctls: u64,
+    /// Buffer handles it holds.
+    pub buffers: u32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// Zero; room for later fields.
+    pub reserved: [u64; 4],
+}
+
+const _: () = assert!(core::mem::size_of::<Query>() == 40);
+const _: () = assert!(core::mem::size_of::<QueryStats>() == 64);
+const _: () = assert!(core::mem::size_of::<QueryContext>() == 56);
 const _: () = assert!(core::mem::size_of::<BufferCreate>() == 64);
 const _: () = assert!(core::mem::size_of::<BufferInfo>() == 72);
 const _: () = assert!(core::mem::size_of::<BufferDestroy>() == 24);
@@ -243,7 +313,7 @@ mod tests {
 
     #[test]
     fn capabilities_are_distinct_bits_within_cap_all() {
-        let caps = [CAP_FDINFO, CAP_BUFFERS, CAP_DEBUGFS];
+        let caps = [CAP_FDINFO, CAP_BUFFERS, CAP_DEBUGFS, CAP_QUERY];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());
     }

@@ -55,6 +55,10 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_IOC_BUFFER_CREATE", uapi::IOC_BUFFER_CREATE);
     check_const!(c, "LIGHTOS_IOC_BUFFER_INFO", uapi::IOC_BUFFER_INFO);
     check_const!(c, "LIGHTOS_IOC_BUFFER_DESTROY", uapi::IOC_BUFFER_DESTROY);
+    check_const!(c, "LIGHTOS_IOC_QUERY", uapi::IOC_QUERY);
+    check_const!(c, "LIGHTOS_QUERY_STATS", uapi::QUERY_STATS);
+    check_const!(c, "LIGHTOS_QUERY_CONTEXT", uapi::QUERY_CONTEXT);
+    check_const!(c, "LIGHTOS_CAP_QUERY", uapi::CAP_QUERY);
     check_const!(c, "LIGHTOS_CAP_FDINFO", uapi::CAP_FDINFO);
     check_const!(c, "LIGHTOS_CAP_BUFFERS", uapi::CAP_BUFFERS);
     check_const!(c, "LIGHTOS_CAP_DEBUGFS", uapi::CAP_DEBUGFS);

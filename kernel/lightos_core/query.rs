@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `LIGHTOS_IOC_QUERY`: one extensible ioctl for telemetry, `{type, size, ptr}`.
+//!
+//! A zero `ptr` asks for the result's size only. Otherwise `size` must be at least the result's size
+//! (`EINVAL`), and is set to the bytes written. Unknown types and non-zero flags/reserved: `EINVAL`.
+
+use crate::{context::Context, ioctl_arg::IoctlArg, stats, uapi};
+use kernel::{
+    prelude::*,
+    transmute::AsBytes,
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// Handles `QUERY`.
+pub(crate) fn query(ctx: &Context, arg: IoctlArg) -> Result<isize> {
+    let mut req: uapi::Query = arg.read()?;
+    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    match req.query_type {
+        uapi::QUERY_STATS => reply(&arg, &mut req, &stats::snapshot()),
+        uapi::QUERY_CONTEXT => reply(&arg, &mut req, &ctx.snapshot()),
+        _ => Err(EINVAL),
+    }
+}
+
+/// Writes `result` to `req.ptr` (unless it is 0) and its size back into `req.size`.
+fn reply<T: AsBytes>(arg: &IoctlArg, req: &mut uapi::Query, result: &T) -> Result<isize> {
+    let needed = size_of::<T>();
+    if req.ptr != 0 {
+        if req.size < needed as u64 {
+            return Err(EINVAL);
+        }
+        let ptr = usize::try_from(req.ptr).map_err(|_| EFAULT)?;
+        UserSlice::new(UserPtr::from_addr(ptr), needed).writer().write(result)?;
+    }
+    req.size = needed as u64;
+    arg.write(req)?;
+    Ok(0)
+}
