@@ -5,7 +5,7 @@ MUSL := x86_64-unknown-linux-musl
 GUEST := build/guest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kernel module guest guest-tests lint test demo vm-shell clean
+.PHONY: help setup kernel module guest guest-tests lint test bench demo vm-shell clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -34,6 +34,9 @@ lint: ## cargo fmt --check and cargo clippy -D warnings
 
 test: ## Every test: lint, host unit tests, then the VM suite; ends with "N passed, N failed"
 	@tests/run-all.sh
+
+bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORMANCE.md
+	@bench/run.sh
 
 demo: guest ## Boot the guest, load the module and show what it reports
 	@qemu/run --log build/vm/demo-serial.log -- 'lightos info && echo && lightos info --json'

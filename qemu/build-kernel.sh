@@ -47,7 +47,7 @@ if [ ${#bad[@]} -gt 0 ]; then
 fi
 
 jobs=$(nproc)
-say "building Linux $KVER with Rust, -j$jobs (about 14 min on 2 cores; once per cache key; log: $LOG)"
+say "building Linux $KVER with Rust, -j$jobs (about 18 min on 2 cores; once per cache key; log: $LOG)"
 start=$(date +%s)
 ( while sleep 60; do say "  kernel build: $(( ($(date +%s) - start) / 60 )) min elapsed, $(grep -c '^  [A-Z]' "$LOG" || true) steps done"; done ) &
 ticker=$!

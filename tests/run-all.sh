@@ -5,7 +5,7 @@ source "$(dirname "$0")/../qemu/lib.sh"
 cd "$LIGHTOS_ROOT"
 start=$(date +%s)
 
-say "building: kernel (cached), module, guest binaries and the VM test suite"
+say "building what is out of date: kernel (once per cache key), module, guest binaries, VM test suite"
 make -s --no-print-directory guest-tests
 
 say "lint: cargo fmt --check, cargo clippy -D warnings"
