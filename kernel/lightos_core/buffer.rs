@@ -72,17 +72,16 @@ impl Buffer {
         }
         // No device can map buffers yet: every placement is host memory for now.
         let placement = uapi::PLACEMENT_HOST;
-        let buffer = Arc::new(
-            Self {
-                pages,
-                flags,
-                placement,
-                bus_addr: Atomic::new(0),
-                _bytes: bytes,
-            },
-            GFP_KERNEL,
-        )?;
+        // Counted as live from here: `Drop` uncounts it, also if `Arc::new` fails and drops it.
         stats::BUFFERS.add(1, Relaxed);
+        let buffer = Self {
+            pages,
+            flags,
+            placement,
+            bus_addr: Atomic::new(0),
+            _bytes: bytes,
+        };
+        let buffer = Arc::new(buffer, GFP_KERNEL)?;
         stats::BUFFERS_CREATED.add(1, Relaxed);
         Ok(buffer)
     }
