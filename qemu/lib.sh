@@ -39,5 +39,9 @@ kernel_key() {
 # The build directory of the current key.
 kernel_build_dir() { echo "$LIGHTOS_CACHE/build/$(kernel_key)"; }
 
+# A kernel make must not inherit flags from a make that called us (e.g. `-s` from `make -s test`
+# silences the build log the progress ticker reads) nor its jobserver.
+unset MAKEFLAGS MFLAGS MAKELEVEL
+
 # Arguments every kernel make needs.
 kmake_args() { echo "LLVM=$LLVM_SUFFIX"; }
