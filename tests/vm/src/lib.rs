@@ -160,9 +160,10 @@ pub fn ensure_loaded() {
 /// The kmemleak control file (CONFIG_DEBUG_KMEMLEAK, debugfs mounted by the guest's init).
 const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
 
-/// Forgets every leak suspect kmemleak knows of now; returns false when kmemleak is unavailable.
+/// Makes kmemleak forget every suspect that exists now, so later reports are about later work only:
+/// scans first (`clear` only hides suspects already reported), then clears. False when unavailable.
 pub fn kmemleak_clear() -> bool {
-    std::fs::write(KMEMLEAK, "clear").is_ok()
+    std::fs::write(KMEMLEAK, "scan").is_ok() && std::fs::write(KMEMLEAK, "clear").is_ok()
 }
 
 /// Scans for leaks and returns the suspects reported since the last [`kmemleak_clear`].
