@@ -14,7 +14,7 @@
 #include <linux/ioctl.h>
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 1
+#define LIGHTOS_ABI_MINOR 2
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -23,7 +23,11 @@
 #define LIGHTOS_CAP_BUFFERS (1ULL << 1) /* buffer objects and mmap (1.1) */
 #define LIGHTOS_CAP_DEBUGFS (1ULL << 2) /* counters in /sys/kernel/debug/lightos/stats (1.1) */
 #define LIGHTOS_CAP_QUERY   (1ULL << 3) /* LIGHTOS_IOC_QUERY (1.1) */
-#define LIGHTOS_CAP_ALL     (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY)
+#define LIGHTOS_CAP_SUBMIT    (1ULL << 4) /* queues, SUBMIT, WAIT, completion pages (1.2) */
+#define LIGHTOS_CAP_EXECUTORS (1ULL << 5) /* userspace executors (1.2) */
+#define LIGHTOS_CAP_ROUTING   (1ULL << 6) /* ROUTE_SET, deterministic mode (1.2) */
+#define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
+			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -137,6 +141,8 @@ struct lightos_buffer_destroy {
 /* Query types of struct lightos_query.query_type. */
 #define LIGHTOS_QUERY_STATS   1 /* struct lightos_query_stats */
 #define LIGHTOS_QUERY_CONTEXT 2 /* struct lightos_query_context */
+#define LIGHTOS_QUERY_OPS      3 /* struct lightos_op_stats[LIGHTOS_OP_COUNT], index op - 1 (1.2) */
+#define LIGHTOS_QUERY_BACKENDS 4 /* struct lightos_query_backends (1.2) */
 
 /**
  * struct lightos_query - argument of LIGHTOS_IOC_QUERY
@@ -163,7 +169,8 @@ struct lightos_query_stats {
 	__u64 buffer_bytes;
 	__u64 buffers_created;
 	__u64 buffer_limit_hits;
-	__u64 reserved[3];
+	__u64 jobs_in_flight; /* 1.2 */
+	__u64 reserved[2];
 };
 
 /** struct lightos_query_context - result of LIGHTOS_QUERY_CONTEXT: the calling context */
@@ -175,10 +182,251 @@ struct lightos_query_context {
 	__u64 reserved[4];
 };
 
+/* ---- ABI 1.2: queues, primitives, completion, executors, routing (docs/ABI.md) ---- */
+
+/* Ops (struct lightos_primitive.op). Operands 0..n_inputs-1 are inputs, operand n_inputs the output. */
+#define LIGHTOS_OP_MATMUL     1  /* a[M,K] . b[K,N] -> [M,N], or batched [B,..] */
+#define LIGHTOS_OP_CONV2D     2  /* x[N,C,H,W], w[O,C,KH,KW], (bias[O]); params[0] stride, [1] padding */
+#define LIGHTOS_OP_SOFTMAX    3  /* over the last dimension */
+#define LIGHTOS_OP_LAYERNORM  4  /* x[..,D], (gamma[D], beta[D]); params[0] eps as f32 bits */
+#define LIGHTOS_OP_ATTENTION  5  /* q[B,S,D], k[B,T,D], v[B,T,E] -> [B,S,E]; params[0] scale f32 bits */
+#define LIGHTOS_OP_GELU       6
+#define LIGHTOS_OP_RELU       7
+#define LIGHTOS_OP_ADD        8
+#define LIGHTOS_OP_MUL        9
+#define LIGHTOS_OP_QUANTIZE   10 /* params[0] scale f32 bits, params[1] zero point */
+#define LIGHTOS_OP_DEQUANTIZE 11
+#define LIGHTOS_OP_COPY       12
+#define LIGHTOS_OP_COUNT      12
+
+/* Dtypes. */
+#define LIGHTOS_DTYPE_F32      1
+#define LIGHTOS_DTYPE_F16      2
+#define LIGHTOS_DTYPE_BF16     3
+#define LIGHTOS_DTYPE_I8       4
+#define LIGHTOS_DTYPE_FP8_E4M3 5
+#define LIGHTOS_DTYPE_MAX      5
+
+/* Rounding modes. */
+#define LIGHTOS_ROUND_NEAREST_EVEN 0
+#define LIGHTOS_ROUND_TOWARD_ZERO  1
+#define LIGHTOS_ROUND_STOCHASTIC   2
+#define LIGHTOS_ROUND_MAX          2
+
+/* Primitive flags. */
+#define LIGHTOS_PRIM_DETERMINISTIC (1U << 0) /* only a backend declaring bit-reproducibility runs it */
+#define LIGHTOS_PRIM_CAUSAL        (1U << 1) /* ATTENTION: causal mask */
+#define LIGHTOS_PRIM_FLAGS_ALL     (LIGHTOS_PRIM_DETERMINISTIC | LIGHTOS_PRIM_CAUSAL)
+
+/* Limits. */
+#define LIGHTOS_MAX_DIMS               4
+#define LIGHTOS_MAX_OPERANDS           4
+#define LIGHTOS_MAX_SUBMIT             256
+#define LIGHTOS_MAX_QUEUE_INFLIGHT     1024
+#define LIGHTOS_MAX_QUEUES_PER_CONTEXT 64
+#define LIGHTOS_MAX_DIM_SIZE           (1ULL << 32)
+#define LIGHTOS_MAX_ROUTES             32
+#define LIGHTOS_MAX_EXECUTORS          16
+#define LIGHTOS_BACKEND_NAME_LEN       32
+#define LIGHTOS_QUEUE_PRIORITY_MAX     3
+#define LIGHTOS_DEFAULT_JOB_TIMEOUT_MS 10000
+#define LIGHTOS_MAX_JOB_TIMEOUT_MS     600000
+#define LIGHTOS_COMPLETION_RING_ENTRIES 128
+#define LIGHTOS_MMAP_COMPLETION_PAGE   (1ULL << 31) /* | queue_id << LIGHTOS_MMAP_HANDLE_SHIFT */
+
+/* Job status. */
+#define LIGHTOS_STATUS_OK            0
+#define LIGHTOS_STATUS_INVALID       1
+#define LIGHTOS_STATUS_TIMEOUT       2
+#define LIGHTOS_STATUS_ABORTED       3
+#define LIGHTOS_STATUS_THERMAL_ABORT 4
+#define LIGHTOS_STATUS_DEVICE_LOST   5
+#define LIGHTOS_STATUS_MAX           5
+#define LIGHTOS_STATUS_PENDING       0xfffffffeU
+#define LIGHTOS_STATUS_UNKNOWN       0xffffffffU
+
+#define LIGHTOS_TIMEOUT_INFINITE (~0ULL)
+#define LIGHTOS_BACKEND_ANY      0
+#define LIGHTOS_FETCH_NONBLOCK   (1U << 0)
+#define LIGHTOS_ROUTE_CLEAR      (1U << 0)
+#define LIGHTOS_ROUTE_SET_MODE   (1U << 1)
+#define LIGHTOS_ROUTE_FLAGS_ALL  (LIGHTOS_ROUTE_CLEAR | LIGHTOS_ROUTE_SET_MODE)
+#define LIGHTOS_LATENCY_BUCKETS  16
+#define LIGHTOS_BACKEND_KIND_EXECUTOR 1
+#define LIGHTOS_BACKEND_KIND_DEVICE   2
+
+/** struct lightos_queue_create - argument of LIGHTOS_IOC_QUEUE_CREATE */
+struct lightos_queue_create {
+	__u32 flags;             /* in: 0 */
+	__u32 priority;          /* in: 0..LIGHTOS_QUEUE_PRIORITY_MAX */
+	__u32 timeout_ms;        /* in: job timeout, 0 = default */
+	__u32 queue_id;          /* out */
+	__u64 completion_offset; /* out: mmap offset of the read-only completion page */
+	__u64 reserved[3];
+};
+
+/** struct lightos_queue_destroy - argument of LIGHTOS_IOC_QUEUE_DESTROY */
+struct lightos_queue_destroy {
+	__u32 queue_id;
+	__u32 flags;
+	__u64 reserved[2];
+};
+
+/** struct lightos_tensor - a strided view of a buffer (strides in elements; all 0 = contiguous) */
+struct lightos_tensor {
+	__u32 buffer;
+	__u32 ndim;
+	__u64 offset;
+	__u64 shape[LIGHTOS_MAX_DIMS];
+	__u64 strides[LIGHTOS_MAX_DIMS];
+};
+
+/** struct lightos_primitive - one compute primitive */
+struct lightos_primitive {
+	__u16 op;
+	__u8 dtype;
+	__u8 out_dtype; /* 0 = same as dtype */
+	__u8 n_inputs;
+	__u8 rounding;
+	__u16 pad;
+	__u32 flags;
+	__u32 pad2;
+	__u64 user_data;
+	__u64 seed;
+	__u64 params[4];
+	struct lightos_tensor operands[LIGHTOS_MAX_OPERANDS];
+	__u64 reserved[2];
+};
+
+/** struct lightos_submit - argument of LIGHTOS_IOC_SUBMIT (all or nothing) */
+struct lightos_submit {
+	__u32 queue_id;
+	__u32 count;       /* 1..LIGHTOS_MAX_SUBMIT */
+	__u32 flags;
+	__u32 error_index; /* out: first rejected primitive, or count */
+	__u64 prims;       /* user address of count struct lightos_primitive */
+	__u64 first_seq;   /* out */
+	__u64 last_seq;    /* out */
+	__u64 reserved[2];
+};
+
+/** struct lightos_wait - argument of LIGHTOS_IOC_WAIT */
+struct lightos_wait {
+	__u32 queue_id;
+	__u32 flags;
+	__u64 seq;
+	__u64 timeout_ns;    /* absolute CLOCK_MONOTONIC, or LIGHTOS_TIMEOUT_INFINITE */
+	__u32 status;        /* out: LIGHTOS_STATUS_* */
+	__u32 pad;
+	__u64 completed_seq; /* out */
+	__u64 reserved[2];
+};
+
+/** struct lightos_completion_entry - one status in a completion page */
+struct lightos_completion_entry {
+	__u64 seq;
+	__u32 status;
+	__u32 pad;
+};
+
+/** struct lightos_completion_page - a queue's read-only completion page */
+struct lightos_completion_page {
+	__u64 completed_seq; /* read with acquire ordering */
+	__u64 submitted_seq;
+	__u64 errors;
+	__u32 ring_entries;
+	__u32 pad;
+	__u64 reserved[4];
+	struct lightos_completion_entry ring[LIGHTOS_COMPLETION_RING_ENTRIES];
+};
+
+/** struct lightos_executor_register - argument of LIGHTOS_IOC_EXECUTOR_REGISTER */
+struct lightos_executor_register {
+	char name[LIGHTOS_BACKEND_NAME_LEN];
+	__u64 ops;               /* bit op per supported op */
+	__u64 deterministic_ops; /* subset of ops */
+	__u32 dtypes;            /* bit dtype per supported dtype */
+	__u32 flags;
+	__u32 backend_id;        /* out */
+	__u32 pad;
+	__u64 reserved[2];
+};
+
+/** struct lightos_job_fetch - argument of LIGHTOS_IOC_JOB_FETCH */
+struct lightos_job_fetch {
+	__u32 flags; /* LIGHTOS_FETCH_* */
+	__u32 pad;
+	__u64 timeout_ns;
+	__u64 job_id;                  /* out */
+	struct lightos_primitive prim; /* out: buffers are handles in the executor's context */
+	__u64 reserved[2];
+};
+
+/** struct lightos_job_complete - argument of LIGHTOS_IOC_JOB_COMPLETE */
+struct lightos_job_complete {
+	__u64 job_id;
+	__u32 status;
+	__u32 flags;
+	__u64 reserved[2];
+};
+
+/** struct lightos_route_set - argument of LIGHTOS_IOC_ROUTE_SET */
+struct lightos_route_set {
+	__u32 flags;      /* LIGHTOS_ROUTE_* */
+	__u32 backend_id; /* or LIGHTOS_BACKEND_ANY */
+	__u16 op;         /* 0 = any */
+	__u8 dtype;       /* 0 = any */
+	__u8 deterministic;
+	__u32 pad;
+	__u64 min_bytes;
+	__u64 max_bytes;  /* 0 = no limit */
+	__u32 rules;      /* out */
+	__u32 pad2;
+	__u64 reserved[2];
+};
+
+/** struct lightos_op_stats - counters of one op or backend */
+struct lightos_op_stats {
+	__u64 count;
+	__u64 flops;
+	__u64 bytes;
+	__u64 errors;
+	__u64 latency_us_log2[LIGHTOS_LATENCY_BUCKETS];
+};
+
+/** struct lightos_backend_info - one backend */
+struct lightos_backend_info {
+	char name[LIGHTOS_BACKEND_NAME_LEN];
+	__u32 backend_id;
+	__u32 kind;
+	__u64 ops;
+	__u64 deterministic_ops;
+	__u32 dtypes;
+	__u32 queued;
+	__u32 running;
+	__u32 pad;
+	struct lightos_op_stats stats;
+};
+
+/** struct lightos_query_backends - result of LIGHTOS_QUERY_BACKENDS */
+struct lightos_query_backends {
+	__u32 count;
+	__u32 pad;
+	struct lightos_backend_info backends[LIGHTOS_MAX_EXECUTORS];
+};
+
 #define LIGHTOS_IOC_GET_INFO       _IOWR(LIGHTOS_IOC_MAGIC, 0x00, struct lightos_info)
 #define LIGHTOS_IOC_BUFFER_CREATE  _IOWR(LIGHTOS_IOC_MAGIC, 0x01, struct lightos_buffer_create)
 #define LIGHTOS_IOC_BUFFER_INFO    _IOWR(LIGHTOS_IOC_MAGIC, 0x02, struct lightos_buffer_info)
 #define LIGHTOS_IOC_BUFFER_DESTROY _IOWR(LIGHTOS_IOC_MAGIC, 0x03, struct lightos_buffer_destroy)
 #define LIGHTOS_IOC_QUERY          _IOWR(LIGHTOS_IOC_MAGIC, 0x04, struct lightos_query)
+#define LIGHTOS_IOC_QUEUE_CREATE   _IOWR(LIGHTOS_IOC_MAGIC, 0x05, struct lightos_queue_create)
+#define LIGHTOS_IOC_QUEUE_DESTROY  _IOWR(LIGHTOS_IOC_MAGIC, 0x06, struct lightos_queue_destroy)
+#define LIGHTOS_IOC_SUBMIT         _IOWR(LIGHTOS_IOC_MAGIC, 0x07, struct lightos_submit)
+#define LIGHTOS_IOC_WAIT           _IOWR(LIGHTOS_IOC_MAGIC, 0x08, struct lightos_wait)
+#define LIGHTOS_IOC_EXECUTOR_REGISTER _IOWR(LIGHTOS_IOC_MAGIC, 0x09, struct lightos_executor_register)
+#define LIGHTOS_IOC_JOB_FETCH      _IOWR(LIGHTOS_IOC_MAGIC, 0x0a, struct lightos_job_fetch)
+#define LIGHTOS_IOC_JOB_COMPLETE   _IOWR(LIGHTOS_IOC_MAGIC, 0x0b, struct lightos_job_complete)
+#define LIGHTOS_IOC_ROUTE_SET      _IOWR(LIGHTOS_IOC_MAGIC, 0x0c, struct lightos_route_set)
 
 #endif /* _UAPI_LIGHTOS_H */

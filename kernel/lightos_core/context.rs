@@ -6,12 +6,15 @@
 //! it dies with its file. The module-wide count of contexts is bounded by [`uapi::MAX_CONTEXTS`] and
 //! visible through `GET_INFO` and debugfs, so tests can prove every open was matched by a release.
 
-use crate::{buffer::Buffer, stats, uapi};
+use crate::{
+    buffer::Buffer, executor::Executor, policy::Routes, queue::Queue, stats, uapi,
+};
 use kernel::{
+    new_mutex,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Arc,
+        Arc, Mutex,
     },
     xarray::{AllocKind, XArray},
 };
@@ -41,7 +44,7 @@ impl Drop for ContextSlot {
 }
 
 /// The state of one open file description.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Context {
     /// Unique identifier, reported by `GET_INFO` and fdinfo.
     id: u64,
@@ -54,6 +57,19 @@ pub(crate) struct Context {
     buffer_count: Atomic<u32>,
     /// The next handle to hand out; handles are never reused within a context.
     next_handle: Atomic<u32>,
+    /// Submission queues (at most [`uapi::MAX_QUEUES_PER_CONTEXT`]).
+    #[pin]
+    queues: Mutex<KVec<Arc<Queue>>>,
+    /// The next queue identifier; never reused within a context.
+    next_queue_id: Atomic<u32>,
+    /// Routing rules and deterministic mode.
+    #[pin]
+    routes: Routes,
+    /// Set once this context registers as an executor.
+    #[pin]
+    executor: Mutex<Option<Arc<Executor>>>,
+    /// Primitives submitted through this context.
+    jobs: Atomic<u64>,
     _slot: ContextSlot,
 }
 
@@ -67,6 +83,11 @@ impl Context {
             buffers <- XArray::new(AllocKind::Alloc1),
             buffer_count: Atomic::new(0),
             next_handle: Atomic::new(1),
+            queues <- new_mutex!(KVec::new()),
+            next_queue_id: Atomic::new(1),
+            routes <- Routes::new(),
+            executor <- new_mutex!(None),
+            jobs: Atomic::new(0),
             _slot: slot,
         }? Error))
     }
@@ -139,6 +160,91 @@ impl Context {
         // The reference is dropped here, outside the XArray's spinlock.
         drop(removed);
         Ok(())
+    }
+}
+
+impl Context {
+    /// Creates a queue. `ENOSPC` beyond [`uapi::MAX_QUEUES_PER_CONTEXT`]; see [`Queue::new`].
+    pub(crate) fn create_queue(&self, priority: u32, timeout_ms: u32) -> Result<Arc<Queue>> {
+        let mut queues = self.queues.lock();
+        if queues.len() >= uapi::MAX_QUEUES_PER_CONTEXT as usize {
+            return Err(ENOSPC);
+        }
+        let id = self.next_queue_id.fetch_add(1, Relaxed);
+        if id == 0 || id > (u32::MAX >> 1) {
+            return Err(ENOSPC);
+        }
+        let queue = Queue::new(id, priority, timeout_ms)?;
+        queues.push(queue.clone(), GFP_KERNEL)?;
+        Ok(queue)
+    }
+
+    /// Destroys queue `id`, aborting its unfinished jobs. `ENOENT` when there is none.
+    pub(crate) fn destroy_queue(&self, id: u32) -> Result {
+        let queue = {
+            let mut queues = self.queues.lock();
+            let pos = queues.iter().position(|q| q.id() == id).ok_or(ENOENT)?;
+            queues.remove(pos).map_err(|_| ENOENT)?
+        };
+        queue.close();
+        Ok(())
+    }
+
+    /// Queue `id`, or `ENOENT`.
+    pub(crate) fn queue(&self, id: u32) -> Result<Arc<Queue>> {
+        self.queues.lock().iter().find(|q| q.id() == id).cloned().ok_or(ENOENT)
+    }
+
+    /// How many queues this context holds.
+    pub(crate) fn queue_count(&self) -> usize {
+        self.queues.lock().len()
+    }
+
+    /// The routing policy.
+    pub(crate) fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// Counts one submitted primitive.
+    pub(crate) fn count_job(&self) {
+        self.jobs.add(1, Relaxed);
+    }
+
+    /// Primitives submitted through this context.
+    pub(crate) fn jobs(&self) -> u64 {
+        self.jobs.load(Relaxed)
+    }
+
+    /// Registers this context as an executor; returns its backend identifier. `EBUSY` if it
+    /// already is one.
+    pub(crate) fn become_executor(&self, req: &uapi::ExecutorRegister) -> Result<u32> {
+        let mut slot = self.executor.lock();
+        if slot.is_some() {
+            return Err(EBUSY);
+        }
+        let executor = Executor::register(req)?;
+        let id = crate::backend::Backend::id(&*executor);
+        *slot = Some(executor);
+        Ok(id)
+    }
+
+    /// The executor this context registered, if any.
+    pub(crate) fn executor(&self) -> Option<Arc<Executor>> {
+        self.executor.lock().clone()
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Context {
+    fn drop(self: Pin<&mut Self>) {
+        // Jobs this context submitted end (ABORTED); jobs it ran as an executor end (DEVICE_LOST).
+        let queues = core::mem::take(&mut *self.queues.lock());
+        for queue in queues.iter() {
+            queue.close();
+        }
+        if let Some(executor) = self.executor.lock().take() {
+            executor.shut_down();
+        }
     }
 }
 

@@ -7,7 +7,10 @@
 //! therefore swaps in a copy of the operations with `owner` set ([`ModuleFops`]), and `open`
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
-use crate::{buffer_ioctl, context::Context, info, ioctl_arg::IoctlArg, mmap, query, uapi};
+use crate::{
+    buffer_ioctl, context::Context, executor_ioctl, info, ioctl_arg::IoctlArg, mmap, query, submit,
+    uapi,
+};
 use kernel::{
     bindings,
     fs::File,
@@ -62,6 +65,30 @@ impl MiscDevice for LightosFile {
             (uapi::IOC_NR_QUERY, dir) if dir == read_write => {
                 query::query(&me.ctx, IoctlArg::new::<uapi::Query>(cmd, arg)?)
             }
+            (uapi::IOC_NR_QUEUE_CREATE, dir) if dir == read_write => {
+                submit::queue_create(&me.ctx, IoctlArg::new::<uapi::QueueCreate>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_QUEUE_DESTROY, dir) if dir == read_write => {
+                submit::queue_destroy(&me.ctx, IoctlArg::new::<uapi::QueueDestroy>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_SUBMIT, dir) if dir == read_write => {
+                submit::submit(&me.ctx, IoctlArg::new::<uapi::Submit>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_WAIT, dir) if dir == read_write => {
+                submit::wait(&me.ctx, IoctlArg::new::<uapi::Wait>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_EXECUTOR_REGISTER, dir) if dir == read_write => {
+                executor_ioctl::register(&me.ctx, IoctlArg::new::<uapi::ExecutorRegister>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_JOB_FETCH, dir) if dir == read_write => {
+                executor_ioctl::fetch(&me.ctx, IoctlArg::new::<uapi::JobFetch>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_JOB_COMPLETE, dir) if dir == read_write => {
+                executor_ioctl::complete(&me.ctx, IoctlArg::new::<uapi::JobComplete>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_ROUTE_SET, dir) if dir == read_write => {
+                me.ctx.routes().set(IoctlArg::new::<uapi::RouteSet>(cmd, arg)?)
+            }
             _ => Err(ENOTTY),
         }
     }
@@ -74,6 +101,12 @@ impl MiscDevice for LightosFile {
         seq_print!(m, "lightos-context:\t{}\n", me.ctx.id());
         seq_print!(m, "lightos-ioctls:\t{}\n", me.ctx.ioctls());
         seq_print!(m, "lightos-buffers:\t{}\n", me.ctx.buffer_count());
+        seq_print!(m, "lightos-queues:\t{}\n", me.ctx.queue_count());
+        seq_print!(m, "lightos-jobs:\t{}\n", me.ctx.jobs());
+        seq_print!(m, "lightos-routes:\t{}\n", me.ctx.routes().rule_count());
+        if let Some(executor) = me.ctx.executor() {
+            seq_print!(m, "lightos-executor:\t{}\n", crate::backend::Backend::id(&*executor));
+        }
     }
 }
 

@@ -35,6 +35,17 @@ plain_abi_structs!(
     uapi::Query,
     uapi::QueryStats,
     uapi::QueryContext,
+    uapi::QueueCreate,
+    uapi::QueueDestroy,
+    uapi::Primitive,
+    uapi::Submit,
+    uapi::Wait,
+    uapi::ExecutorRegister,
+    uapi::JobFetch,
+    uapi::JobComplete,
+    uapi::RouteSet,
+    uapi::OpStats,
+    uapi::BackendInfo,
 );
 
 /// An ioctl argument in user memory: its address and the size the command encodes.

@@ -10,15 +10,25 @@ use kernel::{miscdevice::MiscDeviceRegistration, prelude::*};
 #[path = "../../userspace/lightos-uapi/src/abi.rs"]
 pub mod uapi;
 
+mod account;
+mod backend;
 mod buffer;
 mod buffer_ioctl;
 mod context;
+mod errno;
+mod executor;
+mod executor_ioctl;
 mod file;
 mod info;
 mod ioctl_arg;
+mod job;
 mod mmap;
+mod policy;
 mod query;
+mod queue;
 mod stats;
+mod submit;
+mod validate;
 
 /// The module's version, reported by `LIGHTOS_IOC_GET_INFO` (kept equal to the Cargo workspace's).
 pub const MODULE_VERSION: &str = "0.1.0";
@@ -47,6 +57,7 @@ struct LightosModule {
 
 impl kernel::InPlaceModule for LightosModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        backend::init();
         let options = kernel::miscdevice::MiscDeviceOptions { name: c"lightos" };
         try_pin_init!(Self {
             misc <- MiscDeviceRegistration::register(options),

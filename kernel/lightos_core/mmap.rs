@@ -5,7 +5,11 @@
 //! The offset must be the cookie `BUFFER_CREATE`/`BUFFER_INFO` returned and the length the buffer's
 //! size; the mapping must be shared; `PROT_WRITE` on a host-read-only buffer and `PROT_EXEC` on any
 //! buffer are refused with `EACCES`, and the matching `VM_MAY*` bits are cleared so `mprotect`
-//! cannot add them later. Anything else that does not match: `EINVAL`.
+//! cannot add them later. Anything else that does not match: `EINVAL`. In an executor's context the
+//! device-read-only flag decides instead (the executor is the device side).
+//!
+//! A cookie whose low 32 bits are `MMAP_COMPLETION_PAGE` maps that queue's completion page, one
+//! page, read-only.
 
 use crate::{context::Context, uapi};
 use kernel::{
@@ -20,10 +24,14 @@ pub(crate) fn mmap_buffer(ctx: &Context, vma: &VmaNew) -> Result {
     // the 7.2 kernel crate has no accessor for `vm_pgoff`.
     let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff } as u64;
     let offset = pgoff.checked_shl(PAGE_SHIFT as u32).ok_or(EINVAL)?;
-    if offset & ((1u64 << uapi::MMAP_HANDLE_SHIFT) - 1) != 0 {
+    let low = offset & ((1u64 << uapi::MMAP_HANDLE_SHIFT) - 1);
+    let handle = u32::try_from(offset >> uapi::MMAP_HANDLE_SHIFT).map_err(|_| EINVAL)?;
+    if low == uapi::MMAP_COMPLETION_PAGE {
+        return map_completion_page(ctx, handle, vma);
+    }
+    if low != 0 {
         return Err(EINVAL);
     }
-    let handle = u32::try_from(offset >> uapi::MMAP_HANDLE_SHIFT).map_err(|_| EINVAL)?;
     let buffer = ctx.buffer(handle).map_err(|_| EINVAL)?;
 
     if vma.end() - vma.start() != buffer.size() || vma.flags() & flags::SHARED == 0 {
@@ -33,7 +41,13 @@ pub(crate) fn mmap_buffer(ctx: &Context, vma: &VmaNew) -> Result {
         return Err(EACCES);
     }
     vma.try_clear_mayexec()?;
-    if buffer.host_read_only() {
+    // An executor is the device side: the device-read-only flag governs its writes.
+    let read_only = if ctx.executor().is_some() {
+        buffer.flags() & uapi::BUFFER_DEVICE_READ_ONLY != 0
+    } else {
+        buffer.host_read_only()
+    };
+    if read_only {
         if vma.writable() {
             return Err(EACCES);
         }
@@ -46,4 +60,20 @@ pub(crate) fn mmap_buffer(ctx: &Context, vma: &VmaNew) -> Result {
         mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
     }
     Ok(())
+}
+
+/// Maps queue `queue_id`'s completion page, read-only: exactly one page, shared, no write or exec.
+fn map_completion_page(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
+    let queue = ctx.queue(queue_id).map_err(|_| EINVAL)?;
+    if vma.end() - vma.start() != PAGE_SIZE || vma.flags() & flags::SHARED == 0 {
+        return Err(EINVAL);
+    }
+    if vma.executable() || vma.writable() {
+        return Err(EACCES);
+    }
+    vma.try_clear_mayexec()?;
+    vma.try_clear_maywrite()?;
+    vma.set_dontexpand();
+    vma.set_dontdump();
+    vma.set_mixedmap().vm_insert_page(vma.start(), queue.page())
 }

@@ -5,11 +5,11 @@
 //! A zero `ptr` asks for the result's size only. Otherwise `size` must be at least the result's size
 //! (`EINVAL`), and is set to the bytes written. Unknown types and non-zero flags/reserved: `EINVAL`.
 
-use crate::{context::Context, ioctl_arg::IoctlArg, stats, uapi};
+use crate::{account, backend, context::Context, ioctl_arg::IoctlArg, stats, uapi};
 use kernel::{
     prelude::*,
     transmute::AsBytes,
-    uaccess::{UserPtr, UserSlice},
+    uaccess::{UserPtr, UserSlice, UserSliceWriter},
 };
 
 /// Handles `QUERY`.
@@ -21,19 +21,40 @@ pub(crate) fn query(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     match req.query_type {
         uapi::QUERY_STATS => reply(&arg, &mut req, &stats::snapshot()),
         uapi::QUERY_CONTEXT => reply(&arg, &mut req, &ctx.snapshot()),
+        uapi::QUERY_OPS => reply_with(
+            &arg,
+            &mut req,
+            size_of::<[uapi::OpStats; uapi::OP_COUNT]>(),
+            account::write_ops,
+        ),
+        uapi::QUERY_BACKENDS => reply_with(
+            &arg,
+            &mut req,
+            size_of::<uapi::QueryBackends>(),
+            backend::write_snapshot,
+        ),
         _ => Err(EINVAL),
     }
 }
 
 /// Writes `result` to `req.ptr` (unless it is 0) and its size back into `req.size`.
 fn reply<T: AsBytes>(arg: &IoctlArg, req: &mut uapi::Query, result: &T) -> Result<isize> {
-    let needed = size_of::<T>();
+    reply_with(arg, req, size_of::<T>(), |w| w.write(result))
+}
+
+/// Like [`reply`] for a result of `needed` bytes that `write` produces piece by piece.
+fn reply_with(
+    arg: &IoctlArg,
+    req: &mut uapi::Query,
+    needed: usize,
+    write: impl FnOnce(&mut UserSliceWriter) -> Result,
+) -> Result<isize> {
     if req.ptr != 0 {
         if req.size < needed as u64 {
             return Err(EINVAL);
         }
         let ptr = usize::try_from(req.ptr).map_err(|_| EFAULT)?;
-        UserSlice::new(UserPtr::from_addr(ptr), needed).writer().write(result)?;
+        write(&mut UserSlice::new(UserPtr::from_addr(ptr), needed).writer())?;
     }
     req.size = needed as u64;
     arg.write(req)?;

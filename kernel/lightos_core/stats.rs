@@ -27,7 +27,8 @@ pub(crate) fn snapshot() -> crate::uapi::QueryStats {
         buffer_bytes: BUFFER_BYTES.load(Relaxed),
         buffers_created: BUFFERS_CREATED.load(Relaxed),
         buffer_limit_hits: BUFFER_LIMIT_HITS.load(Relaxed),
-        reserved: [0; 3],
+        jobs_in_flight: crate::account::JOBS_IN_FLIGHT.load(Relaxed),
+        reserved: [0; 2],
     }
 }
 
@@ -37,7 +38,21 @@ fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f, "buffers {}", BUFFERS.load(Relaxed))?;
     writeln!(f, "buffer_bytes {}", BUFFER_BYTES.load(Relaxed))?;
     writeln!(f, "buffers_created {}", BUFFERS_CREATED.load(Relaxed))?;
-    writeln!(f, "buffer_limit_hits {}", BUFFER_LIMIT_HITS.load(Relaxed))
+    writeln!(f, "buffer_limit_hits {}", BUFFER_LIMIT_HITS.load(Relaxed))?;
+    writeln!(f, "jobs_in_flight {}", crate::account::JOBS_IN_FLIGHT.load(Relaxed))?;
+    for op in 1..=crate::uapi::OP_COUNT {
+        let s = crate::account::op_snapshot(op);
+        writeln!(
+            f,
+            "op {} count {} flops {} bytes {} errors {}",
+            crate::account::op_name(op),
+            s.count,
+            s.flops,
+            s.bytes,
+            s.errors
+        )?;
+    }
+    Ok(())
 }
 
 /// The `lightos` debugfs directory and its `stats` file; removed when dropped.

@@ -177,3 +177,63 @@ pub fn kmemleak_reports() -> Vec<String> {
         .map(|r| r.trim().to_string())
         .collect()
 }
+
+/// A reference CPU executor served by a thread of this process (its own context), stopped and
+/// unregistered when dropped.
+pub struct ExecutorThread {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<u64>>,
+    /// Its backend identifier.
+    pub backend_id: u32,
+}
+
+impl ExecutorThread {
+    /// Registers `spec` on a new context and serves jobs with the reference CPU implementation.
+    pub fn start(spec: lightos_runtime::ExecutorSpec) -> Self {
+        use std::sync::{atomic::AtomicBool, mpsc, Arc};
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let stop2 = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let dev = lightos_runtime::Device::open().expect("open executor context");
+            let exec = dev.register_executor(&spec).expect("register executor");
+            tx.send(exec.backend_id()).unwrap();
+            lightos_runtime::reference_cpu::serve(&exec, &stop2, None).expect("serve")
+        });
+        let backend_id = rx.recv().expect("executor thread registered");
+        Self {
+            stop,
+            handle: Some(handle),
+            backend_id,
+        }
+    }
+
+    /// The reference CPU executor under `name`.
+    pub fn cpu(name: &str) -> Self {
+        Self::start(lightos_runtime::reference_cpu::spec(name))
+    }
+}
+
+impl Drop for ExecutorThread {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Writes `values` as little-endian f32 at the start of `bytes`.
+pub fn put_f32(bytes: &mut [u8], values: &[f32]) {
+    for (d, v) in bytes.chunks_exact_mut(4).zip(values) {
+        d.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// Reads `n` little-endian f32 from the start of `bytes`.
+pub fn get_f32(bytes: &[u8], n: usize) -> Vec<f32> {
+    bytes[..n * 4]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}

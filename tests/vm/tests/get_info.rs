@@ -78,7 +78,15 @@ fn runtime_device_reads_the_same_info() {
     assert_eq!(info.module_version, env!("CARGO_PKG_VERSION"));
     assert_eq!(
         info.capability_names(),
-        vec!["fdinfo", "buffers", "debugfs", "query"]
+        vec![
+            "fdinfo",
+            "buffers",
+            "debugfs",
+            "query",
+            "submit",
+            "executors",
+            "routing"
+        ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);
 }

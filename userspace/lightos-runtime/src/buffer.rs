@@ -181,6 +181,18 @@ impl DerefMut for MappedBuffer {
     }
 }
 
-fn ioctl_error(op: &'static str, errno: Errno) -> Error {
+/// Size and mmap offset of `handle` in the context of `fd` (`BUFFER_INFO`).
+pub(crate) fn handle_info(fd: &OwnedFd, handle: u32) -> Result<uapi::BufferInfo> {
+    let mut info = uapi::BufferInfo {
+        handle,
+        ..Default::default()
+    };
+    // SAFETY: `info` is a valid, writable `BufferInfo` that outlives the call; the fd is open.
+    unsafe { sys::buffer_info(fd.as_raw_fd(), &mut info) }
+        .map_err(|errno| ioctl_error("BUFFER_INFO", errno))?;
+    Ok(info)
+}
+
+pub(crate) fn ioctl_error(op: &'static str, errno: Errno) -> Error {
     Error::Ioctl { op, errno }
 }

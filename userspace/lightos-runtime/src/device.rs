@@ -1,12 +1,16 @@
 //! An open `/dev/lightos`: one kernel context.
 
-use crate::{sys, Buffer, BufferFlags, DeviceInfo, Error, Placement, Result};
+use crate::{
+    buffer::ioctl_error, sys, Buffer, BufferFlags, DType, DeviceInfo, Error, Executor,
+    ExecutorSpec, Op, Placement, Queue, Result,
+};
 use lightos_uapi as uapi;
 use nix::{errno::Errno, fcntl::OFlag, sys::stat::Mode};
 use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 
 /// Where the module creates its device node.
@@ -75,20 +79,39 @@ impl Device {
         self.query(uapi::QUERY_CONTEXT)
     }
 
+    /// Module-wide counters per op (`QUERY_OPS`), indexed by `op - 1`.
+    pub fn op_stats(&self) -> Result<[uapi::OpStats; uapi::OP_COUNT]> {
+        self.query(uapi::QUERY_OPS)
+    }
+
+    /// The registered backends (`QUERY_BACKENDS`).
+    pub fn backends(&self) -> Result<Vec<uapi::BackendInfo>> {
+        // SAFETY: `QueryBackends` is plain integers; all zeroes is a valid value.
+        let mut all: Box<uapi::QueryBackends> = Box::new(unsafe { std::mem::zeroed() });
+        self.query_into(uapi::QUERY_BACKENDS, &mut *all)?;
+        Ok(all.backends[..all.count as usize].to_vec())
+    }
+
     /// Runs `QUERY` of `query_type` into a `T` (the result struct of that type).
     fn query<T: Default>(&self, query_type: u32) -> Result<T> {
         let mut result = T::default();
+        self.query_into(query_type, &mut result)?;
+        Ok(result)
+    }
+
+    /// Runs `QUERY` of `query_type` into `result`.
+    fn query_into<T>(&self, query_type: u32, result: &mut T) -> Result<()> {
         let mut req = uapi::Query {
             query_type,
             size: std::mem::size_of::<T>() as u64,
-            ptr: &mut result as *mut T as u64,
+            ptr: result as *mut T as u64,
             ..Default::default()
         };
         // SAFETY: `req.ptr` points to a writable `T` of `req.size` bytes that outlives the call, and
         // `req` itself is a valid `Query`; the kernel writes at most `size` bytes there.
         unsafe { sys::query(self.fd.as_raw_fd(), &mut req) }
             .map_err(|errno: Errno| Error::Ioctl { op: "QUERY", errno })?;
-        Ok(result)
+        Ok(())
     }
 
     /// Creates a zeroed buffer object of at least `size` bytes in this context.
@@ -99,6 +122,66 @@ impl Device {
         placement: Placement,
     ) -> Result<Buffer> {
         Buffer::create(Arc::clone(&self.fd), size, flags, placement)
+    }
+}
+
+impl Device {
+    /// Creates a submission queue: `priority` 0 (lowest) to 3, job `timeout` (zero: the default).
+    pub fn create_queue(&self, priority: u32, timeout: Duration) -> Result<Queue> {
+        Queue::create(Arc::clone(&self.fd), priority, timeout)
+    }
+
+    /// Registers this context as an executor (a userspace backend). Its jobs fail with DEVICE_LOST
+    /// when the device is closed.
+    pub fn register_executor(&self, spec: &ExecutorSpec) -> Result<Executor> {
+        Executor::register(Arc::clone(&self.fd), spec)
+    }
+
+    /// Appends a routing rule: primitives of `op` (any if `None`) on `dtype` (any if `None`) whose
+    /// operands span `bytes` go to `backend_id` (0: any backend). Returns the number of rules.
+    pub fn add_route(
+        &self,
+        op: Option<Op>,
+        dtype: Option<DType>,
+        bytes: std::ops::RangeInclusive<u64>,
+        backend_id: u32,
+    ) -> Result<u32> {
+        self.route_set(uapi::RouteSet {
+            backend_id,
+            op: op.map_or(0, |o| o as u16),
+            dtype: dtype.map_or(0, |d| d as u8),
+            min_bytes: *bytes.start(),
+            max_bytes: if *bytes.end() == u64::MAX {
+                0
+            } else {
+                *bytes.end()
+            },
+            ..Default::default()
+        })
+    }
+
+    /// Removes every routing rule of this context.
+    pub fn clear_routes(&self) -> Result<u32> {
+        self.route_set(uapi::RouteSet {
+            flags: uapi::ROUTE_CLEAR,
+            ..Default::default()
+        })
+    }
+
+    /// Makes every primitive of this context deterministic (or not).
+    pub fn set_deterministic(&self, on: bool) -> Result<u32> {
+        self.route_set(uapi::RouteSet {
+            flags: uapi::ROUTE_SET_MODE,
+            deterministic: u8::from(on),
+            ..Default::default()
+        })
+    }
+
+    fn route_set(&self, mut req: uapi::RouteSet) -> Result<u32> {
+        // SAFETY: `req` is a valid, writable `RouteSet` that outlives the call; the fd is open.
+        unsafe { sys::route_set(self.fd.as_raw_fd(), &mut req) }
+            .map_err(|errno| ioctl_error("ROUTE_SET", errno))?;
+        Ok(req.rules)
     }
 }
 

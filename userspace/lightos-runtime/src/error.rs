@@ -30,6 +30,14 @@ pub enum Error {
         /// The errno `mmap` returned.
         errno: Errno,
     },
+    /// `SUBMIT` rejected the primitive at `index` of the batch (nothing was submitted).
+    #[error("SUBMIT rejected primitive {index}: {errno} ({})", errno.desc())]
+    Submit {
+        /// Index of the rejected primitive in the batch.
+        index: u32,
+        /// The errno the kernel returned.
+        errno: Errno,
+    },
     /// The module speaks an ABI major version this runtime does not.
     #[error("kernel ABI {kernel_major}.{kernel_minor} is incompatible with this runtime (ABI {runtime_major}.x)")]
     AbiMismatch {
@@ -46,9 +54,10 @@ impl Error {
     /// The errno behind this error, if the kernel gave one.
     pub fn errno(&self) -> Option<Errno> {
         match self {
-            Error::Open { errno, .. } | Error::Ioctl { errno, .. } | Error::Map { errno, .. } => {
-                Some(*errno)
-            }
+            Error::Open { errno, .. }
+            | Error::Ioctl { errno, .. }
+            | Error::Map { errno, .. }
+            | Error::Submit { errno, .. } => Some(*errno),
             Error::AbiMismatch { .. } => None,
         }
     }

@@ -51,11 +51,14 @@ impl DeviceInfo {
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 4] = [
+        const NAMES: [(u64, &str); 7] = [
             (uapi::CAP_FDINFO, "fdinfo"),
             (uapi::CAP_BUFFERS, "buffers"),
             (uapi::CAP_DEBUGFS, "debugfs"),
             (uapi::CAP_QUERY, "query"),
+            (uapi::CAP_SUBMIT, "submit"),
+            (uapi::CAP_EXECUTORS, "executors"),
+            (uapi::CAP_ROUTING, "routing"),
         ];
         let mut names: Vec<String> = NAMES
             .iter()

@@ -6,11 +6,18 @@
 mod buffer;
 mod device;
 mod error;
+mod executor;
 mod info;
+mod primitive;
+mod queue;
+pub mod reference_cpu;
 mod sys;
 
 pub use buffer::{Buffer, BufferFlags, MappedBuffer, Placement};
 pub use device::{Device, DEFAULT_DEVICE_PATH};
 pub use error::{Error, Result};
+pub use executor::{Executor, ExecutorSpec, FetchedJob, OperandMap};
 pub use info::DeviceInfo;
 pub use lightos_uapi as uapi;
+pub use primitive::{tensor, DType, JobStatus, Op, PrimitiveBuilder};
+pub use queue::{monotonic_ns, Completion, Queue, Submitted};

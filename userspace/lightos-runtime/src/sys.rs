@@ -23,6 +23,45 @@ nix::ioctl_readwrite!(
     uapi::BufferDestroy
 );
 
+nix::ioctl_readwrite!(
+    queue_create,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_QUEUE_CREATE,
+    uapi::QueueCreate
+);
+nix::ioctl_readwrite!(
+    queue_destroy,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_QUEUE_DESTROY,
+    uapi::QueueDestroy
+);
+nix::ioctl_readwrite!(submit, uapi::IOC_MAGIC, uapi::IOC_NR_SUBMIT, uapi::Submit);
+nix::ioctl_readwrite!(wait, uapi::IOC_MAGIC, uapi::IOC_NR_WAIT, uapi::Wait);
+nix::ioctl_readwrite!(
+    executor_register,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_EXECUTOR_REGISTER,
+    uapi::ExecutorRegister
+);
+nix::ioctl_readwrite!(
+    job_fetch,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_JOB_FETCH,
+    uapi::JobFetch
+);
+nix::ioctl_readwrite!(
+    job_complete,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_JOB_COMPLETE,
+    uapi::JobComplete
+);
+nix::ioctl_readwrite!(
+    route_set,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_ROUTE_SET,
+    uapi::RouteSet
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +80,11 @@ mod tests {
             std::mem::size_of::<uapi::BufferCreate>()
         );
         assert_eq!(create as u32, uapi::IOC_BUFFER_CREATE);
+        let submit = nix::request_code_readwrite!(
+            uapi::IOC_MAGIC,
+            uapi::IOC_NR_SUBMIT,
+            std::mem::size_of::<uapi::Submit>()
+        );
+        assert_eq!(submit as u32, uapi::IOC_SUBMIT);
     }
 }

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MINOR: u32 = 2;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -77,8 +77,12 @@ pub const IOC_NR_QUERY: u32 = 0x04;
 pub const QUERY_STATS: u32 = 1;
 /// Query type: the calling context, as [`QueryContext`].
 pub const QUERY_CONTEXT: u32 = 2;
+/// Query type: module-wide counters per op, as `[OpStats; OP_COUNT]` indexed by `op - 1` (ABI 1.2).
+pub const QUERY_OPS: u32 = 3;
+/// Query type: the registered backends, as [`QueryBackends`] (ABI 1.2).
+pub const QUERY_BACKENDS: u32 = 4;
 /// The largest defined query type.
-pub const QUERY_MAX: u32 = QUERY_CONTEXT;
+pub const QUERY_MAX: u32 = QUERY_BACKENDS;
 
 /// Capability: `show_fdinfo` reports per-context state in `/proc/<pid>/fdinfo/<fd>`.
 pub const CAP_FDINFO: u64 = 1 << 0;
@@ -88,8 +92,15 @@ pub const CAP_BUFFERS: u64 = 1 << 1;
 pub const CAP_DEBUGFS: u64 = 1 << 2;
 /// Capability: `LIGHTOS_IOC_QUERY` with [`QUERY_STATS`] and [`QUERY_CONTEXT`] (ABI 1.1).
 pub const CAP_QUERY: u64 = 1 << 3;
+/// Capability: queues, `SUBMIT`, `WAIT`, completion pages and the interception chain (ABI 1.2).
+pub const CAP_SUBMIT: u64 = 1 << 4;
+/// Capability: userspace executors (`EXECUTOR_REGISTER`, `JOB_FETCH`, `JOB_COMPLETE`) (ABI 1.2).
+pub const CAP_EXECUTORS: u64 = 1 << 5;
+/// Capability: per-context routing rules and deterministic mode (`ROUTE_SET`) (ABI 1.2).
+pub const CAP_ROUTING: u64 = 1 << 6;
 /// Every capability bit this version of the ABI defines.
-pub const CAP_ALL: u64 = CAP_FDINFO | CAP_BUFFERS | CAP_DEBUGFS | CAP_QUERY;
+pub const CAP_ALL: u64 =
+    CAP_FDINFO | CAP_BUFFERS | CAP_DEBUGFS | CAP_QUERY | CAP_SUBMIT | CAP_EXECUTORS | CAP_ROUTING;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -271,8 +282,10 @@ pub struct QueryStats {
     pub buffers_created: u64,
     /// Buffer creations refused by a limit.
     pub buffer_limit_hits: u64,
+    /// Jobs admitted and not yet completed (1.2).
+    pub jobs_in_flight: u64,
     /// Zero; room for later counters.
-    pub reserved: [u64; 3],
+    pub reserved: [u64; 2],
 }
 
 /// Result of [`QUERY_CONTEXT`] (`struct lightos_query_context`): the calling context.
@@ -290,6 +303,502 @@ pub struct QueryContext {
     /// Zero; room for later fields.
     pub reserved: [u64; 4],
 }
+
+// ---------------------------------------------------------------------------------------------
+// ABI 1.2: queues, primitive submission, completion, executors, routing.
+// ---------------------------------------------------------------------------------------------
+
+/// `LIGHTOS_IOC_QUEUE_CREATE`: create a submission queue with its own timeline (ABI 1.2).
+pub const IOC_QUEUE_CREATE: u32 = iowr(IOC_NR_QUEUE_CREATE, core::mem::size_of::<QueueCreate>());
+/// The number (`_IOC_NR`) of [`IOC_QUEUE_CREATE`].
+pub const IOC_NR_QUEUE_CREATE: u32 = 0x05;
+/// `LIGHTOS_IOC_QUEUE_DESTROY`: drop a queue; jobs not yet started are aborted (ABI 1.2).
+pub const IOC_QUEUE_DESTROY: u32 = iowr(IOC_NR_QUEUE_DESTROY, core::mem::size_of::<QueueDestroy>());
+/// The number (`_IOC_NR`) of [`IOC_QUEUE_DESTROY`].
+pub const IOC_NR_QUEUE_DESTROY: u32 = 0x06;
+/// `LIGHTOS_IOC_SUBMIT`: validate, route, account and dispatch primitives (ABI 1.2).
+pub const IOC_SUBMIT: u32 = iowr(IOC_NR_SUBMIT, core::mem::size_of::<Submit>());
+/// The number (`_IOC_NR`) of [`IOC_SUBMIT`].
+pub const IOC_NR_SUBMIT: u32 = 0x07;
+/// `LIGHTOS_IOC_WAIT`: wait until a queue's timeline reaches a sequence number (ABI 1.2).
+pub const IOC_WAIT: u32 = iowr(IOC_NR_WAIT, core::mem::size_of::<Wait>());
+/// The number (`_IOC_NR`) of [`IOC_WAIT`].
+pub const IOC_NR_WAIT: u32 = 0x08;
+/// `LIGHTOS_IOC_EXECUTOR_REGISTER`: make this context a userspace backend (ABI 1.2).
+pub const IOC_EXECUTOR_REGISTER: u32 = iowr(
+    IOC_NR_EXECUTOR_REGISTER,
+    core::mem::size_of::<ExecutorRegister>(),
+);
+/// The number (`_IOC_NR`) of [`IOC_EXECUTOR_REGISTER`].
+pub const IOC_NR_EXECUTOR_REGISTER: u32 = 0x09;
+/// `LIGHTOS_IOC_JOB_FETCH`: an executor takes its next job (ABI 1.2).
+pub const IOC_JOB_FETCH: u32 = iowr(IOC_NR_JOB_FETCH, core::mem::size_of::<JobFetch>());
+/// The number (`_IOC_NR`) of [`IOC_JOB_FETCH`].
+pub const IOC_NR_JOB_FETCH: u32 = 0x0a;
+/// `LIGHTOS_IOC_JOB_COMPLETE`: an executor reports a job's status (ABI 1.2).
+pub const IOC_JOB_COMPLETE: u32 = iowr(IOC_NR_JOB_COMPLETE, core::mem::size_of::<JobComplete>());
+/// The number (`_IOC_NR`) of [`IOC_JOB_COMPLETE`].
+pub const IOC_NR_JOB_COMPLETE: u32 = 0x0b;
+/// `LIGHTOS_IOC_ROUTE_SET`: add a routing rule, clear the rules, or set deterministic mode (ABI 1.2).
+pub const IOC_ROUTE_SET: u32 = iowr(IOC_NR_ROUTE_SET, core::mem::size_of::<RouteSet>());
+/// The number (`_IOC_NR`) of [`IOC_ROUTE_SET`].
+pub const IOC_NR_ROUTE_SET: u32 = 0x0c;
+
+/// Op: `out[M,N] = a[M,K] · b[K,N]` (2-D, or 3-D with a shared leading batch dimension).
+pub const OP_MATMUL: u16 = 1;
+/// Op: 2-D convolution, NCHW input `[N,C,H,W]`, weights `[O,C,KH,KW]`, optional bias `[O]`;
+/// `params[0]` = stride (0 means 1), `params[1]` = padding.
+pub const OP_CONV2D: u16 = 2;
+/// Op: softmax over the last dimension.
+pub const OP_SOFTMAX: u16 = 3;
+/// Op: layer normalisation over the last dimension `[.., D]`, optional gamma `[D]` and beta `[D]`;
+/// `params[0]` low 32 bits = epsilon as `f32` bits (0 means 1e-5).
+pub const OP_LAYERNORM: u16 = 4;
+/// Op: scaled dot-product attention, `q[B,S,D]`, `k[B,T,D]`, `v[B,T,E]` → `out[B,S,E]`;
+/// `params[0]` low 32 bits = scale as `f32` bits (0 means 1/sqrt(D)); flag [`PRIM_CAUSAL`].
+pub const OP_ATTENTION: u16 = 5;
+/// Op: GELU (tanh approximation), element-wise; may run in place.
+pub const OP_GELU: u16 = 6;
+/// Op: ReLU, element-wise; may run in place.
+pub const OP_RELU: u16 = 7;
+/// Op: element-wise sum of two same-shaped tensors; may run in place.
+pub const OP_ADD: u16 = 8;
+/// Op: element-wise product of two same-shaped tensors; may run in place.
+pub const OP_MUL: u16 = 9;
+/// Op: float → `i8`/`fp8`: `q = round(x / scale) + zero_point`; `params[0]` = scale (`f32` bits),
+/// `params[1]` = zero point (`i32`).
+pub const OP_QUANTIZE: u16 = 10;
+/// Op: `i8`/`fp8` → float: `x = (q - zero_point) * scale`; params as [`OP_QUANTIZE`].
+pub const OP_DEQUANTIZE: u16 = 11;
+/// Op: copy a tensor into another of the same dtype and element count (no overlap).
+pub const OP_COPY: u16 = 12;
+/// The number of ops; op numbers run from 1 to this.
+pub const OP_COUNT: usize = 12;
+
+/// Dtype: IEEE 754 binary32.
+pub const DTYPE_F32: u8 = 1;
+/// Dtype: IEEE 754 binary16.
+pub const DTYPE_F16: u8 = 2;
+/// Dtype: bfloat16.
+pub const DTYPE_BF16: u8 = 3;
+/// Dtype: signed 8-bit integer.
+pub const DTYPE_I8: u8 = 4;
+/// Dtype: 8-bit float, OCP FP8 E4M3.
+pub const DTYPE_FP8_E4M3: u8 = 5;
+/// The largest defined dtype.
+pub const DTYPE_MAX: u8 = DTYPE_FP8_E4M3;
+
+/// Rounding mode: round to nearest, ties to even (the default).
+pub const ROUND_NEAREST_EVEN: u8 = 0;
+/// Rounding mode: toward zero.
+pub const ROUND_TOWARD_ZERO: u8 = 1;
+/// Rounding mode: stochastic, driven by the primitive's `seed`.
+pub const ROUND_STOCHASTIC: u8 = 2;
+/// The largest defined rounding mode.
+pub const ROUND_MAX: u8 = ROUND_STOCHASTIC;
+
+/// Primitive flag: the result must be bit-reproducible; only a backend that declares determinism
+/// for this op may run it (`EOPNOTSUPP` otherwise).
+pub const PRIM_DETERMINISTIC: u32 = 1 << 0;
+/// Primitive flag ([`OP_ATTENTION`] only): causal mask.
+pub const PRIM_CAUSAL: u32 = 1 << 1;
+/// Every primitive flag this version defines.
+pub const PRIM_FLAGS_ALL: u32 = PRIM_DETERMINISTIC | PRIM_CAUSAL;
+
+/// The most dimensions a tensor has.
+pub const MAX_DIMS: usize = 4;
+/// The most operands (inputs and the output) of a primitive.
+pub const MAX_OPERANDS: usize = 4;
+/// The most primitives one `SUBMIT` carries.
+pub const MAX_SUBMIT: u32 = 256;
+/// The most jobs a queue has in flight (submitted, not completed); beyond it `SUBMIT` fails `EBUSY`.
+pub const MAX_QUEUE_INFLIGHT: u32 = 1024;
+/// The most queues a context holds.
+pub const MAX_QUEUES_PER_CONTEXT: u32 = 64;
+/// The most elements along one dimension.
+pub const MAX_DIM_SIZE: u64 = 1 << 32;
+/// The most routing rules a context holds.
+pub const MAX_ROUTES: u32 = 32;
+/// The most executors registered at once, module-wide.
+pub const MAX_EXECUTORS: u32 = 16;
+/// Length of a backend name, including its terminating NUL.
+pub const BACKEND_NAME_LEN: usize = 32;
+
+/// Queue priorities: `QueueCreate::priority` is 0 (lowest) to this.
+pub const QUEUE_PRIORITY_MAX: u32 = 3;
+/// Default job timeout when `QueueCreate::timeout_ms` is 0.
+pub const DEFAULT_JOB_TIMEOUT_MS: u32 = 10_000;
+/// Largest job timeout.
+pub const MAX_JOB_TIMEOUT_MS: u32 = 600_000;
+/// Entries in a completion page's status ring (a power of two).
+pub const COMPLETION_RING_ENTRIES: usize = 128;
+/// The mmap cookie of a queue's completion page is `queue_id << MMAP_HANDLE_SHIFT | this`.
+pub const MMAP_COMPLETION_PAGE: u64 = 1 << 31;
+
+/// Job status: completed successfully.
+pub const STATUS_OK: u32 = 0;
+/// Job status: the backend found the primitive invalid (the kernel's checks passed).
+pub const STATUS_INVALID: u32 = 1;
+/// Job status: not completed within the queue's timeout.
+pub const STATUS_TIMEOUT: u32 = 2;
+/// Job status: aborted before it ran (queue destroyed, file closed).
+pub const STATUS_ABORTED: u32 = 3;
+/// Job status: aborted by a device's thermal protection.
+pub const STATUS_THERMAL_ABORT: u32 = 4;
+/// Job status: its backend went away (an executor exited, a device was lost).
+pub const STATUS_DEVICE_LOST: u32 = 5;
+/// The largest defined job status.
+pub const STATUS_MAX: u32 = STATUS_DEVICE_LOST;
+/// Completion entry status of a job still in flight.
+pub const STATUS_PENDING: u32 = 0xffff_fffe;
+/// `WAIT` status of a job so old that its entry left the completion ring.
+pub const STATUS_UNKNOWN: u32 = 0xffff_ffff;
+
+/// `WAIT`/`JOB_FETCH` timeout meaning "block until done".
+pub const TIMEOUT_INFINITE: u64 = u64::MAX;
+
+/// Backend identifier meaning "any backend that supports the primitive" in a routing rule.
+pub const BACKEND_ANY: u32 = 0;
+
+/// Argument of [`IOC_QUEUE_CREATE`] (`struct lightos_queue_create`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCreate {
+    /// In: must be zero (no flags are defined).
+    pub flags: u32,
+    /// In: 0 (lowest) to [`QUEUE_PRIORITY_MAX`]; executors take higher-priority jobs first.
+    pub priority: u32,
+    /// In: job timeout in milliseconds, 0 for [`DEFAULT_JOB_TIMEOUT_MS`], at most [`MAX_JOB_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// Out: the queue's identifier in this context (never 0).
+    pub queue_id: u32,
+    /// Out: the mmap offset of the queue's read-only completion page ([`CompletionPage`]).
+    pub completion_offset: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 3],
+}
+
+/// Argument of [`IOC_QUEUE_DESTROY`] (`struct lightos_queue_destroy`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDestroy {
+    /// In: the queue to destroy.
+    pub queue_id: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// One operand of a primitive (`struct lightos_tensor`): a strided view into a buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tensor {
+    /// The buffer's handle in the submitting context.
+    pub buffer: u32,
+    /// Number of dimensions, 1 to [`MAX_DIMS`].
+    pub ndim: u32,
+    /// Byte offset of element 0 in the buffer; a multiple of the element size.
+    pub offset: u64,
+    /// Elements along each dimension (outermost first); unused dimensions must be 0.
+    pub shape: [u64; MAX_DIMS],
+    /// Stride of each dimension in elements; all zero means contiguous row-major.
+    pub strides: [u64; MAX_DIMS],
+}
+
+/// A compute primitive (`struct lightos_primitive`), as `SUBMIT` carries and `JOB_FETCH` returns.
+///
+/// Operands `0..n_inputs` are the inputs and operand `n_inputs` is the output; the rest must be zero.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Primitive {
+    /// An `OP_*` value.
+    pub op: u16,
+    /// The inputs' `DTYPE_*`.
+    pub dtype: u8,
+    /// The output's `DTYPE_*`, or 0 for the same as `dtype`.
+    pub out_dtype: u8,
+    /// How many inputs the primitive has (the op fixes the allowed counts).
+    pub n_inputs: u8,
+    /// A `ROUND_*` mode.
+    pub rounding: u8,
+    /// Must be zero (padding).
+    pub pad: u16,
+    /// `PRIM_*` flags.
+    pub flags: u32,
+    /// Must be zero (padding).
+    pub pad2: u32,
+    /// Opaque to the kernel; returned to the executor with the job.
+    pub user_data: u64,
+    /// Seed for stochastic rounding or any randomness the op uses (determinism metadata).
+    pub seed: u64,
+    /// Op-specific parameters (see each `OP_*`); unused ones must be zero.
+    pub params: [u64; 4],
+    /// The operands.
+    pub operands: [Tensor; MAX_OPERANDS],
+    /// Must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Argument of [`IOC_SUBMIT`] (`struct lightos_submit`).
+///
+/// The primitives are copied from `prims` once, all validated, routed and accounted, and only then
+/// dispatched: a rejected batch has no effect, and `error_index` names the first bad primitive.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Submit {
+    /// In: the queue.
+    pub queue_id: u32,
+    /// In: number of primitives at `prims`, 1 to [`MAX_SUBMIT`].
+    pub count: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// Out: on a rejection, the index of the primitive that caused it (`count` if none did).
+    pub error_index: u32,
+    /// In: user address of `count` [`Primitive`]s.
+    pub prims: u64,
+    /// Out: sequence number of the first primitive; they are consecutive.
+    pub first_seq: u64,
+    /// Out: sequence number of the last primitive (wait for this one).
+    pub last_seq: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Argument of [`IOC_WAIT`] (`struct lightos_wait`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wait {
+    /// In: the queue.
+    pub queue_id: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// In: the sequence number to wait for (at most the last one submitted).
+    pub seq: u64,
+    /// In: absolute `CLOCK_MONOTONIC` deadline in ns; [`TIMEOUT_INFINITE`] blocks until done; a past
+    /// deadline only polls. Expiry: `ETIMEDOUT`.
+    pub timeout_ns: u64,
+    /// Out: the job's `STATUS_*` ([`STATUS_UNKNOWN`] when it left the completion ring).
+    pub status: u32,
+    /// Must be zero (padding).
+    pub pad: u32,
+    /// Out: the queue's timeline: every job up to this sequence number is complete.
+    pub completed_seq: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// One entry of a completion page's status ring (`struct lightos_completion_entry`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompletionEntry {
+    /// The sequence number this entry describes (entry index = `seq % COMPLETION_RING_ENTRIES`).
+    pub seq: u64,
+    /// Its `STATUS_*` (or [`STATUS_PENDING`]).
+    pub status: u32,
+    /// Zero.
+    pub pad: u32,
+}
+
+/// The read-only completion page of a queue (`struct lightos_completion_page`), mapped with the
+/// `completion_offset` of `QUEUE_CREATE`. The kernel writes the entry, then (release) `completed_seq`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletionPage {
+    /// Every job up to this sequence number is complete (read it with acquire ordering).
+    pub completed_seq: u64,
+    /// The last sequence number submitted.
+    pub submitted_seq: u64,
+    /// Jobs of this queue that completed with a status other than OK.
+    pub errors: u64,
+    /// [`COMPLETION_RING_ENTRIES`].
+    pub ring_entries: u32,
+    /// Zero.
+    pub pad: u32,
+    /// Zero.
+    pub reserved: [u64; 4],
+    /// The status of the last [`COMPLETION_RING_ENTRIES`] sequence numbers.
+    pub ring: [CompletionEntry; COMPLETION_RING_ENTRIES],
+}
+
+/// Argument of [`IOC_EXECUTOR_REGISTER`] (`struct lightos_executor_register`).
+///
+/// The calling context becomes a backend until it is closed; its in-flight jobs then fail with
+/// [`STATUS_DEVICE_LOST`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecutorRegister {
+    /// In: NUL-terminated name, unique among backends (e.g. `"cpu0"`).
+    pub name: [u8; BACKEND_NAME_LEN],
+    /// In: ops it runs, bit `op` set for each `OP_*`.
+    pub ops: u64,
+    /// In: ops whose results it guarantees bit-reproducible (a subset of `ops`).
+    pub deterministic_ops: u64,
+    /// In: dtypes it accepts, bit `dtype` set for each `DTYPE_*`.
+    pub dtypes: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// Out: the backend identifier routing rules name (never 0).
+    pub backend_id: u32,
+    /// Must be zero (padding).
+    pub pad: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// `JOB_FETCH` flag: do not block when no job is ready (`EAGAIN`).
+pub const FETCH_NONBLOCK: u32 = 1 << 0;
+
+/// Argument of [`IOC_JOB_FETCH`] (`struct lightos_job_fetch`).
+///
+/// The job's operand buffers are given handles in the executor's own context for the job's
+/// duration (`handles[i]` for operand `i`); the executor maps them with their usual mmap cookie.
+/// The primitive's `operands[i].buffer` fields are rewritten to those handles.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobFetch {
+    /// In: `FETCH_*` flags.
+    pub flags: u32,
+    /// Must be zero (padding).
+    pub pad: u32,
+    /// In: absolute `CLOCK_MONOTONIC` deadline in ns, or [`TIMEOUT_INFINITE`]. Expiry: `ETIMEDOUT`.
+    pub timeout_ns: u64,
+    /// Out: the job's identifier, passed back to `JOB_COMPLETE`.
+    pub job_id: u64,
+    /// Out: the primitive, operand handles translated into this context.
+    pub prim: Primitive,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Argument of [`IOC_JOB_COMPLETE`] (`struct lightos_job_complete`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobComplete {
+    /// In: the job.
+    pub job_id: u64,
+    /// In: `STATUS_OK`, `STATUS_INVALID` or `STATUS_THERMAL_ABORT`.
+    pub status: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// `ROUTE_SET` flag: remove every rule of this context before adding (a rule of all zeros only clears).
+pub const ROUTE_CLEAR: u32 = 1 << 0;
+/// `ROUTE_SET` flag: set this context's deterministic mode from `deterministic`.
+pub const ROUTE_SET_MODE: u32 = 1 << 1;
+/// Every `ROUTE_*` flag.
+pub const ROUTE_FLAGS_ALL: u32 = ROUTE_CLEAR | ROUTE_SET_MODE;
+
+/// Argument of [`IOC_ROUTE_SET`] (`struct lightos_route_set`).
+///
+/// Rules are tried in the order they were added; the first whose op, dtype and byte range match the
+/// primitive picks its backend. No match (or no rules): the first backend that supports the op.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteSet {
+    /// In: `ROUTE_*` flags.
+    pub flags: u32,
+    /// In: the backend this rule routes to, or [`BACKEND_ANY`].
+    pub backend_id: u32,
+    /// In: the op this rule matches, or 0 for any.
+    pub op: u16,
+    /// In: the dtype it matches, or 0 for any.
+    pub dtype: u8,
+    /// In (with [`ROUTE_SET_MODE`]): 1 makes every primitive of this context deterministic, 0 not.
+    pub deterministic: u8,
+    /// Must be zero (padding).
+    pub pad: u32,
+    /// In: the smallest total operand size in bytes this rule matches.
+    pub min_bytes: u64,
+    /// In: the largest, or 0 for no limit.
+    pub max_bytes: u64,
+    /// Out: the number of rules now.
+    pub rules: u32,
+    /// Must be zero (padding).
+    pub pad2: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Buckets of a latency histogram: bucket `i` counts latencies below `2^i` µs (the last: the rest).
+pub const LATENCY_BUCKETS: usize = 16;
+
+/// Counters of one op or one backend (`struct lightos_op_stats`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpStats {
+    /// Primitives accepted.
+    pub count: u64,
+    /// Floating-point (or integer) operations they represent, by the op's formula.
+    pub flops: u64,
+    /// Operand bytes they named.
+    pub bytes: u64,
+    /// Primitives rejected, or completed with a status other than OK.
+    pub errors: u64,
+    /// Submit-to-completion latencies, log2 µs buckets.
+    pub latency_us_log2: [u64; LATENCY_BUCKETS],
+}
+
+/// One backend in [`QueryBackends`] (`struct lightos_backend_info`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// NUL-terminated name.
+    pub name: [u8; BACKEND_NAME_LEN],
+    /// Identifier for routing rules.
+    pub backend_id: u32,
+    /// `BACKEND_KIND_*`.
+    pub kind: u32,
+    /// Ops it runs (bit per op).
+    pub ops: u64,
+    /// Ops it runs bit-reproducibly.
+    pub deterministic_ops: u64,
+    /// Dtypes it accepts (bit per dtype).
+    pub dtypes: u32,
+    /// Jobs queued to it now, not yet started.
+    pub queued: u32,
+    /// Jobs it is running now.
+    pub running: u32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// Its counters.
+    pub stats: OpStats,
+}
+
+/// Backend kind: a userspace executor process.
+pub const BACKEND_KIND_EXECUTOR: u32 = 1;
+/// Backend kind: a device driven by a kernel driver.
+pub const BACKEND_KIND_DEVICE: u32 = 2;
+
+/// Result of [`QUERY_BACKENDS`] (`struct lightos_query_backends`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryBackends {
+    /// How many entries of `backends` are valid.
+    pub count: u32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// The backends.
+    pub backends: [BackendInfo; MAX_EXECUTORS as usize],
+}
+
+const _: () = assert!(core::mem::size_of::<QueueCreate>() == 48);
+const _: () = assert!(core::mem::size_of::<QueueDestroy>() == 24);
+const _: () = assert!(core::mem::size_of::<Tensor>() == 80);
+const _: () = assert!(core::mem::size_of::<Primitive>() == 400);
+const _: () = assert!(core::mem::size_of::<Submit>() == 56);
+const _: () = assert!(core::mem::size_of::<Wait>() == 56);
+const _: () = assert!(core::mem::size_of::<CompletionPage>() == 64 + 16 * COMPLETION_RING_ENTRIES);
+const _: () = assert!(core::mem::size_of::<CompletionPage>() <= 4096);
+const _: () = assert!(core::mem::size_of::<ExecutorRegister>() == 80);
+const _: () = assert!(core::mem::size_of::<JobFetch>() == 440);
+const _: () = assert!(core::mem::size_of::<JobComplete>() == 32);
+const _: () = assert!(core::mem::size_of::<RouteSet>() == 56);
+const _: () = assert!(core::mem::size_of::<OpStats>() == 32 + 8 * LATENCY_BUCKETS);
+const _: () = assert!(core::mem::size_of::<BackendInfo>() == 72 + 160);
 
 const _: () = assert!(core::mem::size_of::<Query>() == 40);
 const _: () = assert!(core::mem::size_of::<QueryStats>() == 64);
@@ -313,7 +822,15 @@ mod tests {
 
     #[test]
     fn capabilities_are_distinct_bits_within_cap_all() {
-        let caps = [CAP_FDINFO, CAP_BUFFERS, CAP_DEBUGFS, CAP_QUERY];
+        let caps = [
+            CAP_FDINFO,
+            CAP_BUFFERS,
+            CAP_DEBUGFS,
+            CAP_QUERY,
+            CAP_SUBMIT,
+            CAP_EXECUTORS,
+            CAP_ROUTING,
+        ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());
     }

@@ -88,6 +88,263 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_MAX_CONTEXTS", uapi::MAX_CONTEXTS);
     check_const!(c, "LIGHTOS_MODULE_VERSION_LEN", uapi::MODULE_VERSION_LEN);
     check_const!(c, "LIGHTOS_MAX_IOCTL_SIZE", uapi::MAX_IOCTL_SIZE);
+    check_struct!(
+        c,
+        uapi::QueueCreate,
+        "lightos_queue_create",
+        [
+            flags,
+            priority,
+            timeout_ms,
+            queue_id,
+            completion_offset,
+            reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::QueueDestroy,
+        "lightos_queue_destroy",
+        [queue_id, flags, reserved]
+    );
+    check_struct!(
+        c,
+        uapi::Tensor,
+        "lightos_tensor",
+        [buffer, ndim, offset, shape, strides]
+    );
+    check_struct!(
+        c,
+        uapi::Primitive,
+        "lightos_primitive",
+        [
+            op, dtype, out_dtype, n_inputs, rounding, pad, flags, pad2, user_data, seed, params,
+            operands, reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::Submit,
+        "lightos_submit",
+        [
+            queue_id,
+            count,
+            flags,
+            error_index,
+            prims,
+            first_seq,
+            last_seq,
+            reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::Wait,
+        "lightos_wait",
+        [
+            queue_id,
+            flags,
+            seq,
+            timeout_ns,
+            status,
+            pad,
+            completed_seq,
+            reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::CompletionEntry,
+        "lightos_completion_entry",
+        [seq, status, pad]
+    );
+    check_struct!(
+        c,
+        uapi::CompletionPage,
+        "lightos_completion_page",
+        [
+            completed_seq,
+            submitted_seq,
+            errors,
+            ring_entries,
+            pad,
+            reserved,
+            ring
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::ExecutorRegister,
+        "lightos_executor_register",
+        [
+            name,
+            ops,
+            deterministic_ops,
+            dtypes,
+            flags,
+            backend_id,
+            pad,
+            reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::JobFetch,
+        "lightos_job_fetch",
+        [flags, pad, timeout_ns, job_id, prim, reserved]
+    );
+    check_struct!(
+        c,
+        uapi::JobComplete,
+        "lightos_job_complete",
+        [job_id, status, flags, reserved]
+    );
+    check_struct!(
+        c,
+        uapi::RouteSet,
+        "lightos_route_set",
+        [
+            flags,
+            backend_id,
+            op,
+            dtype,
+            deterministic,
+            pad,
+            min_bytes,
+            max_bytes,
+            rules,
+            pad2,
+            reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::OpStats,
+        "lightos_op_stats",
+        [count, flops, bytes, errors, latency_us_log2]
+    );
+    check_struct!(
+        c,
+        uapi::BackendInfo,
+        "lightos_backend_info",
+        [
+            name,
+            backend_id,
+            kind,
+            ops,
+            deterministic_ops,
+            dtypes,
+            queued,
+            running,
+            pad,
+            stats
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::QueryBackends,
+        "lightos_query_backends",
+        [count, pad, backends]
+    );
+    check_const!(c, "LIGHTOS_IOC_QUEUE_CREATE", uapi::IOC_QUEUE_CREATE);
+    check_const!(c, "LIGHTOS_IOC_QUEUE_DESTROY", uapi::IOC_QUEUE_DESTROY);
+    check_const!(c, "LIGHTOS_IOC_SUBMIT", uapi::IOC_SUBMIT);
+    check_const!(c, "LIGHTOS_IOC_WAIT", uapi::IOC_WAIT);
+    check_const!(
+        c,
+        "LIGHTOS_IOC_EXECUTOR_REGISTER",
+        uapi::IOC_EXECUTOR_REGISTER
+    );
+    check_const!(c, "LIGHTOS_IOC_JOB_FETCH", uapi::IOC_JOB_FETCH);
+    check_const!(c, "LIGHTOS_IOC_JOB_COMPLETE", uapi::IOC_JOB_COMPLETE);
+    check_const!(c, "LIGHTOS_IOC_ROUTE_SET", uapi::IOC_ROUTE_SET);
+    check_const!(c, "LIGHTOS_QUERY_OPS", uapi::QUERY_OPS);
+    check_const!(c, "LIGHTOS_QUERY_BACKENDS", uapi::QUERY_BACKENDS);
+    check_const!(c, "LIGHTOS_CAP_SUBMIT", uapi::CAP_SUBMIT);
+    check_const!(c, "LIGHTOS_CAP_EXECUTORS", uapi::CAP_EXECUTORS);
+    check_const!(c, "LIGHTOS_CAP_ROUTING", uapi::CAP_ROUTING);
+    check_const!(c, "LIGHTOS_OP_MATMUL", uapi::OP_MATMUL);
+    check_const!(c, "LIGHTOS_OP_CONV2D", uapi::OP_CONV2D);
+    check_const!(c, "LIGHTOS_OP_SOFTMAX", uapi::OP_SOFTMAX);
+    check_const!(c, "LIGHTOS_OP_LAYERNORM", uapi::OP_LAYERNORM);
+    check_const!(c, "LIGHTOS_OP_ATTENTION", uapi::OP_ATTENTION);
+    check_const!(c, "LIGHTOS_OP_GELU", uapi::OP_GELU);
+    check_const!(c, "LIGHTOS_OP_RELU", uapi::OP_RELU);
+    check_const!(c, "LIGHTOS_OP_ADD", uapi::OP_ADD);
+    check_const!(c, "LIGHTOS_OP_MUL", uapi::OP_MUL);
+    check_const!(c, "LIGHTOS_OP_QUANTIZE", uapi::OP_QUANTIZE);
+    check_const!(c, "LIGHTOS_OP_DEQUANTIZE", uapi::OP_DEQUANTIZE);
+    check_const!(c, "LIGHTOS_OP_COPY", uapi::OP_COPY);
+    check_const!(c, "LIGHTOS_OP_COUNT", uapi::OP_COUNT);
+    check_const!(c, "LIGHTOS_DTYPE_F32", uapi::DTYPE_F32);
+    check_const!(c, "LIGHTOS_DTYPE_F16", uapi::DTYPE_F16);
+    check_const!(c, "LIGHTOS_DTYPE_BF16", uapi::DTYPE_BF16);
+    check_const!(c, "LIGHTOS_DTYPE_I8", uapi::DTYPE_I8);
+    check_const!(c, "LIGHTOS_DTYPE_FP8_E4M3", uapi::DTYPE_FP8_E4M3);
+    check_const!(c, "LIGHTOS_DTYPE_MAX", uapi::DTYPE_MAX);
+    check_const!(c, "LIGHTOS_ROUND_NEAREST_EVEN", uapi::ROUND_NEAREST_EVEN);
+    check_const!(c, "LIGHTOS_ROUND_TOWARD_ZERO", uapi::ROUND_TOWARD_ZERO);
+    check_const!(c, "LIGHTOS_ROUND_STOCHASTIC", uapi::ROUND_STOCHASTIC);
+    check_const!(c, "LIGHTOS_ROUND_MAX", uapi::ROUND_MAX);
+    check_const!(c, "LIGHTOS_PRIM_DETERMINISTIC", uapi::PRIM_DETERMINISTIC);
+    check_const!(c, "LIGHTOS_PRIM_CAUSAL", uapi::PRIM_CAUSAL);
+    check_const!(c, "LIGHTOS_PRIM_FLAGS_ALL", uapi::PRIM_FLAGS_ALL);
+    check_const!(c, "LIGHTOS_MAX_DIMS", uapi::MAX_DIMS);
+    check_const!(c, "LIGHTOS_MAX_OPERANDS", uapi::MAX_OPERANDS);
+    check_const!(c, "LIGHTOS_MAX_SUBMIT", uapi::MAX_SUBMIT);
+    check_const!(c, "LIGHTOS_MAX_QUEUE_INFLIGHT", uapi::MAX_QUEUE_INFLIGHT);
+    check_const!(
+        c,
+        "LIGHTOS_MAX_QUEUES_PER_CONTEXT",
+        uapi::MAX_QUEUES_PER_CONTEXT
+    );
+    check_const!(c, "LIGHTOS_MAX_DIM_SIZE", uapi::MAX_DIM_SIZE);
+    check_const!(c, "LIGHTOS_MAX_ROUTES", uapi::MAX_ROUTES);
+    check_const!(c, "LIGHTOS_MAX_EXECUTORS", uapi::MAX_EXECUTORS);
+    check_const!(c, "LIGHTOS_BACKEND_NAME_LEN", uapi::BACKEND_NAME_LEN);
+    check_const!(c, "LIGHTOS_QUEUE_PRIORITY_MAX", uapi::QUEUE_PRIORITY_MAX);
+    check_const!(
+        c,
+        "LIGHTOS_DEFAULT_JOB_TIMEOUT_MS",
+        uapi::DEFAULT_JOB_TIMEOUT_MS
+    );
+    check_const!(c, "LIGHTOS_MAX_JOB_TIMEOUT_MS", uapi::MAX_JOB_TIMEOUT_MS);
+    check_const!(
+        c,
+        "LIGHTOS_COMPLETION_RING_ENTRIES",
+        uapi::COMPLETION_RING_ENTRIES
+    );
+    check_const!(
+        c,
+        "LIGHTOS_MMAP_COMPLETION_PAGE",
+        uapi::MMAP_COMPLETION_PAGE
+    );
+    check_const!(c, "LIGHTOS_STATUS_OK", uapi::STATUS_OK);
+    check_const!(c, "LIGHTOS_STATUS_INVALID", uapi::STATUS_INVALID);
+    check_const!(c, "LIGHTOS_STATUS_TIMEOUT", uapi::STATUS_TIMEOUT);
+    check_const!(c, "LIGHTOS_STATUS_ABORTED", uapi::STATUS_ABORTED);
+    check_const!(
+        c,
+        "LIGHTOS_STATUS_THERMAL_ABORT",
+        uapi::STATUS_THERMAL_ABORT
+    );
+    check_const!(c, "LIGHTOS_STATUS_DEVICE_LOST", uapi::STATUS_DEVICE_LOST);
+    check_const!(c, "LIGHTOS_STATUS_MAX", uapi::STATUS_MAX);
+    check_const!(c, "LIGHTOS_STATUS_PENDING", uapi::STATUS_PENDING);
+    check_const!(c, "LIGHTOS_STATUS_UNKNOWN", uapi::STATUS_UNKNOWN);
+    check_const!(c, "LIGHTOS_TIMEOUT_INFINITE", uapi::TIMEOUT_INFINITE);
+    check_const!(c, "LIGHTOS_BACKEND_ANY", uapi::BACKEND_ANY);
+    check_const!(c, "LIGHTOS_FETCH_NONBLOCK", uapi::FETCH_NONBLOCK);
+    check_const!(c, "LIGHTOS_ROUTE_CLEAR", uapi::ROUTE_CLEAR);
+    check_const!(c, "LIGHTOS_ROUTE_SET_MODE", uapi::ROUTE_SET_MODE);
+    check_const!(c, "LIGHTOS_ROUTE_FLAGS_ALL", uapi::ROUTE_FLAGS_ALL);
+    check_const!(c, "LIGHTOS_LATENCY_BUCKETS", uapi::LATENCY_BUCKETS);
+    check_const!(
+        c,
+        "LIGHTOS_BACKEND_KIND_EXECUTOR",
+        uapi::BACKEND_KIND_EXECUTOR
+    );
+    check_const!(c, "LIGHTOS_BACKEND_KIND_DEVICE", uapi::BACKEND_KIND_DEVICE);
     c.push_str("int main(void) { return 0; }\n");
     c
 }

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Backends: what the dispatch stage hands jobs to, and the module-wide registry of them.
+//!
+//! A backend is a userspace executor ([`crate::executor`]) or, later, a device driven by a kernel
+//! driver (the photonic NPU). Each declares the ops and dtypes it runs and the ops it runs
+//! bit-reproducibly; the policy stage routes by those declarations.
+
+use crate::{account::Counters, job::Job, uapi};
+use kernel::{prelude::*, sync::Arc, uaccess::UserSliceWriter};
+
+/// What the interception chain needs from a backend.
+pub(crate) trait Backend: Send + Sync {
+    /// Its identifier, unique while the module is loaded (never 0).
+    fn id(&self) -> u32;
+    /// Its NUL-padded name.
+    fn name(&self) -> &[u8; uapi::BACKEND_NAME_LEN];
+    /// A `BACKEND_KIND_*`.
+    fn kind(&self) -> u32;
+    /// Ops it runs (bit `op`).
+    fn ops(&self) -> u64;
+    /// Ops it runs bit-reproducibly (bit `op`).
+    fn deterministic_ops(&self) -> u64;
+    /// Dtypes it accepts (bit `dtype`).
+    fn dtypes(&self) -> u32;
+    /// Its counters.
+    fn counters(&self) -> &Counters;
+    /// `(queued, running)` jobs now.
+    fn load(&self) -> (u32, u32);
+    /// Takes `job`; `ENODEV` once the backend is gone (the caller then fails the job).
+    fn enqueue(&self, job: Arc<Job>) -> Result;
+}
+
+/// Whether `backend` runs `op` on inputs of `dtype` producing `out_dtype`.
+pub(crate) fn supports(backend: &dyn Backend, op: u16, dtype: u8, out_dtype: u8) -> bool {
+    let op_ok = op < 64 && backend.ops() & (1u64 << op) != 0;
+    let dtype_ok = |d: u8| d < 32 && backend.dtypes() & (1u32 << d) != 0;
+    op_ok && dtype_ok(dtype) && dtype_ok(out_dtype)
+}
+
+/// Whether `backend` declares `op` bit-reproducible.
+pub(crate) fn deterministic(backend: &dyn Backend, op: u16) -> bool {
+    op < 64 && backend.deterministic_ops() & (1u64 << op) != 0
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialised by `init` in module init, before `/dev/lightos` is registered.
+    unsafe(uninit) static BACKENDS: Mutex<KVec<Arc<dyn Backend>>> = KVec::new();
+}
+
+/// Initialises the registry; called once from module init.
+pub(crate) fn init() {
+    // SAFETY: called exactly once, from module init, before any other use of `BACKENDS`.
+    unsafe { BACKENDS.init() };
+}
+
+/// Adds `backend`. `EEXIST` when its name is taken, `ENOSPC` beyond [`uapi::MAX_EXECUTORS`].
+pub(crate) fn register(backend: Arc<dyn Backend>) -> Result {
+    let mut list = BACKENDS.lock();
+    if list.iter().any(|b| b.name() == backend.name()) {
+        return Err(EEXIST);
+    }
+    if list.len() >= uapi::MAX_EXECUTORS as usize {
+        return Err(ENOSPC);
+    }
+    list.push(backend, GFP_KERNEL)?;
+    Ok(())
+}
+
+/// Removes the backend with identifier `id`, if registered.
+pub(crate) fn unregister(id: u32) {
+    let mut list = BACKENDS.lock();
+    let removed = list.iter().position(|b| b.id() == id).and_then(|i| list.remove(i).ok());
+    drop(list);
+    drop(removed);
+}
+
+/// Calls `f` with the registered backends, in registration order, under the registry lock.
+pub(crate) fn with_backends<R>(f: impl FnOnce(&[Arc<dyn Backend>]) -> R) -> R {
+    let list = BACKENDS.lock();
+    f(&list)
+}
+
+/// References to every registered backend (taken under the lock, used after it).
+pub(crate) fn all() -> Result<KVec<Arc<dyn Backend>>> {
+    with_backends(|list| {
+        let mut out = KVec::with_capacity(list.len(), GFP_KERNEL)?;
+        for b in list {
+            out.push(b.clone(), GFP_KERNEL)?;
+        }
+        Ok(out)
+    })
+}
+
+/// Writes `QUERY_BACKENDS`'s result ([`uapi::QueryBackends`]) entry by entry, so the large struct is
+/// never built on the kernel stack.
+pub(crate) fn write_snapshot(w: &mut UserSliceWriter) -> Result {
+    let list = all()?;
+    let count = list.len().min(uapi::MAX_EXECUTORS as usize);
+    w.write(&(count as u32))?;
+    w.write(&0u32)?;
+    for i in 0..uapi::MAX_EXECUTORS as usize {
+        let info = list.get(i).map_or_else(BackendInfo::empty, |b| BackendInfo::of(&**b));
+        w.write(&info.0)?;
+    }
+    Ok(())
+}
+
+/// A backend's description, as one entry of `QUERY_BACKENDS`.
+struct BackendInfo(uapi::BackendInfo);
+
+impl BackendInfo {
+    fn empty() -> Self {
+        Self(uapi::BackendInfo {
+            name: [0; uapi::BACKEND_NAME_LEN],
+            backend_id: 0,
+            kind: 0,
+            ops: 0,
+            deterministic_ops: 0,
+            dtypes: 0,
+            queued: 0,
+            running: 0,
+            pad: 0,
+            stats: uapi::OpStats::default(),
+        })
+    }
+
+    fn of(b: &dyn Backend) -> Self {
+        let (queued, running) = b.load();
+        Self(uapi::BackendInfo {
+            name: *b.name(),
+            backend_id: b.id(),
+            kind: b.kind(),
+            ops: b.ops(),
+            deterministic_ops: b.deterministic_ops(),
+            dtypes: b.dtypes(),
+            queued,
+            running,
+            pad: 0,
+            stats: b.counters().snapshot(),
+        })
+    }
+}

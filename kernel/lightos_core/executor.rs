@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The executor protocol: a userspace process registers its context as a backend
+//! (`EXECUTOR_REGISTER`), takes jobs with blocking `JOB_FETCH` calls and reports them with
+//! `JOB_COMPLETE`.
+//!
+//! While a job runs, its operand buffers have handles in the executor's own context, so the executor
+//! maps them with the usual mmap cookies (zero-copy: the same pages the client mapped); the handles
+//! are dropped at completion. When the executor's file is closed (exit, crash, kill) every job queued
+//! to it or running on it fails with `DEVICE_LOST` and the backend disappears from the registry.
+
+use crate::{
+    account::Counters,
+    backend::{self, Backend},
+    context::Context,
+    errno,
+    job::Job,
+    uapi,
+};
+use kernel::{
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, CondVar, CondVarTimeoutResult, Mutex,
+    },
+    time::msecs_to_jiffies,
+};
+
+/// Backend identifiers are never reused while the module is loaded.
+static NEXT_BACKEND_ID: Atomic<u32> = Atomic::new(1);
+
+/// A job an executor is running, and the handles its operands got in the executor's context.
+struct Running {
+    job: Arc<Job>,
+    handles: [u32; uapi::MAX_OPERANDS],
+}
+
+/// The mutable state of an executor.
+struct ExecutorState {
+    /// Jobs waiting for a fetch, per priority (index = priority), oldest first.
+    queued: [KVec<Arc<Job>>; uapi::QUEUE_PRIORITY_MAX as usize + 1],
+    /// Jobs fetched and not yet completed.
+    running: KVec<Running>,
+    /// The executor's file was closed.
+    dead: bool,
+}
+
+/// A userspace executor, as a backend.
+#[pin_data]
+pub(crate) struct Executor {
+    id: u32,
+    name: [u8; uapi::BACKEND_NAME_LEN],
+    ops: u64,
+    deterministic_ops: u64,
+    dtypes: u32,
+    counters: Counters,
+    #[pin]
+    state: Mutex<ExecutorState>,
+    #[pin]
+    ready: CondVar,
+}
+
+impl Executor {
+    /// Validates a registration and registers the executor. `EINVAL`: an empty or unterminated
+    /// name, no ops, unknown op or dtype bits, deterministic ops it does not run, non-zero
+    /// flags/reserved. `EEXIST`: name taken. `ENOSPC`: too many executors.
+    pub(crate) fn register(req: &uapi::ExecutorRegister) -> Result<Arc<Self>> {
+        let known_ops = ((1u64 << (uapi::OP_COUNT + 1)) - 1) & !1;
+        let known_dtypes = ((1u32 << (uapi::DTYPE_MAX + 1)) - 1) & !1;
+        let name_len = req.name.iter().position(|&b| b == 0).ok_or(EINVAL)?;
+        if name_len == 0
+            || req.name[name_len..].iter().any(|&b| b != 0)
+            || req.ops == 0
+            || req.ops & !known_ops != 0
+            || req.deterministic_ops & !req.ops != 0
+            || req.dtypes == 0
+            || req.dtypes & !known_dtypes != 0
+            || req.flags != 0
+            || req.pad != 0
+            || req.reserved.iter().any(|&r| r != 0)
+        {
+            return Err(EINVAL);
+        }
+        let executor = Arc::pin_init(
+            try_pin_init!(Self {
+                id: NEXT_BACKEND_ID.fetch_add(1, Relaxed),
+                name: req.name,
+                ops: req.ops,
+                deterministic_ops: req.deterministic_ops,
+                dtypes: req.dtypes,
+                counters: Counters::new(),
+                state <- new_mutex!(ExecutorState {
+                    queued: [KVec::new(), KVec::new(), KVec::new(), KVec::new()],
+                    running: KVec::new(),
+                    dead: false,
+                }),
+                ready <- new_condvar!(),
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        backend::register(executor.clone())?;
+        Ok(executor)
+    }
+
+    /// Takes the next job (highest priority first, oldest first), blocking until one is ready,
+    /// `deadline_ns` passes (`ETIMEDOUT`), a signal arrives (`ERESTARTSYS`) or, with `nonblock`,
+    /// at once (`EAGAIN`). Gives its operand buffers handles in `ctx` and returns the primitive
+    /// rewritten to use them.
+    pub(crate) fn fetch(
+        &self,
+        ctx: &Context,
+        deadline_ns: u64,
+        nonblock: bool,
+    ) -> Result<(u64, uapi::Primitive)> {
+        let job = self.next_job(deadline_ns, nonblock)?;
+        let mut prim = *job.prim();
+        let mut handles = [0u32; uapi::MAX_OPERANDS];
+        for (i, buffer) in job.buffers().iter().enumerate() {
+            let Some(buffer) = buffer else { continue };
+            match ctx.insert_buffer(buffer.clone()) {
+                Ok(h) => handles[i] = h,
+                Err(err) => {
+                    Self::drop_handles(ctx, &handles);
+                    self.forget(job.id());
+                    job.complete(uapi::STATUS_DEVICE_LOST);
+                    return Err(err);
+                }
+            }
+            prim.operands[i].buffer = handles[i];
+        }
+        let mut st = self.state.lock();
+        if let Some(r) = st.running.iter_mut().find(|r| r.job.id() == job.id()) {
+            r.handles = handles;
+        }
+        Ok((job.id(), prim))
+    }
+
+    /// Ends job `job_id` with `status` and drops its handles in `ctx`. `ENOENT`: not a job this
+    /// executor runs. `ECANCELED`: it had already ended (timed out or aborted).
+    pub(crate) fn complete(&self, ctx: &Context, job_id: u64, status: u32) -> Result {
+        let running = {
+            let mut st = self.state.lock();
+            let pos = st.running.iter().position(|r| r.job.id() == job_id).ok_or(ENOENT)?;
+            st.running.remove(pos).map_err(|_| ENOENT)?
+        };
+        Self::drop_handles(ctx, &running.handles);
+        if running.job.complete(status) {
+            Ok(())
+        } else {
+            Err(errno::ecanceled())
+        }
+    }
+
+    /// The executor's file is closing: fail everything it holds with `DEVICE_LOST`, leave the
+    /// registry.
+    pub(crate) fn shut_down(&self) {
+        backend::unregister(self.id);
+        let mut st = self.state.lock();
+        st.dead = true;
+        // Completing a job takes only its queue's lock, never an executor's, so this lock order
+        // (executor, then queue) cannot deadlock; nothing here allocates.
+        for q in st.queued.iter_mut() {
+            for job in q.drain_all() {
+                job.complete(uapi::STATUS_DEVICE_LOST);
+            }
+        }
+        for r in st.running.drain_all() {
+            r.job.complete(uapi::STATUS_DEVICE_LOST);
+        }
+    }
+
+    /// Waits for and claims the next runnable job.
+    fn next_job(&self, deadline_ns: u64, nonblock: bool) -> Result<Arc<Job>> {
+        let mut st = self.state.lock();
+        loop {
+            while let Some(job) = Self::pop(&mut st) {
+                if job.start() {
+                    st.running.push(
+                        Running {
+                            job: job.clone(),
+                            handles: [0; uapi::MAX_OPERANDS],
+                        },
+                        GFP_KERNEL,
+                    )?;
+                    return Ok(job);
+                }
+                // Aborted or timed out while queued: skip it.
+            }
+            if st.dead {
+                return Err(ENODEV);
+            }
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            let now = crate::account::monotonic_ns();
+            if deadline_ns <= now {
+                return Err(ETIMEDOUT);
+            }
+            let ms = u32::try_from((deadline_ns - now).div_ceil(1_000_000)).unwrap_or(u32::MAX);
+            if let CondVarTimeoutResult::Signal { .. } =
+                self.ready.wait_interruptible_timeout(&mut st, msecs_to_jiffies(ms))
+            {
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+
+    /// Removes the oldest job of the highest non-empty priority.
+    fn pop(st: &mut ExecutorState) -> Option<Arc<Job>> {
+        st.queued.iter_mut().rev().find(|q| !q.is_empty()).and_then(|q| q.remove(0).ok())
+    }
+
+    /// Forgets a running job (its fetch failed half-way).
+    fn forget(&self, job_id: u64) {
+        let mut st = self.state.lock();
+        if let Some(pos) = st.running.iter().position(|r| r.job.id() == job_id) {
+            let _ = st.running.remove(pos);
+        }
+    }
+
+    fn drop_handles(ctx: &Context, handles: &[u32; uapi::MAX_OPERANDS]) {
+        for &h in handles.iter().filter(|&&h| h != 0) {
+            let _ = ctx.remove_buffer(h);
+        }
+    }
+}
+
+impl Backend for Executor {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn name(&self) -> &[u8; uapi::BACKEND_NAME_LEN] {
+        &self.name
+    }
+
+    fn kind(&self) -> u32 {
+        uapi::BACKEND_KIND_EXECUTOR
+    }
+
+    fn ops(&self) -> u64 {
+        self.ops
+    }
+
+    fn deterministic_ops(&self) -> u64 {
+        self.deterministic_ops
+    }
+
+    fn dtypes(&self) -> u32 {
+        self.dtypes
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    fn load(&self) -> (u32, u32) {
+        let st = self.state.lock();
+        let queued: usize = st.queued.iter().map(|q| q.len()).sum();
+        (queued as u32, st.running.len() as u32)
+    }
+
+    fn enqueue(&self, job: Arc<Job>) -> Result {
+        let mut st = self.state.lock();
+        if st.dead {
+            return Err(ENODEV);
+        }
+        let prio = (job.priority() as usize).min(uapi::QUEUE_PRIORITY_MAX as usize);
+        st.queued[prio].push(job, GFP_KERNEL)?;
+        drop(st);
+        self.ready.notify_one();
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `QUEUE_CREATE`, `QUEUE_DESTROY`, `SUBMIT` and `WAIT`.
+//!
+//! `SUBMIT` runs the interception chain: every primitive is copied from user memory once, then
+//! validated ([`validate`]), routed ([`policy`]) and only when all passed admitted to the queue,
+//! accounted ([`account`]) and dispatched to its backend. A rejected batch has no side effect; its
+//! `error_index` names the primitive at fault.
+
+use crate::{
+    account,
+    backend::Backend,
+    context::Context,
+    ioctl_arg::IoctlArg,
+    job::Job,
+    uapi,
+    validate::{self, Checked},
+};
+use kernel::{
+    prelude::*,
+    sync::Arc,
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// Handles `QUEUE_CREATE`. `EINVAL`: flags/reserved, priority or timeout out of range. `ENOSPC`:
+/// [`uapi::MAX_QUEUES_PER_CONTEXT`] reached.
+pub(crate) fn queue_create(ctx: &Context, arg: IoctlArg) -> Result<isize> {
+    let mut req: uapi::QueueCreate = arg.read()?;
+    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    let queue = ctx.create_queue(req.priority, req.timeout_ms)?;
+    req.queue_id = queue.id();
+    req.completion_offset =
+        (u64::from(queue.id()) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_COMPLETION_PAGE;
+    if let Err(err) = arg.write(&req) {
+        let _ = ctx.destroy_queue(queue.id());
+        return Err(err);
+    }
+    Ok(0)
+}
+
+/// Handles `QUEUE_DESTROY`: jobs not yet completed end with `ABORTED`. `ENOENT`: unknown queue.
+pub(crate) fn queue_destroy(ctx: &Context, arg: IoctlArg) -> Result<isize> {
+    let req: uapi::QueueDestroy = arg.read()?;
+    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    ctx.destroy_queue(req.queue_id)?;
+    Ok(0)
+}
+
+/// Handles `WAIT`. `EINVAL`: flags/pad/reserved, or a sequence number not yet submitted (or 0).
+/// `ENOENT`: unknown queue. `ETIMEDOUT`, `EINTR` (restarted with `SA_RESTART`).
+pub(crate) fn wait(ctx: &Context, arg: IoctlArg) -> Result<isize> {
+    let mut req: uapi::Wait = arg.read()?;
+    if req.flags != 0 || req.pad != 0 || req.reserved.iter().any(|&r| r != 0) || req.seq == 0 {
+        return Err(EINVAL);
+    }
+    let queue = ctx.queue(req.queue_id)?;
+    let (status, completed) = queue.wait(req.seq, req.timeout_ns)?;
+    req.status = status;
+    req.completed_seq = completed;
+    arg.write(&req)?;
+    Ok(0)
+}
+
+/// A primitive that passed validation and policy.
+struct Accepted {
+    prim: uapi::Primitive,
+    checked: Checked,
+    backend: Arc<dyn Backend>,
+}
+
+/// Handles `SUBMIT`. `EINVAL`: flags/reserved or a count outside 1..=`MAX_SUBMIT`; `ENOENT`: unknown
+/// queue; `EFAULT`: unreadable primitives; `EBUSY`: the queue is full; the chain's errors otherwise.
+pub(crate) fn submit(ctx: &Context, arg: IoctlArg) -> Result<isize> {
+    let mut req: uapi::Submit = arg.read()?;
+    // Errors not caused by one primitive report `error_index == count`.
+    req.error_index = req.count;
+    match submit_batch(ctx, &mut req) {
+        Ok(()) => {
+            arg.write(&req)?;
+            Ok(0)
+        }
+        Err(err) => {
+            let _ = arg.write(&req);
+            Err(err)
+        }
+    }
+}
+
+/// The chain for every primitive of `req`; sets `error_index` to the primitive at fault.
+fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
+    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
+        return Err(EINVAL);
+    }
+    if req.count == 0 || req.count > uapi::MAX_SUBMIT {
+        return Err(EINVAL);
+    }
+    let queue = ctx.queue(req.queue_id)?;
+    queue.expire();
+    let count = req.count as usize;
+    let prims = read_prims(req.prims, count)?;
+
+    let mut accepted = KVec::with_capacity(count, GFP_KERNEL)?;
+    for (i, prim) in prims.into_iter().enumerate() {
+        let stage = validate::check(ctx, &prim).and_then(|checked| {
+            let backend = ctx.routes().route(&prim, checked.out_dtype, checked.bytes)?;
+            Ok(Accepted { prim, checked, backend })
+        });
+        match stage {
+            Ok(a) => accepted.push(a, GFP_KERNEL)?,
+            Err(err) => {
+                account::reject(prim.op);
+                req.error_index = i as u32;
+                return Err(err);
+            }
+        }
+    }
+
+    let now = account::monotonic_ns();
+    let jobs = queue.admit(count, |i, seq| {
+        let a = &accepted[i];
+        Job::new(seq, a.prim, a.checked.buffers.clone(), queue.clone(), a.backend.clone(), now)
+    })?;
+    let first_seq = jobs.first().map_or(0, |j| j.seq());
+    let last_seq = jobs.last().map_or(0, |j| j.seq());
+    for (job, a) in jobs.into_iter().zip(accepted.iter()) {
+        account::accept(a.prim.op, a.backend.counters(), a.checked.bytes, a.checked.flops);
+        ctx.count_job();
+        if a.backend.enqueue(job.clone()).is_err() {
+            // The backend went away between routing and dispatch.
+            job.complete(uapi::STATUS_DEVICE_LOST);
+        }
+    }
+    req.first_seq = first_seq;
+    req.last_seq = last_seq;
+    Ok(())
+}
+
+/// Copies `count` primitives from user address `ptr`, once.
+fn read_prims(ptr: u64, count: usize) -> Result<KVec<uapi::Primitive>> {
+    let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    let len = count.checked_mul(size_of::<uapi::Primitive>()).ok_or(EINVAL)?;
+    let mut reader = UserSlice::new(UserPtr::from_addr(ptr), len).reader();
+    let mut prims = KVec::with_capacity(count, GFP_KERNEL)?;
+    for _ in 0..count {
+        prims.push(reader.read::<uapi::Primitive>()?, GFP_KERNEL)?;
+    }
+    Ok(prims)
+}

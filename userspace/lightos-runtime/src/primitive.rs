@@ -1,0 +1,231 @@
+//! Compute primitives: typed ops, dtypes and statuses, and a builder for the kernel's descriptor.
+
+use crate::Buffer;
+use lightos_uapi as uapi;
+
+/// A compute primitive's operation (`LIGHTOS_OP_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Op {
+    /// `a[M,K] · b[K,N]`.
+    Matmul = uapi::OP_MATMUL,
+    /// 2-D convolution, NCHW.
+    Conv2d = uapi::OP_CONV2D,
+    /// Softmax over the last dimension.
+    Softmax = uapi::OP_SOFTMAX,
+    /// Layer normalisation over the last dimension.
+    LayerNorm = uapi::OP_LAYERNORM,
+    /// Scaled dot-product attention.
+    Attention = uapi::OP_ATTENTION,
+    /// GELU (tanh approximation).
+    Gelu = uapi::OP_GELU,
+    /// ReLU.
+    Relu = uapi::OP_RELU,
+    /// Element-wise sum.
+    Add = uapi::OP_ADD,
+    /// Element-wise product.
+    Mul = uapi::OP_MUL,
+    /// Float to i8/fp8.
+    Quantize = uapi::OP_QUANTIZE,
+    /// i8/fp8 to float.
+    Dequantize = uapi::OP_DEQUANTIZE,
+    /// Copy.
+    Copy = uapi::OP_COPY,
+}
+
+impl Op {
+    /// Every op, in ABI order.
+    pub const ALL: [Op; uapi::OP_COUNT] = [
+        Op::Matmul,
+        Op::Conv2d,
+        Op::Softmax,
+        Op::LayerNorm,
+        Op::Attention,
+        Op::Gelu,
+        Op::Relu,
+        Op::Add,
+        Op::Mul,
+        Op::Quantize,
+        Op::Dequantize,
+        Op::Copy,
+    ];
+
+    /// The op with ABI number `raw`.
+    pub fn from_raw(raw: u16) -> Option<Op> {
+        Op::ALL.get(usize::from(raw).checked_sub(1)?).copied()
+    }
+
+    /// Its bit in an executor's op mask.
+    pub fn bit(self) -> u64 {
+        1 << (self as u16)
+    }
+}
+
+/// An element type (`LIGHTOS_DTYPE_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DType {
+    /// binary32.
+    F32 = uapi::DTYPE_F32,
+    /// binary16.
+    F16 = uapi::DTYPE_F16,
+    /// bfloat16.
+    Bf16 = uapi::DTYPE_BF16,
+    /// Signed 8-bit integer.
+    I8 = uapi::DTYPE_I8,
+    /// OCP FP8 E4M3.
+    Fp8E4m3 = uapi::DTYPE_FP8_E4M3,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 | DType::Bf16 => 2,
+            DType::I8 | DType::Fp8E4m3 => 1,
+        }
+    }
+
+    /// Its bit in an executor's dtype mask.
+    pub fn bit(self) -> u32 {
+        1 << (self as u8)
+    }
+}
+
+/// How a job ended (`LIGHTOS_STATUS_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Completed.
+    Ok,
+    /// The backend found it invalid.
+    Invalid,
+    /// Not completed within the queue's timeout.
+    Timeout,
+    /// Aborted before it ran.
+    Aborted,
+    /// Aborted by thermal protection.
+    ThermalAbort,
+    /// Its backend went away.
+    DeviceLost,
+    /// Still running (completion page only).
+    Pending,
+    /// Too old: it left the completion ring.
+    Unknown,
+}
+
+impl JobStatus {
+    /// The status with ABI value `raw`.
+    pub fn from_raw(raw: u32) -> JobStatus {
+        match raw {
+            uapi::STATUS_OK => JobStatus::Ok,
+            uapi::STATUS_INVALID => JobStatus::Invalid,
+            uapi::STATUS_TIMEOUT => JobStatus::Timeout,
+            uapi::STATUS_ABORTED => JobStatus::Aborted,
+            uapi::STATUS_THERMAL_ABORT => JobStatus::ThermalAbort,
+            uapi::STATUS_DEVICE_LOST => JobStatus::DeviceLost,
+            uapi::STATUS_PENDING => JobStatus::Pending,
+            _ => JobStatus::Unknown,
+        }
+    }
+
+    /// Its ABI value.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            JobStatus::Ok => uapi::STATUS_OK,
+            JobStatus::Invalid => uapi::STATUS_INVALID,
+            JobStatus::Timeout => uapi::STATUS_TIMEOUT,
+            JobStatus::Aborted => uapi::STATUS_ABORTED,
+            JobStatus::ThermalAbort => uapi::STATUS_THERMAL_ABORT,
+            JobStatus::DeviceLost => uapi::STATUS_DEVICE_LOST,
+            JobStatus::Pending => uapi::STATUS_PENDING,
+            JobStatus::Unknown => uapi::STATUS_UNKNOWN,
+        }
+    }
+}
+
+/// A contiguous row-major view of `shape` elements at byte `offset` of `buffer`.
+pub fn tensor(buffer: &Buffer, offset: u64, shape: &[u64]) -> uapi::Tensor {
+    let mut t = uapi::Tensor {
+        buffer: buffer.handle(),
+        ndim: shape.len().min(uapi::MAX_DIMS) as u32,
+        offset,
+        ..Default::default()
+    };
+    for (d, s) in t.shape.iter_mut().zip(shape) {
+        *d = *s;
+    }
+    t
+}
+
+/// Builds a [`uapi::Primitive`]: inputs in order, then the output.
+#[derive(Clone, Copy, Debug)]
+pub struct PrimitiveBuilder {
+    prim: uapi::Primitive,
+    inputs: usize,
+}
+
+impl PrimitiveBuilder {
+    /// A primitive of `op` on `dtype` inputs (the output has the same dtype unless set).
+    pub fn new(op: Op, dtype: DType) -> Self {
+        Self {
+            prim: uapi::Primitive {
+                op: op as u16,
+                dtype: dtype as u8,
+                ..Default::default()
+            },
+            inputs: 0,
+        }
+    }
+
+    /// Adds an input: `shape` elements, contiguous, at byte `offset` of `buffer`.
+    pub fn input(mut self, buffer: &Buffer, offset: u64, shape: &[u64]) -> Self {
+        if self.inputs < uapi::MAX_OPERANDS - 1 {
+            self.prim.operands[self.inputs] = tensor(buffer, offset, shape);
+            self.inputs += 1;
+        }
+        self
+    }
+
+    /// Sets the output dtype (quantize, dequantize, quantized matmul).
+    pub fn out_dtype(mut self, dtype: DType) -> Self {
+        self.prim.out_dtype = dtype as u8;
+        self
+    }
+
+    /// Sets an op parameter.
+    pub fn param(mut self, index: usize, value: u64) -> Self {
+        if let Some(p) = self.prim.params.get_mut(index) {
+            *p = value;
+        }
+        self
+    }
+
+    /// Adds `PRIM_*` flags.
+    pub fn flags(mut self, flags: u32) -> Self {
+        self.prim.flags |= flags;
+        self
+    }
+
+    /// Requires a bit-reproducible result.
+    pub fn deterministic(self) -> Self {
+        self.flags(uapi::PRIM_DETERMINISTIC)
+    }
+
+    /// Finishes with the output: `shape` elements at byte `offset` of `buffer`.
+    pub fn output(mut self, buffer: &Buffer, offset: u64, shape: &[u64]) -> uapi::Primitive {
+        self.prim.n_inputs = self.inputs as u8;
+        self.prim.operands[self.inputs] = tensor(buffer, offset, shape);
+        self.prim
+    }
+}
+
+/// Bytes per element of ABI dtype `raw`, if it is one.
+pub(crate) fn dtype_size(raw: u8) -> Option<usize> {
+    match raw {
+        uapi::DTYPE_F32 => Some(4),
+        uapi::DTYPE_F16 | uapi::DTYPE_BF16 => Some(2),
+        uapi::DTYPE_I8 | uapi::DTYPE_FP8_E4M3 => Some(1),
+        _ => None,
+    }
+}
