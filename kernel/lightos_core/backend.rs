@@ -27,8 +27,11 @@ pub(crate) trait Backend: Send + Sync {
     fn counters(&self) -> &Counters;
     /// `(queued, running)` jobs now.
     fn load(&self) -> (u32, u32);
-    /// Takes `job`; `ENODEV` once the backend is gone (the caller then fails the job).
+    /// Takes `job` without waking the backend; `ENODEV` once the backend is gone (the caller then
+    /// fails the job).
     fn enqueue(&self, job: Arc<Job>) -> Result;
+    /// Wakes the backend after one or more [`Backend::enqueue`] calls (one wake-up per batch).
+    fn kick(&self);
 }
 
 /// Whether `backend` runs `op` on inputs of `dtype` producing `out_dtype`.

@@ -268,8 +268,10 @@ impl Backend for Executor {
         }
         let prio = (job.priority() as usize).min(uapi::QUEUE_PRIORITY_MAX as usize);
         st.queued[prio].push(job, GFP_KERNEL)?;
-        drop(st);
-        self.ready.notify_one();
         Ok(())
+    }
+
+    fn kick(&self) {
+        self.ready.notify_all();
     }
 }

@@ -37,6 +37,8 @@ struct QueueState {
     ring: [(u64, u32); uapi::COMPLETION_RING_ENTRIES],
     /// Destroyed: no more submissions.
     closed: bool,
+    /// The lowest sequence number a sleeping waiter needs; completions below it wake nobody.
+    wake_at: u64,
 }
 
 /// A submission queue.
@@ -78,6 +80,7 @@ impl Queue {
                     inflight: KVec::new(),
                     ring: [(0, uapi::STATUS_UNKNOWN); uapi::COMPLETION_RING_ENTRIES],
                     closed: false,
+                    wake_at: u64::MAX,
                 }),
                 done <- new_condvar!(),
             }? Error),
@@ -161,8 +164,16 @@ impl Queue {
         st.completed = st.inflight.first().map_or(st.submitted, |(job, _)| job.seq() - 1);
         fence(Ordering::Release);
         self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, completed_seq), st.completed);
+        // Wake the waiters only when one of them can be satisfied; every woken waiter that is not
+        // done registers its target again before sleeping.
+        let wake = st.completed >= st.wake_at;
+        if wake {
+            st.wake_at = u64::MAX;
+        }
         drop(st);
-        self.done.notify_all();
+        if wake {
+            self.done.notify_all();
+        }
     }
 
     /// Waits until the timeline reaches `seq` or `deadline_ns` passes; returns `(status, completed)`.
@@ -191,6 +202,7 @@ impl Queue {
             let next = st.inflight.iter().map(|(j, _)| j.deadline_ns()).min().unwrap_or(deadline_ns);
             let sleep_ns = deadline_ns.min(next).saturating_sub(now);
             let ms = u32::try_from(sleep_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+            st.wake_at = st.wake_at.min(seq);
             if let CondVarTimeoutResult::Signal { .. } =
                 self.done.wait_interruptible_timeout(&mut st, msecs_to_jiffies(ms))
             {

@@ -134,6 +134,12 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
             job.complete(uapi::STATUS_DEVICE_LOST);
         }
     }
+    // One wake-up per backend and batch, not per job.
+    for (i, a) in accepted.iter().enumerate() {
+        if !accepted[..i].iter().any(|b| b.backend.id() == a.backend.id()) {
+            a.backend.kick();
+        }
+    }
     req.first_seq = first_seq;
     req.last_seq = last_seq;
     Ok(())

@@ -52,9 +52,16 @@ pub fn serve(exec: &Executor, stop: &AtomicBool, max_jobs: Option<u64>) -> Resul
     Ok(done)
 }
 
-/// Maps a job's operands and runs it.
+/// Maps a job's operands and runs it. A job whose operands hold no elements (a null primitive)
+/// touches no memory, so nothing is mapped for it.
 pub fn run_job(exec: &Executor, job: &FetchedJob) -> JobStatus {
     let n = usize::from(job.prim.n_inputs) + 1;
+    let empty = job.prim.operands[..n]
+        .iter()
+        .all(|t| t.shape[..t.ndim as usize].contains(&0));
+    if empty {
+        return JobStatus::Ok;
+    }
     let maps: Result<Vec<OperandMap>> = (0..n).map(|i| exec.map_operand(job, i)).collect();
     match maps {
         Ok(mut maps) => execute(&job.prim, &mut maps),
