@@ -35,5 +35,11 @@ check "lightos info --json is JSON with the ABI" "lightos info --json | grep -q 
 check "lightos info on a missing node fails with a hint" \
       "! lightos --device /dev/nonexistent info 2>&1 && lightos --device /dev/nonexistent info 2>&1 | grep -q insmod"
 
+check "lightos run matmul without a backend fails with a hint" \
+      "! lightos run matmul 2>&1 && lightos run matmul 2>&1 | grep -q 'lightos executor'"
+check "lightos run matmul --m 0 is refused" "! lightos run matmul --m 0 2>&1 && lightos run matmul --m 0 2>&1 | grep -q 'must be 1 to 4096'"
+check "lightos run matmul through lightos executor matches the f64 reference" \
+      "lightos executor --name cli0 --max-jobs 2 & for i in \$(seq 40); do lightos run matmul --m 8 --k 8 --n 8 --repeats 2 > /tmp/r 2>&1 && break; sleep 0.5; done; cat /tmp/r; grep -q 'max |error| vs f64 reference   0' /tmp/r"
+
 echo "guest: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -2,6 +2,7 @@
 
 mod executor;
 mod info;
+mod run;
 
 use clap::{Parser, Subcommand};
 use std::{path::PathBuf, process::ExitCode};
@@ -40,13 +41,46 @@ enum Command {
         #[arg(long, value_name = "N")]
         max_jobs: Option<u64>,
     },
+    /// Run a primitive through the kernel on whatever backend it routes to, and check the result.
+    ///
+    /// `lightos run matmul` multiplies two deterministic f32 matrices in a buffer object, submits the
+    /// MATMUL to a queue, waits, and compares the output read through its own mapping with an f64
+    /// reference. Needs a registered backend (e.g. `lightos executor &`).
+    Run {
+        #[command(subcommand)]
+        what: RunWhat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RunWhat {
+    /// out[M,N] = a[M,K] · b[K,N], f32.
+    Matmul {
+        /// Rows of a and out.
+        #[arg(long, default_value_t = 64)]
+        m: usize,
+        /// Columns of a, rows of b.
+        #[arg(long, default_value_t = 64)]
+        k: usize,
+        /// Columns of b and out.
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        /// How many times to run it (the median latency is reported).
+        #[arg(long, default_value_t = 5)]
+        repeats: u32,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Info => info::run(&cli.device, cli.json),
-        Command::Executor { name, max_jobs } => executor::run(&cli.device, &name, max_jobs),
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Info => info::run(&cli.device, cli.json).map_err(Into::into),
+        Command::Executor { name, max_jobs } => {
+            executor::run(&cli.device, &name, max_jobs).map_err(Into::into)
+        }
+        Command::Run {
+            what: RunWhat::Matmul { m, k, n, repeats },
+        } => run::matmul(&cli.device, m, k, n, repeats, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

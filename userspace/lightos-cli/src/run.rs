@@ -1,0 +1,122 @@
+//! `lightos run matmul`: one MATMUL through the kernel's interception chain to whatever backend the
+//! kernel routes it to, checked against an f64 reference computed here.
+
+use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
+use std::{path::Path, time::Duration, time::Instant};
+
+/// Fails with the formatted message unless `cond` holds.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+).into());
+        }
+    };
+}
+
+/// A deterministic test matrix value for element `i` of matrix `salt`.
+fn value(i: usize, salt: usize) -> f32 {
+    (((i * 7 + salt * 13) % 17) as f32 - 8.0) / 8.0
+}
+
+/// Runs `out[M,N] = a[M,K] · b[K,N]` `repeats` times and reports the error and the latency.
+pub fn matmul(
+    device: &Path,
+    m: usize,
+    k: usize,
+    n: usize,
+    repeats: u32,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for (name, v) in [("m", m), ("k", k), ("n", n)] {
+        ensure!(
+            (1..=4096).contains(&v),
+            "--{name} must be 1 to 4096, not {v}"
+        );
+    }
+    let dev = Device::open_path(device)?;
+    let backends = dev.backends()?;
+    ensure!(
+        !backends.is_empty(),
+        "no backend is registered with the kernel: start one, e.g. `lightos executor &`"
+    );
+    let (a_off, b_off) = (0, (m * k * 4) as u64);
+    let out_off = b_off + (k * n * 4) as u64;
+    let size = out_off as usize + m * n * 4;
+    let buf = dev.create_buffer(size, BufferFlags::empty(), Placement::Any)?;
+    let mut map = buf.map()?;
+    let (a, b): (Vec<f32>, Vec<f32>) = (
+        (0..m * k).map(|i| value(i, 1)).collect(),
+        (0..k * n).map(|i| value(i, 2)).collect(),
+    );
+    for (i, v) in a.iter().chain(&b).enumerate() {
+        map[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
+        .input(&buf, a_off, &[m as u64, k as u64])
+        .input(&buf, b_off, &[k as u64, n as u64])
+        .output(&buf, out_off, &[m as u64, n as u64]);
+    let queue = dev.create_queue(0, Duration::ZERO)?;
+    let mut latencies = Vec::new();
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        let s = queue.submit(&[prim])?;
+        let c = queue.wait(s.last_seq, Some(Duration::from_secs(60)))?;
+        latencies.push(t.elapsed());
+        ensure!(
+            c.status == JobStatus::Ok,
+            "the job ended with {:?}",
+            c.status
+        );
+    }
+    // f64 reference, read back through this process's own mapping (the backend wrote these pages).
+    let mut max_err = 0f64;
+    for i in 0..m {
+        for j in 0..n {
+            let want: f64 = (0..k)
+                .map(|x| f64::from(a[i * k + x]) * f64::from(b[x * n + j]))
+                .sum();
+            let o = out_off as usize + (i * n + j) * 4;
+            let got = f32::from_le_bytes(map[o..o + 4].try_into()?);
+            max_err = max_err.max((f64::from(got) - want).abs());
+        }
+    }
+    latencies.sort();
+    let median = latencies[latencies.len() / 2];
+    let flops = 2.0 * (m * n * k) as f64;
+    let backend = dev
+        .backends()?
+        .into_iter()
+        .max_by_key(|b| b.stats.count)
+        .map(|b| {
+            String::from_utf8_lossy(&b.name)
+                .trim_end_matches('\0')
+                .to_string()
+        })
+        .unwrap_or_default();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"op": "matmul", "m": m, "k": k, "n": n, "repeats": latencies.len(),
+                "backend": backend, "max_abs_error_vs_f64": max_err,
+                "median_latency_us": median.as_secs_f64() * 1e6,
+                "gflops": flops / median.as_secs_f64() / 1e9})
+        );
+    } else {
+        println!(
+            "MATMUL {m}x{k} · {k}x{n} f32, {} runs via the kernel → backend {backend}",
+            latencies.len()
+        );
+        println!("  max |error| vs f64 reference   {max_err:.3e}");
+        println!(
+            "  median submit→complete latency {:.1} µs",
+            median.as_secs_f64() * 1e6
+        );
+        println!(
+            "  throughput                     {:.3} GFLOP/s",
+            flops / median.as_secs_f64() / 1e9
+        );
+    }
+    let close = max_err.is_finite() && max_err < 1e-3 * k as f64;
+    ensure!(close, "result differs from the f64 reference by {max_err}");
+    Ok(())
+}
