@@ -57,6 +57,13 @@ pub(crate) fn init() {
     unsafe { BACKENDS.init() };
 }
 
+/// Frees the registry's storage; called from module exit, when no file (so no backend) is left.
+/// The static itself is never dropped, so without this its vector's buffer would leak per unload.
+pub(crate) fn release() {
+    let old = core::mem::take(&mut *BACKENDS.lock());
+    drop(old);
+}
+
 /// Adds `backend`. `EEXIST` when its name is taken, `ENOSPC` beyond [`uapi::MAX_EXECUTORS`].
 pub(crate) fn register(backend: Arc<dyn Backend>) -> Result {
     let mut list = BACKENDS.lock();

@@ -80,6 +80,7 @@ impl kernel::InPlaceModule for LightosModule {
 #[pinned_drop]
 impl PinnedDrop for LightosModule {
     fn drop(self: Pin<&mut Self>) {
+        backend::release();
         pr_info!("lightos_core unloaded\n");
     }
 }

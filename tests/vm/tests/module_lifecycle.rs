@@ -50,6 +50,7 @@ fn a_thousand_insmod_rmmod_cycles_leak_nothing() {
             destroy_buffer(&f, a.handle).unwrap();
             unmap(p, 3 * 4096);
             create_buffer(&f, 4096, 0).unwrap();
+            run_jobs_through_every_ending();
         }
     }
     assert!(module_loaded());
@@ -62,4 +63,42 @@ fn a_thousand_insmod_rmmod_cycles_leak_nothing() {
         leaks.len(),
         leaks.join("\n---\n")
     );
+}
+
+/// Submits jobs that end every way a job can (completed, aborted by queue destruction, lost with
+/// their executor, refused late completion), so kmemleak watches the submission paths too.
+fn run_jobs_through_every_ending() {
+    use lightos_runtime::{reference_cpu, BufferFlags, DType, Device, JobStatus, Op, Placement};
+    use std::time::Duration;
+    let client = Device::open().unwrap();
+    let edev = Device::open().unwrap();
+    let exec = edev
+        .register_executor(&reference_cpu::spec("leak-check"))
+        .unwrap();
+    let q = client.create_queue(0, Duration::ZERO).unwrap();
+    let b = client
+        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let add = lightos_runtime::PrimitiveBuilder::new(Op::Add, DType::F32)
+        .input(&b, 0, &[4])
+        .input(&b, 16, &[4])
+        .output(&b, 32, &[4]);
+    let s = q.submit(&[add; 3]).unwrap();
+    let job = exec.fetch(Some(Duration::from_secs(10))).unwrap().unwrap();
+    assert_eq!(reference_cpu::run_job(&exec, &job), JobStatus::Ok);
+    exec.complete(job.job_id, JobStatus::Ok).unwrap();
+    assert_eq!(
+        q.wait(s.first_seq, Some(Duration::from_secs(10)))
+            .unwrap()
+            .status,
+        JobStatus::Ok
+    );
+    let running = exec.fetch(Some(Duration::from_secs(10))).unwrap().unwrap();
+    drop(q); // aborts the running and the queued job
+    assert!(exec.complete(running.job_id, JobStatus::Ok).is_err());
+    let q2 = client.create_queue(1, Duration::ZERO).unwrap();
+    q2.submit(&[add]).unwrap();
+    drop(exec);
+    drop(edev); // the executor dies with a job queued: DEVICE_LOST
+    drop((q2, b, client));
 }
