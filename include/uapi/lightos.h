@@ -26,8 +26,9 @@
 #define LIGHTOS_CAP_SUBMIT    (1ULL << 4) /* queues, SUBMIT, WAIT, completion pages (1.2) */
 #define LIGHTOS_CAP_EXECUTORS (1ULL << 5) /* userspace executors (1.2) */
 #define LIGHTOS_CAP_ROUTING   (1ULL << 6) /* ROUTE_SET, deterministic mode (1.2) */
+#define LIGHTOS_CAP_EXPORT    (1ULL << 7) /* BUFFER_EXPORT/IMPORT as dma-buf fds (1.2) */
 #define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
-			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING)
+			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -255,6 +256,28 @@ struct lightos_query_context {
 #define LIGHTOS_BACKEND_KIND_EXECUTOR 1
 #define LIGHTOS_BACKEND_KIND_DEVICE   2
 
+#define LIGHTOS_EXPORT_CLOEXEC (1U << 0)
+
+/** struct lightos_buffer_export - argument of LIGHTOS_IOC_BUFFER_EXPORT */
+struct lightos_buffer_export {
+	__u32 handle;
+	__u32 flags; /* LIGHTOS_EXPORT_* */
+	__s32 fd;    /* out: dma-buf fd */
+	__u32 pad;
+	__u64 reserved[2];
+};
+
+/** struct lightos_buffer_import - argument of LIGHTOS_IOC_BUFFER_IMPORT */
+struct lightos_buffer_import {
+	__s32 fd;
+	__u32 flags;
+	__u32 handle;      /* out */
+	__u32 pad;
+	__u64 size;        /* out */
+	__u64 mmap_offset; /* out */
+	__u64 reserved[2];
+};
+
 /** struct lightos_queue_create - argument of LIGHTOS_IOC_QUEUE_CREATE */
 struct lightos_queue_create {
 	__u32 flags;             /* in: 0 */
@@ -428,5 +451,7 @@ struct lightos_query_backends {
 #define LIGHTOS_IOC_JOB_FETCH      _IOWR(LIGHTOS_IOC_MAGIC, 0x0a, struct lightos_job_fetch)
 #define LIGHTOS_IOC_JOB_COMPLETE   _IOWR(LIGHTOS_IOC_MAGIC, 0x0b, struct lightos_job_complete)
 #define LIGHTOS_IOC_ROUTE_SET      _IOWR(LIGHTOS_IOC_MAGIC, 0x0c, struct lightos_route_set)
+#define LIGHTOS_IOC_BUFFER_EXPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x0d, struct lightos_buffer_export)
+#define LIGHTOS_IOC_BUFFER_IMPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x0e, struct lightos_buffer_import)
 
 #endif /* _UAPI_LIGHTOS_H */

@@ -8,7 +8,7 @@
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
 use crate::{
-    buffer_ioctl, context::Context, executor_ioctl, info, ioctl_arg::IoctlArg, mmap, query, submit,
+    buffer_ioctl, context::Context, executor_ioctl, export, info, ioctl_arg::IoctlArg, mmap, query, submit,
     uapi,
 };
 use kernel::{
@@ -85,6 +85,14 @@ impl MiscDevice for LightosFile {
             }
             (uapi::IOC_NR_JOB_COMPLETE, dir) if dir == read_write => {
                 executor_ioctl::complete(&me.ctx, IoctlArg::new::<uapi::JobComplete>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_BUFFER_EXPORT, dir) if dir == read_write => export::export(
+                &me.ctx,
+                &crate::THIS_MODULE,
+                IoctlArg::new::<uapi::BufferExport>(cmd, arg)?,
+            ),
+            (uapi::IOC_NR_BUFFER_IMPORT, dir) if dir == read_write => {
+                export::import(&me.ctx, IoctlArg::new::<uapi::BufferImport>(cmd, arg)?)
             }
             (uapi::IOC_NR_ROUTE_SET, dir) if dir == read_write => {
                 me.ctx.routes().set(IoctlArg::new::<uapi::RouteSet>(cmd, arg)?)

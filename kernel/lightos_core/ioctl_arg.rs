@@ -46,6 +46,8 @@ plain_abi_structs!(
     uapi::RouteSet,
     uapi::OpStats,
     uapi::BackendInfo,
+    uapi::BufferExport,
+    uapi::BufferImport,
 );
 
 /// An ioctl argument in user memory: its address and the size the command encodes.

@@ -18,6 +18,7 @@ mod context;
 mod errno;
 mod executor;
 mod executor_ioctl;
+mod export;
 mod file;
 mod info;
 mod ioctl_arg;
@@ -39,6 +40,7 @@ module! {
     authors: ["LightOS developers"],
     description: "LightOS core: /dev/lightos compute contexts",
     license: "GPL",
+    imports_ns: ["DMA_BUF"],
 }
 
 /// The loaded module: the `/dev/lightos` registration and the file operations it uses.

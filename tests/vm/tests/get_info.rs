@@ -85,7 +85,8 @@ fn runtime_device_reads_the_same_info() {
             "query",
             "submit",
             "executors",
-            "routing"
+            "routing",
+            "export"
         ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);

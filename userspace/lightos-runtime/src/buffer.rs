@@ -6,7 +6,7 @@ use memmap2::{MmapMut, MmapOptions};
 use nix::errno::Errno;
 use std::{
     ops::{Deref, DerefMut},
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
     sync::Arc,
 };
 
@@ -91,6 +91,43 @@ impl Buffer {
         buffer.size = info.size as usize;
         buffer.placement = Placement::from_raw(info.placement);
         Ok(buffer)
+    }
+
+    /// Gives the buffer behind `fd` (from [`Buffer::export`], in any process) a handle in the
+    /// context of `fd_dev`.
+    pub(crate) fn import(fd_dev: Arc<OwnedFd>, fd: BorrowedFd<'_>) -> Result<Self> {
+        let mut req = uapi::BufferImport {
+            fd: fd.as_raw_fd(),
+            ..Default::default()
+        };
+        // SAFETY: `req` is a valid, writable `BufferImport` that outlives the call; the fd is open.
+        unsafe { sys::buffer_import(fd_dev.as_raw_fd(), &mut req) }
+            .map_err(|errno| ioctl_error("BUFFER_IMPORT", errno))?;
+        let info = handle_info(&fd_dev, req.handle)?;
+        Ok(Self {
+            fd: fd_dev,
+            handle: req.handle,
+            size: info.size as usize,
+            mmap_offset: info.mmap_offset,
+            flags: BufferFlags::from_bits_truncate(info.flags),
+            placement: Placement::from_raw(info.placement),
+        })
+    }
+
+    /// Shares the buffer as a dma-buf file descriptor (close-on-exec unless `inheritable`); another
+    /// context or process imports it with [`crate::Device::import_buffer`]. The memory lives while
+    /// the descriptor (or any handle or mapping) does.
+    pub fn export(&self, inheritable: bool) -> Result<OwnedFd> {
+        let mut req = uapi::BufferExport {
+            handle: self.handle,
+            flags: if inheritable { 0 } else { uapi::EXPORT_CLOEXEC },
+            ..Default::default()
+        };
+        // SAFETY: `req` is a valid, writable `BufferExport` that outlives the call; the fd is open.
+        unsafe { sys::buffer_export(self.fd.as_raw_fd(), &mut req) }
+            .map_err(|errno| ioctl_error("BUFFER_EXPORT", errno))?;
+        // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(req.fd) })
     }
 
     /// Asks the kernel about this buffer.

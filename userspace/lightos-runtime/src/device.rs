@@ -126,6 +126,11 @@ impl Device {
 }
 
 impl Device {
+    /// Gives the buffer exported as `fd` (see [`Buffer::export`]) a handle in this context.
+    pub fn import_buffer(&self, fd: BorrowedFd<'_>) -> Result<Buffer> {
+        Buffer::import(Arc::clone(&self.fd), fd)
+    }
+
     /// Creates a submission queue: `priority` 0 (lowest) to 3, job `timeout` (zero: the default).
     pub fn create_queue(&self, priority: u32, timeout: Duration) -> Result<Queue> {
         Queue::create(Arc::clone(&self.fd), priority, timeout)

@@ -51,7 +51,7 @@ impl DeviceInfo {
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 7] = [
+        const NAMES: [(u64, &str); 8] = [
             (uapi::CAP_FDINFO, "fdinfo"),
             (uapi::CAP_BUFFERS, "buffers"),
             (uapi::CAP_DEBUGFS, "debugfs"),
@@ -59,6 +59,7 @@ impl DeviceInfo {
             (uapi::CAP_SUBMIT, "submit"),
             (uapi::CAP_EXECUTORS, "executors"),
             (uapi::CAP_ROUTING, "routing"),
+            (uapi::CAP_EXPORT, "export"),
         ];
         let mut names: Vec<String> = NAMES
             .iter()

@@ -62,6 +62,19 @@ nix::ioctl_readwrite!(
     uapi::RouteSet
 );
 
+nix::ioctl_readwrite!(
+    buffer_export,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_BUFFER_EXPORT,
+    uapi::BufferExport
+);
+nix::ioctl_readwrite!(
+    buffer_import,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_BUFFER_IMPORT,
+    uapi::BufferImport
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

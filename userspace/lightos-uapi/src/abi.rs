@@ -98,9 +98,17 @@ pub const CAP_SUBMIT: u64 = 1 << 4;
 pub const CAP_EXECUTORS: u64 = 1 << 5;
 /// Capability: per-context routing rules and deterministic mode (`ROUTE_SET`) (ABI 1.2).
 pub const CAP_ROUTING: u64 = 1 << 6;
+/// Capability: buffers shared between processes as dma-buf fds (`BUFFER_EXPORT`/`IMPORT`) (ABI 1.2).
+pub const CAP_EXPORT: u64 = 1 << 7;
 /// Every capability bit this version of the ABI defines.
-pub const CAP_ALL: u64 =
-    CAP_FDINFO | CAP_BUFFERS | CAP_DEBUGFS | CAP_QUERY | CAP_SUBMIT | CAP_EXECUTORS | CAP_ROUTING;
+pub const CAP_ALL: u64 = CAP_FDINFO
+    | CAP_BUFFERS
+    | CAP_DEBUGFS
+    | CAP_QUERY
+    | CAP_SUBMIT
+    | CAP_EXECUTORS
+    | CAP_ROUTING
+    | CAP_EXPORT;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -343,6 +351,54 @@ pub const IOC_NR_JOB_COMPLETE: u32 = 0x0b;
 pub const IOC_ROUTE_SET: u32 = iowr(IOC_NR_ROUTE_SET, core::mem::size_of::<RouteSet>());
 /// The number (`_IOC_NR`) of [`IOC_ROUTE_SET`].
 pub const IOC_NR_ROUTE_SET: u32 = 0x0c;
+
+/// `LIGHTOS_IOC_BUFFER_EXPORT`: share a buffer as a dma-buf file descriptor (ABI 1.2).
+pub const IOC_BUFFER_EXPORT: u32 = iowr(IOC_NR_BUFFER_EXPORT, core::mem::size_of::<BufferExport>());
+/// The number (`_IOC_NR`) of [`IOC_BUFFER_EXPORT`].
+pub const IOC_NR_BUFFER_EXPORT: u32 = 0x0d;
+/// `LIGHTOS_IOC_BUFFER_IMPORT`: give a buffer exported by any context a handle in this one (ABI 1.2).
+pub const IOC_BUFFER_IMPORT: u32 = iowr(IOC_NR_BUFFER_IMPORT, core::mem::size_of::<BufferImport>());
+/// The number (`_IOC_NR`) of [`IOC_BUFFER_IMPORT`].
+pub const IOC_NR_BUFFER_IMPORT: u32 = 0x0e;
+
+/// `BUFFER_EXPORT` flag: the new file descriptor is close-on-exec.
+pub const EXPORT_CLOEXEC: u32 = 1 << 0;
+
+/// Argument of [`IOC_BUFFER_EXPORT`] (`struct lightos_buffer_export`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferExport {
+    /// In: the buffer.
+    pub handle: u32,
+    /// In: `EXPORT_*` flags.
+    pub flags: u32,
+    /// Out: a dma-buf file descriptor; the buffer lives while it (or a dup) is open.
+    pub fd: i32,
+    /// Must be zero (padding).
+    pub pad: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Argument of [`IOC_BUFFER_IMPORT`] (`struct lightos_buffer_import`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BufferImport {
+    /// In: a file descriptor from `BUFFER_EXPORT` (in this or another process).
+    pub fd: i32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// Out: the buffer's handle in this context.
+    pub handle: u32,
+    /// Must be zero (padding).
+    pub pad: u32,
+    /// Out: its size in bytes.
+    pub size: u64,
+    /// Out: the offset to pass to `mmap`.
+    pub mmap_offset: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
 
 /// Op: `out[M,N] = a[M,K] · b[K,N]` (2-D, or 3-D with a shared leading batch dimension).
 pub const OP_MATMUL: u16 = 1;
@@ -785,6 +841,8 @@ pub struct QueryBackends {
     pub backends: [BackendInfo; MAX_EXECUTORS as usize],
 }
 
+const _: () = assert!(core::mem::size_of::<BufferExport>() == 32);
+const _: () = assert!(core::mem::size_of::<BufferImport>() == 48);
 const _: () = assert!(core::mem::size_of::<QueueCreate>() == 48);
 const _: () = assert!(core::mem::size_of::<QueueDestroy>() == 24);
 const _: () = assert!(core::mem::size_of::<Tensor>() == 80);
@@ -830,6 +888,7 @@ mod tests {
             CAP_SUBMIT,
             CAP_EXECUTORS,
             CAP_ROUTING,
+            CAP_EXPORT,
         ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());

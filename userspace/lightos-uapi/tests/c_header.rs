@@ -345,6 +345,22 @@ fn generated_checks() -> String {
         uapi::BACKEND_KIND_EXECUTOR
     );
     check_const!(c, "LIGHTOS_BACKEND_KIND_DEVICE", uapi::BACKEND_KIND_DEVICE);
+    check_struct!(
+        c,
+        uapi::BufferExport,
+        "lightos_buffer_export",
+        [handle, flags, fd, pad, reserved]
+    );
+    check_struct!(
+        c,
+        uapi::BufferImport,
+        "lightos_buffer_import",
+        [fd, flags, handle, pad, size, mmap_offset, reserved]
+    );
+    check_const!(c, "LIGHTOS_IOC_BUFFER_EXPORT", uapi::IOC_BUFFER_EXPORT);
+    check_const!(c, "LIGHTOS_IOC_BUFFER_IMPORT", uapi::IOC_BUFFER_IMPORT);
+    check_const!(c, "LIGHTOS_CAP_EXPORT", uapi::CAP_EXPORT);
+    check_const!(c, "LIGHTOS_EXPORT_CLOEXEC", uapi::EXPORT_CLOEXEC);
     c.push_str("int main(void) { return 0; }\n");
     c
 }
