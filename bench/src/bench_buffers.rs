@@ -8,22 +8,14 @@
 //! Prints a Markdown table between `BENCH-TABLE-BEGIN` and `BENCH-TABLE-END`.
 
 use lightos_runtime::{BufferFlags, Device, Placement};
-use std::{hint::black_box, time::Instant};
+use std::hint::black_box;
 
 const SIZE: usize = 64 << 20;
 const REPEATS: usize = 9;
 
 /// Median of `REPEATS` timings of `f`, in seconds.
-fn median_secs(mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..REPEATS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[REPEATS / 2]
+fn median_secs(f: impl FnMut()) -> f64 {
+    lightos_bench::median_secs(REPEATS, f)
 }
 
 struct Row {

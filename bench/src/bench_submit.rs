@@ -13,22 +13,14 @@ use lightos_runtime::{
 use std::{
     hint::black_box,
     sync::{atomic::AtomicBool, Arc},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 const REPEATS: usize = 5;
 
 /// Median of `REPEATS` timings of `f`, in seconds.
-fn median_secs(mut f: impl FnMut()) -> f64 {
-    let mut times: Vec<f64> = (0..REPEATS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    times[REPEATS / 2]
+fn median_secs(f: impl FnMut()) -> f64 {
+    lightos_bench::median_secs(REPEATS, f)
 }
 
 fn row(name: &str, subject: f64, baseline_name: &str, baseline: f64, unit: &str) {

@@ -237,3 +237,13 @@ pub fn get_f32(bytes: &[u8], n: usize) -> Vec<f32> {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
 }
+
+/// Issues `nr` (sized for `T`) on a runtime `Device`'s descriptor with `arg` as its argument.
+pub fn dev_ioctl<T>(dev: &lightos_runtime::Device, nr: u32, arg: &mut T) -> Result<i32, i32> {
+    use std::os::fd::AsFd;
+    raw_ioctl(
+        dev.as_fd().as_raw_fd(),
+        uapi::iowr(nr, std::mem::size_of::<T>()),
+        arg as *mut T as usize,
+    )
+}

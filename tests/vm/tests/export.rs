@@ -1,20 +1,14 @@
 //! Sharing buffers between contexts and processes: BUFFER_EXPORT to a dma-buf fd, BUFFER_IMPORT.
 
 use lightos_runtime::{pagemap, uapi, BufferFlags, Device, Placement};
-use lightos_vm_tests::raw_ioctl;
+
 use std::os::fd::{AsFd, AsRawFd};
 
 fn dev() -> Device {
     Device::open().expect("open /dev/lightos")
 }
 
-fn raw<T>(dev: &Device, nr: u32, arg: &mut T) -> Result<i32, i32> {
-    raw_ioctl(
-        dev.as_fd().as_raw_fd(),
-        uapi::iowr(nr, std::mem::size_of::<T>()),
-        arg as *mut T as usize,
-    )
-}
+use lightos_vm_tests::dev_ioctl as raw;
 
 #[test]
 fn an_imported_buffer_is_the_same_pages_in_another_context() {

@@ -5,7 +5,7 @@ use lightos_runtime::{
     reference_cpu, uapi, BufferFlags, DType, Device, Error, ExecutorSpec, JobStatus, Op, Placement,
     PrimitiveBuilder, Queue,
 };
-use lightos_vm_tests::{get_f32, put_f32, raw_ioctl, ExecutorThread};
+use lightos_vm_tests::{get_f32, put_f32, ExecutorThread};
 use nix::errno::Errno;
 use std::{
     os::fd::{AsFd, AsRawFd},
@@ -42,13 +42,7 @@ fn submit_errno(q: &Queue, prims: &[uapi::Primitive]) -> (u32, Errno) {
     }
 }
 
-fn raw<T>(dev: &Device, nr: u32, arg: &mut T) -> Result<i32, i32> {
-    raw_ioctl(
-        dev.as_fd().as_raw_fd(),
-        uapi::iowr(nr, std::mem::size_of::<T>()),
-        arg as *mut T as usize,
-    )
-}
+use lightos_vm_tests::dev_ioctl as raw;
 
 #[test]
 fn one_primitive_goes_client_kernel_executor_completion_zero_copy() {
