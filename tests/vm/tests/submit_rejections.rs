@@ -1,0 +1,98 @@
+//! One test per rejection path of a primitive descriptor: each mutates a valid ADD in one way and
+//! expects SUBMIT to fail with its errno, name primitive 0, and admit nothing (the op's accepted count
+//! and the module's jobs in flight are unchanged).
+
+use lightos_runtime::{uapi, BufferFlags, DType, Device, Error, Op, Placement, PrimitiveBuilder};
+use nix::errno::Errno;
+use std::time::Duration;
+
+/// Submits a valid 4-element f32 ADD (a at 0, b at 16, out at 32 of a 4 KiB buffer) changed by
+/// `mutate`, which also gets a device-read-only buffer's handle, and expects `errno`.
+fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
+    let dev = Device::open().unwrap();
+    let q = dev.create_queue(0, Duration::ZERO).unwrap();
+    let b = dev
+        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let ro = dev
+        .create_buffer(4096, BufferFlags::DEVICE_READ_ONLY, Placement::Any)
+        .unwrap();
+    let mut p = PrimitiveBuilder::new(Op::Add, DType::F32)
+        .input(&b, 0, &[4])
+        .input(&b, 16, &[4])
+        .output(&b, 32, &[4]);
+    mutate(&mut p, ro.handle());
+    let before = dev.op_stats().unwrap()[usize::from(uapi::OP_ADD) - 1].count;
+    let in_flight = dev.stats().unwrap().jobs_in_flight;
+    match q.submit(&[p]) {
+        Err(Error::Submit { index, errno: e }) => {
+            assert_eq!((index, e), (0, errno), "{p:?}")
+        }
+        other => panic!("expected {errno}, got {other:?}"),
+    }
+    assert_eq!(
+        dev.op_stats().unwrap()[usize::from(uapi::OP_ADD) - 1].count,
+        before
+    );
+    assert_eq!(dev.stats().unwrap().jobs_in_flight, in_flight);
+}
+
+macro_rules! rejection {
+    ($name:ident, $errno:ident, |$p:ident, $ro:ident| $body:expr) => {
+        #[test]
+        fn $name() {
+            #[allow(unused_variables)]
+            rejected(|$p: &mut uapi::Primitive, $ro: u32| $body, Errno::$errno);
+        }
+    };
+}
+
+rejection!(op_zero, EINVAL, |p, ro| p.op = 0);
+rejection!(op_unknown, EINVAL, |p, ro| p.op = uapi::OP_COUNT as u16 + 1);
+rejection!(dtype_zero, EINVAL, |p, ro| p.dtype = 0);
+rejection!(dtype_unknown, EINVAL, |p, ro| p.dtype = uapi::DTYPE_MAX + 1);
+rejection!(out_dtype_the_op_does_not_take, EINVAL, |p, ro| p
+    .out_dtype =
+    uapi::DTYPE_I8);
+rejection!(out_dtype_unknown, EINVAL, |p, ro| p.out_dtype =
+    uapi::DTYPE_MAX + 1);
+rejection!(rounding_unknown, EINVAL, |p, ro| p.rounding =
+    uapi::ROUND_MAX + 1);
+rejection!(flag_unknown, EINVAL, |p, ro| p.flags = 1 << 7);
+rejection!(causal_flag_on_a_non_attention_op, EINVAL, |p, ro| p.flags =
+    uapi::PRIM_CAUSAL);
+rejection!(pad_set, EINVAL, |p, ro| p.pad = 1);
+rejection!(pad2_set, EINVAL, |p, ro| p.pad2 = 1);
+rejection!(reserved_set, EINVAL, |p, ro| p.reserved[1] = 1);
+rejection!(unused_param_set, EINVAL, |p, ro| p.params[0] = 1);
+rejection!(too_few_inputs, EINVAL, |p, ro| p.n_inputs = 1);
+rejection!(too_many_inputs, EINVAL, |p, ro| p.n_inputs = 3);
+rejection!(unused_operand_set, EINVAL, |p, ro| p.operands[3].ndim = 1);
+rejection!(ndim_zero, EINVAL, |p, ro| p.operands[0].ndim = 0);
+rejection!(ndim_above_max, EINVAL, |p, ro| p.operands[0].ndim = 5);
+rejection!(dim_beyond_ndim_set, EINVAL, |p, ro| p.operands[0].shape
+    [1] = 4);
+rejection!(stride_beyond_ndim_set, EINVAL, |p, ro| p.operands[0]
+    .strides[2] = 1);
+rejection!(dim_above_max, EINVAL, |p, ro| p.operands[0].shape[0] =
+    uapi::MAX_DIM_SIZE + 1);
+rejection!(shapes_disagree, EINVAL, |p, ro| p.operands[1].shape[0] = 5);
+rejection!(unknown_buffer_handle, ENOENT, |p, ro| p.operands[0]
+    .buffer = 9999);
+rejection!(misaligned_offset, EINVAL, |p, ro| p.operands[0].offset = 2);
+rejection!(extent_past_the_buffer, ERANGE, |p, ro| p.operands[2]
+    .offset =
+    4096 - 8);
+rejection!(stride_past_the_buffer, ERANGE, |p, ro| p.operands[2]
+    .strides[0] =
+    1 << 40);
+rejection!(offset_overflow, EOVERFLOW, |p, ro| p.operands[0].offset =
+    u64::MAX - 3);
+rejection!(stride_overflow, EOVERFLOW, |p, ro| p.operands[1].strides
+    [0] = u64::MAX / 2);
+rejection!(output_device_read_only, EACCES, |p, ro| p.operands[2]
+    .buffer = ro);
+rejection!(output_overlaps_an_input_partly, EINVAL, |p, ro| p
+    .operands[2]
+    .offset =
+    8);
