@@ -8,19 +8,22 @@
 //! has completed. Statuses of the last [`uapi::COMPLETION_RING_ENTRIES`] sequence numbers are kept
 //! in a ring, both here and on the completion page.
 //!
-//! Timeouts are enforced when the queue is looked at: by `WAIT` (which sleeps no later than the
-//! oldest in-flight job's deadline), by `SUBMIT` and by `QUEUE_DESTROY`. A client that only polls the
-//! completion page and never waits does not make a stuck job time out.
+//! Timeouts: each queue has a delayed work item armed for the oldest in-flight job's deadline
+//! (all jobs of a queue share one timeout, so deadlines grow with sequence numbers); it fails overdue
+//! jobs with `TIMEOUT` and re-arms itself while jobs remain. `WAIT` and `SUBMIT` also expire overdue
+//! jobs when they look. Closing the queue flushes the work item, so none is pending once every queue
+//! is closed (every file is closed before the module can be unloaded).
 
 use crate::{account, job::Job, uapi};
 use core::sync::atomic::{fence, Ordering};
 use kernel::{
     alloc::flags::__GFP_ZERO,
-    new_condvar, new_mutex,
+    bindings, impl_has_delayed_work, new_condvar, new_delayed_work, new_mutex,
     page::Page,
     prelude::*,
-    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex},
+    sync::{Arc, CondVar, CondVarTimeoutResult, Mutex, MutexGuard},
     time::msecs_to_jiffies,
+    workqueue::{self, DelayedWork, WorkItem},
 };
 
 /// The mutable state of a queue.
@@ -53,6 +56,23 @@ pub(crate) struct Queue {
     state: Mutex<QueueState>,
     #[pin]
     done: CondVar,
+    /// Fails overdue jobs without anyone waiting; armed for the oldest job's deadline.
+    #[pin]
+    timeout_work: DelayedWork<Queue>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Queue { self.timeout_work }
+}
+
+impl WorkItem for Queue {
+    type Pointer = Arc<Queue>;
+
+    fn run(this: Arc<Queue>) {
+        this.expire();
+        let st = this.state.lock();
+        this.arm(&st);
+    }
 }
 
 impl Queue {
@@ -83,6 +103,7 @@ impl Queue {
                     wake_at: u64::MAX,
                 }),
                 done <- new_condvar!(),
+                timeout_work <- new_delayed_work!("lightos_queue_timeout"),
             }? Error),
             GFP_KERNEL,
         )
@@ -140,6 +161,27 @@ impl Queue {
         st.submitted += count as u64;
         self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, submitted_seq), st.submitted);
         Ok(jobs)
+    }
+
+    /// Arms the timeout work for the oldest pending job's deadline, unless the queue is closed, has
+    /// no pending job, or the work is already pending (it is then armed for an earlier or equal
+    /// deadline). Called with the state locked, so `close` cannot slip in between check and arm.
+    fn arm(self: &Arc<Self>, st: &MutexGuard<'_, QueueState>) {
+        if st.closed {
+            return;
+        }
+        let next = st.inflight.iter().find(|(_, s)| *s == uapi::STATUS_PENDING);
+        let Some((job, _)) = next else { return };
+        let wait_ns = job.deadline_ns().saturating_sub(account::monotonic_ns());
+        let ms = u32::try_from(wait_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+        // Already queued: the pending run is for an earlier or equal deadline and re-arms.
+        let _ = workqueue::system().enqueue_delayed(self.clone(), msecs_to_jiffies(ms) + 1);
+    }
+
+    /// Arms the timeout work after a submission (see [`Queue::arm`]).
+    pub(crate) fn arm_timeout(self: &Arc<Self>) {
+        let st = self.state.lock();
+        self.arm(&st);
     }
 
     /// Records `seq`'s completion with `status` and advances the timeline (called by [`Job`]).
@@ -231,11 +273,23 @@ impl Queue {
         loop {
             let pending = st.inflight.iter().find(|(_, s)| *s == uapi::STATUS_PENDING);
             let Some(job) = pending.map(|(job, _)| job.clone()) else {
-                return;
+                break;
             };
             drop(st);
             job.complete(uapi::STATUS_ABORTED);
             st = self.state.lock();
+        }
+        drop(st);
+        // Run a pending timeout work now and wait for it; it sees `closed` and does not re-arm, so
+        // no work item refers to this queue (or to module code) afterwards.
+        // SAFETY: `timeout_work` is a pinned, initialised `delayed_work` inside `self`, which is
+        // alive for the call; `flush_delayed_work` may sleep, and `close` runs in process context
+        // without locks held.
+        unsafe {
+            let dwork = DelayedWork::<Queue>::raw_as_work(&raw const self.timeout_work);
+            bindings::flush_delayed_work(
+                kernel::container_of!(dwork.cast::<bindings::work_struct>(), bindings::delayed_work, work),
+            );
         }
     }
 

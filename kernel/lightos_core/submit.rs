@@ -134,6 +134,7 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
             job.complete(uapi::STATUS_DEVICE_LOST);
         }
     }
+    queue.arm_timeout();
     // One wake-up per backend and batch, not per job.
     for (i, a) in accepted.iter().enumerate() {
         if !accepted[..i].iter().any(|b| b.backend.id() == a.backend.id()) {

@@ -634,6 +634,28 @@ fn a_job_past_its_timeout_fails_and_its_late_completion_is_refused() {
 }
 
 #[test]
+fn a_timeout_reaches_the_completion_page_without_anyone_waiting() {
+    let dev = dev();
+    let q = dev.create_queue(0, Duration::from_millis(100)).unwrap();
+    let b = buf(&dev, 4096);
+    let edev = Device::open().unwrap();
+    let exec = edev
+        .register_executor(&reference_cpu::spec("t-poll"))
+        .unwrap();
+    let s = q.submit(&[add4(&b), add4(&b)]).unwrap();
+    let _held = exec.fetch(SEC).unwrap().expect("a job");
+    // Poll the page only: no WAIT, no SUBMIT. The queue's timeout work must end both jobs.
+    let mut polls = 0;
+    while q.completed_seq() < s.last_seq && polls < 400 {
+        std::thread::sleep(Duration::from_millis(25));
+        polls += 1;
+    }
+    assert_eq!(q.completed_seq(), s.last_seq, "the timeout never fired");
+    assert_eq!(q.status(s.first_seq), JobStatus::Timeout);
+    assert_eq!(q.status(s.last_seq), JobStatus::Timeout);
+}
+
+#[test]
 fn wait_rejections_and_timeouts() {
     let dev = dev();
     let q = queue(&dev);
