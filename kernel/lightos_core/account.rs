@@ -67,7 +67,9 @@ impl Counters {
 /// Module-wide counters per op, indexed by `op - 1`.
 static OPS: [Counters; uapi::OP_COUNT] = [const { Counters::new() }; uapi::OP_COUNT];
 
-/// Jobs admitted and not yet completed, module-wide (tests prove it returns to zero).
+/// Jobs created and not yet ended, module-wide (tests prove it returns to zero). Counted by the
+/// job's own lifecycle (`Job::new`, then its completion or its drop), so no ordering of accounting
+/// calls can make it wrap.
 pub(crate) static JOBS_IN_FLIGHT: Atomic<u64> = Atomic::new(0);
 
 /// The counters of a valid `op` (1..=`OP_COUNT`).
@@ -81,7 +83,6 @@ pub(crate) fn accept(op: u16, backend: &Counters, bytes: u64, flops: u64) {
         c.accept(bytes, flops);
     }
     backend.accept(bytes, flops);
-    JOBS_IN_FLIGHT.add(1, Relaxed);
 }
 
 /// Counts a primitive the chain rejected (bad descriptor, no backend, policy).
@@ -98,7 +99,6 @@ pub(crate) fn complete(op: u16, backend: &Counters, status: u32, latency_ns: u64
         c.complete(ok, latency_ns);
     }
     backend.complete(ok, latency_ns);
-    JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
 }
 
 /// Writes every op's counters, as `QUERY_OPS` reports them (`[OpStats; OP_COUNT]`).

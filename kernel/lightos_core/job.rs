@@ -47,7 +47,9 @@ impl Job {
         now_ns: u64,
     ) -> Result<Arc<Self>> {
         let deadline_ns = now_ns.saturating_add(queue.timeout_ns());
-        Ok(Arc::new(
+        // Counted before the value exists: if `Arc::new` fails, `Drop` uncounts it.
+        account::JOBS_IN_FLIGHT.add(1, Relaxed);
+        let job = Arc::new(
             Self {
                 id: NEXT_JOB_ID.fetch_add(1, Relaxed),
                 seq,
@@ -60,7 +62,8 @@ impl Job {
                 state: Atomic::new(QUEUED),
             },
             GFP_KERNEL,
-        )?)
+        )?;
+        Ok(job)
     }
 
     /// The module-wide job identifier.
@@ -111,9 +114,19 @@ impl Job {
                 Err(seen) => current = seen,
             }
         }
+        account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
         let latency = account::monotonic_ns().saturating_sub(self.submitted_ns);
         account::complete(self.prim.op, self.backend.counters(), status, latency);
         self.queue.complete(self.seq, status);
         true
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // A job dropped without ending (its batch failed to be admitted) leaves the count here.
+        if self.state.load(Relaxed) != DONE {
+            account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
+        }
     }
 }
