@@ -70,6 +70,8 @@ pub(crate) struct Context {
     executor: Mutex<Option<Arc<Executor>>>,
     /// Primitives submitted through this context.
     jobs: Atomic<u64>,
+    /// Of those, per op (index `op - 1`).
+    op_jobs: [Atomic<u64>; uapi::OP_COUNT],
     _slot: ContextSlot,
 }
 
@@ -88,6 +90,7 @@ impl Context {
             routes <- Routes::new(),
             executor <- new_mutex!(None),
             jobs: Atomic::new(0),
+            op_jobs: [const { Atomic::new(0) }; uapi::OP_COUNT],
             _slot: slot,
         }? Error))
     }
@@ -205,9 +208,19 @@ impl Context {
         &self.routes
     }
 
-    /// Counts one submitted primitive.
-    pub(crate) fn count_job(&self) {
+    /// Counts one submitted primitive of `op`.
+    pub(crate) fn count_job(&self, op: u16) {
         self.jobs.add(1, Relaxed);
+        if let Some(c) = usize::from(op).checked_sub(1).and_then(|i| self.op_jobs.get(i)) {
+            c.add(1, Relaxed);
+        }
+    }
+
+    /// Primitives of `op` submitted through this context.
+    pub(crate) fn op_jobs(&self, op: usize) -> u64 {
+        op.checked_sub(1)
+            .and_then(|i| self.op_jobs.get(i))
+            .map_or(0, |c| c.load(Relaxed))
     }
 
     /// Primitives submitted through this context.

@@ -112,6 +112,12 @@ impl MiscDevice for LightosFile {
         seq_print!(m, "lightos-queues:\t{}\n", me.ctx.queue_count());
         seq_print!(m, "lightos-jobs:\t{}\n", me.ctx.jobs());
         seq_print!(m, "lightos-routes:\t{}\n", me.ctx.routes().rule_count());
+        for op in 1..=uapi::OP_COUNT {
+            let n = me.ctx.op_jobs(op);
+            if n != 0 {
+                seq_print!(m, "lightos-op-{}:\t{}\n", crate::account::op_name(op), n);
+            }
+        }
         if let Some(executor) = me.ctx.executor() {
             seq_print!(m, "lightos-executor:\t{}\n", crate::backend::Backend::id(&*executor));
         }

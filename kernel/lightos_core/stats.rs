@@ -44,15 +44,35 @@ fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let s = crate::account::op_snapshot(op);
         writeln!(
             f,
-            "op {} count {} flops {} bytes {} errors {}",
+            "op {} count {} flops {} bytes {} errors {} latency_us_log2 {:?}",
             crate::account::op_name(op),
             s.count,
             s.flops,
             s.bytes,
-            s.errors
+            s.errors,
+            s.latency_us_log2
         )?;
     }
-    Ok(())
+    crate::backend::with_backends(|list| {
+        for b in list {
+            let s = b.counters().snapshot();
+            let name = b.name();
+            let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+            let name = core::str::from_utf8(&name[..len]).unwrap_or("?");
+            writeln!(
+                f,
+                "backend {} id {} count {} flops {} bytes {} errors {} latency_us_log2 {:?}",
+                name,
+                b.id(),
+                s.count,
+                s.flops,
+                s.bytes,
+                s.errors,
+                s.latency_us_log2
+            )?;
+        }
+        Ok(())
+    })
 }
 
 /// The `lightos` debugfs directory and its `stats` file; removed when dropped.

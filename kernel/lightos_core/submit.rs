@@ -128,7 +128,7 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
     let last_seq = jobs.last().map_or(0, |j| j.seq());
     for (job, a) in jobs.into_iter().zip(accepted.iter()) {
         account::accept(a.prim.op, a.backend.counters(), a.checked.bytes, a.checked.flops);
-        ctx.count_job();
+        ctx.count_job(a.prim.op);
         if a.backend.enqueue(job.clone()).is_err() {
             // The backend went away between routing and dispatch.
             job.complete(uapi::STATUS_DEVICE_LOST);

@@ -864,10 +864,20 @@ fn fdinfo_and_debugfs_show_jobs_and_ops() {
         std::fs::read_to_string(format!("/proc/self/fdinfo/{}", dev.as_fd().as_raw_fd())).unwrap();
     assert!(fdinfo.contains("lightos-queues:\t1"), "{fdinfo}");
     assert!(fdinfo.contains("lightos-jobs:\t2"), "{fdinfo}");
+    assert!(fdinfo.contains("lightos-op-add:\t2"), "{fdinfo}");
+    assert!(!fdinfo.contains("lightos-op-mul"), "{fdinfo}");
     let stats = std::fs::read_to_string("/sys/kernel/debug/lightos/stats").unwrap();
     assert!(stats.contains("jobs_in_flight 0"), "{stats}");
     assert!(
-        stats.lines().any(|l| l.starts_with("op add count ")),
+        stats
+            .lines()
+            .any(|l| l.starts_with("op add count ") && l.contains("latency_us_log2 [")),
+        "{stats}"
+    );
+    assert!(
+        stats
+            .lines()
+            .any(|l| l.starts_with("backend t-fdinfo id ") && l.contains(" count 2 ")),
         "{stats}"
     );
     let mut query = uapi::Query {
