@@ -41,38 +41,32 @@ fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f, "buffer_limit_hits {}", BUFFER_LIMIT_HITS.load(Relaxed))?;
     writeln!(f, "jobs_in_flight {}", crate::account::JOBS_IN_FLIGHT.load(Relaxed))?;
     for op in 1..=crate::uapi::OP_COUNT {
-        let s = crate::account::op_snapshot(op);
-        writeln!(
-            f,
-            "op {} count {} flops {} bytes {} errors {} latency_us_log2 {:?}",
-            crate::account::op_name(op),
-            s.count,
-            s.flops,
-            s.bytes,
-            s.errors,
-            s.latency_us_log2
-        )?;
+        writeln!(f, "op {} {}", crate::account::op_name(op), Counts(&crate::account::op_snapshot(op)))?;
     }
     crate::backend::with_backends(|list| {
         for b in list {
-            let s = b.counters().snapshot();
             let name = b.name();
             let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
             let name = core::str::from_utf8(&name[..len]).unwrap_or("?");
-            writeln!(
-                f,
-                "backend {} id {} count {} flops {} bytes {} errors {} latency_us_log2 {:?}",
-                name,
-                b.id(),
-                s.count,
-                s.flops,
-                s.bytes,
-                s.errors,
-                s.latency_us_log2
-            )?;
+            let counts = b.counters().snapshot();
+            writeln!(f, "backend {} id {} {}", name, b.id(), Counts(&counts))?;
         }
         Ok(())
     })
+}
+
+/// Formats an op's or backend's counters as `count N flops N bytes N errors N latency_us_log2 [..]`.
+struct Counts<'a>(&'a crate::uapi::OpStats);
+
+impl core::fmt::Display for Counts<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = self.0;
+        write!(
+            f,
+            "count {} flops {} bytes {} errors {} latency_us_log2 {:?}",
+            s.count, s.flops, s.bytes, s.errors, s.latency_us_log2
+        )
+    }
 }
 
 /// The `lightos` debugfs directory and its `stats` file; removed when dropped.
