@@ -1,0 +1,7 @@
+//! The LightOS photonic NPU emulator: a model of an N×N photonic matrix-vector unit (two Clements
+//! meshes of Mach-Zehnder interferometers and a row of attenuators, programmed by SVD) that QEMU
+//! presents to the guest as a PCI device. This is an emulator: every number it produces comes from
+//! the modelled optics, and the names say so.
+
+pub mod clements;
+pub mod mzi;
