@@ -3,5 +3,6 @@
 //! presents to the guest as a PCI device. This is an emulator: every number it produces comes from
 //! the modelled optics, and the names say so.
 
+pub mod chip;
 pub mod clements;
 pub mod mzi;
