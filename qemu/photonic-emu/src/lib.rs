@@ -6,3 +6,4 @@
 pub mod chip;
 pub mod clements;
 pub mod mzi;
+pub mod thermal;
