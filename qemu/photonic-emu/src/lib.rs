@@ -7,3 +7,15 @@ pub mod chip;
 pub mod clements;
 pub mod mzi;
 pub mod thermal;
+
+/// The BAR2 layout, shared with the kernel driver (one file, included by both).
+#[path = "../../../kernel/drivers/photonic/regs.rs"]
+pub mod regs;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_magic_reads_lpnu() {
+        assert_eq!(&super::regs::MAGIC.to_le_bytes(), b"LPNU");
+    }
+}
