@@ -5,6 +5,7 @@
 
 pub mod chip;
 pub mod clements;
+pub mod ivshmem;
 pub mod mzi;
 pub mod thermal;
 
