@@ -241,7 +241,13 @@ impl Queue {
             if deadline_ns <= now {
                 return Err(ETIMEDOUT);
             }
-            let next = st.inflight.iter().map(|(j, _)| j.deadline_ns()).min().unwrap_or(deadline_ns);
+            let next = st
+                .inflight
+                .iter()
+                .filter(|(_, s)| *s == uapi::STATUS_PENDING)
+                .map(|(j, _)| j.deadline_ns())
+                .min()
+                .unwrap_or(deadline_ns);
             let sleep_ns = deadline_ns.min(next).saturating_sub(now);
             let ms = u32::try_from(sleep_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
             st.wake_at = st.wake_at.min(seq);
