@@ -50,7 +50,9 @@ pub const VECTORS: u16 = 2;
 pub const OP_NOP: u16 = 0;
 /// Opcode: program an N×N weight matrix (f32, row-major) from `src`.
 pub const OP_PROGRAM_WEIGHTS: u16 = 1;
-/// Opcode: `dst[N×batch] = W · src[N×batch]` (f32, column per input vector).
+/// Opcode: `y = W · x` for `batch` input vectors: `src` holds `batch` vectors of N f32 one after
+/// another, `dst` receives `batch` output vectors the same way. With [`CMD_ACCUMULATE`] in `flags`
+/// the device adds to `dst` instead of overwriting it (how the driver sums the tiles of a larger K).
 pub const OP_MATMUL: u16 = 2;
 /// Opcode: measure and correct phase offsets at the current temperature.
 pub const OP_CALIBRATE: u16 = 3;
@@ -60,6 +62,16 @@ pub const OP_SET_LASER_POWER: u16 = 4;
 pub const OP_SET_TEC: u16 = 5;
 /// Opcode: reset (aborts pending commands, clears a fault latch if cool).
 pub const OP_RESET: u16 = 6;
+
+/// Command flag (MATMUL): add the product to `dst` instead of overwriting it.
+pub const CMD_ACCUMULATE: u16 = 1 << 0;
+/// Largest `batch` of one MATMUL.
+pub const MAX_BATCH: u32 = 4096;
+
+/// Doorbell (the guest rings the model's vector): new submissions are in the ring.
+pub const DOORBELL_SUBMIT: u16 = 0;
+/// Doorbell: `Control::reset_seq` changed; reset the device.
+pub const DOORBELL_RESET: u16 = 1;
 
 /// Completion status: done.
 pub const ST_OK: u32 = 0;
@@ -73,6 +85,8 @@ pub const ST_NOT_PROGRAMMED: u32 = 3;
 pub const ST_THERMAL: u32 = 4;
 /// Completion status: aborted by a reset.
 pub const ST_ABORTED: u32 = 5;
+/// Completion status: the weights or inputs hold a NaN or an infinity.
+pub const ST_BAD_VALUE: u32 = 6;
 
 /// Device status bit: ready for commands.
 pub const STATUS_READY: u32 = 1 << 0;
@@ -80,6 +94,8 @@ pub const STATUS_READY: u32 = 1 << 0;
 pub const STATUS_FAULT: u32 = 1 << 1;
 /// Device status bit: laser on.
 pub const STATUS_LASER_ON: u32 = 1 << 2;
+/// Device status bit: weights are programmed.
+pub const STATUS_PROGRAMMED: u32 = 1 << 3;
 
 /// Read-only identification, at [`HEADER_OFFSET`].
 #[repr(C)]
@@ -103,16 +119,23 @@ pub struct Header {
     pub reserved: [u64; 4],
 }
 
-/// Driver-written controls, at [`CONTROL_OFFSET`].
+/// Driver-written controls, at [`CONTROL_OFFSET`]. The device samples them every millisecond of
+/// its clock (the thermal guard writes them from its timer, without a ring round trip).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Control {
     /// Non-zero: the driver is bound and the device may post interrupts.
     pub enable: u32,
+    /// Upper bound on laser power in mW, whatever `SET_LASER_POWER` asked; 0 turns the laser off
+    /// (the guard's throttle and emergency shutdown). Zero after power-on: the driver enables it.
+    pub laser_limit_mw: u32,
+    /// TEC drive in per mille (0..=1000).
+    pub tec_permille: u32,
+    /// Incremented by the driver before ringing [`DOORBELL_RESET`]; echoed in
+    /// `Telemetry::reset_ack` once the reset is done.
+    pub reset_seq: u32,
     /// Zero.
-    pub reserved0: u32,
-    /// Zero.
-    pub reserved: [u64; 7],
+    pub reserved: [u64; 6],
 }
 
 /// Device-written telemetry, at [`TELEMETRY_OFFSET`]; `seq` is odd while an update is in progress
@@ -136,12 +159,14 @@ pub struct Telemetry {
     pub tec_permille: u32,
     /// Temperature of the last calibration in milli-°C.
     pub calibrated_mc: i32,
-    /// Zero (padding).
-    pub pad: u32,
+    /// The last `Control::reset_seq` the device has acted on.
+    pub reset_ack: u32,
     /// Commands completed since reset.
     pub commands: u64,
+    /// Model time in µs (runs `time_scale` times faster than the wall clock).
+    pub model_time_us: u64,
     /// Zero.
-    pub reserved: [u64; 3],
+    pub reserved: [u64; 2],
 }
 
 /// Head and tail of one ring: the producer writes `tail`, the consumer `head`; both free-running.

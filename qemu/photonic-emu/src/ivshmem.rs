@@ -17,7 +17,7 @@ use nix::sys::{
 use std::{
     io::{self, IoSlice},
     os::{
-        fd::{AsFd, AsRawFd, OwnedFd},
+        fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd},
         unix::net::{UnixListener, UnixStream},
     },
     path::Path,
@@ -32,7 +32,7 @@ pub const GUEST_PEER_ID: i64 = 1;
 
 /// The connected guest: its socket and the eventfds that raise its vectors.
 struct Guest {
-    _sock: UnixStream,
+    sock: UnixStream,
     vectors: Vec<EventFd>,
 }
 
@@ -72,7 +72,9 @@ impl IvshmemServer {
             memfd_create(c"lightos-photonic-bar2", MemFdCreateFlag::MFD_CLOEXEC).map_err(errno)?;
         nix::unistd::ftruncate(&shm, shm_size as i64).map_err(errno)?;
         let doorbells = (0..vectors)
-            .map(|_| EventFd::from_flags(EfdFlags::EFD_CLOEXEC).map_err(errno))
+            .map(|_| {
+                EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK).map_err(errno)
+            })
             .collect::<io::Result<_>>()?;
         Ok(IvshmemServer {
             listener,
@@ -108,10 +110,7 @@ impl IvshmemServer {
         for v in &vectors {
             send(&sock, GUEST_PEER_ID, Some(&v.as_fd()))?;
         }
-        self.guest = Some(Guest {
-            _sock: sock,
-            vectors,
-        });
+        self.guest = Some(Guest { sock, vectors });
         Ok(())
     }
 
@@ -127,13 +126,28 @@ impl IvshmemServer {
         Ok(())
     }
 
-    /// Blocks until the guest rings doorbell `vector`; returns how many rings were pending.
-    pub fn wait_doorbell(&self, vector: usize) -> io::Result<u64> {
+    /// The eventfd behind doorbell `vector`, to poll.
+    pub fn doorbell_fd(&self, vector: usize) -> Option<BorrowedFd<'_>> {
+        self.doorbells.get(vector).map(|e| e.as_fd())
+    }
+
+    /// The connection to QEMU (readable or hung up once QEMU goes away), to poll.
+    pub fn guest_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.guest.as_ref().map(|g| g.sock.as_fd())
+    }
+
+    /// How many times the guest rang doorbell `vector` since the last call (0 when it did not:
+    /// the doorbells never block).
+    pub fn take_doorbell(&self, vector: usize) -> io::Result<u64> {
         let fd = self
             .doorbells
             .get(vector)
             .ok_or(io::ErrorKind::InvalidInput)?;
-        fd.read().map_err(errno)
+        match fd.read() {
+            Ok(n) => Ok(n),
+            Err(nix::Error::EAGAIN) => Ok(0),
+            Err(e) => Err(errno(e)),
+        }
     }
 }
 
@@ -203,7 +217,12 @@ mod tests {
 
         // The guest rings the model's doorbell 1 (QEMU writes the eventfd).
         nix::unistd::write(&model[1], &1u64.to_ne_bytes()).unwrap();
-        assert_eq!(server.wait_doorbell(1).unwrap(), 1);
+        assert_eq!(server.take_doorbell(1).unwrap(), 1);
+        assert_eq!(
+            server.take_doorbell(1).unwrap(),
+            0,
+            "drained, and it does not block"
+        );
         // The model raises the guest's vector 0.
         server.interrupt_guest(0).unwrap();
         let mut v = [0u8; 8];

@@ -5,8 +5,11 @@
 
 pub mod chip;
 pub mod clements;
+pub mod control;
+pub mod device;
 pub mod ivshmem;
 pub mod mzi;
+pub mod shm;
 pub mod thermal;
 
 /// The BAR2 layout, shared with the kernel driver (one file, included by both).

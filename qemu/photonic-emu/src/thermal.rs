@@ -89,6 +89,11 @@ impl Thermal {
         self.latched
     }
 
+    /// Model seconds per wall-clock second.
+    pub fn time_scale(&self) -> f64 {
+        self.cfg.time_scale
+    }
+
     /// Model time so far (s).
     pub fn elapsed(&self) -> f64 {
         self.elapsed
