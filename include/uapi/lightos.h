@@ -14,7 +14,7 @@
 #include <linux/ioctl.h>
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 2
+#define LIGHTOS_ABI_MINOR 3
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -242,7 +242,8 @@ struct lightos_query_context {
 #define LIGHTOS_STATUS_ABORTED       3
 #define LIGHTOS_STATUS_THERMAL_ABORT 4
 #define LIGHTOS_STATUS_DEVICE_LOST   5
-#define LIGHTOS_STATUS_MAX           5
+#define LIGHTOS_STATUS_DEVICE_ERROR  6
+#define LIGHTOS_STATUS_MAX           6
 #define LIGHTOS_STATUS_PENDING       0xfffffffeU
 #define LIGHTOS_STATUS_UNKNOWN       0xffffffffU
 

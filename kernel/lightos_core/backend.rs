@@ -46,6 +46,14 @@ pub(crate) fn deterministic(backend: &dyn Backend, op: u16) -> bool {
     op < 64 && backend.deterministic_ops() & (1u64 << op) != 0
 }
 
+/// Backend identifiers are never reused while the module is loaded.
+static NEXT_BACKEND_ID: kernel::sync::atomic::Atomic<u32> = kernel::sync::atomic::Atomic::new(1);
+
+/// A fresh backend identifier.
+pub(crate) fn next_id() -> u32 {
+    NEXT_BACKEND_ID.fetch_add(1, kernel::sync::atomic::Relaxed)
+}
+
 kernel::sync::global_lock! {
     // SAFETY: initialised by `init` in module init, before `/dev/lightos` is registered.
     unsafe(uninit) static BACKENDS: Mutex<KVec<Arc<dyn Backend>>> = KVec::new();

@@ -111,6 +111,55 @@ impl Buffer {
         self.flags & uapi::BUFFER_HOST_READ_ONLY != 0
     }
 
+    /// Copies `len` bytes at byte `offset` of the buffer to `dst`. `EINVAL` past the end.
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes of `len` bytes and not overlap the buffer's pages.
+    pub(crate) unsafe fn copy_out(&self, offset: usize, dst: *mut u8, len: usize) -> Result {
+        self.for_each_span(offset, len, |page, at, done, n| {
+            // SAFETY: `dst + done` has `n` writable bytes left by the caller's guarantee
+            // (`done + n <= len`); `at + n` stays within the page.
+            unsafe { page.read_raw(dst.add(done), at, n) }
+        })
+    }
+
+    /// Copies `len` bytes from `src` to byte `offset` of the buffer. `EINVAL` past the end.
+    ///
+    /// # Safety
+    ///
+    /// `src` must be valid for reads of `len` bytes and not overlap the buffer's pages.
+    pub(crate) unsafe fn copy_in(&self, offset: usize, src: *const u8, len: usize) -> Result {
+        self.for_each_span(offset, len, |page, at, done, n| {
+            // SAFETY: `src + done` has `n` readable bytes left by the caller's guarantee;
+            // `at + n` stays within the page.
+            unsafe { page.write_raw(src.add(done), at, n) }
+        })
+    }
+
+    /// Splits `[offset, offset + len)` at page boundaries and calls `f(page, offset in page,
+    /// bytes done so far, bytes in this span)` for each span.
+    fn for_each_span(
+        &self,
+        offset: usize,
+        len: usize,
+        mut f: impl FnMut(&Page, usize, usize, usize) -> Result,
+    ) -> Result {
+        let end = offset.checked_add(len).ok_or(EINVAL)?;
+        if end > self.size() {
+            return Err(EINVAL);
+        }
+        let mut done = 0;
+        while done < len {
+            let pos = offset + done;
+            let (index, at) = (pos / PAGE_SIZE, pos % PAGE_SIZE);
+            let n = (PAGE_SIZE - at).min(len - done);
+            f(&self.pages[index], at, done, n)?;
+            done += n;
+        }
+        Ok(())
+    }
+
     /// The device address, 0 when no device has mapped it.
     pub(crate) fn bus_addr(&self) -> u64 {
         self.bus_addr.load(Relaxed)

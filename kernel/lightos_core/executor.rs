@@ -21,14 +21,10 @@ use kernel::{
     new_condvar, new_mutex,
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
         Arc, CondVar, CondVarTimeoutResult, Mutex,
     },
     time::msecs_to_jiffies,
 };
-
-/// Backend identifiers are never reused while the module is loaded.
-static NEXT_BACKEND_ID: Atomic<u32> = Atomic::new(1);
 
 /// A job an executor is running, and the handles its operands got in the executor's context.
 struct Running {
@@ -84,7 +80,7 @@ impl Executor {
         }
         let executor = Arc::pin_init(
             try_pin_init!(Self {
-                id: NEXT_BACKEND_ID.fetch_add(1, Relaxed),
+                id: backend::next_id(),
                 name: req.name,
                 ops: req.ops,
                 deterministic_ops: req.deterministic_ops,

@@ -96,6 +96,11 @@ impl Job {
         self.deadline_ns
     }
 
+    /// Whether it has ended (completed, timed out, aborted or lost).
+    pub(crate) fn ended(&self) -> bool {
+        self.state.load(Relaxed) == DONE
+    }
+
     /// Marks it running; `false` when it already ended (aborted or timed out while queued).
     pub(crate) fn start(&self) -> bool {
         self.state.cmpxchg(QUEUED, RUNNING, Relaxed).is_ok()

@@ -5,7 +5,7 @@
 //! Each open file description of `/dev/lightos` is a [`context::Context`]. The binary interface is
 //! declared once in `userspace/lightos-uapi/src/abi.rs`, included here as [`uapi`].
 
-use kernel::{miscdevice::MiscDeviceRegistration, prelude::*};
+use kernel::{driver, miscdevice::MiscDeviceRegistration, pci, prelude::*};
 
 #[path = "../../userspace/lightos-uapi/src/abi.rs"]
 pub mod uapi;
@@ -31,6 +31,9 @@ mod stats;
 mod submit;
 mod validate;
 
+#[path = "../drivers/photonic/mod.rs"]
+mod photonic;
+
 /// The module's version, reported by `LIGHTOS_IOC_GET_INFO` (kept equal to the Cargo workspace's).
 pub const MODULE_VERSION: &str = "0.1.0";
 
@@ -55,6 +58,9 @@ struct LightosModule {
     /// `/sys/kernel/debug/lightos/stats`.
     #[pin]
     _debugfs: stats::StatsDebugfs,
+    /// The photonic NPU's PCI driver (registered after `/dev/lightos`, unregistered before it).
+    #[pin]
+    _photonic: driver::Registration<pci::Adapter<photonic::PhotonicDriver>>,
 }
 
 impl kernel::InPlaceModule for LightosModule {
@@ -65,6 +71,7 @@ impl kernel::InPlaceModule for LightosModule {
             misc <- MiscDeviceRegistration::register(options),
             fops: file::ModuleFops::uninit(),
             _debugfs <- stats::StatsDebugfs::new(),
+            _photonic <- driver::Registration::new(c"lightos_photonic", module),
         })
         .pin_chain(move |this| {
             this.fops.install(&this.misc, module);

@@ -577,6 +577,47 @@ mod tests {
     }
 
     #[test]
+    fn a_full_size_mesh_multiplies_within_its_modelled_error() {
+        let n = 64;
+        let mut r = rig(n);
+        let w: Vec<f32> = (0..n * n)
+            .map(|i| (((i * 7) % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        r.ram.write_f32s(0x10000, &w).unwrap();
+        assert_eq!(
+            r.run(regs::Command {
+                src: 0x10000,
+                ..cmd(regs::OP_PROGRAM_WEIGHTS, 1)
+            }),
+            regs::ST_OK
+        );
+        let x: Vec<f32> = (0..n * 3)
+            .map(|i| (((i * 13) % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        r.ram.write_f32s(0x20000, &x).unwrap();
+        let mm = regs::Command {
+            src: 0x20000,
+            dst: 0x30000,
+            batch: 3,
+            ..cmd(regs::OP_MATMUL, 2)
+        };
+        assert_eq!(r.run(mm), regs::ST_OK);
+        let y = r.ram.read_f32s(0x30000, n * 3).unwrap();
+        let (mut e2, mut r2) = (0f64, 0f64);
+        for b in 0..3 {
+            for i in 0..n {
+                let exact: f64 = (0..n)
+                    .map(|k| f64::from(w[i * n + k]) * f64::from(x[b * n + k]))
+                    .sum();
+                e2 += (f64::from(y[b * n + i]) - exact).powi(2);
+                r2 += exact * exact;
+            }
+        }
+        let rel = (e2 / r2).sqrt();
+        assert!(rel < 0.05, "relative error {rel}");
+    }
+
+    #[test]
     fn bad_commands_complete_with_errors() {
         let mut r = rig(4);
         assert_eq!(

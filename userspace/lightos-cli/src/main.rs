@@ -68,6 +68,13 @@ enum RunWhat {
         /// How many times to run it (the median latency is reported).
         #[arg(long, default_value_t = 5)]
         repeats: u32,
+        /// Route it to this backend (e.g. photonic0, cpu0) instead of the kernel's default choice.
+        #[arg(long, value_name = "NAME")]
+        backend: Option<String>,
+        /// Largest accepted relative error ‖out − ref‖/‖ref‖ against the f64 reference (analog
+        /// backends such as photonic0 need about 5e-2).
+        #[arg(long, default_value_t = 1e-5, value_name = "REL")]
+        tolerance: f64,
     },
 }
 
@@ -79,8 +86,27 @@ fn main() -> ExitCode {
             executor::run(&cli.device, &name, max_jobs).map_err(Into::into)
         }
         Command::Run {
-            what: RunWhat::Matmul { m, k, n, repeats },
-        } => run::matmul(&cli.device, m, k, n, repeats, cli.json),
+            what:
+                RunWhat::Matmul {
+                    m,
+                    k,
+                    n,
+                    repeats,
+                    backend,
+                    tolerance,
+                },
+        } => run::matmul(
+            &cli.device,
+            run::MatmulArgs {
+                m,
+                k,
+                n,
+                repeats,
+                backend,
+                tolerance,
+            },
+            cli.json,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

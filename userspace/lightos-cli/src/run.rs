@@ -18,15 +18,35 @@ fn value(i: usize, salt: usize) -> f32 {
     (((i * 7 + salt * 13) % 17) as f32 - 8.0) / 8.0
 }
 
+/// What `lightos run matmul` was asked to do.
+pub struct MatmulArgs {
+    /// Rows of a and out.
+    pub m: usize,
+    /// Columns of a, rows of b.
+    pub k: usize,
+    /// Columns of b and out.
+    pub n: usize,
+    /// Runs (the median latency is reported).
+    pub repeats: u32,
+    /// The backend to route to, by name; the kernel's choice when `None`.
+    pub backend: Option<String>,
+    /// Largest accepted relative error.
+    pub tolerance: f64,
+}
+
 /// Runs `out[M,N] = a[M,K] · b[K,N]` `repeats` times and reports the error and the latency.
 pub fn matmul(
     device: &Path,
-    m: usize,
-    k: usize,
-    n: usize,
-    repeats: u32,
+    args: MatmulArgs,
     json: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let MatmulArgs {
+        m, k, n, repeats, ..
+    } = args;
+    ensure!(
+        args.tolerance.is_finite() && args.tolerance >= 0.0,
+        "--tolerance must be a non-negative number"
+    );
     for (name, v) in [("m", m), ("k", k), ("n", n)] {
         ensure!(
             (1..=4096).contains(&v),
@@ -39,6 +59,22 @@ pub fn matmul(
         !backends.is_empty(),
         "no backend is registered with the kernel: start one, e.g. `lightos executor &`"
     );
+    let name_of = |b: &lightos_runtime::uapi::BackendInfo| {
+        String::from_utf8_lossy(&b.name)
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    if let Some(want) = &args.backend {
+        let Some(b) = backends.iter().find(|b| &name_of(b) == want) else {
+            let names: Vec<String> = backends.iter().map(name_of).collect();
+            return Err(format!(
+                "no backend named '{want}' (registered: {})",
+                names.join(", ")
+            )
+            .into());
+        };
+        dev.add_route(Some(Op::Matmul), None, 0..=u64::MAX, b.backend_id)?;
+    }
     let (a_off, b_off) = (0, (m * k * 4) as u64);
     let out_off = b_off + (k * n * 4) as u64;
     let size = out_off as usize + m * n * 4;
@@ -70,6 +106,7 @@ pub fn matmul(
     }
     // f64 reference, read back through this process's own mapping (the backend wrote these pages).
     let mut max_err = 0f64;
+    let (mut err2, mut ref2) = (0f64, 0f64);
     for i in 0..m {
         for j in 0..n {
             let want: f64 = (0..k)
@@ -78,26 +115,32 @@ pub fn matmul(
             let o = out_off as usize + (i * n + j) * 4;
             let got = f32::from_le_bytes(map[o..o + 4].try_into()?);
             max_err = max_err.max((f64::from(got) - want).abs());
+            err2 += (f64::from(got) - want).powi(2);
+            ref2 += want * want;
         }
     }
     latencies.sort();
     let median = latencies[latencies.len() / 2];
     let flops = 2.0 * (m * n * k) as f64;
-    let backend = dev
-        .backends()?
-        .into_iter()
-        .max_by_key(|b| b.stats.count)
-        .map(|b| {
-            String::from_utf8_lossy(&b.name)
-                .trim_end_matches('\0')
-                .to_string()
-        })
-        .unwrap_or_default();
+    let rel_err = if ref2 > 0.0 {
+        (err2 / ref2).sqrt()
+    } else {
+        err2.sqrt()
+    };
+    let backend = match &args.backend {
+        Some(name) => name.clone(),
+        None => dev
+            .backends()?
+            .iter()
+            .max_by_key(|b| b.stats.count)
+            .map(name_of)
+            .unwrap_or_default(),
+    };
     if json {
         println!(
             "{}",
             serde_json::json!({"op": "matmul", "m": m, "k": k, "n": n, "repeats": latencies.len(),
-                "backend": backend, "max_abs_error_vs_f64": max_err,
+                "backend": backend, "max_abs_error_vs_f64": max_err, "rel_error_vs_f64": rel_err,
                 "median_latency_us": median.as_secs_f64() * 1e6,
                 "gflops": flops / median.as_secs_f64() / 1e9})
         );
@@ -107,6 +150,7 @@ pub fn matmul(
             latencies.len()
         );
         println!("  max |error| vs f64 reference   {max_err:.3e}");
+        println!("  relative error ‖Δ‖/‖ref‖       {rel_err:.3e}");
         println!(
             "  median submit→complete latency {:.1} µs",
             median.as_secs_f64() * 1e6
@@ -116,7 +160,11 @@ pub fn matmul(
             flops / median.as_secs_f64() / 1e9
         );
     }
-    let close = max_err.is_finite() && max_err < 1e-3 * k as f64;
-    ensure!(close, "result differs from the f64 reference by {max_err}");
+    let close = rel_err.is_finite() && rel_err <= args.tolerance;
+    ensure!(
+        close,
+        "result differs from the f64 reference by {rel_err:.3e} relative (tolerance {:.1e})",
+        args.tolerance
+    );
     Ok(())
 }

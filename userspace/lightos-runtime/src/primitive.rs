@@ -108,6 +108,8 @@ pub enum JobStatus {
     ThermalAbort,
     /// Its backend went away.
     DeviceLost,
+    /// The device misbehaved and was reset.
+    DeviceError,
     /// Still running (completion page only).
     Pending,
     /// Too old: it left the completion ring.
@@ -124,6 +126,7 @@ impl JobStatus {
             uapi::STATUS_ABORTED => JobStatus::Aborted,
             uapi::STATUS_THERMAL_ABORT => JobStatus::ThermalAbort,
             uapi::STATUS_DEVICE_LOST => JobStatus::DeviceLost,
+            uapi::STATUS_DEVICE_ERROR => JobStatus::DeviceError,
             uapi::STATUS_PENDING => JobStatus::Pending,
             _ => JobStatus::Unknown,
         }
@@ -138,6 +141,7 @@ impl JobStatus {
             JobStatus::Aborted => uapi::STATUS_ABORTED,
             JobStatus::ThermalAbort => uapi::STATUS_THERMAL_ABORT,
             JobStatus::DeviceLost => uapi::STATUS_DEVICE_LOST,
+            JobStatus::DeviceError => uapi::STATUS_DEVICE_ERROR,
             JobStatus::Pending => uapi::STATUS_PENDING,
             JobStatus::Unknown => uapi::STATUS_UNKNOWN,
         }

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 2;
+pub const ABI_MINOR: u32 = 3;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -503,8 +503,10 @@ pub const STATUS_ABORTED: u32 = 3;
 pub const STATUS_THERMAL_ABORT: u32 = 4;
 /// Job status: its backend went away (an executor exited, a device was lost).
 pub const STATUS_DEVICE_LOST: u32 = 5;
+/// Job status: the device misbehaved (a corrupt completion, a command it refused) and was reset.
+pub const STATUS_DEVICE_ERROR: u32 = 6;
 /// The largest defined job status.
-pub const STATUS_MAX: u32 = STATUS_DEVICE_LOST;
+pub const STATUS_MAX: u32 = STATUS_DEVICE_ERROR;
 /// Completion entry status of a job still in flight.
 pub const STATUS_PENDING: u32 = 0xffff_fffe;
 /// `WAIT` status of a job so old that its entry left the completion ring.

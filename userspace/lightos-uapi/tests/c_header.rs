@@ -329,6 +329,7 @@ fn generated_checks() -> String {
         uapi::STATUS_THERMAL_ABORT
     );
     check_const!(c, "LIGHTOS_STATUS_DEVICE_LOST", uapi::STATUS_DEVICE_LOST);
+    check_const!(c, "LIGHTOS_STATUS_DEVICE_ERROR", uapi::STATUS_DEVICE_ERROR);
     check_const!(c, "LIGHTOS_STATUS_MAX", uapi::STATUS_MAX);
     check_const!(c, "LIGHTOS_STATUS_PENDING", uapi::STATUS_PENDING);
     check_const!(c, "LIGHTOS_STATUS_UNKNOWN", uapi::STATUS_UNKNOWN);

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/debug/lightos-photonic0/guard`: the thermal guard's state, timing and trips, and
+//! the device's counters.
+
+use super::guard::{self, Guard};
+use kernel::{
+    debugfs::{Dir, File},
+    prelude::*,
+    sync::{atomic::Relaxed, Arc},
+};
+
+fn write_guard(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let state = g.state.load(Relaxed) as usize;
+    writeln!(f, "state {}", guard::STATE_NAMES.get(state).unwrap_or(&"?"))?;
+    writeln!(f, "period_ns {}", guard::PERIOD_NS)?;
+    writeln!(f, "temp_mc {}", g.temp_mc.load(Relaxed))?;
+    writeln!(f, "max_temp_mc {}", g.max_temp_mc.load(Relaxed))?;
+    writeln!(f, "laser_limit_mw {}", g.limit_mw.load(Relaxed))?;
+    writeln!(f, "tec_permille {}", g.tec_permille.load(Relaxed))?;
+    writeln!(f, "ticks {}", g.ticks.load(Relaxed))?;
+    writeln!(f, "missed_ticks {}", g.missed.load(Relaxed))?;
+    writeln!(f, "worst_lateness_ns {}", g.worst_late_ns.load(Relaxed))?;
+    write!(f, "lateness_us_histogram")?;
+    for (i, b) in g.late_hist.iter().enumerate() {
+        match guard::LATENESS_BOUNDS_US.get(i) {
+            Some(bound) => write!(f, " <{}:{}", bound, b.load(Relaxed))?,
+            None => write!(f, " rest:{}", b.load(Relaxed))?,
+        }
+    }
+    writeln!(f)?;
+    writeln!(f, "throttles {}", g.throttles.load(Relaxed))?;
+    writeln!(f, "shutdowns {}", g.shutdowns.load(Relaxed))?;
+    writeln!(f, "restarts {}", g.restarts.load(Relaxed))?;
+    writeln!(f, "last_trip_to_laser_off_ns {}", g.last_trip_to_off_ns.load(Relaxed))?;
+    writeln!(f, "worst_trip_to_laser_off_ns {}", g.worst_trip_to_off_ns.load(Relaxed))?;
+    for (name, ms) in guard::STATE_NAMES.iter().zip(g.time_in_state_ms.iter()) {
+        writeln!(f, "time_in_{}_ms {}", name, ms.load(Relaxed))?;
+    }
+    let npu = g.npu();
+    writeln!(f, "completion_irqs {}", npu.irqs.load(Relaxed))?;
+    writeln!(f, "thermal_irqs {}", npu.thermal_irqs.load(Relaxed))?;
+    writeln!(f, "resets {}", npu.resets.load(Relaxed))?;
+    writeln!(f, "calibrations {}", npu.calibrations.load(Relaxed))?;
+    writeln!(f, "lost {}", u32::from(npu.is_lost()))?;
+    if let Some(t) = npu.telemetry() {
+        writeln!(
+            f,
+            "device temp_mc {} status {:#x} laser_mw {} heater_mw {} compute_mw {} tec_permille {} calibrated_mc {} commands {} model_time_us {}",
+            t.temp_mc, t.status, t.laser_mw, t.heater_mw, t.compute_mw, t.tec_permille, t.calibrated_mc, t.commands, t.model_time_us
+        )?;
+    }
+    Ok(())
+}
+
+/// The debugfs directory of one device; removed when dropped.
+#[pin_data]
+pub(crate) struct GuardDebugfs {
+    #[pin]
+    _guard: File<Arc<Guard>>,
+    _dir: Dir,
+}
+
+impl GuardDebugfs {
+    /// Creates the directory and its `guard` file.
+    pub(crate) fn new(guard: Arc<Guard>) -> impl PinInit<Self, Error> {
+        let dir = Dir::new(c"lightos-photonic0");
+        try_pin_init!(Self {
+            _guard <- dir.read_callback_file(c"guard", guard, &write_guard),
+            _dir: dir,
+        }? Error)
+    }
+}

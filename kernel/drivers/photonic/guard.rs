@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The thermal guard: a 1 kHz high-resolution timer that reads the chip temperature and holds the
+//! chip below its fault latch.
+//!
+//! States: NORMAL (laser unrestricted) → above 75 °C THROTTLE (an integral controller lowers the
+//! laser limit by 2 mW per kelvin above a 74 °C set point per tick, and raises it again below; back
+//! to NORMAL under 72 °C with the limit restored) → above 85 °C SHUTDOWN (laser limit 0 at once,
+//! running and queued jobs end with THERMAL_ABORT, new ones too) → under 65 °C back to NORMAL.
+//! The TEC drive follows the temperature (full at 75 °C, and in SHUTDOWN). If the device stops
+//! updating its telemetry for a second it is declared LOST. Every tick records its lateness.
+
+use super::{backend::Worker, npu::Npu, regs};
+use core::mem::offset_of;
+use kernel::{
+    impl_has_hr_timer,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, ArcBorrow,
+    },
+    time::{
+        hrtimer::{HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerRestart, RelativeMode},
+        Delta, Instant, Monotonic,
+    },
+};
+
+/// Guard period.
+pub(crate) const PERIOD_NS: i64 = 1_000_000;
+/// Throttling starts here (m°C).
+pub(crate) const THROTTLE_MC: i32 = 75_000;
+/// Throttling aims here (m°C).
+const SETPOINT_MC: i32 = 74_000;
+/// Throttling ends below this once the limit is back to the maximum (m°C).
+const THROTTLE_EXIT_MC: i32 = 72_000;
+/// Emergency shutdown here (m°C).
+pub(crate) const SHUTDOWN_MC: i32 = 85_000;
+/// Restart after shutdown below this (m°C).
+pub(crate) const RESTART_MC: i32 = 65_000;
+/// Laser limit when unrestricted (mW).
+const LASER_MAX_MW: u32 = 5000;
+/// Ticks without a telemetry update before the device is declared lost.
+const STALE_TICKS: u32 = 1000;
+
+/// Guard state: laser unrestricted.
+pub(crate) const NORMAL: u32 = 0;
+/// Guard state: laser throttled.
+pub(crate) const THROTTLE: u32 = 1;
+/// Guard state: laser off after an emergency shutdown.
+pub(crate) const SHUTDOWN: u32 = 2;
+/// Guard state: the device stopped answering.
+pub(crate) const LOST: u32 = 3;
+/// State names, by value.
+pub(crate) const STATE_NAMES: [&str; 4] = ["normal", "throttle", "shutdown", "lost"];
+
+/// Upper bounds (µs) of the lateness histogram's buckets; the last bucket takes the rest.
+pub(crate) const LATENESS_BOUNDS_US: [u64; 7] = [10, 50, 100, 250, 500, 1000, 2000];
+
+/// The guard and its statistics.
+#[pin_data]
+pub(crate) struct Guard {
+    #[pin]
+    timer: HrTimer<Guard>,
+    npu: Arc<Npu>,
+    worker: Arc<Worker>,
+    pub(crate) state: Atomic<u32>,
+    pub(crate) limit_mw: Atomic<u32>,
+    pub(crate) tec_permille: Atomic<u32>,
+    pub(crate) temp_mc: Atomic<i32>,
+    pub(crate) max_temp_mc: Atomic<i32>,
+    last_seq: Atomic<u64>,
+    stale: Atomic<u32>,
+    pub(crate) ticks: Atomic<u64>,
+    pub(crate) missed: Atomic<u64>,
+    pub(crate) worst_late_ns: Atomic<u64>,
+    pub(crate) late_hist: [Atomic<u64>; 8],
+    pub(crate) throttles: Atomic<u64>,
+    pub(crate) shutdowns: Atomic<u64>,
+    pub(crate) restarts: Atomic<u64>,
+    pub(crate) time_in_state_ms: [Atomic<u64>; 4],
+    /// Monotonic ns of a shutdown trip whose laser-off is not yet confirmed (0: none).
+    trip_ns: Atomic<u64>,
+    pub(crate) last_trip_to_off_ns: Atomic<u64>,
+    pub(crate) worst_trip_to_off_ns: Atomic<u64>,
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Guard {
+        mode: RelativeMode<Monotonic>, field: self.timer
+    }
+}
+
+fn now_ns() -> u64 {
+    crate::account::monotonic_ns()
+}
+
+impl Guard {
+    /// A stopped guard for `npu`, aborting jobs through `worker`.
+    pub(crate) fn new(npu: Arc<Npu>, worker: Arc<Worker>) -> Result<Arc<Self>> {
+        let z = || Atomic::new(0u64);
+        Arc::pin_init(
+            pin_init!(Self {
+                timer <- HrTimer::new(),
+                npu,
+                worker,
+                state: Atomic::new(NORMAL),
+                limit_mw: Atomic::new(LASER_MAX_MW),
+                tec_permille: Atomic::new(0),
+                temp_mc: Atomic::new(0),
+                max_temp_mc: Atomic::new(i32::MIN),
+                last_seq: Atomic::new(u64::MAX),
+                stale: Atomic::new(0),
+                ticks: z(),
+                missed: z(),
+                worst_late_ns: z(),
+                late_hist: [z(), z(), z(), z(), z(), z(), z(), z()],
+                throttles: z(),
+                shutdowns: z(),
+                restarts: z(),
+                time_in_state_ms: [z(), z(), z(), z()],
+                trip_ns: z(),
+                last_trip_to_off_ns: z(),
+                worst_trip_to_off_ns: z(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Starts the guard: unrestricted laser, then a tick every [`PERIOD_NS`].
+    pub(crate) fn start(self: &Arc<Self>) -> Result<kernel::time::hrtimer::ArcHrTimerHandle<Guard>> {
+        self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), LASER_MAX_MW)?;
+        Ok(kernel::time::hrtimer::HrTimerPointer::start(self.clone(), Delta::from_nanos(PERIOD_NS)))
+    }
+
+    /// The device it guards.
+    pub(crate) fn npu(&self) -> &Npu {
+        &self.npu
+    }
+
+    /// Records how late this tick ran.
+    fn record_lateness(&self, late_ns: u64) {
+        self.ticks.add(1, Relaxed);
+        if late_ns > self.worst_late_ns.load(Relaxed) {
+            self.worst_late_ns.store(late_ns, Relaxed);
+        }
+        let us = late_ns / 1000;
+        let bucket = LATENESS_BOUNDS_US.iter().position(|&b| us < b).unwrap_or(LATENESS_BOUNDS_US.len());
+        self.late_hist[bucket].add(1, Relaxed);
+    }
+
+    /// Emergency shutdown: laser off now, jobs aborted.
+    fn trip(&self, now: u64) {
+        let _ = self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
+        self.limit_mw.store(0, Relaxed);
+        self.state.store(SHUTDOWN, Relaxed);
+        self.shutdowns.add(1, Relaxed);
+        self.trip_ns.store(now.max(1), Relaxed);
+        self.worker.thermal_shutdown.store(true, Relaxed);
+        self.worker.kick();
+        pr_warn!("photonic0: emergency thermal shutdown at {} mC: laser off, jobs aborted\n", self.temp_mc.load(Relaxed));
+    }
+
+    /// One control step on telemetry `t`.
+    fn step(&self, t: &regs::Telemetry, now: u64) {
+        let temp = t.temp_mc;
+        self.temp_mc.store(temp, Relaxed);
+        if temp > self.max_temp_mc.load(Relaxed) {
+            self.max_temp_mc.store(temp, Relaxed);
+        }
+        let trip = self.trip_ns.load(Relaxed);
+        if trip != 0 && t.status & regs::STATUS_LASER_ON == 0 {
+            let latency = now.saturating_sub(trip);
+            self.last_trip_to_off_ns.store(latency, Relaxed);
+            if latency > self.worst_trip_to_off_ns.load(Relaxed) {
+                self.worst_trip_to_off_ns.store(latency, Relaxed);
+            }
+            self.trip_ns.store(0, Relaxed);
+        }
+        let state = self.state.load(Relaxed);
+        let mut limit = self.limit_mw.load(Relaxed);
+        match state {
+            NORMAL | THROTTLE if temp >= SHUTDOWN_MC => return self.trip(now),
+            NORMAL if temp >= THROTTLE_MC => {
+                self.state.store(THROTTLE, Relaxed);
+                self.throttles.add(1, Relaxed);
+                limit = t.laser_mw.min(LASER_MAX_MW);
+            }
+            THROTTLE => {
+                let delta = i64::from(temp - SETPOINT_MC) * 2 / 1000;
+                limit = (i64::from(limit) - delta).clamp(0, i64::from(LASER_MAX_MW)) as u32;
+                if temp < THROTTLE_EXIT_MC && limit >= LASER_MAX_MW {
+                    self.state.store(NORMAL, Relaxed);
+                }
+            }
+            SHUTDOWN if temp < RESTART_MC => {
+                self.state.store(NORMAL, Relaxed);
+                self.restarts.add(1, Relaxed);
+                limit = LASER_MAX_MW;
+                self.worker.thermal_shutdown.store(false, Relaxed);
+                pr_info!("photonic0: cooled to {} mC: laser re-enabled\n", temp);
+            }
+            _ => {}
+        }
+        if self.state.load(Relaxed) == SHUTDOWN {
+            limit = 0;
+        }
+        if limit != self.limit_mw.load(Relaxed) {
+            self.limit_mw.store(limit, Relaxed);
+            let _ = self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), limit);
+        }
+        let tec = if self.state.load(Relaxed) == SHUTDOWN {
+            1000
+        } else {
+            (i64::from(temp - 35_000) * 1000 / 40_000).clamp(0, 1000) as u32
+        };
+        if tec != self.tec_permille.load(Relaxed) {
+            self.tec_permille.store(tec, Relaxed);
+            let _ = self.npu.write_control(offset_of!(regs::Control, tec_permille), tec);
+        }
+    }
+}
+
+impl HrTimerCallback for Guard {
+    type Pointer<'a> = Arc<Self>;
+
+    fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let now = Instant::<Monotonic>::now();
+        let late = (now - this.timer.expires()).as_nanos().max(0) as u64;
+        this.record_lateness(late);
+        let overruns = ctx.forward(now, Delta::from_nanos(PERIOD_NS));
+        if overruns > 1 {
+            this.missed.add(overruns - 1, Relaxed);
+        }
+        let state = this.state.load(Relaxed);
+        this.time_in_state_ms[state as usize % 4].add(overruns.max(1), Relaxed);
+        if state == LOST {
+            return HrTimerRestart::Restart;
+        }
+        let now_ns = now_ns();
+        match this.npu.telemetry() {
+            Some(t) if t.seq != this.last_seq.load(Relaxed) => {
+                this.last_seq.store(t.seq, Relaxed);
+                this.stale.store(0, Relaxed);
+                this.step(&t, now_ns);
+            }
+            _ => {
+                if this.stale.fetch_add(1, Relaxed) + 1 >= STALE_TICKS {
+                    pr_err!("photonic0: no telemetry for {} ms: the device is lost\n", STALE_TICKS);
+                    this.state.store(LOST, Relaxed);
+                    this.npu.mark_lost();
+                    this.worker.kick();
+                }
+            }
+        }
+        HrTimerRestart::Restart
+    }
+}

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The photonic NPU's PCI driver, built into `lightos_core.ko`.
+//!
+//! The device is QEMU's ivshmem-doorbell function (1af4:1110) driven by the LightOS photonic
+//! device model; the driver binds only when BAR2 carries the LightOS layout (magic "LPNU" and
+//! version 1), so other ivshmem devices are left alone. On bind it maps BAR0 (doorbell) and BAR2
+//! (registers, rings, telemetry), enables two MSI-X vectors (completions, thermal alarm),
+//! allocates a coherent staging buffer, resets the device, starts the thermal guard and registers
+//! the backend "photonic0" with the core.
+
+mod backend;
+mod debugfs;
+mod guard;
+mod matmul;
+mod npu;
+// The layout is shared with the device model, which uses every item; the driver does not.
+#[allow(dead_code, unreachable_pub)]
+pub(crate) mod regs;
+
+use core::mem::offset_of;
+use kernel::{
+    device::{Bound, Core, Device},
+    io::Io,
+    dma::{Coherent, DmaMask},
+    irq::{self, IrqReturn},
+    pci,
+    prelude::*,
+    sync::Arc,
+    time::hrtimer::ArcHrTimerHandle,
+};
+
+/// The PCI driver.
+pub(crate) struct PhotonicDriver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    MODULE_PCI_TABLE,
+    <PhotonicDriver as pci::Driver>::IdInfo,
+    [(pci::DeviceId::from_id(pci::Vendor::REDHAT_QUMRANET, 0x1110), ())]
+);
+
+/// Wakes command waiters on the completion vector.
+struct CompletionIrq {
+    npu: Arc<npu::Npu>,
+}
+
+impl irq::Handler for CompletionIrq {
+    fn handle(&self, _dev: &Device<Bound>) -> IrqReturn {
+        self.npu.irqs.add(1, kernel::sync::atomic::Relaxed);
+        self.npu.irq_wake.notify_all();
+        IrqReturn::Handled
+    }
+}
+
+/// Counts thermal alarms (the device latched its fault: the guard failed or was outrun).
+struct ThermalIrq {
+    npu: Arc<npu::Npu>,
+}
+
+impl irq::Handler for ThermalIrq {
+    fn handle(&self, _dev: &Device<Bound>) -> IrqReturn {
+        self.npu.thermal_irqs.add(1, kernel::sync::atomic::Relaxed);
+        IrqReturn::Handled
+    }
+}
+
+/// Everything a bound device holds; dropping it (after unbind) stops the guard, fails queued
+/// jobs with DEVICE_LOST and leaves the backend registry.
+#[pin_data(PinnedDrop)]
+pub(crate) struct PhotonicData {
+    npu: Arc<npu::Npu>,
+    backend: Arc<backend::PhotonicBackend>,
+    guard_timer: ArcHrTimerHandle<guard::Guard>,
+    #[pin]
+    _debugfs: debugfs::GuardDebugfs,
+    #[pin]
+    _irq_cq: irq::Registration<CompletionIrq>,
+    #[pin]
+    _irq_thermal: irq::Registration<ThermalIrq>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for PhotonicData {
+    fn drop(self: Pin<&mut Self>) {
+        use kernel::time::hrtimer::HrTimerHandle;
+        // SAFETY: `guard_timer` is not moved out of the pinned struct; only cancelled in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.guard_timer.cancel();
+        this.npu.mark_lost();
+        this.backend.unregister(crate::uapi::STATUS_DEVICE_LOST);
+    }
+}
+
+fn identify(bar: &npu::Bar2Local<'_>, pdev: &pci::Device<Core<'_>>) -> Result<usize> {
+    let magic = bar.try_read32(regs::HEADER_OFFSET + offset_of!(regs::Header, magic))?;
+    let version = bar.try_read32(regs::HEADER_OFFSET + offset_of!(regs::Header, version))?;
+    let mesh = bar.try_read32(regs::HEADER_OFFSET + offset_of!(regs::Header, mesh_size))?;
+    if magic != regs::MAGIC {
+        dev_info!(pdev, "ivshmem device without the LightOS photonic layout (magic {:#x}); not binding\n", magic);
+        return Err(ENODEV);
+    }
+    if version != regs::VERSION {
+        dev_warn!(pdev, "LightOS photonic NPU layout version {} (driver speaks {}); not binding\n", version, regs::VERSION);
+        return Err(ENODEV);
+    }
+    if !(2..=256).contains(&mesh) {
+        dev_warn!(pdev, "photonic NPU reports mesh size {}; not binding\n", mesh);
+        return Err(ENODEV);
+    }
+    Ok(mesh as usize)
+}
+
+impl pci::Driver for PhotonicDriver {
+    type IdInfo = ();
+    type Data<'bound> = PhotonicData;
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: &'bound Self::IdInfo,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pin_init::pin_init_scope(move || {
+            pdev.enable_device_mem()?;
+            let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_MIN_SIZE }>(2, c"lightos-photonic-bar2")?;
+            let mesh = identify(&bar2, pdev)?;
+            pdev.set_master();
+            let bar0 = pdev.iomap_region_sized::<{ npu::BAR0_SIZE }>(0, c"lightos-photonic-bar0")?;
+            // SAFETY: no DMA allocation or mapping for this device runs concurrently (probe).
+            unsafe { kernel::dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
+            let staging = Coherent::<u8>::zeroed_slice(pdev.as_ref(), npu::STAGING_BYTES, GFP_KERNEL)?;
+            let npu = Arc::pin_init(npu::Npu::new(bar2.into_devres()?, bar0.into_devres()?, staging, mesh), GFP_KERNEL)?;
+            let vectors = pdev.alloc_irq_vectors(2, 2, pci::IrqTypes::default().with(pci::IrqType::MsiX))?;
+            let (v_cq, v_thermal) = (*vectors.start(), *vectors.end());
+
+            npu.write_control(offset_of!(regs::Control, enable), 1)?;
+            npu.init_ring().inspect_err(|_| {
+                dev_err!(pdev, "the photonic NPU did not acknowledge its reset; not binding\n");
+            })?;
+            let worker = backend::Worker::new(npu.clone())?;
+            let guard = guard::Guard::new(npu.clone(), worker.clone())?;
+            let backend = backend::PhotonicBackend::register(worker.clone())?;
+            worker.set_backend_id(backend_id(&backend));
+            let guard_timer = guard.start()?;
+            dev_info!(pdev, "LightOS photonic NPU bound: mesh {}x{}, backend photonic0, thermal guard at 1 kHz\n", mesh, mesh);
+            Ok(try_pin_init!(PhotonicData {
+                npu: npu.clone(),
+                backend,
+                guard_timer,
+                _debugfs <- debugfs::GuardDebugfs::new(guard),
+                _irq_cq <- pdev.request_irq(v_cq, irq::Flags::TRIGGER_NONE, c"lightos-photonic-cq", Ok::<_, Error>(CompletionIrq { npu: npu.clone() })),
+                _irq_thermal <- pdev.request_irq(v_thermal, irq::Flags::TRIGGER_NONE, c"lightos-photonic-thermal", Ok::<_, Error>(ThermalIrq { npu: npu.clone() })),
+            }))
+        })
+    }
+
+    fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        // Laser off and interrupts off while the device is still reachable.
+        let _ = this.npu.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
+        let _ = this.npu.write_control(offset_of!(regs::Control, enable), 0);
+    }
+}
+
+fn backend_id(b: &backend::PhotonicBackend) -> u32 {
+    crate::backend::Backend::id(b)
+}
