@@ -38,9 +38,8 @@ test: ## Every test: lint, host unit tests, then the VM suite; ends with "N pass
 bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORMANCE.md
 	@bench/run.sh
 
-demo: guest ## Boot the guest, start the reference CPU executor, run a MATMUL through the kernel
-	@qemu/run --log build/vm/demo-serial.log -- 'lightos info && echo && (lightos executor --name cpu0 &) && \
-	  sleep 1 && lightos run matmul --m 64 --k 64 --n 64 && echo && cat /sys/kernel/debug/lightos/stats'
+demo: guest ## Boot the guest with the emulated photonic NPU and run a MATMUL workload on it (photonic0)
+	@qemu/run --photonic --log build/vm/demo-serial.log --add qemu/demo.sh -- 'sh demo.sh'
 
 vm-shell: guest ## An interactive shell in the guest with the module loaded
 	@qemu/run --interactive

@@ -5,10 +5,21 @@ passed=0 failed=0
 
 add() { passed=$((passed + $1)); failed=$((failed + $2)); }
 
+# The photonic NPU's PCI address, and binding it to / unbinding it from lightos_photonic. The
+# photonic suites need it bound; the others test the executor path and assume photonic0 absent
+# (so each switch also exercises unbind and rebind).
+DRV=/sys/bus/pci/drivers/lightos_photonic
+npu_addr() { for d in /sys/bus/pci/devices/*; do
+    [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && basename "$d"; done; }
+npu_bound() { [ -e "$DRV/$(npu_addr)" ]; }
+npu_bind() { npu_bound || echo "$(npu_addr)" > $DRV/bind; }
+npu_unbind() { ! npu_bound || echo "$(npu_addr)" > $DRV/unbind; }
+
 for t in ./vm_* ./c_*; do
     [ -x "$t" ] || continue
     name=${t#./}
     echo "[guest] === $name"
+    case $name in vm_photonic*) npu_bind ;; *) npu_unbind ;; esac
     case $name in
         vm_*) "$t" --test-threads=1 > /tmp/out 2>&1; rc=$?
               counts=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' /tmp/out) ;;
@@ -30,6 +41,8 @@ check() {
     if eval "$2" > /tmp/out 2>&1; then echo "cli: $1 ... ok"; add 1 0
     else echo "cli: $1 ... FAILED"; cat /tmp/out; add 0 1; fi
 }
+check "unbinding the photonic NPU removes photonic0, binding brings it back" \
+      "S=/sys/kernel/debug/lightos/stats; npu_bind && grep -q 'backend photonic0' \$S && npu_unbind && ! grep -q 'backend photonic0' \$S && npu_bind && grep -q 'backend photonic0' \$S && npu_unbind"
 check "lightos info prints the ABI" "lightos info | grep -q '^ABI              1\.'"
 check "lightos info --json is JSON with the ABI" "lightos info --json | grep -q '\"abi\":{\"major\":1'"
 check "lightos info on a missing node fails with a hint" \

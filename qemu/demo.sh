@@ -1,0 +1,25 @@
+#!/bin/sh
+# The in-guest part of `make demo`: a MATMUL workload on the emulated photonic NPU (photonic0)
+# through /dev/lightos, and the thermal guard's trace while it runs.
+set -e
+lightos info
+echo
+echo "== MATMUL on photonic0 (the emulated photonic NPU, 64x64 mesh, tiled by the driver)"
+lightos run matmul --backend photonic0 --tolerance 0.05 --m 128 --k 192 --n 96 --repeats 3
+echo
+echo "== thermal trace while 12 more MATMULs run (guard debugfs, every 0.25 s)"
+G=/sys/kernel/debug/lightos-photonic0/guard
+( for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+      lightos run matmul --backend photonic0 --tolerance 0.05 --m 256 --k 128 --n 128 --repeats 1 >/dev/null
+  done ) &
+work=$!
+t=0
+while kill -0 $work 2>/dev/null; do
+    awk -v t="$t" '$1=="state"{s=$2} $1=="temp_mc"{c=$2} $1=="laser_limit_mw"{l=$2} $1=="tec_permille"{e=$2}
+        END {printf "  t=%5.2fs  %6.2f C  state %-8s laser limit %4d mW  TEC %4d/1000\n", t, c/1000, s, l, e}' "$G"
+    sleep 0.25; t=$(awk -v t="$t" 'BEGIN{print t+0.25}')
+done
+wait $work
+echo
+echo "== guard and device summary"
+cat "$G"
