@@ -128,19 +128,13 @@ impl Worker {
 
     /// Stops accepting jobs and fails the queued ones with `status`.
     fn drain(&self, status: u32) {
-        let jobs = {
+        let queued = {
             let mut p = self.pending.lock();
             p.closed = true;
-            let mut all = KVec::new();
-            for q in p.queued.iter_mut() {
-                for job in q.drain_all() {
-                    // Allocation failure only drops the reference; the job then ends by timeout.
-                    let _ = all.push(job, GFP_ATOMIC);
-                }
-            }
-            all
+            core::mem::take(&mut p.queued)
         };
-        for job in jobs {
+        // Completed outside the lock: completion takes the job's queue lock.
+        for job in queued.into_iter().flatten() {
             job.complete(status);
         }
     }

@@ -90,10 +90,6 @@ impl_has_hr_timer! {
     }
 }
 
-fn now_ns() -> u64 {
-    crate::account::monotonic_ns()
-}
-
 impl Guard {
     /// A stopped guard for `npu`, aborting jobs through `worker`.
     pub(crate) fn new(npu: Arc<Npu>, worker: Arc<Worker>) -> Result<Arc<Self>> {
@@ -236,7 +232,7 @@ impl HrTimerCallback for Guard {
         if state == LOST {
             return HrTimerRestart::Restart;
         }
-        let now_ns = now_ns();
+        let now_ns = crate::account::monotonic_ns();
         match this.npu.telemetry() {
             Some(t) if t.seq != this.last_seq.load(Relaxed) => {
                 this.last_seq.store(t.seq, Relaxed);

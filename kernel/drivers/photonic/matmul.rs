@@ -100,7 +100,6 @@ fn try_run(npu: &Npu, job: &Job) -> Result<(), u32> {
     }
     let nd = ta.ndim as usize;
     let size = |v: u64| usize::try_from(v).map_err(|_| uapi::STATUS_INVALID);
-    let off = |v: u64| usize::try_from(v).map_err(|_| uapi::STATUS_INVALID);
     let batches = if nd == 3 { size(ta.shape[0])? } else { 1 };
     let (m, k, n) = (size(ta.shape[nd - 2])?, size(ta.shape[nd - 1])?, size(tb.shape[nd - 1])?);
     let mut row = KVec::<u8>::new();
@@ -108,11 +107,11 @@ fn try_run(npu: &Npu, job: &Job) -> Result<(), u32> {
     for batch in 0..batches {
         let prob = Problem {
             a,
-            a_off: off(ta.offset)? + batch * m * k * ELEM,
+            a_off: size(ta.offset)? + batch * m * k * ELEM,
             b,
-            b_off: off(tb.offset)? + batch * k * n * ELEM,
+            b_off: size(tb.offset)? + batch * k * n * ELEM,
             out,
-            out_off: off(to.offset)? + batch * m * n * ELEM,
+            out_off: size(to.offset)? + batch * m * n * ELEM,
             m,
             k,
             n,

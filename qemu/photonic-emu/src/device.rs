@@ -246,9 +246,7 @@ impl NpuDevice {
                 return posted;
             }
             fence(Ordering::Acquire);
-            let slot = sq.head as usize % regs::RING_ENTRIES;
-            let at = regs::SQ_OFFSET + slot * size_of::<regs::Command>();
-            let cmd: regs::Command = self.bar.read(bar_off(at)).unwrap_or_default();
+            let cmd = self.command_at(sq.head);
             let (status, model_s) = self.execute(&cmd);
             let _ = self
                 .bar
@@ -256,6 +254,13 @@ impl NpuDevice {
             self.post(cmd.tag, status, model_s);
             posted += 1;
         }
+    }
+
+    /// The submission entry at free-running index `index`.
+    fn command_at(&self, index: u32) -> regs::Command {
+        let at =
+            regs::SQ_OFFSET + (index as usize % regs::RING_ENTRIES) * size_of::<regs::Command>();
+        self.bar.read(bar_off(at)).unwrap_or_default()
     }
 
     fn completion_room(&self) -> bool {
@@ -392,9 +397,7 @@ impl NpuDevice {
         if pending as usize <= regs::RING_ENTRIES {
             let mut head = sq.head;
             while head != sq.tail && self.completion_room() {
-                let slot = head as usize % regs::RING_ENTRIES;
-                let at = regs::SQ_OFFSET + slot * size_of::<regs::Command>();
-                let cmd: regs::Command = self.bar.read(bar_off(at)).unwrap_or_default();
+                let cmd = self.command_at(head);
                 self.post(cmd.tag, regs::ST_ABORTED, 0.0);
                 posted += 1;
                 head = head.wrapping_add(1);
