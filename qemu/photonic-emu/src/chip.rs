@@ -4,6 +4,7 @@
 //! calibration, insertion loss, detector noise and ADC quantisation. `calibrate` measures the
 //! current phase offsets (with measurement noise) and corrects them.
 
+use crate::noise::DetectorNoise;
 use crate::{
     clements::Mesh,
     mzi::{CMatrix, Mzi},
@@ -82,7 +83,19 @@ pub struct Chip {
     /// Reference temperature of the fabrication offsets (°C).
     reference_temp: f64,
     program: Option<Program>,
+    /// The detected transfer matrix at one temperature, kept until the weights, the calibration or
+    /// the temperature change (building it costs O(N³); applying it, O(N²) per input vector).
+    transfer: Option<Transfer>,
     rng: ChaCha8Rng,
+    noise: DetectorNoise,
+}
+
+/// `Re(U·Σ·V)` as the chip realises it at `temp`, divided by the balanced loss: for a real input
+/// `x`, the homodyne reading of output `r` is `(A·x)[r]` relative to the input's power.
+/// Kept in f32: the 12-bit ADC, not the arithmetic, bounds the precision of a reading.
+struct Transfer {
+    temp: f64,
+    a: DMatrix<f32>,
 }
 
 /// Rounds `phase` to the DAC grid of `bits` over [0, 2π).
@@ -106,12 +119,14 @@ impl Chip {
             .collect::<Vec<_>>();
         let corrections = vec![0.0; shifters.len()];
         Chip {
+            noise: DetectorNoise::new(cfg.seed, cfg.n),
             cfg,
             shifters,
             corrections,
             calibrated_at: None,
             reference_temp: 25.0,
             program: None,
+            transfer: None,
             rng,
         }
     }
@@ -141,6 +156,7 @@ impl Chip {
             .map(|s| if scale > 0.0 { s / scale } else { 0.0 })
             .collect();
         let complex = |m: &DMatrix<f64>| m.map(|x| Complex::new(x, 0.0));
+        self.transfer = None;
         self.program = Some(Program {
             u: Mesh::decompose(&complex(&u)),
             v: Mesh::decompose(&complex(&vt)),
@@ -163,6 +179,7 @@ impl Chip {
             self.corrections[i] = self.offset(i, temp) + noise.sample(&mut self.rng);
         }
         self.calibrated_at = Some(temp);
+        self.transfer = None;
     }
 
     /// Temperature of the last calibration.
@@ -194,40 +211,109 @@ impl Chip {
         m
     }
 
+    /// The transfer matrix at `temp`, built on first use at that temperature.
+    fn transfer(&mut self, temp: f64) -> Result<&DMatrix<f32>, &'static str> {
+        if self.transfer.as_ref().is_none_or(|t| t.temp != temp) {
+            let n = self.cfg.n;
+            let p = self.program.as_ref().ok_or("no weights programmed")?;
+            let per_mesh = n * (n - 1) / 2;
+            let u = self.realised(&p.u, 0, temp);
+            let v = self.realised(&p.v, 2 * per_mesh, temp);
+            // Attenuators are set by the same DACs: Σ/σ_max on a grid of 2^bits − 1 levels over [0, 1].
+            let levels = ((1u64 << self.cfg.dac_bits) - 1) as f64;
+            let sigma = DVector::from_iterator(
+                n,
+                p.attenuation
+                    .iter()
+                    .map(|a| Complex::from((a * levels).round() / levels)),
+            );
+            let gain = 10f64.powf(-self.cfg.loss_db_per_mzi * n as f64 / 10.0);
+            let mut sv = v;
+            for (r, s) in sigma.iter().enumerate() {
+                sv.row_mut(r).scale_mut(s.re);
+            }
+            let a = (u * sv).map(|z| (z.re / gain) as f32);
+            self.transfer = Some(Transfer { temp, a });
+        }
+        self.transfer
+            .as_ref()
+            .map(|t| &t.a)
+            .ok_or("no weights programmed")
+    }
+
     /// `Y = W · X` for the columns of `x` (N×B, column-major per input vector) at chip temperature
-    /// `temp`, as the detectors read it. `Err` when nothing is programmed or `x` has the wrong size.
-    pub fn matmul(&mut self, x: &DMatrix<f64>, temp: f64) -> Result<DMatrix<f64>, &'static str> {
+    /// `temp` with `optical_power` at the detectors relative to the nominal laser power (1.0), as
+    /// the detectors read it: shot noise scales the detector noise by `1/√optical_power`. `Err`
+    /// when nothing is programmed, `x` has the wrong size or there is no light.
+    pub fn matmul(
+        &mut self,
+        x: &DMatrix<f64>,
+        temp: f64,
+        optical_power: f64,
+    ) -> Result<DMatrix<f64>, &'static str> {
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let y = self.matmul_f32(&x32, x.nrows(), temp, optical_power)?;
+        Ok(DMatrix::from_iterator(
+            x.nrows(),
+            x.ncols(),
+            y.into_iter().map(f64::from),
+        ))
+    }
+
+    /// [`Chip::matmul`] on f32 data as the device moves it: `x` holds input vectors of
+    /// `rows` (= N) values one after another; so does the result.
+    pub fn matmul_f32(
+        &mut self,
+        x: &[f32],
+        rows: usize,
+        temp: f64,
+        optical_power: f64,
+    ) -> Result<Vec<f32>, &'static str> {
         let n = self.cfg.n;
-        let p = self.program.as_ref().ok_or("no weights programmed")?;
-        if x.nrows() != n {
+        if rows != n || !x.len().is_multiple_of(n) {
             return Err("input rows differ from N");
         }
-        let per_mesh = n * (n - 1) / 2;
-        let u = self.realised(&p.u, 0, temp);
-        let v = self.realised(&p.v, 2 * per_mesh, temp);
-        let step = 2.0 / (1u64 << self.cfg.adc_bits) as f64;
-        // Attenuators are set by the same DACs: Σ/σ_max on a grid of 2^bits − 1 levels over [0, 1].
-        let levels = ((1u64 << self.cfg.dac_bits) - 1) as f64;
-        let sigma = DVector::from_iterator(
-            n,
-            p.attenuation
-                .iter()
-                .map(|a| Complex::from((a * levels).round() / levels)),
-        );
-        let gain = 10f64.powf(-self.cfg.loss_db_per_mzi * n as f64 / 10.0);
-        let scale = p.scale;
-        let noise = Normal::new(0.0, self.cfg.detector_noise.max(0.0)).expect("a finite sigma");
-        let mut y = DMatrix::zeros(n, x.ncols());
-        for c in 0..x.ncols() {
-            let input = x.column(c).map(|v| Complex::new(v, 0.0));
-            let full_scale = input.norm().max(f64::MIN_POSITIVE);
-            let mid = (&v * input).component_mul(&sigma);
-            let out = &u * mid;
-            for r in 0..n {
-                // Homodyne detection of the real part, relative to full scale, with noise and ADC.
-                let reading = out[r].re / (gain * full_scale) + noise.sample(&mut self.rng);
-                let digital = (reading.clamp(-1.0, 1.0) / step).round() * step;
-                y[(r, c)] = digital * full_scale * scale;
+        if !(optical_power > 0.0 && optical_power.is_finite()) {
+            return Err("no light at the detectors");
+        }
+        let scale = self.program.as_ref().ok_or("no weights programmed")?.scale as f32;
+        let steps = (1u64 << self.cfg.adc_bits) as f32 / 2.0; // ADC codes per unit of full scale
+        let sigma = (self.cfg.detector_noise.max(0.0) / optical_power.sqrt()) as f32;
+        let batch = x.len() / n;
+        let a = self.transfer(temp)?;
+        let mut y = vec![0f32; x.len()];
+        // SAFETY: `a` is N×N column-major, `x` and `y` are N×batch column-major with their lengths
+        // checked above; the strides passed say exactly that.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                n,
+                batch,
+                1.0,
+                a.as_ptr(),
+                1,
+                n as isize,
+                x.as_ptr(),
+                1,
+                n as isize,
+                0.0,
+                y.as_mut_ptr(),
+                1,
+                n as isize,
+            );
+        }
+        // Adding and removing 1.5·2²³ rounds an f32 of magnitude below 2²² to the nearest integer
+        // (ties to even) without a libm call, so the loop vectorises: the ADC code.
+        const ROUND: f32 = 12_582_912.0;
+        for (input, out) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+            let power: f32 = input.iter().map(|v| v * v).sum();
+            let full_scale = power.sqrt().max(f32::MIN_POSITIVE);
+            let (to_codes, to_value) = (steps / full_scale, full_scale * scale / steps);
+            let noise_codes = sigma * steps;
+            for (v, z) in out.iter_mut().zip(self.noise.window()) {
+                // Homodyne reading relative to full scale, plus noise, clamped and quantised.
+                let code = (*v * to_codes + z * noise_codes).clamp(-steps, steps);
+                *v = ((code + ROUND) - ROUND) * to_value;
             }
         }
         Ok(y)
@@ -255,7 +341,7 @@ mod tests {
     fn error(chip: &mut Chip, w: &[f64], x: &DMatrix<f64>, temp: f64) -> f64 {
         let n = chip.config().n;
         let exact = DMatrix::from_row_slice(n, n, w) * x;
-        let got = chip.matmul(x, temp).unwrap();
+        let got = chip.matmul(x, temp, 1.0).unwrap();
         (got - &exact).norm() / exact.norm()
     }
 
@@ -284,6 +370,42 @@ mod tests {
     }
 
     #[test]
+    fn less_light_means_more_detector_noise() {
+        let (mut chip, w, x) = setup(16);
+        chip.program(&w).unwrap();
+        chip.calibrate(25.0);
+        let exact = DMatrix::from_row_slice(16, 16, &w) * &x;
+        let mut err =
+            |power: f64| (chip.matmul(&x, 25.0, power).unwrap() - &exact).norm() / exact.norm();
+        let (bright, dim, dark) = (err(5.0), err(0.01), err(1e-4));
+        eprintln!("relative error: 5x light {bright:.2e}, 1% {dim:.2e}, 0.01% {dark:.2e}");
+        assert!(bright < dim && dim < dark, "{bright} < {dim} < {dark}");
+        assert!(
+            dark > 10.0 * bright,
+            "shot noise at 1e-4 of the light: {dark} vs {bright}"
+        );
+        assert!(chip.matmul(&x, 25.0, 0.0).is_err(), "no light, no result");
+    }
+
+    #[test]
+    fn the_cached_transfer_follows_temperature_and_calibration() {
+        let (mut chip, w, x) = setup(8);
+        chip.program(&w).unwrap();
+        chip.calibrate(25.0);
+        let before = error(&mut chip, &w, &x, 25.0);
+        let drifted = error(&mut chip, &w, &x, 28.0);
+        assert!(
+            drifted > 2.0 * before,
+            "a new temperature rebuilt the transfer: {drifted} vs {before}"
+        );
+        chip.calibrate(28.0);
+        assert!(
+            error(&mut chip, &w, &x, 28.0) < drifted / 2.0,
+            "calibration rebuilt the transfer"
+        );
+    }
+
+    #[test]
     fn an_uncalibrated_chip_shows_its_fabrication_errors() {
         let (mut chip, w, x) = setup(8);
         chip.program(&w).unwrap();
@@ -295,12 +417,12 @@ mod tests {
     #[test]
     fn bad_programs_and_inputs_are_refused() {
         let (mut chip, w, x) = setup(4);
-        assert!(chip.matmul(&x, 25.0).is_err(), "nothing programmed");
+        assert!(chip.matmul(&x, 25.0, 1.0).is_err(), "nothing programmed");
         assert!(chip.program(&w[..15]).is_err());
         let mut nan = w.clone();
         nan[3] = f64::NAN;
         assert!(chip.program(&nan).is_err());
         chip.program(&w).unwrap();
-        assert!(chip.matmul(&DMatrix::zeros(3, 1), 25.0).is_err());
+        assert!(chip.matmul(&DMatrix::zeros(3, 1), 25.0, 1.0).is_err());
     }
 }

@@ -12,10 +12,10 @@ use crate::{
     shm::SharedRegion,
     thermal::{PowerInputs, Thermal, ThermalConfig, ThermalFaults},
 };
-use nalgebra::DMatrix;
 use std::sync::atomic::{fence, Ordering};
 
-/// Laser power after power-on and reset (mW), before any `SET_LASER_POWER`.
+/// Laser power after power-on and reset (mW), before any `SET_LASER_POWER`; the detector noise
+/// is specified at this power and scales with `1/√(power)`.
 pub const DEFAULT_LASER_MW: u32 = 1000;
 /// Highest laser power `SET_LASER_POWER` accepts (mW).
 pub const MAX_LASER_MW: u32 = 5000;
@@ -368,11 +368,13 @@ impl NpuDevice {
             return (regs::ST_BAD_VALUE, 0.0);
         }
         // Input vectors lie one after another: exactly the columns of an N×batch column-major matrix.
-        let x = DMatrix::from_iterator(n, batch, x.into_iter().map(f64::from));
-        let Ok(y) = self.chip.matmul(&x, self.thermal.temperature()) else {
+        let light = f64::from(self.laser_mw()) / f64::from(DEFAULT_LASER_MW);
+        let Ok(mut out) = self
+            .chip
+            .matmul_f32(&x, n, self.thermal.temperature(), light)
+        else {
             return (regs::ST_NOT_PROGRAMMED, 0.0);
         };
-        let mut out: Vec<f32> = y.iter().map(|&v| v as f32).collect();
         if cmd.flags & regs::CMD_ACCUMULATE != 0 {
             let Ok(prev) = self.ram.read_f32s(cmd.dst, n * batch) else {
                 return (regs::ST_BAD_ADDRESS, 0.0);

@@ -9,6 +9,7 @@ pub mod control;
 pub mod device;
 pub mod ivshmem;
 pub mod mzi;
+pub mod noise;
 pub mod shm;
 pub mod thermal;
 
