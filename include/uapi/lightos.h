@@ -14,7 +14,7 @@
 #include <linux/ioctl.h>
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 3
+#define LIGHTOS_ABI_MINOR 4
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -27,8 +27,10 @@
 #define LIGHTOS_CAP_EXECUTORS (1ULL << 5) /* userspace executors (1.2) */
 #define LIGHTOS_CAP_ROUTING   (1ULL << 6) /* ROUTE_SET, deterministic mode (1.2) */
 #define LIGHTOS_CAP_EXPORT    (1ULL << 7) /* BUFFER_EXPORT/IMPORT as dma-buf fds (1.2) */
+#define LIGHTOS_CAP_THERMAL   (1ULL << 8) /* QUERY_THERMAL, EVENT_WAIT (1.4) */
 #define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
-			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT)
+			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT | \
+			 LIGHTOS_CAP_THERMAL)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -144,6 +146,7 @@ struct lightos_buffer_destroy {
 #define LIGHTOS_QUERY_CONTEXT 2 /* struct lightos_query_context */
 #define LIGHTOS_QUERY_OPS      3 /* struct lightos_op_stats[LIGHTOS_OP_COUNT], index op - 1 (1.2) */
 #define LIGHTOS_QUERY_BACKENDS 4 /* struct lightos_query_backends (1.2) */
+#define LIGHTOS_QUERY_THERMAL  5 /* struct lightos_query_thermal (1.4) */
 
 /**
  * struct lightos_query - argument of LIGHTOS_IOC_QUERY
@@ -439,6 +442,97 @@ struct lightos_query_backends {
 	struct lightos_backend_info backends[LIGHTOS_MAX_EXECUTORS];
 };
 
+/* Thermal guard states (struct lightos_thermal_info.state), 1.4. */
+#define LIGHTOS_THERMAL_NORMAL   0 /* laser unrestricted */
+#define LIGHTOS_THERMAL_THROTTLE 1 /* laser power throttled */
+#define LIGHTOS_THERMAL_SHUTDOWN 2 /* emergency shutdown: laser off, jobs THERMAL_ABORT */
+#define LIGHTOS_THERMAL_LOST     3 /* the device stopped answering */
+#define LIGHTOS_THERMAL_STATES   4
+/* Tick lateness buckets; bucket i < 15 counts lateness below 1, 2, 5, 10, 20, 50, 100, 200, 500,
+ * 1000, 2000, 5000, 10000, 20000, 50000 us respectively; bucket 15 the rest. */
+#define LIGHTOS_LATENESS_BUCKETS 16
+#define LIGHTOS_MAX_THERMAL_DEVICES 8
+
+/** struct lightos_thermal_info - one device's thermal guard (temperatures in m°C) */
+struct lightos_thermal_info {
+	char name[LIGHTOS_BACKEND_NAME_LEN];
+	__u32 backend_id;
+	__u32 state;          /* LIGHTOS_THERMAL_* */
+	__s32 temp_mc;        /* at the last guard tick */
+	__s32 max_temp_mc;    /* since the driver bound */
+	__u32 laser_limit_mw; /* imposed by the guard now */
+	__u32 tec_permille;   /* TEC drive commanded now */
+	__s32 throttle_mc;
+	__s32 shutdown_mc;
+	__s32 restart_mc;
+	__u32 pad;
+	__u64 period_ns;
+	__u64 ticks;
+	__u64 missed;         /* ticks skipped: the timer ran a period or more late */
+	__u64 worst_late_ns;
+	__u64 lateness_hist[LIGHTOS_LATENESS_BUCKETS];
+	__u64 throttles;
+	__u64 shutdowns;
+	__u64 restarts;
+	__u64 time_in_state_ms[LIGHTOS_THERMAL_STATES];
+	__u64 last_trip_to_off_ns;  /* shutdown trip to laser reported off; 0: none yet */
+	__u64 worst_trip_to_off_ns;
+	__u64 reserved[4];
+};
+
+/** struct lightos_query_thermal - result of LIGHTOS_QUERY_THERMAL */
+struct lightos_query_thermal {
+	__u32 count;
+	__u32 pad;
+	__u64 last_event_seq; /* newest event (0: none): EVENT_WAIT after it for new ones */
+	struct lightos_thermal_info devices[LIGHTOS_MAX_THERMAL_DEVICES];
+};
+
+/* Event kinds (struct lightos_event.kind), 1.4. */
+#define LIGHTOS_EVENT_THROTTLE      1 /* laser throttling started */
+#define LIGHTOS_EVENT_THROTTLE_END  2 /* laser limit back to its maximum */
+#define LIGHTOS_EVENT_SHUTDOWN      3 /* emergency shutdown */
+#define LIGHTOS_EVENT_RESTART       4 /* cooled after a shutdown; jobs run again */
+#define LIGHTOS_EVENT_DEVICE_LOST   5 /* the device stopped answering */
+#define LIGHTOS_EVENT_FAULT_LATCHED 6 /* the device latched its own over-temperature fault */
+#define LIGHTOS_EVENT_LOG_ENTRIES 256
+
+/** struct lightos_event - one device event */
+struct lightos_event {
+	__u64 seq;       /* module-wide, from 1, consecutive */
+	__u64 time_ns;   /* CLOCK_MONOTONIC */
+	__u32 backend_id;
+	__u32 kind;      /* LIGHTOS_EVENT_* */
+	__s32 temp_mc;
+	__u32 laser_limit_mw;
+};
+
+/**
+ * struct lightos_event_wait - argument of LIGHTOS_IOC_EVENT_WAIT: the events after @after_seq, at
+ * once, or after sleeping until one happens (ETIMEDOUT at the deadline, EINTR on a signal)
+ * @after_seq:  in: at most the newest sequence number (EINVAL beyond); 0: from the oldest kept
+ * @timeout_ns: in: absolute CLOCK_MONOTONIC deadline, or LIGHTOS_TIMEOUT_INFINITE; past: poll
+ * @events:     in: user address of @capacity struct lightos_event
+ * @capacity:   in: 1 to LIGHTOS_EVENT_LOG_ENTRIES
+ * @flags:      in: must be 0
+ * @count:      out: events written
+ * @last_seq:   out: sequence number of the last event written (the next @after_seq)
+ * @lost:       out: events after @after_seq that had left the log before this call
+ * @reserved:   in: must be 0
+ */
+struct lightos_event_wait {
+	__u64 after_seq;
+	__u64 timeout_ns;
+	__u64 events;
+	__u32 capacity;
+	__u32 flags;
+	__u32 count;
+	__u32 pad;
+	__u64 last_seq;
+	__u64 lost;
+	__u64 reserved[2];
+};
+
 #define LIGHTOS_IOC_GET_INFO       _IOWR(LIGHTOS_IOC_MAGIC, 0x00, struct lightos_info)
 #define LIGHTOS_IOC_BUFFER_CREATE  _IOWR(LIGHTOS_IOC_MAGIC, 0x01, struct lightos_buffer_create)
 #define LIGHTOS_IOC_BUFFER_INFO    _IOWR(LIGHTOS_IOC_MAGIC, 0x02, struct lightos_buffer_info)
@@ -454,5 +548,6 @@ struct lightos_query_backends {
 #define LIGHTOS_IOC_ROUTE_SET      _IOWR(LIGHTOS_IOC_MAGIC, 0x0c, struct lightos_route_set)
 #define LIGHTOS_IOC_BUFFER_EXPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x0d, struct lightos_buffer_export)
 #define LIGHTOS_IOC_BUFFER_IMPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x0e, struct lightos_buffer_import)
+#define LIGHTOS_IOC_EVENT_WAIT     _IOWR(LIGHTOS_IOC_MAGIC, 0x0f, struct lightos_event_wait)
 
 #endif /* _UAPI_LIGHTOS_H */

@@ -32,6 +32,10 @@ pub(crate) trait Backend: Send + Sync {
     fn enqueue(&self, job: Arc<Job>) -> Result;
     /// Wakes the backend after one or more [`Backend::enqueue`] calls (one wake-up per batch).
     fn kick(&self);
+    /// Its thermal guard's state and statistics, for devices that have one.
+    fn thermal(&self) -> Option<uapi::ThermalInfo> {
+        None
+    }
 }
 
 /// Whether `backend` runs `op` on inputs of `dtype` producing `out_dtype`.
@@ -120,6 +124,26 @@ pub(crate) fn write_snapshot(w: &mut UserSliceWriter) -> Result {
     for i in 0..uapi::MAX_EXECUTORS as usize {
         let info = list.get(i).map_or_else(BackendInfo::empty, |b| BackendInfo::of(&**b));
         w.write(&info.0)?;
+    }
+    Ok(())
+}
+
+/// Writes `QUERY_THERMAL`'s result ([`uapi::QueryThermal`]): every backend with a thermal guard,
+/// then zeroed entries, one at a time.
+pub(crate) fn write_thermal(w: &mut UserSliceWriter) -> Result {
+    let list = all()?;
+    let mut guarded = KVec::with_capacity(uapi::MAX_THERMAL_DEVICES, GFP_KERNEL)?;
+    for info in list.iter().filter_map(|b| b.thermal()).take(uapi::MAX_THERMAL_DEVICES) {
+        guarded.push(info, GFP_KERNEL)?;
+    }
+    w.write(&(guarded.len() as u32))?;
+    w.write(&0u32)?;
+    w.write(&crate::events::last_seq())?;
+    for i in 0..uapi::MAX_THERMAL_DEVICES {
+        match guarded.get(i) {
+            Some(info) => w.write(info)?,
+            None => w.write_slice(&[0u8; size_of::<uapi::ThermalInfo>()])?,
+        }
     }
     Ok(())
 }

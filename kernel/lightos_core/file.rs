@@ -8,7 +8,7 @@
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
 use crate::{
-    buffer_ioctl, context::Context, executor_ioctl, export, info, ioctl_arg::IoctlArg, mmap, query, submit,
+    buffer_ioctl, context::Context, events, executor_ioctl, export, info, ioctl_arg::IoctlArg, mmap, query, submit,
     uapi,
 };
 use kernel::{
@@ -96,6 +96,9 @@ impl MiscDevice for LightosFile {
             }
             (uapi::IOC_NR_ROUTE_SET, dir) if dir == read_write => {
                 me.ctx.routes().set(IoctlArg::new::<uapi::RouteSet>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_EVENT_WAIT, dir) if dir == read_write => {
+                events::wait(IoctlArg::new::<uapi::EventWait>(cmd, arg)?)
             }
             _ => Err(ENOTTY),
         }

@@ -48,6 +48,9 @@ plain_abi_structs!(
     uapi::BackendInfo,
     uapi::BufferExport,
     uapi::BufferImport,
+    uapi::ThermalInfo,
+    uapi::Event,
+    uapi::EventWait,
 );
 
 /// An ioctl argument in user memory: its address and the size the command encodes.

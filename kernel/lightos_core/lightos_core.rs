@@ -16,6 +16,7 @@ mod buffer;
 mod buffer_ioctl;
 mod context;
 mod errno;
+mod events;
 mod executor;
 mod executor_ioctl;
 mod export;
@@ -74,6 +75,7 @@ impl kernel::InPlaceModule for LightosModule {
             _photonic <- driver::Registration::new(c"lightos_photonic", module),
         })
         .pin_chain(move |this| {
+            events::init()?;
             this.fops.install(&this.misc, module);
             pr_info!(
                 "lightos_core {} loaded: /dev/lightos, ABI {}.{}\n",
@@ -90,6 +92,7 @@ impl kernel::InPlaceModule for LightosModule {
 impl PinnedDrop for LightosModule {
     fn drop(self: Pin<&mut Self>) {
         backend::release();
+        events::release();
         pr_info!("lightos_core unloaded\n");
     }
 }

@@ -33,6 +33,12 @@ pub(crate) fn query(ctx: &Context, arg: IoctlArg) -> Result<isize> {
             size_of::<uapi::QueryBackends>(),
             backend::write_snapshot,
         ),
+        uapi::QUERY_THERMAL => reply_with(
+            &arg,
+            &mut req,
+            size_of::<uapi::QueryThermal>(),
+            backend::write_thermal,
+        ),
         _ => Err(EINVAL),
     }
 }

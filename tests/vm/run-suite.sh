@@ -15,9 +15,9 @@ npu_bound() { [ -e "$DRV/$(npu_addr)" ]; }
 npu_bind() { npu_bound || echo "$(npu_addr)" > $DRV/bind; }
 npu_unbind() { ! npu_bound || echo "$(npu_addr)" > $DRV/unbind; }
 
-for t in ./vm_* ./c_*; do
-    [ -x "$t" ] || continue
-    name=${t#./}
+# Runs one test program and adds its counts.
+suite() {
+    t=$1 name=${1#./}
     echo "[guest] === $name"
     case $name in vm_photonic*) npu_bind ;; *) npu_unbind ;; esac
     case $name in
@@ -34,6 +34,12 @@ for t in ./vm_* ./c_*; do
         add $counts
         [ "$rc" != 0 ] && [ "${counts#* }" = 0 ] && { echo "[guest] $name exited $rc"; add 0 1; }
     fi
+}
+
+# Surprise removal takes the NPU away for the rest of the boot: it runs after everything else.
+LAST=./vm_photonic_removal
+for t in ./vm_* ./c_*; do
+    [ -x "$t" ] && [ "$t" != "$LAST" ] && suite "$t"
 done
 
 # The CLI as a user runs it.
@@ -53,6 +59,14 @@ check "lightos run matmul without a backend fails with a hint" \
 check "lightos run matmul --m 0 is refused" "! lightos run matmul --m 0 2>&1 && lightos run matmul --m 0 2>&1 | grep -q 'must be 1 to 4096'"
 check "lightos run matmul through lightos executor matches the f64 reference" \
       "lightos executor --name cli0 --max-jobs 2 & for i in \$(seq 40); do lightos run matmul --m 8 --k 8 --n 8 --repeats 2 > /tmp/r 2>&1 && break; sleep 0.5; done; cat /tmp/r; grep -q 'max |error| vs f64 reference   0' /tmp/r"
+
+check "lightos thermal shows photonic0's guard" \
+      "npu_bind && lightos thermal | grep -q '^photonic0 (backend [0-9]*): normal' && lightos thermal --json | grep -q '\"period_ns\":1000000'"
+check "lightos thermal --events stops after --timeout without an event" \
+      "lightos thermal --events --timeout 0.2 2>&1 | grep -q 'no event for'"
+check "lightos thermal --count without --events is refused" "! lightos thermal --count 1 2>/dev/null"
+
+if [ -x "$LAST" ]; then suite "$LAST"; else echo "[guest] $LAST missing: counted as 1 failure"; add 0 1; fi
 
 echo "guest: $passed passed, $failed failed"
 [ "$failed" = 0 ]

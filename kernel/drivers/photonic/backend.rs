@@ -6,7 +6,7 @@
 //! While the thermal guard holds the device shut down, queued and new jobs end with
 //! `THERMAL_ABORT`; once the device is lost (or unbound) they end with `DEVICE_LOST`.
 
-use super::{matmul, npu::Npu};
+use super::{guard::Guard, matmul, npu::Npu};
 use crate::{
     account::Counters,
     backend::{self, Backend},
@@ -110,6 +110,11 @@ impl Worker {
         let _ = workqueue::system_unbound().enqueue(self.clone());
     }
 
+    /// The id its backend got (0 before registration).
+    pub(crate) fn backend_id(&self) -> u32 {
+        self.backend_id.load(Relaxed)
+    }
+
     /// Records the id its backend got.
     pub(crate) fn set_backend_id(&self, id: u32) {
         self.backend_id.store(id, Relaxed);
@@ -145,6 +150,7 @@ pub(crate) struct PhotonicBackend {
     id: u32,
     counters: Counters,
     worker: Arc<Worker>,
+    guard: Arc<Guard>,
 }
 
 /// The backend's name.
@@ -152,8 +158,11 @@ const NAME: &[u8] = b"photonic0";
 
 impl PhotonicBackend {
     /// Registers a backend running on `worker`. `EEXIST` when "photonic0" is taken.
-    pub(crate) fn register(worker: Arc<Worker>) -> Result<Arc<Self>> {
-        let b = Arc::new(Self { id: backend::next_id(), counters: Counters::new(), worker }, GFP_KERNEL)?;
+    pub(crate) fn register(worker: Arc<Worker>, guard: Arc<Guard>) -> Result<Arc<Self>> {
+        let id = backend::next_id();
+        // The guard's events name the backend: known before it can be routed to.
+        worker.set_backend_id(id);
+        let b = Arc::new(Self { id, counters: Counters::new(), worker, guard }, GFP_KERNEL)?;
         backend::register(b.clone())?;
         Ok(b)
     }
@@ -222,5 +231,9 @@ impl Backend for PhotonicBackend {
 
     fn kick(&self) {
         self.worker.kick();
+    }
+
+    fn thermal(&self) -> Option<uapi::ThermalInfo> {
+        Some(self.guard.info(self.id, self.name()))
     }
 }

@@ -23,7 +23,7 @@ fn write_guard(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::R
     writeln!(f, "worst_lateness_ns {}", g.worst_late_ns.load(Relaxed))?;
     write!(f, "lateness_us_histogram")?;
     for (i, b) in g.late_hist.iter().enumerate() {
-        match guard::LATENESS_BOUNDS_US.get(i) {
+        match crate::uapi::LATENESS_BOUNDS_US.get(i) {
             Some(bound) => write!(f, " <{}:{}", bound, b.load(Relaxed))?,
             None => write!(f, " rest:{}", b.load(Relaxed))?,
         }

@@ -10,7 +10,8 @@
 //! The TEC drive follows the temperature (full at 75 °C, and in SHUTDOWN). If the device stops
 //! updating its telemetry for a second it is declared LOST. Every tick records its lateness.
 
-use super::{backend::Worker, npu::Npu, regs};
+use super::{backend::Worker, events::Notifier, npu::Npu, regs};
+use crate::uapi;
 use core::mem::offset_of;
 use kernel::{
     impl_has_hr_timer,
@@ -43,18 +44,15 @@ const LASER_MAX_MW: u32 = 5000;
 const STALE_TICKS: u32 = 1000;
 
 /// Guard state: laser unrestricted.
-pub(crate) const NORMAL: u32 = 0;
+pub(crate) const NORMAL: u32 = uapi::THERMAL_NORMAL;
 /// Guard state: laser throttled.
-pub(crate) const THROTTLE: u32 = 1;
+pub(crate) const THROTTLE: u32 = uapi::THERMAL_THROTTLE;
 /// Guard state: laser off after an emergency shutdown.
-pub(crate) const SHUTDOWN: u32 = 2;
+pub(crate) const SHUTDOWN: u32 = uapi::THERMAL_SHUTDOWN;
 /// Guard state: the device stopped answering.
-pub(crate) const LOST: u32 = 3;
+pub(crate) const LOST: u32 = uapi::THERMAL_LOST;
 /// State names, by value.
-pub(crate) const STATE_NAMES: [&str; 4] = ["normal", "throttle", "shutdown", "lost"];
-
-/// Upper bounds (µs) of the lateness histogram's buckets; the last bucket takes the rest.
-pub(crate) const LATENESS_BOUNDS_US: [u64; 7] = [10, 50, 100, 250, 500, 1000, 2000];
+pub(crate) const STATE_NAMES: [&str; uapi::THERMAL_STATES] = ["normal", "throttle", "shutdown", "lost"];
 
 /// The guard and its statistics.
 #[pin_data]
@@ -63,6 +61,9 @@ pub(crate) struct Guard {
     timer: HrTimer<Guard>,
     npu: Arc<Npu>,
     worker: Arc<Worker>,
+    notifier: Arc<Notifier>,
+    /// The device's own fault latch was seen set (reported once per latch).
+    latched: Atomic<bool>,
     pub(crate) state: Atomic<u32>,
     pub(crate) limit_mw: Atomic<u32>,
     pub(crate) tec_permille: Atomic<u32>,
@@ -73,11 +74,11 @@ pub(crate) struct Guard {
     pub(crate) ticks: Atomic<u64>,
     pub(crate) missed: Atomic<u64>,
     pub(crate) worst_late_ns: Atomic<u64>,
-    pub(crate) late_hist: [Atomic<u64>; 8],
+    pub(crate) late_hist: [Atomic<u64>; uapi::LATENESS_BUCKETS],
     pub(crate) throttles: Atomic<u64>,
     pub(crate) shutdowns: Atomic<u64>,
     pub(crate) restarts: Atomic<u64>,
-    pub(crate) time_in_state_ms: [Atomic<u64>; 4],
+    pub(crate) time_in_state_ms: [Atomic<u64>; uapi::THERMAL_STATES],
     /// Monotonic ns of a shutdown trip whose laser-off is not yet confirmed (0: none).
     trip_ns: Atomic<u64>,
     pub(crate) last_trip_to_off_ns: Atomic<u64>,
@@ -92,13 +93,15 @@ impl_has_hr_timer! {
 
 impl Guard {
     /// A stopped guard for `npu`, aborting jobs through `worker`.
-    pub(crate) fn new(npu: Arc<Npu>, worker: Arc<Worker>) -> Result<Arc<Self>> {
+    pub(crate) fn new(npu: Arc<Npu>, worker: Arc<Worker>, notifier: Arc<Notifier>) -> Result<Arc<Self>> {
         let z = || Atomic::new(0u64);
         Arc::pin_init(
             pin_init!(Self {
                 timer <- HrTimer::new(),
                 npu,
                 worker,
+                notifier,
+                latched: Atomic::new(false),
                 state: Atomic::new(NORMAL),
                 limit_mw: Atomic::new(LASER_MAX_MW),
                 tec_permille: Atomic::new(0),
@@ -109,11 +112,11 @@ impl Guard {
                 ticks: z(),
                 missed: z(),
                 worst_late_ns: z(),
-                late_hist: [z(), z(), z(), z(), z(), z(), z(), z()],
+                late_hist: [const { Atomic::new(0u64) }; uapi::LATENESS_BUCKETS],
                 throttles: z(),
                 shutdowns: z(),
                 restarts: z(),
-                time_in_state_ms: [z(), z(), z(), z()],
+                time_in_state_ms: [const { Atomic::new(0u64) }; uapi::THERMAL_STATES],
                 trip_ns: z(),
                 last_trip_to_off_ns: z(),
                 worst_trip_to_off_ns: z(),
@@ -140,8 +143,50 @@ impl Guard {
             self.worst_late_ns.store(late_ns, Relaxed);
         }
         let us = late_ns / 1000;
-        let bucket = LATENESS_BOUNDS_US.iter().position(|&b| us < b).unwrap_or(LATENESS_BOUNDS_US.len());
+        let bounds = uapi::LATENESS_BOUNDS_US;
+        let bucket = bounds.iter().position(|&b| us < b).unwrap_or(bounds.len());
         self.late_hist[bucket].add(1, Relaxed);
+    }
+
+    /// Hands an event to the core's log (published from process context).
+    fn raise(&self, kind: u32, now: u64) {
+        self.raise_with_limit(kind, now, self.limit_mw.load(Relaxed));
+    }
+
+    /// [`Guard::raise`] with the laser limit about to take effect.
+    fn raise_with_limit(&self, kind: u32, now: u64, limit_mw: u32) {
+        let temp = self.temp_mc.load(Relaxed);
+        self.notifier.raise(self.worker.backend_id(), kind, now, temp, limit_mw);
+    }
+
+    /// The guard's state and statistics as `QUERY_THERMAL` reports them.
+    pub(crate) fn info(&self, backend_id: u32, name: &[u8; uapi::BACKEND_NAME_LEN]) -> uapi::ThermalInfo {
+        let load = |a: &Atomic<u64>| a.load(Relaxed);
+        uapi::ThermalInfo {
+            name: *name,
+            backend_id,
+            state: self.state.load(Relaxed),
+            temp_mc: self.temp_mc.load(Relaxed),
+            max_temp_mc: self.max_temp_mc.load(Relaxed),
+            laser_limit_mw: self.limit_mw.load(Relaxed),
+            tec_permille: self.tec_permille.load(Relaxed),
+            throttle_mc: THROTTLE_MC,
+            shutdown_mc: SHUTDOWN_MC,
+            restart_mc: RESTART_MC,
+            pad: 0,
+            period_ns: PERIOD_NS as u64,
+            ticks: load(&self.ticks),
+            missed: load(&self.missed),
+            worst_late_ns: load(&self.worst_late_ns),
+            lateness_hist: core::array::from_fn(|i| load(&self.late_hist[i])),
+            throttles: load(&self.throttles),
+            shutdowns: load(&self.shutdowns),
+            restarts: load(&self.restarts),
+            time_in_state_ms: core::array::from_fn(|i| load(&self.time_in_state_ms[i])),
+            last_trip_to_off_ns: load(&self.last_trip_to_off_ns),
+            worst_trip_to_off_ns: load(&self.worst_trip_to_off_ns),
+            reserved: [0; 4],
+        }
     }
 
     /// Emergency shutdown: laser off now, jobs aborted.
@@ -153,6 +198,7 @@ impl Guard {
         self.trip_ns.store(now.max(1), Relaxed);
         self.worker.thermal_shutdown.store(true, Relaxed);
         self.worker.kick();
+        self.raise(uapi::EVENT_SHUTDOWN, now);
         pr_warn!("photonic0: emergency thermal shutdown at {} mC: laser off, jobs aborted\n", self.temp_mc.load(Relaxed));
     }
 
@@ -172,6 +218,13 @@ impl Guard {
             }
             self.trip_ns.store(0, Relaxed);
         }
+        let latched = t.status & regs::STATUS_FAULT != 0;
+        if latched != self.latched.load(Relaxed) {
+            self.latched.store(latched, Relaxed);
+            if latched {
+                self.raise(uapi::EVENT_FAULT_LATCHED, now);
+            }
+        }
         let state = self.state.load(Relaxed);
         let mut limit = self.limit_mw.load(Relaxed);
         match state {
@@ -180,12 +233,14 @@ impl Guard {
                 self.state.store(THROTTLE, Relaxed);
                 self.throttles.add(1, Relaxed);
                 limit = t.laser_mw.min(LASER_MAX_MW);
+                self.raise(uapi::EVENT_THROTTLE, now);
             }
             THROTTLE => {
                 let delta = i64::from(temp - SETPOINT_MC) * 2 / 1000;
                 limit = (i64::from(limit) - delta).clamp(0, i64::from(LASER_MAX_MW)) as u32;
                 if temp < THROTTLE_EXIT_MC && limit >= LASER_MAX_MW {
                     self.state.store(NORMAL, Relaxed);
+                    self.raise(uapi::EVENT_THROTTLE_END, now);
                 }
             }
             SHUTDOWN if temp < RESTART_MC => {
@@ -194,6 +249,7 @@ impl Guard {
                 limit = LASER_MAX_MW;
                 self.worker.thermal_shutdown.store(false, Relaxed);
                 pr_info!("photonic0: cooled to {} mC: laser re-enabled\n", temp);
+                self.raise_with_limit(uapi::EVENT_RESTART, now, limit);
             }
             _ => {}
         }
@@ -245,6 +301,7 @@ impl HrTimerCallback for Guard {
                     this.state.store(LOST, Relaxed);
                     this.npu.mark_lost();
                     this.worker.kick();
+                    this.raise(uapi::EVENT_DEVICE_LOST, now_ns);
                 }
             }
         }

@@ -11,6 +11,7 @@
 
 mod backend;
 mod debugfs;
+mod events;
 mod guard;
 mod matmul;
 mod npu;
@@ -71,6 +72,7 @@ impl irq::Handler for ThermalIrq {
 pub(crate) struct PhotonicData {
     npu: Arc<npu::Npu>,
     backend: Arc<backend::PhotonicBackend>,
+    notifier: Arc<events::Notifier>,
     guard_timer: ArcHrTimerHandle<guard::Guard>,
     #[pin]
     _debugfs: debugfs::GuardDebugfs,
@@ -87,6 +89,8 @@ impl PinnedDrop for PhotonicData {
         // SAFETY: `guard_timer` is not moved out of the pinned struct; only cancelled in place.
         let this = unsafe { self.get_unchecked_mut() };
         this.guard_timer.cancel();
+        // The guard is stopped: no new event; publish what it raised before the module can go.
+        this.notifier.flush();
         this.npu.mark_lost();
         this.backend.unregister(crate::uapi::STATUS_DEVICE_LOST);
     }
@@ -138,14 +142,15 @@ impl pci::Driver for PhotonicDriver {
                 dev_err!(pdev, "the photonic NPU did not acknowledge its reset; not binding\n");
             })?;
             let worker = backend::Worker::new(npu.clone())?;
-            let guard = guard::Guard::new(npu.clone(), worker.clone())?;
-            let backend = backend::PhotonicBackend::register(worker.clone())?;
-            worker.set_backend_id(backend_id(&backend));
+            let notifier = events::Notifier::new()?;
+            let guard = guard::Guard::new(npu.clone(), worker.clone(), notifier.clone())?;
+            let backend = backend::PhotonicBackend::register(worker.clone(), guard.clone())?;
             let guard_timer = guard.start()?;
             dev_info!(pdev, "LightOS photonic NPU bound: mesh {}x{}, backend photonic0, thermal guard at 1 kHz\n", mesh, mesh);
             Ok(try_pin_init!(PhotonicData {
                 npu: npu.clone(),
                 backend,
+                notifier,
                 guard_timer,
                 _debugfs <- debugfs::GuardDebugfs::new(guard),
                 _irq_cq <- pdev.request_irq(v_cq, irq::Flags::TRIGGER_NONE, c"lightos-photonic-cq", Ok::<_, Error>(CompletionIrq { npu: npu.clone() })),
@@ -161,6 +166,3 @@ impl pci::Driver for PhotonicDriver {
     }
 }
 
-fn backend_id(b: &backend::PhotonicBackend) -> u32 {
-    crate::backend::Backend::id(b)
-}

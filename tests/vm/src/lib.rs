@@ -1,6 +1,8 @@
 //! Helpers for the guest test suite. These tests run only inside the QEMU guest (qemu/run), where
 //! `/dev/lightos` is the real module; on the host they are built but not run (see tests/run-all.sh).
 
+pub mod photonic;
+
 use lightos_uapi as uapi;
 use std::{
     fs::File,

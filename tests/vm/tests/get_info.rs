@@ -86,7 +86,8 @@ fn runtime_device_reads_the_same_info() {
             "submit",
             "executors",
             "routing",
-            "export"
+            "export",
+            "thermal"
         ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);

@@ -5,104 +5,9 @@
 //! injected through the guest's /dev/ttyS1, which the VM runner wires to the emulator's control
 //! socket. Runs with one test thread: the device and its temperature are shared.
 
-use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
-use std::{
-    collections::HashMap,
-    fs,
-    io::{BufRead, BufReader, Write},
-    time::{Duration, Instant},
-};
-
-const GUARD: &str = "/sys/kernel/debug/lightos-photonic0/guard";
-
-/// The guard's debugfs file as `name → first value`.
-fn guard() -> HashMap<String, String> {
-    fs::read_to_string(GUARD)
-        .expect("the guard's debugfs file (is the driver bound?)")
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.split(' ').next().unwrap_or("").to_string()))
-        .collect()
-}
-
-fn guard_num(name: &str) -> i64 {
-    guard()[name].parse().unwrap()
-}
-
-/// Sends one fault-injection command to the emulator and returns its reply line.
-fn inject(cmd: &str) -> String {
-    let (ok, err) = lightos_vm_tests::run("stty", &["-F", "/dev/ttyS1", "raw", "-echo", "115200"]);
-    assert!(ok, "stty: {err}");
-    let mut tty = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/ttyS1")
-        .unwrap();
-    tty.write_all(format!("{cmd}\n").as_bytes()).unwrap();
-    let mut line = String::new();
-    BufReader::new(tty).read_line(&mut line).unwrap();
-    assert!(line.starts_with("ok"), "emulator refused '{cmd}': {line}");
-    line
-}
-
-/// Polls until `cond` holds (at most `secs` seconds; the guest runs under TCG).
-fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "timed out waiting for {what}: {:?}",
-            guard()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs `out[M,N] = a[M,K]·b[K,N]` on photonic0; returns the status and the relative error.
-fn matmul(m: usize, k: usize, n: usize) -> (JobStatus, f64) {
-    let dev = Device::open().unwrap();
-    let b = dev.backends().unwrap();
-    let id = b
-        .iter()
-        .find(|b| b.name.starts_with(b"photonic0\0"))
-        .expect("photonic0 is registered")
-        .backend_id;
-    dev.add_route(Some(Op::Matmul), None, 0..=u64::MAX, id)
-        .unwrap();
-    let (bo, oo) = (m * k * 4, m * k * 4 + k * n * 4);
-    let buf = dev
-        .create_buffer(oo + m * n * 4, BufferFlags::empty(), Placement::Any)
-        .unwrap();
-    let mut map = buf.map().unwrap();
-    let a: Vec<f32> = (0..m * k)
-        .map(|i| ((i * 7 % 17) as f32 - 8.0) / 8.0)
-        .collect();
-    let w: Vec<f32> = (0..k * n)
-        .map(|i| ((i * 5 % 13) as f32 - 6.0) / 6.0)
-        .collect();
-    lightos_vm_tests::put_f32(&mut map[..bo], &a);
-    lightos_vm_tests::put_f32(&mut map[bo..oo], &w);
-    let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
-        .input(&buf, 0, &[m as u64, k as u64])
-        .input(&buf, bo as u64, &[k as u64, n as u64])
-        .output(&buf, oo as u64, &[m as u64, n as u64]);
-    let q = dev.create_queue(0, Duration::from_secs(30)).unwrap();
-    let s = q.submit(&[prim]).unwrap();
-    let c = q.wait(s.last_seq, Some(Duration::from_secs(60))).unwrap();
-    let (mut e2, mut r2) = (0f64, 0f64);
-    for i in 0..m {
-        for j in 0..n {
-            let want: f64 = (0..k)
-                .map(|x| f64::from(a[i * k + x]) * f64::from(w[x * n + j]))
-                .sum();
-            let o = oo + (i * n + j) * 4;
-            let got = f64::from(f32::from_le_bytes(map[o..o + 4].try_into().unwrap()));
-            e2 += (got - want).powi(2);
-            r2 += want * want;
-        }
-    }
-    (c.status, (e2 / r2).sqrt())
-}
+use lightos_runtime::{thermal, uapi, Device, JobStatus};
+use lightos_vm_tests::photonic::{guard, guard_num, inject, matmul, photonic0_id, wait_for};
+use std::time::Duration;
 
 #[test]
 fn a_01_the_driver_binds_and_registers_photonic0() {
@@ -124,6 +29,42 @@ fn a_01_the_driver_binds_and_registers_photonic0() {
     assert!(guard_num("ticks") > t0, "the guard ticks");
     assert_eq!(guard()["state"], "normal");
     assert_eq!(guard()["lost"], "0");
+}
+
+/// The core's QUERY_THERMAL reports the guard with the figures its debugfs file shows.
+#[test]
+fn a_01b_query_thermal_reports_the_guard() {
+    let dev = Device::open().unwrap();
+    let first = dev.thermal().unwrap();
+    assert_eq!(first.devices.len(), 1, "one guarded device");
+    let g = first.devices[0];
+    assert!(g.name.starts_with(b"photonic0\0"));
+    assert_eq!(Some(g.backend_id), photonic0_id(&dev));
+    assert_eq!(g.state, uapi::THERMAL_NORMAL);
+    assert_eq!(g.period_ns, 1_000_000);
+    assert_eq!(
+        (g.throttle_mc, g.shutdown_mc, g.restart_mc),
+        (75_000, 85_000, 65_000)
+    );
+    assert!(g.temp_mc > 0 && g.temp_mc <= g.max_temp_mc, "{g:?}");
+    assert!(g.laser_limit_mw > 0, "laser unrestricted while normal");
+    assert_eq!(g.reserved, [0; 4]);
+    std::thread::sleep(Duration::from_millis(300));
+    let later = dev.thermal().unwrap().devices[0];
+    assert!(later.ticks > g.ticks, "the guard ticks");
+    let hist: u64 = later.lateness_hist.iter().sum();
+    assert!(
+        hist >= later.ticks - (later.ticks / 100) && hist <= later.ticks + 1,
+        "every tick lands in the lateness histogram: {hist} vs {}",
+        later.ticks
+    );
+    assert!(later.time_in_state_ms[uapi::THERMAL_NORMAL as usize] > 0);
+    assert!(thermal::lateness_quantile_us(&later.lateness_hist, 0.5).is_some());
+    assert_eq!(
+        later.temp_mc / 1000,
+        guard_num("temp_mc") as i32 / 1000,
+        "debugfs agrees"
+    );
 }
 
 #[test]
@@ -180,6 +121,9 @@ fn b_02_a_corrupt_completion_fails_the_job_with_device_error_and_recovers() {
 #[test]
 fn c_01_the_guard_throttles_shuts_down_and_restarts() {
     assert_eq!(guard()["state"], "normal");
+    let dev = Device::open().unwrap();
+    let before = dev.thermal().unwrap();
+    let id = photonic0_id(&dev).unwrap();
     let (throttles, shutdowns, restarts) = (
         guard_num("throttles"),
         guard_num("shutdowns"),
@@ -200,7 +144,25 @@ fn c_01_the_guard_throttles_shuts_down_and_restarts() {
     assert!(guard_num("temp_mc") < 85_000, "{:?}", guard());
     // 3 W more than the laser can offset: emergency shutdown at 85 °C.
     inject("runaway 3");
-    wait_for("a shutdown", 60, || guard_num("shutdowns") > shutdowns);
+    // A client waits for the shutdown as an event rather than polling.
+    let mut after = before.last_event_seq;
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|e: &uapi::Event| e.kind == uapi::EVENT_SHUTDOWN)
+    {
+        let batch = dev
+            .wait_events(after, Some(Duration::from_secs(60)))
+            .unwrap();
+        assert!(
+            !batch.events.is_empty(),
+            "no shutdown event within 60 s: {:?}",
+            guard()
+        );
+        after = batch.last_seq;
+        seen.extend(batch.events);
+    }
+    assert!(guard_num("shutdowns") > shutdowns);
     assert_eq!(guard()["state"], "shutdown");
     assert_eq!(guard_num("laser_limit_mw"), 0);
     let (status, _) = matmul(8, 8, 8);
@@ -216,6 +178,45 @@ fn c_01_the_guard_throttles_shuts_down_and_restarts() {
     wait_for("a restart below 65 °C", 60, || {
         guard_num("restarts") > restarts
     });
+    let rest = dev
+        .wait_events(after, Some(Duration::from_secs(5)))
+        .unwrap();
+    seen.extend(rest.events);
+    let kinds: Vec<u32> = seen.iter().map(|e| e.kind).collect();
+    let pos = |k: u32| {
+        kinds
+            .iter()
+            .position(|&x| x == k)
+            .unwrap_or_else(|| panic!("no {} event in {kinds:?}", thermal::event_name(k)))
+    };
+    assert!(
+        pos(uapi::EVENT_THROTTLE) < pos(uapi::EVENT_SHUTDOWN),
+        "{kinds:?}"
+    );
+    assert!(
+        pos(uapi::EVENT_SHUTDOWN) < pos(uapi::EVENT_RESTART),
+        "{kinds:?}"
+    );
+    assert!(!kinds.contains(&uapi::EVENT_FAULT_LATCHED), "{kinds:?}");
+    for (i, e) in seen.iter().enumerate() {
+        assert_eq!(e.backend_id, id);
+        assert_eq!(
+            e.seq,
+            before.last_event_seq + 1 + i as u64,
+            "consecutive sequence numbers"
+        );
+        assert!(i == 0 || e.time_ns >= seen[i - 1].time_ns);
+        match e.kind {
+            uapi::EVENT_THROTTLE => assert!(e.temp_mc >= 75_000, "{e:?}"),
+            uapi::EVENT_SHUTDOWN => assert!(e.temp_mc >= 85_000 && e.laser_limit_mw == 0, "{e:?}"),
+            uapi::EVENT_RESTART => assert!(e.temp_mc < 65_000 && e.laser_limit_mw > 0, "{e:?}"),
+            _ => {}
+        }
+    }
+    let t = dev.thermal().unwrap().devices[0];
+    assert_eq!(t.state, uapi::THERMAL_NORMAL);
+    assert!(t.shutdowns > before.devices[0].shutdowns && t.restarts > before.devices[0].restarts);
+    assert!(t.last_trip_to_off_ns > 0 && t.time_in_state_ms[uapi::THERMAL_SHUTDOWN as usize] > 0);
     let g = guard();
     assert!(
         g["max_temp_mc"].parse::<i64>().unwrap() < 95_000,
@@ -226,5 +227,39 @@ fn c_01_the_guard_throttles_shuts_down_and_restarts() {
         matmul(8, 8, 8).0,
         JobStatus::Ok,
         "jobs run again after cooling"
+    );
+}
+
+/// EVENT_WAIT hands out the log in pieces no larger than asked, and a bad destination is EFAULT
+/// with nothing consumed (the log has events by now).
+#[test]
+fn c_02_events_come_in_pieces_and_a_bad_destination_is_efault() {
+    let dev = Device::open().unwrap();
+    let last = dev.thermal().unwrap().last_event_seq;
+    assert!(last >= 3, "c_01 left events: {last}");
+    let first = dev.wait_events_until(last - 3, 0, 1).unwrap();
+    assert_eq!(
+        (first.events.len(), first.last_seq, first.lost),
+        (1, last - 2, 0)
+    );
+    assert_eq!(first.events[0].seq, last - 2);
+    let rest = dev.wait_events_until(first.last_seq, 0, 256).unwrap();
+    assert_eq!(rest.events.len(), 2);
+    assert_eq!(rest.last_seq, last);
+    let mut req = uapi::EventWait {
+        after_seq: last - 1,
+        events: 16, // unmapped
+        capacity: 4,
+        ..Default::default()
+    };
+    assert_eq!(
+        lightos_vm_tests::dev_ioctl(&dev, uapi::IOC_NR_EVENT_WAIT, &mut req),
+        Err(libc::EFAULT)
+    );
+    assert_eq!(req.count, 0, "nothing written back");
+    assert_eq!(
+        dev.wait_events_until(last - 1, 0, 4).unwrap().events.len(),
+        1,
+        "still there"
     );
 }

@@ -3,9 +3,10 @@
 mod executor;
 mod info;
 mod run;
+mod thermal;
 
 use clap::{Parser, Subcommand};
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 /// LightOS: one interface to AI compute on GPUs, CPUs and photonic NPUs, through /dev/lightos.
 #[derive(Parser, Debug)]
@@ -49,6 +50,28 @@ enum Command {
     Run {
         #[command(subcommand)]
         what: RunWhat,
+    },
+    /// Show the thermal guard of every device, or follow device events.
+    ///
+    /// Without --events: per device (QUERY_THERMAL) the guard's state, temperature against its
+    /// throttle/shutdown/restart points, laser limit and TEC drive, tick count, missed ticks and
+    /// lateness quantiles, trip counts, trip-to-laser-off latency and time in each state.
+    /// With --events: prints throttle, throttle-end, shutdown, restart, device-lost and
+    /// fault-latched events as the kernel reports them (EVENT_WAIT), one per line, until --count
+    /// events or --timeout seconds without one.
+    Thermal {
+        /// Follow device events instead of printing the guards' state.
+        #[arg(long)]
+        events: bool,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N", requires = "events")]
+        count: Option<u64>,
+        /// Stop after this many seconds without an event (default: wait for ever).
+        #[arg(long, value_name = "SECS", requires = "events")]
+        timeout: Option<f64>,
+        /// Start with the events already in the kernel's log (up to 256), not only new ones.
+        #[arg(long, requires = "events")]
+        since_start: bool,
     },
 }
 
@@ -107,6 +130,25 @@ fn main() -> ExitCode {
             },
             cli.json,
         ),
+        Command::Thermal {
+            events,
+            count,
+            timeout,
+            since_start,
+        } => match timeout.map(Duration::try_from_secs_f64).transpose() {
+            Err(_) => Err("--timeout must be a non-negative number of seconds".into()),
+            Ok(timeout) => thermal::run(
+                &cli.device,
+                &thermal::ThermalArgs {
+                    events,
+                    count,
+                    timeout,
+                    since_start,
+                },
+                cli.json,
+            )
+            .map_err(Into::into),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -99,6 +99,11 @@ impl Device {
         Ok(result)
     }
 
+    /// Runs `QUERY` of `query_type` into `result` (for result types without `Default`).
+    pub(crate) fn query_raw<T>(&self, query_type: u32, result: &mut T) -> Result<()> {
+        self.query_into(query_type, result)
+    }
+
     /// Runs `QUERY` of `query_type` into `result`.
     fn query_into<T>(&self, query_type: u32, result: &mut T) -> Result<()> {
         let mut req = uapi::Query {

@@ -13,6 +13,7 @@ mod primitive;
 mod queue;
 pub mod reference_cpu;
 mod sys;
+pub mod thermal;
 
 pub use buffer::{Buffer, BufferFlags, MappedBuffer, Placement};
 pub use device::{Device, DEFAULT_DEVICE_PATH};

@@ -74,6 +74,12 @@ nix::ioctl_readwrite!(
     uapi::IOC_NR_BUFFER_IMPORT,
     uapi::BufferImport
 );
+nix::ioctl_readwrite!(
+    event_wait,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_EVENT_WAIT,
+    uapi::EventWait
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 3;
+pub const ABI_MINOR: u32 = 4;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -82,7 +82,7 @@ pub const QUERY_OPS: u32 = 3;
 /// Query type: the registered backends, as [`QueryBackends`] (ABI 1.2).
 pub const QUERY_BACKENDS: u32 = 4;
 /// The largest defined query type.
-pub const QUERY_MAX: u32 = QUERY_BACKENDS;
+pub const QUERY_MAX: u32 = QUERY_THERMAL;
 
 /// Capability: `show_fdinfo` reports per-context state in `/proc/<pid>/fdinfo/<fd>`.
 pub const CAP_FDINFO: u64 = 1 << 0;
@@ -100,6 +100,8 @@ pub const CAP_EXECUTORS: u64 = 1 << 5;
 pub const CAP_ROUTING: u64 = 1 << 6;
 /// Capability: buffers shared between processes as dma-buf fds (`BUFFER_EXPORT`/`IMPORT`) (ABI 1.2).
 pub const CAP_EXPORT: u64 = 1 << 7;
+/// Capability: [`QUERY_THERMAL`] and thermal events through [`IOC_EVENT_WAIT`] (ABI 1.4).
+pub const CAP_THERMAL: u64 = 1 << 8;
 /// Every capability bit this version of the ABI defines.
 pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_BUFFERS
@@ -108,7 +110,8 @@ pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_SUBMIT
     | CAP_EXECUTORS
     | CAP_ROUTING
-    | CAP_EXPORT;
+    | CAP_EXPORT
+    | CAP_THERMAL;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -843,6 +846,164 @@ pub struct QueryBackends {
     pub backends: [BackendInfo; MAX_EXECUTORS as usize],
 }
 
+/// `LIGHTOS_IOC_EVENT_WAIT`: read device events (thermal guard transitions), waiting for one when
+/// none is newer than the caller's last (ABI 1.4).
+pub const IOC_EVENT_WAIT: u32 = iowr(IOC_NR_EVENT_WAIT, core::mem::size_of::<EventWait>());
+/// The number (`_IOC_NR`) of [`IOC_EVENT_WAIT`].
+pub const IOC_NR_EVENT_WAIT: u32 = 0x0f;
+/// `QUERY` type: the thermal guard of every device that has one, [`QueryThermal`] (ABI 1.4).
+pub const QUERY_THERMAL: u32 = 5;
+
+/// Thermal guard state: laser unrestricted.
+pub const THERMAL_NORMAL: u32 = 0;
+/// Thermal guard state: laser power throttled.
+pub const THERMAL_THROTTLE: u32 = 1;
+/// Thermal guard state: emergency shutdown, laser off, jobs refused with `THERMAL_ABORT`.
+pub const THERMAL_SHUTDOWN: u32 = 2;
+/// Thermal guard state: the device stopped answering.
+pub const THERMAL_LOST: u32 = 3;
+/// Number of thermal guard states.
+pub const THERMAL_STATES: usize = 4;
+/// Buckets of [`ThermalInfo::lateness_hist`].
+pub const LATENESS_BUCKETS: usize = 16;
+/// Upper bounds (µs, exclusive) of the first 15 lateness buckets; the last bucket takes the rest.
+pub const LATENESS_BOUNDS_US: [u64; LATENESS_BUCKETS - 1] = [
+    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000,
+];
+/// Most devices [`QueryThermal`] describes.
+pub const MAX_THERMAL_DEVICES: usize = 8;
+
+/// One device's thermal guard (`struct lightos_thermal_info`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThermalInfo {
+    /// The backend's NUL-terminated name.
+    pub name: [u8; BACKEND_NAME_LEN],
+    /// The backend's identifier.
+    pub backend_id: u32,
+    /// A `THERMAL_*` state.
+    pub state: u32,
+    /// Chip temperature at the last guard tick (m°C).
+    pub temp_mc: i32,
+    /// Highest temperature seen since the driver bound (m°C).
+    pub max_temp_mc: i32,
+    /// Laser power limit the guard imposes now (mW).
+    pub laser_limit_mw: u32,
+    /// TEC drive the guard commands now (‰).
+    pub tec_permille: u32,
+    /// Throttling starts at this temperature (m°C).
+    pub throttle_mc: i32,
+    /// Emergency shutdown at this temperature (m°C).
+    pub shutdown_mc: i32,
+    /// Restart after a shutdown below this temperature (m°C).
+    pub restart_mc: i32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// The guard's period (ns).
+    pub period_ns: u64,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Ticks skipped because the timer ran a period or more late.
+    pub missed: u64,
+    /// Worst lateness of a tick against its programmed expiry (ns).
+    pub worst_late_ns: u64,
+    /// Tick lateness histogram; bucket bounds in [`LATENESS_BOUNDS_US`].
+    pub lateness_hist: [u64; LATENESS_BUCKETS],
+    /// Entries into THROTTLE.
+    pub throttles: u64,
+    /// Emergency shutdowns.
+    pub shutdowns: u64,
+    /// Restarts after a shutdown.
+    pub restarts: u64,
+    /// Time spent in each state (ms of guard ticks), indexed by `THERMAL_*`.
+    pub time_in_state_ms: [u64; THERMAL_STATES],
+    /// Time from the last shutdown trip to the device reporting its laser off (ns; 0: none yet).
+    pub last_trip_to_off_ns: u64,
+    /// Worst such time (ns).
+    pub worst_trip_to_off_ns: u64,
+    /// Zero.
+    pub reserved: [u64; 4],
+}
+
+/// Result of [`QUERY_THERMAL`] (`struct lightos_query_thermal`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryThermal {
+    /// How many entries of `devices` are valid.
+    pub count: u32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// Sequence number of the newest event (0: none yet): pass it to `EVENT_WAIT` to wait for
+    /// events from now on.
+    pub last_event_seq: u64,
+    /// The devices.
+    pub devices: [ThermalInfo; MAX_THERMAL_DEVICES],
+}
+
+/// Event: the guard started throttling the laser (temperature at or above the throttle point).
+pub const EVENT_THROTTLE: u32 = 1;
+/// Event: throttling ended, the laser limit is back to its maximum.
+pub const EVENT_THROTTLE_END: u32 = 2;
+/// Event: emergency shutdown, laser off, jobs aborted.
+pub const EVENT_SHUTDOWN: u32 = 3;
+/// Event: the device cooled below the restart point after a shutdown; jobs run again.
+pub const EVENT_RESTART: u32 = 4;
+/// Event: the device stopped answering; its jobs end `DEVICE_LOST` and it leaves the backends.
+pub const EVENT_DEVICE_LOST: u32 = 5;
+/// Event: the device latched its own over-temperature fault (the guard failed to hold it).
+pub const EVENT_FAULT_LATCHED: u32 = 6;
+/// Events the module keeps; older ones are counted as `lost` by a reader that falls behind.
+pub const EVENT_LOG_ENTRIES: u32 = 256;
+
+/// One device event (`struct lightos_event`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Event {
+    /// Module-wide sequence number, from 1, consecutive.
+    pub seq: u64,
+    /// When it happened (`CLOCK_MONOTONIC` ns).
+    pub time_ns: u64,
+    /// The backend it concerns.
+    pub backend_id: u32,
+    /// An `EVENT_*`.
+    pub kind: u32,
+    /// Chip temperature then (m°C).
+    pub temp_mc: i32,
+    /// Laser power limit then (mW).
+    pub laser_limit_mw: u32,
+}
+
+/// Argument of [`IOC_EVENT_WAIT`] (`struct lightos_event_wait`).
+///
+/// Returns at once the events newer than `after_seq` (up to `capacity`); when there are none,
+/// sleeps until one happens (`ETIMEDOUT` at the deadline, `EINTR` on a signal).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventWait {
+    /// In: return events with a sequence number above this (0: from the oldest kept); at most
+    /// the newest sequence number (`EINVAL` beyond).
+    pub after_seq: u64,
+    /// In: absolute `CLOCK_MONOTONIC` deadline in ns; [`TIMEOUT_INFINITE`] waits without limit; a
+    /// past deadline only polls.
+    pub timeout_ns: u64,
+    /// In: user address of `capacity` [`Event`]s.
+    pub events: u64,
+    /// In: room at `events`, 1 to [`EVENT_LOG_ENTRIES`].
+    pub capacity: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// Out: events written.
+    pub count: u32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// Out: sequence number of the last event written (the next call's `after_seq`).
+    pub last_seq: u64,
+    /// Out: events after `after_seq` that had left the log before this call.
+    pub lost: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
 const _: () = assert!(core::mem::size_of::<BufferExport>() == 32);
 const _: () = assert!(core::mem::size_of::<BufferImport>() == 48);
 const _: () = assert!(core::mem::size_of::<QueueCreate>() == 48);
@@ -859,6 +1020,10 @@ const _: () = assert!(core::mem::size_of::<JobComplete>() == 32);
 const _: () = assert!(core::mem::size_of::<RouteSet>() == 56);
 const _: () = assert!(core::mem::size_of::<OpStats>() == 32 + 8 * LATENCY_BUCKETS);
 const _: () = assert!(core::mem::size_of::<BackendInfo>() == 72 + 160);
+const _: () =
+    assert!(core::mem::size_of::<ThermalInfo>() == 72 + 8 * (4 + LATENESS_BUCKETS + 3 + 4 + 2 + 4));
+const _: () = assert!(core::mem::size_of::<Event>() == 32);
+const _: () = assert!(core::mem::size_of::<EventWait>() == 72);
 
 const _: () = assert!(core::mem::size_of::<Query>() == 40);
 const _: () = assert!(core::mem::size_of::<QueryStats>() == 64);
@@ -891,6 +1056,7 @@ mod tests {
             CAP_EXECUTORS,
             CAP_ROUTING,
             CAP_EXPORT,
+            CAP_THERMAL,
         ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());

@@ -246,6 +246,71 @@ fn generated_checks() -> String {
         "lightos_query_backends",
         [count, pad, backends]
     );
+    check_struct!(
+        c,
+        uapi::ThermalInfo,
+        "lightos_thermal_info",
+        [
+            name,
+            backend_id,
+            state,
+            temp_mc,
+            max_temp_mc,
+            laser_limit_mw,
+            tec_permille,
+            throttle_mc,
+            shutdown_mc,
+            restart_mc,
+            pad,
+            period_ns,
+            ticks,
+            missed,
+            worst_late_ns,
+            lateness_hist,
+            throttles,
+            shutdowns,
+            restarts,
+            time_in_state_ms,
+            last_trip_to_off_ns,
+            worst_trip_to_off_ns,
+            reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::QueryThermal,
+        "lightos_query_thermal",
+        [count, pad, last_event_seq, devices]
+    );
+    check_struct!(
+        c,
+        uapi::Event,
+        "lightos_event",
+        [seq, time_ns, backend_id, kind, temp_mc, laser_limit_mw]
+    );
+    check_struct!(
+        c,
+        uapi::EventWait,
+        "lightos_event_wait",
+        [after_seq, timeout_ns, events, capacity, flags, count, pad, last_seq, lost, reserved]
+    );
+    check_const!(c, "LIGHTOS_IOC_EVENT_WAIT", uapi::IOC_EVENT_WAIT);
+    check_const!(c, "LIGHTOS_QUERY_THERMAL", uapi::QUERY_THERMAL);
+    check_const!(c, "LIGHTOS_CAP_THERMAL", uapi::CAP_THERMAL);
+    check_const!(c, "LIGHTOS_THERMAL_NORMAL", uapi::THERMAL_NORMAL);
+    check_const!(c, "LIGHTOS_THERMAL_THROTTLE", uapi::THERMAL_THROTTLE);
+    check_const!(c, "LIGHTOS_THERMAL_SHUTDOWN", uapi::THERMAL_SHUTDOWN);
+    check_const!(c, "LIGHTOS_THERMAL_LOST", uapi::THERMAL_LOST);
+    check_const!(c, "LIGHTOS_THERMAL_STATES", uapi::THERMAL_STATES);
+    check_const!(c, "LIGHTOS_LATENESS_BUCKETS", uapi::LATENESS_BUCKETS);
+    check_const!(c, "LIGHTOS_MAX_THERMAL_DEVICES", uapi::MAX_THERMAL_DEVICES);
+    check_const!(c, "LIGHTOS_EVENT_THROTTLE", uapi::EVENT_THROTTLE);
+    check_const!(c, "LIGHTOS_EVENT_THROTTLE_END", uapi::EVENT_THROTTLE_END);
+    check_const!(c, "LIGHTOS_EVENT_SHUTDOWN", uapi::EVENT_SHUTDOWN);
+    check_const!(c, "LIGHTOS_EVENT_RESTART", uapi::EVENT_RESTART);
+    check_const!(c, "LIGHTOS_EVENT_DEVICE_LOST", uapi::EVENT_DEVICE_LOST);
+    check_const!(c, "LIGHTOS_EVENT_FAULT_LATCHED", uapi::EVENT_FAULT_LATCHED);
+    check_const!(c, "LIGHTOS_EVENT_LOG_ENTRIES", uapi::EVENT_LOG_ENTRIES);
     check_const!(c, "LIGHTOS_IOC_QUEUE_CREATE", uapi::IOC_QUEUE_CREATE);
     check_const!(c, "LIGHTOS_IOC_QUEUE_DESTROY", uapi::IOC_QUEUE_DESTROY);
     check_const!(c, "LIGHTOS_IOC_SUBMIT", uapi::IOC_SUBMIT);

@@ -227,6 +227,9 @@ fn serve_control(c: &mut ControlClient, dev: &mut NpuDevice) -> io::Result<bool>
             }
             Outcome::Remove(r) => {
                 let _ = c.sock.write_all(format!("{r}\n").as_bytes());
+                // Give QEMU a moment to pass the reply on before the socket goes away with us.
+                let _ = c.sock.flush();
+                std::thread::sleep(std::time::Duration::from_millis(100));
                 eprintln!("photonic-emu: surprise removal: exiting now");
                 std::process::exit(0);
             }

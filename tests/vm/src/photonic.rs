@@ -1,0 +1,135 @@
+//! Helpers of the photonic suites: the guard's debugfs file, fault injection through the guest's
+//! /dev/ttyS1 (wired by the VM runner to the emulator's control socket), MATMUL on photonic0.
+
+use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
+use std::{
+    collections::HashMap,
+    fs,
+    io::{BufRead, BufReader, Write},
+    time::{Duration, Instant},
+};
+
+/// photonic0's backend id, if it is registered.
+pub fn photonic0_id(dev: &Device) -> Option<u32> {
+    let b = dev.backends().unwrap();
+    b.iter()
+        .find(|b| b.name.starts_with(b"photonic0\0"))
+        .map(|b| b.backend_id)
+}
+
+/// The guard's debugfs file.
+pub const GUARD: &str = "/sys/kernel/debug/lightos-photonic0/guard";
+
+/// The guard's debugfs file as `name → first value`.
+pub fn guard() -> HashMap<String, String> {
+    fs::read_to_string(GUARD)
+        .expect("the guard's debugfs file (is the driver bound?)")
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.split(' ').next().unwrap_or("").to_string()))
+        .collect()
+}
+
+/// One numeric field of the guard's debugfs file.
+pub fn guard_num(name: &str) -> i64 {
+    guard()[name].parse().unwrap()
+}
+
+/// Sends one fault-injection command to the emulator and returns its reply line (the read gives
+/// up after 10 s, so a silent emulator fails the test instead of hanging it).
+pub fn inject(cmd: &str) -> String {
+    let line = send(cmd);
+    assert!(
+        line.starts_with("ok"),
+        "emulator refused '{cmd}' or did not answer: {line:?}"
+    );
+    line
+}
+
+/// Writes `cmd` to the emulator's control line and reads one reply line ("" after 10 s).
+fn send(cmd: &str) -> String {
+    let (ok, err) = crate::run(
+        "stty",
+        &[
+            "-F",
+            "/dev/ttyS1",
+            "raw",
+            "-echo",
+            "115200",
+            "min",
+            "0",
+            "time",
+            "100",
+        ],
+    );
+    assert!(ok, "stty: {err}");
+    let mut tty = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/ttyS1")
+        .unwrap();
+    tty.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+    let mut line = String::new();
+    let _ = BufReader::new(tty).read_line(&mut line);
+    line
+}
+
+/// Surprise removal: tells the emulator to exit. Its reply may be lost with its socket, so it is
+/// not required; the removal is observed through the driver.
+pub fn remove_device() {
+    let _ = send("remove");
+}
+
+/// Polls until `cond` holds (at most `secs` seconds; the guest runs under TCG).
+pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}: {:?}",
+            guard()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `out[M,N] = a[M,K]·b[K,N]` on photonic0; returns the status and the relative error.
+pub fn matmul(m: usize, k: usize, n: usize) -> (JobStatus, f64) {
+    let dev = Device::open().unwrap();
+    let id = photonic0_id(&dev).expect("photonic0 is registered");
+    dev.add_route(Some(Op::Matmul), None, 0..=u64::MAX, id)
+        .unwrap();
+    let (bo, oo) = (m * k * 4, m * k * 4 + k * n * 4);
+    let buf = dev
+        .create_buffer(oo + m * n * 4, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let mut map = buf.map().unwrap();
+    let a: Vec<f32> = (0..m * k)
+        .map(|i| ((i * 7 % 17) as f32 - 8.0) / 8.0)
+        .collect();
+    let w: Vec<f32> = (0..k * n)
+        .map(|i| ((i * 5 % 13) as f32 - 6.0) / 6.0)
+        .collect();
+    crate::put_f32(&mut map[..bo], &a);
+    crate::put_f32(&mut map[bo..oo], &w);
+    let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
+        .input(&buf, 0, &[m as u64, k as u64])
+        .input(&buf, bo as u64, &[k as u64, n as u64])
+        .output(&buf, oo as u64, &[m as u64, n as u64]);
+    let q = dev.create_queue(0, Duration::from_secs(30)).unwrap();
+    let s = q.submit(&[prim]).unwrap();
+    let c = q.wait(s.last_seq, Some(Duration::from_secs(60))).unwrap();
+    let (mut e2, mut r2) = (0f64, 0f64);
+    for i in 0..m {
+        for j in 0..n {
+            let want: f64 = (0..k)
+                .map(|x| f64::from(a[i * k + x]) * f64::from(w[x * n + j]))
+                .sum();
+            let o = oo + (i * n + j) * 4;
+            let got = f64::from(f32::from_le_bytes(map[o..o + 4].try_into().unwrap()));
+            e2 += (got - want).powi(2);
+            r2 += want * want;
+        }
+    }
+    (c.status, (e2 / r2).sqrt())
+}
