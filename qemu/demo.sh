@@ -21,5 +21,8 @@ while kill -0 $work 2>/dev/null; do
 done
 wait $work
 echo
-echo "== guard and device summary"
-cat "$G"
+echo "== the guard as userspace sees it (lightos thermal: QUERY_THERMAL)"
+lightos thermal
+echo
+echo "== device counters (debugfs)"
+grep -E '^(completion_irqs|thermal_irqs|resets|calibrations|lost|device) ' "$G"

@@ -5,7 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(flex bison bc libelf-dev libssl-dev cpio busybox-static make xz-utils kmod qemu-system-x86
-          clang-19 lld-19 llvm-19 libclang-19-dev musl-tools gcc)
+          clang-19 lld-19 llvm-19 libclang-19-dev musl-tools gcc
+          rt-tests)  # rt-tests: cyclictest, the baseline of the thermal guard benchmark
 
 missing=()
 for p in "${PACKAGES[@]}"; do

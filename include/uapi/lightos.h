@@ -448,8 +448,8 @@ struct lightos_query_backends {
 #define LIGHTOS_THERMAL_SHUTDOWN 2 /* emergency shutdown: laser off, jobs THERMAL_ABORT */
 #define LIGHTOS_THERMAL_LOST     3 /* the device stopped answering */
 #define LIGHTOS_THERMAL_STATES   4
-/* Tick lateness buckets; bucket i < 15 counts lateness below 1, 2, 5, 10, 20, 50, 100, 200, 500,
- * 1000, 2000, 5000, 10000, 20000, 50000 us respectively; bucket 15 the rest. */
+/* Tick lateness buckets; bucket i < 15 counts lateness below 5, 10, 20, 50, 100, 150, 200, 300,
+ * 400, 500, 750, 1000, 2000, 5000, 10000 us respectively; bucket 15 the rest. */
 #define LIGHTOS_LATENESS_BUCKETS 16
 #define LIGHTOS_MAX_THERMAL_DEVICES 8
 

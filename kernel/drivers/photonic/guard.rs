@@ -192,6 +192,7 @@ impl Guard {
     /// Emergency shutdown: laser off now, jobs aborted.
     fn trip(&self, now: u64) {
         let _ = self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
+        let _ = self.npu.apply_controls();
         self.limit_mw.store(0, Relaxed);
         self.state.store(SHUTDOWN, Relaxed);
         self.shutdowns.add(1, Relaxed);

@@ -173,6 +173,12 @@ impl Npu {
         bar.try_write32(value, regs::CONTROL_OFFSET + field)
     }
 
+    /// Makes the device apply [`regs::Control`] now rather than at its next internal tick
+    /// (safe from the guard's timer: a posted register write).
+    pub(crate) fn apply_controls(&self) -> Result {
+        self.ring_doorbell(regs::DOORBELL_SUBMIT)
+    }
+
     fn ring_doorbell(&self, vector: u16) -> Result {
         let bar0 = self.bar0.try_access().ok_or(ENODEV)?;
         bar0.try_write32((MODEL_PEER << 16) | u32::from(vector), DOORBELL)

@@ -68,7 +68,8 @@ pub const CMD_ACCUMULATE: u16 = 1 << 0;
 /// Largest `batch` of one MATMUL.
 pub const MAX_BATCH: u32 = 4096;
 
-/// Doorbell (the guest rings the model's vector): new submissions are in the ring.
+/// Doorbell (the guest rings the model's vector): new submissions are in the ring, or
+/// [`Control`] changed; the device applies its controls and republishes telemetry at once.
 pub const DOORBELL_SUBMIT: u16 = 0;
 /// Doorbell: `Control::reset_seq` changed; reset the device.
 pub const DOORBELL_RESET: u16 = 1;

@@ -58,6 +58,8 @@ pub struct NpuDevice {
     telemetry_seq: u64,
     reset_ack: u32,
     alarmed: bool,
+    /// Laser power in the last published telemetry (mW).
+    published_laser_mw: u32,
 }
 
 /// A BAR2 offset as the `u64` [`SharedRegion`] takes.
@@ -91,6 +93,7 @@ impl NpuDevice {
             telemetry_seq: 0,
             reset_ack: 0,
             alarmed: false,
+            published_laser_mw: 0,
         };
         let cfg = dev.chip.config();
         let header = regs::Header {
@@ -170,6 +173,14 @@ impl NpuDevice {
         alarm
     }
 
+    /// Applies the driver's controls on a doorbell, as the hardware does on a register write:
+    /// a changed laser power shows in telemetry at once instead of at the next tick.
+    pub fn apply_controls(&mut self) {
+        if self.laser_mw() != self.published_laser_mw {
+            self.publish_telemetry();
+        }
+    }
+
     /// Writes telemetry under the seqlock.
     fn publish_telemetry(&mut self) {
         let mut status = regs::STATUS_READY;
@@ -177,6 +188,7 @@ impl NpuDevice {
             status |= regs::STATUS_FAULT;
         }
         let laser = self.laser_mw();
+        self.published_laser_mw = laser;
         if laser > 0 {
             status |= regs::STATUS_LASER_ON;
         }
@@ -714,6 +726,30 @@ mod tests {
             .write(regs::SQ_INDICES_OFFSET as u64 + 4, r.tail + 1000)
             .unwrap();
         assert_eq!(r.dev.process_ring(), 0);
+    }
+
+    #[test]
+    fn a_control_doorbell_shows_the_laser_off_without_waiting_for_a_tick() {
+        let mut r = rig(4);
+        r.dev.tick(0.001);
+        let before = r.telemetry();
+        assert_ne!(before.status & regs::STATUS_LASER_ON, 0);
+        r.dev.apply_controls();
+        assert_eq!(
+            r.telemetry().seq,
+            before.seq,
+            "nothing changed, nothing republished"
+        );
+        let mut c: regs::Control = r.bar.read(regs::CONTROL_OFFSET as u64).unwrap();
+        c.laser_limit_mw = 0;
+        r.bar.write(regs::CONTROL_OFFSET as u64, c).unwrap();
+        r.dev.apply_controls();
+        let after = r.telemetry();
+        assert_ne!(after.seq, before.seq, "republished at once");
+        assert_eq!(
+            (after.status & regs::STATUS_LASER_ON, after.laser_mw),
+            (0, 0)
+        );
     }
 
     #[test]

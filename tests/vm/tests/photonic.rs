@@ -8,7 +8,8 @@ use std::{fs, os::fd::AsRawFd, path::PathBuf};
 #[allow(dead_code)]
 mod regs;
 
-/// The PCI function with ivshmem's vendor and device ids.
+/// The PCI function with ivshmem's vendor and device ids and an MSI-X table (BAR1): the
+/// doorbell variant the emulator serves (qemu/run also attaches a plain one with the same ids).
 fn ivshmem_device() -> Option<PathBuf> {
     fs::read_dir("/sys/bus/pci/devices")
         .ok()?
@@ -21,7 +22,7 @@ fn ivshmem_device() -> Option<PathBuf> {
                     .trim()
                     .to_string()
             };
-            id("vendor") == "0x1af4" && id("device") == "0x1110"
+            id("vendor") == "0x1af4" && id("device") == "0x1110" && d.join("resource1").exists()
         })
 }
 

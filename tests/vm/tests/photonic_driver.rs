@@ -31,6 +31,51 @@ fn a_01_the_driver_binds_and_registers_photonic0() {
     assert_eq!(guard()["lost"], "0");
 }
 
+/// The plain ivshmem function qemu/run attaches next to the NPU (same PCI ids, zeroed memory) is
+/// refused for its wrong magic and left unbound.
+#[test]
+fn a_01a_an_ivshmem_function_without_the_layout_is_left_alone() {
+    let ids = |d: &std::path::Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    let functions: Vec<_> = std::fs::read_dir("/sys/bus/pci/devices")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| ids(d, "vendor").trim() == "0x1af4" && ids(d, "device").trim() == "0x1110")
+        .collect();
+    assert_eq!(
+        functions.len(),
+        2,
+        "the NPU and a plain ivshmem function: {functions:?}"
+    );
+    let bound: Vec<_> = functions
+        .iter()
+        .filter(|d| d.join("driver").exists())
+        .collect();
+    assert_eq!(bound.len(), 1, "only the NPU is bound: {functions:?}");
+    assert!(
+        bound[0].join("resource1").exists(),
+        "the bound one is the doorbell (MSI-X) function"
+    );
+    let foreign = functions
+        .iter()
+        .find(|d| !d.join("driver").exists())
+        .unwrap();
+    let address = foreign.file_name().unwrap().to_str().unwrap();
+    let err = std::fs::write("/sys/bus/pci/drivers/lightos_photonic/bind", address).unwrap_err();
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::ENODEV),
+        "probe refuses the wrong magic"
+    );
+    assert!(!foreign.join("driver").exists());
+    let out = std::process::Command::new("dmesg").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("without the LightOS photonic layout (magic 0x0); not binding"),
+        "the refusal is logged: {}",
+        log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+    );
+}
+
 /// The core's QUERY_THERMAL reports the guard with the figures its debugfs file shows.
 #[test]
 fn a_01b_query_thermal_reports_the_guard() {

@@ -159,9 +159,9 @@ mod tests {
     fn lateness_quantiles_come_from_the_bucket_bounds() {
         let mut hist = [0u64; uapi::LATENESS_BUCKETS];
         assert_eq!(lateness_quantile_us(&hist, 0.99), None);
-        hist[2] = 98; // < 5 µs
-        hist[6] = 1; // < 100 µs
-        hist[9] = 1; // < 1000 µs
+        hist[0] = 98; // < 5 µs
+        hist[4] = 1; // < 100 µs
+        hist[11] = 1; // < 1000 µs
         assert_eq!(lateness_quantile_us(&hist, 0.5), Some(5));
         assert_eq!(lateness_quantile_us(&hist, 0.99), Some(100));
         assert_eq!(lateness_quantile_us(&hist, 1.0), Some(1000));

@@ -868,7 +868,7 @@ pub const THERMAL_STATES: usize = 4;
 pub const LATENESS_BUCKETS: usize = 16;
 /// Upper bounds (µs, exclusive) of the first 15 lateness buckets; the last bucket takes the rest.
 pub const LATENESS_BOUNDS_US: [u64; LATENESS_BUCKETS - 1] = [
-    1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000,
+    5, 10, 20, 50, 100, 150, 200, 300, 400, 500, 750, 1000, 2000, 5000, 10_000,
 ];
 /// Most devices [`QueryThermal`] describes.
 pub const MAX_THERMAL_DEVICES: usize = 8;
@@ -1022,6 +1022,7 @@ const _: () = assert!(core::mem::size_of::<OpStats>() == 32 + 8 * LATENCY_BUCKET
 const _: () = assert!(core::mem::size_of::<BackendInfo>() == 72 + 160);
 const _: () =
     assert!(core::mem::size_of::<ThermalInfo>() == 72 + 8 * (4 + LATENESS_BUCKETS + 3 + 4 + 2 + 4));
+const _: () = assert!(core::mem::size_of::<QueryThermal>() == 16 + MAX_THERMAL_DEVICES * 336);
 const _: () = assert!(core::mem::size_of::<Event>() == 32);
 const _: () = assert!(core::mem::size_of::<EventWait>() == 72);
 

@@ -166,7 +166,9 @@ fn run(args: &Args) -> io::Result<()> {
         if server.take_doorbell(usize::from(regs::DOORBELL_RESET))? > 0 {
             posted += dev.reset();
         }
-        server.take_doorbell(usize::from(regs::DOORBELL_SUBMIT))?;
+        if server.take_doorbell(usize::from(regs::DOORBELL_SUBMIT))? > 0 {
+            dev.apply_controls();
+        }
         posted += dev.process_ring();
         if posted > 0 && dev.interrupts_enabled() {
             server.interrupt_guest(usize::from(regs::VECTOR_COMPLETION))?;

@@ -1,0 +1,14 @@
+#!/bin/sh
+# Runs inside the guest for `make bench` (bench/run.sh): the executor-path benchmarks with the
+# photonic NPU unbound (its guard and emulator must not share the CPUs with them), then the
+# thermal guard benchmark with it bound, cyclictest running through the dynamic loader it ships
+# with (the guest has no glibc of its own).
+set -e
+DRV=/sys/bus/pci/drivers/lightos_photonic
+npu=$(for d in /sys/bus/pci/devices/*; do
+    [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && [ -e $d/resource1 ] && basename "$d"; done)
+[ -e "$DRV/$npu" ] && echo "$npu" > $DRV/unbind
+./bench_buffers
+./bench_submit
+echo "$npu" > $DRV/bind
+./bench_thermal ./ld-linux-x86-64.so.2 --library-path /opt/lightos ./cyclictest
