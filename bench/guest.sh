@@ -6,8 +6,9 @@
 set -e
 DRV=/sys/bus/pci/drivers/lightos_photonic
 npu=$(for d in /sys/bus/pci/devices/*; do
-    [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && [ -e $d/resource1 ] && basename "$d"; done)
-[ -e "$DRV/$npu" ] && echo "$npu" > $DRV/unbind
+    [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && [ -e $d/resource1 ] && basename "$d"; done; true)
+[ -n "$npu" ] || { echo "guest.sh: no photonic NPU (ivshmem-doorbell function) found" >&2; exit 1; }
+if [ -e "$DRV/$npu" ]; then echo "$npu" > $DRV/unbind; fi
 ./bench_buffers
 ./bench_submit
 echo "$npu" > $DRV/bind
