@@ -12,6 +12,7 @@ pub mod pagemap;
 mod primitive;
 mod queue;
 pub mod reference_cpu;
+pub mod spike;
 mod sys;
 pub mod thermal;
 
