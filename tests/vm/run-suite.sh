@@ -66,6 +66,8 @@ check "lightos thermal shows photonic0's guard" \
       "npu_bind && lightos thermal | grep -q '^photonic0 (backend [0-9]*): normal' && lightos thermal --json | grep -q '\"period_ns\":1000000'"
 check "lightos thermal --events stops after --timeout without an event" \
       "lightos thermal --events --timeout 0.2 2>&1 | grep -q 'no event for'"
+check "lightos snn-demo classifies the generated blobs well above chance" \
+      "lightos snn-demo --json | grep -Eq '\"accuracy\":(0\.[89]|1)'"
 check "lightos thermal --count without --events is refused" "! lightos thermal --count 1 2>/dev/null"
 
 if [ -x "$LAST" ]; then suite "$LAST"; else echo "[guest] $LAST missing: counted as 1 failure"; add 0 1; fi

@@ -220,7 +220,12 @@ fn submit_rejects_bad_arguments_without_side_effects() {
             0,
         );
         assert_ne!(p, libc::MAP_FAILED);
-        libc::munmap((p as *mut u8).add(4096).cast(), 4096);
+        // PROT_NONE rather than munmap: the hole stays reserved, so no other thread's mapping can
+        // land there and turn the expected EFAULT into a read of whatever it holds.
+        assert_eq!(
+            libc::mprotect((p as *mut u8).add(4096).cast(), 4096, libc::PROT_NONE),
+            0
+        );
         let at = (p as *mut u8).add(4096 - std::mem::size_of::<uapi::Primitive>());
         std::ptr::write_unaligned(at.cast::<uapi::Primitive>(), prim);
         at as u64

@@ -3,6 +3,7 @@
 mod executor;
 mod info;
 mod run;
+mod snn;
 mod thermal;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,26 @@ enum Command {
     Run {
         #[command(subcommand)]
         what: RunWhat,
+    },
+    /// Run the spiking engine end to end on a generated dataset, on the CPU.
+    ///
+    /// Generates points from Gaussian blobs (one per class), encodes each point's population code
+    /// as rate-coded spikes (snnTorch's definition), runs a two-layer LIF network event by event,
+    /// fits the readout on the training samples and reports test accuracy, the share of silent
+    /// neurons per step, and events per second.
+    SnnDemo {
+        /// Classes (2 to 4).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=4))]
+        classes: u32,
+        /// Hidden LIF neurons.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        hidden: u32,
+        /// Time steps per sample.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        steps: u32,
+        /// Seed of the data, weights and spikes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Show the thermal guard of every device, or follow device events.
     ///
@@ -127,6 +148,21 @@ fn main() -> ExitCode {
                 repeats,
                 backend,
                 tolerance,
+            },
+            cli.json,
+        ),
+        Command::SnnDemo {
+            classes,
+            hidden,
+            steps,
+            seed,
+        } => snn::run(
+            &lightos_runtime::spike::blobs::Experiment {
+                classes: classes as usize,
+                hidden: hidden as usize,
+                steps,
+                seed,
+                ..Default::default()
             },
             cli.json,
         ),

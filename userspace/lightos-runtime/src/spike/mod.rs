@@ -6,9 +6,11 @@
 //! snnTorch's `spikegen` returns, so they can be checked against its definitions) and convert them
 //! to events; the LIF layer consumes events and does work proportional to them.
 
+pub mod blobs;
 pub mod decode;
 pub mod encode;
 pub mod lif;
+pub mod network;
 
 /// One address event: 16 bytes, the layout of the kernel's spike-queue entries.
 #[repr(C)]
