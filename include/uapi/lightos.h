@@ -14,7 +14,7 @@
 #include <linux/ioctl.h>
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 4
+#define LIGHTOS_ABI_MINOR 5
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -28,9 +28,10 @@
 #define LIGHTOS_CAP_ROUTING   (1ULL << 6) /* ROUTE_SET, deterministic mode (1.2) */
 #define LIGHTOS_CAP_EXPORT    (1ULL << 7) /* BUFFER_EXPORT/IMPORT as dma-buf fds (1.2) */
 #define LIGHTOS_CAP_THERMAL   (1ULL << 8) /* QUERY_THERMAL, EVENT_WAIT (1.4) */
+#define LIGHTOS_CAP_SPIKES    (1ULL << 9) /* spike-event queues (1.5) */
 #define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
 			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT | \
-			 LIGHTOS_CAP_THERMAL)
+			 LIGHTOS_CAP_THERMAL | LIGHTOS_CAP_SPIKES)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -533,6 +534,68 @@ struct lightos_event_wait {
 	__u64 reserved[2];
 };
 
+/* Spike-event queues, 1.5: a ring shared by mmap, io_uring CQ style. */
+#define LIGHTOS_SPIKE_RING_MIN_ENTRIES 2
+#define LIGHTOS_SPIKE_RING_MAX_ENTRIES 65536
+#define LIGHTOS_MAX_SPIKE_QUEUES_PER_CONTEXT 16
+#define LIGHTOS_MMAP_SPIKE_RING (1ULL << 30) /* mmap cookie: queue_id << 32 | this */
+#define LIGHTOS_SPIKE_RING_EVENTS_OFFSET 64
+#define LIGHTOS_SPIKE_RING_NEED_WAKEUP (1U << 0) /* a consumer sleeps: call SPIKE_NOTIFY after publishing */
+
+/**
+ * struct lightos_spike_ring - header at offset 0 of a mapped spike ring; entry i of the events
+ * (struct lightos_spike_event) is at LIGHTOS_SPIKE_RING_EVENTS_OFFSET + (i & mask) * 16.
+ * @head: next entry the consumer reads (free-running; store-release after reading)
+ * @tail: next entry the producer writes (free-running; store-release after writing)
+ */
+struct lightos_spike_ring {
+	__u32 head;
+	__u32 tail;
+	__u32 mask;     /* entries - 1 */
+	__u32 entries;
+	__u32 overflow; /* events producers dropped on a full ring */
+	__u32 flags;    /* LIGHTOS_SPIKE_RING_* */
+	__u32 events_offset;
+	__u32 pad;
+	__u64 reserved[4];
+};
+
+/** struct lightos_spike_event - one address event */
+struct lightos_spike_event {
+	__u64 timestamp_ns;
+	__u32 neuron;
+	__s16 value;   /* polarity or graded */
+	__u16 channel;
+};
+
+/** struct lightos_spike_queue_create - argument of LIGHTOS_IOC_SPIKE_QUEUE_CREATE */
+struct lightos_spike_queue_create {
+	__u32 entries;     /* in: power of two, 2..65536 */
+	__u32 flags;       /* in: 0 */
+	__u32 queue_id;    /* out */
+	__u32 pad;
+	__u64 mmap_offset; /* out */
+	__u64 mmap_size;   /* out: header and events, whole pages */
+	__u64 reserved[2];
+};
+
+/** struct lightos_spike_queue_id - argument of LIGHTOS_IOC_SPIKE_QUEUE_DESTROY and _NOTIFY */
+struct lightos_spike_queue_id {
+	__u32 queue_id;
+	__u32 flags;       /* in: 0 */
+	__u64 reserved[2];
+};
+
+/** struct lightos_spike_wait - argument of LIGHTOS_IOC_SPIKE_WAIT */
+struct lightos_spike_wait {
+	__u32 queue_id;
+	__u32 min_events;  /* in: 1..entries */
+	__u64 timeout_ns;  /* in: absolute CLOCK_MONOTONIC, LIGHTOS_TIMEOUT_INFINITE, or past to poll */
+	__u32 available;   /* out: tail - head, at most entries */
+	__u32 flags;       /* in: 0 */
+	__u64 reserved[2];
+};
+
 #define LIGHTOS_IOC_GET_INFO       _IOWR(LIGHTOS_IOC_MAGIC, 0x00, struct lightos_info)
 #define LIGHTOS_IOC_BUFFER_CREATE  _IOWR(LIGHTOS_IOC_MAGIC, 0x01, struct lightos_buffer_create)
 #define LIGHTOS_IOC_BUFFER_INFO    _IOWR(LIGHTOS_IOC_MAGIC, 0x02, struct lightos_buffer_info)
@@ -549,5 +612,9 @@ struct lightos_event_wait {
 #define LIGHTOS_IOC_BUFFER_EXPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x0d, struct lightos_buffer_export)
 #define LIGHTOS_IOC_BUFFER_IMPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x0e, struct lightos_buffer_import)
 #define LIGHTOS_IOC_EVENT_WAIT     _IOWR(LIGHTOS_IOC_MAGIC, 0x0f, struct lightos_event_wait)
+#define LIGHTOS_IOC_SPIKE_QUEUE_CREATE  _IOWR(LIGHTOS_IOC_MAGIC, 0x10, struct lightos_spike_queue_create)
+#define LIGHTOS_IOC_SPIKE_QUEUE_DESTROY _IOWR(LIGHTOS_IOC_MAGIC, 0x11, struct lightos_spike_queue_id)
+#define LIGHTOS_IOC_SPIKE_WAIT          _IOWR(LIGHTOS_IOC_MAGIC, 0x12, struct lightos_spike_wait)
+#define LIGHTOS_IOC_SPIKE_NOTIFY        _IOWR(LIGHTOS_IOC_MAGIC, 0x13, struct lightos_spike_queue_id)
 
 #endif /* _UAPI_LIGHTOS_H */

@@ -7,7 +7,7 @@
 //! visible through `GET_INFO` and debugfs, so tests can prove every open was matched by a release.
 
 use crate::{
-    buffer::Buffer, executor::Executor, policy::Routes, queue::Queue, stats, uapi,
+    buffer::Buffer, executor::Executor, policy::Routes, queue::Queue, spike::SpikeQueue, stats, uapi,
 };
 use kernel::{
     new_mutex,
@@ -62,6 +62,11 @@ pub(crate) struct Context {
     queues: Mutex<KVec<Arc<Queue>>>,
     /// The next queue identifier; never reused within a context.
     next_queue_id: Atomic<u32>,
+    /// Spike queues (at most [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`]).
+    #[pin]
+    spike_queues: Mutex<KVec<Arc<SpikeQueue>>>,
+    /// The next spike queue identifier; never reused within a context.
+    next_spike_id: Atomic<u32>,
     /// Routing rules and deterministic mode.
     #[pin]
     routes: Routes,
@@ -87,6 +92,8 @@ impl Context {
             next_handle: Atomic::new(1),
             queues <- new_mutex!(KVec::new()),
             next_queue_id: Atomic::new(1),
+            spike_queues <- new_mutex!(KVec::new()),
+            next_spike_id: Atomic::new(1),
             routes <- Routes::new(),
             executor <- new_mutex!(None),
             jobs: Atomic::new(0),
@@ -191,6 +198,38 @@ impl Context {
         };
         queue.close();
         Ok(())
+    }
+
+    /// Creates a spike queue of `entries` events. `ENOSPC` beyond
+    /// [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`]; see [`SpikeQueue::new`].
+    pub(crate) fn create_spike_queue(&self, entries: u32) -> Result<Arc<SpikeQueue>> {
+        let mut queues = self.spike_queues.lock();
+        if queues.len() >= uapi::MAX_SPIKE_QUEUES_PER_CONTEXT as usize {
+            return Err(ENOSPC);
+        }
+        let id = self.next_spike_id.fetch_add(1, Relaxed);
+        if id == 0 || id > (u32::MAX >> 1) {
+            return Err(ENOSPC);
+        }
+        let queue = SpikeQueue::new(id, entries)?;
+        queues.push(queue.clone(), GFP_KERNEL)?;
+        Ok(queue)
+    }
+
+    /// Destroys spike queue `id` (its mappings keep their pages until unmapped). `ENOENT`.
+    pub(crate) fn destroy_spike_queue(&self, id: u32) -> Result {
+        let queue = {
+            let mut queues = self.spike_queues.lock();
+            let pos = queues.iter().position(|q| q.id() == id).ok_or(ENOENT)?;
+            queues.remove(pos).map_err(|_| ENOENT)?
+        };
+        queue.close();
+        Ok(())
+    }
+
+    /// Spike queue `id`, or `ENOENT`.
+    pub(crate) fn spike_queue(&self, id: u32) -> Result<Arc<SpikeQueue>> {
+        self.spike_queues.lock().iter().find(|q| q.id() == id).cloned().ok_or(ENOENT)
     }
 
     /// Queue `id`, or `ENOENT`.

@@ -8,7 +8,7 @@
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
 use crate::{
-    buffer_ioctl, context::Context, events, executor_ioctl, export, info, ioctl_arg::IoctlArg, mmap, query, submit,
+    buffer_ioctl, context::Context, events, executor_ioctl, export, info, ioctl_arg::IoctlArg, mmap, query, spike_ioctl, submit,
     uapi,
 };
 use kernel::{
@@ -99,6 +99,18 @@ impl MiscDevice for LightosFile {
             }
             (uapi::IOC_NR_EVENT_WAIT, dir) if dir == read_write => {
                 events::wait(IoctlArg::new::<uapi::EventWait>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_SPIKE_QUEUE_CREATE, dir) if dir == read_write => {
+                spike_ioctl::create(&me.ctx, IoctlArg::new::<uapi::SpikeQueueCreate>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_SPIKE_QUEUE_DESTROY, dir) if dir == read_write => {
+                spike_ioctl::destroy(&me.ctx, IoctlArg::new::<uapi::SpikeQueueId>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_SPIKE_WAIT, dir) if dir == read_write => {
+                spike_ioctl::wait(&me.ctx, IoctlArg::new::<uapi::SpikeWait>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_SPIKE_NOTIFY, dir) if dir == read_write => {
+                spike_ioctl::notify(&me.ctx, IoctlArg::new::<uapi::SpikeQueueId>(cmd, arg)?)
             }
             _ => Err(ENOTTY),
         }

@@ -51,6 +51,9 @@ plain_abi_structs!(
     uapi::ThermalInfo,
     uapi::Event,
     uapi::EventWait,
+    uapi::SpikeQueueCreate,
+    uapi::SpikeQueueId,
+    uapi::SpikeWait,
 );
 
 /// An ioctl argument in user memory: its address and the size the command encodes.

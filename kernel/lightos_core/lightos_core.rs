@@ -28,6 +28,8 @@ mod mmap;
 mod policy;
 mod query;
 mod queue;
+mod spike;
+mod spike_ioctl;
 mod stats;
 mod submit;
 mod validate;

@@ -9,7 +9,7 @@
 //! device-read-only flag decides instead (the executor is the device side).
 //!
 //! A cookie whose low 32 bits are `MMAP_COMPLETION_PAGE` maps that queue's completion page, one
-//! page, read-only.
+//! page, read-only; `MMAP_SPIKE_RING` maps that spike queue's ring, read-write.
 
 use crate::{context::Context, uapi};
 use kernel::{
@@ -28,6 +28,9 @@ pub(crate) fn mmap_buffer(ctx: &Context, vma: &VmaNew) -> Result {
     let handle = u32::try_from(offset >> uapi::MMAP_HANDLE_SHIFT).map_err(|_| EINVAL)?;
     if low == uapi::MMAP_COMPLETION_PAGE {
         return map_completion_page(ctx, handle, vma);
+    }
+    if low == uapi::MMAP_SPIKE_RING {
+        return map_spike_ring(ctx, handle, vma);
     }
     if low != 0 {
         return Err(EINVAL);
@@ -76,4 +79,23 @@ fn map_completion_page(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
     vma.set_dontexpand();
     vma.set_dontdump();
     vma.set_mixedmap().vm_insert_page(vma.start(), queue.page())
+}
+
+/// Maps spike queue `queue_id`'s ring (header and entries), read-write and shared, whole length.
+fn map_spike_ring(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
+    let queue = ctx.spike_queue(queue_id).map_err(|_| EINVAL)?;
+    if vma.end() - vma.start() != queue.mmap_size() || vma.flags() & flags::SHARED == 0 {
+        return Err(EINVAL);
+    }
+    if vma.executable() {
+        return Err(EACCES);
+    }
+    vma.try_clear_mayexec()?;
+    vma.set_dontexpand();
+    vma.set_dontdump();
+    let mixed = vma.set_mixedmap();
+    for (i, page) in queue.pages().iter().enumerate() {
+        mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
+    }
+    Ok(())
 }

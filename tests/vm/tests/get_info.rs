@@ -87,7 +87,8 @@ fn runtime_device_reads_the_same_info() {
             "executors",
             "routing",
             "export",
-            "thermal"
+            "thermal",
+            "spikes"
         ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);

@@ -131,6 +131,11 @@ impl Device {
 }
 
 impl Device {
+    /// Creates a spike-event ring of `entries` events (a power of two, 2 to 65 536), mapped.
+    pub fn create_spike_queue(&self, entries: u32) -> Result<crate::spike::queue::SpikeQueue> {
+        crate::spike::queue::SpikeQueue::create(Arc::clone(&self.fd), entries)
+    }
+
     /// Gives the buffer exported as `fd` (see [`Buffer::export`]) a handle in this context.
     pub fn import_buffer(&self, fd: BorrowedFd<'_>) -> Result<Buffer> {
         Buffer::import(Arc::clone(&self.fd), fd)

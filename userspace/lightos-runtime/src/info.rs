@@ -51,7 +51,7 @@ impl DeviceInfo {
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 9] = [
+        const NAMES: [(u64, &str); 10] = [
             (uapi::CAP_FDINFO, "fdinfo"),
             (uapi::CAP_BUFFERS, "buffers"),
             (uapi::CAP_DEBUGFS, "debugfs"),
@@ -61,6 +61,7 @@ impl DeviceInfo {
             (uapi::CAP_ROUTING, "routing"),
             (uapi::CAP_EXPORT, "export"),
             (uapi::CAP_THERMAL, "thermal"),
+            (uapi::CAP_SPIKES, "spikes"),
         ];
         let mut names: Vec<String> = NAMES
             .iter()

@@ -80,6 +80,30 @@ nix::ioctl_readwrite!(
     uapi::IOC_NR_EVENT_WAIT,
     uapi::EventWait
 );
+nix::ioctl_readwrite!(
+    spike_queue_create,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_SPIKE_QUEUE_CREATE,
+    uapi::SpikeQueueCreate
+);
+nix::ioctl_readwrite!(
+    spike_queue_destroy,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_SPIKE_QUEUE_DESTROY,
+    uapi::SpikeQueueId
+);
+nix::ioctl_readwrite!(
+    spike_wait,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_SPIKE_WAIT,
+    uapi::SpikeWait
+);
+nix::ioctl_readwrite!(
+    spike_notify,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_SPIKE_NOTIFY,
+    uapi::SpikeQueueId
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 4;
+pub const ABI_MINOR: u32 = 5;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -102,6 +102,8 @@ pub const CAP_ROUTING: u64 = 1 << 6;
 pub const CAP_EXPORT: u64 = 1 << 7;
 /// Capability: [`QUERY_THERMAL`] and thermal events through [`IOC_EVENT_WAIT`] (ABI 1.4).
 pub const CAP_THERMAL: u64 = 1 << 8;
+/// Capability: spike-event queues (`SPIKE_QUEUE_CREATE`/`DESTROY`, `SPIKE_WAIT`, `SPIKE_NOTIFY`) (ABI 1.5).
+pub const CAP_SPIKES: u64 = 1 << 9;
 /// Every capability bit this version of the ABI defines.
 pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_BUFFERS
@@ -111,7 +113,8 @@ pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_EXECUTORS
     | CAP_ROUTING
     | CAP_EXPORT
-    | CAP_THERMAL;
+    | CAP_THERMAL
+    | CAP_SPIKES;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -1004,6 +1007,134 @@ pub struct EventWait {
     pub reserved: [u64; 2],
 }
 
+/// `LIGHTOS_IOC_SPIKE_QUEUE_CREATE`: create a spike-event ring shared by mmap (ABI 1.5).
+pub const IOC_SPIKE_QUEUE_CREATE: u32 = iowr(
+    IOC_NR_SPIKE_QUEUE_CREATE,
+    core::mem::size_of::<SpikeQueueCreate>(),
+);
+/// The number (`_IOC_NR`) of [`IOC_SPIKE_QUEUE_CREATE`].
+pub const IOC_NR_SPIKE_QUEUE_CREATE: u32 = 0x10;
+/// `LIGHTOS_IOC_SPIKE_QUEUE_DESTROY`: drop a spike queue; its waiters return `ENOENT` (ABI 1.5).
+pub const IOC_SPIKE_QUEUE_DESTROY: u32 = iowr(
+    IOC_NR_SPIKE_QUEUE_DESTROY,
+    core::mem::size_of::<SpikeQueueId>(),
+);
+/// The number (`_IOC_NR`) of [`IOC_SPIKE_QUEUE_DESTROY`].
+pub const IOC_NR_SPIKE_QUEUE_DESTROY: u32 = 0x11;
+/// `LIGHTOS_IOC_SPIKE_WAIT`: wait until a spike ring holds at least N events (ABI 1.5).
+pub const IOC_SPIKE_WAIT: u32 = iowr(IOC_NR_SPIKE_WAIT, core::mem::size_of::<SpikeWait>());
+/// The number (`_IOC_NR`) of [`IOC_SPIKE_WAIT`].
+pub const IOC_NR_SPIKE_WAIT: u32 = 0x12;
+/// `LIGHTOS_IOC_SPIKE_NOTIFY`: a producer published events; wake the ring's waiters (ABI 1.5).
+pub const IOC_SPIKE_NOTIFY: u32 = iowr(IOC_NR_SPIKE_NOTIFY, core::mem::size_of::<SpikeQueueId>());
+/// The number (`_IOC_NR`) of [`IOC_SPIKE_NOTIFY`].
+pub const IOC_NR_SPIKE_NOTIFY: u32 = 0x13;
+
+/// Fewest entries of a spike ring.
+pub const SPIKE_RING_MIN_ENTRIES: u32 = 2;
+/// Most entries of a spike ring (1 MiB of events).
+pub const SPIKE_RING_MAX_ENTRIES: u32 = 65_536;
+/// Most spike queues per context.
+pub const MAX_SPIKE_QUEUES_PER_CONTEXT: u32 = 16;
+/// The mmap cookie of a spike ring is `queue_id << MMAP_HANDLE_SHIFT | this`.
+pub const MMAP_SPIKE_RING: u64 = 1 << 30;
+/// Where the events start in a mapped ring (after the [`SpikeRingHeader`]).
+pub const SPIKE_RING_EVENTS_OFFSET: u32 = 64;
+/// [`SpikeRingHeader::flags`]: a consumer sleeps in `SPIKE_WAIT`; a producer that sees it after
+/// publishing its tail calls `SPIKE_NOTIFY`.
+pub const SPIKE_RING_NEED_WAKEUP: u32 = 1 << 0;
+
+/// The header at the start of a mapped spike ring (`struct lightos_spike_ring`), io_uring CQ style:
+/// free-running `head` (consumer) and `tail` (producer) indices, entry `i` at
+/// `SPIKE_RING_EVENTS_OFFSET + (i & mask) * 16`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpikeRingHeader {
+    /// Next entry the consumer reads (it stores it with release ordering after reading).
+    pub head: u32,
+    /// Next entry the producer writes (it stores it with release ordering after writing).
+    pub tail: u32,
+    /// `entries - 1`.
+    pub mask: u32,
+    /// Entries (a power of two).
+    pub entries: u32,
+    /// Events a producer dropped because the ring was full (producers increment it).
+    pub overflow: u32,
+    /// `SPIKE_RING_*` flags.
+    pub flags: u32,
+    /// [`SPIKE_RING_EVENTS_OFFSET`].
+    pub events_offset: u32,
+    /// Zero.
+    pub pad: u32,
+    /// Zero.
+    pub reserved: [u64; 4],
+}
+
+/// One spike event (`struct lightos_spike_event`), 16 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpikeEvent {
+    /// When (ns).
+    pub timestamp_ns: u64,
+    /// The neuron (address).
+    pub neuron: u32,
+    /// Polarity or graded value.
+    pub value: i16,
+    /// Channel (population, layer, sensor).
+    pub channel: u16,
+}
+
+/// Argument of [`IOC_SPIKE_QUEUE_CREATE`] (`struct lightos_spike_queue_create`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpikeQueueCreate {
+    /// In: entries, a power of two from [`SPIKE_RING_MIN_ENTRIES`] to [`SPIKE_RING_MAX_ENTRIES`].
+    pub entries: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// Out: the queue.
+    pub queue_id: u32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// Out: the mmap offset of the ring.
+    pub mmap_offset: u64,
+    /// Out: the length to map (header and events, whole pages).
+    pub mmap_size: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Argument of [`IOC_SPIKE_QUEUE_DESTROY`] and [`IOC_SPIKE_NOTIFY`] (`struct lightos_spike_queue_id`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpikeQueueId {
+    /// In: the queue.
+    pub queue_id: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Argument of [`IOC_SPIKE_WAIT`] (`struct lightos_spike_wait`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpikeWait {
+    /// In: the queue.
+    pub queue_id: u32,
+    /// In: return once the ring holds at least this many events (1 to its entries).
+    pub min_events: u32,
+    /// In: absolute `CLOCK_MONOTONIC` deadline, [`TIMEOUT_INFINITE`], or past to poll (`ETIMEDOUT`).
+    pub timeout_ns: u64,
+    /// Out: events in the ring (`tail - head`, at most its entries even if a producer wrote
+    /// garbage indices).
+    pub available: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
 const _: () = assert!(core::mem::size_of::<BufferExport>() == 32);
 const _: () = assert!(core::mem::size_of::<BufferImport>() == 48);
 const _: () = assert!(core::mem::size_of::<QueueCreate>() == 48);
@@ -1024,6 +1155,11 @@ const _: () =
     assert!(core::mem::size_of::<ThermalInfo>() == 72 + 8 * (4 + LATENESS_BUCKETS + 3 + 4 + 2 + 4));
 const _: () = assert!(core::mem::size_of::<QueryThermal>() == 16 + MAX_THERMAL_DEVICES * 336);
 const _: () = assert!(core::mem::size_of::<Event>() == 32);
+const _: () = assert!(core::mem::size_of::<SpikeRingHeader>() == SPIKE_RING_EVENTS_OFFSET as usize);
+const _: () = assert!(core::mem::size_of::<SpikeEvent>() == 16);
+const _: () = assert!(core::mem::size_of::<SpikeQueueCreate>() == 48);
+const _: () = assert!(core::mem::size_of::<SpikeQueueId>() == 24);
+const _: () = assert!(core::mem::size_of::<SpikeWait>() == 40);
 const _: () = assert!(core::mem::size_of::<EventWait>() == 72);
 
 const _: () = assert!(core::mem::size_of::<Query>() == 40);
@@ -1058,6 +1194,7 @@ mod tests {
             CAP_ROUTING,
             CAP_EXPORT,
             CAP_THERMAL,
+            CAP_SPIKES,
         ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());

@@ -295,6 +295,93 @@ fn generated_checks() -> String {
         [after_seq, timeout_ns, events, capacity, flags, count, pad, last_seq, lost, reserved]
     );
     check_const!(c, "LIGHTOS_IOC_EVENT_WAIT", uapi::IOC_EVENT_WAIT);
+    check_struct!(
+        c,
+        uapi::SpikeRingHeader,
+        "lightos_spike_ring",
+        [
+            head,
+            tail,
+            mask,
+            entries,
+            overflow,
+            flags,
+            events_offset,
+            pad,
+            reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::SpikeEvent,
+        "lightos_spike_event",
+        [timestamp_ns, neuron, value, channel]
+    );
+    check_struct!(
+        c,
+        uapi::SpikeQueueCreate,
+        "lightos_spike_queue_create",
+        [
+            entries,
+            flags,
+            queue_id,
+            pad,
+            mmap_offset,
+            mmap_size,
+            reserved
+        ]
+    );
+    check_struct!(
+        c,
+        uapi::SpikeQueueId,
+        "lightos_spike_queue_id",
+        [queue_id, flags, reserved]
+    );
+    check_struct!(
+        c,
+        uapi::SpikeWait,
+        "lightos_spike_wait",
+        [queue_id, min_events, timeout_ns, available, flags, reserved]
+    );
+    check_const!(
+        c,
+        "LIGHTOS_IOC_SPIKE_QUEUE_CREATE",
+        uapi::IOC_SPIKE_QUEUE_CREATE
+    );
+    check_const!(
+        c,
+        "LIGHTOS_IOC_SPIKE_QUEUE_DESTROY",
+        uapi::IOC_SPIKE_QUEUE_DESTROY
+    );
+    check_const!(c, "LIGHTOS_IOC_SPIKE_WAIT", uapi::IOC_SPIKE_WAIT);
+    check_const!(c, "LIGHTOS_IOC_SPIKE_NOTIFY", uapi::IOC_SPIKE_NOTIFY);
+    check_const!(c, "LIGHTOS_CAP_SPIKES", uapi::CAP_SPIKES);
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_RING_MIN_ENTRIES",
+        uapi::SPIKE_RING_MIN_ENTRIES
+    );
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_RING_MAX_ENTRIES",
+        uapi::SPIKE_RING_MAX_ENTRIES
+    );
+    check_const!(
+        c,
+        "LIGHTOS_MAX_SPIKE_QUEUES_PER_CONTEXT",
+        uapi::MAX_SPIKE_QUEUES_PER_CONTEXT
+    );
+    check_const!(c, "LIGHTOS_MMAP_SPIKE_RING", uapi::MMAP_SPIKE_RING);
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_RING_EVENTS_OFFSET",
+        uapi::SPIKE_RING_EVENTS_OFFSET
+    );
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_RING_NEED_WAKEUP",
+        uapi::SPIKE_RING_NEED_WAKEUP
+    );
     check_const!(c, "LIGHTOS_QUERY_THERMAL", uapi::QUERY_THERMAL);
     check_const!(c, "LIGHTOS_CAP_THERMAL", uapi::CAP_THERMAL);
     check_const!(c, "LIGHTOS_THERMAL_NORMAL", uapi::THERMAL_NORMAL);

@@ -2,7 +2,7 @@
 //! leaky integrate-and-fire layer, and decoders that turn spikes back into answers.
 //!
 //! Spikes are address events ([`SpikeEvent`]: time, neuron, value, channel), the record the
-//! kernel's spike queues will carry. Encoders produce dense `[step][neuron]` trains (the shape
+//! kernel's spike queues carry ([`queue::SpikeQueue`]). Encoders produce dense `[step][neuron]` trains (the shape
 //! snnTorch's `spikegen` returns, so they can be checked against its definitions) and convert them
 //! to events; the LIF layer consumes events and does work proportional to them.
 
@@ -11,22 +11,10 @@ pub mod decode;
 pub mod encode;
 pub mod lif;
 pub mod network;
+pub mod queue;
 
-/// One address event: 16 bytes, the layout of the kernel's spike-queue entries.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SpikeEvent {
-    /// When it happened (ns, CLOCK_MONOTONIC or a simulation clock).
-    pub timestamp_ns: u64,
-    /// The neuron (address) it comes from or goes to.
-    pub neuron: u32,
-    /// Polarity (+1/−1) or a graded value.
-    pub value: i16,
-    /// Channel (layer, sensor, or population) the address belongs to.
-    pub channel: u16,
-}
-
-const _: () = assert!(std::mem::size_of::<SpikeEvent>() == 16);
+/// One address event (16 bytes: time, neuron, value, channel): the kernel spike ring's entry.
+pub use crate::uapi::SpikeEvent;
 
 /// Why an encoder or layer refused its parameters.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,0 +1,297 @@
+//! Spike-event queues (ABI 1.5): the mapped ring between a producer and a consumer in one process
+//! and across threads, the blocking wait and its wake-up, overflow, garbage indices, and every
+//! rejection path of the four ioctls and of mmap.
+
+use lightos_runtime::{spike::SpikeEvent, uapi, Device};
+use lightos_vm_tests::{dev_ioctl, map};
+use std::{os::fd::AsFd, time::Duration};
+
+fn ev(i: u32) -> SpikeEvent {
+    SpikeEvent {
+        timestamp_ns: u64::from(i) * 1000,
+        neuron: i,
+        value: if i.is_multiple_of(2) { 1 } else { -1 },
+        channel: 7,
+    }
+}
+
+fn create(dev: &Device, entries: u32) -> Result<uapi::SpikeQueueCreate, i32> {
+    let mut req = uapi::SpikeQueueCreate {
+        entries,
+        ..Default::default()
+    };
+    dev_ioctl(dev, uapi::IOC_NR_SPIKE_QUEUE_CREATE, &mut req).map(|_| req)
+}
+
+#[test]
+fn events_pass_through_the_ring_in_order_and_batches() {
+    let dev = Device::open().unwrap();
+    let q = dev.create_spike_queue(64).unwrap();
+    assert_eq!((q.entries(), q.len(), q.overflow()), (64, 0, 0));
+    let mut out = Vec::new();
+    let mut next = 0;
+    for batch in [1usize, 5, 64, 17, 63] {
+        let events: Vec<_> = (next..next + batch as u32).map(ev).collect();
+        assert_eq!(q.push(&events).unwrap(), batch);
+        assert_eq!(q.len() as usize, batch);
+        out.clear();
+        assert_eq!(q.pop(&mut out, usize::MAX), batch);
+        assert_eq!(out, events, "batch of {batch} after {next} (indices wrap)");
+        next += batch as u32;
+    }
+    assert!(q.is_empty());
+}
+
+#[test]
+fn a_full_ring_drops_and_counts_without_blocking() {
+    let dev = Device::open().unwrap();
+    let q = dev.create_spike_queue(8).unwrap();
+    let events: Vec<_> = (0..20).map(ev).collect();
+    assert_eq!(q.push(&events).unwrap(), 8);
+    assert_eq!(q.overflow(), 12);
+    let mut out = Vec::new();
+    assert_eq!(q.pop(&mut out, 3), 3);
+    assert_eq!(q.push(&events[8..]).unwrap(), 3, "room for what was popped");
+    assert_eq!(q.overflow(), 12 + 9);
+}
+
+#[test]
+fn wait_returns_at_once_when_enough_and_times_out_otherwise() {
+    let dev = Device::open().unwrap();
+    let q = dev.create_spike_queue(16).unwrap();
+    assert_eq!(
+        q.wait(1, Some(Duration::from_millis(50))).unwrap(),
+        0,
+        "timed out empty"
+    );
+    q.push(&[ev(1), ev(2)]).unwrap();
+    assert_eq!(q.wait(2, Some(Duration::ZERO)).unwrap(), 2);
+    assert_eq!(q.wait(3, Some(Duration::from_millis(20))).unwrap(), 0);
+}
+
+#[test]
+fn a_producer_thread_wakes_a_sleeping_consumer() {
+    let dev = Device::open().unwrap();
+    let q = std::sync::Arc::new(dev.create_spike_queue(256).unwrap());
+    let producer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            for i in 0..10 {
+                q.push(&[ev(i)]).unwrap();
+            }
+        })
+    };
+    let available = q.wait(10, Some(Duration::from_secs(30))).unwrap();
+    producer.join().unwrap();
+    assert!(available >= 10, "woken with {available}");
+    let mut out = Vec::new();
+    q.pop(&mut out, usize::MAX);
+    assert_eq!(out, (0..10).map(ev).collect::<Vec<_>>());
+}
+
+#[test]
+fn garbage_indices_are_clamped_to_the_ring() {
+    let dev = Device::open().unwrap();
+    let c = create(&dev, 4).unwrap();
+    let ring = map(
+        &std::fs::File::from(dev.as_fd().try_clone_to_owned().unwrap()),
+        c.mmap_size as usize,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_SHARED,
+        c.mmap_offset,
+    )
+    .unwrap();
+    // SAFETY: the header is at the start of the mapping, which outlives these writes.
+    unsafe {
+        let h = ring.cast::<uapi::SpikeRingHeader>();
+        assert_eq!(
+            ((*h).mask, (*h).entries, (*h).events_offset),
+            (3, 4, uapi::SPIKE_RING_EVENTS_OFFSET)
+        );
+        (*h).head = 5;
+        (*h).tail = 0xFFFF_FFF0; // "available" would be 4 billion
+    }
+    let mut w = uapi::SpikeWait {
+        queue_id: c.queue_id,
+        min_events: 4,
+        timeout_ns: 0,
+        ..Default::default()
+    };
+    assert_eq!(dev_ioctl(&dev, uapi::IOC_NR_SPIKE_WAIT, &mut w), Ok(0));
+    assert_eq!(w.available, 4, "clamped to the ring's size");
+    lightos_vm_tests::unmap(ring, c.mmap_size as usize);
+}
+
+#[test]
+fn create_rejects_bad_sizes_flags_and_reserved_fields() {
+    let dev = Device::open().unwrap();
+    for entries in [0, 1, 3, 100, uapi::SPIKE_RING_MAX_ENTRIES * 2] {
+        assert_eq!(
+            create(&dev, entries).err(),
+            Some(libc::EINVAL),
+            "entries {entries}"
+        );
+    }
+    for change in [
+        |r: &mut uapi::SpikeQueueCreate| r.flags = 1,
+        |r: &mut uapi::SpikeQueueCreate| r.pad = 1,
+        |r: &mut uapi::SpikeQueueCreate| r.reserved[0] = 1,
+    ] {
+        let mut req = uapi::SpikeQueueCreate {
+            entries: 8,
+            ..Default::default()
+        };
+        change(&mut req);
+        assert_eq!(
+            dev_ioctl(&dev, uapi::IOC_NR_SPIKE_QUEUE_CREATE, &mut req),
+            Err(libc::EINVAL)
+        );
+        assert_eq!(req.queue_id, 0, "nothing written back");
+    }
+}
+
+#[test]
+fn the_queue_limit_is_enospc() {
+    let dev = Device::open().unwrap();
+    let queues: Vec<_> = (0..uapi::MAX_SPIKE_QUEUES_PER_CONTEXT)
+        .map(|_| create(&dev, 2).unwrap())
+        .collect();
+    assert_eq!(create(&dev, 2).err(), Some(libc::ENOSPC));
+    assert_eq!(queues.len() as u32, uapi::MAX_SPIKE_QUEUES_PER_CONTEXT);
+}
+
+#[test]
+fn unknown_queues_and_bad_arguments_are_refused() {
+    let dev = Device::open().unwrap();
+    let c = create(&dev, 8).unwrap();
+    for nr in [uapi::IOC_NR_SPIKE_QUEUE_DESTROY, uapi::IOC_NR_SPIKE_NOTIFY] {
+        let mut id = uapi::SpikeQueueId {
+            queue_id: c.queue_id + 100,
+            ..Default::default()
+        };
+        assert_eq!(
+            dev_ioctl(&dev, nr, &mut id),
+            Err(libc::ENOENT),
+            "nr {nr:#x} unknown"
+        );
+        let mut id = uapi::SpikeQueueId {
+            queue_id: c.queue_id,
+            flags: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            dev_ioctl(&dev, nr, &mut id),
+            Err(libc::EINVAL),
+            "nr {nr:#x} flags"
+        );
+        let mut id = uapi::SpikeQueueId {
+            queue_id: c.queue_id,
+            reserved: [0, 1],
+            ..Default::default()
+        };
+        assert_eq!(
+            dev_ioctl(&dev, nr, &mut id),
+            Err(libc::EINVAL),
+            "nr {nr:#x} reserved"
+        );
+    }
+    let wait = |change: fn(&mut uapi::SpikeWait)| {
+        let mut w = uapi::SpikeWait {
+            queue_id: c.queue_id,
+            min_events: 1,
+            timeout_ns: 0,
+            ..Default::default()
+        };
+        change(&mut w);
+        dev_ioctl(&dev, uapi::IOC_NR_SPIKE_WAIT, &mut w)
+    };
+    assert_eq!(wait(|w| w.queue_id += 100), Err(libc::ENOENT));
+    assert_eq!(wait(|w| w.flags = 1), Err(libc::EINVAL));
+    assert_eq!(wait(|w| w.reserved[1] = 1), Err(libc::EINVAL));
+    assert_eq!(wait(|w| w.min_events = 0), Err(libc::EINVAL));
+    assert_eq!(
+        wait(|w| w.min_events = 9),
+        Err(libc::EINVAL),
+        "more than the ring holds"
+    );
+    assert_eq!(wait(|_| {}), Err(libc::ETIMEDOUT), "empty, past deadline");
+    let mut id = uapi::SpikeQueueId {
+        queue_id: c.queue_id,
+        ..Default::default()
+    };
+    assert_eq!(
+        dev_ioctl(&dev, uapi::IOC_NR_SPIKE_QUEUE_DESTROY, &mut id),
+        Ok(0)
+    );
+    assert_eq!(
+        dev_ioctl(&dev, uapi::IOC_NR_SPIKE_QUEUE_DESTROY, &mut id),
+        Err(libc::ENOENT),
+        "twice"
+    );
+}
+
+#[test]
+fn mapping_the_ring_wrongly_is_refused() {
+    let dev = Device::open().unwrap();
+    let c = create(&dev, 8).unwrap();
+    let f = std::fs::File::from(dev.as_fd().try_clone_to_owned().unwrap());
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    let len = c.mmap_size as usize;
+    assert_eq!(
+        map(&f, len * 2, rw, libc::MAP_SHARED, c.mmap_offset).err(),
+        Some(libc::EINVAL),
+        "too long"
+    );
+    assert_eq!(
+        map(&f, len, rw, libc::MAP_PRIVATE, c.mmap_offset).err(),
+        Some(libc::EINVAL),
+        "private"
+    );
+    assert_eq!(
+        map(
+            &f,
+            len,
+            rw | libc::PROT_EXEC,
+            libc::MAP_SHARED,
+            c.mmap_offset
+        )
+        .err(),
+        Some(libc::EACCES),
+        "exec"
+    );
+    let other = (u64::from(c.queue_id + 1) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_SPIKE_RING;
+    assert_eq!(
+        map(&f, len, rw, libc::MAP_SHARED, other).err(),
+        Some(libc::EINVAL),
+        "unknown queue"
+    );
+}
+
+#[test]
+fn destroying_a_queue_ends_its_waiter_with_enoent_and_keeps_mappings_valid() {
+    let dev = std::sync::Arc::new(Device::open().unwrap());
+    let c = create(&dev, 4).unwrap();
+    let waiter = {
+        let dev = dev.clone();
+        std::thread::spawn(move || {
+            let mut w = uapi::SpikeWait {
+                queue_id: c.queue_id,
+                min_events: 1,
+                timeout_ns: uapi::TIMEOUT_INFINITE,
+                ..Default::default()
+            };
+            dev_ioctl(&dev, uapi::IOC_NR_SPIKE_WAIT, &mut w)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let mut id = uapi::SpikeQueueId {
+        queue_id: c.queue_id,
+        ..Default::default()
+    };
+    assert_eq!(
+        dev_ioctl(&dev, uapi::IOC_NR_SPIKE_QUEUE_DESTROY, &mut id),
+        Ok(0)
+    );
+    assert_eq!(waiter.join().unwrap(), Err(libc::ENOENT));
+}

@@ -1,0 +1,194 @@
+//! A kernel spike queue (`SPIKE_QUEUE_CREATE`) as a safe ring: one producer pushes batches of
+//! [`SpikeEvent`]s, one consumer pops them, both through the shared mapping without a syscall;
+//! the consumer can sleep in [`SpikeQueue::wait`] and the producer wakes it only when the kernel
+//! asked for it (`SPIKE_RING_NEED_WAKEUP`).
+
+use super::SpikeEvent;
+use crate::{buffer::ioctl_error, sys, uapi, Error, Result};
+use memmap2::{MmapOptions, MmapRaw};
+use nix::errno::Errno;
+use std::{
+    mem::offset_of,
+    os::fd::{AsRawFd, OwnedFd},
+    sync::{
+        atomic::{fence, AtomicU32, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+/// A mapped spike ring. Use it from one producer and one consumer (they may be different threads
+/// or, through another mapping, processes); pushes from several threads at once would race.
+pub struct SpikeQueue {
+    fd: Arc<OwnedFd>,
+    id: u32,
+    entries: u32,
+    map: MmapRaw,
+}
+
+impl SpikeQueue {
+    /// Creates a ring of `entries` events (a power of two, 2 to 65 536) and maps it.
+    pub(crate) fn create(fd: Arc<OwnedFd>, entries: u32) -> Result<SpikeQueue> {
+        let mut req = uapi::SpikeQueueCreate {
+            entries,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a valid, writable `SpikeQueueCreate`; the fd is open.
+        unsafe { sys::spike_queue_create(fd.as_raw_fd(), &mut req) }
+            .map_err(|e| ioctl_error("SPIKE_QUEUE_CREATE", e))?;
+        let map = MmapOptions::new()
+            .offset(req.mmap_offset)
+            .len(req.mmap_size as usize)
+            .map_raw(fd.as_raw_fd())
+            .map_err(|e| Error::Map {
+                handle: req.queue_id,
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            })?;
+        Ok(SpikeQueue {
+            fd,
+            id: req.queue_id,
+            entries,
+            map,
+        })
+    }
+
+    /// Its identifier.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Its capacity in events.
+    pub fn entries(&self) -> u32 {
+        self.entries
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        // SAFETY: the header is at the start of the mapping, which lives as long as `self`; the
+        // offsets are of aligned u32 fields; all accesses from this side are atomic.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
+    }
+
+    fn slot(&self, index: u32) -> *mut SpikeEvent {
+        let at =
+            uapi::SPIKE_RING_EVENTS_OFFSET as usize + (index & (self.entries - 1)) as usize * 16;
+        // SAFETY: `at + 16` is within the mapping (the kernel sized it for `entries` events).
+        unsafe { self.map.as_mut_ptr().add(at).cast() }
+    }
+
+    /// Events dropped by producers because the ring was full.
+    pub fn overflow(&self) -> u32 {
+        self.word(offset_of!(uapi::SpikeRingHeader, overflow))
+            .load(Ordering::Relaxed)
+    }
+
+    /// Events waiting to be popped.
+    pub fn len(&self) -> u32 {
+        let tail = self
+            .word(offset_of!(uapi::SpikeRingHeader, tail))
+            .load(Ordering::Acquire);
+        let head = self
+            .word(offset_of!(uapi::SpikeRingHeader, head))
+            .load(Ordering::Acquire);
+        tail.wrapping_sub(head).min(self.entries)
+    }
+
+    /// Whether no event is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Producer: appends as many of `events` as fit, counts the rest as overflow (never blocks),
+    /// publishes them, and wakes a sleeping consumer if there is one. Returns how many went in.
+    pub fn push(&self, events: &[SpikeEvent]) -> Result<usize> {
+        let tail_word = self.word(offset_of!(uapi::SpikeRingHeader, tail));
+        let tail = tail_word.load(Ordering::Relaxed);
+        let head = self
+            .word(offset_of!(uapi::SpikeRingHeader, head))
+            .load(Ordering::Acquire);
+        let room = self.entries - tail.wrapping_sub(head).min(self.entries);
+        let n = events.len().min(room as usize);
+        for (i, ev) in events[..n].iter().enumerate() {
+            // SAFETY: the slot is in the mapping and, being past `tail`, not read by the consumer.
+            unsafe { self.slot(tail.wrapping_add(i as u32)).write_volatile(*ev) };
+        }
+        if n < events.len() {
+            let dropped = (events.len() - n).min(u32::MAX as usize) as u32;
+            self.word(offset_of!(uapi::SpikeRingHeader, overflow))
+                .fetch_add(dropped, Ordering::Relaxed);
+        }
+        tail_word.store(tail.wrapping_add(n as u32), Ordering::Release);
+        // Paired with the kernel's barrier between setting NEED_WAKEUP and re-reading `tail`.
+        fence(Ordering::SeqCst);
+        let flags = self
+            .word(offset_of!(uapi::SpikeRingHeader, flags))
+            .load(Ordering::Relaxed);
+        if flags & uapi::SPIKE_RING_NEED_WAKEUP != 0 {
+            self.notify()?;
+        }
+        Ok(n)
+    }
+
+    /// Consumer: moves up to `max` events into `out`; returns how many.
+    pub fn pop(&self, out: &mut Vec<SpikeEvent>, max: usize) -> usize {
+        let head_word = self.word(offset_of!(uapi::SpikeRingHeader, head));
+        let head = head_word.load(Ordering::Relaxed);
+        let tail = self
+            .word(offset_of!(uapi::SpikeRingHeader, tail))
+            .load(Ordering::Acquire);
+        let n = (tail.wrapping_sub(head).min(self.entries) as usize).min(max);
+        out.reserve(n);
+        for i in 0..n {
+            // SAFETY: the slot is in the mapping; the producer published it (acquire above) and
+            // will not reuse it until `head` moves past it below.
+            out.push(unsafe { self.slot(head.wrapping_add(i as u32)).read_volatile() });
+        }
+        head_word.store(head.wrapping_add(n as u32), Ordering::Release);
+        n
+    }
+
+    /// Consumer: sleeps until at least `min_events` are waiting or `timeout` passes (`None`:
+    /// without limit); returns how many are waiting (0 after a timeout).
+    pub fn wait(&self, min_events: u32, timeout: Option<Duration>) -> Result<u32> {
+        let deadline = match timeout {
+            None => uapi::TIMEOUT_INFINITE,
+            Some(t) => {
+                crate::monotonic_ns().saturating_add(t.as_nanos().min(u64::MAX as u128) as u64)
+            }
+        };
+        let mut req = uapi::SpikeWait {
+            queue_id: self.id,
+            min_events,
+            timeout_ns: deadline,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a valid, writable `SpikeWait`; the fd is open.
+        match unsafe { sys::spike_wait(self.fd.as_raw_fd(), &mut req) } {
+            Ok(_) => Ok(req.available),
+            Err(Errno::ETIMEDOUT) => Ok(0),
+            Err(e) => Err(ioctl_error("SPIKE_WAIT", e)),
+        }
+    }
+
+    /// Wakes the ring's sleeping consumers (`push` does it when needed).
+    pub fn notify(&self) -> Result<()> {
+        let mut req = uapi::SpikeQueueId {
+            queue_id: self.id,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a valid, writable `SpikeQueueId`; the fd is open.
+        unsafe { sys::spike_notify(self.fd.as_raw_fd(), &mut req) }
+            .map_err(|e| ioctl_error("SPIKE_NOTIFY", e))?;
+        Ok(())
+    }
+}
+
+impl Drop for SpikeQueue {
+    fn drop(&mut self) {
+        let mut req = uapi::SpikeQueueId {
+            queue_id: self.id,
+            ..Default::default()
+        };
+        // SAFETY: as in `notify`. A failure leaves the queue to the context's close.
+        let _ = unsafe { sys::spike_queue_destroy(self.fd.as_raw_fd(), &mut req) };
+    }
+}
