@@ -148,6 +148,7 @@ struct lightos_buffer_destroy {
 #define LIGHTOS_QUERY_OPS      3 /* struct lightos_op_stats[LIGHTOS_OP_COUNT], index op - 1 (1.2) */
 #define LIGHTOS_QUERY_BACKENDS 4 /* struct lightos_query_backends (1.2) */
 #define LIGHTOS_QUERY_THERMAL  5 /* struct lightos_query_thermal (1.4) */
+#define LIGHTOS_QUERY_SPIKE_QUEUES 6 /* struct lightos_query_spike_queues: this context's (1.5) */
 
 /**
  * struct lightos_query - argument of LIGHTOS_IOC_QUERY
@@ -566,6 +567,26 @@ struct lightos_spike_event {
 	__u32 neuron;
 	__s16 value;   /* polarity or graded */
 	__u16 channel;
+};
+
+/** struct lightos_spike_queue_info - one spike queue in struct lightos_query_spike_queues */
+struct lightos_spike_queue_info {
+	__u32 queue_id;
+	__u32 entries;
+	__u32 available; /* tail - head, clamped to entries */
+	__u32 overflow;
+	__u32 tail;      /* free-running */
+	__u32 head;
+	__u64 waits;     /* SPIKE_WAIT calls */
+	__u64 wakeups;   /* sleeps ended by SPIKE_NOTIFY */
+	__u64 notifies;  /* SPIKE_NOTIFY calls */
+};
+
+/** struct lightos_query_spike_queues - result of LIGHTOS_QUERY_SPIKE_QUEUES */
+struct lightos_query_spike_queues {
+	__u32 count;
+	__u32 pad;
+	struct lightos_spike_queue_info queues[LIGHTOS_MAX_SPIKE_QUEUES_PER_CONTEXT];
 };
 
 /** struct lightos_spike_queue_create - argument of LIGHTOS_IOC_SPIKE_QUEUE_CREATE */

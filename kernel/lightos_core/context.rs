@@ -227,6 +227,27 @@ impl Context {
         Ok(())
     }
 
+    /// Writes `QUERY_SPIKE_QUEUES`'s result for this context. The entries are gathered under the
+    /// lock and written after it: a fault on the user buffer takes `mmap_lock`, which `mmap` of a
+    /// ring holds while it takes this lock.
+    pub(crate) fn write_spike_queues(&self, w: &mut kernel::uaccess::UserSliceWriter) -> Result {
+        let mut infos = KVec::with_capacity(uapi::MAX_SPIKE_QUEUES_PER_CONTEXT as usize, GFP_KERNEL)?;
+        for q in self.spike_queues.lock().iter() {
+            infos.push(q.info(), GFP_KERNEL)?;
+        }
+        w.write(&(infos.len() as u32))?;
+        w.write(&0u32)?;
+        for i in 0..uapi::MAX_SPIKE_QUEUES_PER_CONTEXT as usize {
+            w.write(&infos.get(i).copied().unwrap_or_default())?;
+        }
+        Ok(())
+    }
+
+    /// How many spike queues this context holds.
+    pub(crate) fn spike_queue_count(&self) -> usize {
+        self.spike_queues.lock().len()
+    }
+
     /// Spike queue `id`, or `ENOENT`.
     pub(crate) fn spike_queue(&self, id: u32) -> Result<Arc<SpikeQueue>> {
         self.spike_queues.lock().iter().find(|q| q.id() == id).cloned().ok_or(ENOENT)

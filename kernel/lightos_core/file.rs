@@ -125,6 +125,7 @@ impl MiscDevice for LightosFile {
         seq_print!(m, "lightos-ioctls:\t{}\n", me.ctx.ioctls());
         seq_print!(m, "lightos-buffers:\t{}\n", me.ctx.buffer_count());
         seq_print!(m, "lightos-queues:\t{}\n", me.ctx.queue_count());
+        seq_print!(m, "lightos-spike-queues:\t{}\n", me.ctx.spike_queue_count());
         seq_print!(m, "lightos-jobs:\t{}\n", me.ctx.jobs());
         seq_print!(m, "lightos-routes:\t{}\n", me.ctx.routes().rule_count());
         for op in 1..=uapi::OP_COUNT {

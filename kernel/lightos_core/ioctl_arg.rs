@@ -54,6 +54,7 @@ plain_abi_structs!(
     uapi::SpikeQueueCreate,
     uapi::SpikeQueueId,
     uapi::SpikeWait,
+    uapi::SpikeQueueInfo,
 );
 
 /// An ioctl argument in user memory: its address and the size the command encodes.

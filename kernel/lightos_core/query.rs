@@ -39,6 +39,12 @@ pub(crate) fn query(ctx: &Context, arg: IoctlArg) -> Result<isize> {
             size_of::<uapi::QueryThermal>(),
             backend::write_thermal,
         ),
+        uapi::QUERY_SPIKE_QUEUES => reply_with(
+            &arg,
+            &mut req,
+            size_of::<uapi::QuerySpikeQueues>(),
+            |w| ctx.write_spike_queues(w),
+        ),
         _ => Err(EINVAL),
     }
 }

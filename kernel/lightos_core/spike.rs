@@ -179,6 +179,22 @@ impl SpikeQueue {
         }
     }
 
+    /// Its state and counters, as `QUERY_SPIKE_QUEUES` reports them.
+    pub(crate) fn info(&self) -> uapi::SpikeQueueInfo {
+        let word = |offset| self.header_word(offset, |a| a.load(Relaxed));
+        uapi::SpikeQueueInfo {
+            queue_id: self.id,
+            entries: self.entries,
+            available: self.available(),
+            overflow: word(offset_of!(uapi::SpikeRingHeader, overflow)),
+            tail: word(offset_of!(uapi::SpikeRingHeader, tail)),
+            head: word(offset_of!(uapi::SpikeRingHeader, head)),
+            waits: self.stats.waits.load(Relaxed),
+            wakeups: self.stats.wakeups.load(Relaxed),
+            notifies: self.stats.notifies.load(Relaxed),
+        }
+    }
+
     /// A producer published events: wakes every waiter.
     pub(crate) fn notify(&self) {
         self.stats.notifies.add(1, Relaxed);

@@ -295,3 +295,35 @@ fn destroying_a_queue_ends_its_waiter_with_enoent_and_keeps_mappings_valid() {
     );
     assert_eq!(waiter.join().unwrap(), Err(libc::ENOENT));
 }
+
+#[test]
+fn query_and_fdinfo_report_each_queue() {
+    let dev = Device::open().unwrap();
+    let q = dev.create_spike_queue(8).unwrap();
+    q.push(&(0..10).map(ev).collect::<Vec<_>>()).unwrap();
+    let mut out = Vec::new();
+    q.pop(&mut out, 3);
+    assert_eq!(q.wait(1, Some(Duration::ZERO)).unwrap(), 5);
+    q.notify().unwrap();
+    let stats = dev.spike_queue_stats().unwrap();
+    assert_eq!(stats.len(), 1);
+    let s = stats[0];
+    assert_eq!(
+        (s.queue_id, s.entries, s.available, s.overflow),
+        (q.id(), 8, 5, 2)
+    );
+    assert_eq!((s.tail, s.head), (8, 3));
+    assert_eq!((s.waits, s.notifies), (1, 1));
+    let fd = dev.as_fd();
+    let fdinfo = std::fs::read_to_string(format!(
+        "/proc/self/fdinfo/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .unwrap();
+    assert!(fdinfo.contains("lightos-spike-queues:\t1"), "{fdinfo}");
+    drop(q);
+    assert!(
+        dev.spike_queue_stats().unwrap().is_empty(),
+        "dropping the runtime queue destroys it"
+    );
+}

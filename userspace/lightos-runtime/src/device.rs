@@ -136,6 +136,15 @@ impl Device {
         crate::spike::queue::SpikeQueue::create(Arc::clone(&self.fd), entries)
     }
 
+    /// This context's spike queues and their counters (`QUERY_SPIKE_QUEUES`).
+    pub fn spike_queue_stats(&self) -> Result<Vec<uapi::SpikeQueueInfo>> {
+        // SAFETY: `QuerySpikeQueues` is plain integers; all zeroes is a valid value.
+        let mut all: Box<uapi::QuerySpikeQueues> = Box::new(unsafe { std::mem::zeroed() });
+        self.query_into(uapi::QUERY_SPIKE_QUEUES, &mut *all)?;
+        let n = (all.count as usize).min(all.queues.len());
+        Ok(all.queues[..n].to_vec())
+    }
+
     /// Gives the buffer exported as `fd` (see [`Buffer::export`]) a handle in this context.
     pub fn import_buffer(&self, fd: BorrowedFd<'_>) -> Result<Buffer> {
         Buffer::import(Arc::clone(&self.fd), fd)

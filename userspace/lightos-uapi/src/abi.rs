@@ -82,7 +82,7 @@ pub const QUERY_OPS: u32 = 3;
 /// Query type: the registered backends, as [`QueryBackends`] (ABI 1.2).
 pub const QUERY_BACKENDS: u32 = 4;
 /// The largest defined query type.
-pub const QUERY_MAX: u32 = QUERY_THERMAL;
+pub const QUERY_MAX: u32 = QUERY_SPIKE_QUEUES;
 
 /// Capability: `show_fdinfo` reports per-context state in `/proc/<pid>/fdinfo/<fd>`.
 pub const CAP_FDINFO: u64 = 1 << 0;
@@ -1043,6 +1043,44 @@ pub const SPIKE_RING_EVENTS_OFFSET: u32 = 64;
 /// [`SpikeRingHeader::flags`]: a consumer sleeps in `SPIKE_WAIT`; a producer that sees it after
 /// publishing its tail calls `SPIKE_NOTIFY`.
 pub const SPIKE_RING_NEED_WAKEUP: u32 = 1 << 0;
+/// `QUERY` type: this context's spike queues, [`QuerySpikeQueues`] (ABI 1.5).
+pub const QUERY_SPIKE_QUEUES: u32 = 6;
+
+/// One spike queue in [`QuerySpikeQueues`] (`struct lightos_spike_queue_info`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpikeQueueInfo {
+    /// The queue.
+    pub queue_id: u32,
+    /// Its entries.
+    pub entries: u32,
+    /// Events in the ring now (clamped `tail - head`).
+    pub available: u32,
+    /// Events producers counted as dropped (the header's `overflow`).
+    pub overflow: u32,
+    /// Events published so far (the header's `tail`, free-running, wraps at 2³²).
+    pub tail: u32,
+    /// Events consumed so far (the header's `head`, likewise).
+    pub head: u32,
+    /// `SPIKE_WAIT` calls.
+    pub waits: u64,
+    /// Sleeps ended by a `SPIKE_NOTIFY`.
+    pub wakeups: u64,
+    /// `SPIKE_NOTIFY` calls.
+    pub notifies: u64,
+}
+
+/// Result of [`QUERY_SPIKE_QUEUES`] (`struct lightos_query_spike_queues`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuerySpikeQueues {
+    /// How many entries of `queues` are valid.
+    pub count: u32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// The calling context's spike queues.
+    pub queues: [SpikeQueueInfo; MAX_SPIKE_QUEUES_PER_CONTEXT as usize],
+}
 
 /// The header at the start of a mapped spike ring (`struct lightos_spike_ring`), io_uring CQ style:
 /// free-running `head` (consumer) and `tail` (producer) indices, entry `i` at
@@ -1160,6 +1198,8 @@ const _: () = assert!(core::mem::size_of::<SpikeEvent>() == 16);
 const _: () = assert!(core::mem::size_of::<SpikeQueueCreate>() == 48);
 const _: () = assert!(core::mem::size_of::<SpikeQueueId>() == 24);
 const _: () = assert!(core::mem::size_of::<SpikeWait>() == 40);
+const _: () = assert!(core::mem::size_of::<SpikeQueueInfo>() == 48);
+const _: () = assert!(core::mem::size_of::<QuerySpikeQueues>() == 8 + 16 * 48);
 const _: () = assert!(core::mem::size_of::<EventWait>() == 72);
 
 const _: () = assert!(core::mem::size_of::<Query>() == 40);

@@ -356,6 +356,19 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_IOC_SPIKE_WAIT", uapi::IOC_SPIKE_WAIT);
     check_const!(c, "LIGHTOS_IOC_SPIKE_NOTIFY", uapi::IOC_SPIKE_NOTIFY);
     check_const!(c, "LIGHTOS_CAP_SPIKES", uapi::CAP_SPIKES);
+    check_const!(c, "LIGHTOS_QUERY_SPIKE_QUEUES", uapi::QUERY_SPIKE_QUEUES);
+    check_struct!(
+        c,
+        uapi::SpikeQueueInfo,
+        "lightos_spike_queue_info",
+        [queue_id, entries, available, overflow, tail, head, waits, wakeups, notifies]
+    );
+    check_struct!(
+        c,
+        uapi::QuerySpikeQueues,
+        "lightos_query_spike_queues",
+        [count, pad, queues]
+    );
     check_const!(
         c,
         "LIGHTOS_SPIKE_RING_MIN_ENTRIES",
