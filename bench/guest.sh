@@ -11,5 +11,6 @@ npu=$(for d in /sys/bus/pci/devices/*; do
 if [ -e "$DRV/$npu" ]; then echo "$npu" > $DRV/unbind; fi
 ./bench_buffers
 ./bench_submit
+./bench_spikes
 echo "$npu" > $DRV/bind
 ./bench_thermal ./ld-linux-x86-64.so.2 --library-path /opt/lightos ./cyclictest

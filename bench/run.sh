@@ -7,7 +7,7 @@ make -s --no-print-directory guest
 bash qemu/setup-host.sh # cyclictest (rt-tests) is the guard benchmark's baseline
 cargo build -q --release -p lightos-bench --bin bench_photonic_gemm
 cargo build -q --release --target x86_64-unknown-linux-musl -p lightos-bench \
-    --bin bench_buffers --bin bench_submit --bin bench_thermal
+    --bin bench_buffers --bin bench_submit --bin bench_spikes --bin bench_thermal
 bins=target/x86_64-unknown-linux-musl/release
 log=build/vm/bench-serial.log
 
@@ -20,17 +20,17 @@ ct=build/cyclictest; rm -rf "$ct"; mkdir -p "$ct"
 cp "$(command -v cyclictest)" "$ct/"
 ldd "$(command -v cyclictest)" | awk '/=>/ {print $1, $3} /ld-linux/ && !/=>/ {print "ld-linux-x86-64.so.2", $1}' |
     while read -r name path; do cp -L "$path" "$ct/$name"; done
-adds=(); for f in "$ct"/* bench/guest.sh "$bins/bench_buffers" "$bins/bench_submit" "$bins/bench_thermal"; do adds+=(--add "$f"); done
+adds=(); for f in "$ct"/* bench/guest.sh "$bins/bench_buffers" "$bins/bench_submit" "$bins/bench_spikes" "$bins/bench_thermal"; do adds+=(--add "$f"); done
 
 say "running the benchmarks in the guest (about 5 min: the thermal trips heat and cool the chip)"
 qemu/run --photonic --memory 2G --timeout 900 --cmdline kmemleak=off --log "$log" "${adds[@]}" -- sh guest.sh
 # table N: the Nth block between BENCH-TABLE-BEGIN and BENCH-TABLE-END in file F.
 table() { awk -v want="$1" '/^BENCH-TABLE-BEGIN/ {n++; on = (n == want); next}
                             /^BENCH-TABLE-END/ {on = 0; next} on' "${2:-$log}" | tr -d '\r'; }
-buffers=$(table 1); submit=$(table 2); jitter=$(table 3); trips=$(table 4)
+buffers=$(table 1); submit=$(table 2); spikes=$(table 3); spike_scaling=$(table 4); jitter=$(table 5); trips=$(table 6)
 gemm=$(table 1 "$gemm_log"); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
 zerocopy=$(grep -m1 '^ZERO-COPY:' "$log" | sed 's/^ZERO-COPY: //')
-for v in buffers submit jitter trips gemm transfer zerocopy; do
+for v in buffers submit spikes spike_scaling jitter trips gemm transfer zerocopy; do
     [ -n "${!v}" ] || die "a benchmark printed no $v table; see $log and $gemm_log"
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -71,6 +71,20 @@ JOB_FETCH wake-up (operand handles granted in its context) and JOB_COMPLETE, and
 The null rows use COPY of 0 elements, 2000 primitives, singly or 64 per SUBMIT; the 1 MiB row maps both
 operands in the executor (one \`mmap\` per operand per job) and copies with \`memcpy\`.
 
+## Spike-event queues
+
+$spikes
+
+$spike_scaling
+
+bench/src/bench_spikes.rs, in the guest (NPU unbound): a producer thread pushes 400 000 16-byte events
+through one ring of 65 536 entries (waiting for room, never dropping) to a consumer thread that pops up
+to 4096 at a time and sleeps in \`SPIKE_WAIT\` when the ring is empty; the baseline writes the same
+batches of 16-byte records into a pipe that the consumer \`read\`s 64 KiB at a time. Wake-up latency:
+the producer pushes one event stamped with CLOCK_MONOTONIC every 1-2 ms to a consumer asleep in
+\`SPIKE_WAIT\` (vs blocked in \`read\` on a pipe); 300 samples each. Scaling: k rings, each with its own
+producer and consumer thread, on the guest's 2 vCPUs. Target: ≥ 20× the pipe at batch 64.
+
 ## Photonic NPU
 
 ### Device model GEMM (host)
@@ -106,6 +120,12 @@ on this 2-core host, QEMU's two TCG vCPU threads and the emulator share the core
 misses one guard tick adds a whole period. Targets: p99 ≤ 1.5× cyclictest's, trip → laser off ≤ 2 ms.
 
 ## Findings
+- **Spike rings reach 4-6× a pipe under TCG, not the 20× target at batch 64.** The ring's fast path is
+  syscall-free (the kernel is entered only when a consumer sleeps), so its rate is bounded by the two
+  threads' memory traffic and hand-off on 2 emulated vCPUs; the pipe pays one syscall per batch. Under
+  TCG a syscall costs far less, relative to memory operations, than on hardware, which favours the
+  pipe; to be re-measured on KVM or hardware. More rings than vCPUs lower the aggregate rate (threads
+  contend for 2 vCPUs), as expected.
 - **Bulk writes into a mapped buffer run far below memcpy into malloc'd memory under TCG, while reads
   are at parity.** The issue's target is >= 95 %. A diagnostic run (16 MiB, 4 rounds) showed: reads and
   one-byte-per-page touches of the buffer at parity with the heap (so the pages are mapped, cached
