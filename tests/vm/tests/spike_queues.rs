@@ -327,3 +327,69 @@ fn query_and_fdinfo_report_each_queue() {
         "dropping the runtime queue destroys it"
     );
 }
+
+/// Forks; the child runs `f` (exit status 0 when it returns true) and never returns here.
+fn fork_child(f: impl FnOnce() -> bool) -> libc::pid_t {
+    // SAFETY: the child only touches the inherited mapping and descriptor and exits; the tests
+    // run on one thread, and the child never returns into the harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let code = i32::from(!f());
+        // SAFETY: ends the child without running the parent's destructors or test harness.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
+#[test]
+fn a_producer_process_that_dies_midstream_leaves_a_working_ring() {
+    let dev = Device::open().unwrap();
+    let q = dev.create_spike_queue(1024).unwrap();
+    // The child inherits the context and the mapping: it produces 100 events and dies (SIGKILL
+    // from itself) without any cleanup.
+    let pid = fork_child(|| {
+        q.push(&(0..100).map(ev).collect::<Vec<_>>()).unwrap();
+        // SAFETY: kills this (child) process only.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        false
+    });
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFSIGNALED(status), "the producer died by SIGKILL");
+    assert_eq!(q.wait(100, Some(Duration::from_secs(10))).unwrap(), 100);
+    let mut out = Vec::new();
+    q.pop(&mut out, usize::MAX);
+    assert_eq!(
+        out,
+        (0..100).map(ev).collect::<Vec<_>>(),
+        "what it published survives it"
+    );
+    assert_eq!(
+        q.wait(1, Some(Duration::from_millis(50))).unwrap(),
+        0,
+        "no producer: a timeout, no hang"
+    );
+    q.push(&[ev(7)]).unwrap();
+    assert_eq!(q.len(), 1, "the ring still works");
+}
+
+#[test]
+fn a_consumer_killed_in_spike_wait_does_not_block_the_producer() {
+    let dev = Device::open().unwrap();
+    let q = dev.create_spike_queue(16).unwrap();
+    let pid = fork_child(|| q.wait(16, None).is_ok());
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kills the child forked above, asleep in SPIKE_WAIT.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let mut status = 0;
+    // SAFETY: waits for that child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFSIGNALED(status), "the consumer died in its wait");
+    // Nobody consumes: the producer fills the ring, then drops and counts, never blocking.
+    assert_eq!(q.push(&(0..40).map(ev).collect::<Vec<_>>()).unwrap(), 16);
+    assert_eq!((q.len(), q.overflow()), (16, 24));
+    let stats = dev.spike_queue_stats().unwrap()[0];
+    assert_eq!(stats.waits, 1, "the child's wait was counted");
+}
