@@ -13,7 +13,8 @@ use crate::{
 };
 use kernel::{
     bindings,
-    fs::File,
+    fs::{File, Kiocb},
+    iov::IovIterDest,
     ioctl::{_IOC_DIR, _IOC_NR, _IOC_TYPE},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     mm::virt::VmaNew,
@@ -114,6 +115,14 @@ impl MiscDevice for LightosFile {
             }
             _ => Err(ENOTTY),
         }
+    }
+
+    fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
+        // SAFETY: the kiocb and its file are valid for the duration of this call.
+        let nonblocking = unsafe { (*(*kiocb.as_raw()).ki_filp).f_flags } & bindings::O_NONBLOCK != 0;
+        let pos = kiocb.ki_pos();
+        let me = kiocb.file();
+        spike_ioctl::read(&me.ctx, pos, nonblocking, iov)
     }
 
     fn mmap(me: Pin<&Self>, _file: &File, vma: &VmaNew) -> Result {

@@ -179,6 +179,41 @@ impl SpikeQueue {
         }
     }
 
+    /// Consumer side for `pread`: copies up to `max` waiting events to `out` (whole events only),
+    /// then publishes the new `head`. Returns how many were copied.
+    pub(crate) fn read_events(&self, out: &mut kernel::iov::IovIterDest<'_>, max: usize) -> usize {
+        let head = self.header_word(offset_of!(uapi::SpikeRingHeader, head), |a| a.load(Relaxed));
+        let n = (self.available() as usize).min(max);
+        let mut copied = 0;
+        for i in 0..n {
+            let index = head.wrapping_add(i as u32) & (self.entries - 1);
+            let at = uapi::SPIKE_RING_EVENTS_OFFSET as usize + index as usize * size_of::<uapi::SpikeEvent>();
+            let mut event = [0u8; size_of::<uapi::SpikeEvent>()];
+            let page = &self.pages[at / PAGE_SIZE];
+            // SAFETY: the page is owned by `self`; it is unmapped right after, in order.
+            let base = unsafe { bindings::kmap_local_page(page.as_ptr()) }.cast::<u8>();
+            // SAFETY: events are 16-byte aligned and never straddle a page (16 divides the page
+            // size and the 64-byte header offset), so the 16 bytes are in the mapped page. The
+            // entry lies between `head` and `tail`: published by the producer, which does not
+            // write it again until `head` moves past it; volatile reads tolerate a misbehaving one.
+            unsafe {
+                let src = base.add(at % PAGE_SIZE);
+                for (k, b) in event.iter_mut().enumerate() {
+                    *b = src.add(k).read_volatile();
+                }
+                bindings::kunmap_local(base.cast());
+            }
+            if out.copy_to_iter(&event) != event.len() {
+                break; // the user buffer faulted: the events not copied stay in the ring
+            }
+            copied += 1;
+        }
+        self.header_word(offset_of!(uapi::SpikeRingHeader, head), |a| {
+            a.store(head.wrapping_add(copied as u32), kernel::sync::atomic::Release)
+        });
+        copied
+    }
+
     /// Its state and counters, as `QUERY_SPIKE_QUEUES` reports them.
     pub(crate) fn info(&self) -> uapi::SpikeQueueInfo {
         let word = |offset| self.header_word(offset, |a| a.load(Relaxed));

@@ -56,3 +56,36 @@ pub(crate) fn wait(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     arg.write(&req)?;
     Ok(0)
 }
+
+/// `pread(fd, buf, len, cookie)` on `/dev/lightos`, where `cookie` is a spike queue's mmap offset:
+/// moves up to `len / 16` waiting events into `buf` as the ring's consumer (do not mix with a
+/// consumer popping through the mapping). Sleeps until one event is waiting, unless the file is
+/// `O_NONBLOCK` (`EAGAIN`). `EINVAL`: not a spike queue's cookie, or `len` below one event.
+pub(crate) fn read(
+    ctx: &Context,
+    pos: i64,
+    nonblocking: bool,
+    out: &mut kernel::iov::IovIterDest<'_>,
+) -> Result<usize> {
+    let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
+    if pos & ((1u64 << uapi::MMAP_HANDLE_SHIFT) - 1) != uapi::MMAP_SPIKE_RING {
+        return Err(EINVAL);
+    }
+    let id = u32::try_from(pos >> uapi::MMAP_HANDLE_SHIFT).map_err(|_| EINVAL)?;
+    let queue = ctx.spike_queue(id).map_err(|_| EINVAL)?;
+    let max = out.len() / size_of::<uapi::SpikeEvent>();
+    if max == 0 {
+        return Err(EINVAL);
+    }
+    if queue.available() == 0 {
+        if nonblocking {
+            return Err(EAGAIN);
+        }
+        queue.wait(1, uapi::TIMEOUT_INFINITE)?;
+    }
+    let n = queue.read_events(out, max);
+    if n == 0 && max > 0 {
+        return Err(EFAULT);
+    }
+    Ok(n * size_of::<uapi::SpikeEvent>())
+}

@@ -4,7 +4,10 @@
 
 use lightos_runtime::{spike::SpikeEvent, uapi, Device};
 use lightos_vm_tests::{dev_ioctl, map};
-use std::{os::fd::AsFd, time::Duration};
+use std::{
+    os::{fd::AsFd, unix::fs::OpenOptionsExt},
+    time::Duration,
+};
 
 fn ev(i: u32) -> SpikeEvent {
     SpikeEvent {
@@ -392,4 +395,111 @@ fn a_consumer_killed_in_spike_wait_does_not_block_the_producer() {
     assert_eq!((q.len(), q.overflow()), (16, 24));
     let stats = dev.spike_queue_stats().unwrap()[0];
     assert_eq!(stats.waits, 1, "the child's wait was counted");
+}
+
+/// `pread` at a ring's cookie: returns whole events and consumes them.
+fn pread(dev: &Device, buf: &mut [u8], offset: u64) -> Result<usize, i32> {
+    // SAFETY: `buf` is writable for its length; the descriptor is open.
+    let n = unsafe {
+        libc::pread(
+            std::os::fd::AsRawFd::as_raw_fd(&dev.as_fd()),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            offset as i64,
+        )
+    };
+    if n < 0 {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(n as usize)
+    }
+}
+
+#[test]
+fn pread_at_the_cookie_reads_whole_events_and_consumes_them() {
+    let dev = Device::open().unwrap();
+    let c = create(&dev, 16).unwrap();
+    let q = std::sync::Arc::new(dev.create_spike_queue(16).unwrap());
+    let cookie = (u64::from(q.id()) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_SPIKE_RING;
+    q.push(&(0..5).map(ev).collect::<Vec<_>>()).unwrap();
+    let mut buf = vec![0u8; 16 * 3 + 7];
+    assert_eq!(
+        pread(&dev, &mut buf, cookie),
+        Ok(48),
+        "three whole events fit"
+    );
+    let first: Vec<SpikeEvent> = buf[..48]
+        .chunks(16)
+        .map(|b| SpikeEvent {
+            timestamp_ns: u64::from_ne_bytes(b[..8].try_into().unwrap()),
+            neuron: u32::from_ne_bytes(b[8..12].try_into().unwrap()),
+            value: i16::from_ne_bytes(b[12..14].try_into().unwrap()),
+            channel: u16::from_ne_bytes(b[14..16].try_into().unwrap()),
+        })
+        .collect();
+    assert_eq!(first, (0..3).map(ev).collect::<Vec<_>>());
+    assert_eq!(q.len(), 2, "consumed");
+    assert_eq!(pread(&dev, &mut buf, cookie), Ok(32));
+    // Empty now: a blocking pread sleeps until a producer pushes.
+    let producer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            q.push(&[ev(9)]).unwrap();
+        })
+    };
+    assert_eq!(pread(&dev, &mut buf, cookie), Ok(16));
+    producer.join().unwrap();
+    assert_eq!(u32::from_ne_bytes(buf[8..12].try_into().unwrap()), 9);
+    // Rejections.
+    assert_eq!(
+        pread(&dev, &mut buf[..15], cookie),
+        Err(libc::EINVAL),
+        "less than one event"
+    );
+    assert_eq!(
+        pread(&dev, &mut buf, 0),
+        Err(libc::EINVAL),
+        "not a ring's cookie"
+    );
+    let unknown =
+        (u64::from(c.queue_id + q.id() + 50) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_SPIKE_RING;
+    assert_eq!(
+        pread(&dev, &mut buf, unknown),
+        Err(libc::EINVAL),
+        "unknown queue"
+    );
+}
+
+#[test]
+fn a_nonblocking_pread_of_an_empty_ring_is_eagain() {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/lightos")
+        .unwrap();
+    let mut req = uapi::SpikeQueueCreate {
+        entries: 4,
+        ..Default::default()
+    };
+    assert_eq!(
+        lightos_vm_tests::ioctl_struct(&f, uapi::IOC_NR_SPIKE_QUEUE_CREATE, &mut req),
+        Ok(0)
+    );
+    let mut buf = [0u8; 16];
+    // SAFETY: `buf` is writable for its length; the descriptor is open.
+    let n = unsafe {
+        libc::pread(
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            buf.as_mut_ptr().cast(),
+            16,
+            req.mmap_offset as i64,
+        )
+    };
+    assert_eq!(n, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EAGAIN)
+    );
 }
