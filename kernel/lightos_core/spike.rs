@@ -10,7 +10,7 @@
 //! `READ_ONCE` would) and clamps what they imply to the ring's size, so garbage indices from a
 //! buggy producer can never make it touch memory outside the ring.
 
-use crate::{account, uapi};
+use crate::{account, stats, uapi};
 use core::{
     mem::offset_of,
     sync::atomic::{fence, Ordering},
@@ -42,7 +42,7 @@ pub(crate) struct SpikeStats {
 }
 
 /// One spike queue.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct SpikeQueue {
     id: u32,
     entries: u32,
@@ -81,7 +81,7 @@ impl SpikeQueue {
         unsafe {
             pages[0].write_raw((&raw const header).cast(), 0, size_of::<uapi::SpikeRingHeader>())?
         };
-        Arc::pin_init(
+        let queue = Arc::pin_init(
             try_pin_init!(Self {
                 id,
                 entries,
@@ -91,7 +91,10 @@ impl SpikeQueue {
                 stats: SpikeStats { waits: Atomic::new(0), wakeups: Atomic::new(0), notifies: Atomic::new(0) },
             }? Error),
             GFP_KERNEL,
-        )
+        )?;
+        stats::SPIKE_QUEUES.add(1, Relaxed);
+        stats::SPIKE_QUEUES_CREATED.add(1, Relaxed);
+        Ok(queue)
     }
 
     /// Its identifier.
@@ -173,7 +176,10 @@ impl SpikeQueue {
                     self.set_need_wakeup(false);
                     return Err(ERESTARTSYS);
                 }
-                CondVarTimeoutResult::Woken { .. } => self.stats.wakeups.add(1, Relaxed),
+                CondVarTimeoutResult::Woken { .. } => {
+                    self.stats.wakeups.add(1, Relaxed);
+                    stats::SPIKE_WAKEUPS.add(1, Relaxed);
+                }
                 CondVarTimeoutResult::Timeout => {}
             }
         }
@@ -211,6 +217,7 @@ impl SpikeQueue {
         self.header_word(offset_of!(uapi::SpikeRingHeader, head), |a| {
             a.store(head.wrapping_add(copied as u32), kernel::sync::atomic::Release)
         });
+        stats::SPIKE_EVENTS_READ.add(copied as u64, Relaxed);
         copied
     }
 
@@ -233,6 +240,7 @@ impl SpikeQueue {
     /// A producer published events: wakes every waiter.
     pub(crate) fn notify(&self) {
         self.stats.notifies.add(1, Relaxed);
+        stats::SPIKE_NOTIFIES.add(1, Relaxed);
         let _guard = self.waiters.lock();
         self.published.notify_all();
     }
@@ -241,5 +249,12 @@ impl SpikeQueue {
     pub(crate) fn close(&self) {
         *self.waiters.lock() = true;
         self.published.notify_all();
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for SpikeQueue {
+    fn drop(self: Pin<&mut Self>) {
+        stats::SPIKE_QUEUES.fetch_sub(1, Relaxed);
     }
 }

@@ -18,6 +18,16 @@ pub(crate) static BUFFER_BYTES: Atomic<u64> = Atomic::new(0);
 pub(crate) static BUFFERS_CREATED: Atomic<u64> = Atomic::new(0);
 /// Buffer creations refused by a limit (per-context count or module-wide bytes).
 pub(crate) static BUFFER_LIMIT_HITS: Atomic<u64> = Atomic::new(0);
+/// Spike queues alive, module-wide.
+pub(crate) static SPIKE_QUEUES: Atomic<u32> = Atomic::new(0);
+/// Spike queues ever created.
+pub(crate) static SPIKE_QUEUES_CREATED: Atomic<u64> = Atomic::new(0);
+/// Spike events consumed through `pread`.
+pub(crate) static SPIKE_EVENTS_READ: Atomic<u64> = Atomic::new(0);
+/// `SPIKE_WAIT` sleeps ended by a notification.
+pub(crate) static SPIKE_WAKEUPS: Atomic<u64> = Atomic::new(0);
+/// `SPIKE_NOTIFY` calls.
+pub(crate) static SPIKE_NOTIFIES: Atomic<u64> = Atomic::new(0);
 
 /// The counters now, as `QUERY_STATS` reports them.
 pub(crate) fn snapshot() -> crate::uapi::QueryStats {
@@ -40,6 +50,11 @@ fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f, "buffers_created {}", BUFFERS_CREATED.load(Relaxed))?;
     writeln!(f, "buffer_limit_hits {}", BUFFER_LIMIT_HITS.load(Relaxed))?;
     writeln!(f, "jobs_in_flight {}", crate::account::JOBS_IN_FLIGHT.load(Relaxed))?;
+    writeln!(f, "spike_queues {}", SPIKE_QUEUES.load(Relaxed))?;
+    writeln!(f, "spike_queues_created {}", SPIKE_QUEUES_CREATED.load(Relaxed))?;
+    writeln!(f, "spike_events_read {}", SPIKE_EVENTS_READ.load(Relaxed))?;
+    writeln!(f, "spike_wakeups {}", SPIKE_WAKEUPS.load(Relaxed))?;
+    writeln!(f, "spike_notifies {}", SPIKE_NOTIFIES.load(Relaxed))?;
     for op in 1..=crate::uapi::OP_COUNT {
         writeln!(f, "op {} {}", crate::account::op_name(op), Counts(&crate::account::op_snapshot(op)))?;
     }

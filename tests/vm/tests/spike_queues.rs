@@ -503,3 +503,31 @@ fn a_nonblocking_pread_of_an_empty_ring_is_eagain() {
         Some(libc::EAGAIN)
     );
 }
+
+#[test]
+fn debugfs_counts_queues_reads_and_notifies_module_wide() {
+    use lightos_vm_tests::stat;
+    let dev = Device::open().unwrap();
+    let (live, created, read, notifies) = (
+        stat("spike_queues"),
+        stat("spike_queues_created"),
+        stat("spike_events_read"),
+        stat("spike_notifies"),
+    );
+    let q = dev.create_spike_queue(8).unwrap();
+    assert_eq!(
+        (stat("spike_queues"), stat("spike_queues_created")),
+        (live + 1, created + 1)
+    );
+    q.push(&[ev(1), ev(2)]).unwrap();
+    q.notify().unwrap();
+    let cookie = (u64::from(q.id()) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_SPIKE_RING;
+    let mut buf = [0u8; 64];
+    assert_eq!(pread(&dev, &mut buf, cookie), Ok(32));
+    assert_eq!(
+        (stat("spike_events_read"), stat("spike_notifies")),
+        (read + 2, notifies + 1)
+    );
+    drop(q);
+    assert_eq!(stat("spike_queues"), live, "destroyed and freed");
+}
