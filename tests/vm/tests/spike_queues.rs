@@ -531,3 +531,17 @@ fn debugfs_counts_queues_reads_and_notifies_module_wide() {
     drop(q);
     assert_eq!(stat("spike_queues"), live, "destroyed and freed");
 }
+
+#[test]
+fn drain_iterates_in_place_and_consumes_only_what_it_yielded() {
+    let dev = Device::open().unwrap();
+    let q = dev.create_spike_queue(8).unwrap();
+    q.push(&(0..6).map(ev).collect::<Vec<_>>()).unwrap();
+    let firsts: Vec<_> = q.drain().take(2).collect();
+    assert_eq!(firsts, vec![ev(0), ev(1)]);
+    assert_eq!(q.len(), 4, "the two taken are consumed, the rest wait");
+    let neurons: Vec<u32> = q.drain().map(|e| e.neuron).collect();
+    assert_eq!(neurons, vec![2, 3, 4, 5]);
+    assert!(q.is_empty());
+    assert_eq!(q.drain().size_hint(), (0, Some(0)));
+}

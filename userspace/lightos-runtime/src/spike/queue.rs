@@ -146,6 +146,23 @@ impl SpikeQueue {
         n
     }
 
+    /// Consumer: iterates over the events waiting now, without copying them out first; each event
+    /// is consumed as it is yielded, and `head` is published when the iterator is dropped.
+    pub fn drain(&self) -> Drain<'_> {
+        let head = self
+            .word(offset_of!(uapi::SpikeRingHeader, head))
+            .load(Ordering::Relaxed);
+        let tail = self
+            .word(offset_of!(uapi::SpikeRingHeader, tail))
+            .load(Ordering::Acquire);
+        let end = head.wrapping_add(tail.wrapping_sub(head).min(self.entries));
+        Drain {
+            queue: self,
+            next: head,
+            end,
+        }
+    }
+
     /// Consumer: sleeps until at least `min_events` are waiting or `timeout` passes (`None`:
     /// without limit); returns how many are waiting (0 after a timeout).
     pub fn wait(&self, min_events: u32, timeout: Option<Duration>) -> Result<u32> {
@@ -190,5 +207,41 @@ impl Drop for SpikeQueue {
         };
         // SAFETY: as in `notify`. A failure leaves the queue to the context's close.
         let _ = unsafe { sys::spike_queue_destroy(self.fd.as_raw_fd(), &mut req) };
+    }
+}
+
+/// The iterator of [`SpikeQueue::drain`].
+pub struct Drain<'a> {
+    queue: &'a SpikeQueue,
+    next: u32,
+    end: u32,
+}
+
+impl Iterator for Drain<'_> {
+    type Item = SpikeEvent;
+
+    fn next(&mut self) -> Option<SpikeEvent> {
+        if self.next == self.end {
+            return None;
+        }
+        // SAFETY: the slot is in the mapping and between `head` and the `tail` read with acquire
+        // ordering, so the producer published it and will not reuse it before `head` moves.
+        let event = unsafe { self.queue.slot(self.next).read_volatile() };
+        self.next = self.next.wrapping_add(1);
+        Some(event)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.end.wrapping_sub(self.next) as usize;
+        (n, Some(n))
+    }
+}
+
+impl Drop for Drain<'_> {
+    fn drop(&mut self) {
+        // Only what was yielded is consumed.
+        self.queue
+            .word(offset_of!(uapi::SpikeRingHeader, head))
+            .store(self.next, Ordering::Release);
     }
 }
