@@ -14,7 +14,7 @@
 #include <linux/ioctl.h>
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 5
+#define LIGHTOS_ABI_MINOR 6
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -29,9 +29,12 @@
 #define LIGHTOS_CAP_EXPORT    (1ULL << 7) /* BUFFER_EXPORT/IMPORT as dma-buf fds (1.2) */
 #define LIGHTOS_CAP_THERMAL   (1ULL << 8) /* QUERY_THERMAL, EVENT_WAIT (1.4) */
 #define LIGHTOS_CAP_SPIKES    (1ULL << 9) /* spike-event queues (1.5) */
+#define LIGHTOS_CAP_SPIKE_SHARING (1ULL << 10) /* SPIKE_QUEUE_EXPORT/IMPORT (1.6) */
+#define LIGHTOS_CAP_SPIKE_ENCODE  (1ULL << 11) /* kernel-produced queues, OP_SPIKE_ENCODE (1.6) */
 #define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
 			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT | \
-			 LIGHTOS_CAP_THERMAL | LIGHTOS_CAP_SPIKES)
+			 LIGHTOS_CAP_THERMAL | LIGHTOS_CAP_SPIKES | LIGHTOS_CAP_SPIKE_SHARING | \
+			 LIGHTOS_CAP_SPIKE_ENCODE)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -203,7 +206,20 @@ struct lightos_query_context {
 #define LIGHTOS_OP_QUANTIZE   10 /* params[0] scale f32 bits, params[1] zero point */
 #define LIGHTOS_OP_DEQUANTIZE 11
 #define LIGHTOS_OP_COPY       12
-#define LIGHTOS_OP_COUNT      12
+#define LIGHTOS_OP_SPIKE_ENCODE 13 /* x -> events staged in out[capacity] (dtype SPIKE_EVENT), then into a queue (1.6) */
+#define LIGHTOS_OP_COUNT      13
+#define LIGHTOS_OP_COUNT_1_2  12 /* ops before 1.6; QUERY_OPS accepts room for this many */
+
+/* OP_SPIKE_ENCODE: params[1] = encoding | flags | steps << 32 (see docs/ABI.md). */
+#define LIGHTOS_SPIKE_ENCODE_RATE        1ULL
+#define LIGHTOS_SPIKE_ENCODE_LATENCY     2ULL
+#define LIGHTOS_SPIKE_ENCODE_DELTA       3ULL
+#define LIGHTOS_SPIKE_ENCODE_F_LINEAR    (1ULL << 8)
+#define LIGHTOS_SPIKE_ENCODE_F_NORMALIZE (1ULL << 9)
+#define LIGHTOS_SPIKE_ENCODE_F_CLIP      (1ULL << 10)
+#define LIGHTOS_SPIKE_ENCODE_F_OFF_SPIKE (1ULL << 11)
+#define LIGHTOS_SPIKE_ENCODE_F_PADDING   (1ULL << 12)
+#define LIGHTOS_SPIKE_ENCODE_MAX_STEPS   65536ULL
 
 /* Dtypes. */
 #define LIGHTOS_DTYPE_F32      1
@@ -211,7 +227,8 @@ struct lightos_query_context {
 #define LIGHTOS_DTYPE_BF16     3
 #define LIGHTOS_DTYPE_I8       4
 #define LIGHTOS_DTYPE_FP8_E4M3 5
-#define LIGHTOS_DTYPE_MAX      5
+#define LIGHTOS_DTYPE_SPIKE_EVENT 6 /* struct lightos_spike_event; only OP_SPIKE_ENCODE's output (1.6) */
+#define LIGHTOS_DTYPE_MAX      6
 
 /* Rounding modes. */
 #define LIGHTOS_ROUND_NEAREST_EVEN 0
@@ -396,7 +413,9 @@ struct lightos_job_complete {
 	__u64 job_id;
 	__u32 status;
 	__u32 flags;
-	__u64 reserved[2];
+	__u32 produced; /* in (1.6): events written to an OP_SPIKE_ENCODE job's output, else 0 */
+	__u32 pad;
+	__u64 reserved[1];
 };
 
 /** struct lightos_route_set - argument of LIGHTOS_IOC_ROUTE_SET */
@@ -592,11 +611,35 @@ struct lightos_query_spike_queues {
 /** struct lightos_spike_queue_create - argument of LIGHTOS_IOC_SPIKE_QUEUE_CREATE */
 struct lightos_spike_queue_create {
 	__u32 entries;     /* in: power of two, 2..65536 */
-	__u32 flags;       /* in: 0 */
+	__u32 flags;       /* in: LIGHTOS_SPIKE_QUEUE_* */
 	__u32 queue_id;    /* out */
 	__u32 pad;
 	__u64 mmap_offset; /* out */
 	__u64 mmap_size;   /* out: header and events, whole pages */
+	__u64 reserved[2];
+};
+
+#define LIGHTOS_SPIKE_QUEUE_KERNEL_PRODUCER (1U << 0) /* only OP_SPIKE_ENCODE jobs produce into it (1.6) */
+#define LIGHTOS_SPIKE_RING_KERNEL_PRODUCER  (1U << 1) /* header flag of such a ring (1.6) */
+#define LIGHTOS_SPIKE_EXPORT_CLOEXEC        (1U << 0)
+
+/** struct lightos_spike_queue_export - argument of LIGHTOS_IOC_SPIKE_QUEUE_EXPORT (1.6) */
+struct lightos_spike_queue_export {
+	__u32 queue_id;
+	__u32 flags;       /* in: LIGHTOS_SPIKE_EXPORT_* */
+	__s32 fd;          /* out: names the queue; pass it to another process (SCM_RIGHTS, fork) */
+	__u32 pad;
+	__u64 reserved[2];
+};
+
+/** struct lightos_spike_queue_import - argument of LIGHTOS_IOC_SPIKE_QUEUE_IMPORT (1.6) */
+struct lightos_spike_queue_import {
+	__s32 fd;          /* in: from SPIKE_QUEUE_EXPORT */
+	__u32 flags;       /* in: 0 */
+	__u32 queue_id;    /* out: in this context */
+	__u32 entries;     /* out */
+	__u64 mmap_offset; /* out */
+	__u64 mmap_size;   /* out */
 	__u64 reserved[2];
 };
 
@@ -637,5 +680,7 @@ struct lightos_spike_wait {
 #define LIGHTOS_IOC_SPIKE_QUEUE_DESTROY _IOWR(LIGHTOS_IOC_MAGIC, 0x11, struct lightos_spike_queue_id)
 #define LIGHTOS_IOC_SPIKE_WAIT          _IOWR(LIGHTOS_IOC_MAGIC, 0x12, struct lightos_spike_wait)
 #define LIGHTOS_IOC_SPIKE_NOTIFY        _IOWR(LIGHTOS_IOC_MAGIC, 0x13, struct lightos_spike_queue_id)
+#define LIGHTOS_IOC_SPIKE_QUEUE_EXPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x14, struct lightos_spike_queue_export)
+#define LIGHTOS_IOC_SPIKE_QUEUE_IMPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x15, struct lightos_spike_queue_import)
 
 #endif /* _UAPI_LIGHTOS_H */

@@ -101,9 +101,9 @@ pub(crate) fn complete(op: u16, backend: &Counters, status: u32, latency_ns: u64
     backend.complete(ok, latency_ns);
 }
 
-/// Writes every op's counters, as `QUERY_OPS` reports them (`[OpStats; OP_COUNT]`).
-pub(crate) fn write_ops(w: &mut UserSliceWriter) -> Result {
-    for c in &OPS {
+/// Writes the first `count` ops' counters, as `QUERY_OPS` reports them (`[OpStats; count]`).
+pub(crate) fn write_ops(w: &mut UserSliceWriter, count: usize) -> Result {
+    for c in OPS.iter().take(count) {
         w.write(&c.snapshot())?;
     }
     Ok(())
@@ -118,7 +118,7 @@ pub(crate) fn op_snapshot(op: usize) -> uapi::OpStats {
 pub(crate) fn op_name(op: usize) -> &'static str {
     const NAMES: [&str; uapi::OP_COUNT] = [
         "matmul", "conv2d", "softmax", "layernorm", "attention", "gelu", "relu", "add", "mul",
-        "quantize", "dequantize", "copy",
+        "quantize", "dequantize", "copy", "spike_encode",
     ];
     NAMES.get(op.wrapping_sub(1)).copied().unwrap_or("?")
 }

@@ -64,7 +64,7 @@ pub(crate) struct Context {
     next_queue_id: Atomic<u32>,
     /// Spike queues (at most [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`]).
     #[pin]
-    spike_queues: Mutex<KVec<Arc<SpikeQueue>>>,
+    spike_queues: Mutex<KVec<(u32, Arc<SpikeQueue>)>>,
     /// The next spike queue identifier; never reused within a context.
     next_spike_id: Atomic<u32>,
     /// Routing rules and deterministic mode.
@@ -200,9 +200,9 @@ impl Context {
         Ok(())
     }
 
-    /// Creates a spike queue of `entries` events. `ENOSPC` beyond
-    /// [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`]; see [`SpikeQueue::new`].
-    pub(crate) fn create_spike_queue(&self, entries: u32) -> Result<Arc<SpikeQueue>> {
+    /// Adds `queue` (new or imported) under a new identifier, returned. `ENOSPC` beyond
+    /// [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`].
+    pub(crate) fn insert_spike_queue(&self, queue: Arc<SpikeQueue>) -> Result<u32> {
         let mut queues = self.spike_queues.lock();
         if queues.len() >= uapi::MAX_SPIKE_QUEUES_PER_CONTEXT as usize {
             return Err(ENOSPC);
@@ -211,20 +211,25 @@ impl Context {
         if id == 0 || id > (u32::MAX >> 1) {
             return Err(ENOSPC);
         }
-        let queue = SpikeQueue::new(id, entries)?;
-        queues.push(queue.clone(), GFP_KERNEL)?;
-        Ok(queue)
+        queues.push((id, queue), GFP_KERNEL)?;
+        Ok(id)
     }
 
-    /// Destroys spike queue `id` (its mappings keep their pages until unmapped). `ENOENT`.
+    /// Drops this context's hold on spike queue `id` (mappings and other contexts keep the ring);
+    /// this context's waiters on it return `ENOENT`. `ENOENT`: unknown.
     pub(crate) fn destroy_spike_queue(&self, id: u32) -> Result {
-        let queue = {
+        let (_, queue) = {
             let mut queues = self.spike_queues.lock();
-            let pos = queues.iter().position(|q| q.id() == id).ok_or(ENOENT)?;
+            let pos = queues.iter().position(|(i, _)| *i == id).ok_or(ENOENT)?;
             queues.remove(pos).map_err(|_| ENOENT)?
         };
-        queue.close();
+        queue.wake_all();
         Ok(())
+    }
+
+    /// Whether this context still holds `queue` as `id`.
+    pub(crate) fn holds_spike_queue(&self, id: u32, queue: &Arc<SpikeQueue>) -> bool {
+        self.spike_queues.lock().iter().any(|(i, q)| *i == id && Arc::ptr_eq(q, queue))
     }
 
     /// Writes `QUERY_SPIKE_QUEUES`'s result for this context. The entries are gathered under the
@@ -232,8 +237,8 @@ impl Context {
     /// ring holds while it takes this lock.
     pub(crate) fn write_spike_queues(&self, w: &mut kernel::uaccess::UserSliceWriter) -> Result {
         let mut infos = KVec::with_capacity(uapi::MAX_SPIKE_QUEUES_PER_CONTEXT as usize, GFP_KERNEL)?;
-        for q in self.spike_queues.lock().iter() {
-            infos.push(q.info(), GFP_KERNEL)?;
+        for (id, q) in self.spike_queues.lock().iter() {
+            infos.push(q.info(*id), GFP_KERNEL)?;
         }
         w.write(&(infos.len() as u32))?;
         w.write(&0u32)?;
@@ -250,7 +255,8 @@ impl Context {
 
     /// Spike queue `id`, or `ENOENT`.
     pub(crate) fn spike_queue(&self, id: u32) -> Result<Arc<SpikeQueue>> {
-        self.spike_queues.lock().iter().find(|q| q.id() == id).cloned().ok_or(ENOENT)
+        let queues = self.spike_queues.lock();
+        queues.iter().find(|(i, _)| *i == id).map(|(_, q)| q.clone()).ok_or(ENOENT)
     }
 
     /// Queue `id`, or `ENOENT`.

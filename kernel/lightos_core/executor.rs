@@ -132,16 +132,28 @@ impl Executor {
         Ok((job.id(), prim))
     }
 
-    /// Ends job `job_id` with `status` and drops its handles in `ctx`. `ENOENT`: not a job this
-    /// executor runs. `ECANCELED`: it had already ended (timed out or aborted).
-    pub(crate) fn complete(&self, ctx: &Context, job_id: u64, status: u32) -> Result {
+    /// Ends job `job_id` with `status` and drops its handles in `ctx`; for an `OP_SPIKE_ENCODE`
+    /// that succeeded, first produces the `produced` events it staged into its queue. `ENOENT`:
+    /// not a job this executor runs. `EINVAL`: `produced` non-zero for another op or above the
+    /// staging capacity (the job keeps running). `ECANCELED`: it had already ended (timed out or
+    /// aborted).
+    pub(crate) fn complete(&self, ctx: &Context, job_id: u64, status: u32, produced: u32) -> Result {
         let running = {
             let mut st = self.state.lock();
             let pos = st.running.iter().position(|r| r.job.id() == job_id).ok_or(ENOENT)?;
+            if u64::from(produced) > st.running[pos].job.event_capacity() {
+                return Err(EINVAL);
+            }
             st.running.remove(pos).map_err(|_| ENOENT)?
         };
         Self::drop_handles(ctx, &running.handles);
-        if running.job.complete(status) {
+        let job = &running.job;
+        let publish = || {
+            if status == uapi::STATUS_OK && produced > 0 {
+                job.produce_events(produced);
+            }
+        };
+        if job.complete_after(status, publish) {
             Ok(())
         } else {
             Err(errno::ecanceled())

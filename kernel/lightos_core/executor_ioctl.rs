@@ -36,18 +36,19 @@ pub(crate) fn fetch(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     req.prim = prim;
     if let Err(err) = arg.write(&req) {
         // The executor cannot learn the job: fail it rather than leave it running forever.
-        let _ = executor.complete(ctx, job_id, uapi::STATUS_DEVICE_LOST);
+        let _ = executor.complete(ctx, job_id, uapi::STATUS_DEVICE_LOST, 0);
         return Err(err);
     }
     Ok(0)
 }
 
-/// Handles `JOB_COMPLETE`. `EINVAL`: flags/reserved, or a status an executor may not report (only
-/// OK, INVALID and THERMAL_ABORT); `EPERM`: not an executor; `ENOENT`: not one of its running jobs;
-/// `ECANCELED`: the job had already timed out or been aborted.
+/// Handles `JOB_COMPLETE`. `EINVAL`: flags/pad/reserved, a status an executor may not report (only
+/// OK, INVALID and THERMAL_ABORT), or `produced` non-zero for a job that is not an
+/// `OP_SPIKE_ENCODE` or above its staging capacity; `EPERM`: not an executor; `ENOENT`: not one of
+/// its running jobs; `ECANCELED`: the job had already timed out or been aborted.
 pub(crate) fn complete(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     let req: uapi::JobComplete = arg.read()?;
-    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
+    if req.flags != 0 || req.pad != 0 || req.reserved.iter().any(|&r| r != 0) {
         return Err(EINVAL);
     }
     if !matches!(
@@ -57,6 +58,6 @@ pub(crate) fn complete(ctx: &Context, arg: IoctlArg) -> Result<isize> {
         return Err(EINVAL);
     }
     let executor = ctx.executor().ok_or(EPERM)?;
-    executor.complete(ctx, req.job_id, req.status)?;
+    executor.complete(ctx, req.job_id, req.status, req.produced)?;
     Ok(0)
 }

@@ -3,6 +3,9 @@
 //! `BUFFER_EXPORT` and `BUFFER_IMPORT`: sharing a buffer with another context or process as a dma-buf
 //! file descriptor.
 //!
+//! Spike queues are exported the same way (`SPIKE_QUEUE_EXPORT`, [`SPIKE_QUEUES`]), with their own
+//! ops table so a queue's descriptor cannot be imported as a buffer nor the reverse.
+//!
 //! The dma-buf's private data is a reference to the [`Buffer`] (an `Arc` turned into a raw pointer),
 //! dropped by the dma-buf's `release` when its last file reference goes; the dma-buf holds a module
 //! reference (`owner`), so the callbacks outlive every fd. Importing a LightOS dma-buf gives the
@@ -13,7 +16,7 @@
 //! The 7.2 kernel crate has no dma-buf exporter abstraction, so this file uses the C API through
 //! `bindings`, each call with its safety argument.
 
-use crate::{buffer::Buffer, context::Context, ioctl_arg::IoctlArg, uapi};
+use crate::{buffer::Buffer, context::Context, ioctl_arg::IoctlArg, spike::SpikeQueue, uapi};
 use core::ptr::NonNull;
 use kernel::{
     bindings,
@@ -51,33 +54,122 @@ unsafe extern "C" fn unmap_dma_buf(
 ) {
 }
 
-/// `release`: the last file reference is gone; drop the buffer reference the dma-buf held.
+/// `release`: the last file reference is gone; drop the object reference the dma-buf held.
 ///
 /// # Safety
 ///
-/// Called by the dma-buf core once, with the dma-buf `export` created, whose `priv_` is the pointer
-/// `Arc::into_raw` returned there.
-unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
-    // SAFETY: per the function's safety requirements, `priv_` came from `Arc::into_raw` and this is
-    // the only place that turns it back, once.
-    drop(unsafe { Arc::<Buffer>::from_raw((*dmabuf).priv_.cast::<Buffer>()) });
+/// Called by the dma-buf core once, with a dma-buf [`export_arc`] created with the ops of `T`,
+/// whose `priv_` is the pointer `Arc::<T>::into_raw` returned there.
+unsafe extern "C" fn release<T: Send + Sync>(dmabuf: *mut bindings::dma_buf) {
+    // SAFETY: per the function's safety requirements, `priv_` came from `Arc::<T>::into_raw` and
+    // this is the only place that turns it back, once.
+    drop(unsafe { Arc::<T>::from_raw((*dmabuf).priv_.cast::<T>()) });
 }
 
-/// The dma-buf operations of LightOS buffers; also how an import recognises one of ours.
-static DMABUF_OPS: bindings::dma_buf_ops = bindings::dma_buf_ops {
-    attach: None,
-    detach: None,
-    pin: None,
-    unpin: None,
-    map_dma_buf: Some(map_dma_buf),
-    unmap_dma_buf: Some(unmap_dma_buf),
-    release: Some(release),
-    begin_cpu_access: None,
-    end_cpu_access: None,
-    mmap: None,
-    vmap: None,
-    vunmap: None,
+/// The dma-buf operations of exported `T`s: no device attachment yet, `release` drops the `Arc`.
+const fn ops_for<T: Send + Sync>() -> bindings::dma_buf_ops {
+    bindings::dma_buf_ops {
+        attach: None,
+        detach: None,
+        pin: None,
+        unpin: None,
+        map_dma_buf: Some(map_dma_buf),
+        unmap_dma_buf: Some(unmap_dma_buf),
+        release: Some(release::<T>),
+        begin_cpu_access: None,
+        end_cpu_access: None,
+        mmap: None,
+        vmap: None,
+        vunmap: None,
+    }
+}
+
+/// What an exported object is: its dma-buf ops (how an import recognises one of ours) and name.
+pub(crate) struct ExportKind<T> {
+    ops: bindings::dma_buf_ops,
+    name: &'static CStr,
+    _object: core::marker::PhantomData<fn() -> T>,
+}
+
+// SAFETY: the ops table holds only function pointers and the name is a static string; nothing in
+// it is mutated after construction.
+unsafe impl<T> Sync for ExportKind<T> {}
+
+/// Buffer objects (`BUFFER_EXPORT`), exporter name `lightos`.
+static BUFFERS: ExportKind<Buffer> =
+    ExportKind { ops: ops_for::<Buffer>(), name: c"lightos", _object: core::marker::PhantomData };
+
+/// Spike queues (`SPIKE_QUEUE_EXPORT`), exporter name `lightos-spikes`.
+pub(crate) static SPIKE_QUEUES: ExportKind<SpikeQueue> = ExportKind {
+    ops: ops_for::<SpikeQueue>(),
+    name: c"lightos-spikes",
+    _object: core::marker::PhantomData,
 };
+
+/// Exports `object` as a new dma-buf of `size` bytes and installs a descriptor for it, after
+/// `publish` (which tells userspace the descriptor number) succeeded. `EMFILE`: no free descriptor.
+pub(crate) fn export_arc<T: Send + Sync>(
+    kind: &'static ExportKind<T>,
+    object: Arc<T>,
+    size: usize,
+    cloexec: bool,
+    module: &'static ThisModule,
+    publish: impl FnOnce(i32) -> Result,
+) -> Result {
+    let flags = if cloexec { bindings::O_CLOEXEC } else { 0 };
+    let reservation = FileDescriptorReservation::get_unused_fd_flags(flags)?;
+    let info = bindings::dma_buf_export_info {
+        exp_name: kind.name.as_char_ptr(),
+        owner: module.as_ptr(),
+        ops: &kind.ops,
+        size,
+        flags: bindings::O_RDWR as i32,
+        resv: core::ptr::null_mut(),
+        priv_: Arc::into_raw(object).cast_mut().cast(),
+    };
+    // SAFETY: `info` is fully initialised and outlives the call; the ops are static and provide the
+    // three mandatory callbacks; on success the dma-buf owns `priv_` (released by `release::<T>`).
+    let dmabuf = unsafe { bindings::dma_buf_export(&info) };
+    if is_err(dmabuf) {
+        // SAFETY: export failed, so nothing took ownership of the reference in `priv_`.
+        drop(unsafe { Arc::<T>::from_raw(info.priv_.cast::<T>()) });
+        return Err(Error::from_errno(dmabuf as isize as i32));
+    }
+    if let Err(err) = publish(reservation.reserved_fd() as i32) {
+        // SAFETY: `dmabuf` is the valid dma-buf just exported; dropping its only reference
+        // releases it (and with it the object reference). The reservation is returned on drop.
+        unsafe { bindings::dma_buf_put(dmabuf) };
+        return Err(err);
+    }
+    // SAFETY: `dmabuf` is valid and `file` is its file, on which `dma_buf_export` returned one
+    // reference that we own; it is handed to the new descriptor here.
+    let file = unsafe { ARef::<File>::from_raw(NonNull::new_unchecked((*dmabuf).file.cast::<File>())) };
+    reservation.fd_install(file);
+    Ok(())
+}
+
+/// The object behind descriptor `fd` if it is a dma-buf exported as `kind`. `EBADF`: not an open
+/// descriptor; `EINVAL`: not a dma-buf, or another exporter's or kind's.
+pub(crate) fn import_arc<T: Send + Sync>(kind: &'static ExportKind<T>, fd: i32) -> Result<Arc<T>> {
+    // SAFETY: `dma_buf_get` accepts any integer; it returns a referenced dma-buf or an `ERR_PTR`.
+    let dmabuf = unsafe { bindings::dma_buf_get(fd) };
+    if is_err(dmabuf) {
+        return Err(Error::from_errno(dmabuf as isize as i32));
+    }
+    // SAFETY: `dmabuf` is a valid dma-buf we hold a reference on until `dma_buf_put` below. If its
+    // ops are `kind`'s, `priv_` is the `Arc<T>` raw pointer that `export_arc` stored, alive as long
+    // as the dma-buf; `ArcBorrow::from_raw` borrows it and `into` takes a new reference.
+    let object: Result<Arc<T>> = unsafe {
+        if core::ptr::eq((*dmabuf).ops, &kind.ops) {
+            Ok(ArcBorrow::<T>::from_raw((*dmabuf).priv_.cast::<T>()).into())
+        } else {
+            Err(EINVAL)
+        }
+    };
+    // SAFETY: drops the reference `dma_buf_get` took.
+    unsafe { bindings::dma_buf_put(dmabuf) };
+    object
+}
 
 /// Handles `BUFFER_EXPORT`. `EINVAL`: unknown flags, non-zero pad/fd/reserved; `ENOENT`: unknown
 /// handle; `EMFILE`: no free descriptor; `EFAULT`.
@@ -91,42 +183,17 @@ pub(crate) fn export(ctx: &Context, module: &'static ThisModule, arg: IoctlArg) 
         return Err(EINVAL);
     }
     let buffer = ctx.buffer(req.handle)?;
-    let cloexec = if req.flags & uapi::EXPORT_CLOEXEC != 0 { bindings::O_CLOEXEC } else { 0 };
-    let reservation = FileDescriptorReservation::get_unused_fd_flags(cloexec)?;
     let size = buffer.size();
-    let info = bindings::dma_buf_export_info {
-        exp_name: c"lightos".as_char_ptr(),
-        owner: module.as_ptr(),
-        ops: &DMABUF_OPS,
-        size,
-        flags: bindings::O_RDWR as i32,
-        resv: core::ptr::null_mut(),
-        priv_: Arc::into_raw(buffer).cast_mut().cast(),
-    };
-    // SAFETY: `info` is fully initialised and outlives the call; the ops are static and provide the
-    // three mandatory callbacks; on success the dma-buf owns `priv_` (released by `release`).
-    let dmabuf = unsafe { bindings::dma_buf_export(&info) };
-    if is_err(dmabuf) {
-        // SAFETY: export failed, so nothing took ownership of the reference in `priv_`.
-        drop(unsafe { Arc::<Buffer>::from_raw(info.priv_.cast::<Buffer>()) });
-        return Err(Error::from_errno(dmabuf as isize as i32));
-    }
-    req.fd = reservation.reserved_fd() as i32;
-    if let Err(err) = arg.write(&req) {
-        // SAFETY: `dmabuf` is the valid dma-buf just exported; dropping its only reference
-        // releases it (and with it the buffer reference). The reservation is returned on drop.
-        unsafe { bindings::dma_buf_put(dmabuf) };
-        return Err(err);
-    }
-    // SAFETY: `dmabuf` is valid and `file` is its file, on which `dma_buf_export` returned one
-    // reference that we own; it is handed to the new descriptor here.
-    let file = unsafe { ARef::<File>::from_raw(NonNull::new_unchecked((*dmabuf).file.cast::<File>())) };
-    reservation.fd_install(file);
+    let cloexec = req.flags & uapi::EXPORT_CLOEXEC != 0;
+    export_arc(&BUFFERS, buffer, size, cloexec, module, |fd| {
+        req.fd = fd;
+        arg.write(&req)
+    })?;
     Ok(0)
 }
 
 /// Handles `BUFFER_IMPORT`. `EINVAL`: flags/pad/reserved/outputs, or a dma-buf LightOS did not
-/// export; `EBADF`: not an open descriptor; `ENOSPC`: the context is full.
+/// export as a buffer; `EBADF`: not an open descriptor; `ENOSPC`: the context is full.
 pub(crate) fn import(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     let mut req: uapi::BufferImport = arg.read()?;
     if req.flags != 0
@@ -138,24 +205,7 @@ pub(crate) fn import(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     {
         return Err(EINVAL);
     }
-    // SAFETY: `dma_buf_get` accepts any integer; it returns a referenced dma-buf or an `ERR_PTR`.
-    let dmabuf = unsafe { bindings::dma_buf_get(req.fd) };
-    if is_err(dmabuf) {
-        return Err(Error::from_errno(dmabuf as isize as i32));
-    }
-    // SAFETY: `dmabuf` is a valid dma-buf we hold a reference on until `dma_buf_put` below. If its
-    // ops are ours, `priv_` is the `Arc<Buffer>` raw pointer that `export` stored, alive as long as
-    // the dma-buf; `ArcBorrow::from_raw` borrows it and `into` takes a new reference.
-    let buffer: Result<Arc<Buffer>> = unsafe {
-        if core::ptr::eq((*dmabuf).ops, &DMABUF_OPS) {
-            Ok(ArcBorrow::<Buffer>::from_raw((*dmabuf).priv_.cast::<Buffer>()).into())
-        } else {
-            Err(EINVAL)
-        }
-    };
-    // SAFETY: drops the reference `dma_buf_get` took.
-    unsafe { bindings::dma_buf_put(dmabuf) };
-    let buffer = buffer?;
+    let buffer = import_arc(&BUFFERS, req.fd)?;
     let size = buffer.size() as u64;
     let handle = ctx.insert_buffer(buffer)?;
     req.handle = handle;

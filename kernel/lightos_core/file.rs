@@ -113,6 +113,14 @@ impl MiscDevice for LightosFile {
             (uapi::IOC_NR_SPIKE_NOTIFY, dir) if dir == read_write => {
                 spike_ioctl::notify(&me.ctx, IoctlArg::new::<uapi::SpikeQueueId>(cmd, arg)?)
             }
+            (uapi::IOC_NR_SPIKE_QUEUE_EXPORT, dir) if dir == read_write => spike_ioctl::export(
+                &me.ctx,
+                &crate::THIS_MODULE,
+                IoctlArg::new::<uapi::SpikeQueueExport>(cmd, arg)?,
+            ),
+            (uapi::IOC_NR_SPIKE_QUEUE_IMPORT, dir) if dir == read_write => {
+                spike_ioctl::import(&me.ctx, IoctlArg::new::<uapi::SpikeQueueImport>(cmd, arg)?)
+            }
             _ => Err(ENOTTY),
         }
     }

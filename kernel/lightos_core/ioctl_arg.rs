@@ -54,6 +54,8 @@ plain_abi_structs!(
     uapi::SpikeQueueCreate,
     uapi::SpikeQueueId,
     uapi::SpikeWait,
+    uapi::SpikeQueueExport,
+    uapi::SpikeQueueImport,
     uapi::SpikeQueueInfo,
 );
 

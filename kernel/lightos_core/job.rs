@@ -7,7 +7,7 @@
 //! QUEUED → RUNNING → DONE by compare-and-exchange, so exactly one of completion, timeout, abort or
 //! device loss ends it, whichever comes first; later attempts learn that they lost.
 
-use crate::{account, backend::Backend, buffer::Buffer, queue::Queue, uapi};
+use crate::{account, backend::Backend, buffer::Buffer, queue::Queue, spike::SpikeQueue, uapi};
 use kernel::{
     prelude::*,
     sync::{
@@ -29,6 +29,8 @@ pub(crate) struct Job {
     seq: u64,
     prim: uapi::Primitive,
     buffers: [Option<Arc<Buffer>>; uapi::MAX_OPERANDS],
+    /// The queue an `OP_SPIKE_ENCODE` produces into.
+    spike_queue: Option<Arc<SpikeQueue>>,
     queue: Arc<Queue>,
     backend: Arc<dyn Backend>,
     submitted_ns: u64,
@@ -37,11 +39,13 @@ pub(crate) struct Job {
 }
 
 impl Job {
-    /// A job for `prim` with sequence number `seq` on `queue`, to run on `backend`.
+    /// A job for `prim` with sequence number `seq` on `queue`, to run on `backend` (producing into
+    /// `spike_queue` for `OP_SPIKE_ENCODE`).
     pub(crate) fn new(
         seq: u64,
         prim: uapi::Primitive,
         buffers: [Option<Arc<Buffer>>; uapi::MAX_OPERANDS],
+        spike_queue: Option<Arc<SpikeQueue>>,
         queue: Arc<Queue>,
         backend: Arc<dyn Backend>,
         now_ns: u64,
@@ -55,6 +59,7 @@ impl Job {
                 seq,
                 prim,
                 buffers,
+                spike_queue,
                 queue,
                 backend,
                 submitted_ns: now_ns,
@@ -86,6 +91,19 @@ impl Job {
         &self.buffers
     }
 
+    /// Produces the first `count` events of its staging output into its spike queue (a no-op for
+    /// other ops); returns how many fit.
+    pub(crate) fn produce_events(&self, count: u32) -> u32 {
+        let n_in = usize::from(self.prim.n_inputs);
+        match (&self.spike_queue, &self.buffers[n_in]) {
+            (Some(queue), Some(out)) => {
+                let offset = self.prim.operands[n_in].offset as usize;
+                queue.produce(out, offset, count)
+            }
+            _ => 0,
+        }
+    }
+
     /// The priority of its queue.
     pub(crate) fn priority(&self) -> u32 {
         self.queue.priority()
@@ -109,6 +127,21 @@ impl Job {
     /// Ends the job with `status` unless something else ended it first (then returns `false`):
     /// records the status on the queue's timeline and counts it.
     pub(crate) fn complete(&self, status: u32) -> bool {
+        self.complete_after(status, || {})
+    }
+
+    /// How many events its staging output holds (`OP_SPIKE_ENCODE`; 0 for other ops).
+    pub(crate) fn event_capacity(&self) -> u64 {
+        if self.spike_queue.is_none() {
+            return 0;
+        }
+        let out = &self.prim.operands[usize::from(self.prim.n_inputs)];
+        out.shape[0]
+    }
+
+    /// Like [`Job::complete`], running `publish` after the job is claimed and before its status is
+    /// visible: a waiter that sees the job done sees what `publish` did.
+    pub(crate) fn complete_after(&self, status: u32, publish: impl FnOnce()) -> bool {
         let mut current = self.state.load(Relaxed);
         loop {
             if current == DONE {
@@ -119,6 +152,7 @@ impl Job {
                 Err(seen) => current = seen,
             }
         }
+        publish();
         account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
         let latency = account::monotonic_ns().saturating_sub(self.submitted_ns);
         account::complete(self.prim.op, self.backend.counters(), status, latency);

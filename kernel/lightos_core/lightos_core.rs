@@ -29,6 +29,7 @@ mod policy;
 mod query;
 mod queue;
 mod spike;
+mod spike_encode;
 mod spike_ioctl;
 mod stats;
 mod submit;

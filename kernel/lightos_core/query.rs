@@ -3,7 +3,8 @@
 //! `LIGHTOS_IOC_QUERY`: one extensible ioctl for telemetry, `{type, size, ptr}`.
 //!
 //! A zero `ptr` asks for the result's size only. Otherwise `size` must be at least the result's size
-//! (`EINVAL`), and is set to the bytes written. Unknown types and non-zero flags/reserved: `EINVAL`.
+//! (`EINVAL`; for `QUERY_OPS`, room for the ops of ABI 1.2 is enough), and is set to the bytes
+//! written. Unknown types and non-zero flags/reserved: `EINVAL`.
 
 use crate::{account, backend, context::Context, ioctl_arg::IoctlArg, stats, uapi};
 use kernel::{
@@ -21,12 +22,17 @@ pub(crate) fn query(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     match req.query_type {
         uapi::QUERY_STATS => reply(&arg, &mut req, &stats::snapshot()),
         uapi::QUERY_CONTEXT => reply(&arg, &mut req, &ctx.snapshot()),
-        uapi::QUERY_OPS => reply_with(
-            &arg,
-            &mut req,
-            size_of::<[uapi::OpStats; uapi::OP_COUNT]>(),
-            account::write_ops,
-        ),
+        uapi::QUERY_OPS => {
+            // A client built before 1.6 has room for the ops it knows: it gets those (and the size
+            // it can hold), so appending an op does not break it.
+            let entry = size_of::<uapi::OpStats>() as u64;
+            let count = if req.ptr != 0 && req.size >= entry * uapi::OP_COUNT_1_2 as u64 {
+                (req.size / entry).min(uapi::OP_COUNT as u64) as usize
+            } else {
+                uapi::OP_COUNT
+            };
+            reply_with(&arg, &mut req, count * entry as usize, |w| account::write_ops(w, count))
+        }
         uapi::QUERY_BACKENDS => reply_with(
             &arg,
             &mut req,

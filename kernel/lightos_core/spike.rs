@@ -9,6 +9,13 @@
 //! sees the flag after publishing calls `SPIKE_NOTIFY`. The kernel only reads the indices (as
 //! `READ_ONCE` would) and clamps what they imply to the ring's size, so garbage indices from a
 //! buggy producer can never make it touch memory outside the ring.
+//!
+//! A queue created with `SPIKE_QUEUE_KERNEL_PRODUCER` is produced into by the kernel only (the
+//! events of `OP_SPIKE_ENCODE` jobs, [`SpikeQueue::produce`]): it keeps the tail in its own memory
+//! and overwrites the header's, so userspace can consume but not corrupt the producer side.
+//!
+//! A queue belongs to every context that holds it (the creator and importers, `SPIKE_QUEUE_IMPORT`),
+//! each under its own identifier; its pages live until the last context and mapping let go.
 
 use crate::{account, stats, uapi};
 use core::{
@@ -33,6 +40,10 @@ const MAX_SLEEP_MS: u64 = 10;
 
 /// Per-queue counters.
 pub(crate) struct SpikeStats {
+    /// Events the kernel produced into the ring.
+    pub(crate) produced: Atomic<u64>,
+    /// Events the kernel dropped because the ring was full.
+    pub(crate) dropped: Atomic<u64>,
     /// `SPIKE_WAIT` calls.
     pub(crate) waits: Atomic<u64>,
     /// Sleeps that ended by a notification.
@@ -44,21 +55,27 @@ pub(crate) struct SpikeStats {
 /// One spike queue.
 #[pin_data(PinnedDrop)]
 pub(crate) struct SpikeQueue {
-    id: u32,
     entries: u32,
+    /// Whether only the kernel produces (`SPIKE_QUEUE_KERNEL_PRODUCER`).
+    kernel_producer: bool,
     /// Header page first, then the entries' pages.
     pages: KVec<Page>,
     /// Serialises sleeping waiters with notifiers (never taken by userspace producers).
     #[pin]
-    waiters: Mutex<bool>,
+    waiters: Mutex<()>,
+    /// The kernel producer's tail, authoritative for a kernel-produced ring; serialises kernel
+    /// producers (jobs completing at once).
+    #[pin]
+    kernel_tail: Mutex<u32>,
     #[pin]
     published: CondVar,
     pub(crate) stats: SpikeStats,
 }
 
 impl SpikeQueue {
-    /// A zeroed ring of `entries` events (a power of two within the ABI's limits, else `EINVAL`).
-    pub(crate) fn new(id: u32, entries: u32) -> Result<Arc<Self>> {
+    /// A zeroed ring of `entries` events (a power of two within the ABI's limits, else `EINVAL`),
+    /// produced into by the kernel only if `kernel_producer`.
+    pub(crate) fn new(entries: u32, kernel_producer: bool) -> Result<Arc<Self>> {
         if !entries.is_power_of_two()
             || !(uapi::SPIKE_RING_MIN_ENTRIES..=uapi::SPIKE_RING_MAX_ENTRIES).contains(&entries)
         {
@@ -74,6 +91,7 @@ impl SpikeQueue {
             mask: entries - 1,
             entries,
             events_offset: uapi::SPIKE_RING_EVENTS_OFFSET,
+            flags: if kernel_producer { uapi::SPIKE_RING_KERNEL_PRODUCER } else { 0 },
             ..Default::default()
         };
         // SAFETY: the pages are ours alone until this function returns (nothing is mapped yet);
@@ -83,12 +101,19 @@ impl SpikeQueue {
         };
         let queue = Arc::pin_init(
             try_pin_init!(Self {
-                id,
                 entries,
+                kernel_producer,
                 pages,
-                waiters <- new_mutex!(false),
+                waiters <- new_mutex!(()),
+                kernel_tail <- new_mutex!(0),
                 published <- new_condvar!("lightos_spike"),
-                stats: SpikeStats { waits: Atomic::new(0), wakeups: Atomic::new(0), notifies: Atomic::new(0) },
+                stats: SpikeStats {
+                    produced: Atomic::new(0),
+                    dropped: Atomic::new(0),
+                    waits: Atomic::new(0),
+                    wakeups: Atomic::new(0),
+                    notifies: Atomic::new(0),
+                },
             }? Error),
             GFP_KERNEL,
         )?;
@@ -97,9 +122,14 @@ impl SpikeQueue {
         Ok(queue)
     }
 
-    /// Its identifier.
-    pub(crate) fn id(&self) -> u32 {
-        self.id
+    /// Its entries.
+    pub(crate) fn entries(&self) -> u32 {
+        self.entries
+    }
+
+    /// Whether only the kernel produces into it.
+    pub(crate) fn kernel_producer(&self) -> bool {
+        self.kernel_producer
     }
 
     /// Bytes to map: header and entries, whole pages.
@@ -144,15 +174,16 @@ impl SpikeQueue {
 
     /// Waits until at least `min_events` are in the ring or `deadline_ns` passes; returns how
     /// many are. `EINVAL` for `min_events` 0 or above the ring's size; `ETIMEDOUT`; `ERESTARTSYS`
-    /// on a signal; `ENOENT` when the queue is destroyed meanwhile.
-    pub(crate) fn wait(&self, min_events: u32, deadline_ns: u64) -> Result<u32> {
+    /// on a signal; `ENOENT` once `attached` says the waiter's context let the queue go (checked
+    /// on every wake-up; [`SpikeQueue::wake_all`] after destroying makes that immediate).
+    pub(crate) fn wait(&self, min_events: u32, deadline_ns: u64, attached: impl Fn() -> bool) -> Result<u32> {
         if min_events == 0 || min_events > self.entries {
             return Err(EINVAL);
         }
         self.stats.waits.add(1, Relaxed);
-        let mut closed = self.waiters.lock();
+        let mut guard = self.waiters.lock();
         loop {
-            if *closed {
+            if !attached() {
                 return Err(ENOENT);
             }
             // Flag first, then re-read the indices (a full barrier between them, paired with the
@@ -171,7 +202,7 @@ impl SpikeQueue {
                 return Err(ETIMEDOUT);
             }
             let ms = (deadline_ns - now).div_ceil(1_000_000).min(MAX_SLEEP_MS) as u32;
-            match self.published.wait_interruptible_timeout(&mut closed, msecs_to_jiffies(ms)) {
+            match self.published.wait_interruptible_timeout(&mut guard, msecs_to_jiffies(ms)) {
                 CondVarTimeoutResult::Signal { .. } => {
                     self.set_need_wakeup(false);
                     return Err(ERESTARTSYS);
@@ -221,11 +252,11 @@ impl SpikeQueue {
         copied
     }
 
-    /// Its state and counters, as `QUERY_SPIKE_QUEUES` reports them.
-    pub(crate) fn info(&self) -> uapi::SpikeQueueInfo {
+    /// Its state and counters, as `QUERY_SPIKE_QUEUES` reports them for a context that calls it `id`.
+    pub(crate) fn info(&self, id: u32) -> uapi::SpikeQueueInfo {
         let word = |offset| self.header_word(offset, |a| a.load(Relaxed));
         uapi::SpikeQueueInfo {
-            queue_id: self.id,
+            queue_id: id,
             entries: self.entries,
             available: self.available(),
             overflow: word(offset_of!(uapi::SpikeRingHeader, overflow)),
@@ -245,10 +276,74 @@ impl SpikeQueue {
         self.published.notify_all();
     }
 
-    /// The queue is destroyed: waiters return `ENOENT`.
-    pub(crate) fn close(&self) {
-        *self.waiters.lock() = true;
+    /// Wakes every waiter so it re-checks the ring and whether its context still holds the queue.
+    pub(crate) fn wake_all(&self) {
+        let _guard = self.waiters.lock();
         self.published.notify_all();
+    }
+
+    /// The kernel producer: appends `count` events read from `src` at byte `offset` (16-byte
+    /// aligned, within the buffer: validation checked both), as many as fit; the rest are dropped
+    /// and added to the header's `overflow`. Publishes the tail with release ordering and wakes
+    /// waiters. Returns how many were appended.
+    ///
+    /// Free space is `entries - (tail - head)` with the kernel's own tail; a consumer's garbage
+    /// `head` can make the ring look full (events dropped), never make the kernel write outside it.
+    pub(crate) fn produce(&self, src: &crate::buffer::Buffer, offset: usize, count: u32) -> u32 {
+        const EVENT: usize = size_of::<uapi::SpikeEvent>();
+        let mut tail = self.kernel_tail.lock();
+        let head = self.header_word(offset_of!(uapi::SpikeRingHeader, head), |a| {
+            a.load(kernel::sync::atomic::Acquire)
+        });
+        let free = self.entries.saturating_sub(tail.wrapping_sub(head));
+        let n = count.min(free);
+        for i in 0..n as usize {
+            let from = offset + i * EVENT;
+            let index = tail.wrapping_add(i as u32) & (self.entries - 1);
+            let to = uapi::SPIKE_RING_EVENTS_OFFSET as usize + index as usize * EVENT;
+            let (Some(src_page), Some(dst_page)) = (src.pages().get(from / PAGE_SIZE), self.pages.get(to / PAGE_SIZE)) else {
+                break;
+            };
+            // SAFETY: both pages are valid and owned by their objects, which outlive this call;
+            // they are unmapped below in reverse order of mapping.
+            let (s, d) = unsafe {
+                (
+                    bindings::kmap_local_page(src_page.as_ptr()).cast::<u8>(),
+                    bindings::kmap_local_page(dst_page.as_ptr()).cast::<u8>(),
+                )
+            };
+            // SAFETY: events are 16-byte aligned and never straddle a page (16 divides the page
+            // size, the staging offset and the ring's 64-byte header), so both 16-byte ranges lie
+            // in their mapped pages. The staging bytes may be written concurrently by a
+            // misbehaving client and the ring slot read by the consumer: volatile byte accesses
+            // tolerate both (the slot is not yet published, so a correct consumer does not read it).
+            unsafe {
+                let (s_at, d_at) = (s.add(from % PAGE_SIZE), d.add(to % PAGE_SIZE));
+                for k in 0..EVENT {
+                    d_at.add(k).write_volatile(s_at.add(k).read_volatile());
+                }
+                bindings::kunmap_local(d.cast());
+                bindings::kunmap_local(s.cast());
+            }
+        }
+        *tail = tail.wrapping_add(n);
+        let dropped = count - n;
+        if dropped > 0 {
+            self.header_word(offset_of!(uapi::SpikeRingHeader, overflow), |a| {
+                a.add(dropped, Relaxed)
+            });
+        }
+        let new_tail = *tail;
+        self.header_word(offset_of!(uapi::SpikeRingHeader, tail), |a| {
+            a.store(new_tail, kernel::sync::atomic::Release)
+        });
+        drop(tail);
+        self.stats.produced.add(u64::from(n), Relaxed);
+        self.stats.dropped.add(u64::from(dropped), Relaxed);
+        stats::SPIKE_EVENTS_PRODUCED.add(u64::from(n), Relaxed);
+        stats::SPIKE_EVENTS_DROPPED.add(u64::from(dropped), Relaxed);
+        self.wake_all();
+        n
     }
 }
 

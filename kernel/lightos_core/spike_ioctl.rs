@@ -1,26 +1,92 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `SPIKE_QUEUE_CREATE`, `SPIKE_QUEUE_DESTROY`, `SPIKE_WAIT` and `SPIKE_NOTIFY`.
+//! `SPIKE_QUEUE_CREATE`, `SPIKE_QUEUE_DESTROY`, `SPIKE_WAIT`, `SPIKE_NOTIFY`,
+//! `SPIKE_QUEUE_EXPORT` and `SPIKE_QUEUE_IMPORT`.
 
-use crate::{context::Context, ioctl_arg::IoctlArg, uapi};
-use kernel::prelude::*;
+use crate::{context::Context, export, ioctl_arg::IoctlArg, spike::SpikeQueue, uapi};
+use kernel::{prelude::*, sync::Arc};
 
-/// Handles `SPIKE_QUEUE_CREATE`. `EINVAL`: flags/pad/reserved, entries not a power of two within
-/// the limits. `ENOSPC`: [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`] reached.
+/// The mmap cookie of spike queue `id`.
+fn mmap_offset(id: u32) -> u64 {
+    (u64::from(id) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_SPIKE_RING
+}
+
+/// Handles `SPIKE_QUEUE_CREATE`. `EINVAL`: unknown flags, pad/reserved, entries not a power of two
+/// within the limits. `ENOSPC`: [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`] reached.
 pub(crate) fn create(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     let mut req: uapi::SpikeQueueCreate = arg.read()?;
-    if req.flags != 0 || req.pad != 0 || req.reserved.iter().any(|&r| r != 0) {
+    if req.flags & !uapi::SPIKE_QUEUE_KERNEL_PRODUCER != 0
+        || req.pad != 0
+        || req.reserved.iter().any(|&r| r != 0)
+    {
         return Err(EINVAL);
     }
-    let queue = ctx.create_spike_queue(req.entries)?;
-    req.queue_id = queue.id();
-    req.mmap_offset = (u64::from(queue.id()) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_SPIKE_RING;
-    req.mmap_size = queue.mmap_size() as u64;
+    let queue = SpikeQueue::new(req.entries, req.flags & uapi::SPIKE_QUEUE_KERNEL_PRODUCER != 0)?;
+    let size = queue.mmap_size() as u64;
+    let id = ctx.insert_spike_queue(queue)?;
+    req.queue_id = id;
+    req.mmap_offset = mmap_offset(id);
+    req.mmap_size = size;
     if let Err(err) = arg.write(&req) {
-        let _ = ctx.destroy_spike_queue(queue.id());
+        let _ = ctx.destroy_spike_queue(id);
         return Err(err);
     }
     Ok(0)
+}
+
+/// Handles `SPIKE_QUEUE_EXPORT`: a new descriptor (a dma-buf of the `lightos-spikes` exporter)
+/// that holds the queue; another process that receives it (fork, `SCM_RIGHTS`) imports it.
+/// `EINVAL`: unknown flags, non-zero fd/pad/reserved; `ENOENT`: unknown queue; `EMFILE`.
+pub(crate) fn export(ctx: &Context, module: &'static ThisModule, arg: IoctlArg) -> Result<isize> {
+    let mut req: uapi::SpikeQueueExport = arg.read()?;
+    if req.flags & !uapi::SPIKE_EXPORT_CLOEXEC != 0
+        || req.fd != 0
+        || req.pad != 0
+        || req.reserved.iter().any(|&r| r != 0)
+    {
+        return Err(EINVAL);
+    }
+    let queue = ctx.spike_queue(req.queue_id)?;
+    let size = queue.mmap_size();
+    let cloexec = req.flags & uapi::SPIKE_EXPORT_CLOEXEC != 0;
+    export::export_arc(&export::SPIKE_QUEUES, queue, size, cloexec, module, |fd| {
+        req.fd = fd;
+        arg.write(&req)
+    })?;
+    Ok(0)
+}
+
+/// Handles `SPIKE_QUEUE_IMPORT`: adds the queue behind an exported descriptor to this context
+/// under a new identifier (the same ring: the importer maps and uses it like its own).
+/// `EINVAL`: flags/outputs/reserved non-zero, or a descriptor that is not an exported spike queue;
+/// `EBADF`; `ENOSPC`: the context holds its limit of queues.
+pub(crate) fn import(ctx: &Context, arg: IoctlArg) -> Result<isize> {
+    let mut req: uapi::SpikeQueueImport = arg.read()?;
+    if req.flags != 0
+        || req.queue_id != 0
+        || req.entries != 0
+        || req.mmap_offset != 0
+        || req.mmap_size != 0
+        || req.reserved.iter().any(|&r| r != 0)
+    {
+        return Err(EINVAL);
+    }
+    let queue = export::import_arc(&export::SPIKE_QUEUES, req.fd)?;
+    req.entries = queue.entries();
+    req.mmap_size = queue.mmap_size() as u64;
+    let id = ctx.insert_spike_queue(queue)?;
+    req.queue_id = id;
+    req.mmap_offset = mmap_offset(id);
+    if let Err(err) = arg.write(&req) {
+        let _ = ctx.destroy_spike_queue(id);
+        return Err(err);
+    }
+    Ok(0)
+}
+
+/// Waits on queue `id` of `ctx` as [`SpikeQueue::wait`], ending with `ENOENT` if `ctx` destroys it.
+fn wait_on(ctx: &Context, id: u32, queue: &Arc<SpikeQueue>, min: u32, deadline_ns: u64) -> Result<u32> {
+    queue.wait(min, deadline_ns, || ctx.holds_spike_queue(id, queue))
 }
 
 fn queue_id(arg: &IoctlArg) -> Result<u32> {
@@ -52,7 +118,7 @@ pub(crate) fn wait(ctx: &Context, arg: IoctlArg) -> Result<isize> {
         return Err(EINVAL);
     }
     let queue = ctx.spike_queue(req.queue_id)?;
-    req.available = queue.wait(req.min_events, req.timeout_ns)?;
+    req.available = wait_on(ctx, req.queue_id, &queue, req.min_events, req.timeout_ns)?;
     arg.write(&req)?;
     Ok(0)
 }
@@ -81,7 +147,7 @@ pub(crate) fn read(
         if nonblocking {
             return Err(EAGAIN);
         }
-        queue.wait(1, uapi::TIMEOUT_INFINITE)?;
+        wait_on(ctx, id, &queue, 1, uapi::TIMEOUT_INFINITE)?;
     }
     let n = queue.read_events(out, max);
     if n == 0 && max > 0 {

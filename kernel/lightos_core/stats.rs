@@ -24,6 +24,10 @@ pub(crate) static SPIKE_QUEUES: Atomic<u32> = Atomic::new(0);
 pub(crate) static SPIKE_QUEUES_CREATED: Atomic<u64> = Atomic::new(0);
 /// Spike events consumed through `pread`.
 pub(crate) static SPIKE_EVENTS_READ: Atomic<u64> = Atomic::new(0);
+/// Spike events the kernel produced into kernel-produced queues.
+pub(crate) static SPIKE_EVENTS_PRODUCED: Atomic<u64> = Atomic::new(0);
+/// Spike events the kernel dropped because the queue was full.
+pub(crate) static SPIKE_EVENTS_DROPPED: Atomic<u64> = Atomic::new(0);
 /// `SPIKE_WAIT` sleeps ended by a notification.
 pub(crate) static SPIKE_WAKEUPS: Atomic<u64> = Atomic::new(0);
 /// `SPIKE_NOTIFY` calls.
@@ -53,6 +57,8 @@ fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f, "spike_queues {}", SPIKE_QUEUES.load(Relaxed))?;
     writeln!(f, "spike_queues_created {}", SPIKE_QUEUES_CREATED.load(Relaxed))?;
     writeln!(f, "spike_events_read {}", SPIKE_EVENTS_READ.load(Relaxed))?;
+    writeln!(f, "spike_events_produced {}", SPIKE_EVENTS_PRODUCED.load(Relaxed))?;
+    writeln!(f, "spike_events_dropped {}", SPIKE_EVENTS_DROPPED.load(Relaxed))?;
     writeln!(f, "spike_wakeups {}", SPIKE_WAKEUPS.load(Relaxed))?;
     writeln!(f, "spike_notifies {}", SPIKE_NOTIFIES.load(Relaxed))?;
     for op in 1..=crate::uapi::OP_COUNT {

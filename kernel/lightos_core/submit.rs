@@ -122,7 +122,15 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
     let now = account::monotonic_ns();
     let jobs = queue.admit(count, |i, seq| {
         let a = &accepted[i];
-        Job::new(seq, a.prim, a.checked.buffers.clone(), queue.clone(), a.backend.clone(), now)
+        Job::new(
+            seq,
+            a.prim,
+            a.checked.buffers.clone(),
+            a.checked.spike_queue.clone(),
+            queue.clone(),
+            a.backend.clone(),
+            now,
+        )
     })?;
     let first_seq = jobs.first().map_or(0, |j| j.seq());
     let last_seq = jobs.last().map_or(0, |j| j.seq());

@@ -9,7 +9,7 @@
 //! unknown buffer handle; `EOVERFLOW` when a shape's size overflows 64 bits; `ERANGE` when an
 //! operand's extent leaves its buffer; `EACCES` when the output is a device-read-only buffer.
 
-use crate::{buffer::Buffer, context::Context, uapi};
+use crate::{buffer::Buffer, context::Context, spike::SpikeQueue, spike_encode, uapi};
 use kernel::{prelude::*, sync::Arc};
 
 /// What validation learned about an accepted primitive.
@@ -22,6 +22,8 @@ pub(crate) struct Checked {
     pub(crate) bytes: u64,
     /// Operations the primitive represents.
     pub(crate) flops: u64,
+    /// The kernel-produced queue an `OP_SPIKE_ENCODE` produces into.
+    pub(crate) spike_queue: Option<Arc<SpikeQueue>>,
 }
 
 /// Bytes per element of a valid dtype.
@@ -29,6 +31,7 @@ fn elem_size(dtype: u8) -> u64 {
     match dtype {
         uapi::DTYPE_F32 => 4,
         uapi::DTYPE_F16 | uapi::DTYPE_BF16 => 2,
+        uapi::DTYPE_SPIKE_EVENT => size_of::<uapi::SpikeEvent>() as u64,
         _ => 1,
     }
 }
@@ -49,6 +52,7 @@ fn arity(op: u16) -> (u8, u8, usize) {
         uapi::OP_LAYERNORM => (1, 3, 1),
         uapi::OP_ATTENTION => (3, 3, 1),
         uapi::OP_QUANTIZE | uapi::OP_DEQUANTIZE => (1, 1, 2),
+        uapi::OP_SPIKE_ENCODE => (1, 1, 4),
         _ => (1, 1, 0),
     }
 }
@@ -168,6 +172,7 @@ fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -
             }
             Ok(n)
         }
+        uapi::OP_SPIKE_ENCODE => spike_encode::check(p, dims(&ins[0]), dims(out)),
         uapi::OP_COPY => {
             if numel(&ins[0])? != n {
                 return Err(EINVAL);
@@ -192,7 +197,10 @@ fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -
 /// Checks the dtypes the op takes.
 fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result {
     let (d, o) = (p.dtype, out_dtype);
+    let events = uapi::DTYPE_SPIKE_EVENT;
     let ok = match p.op {
+        uapi::OP_SPIKE_ENCODE => d == uapi::DTYPE_F32 && o == events,
+        _ if d == events || o == events => false,
         uapi::OP_QUANTIZE => is_float(d) && is_quantized(o),
         uapi::OP_DEQUANTIZE => is_quantized(d) && is_float(o),
         uapi::OP_MATMUL => o == d || (is_quantized(d) && is_float(o)),
@@ -271,10 +279,20 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked> {
             }
         }
     }
+    let spike_queue = if p.op == uapi::OP_SPIKE_ENCODE {
+        let queue = ctx.spike_queue(p.params[0] as u32)?;
+        if !queue.kernel_producer() {
+            return Err(EINVAL);
+        }
+        Some(queue)
+    } else {
+        None
+    };
     Ok(Checked {
         buffers,
         out_dtype,
         bytes,
         flops,
+        spike_queue,
     })
 }

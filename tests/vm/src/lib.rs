@@ -2,6 +2,7 @@
 //! `/dev/lightos` is the real module; on the host they are built but not run (see tests/run-all.sh).
 
 pub mod photonic;
+pub mod process;
 
 use lightos_uapi as uapi;
 use std::{

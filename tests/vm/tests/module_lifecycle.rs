@@ -85,7 +85,7 @@ fn run_jobs_through_every_ending() {
         .output(&b, 32, &[4]);
     let s = q.submit(&[add; 3]).unwrap();
     let job = exec.fetch(Some(Duration::from_secs(10))).unwrap().unwrap();
-    assert_eq!(reference_cpu::run_job(&exec, &job), JobStatus::Ok);
+    assert_eq!(reference_cpu::run_job(&exec, &job).status, JobStatus::Ok);
     exec.complete(job.job_id, JobStatus::Ok).unwrap();
     assert_eq!(
         q.wait(s.first_seq, Some(Duration::from_secs(10)))

@@ -3,7 +3,7 @@
 //! rejection path of the four ioctls and of mmap.
 
 use lightos_runtime::{spike::SpikeEvent, uapi, Device};
-use lightos_vm_tests::{dev_ioctl, map};
+use lightos_vm_tests::{dev_ioctl, map, process::fork_child};
 use std::{
     os::{fd::AsFd, unix::fs::OpenOptionsExt},
     time::Duration,
@@ -137,7 +137,7 @@ fn create_rejects_bad_sizes_flags_and_reserved_fields() {
         );
     }
     for change in [
-        |r: &mut uapi::SpikeQueueCreate| r.flags = 1,
+        |r: &mut uapi::SpikeQueueCreate| r.flags = 1 << 1, // bit 0 is SPIKE_QUEUE_KERNEL_PRODUCER (1.6)
         |r: &mut uapi::SpikeQueueCreate| r.pad = 1,
         |r: &mut uapi::SpikeQueueCreate| r.reserved[0] = 1,
     ] {
@@ -332,19 +332,6 @@ fn query_and_fdinfo_report_each_queue() {
 }
 
 /// Forks; the child runs `f` (exit status 0 when it returns true) and never returns here.
-fn fork_child(f: impl FnOnce() -> bool) -> libc::pid_t {
-    // SAFETY: the child only touches the inherited mapping and descriptor and exits; the tests
-    // run on one thread, and the child never returns into the harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        let code = i32::from(!f());
-        // SAFETY: ends the child without running the parent's destructors or test harness.
-        unsafe { libc::_exit(code) };
-    }
-    pid
-}
-
 #[test]
 fn a_producer_process_that_dies_midstream_leaves_a_working_ring() {
     let dev = Device::open().unwrap();

@@ -768,7 +768,7 @@ fn a_buffer_destroyed_while_its_job_runs_stays_alive_for_it() {
     let s = q.submit(&[add4(&b)]).unwrap();
     drop(b); // BUFFER_DESTROY: the handle goes, the job's reference keeps the pages.
     let job = exec.fetch(SEC).unwrap().expect("a job");
-    assert_eq!(reference_cpu::run_job(&exec, &job), JobStatus::Ok);
+    assert_eq!(reference_cpu::run_job(&exec, &job).status, JobStatus::Ok);
     exec.complete(job.job_id, JobStatus::Ok).unwrap();
     assert_eq!(q.wait(s.last_seq, SEC).unwrap().status, JobStatus::Ok);
     assert_eq!(get_f32(&m[32..], 4), vec![2.0, 3.0, 4.0, 5.0]);

@@ -1,5 +1,6 @@
 //! An open `/dev/lightos`: one kernel context.
 
+use crate::spike::queue::{Producer, SpikeQueue};
 use crate::{
     buffer::ioctl_error, sys, Buffer, BufferFlags, DType, DeviceInfo, Error, Executor,
     ExecutorSpec, Op, Placement, Queue, Result,
@@ -131,9 +132,21 @@ impl Device {
 }
 
 impl Device {
-    /// Creates a spike-event ring of `entries` events (a power of two, 2 to 65 536), mapped.
-    pub fn create_spike_queue(&self, entries: u32) -> Result<crate::spike::queue::SpikeQueue> {
-        crate::spike::queue::SpikeQueue::create(Arc::clone(&self.fd), entries)
+    /// Creates a spike-event ring of `entries` events (a power of two, 2 to 65 536), mapped,
+    /// produced into from userspace.
+    pub fn create_spike_queue(&self, entries: u32) -> Result<SpikeQueue> {
+        SpikeQueue::create(Arc::clone(&self.fd), entries, Producer::User)
+    }
+
+    /// Like [`Device::create_spike_queue`], for a ring only the kernel produces into
+    /// (`OP_SPIKE_ENCODE` jobs); pushing into it is refused.
+    pub fn create_kernel_spike_queue(&self, entries: u32) -> Result<SpikeQueue> {
+        SpikeQueue::create(Arc::clone(&self.fd), entries, Producer::Kernel)
+    }
+
+    /// Adds the spike queue another context exported ([`SpikeQueue::export`]) to this one, mapped.
+    pub fn import_spike_queue(&self, exported: std::os::fd::BorrowedFd<'_>) -> Result<SpikeQueue> {
+        SpikeQueue::import(Arc::clone(&self.fd), exported)
     }
 
     /// This context's spike queues and their counters (`QUERY_SPIKE_QUEUES`).

@@ -147,9 +147,22 @@ impl Executor {
     /// Reports `job_id` done with `status` (OK, INVALID or THERMAL_ABORT). `ECANCELED` when the
     /// job had already timed out or been aborted (not an executor fault).
     pub fn complete(&self, job_id: u64, status: JobStatus) -> Result<()> {
+        self.complete_with_events(job_id, status, 0)
+    }
+
+    /// Like [`Executor::complete`] for an `OP_SPIKE_ENCODE` job that wrote `produced` events to
+    /// its staging output: the kernel produces them into the job's queue before the job is seen
+    /// done. `EINVAL` if the job is another op or `produced` exceeds the staging capacity.
+    pub fn complete_with_events(
+        &self,
+        job_id: u64,
+        status: JobStatus,
+        produced: u32,
+    ) -> Result<()> {
         let mut req = uapi::JobComplete {
             job_id,
             status: status.to_raw(),
+            produced,
             ..Default::default()
         };
         // SAFETY: `req` is a valid, writable `JobComplete` that outlives the call; the fd is open.

@@ -31,6 +31,8 @@ pub enum Op {
     Dequantize = uapi::OP_DEQUANTIZE,
     /// Copy.
     Copy = uapi::OP_COPY,
+    /// Values to spike events, produced into a kernel spike queue.
+    SpikeEncode = uapi::OP_SPIKE_ENCODE,
 }
 
 impl Op {
@@ -48,6 +50,7 @@ impl Op {
         Op::Quantize,
         Op::Dequantize,
         Op::Copy,
+        Op::SpikeEncode,
     ];
 
     /// The op with ABI number `raw`.
@@ -75,6 +78,8 @@ pub enum DType {
     I8 = uapi::DTYPE_I8,
     /// OCP FP8 E4M3.
     Fp8E4m3 = uapi::DTYPE_FP8_E4M3,
+    /// A 16-byte spike event (only `SPIKE_ENCODE`'s output).
+    SpikeEvent = uapi::DTYPE_SPIKE_EVENT,
 }
 
 impl DType {
@@ -84,6 +89,7 @@ impl DType {
             DType::F32 => 4,
             DType::F16 | DType::Bf16 => 2,
             DType::I8 | DType::Fp8E4m3 => 1,
+            DType::SpikeEvent => 16,
         }
     }
 
@@ -230,6 +236,7 @@ pub(crate) fn dtype_size(raw: u8) -> Option<usize> {
         uapi::DTYPE_F32 => Some(4),
         uapi::DTYPE_F16 | uapi::DTYPE_BF16 => Some(2),
         uapi::DTYPE_I8 | uapi::DTYPE_FP8_E4M3 => Some(1),
+        uapi::DTYPE_SPIKE_EVENT => Some(16),
         _ => None,
     }
 }

@@ -3,15 +3,34 @@
 //! reference, not the fast CPU backend: contiguous tensors only, no blocking, no SIMD.
 //!
 //! Ops: COPY, ADD, MUL, RELU, GELU, SOFTMAX, LAYERNORM, MATMUL on f32 (declared bit-reproducible:
-//! one thread, fixed summation order). Anything else is reported `INVALID`.
+//! one thread, fixed summation order), and SPIKE_ENCODE (f32 → spike events staged for the kernel
+//! to produce into a queue; seeded, so reproducible too). Anything else is reported `INVALID`.
 
 use crate::{Executor, ExecutorSpec, FetchedJob, JobStatus, Op, OperandMap, Result};
 use lightos_uapi as uapi;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// How a job ended, as the executor reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Its status.
+    pub status: JobStatus,
+    /// Events an `OP_SPIKE_ENCODE` staged (0 for other ops).
+    pub produced: u32,
+}
+
+impl Outcome {
+    fn of(status: JobStatus) -> Outcome {
+        Outcome {
+            status,
+            produced: 0,
+        }
+    }
+}
+
 /// The ops this executor runs.
-pub const OPS: [Op; 8] = [
+pub const OPS: [Op; 9] = [
     Op::Copy,
     Op::Add,
     Op::Mul,
@@ -20,16 +39,18 @@ pub const OPS: [Op; 8] = [
     Op::Softmax,
     Op::LayerNorm,
     Op::Matmul,
+    Op::SpikeEncode,
 ];
 
-/// Its registration: the ops above, f32, all deterministic.
+/// Its registration: the ops above, f32 (and spike events as SPIKE_ENCODE's output), all
+/// deterministic.
 pub fn spec(name: &str) -> ExecutorSpec {
     let ops = OPS.iter().fold(0, |m, op| m | op.bit());
     ExecutorSpec {
         name: name.to_string(),
         ops,
         deterministic_ops: ops,
-        dtypes: crate::DType::F32.bit(),
+        dtypes: crate::DType::F32.bit() | crate::DType::SpikeEvent.bit(),
     }
 }
 
@@ -40,8 +61,8 @@ pub fn serve(exec: &Executor, stop: &AtomicBool, max_jobs: Option<u64>) -> Resul
         let Some(job) = exec.fetch(Some(Duration::from_millis(100)))? else {
             continue;
         };
-        let status = run_job(exec, &job);
-        match exec.complete(job.job_id, status) {
+        let outcome = run_job(exec, &job);
+        match exec.complete_with_events(job.job_id, outcome.status, outcome.produced) {
             Ok(()) => {}
             // The job timed out or was aborted meanwhile: not this executor's error.
             Err(e) if e.errno() == Some(nix::errno::Errno::ECANCELED) => {}
@@ -54,18 +75,39 @@ pub fn serve(exec: &Executor, stop: &AtomicBool, max_jobs: Option<u64>) -> Resul
 
 /// Maps a job's operands and runs it. A job whose operands hold no elements (a null primitive)
 /// touches no memory, so nothing is mapped for it.
-pub fn run_job(exec: &Executor, job: &FetchedJob) -> JobStatus {
+pub fn run_job(exec: &Executor, job: &FetchedJob) -> Outcome {
     let n = usize::from(job.prim.n_inputs) + 1;
     let empty = job.prim.operands[..n]
         .iter()
         .all(|t| t.shape[..t.ndim as usize].contains(&0));
     if empty {
-        return JobStatus::Ok;
+        return Outcome::of(JobStatus::Ok);
     }
     let maps: Result<Vec<OperandMap>> = (0..n).map(|i| exec.map_operand(job, i)).collect();
     match maps {
-        Ok(mut maps) => execute(&job.prim, &mut maps),
-        Err(_) => JobStatus::Invalid,
+        Ok(mut maps) if job.prim.op == uapi::OP_SPIKE_ENCODE => spike_encode(&job.prim, &mut maps),
+        Ok(mut maps) => Outcome::of(execute(&job.prim, &mut maps)),
+        Err(_) => Outcome::of(JobStatus::Invalid),
+    }
+}
+
+/// SPIKE_ENCODE: the input's f32 values to events in the staging output.
+fn spike_encode(p: &uapi::Primitive, maps: &mut [OperandMap]) -> Outcome {
+    let staged = (|| {
+        let (io, ilen) = span(&p.operands[0], 4)?;
+        let (so, slen) = span(&p.operands[1], 16)?;
+        let input = maps[0].bytes().get(io..io + ilen)?.to_vec();
+        let OperandMap::Output(out) = &mut maps[1] else {
+            return None;
+        };
+        crate::spike::encode_job::run(p, &input, out.get_mut(so..so + slen)?)
+    })();
+    match staged {
+        Some(produced) => Outcome {
+            status: JobStatus::Ok,
+            produced,
+        },
+        None => Outcome::of(JobStatus::Invalid),
     }
 }
 
@@ -231,6 +273,9 @@ mod tests {
         let s = spec("cpu0");
         assert_eq!(s.ops, s.deterministic_ops);
         assert_eq!(s.ops.count_ones() as usize, OPS.len());
-        assert_eq!(s.dtypes, 1 << uapi::DTYPE_F32);
+        assert_eq!(
+            s.dtypes,
+            1 << uapi::DTYPE_F32 | 1 << uapi::DTYPE_SPIKE_EVENT
+        );
     }
 }

@@ -104,6 +104,18 @@ nix::ioctl_readwrite!(
     uapi::IOC_NR_SPIKE_NOTIFY,
     uapi::SpikeQueueId
 );
+nix::ioctl_readwrite!(
+    spike_queue_export,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_SPIKE_QUEUE_EXPORT,
+    uapi::SpikeQueueExport
+);
+nix::ioctl_readwrite!(
+    spike_queue_import,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_SPIKE_QUEUE_IMPORT,
+    uapi::SpikeQueueImport
+);
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 5;
+pub const ABI_MINOR: u32 = 6;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -104,6 +104,11 @@ pub const CAP_EXPORT: u64 = 1 << 7;
 pub const CAP_THERMAL: u64 = 1 << 8;
 /// Capability: spike-event queues (`SPIKE_QUEUE_CREATE`/`DESTROY`, `SPIKE_WAIT`, `SPIKE_NOTIFY`) (ABI 1.5).
 pub const CAP_SPIKES: u64 = 1 << 9;
+/// Capability: `SPIKE_QUEUE_EXPORT`/`IMPORT`, sharing a spike queue with another process (ABI 1.6).
+pub const CAP_SPIKE_SHARING: u64 = 1 << 10;
+/// Capability: kernel-produced spike queues, [`OP_SPIKE_ENCODE`] and [`JobComplete::produced`]
+/// (ABI 1.6).
+pub const CAP_SPIKE_ENCODE: u64 = 1 << 11;
 /// Every capability bit this version of the ABI defines.
 pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_BUFFERS
@@ -114,7 +119,9 @@ pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_ROUTING
     | CAP_EXPORT
     | CAP_THERMAL
-    | CAP_SPIKES;
+    | CAP_SPIKES
+    | CAP_SPIKE_SHARING
+    | CAP_SPIKE_ENCODE;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -434,8 +441,37 @@ pub const OP_QUANTIZE: u16 = 10;
 pub const OP_DEQUANTIZE: u16 = 11;
 /// Op: copy a tensor into another of the same dtype and element count (no overlap).
 pub const OP_COPY: u16 = 12;
+/// Op (ABI 1.6): encode `f32` values as spikes into a kernel-produced spike queue. The output
+/// operand (dtype [`DTYPE_SPIKE_EVENT`], 1-D) is the staging area the backend writes the events
+/// to; at completion the kernel copies them into the queue. `params[0]` = queue id;
+/// `params[1]` = `SPIKE_ENCODE_*` encoding | `SPIKE_ENCODE_F_*` flags | steps << 32;
+/// `params[2]` = `f32` bits: low word gain (rate) or threshold (latency, delta), high word offset
+/// (rate) or tau (latency); `params[3]` = channel (low 16 bits) | step duration in ns << 32;
+/// `seed` drives rate coding. See docs/ABI.md.
+pub const OP_SPIKE_ENCODE: u16 = 13;
 /// The number of ops; op numbers run from 1 to this.
-pub const OP_COUNT: usize = 12;
+pub const OP_COUNT: usize = 13;
+/// The number of ops before ABI 1.6 (`QUERY_OPS` accepts room for this many).
+pub const OP_COUNT_1_2: usize = 12;
+
+/// [`OP_SPIKE_ENCODE`] encoding: rate (Bernoulli per step, snnTorch `spikegen.rate`).
+pub const SPIKE_ENCODE_RATE: u64 = 1;
+/// [`OP_SPIKE_ENCODE`] encoding: latency (one spike per input, snnTorch `spikegen.latency`).
+pub const SPIKE_ENCODE_LATENCY: u64 = 2;
+/// [`OP_SPIKE_ENCODE`] encoding: delta (input `[steps, neurons]`, snnTorch `spikegen.delta`).
+pub const SPIKE_ENCODE_DELTA: u64 = 3;
+/// [`OP_SPIKE_ENCODE`] flag: linear latency code.
+pub const SPIKE_ENCODE_F_LINEAR: u64 = 1 << 8;
+/// [`OP_SPIKE_ENCODE`] flag: normalise the latency code to the whole window.
+pub const SPIKE_ENCODE_F_NORMALIZE: u64 = 1 << 9;
+/// [`OP_SPIKE_ENCODE`] flag: no spike for latency inputs below the threshold.
+pub const SPIKE_ENCODE_F_CLIP: u64 = 1 << 10;
+/// [`OP_SPIKE_ENCODE`] flag: delta off-spikes (value −1).
+pub const SPIKE_ENCODE_F_OFF_SPIKE: u64 = 1 << 11;
+/// [`OP_SPIKE_ENCODE`] flag: delta compares the first step with itself.
+pub const SPIKE_ENCODE_F_PADDING: u64 = 1 << 12;
+/// Most time steps one [`OP_SPIKE_ENCODE`] may ask for.
+pub const SPIKE_ENCODE_MAX_STEPS: u64 = 65_536;
 
 /// Dtype: IEEE 754 binary32.
 pub const DTYPE_F32: u8 = 1;
@@ -447,8 +483,10 @@ pub const DTYPE_BF16: u8 = 3;
 pub const DTYPE_I8: u8 = 4;
 /// Dtype: 8-bit float, OCP FP8 E4M3.
 pub const DTYPE_FP8_E4M3: u8 = 5;
+/// Dtype (ABI 1.6): a 16-byte [`SpikeEvent`]; only the output of [`OP_SPIKE_ENCODE`].
+pub const DTYPE_SPIKE_EVENT: u8 = 6;
 /// The largest defined dtype.
-pub const DTYPE_MAX: u8 = DTYPE_FP8_E4M3;
+pub const DTYPE_MAX: u8 = DTYPE_SPIKE_EVENT;
 
 /// Rounding mode: round to nearest, ties to even (the default).
 pub const ROUND_NEAREST_EVEN: u8 = 0;
@@ -745,8 +783,13 @@ pub struct JobComplete {
     pub status: u32,
     /// In: must be zero.
     pub flags: u32,
+    /// In (ABI 1.6): events written to the output of an [`OP_SPIKE_ENCODE`] job (at most its
+    /// length), which the kernel then produces into the queue; 0 for every other op.
+    pub produced: u32,
     /// In: must be zero.
-    pub reserved: [u64; 2],
+    pub pad: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 1],
 }
 
 /// `ROUTE_SET` flag: remove every rule of this context before adding (a rule of all zeros only clears).
@@ -1029,6 +1072,20 @@ pub const IOC_NR_SPIKE_WAIT: u32 = 0x12;
 pub const IOC_SPIKE_NOTIFY: u32 = iowr(IOC_NR_SPIKE_NOTIFY, core::mem::size_of::<SpikeQueueId>());
 /// The number (`_IOC_NR`) of [`IOC_SPIKE_NOTIFY`].
 pub const IOC_NR_SPIKE_NOTIFY: u32 = 0x13;
+/// `LIGHTOS_IOC_SPIKE_QUEUE_EXPORT`: a file descriptor that names a spike queue (ABI 1.6).
+pub const IOC_SPIKE_QUEUE_EXPORT: u32 = iowr(
+    IOC_NR_SPIKE_QUEUE_EXPORT,
+    core::mem::size_of::<SpikeQueueExport>(),
+);
+/// The number (`_IOC_NR`) of [`IOC_SPIKE_QUEUE_EXPORT`].
+pub const IOC_NR_SPIKE_QUEUE_EXPORT: u32 = 0x14;
+/// `LIGHTOS_IOC_SPIKE_QUEUE_IMPORT`: add an exported spike queue to this context (ABI 1.6).
+pub const IOC_SPIKE_QUEUE_IMPORT: u32 = iowr(
+    IOC_NR_SPIKE_QUEUE_IMPORT,
+    core::mem::size_of::<SpikeQueueImport>(),
+);
+/// The number (`_IOC_NR`) of [`IOC_SPIKE_QUEUE_IMPORT`].
+pub const IOC_NR_SPIKE_QUEUE_IMPORT: u32 = 0x15;
 
 /// Fewest entries of a spike ring.
 pub const SPIKE_RING_MIN_ENTRIES: u32 = 2;
@@ -1128,7 +1185,7 @@ pub struct SpikeEvent {
 pub struct SpikeQueueCreate {
     /// In: entries, a power of two from [`SPIKE_RING_MIN_ENTRIES`] to [`SPIKE_RING_MAX_ENTRIES`].
     pub entries: u32,
-    /// In: must be zero.
+    /// In: `SPIKE_QUEUE_*` flags (ABI 1.6), else zero.
     pub flags: u32,
     /// Out: the queue.
     pub queue_id: u32,
@@ -1137,6 +1194,50 @@ pub struct SpikeQueueCreate {
     /// Out: the mmap offset of the ring.
     pub mmap_offset: u64,
     /// Out: the length to map (header and events, whole pages).
+    pub mmap_size: u64,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// `SPIKE_QUEUE_CREATE` flag (ABI 1.6): only the kernel produces into this queue (from
+/// [`OP_SPIKE_ENCODE`] jobs); it keeps the tail itself and ignores what userspace writes there.
+pub const SPIKE_QUEUE_KERNEL_PRODUCER: u32 = 1 << 0;
+/// [`SpikeRingHeader::flags`] (ABI 1.6): the ring is kernel-produced.
+pub const SPIKE_RING_KERNEL_PRODUCER: u32 = 1 << 1;
+/// `SPIKE_QUEUE_EXPORT` flag: the new descriptor is close-on-exec.
+pub const SPIKE_EXPORT_CLOEXEC: u32 = 1 << 0;
+
+/// Argument of [`IOC_SPIKE_QUEUE_EXPORT`] (`struct lightos_spike_queue_export`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpikeQueueExport {
+    /// In: the queue.
+    pub queue_id: u32,
+    /// In: `SPIKE_EXPORT_*`.
+    pub flags: u32,
+    /// Out: a file descriptor naming the queue (must be 0 in).
+    pub fd: i32,
+    /// Zero (padding).
+    pub pad: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// Argument of [`IOC_SPIKE_QUEUE_IMPORT`] (`struct lightos_spike_queue_import`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpikeQueueImport {
+    /// In: a descriptor from `SPIKE_QUEUE_EXPORT`.
+    pub fd: i32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// Out: the queue's identifier in this context.
+    pub queue_id: u32,
+    /// Out: its entries.
+    pub entries: u32,
+    /// Out: the mmap offset of the ring in this context.
+    pub mmap_offset: u64,
+    /// Out: the length to map.
     pub mmap_size: u64,
     /// In: must be zero.
     pub reserved: [u64; 2],
@@ -1198,6 +1299,8 @@ const _: () = assert!(core::mem::size_of::<SpikeEvent>() == 16);
 const _: () = assert!(core::mem::size_of::<SpikeQueueCreate>() == 48);
 const _: () = assert!(core::mem::size_of::<SpikeQueueId>() == 24);
 const _: () = assert!(core::mem::size_of::<SpikeWait>() == 40);
+const _: () = assert!(core::mem::size_of::<SpikeQueueExport>() == 32);
+const _: () = assert!(core::mem::size_of::<SpikeQueueImport>() == 48);
 const _: () = assert!(core::mem::size_of::<SpikeQueueInfo>() == 48);
 const _: () = assert!(core::mem::size_of::<QuerySpikeQueues>() == 8 + 16 * 48);
 const _: () = assert!(core::mem::size_of::<EventWait>() == 72);
@@ -1235,6 +1338,8 @@ mod tests {
             CAP_EXPORT,
             CAP_THERMAL,
             CAP_SPIKES,
+            CAP_SPIKE_SHARING,
+            CAP_SPIKE_ENCODE,
         ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());

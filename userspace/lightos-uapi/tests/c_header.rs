@@ -197,7 +197,7 @@ fn generated_checks() -> String {
         c,
         uapi::JobComplete,
         "lightos_job_complete",
-        [job_id, status, flags, reserved]
+        [job_id, status, flags, produced, pad, reserved]
     );
     check_struct!(
         c,
@@ -356,6 +356,89 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_IOC_SPIKE_WAIT", uapi::IOC_SPIKE_WAIT);
     check_const!(c, "LIGHTOS_IOC_SPIKE_NOTIFY", uapi::IOC_SPIKE_NOTIFY);
     check_const!(c, "LIGHTOS_CAP_SPIKES", uapi::CAP_SPIKES);
+    check_const!(c, "LIGHTOS_CAP_SPIKE_SHARING", uapi::CAP_SPIKE_SHARING);
+    check_const!(c, "LIGHTOS_CAP_SPIKE_ENCODE", uapi::CAP_SPIKE_ENCODE);
+    check_struct!(
+        c,
+        uapi::SpikeQueueExport,
+        "lightos_spike_queue_export",
+        [queue_id, flags, fd, pad, reserved]
+    );
+    check_struct!(
+        c,
+        uapi::SpikeQueueImport,
+        "lightos_spike_queue_import",
+        [
+            fd,
+            flags,
+            queue_id,
+            entries,
+            mmap_offset,
+            mmap_size,
+            reserved
+        ]
+    );
+    check_const!(
+        c,
+        "LIGHTOS_IOC_SPIKE_QUEUE_EXPORT",
+        uapi::IOC_SPIKE_QUEUE_EXPORT
+    );
+    check_const!(
+        c,
+        "LIGHTOS_IOC_SPIKE_QUEUE_IMPORT",
+        uapi::IOC_SPIKE_QUEUE_IMPORT
+    );
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_QUEUE_KERNEL_PRODUCER",
+        uapi::SPIKE_QUEUE_KERNEL_PRODUCER
+    );
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_RING_KERNEL_PRODUCER",
+        uapi::SPIKE_RING_KERNEL_PRODUCER
+    );
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_EXPORT_CLOEXEC",
+        uapi::SPIKE_EXPORT_CLOEXEC
+    );
+    check_const!(c, "LIGHTOS_OP_SPIKE_ENCODE", uapi::OP_SPIKE_ENCODE);
+    check_const!(c, "LIGHTOS_OP_COUNT_1_2", uapi::OP_COUNT_1_2);
+    check_const!(c, "LIGHTOS_DTYPE_SPIKE_EVENT", uapi::DTYPE_SPIKE_EVENT);
+    check_const!(c, "LIGHTOS_SPIKE_ENCODE_RATE", uapi::SPIKE_ENCODE_RATE);
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_ENCODE_LATENCY",
+        uapi::SPIKE_ENCODE_LATENCY
+    );
+    check_const!(c, "LIGHTOS_SPIKE_ENCODE_DELTA", uapi::SPIKE_ENCODE_DELTA);
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_ENCODE_F_LINEAR",
+        uapi::SPIKE_ENCODE_F_LINEAR
+    );
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_ENCODE_F_NORMALIZE",
+        uapi::SPIKE_ENCODE_F_NORMALIZE
+    );
+    check_const!(c, "LIGHTOS_SPIKE_ENCODE_F_CLIP", uapi::SPIKE_ENCODE_F_CLIP);
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_ENCODE_F_OFF_SPIKE",
+        uapi::SPIKE_ENCODE_F_OFF_SPIKE
+    );
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_ENCODE_F_PADDING",
+        uapi::SPIKE_ENCODE_F_PADDING
+    );
+    check_const!(
+        c,
+        "LIGHTOS_SPIKE_ENCODE_MAX_STEPS",
+        uapi::SPIKE_ENCODE_MAX_STEPS
+    );
     check_const!(c, "LIGHTOS_QUERY_SPIKE_QUEUES", uapi::QUERY_SPIKE_QUEUES);
     check_struct!(
         c,

@@ -9,6 +9,7 @@
 pub mod blobs;
 pub mod decode;
 pub mod encode;
+pub mod encode_job;
 pub mod lif;
 pub mod network;
 pub mod queue;

@@ -9,7 +9,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use nix::errno::Errno;
 use std::{
     mem::offset_of,
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
     sync::{
         atomic::{fence, AtomicU32, Ordering},
         Arc,
@@ -26,30 +26,88 @@ pub struct SpikeQueue {
     map: MmapRaw,
 }
 
+/// Who produces into a new queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Producer {
+    /// Userspace, through [`SpikeQueue::push`].
+    User,
+    /// The kernel only: `OP_SPIKE_ENCODE` jobs ([`crate::spike::encode_job`]).
+    Kernel,
+}
+
 impl SpikeQueue {
     /// Creates a ring of `entries` events (a power of two, 2 to 65 536) and maps it.
-    pub(crate) fn create(fd: Arc<OwnedFd>, entries: u32) -> Result<SpikeQueue> {
+    pub(crate) fn create(fd: Arc<OwnedFd>, entries: u32, producer: Producer) -> Result<SpikeQueue> {
         let mut req = uapi::SpikeQueueCreate {
             entries,
+            flags: match producer {
+                Producer::User => 0,
+                Producer::Kernel => uapi::SPIKE_QUEUE_KERNEL_PRODUCER,
+            },
             ..Default::default()
         };
         // SAFETY: `req` is a valid, writable `SpikeQueueCreate`; the fd is open.
         unsafe { sys::spike_queue_create(fd.as_raw_fd(), &mut req) }
             .map_err(|e| ioctl_error("SPIKE_QUEUE_CREATE", e))?;
+        Self::map(fd, req.queue_id, entries, req.mmap_offset, req.mmap_size)
+    }
+
+    /// Adds the queue an exporter's descriptor names to this context and maps it.
+    pub(crate) fn import(fd: Arc<OwnedFd>, exported: BorrowedFd<'_>) -> Result<SpikeQueue> {
+        let mut req = uapi::SpikeQueueImport {
+            fd: exported.as_raw_fd(),
+            ..Default::default()
+        };
+        // SAFETY: `req` is a valid, writable `SpikeQueueImport`; the fd is open.
+        unsafe { sys::spike_queue_import(fd.as_raw_fd(), &mut req) }
+            .map_err(|e| ioctl_error("SPIKE_QUEUE_IMPORT", e))?;
+        Self::map(
+            fd,
+            req.queue_id,
+            req.entries,
+            req.mmap_offset,
+            req.mmap_size,
+        )
+    }
+
+    fn map(fd: Arc<OwnedFd>, id: u32, entries: u32, offset: u64, size: u64) -> Result<SpikeQueue> {
         let map = MmapOptions::new()
-            .offset(req.mmap_offset)
-            .len(req.mmap_size as usize)
+            .offset(offset)
+            .len(size as usize)
             .map_raw(fd.as_raw_fd())
             .map_err(|e| Error::Map {
-                handle: req.queue_id,
+                handle: id,
                 errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
             })?;
         Ok(SpikeQueue {
             fd,
-            id: req.queue_id,
+            id,
             entries,
             map,
         })
+    }
+
+    /// A close-on-exec descriptor naming this queue, for another process (inherited across
+    /// `fork`, or sent with `SCM_RIGHTS`) to pass to [`crate::Device::import_spike_queue`].
+    pub fn export(&self) -> Result<OwnedFd> {
+        let mut req = uapi::SpikeQueueExport {
+            queue_id: self.id,
+            flags: uapi::SPIKE_EXPORT_CLOEXEC,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a valid, writable `SpikeQueueExport`; the fd is open.
+        unsafe { sys::spike_queue_export(self.fd.as_raw_fd(), &mut req) }
+            .map_err(|e| ioctl_error("SPIKE_QUEUE_EXPORT", e))?;
+        // SAFETY: on success the kernel installed `req.fd`, a new descriptor this process owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(req.fd) })
+    }
+
+    /// Whether only the kernel produces into it (created with [`Producer::Kernel`]).
+    pub fn kernel_produced(&self) -> bool {
+        self.word(offset_of!(uapi::SpikeRingHeader, flags))
+            .load(Ordering::Relaxed)
+            & uapi::SPIKE_RING_KERNEL_PRODUCER
+            != 0
     }
 
     /// Its identifier.
@@ -99,7 +157,11 @@ impl SpikeQueue {
 
     /// Producer: appends as many of `events` as fit, counts the rest as overflow (never blocks),
     /// publishes them, and wakes a sleeping consumer if there is one. Returns how many went in.
+    /// `EPERM` on a kernel-produced queue (the kernel would overwrite the tail).
     pub fn push(&self, events: &[SpikeEvent]) -> Result<usize> {
+        if self.kernel_produced() {
+            return Err(ioctl_error("spike push", Errno::EPERM));
+        }
         let tail_word = self.word(offset_of!(uapi::SpikeRingHeader, tail));
         let tail = tail_word.load(Ordering::Relaxed);
         let head = self
