@@ -88,7 +88,9 @@ fn runtime_device_reads_the_same_info() {
             "routing",
             "export",
             "thermal",
-            "spikes"
+            "spikes",
+            "spike-sharing",
+            "spike-encode"
         ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);

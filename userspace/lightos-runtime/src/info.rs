@@ -51,7 +51,7 @@ impl DeviceInfo {
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 10] = [
+        const NAMES: [(u64, &str); 12] = [
             (uapi::CAP_FDINFO, "fdinfo"),
             (uapi::CAP_BUFFERS, "buffers"),
             (uapi::CAP_DEBUGFS, "debugfs"),
@@ -62,6 +62,8 @@ impl DeviceInfo {
             (uapi::CAP_EXPORT, "export"),
             (uapi::CAP_THERMAL, "thermal"),
             (uapi::CAP_SPIKES, "spikes"),
+            (uapi::CAP_SPIKE_SHARING, "spike-sharing"),
+            (uapi::CAP_SPIKE_ENCODE, "spike-encode"),
         ];
         let mut names: Vec<String> = NAMES
             .iter()
