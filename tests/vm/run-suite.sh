@@ -69,6 +69,10 @@ check "lightos thermal --events stops after --timeout without an event" \
 check "lightos snn-demo classifies the generated blobs well above chance" \
       "lightos snn-demo --json | grep -Eq '\"accuracy\":(0\.[89]|1)'"
 check "lightos thermal --count without --events is refused" "! lightos thermal --count 1 2>/dev/null"
+check "lightos snn-demo --encode kernel without a SPIKE_ENCODE backend fails with a hint" \
+      "! lightos snn-demo --encode kernel 2>&1 && lightos snn-demo --encode kernel 2>&1 | grep -q 'lightos executor'"
+check "lightos snn-demo encodes through a kernel ring and multiplies on photonic0" \
+      "npu_bind && { lightos executor --name snn0 --max-jobs 300 & } && for i in \$(seq 40); do grep -q 'backend snn0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos snn-demo --encode kernel --synapses photonic0 > /tmp/snn && cat /tmp/snn && grep -q 'photonic0 (MATMUL' /tmp/snn && grep -q 'input ring' /tmp/snn && grep -Eq 'accuracy +(8|9)[0-9]\.|accuracy +100' /tmp/snn"
 
 if [ -x "$LAST" ]; then suite "$LAST"; else echo "[guest] $LAST missing: counted as 1 failure"; add 0 1; fi
 

@@ -52,12 +52,17 @@ enum Command {
         #[command(subcommand)]
         what: RunWhat,
     },
-    /// Run the spiking engine end to end on a generated dataset, on the CPU.
+    /// Run the spiking engine end to end on a generated dataset.
     ///
     /// Generates points from Gaussian blobs (one per class), encodes each point's population code
-    /// as rate-coded spikes (snnTorch's definition), runs a two-layer LIF network event by event,
-    /// fits the readout on the training samples and reports test accuracy, the share of silent
-    /// neurons per step, and events per second.
+    /// as rate-coded spikes (snnTorch's definition), runs a two-layer LIF network, fits the readout
+    /// on the training samples and reports test accuracy, the share of silent neurons per step, and
+    /// events per second. By default everything runs in this process, event by event. With
+    /// --encode kernel the inputs are encoded by OP_SPIKE_ENCODE jobs (a backend such as
+    /// `lightos executor` must run) and arrive through a kernel-produced spike ring; with
+    /// --synapses BACKEND the synaptic products run as MATMULs on that kernel backend (e.g.
+    /// photonic0), a layer at a time. The encoders are seeded per sample, so every combination
+    /// sees the same input spikes.
     SnnDemo {
         /// Classes (2 to 4).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=4))]
@@ -71,6 +76,14 @@ enum Command {
         /// Seed of the data, weights and spikes.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Where the inputs are encoded: `local` (this process) or `kernel` (OP_SPIKE_ENCODE
+        /// into a kernel-produced spike ring).
+        #[arg(long, default_value = "local", value_parser = ["local", "kernel"])]
+        encode: String,
+        /// Where the synaptic weights are multiplied: `local` (event by event here) or the name
+        /// of a kernel backend (`photonic0`, `cpu0`, ...).
+        #[arg(long, default_value = "local", value_name = "local|BACKEND")]
+        synapses: String,
     },
     /// Show the thermal guard of every device, or follow device events.
     ///
@@ -156,13 +169,20 @@ fn main() -> ExitCode {
             hidden,
             steps,
             seed,
+            encode,
+            synapses,
         } => snn::run(
+            &cli.device,
             &lightos_runtime::spike::blobs::Experiment {
                 classes: classes as usize,
                 hidden: hidden as usize,
                 steps,
                 seed,
                 ..Default::default()
+            },
+            &snn::Placement {
+                kernel_encoder: encode == "kernel",
+                synapses: (synapses != "local").then_some(synapses),
             },
             cli.json,
         ),

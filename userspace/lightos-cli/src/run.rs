@@ -59,11 +59,7 @@ pub fn matmul(
         !backends.is_empty(),
         "no backend is registered with the kernel: start one, e.g. `lightos executor &`"
     );
-    let name_of = |b: &lightos_runtime::uapi::BackendInfo| {
-        String::from_utf8_lossy(&b.name)
-            .trim_end_matches('\0')
-            .to_string()
-    };
+    let name_of = lightos_runtime::backend_name;
     if let Some(want) = &args.backend {
         let Some(b) = backends.iter().find(|b| &name_of(b) == want) else {
             let names: Vec<String> = backends.iter().map(name_of).collect();

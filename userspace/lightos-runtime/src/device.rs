@@ -228,6 +228,12 @@ impl AsFd for Device {
     }
 }
 
+/// A backend's name from its NUL-padded [`uapi::BackendInfo::name`].
+pub fn backend_name(b: &uapi::BackendInfo) -> String {
+    let end = b.name.iter().position(|&c| c == 0).unwrap_or(b.name.len());
+    String::from_utf8_lossy(&b.name[..end]).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

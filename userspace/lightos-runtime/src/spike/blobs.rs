@@ -3,10 +3,12 @@
 //! axis) as firing probabilities in [0, 1] for a rate encoder.
 
 use super::{
-    encode::{rate, RateOptions},
+    encode_job::{EncodeSpec, Encoding},
+    input::{InputEncoder, LocalEncoder},
     lif::{LifParams, Reset},
     network::TwoLayerNetwork,
-    SpikeError, SpikeTrain,
+    synapse::{EngineError, LocalSynapses, Synapses},
+    SpikeEvent,
 };
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -92,7 +94,7 @@ impl Default for Experiment {
 }
 
 /// What the experiment measured on the test samples.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Report {
     /// Share of test samples classified right.
     pub accuracy: f64,
@@ -104,11 +106,43 @@ pub struct Report {
     pub events: u64,
     /// Wall time of the test runs (s).
     pub seconds: f64,
+    /// Where the inputs were encoded.
+    pub encoder: String,
+    /// Where the synaptic products ran.
+    pub synapses: String,
 }
 
-/// Runs the experiment: rate-codes the population code of every point, runs the two-layer network
-/// event by event on the training samples to fit its readout, then on the test samples.
-pub fn run_experiment(e: &Experiment) -> Result<Report, SpikeError> {
+/// The encode request of sample `index`: rate coding over the experiment's steps, seeded per
+/// sample so that any encoder (local or in the kernel) gives the same events.
+pub fn sample_spec(e: &Experiment, index: usize) -> EncodeSpec {
+    EncodeSpec {
+        encoding: Encoding::Rate {
+            gain: 1.0,
+            offset: 0.0,
+        },
+        steps: e.steps,
+        channel: 0,
+        step_ns: STEP_NS as u32,
+        seed: e.seed.wrapping_mul(1_000_003).wrapping_add(index as u64),
+    }
+}
+
+/// Step length of the experiment's events.
+pub const STEP_NS: u64 = 1_000_000;
+
+/// Runs the experiment in this process: local encoding, event-driven synapses.
+pub fn run_experiment(e: &Experiment) -> Result<Report, EngineError> {
+    run_experiment_with(e, &mut LocalEncoder, None)
+}
+
+/// Runs the experiment: encodes the population code of every point with `encoder`, runs the
+/// two-layer network on the training samples to fit its readout, then on the test samples; the
+/// synaptic products run on `synapses` (a layer at a time) or, with `None`, event by event here.
+pub fn run_experiment_with(
+    e: &Experiment,
+    encoder: &mut dyn InputEncoder,
+    mut synapses: Option<&mut dyn Synapses>,
+) -> Result<Report, EngineError> {
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(e.seed);
     let inputs = 2 * e.per_axis;
@@ -129,53 +163,41 @@ pub fn run_experiment(e: &Experiment) -> Result<Report, SpikeError> {
         refractory_steps: 0,
     };
     let mut net = TwoLayerNetwork::new(inputs, e.hidden, e.classes, w1, hidden, output)?;
-    let step_ns = 1_000_000;
-    let opts = RateOptions {
-        num_steps: e.steps as usize,
-        ..Default::default()
-    };
-    let mut encode = |s: &Sample| rate(&population_code(s.point, e.per_axis), &opts, &mut rng);
-    let mut trains = Vec::with_capacity(data.len());
-    for s in &data {
-        trains.push(encode(s)?);
+    let mut samples = Vec::with_capacity(data.len());
+    for (i, s) in data.iter().enumerate() {
+        let code = population_code(s.point, e.per_axis);
+        samples.push(encoder.encode(&code, &sample_spec(e, i))?);
     }
+    let mut run = |net: &TwoLayerNetwork, events: &[SpikeEvent]| match synapses.as_deref_mut() {
+        Some(syn) => net.run_on(events, e.steps, STEP_NS, syn),
+        None => Ok(net.run(events, e.steps, STEP_NS)?),
+    };
     let (mut counts, mut labels) = (Vec::new(), Vec::new());
-    for (s, t) in data.iter().zip(&trains).take(e.train) {
-        counts.push(
-            net.run(&t.events(step_ns, 0), e.steps, step_ns)?
-                .hidden_counts,
-        );
+    for (s, ev) in data.iter().zip(&samples).take(e.train) {
+        counts.push(run(&net, ev)?.hidden_counts);
         labels.push(s.class);
     }
     net.fit_readout(&counts, &labels, 0.2)?;
-    let test: Vec<_> = data
-        .iter()
-        .zip(&trains)
-        .skip(e.train)
-        .map(|(s, t)| (s.class, t.events(step_ns, 0)))
-        .collect();
     let start = std::time::Instant::now();
-    let (mut right, mut events, mut sparsity) = (0usize, 0u64, 0f64);
-    for (class, ev) in &test {
-        let o = net.run(ev, e.steps, step_ns)?;
-        right += usize::from(o.class == Some(*class));
+    let (mut right, mut events, mut sparsity, mut input_events) = (0usize, 0u64, 0f64, 0usize);
+    for (s, ev) in data.iter().zip(&samples).skip(e.train) {
+        let o = run(&net, ev)?;
+        right += usize::from(o.class == Some(s.class));
         events += o.events;
         sparsity += o.hidden_sparsity;
+        input_events += ev.len();
     }
     let seconds = start.elapsed().as_secs_f64();
-    let n = test.len().max(1) as f64;
-    let input_sparsity = trains
-        .iter()
-        .skip(e.train)
-        .map(SpikeTrain::sparsity)
-        .sum::<f64>()
-        / n;
+    let n = e.test.max(1) as f64;
+    let entries = (e.test * inputs * e.steps as usize).max(1) as f64;
     Ok(Report {
         accuracy: right as f64 / n,
         hidden_sparsity: sparsity / n,
-        input_sparsity,
+        input_sparsity: 1.0 - input_events as f64 / entries,
         events,
         seconds,
+        encoder: encoder.name(),
+        synapses: synapses.map_or_else(|| LocalSynapses.name(), |s| s.name()),
     })
 }
 
@@ -205,5 +227,21 @@ mod tests {
         assert!(r.accuracy >= 0.8, "accuracy {} (chance 0.33)", r.accuracy);
         assert!(r.hidden_sparsity > 0.5 && r.hidden_sparsity < 1.0, "{r:?}");
         assert!(r.input_sparsity > 0.5 && r.events > 0, "{r:?}");
+    }
+
+    #[test]
+    fn a_layer_at_a_time_through_local_synapses_gives_the_same_run() {
+        let e = Experiment {
+            train: 60,
+            test: 60,
+            ..Default::default()
+        };
+        let interleaved = run_experiment(&e).unwrap();
+        let layered = run_experiment_with(&e, &mut LocalEncoder, Some(&mut LocalSynapses)).unwrap();
+        assert_eq!(
+            (interleaved.accuracy, interleaved.events),
+            (layered.accuracy, layered.events)
+        );
+        assert_eq!(interleaved.hidden_sparsity, layered.hidden_sparsity);
     }
 }

@@ -10,9 +10,11 @@ pub mod blobs;
 pub mod decode;
 pub mod encode;
 pub mod encode_job;
+pub mod input;
 pub mod lif;
 pub mod network;
 pub mod queue;
+pub mod synapse;
 
 /// One address event (16 bytes: time, neuron, value, channel): the kernel spike ring's entry.
 pub use crate::uapi::SpikeEvent;

@@ -9,6 +9,7 @@
 use super::{
     decode,
     lif::{LifLayer, LifParams},
+    synapse::{EngineError, Synapses},
     SpikeError, SpikeEvent,
 };
 
@@ -120,6 +121,83 @@ impl TwoLayerNetwork {
                 .for_each(|&o| out.output_counts[o as usize] += 1);
             out.events += (h_spk.len() + o_spk.len()) as u64;
         }
+        out.hidden_sparsity = silent / f64::from(steps.max(1));
+        out.class = decode::by_count(&out.output_counts);
+        Ok(out)
+    }
+
+    /// Runs one sample a layer at a time with the synaptic products on `synapses` (a backend
+    /// through the kernel, or [`super::synapse::LocalSynapses`], which gives exactly [`Self::run`]'s
+    /// result): input events → currents for every step → hidden LIF → hidden spikes as events →
+    /// currents → output LIF.
+    pub fn run_on(
+        &self,
+        events: &[SpikeEvent],
+        steps: u32,
+        step_ns: u64,
+        synapses: &mut dyn Synapses,
+    ) -> Result<Outcome, EngineError> {
+        let step_ns = step_ns.max(1);
+        // Column-major `hidden × inputs` is row-major `[inputs][hidden]`: `[pre][post]`.
+        let h_cur =
+            synapses.currents(events, steps, step_ns, self.inputs, self.hidden, &self.w1)?;
+        let mut hidden = LifLayer::new(self.hidden, self.hidden_params)?;
+        let mut out = Outcome {
+            output_counts: vec![0; self.outputs],
+            hidden_counts: vec![0; self.hidden],
+            events: events.len() as u64,
+            ..Default::default()
+        };
+        let (mut inputs, mut spikes, mut h_events) = (Vec::new(), Vec::new(), Vec::new());
+        let mut silent = 0f64;
+        for t in 0..steps {
+            let row = &h_cur[t as usize * self.hidden..(t as usize + 1) * self.hidden];
+            inputs.clear();
+            inputs.extend(
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, &c)| c != 0.0)
+                    .map(|(i, &c)| (i as u32, c)),
+            );
+            spikes.clear();
+            hidden.step(t, &inputs, &mut spikes)?;
+            silent += 1.0 - spikes.len() as f64 / self.hidden.max(1) as f64;
+            for &h in &spikes {
+                out.hidden_counts[h as usize] += 1;
+                h_events.push(SpikeEvent {
+                    timestamp_ns: u64::from(t) * step_ns,
+                    neuron: h,
+                    value: 1,
+                    channel: 1,
+                });
+            }
+        }
+        let o_cur = synapses.currents(
+            &h_events,
+            steps,
+            step_ns,
+            self.hidden,
+            self.outputs,
+            &self.w2,
+        )?;
+        let mut output = LifLayer::new(self.outputs, self.output_params)?;
+        for t in 0..steps {
+            let row = &o_cur[t as usize * self.outputs..(t as usize + 1) * self.outputs];
+            inputs.clear();
+            inputs.extend(
+                row.iter()
+                    .enumerate()
+                    .filter(|(_, &c)| c != 0.0)
+                    .map(|(i, &c)| (i as u32, c)),
+            );
+            spikes.clear();
+            output.step(t, &inputs, &mut spikes)?;
+            spikes
+                .iter()
+                .for_each(|&o| out.output_counts[o as usize] += 1);
+            out.events += spikes.len() as u64;
+        }
+        out.events += h_events.len() as u64;
         out.hidden_sparsity = silent / f64::from(steps.max(1));
         out.class = decode::by_count(&out.output_counts);
         Ok(out)

@@ -1,0 +1,113 @@
+//! The spiking engine through the kernel with the photonic NPU bound: inputs encoded by
+//! OP_SPIKE_ENCODE jobs and consumed from a kernel-produced ring give exactly the local encoder's
+//! events, and the network's synaptic products run as MATMULs on photonic0 within the device's
+//! error and still classify.
+
+use lightos_runtime::{
+    spike::{
+        blobs::{population_code, run_experiment_with, sample_spec, Experiment},
+        input::{InputEncoder, KernelEncoder, LocalEncoder},
+        synapse::{DeviceSynapses, LocalSynapses, Synapses},
+        SpikeEvent,
+    },
+    Device,
+};
+use lightos_vm_tests::{photonic::guard, photonic::wait_for, ExecutorThread};
+
+fn small() -> Experiment {
+    Experiment {
+        train: 60,
+        test: 60,
+        ..Default::default()
+    }
+}
+
+fn npu_ready() {
+    lightos_vm_tests::ensure_loaded();
+    wait_for("photonic0's guard back to normal", 60, || {
+        guard()["state"] == "normal"
+    });
+}
+
+#[test]
+fn the_kernel_encoder_gives_the_local_encoders_events() {
+    let _exec = ExecutorThread::cpu("t-snn-encode");
+    let e = small();
+    let dev = Device::open().unwrap();
+    let mut kernel = KernelEncoder::new(&dev, 1024, 2 * e.per_axis, e.steps as usize).unwrap();
+    for (i, point) in [[0.2f32, 0.3], [0.8, 0.1], [0.5, 0.5], [0.0, 1.0]]
+        .iter()
+        .enumerate()
+    {
+        let code = population_code(*point, e.per_axis);
+        let spec = sample_spec(&e, i);
+        let want = LocalEncoder.encode(&code, &spec).unwrap();
+        assert!(!want.is_empty());
+        assert_eq!(kernel.encode(&code, &spec).unwrap(), want, "sample {i}");
+    }
+    assert!(kernel.events > 0 && kernel.events_per_s() > 0.0);
+}
+
+#[test]
+fn synapse_currents_on_photonic0_match_local_ones_within_the_devices_error() {
+    npu_ready();
+    let mut npu = DeviceSynapses::new(Device::open().unwrap(), "photonic0").unwrap();
+    let (pre, post, steps) = (16usize, 64usize, 50u32);
+    let weights: Vec<f32> = (0..pre * post)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1250.0 - 0.4)
+        .collect();
+    let events: Vec<SpikeEvent> = (0..400u32)
+        .map(|i| SpikeEvent {
+            timestamp_ns: u64::from(i / 8) * 1000,
+            neuron: (i * 5) % pre as u32,
+            value: 1,
+            channel: 0,
+        })
+        .collect();
+    let want = LocalSynapses
+        .currents(&events, steps, 1000, pre, post, &weights)
+        .unwrap();
+    let got = npu
+        .currents(&events, steps, 1000, pre, post, &weights)
+        .unwrap();
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = want
+        .iter()
+        .zip(&got)
+        .fold(0f32, |m, (w, g)| m.max((w - g).abs()));
+    eprintln!("photonic0 synapses: worst |error| {worst} of max |current| {scale}");
+    assert!(scale > 1.0);
+    assert!(
+        worst <= 0.05 * scale,
+        "worst error {worst} vs scale {scale}"
+    );
+    assert!(npu.name().contains("photonic0"));
+}
+
+#[test]
+fn the_network_classifies_with_kernel_encoding_and_photonic_synapses() {
+    npu_ready();
+    let _exec = ExecutorThread::cpu("t-snn-run");
+    let e = small();
+    let dev = Device::open().unwrap();
+    let mut encoder = KernelEncoder::new(&dev, 1024, 2 * e.per_axis, e.steps as usize).unwrap();
+    let mut npu = DeviceSynapses::new(Device::open().unwrap(), "photonic0").unwrap();
+    let on_npu = run_experiment_with(&e, &mut encoder, Some(&mut npu)).unwrap();
+    let local = run_experiment_with(&e, &mut LocalEncoder, None).unwrap();
+    eprintln!("photonic0: {on_npu:?}\nlocal: {local:?}");
+    assert!(
+        on_npu.accuracy >= 0.8,
+        "accuracy {} (chance 0.33)",
+        on_npu.accuracy
+    );
+    assert!(
+        (on_npu.accuracy - local.accuracy).abs() <= 0.1,
+        "photonic {} vs local {}",
+        on_npu.accuracy,
+        local.accuracy
+    );
+    assert_eq!(
+        on_npu.input_sparsity, local.input_sparsity,
+        "the same input spikes"
+    );
+}
