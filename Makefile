@@ -38,7 +38,7 @@ test: ## Every test: lint, host unit tests, then the VM suite; ends with "N pass
 bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORMANCE.md
 	@bench/run.sh
 
-demo: guest ## Boot the guest with the emulated photonic NPU and run a MATMUL workload on it (photonic0)
+demo: guest ## Boot the guest with the emulated photonic NPU; run MATMULs and a spiking network on photonic0
 	@qemu/run --photonic --log build/vm/demo-serial.log --add qemu/demo.sh -- 'sh demo.sh'
 
 vm-shell: guest ## An interactive shell in the guest with the module loaded

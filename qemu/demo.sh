@@ -1,6 +1,7 @@
 #!/bin/sh
 # The in-guest part of `make demo`: a MATMUL workload on the emulated photonic NPU (photonic0)
-# through /dev/lightos, and the thermal guard's trace while it runs.
+# through /dev/lightos, the thermal guard's trace while it runs, and a spiking network whose
+# inputs come through a kernel spike ring and whose synapses run on photonic0.
 set -e
 lightos info
 echo
@@ -20,6 +21,13 @@ while kill -0 $work 2>/dev/null; do
     sleep 0.25; t=$(awk -v t="$t" 'BEGIN{print t+0.25}')
 done
 wait $work
+echo
+echo "== a spiking network: inputs encoded by SPIKE_ENCODE jobs (on a CPU executor) into a kernel"
+echo "   spike ring, synaptic products as MATMULs on photonic0 (300 samples; local run for comparison)"
+lightos executor --name snn0 --max-jobs 300 > /dev/null &
+for i in $(seq 40); do grep -q 'backend snn0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done
+lightos snn-demo --encode kernel --synapses photonic0
+lightos snn-demo | grep -E 'synapses|accuracy|events '
 echo
 echo "== the guard as userspace sees it (lightos thermal: QUERY_THERMAL)"
 lightos thermal
