@@ -40,10 +40,6 @@ const MAX_SLEEP_MS: u64 = 10;
 
 /// Per-queue counters.
 pub(crate) struct SpikeStats {
-    /// Events the kernel produced into the ring.
-    pub(crate) produced: Atomic<u64>,
-    /// Events the kernel dropped because the ring was full.
-    pub(crate) dropped: Atomic<u64>,
     /// `SPIKE_WAIT` calls.
     pub(crate) waits: Atomic<u64>,
     /// Sleeps that ended by a notification.
@@ -108,8 +104,6 @@ impl SpikeQueue {
                 kernel_tail <- new_mutex!(0),
                 published <- new_condvar!("lightos_spike"),
                 stats: SpikeStats {
-                    produced: Atomic::new(0),
-                    dropped: Atomic::new(0),
                     waits: Atomic::new(0),
                     wakeups: Atomic::new(0),
                     notifies: Atomic::new(0),
@@ -296,8 +290,8 @@ impl SpikeQueue {
             a.load(kernel::sync::atomic::Acquire)
         });
         let free = self.entries.saturating_sub(tail.wrapping_sub(head));
-        let n = count.min(free);
-        for i in 0..n as usize {
+        let mut written = 0u32;
+        for i in 0..count.min(free) as usize {
             let from = offset + i * EVENT;
             let index = tail.wrapping_add(i as u32) & (self.entries - 1);
             let to = uapi::SPIKE_RING_EVENTS_OFFSET as usize + index as usize * EVENT;
@@ -325,9 +319,10 @@ impl SpikeQueue {
                 bindings::kunmap_local(d.cast());
                 bindings::kunmap_local(s.cast());
             }
+            written += 1;
         }
-        *tail = tail.wrapping_add(n);
-        let dropped = count - n;
+        *tail = tail.wrapping_add(written);
+        let dropped = count - written;
         if dropped > 0 {
             self.header_word(offset_of!(uapi::SpikeRingHeader, overflow), |a| {
                 a.add(dropped, Relaxed)
@@ -338,12 +333,10 @@ impl SpikeQueue {
             a.store(new_tail, kernel::sync::atomic::Release)
         });
         drop(tail);
-        self.stats.produced.add(u64::from(n), Relaxed);
-        self.stats.dropped.add(u64::from(dropped), Relaxed);
-        stats::SPIKE_EVENTS_PRODUCED.add(u64::from(n), Relaxed);
+        stats::SPIKE_EVENTS_PRODUCED.add(u64::from(written), Relaxed);
         stats::SPIKE_EVENTS_DROPPED.add(u64::from(dropped), Relaxed);
         self.wake_all();
-        n
+        written
     }
 }
 
