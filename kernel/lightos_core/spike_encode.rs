@@ -10,12 +10,12 @@ use kernel::prelude::*;
 /// Bits of `params[1]` below the step count that are defined.
 const ENCODING_MASK: u64 = 0xff;
 
-/// Checks `p`'s encoding parameters against its input `x` and staging output `out` (dims already
-/// checked); returns the operation count (neurons × steps). `EINVAL`: an unknown encoding or a
+/// Checks `p`'s encoding parameters against its input `x` (dims already checked, `numel`
+/// elements) and staging output `out`; returns the operation count (neurons × steps). `EINVAL`: an unknown encoding or a
 /// flag it does not take, set undefined bits, steps outside 1..=[`uapi::SPIKE_ENCODE_MAX_STEPS`],
 /// a delta input that is not `[steps, neurons]`, an output that is not 1-D or cannot hold the
 /// most events the encoding may produce.
-pub(crate) fn check(p: &uapi::Primitive, x: &[u64], out: &[u64]) -> Result<u64> {
+pub(crate) fn check(p: &uapi::Primitive, x: &[u64], numel: u64, out: &[u64]) -> Result<u64> {
     let word = p.params[1];
     let encoding = word & ENCODING_MASK;
     let flags = word & 0xff00;
@@ -37,7 +37,6 @@ pub(crate) fn check(p: &uapi::Primitive, x: &[u64], out: &[u64]) -> Result<u64> 
     if p.params[0] == 0 || p.params[0] > u64::from(u32::MAX) || p.params[3] & 0xffff_0000 != 0 {
         return Err(EINVAL);
     }
-    let numel = x.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or(EOVERFLOW)?;
     let neurons = if encoding == uapi::SPIKE_ENCODE_DELTA {
         if x.len() != 2 || x[0] != steps {
             return Err(EINVAL);

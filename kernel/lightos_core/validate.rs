@@ -172,7 +172,7 @@ fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -
             }
             Ok(n)
         }
-        uapi::OP_SPIKE_ENCODE => spike_encode::check(p, dims(&ins[0]), dims(out)),
+        uapi::OP_SPIKE_ENCODE => spike_encode::check(p, dims(&ins[0]), numel(&ins[0])?, dims(out)),
         uapi::OP_COPY => {
             if numel(&ins[0])? != n {
                 return Err(EINVAL);

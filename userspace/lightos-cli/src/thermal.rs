@@ -86,12 +86,6 @@ pub fn run(device: &Path, args: &ThermalArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// A backend's NUL-padded name.
-fn name(raw: &[u8; uapi::BACKEND_NAME_LEN]) -> String {
-    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-    String::from_utf8_lossy(&raw[..end]).into_owned()
-}
-
 fn quantile(g: &uapi::ThermalInfo, q: f64) -> String {
     lateness_quantile_us(&g.lateness_hist, q)
         .map_or_else(|| "≥10000".to_string(), |us| format!("<{us}"))
@@ -104,7 +98,7 @@ fn guard_text(g: &uapi::ThermalInfo) -> String {
          laser limit      {} mW, TEC {} ‰\n  guard            {} ticks of {} µs, {} missed, lateness p50 {} µs, p99 {} µs, worst {} µs\n  \
          trips            {} throttles, {} shutdowns, {} restarts; trip → laser off last {} µs, worst {} µs\n  \
          time in state    normal {} ms, throttle {} ms, shutdown {} ms, lost {} ms\n",
-        name(&g.name),
+        lightos_runtime::nul_padded_name(&g.name),
         g.backend_id,
         state_name(g.state),
         c(g.temp_mc),
@@ -134,7 +128,7 @@ fn guard_text(g: &uapi::ThermalInfo) -> String {
 
 fn guard_json(g: &uapi::ThermalInfo) -> serde_json::Value {
     serde_json::json!({
-        "name": name(&g.name),
+        "name": lightos_runtime::nul_padded_name(&g.name),
         "backend_id": g.backend_id,
         "state": state_name(g.state),
         "temp_mc": g.temp_mc,

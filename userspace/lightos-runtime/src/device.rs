@@ -228,10 +228,15 @@ impl AsFd for Device {
     }
 }
 
-/// A backend's name from its NUL-padded [`uapi::BackendInfo::name`].
+/// The text of a NUL-padded name field of the ABI (backend and device names).
+pub fn nul_padded_name(raw: &[u8]) -> String {
+    let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+/// A backend's name, from [`uapi::BackendInfo::name`].
 pub fn backend_name(b: &uapi::BackendInfo) -> String {
-    let end = b.name.iter().position(|&c| c == 0).unwrap_or(b.name.len());
-    String::from_utf8_lossy(&b.name[..end]).into_owned()
+    nul_padded_name(&b.name)
 }
 
 #[cfg(test)]

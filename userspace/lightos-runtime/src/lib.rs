@@ -17,7 +17,7 @@ mod sys;
 pub mod thermal;
 
 pub use buffer::{Buffer, BufferFlags, MappedBuffer, Placement};
-pub use device::{backend_name, Device, DEFAULT_DEVICE_PATH};
+pub use device::{backend_name, nul_padded_name, Device, DEFAULT_DEVICE_PATH};
 pub use error::{Error, Result};
 pub use executor::{Executor, ExecutorSpec, FetchedJob, OperandMap};
 pub use info::DeviceInfo;

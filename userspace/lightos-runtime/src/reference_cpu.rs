@@ -96,11 +96,12 @@ fn spike_encode(p: &uapi::Primitive, maps: &mut [OperandMap]) -> Outcome {
     let staged = (|| {
         let (io, ilen) = span(&p.operands[0], 4)?;
         let (so, slen) = span(&p.operands[1], 16)?;
-        let input = maps[0].bytes().get(io..io + ilen)?.to_vec();
-        let OperandMap::Output(out) = &mut maps[1] else {
+        let (input, output) = maps.split_at_mut(1);
+        let OperandMap::Output(out) = &mut output[0] else {
             return None;
         };
-        crate::spike::encode_job::run(p, &input, out.get_mut(so..so + slen)?)
+        let input = input[0].bytes().get(io..io + ilen)?;
+        crate::spike::encode_job::run(p, input, out.get_mut(so..so + slen)?)
     })();
     match staged {
         Some(produced) => Outcome {

@@ -151,14 +151,7 @@ impl TwoLayerNetwork {
         let (mut inputs, mut spikes, mut h_events) = (Vec::new(), Vec::new(), Vec::new());
         let mut silent = 0f64;
         for t in 0..steps {
-            let row = &h_cur[t as usize * self.hidden..(t as usize + 1) * self.hidden];
-            inputs.clear();
-            inputs.extend(
-                row.iter()
-                    .enumerate()
-                    .filter(|(_, &c)| c != 0.0)
-                    .map(|(i, &c)| (i as u32, c)),
-            );
+            row_inputs(&h_cur, self.hidden, t, &mut inputs);
             spikes.clear();
             hidden.step(t, &inputs, &mut spikes)?;
             silent += 1.0 - spikes.len() as f64 / self.hidden.max(1) as f64;
@@ -182,14 +175,7 @@ impl TwoLayerNetwork {
         )?;
         let mut output = LifLayer::new(self.outputs, self.output_params)?;
         for t in 0..steps {
-            let row = &o_cur[t as usize * self.outputs..(t as usize + 1) * self.outputs];
-            inputs.clear();
-            inputs.extend(
-                row.iter()
-                    .enumerate()
-                    .filter(|(_, &c)| c != 0.0)
-                    .map(|(i, &c)| (i as u32, c)),
-            );
+            row_inputs(&o_cur, self.outputs, t, &mut inputs);
             spikes.clear();
             output.step(t, &inputs, &mut spikes)?;
             spikes
@@ -237,4 +223,17 @@ impl TwoLayerNetwork {
         }
         Ok(())
     }
+}
+
+/// The non-zero currents of step `t` in row-major `[steps][width]` `currents`, as a LIF layer's
+/// `(neuron, current)` inputs (replacing what `inputs` held).
+fn row_inputs(currents: &[f32], width: usize, t: u32, inputs: &mut Vec<(u32, f32)>) {
+    let row = &currents[t as usize * width..(t as usize + 1) * width];
+    inputs.clear();
+    inputs.extend(
+        row.iter()
+            .enumerate()
+            .filter(|(_, &c)| c != 0.0)
+            .map(|(i, &c)| (i as u32, c)),
+    );
 }

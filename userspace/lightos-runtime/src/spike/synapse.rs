@@ -9,7 +9,10 @@
 //! this a layer at a time because no layer's spikes depend on a later layer.
 
 use super::{SpikeError, SpikeEvent};
-use crate::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder, Queue};
+use crate::{
+    Buffer, BufferFlags, DType, Device, JobStatus, MappedBuffer, Op, Placement, PrimitiveBuilder,
+    Queue,
+};
 use std::time::Duration;
 
 /// Why a spiking run through a backend failed (encoding, synapses or the kernel).
@@ -111,6 +114,8 @@ pub struct DeviceSynapses {
     dev: Device,
     queue: Queue,
     backend: String,
+    /// The operands' buffer and its mapping, reused while large enough.
+    scratch: Option<(Buffer, MappedBuffer)>,
 }
 
 impl DeviceSynapses {
@@ -128,7 +133,22 @@ impl DeviceSynapses {
             dev,
             queue,
             backend: backend.to_string(),
+            scratch: None,
         })
+    }
+
+    /// A mapped buffer of at least `bytes`, reused from the last call when it is large enough.
+    fn scratch(&mut self, bytes: usize) -> Result<(Buffer, MappedBuffer), EngineError> {
+        match self.scratch.take() {
+            Some((b, m)) if b.size() >= bytes => Ok((b, m)),
+            _ => {
+                let b = self
+                    .dev
+                    .create_buffer(bytes, BufferFlags::empty(), Placement::Any)?;
+                let m = b.map()?;
+                Ok((b, m))
+            }
+        }
     }
 }
 
@@ -150,20 +170,17 @@ impl Synapses for DeviceSynapses {
     ) -> Result<Vec<f32>, EngineError> {
         check(events, steps, step_ns, pre, post, weights)?;
         let steps = steps as usize;
-        let mut spikes = vec![0f32; steps * pre];
+        let (a, b, c) = (4 * steps * pre, 4 * pre * post, 4 * steps * post);
+        let (buffer, mut m) = self.scratch(a + b + c)?;
+        // The dense spike matrix `[steps × pre]`, written in place, then the weights.
+        m[..a].fill(0);
         for e in events {
             let t = (e.timestamp_ns / step_ns.max(1)) as usize;
-            spikes[t * pre + e.neuron as usize] += f32::from(e.value);
+            let at = 4 * (t * pre + e.neuron as usize);
+            let v = f32::from_le_bytes([m[at], m[at + 1], m[at + 2], m[at + 3]]);
+            m[at..at + 4].copy_from_slice(&(v + f32::from(e.value)).to_le_bytes());
         }
-        let (a, b, c) = (4 * steps * pre, 4 * pre * post, 4 * steps * post);
-        let buffer = self
-            .dev
-            .create_buffer(a + b + c, BufferFlags::empty(), Placement::Any)?;
-        {
-            let mut m = buffer.map()?;
-            put(&mut m[..a], spikes.into_iter());
-            put(&mut m[a..a + b], weights.iter().copied());
-        }
+        put(&mut m[a..a + b], weights.iter().copied());
         let dims = |x: usize, y: usize| [x as u64, y as u64];
         let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
             .input(&buffer, 0, &dims(steps, pre))
@@ -179,11 +196,12 @@ impl Synapses for DeviceSynapses {
                 status: done.status,
             });
         }
-        let m = buffer.map()?;
-        Ok(m[a + b..a + b + c]
+        let currents = m[a + b..a + b + c]
             .chunks_exact(4)
             .map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]]))
-            .collect())
+            .collect();
+        self.scratch = Some((buffer, m));
+        Ok(currents)
     }
 
     fn name(&self) -> String {
