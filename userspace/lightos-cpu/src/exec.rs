@@ -1,0 +1,340 @@
+//! Runs an ABI primitive on its operands' bytes: what `lightosd` calls for each job. The kernel
+//! has already validated shapes, dtypes, extents and parameters' reserved bits; what it leaves to
+//! the backend (float parameters, bytes actually present) is checked here and refused with an
+//! error, never a panic.
+
+use crate::fp8::Fp8E4M3;
+use crate::ops::{self, AttentionShape, ConvShape};
+use crate::quant::{self, QuantParams};
+use crate::round::Rounding;
+use crate::tensor::{self, dims, dtype_size, load_f32, store_f32, typed, typed_mut};
+use crate::{CpuError, Element, Gemm, MatRef, Result};
+use half::{bf16, f16};
+use lightos_uapi as uapi;
+
+/// The ops [`execute`] runs.
+pub const OPS: [u16; 12] = [
+    uapi::OP_MATMUL,
+    uapi::OP_CONV2D,
+    uapi::OP_SOFTMAX,
+    uapi::OP_LAYERNORM,
+    uapi::OP_ATTENTION,
+    uapi::OP_GELU,
+    uapi::OP_RELU,
+    uapi::OP_ADD,
+    uapi::OP_MUL,
+    uapi::OP_QUANTIZE,
+    uapi::OP_DEQUANTIZE,
+    uapi::OP_COPY,
+];
+
+/// The dtypes it accepts (as `1 << DTYPE_*`).
+pub const DTYPES: u32 = 1 << uapi::DTYPE_F32
+    | 1 << uapi::DTYPE_F16
+    | 1 << uapi::DTYPE_BF16
+    | 1 << uapi::DTYPE_I8
+    | 1 << uapi::DTYPE_FP8_E4M3;
+
+/// Runs `p`: `inputs[i]` are the bytes of input `i`'s buffer, `out` the output's.
+pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) -> Result<()> {
+    let n_in = usize::from(p.n_inputs);
+    if inputs.len() != n_in || n_in == 0 || n_in >= uapi::MAX_OPERANDS {
+        return Err(CpuError::Operand("input count"));
+    }
+    let ot = &p.operands[n_in];
+    let out_dtype = if p.out_dtype == 0 {
+        p.dtype
+    } else {
+        p.out_dtype
+    };
+    if p.op == uapi::OP_COPY {
+        return copy(p, inputs[0], out);
+    }
+    let mut rounding =
+        Rounding::from_abi(p.rounding, p.seed).ok_or(CpuError::Unsupported("rounding mode"))?;
+    let load = |i: usize| load_f32(inputs[i], &p.operands[i], p.dtype);
+    let values = match p.op {
+        uapi::OP_MATMUL => return matmul(g, p, inputs, out, out_dtype, &mut rounding),
+        uapi::OP_ADD | uapi::OP_MUL => {
+            let (a, b) = (load(0)?, load(1)?);
+            let add = p.op == uapi::OP_ADD;
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| if add { x + y } else { x * y })
+                .collect()
+        }
+        uapi::OP_RELU => load(0)?.into_iter().map(|v| v.max(0.0)).collect(),
+        uapi::OP_GELU => load(0)?.into_iter().map(ops::gelu).collect(),
+        uapi::OP_SOFTMAX => {
+            let mut x = load(0)?;
+            g.install(|| ops::softmax_rows(&mut x, last_dim(&p.operands[0])));
+            x
+        }
+        uapi::OP_LAYERNORM => {
+            let mut x = load(0)?;
+            let eps = match p.params[0] as u32 {
+                0 => 1e-5,
+                bits => f32::from_bits(bits),
+            };
+            if !eps.is_finite() || eps < 0.0 {
+                return Err(CpuError::Operand(
+                    "layernorm epsilon must be finite and non-negative",
+                ));
+            }
+            let (gamma, beta) = if n_in == 3 {
+                (Some(load(1)?), Some(load(2)?))
+            } else {
+                (None, None)
+            };
+            g.install(|| {
+                ops::layernorm_rows(
+                    &mut x,
+                    last_dim(&p.operands[0]),
+                    eps,
+                    gamma.as_deref(),
+                    beta.as_deref(),
+                )
+            });
+            x
+        }
+        uapi::OP_ATTENTION => {
+            let (q, k, v) = (load(0)?, load(1)?, load(2)?);
+            let (qd, kd, vd) = (
+                dims(&p.operands[0]),
+                dims(&p.operands[1]),
+                dims(&p.operands[2]),
+            );
+            let s = AttentionShape {
+                batch: qd[0] as usize,
+                queries: qd[1] as usize,
+                keys: kd[1] as usize,
+                dim: qd[2] as usize,
+                value_dim: vd[2] as usize,
+            };
+            let scale = match p.params[0] as u32 {
+                0 => 1.0 / (s.dim as f32).sqrt(),
+                bits => f32::from_bits(bits),
+            };
+            if !scale.is_finite() {
+                return Err(CpuError::Operand("attention scale must be finite"));
+            }
+            ops::attention(g, &q, &k, &v, s, scale, p.flags & uapi::PRIM_CAUSAL != 0)?
+        }
+        uapi::OP_CONV2D => {
+            let (x, w) = (load(0)?, load(1)?);
+            let bias = if n_in == 3 { Some(load(2)?) } else { None };
+            let (xd, wd) = (dims(&p.operands[0]), dims(&p.operands[1]));
+            let four = |d: &[u64]| [d[0] as usize, d[1] as usize, d[2] as usize, d[3] as usize];
+            let s = ConvShape {
+                input: four(xd),
+                weights: four(wd),
+                stride: p.params[0].max(1) as usize,
+                pad: p.params[1] as usize,
+            };
+            ops::conv2d(g, &x, &w, bias.as_deref(), s)?
+        }
+        uapi::OP_QUANTIZE => return quantize(p, inputs[0], out, out_dtype, &mut rounding),
+        uapi::OP_DEQUANTIZE => {
+            let params = abi_quant_params(p)?;
+            let q = load(0)?;
+            q.iter()
+                .map(|&v| {
+                    if p.dtype == uapi::DTYPE_I8 {
+                        (v - params.at(0).1 as f32) * params.at(0).0
+                    } else {
+                        v * params.at(0).0
+                    }
+                })
+                .collect()
+        }
+        _ => return Err(CpuError::Unsupported("op")),
+    };
+    store_f32(&values, out, ot, out_dtype, &mut rounding)
+}
+
+fn last_dim(t: &uapi::Tensor) -> usize {
+    dims(t).last().map_or(1, |&d| d as usize)
+}
+
+/// QUANTIZE/DEQUANTIZE's per-tensor parameters: `params[0]` scale (f32 bits), `params[1]` zero
+/// point (i32; FP8 takes none).
+fn abi_quant_params(p: &uapi::Primitive) -> Result<QuantParams> {
+    let fp8 = p.dtype == uapi::DTYPE_FP8_E4M3 || p.out_dtype == uapi::DTYPE_FP8_E4M3;
+    let zp = p.params[1] as u32 as i32;
+    if fp8 && zp != 0 {
+        return Err(CpuError::Quant("FP8 takes no zero point"));
+    }
+    QuantParams::per_tensor(f32::from_bits(p.params[0] as u32), zp)
+}
+
+fn quantize(
+    p: &uapi::Primitive,
+    input: &[u8],
+    out: &mut [u8],
+    out_dtype: u8,
+    rounding: &mut Rounding,
+) -> Result<()> {
+    let params = abi_quant_params(p)?;
+    let x = load_f32(input, &p.operands[0], p.dtype)?;
+    let ot = &p.operands[1];
+    let bytes: Vec<u8> = if out_dtype == uapi::DTYPE_I8 {
+        quant::quantize_i8(&x, &params, rounding)
+            .into_iter()
+            .map(|v| v as u8)
+            .collect()
+    } else {
+        quant::quantize_fp8(&x, &params, rounding)?
+            .into_iter()
+            .map(|v| v.0)
+            .collect()
+    };
+    if tensor::is_contiguous(ot) {
+        let start = ot.offset as usize;
+        out.get_mut(start..start + bytes.len())
+            .ok_or(CpuError::Operand("tensor past its buffer"))?
+            .copy_from_slice(&bytes);
+        return Ok(());
+    }
+    tensor::store_raw(&bytes, out, ot, 1)
+}
+
+fn copy(p: &uapi::Primitive, input: &[u8], out: &mut [u8]) -> Result<()> {
+    let esize = dtype_size(p.dtype)?;
+    let (it, ot) = (&p.operands[0], &p.operands[1]);
+    if tensor::is_contiguous(it) && tensor::is_contiguous(ot) {
+        let len = tensor::numel(it) * esize;
+        let (si, so) = (it.offset as usize, ot.offset as usize);
+        let src = input
+            .get(si..si + len)
+            .ok_or(CpuError::Operand("tensor past its buffer"))?;
+        out.get_mut(so..so + len)
+            .ok_or(CpuError::Operand("tensor past its buffer"))?
+            .copy_from_slice(src);
+        return Ok(());
+    }
+    let raw = tensor::load_raw(input, it, esize)?;
+    tensor::store_raw(&raw, out, ot, esize)
+}
+
+/// MATMUL, 2-D or batched 3-D, any strides: f32/f16/bf16/FP8 inputs through the f32 kernel, i8
+/// through the exact INT8 kernel (the output receives the integer sums).
+fn matmul(
+    g: &Gemm,
+    p: &uapi::Primitive,
+    inputs: &[&[u8]],
+    out: &mut [u8],
+    out_dtype: u8,
+    rounding: &mut Rounding,
+) -> Result<()> {
+    let (at, bt, ot) = (&p.operands[0], &p.operands[1], &p.operands[2]);
+    let (ad, bd) = (dims(at), dims(bt));
+    let nd = ad.len();
+    if !(2..=3).contains(&nd) || bd.len() != nd {
+        return Err(CpuError::Shape("MATMUL takes 2-D or 3-D operands"));
+    }
+    let batch = if nd == 3 { ad[0] as usize } else { 1 };
+    let (m, k, n) = (
+        ad[nd - 2] as usize,
+        ad[nd - 1] as usize,
+        bd[nd - 1] as usize,
+    );
+    let direct = out_dtype == uapi::DTYPE_F32 && tensor::is_contiguous(ot);
+    let mut scratch = Vec::new();
+    let c: &mut [f32] = if direct {
+        let start = ot.offset as usize / 4;
+        typed_mut::<f32>(out)?
+            .get_mut(start..start + batch * m * n)
+            .ok_or(CpuError::Operand("tensor past its buffer"))?
+    } else {
+        scratch.resize(batch * m * n, 0f32);
+        &mut scratch
+    };
+    let views = Views {
+        at,
+        bt,
+        batch,
+        m,
+        k,
+        n,
+    };
+    match p.dtype {
+        uapi::DTYPE_F32 => views.run::<f32>(g, inputs, c)?,
+        uapi::DTYPE_F16 => views.run::<f16>(g, inputs, c)?,
+        uapi::DTYPE_BF16 => views.run::<bf16>(g, inputs, c)?,
+        uapi::DTYPE_FP8_E4M3 => views.run::<Fp8E4M3>(g, inputs, c)?,
+        uapi::DTYPE_I8 => views.run_i8(g, inputs, c)?,
+        _ => return Err(CpuError::Unsupported("dtype")),
+    }
+    if direct {
+        return Ok(());
+    }
+    store_f32(&scratch, out, ot, out_dtype, rounding)
+}
+
+/// A MATMUL's operand views per batch.
+struct Views<'a> {
+    at: &'a uapi::Tensor,
+    bt: &'a uapi::Tensor,
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+}
+
+impl Views<'_> {
+    /// The view of batch `bi` of tensor `t` (`rows × cols`) in `data`.
+    fn view<'d, T: Copy>(
+        t: &uapi::Tensor,
+        data: &'d [T],
+        bi: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Result<MatRef<'d, T>> {
+        let st = tensor::strides(t);
+        let nd = st.len();
+        let esize = std::mem::size_of::<T>();
+        let base = t.offset as usize / esize + if nd == 3 { bi * st[0] } else { 0 };
+        let data = data
+            .get(base..)
+            .ok_or(CpuError::Operand("tensor past its buffer"))?;
+        MatRef::new(data, rows, cols, st[nd - 2], st[nd - 1])
+    }
+
+    fn run<T: Element + bytemuck::Pod>(
+        &self,
+        g: &Gemm,
+        inputs: &[&[u8]],
+        c: &mut [f32],
+    ) -> Result<()> {
+        let (a, b) = (typed::<T>(inputs[0])?, typed::<T>(inputs[1])?);
+        let (m, k, n) = (self.m, self.k, self.n);
+        for (bi, cb) in c.chunks_mut((m * n).max(1)).take(self.batch).enumerate() {
+            g.run(
+                Self::view(self.at, a, bi, m, k)?,
+                Self::view(self.bt, b, bi, k, n)?,
+                cb,
+                n,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn run_i8(&self, g: &Gemm, inputs: &[&[u8]], c: &mut [f32]) -> Result<()> {
+        let (a, b) = (typed::<i8>(inputs[0])?, typed::<i8>(inputs[1])?);
+        let (m, k, n) = (self.m, self.k, self.n);
+        let mut acc = vec![0i32; m * n];
+        for (bi, cb) in c.chunks_mut((m * n).max(1)).take(self.batch).enumerate() {
+            g.run_i8(
+                Self::view(self.at, a, bi, m, k)?,
+                Self::view(self.bt, b, bi, k, n)?,
+                &mut acc,
+                n,
+            )?;
+            cb.iter_mut().zip(&acc).for_each(|(d, &v)| *d = v as f32);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

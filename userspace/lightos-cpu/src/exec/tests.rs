@@ -1,0 +1,563 @@
+//! Every op through `execute` against f64 references, in each dtype the ABI allows.
+// Operand bytes live in `Vec`s: the allocator aligns them for f32, as mapped pages are; a stack
+// array of u8 could be misaligned and fail for that reason instead of the one under test.
+#![allow(clippy::useless_vec)]
+
+use super::*;
+use crate::test_util::rand_f32;
+
+/// A tensor at byte `offset` with `dims`, contiguous unless `strides` given.
+fn t(dims: &[u64], offset: u64, strides: &[u64]) -> uapi::Tensor {
+    let mut x = uapi::Tensor {
+        ndim: dims.len() as u32,
+        offset,
+        ..Default::default()
+    };
+    x.shape[..dims.len()].copy_from_slice(dims);
+    x.strides[..strides.len()].copy_from_slice(strides);
+    x
+}
+
+fn prim(op: u16, dtype: u8, out_dtype: u8, operands: &[uapi::Tensor]) -> uapi::Primitive {
+    let mut p = uapi::Primitive {
+        op,
+        dtype,
+        out_dtype,
+        n_inputs: (operands.len() - 1) as u8,
+        ..Default::default()
+    };
+    p.operands[..operands.len()].copy_from_slice(operands);
+    p
+}
+
+/// Encodes f32 values as `dtype` bytes (round to nearest even).
+fn bytes(values: &[f32], dtype: u8) -> Vec<u8> {
+    let esize = dtype_size(dtype).unwrap();
+    let mut out = vec![0u8; values.len() * esize + 64];
+    let tt = t(&[values.len() as u64], 0, &[]);
+    store_f32(values, &mut out, &tt, dtype, &mut Rounding::NearestEven).unwrap();
+    out
+}
+
+fn read(out: &[u8], tt: &uapi::Tensor, dtype: u8) -> Vec<f32> {
+    load_f32(out, tt, dtype).unwrap()
+}
+
+/// Relative tolerance of a dtype's rounding (one ulp-ish at 1.0, with slack for sums).
+fn tol(dtype: u8) -> f64 {
+    match dtype {
+        uapi::DTYPE_F32 => 1e-5,
+        uapi::DTYPE_F16 => 2e-3,
+        uapi::DTYPE_BF16 => 1.6e-2,
+        _ => 0.13,
+    }
+}
+
+/// The inputs as the dtype sees them (rounded once), in f64.
+fn seen(values: &[f32], dtype: u8) -> Vec<f64> {
+    let b = bytes(values, dtype);
+    read(&b, &t(&[values.len() as u64], 0, &[]), dtype)
+        .iter()
+        .map(|&v| v as f64)
+        .collect()
+}
+
+fn assert_close(got: &[f32], want: &[f64], rel: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = want.iter().fold(1f64, |m, v| m.max(v.abs()));
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (*g as f64 - w).abs() <= rel * scale,
+            "{what}[{i}]: {g} vs {w}"
+        );
+    }
+}
+
+#[test]
+fn matmul_in_every_float_dtype_and_batched() {
+    let g = Gemm::new(2).unwrap();
+    let (b, m, k, n) = (2usize, 9usize, 21usize, 13usize);
+    for dtype in [
+        uapi::DTYPE_F32,
+        uapi::DTYPE_F16,
+        uapi::DTYPE_BF16,
+        uapi::DTYPE_FP8_E4M3,
+    ] {
+        let (a, bb) = (rand_f32(b * m * k, 1), rand_f32(b * k * n, 2));
+        let (ab, bbb) = (bytes(&a, dtype), bytes(&bb, dtype));
+        let ot = t(&[b as u64, m as u64, n as u64], 0, &[]);
+        let out_dtype = if dtype == uapi::DTYPE_FP8_E4M3 {
+            uapi::DTYPE_F32
+        } else {
+            dtype
+        };
+        let p = prim(
+            uapi::OP_MATMUL,
+            dtype,
+            out_dtype,
+            &[
+                t(&[b as u64, m as u64, k as u64], 0, &[]),
+                t(&[b as u64, k as u64, n as u64], 0, &[]),
+                ot,
+            ],
+        );
+        let mut out = vec![0u8; b * m * n * 4];
+        execute(&g, &p, &[&ab, &bbb], &mut out).unwrap();
+        let (sa, sb) = (seen(&a, dtype), seen(&bb, dtype));
+        let mut want = vec![0f64; b * m * n];
+        for bi in 0..b {
+            for i in 0..m {
+                for j in 0..n {
+                    want[bi * m * n + i * n + j] = (0..k)
+                        .map(|p| sa[bi * m * k + i * k + p] * sb[bi * k * n + p * n + j])
+                        .sum();
+                }
+            }
+        }
+        assert_close(
+            &read(&out, &ot, out_dtype),
+            &want,
+            tol(out_dtype) * 4.0,
+            &format!("matmul dtype {dtype}"),
+        );
+    }
+}
+
+#[test]
+fn int8_matmul_gives_exact_integer_sums_and_strided_operands_work() {
+    let g = Gemm::new(2).unwrap();
+    let (m, k, n) = (5usize, 70usize, 6usize);
+    let a: Vec<i8> = (0..m * k)
+        .map(|i| (i as i32 * 7 % 255 - 127) as i8)
+        .collect();
+    // B given transposed in memory ([n, k]) with strides (1, k).
+    let bt: Vec<i8> = (0..n * k)
+        .map(|i| (i as i32 * 11 % 255 - 127) as i8)
+        .collect();
+    let ot = t(&[m as u64, n as u64], 0, &[]);
+    let p = prim(
+        uapi::OP_MATMUL,
+        uapi::DTYPE_I8,
+        uapi::DTYPE_F32,
+        &[
+            t(&[m as u64, k as u64], 0, &[]),
+            t(&[k as u64, n as u64], 0, &[1, k as u64]),
+            ot,
+        ],
+    );
+    let mut out = vec![0u8; m * n * 4];
+    let (ab, bb): (Vec<u8>, Vec<u8>) = (
+        a.iter().map(|&v| v as u8).collect(),
+        bt.iter().map(|&v| v as u8).collect(),
+    );
+    execute(&g, &p, &[&ab, &bb], &mut out).unwrap();
+    let got = read(&out, &ot, uapi::DTYPE_F32);
+    for i in 0..m {
+        for j in 0..n {
+            let want: i32 = (0..k)
+                .map(|p| i32::from(a[i * k + p]) * i32::from(bt[j * k + p]))
+                .sum();
+            assert_eq!(got[i * n + j], want as f32);
+        }
+    }
+}
+
+#[test]
+fn elementwise_ops_in_every_dtype_and_in_place() {
+    let g = Gemm::new(1).unwrap();
+    let x = rand_f32(40, 3);
+    let y = rand_f32(40, 4);
+    for dtype in [
+        uapi::DTYPE_F32,
+        uapi::DTYPE_F16,
+        uapi::DTYPE_BF16,
+        uapi::DTYPE_FP8_E4M3,
+        uapi::DTYPE_I8,
+    ] {
+        let scale = if dtype == uapi::DTYPE_I8 { 50.0 } else { 1.0 };
+        let (x, y): (Vec<f32>, Vec<f32>) = (
+            x.iter().map(|v| v * scale).collect(),
+            y.iter().map(|v| v * scale).collect(),
+        );
+        let (xb, yb) = (bytes(&x, dtype), bytes(&y, dtype));
+        let (sx, sy) = (seen(&x, dtype), seen(&y, dtype));
+        let tt = t(&[4, 10], 0, &[]);
+        for (op, f) in [
+            (
+                uapi::OP_ADD,
+                (|a: f64, b: f64| a + b) as fn(f64, f64) -> f64,
+            ),
+            (uapi::OP_MUL, |a, b| a * b),
+            (uapi::OP_RELU, |a, _| a.max(0.0)),
+        ] {
+            let n_in = if op == uapi::OP_RELU { 1 } else { 2 };
+            let ops: Vec<uapi::Tensor> = vec![tt; n_in + 1];
+            let p = prim(op, dtype, 0, &ops);
+            // In place: the output is the first input's bytes.
+            let mut out = xb.clone();
+            let ins: Vec<&[u8]> = if n_in == 2 { vec![&xb, &yb] } else { vec![&xb] };
+            execute(&g, &p, &ins, &mut out).unwrap();
+            let want: Vec<f64> = sx.iter().zip(&sy).map(|(&a, &b)| f(a, b)).collect();
+            let rel = if dtype == uapi::DTYPE_I8 {
+                1.0 / 50.0
+            } else {
+                tol(dtype)
+            };
+            let want_rounded: Vec<f64> = if dtype == uapi::DTYPE_I8 {
+                want.iter()
+                    .map(|v| v.round_ties_even().clamp(-128.0, 127.0))
+                    .collect()
+            } else {
+                want
+            };
+            assert_close(
+                &read(&out, &tt, dtype),
+                &want_rounded,
+                rel,
+                &format!("op {op} dtype {dtype}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn softmax_layernorm_gelu_in_float_dtypes() {
+    let g = Gemm::new(2).unwrap();
+    let x = rand_f32(3 * 16, 5);
+    for dtype in [uapi::DTYPE_F32, uapi::DTYPE_F16, uapi::DTYPE_BF16] {
+        let xb = bytes(&x, dtype);
+        let sx = seen(&x, dtype);
+        let tt = t(&[3, 16], 0, &[]);
+        let mut out = vec![0u8; xb.len()];
+        execute(
+            &g,
+            &prim(uapi::OP_SOFTMAX, dtype, 0, &[tt, tt]),
+            &[&xb],
+            &mut out,
+        )
+        .unwrap();
+        let want: Vec<f64> = sx
+            .chunks(16)
+            .flat_map(|r| {
+                let z: f64 = r.iter().map(|v| v.exp()).sum();
+                r.iter().map(move |v| v.exp() / z).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_close(&read(&out, &tt, dtype), &want, tol(dtype), "softmax");
+        execute(
+            &g,
+            &prim(uapi::OP_GELU, dtype, 0, &[tt, tt]),
+            &[&xb],
+            &mut out,
+        )
+        .unwrap();
+        let want: Vec<f64> = sx
+            .iter()
+            .map(|&v| {
+                0.5 * v
+                    * (1.0
+                        + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh())
+            })
+            .collect();
+        assert_close(&read(&out, &tt, dtype), &want, tol(dtype), "gelu");
+        let (gm, bt) = (bytes(&[2.0; 16], dtype), bytes(&[0.5; 16], dtype));
+        let d = t(&[16], 0, &[]);
+        execute(
+            &g,
+            &prim(uapi::OP_LAYERNORM, dtype, 0, &[tt, d, d, tt]),
+            &[&xb, &gm, &bt],
+            &mut out,
+        )
+        .unwrap();
+        let want: Vec<f64> = sx
+            .chunks(16)
+            .flat_map(|r| {
+                let mean = r.iter().sum::<f64>() / 16.0;
+                let var = r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 16.0;
+                r.iter()
+                    .map(move |v| (v - mean) / (var + 1e-5).sqrt() * 2.0 + 0.5)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_close(
+            &read(&out, &tt, dtype),
+            &want,
+            tol(dtype) * 2.0,
+            "layernorm",
+        );
+    }
+}
+
+#[test]
+fn attention_and_conv2d_through_the_abi() {
+    let g = Gemm::new(2).unwrap();
+    let (q, k, v) = (
+        rand_f32(2 * 3 * 4, 6),
+        rand_f32(2 * 5 * 4, 7),
+        rand_f32(2 * 5 * 2, 8),
+    );
+    let ot = t(&[2, 3, 2], 0, &[]);
+    let p = prim(
+        uapi::OP_ATTENTION,
+        uapi::DTYPE_F32,
+        0,
+        &[
+            t(&[2, 3, 4], 0, &[]),
+            t(&[2, 5, 4], 0, &[]),
+            t(&[2, 5, 2], 0, &[]),
+            ot,
+        ],
+    );
+    let mut out = vec![0u8; 12 * 4];
+    execute(
+        &g,
+        &p,
+        &[&bytes(&q, 1), &bytes(&k, 1), &bytes(&v, 1)],
+        &mut out,
+    )
+    .unwrap();
+    let want = ops::attention(
+        &g,
+        &q,
+        &k,
+        &v,
+        AttentionShape {
+            batch: 2,
+            queries: 3,
+            keys: 5,
+            dim: 4,
+            value_dim: 2,
+        },
+        0.5,
+        false,
+    )
+    .unwrap();
+    assert_eq!(read(&out, &ot, 1), want, "scale 0 means 1/sqrt(D) = 0.5");
+
+    let (x, w) = (rand_f32(3 * 5 * 5, 9), rand_f32(2 * 3 * 3 * 3, 10));
+    let ot = t(&[1, 2, 3, 3], 0, &[]);
+    let mut p = prim(
+        uapi::OP_CONV2D,
+        uapi::DTYPE_F32,
+        0,
+        &[t(&[1, 3, 5, 5], 0, &[]), t(&[2, 3, 3, 3], 0, &[]), ot],
+    );
+    p.params = [2, 1, 0, 0];
+    let mut out = vec![0u8; 18 * 4];
+    execute(&g, &p, &[&bytes(&x, 1), &bytes(&w, 1)], &mut out).unwrap();
+    let want = ops::conv2d(
+        &g,
+        &x,
+        &w,
+        None,
+        ConvShape {
+            input: [1, 3, 5, 5],
+            weights: [2, 3, 3, 3],
+            stride: 2,
+            pad: 1,
+        },
+    )
+    .unwrap();
+    assert_eq!(read(&out, &ot, 1), want);
+}
+
+#[test]
+fn quantize_and_dequantize_through_the_abi() {
+    let g = Gemm::new(1).unwrap();
+    let x = [0.5f32, -1.0, 0.26, 100.0];
+    let tt = t(&[4], 0, &[]);
+    let mut p = prim(
+        uapi::OP_QUANTIZE,
+        uapi::DTYPE_F32,
+        uapi::DTYPE_I8,
+        &[tt, tt],
+    );
+    p.params = [u64::from(0.25f32.to_bits()), 3, 0, 0];
+    let mut q = vec![0u8; 4];
+    execute(&g, &p, &[&bytes(&x, 1)], &mut q).unwrap();
+    assert_eq!(
+        q.iter().map(|&v| v as i8).collect::<Vec<_>>(),
+        [5, -1, 4, 127]
+    );
+    let mut d = prim(
+        uapi::OP_DEQUANTIZE,
+        uapi::DTYPE_I8,
+        uapi::DTYPE_F32,
+        &[tt, tt],
+    );
+    d.params = p.params;
+    let mut back = vec![0u8; 16];
+    execute(&g, &d, &[&q], &mut back).unwrap();
+    assert_eq!(read(&back, &tt, 1), [0.5, -1.0, 0.25, 31.0]);
+    // Toward zero: 0.26/0.25 = 1.04 → 1, then + 3.
+    p.rounding = uapi::ROUND_TOWARD_ZERO;
+    execute(&g, &p, &[&bytes(&x, 1)], &mut q).unwrap();
+    assert_eq!(q[2] as i8, 4);
+    // FP8: scale 2, values halve then round to E4M3.
+    p.out_dtype = uapi::DTYPE_FP8_E4M3;
+    p.rounding = uapi::ROUND_NEAREST_EVEN;
+    p.params = [u64::from(2.0f32.to_bits()), 0, 0, 0];
+    execute(&g, &p, &[&bytes(&x, 1)], &mut q).unwrap();
+    assert_eq!(
+        q,
+        [
+            Fp8E4M3(0x28).0,
+            0xB0,
+            0x20,
+            Fp8E4M3::from_f32(50.0, &mut Rounding::NearestEven).0
+        ]
+    );
+}
+
+#[test]
+fn stochastic_rounding_is_reproducible_from_the_seed() {
+    let g = Gemm::new(1).unwrap();
+    let x: Vec<f32> = rand_f32(256, 11);
+    let tt = t(&[256], 0, &[]);
+    let mut p = prim(
+        uapi::OP_QUANTIZE,
+        uapi::DTYPE_F32,
+        uapi::DTYPE_I8,
+        &[tt, tt],
+    );
+    p.params = [u64::from(0.1f32.to_bits()), 0, 0, 0];
+    p.rounding = uapi::ROUND_STOCHASTIC;
+    let run = |seed| {
+        let mut p = p;
+        p.seed = seed;
+        let mut q = vec![0u8; 256];
+        execute(&g, &p, &[&bytes(&x, 1)], &mut q).unwrap();
+        q
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2));
+}
+
+#[test]
+fn copy_strided_to_contiguous_in_any_dtype() {
+    let g = Gemm::new(1).unwrap();
+    let src: Vec<u8> = (0..24).collect(); // a [3, 4] matrix of u16-sized (f16) elements
+    let it = t(&[4, 3], 0, &[1, 4]); // its transpose
+    let ot = t(&[4, 3], 0, &[]);
+    let mut out = vec![0u8; 24];
+    execute(
+        &g,
+        &prim(uapi::OP_COPY, uapi::DTYPE_F16, 0, &[it, ot]),
+        &[&src],
+        &mut out,
+    )
+    .unwrap();
+    let halves: Vec<u16> = out
+        .chunks(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let want: Vec<u16> = (0..4)
+        .flat_map(|j| {
+            (0..3).map(move |i| {
+                u16::from_le_bytes([(i * 8 + j * 2) as u8, (i * 8 + j * 2 + 1) as u8])
+            })
+        })
+        .collect();
+    assert_eq!(halves, want);
+}
+
+#[test]
+fn bad_parameters_and_short_buffers_are_errors_not_panics() {
+    let g = Gemm::new(1).unwrap();
+    let tt = t(&[4], 0, &[]);
+    let mut p = prim(
+        uapi::OP_QUANTIZE,
+        uapi::DTYPE_F32,
+        uapi::DTYPE_I8,
+        &[tt, tt],
+    );
+    let x = bytes(&[1.0; 4], 1);
+    let mut q = vec![0u8; 4];
+    p.params = [0, 0, 0, 0];
+    assert!(
+        matches!(execute(&g, &p, &[&x], &mut q), Err(CpuError::Quant(_))),
+        "scale 0"
+    );
+    p.params = [u64::from(f32::INFINITY.to_bits()), 0, 0, 0];
+    assert!(execute(&g, &p, &[&x], &mut q).is_err(), "infinite scale");
+    p.out_dtype = uapi::DTYPE_FP8_E4M3;
+    p.params = [u64::from(1f32.to_bits()), 1, 0, 0];
+    assert!(execute(&g, &p, &[&x], &mut q).is_err(), "FP8 zero point");
+    let mut ln = prim(uapi::OP_LAYERNORM, uapi::DTYPE_F32, 0, &[tt, tt]);
+    ln.params[0] = u64::from(f32::NAN.to_bits());
+    assert!(
+        execute(&g, &ln, &[&x], &mut vec![0u8; 16]).is_err(),
+        "NaN epsilon"
+    );
+    let relu = prim(uapi::OP_RELU, uapi::DTYPE_F32, 0, &[tt, tt]);
+    assert!(
+        execute(&g, &relu, &[&x[..8]], &mut vec![0u8; 16]).is_err(),
+        "input shorter than its tensor"
+    );
+    assert!(
+        execute(&g, &relu, &[&x], &mut vec![0u8; 8]).is_err(),
+        "output shorter than its tensor"
+    );
+    let mut bad = relu;
+    bad.rounding = 9;
+    assert!(
+        execute(&g, &bad, &[&x], &mut vec![0u8; 16]).is_err(),
+        "unknown rounding"
+    );
+    let mm = prim(
+        uapi::OP_MATMUL,
+        uapi::DTYPE_F32,
+        0,
+        &[t(&[2, 2], 0, &[]), t(&[2, 2], 0, &[]), t(&[2, 2], 0, &[])],
+    );
+    assert!(
+        execute(&g, &mm, &[&x, &x[..4]], &mut vec![0u8; 16]).is_err(),
+        "B shorter than its tensor"
+    );
+}
+
+#[test]
+fn deterministic_across_thread_counts_for_every_op_that_reduces() {
+    let x = rand_f32(64 * 96, 12);
+    let w = rand_f32(96 * 80, 13);
+    let (xt, wt, ot) = (
+        t(&[64, 96], 0, &[]),
+        t(&[96, 80], 0, &[]),
+        t(&[64, 80], 0, &[]),
+    );
+    let (xb, wb) = (bytes(&x, 1), bytes(&w, 1));
+    let run = |threads: usize| {
+        let g = Gemm::new(threads).unwrap();
+        let mut outs = Vec::new();
+        let mut out = vec![0u8; 64 * 80 * 4];
+        execute(
+            &g,
+            &prim(uapi::OP_MATMUL, 1, 0, &[xt, wt, ot]),
+            &[&xb, &wb],
+            &mut out,
+        )
+        .unwrap();
+        outs.push(out.clone());
+        let mut sm = vec![0u8; 64 * 96 * 4];
+        execute(
+            &g,
+            &prim(uapi::OP_SOFTMAX, 1, 0, &[xt, xt]),
+            &[&xb],
+            &mut sm,
+        )
+        .unwrap();
+        outs.push(sm.clone());
+        execute(
+            &g,
+            &prim(uapi::OP_LAYERNORM, 1, 0, &[xt, xt]),
+            &[&xb],
+            &mut sm,
+        )
+        .unwrap();
+        outs.push(sm);
+        outs
+    };
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(4));
+}
