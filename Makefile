@@ -21,8 +21,8 @@ module: kernel ## Build lightos_core.ko (warnings are errors, clippy on) into bu
 
 guest: module ## Build the static binaries the guest image carries into build/guest/bin
 	@mkdir -p $(GUEST)/bin
-	@cargo build -q --release --target $(MUSL) -p lightos-cli
-	@cp target/$(MUSL)/release/lightos $(GUEST)/bin/
+	@cargo build -q --release --target $(MUSL) -p lightos-cli -p lightosd
+	@cp target/$(MUSL)/release/lightos target/$(MUSL)/release/lightosd $(GUEST)/bin/
 	@gcc -static -O2 -Wall -Werror qemu/guest/lightos-exit.c -o $(GUEST)/bin/lightos-exit
 
 guest-tests: guest ## Build the VM test suite (Rust integration tests and the C client) into build/guest/tests
@@ -38,7 +38,7 @@ test: ## Every test: lint, host unit tests, then the VM suite; ends with "N pass
 bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORMANCE.md
 	@bench/run.sh
 
-demo: guest ## Boot the guest with the emulated photonic NPU; run MATMULs and a spiking network on photonic0
+demo: guest ## Boot the guest with the emulated photonic NPU; run an MLP on cpu0 and photonic0, MATMULs and a spiking network
 	@qemu/run --photonic --log build/vm/demo-serial.log --add qemu/demo.sh -- 'sh demo.sh'
 
 vm-shell: guest ## An interactive shell in the guest with the module loaded

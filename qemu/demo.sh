@@ -1,9 +1,15 @@
 #!/bin/sh
-# The in-guest part of `make demo`: a MATMUL workload on the emulated photonic NPU (photonic0)
+# The in-guest part of `make demo`: an MLP on cpu0 and photonic0, a MATMUL workload on the emulated photonic NPU (photonic0)
 # through /dev/lightos, the thermal guard's trace while it runs, and a spiking network whose
 # inputs come through a kernel spike ring and whose synapses run on photonic0.
 set -e
 lightos info
+echo
+echo "== an MLP (256-512-512-10, batch 64) on cpu0 (lightosd: the CPU backend) and on photonic0"
+echo "   (its MATMULs on the emulated NPU; bias ADD and ReLU on cpu0), against the f64 reference"
+lightosd --name cpu0 2> /tmp/lightosd.log &
+for i in $(seq 40); do grep -q 'backend cpu0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done
+lightos run mlp --device cpu0,photonic0
 echo
 echo "== MATMUL on photonic0 (the emulated photonic NPU, 64x64 mesh, tiled by the driver)"
 lightos run matmul --backend photonic0 --tolerance 0.05 --m 128 --k 192 --n 96 --repeats 3

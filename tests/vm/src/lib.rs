@@ -215,6 +215,28 @@ impl ExecutorThread {
     pub fn cpu(name: &str) -> Self {
         Self::start(lightos_runtime::reference_cpu::spec(name))
     }
+
+    /// `lightosd`'s CPU backend under `name` with `threads` workers, served by a thread here.
+    pub fn lightosd(name: &str, threads: usize) -> Self {
+        use std::sync::{atomic::AtomicBool, mpsc, Arc};
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let stop2 = Arc::clone(&stop);
+        let spec = lightosd::spec(name);
+        let handle = std::thread::spawn(move || {
+            let engine = lightos_cpu::Gemm::new(threads).expect("thread pool");
+            let dev = lightos_runtime::Device::open().expect("open executor context");
+            let exec = dev.register_executor(&spec).expect("register executor");
+            tx.send(exec.backend_id()).unwrap();
+            lightosd::serve(&engine, &exec, &stop2, None, |_, _| {}).expect("serve")
+        });
+        let backend_id = rx.recv().expect("executor thread registered");
+        Self {
+            stop,
+            handle: Some(handle),
+            backend_id,
+        }
+    }
 }
 
 impl Drop for ExecutorThread {

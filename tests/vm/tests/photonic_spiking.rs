@@ -12,10 +12,7 @@ use lightos_runtime::{
     },
     Device,
 };
-use lightos_vm_tests::{
-    photonic::{guard, guard_num, wait_for},
-    ExecutorThread,
-};
+use lightos_vm_tests::ExecutorThread;
 
 fn small() -> Experiment {
     Experiment {
@@ -23,25 +20,6 @@ fn small() -> Experiment {
         test: 60,
         ..Default::default()
     }
-}
-
-/// photonic0 in its normal state and thermally settled: the driver tests before this binary leave
-/// the chip cooling from a shutdown by several kelvin a second, and a MATMUL in that transient
-/// carries drift beyond the steady-state error this file checks (it failed once at 5.4 %).
-fn npu_ready() {
-    lightos_vm_tests::ensure_loaded();
-    wait_for("photonic0's guard back to normal", 60, || {
-        guard()["state"] == "normal"
-    });
-    wait_for(
-        "photonic0's temperature to settle (< 0.1 K in 0.5 s)",
-        120,
-        || {
-            let before = guard_num("temp_mc");
-            std::thread::sleep(std::time::Duration::from_millis(500));
-            (guard_num("temp_mc") - before).abs() < 100
-        },
-    );
 }
 
 #[test]
@@ -65,7 +43,7 @@ fn the_kernel_encoder_gives_the_local_encoders_events() {
 
 #[test]
 fn synapse_currents_on_photonic0_match_local_ones_within_the_devices_error() {
-    npu_ready();
+    lightos_vm_tests::photonic::npu_ready();
     let mut npu = DeviceSynapses::new(Device::open().unwrap(), "photonic0").unwrap();
     let (pre, post, steps) = (16usize, 64usize, 50u32);
     let weights: Vec<f32> = (0..pre * post)
@@ -101,7 +79,7 @@ fn synapse_currents_on_photonic0_match_local_ones_within_the_devices_error() {
 
 #[test]
 fn the_network_classifies_with_kernel_encoding_and_photonic_synapses() {
-    npu_ready();
+    lightos_vm_tests::photonic::npu_ready();
     let _exec = ExecutorThread::cpu("t-snn-run");
     let e = small();
     let dev = Device::open().unwrap();

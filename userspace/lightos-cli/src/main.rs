@@ -2,6 +2,7 @@
 
 mod executor;
 mod info;
+mod mlp;
 mod run;
 mod snn;
 mod thermal;
@@ -133,6 +134,34 @@ enum RunWhat {
         #[arg(long, default_value_t = 1e-5, value_name = "REL")]
         tolerance: f64,
     },
+    /// A multilayer perceptron forward pass on one or more backends, against the f64 reference.
+    ///
+    /// Generates the model from --seed (or loads --model, an LMLP file; --save writes one), runs
+    /// a batch through /dev/lightos with every layer's MATMUL routed to each --device in turn (bias
+    /// ADD and ReLU run on whichever backend runs them, e.g. lightosd's cpu0), and prints per
+    /// device the relative error against the f64 reference, the latency and the throughput. Exits
+    /// 1 if any device fails or exceeds its tolerance (1e-4 for digital backends, 5e-2 for
+    /// photonic ones).
+    Mlp {
+        /// Backends to run on, comma-separated (e.g. cpu0,photonic0).
+        #[arg(long, default_value = "cpu0", value_delimiter = ',')]
+        device: Vec<String>,
+        /// Layer sizes, input first, comma-separated.
+        #[arg(long, default_value = "256,512,512,10", value_delimiter = ',')]
+        layers: Vec<usize>,
+        /// Samples per forward pass.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+        batch: u64,
+        /// Seed of the generated weights and inputs.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Load the model from this LMLP file instead of generating it.
+        #[arg(long, value_name = "FILE")]
+        model: Option<std::path::PathBuf>,
+        /// Write the model used to this LMLP file.
+        #[arg(long, value_name = "FILE")]
+        save: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -161,6 +190,28 @@ fn main() -> ExitCode {
                 repeats,
                 backend,
                 tolerance,
+            },
+            cli.json,
+        ),
+        Command::Run {
+            what:
+                RunWhat::Mlp {
+                    device,
+                    layers,
+                    batch,
+                    seed,
+                    model,
+                    save,
+                },
+        } => mlp::run(
+            &cli.device,
+            mlp::MlpArgs {
+                devices: device,
+                layers,
+                batch: batch as usize,
+                seed,
+                model,
+                save,
             },
             cli.json,
         ),

@@ -8,6 +8,7 @@ mod device;
 mod error;
 mod executor;
 mod info;
+pub mod mlp;
 pub mod pagemap;
 mod primitive;
 mod queue;

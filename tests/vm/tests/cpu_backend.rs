@@ -1,0 +1,211 @@
+//! lightosd's CPU backend through the kernel: ops and dtypes beyond the reference executor's,
+//! bit-identical results across thread counts, and a killed daemon surfacing as a typed error the
+//! application recovers from. (The same application on cpu0 and photonic0: photonic_mlp.rs.)
+
+use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
+use lightos_vm_tests::{get_f32, put_f32, ExecutorThread};
+use std::time::Duration;
+
+fn route_all_to(dev: &Device, id: u32) {
+    dev.clear_routes().unwrap();
+    dev.add_route(None, None, 0..=u64::MAX, id).unwrap();
+}
+
+/// Runs one primitive on a fresh queue; returns its status.
+fn run(dev: &Device, prim: lightos_runtime::uapi::Primitive) -> JobStatus {
+    let q = dev.create_queue(0, Duration::from_secs(30)).unwrap();
+    let s = q.submit(&[prim]).unwrap();
+    q.wait(s.last_seq, Some(Duration::from_secs(60)))
+        .unwrap()
+        .status
+}
+
+fn data(n: usize, salt: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i * 7 + salt * 13) % 23) as f32 - 11.0) / 11.0)
+        .collect()
+}
+
+#[test]
+fn f16_matmul_and_int8_quantization_run_on_lightosd() {
+    let cpu = ExecutorThread::lightosd("cpu-dtypes", 2);
+    let dev = Device::open().unwrap();
+    route_all_to(&dev, cpu.backend_id);
+    let (m, k, n) = (8usize, 16usize, 4usize);
+    let buf = dev
+        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let mut map = buf.map().unwrap();
+    // f16 operands: a and b hold exactly representable values (multiples of 1/8 in [-1, 1]).
+    let (a, b): (Vec<f32>, Vec<f32>) = (
+        (0..m * k).map(|i| (i % 17) as f32 / 8.0 - 1.0).collect(),
+        (0..k * n).map(|i| (i % 9) as f32 / 8.0 - 0.5).collect(),
+    );
+    let h = |v: &[f32], at: usize, map: &mut [u8]| {
+        for (i, x) in v.iter().enumerate() {
+            map[at + 2 * i..at + 2 * i + 2].copy_from_slice(&half_bits(*x).to_le_bytes());
+        }
+    };
+    h(&a, 0, &mut map);
+    h(&b, 512, &mut map);
+    let prim = PrimitiveBuilder::new(Op::Matmul, DType::F16)
+        .out_dtype(DType::F32)
+        .input(&buf, 0, &[m as u64, k as u64])
+        .input(&buf, 512, &[k as u64, n as u64])
+        .output(&buf, 1024, &[m as u64, n as u64]);
+    // f16 in, f32 out is not an allowed combination (float MATMUL keeps its dtype): refused.
+    assert!(dev
+        .create_queue(0, Duration::from_secs(5))
+        .unwrap()
+        .submit(&[prim])
+        .is_err());
+    let prim = PrimitiveBuilder::new(Op::Matmul, DType::F16)
+        .input(&buf, 0, &[m as u64, k as u64])
+        .input(&buf, 512, &[k as u64, n as u64])
+        .output(&buf, 1024, &[m as u64, n as u64]);
+    assert_eq!(run(&dev, prim), JobStatus::Ok);
+    for i in 0..m {
+        for j in 0..n {
+            let want: f32 = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            let got = f16_value(u16::from_le_bytes([
+                map[1024 + 2 * (i * n + j)],
+                map[1025 + 2 * (i * n + j)],
+            ]));
+            assert!(
+                (got - want).abs() <= want.abs() / 1024.0 + 1e-3,
+                "({i},{j}) {got} vs {want}"
+            );
+        }
+    }
+    // QUANTIZE f32 → i8 with scale 1/16 and zero point 2, then DEQUANTIZE back.
+    let x = data(64, 1);
+    put_f32(&mut map[2048..], &x);
+    let scale = u64::from((1.0f32 / 16.0).to_bits());
+    let q = PrimitiveBuilder::new(Op::Quantize, DType::F32)
+        .out_dtype(DType::I8)
+        .param(0, scale)
+        .param(1, 2)
+        .input(&buf, 2048, &[64])
+        .output(&buf, 2400, &[64]);
+    assert_eq!(run(&dev, q), JobStatus::Ok);
+    let d = PrimitiveBuilder::new(Op::Dequantize, DType::I8)
+        .out_dtype(DType::F32)
+        .param(0, scale)
+        .param(1, 2)
+        .input(&buf, 2400, &[64])
+        .output(&buf, 2560, &[64]);
+    assert_eq!(run(&dev, d), JobStatus::Ok);
+    let back = get_f32(&map[2560..], 64);
+    for (v, r) in x.iter().zip(&back) {
+        assert!((v - r).abs() <= 1.0 / 32.0 + 1e-6, "{v} → {r}");
+    }
+    // A zero scale passes the kernel's structural checks; the backend refuses it: INVALID.
+    let bad = PrimitiveBuilder::new(Op::Quantize, DType::F32)
+        .out_dtype(DType::I8)
+        .input(&buf, 2048, &[64])
+        .output(&buf, 2400, &[64]);
+    assert_eq!(run(&dev, bad), JobStatus::Invalid);
+}
+
+/// Binary16 bits of a value exactly representable in it (tests use small multiples of 1/8).
+fn half_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x == 0.0 {
+        return ((b >> 16) & 0x8000) as u16;
+    }
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xFF) as i32 - 127 + 15;
+    sign | ((exp as u16) << 10) | ((b >> 13) & 0x3FF) as u16
+}
+
+fn f16_value(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((h >> 10) & 0x1F);
+    let man = f32::from(h & 0x3FF);
+    if exp == 0 {
+        return sign * man * 2f32.powi(-24);
+    }
+    sign * (1.0 + man / 1024.0) * 2f32.powi(exp - 15)
+}
+
+#[test]
+fn deterministic_matmul_is_bit_identical_on_1_2_and_4_threads() {
+    let (m, k, n) = (70usize, 300usize, 50usize);
+    let (a, b) = (data(m * k, 2), data(k * n, 3));
+    let mut results = Vec::new();
+    for threads in [1, 2, 4] {
+        let cpu = ExecutorThread::lightosd(&format!("cpu-det{threads}"), threads);
+        let dev = Device::open().unwrap();
+        route_all_to(&dev, cpu.backend_id);
+        let (bo, oo) = (4 * m * k, 4 * (m * k + k * n));
+        let buf = dev
+            .create_buffer(oo + 4 * m * n, BufferFlags::empty(), Placement::Any)
+            .unwrap();
+        let mut map = buf.map().unwrap();
+        put_f32(&mut map[..bo], &a);
+        put_f32(&mut map[bo..oo], &b);
+        let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
+            .deterministic()
+            .input(&buf, 0, &[m as u64, k as u64])
+            .input(&buf, bo as u64, &[k as u64, n as u64])
+            .output(&buf, oo as u64, &[m as u64, n as u64]);
+        assert_eq!(run(&dev, prim), JobStatus::Ok);
+        results.push(map[oo..oo + 4 * m * n].to_vec());
+    }
+    assert!(
+        results[0] == results[1] && results[1] == results[2],
+        "results differ across thread counts"
+    );
+    let got = get_f32(&results[0], m * n);
+    let want: f64 = (0..k).map(|p| f64::from(a[p]) * f64::from(b[p * n])).sum();
+    assert!((f64::from(got[0]) - want).abs() < 1e-4);
+}
+
+#[test]
+fn a_killed_lightosd_surfaces_as_device_lost_and_the_job_reruns_elsewhere() {
+    // lightosd is in the guest image's /usr/bin (make guest), on PATH.
+    let mut child = std::process::Command::new("lightosd")
+        .args(["--name", "cpu-doomed", "--threads", "1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("lightosd in the guest image");
+    let dev = Device::open().unwrap();
+    lightos_vm_tests::photonic::wait_for("lightosd registered", 30, || {
+        dev.backends()
+            .unwrap()
+            .iter()
+            .any(|b| lightos_runtime::backend_name(b) == "cpu-doomed")
+    });
+    let id = dev
+        .backends()
+        .unwrap()
+        .iter()
+        .find(|b| lightos_runtime::backend_name(b) == "cpu-doomed")
+        .unwrap()
+        .backend_id;
+    route_all_to(&dev, id);
+    // A MATMUL big enough to be running (or queued) when the daemon dies.
+    let (m, k, n) = (512usize, 512usize, 512usize);
+    let (bo, oo) = (4 * m * k, 4 * (m * k + k * n));
+    let buf = dev
+        .create_buffer(oo + 4 * m * n, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
+        .input(&buf, 0, &[m as u64, k as u64])
+        .input(&buf, bo as u64, &[k as u64, n as u64])
+        .output(&buf, oo as u64, &[m as u64, n as u64]);
+    let q = dev.create_queue(0, Duration::from_secs(120)).unwrap();
+    let s = q.submit(&[prim; 4]).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done = q.wait(s.last_seq, Some(Duration::from_secs(60))).unwrap();
+    assert_eq!(
+        done.status,
+        JobStatus::DeviceLost,
+        "the last job on a killed backend"
+    );
+    // The application retries on another backend.
+    let other = ExecutorThread::lightosd("cpu-rescue", 2);
+    route_all_to(&dev, other.backend_id);
+    assert_eq!(run(&dev, prim), JobStatus::Ok);
+}
