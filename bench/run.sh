@@ -5,7 +5,8 @@ source "$(dirname "$0")/../qemu/lib.sh"
 cd "$LIGHTOS_ROOT"
 make -s --no-print-directory guest
 bash qemu/setup-host.sh # cyclictest (rt-tests) is the guard benchmark's baseline
-cargo build -q --release -p lightos-bench --bin bench_photonic_gemm
+cargo build -q --release -p lightos-bench --bin bench_photonic_gemm --bin bench_cpu_gemm
+python3 -c 'import numpy' 2>/dev/null || pip install --quiet numpy # OpenBLAS, bench_cpu_gemm's baseline
 cargo build -q --release --target x86_64-unknown-linux-musl -p lightos-bench \
     --bin bench_buffers --bin bench_submit --bin bench_spikes --bin bench_thermal
 bins=target/x86_64-unknown-linux-musl/release
@@ -14,6 +15,10 @@ log=build/vm/bench-serial.log
 say "device model GEMM against matrixmultiply on the host"
 gemm_log=build/bench-photonic-gemm.log
 target/release/bench_photonic_gemm | tee "$gemm_log"
+
+say "CPU backend GEMM against numpy's OpenBLAS on the host (about 1 min)"
+cpu_log=build/bench-cpu-gemm.log
+target/release/bench_cpu_gemm | tee "$cpu_log"
 
 # cyclictest and the shared libraries it loads, under the names its loader asks for.
 ct=build/cyclictest; rm -rf "$ct"; mkdir -p "$ct"
@@ -28,9 +33,9 @@ qemu/run --photonic --memory 2G --timeout 900 --cmdline kmemleak=off --log "$log
 table() { awk -v want="$1" '/^BENCH-TABLE-BEGIN/ {n++; on = (n == want); next}
                             /^BENCH-TABLE-END/ {on = 0; next} on' "${2:-$log}" | tr -d '\r'; }
 buffers=$(table 1); submit=$(table 2); spikes=$(table 3); spike_scaling=$(table 4); jitter=$(table 5); trips=$(table 6)
-gemm=$(table 1 "$gemm_log"); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
+gemm=$(table 1 "$gemm_log"); cpugemm=$(table 1 "$cpu_log"); cpuconf=$(grep -m1 '^CPU-GEMM-CONFIG:' "$cpu_log" | sed 's/^CPU-GEMM-CONFIG: //'); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
 zerocopy=$(grep -m1 '^ZERO-COPY:' "$log" | sed 's/^ZERO-COPY: //')
-for v in buffers submit spikes spike_scaling jitter trips gemm transfer zerocopy; do
+for v in buffers submit spikes spike_scaling jitter trips gemm cpugemm cpuconf transfer zerocopy; do
     [ -n "${!v}" ] || die "a benchmark printed no $v table; see $log and $gemm_log"
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -84,6 +89,17 @@ batches of 16-byte records into a pipe that the consumer \`read\`s 64 KiB at a t
 the producer pushes one event stamped with CLOCK_MONOTONIC every 1-2 ms to a consumer asleep in
 \`SPIKE_WAIT\` (vs blocked in \`read\` on a pipe); 300 samples each. Scaling: k rings, each with its own
 producer and consumer thread, on the guest's 2 vCPUs. Target: ≥ 20× the pipe at batch 64.
+
+## CPU backend GEMM (host)
+
+$cpugemm
+
+bench/src/bench_cpu_gemm.rs, on the host (natively: under TCG the guest would measure the emulator):
+\`lightos_cpu::Gemm\` (the CPU backend \`lightosd\` serves as cpu0) on square row-major f32 matrices
+against numpy's \`matmul\` (bench/numpy_gemm.py, OpenBLAS with OPENBLAS_NUM_THREADS set to the same
+thread count) in the same run; median of 3-15 runs after a warm-up, GFLOP/s = 2n³/time. The INT8 column is
+the exact \`i8 × i8 → i32\` GEMM on the same engine (GOP/s, same count), its ratio to LightOS f32. Configuration:
+$cpuconf. Target: ≥ 0.8 of OpenBLAS single- and multi-threaded.
 
 ## Photonic NPU
 

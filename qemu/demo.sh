@@ -9,7 +9,7 @@ echo "== an MLP (256-512-512-10, batch 64) on cpu0 (lightosd: the CPU backend) a
 echo "   (its MATMULs on the emulated NPU; bias ADD and ReLU on cpu0), against the f64 reference"
 lightosd --name cpu0 2> /tmp/lightosd.log &
 for i in $(seq 40); do grep -q 'backend cpu0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done
-lightos run mlp --device cpu0,photonic0
+lightos run mlp --backend cpu0,photonic0
 echo
 echo "== MATMUL on photonic0 (the emulated photonic NPU, 64x64 mesh, tiled by the driver)"
 lightos run matmul --backend photonic0 --tolerance 0.05 --m 128 --k 192 --n 96 --repeats 3

@@ -62,6 +62,12 @@ check "lightos run matmul --m 0 is refused" "! lightos run matmul --m 0 2>&1 && 
 check "lightos run matmul through lightos executor matches the f64 reference" \
       "lightos executor --name cli0 --max-jobs 2 & for i in \$(seq 40); do lightos run matmul --m 8 --k 8 --n 8 --repeats 2 > /tmp/r 2>&1 && break; sleep 0.5; done; cat /tmp/r; grep -q 'max |error| vs f64 reference   0' /tmp/r"
 
+check "lightos run mlp on lightosd's cpu0 and photonic0 agrees with the f64 reference, --json too" \
+      "npu_bind && { lightosd --name mlp0 --max-jobs 200 2>/dev/null & } && for i in \$(seq 40); do grep -q 'backend mlp0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos run mlp --backend mlp0,photonic0 --layers 32,48,10 --batch 8 > /tmp/mlp && cat /tmp/mlp && grep -q 'mlp0 .* ok' /tmp/mlp && grep -q 'photonic0 .* ok' /tmp/mlp && lightos --json run mlp --backend mlp0 --layers 8,4 --batch 2 | grep -q '\"runs\":\[{'"
+check "lightos run mlp on an unknown backend fails and names it" \
+      "! lightos run mlp --backend nope0 --layers 4,2 2>/tmp/e; grep -q \"no backend named 'nope0'\" /tmp/e"
+check "lightos run mlp saves and reloads its model (LMLP) and refuses a broken file" \
+      "{ lightosd --name mlp1 --max-jobs 20 2>/dev/null & } && for i in \$(seq 40); do grep -q 'backend mlp1' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos run mlp --backend mlp1 --layers 6,5,3 --batch 2 --save /tmp/m.lmlp && lightos run mlp --backend mlp1 --model /tmp/m.lmlp --batch 2 | grep -q 'MLP \[6, 5, 3\]' && head -c 40 /tmp/m.lmlp > /tmp/bad.lmlp && ! lightos run mlp --backend mlp1 --model /tmp/bad.lmlp 2>/tmp/e; grep -q 'length does not match' /tmp/e"
 check "lightos thermal shows photonic0's guard" \
       "npu_bind && lightos thermal | grep -q '^photonic0 (backend [0-9]*): normal' && lightos thermal --json | grep -q '\"period_ns\":1000000'"
 check "lightos thermal --events stops after --timeout without an event" \

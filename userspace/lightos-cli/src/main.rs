@@ -137,7 +137,7 @@ enum RunWhat {
     /// A multilayer perceptron forward pass on one or more backends, against the f64 reference.
     ///
     /// Generates the model from --seed (or loads --model, an LMLP file; --save writes one), runs
-    /// a batch through /dev/lightos with every layer's MATMUL routed to each --device in turn (bias
+    /// a batch through /dev/lightos with every layer's MATMUL routed to each --backend in turn (bias
     /// ADD and ReLU run on whichever backend runs them, e.g. lightosd's cpu0), and prints per
     /// device the relative error against the f64 reference, the latency and the throughput. Exits
     /// 1 if any device fails or exceeds its tolerance (1e-4 for digital backends, 5e-2 for
@@ -145,7 +145,7 @@ enum RunWhat {
     Mlp {
         /// Backends to run on, comma-separated (e.g. cpu0,photonic0).
         #[arg(long, default_value = "cpu0", value_delimiter = ',')]
-        device: Vec<String>,
+        backend: Vec<String>,
         /// Layer sizes, input first, comma-separated.
         #[arg(long, default_value = "256,512,512,10", value_delimiter = ',')]
         layers: Vec<usize>,
@@ -196,7 +196,7 @@ fn main() -> ExitCode {
         Command::Run {
             what:
                 RunWhat::Mlp {
-                    device,
+                    backend,
                     layers,
                     batch,
                     seed,
@@ -206,7 +206,7 @@ fn main() -> ExitCode {
         } => mlp::run(
             &cli.device,
             mlp::MlpArgs {
-                devices: device,
+                devices: backend,
                 layers,
                 batch: batch as usize,
                 seed,
