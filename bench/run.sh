@@ -136,6 +136,17 @@ on this 2-core host, QEMU's two TCG vCPU threads and the emulator share the core
 misses one guard tick adds a whole period. Targets: p99 ≤ 1.5× cyclictest's, trip → laser off ≤ 2 ms.
 
 ## Findings
+- **CPU GEMM: 0.87-0.95 of OpenBLAS single-threaded from n = 512 and 0.91-1.1 on both cores** (the
+  ≥ 0.8 target holds in every row measured so far). The n = 256 single-thread row favours LightOS by
+  2× because this OpenBLAS build (scipy-openblas, DYNAMIC_ARCH) runs that size at about 10 GFLOP/s in
+  every run we made; read it as an OpenBLAS small-size artefact, not a LightOS win. Rows vary ±10 %
+  between runs on this shared 2-core host.
+- **INT8 is about as fast as f32 here (1.0-1.1×, 1.5× at n = 256), not the 2-4× of VNNI hardware.**
+  This CPU has AVX2 without AVX-VNNI: the INT8 kernel multiplies i16 pairs with \`vpmaddwd\` (16
+  multiply-adds per instruction, like 2 FMAs' worth) plus an add, so it issues as many instructions per
+  multiply-add as the f32 FMA kernel. Its gains are exactness (i32 sums) and a quarter of the memory
+  per weight. \`vpmaddubsw\` (u8 × i8, 32 per instruction) would roughly double it but saturates
+  i16 for full-range operands; a VNNI kernel is the way forward where the CPU has it.
 - **Spike rings reach 4-6× a pipe under TCG, not the 20× target at batch 64.** The ring's fast path is
   syscall-free (the kernel is entered only when a consumer sleeps), so its rate is bounded by the two
   threads' memory traffic and hand-off on 2 emulated vCPUs; the pipe pays one syscall per batch. Under

@@ -1,5 +1,6 @@
 //! `lightos`: the LightOS command line.
 
+mod devices;
 mod executor;
 mod info;
 mod mlp;
@@ -31,6 +32,14 @@ enum Command {
     /// Opens the device node (a new kernel context), calls LIGHTOS_IOC_GET_INFO and prints the reply.
     /// Exits 1 with the errno and a hint when the module is not loaded or refuses the call.
     Info,
+    /// List every compute device: the kernel's backends and the CPU backend available locally.
+    ///
+    /// Per kernel backend (QUERY_BACKENDS): name, id, kind (device driver or userspace executor),
+    /// the ops and dtypes it runs, which ops it runs bit-reproducibly, queued and running jobs,
+    /// jobs done and errors, and for a device with a thermal guard its temperature, state,
+    /// trip points and laser limit (QUERY_THERMAL). Then the local CPU backend: threads,
+    /// micro-kernel, caches and the GEMM blocking derived from them.
+    Devices,
     /// Serve primitives as the reference CPU executor (a userspace backend of /dev/lightos).
     ///
     /// Registers this process with the kernel as backend NAME (ops COPY, ADD, MUL, RELU, GELU,
@@ -168,6 +177,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Info => info::run(&cli.device, cli.json).map_err(Into::into),
+        Command::Devices => devices::run(&cli.device, cli.json),
         Command::Executor { name, max_jobs } => {
             executor::run(&cli.device, &name, max_jobs).map_err(Into::into)
         }

@@ -1,0 +1,133 @@
+//! `lightos devices`: every backend the kernel knows (executors and devices) with what it runs,
+//! its load and, where it has a thermal guard, its temperature; plus the CPU backend this process
+//! can run locally.
+
+use lightos_cpu::{cache::CacheSizes, Gemm};
+use lightos_runtime::{backend_name, uapi, DType, Device, Op};
+use std::path::Path;
+
+const DTYPES: [DType; 6] = [
+    DType::F32,
+    DType::F16,
+    DType::Bf16,
+    DType::I8,
+    DType::Fp8E4m3,
+    DType::SpikeEvent,
+];
+
+fn op_names(mask: u64) -> Vec<String> {
+    Op::ALL
+        .iter()
+        .filter(|op| mask & op.bit() != 0)
+        .map(|op| format!("{op:?}").to_lowercase())
+        .collect()
+}
+
+fn dtype_names(mask: u32) -> Vec<String> {
+    DTYPES
+        .iter()
+        .filter(|d| mask & d.bit() != 0)
+        .map(|d| format!("{d:?}").to_lowercase())
+        .collect()
+}
+
+fn determinism(b: &uapi::BackendInfo) -> &'static str {
+    match b.deterministic_ops {
+        0 => "none",
+        d if d & b.ops == b.ops => "all ops",
+        _ => "some ops",
+    }
+}
+
+/// Lists the devices; `--json` gives one object with `kernel` and `local` arrays.
+pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let dev = Device::open_path(device)?;
+    let backends = dev.backends()?;
+    let thermal = dev.thermal()?.devices;
+    let local = Gemm::new(0)?;
+    let caches = CacheSizes::detect();
+    let mut rows = Vec::new();
+    if !json {
+        println!("kernel backends ({}):", backends.len());
+    }
+    for b in &backends {
+        let kind = if b.kind == uapi::BACKEND_KIND_DEVICE {
+            "device"
+        } else {
+            "executor"
+        };
+        let t = thermal.iter().find(|t| t.backend_id == b.backend_id);
+        if json {
+            rows.push(serde_json::json!({
+                "name": backend_name(b), "id": b.backend_id, "kind": kind,
+                "ops": op_names(b.ops), "dtypes": dtype_names(b.dtypes),
+                "deterministic_ops": op_names(b.deterministic_ops),
+                "queued": b.queued, "running": b.running, "jobs": b.stats.count, "errors": b.stats.errors,
+                "temp_c": t.map(|t| f64::from(t.temp_mc) / 1000.0),
+                "thermal_state": t.map(|t| lightos_runtime::thermal::state_name(t.state)),
+            }));
+            continue;
+        }
+        println!("  {} (backend {}, {kind})", backend_name(b), b.backend_id);
+        println!("    ops            {}", op_names(b.ops).join(" "));
+        println!("    dtypes         {}", dtype_names(b.dtypes).join(" "));
+        println!("    deterministic  {}", determinism(b));
+        println!(
+            "    load           {} queued, {} running; {} jobs done, {} errors",
+            b.queued, b.running, b.stats.count, b.stats.errors
+        );
+        if let Some(t) = t {
+            println!(
+                "    thermal        {:.2} °C, {} (throttle {:.0} °C, shutdown {:.0} °C), laser limit {} mW",
+                f64::from(t.temp_mc) / 1000.0,
+                lightos_runtime::thermal::state_name(t.state),
+                f64::from(t.throttle_mc) / 1000.0,
+                f64::from(t.shutdown_mc) / 1000.0,
+                t.laser_limit_mw
+            );
+        }
+    }
+    let local_ops = op_names(
+        lightos_cpu::exec::OPS
+            .iter()
+            .filter_map(|&o| Op::from_raw(o))
+            .fold(0, |m, o| m | o.bit()),
+    );
+    if json {
+        let v = serde_json::json!({
+            "kernel": rows,
+            "local": [{
+                "name": "cpu (lightos-cpu, in this process; lightosd serves it to the kernel)",
+                "threads": local.threads(), "kernel": format!("{:?}", local.kernel()),
+                "l1d": caches.l1d, "l2": caches.l2, "l3": caches.l3,
+                "ops": local_ops, "dtypes": dtype_names(lightos_cpu::exec::DTYPES),
+            }],
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    if backends.is_empty() {
+        println!("  (none: start `lightosd` for the CPU backend; load the photonic driver for photonic0)");
+    }
+    println!("local:");
+    println!("  cpu (lightos-cpu in this process; `lightosd` serves it to the kernel)");
+    println!(
+        "    threads        {} ({:?} micro-kernel)",
+        local.threads(),
+        local.kernel()
+    );
+    println!(
+        "    caches         L1d {} KiB, L2 {} KiB, L3 {} KiB → blocks {:?}",
+        caches.l1d >> 10,
+        caches.l2 >> 10,
+        caches.l3 >> 10,
+        local.blocking()
+    );
+    println!("    ops            {}", local_ops.join(" "));
+    println!(
+        "    dtypes         {}",
+        dtype_names(lightos_cpu::exec::DTYPES).join(" ")
+    );
+    println!("    deterministic  all ops (bit-identical for any thread count)");
+    Ok(())
+}
