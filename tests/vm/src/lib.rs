@@ -193,22 +193,9 @@ pub struct ExecutorThread {
 impl ExecutorThread {
     /// Registers `spec` on a new context and serves jobs with the reference CPU implementation.
     pub fn start(spec: lightos_runtime::ExecutorSpec) -> Self {
-        use std::sync::{atomic::AtomicBool, mpsc, Arc};
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::channel();
-        let stop2 = Arc::clone(&stop);
-        let handle = std::thread::spawn(move || {
-            let dev = lightos_runtime::Device::open().expect("open executor context");
-            let exec = dev.register_executor(&spec).expect("register executor");
-            tx.send(exec.backend_id()).unwrap();
-            lightos_runtime::reference_cpu::serve(&exec, &stop2, None).expect("serve")
-        });
-        let backend_id = rx.recv().expect("executor thread registered");
-        Self {
-            stop,
-            handle: Some(handle),
-            backend_id,
-        }
+        Self::serving(spec, |exec, stop| {
+            lightos_runtime::reference_cpu::serve(exec, stop, None).expect("serve")
+        })
     }
 
     /// The reference CPU executor under `name`.
@@ -218,17 +205,28 @@ impl ExecutorThread {
 
     /// `lightosd`'s CPU backend under `name` with `threads` workers, served by a thread here.
     pub fn lightosd(name: &str, threads: usize) -> Self {
+        let engine = lightos_cpu::Gemm::new(threads).expect("thread pool");
+        Self::serving(lightosd::spec(name), move |exec, stop| {
+            lightosd::serve(&engine, exec, stop, None, |_, _| {}).expect("serve")
+        })
+    }
+
+    /// Registers `spec` on a new context in a new thread that runs `serve` until stopped.
+    fn serving(
+        spec: lightos_runtime::ExecutorSpec,
+        serve: impl FnOnce(&lightos_runtime::Executor, &std::sync::atomic::AtomicBool) -> u64
+            + Send
+            + 'static,
+    ) -> Self {
         use std::sync::{atomic::AtomicBool, mpsc, Arc};
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
         let stop2 = Arc::clone(&stop);
-        let spec = lightosd::spec(name);
         let handle = std::thread::spawn(move || {
-            let engine = lightos_cpu::Gemm::new(threads).expect("thread pool");
             let dev = lightos_runtime::Device::open().expect("open executor context");
             let exec = dev.register_executor(&spec).expect("register executor");
             tx.send(exec.backend_id()).unwrap();
-            lightosd::serve(&engine, &exec, &stop2, None, |_, _| {}).expect("serve")
+            serve(&exec, &stop2)
         });
         let backend_id = rx.recv().expect("executor thread registered");
         Self {
@@ -246,6 +244,13 @@ impl Drop for ExecutorThread {
             let _ = h.join();
         }
     }
+}
+
+/// `n` deterministic values in [-1, 1] (multiples of 1/11), varied by `salt`.
+pub fn pattern_f32(n: usize, salt: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i * 7 + salt * 13) % 23) as f32 - 11.0) / 11.0)
+        .collect()
 }
 
 /// Writes `values` as little-endian f32 at the start of `bytes`.

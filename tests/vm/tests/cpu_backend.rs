@@ -3,7 +3,7 @@
 //! application recovers from. (The same application on cpu0 and photonic0: photonic_mlp.rs.)
 
 use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
-use lightos_vm_tests::{get_f32, put_f32, ExecutorThread};
+use lightos_vm_tests::{get_f32, pattern_f32, put_f32, ExecutorThread};
 use std::time::Duration;
 
 fn route_all_to(dev: &Device, id: u32) {
@@ -18,12 +18,6 @@ fn run(dev: &Device, prim: lightos_runtime::uapi::Primitive) -> JobStatus {
     q.wait(s.last_seq, Some(Duration::from_secs(60)))
         .unwrap()
         .status
-}
-
-fn data(n: usize, salt: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| (((i * 7 + salt * 13) % 23) as f32 - 11.0) / 11.0)
-        .collect()
 }
 
 #[test]
@@ -78,7 +72,7 @@ fn f16_matmul_and_int8_quantization_run_on_lightosd() {
         }
     }
     // QUANTIZE f32 → i8 with scale 1/16 and zero point 2, then DEQUANTIZE back.
-    let x = data(64, 1);
+    let x = pattern_f32(64, 1);
     put_f32(&mut map[2048..], &x);
     let scale = u64::from((1.0f32 / 16.0).to_bits());
     let q = PrimitiveBuilder::new(Op::Quantize, DType::F32)
@@ -131,7 +125,7 @@ fn f16_value(h: u16) -> f32 {
 #[test]
 fn deterministic_matmul_is_bit_identical_on_1_2_and_4_threads() {
     let (m, k, n) = (70usize, 300usize, 50usize);
-    let (a, b) = (data(m * k, 2), data(k * n, 3));
+    let (a, b) = (pattern_f32(m * k, 2), pattern_f32(k * n, 3));
     let mut results = Vec::new();
     for threads in [1, 2, 4] {
         let cpu = ExecutorThread::lightosd(&format!("cpu-det{threads}"), threads);

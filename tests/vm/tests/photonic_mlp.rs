@@ -2,13 +2,7 @@
 //! backend) and on photonic0, each against the f64 reference within its stated tolerance.
 
 use lightos_runtime::{mlp::Mlp, Device};
-use lightos_vm_tests::{photonic, ExecutorThread};
-
-fn data(n: usize, salt: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| (((i * 7 + salt * 13) % 23) as f32 - 11.0) / 11.0)
-        .collect()
-}
+use lightos_vm_tests::{pattern_f32, photonic, ExecutorThread};
 
 #[test]
 fn the_same_mlp_code_runs_on_cpu0_and_photonic0_within_each_tolerance() {
@@ -16,7 +10,7 @@ fn the_same_mlp_code_runs_on_cpu0_and_photonic0_within_each_tolerance() {
     let _cpu = ExecutorThread::lightosd("cpu-mlp", 2);
     let model = Mlp::generate(&[32, 64, 10], 5).unwrap();
     let batch = 16;
-    let x = data(batch * 32, 4);
+    let x = pattern_f32(batch * 32, 4);
     let want = model.reference(&x, batch).unwrap();
     let dev = Device::open().unwrap();
     for (backend, tol) in [("cpu-mlp", 1e-5), ("photonic0", 5e-2)] {
