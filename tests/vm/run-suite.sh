@@ -67,7 +67,7 @@ check "lightos run mlp on lightosd's cpu0 and photonic0 agrees with the f64 refe
 check "lightos devices lists lightosd's backend with its ops, dtypes and determinism, photonic0 with its temperature, and the local CPU" \
       "npu_bind && { lightosd --name dev0 --max-jobs 1 2>/dev/null & } && for i in \$(seq 40); do grep -q 'backend dev0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos devices > /tmp/d && cat /tmp/d && grep -q '^  dev0 (backend [0-9]*, executor)' /tmp/d && grep -q 'dtypes *f32 f16 bf16 i8 fp8e4m3 spikeevent' /tmp/d && grep -q 'deterministic  all ops' /tmp/d && grep -q 'thermal *[0-9.]* °C, normal' /tmp/d && grep -q '^local:' /tmp/d && lightos --json devices | grep -q '\"kernel\":\[{'"
 check "lightos run mlp on an unknown backend fails and names it" \
-      "! lightos run mlp --backend nope0 --layers 4,2 2>/tmp/e; grep -q \"no backend named 'nope0'\" /tmp/e"
+      "! lightos run mlp --backend nope0 --layers 4,2 2>/tmp/e; grep -q \"no device named 'nope0'\" /tmp/e"
 check "lightos run mlp saves and reloads its model (LMLP) and refuses a broken file" \
       "{ lightosd --name mlp1 --max-jobs 20 2>/dev/null & } && for i in \$(seq 40); do grep -q 'backend mlp1' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos run mlp --backend mlp1 --layers 6,5,3 --batch 2 --save /tmp/m.lmlp && lightos run mlp --backend mlp1 --model /tmp/m.lmlp --batch 2 | grep -q 'MLP \[6, 5, 3\]' && head -c 40 /tmp/m.lmlp > /tmp/bad.lmlp && ! lightos run mlp --backend mlp1 --model /tmp/bad.lmlp 2>/tmp/e; grep -q 'length does not match' /tmp/e"
 check "lightos thermal shows photonic0's guard" \

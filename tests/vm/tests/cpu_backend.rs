@@ -2,7 +2,10 @@
 //! bit-identical results across thread counts, and a killed daemon surfacing as a typed error the
 //! application recovers from. (The same application on cpu0 and photonic0: photonic_mlp.rs.)
 
-use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
+use lightos_runtime::{
+    accel::{AccelError, Accelerator},
+    BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder,
+};
 use lightos_vm_tests::{get_f32, pattern_f32, put_f32, ExecutorThread};
 use std::time::Duration;
 
@@ -156,50 +159,41 @@ fn deterministic_matmul_is_bit_identical_on_1_2_and_4_threads() {
 }
 
 #[test]
-fn a_killed_lightosd_surfaces_as_device_lost_and_the_job_reruns_elsewhere() {
+fn a_killed_lightosd_surfaces_as_a_typed_device_lost_and_the_app_reruns_elsewhere() {
     // lightosd is in the guest image's /usr/bin (make guest), on PATH.
     let mut child = std::process::Command::new("lightosd")
         .args(["--name", "cpu-doomed", "--threads", "1"])
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("lightosd in the guest image");
-    let dev = Device::open().unwrap();
+    let mut acc = Accelerator::open().unwrap();
     lightos_vm_tests::photonic::wait_for("lightosd registered", 30, || {
-        dev.backends()
+        acc.devices()
             .unwrap()
             .iter()
-            .any(|b| lightos_runtime::backend_name(b) == "cpu-doomed")
+            .any(|d| d.name == "cpu-doomed")
     });
-    let id = dev
-        .backends()
-        .unwrap()
-        .iter()
-        .find(|b| lightos_runtime::backend_name(b) == "cpu-doomed")
-        .unwrap()
-        .backend_id;
-    route_all_to(&dev, id);
-    // A MATMUL big enough to be running (or queued) when the daemon dies.
-    let (m, k, n) = (512usize, 512usize, 512usize);
-    let (bo, oo) = (4 * m * k, 4 * (m * k + k * n));
-    let buf = dev
-        .create_buffer(oo + 4 * m * n, BufferFlags::empty(), Placement::Any)
-        .unwrap();
-    let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
-        .input(&buf, 0, &[m as u64, k as u64])
-        .input(&buf, bo as u64, &[k as u64, n as u64])
-        .output(&buf, oo as u64, &[m as u64, n as u64]);
-    let q = dev.create_queue(0, Duration::from_secs(120)).unwrap();
-    let s = q.submit(&[prim; 4]).unwrap();
+    acc.select("cpu-doomed").unwrap();
+    // MATMULs big enough to be running (or queued) when the daemon dies.
+    let a = acc.zeros(&[512, 512], DType::F32).unwrap();
+    let c = acc.zeros(&[512, 512], DType::F32).unwrap();
+    let events: Vec<_> = (0..4).map(|_| acc.matmul(&a, &a, &c).unwrap()).collect();
     child.kill().unwrap();
     child.wait().unwrap();
-    let done = q.wait(s.last_seq, Some(Duration::from_secs(60))).unwrap();
-    assert_eq!(
-        done.status,
-        JobStatus::DeviceLost,
-        "the last job on a killed backend"
-    );
-    // The application retries on another backend.
-    let other = ExecutorThread::lightosd("cpu-rescue", 2);
-    route_all_to(&dev, other.backend_id);
-    assert_eq!(run(&dev, prim), JobStatus::Ok);
+    let mut last = None;
+    for e in events {
+        last = Some(e.wait());
+    }
+    match last.unwrap() {
+        Err(AccelError::Job {
+            op: Op::Matmul,
+            device,
+            status: JobStatus::DeviceLost,
+        }) => assert_eq!(device, "cpu-doomed"),
+        other => panic!("the last job on a killed backend ended {other:?}"),
+    }
+    // The application selects another device and runs the same code again.
+    let _other = ExecutorThread::lightosd("cpu-rescue", 2);
+    acc.select("cpu-rescue").unwrap();
+    acc.matmul(&a, &a, &c).unwrap().wait().unwrap();
 }

@@ -1,6 +1,6 @@
 //! `lightos run mlp`: the MLP workload on each chosen backend, against the f64 reference.
 
-use lightos_runtime::{mlp, Device};
+use lightos_runtime::{accel::Accelerator, mlp, Device};
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
@@ -48,7 +48,7 @@ pub fn run(device: &Path, a: MlpArgs, json: bool) -> Result<(), Box<dyn std::err
         .windows(2)
         .map(|w| 2.0 * (a.batch * w[0] * w[1]) as f64)
         .sum();
-    let dev = Device::open_path(device)?;
+    let mut acc = Accelerator::with(Device::open_path(device)?)?;
     if !json {
         println!(
             "MLP {sizes:?}, batch {}, {:.1} MFLOP per pass; f64 reference on this CPU",
@@ -59,7 +59,7 @@ pub fn run(device: &Path, a: MlpArgs, json: bool) -> Result<(), Box<dyn std::err
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     for d in &a.devices {
-        match model.run_on(&dev, d, &x, a.batch) {
+        match model.run_on(&mut acc, d, &x, a.batch) {
             Ok(r) => {
                 let err = mlp::relative_error(&r.output, &want);
                 let secs = r.elapsed.as_secs_f64();

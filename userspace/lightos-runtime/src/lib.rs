@@ -3,6 +3,7 @@
 //! Every ioctl of the ABI is wrapped here behind a safe API with typed errors; the rest of the runtime,
 //! the CLI and applications never call `ioctl` themselves.
 
+pub mod accel;
 mod buffer;
 mod device;
 mod error;

@@ -1,12 +1,14 @@
-//! A small multilayer perceptron as a real workload: the same code runs it on any backend the
-//! kernel knows (cpu0 from `lightosd`, photonic0, …): each layer is a MATMUL routed to the chosen
-//! backend, then a bias ADD and a ReLU (hidden layers) on whichever backend runs those.
+//! A small multilayer perceptron as a real workload, written against the device API
+//! ([`crate::accel`]): the same code runs it on any device the kernel knows (cpu0 from `lightosd`,
+//! photonic0, …): each layer is a MATMUL, a bias ADD and a ReLU (hidden layers) on the chosen
+//! device, or wherever the kernel finds a backend for an op that device does not run.
 //!
 //! File format (`.lmlp`, little-endian): magic `b"LMLP"`, `u32` version 1, `u32` layer-size count
 //! `L + 1`, `L + 1` × `u32` sizes, then per layer `i` the weights `[size_i × size_{i+1}]` row-major
 //! as f32, then its bias `[size_{i+1}]`.
 
-use crate::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
+use crate::accel::{AccelError, Accelerator};
+use crate::DType;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
@@ -18,22 +20,10 @@ pub const MAX_WIDTH: usize = 1 << 16;
 /// Why an MLP run or file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MlpError {
-    /// The kernel refused a call.
+    /// The device API refused or a job failed (`AccelError::Job` for a device that failed or
+    /// was killed: the caller may run again on another device).
     #[error(transparent)]
-    Device(#[from] crate::Error),
-    /// A job ended without a result (the backend failed, was killed, or refused it).
-    #[error("{op:?} on {backend} ended {status:?}")]
-    Job {
-        /// The op.
-        op: Op,
-        /// Where it was routed.
-        backend: String,
-        /// How it ended.
-        status: JobStatus,
-    },
-    /// No backend of that name is registered.
-    #[error("no backend named '{0}' is registered with the kernel")]
-    NoBackend(String),
+    Accel(#[from] AccelError),
     /// Input of the wrong length, or a malformed model file.
     #[error("{0}")]
     Shape(String),
@@ -181,103 +171,51 @@ impl Mlp {
         Ok(())
     }
 
-    /// Runs the forward pass through `/dev/lightos` with every MATMUL routed to `backend`.
+    /// Runs the forward pass on `device` through the device API: the code is the same for every
+    /// device; ops the device does not run (photonic0 runs only MATMUL) go where the kernel finds
+    /// a backend. Weights and biases are uploaded before the clock starts.
     pub fn run_on(
         &self,
-        dev: &Device,
-        backend: &str,
+        acc: &mut Accelerator,
+        device: &str,
         x: &[f32],
         batch: usize,
     ) -> Result<MlpRun, MlpError> {
         self.check_input(x, batch)?;
-        let id = dev
-            .backends()?
-            .iter()
-            .find(|b| crate::backend_name(b) == backend)
-            .map(|b| b.backend_id)
-            .ok_or_else(|| MlpError::NoBackend(backend.to_string()))?;
-        dev.clear_routes()?;
-        dev.add_route(Some(Op::Matmul), Some(DType::F32), 0..=u64::MAX, id)?;
-        // One buffer: input, then per layer weights, bias rows (repeated per batch row: ADD takes
-        // equal shapes), activations.
-        let mut layout = Vec::new();
-        let mut at = 4 * x.len();
-        for w in self.sizes.windows(2) {
-            let (wo, bo, ho) = (
-                at,
-                at + 4 * w[0] * w[1],
-                at + 4 * w[0] * w[1] + 4 * batch * w[1],
-            );
-            layout.push((wo, bo, ho));
-            at = ho + 4 * batch * w[1];
-        }
-        let buf = dev.create_buffer(at, BufferFlags::empty(), Placement::Any)?;
-        let mut map = buf.map()?;
-        put(&mut map[..4 * x.len()], x);
-        for (l, &(wo, bo, _)) in layout.iter().enumerate() {
-            put(&mut map[wo..], &self.weights[l]);
-            for r in 0..batch {
-                let o = self.sizes[l + 1];
-                put(&mut map[bo + 4 * r * o..], &self.biases[l]);
-            }
-        }
-        let queue = dev.create_queue(0, Duration::from_secs(60))?;
-        let start = Instant::now();
-        let mut h_off = 0;
+        acc.select(device)?;
+        let b = batch as u64;
+        let mut layers = Vec::new();
         for (l, w) in self.sizes.windows(2).enumerate() {
-            let (wo, bo, ho) = layout[l];
             let (i, o) = (w[0] as u64, w[1] as u64);
-            let b = batch as u64;
-            let mut prims = vec![
-                (
-                    Op::Matmul,
-                    PrimitiveBuilder::new(Op::Matmul, DType::F32)
-                        .input(&buf, h_off as u64, &[b, i])
-                        .input(&buf, wo as u64, &[i, o])
-                        .output(&buf, ho as u64, &[b, o]),
-                ),
-                (
-                    Op::Add,
-                    PrimitiveBuilder::new(Op::Add, DType::F32)
-                        .input(&buf, ho as u64, &[b, o])
-                        .input(&buf, bo as u64, &[b, o])
-                        .output(&buf, ho as u64, &[b, o]),
-                ),
-            ];
+            let weights = acc.tensor_from_f32(&[i, o], &self.weights[l])?;
+            // ADD takes equal shapes: the bias is repeated for every row of the batch.
+            let bias_rows: Vec<f32> = self.biases[l]
+                .iter()
+                .copied()
+                .cycle()
+                .take(batch * w[1])
+                .collect();
+            let bias = acc.tensor_from_f32(&[b, o], &bias_rows)?;
+            let out = acc.zeros(&[b, o], DType::F32)?;
+            layers.push((weights, bias, out));
+        }
+        let input = acc.tensor_from_f32(&[b, self.sizes[0] as u64], x)?;
+        let start = Instant::now();
+        let mut h = &input;
+        for (l, (weights, bias, out)) in layers.iter().enumerate() {
+            // One op at a time: each reads the previous one's output.
+            acc.matmul(h, weights, out)?.wait()?;
+            acc.add(out, bias, out)?.wait()?;
             if l + 2 < self.sizes.len() {
-                prims.push((
-                    Op::Relu,
-                    PrimitiveBuilder::new(Op::Relu, DType::F32)
-                        .input(&buf, ho as u64, &[b, o])
-                        .output(&buf, ho as u64, &[b, o]),
-                ));
+                acc.relu(out, out)?.wait()?;
             }
-            // One job at a time: each reads the previous one's output.
-            for (op, prim) in prims {
-                let s = queue.submit(&[prim])?;
-                let done = queue.wait(s.last_seq, Some(Duration::from_secs(120)))?;
-                if done.status != JobStatus::Ok {
-                    let backend = if op == Op::Matmul {
-                        backend.to_string()
-                    } else {
-                        "its backend".into()
-                    };
-                    return Err(MlpError::Job {
-                        op,
-                        backend,
-                        status: done.status,
-                    });
-                }
-            }
-            h_off = ho;
+            h = out;
         }
         let elapsed = start.elapsed();
-        let n = batch * self.sizes[self.sizes.len() - 1];
-        let output = map[h_off..h_off + 4 * n]
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Ok(MlpRun { output, elapsed })
+        Ok(MlpRun {
+            output: h.to_f32()?,
+            elapsed,
+        })
     }
 }
 
@@ -288,12 +226,6 @@ fn check_sizes(sizes: &[usize]) -> Result<(), MlpError> {
         )));
     }
     Ok(())
-}
-
-fn put(bytes: &mut [u8], values: &[f32]) {
-    for (c, v) in bytes.chunks_exact_mut(4).zip(values) {
-        c.copy_from_slice(&v.to_le_bytes());
-    }
 }
 
 /// The largest |got − want| over the largest |want| (0 when both are empty).

@@ -222,6 +222,23 @@ impl PrimitiveBuilder {
         self.flags(uapi::PRIM_DETERMINISTIC)
     }
 
+    /// Finishes with descriptors: the inputs in order (at most 3; any set before are replaced),
+    /// then the output.
+    pub fn output_descriptor(
+        mut self,
+        inputs: impl IntoIterator<Item = uapi::Tensor>,
+        output: uapi::Tensor,
+    ) -> uapi::Primitive {
+        self.inputs = 0;
+        for t in inputs.into_iter().take(uapi::MAX_OPERANDS - 1) {
+            self.prim.operands[self.inputs] = t;
+            self.inputs += 1;
+        }
+        self.prim.n_inputs = self.inputs as u8;
+        self.prim.operands[self.inputs] = output;
+        self.prim
+    }
+
     /// Finishes with the output: `shape` elements at byte `offset` of `buffer`.
     pub fn output(mut self, buffer: &Buffer, offset: u64, shape: &[u64]) -> uapi::Primitive {
         self.prim.n_inputs = self.inputs as u8;
