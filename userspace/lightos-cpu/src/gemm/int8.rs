@@ -87,8 +87,8 @@ fn run_kernel(kind: KernelKind, kp: usize, a: &[i16], b: &[i16], tile: &mut [i32
     let (a, b) = (&a[..kp * MR], &b[..kp * NR]);
     match kind {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Avx2Fma` comes from `KernelKind::detect`, which checked AVX2; the slices hold
-        // exactly `kp/2` pairs of MR and NR values.
+        // SAFETY: an engine runs `Avx2Fma` only after `detect` found AVX2 (`Gemm::with` refuses it
+        // otherwise); the slices hold exactly `kp/2` pairs of MR and NR values.
         KernelKind::Avx2Fma => unsafe { avx2::kernel(kp, a, b, tile) },
         _ => portable(kp, a, b, tile),
     }

@@ -32,8 +32,8 @@ pub(crate) fn run(kind: KernelKind, kb: usize, a: &[f32], b: &[f32], tile: &mut 
     let (a, b) = (&a[..kb * MR], &b[..kb * NR]);
     match kind {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Avx2Fma` is only produced by `detect` after checking both features; the slices
-        // were cut to exactly the lengths the kernel reads.
+        // SAFETY: an engine runs `Avx2Fma` only after `detect` found both features (`Gemm::with`
+        // refuses it otherwise); the slices were cut to exactly the lengths the kernel reads.
         KernelKind::Avx2Fma => unsafe { avx2::kernel(kb, a, b, tile) },
         _ => portable(kb, a, b, tile),
     }

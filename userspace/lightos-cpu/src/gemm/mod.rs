@@ -47,8 +47,22 @@ impl Gemm {
         )
     }
 
-    /// An engine with explicit blocking and kernel.
+    /// An engine with explicit blocking and kernel; refuses a kernel this CPU cannot run (the
+    /// SIMD kernels rely on that check) and blocks that are not multiples of the tile.
     pub fn with(threads: usize, blocking: Blocking, kernel: KernelKind) -> Result<Gemm> {
+        if kernel == KernelKind::Avx2Fma && KernelKind::detect() != KernelKind::Avx2Fma {
+            return Err(CpuError::Unsupported("this CPU lacks AVX2 and FMA"));
+        }
+        if blocking.kc == 0
+            || blocking.mc == 0
+            || blocking.mc % MR != 0
+            || blocking.nc == 0
+            || blocking.nc % NR != 0
+        {
+            return Err(CpuError::Shape(
+                "blocks must be non-zero multiples of the MR×NR tile",
+            ));
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("lightos-cpu-{i}"))

@@ -136,3 +136,26 @@ fn zero_depth_gives_zeros() {
     .unwrap();
     assert_eq!(c, [0.0; 4]);
 }
+
+#[test]
+fn bad_blocking_is_refused() {
+    for b in [
+        Blocking {
+            mc: 7,
+            kc: 8,
+            nc: 32,
+        },
+        Blocking {
+            mc: 12,
+            kc: 0,
+            nc: 32,
+        },
+        Blocking {
+            mc: 12,
+            kc: 8,
+            nc: 20,
+        },
+    ] {
+        assert!(Gemm::with(1, b, KernelKind::Portable).is_err(), "{b:?}");
+    }
+}
