@@ -55,9 +55,9 @@ impl Gemm {
         }
         if blocking.kc == 0
             || blocking.mc == 0
-            || blocking.mc % MR != 0
+            || !blocking.mc.is_multiple_of(MR)
             || blocking.nc == 0
-            || blocking.nc % NR != 0
+            || !blocking.nc.is_multiple_of(NR)
         {
             return Err(CpuError::Shape(
                 "blocks must be non-zero multiples of the MR×NR tile",
