@@ -137,7 +137,8 @@ misses one guard tick adds a whole period. Targets: p99 ≤ 1.5× cyclictest's, 
 
 ## Findings
 - **CPU GEMM: 0.87-0.95 of OpenBLAS single-threaded from n = 512 and 0.91-1.1 on both cores** (the
-  ≥ 0.8 target holds in every row measured so far). The n = 256 single-thread row favours LightOS by
+  ≥ 0.8 target held in every row of the published run; a later spot run measured 0.84 at n = 512 on one
+  thread and 0.75 at n = 256 on two, where a 2 ms product is most exposed to the shared host). The n = 256 single-thread row favours LightOS by
   2× because this OpenBLAS build (scipy-openblas, DYNAMIC_ARCH) runs that size at about 10 GFLOP/s in
   every run we made; read it as an OpenBLAS small-size artefact, not a LightOS win. Rows vary ±10 %
   between runs on this shared 2-core host.

@@ -32,46 +32,40 @@ fn reps(n: usize) -> usize {
     (2e9 / (2.0 * (n as f64).powi(3))).clamp(3.0, 15.0) as usize
 }
 
-fn lightos_f32(g: &Gemm, n: usize) -> f64 {
-    let a: Vec<f32> = (0..n * n)
-        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
-        .collect();
-    let b: Vec<f32> = (0..n * n)
-        .map(|i| ((i * 104_729) % 2001) as f32 / 1000.0 - 1.0)
-        .collect();
-    let mut c = vec![0f32; n * n];
+/// Median time of `C = A · B` on `n × n` operands whose element `i` is `fill(i * prime)`.
+fn time_square<T: Copy, C: Copy + Default>(
+    n: usize,
+    fill: impl Fn(usize) -> T,
+    gemm: impl Fn(MatRef<T>, MatRef<T>, &mut [C]),
+) -> f64 {
+    let a: Vec<T> = (0..n * n).map(|i| fill(i * 7919)).collect();
+    let b: Vec<T> = (0..n * n).map(|i| fill(i * 104_729)).collect();
+    let mut c = vec![C::default(); n * n];
     let mut run = || {
-        g.run(
+        gemm(
             MatRef::row_major(&a, n, n).unwrap(),
             MatRef::row_major(&b, n, n).unwrap(),
             &mut c,
-            n,
         )
-        .unwrap()
     };
     run();
     median_secs(reps(n), run)
 }
 
+fn lightos_f32(g: &Gemm, n: usize) -> f64 {
+    time_square(
+        n,
+        |v| (v % 2001) as f32 / 1000.0 - 1.0,
+        |a, b, c: &mut [f32]| g.run(a, b, c, n).unwrap(),
+    )
+}
+
 fn lightos_i8(g: &Gemm, n: usize) -> f64 {
-    let a: Vec<i8> = (0..n * n)
-        .map(|i| ((i * 7919) % 255) as i32 as i8)
-        .collect();
-    let b: Vec<i8> = (0..n * n)
-        .map(|i| ((i * 104_729) % 255) as i32 as i8)
-        .collect();
-    let mut c = vec![0i32; n * n];
-    let mut run = || {
-        g.run_i8(
-            MatRef::row_major(&a, n, n).unwrap(),
-            MatRef::row_major(&b, n, n).unwrap(),
-            &mut c,
-            n,
-        )
-        .unwrap()
-    };
-    run();
-    median_secs(reps(n), run)
+    time_square(
+        n,
+        |v| (v % 255) as u8 as i8,
+        |a, b, c: &mut [i32]| g.run_i8(a, b, c, n).unwrap(),
+    )
 }
 
 fn main() {

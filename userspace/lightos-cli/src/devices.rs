@@ -3,7 +3,10 @@
 //! can run locally.
 
 use lightos_cpu::{cache::CacheSizes, Gemm};
-use lightos_runtime::{backend_name, uapi, DType, Device, Op};
+use lightos_runtime::{
+    accel::{Accelerator, DeviceKind, DeviceProps},
+    DType, Device, Op,
+};
 use std::path::Path;
 
 const DTYPES: [DType; 6] = [
@@ -31,52 +34,47 @@ fn dtype_names(mask: u32) -> Vec<String> {
         .collect()
 }
 
-fn determinism(b: &uapi::BackendInfo) -> &'static str {
-    match b.deterministic_ops {
+fn determinism(d: &DeviceProps) -> &'static str {
+    match d.deterministic_ops {
         0 => "none",
-        d if d & b.ops == b.ops => "all ops",
+        m if m & d.ops == d.ops => "all ops",
         _ => "some ops",
     }
 }
 
 /// Lists the devices; `--json` gives one object with `kernel` and `local` arrays.
 pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let dev = Device::open_path(device)?;
-    let backends = dev.backends()?;
-    let thermal = dev.thermal()?.devices;
+    let devices = Accelerator::with(Device::open_path(device)?)?.devices()?;
     let local = Gemm::new(0)?;
     let caches = CacheSizes::detect();
     let mut rows = Vec::new();
     if !json {
-        println!("kernel backends ({}):", backends.len());
+        println!("kernel backends ({}):", devices.len());
     }
-    for b in &backends {
-        let kind = if b.kind == uapi::BACKEND_KIND_DEVICE {
-            "device"
-        } else {
-            "executor"
+    for d in &devices {
+        let kind = match d.kind {
+            DeviceKind::Hardware => "device",
+            DeviceKind::Executor => "executor",
         };
-        let t = thermal.iter().find(|t| t.backend_id == b.backend_id);
         if json {
             rows.push(serde_json::json!({
-                "name": backend_name(b), "id": b.backend_id, "kind": kind,
-                "ops": op_names(b.ops), "dtypes": dtype_names(b.dtypes),
-                "deterministic_ops": op_names(b.deterministic_ops),
-                "queued": b.queued, "running": b.running, "jobs": b.stats.count, "errors": b.stats.errors,
-                "temp_c": t.map(|t| f64::from(t.temp_mc) / 1000.0),
-                "thermal_state": t.map(|t| lightos_runtime::thermal::state_name(t.state)),
+                "name": d.name, "id": d.backend_id, "kind": kind,
+                "ops": op_names(d.ops), "dtypes": dtype_names(d.dtypes),
+                "deterministic_ops": op_names(d.deterministic_ops),
+                "queued": d.queued, "running": d.running, "jobs": d.jobs, "errors": d.errors,
+                "temp_c": d.temperature_c, "thermal_state": d.thermal_state,
             }));
             continue;
         }
-        println!("  {} (backend {}, {kind})", backend_name(b), b.backend_id);
-        println!("    ops            {}", op_names(b.ops).join(" "));
-        println!("    dtypes         {}", dtype_names(b.dtypes).join(" "));
-        println!("    deterministic  {}", determinism(b));
+        println!("  {} (backend {}, {kind})", d.name, d.backend_id);
+        println!("    ops            {}", op_names(d.ops).join(" "));
+        println!("    dtypes         {}", dtype_names(d.dtypes).join(" "));
+        println!("    deterministic  {}", determinism(d));
         println!(
             "    load           {} queued, {} running; {} jobs done, {} errors",
-            b.queued, b.running, b.stats.count, b.stats.errors
+            d.queued, d.running, d.jobs, d.errors
         );
-        if let Some(t) = t {
+        if let Some(t) = &d.thermal {
             println!(
                 "    thermal        {:.2} °C, {} (throttle {:.0} °C, shutdown {:.0} °C), laser limit {} mW",
                 f64::from(t.temp_mc) / 1000.0,
@@ -106,7 +104,7 @@ pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> 
         println!("{v}");
         return Ok(());
     }
-    if backends.is_empty() {
+    if devices.is_empty() {
         println!("  (none: start `lightosd` for the CPU backend; load the photonic driver for photonic0)");
     }
     println!("local:");

@@ -135,16 +135,12 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
         }
         uapi::OP_QUANTIZE => return quantize(p, inputs[0], out, out_dtype, &mut rounding),
         uapi::OP_DEQUANTIZE => {
-            let params = abi_quant_params(p)?;
-            let q = load(0)?;
-            q.iter()
-                .map(|&v| {
-                    if p.dtype == uapi::DTYPE_I8 {
-                        (v - params.at(0).1 as f32) * params.at(0).0
-                    } else {
-                        v * params.at(0).0
-                    }
-                })
+            // FP8 carries no zero point (`abi_quant_params` refuses one), so one formula serves both.
+            let (scale, zero_point) = abi_quant_params(p)?.at(0);
+            let zero_point = zero_point as f32;
+            load(0)?
+                .into_iter()
+                .map(|v| (v - zero_point) * scale)
                 .collect()
         }
         _ => return Err(CpuError::Unsupported("op")),

@@ -31,10 +31,16 @@ pub struct DeviceProps {
     pub queued: u32,
     /// Jobs it is running.
     pub running: u32,
+    /// Jobs it has completed.
+    pub jobs: u64,
+    /// Jobs that ended in error.
+    pub errors: u64,
     /// Temperature in °C, for devices with a thermal guard.
     pub temperature_c: Option<f64>,
     /// The guard's state (`normal`, `throttled`, `shutdown`, …).
     pub thermal_state: Option<&'static str>,
+    /// The guard's full report (trip points, laser limit, TEC, timing), for devices with one.
+    pub thermal: Option<uapi::ThermalInfo>,
 }
 
 impl DeviceProps {
@@ -70,8 +76,11 @@ pub(super) fn enumerate(dev: &Device) -> Result<Vec<DeviceProps>> {
                 dtypes: b.dtypes,
                 queued: b.queued,
                 running: b.running,
+                jobs: b.stats.count,
+                errors: b.stats.errors,
                 temperature_c: t.map(|t| f64::from(t.temp_mc) / 1000.0),
                 thermal_state: t.map(|t| crate::thermal::state_name(t.state)),
+                thermal: t.copied(),
             }
         })
         .collect())

@@ -107,14 +107,14 @@ impl Accelerator {
         let operands: Vec<Operand> = inputs.iter().map(|t| (t.shape(), t.dtype())).collect();
         check(op, &operands, (out.shape(), out.dtype()))?;
         let dtype = inputs.first().map_or(out.dtype(), |t| t.dtype());
-        let mut p = PrimitiveBuilder::new(op, dtype).out_dtype(out.dtype());
+        let mut p = PrimitiveBuilder::new(op, dtype);
+        if out.dtype() != dtype {
+            p = p.out_dtype(out.dtype());
+        }
         for (i, &v) in params.iter().enumerate() {
             p = p.param(i, v);
         }
-        let mut prim = p.output_descriptor(inputs.iter().map(|t| t.descriptor()), out.descriptor());
-        if out.dtype() == dtype {
-            prim.out_dtype = 0;
-        }
+        let prim = p.output_descriptor(inputs.iter().map(|t| t.descriptor()), out.descriptor());
         let launched = Instant::now();
         let s = self.queue.submit(&[prim])?;
         Ok(Event {
