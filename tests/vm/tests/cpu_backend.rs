@@ -197,3 +197,22 @@ fn a_killed_lightosd_surfaces_as_a_typed_device_lost_and_the_app_reruns_elsewher
     acc.select("cpu-rescue").unwrap();
     acc.matmul(&a, &a, &c).unwrap().wait().unwrap();
 }
+
+#[test]
+fn a_matmul_with_zero_depth_zeroes_its_output() {
+    // Empty inputs but a non-empty output: not the null primitive; the sum over no terms is 0.
+    let cpu = ExecutorThread::lightosd("cpu-k0", 1);
+    let dev = Device::open().unwrap();
+    route_all_to(&dev, cpu.backend_id);
+    let buf = dev
+        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let mut map = buf.map().unwrap();
+    put_f32(&mut map[..], &[7.0; 12]);
+    let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
+        .input(&buf, 1024, &[3, 0])
+        .input(&buf, 2048, &[0, 4])
+        .output(&buf, 0, &[3, 4]);
+    assert_eq!(run(&dev, prim), JobStatus::Ok);
+    assert_eq!(get_f32(&map, 12), [0.0; 12]);
+}

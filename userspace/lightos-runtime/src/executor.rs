@@ -43,6 +43,18 @@ pub struct FetchedJob {
     pub prim: uapi::Primitive,
 }
 
+impl FetchedJob {
+    /// Whether every operand holds no elements (the null primitive): running it touches no
+    /// memory, so an executor completes it without mapping anything. A job with some empty and
+    /// some non-empty operands (a MATMUL with K = 0 still zeroes its output) is not null.
+    pub fn is_null(&self) -> bool {
+        let n = usize::from(self.prim.n_inputs) + 1;
+        self.prim.operands[..n.min(uapi::MAX_OPERANDS)]
+            .iter()
+            .all(|t| t.shape[..(t.ndim as usize).min(uapi::MAX_DIMS)].contains(&0))
+    }
+}
+
 /// An operand mapped for a job: inputs read-only, the output writable.
 #[derive(Debug)]
 pub enum OperandMap {

@@ -76,13 +76,10 @@ pub fn serve(exec: &Executor, stop: &AtomicBool, max_jobs: Option<u64>) -> Resul
 /// Maps a job's operands and runs it. A job whose operands hold no elements (a null primitive)
 /// touches no memory, so nothing is mapped for it.
 pub fn run_job(exec: &Executor, job: &FetchedJob) -> Outcome {
-    let n = usize::from(job.prim.n_inputs) + 1;
-    let empty = job.prim.operands[..n]
-        .iter()
-        .all(|t| t.shape[..t.ndim as usize].contains(&0));
-    if empty {
+    if job.is_null() {
         return Outcome::of(JobStatus::Ok);
     }
+    let n = usize::from(job.prim.n_inputs) + 1;
     let maps: Result<Vec<OperandMap>> = (0..n).map(|i| exec.map_operand(job, i)).collect();
     match maps {
         Ok(mut maps) if job.prim.op == uapi::OP_SPIKE_ENCODE => spike_encode(&job.prim, &mut maps),

@@ -52,10 +52,7 @@ pub fn run_job(engine: &Gemm, exec: &Executor, job: &FetchedJob) -> (JobReport, 
         );
     }
     let n = usize::from(p.n_inputs);
-    let empty = p.operands[..=n]
-        .iter()
-        .any(|t| t.shape[..t.ndim as usize].contains(&0));
-    if empty {
+    if job.is_null() {
         return (
             JobReport {
                 status: JobStatus::Ok,
