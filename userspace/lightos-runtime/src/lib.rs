@@ -8,6 +8,7 @@ mod buffer;
 mod device;
 mod error;
 mod executor;
+pub mod governor;
 mod info;
 pub mod mlp;
 pub mod pagemap;

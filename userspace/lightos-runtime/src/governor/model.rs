@@ -1,0 +1,180 @@
+//! The RC thermal model of one device and its least-squares fit from telemetry.
+//!
+//! One thermal node: `C·dT/dt = P − (T − T_amb)/R`, with `P` the net heat flowing in (W, cooling
+//! counted negative). Between samples the power is taken as constant, so one step of length `h` is
+//! exactly `T' = a·T + b·P + c` with `a = e^(−h/RC)`, `b = R·(1 − a)`, `c = T_amb·(1 − a)`. The fit
+//! solves that linear regression on the recent series and maps `(a, b, c)` back to `(R, C, T_amb)`.
+
+use super::telemetry::Sample;
+
+/// A fitted (or assumed) RC model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RcModel {
+    /// Thermal resistance to ambient (K/W).
+    pub r_k_per_w: f64,
+    /// Heat capacity (J/K).
+    pub c_j_per_k: f64,
+    /// Ambient temperature (°C).
+    pub ambient_c: f64,
+}
+
+impl RcModel {
+    /// Time constant `R·C` (s).
+    pub fn tau_s(&self) -> f64 {
+        self.r_k_per_w * self.c_j_per_k
+    }
+
+    /// Temperature reached after a long time at `power_w`.
+    pub fn steady_c(&self, power_w: f64) -> f64 {
+        self.ambient_c + self.r_k_per_w * power_w
+    }
+
+    /// Temperature `dt_s` seconds after `t0_c` at constant `power_w`.
+    pub fn predict_c(&self, t0_c: f64, power_w: f64, dt_s: f64) -> f64 {
+        let ss = self.steady_c(power_w);
+        ss + (t0_c - ss) * (-dt_s.max(0.0) / self.tau_s()).exp()
+    }
+
+    /// Highest temperature over `dt_s` seconds from `t0_c` at `power_w` (the node moves
+    /// monotonically towards its steady state, so the peak is at one end).
+    pub fn peak_c(&self, t0_c: f64, power_w: f64, dt_s: f64) -> f64 {
+        t0_c.max(self.predict_c(t0_c, power_w, dt_s))
+    }
+
+    /// The largest constant power that keeps the node at or below `limit_c` for `dt_s` seconds
+    /// from `t0_c`; `None` when even zero power exceeds it (the node is above the limit already).
+    pub fn max_power_for(&self, t0_c: f64, limit_c: f64, dt_s: f64) -> Option<f64> {
+        if t0_c > limit_c {
+            return None;
+        }
+        let decay = (-dt_s.max(1e-9) / self.tau_s()).exp();
+        // limit = ss + (t0 − ss)·decay  ⇒  ss = (limit − t0·decay)/(1 − decay)
+        let ss = (limit_c - t0_c * decay) / (1.0 - decay);
+        Some((ss - self.ambient_c) / self.r_k_per_w)
+    }
+
+    /// Whether every parameter is finite and physical (`R, C > 0`).
+    pub fn is_physical(&self) -> bool {
+        self.r_k_per_w.is_finite()
+            && self.c_j_per_k.is_finite()
+            && self.ambient_c.is_finite()
+            && self.r_k_per_w > 0.0
+            && self.c_j_per_k > 0.0
+    }
+}
+
+/// The result of [`fit`]: the model and how well it explains the series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fit {
+    /// The fitted model.
+    pub model: RcModel,
+    /// Root-mean-square one-step prediction error (K).
+    pub rms_error_c: f64,
+    /// Samples used.
+    pub samples: usize,
+}
+
+/// Why a series could not be fitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FitError {
+    /// Fewer than [`MIN_FIT_SAMPLES`] samples with temperature and power.
+    #[error("too few samples with temperature and power")]
+    TooFewSamples,
+    /// Sample spacing varies by more than 25 %: the exact one-step form needs a steady period.
+    #[error("samples are not evenly spaced")]
+    UnevenSpacing,
+    /// Power hardly changed over the window, so `R` and `C` cannot be told apart.
+    #[error("power did not vary enough to separate R from C")]
+    NotExcited,
+    /// The regression gave a non-physical model (R or C not positive).
+    #[error("the fit is not physical")]
+    NotPhysical,
+}
+
+/// Fewest samples [`fit`] accepts.
+pub const MIN_FIT_SAMPLES: usize = 8;
+
+/// Fits an RC model to `samples` (oldest first) by least squares on the exact one-step form.
+/// Samples without a temperature or power reading are skipped.
+pub fn fit(samples: &[Sample]) -> Result<Fit, FitError> {
+    let pts: Vec<(f64, f64, f64)> = samples
+        .iter()
+        .filter_map(|s| Some((s.time_s, s.temp_c?, s.power_w?)))
+        .collect();
+    if pts.len() < MIN_FIT_SAMPLES {
+        return Err(FitError::TooFewSamples);
+    }
+    let steps: Vec<f64> = pts.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let h = steps.iter().sum::<f64>() / steps.len() as f64;
+    if h.is_nan() || h <= 0.0 || steps.iter().any(|s| (s - h).abs() > 0.25 * h) {
+        return Err(FitError::UnevenSpacing);
+    }
+    let (p_min, p_max) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.2), hi.max(p.2))
+        });
+    if p_max - p_min < 1e-3 * p_max.abs().max(1e-3) {
+        return Err(FitError::NotExcited);
+    }
+    // Normal equations of T[k+1] = a·T[k] + b·P[k] + c.
+    let mut ata = [[0.0f64; 3]; 3];
+    let mut atb = [0.0f64; 3];
+    for w in pts.windows(2) {
+        let x = [w[0].1, w[0].2, 1.0];
+        for i in 0..3 {
+            for j in 0..3 {
+                ata[i][j] += x[i] * x[j];
+            }
+            atb[i] += x[i] * w[1].1;
+        }
+    }
+    let [a, b, c] = solve3(ata, atb).ok_or(FitError::NotExcited)?;
+    if !(a > 0.0 && a < 1.0 && b > 0.0) {
+        return Err(FitError::NotPhysical);
+    }
+    let model = RcModel {
+        r_k_per_w: b / (1.0 - a),
+        c_j_per_k: -h / a.ln() / (b / (1.0 - a)),
+        ambient_c: c / (1.0 - a),
+    };
+    if !model.is_physical() {
+        return Err(FitError::NotPhysical);
+    }
+    let sq: f64 = pts
+        .windows(2)
+        .map(|w| (a * w[0].1 + b * w[0].2 + c - w[1].1).powi(2))
+        .sum();
+    Ok(Fit {
+        model,
+        rms_error_c: (sq / (pts.len() - 1) as f64).sqrt(),
+        samples: pts.len(),
+    })
+}
+
+/// Solves a 3×3 linear system by Gaussian elimination with partial pivoting; `None` when singular.
+fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> Option<[f64; 3]> {
+    let scale = m.iter().flatten().fold(0.0f64, |s, x| s.max(x.abs()));
+    for col in 0..3 {
+        let pivot = (col..3).max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))?;
+        if m[pivot][col].abs() <= 1e-12 * scale {
+            return None;
+        }
+        m.swap(col, pivot);
+        v.swap(col, pivot);
+        for row in col + 1..3 {
+            let f = m[row][col] / m[col][col];
+            let pivot_row = m[col];
+            for (x, p) in m[row].iter_mut().zip(pivot_row).skip(col) {
+                *x -= f * p;
+            }
+            v[row] -= f * v[col];
+        }
+    }
+    let mut x = [0.0; 3];
+    for row in (0..3).rev() {
+        let s: f64 = (row + 1..3).map(|k| m[row][k] * x[k]).sum();
+        x[row] = (v[row] - s) / m[row][row];
+    }
+    Some(x)
+}
