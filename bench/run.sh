@@ -5,8 +5,9 @@ source "$(dirname "$0")/../qemu/lib.sh"
 cd "$LIGHTOS_ROOT"
 make -s --no-print-directory guest
 bash qemu/setup-host.sh # cyclictest (rt-tests) is the guard benchmark's baseline
-cargo build -q --release -p lightos-bench --bin bench_photonic_gemm --bin bench_cpu_gemm
+cargo build -q --release -p lightos-bench --bin bench_photonic_gemm --bin bench_cpu_gemm --bin bench_governor
 python3 -c 'import numpy' 2>/dev/null || pip install --quiet numpy # OpenBLAS, bench_cpu_gemm's baseline
+python3 -c 'import matplotlib' 2>/dev/null || pip install --quiet matplotlib # the governor plot
 cargo build -q --release --target x86_64-unknown-linux-musl -p lightos-bench \
     --bin bench_buffers --bin bench_submit --bin bench_spikes --bin bench_thermal
 bins=target/x86_64-unknown-linux-musl/release
@@ -19,6 +20,11 @@ target/release/bench_photonic_gemm | tee "$gemm_log"
 say "CPU backend GEMM against numpy's OpenBLAS on the host (about 1 min)"
 cpu_log=build/bench-cpu-gemm.log
 target/release/bench_cpu_gemm | tee "$cpu_log"
+
+say "PowerGovernor policies on the simulated cluster, decision latency (host, a few seconds)"
+gov_log=build/bench-governor.log
+target/release/bench_governor --trace build/governor-trace.csv | tee "$gov_log"
+python3 bench/plot_governor.py build/governor-trace.csv docs/governor-temperature.png
 
 # cyclictest and the shared libraries it loads, under the names its loader asks for.
 ct=build/cyclictest; rm -rf "$ct"; mkdir -p "$ct"
@@ -33,9 +39,10 @@ qemu/run --photonic --memory 2G --timeout 900 --cmdline kmemleak=off --log "$log
 table() { awk -v want="$1" '/^BENCH-TABLE-BEGIN/ {n++; on = (n == want); next}
                             /^BENCH-TABLE-END/ {on = 0; next} on' "${2:-$log}" | tr -d '\r'; }
 buffers=$(table 1); submit=$(table 2); spikes=$(table 3); spike_scaling=$(table 4); jitter=$(table 5); trips=$(table 6)
+govsim=$(table 1 "$gov_log"); govlat=$(table 2 "$gov_log"); govconf=$(grep -m1 '^GOVERNOR-SIM-CONFIG:' "$gov_log" | sed 's/^GOVERNOR-SIM-CONFIG: //')
 gemm=$(table 1 "$gemm_log"); cpugemm=$(table 1 "$cpu_log"); cpuconf=$(grep -m1 '^CPU-GEMM-CONFIG:' "$cpu_log" | sed 's/^CPU-GEMM-CONFIG: //'); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
 zerocopy=$(grep -m1 '^ZERO-COPY:' "$log" | sed 's/^ZERO-COPY: //')
-for v in buffers submit spikes spike_scaling jitter trips gemm cpugemm cpuconf transfer zerocopy; do
+for v in buffers submit spikes spike_scaling jitter trips gemm cpugemm cpuconf transfer zerocopy govsim govlat govconf; do
     [ -n "${!v}" ] || die "a benchmark printed no $v table; see $log and $gemm_log"
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -135,7 +142,42 @@ on the doorbell), so the figure is one guard period plus however long the device
 on this 2-core host, QEMU's two TCG vCPU threads and the emulator share the cores, and a wake-up that
 misses one guard tick adds a whole period. Targets: p99 ≤ 1.5× cyclictest's, trip → laser off ≤ 2 ms.
 
+## PowerGovernor (host simulation)
+
+$govsim
+
+$govlat
+
+![temperature per device over time, per policy](governor-temperature.png)
+
+bench/src/bench_governor.rs, on the host: every policy of \`lightos_runtime::governor\` runs the same
+job trace on the same simulated cluster ($govconf). The simulated devices are GPU-class parts: one
+RC thermal node each (datasheet R = 0.15 K/W, C = 150 J/K; true R 0.9-1.2× and inlet 26-40 °C by
+slot, which the governor does not know and fits online), 60 W idle, 400 W limit, throttling to 60 %
+clock at 83 °C until under 80 °C, fans that remove 60 W at full boost for 25 W. Jobs: Poisson arrivals,
+50 % dense (220-320 W, 1-7 s), 30 % sparse/MoE-like (150-250 W, sparsity 0.5-0.9), the rest in bursts
+of 6 dense jobs; each job's true power, length and speed need differ from the profile the governor
+sees by up to ±10-15 %. Arrivals are open-loop, so "jobs/s" is jobs over the makespan (first arrival to
+last completion): a policy that throttles finishes later. Latency is arrival to completion. "vs RR" columns
+are ratios to round-robin in the same run. Decision latency: \`Governor::place\` with the predictive policy
+on N simulated devices with fitted models and about two jobs booked per device, 20 000 decisions, on
+one host core. The plot is made by bench/plot_governor.py (matplotlib) from the same run.
+
 ## Findings
+- **PowerGovernor, simulated cluster: the predictive policy had 0 throttle events where round-robin had
+  117 and least-loaded 99, at 1.09× round-robin's and 1.005× least-loaded's throughput, with 0.37× round-robin's p99
+  latency.** Thermal-aware placement alone cut throttle events to 0.44× round-robin's; raising cooling
+  and capping power before a predicted trip (4 caps in the run) took them to zero. Sparsity-aware caps
+  (133 caps on sparse jobs) used 0.96× the predictive policy's energy at 0.996× its throughput. The
+  goal (≥ 90 % fewer throttle events at < 1 % throughput loss) holds in this simulation; the cluster
+  model is ours (what it leaves out is listed in governor/sim/mod.rs: DVFS curves, memory,
+  inter-device heating), so read it as evidence about the policy logic, not about a real cluster.
+  Thermal-aware placement without the cooling actions has a worse p99 than least-loaded (57.9 s vs 25.5 s):
+  it keeps heavy jobs off hot devices even when that means queueing behind cool ones.
+- **Decision latency p99 7.7 µs at 1000 devices (0.08 of the 100 µs goal).** Placement skips the model of
+  every device that cannot finish sooner than the best fitting one found so far, so few of the 1000
+  devices are evaluated when most fit; when every device is predicted over its limit all are, which
+  this benchmark does not measure separately.
 - **CPU GEMM: 0.87-0.95 of OpenBLAS single-threaded from n = 512 and 0.91-1.1 on both cores** (the
   ≥ 0.8 target held in every row of the published run; a later spot run measured 0.84 at n = 512 on one
   thread and 0.75 at n = 256 on two, where a 2 ms product is most exposed to the shared host). The n = 256 single-thread row favours LightOS by
