@@ -14,7 +14,7 @@
 #include <linux/ioctl.h>
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 6
+#define LIGHTOS_ABI_MINOR 7
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -31,10 +31,11 @@
 #define LIGHTOS_CAP_SPIKES    (1ULL << 9) /* spike-event queues (1.5) */
 #define LIGHTOS_CAP_SPIKE_SHARING (1ULL << 10) /* SPIKE_QUEUE_EXPORT/IMPORT (1.6) */
 #define LIGHTOS_CAP_SPIKE_ENCODE  (1ULL << 11) /* kernel-produced queues, OP_SPIKE_ENCODE (1.6) */
+#define LIGHTOS_CAP_POWER         (1ULL << 12) /* POWER_SET, power fields of thermal info (1.7) */
 #define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
 			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT | \
 			 LIGHTOS_CAP_THERMAL | LIGHTOS_CAP_SPIKES | LIGHTOS_CAP_SPIKE_SHARING | \
-			 LIGHTOS_CAP_SPIKE_ENCODE)
+			 LIGHTOS_CAP_SPIKE_ENCODE | LIGHTOS_CAP_POWER)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -498,7 +499,11 @@ struct lightos_thermal_info {
 	__u64 time_in_state_ms[LIGHTOS_THERMAL_STATES];
 	__u64 last_trip_to_off_ns;  /* shutdown trip to laser reported off; 0: none yet */
 	__u64 worst_trip_to_off_ns;
-	__u64 reserved[4];
+	__u32 laser_cap_mw;         /* 1.7: cap set by POWER_SET (LIGHTOS_LASER_MAX_MW: none) */
+	__u32 tec_floor_permille;   /* 1.7: least TEC drive set by POWER_SET */
+	__u32 laser_mw;             /* 1.7: laser power the device reports now */
+	__u32 power_mw;             /* 1.7: laser + heater + compute power the device reports now */
+	__u64 reserved[2];
 };
 
 /** struct lightos_query_thermal - result of LIGHTOS_QUERY_THERMAL */
@@ -507,6 +512,30 @@ struct lightos_query_thermal {
 	__u32 pad;
 	__u64 last_event_seq; /* newest event (0: none): EVENT_WAIT after it for new ones */
 	struct lightos_thermal_info devices[LIGHTOS_MAX_THERMAL_DEVICES];
+};
+
+/* Power controls (1.7). */
+#define LIGHTOS_LASER_MAX_MW        5000 /* the laser's full power: no cap */
+#define LIGHTOS_LASER_CAP_MIN_MW     100 /* lowest cap (a cap never turns the laser off) */
+#define LIGHTOS_POWER_SET_LASER_CAP (1U << 0) /* apply laser_cap_mw */
+#define LIGHTOS_POWER_SET_TEC_FLOOR (1U << 1) /* apply tec_floor_permille */
+
+/**
+ * struct lightos_power_set - argument of LIGHTOS_IOC_POWER_SET (1.7): a device's power controls,
+ * in force until changed or the driver unbinds. The thermal guard still has the last word: the laser
+ * runs at min(cap, guard limit), the TEC at max(floor, guard drive). Needs CAP_SYS_ADMIN (EPERM).
+ * @backend_id:         in: a device with a thermal guard (ENODEV: none; EOPNOTSUPP: no controls)
+ * @flags:              in: LIGHTOS_POWER_SET_*, at least one (EINVAL otherwise)
+ * @laser_cap_mw:       in: LIGHTOS_LASER_CAP_MIN_MW..LIGHTOS_LASER_MAX_MW (EINVAL otherwise)
+ * @tec_floor_permille: in: 0..1000 (EINVAL otherwise)
+ * @reserved:           in: must be 0
+ */
+struct lightos_power_set {
+	__u32 backend_id;
+	__u32 flags;
+	__u32 laser_cap_mw;
+	__u32 tec_floor_permille;
+	__u64 reserved[2];
 };
 
 /* Event kinds (struct lightos_event.kind), 1.4. */
@@ -682,5 +711,6 @@ struct lightos_spike_wait {
 #define LIGHTOS_IOC_SPIKE_NOTIFY        _IOWR(LIGHTOS_IOC_MAGIC, 0x13, struct lightos_spike_queue_id)
 #define LIGHTOS_IOC_SPIKE_QUEUE_EXPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x14, struct lightos_spike_queue_export)
 #define LIGHTOS_IOC_SPIKE_QUEUE_IMPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x15, struct lightos_spike_queue_import)
+#define LIGHTOS_IOC_POWER_SET           _IOWR(LIGHTOS_IOC_MAGIC, 0x16, struct lightos_power_set)
 
 #endif /* _UAPI_LIGHTOS_H */

@@ -36,6 +36,11 @@ pub(crate) trait Backend: Send + Sync {
     fn thermal(&self) -> Option<uapi::ThermalInfo> {
         None
     }
+    /// Applies the power controls of a checked `POWER_SET` request; `EOPNOTSUPP` for backends
+    /// without any.
+    fn set_power(&self, _req: &uapi::PowerSet) -> Result {
+        Err(crate::errno::eopnotsupp())
+    }
 }
 
 /// Whether `backend` runs `op` on inputs of `dtype` producing `out_dtype`.

@@ -8,7 +8,7 @@
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
 use crate::{
-    buffer_ioctl, context::Context, events, executor_ioctl, export, info, ioctl_arg::IoctlArg, mmap, query, spike_ioctl, submit,
+    buffer_ioctl, context::Context, events, executor_ioctl, export, info, ioctl_arg::IoctlArg, mmap, power, query, spike_ioctl, submit,
     uapi,
 };
 use kernel::{
@@ -120,6 +120,9 @@ impl MiscDevice for LightosFile {
             ),
             (uapi::IOC_NR_SPIKE_QUEUE_IMPORT, dir) if dir == read_write => {
                 spike_ioctl::import(&me.ctx, IoctlArg::new::<uapi::SpikeQueueImport>(cmd, arg)?)
+            }
+            (uapi::IOC_NR_POWER_SET, dir) if dir == read_write => {
+                power::power_set(IoctlArg::new::<uapi::PowerSet>(cmd, arg)?)
             }
             _ => Err(ENOTTY),
         }

@@ -57,6 +57,7 @@ plain_abi_structs!(
     uapi::SpikeQueueExport,
     uapi::SpikeQueueImport,
     uapi::SpikeQueueInfo,
+    uapi::PowerSet,
 );
 
 /// An ioctl argument in user memory: its address and the size the command encodes.

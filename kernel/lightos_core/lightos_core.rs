@@ -26,6 +26,7 @@ mod ioctl_arg;
 mod job;
 mod mmap;
 mod policy;
+mod power;
 mod query;
 mod queue;
 mod spike;

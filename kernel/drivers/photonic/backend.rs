@@ -236,4 +236,9 @@ impl Backend for PhotonicBackend {
     fn thermal(&self) -> Option<uapi::ThermalInfo> {
         Some(self.guard.info(self.id, self.name()))
     }
+
+    fn set_power(&self, req: &uapi::PowerSet) -> Result {
+        self.guard.set_power(req);
+        Ok(())
+    }
 }

@@ -17,6 +17,8 @@ fn write_guard(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::R
     writeln!(f, "temp_mc {}", g.temp_mc.load(Relaxed))?;
     writeln!(f, "max_temp_mc {}", g.max_temp_mc.load(Relaxed))?;
     writeln!(f, "laser_limit_mw {}", g.limit_mw.load(Relaxed))?;
+    writeln!(f, "laser_cap_mw {}", g.laser_cap_mw.load(Relaxed))?;
+    writeln!(f, "tec_floor_permille {}", g.tec_floor_permille.load(Relaxed))?;
     writeln!(f, "tec_permille {}", g.tec_permille.load(Relaxed))?;
     writeln!(f, "ticks {}", g.ticks.load(Relaxed))?;
     writeln!(f, "missed_ticks {}", g.missed.load(Relaxed))?;

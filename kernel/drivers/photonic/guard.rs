@@ -39,7 +39,7 @@ pub(crate) const SHUTDOWN_MC: i32 = 85_000;
 /// Restart after shutdown below this (m°C).
 pub(crate) const RESTART_MC: i32 = 65_000;
 /// Laser limit when unrestricted (mW).
-const LASER_MAX_MW: u32 = 5000;
+const LASER_MAX_MW: u32 = uapi::LASER_MAX_MW;
 /// Ticks without a telemetry update before the device is declared lost.
 const STALE_TICKS: u32 = 1000;
 
@@ -65,8 +65,20 @@ pub(crate) struct Guard {
     /// The device's own fault latch was seen set (reported once per latch).
     latched: Atomic<bool>,
     pub(crate) state: Atomic<u32>,
+    /// The guard's own laser limit.
     pub(crate) limit_mw: Atomic<u32>,
+    /// The limit last written to the device: `min(limit_mw, laser_cap_mw)`.
+    written_limit_mw: Atomic<u32>,
+    /// TEC drive last written to the device: `max(the guard's, tec_floor_permille)`.
     pub(crate) tec_permille: Atomic<u32>,
+    /// Laser cap set through `POWER_SET` ([`LASER_MAX_MW`]: none).
+    pub(crate) laser_cap_mw: Atomic<u32>,
+    /// Least TEC drive set through `POWER_SET`.
+    pub(crate) tec_floor_permille: Atomic<u32>,
+    /// Laser power in the newest telemetry (mW).
+    laser_mw: Atomic<u32>,
+    /// Laser, heater and compute power in the newest telemetry (mW).
+    power_mw: Atomic<u32>,
     pub(crate) temp_mc: Atomic<i32>,
     pub(crate) max_temp_mc: Atomic<i32>,
     last_seq: Atomic<u64>,
@@ -104,7 +116,12 @@ impl Guard {
                 latched: Atomic::new(false),
                 state: Atomic::new(NORMAL),
                 limit_mw: Atomic::new(LASER_MAX_MW),
+                written_limit_mw: Atomic::new(LASER_MAX_MW),
                 tec_permille: Atomic::new(0),
+                laser_cap_mw: Atomic::new(LASER_MAX_MW),
+                tec_floor_permille: Atomic::new(0),
+                laser_mw: Atomic::new(0),
+                power_mw: Atomic::new(0),
                 temp_mc: Atomic::new(0),
                 max_temp_mc: Atomic::new(i32::MIN),
                 last_seq: Atomic::new(u64::MAX),
@@ -185,7 +202,22 @@ impl Guard {
             time_in_state_ms: core::array::from_fn(|i| load(&self.time_in_state_ms[i])),
             last_trip_to_off_ns: load(&self.last_trip_to_off_ns),
             worst_trip_to_off_ns: load(&self.worst_trip_to_off_ns),
-            reserved: [0; 4],
+            laser_cap_mw: self.laser_cap_mw.load(Relaxed),
+            tec_floor_permille: self.tec_floor_permille.load(Relaxed),
+            laser_mw: self.laser_mw.load(Relaxed),
+            power_mw: self.power_mw.load(Relaxed),
+            reserved: [0; 2],
+        }
+    }
+
+    /// Sets the controls of a checked `POWER_SET` request; the next tick (within a period)
+    /// writes them to the device, combined with the guard's own.
+    pub(crate) fn set_power(&self, req: &uapi::PowerSet) {
+        if req.flags & uapi::POWER_SET_LASER_CAP != 0 {
+            self.laser_cap_mw.store(req.laser_cap_mw, Relaxed);
+        }
+        if req.flags & uapi::POWER_SET_TEC_FLOOR != 0 {
+            self.tec_floor_permille.store(req.tec_floor_permille, Relaxed);
         }
     }
 
@@ -194,6 +226,7 @@ impl Guard {
         let _ = self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
         let _ = self.npu.apply_controls();
         self.limit_mw.store(0, Relaxed);
+        self.written_limit_mw.store(0, Relaxed);
         self.state.store(SHUTDOWN, Relaxed);
         self.shutdowns.add(1, Relaxed);
         self.trip_ns.store(now.max(1), Relaxed);
@@ -207,6 +240,9 @@ impl Guard {
     fn step(&self, t: &regs::Telemetry, now: u64) {
         let temp = t.temp_mc;
         self.temp_mc.store(temp, Relaxed);
+        self.laser_mw.store(t.laser_mw, Relaxed);
+        let power = t.laser_mw.saturating_add(t.heater_mw).saturating_add(t.compute_mw);
+        self.power_mw.store(power, Relaxed);
         if temp > self.max_temp_mc.load(Relaxed) {
             self.max_temp_mc.store(temp, Relaxed);
         }
@@ -257,15 +293,18 @@ impl Guard {
         if self.state.load(Relaxed) == SHUTDOWN {
             limit = 0;
         }
-        if limit != self.limit_mw.load(Relaxed) {
-            self.limit_mw.store(limit, Relaxed);
-            let _ = self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), limit);
+        self.limit_mw.store(limit, Relaxed);
+        let written = limit.min(self.laser_cap_mw.load(Relaxed));
+        if written != self.written_limit_mw.load(Relaxed) {
+            self.written_limit_mw.store(written, Relaxed);
+            let _ = self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), written);
         }
         let tec = if self.state.load(Relaxed) == SHUTDOWN {
             1000
         } else {
             (i64::from(temp - 35_000) * 1000 / 40_000).clamp(0, 1000) as u32
         };
+        let tec = tec.max(self.tec_floor_permille.load(Relaxed));
         if tec != self.tec_permille.load(Relaxed) {
             self.tec_permille.store(tec, Relaxed);
             let _ = self.npu.write_control(offset_of!(regs::Control, tec_permille), tec);

@@ -90,7 +90,8 @@ fn runtime_device_reads_the_same_info() {
             "thermal",
             "spikes",
             "spike-sharing",
-            "spike-encode"
+            "spike-encode",
+            "power"
         ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);

@@ -93,7 +93,11 @@ fn a_01b_query_thermal_reports_the_guard() {
     );
     assert!(g.temp_mc > 0 && g.temp_mc <= g.max_temp_mc, "{g:?}");
     assert!(g.laser_limit_mw > 0, "laser unrestricted while normal");
-    assert_eq!(g.reserved, [0; 4]);
+    assert_eq!(g.reserved, [0; 2]);
+    assert_eq!(
+        (g.laser_cap_mw, g.tec_floor_permille),
+        (uapi::LASER_MAX_MW, 0)
+    );
     std::thread::sleep(Duration::from_millis(300));
     let later = dev.thermal().unwrap().devices[0];
     assert!(later.ticks > g.ticks, "the guard ticks");

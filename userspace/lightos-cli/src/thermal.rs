@@ -202,7 +202,11 @@ mod tests {
             time_in_state_ms: [90, 10, 0, 0],
             last_trip_to_off_ns: 0,
             worst_trip_to_off_ns: 0,
-            reserved: [0; 4],
+            laser_cap_mw: uapi::LASER_MAX_MW,
+            tec_floor_permille: 0,
+            laser_mw: 1000,
+            power_mw: 1300,
+            reserved: [0; 2],
         }
     }
 

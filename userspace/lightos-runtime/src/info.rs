@@ -51,7 +51,7 @@ impl DeviceInfo {
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 12] = [
+        const NAMES: [(u64, &str); 13] = [
             (uapi::CAP_FDINFO, "fdinfo"),
             (uapi::CAP_BUFFERS, "buffers"),
             (uapi::CAP_DEBUGFS, "debugfs"),
@@ -64,6 +64,7 @@ impl DeviceInfo {
             (uapi::CAP_SPIKES, "spikes"),
             (uapi::CAP_SPIKE_SHARING, "spike-sharing"),
             (uapi::CAP_SPIKE_ENCODE, "spike-encode"),
+            (uapi::CAP_POWER, "power"),
         ];
         let mut names: Vec<String> = NAMES
             .iter()

@@ -117,6 +117,13 @@ nix::ioctl_readwrite!(
     uapi::SpikeQueueImport
 );
 
+nix::ioctl_readwrite!(
+    power_set,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_POWER_SET,
+    uapi::PowerSet
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

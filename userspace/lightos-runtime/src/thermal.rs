@@ -86,7 +86,42 @@ pub fn lateness_quantile_us(hist: &[u64; uapi::LATENESS_BUCKETS], q: f64) -> Opt
     None
 }
 
+/// Power controls to change with [`Device::set_power`]; `None` leaves a control as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PowerControls {
+    /// Laser cap (mW, [`uapi::LASER_CAP_MIN_MW`]..=[`uapi::LASER_MAX_MW`]; the maximum lifts it).
+    pub laser_cap_mw: Option<u32>,
+    /// Least TEC drive (‰, 0..=1000; 0 leaves the TEC to the guard).
+    pub tec_floor_permille: Option<u32>,
+}
+
 impl Device {
+    /// Sets power controls of the device `backend_id` (`POWER_SET`, needs `CAP_SYS_ADMIN`). The
+    /// guard keeps the last word: laser at `min(cap, guard limit)`, TEC at `max(floor, guard)`;
+    /// its next tick (within a millisecond) applies them.
+    pub fn set_power(&self, backend_id: u32, controls: PowerControls) -> Result<()> {
+        let mut req = uapi::PowerSet {
+            backend_id,
+            ..Default::default()
+        };
+        if let Some(mw) = controls.laser_cap_mw {
+            req.flags |= uapi::POWER_SET_LASER_CAP;
+            req.laser_cap_mw = mw;
+        }
+        if let Some(p) = controls.tec_floor_permille {
+            req.flags |= uapi::POWER_SET_TEC_FLOOR;
+            req.tec_floor_permille = p;
+        }
+        // SAFETY: `req` is a valid, writable `PowerSet` that outlives the call; the fd is open.
+        unsafe { sys::power_set(self.as_fd().as_raw_fd(), &mut req) }.map_err(|errno| {
+            Error::Ioctl {
+                op: "POWER_SET",
+                errno,
+            }
+        })?;
+        Ok(())
+    }
+
     /// The thermal guard of every device that has one (`QUERY_THERMAL`).
     pub fn thermal(&self) -> Result<ThermalSnapshot> {
         // SAFETY: `QueryThermal` is plain integers; all zeroes is a valid value.

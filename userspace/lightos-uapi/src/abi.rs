@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 6;
+pub const ABI_MINOR: u32 = 7;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -109,6 +109,8 @@ pub const CAP_SPIKE_SHARING: u64 = 1 << 10;
 /// Capability: kernel-produced spike queues, [`OP_SPIKE_ENCODE`] and [`JobComplete::produced`]
 /// (ABI 1.6).
 pub const CAP_SPIKE_ENCODE: u64 = 1 << 11;
+/// Capability: [`IOC_POWER_SET`] and the power fields of [`ThermalInfo`] (ABI 1.7).
+pub const CAP_POWER: u64 = 1 << 12;
 /// Every capability bit this version of the ABI defines.
 pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_BUFFERS
@@ -121,7 +123,8 @@ pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_THERMAL
     | CAP_SPIKES
     | CAP_SPIKE_SHARING
-    | CAP_SPIKE_ENCODE;
+    | CAP_SPIKE_ENCODE
+    | CAP_POWER;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -967,8 +970,43 @@ pub struct ThermalInfo {
     pub last_trip_to_off_ns: u64,
     /// Worst such time (ns).
     pub worst_trip_to_off_ns: u64,
+    /// Laser cap set by [`IOC_POWER_SET`] (mW; [`LASER_MAX_MW`]: none) (ABI 1.7).
+    pub laser_cap_mw: u32,
+    /// Least TEC drive set by [`IOC_POWER_SET`] (‰) (ABI 1.7).
+    pub tec_floor_permille: u32,
+    /// Laser power the device reports now (mW) (ABI 1.7).
+    pub laser_mw: u32,
+    /// Laser, heater and compute power the device reports now (mW) (ABI 1.7).
+    pub power_mw: u32,
     /// Zero.
-    pub reserved: [u64; 4],
+    pub reserved: [u64; 2],
+}
+
+/// The laser's full power, and the value of [`ThermalInfo::laser_cap_mw`] with no cap (mW).
+pub const LASER_MAX_MW: u32 = 5000;
+/// The lowest laser cap [`IOC_POWER_SET`] accepts (a cap never turns the laser off) (mW).
+pub const LASER_CAP_MIN_MW: u32 = 100;
+/// [`PowerSet::flags`]: apply `laser_cap_mw`.
+pub const POWER_SET_LASER_CAP: u32 = 1 << 0;
+/// [`PowerSet::flags`]: apply `tec_floor_permille`.
+pub const POWER_SET_TEC_FLOOR: u32 = 1 << 1;
+
+/// Argument of [`IOC_POWER_SET`] (`struct lightos_power_set`): a device's power controls, in force
+/// until changed or the driver unbinds; the thermal guard keeps the last word (laser at
+/// `min(cap, guard limit)`, TEC at `max(floor, guard drive)`). Needs `CAP_SYS_ADMIN`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PowerSet {
+    /// In: a device with a thermal guard.
+    pub backend_id: u32,
+    /// In: `POWER_SET_*`, at least one.
+    pub flags: u32,
+    /// In: [`LASER_CAP_MIN_MW`]..=[`LASER_MAX_MW`].
+    pub laser_cap_mw: u32,
+    /// In: 0..=1000.
+    pub tec_floor_permille: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
 }
 
 /// Result of [`QUERY_THERMAL`] (`struct lightos_query_thermal`).
@@ -1086,6 +1124,10 @@ pub const IOC_SPIKE_QUEUE_IMPORT: u32 = iowr(
 );
 /// The number (`_IOC_NR`) of [`IOC_SPIKE_QUEUE_IMPORT`].
 pub const IOC_NR_SPIKE_QUEUE_IMPORT: u32 = 0x15;
+/// `LIGHTOS_IOC_POWER_SET`: set a device's laser cap and TEC floor (ABI 1.7).
+pub const IOC_POWER_SET: u32 = iowr(IOC_NR_POWER_SET, core::mem::size_of::<PowerSet>());
+/// The number (`_IOC_NR`) of [`IOC_POWER_SET`].
+pub const IOC_NR_POWER_SET: u32 = 0x16;
 
 /// Fewest entries of a spike ring.
 pub const SPIKE_RING_MIN_ENTRIES: u32 = 2;
@@ -1301,6 +1343,7 @@ const _: () = assert!(core::mem::size_of::<SpikeQueueId>() == 24);
 const _: () = assert!(core::mem::size_of::<SpikeWait>() == 40);
 const _: () = assert!(core::mem::size_of::<SpikeQueueExport>() == 32);
 const _: () = assert!(core::mem::size_of::<SpikeQueueImport>() == 48);
+const _: () = assert!(core::mem::size_of::<PowerSet>() == 32);
 const _: () = assert!(core::mem::size_of::<SpikeQueueInfo>() == 48);
 const _: () = assert!(core::mem::size_of::<QuerySpikeQueues>() == 8 + 16 * 48);
 const _: () = assert!(core::mem::size_of::<EventWait>() == 72);
@@ -1340,6 +1383,7 @@ mod tests {
             CAP_SPIKES,
             CAP_SPIKE_SHARING,
             CAP_SPIKE_ENCODE,
+            CAP_POWER,
         ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());

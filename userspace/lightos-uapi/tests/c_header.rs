@@ -273,6 +273,10 @@ fn generated_checks() -> String {
             time_in_state_ms,
             last_trip_to_off_ns,
             worst_trip_to_off_ns,
+            laser_cap_mw,
+            tec_floor_permille,
+            laser_mw,
+            power_mw,
             reserved
         ]
     );
@@ -358,6 +362,24 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_CAP_SPIKES", uapi::CAP_SPIKES);
     check_const!(c, "LIGHTOS_CAP_SPIKE_SHARING", uapi::CAP_SPIKE_SHARING);
     check_const!(c, "LIGHTOS_CAP_SPIKE_ENCODE", uapi::CAP_SPIKE_ENCODE);
+    check_const!(c, "LIGHTOS_CAP_POWER", uapi::CAP_POWER);
+    check_struct!(
+        c,
+        uapi::PowerSet,
+        "lightos_power_set",
+        [
+            backend_id,
+            flags,
+            laser_cap_mw,
+            tec_floor_permille,
+            reserved
+        ]
+    );
+    check_const!(c, "LIGHTOS_IOC_POWER_SET", uapi::IOC_POWER_SET);
+    check_const!(c, "LIGHTOS_LASER_MAX_MW", uapi::LASER_MAX_MW);
+    check_const!(c, "LIGHTOS_LASER_CAP_MIN_MW", uapi::LASER_CAP_MIN_MW);
+    check_const!(c, "LIGHTOS_POWER_SET_LASER_CAP", uapi::POWER_SET_LASER_CAP);
+    check_const!(c, "LIGHTOS_POWER_SET_TEC_FLOOR", uapi::POWER_SET_TEC_FLOOR);
     check_struct!(
         c,
         uapi::SpikeQueueExport,

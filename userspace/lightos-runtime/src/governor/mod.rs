@@ -18,6 +18,7 @@
 
 mod decide;
 mod device;
+pub mod live;
 mod model;
 mod policy;
 mod profile;
@@ -159,9 +160,40 @@ impl Governor {
                     d.model = f.model;
                     d.fitted = true;
                 }
+                Err(FitError::NotExcited) => {
+                    // Steady power: R and C cannot be told apart, but the offset can. Heat the
+                    // governor cannot see (a neighbour, a failing fan) folds into the ambient.
+                    if let Some(ambient) = steady_ambient(d.series.as_slice(), d.model.r_k_per_w) {
+                        tracing::debug!(device = %d.spec.name, ambient, "ambient re-estimated from a steady series");
+                        d.model.ambient_c = ambient;
+                    }
+                }
                 Err(e) => tracing::trace!(device = %d.spec.name, reason = %e, "thermal model kept"),
             }
         }
         Ok(())
     }
+}
+
+/// The ambient that explains a series at steady state (`T = T_amb + R·P`), when its temperature
+/// varies by under 0.5 K; `None` otherwise or without temperature and power readings.
+fn steady_ambient(samples: &[Sample], r_k_per_w: f64) -> Option<f64> {
+    let pts: Vec<(f64, f64)> = samples
+        .iter()
+        .filter_map(|s| Some((s.temp_c?, s.power_w?)))
+        .collect();
+    if pts.len() < MIN_FIT_SAMPLES {
+        return None;
+    }
+    let (lo, hi) = pts
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.0), hi.max(p.0))
+        });
+    if hi - lo > 0.5 {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let (t, p) = pts.iter().fold((0.0, 0.0), |(t, p), x| (t + x.0, p + x.1));
+    Some(t / n - r_k_per_w * p / n)
 }

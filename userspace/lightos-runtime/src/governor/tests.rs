@@ -123,6 +123,23 @@ fn observe_refits_online_and_keeps_the_prior_until_then() {
 }
 
 #[test]
+fn a_steady_series_moves_the_ambient_to_explain_unseen_heat() {
+    let mut g = governor(Policy::Predictive, 1);
+    // 70 °C at a steady 100 W: the prior (30 °C + 0.15·100 = 45 °C) misses 25 K of unseen heat.
+    for k in 0..32 {
+        let s = Sample {
+            power_w: Some(100.0),
+            ..sample(k as f64 * 0.1, 70.0)
+        };
+        g.observe(0, s).unwrap();
+    }
+    let (m, fitted) = g.model(0).unwrap();
+    assert!(!fitted);
+    assert!((m.ambient_c - 55.0).abs() < 1e-9, "{m:?}");
+    assert_eq!(m.r_k_per_w, M.r_k_per_w);
+}
+
+#[test]
 fn absurd_profiles_are_rejected() {
     let mut g = governor(Policy::LeastLoaded, 2);
     for bad in [
