@@ -82,6 +82,12 @@ check "lightos snn-demo --encode kernel without a SPIKE_ENCODE backend fails wit
 check "lightos snn-demo encodes through a kernel ring and multiplies on photonic0" \
       "npu_bind && { lightos executor --name snn0 --max-jobs 300 & } && for i in \$(seq 40); do grep -q 'backend snn0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos snn-demo --encode kernel --synapses photonic0 > /tmp/snn && cat /tmp/snn && grep -q 'photonic0 (MATMUL' /tmp/snn && grep -q 'input ring' /tmp/snn && grep -Eq 'accuracy +(8|9)[0-9]\.|accuracy +100' /tmp/snn"
 
+check "lightos top shows photonic0's telemetry, model and where the next job goes" \
+      "npu_bind && lightos top --iterations 3 --interval 0.2 > /tmp/top && cat /tmp/top && grep -Eq '^photonic0 +normal +[0-9]+\.[0-9]+' /tmp/top && grep -q '^next job (1.50 W for 1.00 s, sparsity 0.00) → photonic0' /tmp/top"
+check "lightos top --json gives the devices and the previewed placement" \
+      "lightos top --json --iterations 1 | grep -q '\"next_job\":{\"degraded\":false,\"device\":\"photonic0\"'"
+check "lightos top refuses a zero interval, an absurd job profile and an unknown policy" \
+      "! lightos top --interval 0 2>/dev/null && lightos top --iterations 1 --job-sparsity 2 2>&1 | grep -q 'absurd job profile' && ! lightos top --policy nope 2>/dev/null"
 if [ -x "$LAST" ]; then suite "$LAST"; else echo "[guest] $LAST missing: counted as 1 failure"; add 0 1; fi
 
 echo "guest: $passed passed, $failed failed"

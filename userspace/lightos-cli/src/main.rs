@@ -7,6 +7,7 @@ mod mlp;
 mod run;
 mod snn;
 mod thermal;
+mod top;
 
 use clap::{Parser, Subcommand};
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -40,6 +41,35 @@ enum Command {
     /// trip points and laser limit (QUERY_THERMAL). Then the local CPU backend: threads,
     /// micro-kernel, caches and the GEMM blocking derived from them.
     Devices,
+    /// Live per-device temperature, power, power cap, TEC drive, queue depth and jobs, with the
+    /// PowerGovernor's view.
+    ///
+    /// Refreshes every INTERVAL seconds until interrupted (or ITERATIONS refreshes). Telemetry comes
+    /// from QUERY_BACKENDS and QUERY_THERMAL (devices with a thermal guard) and the machine's
+    /// thermal zones (executors). The governor (POLICY) fits each device's RC thermal model while
+    /// top runs and shows where a job of the given profile would be placed now, and why; a
+    /// "degraded" mark means some device's telemetry went stale. Caps set by any governor show
+    /// in the cap column. With --json, one JSON object per refresh.
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+        interval: f64,
+        /// Exit after this many refreshes.
+        #[arg(long, value_name = "N")]
+        iterations: Option<u64>,
+        /// Placement policy: round-robin, least-loaded, thermal-aware, predictive, sparsity-aware.
+        #[arg(long, default_value = "predictive")]
+        policy: lightos_runtime::governor::Policy,
+        /// Power the previewed job adds above idle (W).
+        #[arg(long, default_value_t = 1.5, value_name = "WATTS")]
+        job_power: f64,
+        /// Run time of the previewed job at full speed (s).
+        #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+        job_seconds: f64,
+        /// Sparsity of the previewed job (0 to 1).
+        #[arg(long, default_value_t = 0.0)]
+        job_sparsity: f64,
+    },
     /// Serve primitives as the reference CPU executor (a userspace backend of /dev/lightos).
     ///
     /// Registers this process with the kernel as backend NAME (ops COPY, ADD, MUL, RELU, GELU,
@@ -178,6 +208,29 @@ fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Info => info::run(&cli.device, cli.json).map_err(Into::into),
         Command::Devices => devices::run(&cli.device, cli.json),
+        Command::Top {
+            interval,
+            iterations,
+            policy,
+            job_power,
+            job_seconds,
+            job_sparsity,
+        } => match Duration::try_from_secs_f64(interval) {
+            Ok(interval) if !interval.is_zero() => top::run(
+                &cli.device,
+                &top::TopArgs {
+                    interval,
+                    iterations,
+                    policy,
+                    job: lightos_runtime::governor::JobProfile {
+                        sparsity: job_sparsity,
+                        ..lightos_runtime::governor::JobProfile::dense(job_power, job_seconds)
+                    },
+                },
+                cli.json,
+            ),
+            _ => Err("--interval must be a positive number of seconds".into()),
+        },
         Command::Executor { name, max_jobs } => {
             executor::run(&cli.device, &name, max_jobs).map_err(Into::into)
         }

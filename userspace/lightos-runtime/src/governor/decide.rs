@@ -1,6 +1,6 @@
 //! The decisions: placement, actions around a job, rebalancing and loss of a device.
 
-use super::{device::DeviceState, Governor, GovernorError, JobProfile, Policy};
+use super::{device::DeviceState, Governor, GovernorError, GovernorStats, JobProfile, Policy};
 
 /// A change the governor asks of a device's controls.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,6 +102,28 @@ impl Governor {
 
     /// Picks a device for `job` at time `now_s` and books the job on it.
     pub fn place(&mut self, job: &JobProfile, now_s: f64) -> Result<Decision, GovernorError> {
+        self.decide(job, now_s, true)
+    }
+
+    /// Where `job` would go now and why, without booking it, logging it or changing any state.
+    pub fn preview(&self, job: &JobProfile, now_s: f64) -> Result<Decision, GovernorError> {
+        let mut scratch = Governor {
+            cfg: self.cfg,
+            devices: self.devices.clone(),
+            rr_next: self.rr_next,
+            degraded: self.degraded,
+            stats: GovernorStats::default(),
+        };
+        scratch.decide(job, now_s, false)
+    }
+
+    /// [`Governor::place`]; with `book` false, [`Governor::preview`] on a scratch copy.
+    fn decide(
+        &mut self,
+        job: &JobProfile,
+        now_s: f64,
+        book: bool,
+    ) -> Result<Decision, GovernorError> {
         job.validate()?;
         let alive: Vec<usize> = (0..self.devices.len())
             .filter(|&i| !self.devices[i].lost)
@@ -124,7 +146,9 @@ impl Governor {
         } else {
             Vec::new()
         };
-        self.note_degraded(degraded, &stale, now_s);
+        if book {
+            self.note_degraded(degraded, &stale, now_s);
+        }
         let decision = if degraded {
             // Safe fallback: least-loaded over the devices still reporting (all if none is).
             let seen: Vec<usize> = alive
@@ -179,6 +203,9 @@ impl Governor {
                 _ => self.thermal_choice(job, &alive),
             }
         };
+        if !book {
+            return Ok(decision);
+        }
         let d = &mut self.devices[decision.device];
         d.backlog_s += job.duration_s;
         d.backlog_j += job.power_w * job.duration_s;

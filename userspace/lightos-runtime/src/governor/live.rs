@@ -176,6 +176,11 @@ impl LiveGovernor {
         Ok(self.gov.place(job, now)?)
     }
 
+    /// Where `job` would go now and why (see [`Governor::preview`]).
+    pub fn preview(&self, job: &JobProfile) -> Result<Decision, LiveError> {
+        Ok(self.gov.preview(job, self.now_s())?)
+    }
+
     /// The job is about to start on `dev`: applies the governor's actions and returns them.
     pub fn start(&mut self, dev: usize, job: &JobProfile) -> Result<Vec<Action>, LiveError> {
         let actions = self.gov.on_start(dev, job)?;

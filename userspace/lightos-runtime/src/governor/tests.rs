@@ -226,6 +226,17 @@ fn thermal_aware_sends_a_heavy_job_to_the_cooler_device_and_a_light_one_to_the_s
 }
 
 #[test]
+fn preview_decides_like_place_without_booking() {
+    let mut g = governor(Policy::LeastLoaded, 2);
+    let job = JobProfile::dense(100.0, 1.0);
+    let p = g.preview(&job, 0.0).unwrap();
+    assert_eq!(g.preview(&job, 0.0).unwrap(), p, "a preview books nothing");
+    assert_eq!(g.place(&job, 0.0).unwrap(), p);
+    assert_ne!(g.preview(&job, 0.0).unwrap().device, p.device);
+    assert_eq!(g.stats().decisions, 1);
+}
+
+#[test]
 fn when_every_device_is_predicted_hot_the_coolest_is_chosen() {
     let mut g = governor(Policy::ThermalAware, 3);
     for (i, t) in [80.0, 79.0, 80.5].into_iter().enumerate() {
