@@ -4,11 +4,13 @@
 //! Telemetry per device: a device with a thermal guard (the photonic NPU) from `QUERY_THERMAL`
 //! (temperature, laser + heater + compute power, laser cap, throttle state); a userspace executor
 //! (lightosd's CPU backend) from `/sys/class/thermal` when the machine has thermal zones (else it
-//! has no sensor and is never thermally limited), its utilization from the backend's load.
+//! has no sensor and is never thermally limited) and the package power from powercap (RAPL) where
+//! present (the machine's, shared by every executor on it), its utilization from the backend's load.
 //! Actions: a power cap becomes a laser cap (`POWER_SET`, the cap less the non-laser power now
 //! drawn), cooling becomes a TEC floor. Executors have no controls, so the governor never caps them.
 
 use super::{
+    powercap::{RaplMeter, POWERCAP_ROOT},
     Action, Decision, DeviceSpec, Governor, GovernorConfig, GovernorError, JobProfile, RcModel,
     Sample, Throttle,
 };
@@ -57,6 +59,10 @@ pub struct LiveGovernor {
     gov: Governor,
     members: Vec<Member>,
     start: Instant,
+    /// CPU package power, where the machine has RAPL.
+    rapl: Option<RaplMeter>,
+    /// Its newest reading (W).
+    cpu_power_w: Option<f64>,
 }
 
 impl LiveGovernor {
@@ -94,6 +100,8 @@ impl LiveGovernor {
             gov: Governor::new(cfg, specs),
             members,
             start: Instant::now(),
+            rapl: RaplMeter::open(std::path::Path::new(POWERCAP_ROOT)),
+            cpu_power_w: None,
         })
     }
 
@@ -124,6 +132,12 @@ impl LiveGovernor {
         let now = self.now_s();
         let backends = self.dev.backends()?;
         let thermal = self.dev.thermal()?;
+        if let Some(rapl) = &mut self.rapl {
+            self.cpu_power_w = rapl.sample(now).or(self.cpu_power_w);
+        }
+        if let Some(rapl) = &mut self.rapl {
+            self.cpu_power_w = rapl.sample(now).or(self.cpu_power_w);
+        }
         for (i, m) in self.members.iter().enumerate() {
             let Some(b) = backends.iter().find(|b| b.backend_id == m.backend_id) else {
                 self.gov.device_lost(i, &[], now)?;
@@ -159,7 +173,7 @@ impl LiveGovernor {
                 Sample {
                     time_s: now,
                     temp_c: cpu_temp_c(),
-                    power_w: None,
+                    power_w: self.cpu_power_w,
                     power_limit_w: None,
                     utilization,
                     throttle: Throttle::None,

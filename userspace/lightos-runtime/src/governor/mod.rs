@@ -21,6 +21,7 @@ mod device;
 pub mod live;
 mod model;
 mod policy;
+pub mod powercap;
 mod profile;
 pub mod sim;
 mod stats;
