@@ -40,7 +40,7 @@ lightos thermal
 echo
 echo "== the PowerGovernor's view (lightos top: telemetry, each device's thermal model, where a"
 echo "   1.5 W, 1 s job would go now and why; see docs/PERFORMANCE.md for the policies compared)"
-lightos top --iterations 3 --interval 0.3 | tail -n 4
+lightos top --iterations 3 --interval 0.3 | tail -n 5
 echo
 echo "== device counters (debugfs)"
 grep -E '^(completion_irqs|thermal_irqs|resets|calibrations|lost|device) ' "$G"
