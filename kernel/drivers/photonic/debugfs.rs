@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `/sys/kernel/debug/lightos-photonic0/guard`: the thermal guard's state, timing and trips, and
-//! the device's counters.
+//! the device's counters; `tiling`: the tiled MATMUL's time split, and its double-buffering switch
+//! (write `0` or `1`).
 
 use super::guard::{self, Guard};
 use kernel::{
@@ -55,11 +56,38 @@ fn write_guard(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::R
     Ok(())
 }
 
+fn write_tiling(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let s = &g.npu().tile_stats;
+    writeln!(f, "double_buffer {}", u32::from(s.double_buffer.load(Relaxed)))?;
+    writeln!(f, "tiles {}", s.tiles.load(Relaxed))?;
+    writeln!(f, "stage_ns {}", s.stage_ns.load(Relaxed))?;
+    writeln!(f, "program_ns {}", s.program_ns.load(Relaxed))?;
+    writeln!(f, "compute_ns {}", s.compute_ns.load(Relaxed))?;
+    writeln!(f, "readback_ns {}", s.readback_ns.load(Relaxed))?;
+    writeln!(f, "wait_ns {}", s.wait_ns.load(Relaxed))
+}
+
+/// Accepts `0` or `1` (with an optional newline) for the double-buffering switch; `EINVAL` else.
+fn read_tiling(g: &Arc<Guard>, r: &mut kernel::uaccess::UserSliceReader) -> Result {
+    let mut buf = [0u8; 4];
+    let n = r.len().min(buf.len());
+    r.read_slice(&mut buf[..n])?;
+    let on = match &buf[..n] {
+        b"0" | b"0\n" => false,
+        b"1" | b"1\n" => true,
+        _ => return Err(EINVAL),
+    };
+    g.npu().tile_stats.double_buffer.store(on, Relaxed);
+    Ok(())
+}
+
 /// The debugfs directory of one device; removed when dropped.
 #[pin_data]
 pub(crate) struct GuardDebugfs {
     #[pin]
     _guard: File<Arc<Guard>>,
+    #[pin]
+    _tiling: File<Arc<Guard>>,
     _dir: Dir,
 }
 
@@ -68,7 +96,8 @@ impl GuardDebugfs {
     pub(crate) fn new(guard: Arc<Guard>) -> impl PinInit<Self, Error> {
         let dir = Dir::new(c"lightos-photonic0");
         try_pin_init!(Self {
-            _guard <- dir.read_callback_file(c"guard", guard, &write_guard),
+            _guard <- dir.read_callback_file(c"guard", guard.clone(), &write_guard),
+            _tiling <- dir.read_write_callback_file(c"tiling", guard, &write_tiling, &read_tiling),
             _dir: dir,
         }? Error)
     }

@@ -6,16 +6,22 @@
 //! The mesh computes `y = W·x` for a batch of input vectors. Rows of `a` are the input vectors
 //! and rows of `out` the outputs, so a weight tile is a transposed tile of `b`:
 //! `W[i][j] = b[kt + j][nt + i]`. For each output column tile and each chunk of rows, the K tiles are
-//! programmed in turn and their products summed on the device (`CMD_ACCUMULATE`). Operands are
+//! programmed in turn and their products summed on the device (`CMD_ACCUMULATE`), in K order. Operands are
 //! staged through the coherent buffer; elements move as raw 32-bit words (the kernel does no
 //! floating-point arithmetic). Unused parts of a tile are zero.
+//!
+//! Double buffering (the default; `tiling` in the device's debugfs directory switches it): the
+//! staging buffer holds two weight tiles and two input blocks, so while the device programs and
+//! multiplies tile k the driver stages tile k+1 into the other half; it waits only for tile k−1,
+//! which used that half. Single-buffered, each tile's commands complete before the next is staged.
 
 use super::{
-    npu::{CommandError, Npu, STAGING_BYTES},
+    npu::{Npu, STAGING_BYTES},
+    pipeline::{Kind, Pipeline},
     regs,
 };
-use crate::{buffer::Buffer, job::Job, uapi};
-use kernel::prelude::*;
+use crate::{account::monotonic_ns, buffer::Buffer, job::Job, uapi};
+use kernel::{prelude::*, sync::atomic::Relaxed};
 
 /// Bytes per element (f32).
 const ELEM: usize = 4;
@@ -24,12 +30,13 @@ const ELEM: usize = 4;
 /// a tenth of a kelvin.
 const RECALIBRATE_MC: i32 = 10;
 
-/// Calibrates the chip when its temperature has moved away from the last calibration.
-fn calibrate_if_drifted(npu: &Npu) -> Result<(), u32> {
+/// Posts a calibration when the chip has moved away from its last calibration (and none is in
+/// flight already).
+fn calibrate_if_drifted(npu: &Npu, pipe: &mut Pipeline<'_>, tile: usize) -> Result<(), u32> {
     let t = npu.telemetry().ok_or(uapi::STATUS_DEVICE_LOST)?;
-    if (t.temp_mc - t.calibrated_mc).abs() > RECALIBRATE_MC {
-        device(npu, regs::Command { opcode: regs::OP_CALIBRATE, ..Default::default() })?;
-        npu.calibrations.add(1, kernel::sync::atomic::Relaxed);
+    if (t.temp_mc - t.calibrated_mc).abs() > RECALIBRATE_MC && !pipe.calibrating() {
+        pipe.post(regs::Command { opcode: regs::OP_CALIBRATE, ..Default::default() }, Kind::Calibrate, tile)?;
+        npu.calibrations.add(1, Relaxed);
     }
     Ok(())
 }
@@ -47,23 +54,6 @@ fn contiguous(t: &uapi::Tensor) -> bool {
         expect = expect.saturating_mul(t.shape[i]);
     }
     true
-}
-
-/// Runs one device command; the job status it maps to when it failed.
-fn device(npu: &Npu, cmd: regs::Command) -> Result<(), u32> {
-    match npu.run(cmd) {
-        Ok(regs::ST_OK) => Ok(()),
-        Ok(regs::ST_THERMAL) => Err(uapi::STATUS_THERMAL_ABORT),
-        Ok(regs::ST_BAD_VALUE) => Err(uapi::STATUS_INVALID),
-        Ok(regs::ST_ABORTED) => Err(uapi::STATUS_ABORTED),
-        Ok(status) => {
-            pr_err!("photonic0: the device refused command {}: status {}\n", cmd.opcode, status);
-            Err(uapi::STATUS_DEVICE_ERROR)
-        }
-        Err(CommandError::Timeout) => Err(uapi::STATUS_TIMEOUT),
-        Err(CommandError::Corrupt) => Err(uapi::STATUS_DEVICE_ERROR),
-        Err(CommandError::Lost) => Err(uapi::STATUS_DEVICE_LOST),
-    }
 }
 
 /// One 2-D problem: operands and their byte offsets, and the sizes.
@@ -122,26 +112,66 @@ fn try_run(npu: &Npu, job: &Job) -> Result<(), u32> {
 }
 
 fn run_2d(npu: &Npu, job: &Job, p: &Problem<'_>, row: &mut KVec<u8>) -> Result<(), u32> {
-    let mesh = npu.mesh;
-    let (cpu, bus) = npu.staging();
-    let w_bytes = mesh * mesh * ELEM;
-    let half = (STAGING_BYTES - w_bytes) / 2;
-    let vec_bytes = mesh * ELEM;
-    let batch_max = (half / vec_bytes).min(regs::MAX_BATCH as usize);
-    // SAFETY (for the pointer arithmetic below): the staging buffer holds `STAGING_BYTES`; the
-    // weights take `w_bytes` at 0, inputs and outputs `half` each after them, and every access
-    // stays inside its part because rows ≤ `batch_max` = half / vec_bytes.
-    let (x_cpu, y_cpu) = (cpu.wrapping_add(w_bytes), cpu.wrapping_add(w_bytes + half));
-    let (x_bus, y_bus) = (bus + w_bytes as u64, bus + (w_bytes + half) as u64);
-    let fault = |_| uapi::STATUS_INVALID;
+    let mut pipe = Pipeline::new(npu)?;
+    let result = tiles(npu, job, p, row, &mut pipe);
+    pipe.finish(result)
+}
 
+/// The staging buffer's layout: two weight tiles, two input blocks, one output block.
+struct Staging {
+    cpu: *mut u8,
+    bus: u64,
+    w_bytes: usize,
+    block: usize,
+}
+
+impl Staging {
+    fn new(npu: &Npu) -> Self {
+        let (cpu, bus) = npu.staging();
+        let w_bytes = npu.mesh * npu.mesh * ELEM;
+        // Blocks start on page boundaries, as the single-buffered layout's did.
+        let block = ((STAGING_BYTES - 2 * w_bytes) / 3) & !(kernel::page::PAGE_SIZE - 1);
+        Self { cpu, bus, w_bytes, block }
+    }
+
+    /// Offset of weight tile `slot` (0 or 1).
+    fn w(&self, slot: usize) -> usize {
+        slot * self.w_bytes
+    }
+
+    /// Offset of input block `slot` (0 or 1).
+    fn x(&self, slot: usize) -> usize {
+        2 * self.w_bytes + slot * self.block
+    }
+
+    /// Offset of the output block.
+    fn y(&self) -> usize {
+        2 * self.w_bytes + 2 * self.block
+    }
+}
+
+fn tiles(npu: &Npu, job: &Job, p: &Problem<'_>, row: &mut KVec<u8>, pipe: &mut Pipeline<'_>) -> Result<(), u32> {
+    let mesh = npu.mesh;
+    let st = Staging::new(npu);
+    let vec_bytes = mesh * ELEM;
+    let batch_max = (st.block / vec_bytes).min(regs::MAX_BATCH as usize);
+    let stats = &npu.tile_stats;
+    let double = stats.double_buffer.load(Relaxed);
+    // SAFETY (for the pointer arithmetic below): the staging buffer holds `STAGING_BYTES` =
+    // 2 weight tiles of `w_bytes` and 3 blocks of `block` bytes (`Staging`); every access stays
+    // inside its part because rows ≤ `batch_max` ≤ block / vec_bytes. The device reads a part only
+    // through commands posted after it was written, and the driver rewrites a part only after the
+    // commands that read it completed (`drain_before`).
+    let fault = |_| uapi::STATUS_INVALID;
+    let y_cpu = st.cpu.wrapping_add(st.y());
+    let mut tile = 0usize;
     for nt in (0..p.n).step_by(mesh) {
         let nn = mesh.min(p.n - nt);
         for mc in (0..p.m).step_by(batch_max) {
             let rows = batch_max.min(p.m - mc);
             if p.k == 0 {
                 // An empty sum: the outputs are zero.
-                // SAFETY: `rows * vec_bytes <= half` bytes of outputs.
+                // SAFETY: `rows * vec_bytes <= block` bytes of outputs; nothing is in flight.
                 unsafe { core::ptr::write_bytes(y_cpu, 0, rows * vec_bytes) };
             }
             for (ki, kt) in (0..p.k).step_by(mesh).enumerate() {
@@ -149,10 +179,14 @@ fn run_2d(npu: &Npu, job: &Job, p: &Problem<'_>, row: &mut KVec<u8>) -> Result<(
                     // Timed out or aborted meanwhile: stop using the device for it.
                     return Err(uapi::STATUS_ABORTED);
                 }
+                // The half this tile uses was last read by tile − 2 (double) or tile − 1 (single).
+                let slot = if double { tile % 2 } else { 0 };
+                pipe.drain_before(if double { tile.saturating_sub(1) } else { tile })?;
+                let t0 = monotonic_ns();
                 let kn = mesh.min(p.k - kt);
-                // SAFETY: `cpu` holds `w_bytes` bytes of weights; the device is idle (commands
-                // run one at a time and the last one completed).
-                unsafe { core::ptr::write_bytes(cpu, 0, w_bytes) };
+                let w_cpu = st.cpu.wrapping_add(st.w(slot));
+                // SAFETY: weight tile `slot` holds `w_bytes` bytes and no command in flight reads it.
+                unsafe { core::ptr::write_bytes(w_cpu, 0, st.w_bytes) };
                 for j in 0..kn {
                     let at = p.b_off + ((kt + j) * p.n + nt) * ELEM;
                     // SAFETY: `row` has `mesh * ELEM >= nn * ELEM` bytes.
@@ -160,43 +194,43 @@ fn run_2d(npu: &Npu, job: &Job, p: &Problem<'_>, row: &mut KVec<u8>) -> Result<(
                     for i in 0..nn {
                         // SAFETY: `(i * mesh + j) * ELEM + ELEM <= w_bytes`; `row` has the bytes.
                         unsafe {
-                            core::ptr::copy_nonoverlapping(
-                                row.as_ptr().add(i * ELEM),
-                                cpu.add((i * mesh + j) * ELEM),
-                                ELEM,
-                            )
+                            core::ptr::copy_nonoverlapping(row.as_ptr().add(i * ELEM), w_cpu.add((i * mesh + j) * ELEM), ELEM)
                         };
                     }
                 }
-                calibrate_if_drifted(npu)?;
-                device(npu, regs::Command { opcode: regs::OP_PROGRAM_WEIGHTS, src: bus, ..Default::default() })?;
-
-                // SAFETY: `rows * vec_bytes <= half` bytes of inputs.
+                let x_cpu = st.cpu.wrapping_add(st.x(slot));
+                // SAFETY: input block `slot` holds `block >= rows * vec_bytes` bytes, unread now.
                 unsafe { core::ptr::write_bytes(x_cpu, 0, rows * vec_bytes) };
                 for r in 0..rows {
                     let at = p.a_off + ((mc + r) * p.k + kt) * ELEM;
                     // SAFETY: row `r` of the inputs has `vec_bytes >= kn * ELEM` bytes.
                     unsafe { p.a.copy_out(at, x_cpu.add(r * vec_bytes), kn * ELEM) }.map_err(fault)?;
                 }
-                let flags = if ki == 0 { 0 } else { regs::CMD_ACCUMULATE };
-                calibrate_if_drifted(npu)?;
-                device(
-                    npu,
-                    regs::Command {
-                        opcode: regs::OP_MATMUL,
-                        flags,
-                        src: x_bus,
-                        dst: y_bus,
-                        batch: rows as u32,
-                        ..Default::default()
-                    },
-                )?;
+                stats.stage_ns.add(monotonic_ns().saturating_sub(t0), Relaxed);
+                calibrate_if_drifted(npu, pipe, tile)?;
+                let program = regs::Command { opcode: regs::OP_PROGRAM_WEIGHTS, src: st.bus + st.w(slot) as u64, ..Default::default() };
+                pipe.post(program, Kind::Program, tile)?;
+                stats.tiles.add(1, Relaxed);
+                let multiply = regs::Command {
+                    opcode: regs::OP_MATMUL,
+                    flags: if ki == 0 { 0 } else { regs::CMD_ACCUMULATE },
+                    src: st.bus + st.x(slot) as u64,
+                    dst: st.bus + st.y() as u64,
+                    batch: rows as u32,
+                    ..Default::default()
+                };
+                pipe.post(multiply, Kind::Matmul, tile)?;
+                tile += 1;
             }
+            // The block's sums are complete once its last MATMUL is.
+            pipe.drain()?;
+            let t0 = monotonic_ns();
             for r in 0..rows {
                 let at = p.out_off + ((mc + r) * p.n + nt) * ELEM;
                 // SAFETY: row `r` of the outputs has `vec_bytes >= nn * ELEM` bytes.
                 unsafe { p.out.copy_in(at, y_cpu.add(r * vec_bytes), nn * ELEM) }.map_err(fault)?;
             }
+            stats.readback_ns.add(monotonic_ns().saturating_sub(t0), Relaxed);
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ mod events;
 mod guard;
 mod matmul;
 mod npu;
+mod pipeline;
 // The layout is shared with the device model, which uses every item; the driver does not.
 #[allow(dead_code, unreachable_pub)]
 pub(crate) mod regs;

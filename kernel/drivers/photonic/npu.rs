@@ -2,8 +2,10 @@
 
 //! One bound photonic NPU: its BARs, the command ring, the staging DMA buffer and resets.
 //!
-//! Commands run one at a time (the ring mutex is held from submission to completion): the device
-//! processes its ring in order, and the jobs of the core are long compared with a ring round trip.
+//! One thread (the backend's worker) issues commands: [`Npu::post`] puts one on the ring and
+//! [`Npu::complete`] collects completions in posting order, so a caller may keep several in flight
+//! (the tiled MATMUL stages the next tile while the device runs the current one). The device
+//! processes its ring in order.
 //! Completion waits are interrupt-driven (the completion vector notifies [`Npu::irq_wake`]) with a
 //! one-jiffy re-check, so a wake-up lost between the check and the sleep costs a jiffy, not a hang.
 
@@ -55,6 +57,30 @@ pub(crate) enum CommandError {
     Lost,
 }
 
+/// A command on the ring whose completion has not been collected.
+#[must_use = "every posted command must be completed, in posting order"]
+pub(crate) struct Posted {
+    tag: u32,
+}
+
+/// Where the tiled MATMUL spends its time, summed over jobs (ns), and how it runs.
+pub(crate) struct TileStats {
+    /// Stage the next tile while the device runs the current one (else one command at a time).
+    pub(crate) double_buffer: Atomic<bool>,
+    /// Weight tiles programmed.
+    pub(crate) tiles: Atomic<u64>,
+    /// Driver time copying operands into the staging buffer (weights and inputs: the DMA source).
+    pub(crate) stage_ns: Atomic<u64>,
+    /// Device time programming weights (`PROGRAM_WEIGHTS`).
+    pub(crate) program_ns: Atomic<u64>,
+    /// Device time multiplying and accumulating (`MATMUL`, with `CMD_ACCUMULATE` after a K tile's first).
+    pub(crate) compute_ns: Atomic<u64>,
+    /// Driver time copying results out of the staging buffer.
+    pub(crate) readback_ns: Atomic<u64>,
+    /// Driver time blocked on completions.
+    pub(crate) wait_ns: Atomic<u64>,
+}
+
 /// Producer/consumer state of the rings, owned by whoever holds the lock.
 struct Ring {
     sq_tail: u32,
@@ -84,6 +110,8 @@ pub(crate) struct Npu {
     pub(crate) resets: Atomic<u64>,
     /// CALIBRATE commands issued because the chip drifted.
     pub(crate) calibrations: Atomic<u64>,
+    /// The tiled MATMUL's time split and mode.
+    pub(crate) tile_stats: TileStats,
     /// Set once the device is lost; every later command fails at once.
     lost: Atomic<bool>,
 }
@@ -107,6 +135,15 @@ impl Npu {
             thermal_irqs: Atomic::new(0),
             resets: Atomic::new(0),
             calibrations: Atomic::new(0),
+            tile_stats: TileStats {
+                double_buffer: Atomic::new(true),
+                tiles: Atomic::new(0),
+                stage_ns: Atomic::new(0),
+                program_ns: Atomic::new(0),
+                compute_ns: Atomic::new(0),
+                readback_ns: Atomic::new(0),
+                wait_ns: Atomic::new(0),
+            },
             lost: Atomic::new(false),
         }? Error)
     }
@@ -184,22 +221,31 @@ impl Npu {
         bar0.try_write32((MODEL_PEER << 16) | u32::from(vector), DOORBELL)
     }
 
-    /// Runs one command to completion: its device status, or why there was none. A timeout or a
-    /// corrupt completion resets the device before returning.
-    pub(crate) fn run(&self, mut cmd: regs::Command) -> Result<u32, CommandError> {
+    /// Puts `cmd` on the ring and rings the doorbell, without waiting for it.
+    pub(crate) fn post(&self, mut cmd: regs::Command) -> Result<Posted, CommandError> {
         if self.is_lost() {
             return Err(CommandError::Lost);
         }
         let mut ring = self.ring.lock();
         cmd.tag = ring.next_tag;
         ring.next_tag = ring.next_tag.wrapping_add(1);
-        if self.post(&mut ring, &cmd).is_err() {
+        if self.write_slot(&mut ring, &cmd).is_err() {
             return Err(CommandError::Lost);
         }
+        Ok(Posted { tag: cmd.tag })
+    }
+
+    /// Waits for the completion of `posted`, the oldest command not yet completed: its device
+    /// status and the device time it took (ns). A timeout or a completion with another tag resets
+    /// the device (which discards every command still on the ring) before returning.
+    pub(crate) fn complete(&self, posted: Posted) -> Result<(u32, u64), CommandError> {
+        let mut ring = self.ring.lock();
         let deadline = crate::account::monotonic_ns() + COMMAND_TIMEOUT_MS * 1_000_000;
         loop {
             match self.reap(&mut ring) {
-                Ok(Some(c)) if c.tag == cmd.tag && c.status <= regs::ST_BAD_VALUE => return Ok(c.status),
+                Ok(Some(c)) if c.tag == posted.tag && c.status <= regs::ST_BAD_VALUE => {
+                    return Ok((c.status, c.duration_ns))
+                }
                 Ok(Some(_)) => {
                     drop(ring);
                     return Err(self.recover(CommandError::Corrupt));
@@ -219,7 +265,7 @@ impl Npu {
     }
 
     /// Writes `cmd` into the next submission slot, publishes the tail and rings the doorbell.
-    fn post(&self, ring: &mut Ring, cmd: &regs::Command) -> Result {
+    fn write_slot(&self, ring: &mut Ring, cmd: &regs::Command) -> Result {
         let bar = self.bar().ok_or(ENODEV)?;
         let slot = regs::SQ_OFFSET + (ring.sq_tail as usize % regs::RING_ENTRIES) * size_of::<regs::Command>();
         let w32 = |field: usize, v: u32| bar.try_write32(v, slot + field);
