@@ -2,7 +2,7 @@
 # Runs inside the guest for `make bench` (bench/run.sh): the executor-path benchmarks with the
 # photonic NPU unbound (its guard and emulator must not share the CPUs with them), then the
 # thermal guard benchmark with it bound, cyclictest running through the dynamic loader it ships
-# with (the guest has no glibc of its own).
+# with (the guest has no glibc of its own), then the tiled photonic MATMUL against the CPU backend.
 set -e
 DRV=/sys/bus/pci/drivers/lightos_photonic
 npu=$(for d in /sys/bus/pci/devices/*; do
@@ -14,3 +14,4 @@ if [ -e "$DRV/$npu" ]; then echo "$npu" > $DRV/unbind; fi
 ./bench_spikes
 echo "$npu" > $DRV/bind
 ./bench_thermal ./ld-linux-x86-64.so.2 --library-path /opt/lightos ./cyclictest
+./bench_photonic_tiled

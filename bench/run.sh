@@ -9,7 +9,7 @@ cargo build -q --release -p lightos-bench --bin bench_photonic_gemm --bin bench_
 python3 -c 'import numpy' 2>/dev/null || pip install --quiet numpy # OpenBLAS, bench_cpu_gemm's baseline
 python3 -c 'import matplotlib' 2>/dev/null || pip install --quiet matplotlib # the governor plot
 cargo build -q --release --target x86_64-unknown-linux-musl -p lightos-bench \
-    --bin bench_buffers --bin bench_submit --bin bench_spikes --bin bench_thermal
+    --bin bench_buffers --bin bench_submit --bin bench_spikes --bin bench_thermal --bin bench_photonic_tiled
 bins=target/x86_64-unknown-linux-musl/release
 log=build/vm/bench-serial.log
 
@@ -31,18 +31,18 @@ ct=build/cyclictest; rm -rf "$ct"; mkdir -p "$ct"
 cp "$(command -v cyclictest)" "$ct/"
 ldd "$(command -v cyclictest)" | awk '/=>/ {print $1, $3} /ld-linux/ && !/=>/ {print "ld-linux-x86-64.so.2", $1}' |
     while read -r name path; do cp -L "$path" "$ct/$name"; done
-adds=(); for f in "$ct"/* bench/guest.sh "$bins/bench_buffers" "$bins/bench_submit" "$bins/bench_spikes" "$bins/bench_thermal"; do adds+=(--add "$f"); done
+adds=(); for f in "$ct"/* bench/guest.sh "$bins/bench_buffers" "$bins/bench_submit" "$bins/bench_spikes" "$bins/bench_thermal" "$bins/bench_photonic_tiled"; do adds+=(--add "$f"); done
 
 say "running the benchmarks in the guest (about 5 min: the thermal trips heat and cool the chip)"
 qemu/run --photonic --memory 2G --timeout 900 --cmdline kmemleak=off --log "$log" "${adds[@]}" -- sh guest.sh
 # table N: the Nth block between BENCH-TABLE-BEGIN and BENCH-TABLE-END in file F.
 table() { awk -v want="$1" '/^BENCH-TABLE-BEGIN/ {n++; on = (n == want); next}
                             /^BENCH-TABLE-END/ {on = 0; next} on' "${2:-$log}" | tr -d '\r'; }
-buffers=$(table 1); submit=$(table 2); spikes=$(table 3); spike_scaling=$(table 4); jitter=$(table 5); trips=$(table 6)
+buffers=$(table 1); submit=$(table 2); spikes=$(table 3); spike_scaling=$(table 4); jitter=$(table 5); trips=$(table 6); tiled=$(table 7)
 govsim=$(table 1 "$gov_log"); govlat=$(table 2 "$gov_log"); govconf=$(grep -m1 '^GOVERNOR-SIM-CONFIG:' "$gov_log" | sed 's/^GOVERNOR-SIM-CONFIG: //')
 gemm=$(table 1 "$gemm_log"); cpugemm=$(table 1 "$cpu_log"); cpuconf=$(grep -m1 '^CPU-GEMM-CONFIG:' "$cpu_log" | sed 's/^CPU-GEMM-CONFIG: //'); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
 zerocopy=$(grep -m1 '^ZERO-COPY:' "$log" | sed 's/^ZERO-COPY: //')
-for v in buffers submit spikes spike_scaling jitter trips gemm cpugemm cpuconf transfer zerocopy govsim govlat govconf; do
+for v in buffers submit spikes spike_scaling jitter trips tiled gemm cpugemm cpuconf transfer zerocopy govsim govlat govconf; do
     [ -n "${!v}" ] || die "a benchmark printed no $v table; see $log and $gemm_log"
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -121,6 +121,20 @@ N×N by N×B product, median of 9 runs of many calls each. Excluded, as the issu
 transfer matrix is rebuilt after programming, calibration or a temperature change: $transfer.
 Target: ≤ 1.5× the host GEMM.
 
+### Tiled MATMUL end to end (guest)
+
+$tiled
+
+bench/src/bench_photonic_tiled.rs, in the guest after the guard benchmark: one 512×512×512 f32 MATMUL
+through the device API (\`Accelerator::select\`, the same code for both devices), median of 3 after a
+warm-up, on photonic0 with the driver's double buffering on and off (debugfs \`tiling\`) and on the CPU
+backend (\`lightosd --threads 2\`) in the same guest. The split is per run, from the driver's counters:
+staging is the driver copying weight tiles and input blocks into the DMA buffer (the "DMA" of this
+device: it reads them from there), programming and compute are the times the device reports per
+command (the emulator's modelled device time; MATMUL includes accumulating the K tiles, which the
+device does in place with \`CMD_ACCUMULATE\`), readback the copy of results out, waiting the driver
+blocked on completions. "vs CPU backend" below 1 means photonic0 is faster.
+
 ### Thermal guard timing (guest)
 
 $jitter
@@ -164,6 +178,14 @@ on N simulated devices with fitted models and about two jobs booked per device, 
 one host core. The plot is made by bench/plot_governor.py (matplotlib) from the same run.
 
 ## Findings
+- **Photonic tiled MATMUL: double buffering does not pay off under the emulator (1.07× the
+  single-buffered time in the published run), and photonic0 runs the 512³ product in 0.42× the CPU
+  backend's time in the same guest.** The device's own time (87 % of the total) dominates and the
+  driver's staging is ~40 ms of ~375 ms; overlapping the two needs the device to run while the
+  driver stages, but here the device is the emulator, a host process sharing the 2 host cores with
+  QEMU's vCPU threads, so the staging and the "device" compete for the same cores instead of
+  overlapping. Double buffering stays the default: on hardware the DMA source and the mesh are
+  separate, and the overlap can hide up to the staging share. To be re-measured on such a machine.
 - **PowerGovernor, simulated cluster: the predictive policy had 0 throttle events where round-robin had
   117 and least-loaded 99, at 1.09× round-robin's and 1.005× least-loaded's throughput, with 0.37× round-robin's p99
   latency.** Thermal-aware placement alone cut throttle events to 0.44× round-robin's; raising cooling
