@@ -178,14 +178,16 @@ on N simulated devices with fitted models and about two jobs booked per device, 
 one host core. The plot is made by bench/plot_governor.py (matplotlib) from the same run.
 
 ## Findings
-- **Photonic tiled MATMUL: double buffering does not pay off under the emulator (1.07× the
-  single-buffered time in the published run), and photonic0 runs the 512³ product in 0.42× the CPU
-  backend's time in the same guest.** The device's own time (87 % of the total) dominates and the
-  driver's staging is ~40 ms of ~375 ms; overlapping the two needs the device to run while the
-  driver stages, but here the device is the emulator, a host process sharing the 2 host cores with
-  QEMU's vCPU threads, so the staging and the "device" compete for the same cores instead of
-  overlapping. Double buffering stays the default: on hardware the DMA source and the mesh are
-  separate, and the overlap can hide up to the staging share. To be re-measured on such a machine.
+- **Photonic tiled MATMUL: double buffering gains little under the emulator (0.94× the
+  single-buffered time in the published run; a spot run just before measured 1.07×, so the effect is
+  within this host's run-to-run noise), and photonic0 runs the 512³ product in 0.33-0.42× the CPU
+  backend's time in the same guest.** The driver waits on the device for ~0.9 of the total and
+  stages for ~0.1 (about 33-40 ms of 320-400 ms), so overlap can hide at most that tenth; here the
+  device is the emulator, a host process sharing the 2 host cores with QEMU's vCPU threads, so the
+  staging and the "device" partly compete for the same cores instead of overlapping. Double
+  buffering stays the default: on hardware the DMA source and the mesh are separate silicon. To be
+  re-measured on such a machine. (The programming and compute columns are the emulator's modelled
+  device times, not wall time.)
 - **PowerGovernor, simulated cluster: the predictive policy had 0 throttle events where round-robin had
   117 and least-loaded 99, at 1.09× round-robin's and 1.005× least-loaded's throughput, with 0.37× round-robin's p99
   latency.** Thermal-aware placement alone cut throttle events to 0.44× round-robin's; raising cooling
@@ -196,17 +198,17 @@ one host core. The plot is made by bench/plot_governor.py (matplotlib) from the 
   inter-device heating), so read it as evidence about the policy logic, not about a real cluster.
   Thermal-aware placement without the cooling actions has a worse p99 than least-loaded (57.9 s vs 25.5 s):
   it keeps heavy jobs off hot devices even when that means queueing behind cool ones.
-- **Decision latency p99 7.7 µs at 1000 devices (0.08 of the 100 µs goal).** Placement skips the model of
+- **Decision latency p99 16.8 µs at 1000 devices (0.17 of the 100 µs goal; 7.7 µs in a run before).** Placement skips the model of
   every device that cannot finish sooner than the best fitting one found so far, so few of the 1000
   devices are evaluated when most fit; when every device is predicted over its limit all are, which
   this benchmark does not measure separately.
-- **CPU GEMM: 0.87-0.95 of OpenBLAS single-threaded from n = 512 and 0.91-1.1 on both cores** (the
-  ≥ 0.8 target held in every row of the published run; a later spot run measured 0.84 at n = 512 on one
-  thread and 0.75 at n = 256 on two, where a 2 ms product is most exposed to the shared host). The n = 256 single-thread row favours LightOS by
+- **CPU GEMM: 0.88-0.90 of OpenBLAS single-threaded from n = 512 and 0.84-1.03 on both cores** (the
+  ≥ 0.8 target held in every row of the published run; earlier runs measured 0.87-0.95 and 0.91-1.1, and
+  a spot run 0.75 at n = 256 on two threads, where a 2 ms product is most exposed to the shared host). The n = 256 single-thread row favours LightOS by
   2× because this OpenBLAS build (scipy-openblas, DYNAMIC_ARCH) runs that size at about 10 GFLOP/s in
   every run we made; read it as an OpenBLAS small-size artefact, not a LightOS win. Rows vary ±10 %
   between runs on this shared 2-core host.
-- **INT8 is about as fast as f32 here (1.0-1.1×, 1.5× at n = 256), not the 2-4× of VNNI hardware.**
+- **INT8 is about as fast as f32 here (0.84-1.16× in the published run), not the 2-4× of VNNI hardware.**
   This CPU has AVX2 without AVX-VNNI: the INT8 kernel multiplies i16 pairs with \`vpmaddwd\` (16
   multiply-adds per instruction, like 2 FMAs' worth) plus an add, so it issues as many instructions per
   multiply-add as the f32 FMA kernel. Its gains are exactness (i32 sums) and a quarter of the memory
