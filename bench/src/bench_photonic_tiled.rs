@@ -28,23 +28,38 @@ fn tiling() -> HashMap<String, u64> {
 /// photonic0.
 fn measure(device: &str) -> (f64, HashMap<String, u64>) {
     let mut acc = Accelerator::open().expect("open /dev/lightos");
-    acc.select(device).unwrap_or_else(|e| panic!("select {device}: {e}"));
-    let vals: Vec<f32> = (0..N * N).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+    acc.select(device)
+        .unwrap_or_else(|e| panic!("select {device}: {e}"));
+    let vals: Vec<f32> = (0..N * N)
+        .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+        .collect();
     let a = acc.tensor_from_f32(&[N, N], &vals).expect("a");
     let b = acc.tensor_from_f32(&[N, N], &vals).expect("b");
     let c = acc.zeros(&[N, N], lightos_runtime::DType::F32).expect("c");
-    acc.matmul(&a, &b, &c).expect("warm-up").wait().expect("warm-up run");
+    acc.matmul(&a, &b, &c)
+        .expect("warm-up")
+        .wait()
+        .expect("warm-up run");
     let photonic = device.starts_with("photonic");
     let before = if photonic { tiling() } else { HashMap::new() };
     let mut times: Vec<f64> = (0..REPEATS)
-        .map(|_| acc.matmul(&a, &b, &c).expect("launch").wait().expect("run").as_secs_f64())
+        .map(|_| {
+            acc.matmul(&a, &b, &c)
+                .expect("launch")
+                .wait()
+                .expect("run")
+                .as_secs_f64()
+        })
         .collect();
     times.sort_by(f64::total_cmp);
     let mut split = HashMap::new();
     if photonic {
         let after = tiling();
         for (k, v) in &after {
-            split.insert(k.clone(), (v - before.get(k).copied().unwrap_or(0)) / REPEATS as u64);
+            split.insert(
+                k.clone(),
+                (v - before.get(k).copied().unwrap_or(0)) / REPEATS as u64,
+            );
         }
     }
     (times[REPEATS / 2], split)
@@ -56,7 +71,9 @@ fn main() {
         .spawn()
         .expect("start lightosd");
     for _ in 0..80 {
-        if fs::read_to_string("/sys/kernel/debug/lightos/stats").is_ok_and(|s| s.contains("backend cpu-tiled")) {
+        if fs::read_to_string("/sys/kernel/debug/lightos/stats")
+            .is_ok_and(|s| s.contains("backend cpu-tiled"))
+        {
             break;
         }
         thread::sleep(Duration::from_millis(100));
@@ -69,11 +86,15 @@ fn main() {
     fs::write(TILING, "1").expect("double buffering back on");
     let _ = cpu.kill();
     let _ = cpu.wait();
-    let ms = |split: &HashMap<String, u64>, k: &str| split.get(k).copied().unwrap_or(0) as f64 / 1e6;
+    let ms =
+        |split: &HashMap<String, u64>, k: &str| split.get(k).copied().unwrap_or(0) as f64 / 1e6;
     println!("BENCH-TABLE-BEGIN");
     println!("| 512×512×512 f32 MATMUL | time (ms) | vs CPU backend | vs single-buffered | tiles | staging (ms) | programming (ms, device) | compute + accumulation (ms, device) | readback (ms) | driver waiting (ms) |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (name, s, split) in [("photonic0, double-buffered", db_s, &db), ("photonic0, single-buffered", sb_s, &sb)] {
+    for (name, s, split) in [
+        ("photonic0, double-buffered", db_s, &db),
+        ("photonic0, single-buffered", sb_s, &sb),
+    ] {
         println!(
             "| {name} | {:.1} | {:.2} | {:.3} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             s * 1e3,
@@ -87,6 +108,9 @@ fn main() {
             ms(split, "wait_ns"),
         );
     }
-    println!("| cpu0 (lightosd, 2 threads) | {:.1} | 1.00 | – | – | – | – | – | – | – |", cpu_s * 1e3);
+    println!(
+        "| cpu0 (lightosd, 2 threads) | {:.1} | 1.00 | – | – | – | – | – | – | – |",
+        cpu_s * 1e3
+    );
     println!("BENCH-TABLE-END");
 }

@@ -147,11 +147,9 @@ impl Chip {
             return Err("weight matrix has a non-finite value");
         }
         let wm = DMatrix::from_row_slice(n, n, w);
-        let svd = wm.svd(true, true);
-        let (u, vt) = (svd.u.ok_or("SVD failed")?, svd.v_t.ok_or("SVD failed")?);
-        let scale = svd.singular_values.max();
-        let attenuation = svd
-            .singular_values
+        let (u, singular_values, vt) = checked_svd(&wm).ok_or("SVD failed")?;
+        let scale = singular_values.max();
+        let attenuation = singular_values
             .iter()
             .map(|s| if scale > 0.0 { s / scale } else { 0.0 })
             .collect();
@@ -320,6 +318,48 @@ impl Chip {
     }
 }
 
+/// `W = U·Σ·Vᵀ` with `U` and `Vᵀ` orthogonal, checked: the product must give `w` back. nalgebra's
+/// default `svd` returned a factorisation 100 % off for some rank-1 matrices (every row a multiple
+/// of one vector, which a MATMUL whose `b` has equal rows produces), and for rank-deficient
+/// matrices the singular vectors of zero singular values need not be orthonormal, while a mesh
+/// realises only an orthogonal matrix. So: the default SVD, then a tighter tolerance, then the
+/// transpose's SVD, each with both bases completed to orthonormal; `None` if none reproduces `w`.
+fn checked_svd(w: &DMatrix<f64>) -> Option<(DMatrix<f64>, DVector<f64>, DMatrix<f64>)> {
+    type Svd = nalgebra::SVD<f64, nalgebra::Dyn, nalgebra::Dyn>;
+    let plain = |m: DMatrix<f64>| Some(m.svd(true, true));
+    let tight = |m: DMatrix<f64>| m.try_svd(true, true, 1e-14, 10_000);
+    let parts = |s: Svd| Some((s.u?, s.singular_values, s.v_t?));
+    let candidates = [
+        plain(w.clone()).and_then(parts),
+        tight(w.clone()).and_then(parts),
+        // w = (Wᵀ)ᵀ = (U'·Σ·V'ᵀ)ᵀ = V'·Σ·U'ᵀ.
+        tight(w.transpose())
+            .and_then(parts)
+            .map(|(u, s, vt)| (vt.transpose(), s, u.transpose())),
+    ];
+    candidates.into_iter().flatten().find_map(|(u, s, vt)| {
+        let (u, vt) = (
+            orthonormal_columns(u),
+            orthonormal_columns(vt.transpose()).transpose(),
+        );
+        let back = &u * DMatrix::from_diagonal(&s) * &vt;
+        ((back - w).norm() <= 1e-9 * w.norm().max(f64::MIN_POSITIVE)).then_some((u, s, vt))
+    })
+}
+
+/// `m` with its columns made orthonormal in order (QR, signs kept), so columns that already are
+/// orthonormal (those of the non-zero singular values, sorted first) stay as they are.
+fn orthonormal_columns(m: DMatrix<f64>) -> DMatrix<f64> {
+    let qr = m.qr();
+    let (mut q, r) = (qr.q(), qr.r());
+    for i in 0..q.ncols().min(r.nrows()) {
+        if r[(i, i)] < 0.0 {
+            q.column_mut(i).neg_mut();
+        }
+    }
+    q
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +383,38 @@ mod tests {
         let exact = DMatrix::from_row_slice(n, n, w) * x;
         let got = chip.matmul(x, temp, 1.0).unwrap();
         (got - &exact).norm() / exact.norm()
+    }
+
+    #[test]
+    fn rank_deficient_weights_multiply_within_the_modelled_error() {
+        // Every row equal (rank 1), and a tile with zero columns (an edge tile): the SVD's
+        // singular vectors for zero singular values must still make unitary meshes.
+        let n = 64;
+        let (mut chip, _, x) = setup(n);
+        let f = |i: usize| ((i * 5 % 13) as f64 - 6.0) / 6.0;
+        // W[i][j] = f(i): each row constant (a MATMUL whose b has equal rows).
+        let rows_constant: Vec<f64> = (0..n * n).map(|i| f(i / n)).collect();
+        let columns_constant: Vec<f64> = (0..n * n).map(|i| f(i % n)).collect();
+        // An edge tile: 2 output rows, 22 input columns, the rest zero.
+        let edge: Vec<f64> = (0..n * n)
+            .map(|i| {
+                if i / n < 2 && i % n < 22 {
+                    f(i / n)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        for (name, w) in [
+            ("rows constant", rows_constant),
+            ("columns constant", columns_constant),
+            ("edge tile", edge),
+        ] {
+            chip.program(&w).unwrap();
+            chip.calibrate(25.0);
+            let e = error(&mut chip, &w, &x, 25.0);
+            assert!(e < 0.05, "{name}: relative error {e}");
+        }
     }
 
     #[test]
