@@ -1,5 +1,6 @@
 //! `lightos`: the LightOS command line.
 
+mod bench;
 mod devices;
 mod executor;
 mod info;
@@ -69,6 +70,30 @@ enum Command {
         /// Sparsity of the previewed job (0 to 1).
         #[arg(long, default_value_t = 0.0)]
         job_sparsity: f64,
+    },
+    /// Time one primitive on each chosen device, side by side.
+    ///
+    /// Creates the operands as kernel buffers through the device API, routes the primitive to each
+    /// device in turn (the same code for every device), runs WARMUP untimed and REPEATS timed
+    /// launches, and prints p50, p99 and mean latency from launch to completion, the rate, and each
+    /// device's p50 as a ratio to the first device's. A progress bar per device shows on a
+    /// terminal. Exits 1 naming the device when one is missing or a run fails.
+    Bench {
+        /// Devices to compare, in order; the first is the baseline of the ratio.
+        #[arg(long, value_delimiter = ',', default_value = "cpu0")]
+        backend: Vec<String>,
+        /// The primitive.
+        #[arg(long, value_enum, default_value = "matmul")]
+        op: bench::BenchOp,
+        /// Matrix side n (operands are n×n f32).
+        #[arg(long, default_value_t = 256)]
+        size: u64,
+        /// Timed runs per device.
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
     },
     /// Serve primitives as the reference CPU executor (a userspace backend of /dev/lightos).
     ///
@@ -208,6 +233,23 @@ fn main() -> ExitCode {
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Info => info::run(&cli.device, cli.json).map_err(Into::into),
         Command::Devices => devices::run(&cli.device, cli.json),
+        Command::Bench {
+            backend,
+            op,
+            size,
+            repeats,
+            warmup,
+        } => bench::run(
+            &cli.device,
+            &bench::BenchArgs {
+                devices: backend,
+                op,
+                size,
+                repeats,
+                warmup,
+            },
+            cli.json,
+        ),
         Command::Top {
             interval,
             iterations,
