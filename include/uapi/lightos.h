@@ -195,7 +195,9 @@ struct lightos_query_context {
 /* ---- ABI 1.2: queues, primitives, completion, executors, routing (docs/ABI.md) ---- */
 
 /* Ops (struct lightos_primitive.op). Operands 0..n_inputs-1 are inputs, operand n_inputs the output. */
-#define LIGHTOS_OP_MATMUL     1  /* a[M,K] . b[K,N] -> [M,N], or batched [B,..] */
+#define LIGHTOS_OP_MATMUL     1  /* a[M,K] . b[K,N] -> [M,N], or batched [B,..]; i8/fp8 inputs (1.7):
+				  * params[0] A, params[1] B = f32 scale bits | zero point << 32,
+				  * optional 3rd input f32 scales[N] for B per column (B's scale 0) */
 #define LIGHTOS_OP_CONV2D     2  /* x[N,C,H,W], w[O,C,KH,KW], (bias[O]); params[0] stride, [1] padding */
 #define LIGHTOS_OP_SOFTMAX    3  /* over the last dimension */
 #define LIGHTOS_OP_LAYERNORM  4  /* x[..,D], (gamma[D], beta[D]); params[0] eps as f32 bits */

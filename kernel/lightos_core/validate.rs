@@ -47,7 +47,9 @@ fn is_quantized(dtype: u8) -> bool {
 /// `(min, max)` inputs and how many `params` words the op uses.
 fn arity(op: u16) -> (u8, u8, usize) {
     match op {
-        uapi::OP_MATMUL | uapi::OP_ADD | uapi::OP_MUL => (2, 2, 0),
+        // MATMUL: a third input and two params for quantized operands (1.7).
+        uapi::OP_MATMUL => (2, 3, 2),
+        uapi::OP_ADD | uapi::OP_MUL => (2, 2, 0),
         uapi::OP_CONV2D => (2, 3, 2),
         uapi::OP_LAYERNORM => (1, 3, 1),
         uapi::OP_ATTENTION => (3, 3, 1),
@@ -124,6 +126,10 @@ fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -
             if k != k2 || o[nd - 2] != m || o[nd - 1] != nn {
                 return Err(EINVAL);
             }
+            // B's per-column scales: one f32 per output column.
+            if ins.len() == 3 && dims(&ins[2]) != [nn] {
+                return Err(EINVAL);
+            }
             Ok(n.saturating_mul(k).saturating_mul(2))
         }
         uapi::OP_CONV2D => {
@@ -194,6 +200,33 @@ fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -
     }
 }
 
+/// A quantized MATMUL's scales and zero points (1.7): `params[0]` for A and `params[1]` for B, each
+/// an f32 scale's bits in the low word and an i32 zero point in the high word; a third input holds
+/// B's scales per output column instead (then B's scale word is 0). All zero with two inputs: the
+/// raw sums, as before 1.7. Scales must be positive and finite (checked on the bits: the kernel does
+/// no floating point); zero points in i8's range for i8, 0 for FP8 (it has no zero point).
+fn check_matmul_quant(p: &uapi::Primitive, out_dtype: u8) -> Result {
+    if p.params[0] == 0 && p.params[1] == 0 && p.n_inputs == 2 {
+        return Ok(());
+    }
+    if !is_quantized(p.dtype) || !is_float(out_dtype) {
+        return Err(EINVAL);
+    }
+    let scale_ok = |bits: u32| bits != 0 && bits < 0x7f80_0000;
+    let zero_ok = |z: i32| match p.dtype {
+        uapi::DTYPE_I8 => (-128..=127).contains(&z),
+        _ => z == 0,
+    };
+    let split = |w: u64| (w as u32, (w >> 32) as u32 as i32);
+    let ((sa, za), (sb, zb)) = (split(p.params[0]), split(p.params[1]));
+    let b_scale_ok = if p.n_inputs == 3 { sb == 0 } else { scale_ok(sb) };
+    if scale_ok(sa) && b_scale_ok && zero_ok(za) && zero_ok(zb) {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
+}
+
 /// Checks the dtypes the op takes.
 fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result {
     let (d, o) = (p.dtype, out_dtype);
@@ -235,6 +268,9 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked> {
     }
     let out_dtype = if p.out_dtype == 0 { p.dtype } else { p.out_dtype };
     check_dtypes(p, out_dtype)?;
+    if p.op == uapi::OP_MATMUL {
+        check_matmul_quant(p, out_dtype)?;
+    }
 
     let n_in = usize::from(p.n_inputs);
     let used = &p.operands[..=n_in];
@@ -251,7 +287,12 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked> {
     let mut bytes = 0u64;
     for (i, t) in used.iter().enumerate() {
         let buffer = ctx.buffer(t.buffer)?;
-        let esize = elem_size(if i == n_in { out_dtype } else { p.dtype });
+        let esize = match i {
+            _ if i == n_in => elem_size(out_dtype),
+            // A quantized MATMUL's per-column scales are f32 whatever the inputs' dtype.
+            2 if p.op == uapi::OP_MATMUL => elem_size(uapi::DTYPE_F32),
+            _ => elem_size(p.dtype),
+        };
         let (start, end) = extent(t, esize)?;
         if end > buffer.size() as u64 {
             return Err(ERANGE);

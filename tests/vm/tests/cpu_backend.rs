@@ -216,3 +216,74 @@ fn a_matmul_with_zero_depth_zeroes_its_output() {
     assert_eq!(run(&dev, prim), JobStatus::Ok);
     assert_eq!(get_f32(&map, 12), [0.0; 12]);
 }
+
+#[test]
+fn quantized_matmul_dequantizes_per_tensor_and_per_column_through_the_kernel() {
+    use lightos_runtime::accel::{Accelerator, BQuant, Quant};
+    let _cpu = ExecutorThread::lightosd("cpu-qmm", 2);
+    let mut acc = Accelerator::open().unwrap();
+    acc.select("cpu-qmm").unwrap();
+    let (m, k, n) = (3usize, 40usize, 5usize);
+    let qa: Vec<i8> = (0..m * k)
+        .map(|i| (i as i32 * 7 % 200 - 100) as i8)
+        .collect();
+    let qb: Vec<i8> = (0..k * n)
+        .map(|i| (i as i32 * 13 % 200 - 100) as i8)
+        .collect();
+    let mut a = acc.zeros(&[m as u64, k as u64], DType::I8).unwrap();
+    let mut b = acc.zeros(&[k as u64, n as u64], DType::I8).unwrap();
+    a.bytes_mut()
+        .copy_from_slice(&qa.iter().map(|&v| v as u8).collect::<Vec<_>>());
+    b.bytes_mut()
+        .copy_from_slice(&qb.iter().map(|&v| v as u8).collect::<Vec<_>>());
+    let col: Vec<f32> = (0..n).map(|j| 0.002 * (j + 1) as f32).collect();
+    let scales = acc.tensor_from_f32(&[n as u64], &col).unwrap();
+    let out = acc.zeros(&[m as u64, n as u64], DType::F32).unwrap();
+    let pa = Quant {
+        scale: 0.03,
+        zero_point: 4,
+    };
+    for per_column in [false, true] {
+        let pb = if per_column {
+            BQuant::PerColumn {
+                scales: &scales,
+                zero_point: -3,
+            }
+        } else {
+            BQuant::PerTensor(Quant {
+                scale: 0.01,
+                zero_point: -3,
+            })
+        };
+        acc.matmul_quantized(&a, pa, &b, pb, &out)
+            .unwrap()
+            .wait()
+            .unwrap();
+        let got = out.to_f32().unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let sb = if per_column { f64::from(col[j]) } else { 0.01 };
+                let want: f64 = (0..k)
+                    .map(|x| {
+                        0.03 * f64::from(i32::from(qa[i * k + x]) - 4)
+                            * sb
+                            * f64::from(i32::from(qb[x * n + j]) + 3)
+                    })
+                    .sum::<f64>();
+                let g = f64::from(got[i * n + j]);
+                assert!(
+                    (g - want).abs() <= 1e-5 * want.abs().max(1.0),
+                    "per_column {per_column} [{i},{j}]: {g} vs {want}"
+                );
+            }
+        }
+    }
+    // Checked before submission: a zero point out of i8's range names the op, nothing is submitted.
+    let bad = Quant {
+        scale: 0.03,
+        zero_point: 200,
+    };
+    assert!(acc
+        .matmul_quantized(&a, bad, &b, BQuant::PerTensor(pa), &out)
+        .is_err());
+}

@@ -213,7 +213,8 @@ fn copy(p: &uapi::Primitive, input: &[u8], out: &mut [u8]) -> Result<()> {
 }
 
 /// MATMUL, 2-D or batched 3-D, any strides: f32/f16/bf16/FP8 inputs through the f32 kernel, i8
-/// through the exact INT8 kernel (the output receives the integer sums).
+/// through the exact INT8 kernel; quantized inputs with scales (ABI 1.7) are dequantized after the
+/// sums ([`scaling`]), without them the output receives the raw sums.
 fn matmul(
     g: &Gemm,
     p: &uapi::Primitive,
@@ -222,7 +223,8 @@ fn matmul(
     out_dtype: u8,
     rounding: &mut Rounding,
 ) -> Result<()> {
-    let (at, bt, ot) = (&p.operands[0], &p.operands[1], &p.operands[2]);
+    let n_in = usize::from(p.n_inputs);
+    let (at, bt, ot) = (&p.operands[0], &p.operands[1], &p.operands[n_in]);
     let (ad, bd) = (dims(at), dims(bt));
     let nd = ad.len();
     if !(2..=3).contains(&nd) || bd.len() != nd {
@@ -253,6 +255,7 @@ fn matmul(
         k,
         n,
     };
+    let scaling = scaling::Scaling::from_prim(p, inputs, n)?;
     match p.dtype {
         uapi::DTYPE_F32 => views.run::<f32>(g, inputs, c)?,
         uapi::DTYPE_F16 => views.run::<f16>(g, inputs, c)?,
@@ -260,6 +263,9 @@ fn matmul(
         uapi::DTYPE_FP8_E4M3 => views.run::<Fp8E4M3>(g, inputs, c)?,
         uapi::DTYPE_I8 => views.run_i8(g, inputs, c)?,
         _ => return Err(CpuError::Unsupported("dtype")),
+    }
+    if let Some(s) = &scaling {
+        s.apply(&views, inputs, c)?;
     }
     if direct {
         return Ok(());
@@ -332,5 +338,6 @@ impl Views<'_> {
     }
 }
 
+mod scaling;
 #[cfg(test)]
 mod tests;

@@ -416,7 +416,10 @@ pub struct BufferImport {
     pub reserved: [u64; 2],
 }
 
-/// Op: `out[M,N] = a[M,K] · b[K,N]` (2-D, or 3-D with a shared leading batch dimension).
+/// Op: `out[M,N] = a[M,K] · b[K,N]` (2-D, or 3-D with a shared leading batch dimension). With
+/// i8/FP8 inputs and a float output (ABI 1.7): `params[0]` (A) and `params[1]` (B) each hold an f32
+/// scale's bits in the low word and an i32 zero point in the high word, and an optional third input
+/// holds B's f32 scales per output column `[N]` (B's scale word then 0); all zero: the raw sums.
 pub const OP_MATMUL: u16 = 1;
 /// Op: 2-D convolution, NCHW input `[N,C,H,W]`, weights `[O,C,KH,KW]`, optional bias `[O]`;
 /// `params[0]` = stride (0 means 1), `params[1]` = padding.

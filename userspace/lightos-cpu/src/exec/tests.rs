@@ -162,6 +162,107 @@ fn int8_matmul_gives_exact_integer_sums_and_strided_operands_work() {
     }
 }
 
+/// A params word of a quantized MATMUL: scale bits low, zero point high.
+fn qword(scale: f32, zero: i32) -> u64 {
+    u64::from(scale.to_bits()) | (u64::from(zero as u32) << 32)
+}
+
+#[test]
+fn quantized_matmul_applies_scales_and_zero_points_per_tensor_and_per_column() {
+    let g = Gemm::new(2).unwrap();
+    let (m, k, n) = (4usize, 33usize, 5usize);
+    let a: Vec<i8> = (0..m * k)
+        .map(|i| (i as i32 * 7 % 255 - 127) as i8)
+        .collect();
+    let b: Vec<i8> = (0..k * n)
+        .map(|i| (i as i32 * 11 % 255 - 127) as i8)
+        .collect();
+    let (ab, bb): (Vec<u8>, Vec<u8>) = (
+        a.iter().map(|&v| v as u8).collect(),
+        b.iter().map(|&v| v as u8).collect(),
+    );
+    let col_scales: Vec<f32> = (0..n).map(|j| 0.01 * (j + 1) as f32).collect();
+    let sb_bytes = bytes(&col_scales, uapi::DTYPE_F32);
+    let (sa, za, sb, zb) = (0.05f32, 3i32, 0.02f32, -7i32);
+    let ot = t(&[m as u64, n as u64], 0, &[]);
+    let ops2 = [
+        t(&[m as u64, k as u64], 0, &[]),
+        t(&[k as u64, n as u64], 0, &[]),
+        ot,
+    ];
+    let ops3 = [ops2[0], ops2[1], t(&[n as u64], 0, &[]), ot];
+    for per_column in [false, true] {
+        let mut p = if per_column {
+            prim(uapi::OP_MATMUL, uapi::DTYPE_I8, uapi::DTYPE_F32, &ops3)
+        } else {
+            prim(uapi::OP_MATMUL, uapi::DTYPE_I8, uapi::DTYPE_F32, &ops2)
+        };
+        p.params[0] = qword(sa, za);
+        p.params[1] = if per_column {
+            qword(0.0, zb)
+        } else {
+            qword(sb, zb)
+        };
+        let mut out = vec![0u8; m * n * 4];
+        let inputs: Vec<&[u8]> = if per_column {
+            vec![&ab, &bb, &sb_bytes]
+        } else {
+            vec![&ab, &bb]
+        };
+        execute(&g, &p, &inputs, &mut out).unwrap();
+        let got = read(&out, &ot, uapi::DTYPE_F32);
+        let want: Vec<f64> = (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                let sbj = if per_column { col_scales[j] } else { sb };
+                (0..k)
+                    .map(|x| {
+                        let av = f64::from(sa) * f64::from(i32::from(a[i * k + x]) - za);
+                        let bv = f64::from(sbj) * f64::from(i32::from(b[x * n + j]) - zb);
+                        av * bv
+                    })
+                    .sum()
+            })
+            .collect();
+        assert_close(&got, &want, 1e-5, &format!("per_column {per_column}"));
+    }
+    // A bad scale in the third input is an error, not a panic; FP8 takes scales but no zero points.
+    let mut p = prim(uapi::OP_MATMUL, uapi::DTYPE_I8, uapi::DTYPE_F32, &ops3);
+    p.params[0] = qword(sa, 0);
+    let bad = bytes(&[1.0, f32::NAN, 1.0, 1.0, 1.0], uapi::DTYPE_F32);
+    let mut out = vec![0u8; m * n * 4];
+    assert!(execute(&g, &p, &[&ab, &bb, &bad], &mut out).is_err());
+    let mut p = prim(
+        uapi::OP_MATMUL,
+        uapi::DTYPE_FP8_E4M3,
+        uapi::DTYPE_F32,
+        &ops2,
+    );
+    p.params[0] = qword(0.5, 0);
+    p.params[1] = qword(0.25, 0);
+    let x: Vec<f32> = (0..m * k).map(|i| (i % 5) as f32 - 2.0).collect();
+    let y: Vec<f32> = (0..k * n).map(|i| (i % 3) as f32 - 1.0).collect();
+    let (xb, yb) = (
+        bytes(&x, uapi::DTYPE_FP8_E4M3),
+        bytes(&y, uapi::DTYPE_FP8_E4M3),
+    );
+    execute(&g, &p, &[&xb, &yb], &mut out).unwrap();
+    let got = read(&out, &ot, uapi::DTYPE_F32);
+    let want: Vec<f64> = (0..m * n)
+        .map(|ij| {
+            (0..k)
+                .map(|q| 0.125 * f64::from(x[ij / n * k + q]) * f64::from(y[q * n + ij % n]))
+                .sum()
+        })
+        .collect();
+    assert_close(&got, &want, 1e-6, "fp8 scaled");
+    p.params[0] = qword(0.5, 1);
+    assert!(
+        execute(&g, &p, &[&xb, &yb], &mut out).is_err(),
+        "FP8 has no zero point"
+    );
+}
+
 #[test]
 fn elementwise_ops_in_every_dtype_and_in_place() {
     let g = Gemm::new(1).unwrap();

@@ -41,10 +41,10 @@ impl Event<'_> {
 }
 
 /// An operand as the checks see it: shape and dtype.
-type Operand<'a> = (&'a [u64], DType);
+pub(super) type Operand<'a> = (&'a [u64], DType);
 
 /// Checks operands before submission: dtypes agree, and shapes fit the op.
-fn check(op: Op, inputs: &[Operand], out: Operand) -> Result<()> {
+pub(super) fn check(op: Op, inputs: &[Operand], out: Operand) -> Result<()> {
     let bad = |why: String| Err(AccelError::Shape { op, why });
     let dtype = inputs.first().map_or(out.1, |t| t.1);
     if inputs.iter().any(|t| t.1 != dtype) {
@@ -115,6 +115,11 @@ impl Accelerator {
             p = p.param(i, v);
         }
         let prim = p.output_descriptor(inputs.iter().map(|t| t.descriptor()), out.descriptor());
+        self.submit_one(op, prim)
+    }
+
+    /// Submits one checked primitive; its event.
+    pub(super) fn submit_one(&self, op: Op, prim: crate::uapi::Primitive) -> Result<Event<'_>> {
         let launched = Instant::now();
         let s = self.queue.submit(&[prim])?;
         Ok(Event {

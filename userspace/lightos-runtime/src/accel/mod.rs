@@ -17,10 +17,12 @@
 
 mod device;
 mod launch;
+mod quant;
 mod tensor;
 
 pub use device::{DeviceKind, DeviceProps};
 pub use launch::Event;
+pub use quant::{BQuant, Quant};
 pub use tensor::Tensor;
 
 use crate::{DType, Device, JobStatus, Op, Queue};
