@@ -38,6 +38,10 @@ echo
 echo "== the guard as userspace sees it (lightos thermal: QUERY_THERMAL)"
 lightos thermal
 echo
+echo "== the PowerGovernor placing a stream of 24 MATMULs between photonic0 and cpu0 (lightos governor:"
+echo "   each placement with its reason from the devices' telemetry and the fitted thermal model)"
+lightos governor --devices photonic0,cpu0 --jobs 24 --interval 40
+echo
 echo "== the PowerGovernor's view (lightos top: telemetry, each device's thermal model, where a"
 echo "   1.5 W, 1 s job would go now and why; see docs/PERFORMANCE.md for the policies compared)"
 lightos top --iterations 3 --interval 0.3 | tail -n 5

@@ -94,6 +94,10 @@ check "lightos bench times a MATMUL on photonic0 and an executor side by side" \
       "npu_bind && { lightosd --name bench0 --max-jobs 5 2>/dev/null & } && for i in \$(seq 40); do grep -q 'backend bench0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos bench --backend bench0,photonic0 --size 64 --repeats 4 --warmup 1 > /tmp/bench && cat /tmp/bench && grep -Eq '^bench0 +[0-9.]+ .* 1\.000\$' /tmp/bench && grep -Eq '^photonic0 +[0-9.]+' /tmp/bench"
 check "lightos bench --json reports every device and refuses bad sizes and unknown devices" \
       "lightos bench --backend photonic0 --size 32 --repeats 2 --json | grep -q '\"device\":\"photonic0\"' && ! lightos bench --size 0 2>/dev/null && lightos bench --backend nope0 2>&1 | grep -q 'nope0'"
+check "lightos governor places a job stream on photonic0 and an executor and finishes every job" \
+      "npu_bind && { lightosd --name gv0 2>/dev/null & P=\$!; }; for i in \$(seq 40); do grep -q 'backend gv0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos governor --devices photonic0,gv0 --jobs 9 --interval 20 > /tmp/gov; R=\$?; kill \$P; wait \$P 2>/dev/null; cat /tmp/gov; [ \$R = 0 ] && grep -q '^9 jobs in' /tmp/gov && grep -q '^governor: 9 decisions (0 degraded)' /tmp/gov"
+check "lightos governor refuses an unknown device and an empty stream" \
+      "lightos governor --devices nope0 2>&1 | grep -q 'nope0' && ! lightos governor --jobs 0 2>/dev/null"
 if [ -x "$LAST" ]; then suite "$LAST"; else echo "[guest] $LAST missing: counted as 1 failure"; add 0 1; fi
 
 echo "guest: $passed passed, $failed failed"

@@ -3,6 +3,7 @@
 mod bench;
 mod devices;
 mod executor;
+mod govern;
 mod info;
 mod mlp;
 mod run;
@@ -50,7 +51,8 @@ enum Command {
     /// thermal zones (executors). The governor (POLICY) fits each device's RC thermal model while
     /// top runs and shows where a job of the given profile would be placed now, and why; a
     /// "degraded" mark means some device's telemetry went stale. Caps set by any governor show
-    /// in the cap column. With --json, one JSON object per refresh.
+    /// in the cap column. With --json, one JSON object per refresh. RUST_LOG=info adds the
+    /// governor's log (model refits, stale telemetry) on stderr.
     Top {
         /// Seconds between refreshes.
         #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
@@ -70,6 +72,27 @@ enum Command {
         /// Sparsity of the previewed job (0 to 1).
         #[arg(long, default_value_t = 0.0)]
         job_sparsity: f64,
+    },
+    /// Place a stream of MATMUL jobs across devices with the live PowerGovernor.
+    ///
+    /// Jobs arrive every INTERVAL milliseconds (every third a 192³ MATMUL profiled as heavy, the
+    /// rest 64³); the governor (POLICY) places each from its profile and the devices' telemetry
+    /// (QUERY_THERMAL), applies power caps and cooling through POWER_SET before a predicted trip,
+    /// and each device runs its queue on its own stream. Prints every placement with its reason,
+    /// the thermal trace every 0.5 s, and the per-device counts and the governor's statistics.
+    Governor {
+        /// Devices to place on.
+        #[arg(long, value_delimiter = ',', default_value = "photonic0,cpu0")]
+        devices: Vec<String>,
+        /// Jobs in the stream.
+        #[arg(long, default_value_t = 24)]
+        jobs: usize,
+        /// Placement policy: round-robin, least-loaded, thermal-aware, predictive, sparsity-aware.
+        #[arg(long, default_value = "predictive")]
+        policy: lightos_runtime::governor::Policy,
+        /// Milliseconds between arrivals.
+        #[arg(long, default_value_t = 50)]
+        interval: u64,
     },
     /// Time one primitive on each chosen device, side by side.
     ///
@@ -230,9 +253,30 @@ enum RunWhat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The runtime's logs (the governor's decisions and their reasons, at info) on stderr, filtered
+    // by RUST_LOG (e.g. RUST_LOG=lightos_runtime::governor=info); errors only by default.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
         Command::Info => info::run(&cli.device, cli.json).map_err(Into::into),
         Command::Devices => devices::run(&cli.device, cli.json),
+        Command::Governor {
+            devices,
+            jobs,
+            policy,
+            interval,
+        } => govern::run(
+            &cli.device,
+            &govern::GovernArgs {
+                devices,
+                jobs,
+                policy,
+                interval: Duration::from_millis(interval),
+            },
+            cli.json,
+        ),
         Command::Bench {
             backend,
             op,
