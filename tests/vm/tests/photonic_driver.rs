@@ -6,7 +6,9 @@
 //! socket. Runs with one test thread: the device and its temperature are shared.
 
 use lightos_runtime::{thermal, uapi, Device, JobStatus};
-use lightos_vm_tests::photonic::{guard, guard_num, inject, matmul, photonic0_id, wait_for};
+use lightos_vm_tests::photonic::{
+    guard, guard_num, inject, matmul, npu_ready, photonic0_id, wait_for,
+};
 use std::time::Duration;
 
 #[test]
@@ -118,6 +120,10 @@ fn a_01b_query_thermal_reports_the_guard() {
 
 #[test]
 fn a_02_matmul_matches_the_reference_within_the_modelled_error() {
+    // Right after boot the chip is still warming up: a MATMUL in that transient carries phase
+    // drift well past the steady-state error checked here (64 % at 1x200x3 in the first second,
+    // 6.3 % at 100x130x70 once in a full suite).
+    npu_ready();
     for (m, k, n) in [(8, 8, 8), (64, 64, 64), (100, 130, 70), (1, 200, 3)] {
         let (status, err) = matmul(m, k, n);
         assert_eq!(status, JobStatus::Ok, "{m}x{k}x{n}");
