@@ -5,7 +5,7 @@ source "$(dirname "$0")/../qemu/lib.sh"
 cd "$LIGHTOS_ROOT"
 make -s --no-print-directory guest
 bash qemu/setup-host.sh # cyclictest (rt-tests) is the guard benchmark's baseline
-cargo build -q --release -p lightos-bench --bin bench_photonic_gemm --bin bench_cpu_gemm --bin bench_governor
+cargo build -q --release -p lightos-bench --bin bench_photonic_gemm --bin bench_cpu_gemm --bin bench_governor --bin bench_cuda
 python3 -c 'import numpy' 2>/dev/null || pip install --quiet numpy # OpenBLAS, bench_cpu_gemm's baseline
 python3 -c 'import matplotlib' 2>/dev/null || pip install --quiet matplotlib # the governor plot
 cargo build -q --release --target x86_64-unknown-linux-musl -p lightos-bench \
@@ -20,6 +20,10 @@ target/release/bench_photonic_gemm | tee "$gemm_log"
 say "CPU backend GEMM against numpy's OpenBLAS on the host (about 1 min)"
 cpu_log=build/bench-cpu-gemm.log
 target/release/bench_cpu_gemm | tee "$cpu_log"
+
+say "CUDA backend against PyTorch on GPU 0 (skips without a CUDA driver)"
+cuda_log=build/bench-cuda.log
+target/release/bench_cuda | tee "$cuda_log"
 
 say "PowerGovernor policies on the simulated cluster, decision latency (host, a few seconds)"
 gov_log=build/bench-governor.log
@@ -38,6 +42,14 @@ qemu/run --photonic --memory 2G --timeout 900 --cmdline kmemleak=off --log "$log
 # table N: the Nth block between BENCH-TABLE-BEGIN and BENCH-TABLE-END in file F.
 table() { awk -v want="$1" '/^BENCH-TABLE-BEGIN/ {n++; on = (n == want); next}
                             /^BENCH-TABLE-END/ {on = 0; next} on' "${2:-$log}" | tr -d '\r'; }
+if grep -q '^CUDA-SKIPPED:' "$cuda_log"; then
+    cuda="Not measured in this run: $(sed -n 's/^CUDA-SKIPPED: //p' "$cuda_log"). The CUDA backend's
+tests skip here for the same reason; on a machine with an NVIDIA GPU, \\`make bench\\` fills this section."
+else
+    cuda="GPU: $(sed -n 's/^CUDA-DEVICE: //p' "$cuda_log").
+
+$(table 1 "$cuda_log")"
+fi
 buffers=$(table 1); submit=$(table 2); spikes=$(table 3); spike_scaling=$(table 4); jitter=$(table 5); trips=$(table 6); tiled=$(table 7)
 govsim=$(table 1 "$gov_log"); govlat=$(table 2 "$gov_log"); govconf=$(grep -m1 '^GOVERNOR-SIM-CONFIG:' "$gov_log" | sed 's/^GOVERNOR-SIM-CONFIG: //')
 gemm=$(table 1 "$gemm_log"); cpugemm=$(table 1 "$cpu_log"); cpuconf=$(grep -m1 '^CPU-GEMM-CONFIG:' "$cpu_log" | sed 's/^CPU-GEMM-CONFIG: //'); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
@@ -107,6 +119,16 @@ against numpy's \`matmul\` (bench/numpy_gemm.py, OpenBLAS with OPENBLAS_NUM_THRE
 thread count) in the same run; median of 3-15 runs after a warm-up, GFLOP/s = 2n³/time. The INT8 column is
 the exact \`i8 × i8 → i32\` GEMM on the same engine (GOP/s, same count), its ratio to LightOS f32. Configuration:
 $cpuconf. Target: ≥ 0.8 of OpenBLAS single- and multi-threaded.
+
+## CUDA backend (host GPU)
+
+$cuda
+
+bench/src/bench_cuda.rs: \`lightos_cuda::CudaDevice\` (what \`lightosd --backend cuda\` runs on) on
+device-resident data, bf16 GEMM through cuBLAS (FP32 accumulation, bf16 out) and the NVRTC softmax
+(f32, one block per row), against \`torch.matmul\` and \`torch.softmax\` on the same GPU in the same
+run (bench/torch_cuda.py, CUDA events); 20 calls after 3 warm-ups. Ratios > 1: LightOS faster.
+Target: ≥ 0.9 of PyTorch's bf16 8192³ GEMM.
 
 ## Photonic NPU
 

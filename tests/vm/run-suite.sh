@@ -66,6 +66,10 @@ check "lightos run mlp on lightosd's cpu0 and photonic0 agrees with the f64 refe
       "npu_bind && { lightosd --name mlp0 --max-jobs 200 2>/dev/null & } && for i in \$(seq 40); do grep -q 'backend mlp0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos run mlp --backend mlp0,photonic0 --layers 32,48,10 --batch 8 > /tmp/mlp && cat /tmp/mlp && grep -q 'mlp0 .* ok' /tmp/mlp && grep -q 'photonic0 .* ok' /tmp/mlp && lightos --json run mlp --backend mlp0 --layers 8,4 --batch 2 | grep -q '\"runs\":\[{'"
 check "lightos devices lists lightosd's backend with its ops, dtypes and determinism, photonic0 with its temperature, and the local CPU" \
       "npu_bind && { lightosd --name dev0 --max-jobs 1 2>/dev/null & } && for i in \$(seq 40); do grep -q 'backend dev0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; lightos devices > /tmp/d && cat /tmp/d && grep -q '^  dev0 (backend [0-9]*, executor)' /tmp/d && grep -q 'dtypes *f32 f16 bf16 i8 fp8e4m3 spikeevent' /tmp/d && grep -q 'deterministic  all ops' /tmp/d && grep -q 'thermal *[0-9.]* °C, normal' /tmp/d && grep -q '^local:' /tmp/d && lightos --json devices | grep -q '\"kernel\":\[{'"
+check "lightosd --backend cuda in the VM (no GPU) says no CUDA driver, exits 69 and registers nothing" \
+      "lightosd --backend cuda --name nogpu0 2>/tmp/e; [ \$? = 69 ] && grep -q 'no CUDA driver' /tmp/e && ! grep -q 'backend nogpu0' /sys/kernel/debug/lightos/stats"
+check "lightos devices says why there is no GPU in the VM (no NVML), in --json too" \
+      "lightos devices | grep -q '^  gpus: none (NVML' && lightos --json devices | grep -q '\"gpus\":\[\]' && lightos --json devices | grep -q '\"gpus_unavailable\":\"NVML'"
 check "lightos run mlp on an unknown backend fails and names it" \
       "! lightos run mlp --backend nope0 --layers 4,2 2>/tmp/e; grep -q \"no device named 'nope0'\" /tmp/e"
 check "lightos run mlp saves and reloads its model (LMLP) and refuses a broken file" \

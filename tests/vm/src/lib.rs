@@ -205,9 +205,9 @@ impl ExecutorThread {
 
     /// `lightosd`'s CPU backend under `name` with `threads` workers, served by a thread here.
     pub fn lightosd(name: &str, threads: usize) -> Self {
-        let engine = lightos_cpu::Gemm::new(threads).expect("thread pool");
+        let backend = lightosd::Backend::Cpu(lightos_cpu::Gemm::new(threads).expect("thread pool"));
         Self::serving(lightosd::spec(name), move |exec, stop| {
-            lightosd::serve(&engine, exec, stop, None, |_, _| {}).expect("serve")
+            lightosd::serve(&backend, exec, stop, None, |_, _| {}).expect("serve")
         })
     }
 

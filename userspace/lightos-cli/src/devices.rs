@@ -1,13 +1,23 @@
 //! `lightos devices`: every backend the kernel knows (executors and devices) with what it runs,
 //! its load and, where it has a thermal guard, its temperature; plus the CPU backend this process
-//! can run locally.
+//! can run locally, and this machine's NVIDIA GPUs (through NVML) with what `lightosd --backend
+//! cuda` would need.
 
 use lightos_cpu::{cache::CacheSizes, Gemm};
+use lightos_cuda::nvml::{GpuSample, Telemetry};
 use lightos_runtime::{
     accel::{Accelerator, DeviceKind, DeviceProps},
     DType, Device, Op,
 };
 use std::path::Path;
+
+/// This machine's GPUs as NVML sees them (index, name, a reading), or why there are none.
+fn local_gpus() -> Result<Vec<(u32, String, Option<GpuSample>)>, String> {
+    let t = Telemetry::open().map_err(|e| e.to_string())?;
+    (0..t.count().map_err(|e| e.to_string())?)
+        .map(|i| Ok((i, t.name(i).map_err(|e| e.to_string())?, t.sample(i).ok())))
+        .collect()
+}
 
 const DTYPES: [DType; 6] = [
     DType::F32,
@@ -91,9 +101,30 @@ pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> 
             .filter_map(|&o| Op::from_raw(o))
             .fold(0, |m, o| m | o.bit()),
     );
+    let gpus = local_gpus();
+    // What `lightosd --backend cuda` needs beyond the GPU: the driver, cuBLAS and NVRTC.
+    let cuda_ready = lightos_cuda::probe::check_libraries().map_err(|e| e.to_string());
     if json {
+        let gpu_rows: Vec<_> = gpus
+            .as_ref()
+            .map(|g| {
+                g.iter()
+                    .map(|(i, name, s)| {
+                        serde_json::json!({
+                            "name": format!("cuda{i}"), "gpu": name,
+                            "temp_c": s.map(|s| s.temperature_c), "power_w": s.map(|s| s.power_w),
+                            "power_limit_w": s.map(|s| s.power_limit_w),
+                            "utilization": s.map(|s| s.utilization),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let v = serde_json::json!({
             "kernel": rows,
+            "gpus": gpu_rows,
+            "gpus_unavailable": gpus.as_ref().err(),
+            "cuda_backend_unavailable": cuda_ready.as_ref().err(),
             "local": [{
                 "name": "cpu (lightos-cpu, in this process; lightosd serves it to the kernel)",
                 "threads": local.threads(), "kernel": format!("{:?}", local.kernel()),
@@ -127,5 +158,26 @@ pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> 
         dtype_names(lightos_cpu::exec::DTYPES).join(" ")
     );
     println!("    deterministic  all ops (bit-identical for any thread count)");
+    match &gpus {
+        Err(why) => println!("  gpus: none ({why})"),
+        Ok(g) if g.is_empty() => println!("  gpus: none (NVML reports no GPU)"),
+        Ok(g) => {
+            for (i, name, s) in g {
+                println!("  cuda{i}: {name} (`lightosd --backend cuda --gpu {i}` serves it to the kernel)");
+                if let Some(s) = s {
+                    println!(
+                        "    telemetry      {:.0} °C, {:.1} W of {:.0} W limit, {:.0} % busy",
+                        s.temperature_c,
+                        s.power_w,
+                        s.power_limit_w,
+                        s.utilization * 100.0
+                    );
+                }
+            }
+            if let Err(why) = &cuda_ready {
+                println!("    cuda backend   unavailable: {why}");
+            }
+        }
+    }
     Ok(())
 }

@@ -95,7 +95,8 @@ pub fn run(node: &Path, a: &GovernArgs, json: bool) -> Result<(), Box<dyn std::e
         stale_after_s: 5.0,
         ..GovernorConfig::default()
     };
-    let mut gov = LiveGovernor::new(Device::open_path(node)?, cfg, &names)?;
+    let gpus = crate::gpus::telemetry_for(&names);
+    let mut gov = LiveGovernor::with_gpus(Device::open_path(node)?, cfg, &names, gpus)?;
     let (done_tx, done_rx) = mpsc::channel();
     let mut senders = Vec::new();
     let mut handles = Vec::new();

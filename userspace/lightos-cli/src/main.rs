@@ -4,6 +4,7 @@ mod bench;
 mod devices;
 mod executor;
 mod govern;
+mod gpus;
 mod info;
 mod mlp;
 mod run;

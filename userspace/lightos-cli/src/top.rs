@@ -36,7 +36,8 @@ pub fn run(device: &Path, args: &TopArgs, json: bool) -> Result<(), Box<dyn std:
         stale_after_s: (args.interval.as_secs_f64() * 5.0).max(1.0),
         ..GovernorConfig::default()
     };
-    let mut gov = LiveGovernor::new(Device::open_path(device)?, cfg, &refs)?;
+    let gpus = crate::gpus::telemetry_for(&refs);
+    let mut gov = LiveGovernor::with_gpus(Device::open_path(device)?, cfg, &refs, gpus)?;
     let mut n = 0u64;
     loop {
         gov.poll()?;

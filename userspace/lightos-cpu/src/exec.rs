@@ -72,15 +72,7 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
         }
         uapi::OP_LAYERNORM => {
             let mut x = load(0)?;
-            let eps = match p.params[0] as u32 {
-                0 => 1e-5,
-                bits => f32::from_bits(bits),
-            };
-            if !eps.is_finite() || eps < 0.0 {
-                return Err(CpuError::Operand(
-                    "layernorm epsilon must be finite and non-negative",
-                ));
-            }
+            let eps = layernorm_eps(p)?;
             let (gamma, beta) = if n_in == 3 {
                 (Some(load(1)?), Some(load(2)?))
             } else {
@@ -148,13 +140,28 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
     store_f32(&values, out, ot, out_dtype, &mut rounding)
 }
 
-fn last_dim(t: &uapi::Tensor) -> usize {
+/// The length of the tensor's rows (its last dim), what SOFTMAX and LAYERNORM reduce over.
+pub fn last_dim(t: &uapi::Tensor) -> usize {
     dims(t).last().map_or(1, |&d| d as usize)
+}
+
+/// LAYERNORM's epsilon: `params[0]` as f32 bits, 0 for the default 1e-5; finite, non-negative.
+pub fn layernorm_eps(p: &uapi::Primitive) -> Result<f32> {
+    let eps = match p.params[0] as u32 {
+        0 => 1e-5,
+        bits => f32::from_bits(bits),
+    };
+    if !eps.is_finite() || eps < 0.0 {
+        return Err(CpuError::Operand(
+            "layernorm epsilon must be finite and non-negative",
+        ));
+    }
+    Ok(eps)
 }
 
 /// QUANTIZE/DEQUANTIZE's per-tensor parameters: `params[0]` scale (f32 bits), `params[1]` zero
 /// point (i32; FP8 takes none).
-fn abi_quant_params(p: &uapi::Primitive) -> Result<QuantParams> {
+pub fn abi_quant_params(p: &uapi::Primitive) -> Result<QuantParams> {
     let fp8 = p.dtype == uapi::DTYPE_FP8_E4M3 || p.out_dtype == uapi::DTYPE_FP8_E4M3;
     let zp = p.params[1] as u32 as i32;
     if fp8 && zp != 0 {
@@ -170,16 +177,33 @@ fn quantize(
     out_dtype: u8,
     rounding: &mut Rounding,
 ) -> Result<()> {
-    let params = abi_quant_params(p)?;
-    let x = load_f32(input, &p.operands[0], p.dtype)?;
+    let (scale, _) = abi_quant_params(p)?.at(0);
+    let scaled: Vec<f32> = load_f32(input, &p.operands[0], p.dtype)?
+        .into_iter()
+        .map(|v| v / scale)
+        .collect();
+    store_quantized(p, &scaled, out, out_dtype, rounding)
+}
+
+/// QUANTIZE's second half: rounds values already divided by the scale with `rounding`, adds the
+/// zero point, saturates, and stores them as `out_dtype` (i8 or FP8) into the output operand.
+pub fn store_quantized(
+    p: &uapi::Primitive,
+    scaled: &[f32],
+    out: &mut [u8],
+    out_dtype: u8,
+    rounding: &mut Rounding,
+) -> Result<()> {
+    let (_, zero_point) = abi_quant_params(p)?.at(0);
+    let unit = QuantParams::per_tensor(1.0, zero_point)?;
     let ot = &p.operands[1];
     let bytes: Vec<u8> = if out_dtype == uapi::DTYPE_I8 {
-        quant::quantize_i8(&x, &params, rounding)
+        quant::quantize_i8(scaled, &unit, rounding)
             .into_iter()
             .map(|v| v as u8)
             .collect()
     } else {
-        quant::quantize_fp8(&x, &params, rounding)?
+        quant::quantize_fp8(scaled, &unit, rounding)?
             .into_iter()
             .map(|v| v.0)
             .collect()
@@ -194,7 +218,8 @@ fn quantize(
     tensor::store_raw(&bytes, out, ot, 1)
 }
 
-fn copy(p: &uapi::Primitive, input: &[u8], out: &mut [u8]) -> Result<()> {
+/// COPY: the input's elements into the output's positions (any strides), as raw bytes.
+pub fn copy(p: &uapi::Primitive, input: &[u8], out: &mut [u8]) -> Result<()> {
     let esize = dtype_size(p.dtype)?;
     let (it, ot) = (&p.operands[0], &p.operands[1]);
     if tensor::is_contiguous(it) && tensor::is_contiguous(ot) {
@@ -223,19 +248,9 @@ fn matmul(
     out_dtype: u8,
     rounding: &mut Rounding,
 ) -> Result<()> {
-    let n_in = usize::from(p.n_inputs);
-    let (at, bt, ot) = (&p.operands[0], &p.operands[1], &p.operands[n_in]);
-    let (ad, bd) = (dims(at), dims(bt));
-    let nd = ad.len();
-    if !(2..=3).contains(&nd) || bd.len() != nd {
-        return Err(CpuError::Shape("MATMUL takes 2-D or 3-D operands"));
-    }
-    let batch = if nd == 3 { ad[0] as usize } else { 1 };
-    let (m, k, n) = (
-        ad[nd - 2] as usize,
-        ad[nd - 1] as usize,
-        bd[nd - 1] as usize,
-    );
+    let ot = &p.operands[usize::from(p.n_inputs)];
+    let views = MatmulViews::of(p)?;
+    let (batch, m, n) = (views.batch, views.m, views.n);
     let direct = out_dtype == uapi::DTYPE_F32 && tensor::is_contiguous(ot);
     let mut scratch = Vec::new();
     let c: &mut [f32] = if direct {
@@ -246,14 +261,6 @@ fn matmul(
     } else {
         scratch.resize(batch * m * n, 0f32);
         &mut scratch
-    };
-    let views = Views {
-        at,
-        bt,
-        batch,
-        m,
-        k,
-        n,
     };
     let scaling = scaling::Scaling::from_prim(p, inputs, n)?;
     match p.dtype {
@@ -273,19 +280,43 @@ fn matmul(
     store_f32(&scratch, out, ot, out_dtype, rounding)
 }
 
-/// A MATMUL's operand views per batch.
-struct Views<'a> {
-    at: &'a uapi::Tensor,
-    bt: &'a uapi::Tensor,
-    batch: usize,
-    m: usize,
-    k: usize,
-    n: usize,
+/// A MATMUL's shape and operands: `[batch ×] m × k` times `[batch ×] k × n`.
+pub struct MatmulViews<'a> {
+    /// A's tensor.
+    pub at: &'a uapi::Tensor,
+    /// B's tensor.
+    pub bt: &'a uapi::Tensor,
+    /// Batch count (1 for 2-D operands).
+    pub batch: usize,
+    /// Rows of A and C.
+    pub m: usize,
+    /// The reduction length.
+    pub k: usize,
+    /// Columns of B and C.
+    pub n: usize,
 }
 
-impl Views<'_> {
+impl<'a> MatmulViews<'a> {
+    /// The shape of MATMUL `p` (2-D or batched 3-D operands).
+    pub fn of(p: &'a uapi::Primitive) -> Result<Self> {
+        let (at, bt) = (&p.operands[0], &p.operands[1]);
+        let (ad, bd) = (dims(at), dims(bt));
+        let nd = ad.len();
+        if !(2..=3).contains(&nd) || bd.len() != nd {
+            return Err(CpuError::Shape("MATMUL takes 2-D or 3-D operands"));
+        }
+        Ok(MatmulViews {
+            at,
+            bt,
+            batch: if nd == 3 { ad[0] as usize } else { 1 },
+            m: ad[nd - 2] as usize,
+            k: ad[nd - 1] as usize,
+            n: bd[nd - 1] as usize,
+        })
+    }
+
     /// The view of batch `bi` of tensor `t` (`rows × cols`) in `data`.
-    fn view<'d, T: Copy>(
+    pub fn view<'d, T: Copy>(
         t: &uapi::Tensor,
         data: &'d [T],
         bi: usize,
@@ -338,6 +369,6 @@ impl Views<'_> {
     }
 }
 
-mod scaling;
+pub mod scaling;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,16 @@
 //! `lightosd`: registers with `/dev/lightos` as an executor backend and runs the jobs the kernel
-//! routes to it on the CPU backend ([`lightos_cpu`]): every op of the ABI in every dtype it
-//! allows, with the cache-blocked multithreaded GEMM. Every op is declared bit-reproducible: the
-//! backend's results do not depend on its thread count (see `lightos_cpu::gemm`).
+//! routes to it on one of two backends:
+//! - the CPU backend ([`lightos_cpu`]): every op of the ABI in every dtype it allows, with the
+//!   cache-blocked multithreaded GEMM; every op bit-reproducible whatever the thread count;
+//! - the CUDA backend ([`lightos_cuda`]): MATMUL through cuBLAS and the element-wise, softmax,
+//!   layernorm and quantization ops as NVRTC kernels on an NVIDIA GPU, declared bit-reproducible
+//!   run to run (one stream; cuBLAS's guarantee for one GPU model and toolkit).
 //!
 //! Killing the daemon is safe: the kernel fails its in-flight jobs with `DEVICE_LOST`, and clients
 //! may resubmit them to another backend.
 
 use lightos_cpu::Gemm;
+use lightos_cuda::CudaDevice;
 use lightos_runtime::{
     reference_cpu, uapi, DType, Executor, ExecutorSpec, FetchedJob, JobStatus, Op, OperandMap,
     Result,
@@ -14,9 +18,10 @@ use lightos_runtime::{
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The registration of a CPU backend called `name`.
-pub fn spec(name: &str) -> ExecutorSpec {
-    let ops = lightos_cpu::exec::OPS
+/// The registration of a backend called `name` running `ops` in `dtypes` (ABI op numbers,
+/// `1 << DTYPE_*`), all declared deterministic, plus SPIKE_ENCODE (the runtime's encoder).
+fn spec_of(name: &str, ops: &[u16], dtypes: u32) -> ExecutorSpec {
+    let ops = ops
         .iter()
         .filter_map(|&op| Op::from_raw(op))
         .chain([Op::SpikeEncode])
@@ -25,7 +30,70 @@ pub fn spec(name: &str) -> ExecutorSpec {
         name: name.to_string(),
         ops,
         deterministic_ops: ops,
-        dtypes: lightos_cpu::exec::DTYPES | DType::SpikeEvent.bit(),
+        dtypes: dtypes | DType::SpikeEvent.bit(),
+    }
+}
+
+/// The registration of a CPU backend called `name`.
+pub fn spec(name: &str) -> ExecutorSpec {
+    spec_of(name, &lightos_cpu::exec::OPS, lightos_cpu::exec::DTYPES)
+}
+
+/// What one `lightosd` process computes on.
+pub enum Backend {
+    /// The CPU backend's engine.
+    Cpu(Gemm),
+    /// An opened GPU.
+    Cuda(Box<CudaDevice>),
+}
+
+impl Backend {
+    /// The registration of this backend under `name`.
+    pub fn spec(&self, name: &str) -> ExecutorSpec {
+        match self {
+            Backend::Cpu(_) => spec(name),
+            Backend::Cuda(_) => spec_of(name, &lightos_cuda::exec::OPS, lightos_cuda::exec::DTYPES),
+        }
+    }
+
+    /// One line on what it runs on, for the daemon's log.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Cpu(g) => format!(
+                "CPU, {} threads, {:?} kernel, blocks {:?}",
+                g.threads(),
+                g.kernel(),
+                g.blocking()
+            ),
+            Backend::Cuda(d) => {
+                let i = d.info();
+                format!(
+                    "CUDA device {}: {}, {} MiB, compute capability {}.{}",
+                    i.ordinal,
+                    i.name,
+                    i.memory >> 20,
+                    i.capability.0,
+                    i.capability.1
+                )
+            }
+        }
+    }
+
+    /// Runs primitive `p` on its operands' bytes; the error says why it was refused.
+    fn execute(
+        &self,
+        p: &uapi::Primitive,
+        inputs: &[&[u8]],
+        out: &mut [u8],
+    ) -> std::result::Result<(), String> {
+        match self {
+            Backend::Cpu(g) => {
+                lightos_cpu::exec::execute(g, p, inputs, out).map_err(|e| e.to_string())
+            }
+            Backend::Cuda(d) => {
+                lightos_cuda::exec::execute(d, p, inputs, out).map_err(|e| e.to_string())
+            }
+        }
     }
 }
 
@@ -38,8 +106,8 @@ pub struct JobReport {
     pub error: Option<String>,
 }
 
-/// Runs one fetched job on `engine`; SPIKE_ENCODE goes to the runtime's encoder.
-pub fn run_job(engine: &Gemm, exec: &Executor, job: &FetchedJob) -> (JobReport, u32) {
+/// Runs one fetched job on `backend`; SPIKE_ENCODE goes to the runtime's encoder.
+pub fn run_job(backend: &Backend, exec: &Executor, job: &FetchedJob) -> (JobReport, u32) {
     let p = &job.prim;
     if p.op == uapi::OP_SPIKE_ENCODE {
         let outcome = reference_cpu::run_job(exec, job);
@@ -82,7 +150,7 @@ pub fn run_job(engine: &Gemm, exec: &Executor, job: &FetchedJob) -> (JobReport, 
         return refused("the output operand was mapped read-only".into());
     };
     let inputs: Vec<&[u8]> = inputs.iter().map(OperandMap::bytes).collect();
-    match lightos_cpu::exec::execute(engine, p, &inputs, out) {
+    match backend.execute(p, &inputs, out) {
         Ok(()) => (
             JobReport {
                 status: JobStatus::Ok,
@@ -90,14 +158,14 @@ pub fn run_job(engine: &Gemm, exec: &Executor, job: &FetchedJob) -> (JobReport, 
             },
             0,
         ),
-        Err(e) => refused(e.to_string()),
+        Err(e) => refused(e),
     }
 }
 
 /// Serves jobs until `stop` is set (checked every 100 ms) or `max_jobs` have run; calls `report`
 /// for every job; returns how many ran.
 pub fn serve(
-    engine: &Gemm,
+    backend: &Backend,
     exec: &Executor,
     stop: &AtomicBool,
     max_jobs: Option<u64>,
@@ -108,7 +176,7 @@ pub fn serve(
         let Some(job) = exec.fetch(Some(Duration::from_millis(100)))? else {
             continue;
         };
-        let (outcome, produced) = run_job(engine, exec, &job);
+        let (outcome, produced) = run_job(backend, exec, &job);
         report(&job, &outcome);
         match exec.complete_with_events(job.job_id, outcome.status, produced) {
             Ok(()) => {}

@@ -1,28 +1,48 @@
 //! `lightosd`: the LightOS executor daemon.
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use lightos_cpu::Gemm;
+use lightos_cuda::{CudaDevice, CudaError};
 use lightos_runtime::{Device, DEFAULT_DEVICE_PATH};
+use lightosd::Backend;
 use std::{path::PathBuf, process::ExitCode, sync::atomic::AtomicBool};
 
-/// Serve /dev/lightos jobs on the CPU backend.
+/// Exit status when the chosen backend cannot run on this machine (sysexits' EX_UNAVAILABLE):
+/// `--backend cuda` without an NVIDIA driver, cuBLAS or NVRTC.
+const EXIT_UNAVAILABLE: u8 = 69;
+
+/// Serve /dev/lightos jobs on the CPU or an NVIDIA GPU.
 ///
-/// Registers this process with the kernel as executor backend NAME, declaring every op of the ABI
-/// (MATMUL, CONV2D, SOFTMAX, LAYERNORM, ATTENTION, GELU, RELU, ADD, MUL, QUANTIZE, DEQUANTIZE,
-/// COPY, SPIKE_ENCODE) in every dtype the ABI allows for it (f32, f16, bf16, i8, fp8-e4m3), all
-/// bit-reproducible: results do not depend on --threads. Then fetches, runs and completes jobs
-/// until killed (the kernel fails its in-flight jobs with DEVICE_LOST) or MAX_JOBS have run.
-/// A job the backend cannot run (say, a zero quantization scale) completes INVALID and is logged
-/// on stderr with its reason.
+/// Registers this process with the kernel as executor backend NAME and then fetches, runs and
+/// completes jobs until killed (the kernel fails its in-flight jobs with DEVICE_LOST) or MAX_JOBS
+/// have run. A job the backend cannot run (say, a zero quantization scale) completes INVALID and
+/// is logged on stderr with its reason.
+///
+/// --backend cpu (the default) declares every op of the ABI (MATMUL, CONV2D, SOFTMAX, LAYERNORM,
+/// ATTENTION, GELU, RELU, ADD, MUL, QUANTIZE, DEQUANTIZE, COPY, SPIKE_ENCODE) in every dtype the
+/// ABI allows for it (f32, f16, bf16, i8, fp8-e4m3), all bit-reproducible: results do not depend
+/// on --threads.
+///
+/// --backend cuda runs on GPU --gpu through cuBLAS and NVRTC kernels, loaded at run time: MATMUL,
+/// SOFTMAX, LAYERNORM, GELU, RELU, ADD, MUL, QUANTIZE, DEQUANTIZE, COPY, SPIKE_ENCODE in the same
+/// dtypes. Without an NVIDIA driver, cuBLAS or NVRTC it says "no CUDA driver" and exits with
+/// status 69 before registering.
 #[derive(Parser, Debug)]
 #[command(name = "lightosd", version)]
 struct Cli {
-    /// The backend name routing rules and `QUERY_BACKENDS` show.
-    #[arg(long, default_value = "cpu0")]
-    name: String,
-    /// Worker threads for one job (0: one per CPU).
+    /// What runs the jobs.
+    #[arg(long, value_enum, default_value_t = BackendKind::Cpu)]
+    backend: BackendKind,
+    /// The backend name routing rules and `QUERY_BACKENDS` show [default: cpu0, or cudaN for
+    /// --backend cuda --gpu N].
+    #[arg(long)]
+    name: Option<String>,
+    /// Worker threads for one job on the CPU backend (0: one per CPU).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// The GPU (CUDA ordinal) of --backend cuda.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    gpu: usize,
     /// Exit after serving this many jobs.
     #[arg(long, value_name = "N")]
     max_jobs: Option<u64>,
@@ -34,9 +54,29 @@ struct Cli {
     verbose: bool,
 }
 
+/// The backends `--backend` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendKind {
+    /// The CPU backend (lightos-cpu).
+    Cpu,
+    /// An NVIDIA GPU through cudarc (lightos-cuda).
+    Cuda,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
+    let backend = match open_backend(&cli) {
+        Ok(b) => b,
+        Err(e @ CudaError::Unavailable(_)) => {
+            eprintln!("lightosd: {e}");
+            return ExitCode::from(EXIT_UNAVAILABLE);
+        }
+        Err(e) => {
+            eprintln!("lightosd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&cli, &backend) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lightosd: {e}");
@@ -45,20 +85,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let engine = Gemm::new(cli.threads)?;
+fn open_backend(cli: &Cli) -> Result<Backend, CudaError> {
+    Ok(match cli.backend {
+        BackendKind::Cpu => Backend::Cpu(Gemm::new(cli.threads)?),
+        BackendKind::Cuda => Backend::Cuda(Box::new(CudaDevice::open(cli.gpu)?)),
+    })
+}
+
+fn run(cli: &Cli, backend: &Backend) -> Result<(), Box<dyn std::error::Error>> {
+    let name = cli.name.clone().unwrap_or_else(|| match cli.backend {
+        BackendKind::Cpu => "cpu0".into(),
+        BackendKind::Cuda => format!("cuda{}", cli.gpu),
+    });
     let dev = Device::open_path(&cli.device)?;
-    let exec = dev.register_executor(&lightosd::spec(&cli.name))?;
+    let exec = dev.register_executor(&backend.spec(&name))?;
     eprintln!(
-        "lightosd: serving as backend {} ({}): CPU, {} threads, {:?} kernel, blocks {:?}",
+        "lightosd: serving as backend {} ({name}): {}",
         exec.backend_id(),
-        cli.name,
-        engine.threads(),
-        engine.kernel(),
-        engine.blocking()
+        backend.describe()
     );
     let stop = AtomicBool::new(false);
-    let served = lightosd::serve(&engine, &exec, &stop, cli.max_jobs, |job, report| {
+    let served = lightosd::serve(backend, &exec, &stop, cli.max_jobs, |job, report| {
         if let Some(why) = &report.error {
             eprintln!(
                 "lightosd: job {} (op {}) refused: {why}",

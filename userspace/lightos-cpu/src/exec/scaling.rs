@@ -2,13 +2,13 @@
 //! `C = sa·sb_j·(Σ a·b − zb·Σ_k a − za·Σ_k b + K·za·zb)`, A per tensor, B per tensor or per output
 //! column (the third input).
 
-use super::Views;
+use super::MatmulViews;
 use crate::tensor::{load_f32, typed};
 use crate::{CpuError, Result};
 use lightos_uapi as uapi;
 
 /// A quantized MATMUL's scaling, from its `params` and optional third input.
-pub(super) struct Scaling {
+pub struct Scaling {
     sa: f32,
     za: i32,
     /// One scale, or one per output column.
@@ -23,11 +23,7 @@ fn split(word: u64) -> (f32, i32) {
 
 impl Scaling {
     /// `None` for a MATMUL without scales (the raw sums, as before ABI 1.7).
-    pub(super) fn from_prim(
-        p: &uapi::Primitive,
-        inputs: &[&[u8]],
-        n: usize,
-    ) -> Result<Option<Scaling>> {
+    pub fn from_prim(p: &uapi::Primitive, inputs: &[&[u8]], n: usize) -> Result<Option<Scaling>> {
         if p.params[0] == 0 && p.params[1] == 0 && p.n_inputs == 2 {
             return Ok(None);
         }
@@ -51,7 +47,7 @@ impl Scaling {
     }
 
     /// Turns the raw sums `c` (batch × m × n) into the dequantized product.
-    pub(super) fn apply(&self, views: &Views<'_>, inputs: &[&[u8]], c: &mut [f32]) -> Result<()> {
+    pub fn apply(&self, views: &MatmulViews<'_>, inputs: &[&[u8]], c: &mut [f32]) -> Result<()> {
         let (m, k, n) = (views.m, views.k, views.n);
         let zero_points = self.za != 0 || self.zb != 0;
         // The inputs as i8 only when zero points need their sums (FP8 has none).
@@ -62,8 +58,8 @@ impl Scaling {
         };
         for (bi, cb) in c.chunks_mut((m * n).max(1)).take(views.batch).enumerate() {
             let (row_sums, col_sums) = if zero_points {
-                let av = Views::view(views.at, a, bi, m, k)?;
-                let bv = Views::view(views.bt, b, bi, k, n)?;
+                let av = MatmulViews::view(views.at, a, bi, m, k)?;
+                let bv = MatmulViews::view(views.bt, b, bi, k, n)?;
                 let rows: Vec<i64> = (0..m)
                     .map(|i| (0..k).map(|x| i64::from(av.at(i, x))).sum())
                     .collect();

@@ -6,10 +6,15 @@
 //! (lightosd's CPU backend) from `/sys/class/thermal` when the machine has thermal zones (else it
 //! has no sensor and is never thermally limited) and the package power from powercap (RAPL) where
 //! present (the machine's, shared by every executor on it), its utilization from the backend's load.
+//! A GPU executor (`cudaN`, see [`super::gpu`]) reads its own sensors through the
+//! [`GpuTelemetry`] given to [`LiveGovernor::with_gpus`] (NVML): temperature, board power, power
+//! limit, utilization and throttle reasons.
 //! Actions: a power cap becomes a laser cap (`POWER_SET`, the cap less the non-laser power now
-//! drawn), cooling becomes a TEC floor. Executors have no controls, so the governor never caps them.
+//! drawn) or a GPU's power limit; cooling becomes a TEC floor. CPU executors have no controls,
+//! so the governor never caps them.
 
 use super::{
+    gpu::{self, GpuTelemetry},
     powercap::{RaplMeter, POWERCAP_ROOT},
     Action, Decision, DeviceSpec, Governor, GovernorConfig, GovernorError, JobProfile, RcModel,
     Sample, Throttle,
@@ -41,6 +46,14 @@ pub enum LiveError {
     /// An ioctl failed.
     #[error(transparent)]
     Device(#[from] crate::Error),
+    /// A GPU's telemetry could not be read when it joined.
+    #[error("GPU telemetry of {name}: {why}")]
+    Gpu {
+        /// The device's name.
+        name: String,
+        /// What the telemetry source said.
+        why: String,
+    },
 }
 
 /// One governed device.
@@ -50,6 +63,8 @@ struct Member {
     backend_id: u32,
     /// Whether it has a thermal guard (and so telemetry and controls in the kernel).
     guarded: bool,
+    /// The GPU it runs on and that GPU's default power limit (W), for a GPU executor.
+    gpu: Option<(u32, f64)>,
 }
 
 /// The governor over named `/dev/lightos` backends.
@@ -63,14 +78,27 @@ pub struct LiveGovernor {
     rapl: Option<RaplMeter>,
     /// Its newest reading (W).
     cpu_power_w: Option<f64>,
+    /// The GPUs' sensors and power limits, when given.
+    gpus: Option<Box<dyn GpuTelemetry>>,
 }
 
 impl LiveGovernor {
-    /// Governs the backends `names` (in that order) with `cfg`.
+    /// Governs the backends `names` (in that order) with `cfg`; GPU executors get no telemetry
+    /// (see [`LiveGovernor::with_gpus`]).
     pub fn new(
         dev: Device,
         cfg: GovernorConfig,
         names: &[&str],
+    ) -> Result<LiveGovernor, LiveError> {
+        Self::with_gpus(dev, cfg, names, None)
+    }
+
+    /// As [`LiveGovernor::new`], reading and capping the GPUs of `cudaN` executors through `gpus`.
+    pub fn with_gpus(
+        dev: Device,
+        cfg: GovernorConfig,
+        names: &[&str],
+        gpus: Option<Box<dyn GpuTelemetry>>,
     ) -> Result<LiveGovernor, LiveError> {
         let backends = dev.backends()?;
         let thermal = dev.thermal()?;
@@ -85,14 +113,36 @@ impl LiveGovernor {
                 .devices
                 .iter()
                 .find(|t| t.backend_id == b.backend_id);
-            specs.push(match guard {
-                Some(t) => photonic_spec(name, t),
-                None => executor_spec(name),
-            });
+            let on_gpu = match (gpu::gpu_of(name), &gpus) {
+                (Some(g), Some(src)) if guard.is_none() => {
+                    let err = |why| LiveError::Gpu {
+                        name: name.to_string(),
+                        why,
+                    };
+                    let limits = src.limits(g).map_err(err)?;
+                    let now = src.read(g).map_err(err)?;
+                    // Idle power from a reading of an idle GPU, else a tenth of its range's top.
+                    let idle = if now.utilization < 0.05 {
+                        now.power_w
+                    } else {
+                        0.1 * limits.max_power_w
+                    };
+                    specs.push(gpu::gpu_spec(name, &limits, idle));
+                    Some((g, limits.default_power_w))
+                }
+                _ => {
+                    specs.push(match guard {
+                        Some(t) => photonic_spec(name, t),
+                        None => executor_spec(name),
+                    });
+                    None
+                }
+            };
             members.push(Member {
                 name: name.to_string(),
                 backend_id: b.backend_id,
                 guarded: guard.is_some(),
+                gpu: on_gpu,
             });
         }
         Ok(LiveGovernor {
@@ -102,6 +152,7 @@ impl LiveGovernor {
             start: Instant::now(),
             rapl: RaplMeter::open(std::path::Path::new(POWERCAP_ROOT)),
             cpu_power_w: None,
+            gpus,
         })
     }
 
@@ -135,16 +186,24 @@ impl LiveGovernor {
         if let Some(rapl) = &mut self.rapl {
             self.cpu_power_w = rapl.sample(now).or(self.cpu_power_w);
         }
-        if let Some(rapl) = &mut self.rapl {
-            self.cpu_power_w = rapl.sample(now).or(self.cpu_power_w);
-        }
         for (i, m) in self.members.iter().enumerate() {
             let Some(b) = backends.iter().find(|b| b.backend_id == m.backend_id) else {
                 self.gov.device_lost(i, &[], now)?;
                 continue;
             };
             let utilization = Some(if b.running > 0 { 1.0 } else { 0.0 });
-            let sample = if m.guarded {
+            let sample = if let (Some((g, _)), Some(src)) = (m.gpu, &self.gpus) {
+                // Unreadable: skipped, so its telemetry ages and the governor degrades.
+                let Ok(r) = src.read(g) else { continue };
+                Sample {
+                    time_s: now,
+                    temp_c: Some(r.temp_c),
+                    power_w: Some(r.power_w),
+                    power_limit_w: Some(r.power_limit_w),
+                    utilization: Some(r.utilization),
+                    throttle: r.throttle,
+                }
+            } else if m.guarded {
                 let Some(t) = thermal
                     .devices
                     .iter()
@@ -209,10 +268,13 @@ impl LiveGovernor {
         Ok(actions)
     }
 
-    /// Applies actions through `POWER_SET`.
+    /// Applies actions through `POWER_SET`, or a GPU's power limit.
     fn apply(&self, actions: &[Action]) -> Result<(), LiveError> {
         let thermal = self.dev.thermal()?;
         for a in actions {
+            if self.apply_to_gpu(a) {
+                continue;
+            }
             let (dev, controls) = match *a {
                 Action::PowerCap { device, watts } => {
                     let m = &self.members[device];
@@ -261,6 +323,33 @@ impl LiveGovernor {
             }
         }
         Ok(())
+    }
+}
+
+impl LiveGovernor {
+    /// Applies `a` when it is for a GPU executor (returns whether it was). A refused power limit
+    /// (NVML needs root) is logged, not fatal: placement goes on without the cap.
+    fn apply_to_gpu(&self, a: &Action) -> bool {
+        let device = match *a {
+            Action::PowerCap { device, .. }
+            | Action::ClearCap { device }
+            | Action::Cooling { device, .. } => device,
+        };
+        let (Some((g, default_w)), Some(src)) = (self.members[device].gpu, &self.gpus) else {
+            return false;
+        };
+        let name = &self.members[device].name;
+        let watts = match *a {
+            Action::PowerCap { watts, .. } => watts,
+            Action::ClearCap { .. } => default_w,
+            // No cooling control on a GPU (its spec says so); nothing to do.
+            Action::Cooling { .. } => return true,
+        };
+        match src.set_power_limit(g, watts) {
+            Ok(set) => tracing::info!(device = %name, watts = set, "GPU power limit set"),
+            Err(why) => tracing::warn!(device = %name, watts, %why, "GPU power limit refused"),
+        }
+        true
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod decide;
 mod device;
+pub mod gpu;
 pub mod live;
 mod model;
 mod policy;

@@ -1,0 +1,221 @@
+//! One CUDA device opened for the backend: its context, a stream, a cuBLAS handle on that
+//! stream and the NVRTC-compiled kernels; device memory in and out, GEMM and kernel launches.
+//! Work is queued on the stream in order; [`CudaDevice::download`] waits for it.
+
+use crate::gemm::{self, ColumnMajorCall, GemmType};
+use crate::kernels::{self, name, Unary, BLOCK};
+use crate::probe;
+use crate::{CudaError, Result};
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg,
+    ValidAsZeroBits,
+};
+use std::sync::Arc;
+
+/// What the driver says of a device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GpuInfo {
+    /// Its ordinal.
+    pub ordinal: usize,
+    /// Its name ("NVIDIA H100 80GB HBM3").
+    pub name: String,
+    /// Its memory in bytes.
+    pub memory: usize,
+    /// Compute capability (major, minor).
+    pub capability: (i32, i32),
+}
+
+struct Kernels {
+    binary: CudaFunction,
+    unary: CudaFunction,
+    softmax: CudaFunction,
+    layernorm: CudaFunction,
+}
+
+/// An opened CUDA device.
+pub struct CudaDevice {
+    info: GpuInfo,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    kernels: Kernels,
+}
+
+impl CudaDevice {
+    /// Opens device `ordinal`: [`CudaError::Unavailable`] without the driver or a library,
+    /// [`CudaError::NoDevice`] past the driver's count, else compiles and loads the kernels.
+    pub fn open(ordinal: usize) -> Result<Self> {
+        probe::check_libraries()?;
+        let count = probe::device_count()?;
+        if ordinal >= count {
+            return Err(CudaError::NoDevice { ordinal, count });
+        }
+        let ctx = CudaContext::new(ordinal)?;
+        let info = GpuInfo {
+            ordinal,
+            name: ctx.name()?,
+            memory: ctx.total_mem()?,
+            capability: ctx.compute_capability()?,
+        };
+        let stream = ctx.new_stream()?;
+        let blas = CudaBlas::new(stream.clone())?;
+        let module = ctx.load_module(cudarc::nvrtc::compile_ptx(kernels::SOURCE)?)?;
+        let kernels = Kernels {
+            binary: module.load_function(name::BINARY)?,
+            unary: module.load_function(name::UNARY)?,
+            softmax: module.load_function(name::SOFTMAX)?,
+            layernorm: module.load_function(name::LAYERNORM)?,
+        };
+        Ok(CudaDevice {
+            info,
+            stream,
+            blas,
+            kernels,
+        })
+    }
+
+    /// The device's name, memory and capability.
+    pub fn info(&self) -> &GpuInfo {
+        &self.info
+    }
+
+    /// The stream every call queues on.
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Copies `host` to new device memory (queued; `host` may be reused on return).
+    pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>> {
+        Ok(self.stream.clone_htod(host)?)
+    }
+
+    /// New zeroed device memory of `len` elements.
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
+        Ok(self.stream.alloc_zeros(len)?)
+    }
+
+    /// Copies device memory back, after everything queued before it.
+    pub fn download<T: DeviceRepr + Clone + Default>(&self, dev: &CudaSlice<T>) -> Result<Vec<T>> {
+        Ok(self.stream.clone_dtoh(dev)?)
+    }
+
+    /// Waits for everything queued.
+    pub fn synchronize(&self) -> Result<()> {
+        Ok(self.stream.synchronize()?)
+    }
+
+    /// `c = a·b`, row-major and batched as `call` says, element types as `ty`.
+    pub fn gemm(
+        &self,
+        ty: GemmType,
+        call: &ColumnMajorCall,
+        a: &CudaSlice<u8>,
+        b: &CudaSlice<u8>,
+        c: &mut CudaSlice<u8>,
+    ) -> Result<()> {
+        gemm::run(&self.blas, &self.stream, ty, call, a, b, c)
+    }
+
+    /// `out = a + b` (`add`) or `a * b`, element-wise over `out.len()` values.
+    pub fn binary(
+        &self,
+        add: bool,
+        a: &CudaSlice<f32>,
+        b: &CudaSlice<f32>,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<()> {
+        let n = out.len();
+        if a.len() < n || b.len() < n {
+            return Err(CudaError::TooLarge(
+                "element-wise operands shorter than the output",
+            ));
+        }
+        let (n64, op) = (n as u64, i32::from(!add));
+        let mut launch = self.stream.launch_builder(&self.kernels.binary);
+        launch.arg(out).arg(a).arg(b).arg(&n64).arg(&op);
+        // SAFETY: the kernel's signature is (float*, const float*, const float*, u64, int), as
+        // pushed; it touches indices below n, which every slice holds.
+        unsafe { launch.launch(elementwise(n)) }?;
+        Ok(())
+    }
+
+    /// `op` on every value of `x`, in place; `p` and `q` are its parameters ([`Unary`]).
+    pub fn unary(&self, op: Unary, x: &mut CudaSlice<f32>, p: f32, q: f32) -> Result<()> {
+        let (n64, code) = (x.len() as u64, op as i32);
+        let cfg = elementwise(x.len());
+        let mut launch = self.stream.launch_builder(&self.kernels.unary);
+        launch.arg(x).arg(&n64).arg(&code).arg(&p).arg(&q);
+        // SAFETY: signature (float*, u64, int, float, float), as pushed; indices below n.
+        unsafe { launch.launch(cfg) }?;
+        Ok(())
+    }
+
+    /// Softmax of each `d`-long row of `x`, in place.
+    pub fn softmax_rows(&self, x: &mut CudaSlice<f32>, d: usize) -> Result<()> {
+        let (rows, d32, cfg) = per_row(x.len(), d)?;
+        let mut launch = self.stream.launch_builder(&self.kernels.softmax);
+        launch.arg(x).arg(&rows).arg(&d32);
+        // SAFETY: signature (float*, u64, unsigned), as pushed; block `r` reads and writes row
+        // `r` of `rows` whole rows of `d`, all inside `x`.
+        unsafe { launch.launch(cfg) }?;
+        Ok(())
+    }
+
+    /// Layer normalisation of each `d`-long row of `x`, in place, then `·gamma + beta` when
+    /// given (each `d` long).
+    pub fn layernorm_rows(
+        &self,
+        x: &mut CudaSlice<f32>,
+        d: usize,
+        eps: f32,
+        affine: Option<(&CudaSlice<f32>, &CudaSlice<f32>)>,
+    ) -> Result<()> {
+        let (rows, d32, cfg) = per_row(x.len(), d)?;
+        let placeholder;
+        let (gamma, beta, flag) = match affine {
+            Some((g, b)) if g.len() >= d && b.len() >= d => (g, b, 1i32),
+            Some(_) => return Err(CudaError::TooLarge("gamma or beta shorter than a row")),
+            None => {
+                placeholder = self.zeros::<f32>(1)?;
+                (&placeholder, &placeholder, 0i32)
+            }
+        };
+        let mut launch = self.stream.launch_builder(&self.kernels.layernorm);
+        launch
+            .arg(x)
+            .arg(&rows)
+            .arg(&d32)
+            .arg(&eps)
+            .arg(gamma)
+            .arg(beta)
+            .arg(&flag);
+        // SAFETY: signature (float*, u64, unsigned, float, const float*, const float*, int), as
+        // pushed; rows as in `softmax_rows`; gamma and beta are read only when `flag` is 1, when
+        // both hold `d` values.
+        unsafe { launch.launch(cfg) }?;
+        Ok(())
+    }
+}
+
+fn elementwise(n: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (kernels::elementwise_grid(n), 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Rows, row length and launch shape for a per-row kernel over `len` values.
+fn per_row(len: usize, d: usize) -> Result<(u64, u32, LaunchConfig)> {
+    let d32 = u32::try_from(d).map_err(|_| CudaError::TooLarge("row length"))?;
+    if d == 0 || !len.is_multiple_of(d) {
+        return Err(CudaError::TooLarge("values not a whole number of rows"));
+    }
+    let grid = kernels::row_grid(len / d).ok_or(CudaError::TooLarge("row count"))?;
+    let cfg = LaunchConfig {
+        grid_dim: (grid, 1, 1),
+        block_dim: (BLOCK, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    Ok(((len / d) as u64, d32, cfg))
+}
