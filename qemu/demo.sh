@@ -11,6 +11,10 @@ lightosd --name cpu0 2> /tmp/lightosd.log &
 for i in $(seq 40); do grep -q 'backend cpu0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done
 lightos run mlp --backend cpu0,photonic0
 echo
+echo "== the CUDA backend (lightosd --backend cuda): this guest has no GPU, so it says so and exits 69;"
+echo "   with one, 'lightos run mlp --backend cuda0,...' runs the same model there"
+lightosd --backend cuda 2>&1 || echo "   (exit status $?)"
+echo
 echo "== MATMUL on photonic0 (the emulated photonic NPU, 64x64 mesh, tiled by the driver)"
 lightos run matmul --backend photonic0 --tolerance 0.05 --m 128 --k 192 --n 96 --repeats 3
 echo

@@ -1,9 +1,8 @@
 //! `lightos bench`: one primitive timed on each chosen device through the device API, side by side
 //! (the first device is the baseline of the ratio column), with a progress bar per device.
 
-use indicatif::{ProgressBar, ProgressStyle};
 use lightos_runtime::{accel::Accelerator, DType, Device};
-use std::{io::IsTerminal, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 /// The primitives `lightos bench` times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -51,7 +50,6 @@ pub fn run(
         return Err("--repeats must be at least 1".into());
     }
     let n = a.size;
-    let show_progress = !json && std::io::stderr().is_terminal();
     let mut results = Vec::new();
     for name in &a.devices {
         let mut acc = Accelerator::with(Device::open_path(device_node)?)?;
@@ -68,18 +66,7 @@ pub fn run(
             BenchOp::Softmax => acc.softmax(&x, &out),
             BenchOp::Add => acc.add(&x, &y, &out),
         };
-        let bar = if show_progress {
-            let bar = ProgressBar::new((a.warmup + a.repeats) as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg}")
-                    .map_err(|e| e.to_string())?
-                    .progress_chars("=> "),
-            );
-            bar.set_prefix(name.clone());
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar = crate::progress::bar((a.warmup + a.repeats) as u64, name, json);
         bar.set_message("warm-up");
         for _ in 0..a.warmup {
             launch()?.wait().map_err(|e| format!("{name}: {e}"))?;

@@ -7,6 +7,7 @@ mod govern;
 mod gpus;
 mod info;
 mod mlp;
+mod progress;
 mod run;
 mod snn;
 mod thermal;

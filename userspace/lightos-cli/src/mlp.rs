@@ -59,7 +59,10 @@ pub fn run(device: &Path, a: MlpArgs, json: bool) -> Result<(), Box<dyn std::err
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     for d in &a.devices {
-        match model.run_on(&mut acc, d, &x, a.batch) {
+        let bar = crate::progress::spinner(d, "uploading weights, running the forward pass", json);
+        let run = model.run_on(&mut acc, d, &x, a.batch);
+        bar.finish_and_clear();
+        match run {
             Ok(r) => {
                 let err = mlp::relative_error(&r.output, &want);
                 let secs = r.elapsed.as_secs_f64();

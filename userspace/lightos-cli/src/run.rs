@@ -89,7 +89,9 @@ pub fn matmul(
         .output(&buf, out_off, &[m as u64, n as u64]);
     let queue = dev.create_queue(0, Duration::ZERO)?;
     let mut latencies = Vec::new();
+    let bar = crate::progress::bar(u64::from(repeats.max(1)), "MATMUL", json);
     for _ in 0..repeats.max(1) {
+        bar.inc(1);
         let t = Instant::now();
         let s = queue.submit(&[prim])?;
         let c = queue.wait(s.last_seq, Some(Duration::from_secs(60)))?;
@@ -100,6 +102,7 @@ pub fn matmul(
             c.status
         );
     }
+    bar.finish_and_clear();
     // f64 reference, read back through this process's own mapping (the backend wrote these pages).
     let mut max_err = 0f64;
     let (mut err2, mut ref2) = (0f64, 0f64);
