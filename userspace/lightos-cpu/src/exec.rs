@@ -35,6 +35,19 @@ pub const DTYPES: u32 = 1 << uapi::DTYPE_F32
     | 1 << uapi::DTYPE_I8
     | 1 << uapi::DTYPE_FP8_E4M3;
 
+/// A primitive of `op` over `operands` (the inputs, then the output); `out_dtype` 0 for `dtype`.
+pub fn primitive(op: u16, dtype: u8, out_dtype: u8, operands: &[uapi::Tensor]) -> uapi::Primitive {
+    let mut p = uapi::Primitive {
+        op,
+        dtype,
+        out_dtype,
+        n_inputs: operands.len().saturating_sub(1) as u8,
+        ..Default::default()
+    };
+    p.operands[..operands.len()].copy_from_slice(operands);
+    p
+}
+
 /// Runs `p`: `inputs[i]` are the bytes of input `i`'s buffer, `out` the output's.
 pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) -> Result<()> {
     let n_in = usize::from(p.n_inputs);

@@ -17,6 +17,18 @@ pub fn dtype_size(dtype: u8) -> Result<usize> {
     }
 }
 
+/// A tensor at byte `offset` with `dims`, contiguous unless `strides` (in elements) are given.
+pub fn describe(dims: &[u64], offset: u64, strides: &[u64]) -> uapi::Tensor {
+    let mut x = uapi::Tensor {
+        ndim: dims.len() as u32,
+        offset,
+        ..Default::default()
+    };
+    x.shape[..dims.len()].copy_from_slice(dims);
+    x.strides[..strides.len()].copy_from_slice(strides);
+    x
+}
+
 /// The tensor's dims.
 pub fn dims(t: &uapi::Tensor) -> &[u64] {
     &t.shape[..(t.ndim as usize).min(uapi::MAX_DIMS)]

@@ -5,6 +5,7 @@
 use lightos_cpu::round::Rounding;
 use lightos_cpu::tensor::{dtype_size, load_f32, store_f32};
 use lightos_cpu::Gemm;
+use lightos_cpu::{exec::primitive as prim, tensor::describe as t};
 use lightos_cuda::{exec, CudaDevice, CudaError};
 use lightos_uapi as uapi;
 
@@ -18,29 +19,6 @@ fn gpu() -> Option<CudaDevice> {
         }
         Err(e) => panic!("opening GPU 0: {e}"),
     }
-}
-
-fn t(dims: &[u64], offset: u64, strides: &[u64]) -> uapi::Tensor {
-    let mut x = uapi::Tensor {
-        ndim: dims.len() as u32,
-        offset,
-        ..Default::default()
-    };
-    x.shape[..dims.len()].copy_from_slice(dims);
-    x.strides[..strides.len()].copy_from_slice(strides);
-    x
-}
-
-fn prim(op: u16, dtype: u8, out_dtype: u8, operands: &[uapi::Tensor]) -> uapi::Primitive {
-    let mut p = uapi::Primitive {
-        op,
-        dtype,
-        out_dtype,
-        n_inputs: (operands.len() - 1) as u8,
-        ..Default::default()
-    };
-    p.operands[..operands.len()].copy_from_slice(operands);
-    p
 }
 
 fn bytes(values: &[f32], dtype: u8) -> Vec<u8> {

@@ -6,28 +6,12 @@
 use super::*;
 use crate::test_util::rand_f32;
 
-/// A tensor at byte `offset` with `dims`, contiguous unless `strides` given.
 fn t(dims: &[u64], offset: u64, strides: &[u64]) -> uapi::Tensor {
-    let mut x = uapi::Tensor {
-        ndim: dims.len() as u32,
-        offset,
-        ..Default::default()
-    };
-    x.shape[..dims.len()].copy_from_slice(dims);
-    x.strides[..strides.len()].copy_from_slice(strides);
-    x
+    tensor::describe(dims, offset, strides)
 }
 
 fn prim(op: u16, dtype: u8, out_dtype: u8, operands: &[uapi::Tensor]) -> uapi::Primitive {
-    let mut p = uapi::Primitive {
-        op,
-        dtype,
-        out_dtype,
-        n_inputs: (operands.len() - 1) as u8,
-        ..Default::default()
-    };
-    p.operands[..operands.len()].copy_from_slice(operands);
-    p
+    primitive(op, dtype, out_dtype, operands)
 }
 
 /// Encodes f32 values as `dtype` bytes (round to nearest even).
