@@ -69,7 +69,7 @@ check "lightos devices lists lightosd's backend with its ops, dtypes and determi
 check "lightosd --backend cuda in the VM (no GPU) says no CUDA driver, exits 69 and registers nothing" \
       "lightosd --backend cuda --name nogpu0 2>/tmp/e; [ \$? = 69 ] && grep -q 'no CUDA driver' /tmp/e && ! grep -q 'backend nogpu0' /sys/kernel/debug/lightos/stats"
 check "lightos devices says why there is no GPU in the VM (no NVML), in --json too" \
-      "lightos devices | grep -q '^  gpus: none (NVML' && lightos --json devices | grep -q '\"gpus\":\[\]' && lightos --json devices | grep -q '\"gpus_unavailable\":\"NVML'"
+      "lightos devices | grep -q '^  gpus: none (no CUDA driver: NVML' && lightos --json devices | grep -q '\"gpus\":\[\]' && lightos --json devices | grep -q '\"gpus_unavailable\":\"no CUDA driver: NVML'"
 check "lightos run mlp on an unknown backend fails and names it" \
       "! lightos run mlp --backend nope0 --layers 4,2 2>/tmp/e; grep -q \"no device named 'nope0'\" /tmp/e"
 check "lightos run mlp saves and reloads its model (LMLP) and refuses a broken file" \

@@ -2,6 +2,7 @@
 //! stream and the NVRTC-compiled kernels; device memory in and out, GEMM and kernel launches.
 //! Work is queued on the stream in order; [`CudaDevice::download`] waits for it.
 
+use crate::engine::Engine;
 use crate::gemm::{self, ColumnMajorCall, GemmType};
 use crate::kernels::{self, name, Unary, BLOCK};
 use crate::probe;
@@ -194,6 +195,58 @@ impl CudaDevice {
         // both hold `d` values.
         unsafe { launch.launch(cfg) }?;
         Ok(())
+    }
+}
+
+/// The GPU as [`crate::exec`]'s engine.
+impl Engine for CudaDevice {
+    type F32 = CudaSlice<f32>;
+    type Bytes = CudaSlice<u8>;
+    fn upload_f32(&self, host: &[f32]) -> Result<Self::F32> {
+        self.upload(host)
+    }
+    fn upload_bytes(&self, host: &[u8]) -> Result<Self::Bytes> {
+        self.upload(host)
+    }
+    fn zeros_f32(&self, len: usize) -> Result<Self::F32> {
+        self.zeros(len)
+    }
+    fn zeros_bytes(&self, len: usize) -> Result<Self::Bytes> {
+        self.zeros(len)
+    }
+    fn download_f32(&self, dev: &Self::F32) -> Result<Vec<f32>> {
+        self.download(dev)
+    }
+    fn download_bytes(&self, dev: &Self::Bytes) -> Result<Vec<u8>> {
+        self.download(dev)
+    }
+    fn gemm(
+        &self,
+        ty: GemmType,
+        call: &ColumnMajorCall,
+        a: &Self::Bytes,
+        b: &Self::Bytes,
+        c: &mut Self::Bytes,
+    ) -> Result<()> {
+        CudaDevice::gemm(self, ty, call, a, b, c)
+    }
+    fn binary(&self, add: bool, a: &Self::F32, b: &Self::F32, out: &mut Self::F32) -> Result<()> {
+        CudaDevice::binary(self, add, a, b, out)
+    }
+    fn unary(&self, op: Unary, x: &mut Self::F32, p: f32, q: f32) -> Result<()> {
+        CudaDevice::unary(self, op, x, p, q)
+    }
+    fn softmax_rows(&self, x: &mut Self::F32, d: usize) -> Result<()> {
+        CudaDevice::softmax_rows(self, x, d)
+    }
+    fn layernorm_rows(
+        &self,
+        x: &mut Self::F32,
+        d: usize,
+        eps: f32,
+        affine: Option<(&Self::F32, &Self::F32)>,
+    ) -> Result<()> {
+        CudaDevice::layernorm_rows(self, x, d, eps, affine)
     }
 }
 

@@ -5,9 +5,10 @@
 //! f16/bf16 with f32 accumulation; INT8 in f64, exact; FP8 as f32), the other ops in the NVRTC
 //! kernels. COPY moves bytes between host buffers and never visits the device.
 
+use crate::engine::Engine;
 use crate::gemm::{ColumnMajorCall, GemmType};
 use crate::kernels::Unary;
-use crate::{CudaDevice, CudaError, Result};
+use crate::{CudaError, Result};
 use lightos_cpu::exec::{self as cpu, scaling::Scaling, MatmulViews};
 use lightos_cpu::round::Rounding;
 use lightos_cpu::tensor::{self, dtype_size, load_f32, store_f32};
@@ -32,8 +33,8 @@ pub const OPS: [u16; 10] = [
 pub const DTYPES: u32 = lightos_cpu::exec::DTYPES;
 
 /// Runs `p`: `inputs[i]` are the bytes of input `i`'s buffer, `out` the output's.
-pub fn execute(
-    dev: &CudaDevice,
+pub fn execute<E: Engine>(
+    dev: &E,
     p: &uapi::Primitive,
     inputs: &[&[u8]],
     out: &mut [u8],
@@ -60,10 +61,11 @@ pub fn execute(
     let values = match p.op {
         uapi::OP_MATMUL => matmul(dev, p, inputs)?,
         uapi::OP_ADD | uapi::OP_MUL => {
-            let (a, b) = (dev.upload(&load(0)?)?, dev.upload(&load(1)?)?);
-            let mut c = dev.zeros::<f32>(a.len())?;
+            let (av, bv) = (load(0)?, load(1)?);
+            let mut c = dev.zeros_f32(av.len())?;
+            let (a, b) = (dev.upload_f32(&av)?, dev.upload_f32(&bv)?);
             dev.binary(p.op == uapi::OP_ADD, &a, &b, &mut c)?;
-            dev.download(&c)?
+            dev.download_f32(&c)?
         }
         uapi::OP_RELU | uapi::OP_GELU => {
             let op = if p.op == uapi::OP_RELU {
@@ -71,33 +73,33 @@ pub fn execute(
             } else {
                 Unary::Gelu
             };
-            let mut x = dev.upload(&load(0)?)?;
+            let mut x = dev.upload_f32(&load(0)?)?;
             dev.unary(op, &mut x, 0.0, 0.0)?;
-            dev.download(&x)?
+            dev.download_f32(&x)?
         }
         uapi::OP_SOFTMAX => {
-            let mut x = dev.upload(&load(0)?)?;
+            let mut x = dev.upload_f32(&load(0)?)?;
             dev.softmax_rows(&mut x, cpu::last_dim(&p.operands[0]))?;
-            dev.download(&x)?
+            dev.download_f32(&x)?
         }
         uapi::OP_LAYERNORM => {
             let eps = cpu::layernorm_eps(p)?;
-            let mut x = dev.upload(&load(0)?)?;
+            let mut x = dev.upload_f32(&load(0)?)?;
             let affine = if n_in == 3 {
-                Some((dev.upload(&load(1)?)?, dev.upload(&load(2)?)?))
+                Some((dev.upload_f32(&load(1)?)?, dev.upload_f32(&load(2)?)?))
             } else {
                 None
             };
             let d = cpu::last_dim(&p.operands[0]);
             dev.layernorm_rows(&mut x, d, eps, affine.as_ref().map(|(g, b)| (g, b)))?;
-            dev.download(&x)?
+            dev.download_f32(&x)?
         }
         uapi::OP_QUANTIZE => {
             // The scale step on the GPU; rounding (any mode), zero point and packing as the CPU.
             let (scale, _) = cpu::abi_quant_params(p)?.at(0);
-            let mut x = dev.upload(&load(0)?)?;
+            let mut x = dev.upload_f32(&load(0)?)?;
             dev.unary(Unary::Divide, &mut x, scale, 0.0)?;
-            let scaled = dev.download(&x)?;
+            let scaled = dev.download_f32(&x)?;
             return Ok(cpu::store_quantized(
                 p,
                 &scaled,
@@ -108,9 +110,9 @@ pub fn execute(
         }
         uapi::OP_DEQUANTIZE => {
             let (scale, zero_point) = cpu::abi_quant_params(p)?.at(0);
-            let mut x = dev.upload(&load(0)?)?;
+            let mut x = dev.upload_f32(&load(0)?)?;
             dev.unary(Unary::SubMul, &mut x, zero_point as f32, scale)?;
-            dev.download(&x)?
+            dev.download_f32(&x)?
         }
         _ => return Err(CudaError::Unsupported("op")),
     };
@@ -130,7 +132,7 @@ fn logical_bytes<'a>(bytes: &'a [u8], t: &uapi::Tensor, esize: usize) -> Result<
 }
 
 /// MATMUL's raw sums (batch × m × n, f32), dequantized when the primitive carries scales.
-fn matmul(dev: &CudaDevice, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<Vec<f32>> {
+fn matmul<E: Engine>(dev: &E, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<Vec<f32>> {
     let views = MatmulViews::of(p)?;
     let scaling = Scaling::from_prim(p, inputs, views.n)?;
     let call = ColumnMajorCall::for_row_major(views.batch, views.m, views.k, views.n)?;
@@ -143,11 +145,11 @@ fn matmul(dev: &CudaDevice, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<Vec
                 _ => GemmType::Bf16,
             };
             let esize = dtype_size(p.dtype)?;
-            let a = dev.upload(&logical_bytes(inputs[0], ta, esize)?)?;
-            let b = dev.upload(&logical_bytes(inputs[1], tb, esize)?)?;
-            let mut c = dev.zeros::<u8>(views.batch * views.m * views.n * 4)?;
+            let a = dev.upload_bytes(&logical_bytes(inputs[0], ta, esize)?)?;
+            let b = dev.upload_bytes(&logical_bytes(inputs[1], tb, esize)?)?;
+            let mut c = dev.zeros_bytes(views.batch * views.m * views.n * 4)?;
             dev.gemm(ty, &call, &a, &b, &mut c)?;
-            bytemuck::pod_collect_to_vec::<u8, f32>(&dev.download(&c)?)
+            bytemuck::pod_collect_to_vec::<u8, f32>(&dev.download_bytes(&c)?)
         }
         uapi::DTYPE_I8 => {
             // Products of i8 sum exactly in f64 up to k = 2^53 / 127²: the CPU's exact INT8.
@@ -158,10 +160,10 @@ fn matmul(dev: &CudaDevice, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<Vec
                     .collect();
                 Ok(bytemuck::cast_slice(&v).to_vec())
             };
-            let (a, b) = (dev.upload(&wide(0)?)?, dev.upload(&wide(1)?)?);
-            let mut c = dev.zeros::<u8>(views.batch * views.m * views.n * 8)?;
+            let (a, b) = (dev.upload_bytes(&wide(0)?)?, dev.upload_bytes(&wide(1)?)?);
+            let mut c = dev.zeros_bytes(views.batch * views.m * views.n * 8)?;
             dev.gemm(GemmType::F64, &call, &a, &b, &mut c)?;
-            bytemuck::pod_collect_to_vec::<u8, f64>(&dev.download(&c)?)
+            bytemuck::pod_collect_to_vec::<u8, f64>(&dev.download_bytes(&c)?)
                 .into_iter()
                 .map(|v| v as f32)
                 .collect()
@@ -171,10 +173,10 @@ fn matmul(dev: &CudaDevice, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<Vec
             let wide = |i: usize| -> Result<Vec<u8>> {
                 Ok(bytemuck::cast_slice(&load_f32(inputs[i], &p.operands[i], p.dtype)?).to_vec())
             };
-            let (a, b) = (dev.upload(&wide(0)?)?, dev.upload(&wide(1)?)?);
-            let mut c = dev.zeros::<u8>(views.batch * views.m * views.n * 4)?;
+            let (a, b) = (dev.upload_bytes(&wide(0)?)?, dev.upload_bytes(&wide(1)?)?);
+            let mut c = dev.zeros_bytes(views.batch * views.m * views.n * 4)?;
             dev.gemm(GemmType::F32, &call, &a, &b, &mut c)?;
-            bytemuck::pod_collect_to_vec::<u8, f32>(&dev.download(&c)?)
+            bytemuck::pod_collect_to_vec::<u8, f32>(&dev.download_bytes(&c)?)
         }
         _ => return Err(CudaError::Unsupported("dtype")),
     };

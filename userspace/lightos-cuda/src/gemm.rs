@@ -55,6 +55,28 @@ impl ColumnMajorCall {
     }
 }
 
+impl ColumnMajorCall {
+    /// `Ok` when operands of `a_len`, `b_len` and `c_len` bytes (row-major A, B and C, as
+    /// [`run`] takes them) hold everything the call reads and writes for element types `ty`.
+    pub fn check_sizes(
+        &self,
+        ty: GemmType,
+        a_len: usize,
+        b_len: usize,
+        c_len: usize,
+    ) -> Result<()> {
+        let bytes = |stride: i64, size: usize| stride as usize * self.batch as usize * size;
+        // cuBLAS's first operand is B (k×n), its second A (m×k), its output C (m×n).
+        if b_len < bytes(self.stride_a, ty.in_size())
+            || a_len < bytes(self.stride_b, ty.in_size())
+            || c_len < bytes(self.stride_c, ty.out_size())
+        {
+            return Err(CudaError::TooLarge("operand smaller than the GEMM"));
+        }
+        Ok(())
+    }
+}
+
 /// An element type cuBLAS takes, with the compute type used for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmType {
@@ -119,14 +141,7 @@ pub fn run(
     b: &CudaSlice<u8>,
     c: &mut CudaSlice<u8>,
 ) -> Result<()> {
-    let elems = |s: i64, batch: i32| s as usize * batch as usize;
-    // cuBLAS's first operand is B (k×n), its second A (m×k), its output C (m×n).
-    if b.len() < elems(call.stride_a, call.batch) * ty.in_size()
-        || a.len() < elems(call.stride_b, call.batch) * ty.in_size()
-        || c.len() < elems(call.stride_c, call.batch) * ty.out_size()
-    {
-        return Err(CudaError::TooLarge("operand smaller than the GEMM"));
-    }
+    call.check_sizes(ty, a.len(), b.len(), c.len())?;
     let (in_type, out_type, compute) = ty.types();
     let (one_f64, zero_f64) = (1f64, 0f64);
     let (one_f32, zero_f32) = (1f32, 0f32);

@@ -4,6 +4,7 @@
 //! - [`probe`]: whether the driver, cuBLAS and NVRTC load here; without them the backend reports
 //!   [`CudaError::Unavailable`] ("no CUDA driver") instead of calling anything.
 //! - [`CudaDevice`]: a context, a stream, a cuBLAS handle and the NVRTC-compiled [`kernels`].
+//! - [`engine`]: what `exec` needs of a device ([`CudaDevice`] is one).
 //! - [`gemm`]: row-major batched GEMM through cuBLAS's column-major `GemmStridedBatchedEx`.
 //! - [`exec`]: runs an ABI primitive (MATMUL, SOFTMAX, LAYERNORM, GELU, RELU, ADD, MUL,
 //!   QUANTIZE, DEQUANTIZE, COPY) on mapped operand bytes.
@@ -12,6 +13,7 @@
 //! The tests that need a GPU skip, saying so, where none is present.
 
 mod device;
+pub mod engine;
 mod error;
 pub mod exec;
 pub mod gemm;

@@ -91,7 +91,7 @@ impl Backend {
                 lightos_cpu::exec::execute(g, p, inputs, out).map_err(|e| e.to_string())
             }
             Backend::Cuda(d) => {
-                lightos_cuda::exec::execute(d, p, inputs, out).map_err(|e| e.to_string())
+                lightos_cuda::exec::execute(d.as_ref(), p, inputs, out).map_err(|e| e.to_string())
             }
         }
     }
