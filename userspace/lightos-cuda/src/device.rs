@@ -1,6 +1,9 @@
-//! One CUDA device opened for the backend: its context, a stream, a cuBLAS handle on that
-//! stream and the NVRTC-compiled kernels; device memory in and out, GEMM and kernel launches.
-//! Work is queued on the stream in order; [`CudaDevice::download`] waits for it.
+//! One CUDA device opened for the backend: its context, a compute stream with a cuBLAS handle
+//! and the NVRTC-compiled kernels, and a copy stream; device memory in and out, GEMM and kernel
+//! launches. Copies queue on the copy stream and compute on the compute stream; cudarc's event
+//! tracking (on by default with two streams) orders every use of a buffer after its upload and a
+//! download after the computation that wrote it, so copies overlap unrelated compute
+//! ([`crate::pipeline`]). [`CudaDevice::download`] waits for what it reads.
 
 use crate::engine::Engine;
 use crate::gemm::{self, ColumnMajorCall, GemmType};
@@ -38,6 +41,7 @@ struct Kernels {
 pub struct CudaDevice {
     info: GpuInfo,
     stream: Arc<CudaStream>,
+    copy: Arc<CudaStream>,
     blas: CudaBlas,
     kernels: Kernels,
 }
@@ -59,6 +63,7 @@ impl CudaDevice {
             capability: ctx.compute_capability()?,
         };
         let stream = ctx.new_stream()?;
+        let copy = ctx.new_stream()?;
         let blas = CudaBlas::new(stream.clone())?;
         let module = ctx.load_module(cudarc::nvrtc::compile_ptx(kernels::SOURCE)?)?;
         let kernels = Kernels {
@@ -70,6 +75,7 @@ impl CudaDevice {
         Ok(CudaDevice {
             info,
             stream,
+            copy,
             blas,
             kernels,
         })
@@ -80,29 +86,30 @@ impl CudaDevice {
         &self.info
     }
 
-    /// The stream every call queues on.
+    /// The stream GEMMs and kernels queue on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
 
-    /// Copies `host` to new device memory (queued; `host` may be reused on return).
+    /// Copies `host` to new device memory on the copy stream (`host` may be reused on return).
     pub fn upload<T: DeviceRepr>(&self, host: &[T]) -> Result<CudaSlice<T>> {
-        Ok(self.stream.clone_htod(host)?)
+        Ok(self.copy.clone_htod(host)?)
     }
 
     /// New zeroed device memory of `len` elements.
     pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
-        Ok(self.stream.alloc_zeros(len)?)
+        Ok(self.copy.alloc_zeros(len)?)
     }
 
-    /// Copies device memory back, after everything queued before it.
+    /// Copies device memory back on the copy stream, after the work that wrote it.
     pub fn download<T: DeviceRepr + Clone + Default>(&self, dev: &CudaSlice<T>) -> Result<Vec<T>> {
-        Ok(self.stream.clone_dtoh(dev)?)
+        Ok(self.copy.clone_dtoh(dev)?)
     }
 
-    /// Waits for everything queued.
+    /// Waits for everything queued on both streams.
     pub fn synchronize(&self) -> Result<()> {
-        Ok(self.stream.synchronize()?)
+        self.stream.synchronize()?;
+        Ok(self.copy.synchronize()?)
     }
 
     /// `c = a·b`, row-major and batched as `call` says, element types as `ty`.

@@ -13,6 +13,10 @@ pub trait Engine {
     type F32;
     /// Device memory holding raw bytes (GEMM operands of any [`GemmType`]).
     type Bytes;
+    /// About how many bytes one chunk of a pipelined MATMUL moves ([`crate::pipeline`]).
+    fn chunk_bytes(&self) -> usize {
+        32 << 20
+    }
     /// Copies f32 values to new device memory.
     fn upload_f32(&self, host: &[f32]) -> Result<Self::F32>;
     /// Copies bytes to new device memory.

@@ -6,8 +6,9 @@
 //! kernels. COPY moves bytes between host buffers and never visits the device.
 
 use crate::engine::Engine;
-use crate::gemm::{ColumnMajorCall, GemmType};
+use crate::gemm::GemmType;
 use crate::kernels::Unary;
+use crate::pipeline;
 use crate::{CudaError, Result};
 use lightos_cpu::exec::{self as cpu, scaling::Scaling, MatmulViews};
 use lightos_cpu::round::Rounding;
@@ -135,7 +136,7 @@ fn logical_bytes<'a>(bytes: &'a [u8], t: &uapi::Tensor, esize: usize) -> Result<
 fn matmul<E: Engine>(dev: &E, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<Vec<f32>> {
     let views = MatmulViews::of(p)?;
     let scaling = Scaling::from_prim(p, inputs, views.n)?;
-    let call = ColumnMajorCall::for_row_major(views.batch, views.m, views.k, views.n)?;
+    let shape = (views.batch, views.m, views.k, views.n);
     let (ta, tb) = (&p.operands[0], &p.operands[1]);
     let mut c = match p.dtype {
         uapi::DTYPE_F32 | uapi::DTYPE_F16 | uapi::DTYPE_BF16 => {
@@ -145,11 +146,9 @@ fn matmul<E: Engine>(dev: &E, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<V
                 _ => GemmType::Bf16,
             };
             let esize = dtype_size(p.dtype)?;
-            let a = dev.upload_bytes(&logical_bytes(inputs[0], ta, esize)?)?;
-            let b = dev.upload_bytes(&logical_bytes(inputs[1], tb, esize)?)?;
-            let mut c = dev.zeros_bytes(views.batch * views.m * views.n * 4)?;
-            dev.gemm(ty, &call, &a, &b, &mut c)?;
-            bytemuck::pod_collect_to_vec::<u8, f32>(&dev.download_bytes(&c)?)
+            let a = logical_bytes(inputs[0], ta, esize)?;
+            let b = logical_bytes(inputs[1], tb, esize)?;
+            bytemuck::pod_collect_to_vec::<u8, f32>(&pipeline::gemm(dev, ty, shape, &a, &b)?)
         }
         uapi::DTYPE_I8 => {
             // Products of i8 sum exactly in f64 up to k = 2^53 / 127²: the CPU's exact INT8.
@@ -160,10 +159,8 @@ fn matmul<E: Engine>(dev: &E, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<V
                     .collect();
                 Ok(bytemuck::cast_slice(&v).to_vec())
             };
-            let (a, b) = (dev.upload_bytes(&wide(0)?)?, dev.upload_bytes(&wide(1)?)?);
-            let mut c = dev.zeros_bytes(views.batch * views.m * views.n * 8)?;
-            dev.gemm(GemmType::F64, &call, &a, &b, &mut c)?;
-            bytemuck::pod_collect_to_vec::<u8, f64>(&dev.download_bytes(&c)?)
+            let c = pipeline::gemm(dev, GemmType::F64, shape, &wide(0)?, &wide(1)?)?;
+            bytemuck::pod_collect_to_vec::<u8, f64>(&c)
                 .into_iter()
                 .map(|v| v as f32)
                 .collect()
@@ -173,10 +170,8 @@ fn matmul<E: Engine>(dev: &E, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<V
             let wide = |i: usize| -> Result<Vec<u8>> {
                 Ok(bytemuck::cast_slice(&load_f32(inputs[i], &p.operands[i], p.dtype)?).to_vec())
             };
-            let (a, b) = (dev.upload_bytes(&wide(0)?)?, dev.upload_bytes(&wide(1)?)?);
-            let mut c = dev.zeros_bytes(views.batch * views.m * views.n * 4)?;
-            dev.gemm(GemmType::F32, &call, &a, &b, &mut c)?;
-            bytemuck::pod_collect_to_vec::<u8, f32>(&dev.download_bytes(&c)?)
+            let c = pipeline::gemm(dev, GemmType::F32, shape, &wide(0)?, &wide(1)?)?;
+            bytemuck::pod_collect_to_vec::<u8, f32>(&c)
         }
         _ => return Err(CudaError::Unsupported("dtype")),
     };

@@ -6,6 +6,7 @@
 //! - [`CudaDevice`]: a context, a stream, a cuBLAS handle and the NVRTC-compiled [`kernels`].
 //! - [`engine`]: what `exec` needs of a device ([`CudaDevice`] is one).
 //! - [`gemm`]: row-major batched GEMM through cuBLAS's column-major `GemmStridedBatchedEx`.
+//! - [`pipeline`]: a MATMUL in chunks, copies overlapping compute (two streams).
 //! - [`exec`]: runs an ABI primitive (MATMUL, SOFTMAX, LAYERNORM, GELU, RELU, ADD, MUL,
 //!   QUANTIZE, DEQUANTIZE, COPY) on mapped operand bytes.
 //! - [`nvml`]: temperature, power and power limits through NVML.
@@ -19,6 +20,7 @@ pub mod exec;
 pub mod gemm;
 pub mod kernels;
 pub mod nvml;
+pub mod pipeline;
 pub mod probe;
 
 pub use device::{CudaDevice, GpuInfo};

@@ -1,8 +1,8 @@
 //! `lightos_cuda::exec` on a host engine: the same calls the GPU gets (GEMM with cuBLAS's
 //! column-major semantics for each `GemmType`, the kernels' element-wise and row ops), on host
 //! memory, against the CPU backend. Checks the CUDA backend's orchestration — operand gathering,
-//! the dtype paths (native f16/bf16, INT8 in f64, FP8 widened), scales, the quantization halves,
-//! buffer sizes — without a GPU. It says nothing about cuBLAS or the GPU themselves.
+//! the dtype paths (native f16/bf16, INT8 in f64, FP8 widened), the chunked GEMM pipeline,
+//! scales, the quantization halves, buffer sizes — without a GPU. It says nothing about cuBLAS or the GPU themselves.
 
 mod common;
 
@@ -49,6 +49,10 @@ fn encode(v: f64, ty: GemmType, out: &mut [u8]) {
 impl Engine for HostEngine {
     type F32 = Vec<f32>;
     type Bytes = Vec<u8>;
+    /// Small, so the shared MATMUL cases run as pipelines of several chunks.
+    fn chunk_bytes(&self) -> usize {
+        2 << 10
+    }
     fn upload_f32(&self, host: &[f32]) -> Result<Vec<f32>> {
         Ok(host.to_vec())
     }
