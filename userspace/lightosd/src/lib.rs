@@ -4,7 +4,7 @@
 //!   cache-blocked multithreaded GEMM; every op bit-reproducible whatever the thread count;
 //! - the CUDA backend ([`lightos_cuda`]): MATMUL through cuBLAS and the element-wise, softmax,
 //!   layernorm and quantization ops as NVRTC kernels on an NVIDIA GPU, declared bit-reproducible
-//!   run to run (one stream; cuBLAS's guarantee for one GPU model and toolkit).
+//!   run to run (cuBLAS on one compute stream: its guarantee for one GPU model and toolkit).
 //!
 //! Killing the daemon is safe: the kernel fails its in-flight jobs with `DEVICE_LOST`, and clients
 //! may resubmit them to another backend.
