@@ -3,6 +3,8 @@
 # through /dev/lightos, the thermal guard's trace while it runs, and a spiking network whose
 # inputs come through a kernel spike ring and whose synapses run on photonic0.
 set -e
+# The serial console is a terminal, but what the demo prints is read as a log: no progress bars.
+export TERM=dumb
 lightos info
 echo
 echo "== an MLP (256-512-512-10, batch 64) on cpu0 (lightosd: the CPU backend) and on photonic0"

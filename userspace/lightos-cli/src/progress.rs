@@ -1,12 +1,13 @@
-//! Progress on long work, on stderr and only on a terminal: scripts, `--json` and the tests see
-//! none (indicatif's hidden bars cost nothing).
+//! Progress on long work, on stderr and only on a terminal that is not `TERM=dumb`: scripts,
+//! logs, `--json` and the tests see none (indicatif's hidden bars cost nothing).
 
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
 
 fn shown(json: bool) -> bool {
-    !json && std::io::stderr().is_terminal()
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    !json && !dumb && std::io::stderr().is_terminal()
 }
 
 /// A bar of `len` steps labelled `prefix`.

@@ -116,13 +116,7 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
                 dim: qd[2] as usize,
                 value_dim: vd[2] as usize,
             };
-            let scale = match p.params[0] as u32 {
-                0 => 1.0 / (s.dim as f32).sqrt(),
-                bits => f32::from_bits(bits),
-            };
-            if !scale.is_finite() {
-                return Err(CpuError::Operand("attention scale must be finite"));
-            }
+            let scale = attention_scale(p, s.dim)?;
             ops::attention(g, &q, &k, &v, s, scale, p.flags & uapi::PRIM_CAUSAL != 0)?
         }
         uapi::OP_CONV2D => {
@@ -170,6 +164,18 @@ pub fn layernorm_eps(p: &uapi::Primitive) -> Result<f32> {
         ));
     }
     Ok(eps)
+}
+
+/// ATTENTION's score scale: `params[0]` as f32 bits, 0 for `1/√dim`; finite.
+pub fn attention_scale(p: &uapi::Primitive, dim: usize) -> Result<f32> {
+    let scale = match p.params[0] as u32 {
+        0 => 1.0 / (dim as f32).sqrt(),
+        bits => f32::from_bits(bits),
+    };
+    if !scale.is_finite() {
+        return Err(CpuError::Operand("attention scale must be finite"));
+    }
+    Ok(scale)
 }
 
 /// QUANTIZE/DEQUANTIZE's per-tensor parameters: `params[0]` scale (f32 bits), `params[1]` zero

@@ -35,6 +35,7 @@ struct Kernels {
     unary: CudaFunction,
     softmax: CudaFunction,
     layernorm: CudaFunction,
+    scale_mask: CudaFunction,
 }
 
 /// An opened CUDA device.
@@ -71,6 +72,7 @@ impl CudaDevice {
             unary: module.load_function(name::UNARY)?,
             softmax: module.load_function(name::SOFTMAX)?,
             layernorm: module.load_function(name::LAYERNORM)?,
+            scale_mask: module.load_function(name::SCALE_MASK)?,
         };
         Ok(CudaDevice {
             info,
@@ -122,6 +124,40 @@ impl CudaDevice {
         c: &mut CudaSlice<u8>,
     ) -> Result<()> {
         gemm::run(&self.blas, &self.stream, ty, call, a, b, c)
+    }
+
+    /// Attention scores `[batch × s × t]` in place: times `scale`, `-inf` above the diagonal
+    /// when `causal`.
+    pub fn scale_mask(
+        &self,
+        x: &mut CudaSlice<f32>,
+        s: usize,
+        t: usize,
+        scale: f32,
+        causal: bool,
+    ) -> Result<()> {
+        let (s32, t32) = (
+            u32::try_from(s).map_err(|_| CudaError::TooLarge("query count"))?,
+            u32::try_from(t).map_err(|_| CudaError::TooLarge("key count"))?,
+        );
+        if s == 0 || t == 0 || !x.len().is_multiple_of(s * t) {
+            return Err(CudaError::TooLarge(
+                "scores not a whole number of s×t blocks",
+            ));
+        }
+        let (n64, flag, cfg) = (x.len() as u64, i32::from(causal), elementwise(x.len()));
+        let mut launch = self.stream.launch_builder(&self.kernels.scale_mask);
+        launch
+            .arg(x)
+            .arg(&n64)
+            .arg(&t32)
+            .arg(&s32)
+            .arg(&scale)
+            .arg(&flag);
+        // SAFETY: signature (float*, u64, unsigned, unsigned, float, int), as pushed; indices
+        // below n, which `x` holds.
+        unsafe { launch.launch(cfg) }?;
+        Ok(())
     }
 
     /// `out = a + b` (`add`) or `a * b`, element-wise over `out.len()` values.
@@ -236,6 +272,25 @@ impl Engine for CudaDevice {
         c: &mut Self::Bytes,
     ) -> Result<()> {
         CudaDevice::gemm(self, ty, call, a, b, c)
+    }
+    fn gemm_f32(
+        &self,
+        call: &ColumnMajorCall,
+        a: &Self::F32,
+        b: &Self::F32,
+        c: &mut Self::F32,
+    ) -> Result<()> {
+        gemm::run(&self.blas, &self.stream, GemmType::F32, call, a, b, c)
+    }
+    fn scale_mask(
+        &self,
+        x: &mut Self::F32,
+        s: usize,
+        t: usize,
+        scale: f32,
+        causal: bool,
+    ) -> Result<()> {
+        CudaDevice::scale_mask(self, x, s, t, scale, causal)
     }
     fn binary(&self, add: bool, a: &Self::F32, b: &Self::F32, out: &mut Self::F32) -> Result<()> {
         CudaDevice::binary(self, add, a, b, out)

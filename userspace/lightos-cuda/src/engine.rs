@@ -38,6 +38,24 @@ pub trait Engine {
         b: &Self::Bytes,
         c: &mut Self::Bytes,
     ) -> Result<()>;
+    /// Row-major f32 `c = a·b` (or `a·bᵀ`) as `call` says, on f32 memory.
+    fn gemm_f32(
+        &self,
+        call: &ColumnMajorCall,
+        a: &Self::F32,
+        b: &Self::F32,
+        c: &mut Self::F32,
+    ) -> Result<()>;
+    /// Attention scores `[batch × s × t]` in place: each times `scale`, and `-inf` where key
+    /// `j` > query `i` when `causal`.
+    fn scale_mask(
+        &self,
+        x: &mut Self::F32,
+        s: usize,
+        t: usize,
+        scale: f32,
+        causal: bool,
+    ) -> Result<()>;
     /// `out = a + b` (`add`) or `a * b`.
     fn binary(&self, add: bool, a: &Self::F32, b: &Self::F32, out: &mut Self::F32) -> Result<()>;
     /// `op` on each value in place.

@@ -3,10 +3,11 @@
 //! them (layouts, dtypes, rounding, quantization scales), so both backends check the same things
 //! and store results the same way. The arithmetic runs on the GPU: GEMMs in cuBLAS (f32, and
 //! f16/bf16 with f32 accumulation; INT8 in f64, exact; FP8 as f32), the other ops in the NVRTC
-//! kernels. COPY moves bytes between host buffers and never visits the device.
+//! kernels, ATTENTION as two GEMMs around them. COPY moves bytes between host buffers and never
+//! visits the device.
 
 use crate::engine::Engine;
-use crate::gemm::GemmType;
+use crate::gemm::{ColumnMajorCall, GemmType};
 use crate::kernels::Unary;
 use crate::pipeline;
 use crate::{CudaError, Result};
@@ -17,8 +18,9 @@ use lightos_uapi as uapi;
 use std::borrow::Cow;
 
 /// The ops [`execute`] runs.
-pub const OPS: [u16; 10] = [
+pub const OPS: [u16; 11] = [
     uapi::OP_MATMUL,
+    uapi::OP_ATTENTION,
     uapi::OP_SOFTMAX,
     uapi::OP_LAYERNORM,
     uapi::OP_GELU,
@@ -68,6 +70,7 @@ pub fn execute<E: Engine>(
             dev.binary(p.op == uapi::OP_ADD, &a, &b, &mut c)?;
             dev.download_f32(&c)?
         }
+        uapi::OP_ATTENTION => attention(dev, p, inputs)?,
         uapi::OP_RELU | uapi::OP_GELU => {
             let op = if p.op == uapi::OP_RELU {
                 Unary::Relu
@@ -118,6 +121,43 @@ pub fn execute<E: Engine>(
         _ => return Err(CudaError::Unsupported("op")),
     };
     Ok(store_f32(&values, out, ot, out_dtype, &mut rounding)?)
+}
+
+/// `softmax(q·kᵀ·scale [+ causal mask])·v` for `q[B,S,D]`, `k[B,T,D]`, `v[B,T,E]`: two batched
+/// GEMMs (the first with k transposed) around the scale-and-mask and softmax kernels; the scores
+/// never leave the device.
+fn attention<E: Engine>(dev: &E, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<Vec<f32>> {
+    let d3 = |i: usize| -> Result<[usize; 3]> {
+        match tensor::dims(&p.operands[i]) {
+            &[a, b, c] => Ok([a as usize, b as usize, c as usize]),
+            _ => Err(lightos_cpu::CpuError::Shape("ATTENTION takes 3-D q, k and v").into()),
+        }
+    };
+    let ([batch, s, d], [_, t, _], [_, _, e]) = (d3(0)?, d3(1)?, d3(2)?);
+    let scale = cpu::attention_scale(p, d)?;
+    let load = |i: usize| load_f32(inputs[i], &p.operands[i], p.dtype);
+    let (q, k, v) = (
+        dev.upload_f32(&load(0)?)?,
+        dev.upload_f32(&load(1)?)?,
+        dev.upload_f32(&load(2)?)?,
+    );
+    let mut scores = dev.zeros_f32(batch * s * t)?;
+    dev.gemm_f32(
+        &ColumnMajorCall::for_row_major_bt(batch, s, d, t)?,
+        &q,
+        &k,
+        &mut scores,
+    )?;
+    dev.scale_mask(&mut scores, s, t, scale, p.flags & uapi::PRIM_CAUSAL != 0)?;
+    dev.softmax_rows(&mut scores, t)?;
+    let mut out = dev.zeros_f32(batch * s * e)?;
+    dev.gemm_f32(
+        &ColumnMajorCall::for_row_major(batch, s, t, e)?,
+        &scores,
+        &v,
+        &mut out,
+    )?;
+    dev.download_f32(&out)
 }
 
 /// The tensor's elements in logical order: borrowed when it is contiguous, gathered otherwise.

@@ -31,6 +31,8 @@ pub struct ColumnMajorCall {
     pub stride_c: i64,
     /// Batch count.
     pub batch: i32,
+    /// Whether cuBLAS's first operand is transposed (row-major B stored as `n×k`: `C = A·Bᵀ`).
+    pub first_transposed: bool,
 }
 
 impl ColumnMajorCall {
@@ -51,6 +53,17 @@ impl ColumnMajorCall {
             stride_b: long(m * k)?,
             stride_c: long(m * n)?,
             batch: int(batch)?,
+            first_transposed: false,
+        })
+    }
+
+    /// The call computing row-major `C[b][m×n] = A[b][m×k]·B[b]ᵀ` with `B[b]` stored `n×k`
+    /// (attention's `Q·Kᵀ`): cuBLAS's first operand is B read transposed.
+    pub fn for_row_major_bt(batch: usize, m: usize, k: usize, n: usize) -> Result<Self> {
+        Ok(ColumnMajorCall {
+            lda: i32::try_from(k.max(1)).map_err(|_| CudaError::TooLarge("GEMM dimension"))?,
+            first_transposed: true,
+            ..Self::for_row_major(batch, m, k, n)?
         })
     }
 }
@@ -130,18 +143,19 @@ impl GemmType {
     }
 }
 
-/// Runs `call` on `stream` (the one `blas` was made with): `c = a·b` row-major, the operands raw
-/// device bytes of `ty`'s element types, sizes checked against the call.
-pub fn run(
+/// Runs `call` on `stream` (the one `blas` was made with): `c = a·b` row-major, the operands
+/// device memory holding `ty`'s element types (whatever `T` the slices are typed as), sizes
+/// checked against the call.
+pub fn run<T>(
     blas: &CudaBlas,
     stream: &CudaStream,
     ty: GemmType,
     call: &ColumnMajorCall,
-    a: &CudaSlice<u8>,
-    b: &CudaSlice<u8>,
-    c: &mut CudaSlice<u8>,
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
+    c: &mut CudaSlice<T>,
 ) -> Result<()> {
-    call.check_sizes(ty, a.len(), b.len(), c.len())?;
+    call.check_sizes(ty, a.num_bytes(), b.num_bytes(), c.num_bytes())?;
     let (in_type, out_type, compute) = ty.types();
     let (one_f64, zero_f64) = (1f64, 0f64);
     let (one_f32, zero_f32) = (1f32, 0f32);
@@ -159,7 +173,11 @@ pub fn run(
     unsafe {
         result::gemm_strided_batched_ex(
             *blas.handle(),
-            sys::cublasOperation_t::CUBLAS_OP_N,
+            if call.first_transposed {
+                sys::cublasOperation_t::CUBLAS_OP_T
+            } else {
+                sys::cublasOperation_t::CUBLAS_OP_N
+            },
             sys::cublasOperation_t::CUBLAS_OP_N,
             call.m,
             call.n,
@@ -204,7 +222,14 @@ mod tests {
             for j in 0..n {
                 for i in 0..m {
                     c[co + i + j * ldc] = (0..k)
-                        .map(|l| a[ao + i + l * lda] * b[bo + l + j * ldb])
+                        .map(|l| {
+                            let first = if call.first_transposed {
+                                a[ao + l + i * lda]
+                            } else {
+                                a[ao + i + l * lda]
+                            };
+                            first * b[bo + l + j * ldb]
+                        })
                         .sum();
                 }
             }
@@ -228,6 +253,26 @@ mod tests {
                             .sum();
                         assert_eq!(c[bi * m * n + i * n + j], want, "{batch}x{m}x{k}x{n}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_transposed_call_computes_a_times_b_transposed() {
+        let (batch, m, k, n) = (2, 3, 5, 4);
+        let a: Vec<f64> = (0..batch * m * k).map(|i| (i % 7) as f64 - 3.0).collect();
+        // B stored n×k per batch.
+        let b: Vec<f64> = (0..batch * n * k).map(|i| (i % 5) as f64 * 0.5).collect();
+        let call = ColumnMajorCall::for_row_major_bt(batch, m, k, n).unwrap();
+        let c = column_major_reference(&call, &b, &a);
+        for bi in 0..batch {
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|l| a[bi * m * k + i * k + l] * b[bi * n * k + j * k + l])
+                        .sum();
+                    assert_eq!(c[bi * m * n + i * n + j], want);
                 }
             }
         }

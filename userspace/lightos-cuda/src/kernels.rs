@@ -18,8 +18,10 @@ pub mod name {
     pub const SOFTMAX: &str = "lightos_softmax_rows";
     /// Layer normalisation of each row, in place, with optional gamma and beta.
     pub const LAYERNORM: &str = "lightos_layernorm_rows";
+    /// Attention scores: `x · scale`, and `-inf` above the diagonal when causal, in place.
+    pub const SCALE_MASK: &str = "lightos_scale_mask";
     /// Every kernel, for loading the module.
-    pub const ALL: [&str; 4] = [BINARY, UNARY, SOFTMAX, LAYERNORM];
+    pub const ALL: [&str; 5] = [BINARY, UNARY, SOFTMAX, LAYERNORM, SCALE_MASK];
 }
 
 /// The `op` codes of [`name::UNARY`].
@@ -82,6 +84,13 @@ extern "C" __global__ void lightos_unary(float* x, u64 n, int op, float p, float
         default: v = (v - p) * q; break;
         }
         x[i] = v;
+    }
+}
+
+extern "C" __global__ void lightos_scale_mask(float* x, u64 n, unsigned t, unsigned s, float scale, int causal) {
+    for (u64 idx = blockIdx.x * (u64)blockDim.x + threadIdx.x; idx < n; idx += (u64)gridDim.x * blockDim.x) {
+        u64 j = idx % t, i = (idx / t) % s;
+        x[idx] = causal && j > i ? __int_as_float(0xff800000) : x[idx] * scale;
     }
 }
 

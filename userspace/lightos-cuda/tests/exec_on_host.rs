@@ -95,12 +95,53 @@ impl Engine for HostEngine {
             for j in 0..n {
                 for i in 0..m {
                     let v: f64 = (0..k)
-                        .map(|l| first[ao + i + l * lda] * second[bo + l + j * ldb])
+                        .map(|l| {
+                            let f = if call.first_transposed {
+                                first[ao + l + i * lda]
+                            } else {
+                                first[ao + i + l * lda]
+                            };
+                            f * second[bo + l + j * ldb]
+                        })
                         .sum();
                     let at = (co + i + j * ldc) * out;
                     encode(v, ty, &mut c[at..at + out]);
                 }
             }
+        }
+        Ok(())
+    }
+    fn gemm_f32(
+        &self,
+        call: &ColumnMajorCall,
+        a: &Vec<f32>,
+        b: &Vec<f32>,
+        c: &mut Vec<f32>,
+    ) -> Result<()> {
+        let bytes = |v: &Vec<f32>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let mut out = bytes(c);
+        self.gemm(GemmType::F32, call, &bytes(a), &bytes(b), &mut out)?;
+        *c = out
+            .chunks_exact(4)
+            .map(|x| f32::from_le_bytes(x.try_into().unwrap()))
+            .collect();
+        Ok(())
+    }
+    fn scale_mask(
+        &self,
+        x: &mut Vec<f32>,
+        s: usize,
+        t: usize,
+        scale: f32,
+        causal: bool,
+    ) -> Result<()> {
+        for (idx, v) in x.iter_mut().enumerate() {
+            let (j, i) = (idx % t, (idx / t) % s);
+            *v = if causal && j > i {
+                f32::NEG_INFINITY
+            } else {
+                *v * scale
+            };
         }
         Ok(())
     }
@@ -161,6 +202,11 @@ fn softmax_layernorm_gelu_add_agree_with_the_cpu_backend() {
 #[test]
 fn quantize_and_dequantize_are_bit_identical_to_the_cpu_backend() {
     common::quantize_and_dequantize(&HostEngine);
+}
+
+#[test]
+fn attention_agrees_with_the_cpu_backend_causal_or_not() {
+    common::attention(&HostEngine);
 }
 
 #[test]

@@ -58,6 +58,12 @@ int main(int argc, char** argv) {
         int op = std::stoi(arg(0));
         float p = std::stof(arg(1)), q = std::stof(arg(2));
         launch(grid, 256, [&] { lightos_unary(out.data(), out.size(), op, p, q); });
+    } else if (k == "scale_mask") {  // ARGS: s t scale causal
+        out = in;
+        unsigned sq = std::stoul(arg(0)), t = std::stoul(arg(1));
+        float scale = std::stof(arg(2));
+        int causal = std::stoi(arg(3));
+        launch(grid, 256, [&] { lightos_scale_mask(out.data(), out.size(), t, sq, scale, causal); });
     } else if (k == "softmax") {  // ARGS: d
         out = in;
         unsigned d = std::stoul(arg(0));

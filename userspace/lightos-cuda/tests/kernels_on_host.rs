@@ -175,3 +175,30 @@ fn layernorm_matches_the_cpu_backend_with_and_without_gamma_beta() {
         }
     }
 }
+
+#[test]
+fn scale_mask_scales_and_hides_later_keys_per_batch() {
+    let (b, s, t) = (2usize, 3usize, 5usize);
+    let x = values(b * s * t, 14);
+    for causal in [false, true] {
+        let args = [
+            s.to_string(),
+            t.to_string(),
+            "0.5".into(),
+            u8::from(causal).to_string(),
+        ];
+        // One block for 30 values: every thread but the first 30 idle; and 1 block of striding.
+        let Some(got) = run("scale_mask", 1, &args, &x) else {
+            return;
+        };
+        for (idx, (&g, &v)) in got.iter().zip(&x).enumerate() {
+            let (j, i) = (idx % t, (idx / t) % s);
+            let want = if causal && j > i {
+                f32::NEG_INFINITY
+            } else {
+                v * 0.5
+            };
+            assert_eq!(g, want, "causal={causal} [{idx}]");
+        }
+    }
+}

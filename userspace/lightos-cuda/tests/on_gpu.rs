@@ -46,6 +46,13 @@ fn quantize_and_dequantize_are_bit_identical_to_the_cpu_backend() {
 }
 
 #[test]
+fn attention_agrees_with_the_cpu_backend_causal_or_not() {
+    if let Some(dev) = gpu() {
+        common::attention(&dev);
+    }
+}
+
+#[test]
 fn bad_input_is_an_error_not_a_panic_on_the_gpu_too() {
     if let Some(dev) = gpu() {
         common::bad_input_is_an_error(&dev);

@@ -198,6 +198,49 @@ pub fn quantize_and_dequantize<E: Engine>(dev: &E) {
     }
 }
 
+/// ATTENTION with the default and an explicit scale, causal and not, S ≠ T, D ≠ E.
+pub fn attention<E: Engine>(dev: &E) {
+    let (b, s, keys, d, e) = (2u64, 5u64, 7u64, 8u64, 3u64);
+    let (q, k, v) = (
+        values((b * s * d) as usize, 11),
+        values((b * keys * d) as usize, 12),
+        values((b * keys * e) as usize, 13),
+    );
+    let ins = [
+        bytes(&q, uapi::DTYPE_F32),
+        bytes(&k, uapi::DTYPE_F32),
+        bytes(&v, uapi::DTYPE_F32),
+    ];
+    for (causal, scale) in [
+        (false, 0u64),
+        (true, 0),
+        (true, u64::from(0.2f32.to_bits())),
+    ] {
+        let mut p = prim(
+            uapi::OP_ATTENTION,
+            uapi::DTYPE_F32,
+            0,
+            &[
+                t(&[b, s, d], 0, &[]),
+                t(&[b, keys, d], 0, &[]),
+                t(&[b, keys, e], 0, &[]),
+                t(&[b, s, e], 0, &[]),
+            ],
+        );
+        p.params[0] = scale;
+        if causal {
+            p.flags |= uapi::PRIM_CAUSAL;
+        }
+        let (got, want) = both(dev, &p, &ins, (b * s * e * 4) as usize);
+        assert_close(
+            &got,
+            &want,
+            1e-5,
+            &format!("ATTENTION causal={causal} scale={scale}"),
+        );
+    }
+}
+
 /// A zero scale, an op the backend does not run and a short buffer are errors.
 pub fn bad_input_is_an_error<E: Engine>(dev: &E) {
     let v = t(&[4], 0, &[]);
