@@ -3,11 +3,12 @@
 //!
 //! - [`probe`]: whether the driver, cuBLAS and NVRTC load here; without them the backend reports
 //!   [`CudaError::Unavailable`] ("no CUDA driver") instead of calling anything.
-//! - [`CudaDevice`]: a context, a stream, a cuBLAS handle and the NVRTC-compiled [`kernels`].
+//! - [`CudaDevice`]: a context, a compute and a copy stream, a cuBLAS handle and the
+//!   NVRTC-compiled [`kernels`].
 //! - [`engine`]: what `exec` needs of a device ([`CudaDevice`] is one).
 //! - [`gemm`]: row-major batched GEMM through cuBLAS's column-major `GemmStridedBatchedEx`.
 //! - [`pipeline`]: a MATMUL in chunks, copies overlapping compute (two streams).
-//! - [`exec`]: runs an ABI primitive (MATMUL, SOFTMAX, LAYERNORM, GELU, RELU, ADD, MUL,
+//! - [`exec`]: runs an ABI primitive (MATMUL, ATTENTION, SOFTMAX, LAYERNORM, GELU, RELU, ADD, MUL,
 //!   QUANTIZE, DEQUANTIZE, COPY) on mapped operand bytes.
 //! - [`nvml`]: temperature, power and power limits through NVML.
 //!

@@ -2,8 +2,8 @@
 //! routes to it on one of two backends:
 //! - the CPU backend ([`lightos_cpu`]): every op of the ABI in every dtype it allows, with the
 //!   cache-blocked multithreaded GEMM; every op bit-reproducible whatever the thread count;
-//! - the CUDA backend ([`lightos_cuda`]): MATMUL through cuBLAS and the element-wise, softmax,
-//!   layernorm and quantization ops as NVRTC kernels on an NVIDIA GPU, declared bit-reproducible
+//! - the CUDA backend ([`lightos_cuda`]): MATMUL and ATTENTION through cuBLAS and the
+//!   element-wise, softmax, layernorm and quantization ops as NVRTC kernels on an NVIDIA GPU, declared bit-reproducible
 //!   run to run (cuBLAS on one compute stream: its guarantee for one GPU model and toolkit).
 //!
 //! Killing the daemon is safe: the kernel fails its in-flight jobs with `DEVICE_LOST`, and clients

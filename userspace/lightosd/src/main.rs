@@ -24,7 +24,7 @@ const EXIT_UNAVAILABLE: u8 = 69;
 /// on --threads.
 ///
 /// --backend cuda runs on GPU --gpu through cuBLAS and NVRTC kernels, loaded at run time: MATMUL,
-/// SOFTMAX, LAYERNORM, GELU, RELU, ADD, MUL, QUANTIZE, DEQUANTIZE, COPY, SPIKE_ENCODE in the same
+/// ATTENTION, SOFTMAX, LAYERNORM, GELU, RELU, ADD, MUL, QUANTIZE, DEQUANTIZE, COPY, SPIKE_ENCODE in the same
 /// dtypes. Without an NVIDIA driver, cuBLAS or NVRTC it says "no CUDA driver" and exits with
 /// status 69 before registering.
 #[derive(Parser, Debug)]
