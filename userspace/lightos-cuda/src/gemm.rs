@@ -90,6 +90,39 @@ impl ColumnMajorCall {
     }
 }
 
+impl ColumnMajorCall {
+    /// The call's result by cuBLAS's documented semantics, computed on the host in f64: `first`
+    /// and `second` are cuBLAS's operands (row-major B and A, as [`run`] passes them), the result
+    /// its column-major output (row-major C). The reference for tests and GPU-less engines.
+    pub fn on_host(&self, first: &[f64], second: &[f64]) -> Vec<f64> {
+        let (m, n, k) = (self.m as usize, self.n as usize, self.k as usize);
+        let (lda, ldb, ldc) = (self.lda as usize, self.ldb as usize, self.ldc as usize);
+        let mut c = vec![0.0; self.stride_c as usize * self.batch as usize];
+        for bi in 0..self.batch as usize {
+            let (ao, bo, co) = (
+                bi * self.stride_a as usize,
+                bi * self.stride_b as usize,
+                bi * self.stride_c as usize,
+            );
+            for j in 0..n {
+                for i in 0..m {
+                    c[co + i + j * ldc] = (0..k)
+                        .map(|l| {
+                            let f = if self.first_transposed {
+                                first[ao + l + i * lda]
+                            } else {
+                                first[ao + i + l * lda]
+                            };
+                            f * second[bo + l + j * ldb]
+                        })
+                        .sum();
+                }
+            }
+        }
+        c
+    }
+}
+
 /// An element type cuBLAS takes, with the compute type used for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmType {
@@ -208,35 +241,6 @@ pub fn run<T>(
 mod tests {
     use super::*;
 
-    /// cuBLAS's documented semantics, on the host: column-major `C = A·B` per batch.
-    fn column_major_reference(call: &ColumnMajorCall, a: &[f64], b: &[f64]) -> Vec<f64> {
-        let (m, n, k) = (call.m as usize, call.n as usize, call.k as usize);
-        let (lda, ldb, ldc) = (call.lda as usize, call.ldb as usize, call.ldc as usize);
-        let mut c = vec![0.0; call.stride_c as usize * call.batch as usize];
-        for bi in 0..call.batch as usize {
-            let (ao, bo, co) = (
-                bi * call.stride_a as usize,
-                bi * call.stride_b as usize,
-                bi * call.stride_c as usize,
-            );
-            for j in 0..n {
-                for i in 0..m {
-                    c[co + i + j * ldc] = (0..k)
-                        .map(|l| {
-                            let first = if call.first_transposed {
-                                a[ao + l + i * lda]
-                            } else {
-                                a[ao + i + l * lda]
-                            };
-                            first * b[bo + l + j * ldb]
-                        })
-                        .sum();
-                }
-            }
-        }
-        c
-    }
-
     #[test]
     fn the_column_major_call_computes_the_row_major_product() {
         for &(batch, m, k, n) in &[(1, 3, 4, 5), (2, 5, 1, 3), (3, 1, 7, 1), (1, 6, 6, 6)] {
@@ -244,7 +248,7 @@ mod tests {
             let b: Vec<f64> = (0..batch * k * n).map(|i| (i % 5) as f64 * 0.5).collect();
             let call = ColumnMajorCall::for_row_major(batch, m, k, n).unwrap();
             // B goes first, A second, as `run` passes them.
-            let c = column_major_reference(&call, &b, &a);
+            let c = call.on_host(&b, &a);
             for bi in 0..batch {
                 for i in 0..m {
                     for j in 0..n {
@@ -265,7 +269,7 @@ mod tests {
         // B stored n×k per batch.
         let b: Vec<f64> = (0..batch * n * k).map(|i| (i % 5) as f64 * 0.5).collect();
         let call = ColumnMajorCall::for_row_major_bt(batch, m, k, n).unwrap();
-        let c = column_major_reference(&call, &b, &a);
+        let c = call.on_host(&b, &a);
         for bi in 0..batch {
             for i in 0..m {
                 for j in 0..n {

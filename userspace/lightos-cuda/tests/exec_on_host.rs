@@ -82,32 +82,10 @@ impl Engine for HostEngine {
         c: &mut Vec<u8>,
     ) -> Result<()> {
         call.check_sizes(ty, a.len(), b.len(), c.len())?;
-        let (first, second) = (decode(b, ty), decode(a, ty));
-        let (m, n, k) = (call.m as usize, call.n as usize, call.k as usize);
-        let (lda, ldb, ldc) = (call.lda as usize, call.ldb as usize, call.ldc as usize);
+        let c_values = call.on_host(&decode(b, ty), &decode(a, ty));
         let out = ty.out_size();
-        for bi in 0..call.batch as usize {
-            let (ao, bo, co) = (
-                bi * call.stride_a as usize,
-                bi * call.stride_b as usize,
-                bi * call.stride_c as usize,
-            );
-            for j in 0..n {
-                for i in 0..m {
-                    let v: f64 = (0..k)
-                        .map(|l| {
-                            let f = if call.first_transposed {
-                                first[ao + l + i * lda]
-                            } else {
-                                first[ao + i + l * lda]
-                            };
-                            f * second[bo + l + j * ldb]
-                        })
-                        .sum();
-                    let at = (co + i + j * ldc) * out;
-                    encode(v, ty, &mut c[at..at + out]);
-                }
-            }
+        for (i, &v) in c_values.iter().enumerate() {
+            encode(v, ty, &mut c[i * out..(i + 1) * out]);
         }
         Ok(())
     }
