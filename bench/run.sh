@@ -44,7 +44,7 @@ table() { awk -v want="$1" '/^BENCH-TABLE-BEGIN/ {n++; on = (n == want); next}
                             /^BENCH-TABLE-END/ {on = 0; next} on' "${2:-$log}" | tr -d '\r'; }
 if grep -q '^CUDA-SKIPPED:' "$cuda_log"; then
     cuda="Not measured in this run: $(sed -n 's/^CUDA-SKIPPED: //p' "$cuda_log"). The CUDA backend's
-tests skip here for the same reason; on a machine with an NVIDIA GPU, \\`make bench\\` fills this section."
+tests skip here for the same reason; on a machine with an NVIDIA GPU, \`make bench\` fills this section."
 else
     cuda="GPU: $(sed -n 's/^CUDA-DEVICE: //p' "$cuda_log").
 
