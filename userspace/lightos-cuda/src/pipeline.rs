@@ -7,7 +7,7 @@
 
 use crate::engine::Engine;
 use crate::gemm::{ColumnMajorCall, GemmType};
-use crate::Result;
+use crate::{CudaError, Result};
 use std::ops::Range;
 
 /// One chunk: which rows of A (2-D) or which batches (3-D), and its GEMM.
@@ -54,6 +54,19 @@ pub fn plan(
     Ok(chunks)
 }
 
+/// `Ok` when A and B (`a_len`, `b_len` bytes) hold the `[batch ×] m×k` and `k×n` operands.
+fn check_operands(
+    ty: GemmType,
+    (batch, m, k, n): (usize, usize, usize, usize),
+    a_len: usize,
+    b_len: usize,
+) -> Result<()> {
+    if a_len < batch * m * k * ty.in_size() || b_len < batch * k * n * ty.in_size() {
+        return Err(CudaError::TooLarge("operand smaller than the GEMM"));
+    }
+    Ok(())
+}
+
 /// `C = A·B` for contiguous row-major `a` and `b` (element type `ty`), returned as C's bytes.
 pub fn gemm<E: Engine>(
     dev: &E,
@@ -63,6 +76,7 @@ pub fn gemm<E: Engine>(
     b: &[u8],
 ) -> Result<Vec<u8>> {
     let (ins, outs) = (ty.in_size(), ty.out_size());
+    check_operands(ty, (batch, m, k, n), a.len(), b.len())?;
     let chunks = plan(batch, m, k, n, ty, dev.chunk_bytes())?;
     let batched = batch > 1;
     // 2-D: B once, shared by every row block.
@@ -139,5 +153,16 @@ mod tests {
             c[0].call,
             ColumnMajorCall::for_row_major(1, 64, 64, 64).unwrap()
         );
+    }
+
+    #[test]
+    fn operands_shorter_than_the_shape_are_an_error_not_a_panic() {
+        let shape = (1, 2, 3, 2);
+        assert!(check_operands(GemmType::F32, shape, 24, 24).is_ok());
+        assert!(matches!(
+            check_operands(GemmType::F32, shape, 24, 20),
+            Err(CudaError::TooLarge(_))
+        ));
+        assert!(check_operands(GemmType::F64, (2, 2, 3, 2), 95, 96).is_err());
     }
 }
