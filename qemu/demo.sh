@@ -53,4 +53,4 @@ echo "   1.5 W, 1 s job would go now and why; see docs/PERFORMANCE.md for the po
 lightos top --iterations 3 --interval 0.3 | tail -n 5
 echo
 echo "== device counters (debugfs)"
-grep -E '^(completion_irqs|thermal_irqs|resets|calibrations|lost|device) ' "$G"
+grep -E '^(completion_irqs|thermal_irqs|resets|lost|device) ' "$G"

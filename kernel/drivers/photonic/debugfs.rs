@@ -44,13 +44,12 @@ fn write_guard(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::R
     writeln!(f, "completion_irqs {}", npu.irqs.load(Relaxed))?;
     writeln!(f, "thermal_irqs {}", npu.thermal_irqs.load(Relaxed))?;
     writeln!(f, "resets {}", npu.resets.load(Relaxed))?;
-    writeln!(f, "calibrations {}", npu.calibrations.load(Relaxed))?;
     writeln!(f, "lost {}", u32::from(npu.is_lost()))?;
     if let Some(t) = npu.telemetry() {
         writeln!(
             f,
-            "device temp_mc {} status {:#x} laser_mw {} heater_mw {} compute_mw {} tec_permille {} calibrated_mc {} commands {} model_time_us {}",
-            t.temp_mc, t.status, t.laser_mw, t.heater_mw, t.compute_mw, t.tec_permille, t.calibrated_mc, t.commands, t.model_time_us
+            "device temp_mc {} status {:#x} laser_mw {} heater_mw {} compute_mw {} tec_permille {} calibrated_mc {} auto_calibrations {} commands {} model_time_us {}",
+            t.temp_mc, t.status, t.laser_mw, t.heater_mw, t.compute_mw, t.tec_permille, t.calibrated_mc, t.auto_calibrations, t.commands, t.model_time_us
         )?;
     }
     Ok(())

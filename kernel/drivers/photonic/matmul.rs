@@ -25,21 +25,11 @@ use kernel::{prelude::*, sync::atomic::Relaxed};
 
 /// Bytes per element (f32).
 const ELEM: usize = 4;
-/// Recalibrate before programming weights or multiplying when the chip has drifted this far from its last
-/// calibration (m°C): at ≈0.07 rad/K per arm, a 64-mode mesh loses percent-level accuracy within
+/// Each MATMUL asks the device to recalibrate first when the chip is this far (m°C) from its last
+/// calibration (`CMD_CALIBRATE_IF_DRIFTED`, checked when the command runs, after however long it
+/// waited in the ring): at ≈0.07 rad/K per arm, a 64-mode mesh loses percent-level accuracy within
 /// a tenth of a kelvin.
-const RECALIBRATE_MC: i32 = 10;
-
-/// Posts a calibration when the chip has moved away from its last calibration (and none is in
-/// flight already).
-fn calibrate_if_drifted(npu: &Npu, pipe: &mut Pipeline<'_>, tile: usize) -> Result<(), u32> {
-    let t = npu.telemetry().ok_or(uapi::STATUS_DEVICE_LOST)?;
-    if (t.temp_mc - t.calibrated_mc).abs() > RECALIBRATE_MC && !pipe.calibrating() {
-        pipe.post(regs::Command { opcode: regs::OP_CALIBRATE, ..Default::default() }, Kind::Calibrate, tile)?;
-        npu.calibrations.add(1, Relaxed);
-    }
-    Ok(())
-}
+const RECALIBRATE_MC: u32 = 10;
 
 /// Whether `t` is contiguous row-major (no strides, or exactly the row-major ones).
 fn contiguous(t: &uapi::Tensor) -> bool {
@@ -207,16 +197,17 @@ fn tiles(npu: &Npu, job: &Job, p: &Problem<'_>, row: &mut KVec<u8>, pipe: &mut P
                     unsafe { p.a.copy_out(at, x_cpu.add(r * vec_bytes), kn * ELEM) }.map_err(fault)?;
                 }
                 stats.stage_ns.add(monotonic_ns().saturating_sub(t0), Relaxed);
-                calibrate_if_drifted(npu, pipe, tile)?;
                 let program = regs::Command { opcode: regs::OP_PROGRAM_WEIGHTS, src: st.bus + st.w(slot) as u64, ..Default::default() };
                 pipe.post(program, Kind::Program, tile)?;
                 stats.tiles.add(1, Relaxed);
+                let accumulate = if ki == 0 { 0 } else { regs::CMD_ACCUMULATE };
                 let multiply = regs::Command {
                     opcode: regs::OP_MATMUL,
-                    flags: if ki == 0 { 0 } else { regs::CMD_ACCUMULATE },
+                    flags: accumulate | regs::CMD_CALIBRATE_IF_DRIFTED,
                     src: st.bus + st.x(slot) as u64,
                     dst: st.bus + st.y() as u64,
                     batch: rows as u32,
+                    arg: RECALIBRATE_MC,
                     ..Default::default()
                 };
                 pipe.post(multiply, Kind::Matmul, tile)?;

@@ -97,10 +97,16 @@ impl PinnedDrop for PhotonicData {
     }
 }
 
+/// Capabilities the driver uses: MATMUL, and a MATMUL that recalibrates a drifted chip itself.
+const REQUIRED_CAPS: u64 = regs::CAP_MATMUL | regs::CAP_AUTO_CALIBRATE;
+
+/// Checks the header (layout, the capabilities the driver relies on, mesh size); returns the mesh
+/// size.
 fn identify(bar: &npu::Bar2Local<'_>, pdev: &pci::Device<Core<'_>>) -> Result<usize> {
     let magic = bar.try_read32(regs::HEADER_OFFSET + offset_of!(regs::Header, magic))?;
     let version = bar.try_read32(regs::HEADER_OFFSET + offset_of!(regs::Header, version))?;
     let mesh = bar.try_read32(regs::HEADER_OFFSET + offset_of!(regs::Header, mesh_size))?;
+    let caps = bar.try_read64(regs::HEADER_OFFSET + offset_of!(regs::Header, capabilities))?;
     if magic != regs::MAGIC {
         dev_info!(pdev, "ivshmem device without the LightOS photonic layout (magic {:#x}); not binding\n", magic);
         return Err(ENODEV);
@@ -111,6 +117,10 @@ fn identify(bar: &npu::Bar2Local<'_>, pdev: &pci::Device<Core<'_>>) -> Result<us
     }
     if !(2..=256).contains(&mesh) {
         dev_warn!(pdev, "photonic NPU reports mesh size {}; not binding\n", mesh);
+        return Err(ENODEV);
+    }
+    if caps & REQUIRED_CAPS != REQUIRED_CAPS {
+        dev_warn!(pdev, "photonic NPU capabilities {:#x} lack {:#x} (MATMUL, drift self-calibration); not binding\n", caps, REQUIRED_CAPS & !caps);
         return Err(ENODEV);
     }
     Ok(mesh as usize)

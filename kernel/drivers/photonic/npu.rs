@@ -108,8 +108,6 @@ pub(crate) struct Npu {
     pub(crate) thermal_irqs: Atomic<u64>,
     /// Resets performed (timeouts, corrupt completions, thermal recovery).
     pub(crate) resets: Atomic<u64>,
-    /// CALIBRATE commands issued because the chip drifted.
-    pub(crate) calibrations: Atomic<u64>,
     /// The tiled MATMUL's time split and mode.
     pub(crate) tile_stats: TileStats,
     /// Set once the device is lost; every later command fails at once.
@@ -134,7 +132,6 @@ impl Npu {
             irqs: Atomic::new(0),
             thermal_irqs: Atomic::new(0),
             resets: Atomic::new(0),
-            calibrations: Atomic::new(0),
             tile_stats: TileStats {
                 double_buffer: Atomic::new(true),
                 tiles: Atomic::new(0),
@@ -194,7 +191,8 @@ impl Npu {
                 reset_ack: r32(offset_of!(regs::Telemetry, reset_ack)),
                 commands: r64(offset_of!(regs::Telemetry, commands)),
                 model_time_us: r64(offset_of!(regs::Telemetry, model_time_us)),
-                reserved: [0; 2],
+                auto_calibrations: r64(offset_of!(regs::Telemetry, auto_calibrations)),
+                reserved: [0; 1],
             };
             core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
             if bar.try_read64(base).ok()? == seq {

@@ -14,7 +14,6 @@ use kernel::{prelude::*, sync::atomic::Relaxed};
 /// What a command in flight does (for the time split).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Calibrate,
     Program,
     Matmul,
 }
@@ -68,11 +67,6 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
-    /// Whether a calibration is in flight (its effect is not yet in telemetry).
-    pub(crate) fn calibrating(&self) -> bool {
-        self.inflight.iter().any(|c| c.2 == Kind::Calibrate)
-    }
-
     /// Completes the oldest command.
     fn complete_oldest(&mut self) -> Result<(), u32> {
         if self.inflight.is_empty() {
@@ -87,7 +81,6 @@ impl<'a> Pipeline<'a> {
             match kind {
                 Kind::Program => stats.program_ns.add(device_ns, Relaxed),
                 Kind::Matmul => stats.compute_ns.add(device_ns, Relaxed),
-                Kind::Calibrate => {}
             }
         } else {
             // A timeout or corrupt completion reset the device (the ring is empty now), or the

@@ -19,6 +19,8 @@ pub const CAP_MATMUL: u64 = 1 << 0;
 pub const CAP_CALIBRATE: u64 = 1 << 1;
 /// Capability: thermal telemetry and TEC control.
 pub const CAP_THERMAL: u64 = 1 << 2;
+/// Capability: MATMUL takes [`CMD_CALIBRATE_IF_DRIFTED`].
+pub const CAP_AUTO_CALIBRATE: u64 = 1 << 3;
 
 /// Offset of [`Header`] in BAR2.
 pub const HEADER_OFFSET: usize = 0x0000;
@@ -65,6 +67,11 @@ pub const OP_RESET: u16 = 6;
 
 /// Command flag (MATMUL): add the product to `dst` instead of overwriting it.
 pub const CMD_ACCUMULATE: u16 = 1 << 0;
+/// Command flag (MATMUL, with [`CAP_AUTO_CALIBRATE`]): calibrate first when the chip is more than
+/// `arg` m°C from its last calibration. The device checks when it executes the command, so drift
+/// while the command waited in the ring is corrected too (a driver's check before posting cannot
+/// see that). Without the flag `arg` is zero.
+pub const CMD_CALIBRATE_IF_DRIFTED: u16 = 1 << 1;
 /// Largest `batch` of one MATMUL.
 pub const MAX_BATCH: u32 = 4096;
 
@@ -166,8 +173,10 @@ pub struct Telemetry {
     pub commands: u64,
     /// Model time in µs (runs `time_scale` times faster than the wall clock).
     pub model_time_us: u64,
+    /// Calibrations [`CMD_CALIBRATE_IF_DRIFTED`] triggered since power-on.
+    pub auto_calibrations: u64,
     /// Zero.
-    pub reserved: [u64; 2],
+    pub reserved: [u64; 1],
 }
 
 /// Head and tail of one ring: the producer writes `tail`, the consumer `head`; both free-running.
@@ -196,7 +205,7 @@ pub struct Command {
     pub dst: u64,
     /// Input vectors (MATMUL).
     pub batch: u32,
-    /// Opcode argument (mW, per mille).
+    /// Opcode argument (mW, per mille; m°C for [`CMD_CALIBRATE_IF_DRIFTED`]).
     pub arg: u32,
     /// Zero.
     pub reserved: [u64; 4],

@@ -27,6 +27,8 @@ const COMPUTE_W: f64 = 1.5;
 const VECTOR_TIME_S: f64 = 10e-6;
 /// Time constant of the compute-power average (model seconds).
 const COMPUTE_TAU_S: f64 = 0.05;
+/// Modelled device time of one calibration (s): sweeping and measuring every phase shifter.
+const CALIBRATE_TIME_S: f64 = 1e-3;
 
 /// Faults injected from the host (see [`crate::control`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -55,6 +57,8 @@ pub struct NpuDevice {
     /// The injected faults now in force.
     pub faults: InjectedFaults,
     commands: u64,
+    /// Calibrations `CMD_CALIBRATE_IF_DRIFTED` triggered since power-on.
+    auto_calibrations: u64,
     telemetry_seq: u64,
     reset_ack: u32,
     alarmed: bool,
@@ -90,6 +94,7 @@ impl NpuDevice {
             compute_w: 0.0,
             faults: InjectedFaults::default(),
             commands: 0,
+            auto_calibrations: 0,
             telemetry_seq: 0,
             reset_ack: 0,
             alarmed: false,
@@ -99,7 +104,10 @@ impl NpuDevice {
         let header = regs::Header {
             magic: regs::MAGIC,
             version: regs::VERSION,
-            capabilities: regs::CAP_MATMUL | regs::CAP_CALIBRATE | regs::CAP_THERMAL,
+            capabilities: regs::CAP_MATMUL
+                | regs::CAP_CALIBRATE
+                | regs::CAP_THERMAL
+                | regs::CAP_AUTO_CALIBRATE,
             mesh_size: n as u32,
             ring_entries: regs::RING_ENTRIES as u32,
             dac_bits: cfg.dac_bits,
@@ -214,7 +222,8 @@ impl NpuDevice {
             reset_ack: self.reset_ack,
             commands: self.commands,
             model_time_us: (self.thermal.elapsed() * 1e6) as u64,
-            reserved: [0; 2],
+            auto_calibrations: self.auto_calibrations,
+            reserved: [0; 1],
         };
         let base = bar_off(regs::TELEMETRY_OFFSET);
         self.telemetry_seq = self.telemetry_seq.wrapping_add(1) | 1;
@@ -310,7 +319,7 @@ impl NpuDevice {
             return (regs::ST_BAD_COMMAND, 0.0);
         }
         let allowed_flags = if cmd.opcode == regs::OP_MATMUL {
-            regs::CMD_ACCUMULATE
+            regs::CMD_ACCUMULATE | regs::CMD_CALIBRATE_IF_DRIFTED
         } else {
             0
         };
@@ -326,7 +335,7 @@ impl NpuDevice {
                     return (regs::ST_THERMAL, 0.0);
                 }
                 self.chip.calibrate(self.thermal.temperature());
-                (regs::ST_OK, 1e-3)
+                (regs::ST_OK, CALIBRATE_TIME_S)
             }
             regs::OP_SET_LASER_POWER if cmd.arg <= MAX_LASER_MW => {
                 self.laser_set_mw = cmd.arg;
@@ -359,7 +368,8 @@ impl NpuDevice {
     }
 
     fn matmul(&mut self, cmd: &regs::Command) -> (u32, f64) {
-        if cmd.batch == 0 || cmd.batch > regs::MAX_BATCH || cmd.arg != 0 {
+        let auto_calibrate = cmd.flags & regs::CMD_CALIBRATE_IF_DRIFTED != 0;
+        if cmd.batch == 0 || cmd.batch > regs::MAX_BATCH || (cmd.arg != 0 && !auto_calibrate) {
             return (regs::ST_BAD_COMMAND, 0.0);
         }
         if self.laser_mw() == 0 {
@@ -379,6 +389,12 @@ impl NpuDevice {
         if x.iter().any(|v| !v.is_finite()) {
             return (regs::ST_BAD_VALUE, 0.0);
         }
+        let mut model_s = VECTOR_TIME_S * batch as f64;
+        if auto_calibrate && self.drift_mc() > f64::from(cmd.arg) {
+            self.chip.calibrate(self.thermal.temperature());
+            self.auto_calibrations += 1;
+            model_s += CALIBRATE_TIME_S;
+        }
         // Input vectors lie one after another: exactly the columns of an N×batch column-major matrix.
         let light = f64::from(self.laser_mw()) / f64::from(DEFAULT_LASER_MW);
         let Ok(mut out) = self
@@ -396,9 +412,15 @@ impl NpuDevice {
         if self.ram.write_f32s(cmd.dst, &out).is_err() {
             return (regs::ST_BAD_ADDRESS, 0.0);
         }
-        let model_s = VECTOR_TIME_S * batch as f64;
-        self.compute_energy_j += COMPUTE_W * model_s;
+        self.compute_energy_j += COMPUTE_W * VECTOR_TIME_S * batch as f64;
         (regs::ST_OK, model_s)
+    }
+
+    /// How far the chip is from its last calibration (m°C; infinite before the first).
+    fn drift_mc(&self) -> f64 {
+        self.chip.calibrated_at().map_or(f64::INFINITY, |c| {
+            (self.thermal.temperature() - c).abs() * 1000.0
+        })
     }
 
     /// Reset by the driver ([`regs::DOORBELL_RESET`]): aborts what is queued, clears a hang and, if
@@ -632,6 +654,91 @@ mod tests {
         }
         let rel = (e2 / r2).sqrt();
         assert!(rel < 0.05, "relative error {rel}");
+    }
+
+    /// `‖y − W·x‖ / ‖W·x‖` for `batch` vectors of `n` (W row-major, vectors one after another).
+    fn relative_error(w: &[f32], x: &[f32], y: &[f32], n: usize) -> f64 {
+        let (mut e2, mut r2) = (0f64, 0f64);
+        for (xb, yb) in x.chunks(n).zip(y.chunks(n)) {
+            for i in 0..n {
+                let exact: f64 = (0..n)
+                    .map(|k| f64::from(w[i * n + k]) * f64::from(xb[k]))
+                    .sum();
+                e2 += (f64::from(yb[i]) - exact).powi(2);
+                r2 += exact * exact;
+            }
+        }
+        (e2 / r2).sqrt()
+    }
+
+    #[test]
+    fn calibrate_if_drifted_recalibrates_when_the_command_runs_and_only_past_its_threshold() {
+        let n = 16;
+        let mut r = rig(n);
+        let h: regs::Header = r.bar.read(0).unwrap();
+        assert_ne!(h.capabilities & regs::CAP_AUTO_CALIBRATE, 0);
+        let w: Vec<f32> = (0..n * n)
+            .map(|i| (((i * 7) % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        r.ram.write_f32s(0x10000, &w).unwrap();
+        let program = regs::Command {
+            src: 0x10000,
+            ..cmd(regs::OP_PROGRAM_WEIGHTS, 1)
+        };
+        assert_eq!(r.run(program), regs::ST_OK);
+        let x: Vec<f32> = (0..n * 3)
+            .map(|i| (((i * 13) % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        r.ram.write_f32s(0x20000, &x).unwrap();
+        let plain = regs::Command {
+            src: 0x20000,
+            dst: 0x30000,
+            batch: 3,
+            ..cmd(regs::OP_MATMUL, 2)
+        };
+        let auto = regs::Command {
+            flags: regs::CMD_CALIBRATE_IF_DRIFTED,
+            arg: 10,
+            ..plain
+        };
+        let error = |r: &Rig| relative_error(&w, &x, &r.ram.read_f32s(0x30000, n * 3).unwrap(), n);
+        // The laser warms the chip by ≈ 1.9 K in a model second, away from its power-on calibration.
+        r.dev.tick(1.0);
+        assert!(r.telemetry().temp_mc > 26_000);
+        assert_eq!(r.run(plain), regs::ST_OK);
+        let drifted = error(&r);
+        assert_eq!(r.run(auto), regs::ST_OK);
+        let corrected = error(&r);
+        r.dev.tick(0.0);
+        let t = r.telemetry();
+        assert_eq!(t.auto_calibrations, 1);
+        assert_eq!(
+            t.calibrated_mc, t.temp_mc,
+            "calibrated at the command's temperature"
+        );
+        assert!(
+            corrected < drifted / 10.0 && corrected < 0.02,
+            "drifted {drifted}, recalibrated {corrected}"
+        );
+        // Within the threshold: no calibration.
+        assert_eq!(r.run(auto), regs::ST_OK);
+        // Past 10 m°C but within a looser threshold: none either.
+        r.dev.tick(0.1);
+        assert!(r.telemetry().temp_mc > t.temp_mc + 10);
+        assert_eq!(
+            r.run(regs::Command {
+                arg: 1_000_000,
+                ..auto
+            }),
+            regs::ST_OK
+        );
+        r.dev.tick(0.0);
+        assert_eq!(r.telemetry().auto_calibrations, 1);
+        // A threshold without the flag is a malformed command.
+        assert_eq!(
+            r.run(regs::Command { arg: 10, ..plain }),
+            regs::ST_BAD_COMMAND
+        );
     }
 
     #[test]
