@@ -104,11 +104,8 @@ pub fn fit(samples: &[Sample]) -> Result<Fit, FitError> {
     if pts.len() < MIN_FIT_SAMPLES {
         return Err(FitError::TooFewSamples);
     }
-    let steps: Vec<f64> = pts.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    let h = steps.iter().sum::<f64>() / steps.len() as f64;
-    if h.is_nan() || h <= 0.0 || steps.iter().any(|s| (s - h).abs() > 0.25 * h) {
-        return Err(FitError::UnevenSpacing);
-    }
+    // Excitation first: a steady series cannot be fitted however it is spaced, and callers fall
+    // back to re-estimating the ambient from it (which needs no even spacing).
     let (p_min, p_max) = pts
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
@@ -116,6 +113,11 @@ pub fn fit(samples: &[Sample]) -> Result<Fit, FitError> {
         });
     if p_max - p_min < 1e-3 * p_max.abs().max(1e-3) {
         return Err(FitError::NotExcited);
+    }
+    let steps: Vec<f64> = pts.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    let h = steps.iter().sum::<f64>() / steps.len() as f64;
+    if h.is_nan() || h <= 0.0 || steps.iter().any(|s| (s - h).abs() > 0.25 * h) {
+        return Err(FitError::UnevenSpacing);
     }
     // Normal equations of T[k+1] = a·T[k] + b·P[k] + c.
     let mut ata = [[0.0f64; 3]; 3];
