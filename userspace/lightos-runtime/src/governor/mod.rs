@@ -29,6 +29,7 @@ mod stats;
 mod telemetry;
 #[cfg(test)]
 mod tests;
+mod uneven_fit;
 
 pub use decide::{Action, Decision, Move};
 pub use device::DeviceSpec;
