@@ -169,16 +169,18 @@ fn a_04_matmuls_during_a_fast_thermal_ramp_stay_within_the_modelled_error() {
     let before = device_num("auto_calibrations");
     inject("runaway 1.0");
     let t0 = guard_num("temp_mc");
+    // Products until the chip has warmed by a kelvin (at least 6; however fast this machine is).
     let mut errors = vec![];
-    for _ in 0..6 {
+    let mut warmed = 0;
+    while (errors.len() < 6 || warmed < 1000) && errors.len() < 1000 {
         let (status, err) = matmul(1, 200, 3);
         assert_eq!(status, JobStatus::Ok);
         errors.push(err);
+        warmed = guard_num("temp_mc") - t0;
     }
-    let warmed = guard_num("temp_mc") - t0;
     inject("clear");
     assert!(
-        warmed > 500,
+        warmed >= 1000,
         "the chip warmed during the MATMULs ({warmed} m°C)"
     );
     assert!(
@@ -186,8 +188,8 @@ fn a_04_matmuls_during_a_fast_thermal_ramp_stay_within_the_modelled_error() {
         "relative errors {errors:?} while warming by {warmed} m°C"
     );
     assert!(
-        device_num("auto_calibrations") >= before + 6,
-        "recalibrated for each product at least"
+        device_num("auto_calibrations") > before,
+        "the device recalibrated as the chip moved"
     );
 }
 
