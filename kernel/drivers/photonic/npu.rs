@@ -73,7 +73,8 @@ pub(crate) struct TileStats {
     pub(crate) stage_ns: Atomic<u64>,
     /// Device time programming weights (`PROGRAM_WEIGHTS`).
     pub(crate) program_ns: Atomic<u64>,
-    /// Device time multiplying and accumulating (`MATMUL`, with `CMD_ACCUMULATE` after a K tile's first).
+    /// Device time multiplying and accumulating (`MATMUL`, with `CMD_ACCUMULATE` after a K tile's first),
+    /// including the recalibrations a drifted chip needed first.
     pub(crate) compute_ns: Atomic<u64>,
     /// Driver time copying results out of the staging buffer.
     pub(crate) readback_ns: Atomic<u64>,

@@ -195,7 +195,7 @@ pub struct RingIndices {
 pub struct Command {
     /// `OP_*`.
     pub opcode: u16,
-    /// Zero.
+    /// `CMD_*` bits (MATMUL); zero for every other opcode.
     pub flags: u16,
     /// Echoed in the completion.
     pub tag: u32,
