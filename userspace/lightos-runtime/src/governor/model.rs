@@ -2,8 +2,10 @@
 //!
 //! One thermal node: `C·dT/dt = P − (T − T_amb)/R`, with `P` the net heat flowing in (W, cooling
 //! counted negative). Between samples the power is taken as constant, so one step of length `h` is
-//! exactly `T' = a·T + b·P + c` with `a = e^(−h/RC)`, `b = R·(1 − a)`, `c = T_amb·(1 − a)`. The fit
-//! solves that linear regression on the recent series and maps `(a, b, c)` back to `(R, C, T_amb)`.
+//! exactly `T' = a·T + b·P + c` with `a = e^(−h/RC)`, `b = R·(1 − a)`, `c = T_amb·(1 − a)`. For an
+//! evenly spaced series the fit solves that linear regression and maps `(a, b, c)` back to
+//! `(R, C, T_amb)`; for an uneven one `a` differs per step and the time constant is searched
+//! (`uneven_fit.rs`).
 
 use super::{telemetry::Sample, uneven_fit::fit_uneven};
 
