@@ -54,14 +54,21 @@ pub fn plan(
     Ok(chunks)
 }
 
-/// `Ok` when A and B (`a_len`, `b_len` bytes) hold the `[batch ×] m×k` and `k×n` operands.
+/// `Ok` when A and B (`a_len`, `b_len` bytes) hold the `[batch ×] m×k` and `k×n` operands (the
+/// whole problem; each chunk's call checks its own slices again, `ColumnMajorCall::check_sizes`).
 fn check_operands(
     ty: GemmType,
     (batch, m, k, n): (usize, usize, usize, usize),
     a_len: usize,
     b_len: usize,
 ) -> Result<()> {
-    if a_len < batch * m * k * ty.in_size() || b_len < batch * k * n * ty.in_size() {
+    let bytes = |rows: usize, cols: usize| {
+        [batch, rows, cols, ty.in_size()]
+            .into_iter()
+            .try_fold(1usize, usize::checked_mul)
+            .ok_or(CudaError::TooLarge("GEMM operand size"))
+    };
+    if a_len < bytes(m, k)? || b_len < bytes(k, n)? {
         return Err(CudaError::TooLarge("operand smaller than the GEMM"));
     }
     Ok(())
@@ -164,5 +171,6 @@ mod tests {
             Err(CudaError::TooLarge(_))
         ));
         assert!(check_operands(GemmType::F64, (2, 2, 3, 2), 95, 96).is_err());
+        assert!(check_operands(GemmType::F32, (usize::MAX, 2, 3, 2), 24, 24).is_err());
     }
 }
