@@ -186,7 +186,7 @@ $govlat
 
 ![temperature per device over time, per policy](governor-temperature.png)
 
-bench/src/bench_governor.rs, on the host: every policy of \`lightos_runtime::governor\` runs the same
+bench/src/bench_governor.rs, on the host: every policy of \`lightos_governor\` runs the same
 job trace on the same simulated cluster ($govconf). The simulated devices are GPU-class parts: one
 RC thermal node each (datasheet R = 0.15 K/W, C = 150 J/K; true R 0.9-1.2× and inlet 26-40 °C by
 slot, which the governor does not know and fits online), 60 W idle, 400 W limit, throttling to 60 %

@@ -9,7 +9,7 @@
 //! Usage: `bench_governor [--trace FILE]`. Prints two Markdown tables between `BENCH-TABLE-BEGIN`
 //! and `BENCH-TABLE-END`.
 
-use lightos_runtime::governor::{
+use lightos_governor::{
     sim::{self, percentile, SimConfig},
     Governor, GovernorConfig, JobProfile, Policy, Sample, Throttle,
 };

@@ -4,14 +4,12 @@
 //! and a GPU that stops answering degrades placement. The executor itself is lightosd's CPU
 //! backend registered under the GPU's name: only the telemetry is faked, the kernel path is real.
 
-use lightos_runtime::{
-    governor::{
-        gpu::{GpuLimits, GpuReading, GpuTelemetry},
-        live::{LiveError, LiveGovernor},
-        Action, GovernorConfig, JobProfile, Policy, Throttle,
-    },
-    Device,
+use lightos_governor::{
+    gpu::{GpuLimits, GpuReading, GpuTelemetry},
+    live::{LiveError, LiveGovernor},
+    Action, GovernorConfig, JobProfile, Policy, Throttle,
 };
+use lightos_runtime::Device;
 use lightos_vm_tests::ExecutorThread;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,11 +2,8 @@
 //! the live PowerGovernor placing a heavy job off a hot photonic0 and raising its cooling and
 //! capping its laser before a predicted trip.
 
-use lightos_runtime::{
-    governor::{live::LiveGovernor, Action, GovernorConfig, JobProfile, Policy},
-    thermal::PowerControls,
-    uapi, Device,
-};
+use lightos_governor::{live::LiveGovernor, Action, GovernorConfig, JobProfile, Policy};
+use lightos_runtime::{thermal::PowerControls, uapi, Device};
 use lightos_vm_tests::{
     dev_ioctl, photonic,
     photonic::{guard_num, inject, photonic0_id, wait_for},

@@ -1,11 +1,8 @@
 //! `lightos governor`: a stream of MATMUL jobs placed by the live PowerGovernor across devices,
 //! one worker thread per device (each its own context and stream), with the thermal trace.
 
-use lightos_runtime::{
-    accel::Accelerator,
-    governor::{live::LiveGovernor, GovernorConfig, JobProfile, Policy},
-    DType, Device,
-};
+use lightos_governor::{live::LiveGovernor, GovernorConfig, JobProfile, Policy};
+use lightos_runtime::{accel::Accelerator, DType, Device};
 use std::{
     collections::VecDeque,
     path::{Path, PathBuf},

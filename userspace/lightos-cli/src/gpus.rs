@@ -1,7 +1,7 @@
 //! The GPU telemetry `lightos governor` and `lightos top` hand the live governor: NVML, when
 //! any governed backend is a GPU executor (`cudaN`) and NVML loads here.
 
-use lightos_runtime::governor::gpu::{gpu_of, GpuTelemetry};
+use lightos_governor::gpu::{gpu_of, GpuTelemetry};
 
 /// NVML for the `cudaN` names in `names`; `None` (with a note on stderr) when there are none or
 /// NVML is unavailable, in which case those backends are governed as executors without sensors.

@@ -64,7 +64,7 @@ enum Command {
         iterations: Option<u64>,
         /// Placement policy: round-robin, least-loaded, thermal-aware, predictive, sparsity-aware.
         #[arg(long, default_value = "predictive")]
-        policy: lightos_runtime::governor::Policy,
+        policy: lightos_governor::Policy,
         /// Power the previewed job adds above idle (W).
         #[arg(long, default_value_t = 1.5, value_name = "WATTS")]
         job_power: f64,
@@ -91,7 +91,7 @@ enum Command {
         jobs: usize,
         /// Placement policy: round-robin, least-loaded, thermal-aware, predictive, sparsity-aware.
         #[arg(long, default_value = "predictive")]
-        policy: lightos_runtime::governor::Policy,
+        policy: lightos_governor::Policy,
         /// Milliseconds between arrivals.
         #[arg(long, default_value_t = 50)]
         interval: u64,
@@ -256,7 +256,7 @@ enum RunWhat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The runtime's logs (the governor's decisions and their reasons, at info) on stderr, filtered
-    // by RUST_LOG (e.g. RUST_LOG=lightos_runtime::governor=info); errors only by default.
+    // by RUST_LOG (e.g. RUST_LOG=lightos_governor=info); errors only by default.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -310,9 +310,9 @@ fn main() -> ExitCode {
                     interval,
                     iterations,
                     policy,
-                    job: lightos_runtime::governor::JobProfile {
+                    job: lightos_governor::JobProfile {
                         sparsity: job_sparsity,
-                        ..lightos_runtime::governor::JobProfile::dense(job_power, job_seconds)
+                        ..lightos_governor::JobProfile::dense(job_power, job_seconds)
                     },
                 },
                 cli.json,

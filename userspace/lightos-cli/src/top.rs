@@ -2,12 +2,8 @@
 //! each device's thermal model (fitted online while `top` runs) and where a job of the given
 //! profile would go now, and why.
 
-use lightos_runtime::{
-    backend_name,
-    governor::{live::LiveGovernor, GovernorConfig, JobProfile, Policy},
-    thermal::state_name,
-    uapi, Device,
-};
+use lightos_governor::{live::LiveGovernor, GovernorConfig, JobProfile, Policy};
+use lightos_runtime::{backend_name, thermal::state_name, uapi, Device};
 use std::{path::Path, thread, time::Duration};
 
 /// What `lightos top` shows and how often.
@@ -71,7 +67,7 @@ pub fn run(device: &Path, args: &TopArgs, json: bool) -> Result<(), Box<dyn std:
             let (model, fitted) = gov
                 .governor()
                 .model(i)
-                .unwrap_or((lightos_runtime::governor::live::PHOTONIC_PRIOR, false));
+                .unwrap_or((lightos_governor::live::PHOTONIC_PRIOR, false));
             let state = match (b, t) {
                 (None, _) => "gone",
                 (Some(_), Some(t)) => state_name(t.state),

@@ -3,7 +3,7 @@
 //! utilization, the inputs the PowerGovernor needs; and setting the power limit (root only).
 
 use crate::{CudaError, Result};
-use lightos_runtime::governor::{
+use lightos_governor::{
     gpu::{GpuLimits, GpuReading, GpuTelemetry},
     Throttle,
 };

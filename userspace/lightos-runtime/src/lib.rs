@@ -8,7 +8,6 @@ mod buffer;
 mod device;
 mod error;
 mod executor;
-pub mod governor;
 mod info;
 pub mod mlp;
 pub mod pagemap;

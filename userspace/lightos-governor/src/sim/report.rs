@@ -1,7 +1,7 @@
 //! What one simulation run measured.
 
 use super::{SimDevice, TraceJob};
-use crate::governor::{Governor, Policy};
+use crate::{Governor, Policy};
 
 /// One temperature point of the recorded trace.
 #[derive(Clone, Copy, Debug, PartialEq)]

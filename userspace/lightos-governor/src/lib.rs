@@ -1,7 +1,7 @@
 //! The PowerGovernor: thermal-aware placement, predictive cooling and sparsity-aware power caps.
 //!
 //! Policy lives here in userspace; the kernel supplies telemetry (`QUERY_THERMAL`, events) and the
-//! controls ([`crate::Device::set_power`]). The governor is a plain state machine with no clock and
+//! controls ([`lightos_runtime::Device::set_power`]). The governor is a plain state machine with no clock and
 //! no I/O of its own, so the live governor ([`live`]) and the cluster simulation ([`sim`]) run the
 //! very same decisions:
 //!
@@ -19,6 +19,7 @@
 mod decide;
 mod device;
 pub mod gpu;
+#[cfg(feature = "live")]
 pub mod live;
 mod model;
 mod policy;

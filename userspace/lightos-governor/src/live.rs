@@ -19,7 +19,7 @@ use super::{
     Action, Decision, DeviceSpec, Governor, GovernorConfig, GovernorError, JobProfile, RcModel,
     Sample, Throttle,
 };
-use crate::{backend_name, thermal::PowerControls, uapi, Device};
+use lightos_runtime::{backend_name, thermal::PowerControls, uapi, Device};
 use std::{fs, time::Instant};
 
 /// The emulated photonic chip's datasheet model in wall-clock seconds (R = 20 K/W, C = 0.5 J/K
@@ -45,7 +45,7 @@ pub enum LiveError {
     Governor(#[from] GovernorError),
     /// An ioctl failed.
     #[error(transparent)]
-    Device(#[from] crate::Error),
+    Device(#[from] lightos_runtime::Error),
     /// A GPU's telemetry could not be read when it joined.
     #[error("GPU telemetry of {name}: {why}")]
     Gpu {

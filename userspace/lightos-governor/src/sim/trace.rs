@@ -1,6 +1,6 @@
 //! The job trace generator: dense, sparse (MoE-like) and bursty jobs from one seed.
 
-use crate::governor::JobProfile;
+use crate::JobProfile;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

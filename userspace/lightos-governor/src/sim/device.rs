@@ -3,7 +3,7 @@
 //! hysteresis band).
 
 use super::trace::TraceJob;
-use crate::governor::{DeviceSpec, RcModel, Sample, Throttle};
+use crate::{DeviceSpec, RcModel, Sample, Throttle};
 use std::collections::VecDeque;
 
 /// The physical parameters of one simulated device.
