@@ -13,6 +13,10 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define LIGHTOS_ABI_MAJOR 1
 #define LIGHTOS_ABI_MINOR 7
 
@@ -714,5 +718,9 @@ struct lightos_spike_wait {
 #define LIGHTOS_IOC_SPIKE_QUEUE_EXPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x14, struct lightos_spike_queue_export)
 #define LIGHTOS_IOC_SPIKE_QUEUE_IMPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x15, struct lightos_spike_queue_import)
 #define LIGHTOS_IOC_POWER_SET           _IOWR(LIGHTOS_IOC_MAGIC, 0x16, struct lightos_power_set)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* _UAPI_LIGHTOS_H */

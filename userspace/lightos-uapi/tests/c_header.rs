@@ -684,3 +684,41 @@ fn a_wrong_value_is_caught() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("static assertion failed"));
 }
+
+#[test]
+fn c_header_compiles_as_cpp_with_c_linkage() {
+    // C++ clients include the header too: it must compile as C++ (inside its `extern "C"` guard),
+    // and give the same struct sizes as the Rust ABI there.
+    let include = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../include/uapi");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let src = dir.join("abi_check.cpp");
+    std::fs::write(
+        &src,
+        format!(
+            "#include \"lightos.h\"\n\
+             static_assert(sizeof(struct lightos_info) == {}, \"lightos_info\");\n\
+             static_assert(sizeof(struct lightos_power_set) == {}, \"lightos_power_set\");\n\
+             extern \"C\" int lightos_cpp_probe(void);\n",
+            std::mem::size_of::<uapi::Info>(),
+            std::mem::size_of::<uapi::PowerSet>()
+        ),
+    )
+    .unwrap();
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let out = Command::new(&cxx)
+        .args(["-std=c++17", "-Wall", "-Werror", "-fsyntax-only", "-I"])
+        .arg(&include)
+        .arg(&src)
+        .output()
+        .expect("a C++ compiler (c++) is needed for this test");
+    assert!(
+        out.status.success(),
+        "lightos.h does not compile as C++:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let header = std::fs::read_to_string(include.join("lightos.h")).unwrap();
+    assert!(
+        header.contains("#ifdef __cplusplus\nextern \"C\" {"),
+        "no extern \"C\" guard"
+    );
+}
