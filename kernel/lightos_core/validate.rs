@@ -266,7 +266,7 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked> {
     if p.n_inputs < min_in || p.n_inputs > max_in || p.params[nparams..].iter().any(|&v| v != 0) {
         return Err(EINVAL);
     }
-    let out_dtype = if p.out_dtype == 0 { p.dtype } else { p.out_dtype };
+    let out_dtype = p.output_dtype();
     check_dtypes(p, out_dtype)?;
     if p.op == uapi::OP_MATMUL {
         check_matmul_quant(p, out_dtype)?;

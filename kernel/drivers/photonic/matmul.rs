@@ -74,7 +74,7 @@ fn try_run(npu: &Npu, job: &Job) -> Result<(), u32> {
         return Err(uapi::STATUS_INVALID);
     };
     let (ta, tb, to) = (&p.operands[0], &p.operands[1], &p.operands[2]);
-    let out_dtype = if p.out_dtype == 0 { p.dtype } else { p.out_dtype };
+    let out_dtype = p.output_dtype();
     if p.dtype != uapi::DTYPE_F32 || out_dtype != uapi::DTYPE_F32 || ![ta, tb, to].iter().all(|t| contiguous(t)) {
         return Err(uapi::STATUS_INVALID);
     }

@@ -55,11 +55,7 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
         return Err(CpuError::Operand("input count"));
     }
     let ot = &p.operands[n_in];
-    let out_dtype = if p.out_dtype == 0 {
-        p.dtype
-    } else {
-        p.out_dtype
-    };
+    let out_dtype = p.output_dtype();
     if p.op == uapi::OP_COPY {
         return copy(p, inputs[0], out);
     }

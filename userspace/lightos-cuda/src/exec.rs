@@ -52,11 +52,7 @@ pub fn execute<E: Engine>(
     if p.op == uapi::OP_COPY {
         return Ok(cpu::copy(p, inputs[0], out)?);
     }
-    let out_dtype = if p.out_dtype == 0 {
-        p.dtype
-    } else {
-        p.out_dtype
-    };
+    let out_dtype = p.output_dtype();
     let ot = &p.operands[n_in];
     let mut rounding =
         Rounding::from_abi(p.rounding, p.seed).ok_or(CudaError::Unsupported("rounding mode"))?;

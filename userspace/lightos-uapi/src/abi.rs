@@ -648,6 +648,18 @@ pub struct Primitive {
     pub reserved: [u64; 2],
 }
 
+impl Primitive {
+    /// The output's `DTYPE_*`: `out_dtype`, or `dtype` where `out_dtype` is 0 (the ABI's one rule
+    /// for it, used by the kernel's validation, the photonic driver and every backend).
+    pub const fn output_dtype(&self) -> u8 {
+        if self.out_dtype == 0 {
+            self.dtype
+        } else {
+            self.out_dtype
+        }
+    }
+}
+
 /// Argument of [`IOC_SUBMIT`] (`struct lightos_submit`).
 ///
 /// The primitives are copied from `prims` once, all validated, routed and accounted, and only then

@@ -35,11 +35,7 @@ fn both<E: Engine>(
 ) -> (Vec<f32>, Vec<f32>) {
     let ins: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
     let ot = &p.operands[usize::from(p.n_inputs)];
-    let out_dtype = if p.out_dtype == 0 {
-        p.dtype
-    } else {
-        p.out_dtype
-    };
+    let out_dtype = p.output_dtype();
     let (mut gpu_out, mut cpu_out) = (vec![0u8; out_len], vec![0u8; out_len]);
     exec::execute(dev, p, &ins, &mut gpu_out).expect("the engine runs it");
     lightos_cpu::exec::execute(&Gemm::new(2).unwrap(), p, &ins, &mut cpu_out).expect("CPU runs it");
