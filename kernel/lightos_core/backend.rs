@@ -2,9 +2,9 @@
 
 //! Backends: what the dispatch stage hands jobs to, and the module-wide registry of them.
 //!
-//! A backend is a userspace executor ([`crate::executor`]) or, later, a device driven by a kernel
-//! driver (the photonic NPU). Each declares the ops and dtypes it runs and the ops it runs
-//! bit-reproducibly; the policy stage routes by those declarations.
+//! A backend is a userspace executor ([`crate::executor`]) or a device driven by a kernel
+//! driver (the photonic NPU, [`crate::photonic`]). Each declares the ops and dtypes it runs and
+//! the ops it runs bit-reproducibly; the policy stage routes by those declarations.
 
 use crate::{account::Counters, job::Job, uapi};
 use kernel::{prelude::*, sync::Arc, uaccess::UserSliceWriter};

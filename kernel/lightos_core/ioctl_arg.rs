@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Copying extensible ioctl arguments in and out of user memory (DESIGN.md §3).
+//! Copying extensible ioctl arguments in and out of user memory (`../shared/DESIGN.md` §3).
 //!
 //! The argument's size is `_IOC_SIZE(cmd)`. Smaller than the v1 struct or not a multiple of 8:
 //! `EINVAL`. Larger than [`uapi::MAX_IOCTL_SIZE`], or larger than the struct this module knows with a

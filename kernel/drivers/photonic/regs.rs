@@ -2,7 +2,7 @@
 
 //! The register and ring layout of the photonic NPU's BAR2, declared once.
 //!
-//! Dependency-free like the uapi: the kernel driver will include this file with `#[path]`, and the
+//! Dependency-free like the uapi: the kernel driver includes this file with `#[path]`, and the
 //! device model (`qemu/photonic-emu`) includes it the same way, so both sides read one layout. BAR2
 //! is the ivshmem shared memory: everything below is little-endian, naturally aligned, at fixed
 //! offsets. The device refuses (status `BAD_COMMAND`) any command it cannot parse; the driver refuses
