@@ -1,9 +1,9 @@
 //! The PowerGovernor: thermal-aware placement, predictive cooling and sparsity-aware power caps.
 //!
 //! Policy lives here in userspace; the kernel supplies telemetry (`QUERY_THERMAL`, events) and the
-//! controls ([`lightos_runtime::Device::set_power`]). The governor is a plain state machine with no clock and
-//! no I/O of its own, so the live governor ([`live`]) and the cluster simulation ([`sim`]) run the
-//! very same decisions:
+//! controls (`lightos_runtime::Device::set_power`). The governor is a plain state machine with no
+//! clock and no I/O of its own, so the live governor (`live`, behind the feature of that name) and
+//! the cluster simulation ([`sim`]) run the very same decisions:
 //!
 //! 1. [`Governor::observe`] feeds it a [`Sample`] per device and period; every
 //!    [`GovernorConfig::refit_every`] samples it refits the device's [`RcModel`] by least squares.
