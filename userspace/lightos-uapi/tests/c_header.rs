@@ -2,7 +2,12 @@
 //! assertions state every Rust size, field offset, constant and ioctl number, then runs it.
 
 use lightos_uapi as uapi;
-use std::{fmt::Write as _, mem::offset_of, path::PathBuf, process::Command};
+use std::{
+    fmt::Write as _,
+    mem::offset_of,
+    path::PathBuf,
+    process::{Command, Output},
+};
 
 /// Appends static assertions that `struct $c` has the size and field offsets of Rust `$rust`.
 macro_rules! check_struct {
@@ -636,23 +641,43 @@ fn generated_checks() -> String {
     c
 }
 
+/// Where `lightos.h` lives.
+fn include_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../include/uapi")
+}
+
+/// Writes `source` to `file` in the test's scratch directory and runs `compiler` with `args`, the
+/// header's include path, and that file (then any `after` arguments).
+fn compile(
+    compiler: &str,
+    args: &[&str],
+    file: &str,
+    source: &str,
+    after: &[&std::ffi::OsStr],
+) -> Output {
+    let src = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(file);
+    std::fs::write(&src, source).unwrap();
+    Command::new(compiler)
+        .args(args)
+        .arg("-I")
+        .arg(include_dir())
+        .arg(&src)
+        .args(after)
+        .output()
+        .unwrap_or_else(|e| panic!("a compiler ({compiler}) is needed for this test: {e}"))
+}
+
 #[test]
 fn c_header_matches_rust_abi() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let include = root.join("include/uapi");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let src = dir.join("abi_check.c");
-    let exe = dir.join("abi_check");
-    std::fs::write(&src, generated_checks()).unwrap();
+    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("abi_check");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(&cc)
-        .args(["-std=c11", "-Wall", "-Werror", "-I"])
-        .arg(&include)
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("a C compiler (cc) is needed for this test");
+    let out = compile(
+        &cc,
+        &["-std=c11", "-Wall", "-Werror"],
+        "abi_check.c",
+        &generated_checks(),
+        &["-o".as_ref(), exe.as_os_str()],
+    );
     assert!(
         out.status.success(),
         "lightos.h disagrees with the Rust ABI:\n{}",
@@ -664,23 +689,16 @@ fn c_header_matches_rust_abi() {
 #[test]
 fn a_wrong_value_is_caught() {
     // The check itself must be able to fail: a deliberately wrong assertion does not compile.
-    let include = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../include/uapi");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let src = dir.join("abi_check_wrong.c");
-    std::fs::write(
-        &src,
-        format!(
+    let out = compile(
+        "cc",
+        &["-std=c11", "-fsyntax-only"],
+        "abi_check_wrong.c",
+        &format!(
             "#include \"lightos.h\"\n_Static_assert(sizeof(struct lightos_info) == {}, \"x\");\n",
             std::mem::size_of::<uapi::Info>() + 8
         ),
-    )
-    .unwrap();
-    let out = Command::new("cc")
-        .args(["-std=c11", "-fsyntax-only", "-I"])
-        .arg(&include)
-        .arg(&src)
-        .output()
-        .unwrap();
+        &[],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("static assertion failed"));
 }
@@ -689,12 +707,12 @@ fn a_wrong_value_is_caught() {
 fn c_header_compiles_as_cpp_with_c_linkage() {
     // C++ clients include the header too: it must compile as C++ (inside its `extern "C"` guard),
     // and give the same struct sizes as the Rust ABI there.
-    let include = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../include/uapi");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let src = dir.join("abi_check.cpp");
-    std::fs::write(
-        &src,
-        format!(
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    let out = compile(
+        &cxx,
+        &["-std=c++17", "-Wall", "-Werror", "-fsyntax-only"],
+        "abi_check.cpp",
+        &format!(
             "#include \"lightos.h\"\n\
              static_assert(sizeof(struct lightos_info) == {}, \"lightos_info\");\n\
              static_assert(sizeof(struct lightos_power_set) == {}, \"lightos_power_set\");\n\
@@ -702,21 +720,14 @@ fn c_header_compiles_as_cpp_with_c_linkage() {
             std::mem::size_of::<uapi::Info>(),
             std::mem::size_of::<uapi::PowerSet>()
         ),
-    )
-    .unwrap();
-    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-    let out = Command::new(&cxx)
-        .args(["-std=c++17", "-Wall", "-Werror", "-fsyntax-only", "-I"])
-        .arg(&include)
-        .arg(&src)
-        .output()
-        .expect("a C++ compiler (c++) is needed for this test");
+        &[],
+    );
     assert!(
         out.status.success(),
         "lightos.h does not compile as C++:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let header = std::fs::read_to_string(include.join("lightos.h")).unwrap();
+    let header = std::fs::read_to_string(include_dir().join("lightos.h")).unwrap();
     assert!(
         header.contains("#ifdef __cplusplus\nextern \"C\" {"),
         "no extern \"C\" guard"
