@@ -1,6 +1,6 @@
 //! Submission benchmarks, run in the guest by `make bench` (bench/run.sh), each against a baseline
 //! measured in the same run:
-//! - a null primitive (COPY of 0 bytes) SUBMIT + WAIT round trip through the reference CPU executor
+//! - a null primitive (COPY of 0 bytes) SUBMIT + WAIT round trip through the CPU executor (core set)
 //!   vs a null syscall (`getppid`), one at a time and 64 per SUBMIT;
 //! - a 1 MiB COPY through the executor vs `memcpy` of 1 MiB, after proving the executor's operand
 //!   pages are the client's pages (no bounce copy).
@@ -8,7 +8,7 @@
 //! Prints Markdown rows between `BENCH-TABLE-BEGIN` and `BENCH-TABLE-END`, and the zero-copy check.
 
 use lightos_runtime::{
-    pagemap, reference_cpu, BufferFlags, DType, Device, Op, OperandMap, Placement, PrimitiveBuilder,
+    pagemap, BufferFlags, DType, Device, Op, OperandMap, Placement, PrimitiveBuilder,
 };
 use std::{
     hint::black_box,
@@ -48,10 +48,15 @@ fn main() {
     let server = std::thread::spawn(move || {
         let dev = Device::open().expect("open executor context");
         let exec = dev
-            .register_executor(&reference_cpu::spec("bench-cpu"))
+            .register_executor(&lightosd::core_spec("bench-cpu"))
             .expect("register executor");
         tx.send(()).unwrap();
-        reference_cpu::serve(&exec, &stop2, None).expect("serve")
+        let mut server = lightosd::Server::core_cpu().expect("thread pool");
+        let until = lightos_runtime::ServeUntil {
+            stop: Some(&stop2),
+            max_jobs: None,
+        };
+        exec.serve(&mut server, until).expect("serve")
     });
     rx.recv().unwrap();
 
@@ -141,7 +146,7 @@ fn main() {
     server.join().unwrap();
     let edev = Device::open().unwrap();
     let exec = edev
-        .register_executor(&reference_cpu::spec("bench-check"))
+        .register_executor(&lightosd::core_spec("bench-check"))
         .unwrap();
     let s = q.submit(&[copy]).unwrap();
     let job = exec

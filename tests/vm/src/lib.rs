@@ -181,8 +181,8 @@ pub fn kmemleak_reports() -> Vec<String> {
         .collect()
 }
 
-/// A reference CPU executor served by a thread of this process (its own context), stopped and
-/// unregistered when dropped.
+/// An executor served by a thread of this process (its own context) through
+/// [`lightos_runtime::Executor::serve`], stopped and unregistered when dropped.
 pub struct ExecutorThread {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<u64>>,
@@ -191,33 +191,30 @@ pub struct ExecutorThread {
 }
 
 impl ExecutorThread {
-    /// Registers `spec` on a new context and serves jobs with the reference CPU implementation.
+    /// Registers `spec` on a new context and serves its jobs with the CPU backend on one thread,
+    /// running only the core set ([`lightosd::CORE_OPS`] on f32): jobs of other ops `spec` claims
+    /// complete `Invalid`.
     pub fn start(spec: lightos_runtime::ExecutorSpec) -> Self {
-        Self::serving(spec, |exec, stop| {
-            lightos_runtime::reference_cpu::serve(exec, stop, None).expect("serve")
-        })
+        Self::serving(spec, lightosd::Server::core_cpu().expect("thread pool"))
     }
 
-    /// The reference CPU executor under `name`.
+    /// The CPU backend under `name`, declaring and serving the core set ([`lightosd::core_spec`]).
     pub fn cpu(name: &str) -> Self {
-        Self::start(lightos_runtime::reference_cpu::spec(name))
+        Self::start(lightosd::core_spec(name))
     }
 
-    /// `lightosd`'s CPU backend under `name` with `threads` workers, served by a thread here.
+    /// `lightosd`'s CPU backend under `name` with `threads` workers (every op and dtype), served
+    /// by a thread here.
     pub fn lightosd(name: &str, threads: usize) -> Self {
         let backend = lightosd::Backend::Cpu(lightos_cpu::Gemm::new(threads).expect("thread pool"));
-        Self::serving(lightosd::spec(name), move |exec, stop| {
-            lightosd::serve(&backend, exec, stop, None, |_, _| {}).expect("serve")
-        })
+        let spec = lightosd::spec(name);
+        let server = lightosd::Server::new(backend, &spec);
+        Self::serving(spec, server)
     }
 
-    /// Registers `spec` on a new context in a new thread that runs `serve` until stopped.
-    fn serving(
-        spec: lightos_runtime::ExecutorSpec,
-        serve: impl FnOnce(&lightos_runtime::Executor, &std::sync::atomic::AtomicBool) -> u64
-            + Send
-            + 'static,
-    ) -> Self {
+    /// Registers `spec` on a new context in a new thread that serves its jobs with `server` until
+    /// stopped.
+    fn serving(spec: lightos_runtime::ExecutorSpec, mut server: lightosd::Server) -> Self {
         use std::sync::{atomic::AtomicBool, mpsc, Arc};
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel();
@@ -226,7 +223,11 @@ impl ExecutorThread {
             let dev = lightos_runtime::Device::open().expect("open executor context");
             let exec = dev.register_executor(&spec).expect("register executor");
             tx.send(exec.backend_id()).unwrap();
-            serve(&exec, &stop2)
+            let until = lightos_runtime::ServeUntil {
+                stop: Some(&stop2),
+                max_jobs: None,
+            };
+            exec.serve(&mut server, until).expect("serve")
         });
         let backend_id = rx.recv().expect("executor thread registered");
         Self {

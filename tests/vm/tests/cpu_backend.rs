@@ -1,4 +1,4 @@
-//! lightosd's CPU backend through the kernel: ops and dtypes beyond the reference executor's,
+//! lightosd's CPU backend through the kernel: ops and dtypes beyond the core executor's,
 //! bit-identical results across thread counts, and a killed daemon surfacing as a typed error the
 //! application recovers from. (The same application on cpu0 and photonic0: photonic_mlp.rs.)
 

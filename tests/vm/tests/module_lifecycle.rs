@@ -68,12 +68,12 @@ fn three_hundred_insmod_rmmod_cycles_leak_nothing() {
 /// Submits jobs that end every way a job can (completed, aborted by queue destruction, lost with
 /// their executor, refused late completion), so kmemleak watches the submission paths too.
 fn run_jobs_through_every_ending() {
-    use lightos_runtime::{reference_cpu, BufferFlags, DType, Device, JobStatus, Op, Placement};
+    use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement};
     use std::time::Duration;
     let client = Device::open().unwrap();
     let edev = Device::open().unwrap();
     let exec = edev
-        .register_executor(&reference_cpu::spec("leak-check"))
+        .register_executor(&lightosd::core_spec("leak-check"))
         .unwrap();
     let q = client.create_queue(0, Duration::ZERO).unwrap();
     let b = client
@@ -85,7 +85,11 @@ fn run_jobs_through_every_ending() {
         .output(&b, 32, &[4]);
     let s = q.submit(&[add; 3]).unwrap();
     let job = exec.fetch(Some(Duration::from_secs(10))).unwrap().unwrap();
-    assert_eq!(reference_cpu::run_job(&exec, &job).status, JobStatus::Ok);
+    assert_eq!(
+        exec.run(&job, &mut lightosd::Server::core_cpu().unwrap())
+            .status,
+        JobStatus::Ok
+    );
     exec.complete(job.job_id, JobStatus::Ok).unwrap();
     assert_eq!(
         q.wait(s.first_seq, Some(Duration::from_secs(10)))

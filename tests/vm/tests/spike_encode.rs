@@ -4,7 +4,6 @@
 //! primitive and of JOB_COMPLETE's `produced`.
 
 use lightos_runtime::{
-    reference_cpu,
     spike::{
         encode_job::{EncodeSpec, Encoding},
         queue::SpikeQueue,
@@ -349,7 +348,7 @@ fn spike_event_dtype_is_refused_for_every_other_op() {
     }
 }
 
-/// Registers the reference executor's ops under `name` on its own context (no other executor is
+/// Registers the core executor's ops under `name` on its own context (no other executor is
 /// registered while a test runs), submits `p` and fetches its job.
 fn fetched(
     r: &Rig,
@@ -362,7 +361,7 @@ fn fetched(
 ) {
     let exec_dev = Device::open().unwrap();
     let exec = exec_dev
-        .register_executor(&reference_cpu::spec(name))
+        .register_executor(&lightosd::core_spec(name))
         .unwrap();
     r.jobs.submit(&[p]).unwrap();
     let job = exec.fetch(SEC).unwrap().expect("a job");
@@ -405,7 +404,11 @@ fn job_complete_refuses_produced_events_a_job_cannot_have() {
         lightos_vm_tests::dev_ioctl(&_d, uapi::IOC_NR_JOB_COMPLETE, &mut pad).unwrap_err(),
         libc::EINVAL
     );
-    assert_eq!(reference_cpu::run_job(&exec, &job).produced, 4);
+    assert_eq!(
+        exec.run(&job, &mut lightosd::Server::core_cpu().unwrap())
+            .produced,
+        4
+    );
     exec.complete_with_events(job.job_id, JobStatus::Ok, 4)
         .unwrap();
     assert_eq!(

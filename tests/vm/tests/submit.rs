@@ -2,7 +2,7 @@
 //! real module in the guest. Each test registers its own executor names, so they do not interfere.
 
 use lightos_runtime::{
-    reference_cpu, uapi, BufferFlags, DType, Device, Error, ExecutorSpec, JobStatus, Op, Placement,
+    uapi, BufferFlags, DType, Device, Error, ExecutorSpec, JobStatus, Op, Placement,
     PrimitiveBuilder, Queue,
 };
 use lightos_vm_tests::{get_f32, put_f32, ExecutorThread};
@@ -74,7 +74,7 @@ fn one_primitive_goes_client_kernel_executor_completion_zero_copy() {
 }
 
 #[test]
-fn every_reference_op_computes_the_expected_values() {
+fn every_core_op_computes_the_expected_values() {
     let _exec = ExecutorThread::cpu("t-ops");
     let dev = dev();
     let q = queue(&dev);
@@ -129,7 +129,7 @@ fn every_reference_op_computes_the_expected_values() {
     );
     let g = get_f32(&m[832..], 4);
     assert!(
-        (g[3] - reference_cpu::gelu(3.0)).abs() < 1e-6 && g[0] < 0.0,
+        (g[3] - lightos_cpu::ops::gelu(3.0)).abs() < 1e-6 && g[0] < 0.0,
         "{g:?}"
     );
     assert_eq!(get_f32(&m[896..], 4), vec![5.0, 6.0, 7.0, 8.0]);
@@ -338,7 +338,7 @@ fn shapes_of_the_structured_ops_are_checked() {
         .output(&b, 8192, &[2, 8]);
     rejects(&q, ln_two, Errno::EINVAL);
     // The well-formed versions pass the kernel (this executor claims every op; it runs only the
-    // reference set, so the others complete INVALID, which is the backend's verdict).
+    // core set, so the others complete INVALID, which is the backend's verdict).
     let s = q.submit(&[conv(8), att(5), quant(DType::I8)]).unwrap();
     let c = q.wait(s.last_seq, SEC).unwrap();
     assert_eq!(c.completed_seq, s.last_seq);
@@ -357,7 +357,7 @@ fn no_backend_for_the_op_is_enodev() {
     );
     rejects(&q, add4(&b), Errno::ENODEV);
     let _exec = ExecutorThread::cpu("t-nodev");
-    // The reference executor does not run CONV2D.
+    // The core executor does not declare CONV2D.
     let conv = PrimitiveBuilder::new(Op::Conv2d, DType::F32)
         .input(&b, 0, &[1, 1, 2, 2])
         .input(&b, 64, &[1, 1, 1, 1])
@@ -368,7 +368,7 @@ fn no_backend_for_the_op_is_enodev() {
 
 #[test]
 fn deterministic_primitives_only_go_to_backends_that_declare_it() {
-    let mut spec = reference_cpu::spec("t-nondet");
+    let mut spec = lightosd::core_spec("t-nondet");
     spec.deterministic_ops = 0;
     let _nondet = ExecutorThread::start(spec);
     let dev = dev();
@@ -550,7 +550,7 @@ fn executor_ioctls_reject_misuse() {
 
     let edev = dev();
     let exec = edev
-        .register_executor(&reference_cpu::spec("t-misuse"))
+        .register_executor(&lightosd::core_spec("t-misuse"))
         .unwrap();
     assert_eq!(
         raw(&edev, uapi::IOC_NR_JOB_FETCH, &mut fetch),
@@ -598,7 +598,7 @@ fn an_executor_that_dies_mid_job_fails_it_with_device_lost() {
     let b = buf(&dev, 4096);
     let edev = Device::open().unwrap();
     let exec = edev
-        .register_executor(&reference_cpu::spec("t-dies"))
+        .register_executor(&lightosd::core_spec("t-dies"))
         .unwrap();
     let s = q.submit(&[add4(&b), add4(&b)]).unwrap();
     let job = exec.fetch(SEC).unwrap().expect("a job");
@@ -623,7 +623,7 @@ fn a_job_past_its_timeout_fails_and_its_late_completion_is_refused() {
     let b = buf(&dev, 4096);
     let edev = Device::open().unwrap();
     let exec = edev
-        .register_executor(&reference_cpu::spec("t-slow"))
+        .register_executor(&lightosd::core_spec("t-slow"))
         .unwrap();
     let s = q.submit(&[add4(&b)]).unwrap();
     let job = exec.fetch(SEC).unwrap().expect("a job");
@@ -645,7 +645,7 @@ fn a_timeout_reaches_the_completion_page_without_anyone_waiting() {
     let b = buf(&dev, 4096);
     let edev = Device::open().unwrap();
     let exec = edev
-        .register_executor(&reference_cpu::spec("t-poll"))
+        .register_executor(&lightosd::core_spec("t-poll"))
         .unwrap();
     let s = q.submit(&[add4(&b), add4(&b)]).unwrap();
     let _held = exec.fetch(SEC).unwrap().expect("a job");
@@ -667,7 +667,7 @@ fn wait_rejections_and_timeouts() {
     let b = buf(&dev, 4096);
     let edev = Device::open().unwrap();
     let _exec = edev
-        .register_executor(&reference_cpu::spec("t-wait"))
+        .register_executor(&lightosd::core_spec("t-wait"))
         .unwrap();
     let w = |f: &dyn Fn(&mut uapi::Wait)| {
         let mut r = uapi::Wait {
@@ -704,7 +704,7 @@ fn a_signal_interrupts_wait_with_eintr() {
     let b = buf(&dev, 4096);
     let edev = Device::open().unwrap();
     let _exec = edev
-        .register_executor(&reference_cpu::spec("t-signal"))
+        .register_executor(&lightosd::core_spec("t-signal"))
         .unwrap();
     let s = q.submit(&[add4(&b)]).unwrap();
     // SAFETY: installs a no-op handler for SIGUSR1 without SA_RESTART, then signals this thread
@@ -731,7 +731,7 @@ fn closing_with_jobs_in_flight_aborts_them_and_leaks_nothing() {
     let before = dev().stats().unwrap();
     let edev = Device::open().unwrap();
     let exec = edev
-        .register_executor(&reference_cpu::spec("t-close"))
+        .register_executor(&lightosd::core_spec("t-close"))
         .unwrap();
     {
         let dev = dev();
@@ -763,12 +763,16 @@ fn a_buffer_destroyed_while_its_job_runs_stays_alive_for_it() {
     put_f32(&mut m[..], &[1.0, 2.0, 3.0, 4.0, 1.0, 1.0, 1.0, 1.0]);
     let edev = Device::open().unwrap();
     let exec = edev
-        .register_executor(&reference_cpu::spec("t-destroy"))
+        .register_executor(&lightosd::core_spec("t-destroy"))
         .unwrap();
     let s = q.submit(&[add4(&b)]).unwrap();
     drop(b); // BUFFER_DESTROY: the handle goes, the job's reference keeps the pages.
     let job = exec.fetch(SEC).unwrap().expect("a job");
-    assert_eq!(reference_cpu::run_job(&exec, &job).status, JobStatus::Ok);
+    assert_eq!(
+        exec.run(&job, &mut lightosd::Server::core_cpu().unwrap())
+            .status,
+        JobStatus::Ok
+    );
     exec.complete(job.job_id, JobStatus::Ok).unwrap();
     assert_eq!(q.wait(s.last_seq, SEC).unwrap().status, JobStatus::Ok);
     assert_eq!(get_f32(&m[32..], 4), vec![2.0, 3.0, 4.0, 5.0]);

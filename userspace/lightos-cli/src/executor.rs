@@ -1,18 +1,30 @@
-//! `lightos executor`: serve jobs as the reference CPU executor until killed or done.
+//! `lightos executor`: serve the core ops on the CPU backend until killed or done.
 
-use lightos_runtime::{reference_cpu, Device, Result};
-use std::{path::Path, sync::atomic::AtomicBool};
+use lightos_runtime::{Device, ServeUntil};
+use lightosd::{core_spec, Server};
+use std::path::Path;
 
-/// Registers as executor `name` and serves jobs; stops after `max_jobs` when given.
-pub fn run(device: &Path, name: &str, max_jobs: Option<u64>) -> Result<()> {
+/// Registers as executor `name` (the core set, [`core_spec`]) and serves its jobs with the CPU
+/// backend on one thread; stops after `max_jobs` when given.
+pub fn run(
+    device: &Path,
+    name: &str,
+    max_jobs: Option<u64>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut server = Server::core_cpu()?;
     let dev = Device::open_path(device)?;
-    let exec = dev.register_executor(&reference_cpu::spec(name))?;
+    let exec = dev.register_executor(&core_spec(name))?;
     eprintln!(
-        "lightos executor: serving as backend {} ({name}, reference CPU, f32); Ctrl-C to stop",
+        "lightos executor: serving as backend {} ({name}, CPU backend, core ops on f32); Ctrl-C to stop",
         exec.backend_id()
     );
-    let stop = AtomicBool::new(false);
-    let served = reference_cpu::serve(&exec, &stop, max_jobs)?;
+    let served = exec.serve(
+        &mut server,
+        ServeUntil {
+            max_jobs,
+            ..Default::default()
+        },
+    )?;
     eprintln!("lightos executor: served {served} jobs");
     Ok(())
 }

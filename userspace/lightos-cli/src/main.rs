@@ -120,11 +120,13 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         warmup: usize,
     },
-    /// Serve primitives as the reference CPU executor (a userspace backend of /dev/lightos).
+    /// Serve the core ops on the CPU backend (a userspace backend of /dev/lightos).
     ///
     /// Registers this process with the kernel as backend NAME (ops COPY, ADD, MUL, RELU, GELU,
-    /// SOFTMAX, LAYERNORM, MATMUL on f32, bit-reproducible), then fetches, runs and completes jobs
-    /// until killed (its in-flight jobs then fail with DEVICE_LOST) or MAX_JOBS have run.
+    /// SOFTMAX, LAYERNORM, MATMUL on f32 and SPIKE_ENCODE, bit-reproducible), then fetches, runs
+    /// them on the CPU backend (lightos-cpu, one thread) and completes jobs until killed (its
+    /// in-flight jobs then fail with DEVICE_LOST) or MAX_JOBS have run. `lightosd` serves every op
+    /// and dtype.
     Executor {
         /// The backend name routing rules and `QUERY_BACKENDS` show.
         #[arg(long, default_value = "cpu0")]
@@ -319,9 +321,7 @@ fn main() -> ExitCode {
             ),
             _ => Err("--interval must be a positive number of seconds".into()),
         },
-        Command::Executor { name, max_jobs } => {
-            executor::run(&cli.device, &name, max_jobs).map_err(Into::into)
-        }
+        Command::Executor { name, max_jobs } => executor::run(&cli.device, &name, max_jobs),
         Command::Run {
             what:
                 RunWhat::Matmul {

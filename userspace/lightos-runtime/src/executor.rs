@@ -1,5 +1,6 @@
 //! The executor side of the protocol: register as a backend, fetch jobs, map their operands,
-//! complete them.
+//! complete them; [`Executor::serve`] is that loop, written once for every executor, around a
+//! [`JobHandler`] that computes.
 
 use crate::{
     buffer::{handle_info, ioctl_error},
@@ -10,7 +11,10 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 use nix::errno::Errno;
 use std::{
     os::fd::{AsRawFd, OwnedFd},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -74,7 +78,111 @@ impl OperandMap {
     }
 }
 
+/// How a handler finished one job: what is reported to the kernel, and why it was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The status reported to the kernel.
+    pub status: JobStatus,
+    /// Events an `OP_SPIKE_ENCODE` job staged (0 for every other op).
+    pub produced: u32,
+    /// Why it was refused, when it was (the status is then `Invalid`).
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    /// Completed.
+    pub fn ok() -> Outcome {
+        Outcome::produced(0)
+    }
+
+    /// Completed, having staged `produced` spike events.
+    pub fn produced(produced: u32) -> Outcome {
+        Outcome {
+            status: JobStatus::Ok,
+            produced,
+            error: None,
+        }
+    }
+
+    /// Refused as `Invalid`, for the reason `why`.
+    pub fn refused(why: impl Into<String>) -> Outcome {
+        Outcome {
+            status: JobStatus::Invalid,
+            produced: 0,
+            error: Some(why.into()),
+        }
+    }
+}
+
+/// What computes the jobs an [`Executor`] serves.
+pub trait JobHandler {
+    /// Runs `prim` on its operands' mapped bytes: `inputs[i]` is input `i`'s whole buffer and
+    /// `output` the output's (each tensor's offset indexes into its buffer).
+    fn run(&mut self, prim: &uapi::Primitive, inputs: &[&[u8]], output: &mut [u8]) -> Outcome;
+
+    /// Sees every job's outcome before it is reported (for a log); does nothing by default.
+    fn finished(&mut self, _job: &FetchedJob, _outcome: &Outcome) {}
+}
+
+/// When [`Executor::serve`] returns: once `stop` is set (looked at every 100 ms) or `max_jobs`
+/// have run; with neither, never.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServeUntil<'a> {
+    /// Set by another thread to stop serving.
+    pub stop: Option<&'a AtomicBool>,
+    /// Return after serving this many jobs.
+    pub max_jobs: Option<u64>,
+}
+
 impl Executor {
+    /// Serves jobs with `handler` until `until` says so and returns how many ran: fetches each
+    /// job, maps its operands, runs it, completes it with the handler's outcome. A job that timed
+    /// out or was aborted meanwhile (`ECANCELED` on completion) is not this executor's error.
+    pub fn serve(&self, handler: &mut impl JobHandler, until: ServeUntil<'_>) -> Result<u64> {
+        let poll = Duration::from_millis(100);
+        let mut done = 0;
+        while !until.stop.is_some_and(|s| s.load(Ordering::Relaxed))
+            && until.max_jobs.is_none_or(|m| done < m)
+        {
+            let timeout = until.stop.map(|_| poll);
+            let Some(job) = self.fetch(timeout)? else {
+                continue;
+            };
+            let outcome = self.run(&job, handler);
+            handler.finished(&job, &outcome);
+            match self.complete_with_events(job.job_id, outcome.status, outcome.produced) {
+                Ok(()) => {}
+                Err(e) if e.errno() == Some(Errno::ECANCELED) => {}
+                Err(e) => return Err(e),
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    /// Maps `job`'s operands and runs it with `handler` (not completing it). A null job (every
+    /// operand empty) touches no memory: it is `Ok` without mapping or running anything; an
+    /// operand that cannot be mapped refuses the job.
+    pub fn run(&self, job: &FetchedJob, handler: &mut impl JobHandler) -> Outcome {
+        if job.is_null() {
+            return Outcome::ok();
+        }
+        let n = usize::from(job.prim.n_inputs);
+        let mut maps = match (0..=n)
+            .map(|i| self.map_operand(job, i))
+            .collect::<Result<Vec<_>>>()
+        {
+            Ok(m) => m,
+            Err(e) => return Outcome::refused(format!("mapping its operands: {e}")),
+        };
+        let (inputs, output) = maps.split_at_mut(n);
+        let OperandMap::Output(out) = &mut output[0] else {
+            return Outcome::refused("the output operand was mapped read-only");
+        };
+        let inputs: Vec<&[u8]> = inputs.iter().map(OperandMap::bytes).collect();
+        handler.run(&job.prim, &inputs, out)
+    }
+
     pub(crate) fn register(fd: Arc<OwnedFd>, spec: &ExecutorSpec) -> Result<Self> {
         let mut req = uapi::ExecutorRegister {
             name: [0; uapi::BACKEND_NAME_LEN],

@@ -13,7 +13,6 @@ pub mod mlp;
 pub mod pagemap;
 mod primitive;
 mod queue;
-pub mod reference_cpu;
 pub mod spike;
 mod sys;
 pub mod thermal;
@@ -21,7 +20,9 @@ pub mod thermal;
 pub use buffer::{Buffer, BufferFlags, MappedBuffer, Placement};
 pub use device::{backend_name, nul_padded_name, Device, DEFAULT_DEVICE_PATH};
 pub use error::{Error, Result};
-pub use executor::{Executor, ExecutorSpec, FetchedJob, OperandMap};
+pub use executor::{
+    Executor, ExecutorSpec, FetchedJob, JobHandler, OperandMap, Outcome, ServeUntil,
+};
 pub use info::DeviceInfo;
 pub use lightos_uapi as uapi;
 pub use primitive::{tensor, DType, JobStatus, Op, PrimitiveBuilder};

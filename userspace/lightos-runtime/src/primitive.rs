@@ -246,14 +246,3 @@ impl PrimitiveBuilder {
         self.prim
     }
 }
-
-/// Bytes per element of ABI dtype `raw`, if it is one.
-pub(crate) fn dtype_size(raw: u8) -> Option<usize> {
-    match raw {
-        uapi::DTYPE_F32 => Some(4),
-        uapi::DTYPE_F16 | uapi::DTYPE_BF16 => Some(2),
-        uapi::DTYPE_I8 | uapi::DTYPE_FP8_E4M3 => Some(1),
-        uapi::DTYPE_SPIKE_EVENT => Some(16),
-        _ => None,
-    }
-}

@@ -12,14 +12,11 @@
 use lightos_cpu::Gemm;
 use lightos_cuda::CudaDevice;
 use lightos_runtime::{
-    reference_cpu, uapi, DType, Executor, ExecutorSpec, FetchedJob, JobStatus, Op, OperandMap,
-    Result,
+    spike::encode_job, uapi, DType, ExecutorSpec, FetchedJob, JobHandler, Op, Outcome,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// The registration of a backend called `name` running `ops` in `dtypes` (ABI op numbers,
-/// `1 << DTYPE_*`), all declared deterministic, plus SPIKE_ENCODE (the runtime's encoder).
+/// `1 << DTYPE_*`), all declared deterministic, plus SPIKE_ENCODE (the spiking engine's encoder).
 fn spec_of(name: &str, ops: &[u16], dtypes: u32) -> ExecutorSpec {
     let ops = ops
         .iter()
@@ -37,6 +34,31 @@ fn spec_of(name: &str, ops: &[u16], dtypes: u32) -> ExecutorSpec {
 /// The registration of a CPU backend called `name`.
 pub fn spec(name: &str) -> ExecutorSpec {
     spec_of(name, &lightos_cpu::exec::OPS, lightos_cpu::exec::DTYPES)
+}
+
+/// The core set: COPY, ADD, MUL, RELU, GELU, SOFTMAX, LAYERNORM, MATMUL on f32 and SPIKE_ENCODE.
+pub const CORE_OPS: [Op; 9] = [
+    Op::Copy,
+    Op::Add,
+    Op::Mul,
+    Op::Relu,
+    Op::Gelu,
+    Op::Softmax,
+    Op::LayerNorm,
+    Op::Matmul,
+    Op::SpikeEncode,
+];
+
+/// The registration of a CPU backend called `name` that runs only the [`CORE_OPS`] on f32, all
+/// declared deterministic: what `lightos executor` serves, and the test executors.
+pub fn core_spec(name: &str) -> ExecutorSpec {
+    let ops = CORE_OPS.iter().fold(0, |m, op| m | op.bit());
+    ExecutorSpec {
+        name: name.to_string(),
+        ops,
+        deterministic_ops: ops,
+        dtypes: DType::F32.bit() | DType::SpikeEvent.bit(),
+    }
 }
 
 /// What one `lightosd` process computes on.
@@ -79,112 +101,189 @@ impl Backend {
         }
     }
 
-    /// Runs primitive `p` on its operands' bytes; the error says why it was refused.
-    fn execute(
+    /// Runs primitive `p` on its operands' bytes; SPIKE_ENCODE goes to the spiking engine's
+    /// encoder. The error says why it was refused.
+    pub fn execute(
         &self,
         p: &uapi::Primitive,
         inputs: &[&[u8]],
         out: &mut [u8],
-    ) -> std::result::Result<(), String> {
-        match self {
+    ) -> std::result::Result<u32, String> {
+        if p.op == uapi::OP_SPIKE_ENCODE {
+            return encode_job::execute(p, inputs, out);
+        }
+        let done = match self {
             Backend::Cpu(g) => {
                 lightos_cpu::exec::execute(g, p, inputs, out).map_err(|e| e.to_string())
             }
             Backend::Cuda(d) => {
                 lightos_cuda::exec::execute(d.as_ref(), p, inputs, out).map_err(|e| e.to_string())
             }
-        }
-    }
-}
-
-/// What a served job ended as, for the caller's log.
-#[derive(Debug)]
-pub struct JobReport {
-    /// The status reported to the kernel.
-    pub status: JobStatus,
-    /// Why it was refused, when it was.
-    pub error: Option<String>,
-}
-
-/// Runs one fetched job on `backend`; SPIKE_ENCODE goes to the runtime's encoder.
-pub fn run_job(backend: &Backend, exec: &Executor, job: &FetchedJob) -> (JobReport, u32) {
-    let p = &job.prim;
-    if p.op == uapi::OP_SPIKE_ENCODE {
-        let outcome = reference_cpu::run_job(exec, job);
-        return (
-            JobReport {
-                status: outcome.status,
-                error: None,
-            },
-            outcome.produced,
-        );
-    }
-    let n = usize::from(p.n_inputs);
-    if job.is_null() {
-        return (
-            JobReport {
-                status: JobStatus::Ok,
-                error: None,
-            },
-            0,
-        );
-    }
-    let refused = |e: String| {
-        (
-            JobReport {
-                status: JobStatus::Invalid,
-                error: Some(e),
-            },
-            0,
-        )
-    };
-    let mut maps = match (0..=n)
-        .map(|i| exec.map_operand(job, i))
-        .collect::<Result<Vec<_>>>()
-    {
-        Ok(m) => m,
-        Err(e) => return refused(format!("mapping its operands: {e}")),
-    };
-    let (inputs, output) = maps.split_at_mut(n);
-    let OperandMap::Output(out) = &mut output[0] else {
-        return refused("the output operand was mapped read-only".into());
-    };
-    let inputs: Vec<&[u8]> = inputs.iter().map(OperandMap::bytes).collect();
-    match backend.execute(p, &inputs, out) {
-        Ok(()) => (
-            JobReport {
-                status: JobStatus::Ok,
-                error: None,
-            },
-            0,
-        ),
-        Err(e) => refused(e),
-    }
-}
-
-/// Serves jobs until `stop` is set (checked every 100 ms) or `max_jobs` have run; calls `report`
-/// for every job; returns how many ran.
-pub fn serve(
-    backend: &Backend,
-    exec: &Executor,
-    stop: &AtomicBool,
-    max_jobs: Option<u64>,
-    mut report: impl FnMut(&FetchedJob, &JobReport),
-) -> Result<u64> {
-    let mut done = 0;
-    while !stop.load(Ordering::Relaxed) && max_jobs.is_none_or(|m| done < m) {
-        let Some(job) = exec.fetch(Some(Duration::from_millis(100)))? else {
-            continue;
         };
-        let (outcome, produced) = run_job(backend, exec, &job);
-        report(&job, &outcome);
-        match exec.complete_with_events(job.job_id, outcome.status, produced) {
-            Ok(()) => {}
-            // Timed out or aborted meanwhile: not this executor's error.
-            Err(e) if e.errno() == Some(nix::errno::Errno::ECANCELED) => {}
-            Err(e) => return Err(e),
-        }
-        done += 1;
+        done.map(|()| 0)
     }
-    Ok(done)
+}
+
+/// Which served jobs a [`Server`] logs on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Log {
+    /// None.
+    Quiet,
+    /// Refused ones, with the reason.
+    Refused,
+    /// Every job.
+    Every,
+}
+
+/// A backend serving jobs ([`JobHandler`]): it runs the ops and dtypes of the registration it
+/// was given and refuses any other job as `Invalid` (an executor may declare more than it
+/// serves); it logs as told.
+pub struct Server {
+    backend: Backend,
+    ops: u64,
+    dtypes: u32,
+    log: Log,
+}
+
+impl Server {
+    /// `backend` serving what `serves` declares, quietly.
+    pub fn new(backend: Backend, serves: &ExecutorSpec) -> Server {
+        Server {
+            backend,
+            ops: serves.ops,
+            dtypes: serves.dtypes,
+            log: Log::Quiet,
+        }
+    }
+
+    /// The CPU backend on one thread serving the [`CORE_OPS`] on f32 ([`core_spec`]).
+    pub fn core_cpu() -> lightos_cpu::Result<Server> {
+        Ok(Server::new(Backend::Cpu(Gemm::new(1)?), &core_spec("")))
+    }
+
+    /// Logs `log` jobs on stderr.
+    pub fn log(mut self, log: Log) -> Server {
+        self.log = log;
+        self
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Why this server does not run `p`, if it does not.
+    fn refusal(&self, p: &uapi::Primitive) -> Option<String> {
+        let Some(op) = Op::from_raw(p.op).filter(|op| self.ops & op.bit() != 0) else {
+            return Some(format!("op {} is not served here", p.op));
+        };
+        [p.dtype, p.output_dtype()]
+            .into_iter()
+            .find(|&d| d >= 32 || self.dtypes & (1 << d) == 0)
+            .map(|d| format!("{op:?} in dtype {d} is not served here"))
+    }
+}
+
+impl JobHandler for Server {
+    fn run(&mut self, p: &uapi::Primitive, inputs: &[&[u8]], output: &mut [u8]) -> Outcome {
+        if let Some(why) = self.refusal(p) {
+            return Outcome::refused(why);
+        }
+        match self.backend.execute(p, inputs, output) {
+            Ok(produced) => Outcome::produced(produced),
+            Err(why) => Outcome::refused(why),
+        }
+    }
+
+    fn finished(&mut self, job: &FetchedJob, outcome: &Outcome) {
+        match (&outcome.error, self.log) {
+            (Some(why), Log::Refused | Log::Every) => eprintln!(
+                "lightosd: job {} (op {}) refused: {why}",
+                job.job_id, job.prim.op
+            ),
+            (None, Log::Every) => eprintln!(
+                "lightosd: job {} (op {}) {:?}",
+                job.job_id, job.prim.op, outcome.status
+            ),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prim(op: u16, dtype: u8) -> uapi::Primitive {
+        uapi::Primitive {
+            op,
+            dtype,
+            n_inputs: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn core_spec_declares_f32_and_every_core_op_deterministic() {
+        let s = core_spec("cpu0");
+        assert_eq!(s.ops, s.deterministic_ops);
+        assert_eq!(s.ops.count_ones() as usize, CORE_OPS.len());
+        assert_eq!(
+            s.dtypes,
+            1 << uapi::DTYPE_F32 | 1 << uapi::DTYPE_SPIKE_EVENT
+        );
+    }
+
+    #[test]
+    fn the_cpu_spec_adds_spike_encode_to_every_op_lightos_cpu_runs() {
+        let s = spec("cpu0");
+        assert_eq!(
+            s.ops.count_ones() as usize,
+            lightos_cpu::exec::OPS.len() + 1
+        );
+        assert_ne!(s.ops & Op::SpikeEncode.bit(), 0);
+        assert_eq!(s.ops, s.deterministic_ops);
+    }
+
+    #[test]
+    fn a_server_refuses_what_it_does_not_serve_with_a_reason() {
+        let mut core = Server::core_cpu().unwrap();
+        let conv = prim(uapi::OP_CONV2D, uapi::DTYPE_F32);
+        let out = core.run(&conv, &[&[]], &mut []);
+        assert_eq!(out.status, lightos_runtime::JobStatus::Invalid);
+        assert!(out.error.unwrap().contains("not served"));
+        let relu_f16 = prim(uapi::OP_RELU, uapi::DTYPE_F16);
+        let out = core.run(&relu_f16, &[&[]], &mut []);
+        assert!(
+            out.error.unwrap().contains("dtype"),
+            "f16 is not in the core set"
+        );
+    }
+
+    #[test]
+    fn a_core_server_computes_through_lightos_cpu() {
+        let mut core = Server::core_cpu().unwrap();
+        let t = |offset: u64| {
+            let mut t = uapi::Tensor {
+                ndim: 1,
+                offset,
+                ..Default::default()
+            };
+            t.shape[0] = 4;
+            t
+        };
+        let p =
+            lightos_cpu::exec::primitive(uapi::OP_ADD, uapi::DTYPE_F32, 0, &[t(0), t(16), t(0)]);
+        let x: Vec<u8> = [1f32, 2., 3., 4., 10., 20., 30., 40.]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let mut out = vec![0u8; 16];
+        assert_eq!(core.run(&p, &[&x, &x], &mut out), Outcome::ok());
+        let got: Vec<f32> = out
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(got, [11.0, 22.0, 33.0, 44.0]);
+    }
 }

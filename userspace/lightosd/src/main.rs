@@ -3,9 +3,9 @@
 use clap::{Parser, ValueEnum};
 use lightos_cpu::Gemm;
 use lightos_cuda::{CudaDevice, CudaError};
-use lightos_runtime::{Device, DEFAULT_DEVICE_PATH};
-use lightosd::Backend;
-use std::{path::PathBuf, process::ExitCode, sync::atomic::AtomicBool};
+use lightos_runtime::{Device, ServeUntil, DEFAULT_DEVICE_PATH};
+use lightosd::{Backend, Log, Server};
+use std::{path::PathBuf, process::ExitCode};
 
 /// Exit status when the chosen backend cannot run on this machine (sysexits' EX_UNAVAILABLE):
 /// `--backend cuda` without an NVIDIA driver, cuBLAS or NVRTC.
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(&cli, &backend) {
+    match run(&cli, backend) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lightosd: {e}");
@@ -92,32 +92,31 @@ fn open_backend(cli: &Cli) -> Result<Backend, CudaError> {
     })
 }
 
-fn run(cli: &Cli, backend: &Backend) -> Result<(), Box<dyn std::error::Error>> {
+fn run(cli: &Cli, backend: Backend) -> Result<(), Box<dyn std::error::Error>> {
     let name = cli.name.clone().unwrap_or_else(|| match cli.backend {
         BackendKind::Cpu => "cpu0".into(),
         BackendKind::Cuda => format!("cuda{}", cli.gpu),
     });
     let dev = Device::open_path(&cli.device)?;
-    let exec = dev.register_executor(&backend.spec(&name))?;
+    let spec = backend.spec(&name);
+    let exec = dev.register_executor(&spec)?;
     eprintln!(
         "lightosd: serving as backend {} ({name}): {}",
         exec.backend_id(),
         backend.describe()
     );
-    let stop = AtomicBool::new(false);
-    let served = lightosd::serve(backend, &exec, &stop, cli.max_jobs, |job, report| {
-        if let Some(why) = &report.error {
-            eprintln!(
-                "lightosd: job {} (op {}) refused: {why}",
-                job.job_id, job.prim.op
-            );
-        } else if cli.verbose {
-            eprintln!(
-                "lightosd: job {} (op {}) {:?}",
-                job.job_id, job.prim.op, report.status
-            );
-        }
-    })?;
+    let mut server = Server::new(backend, &spec).log(if cli.verbose {
+        Log::Every
+    } else {
+        Log::Refused
+    });
+    let served = exec.serve(
+        &mut server,
+        ServeUntil {
+            max_jobs: cli.max_jobs,
+            ..Default::default()
+        },
+    )?;
     eprintln!("lightosd: served {served} jobs");
     Ok(())
 }

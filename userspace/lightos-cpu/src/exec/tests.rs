@@ -646,3 +646,42 @@ fn deterministic_across_thread_counts_for_every_op_that_reduces() {
     assert_eq!(one, run(2));
     assert_eq!(one, run(4));
 }
+
+/// The ABI's definitions (docs/ABI.md), what every backend computes: a fully masked (all −∞)
+/// SOFTMAX row is zeros, not NaN; GELU is the tanh approximation.
+#[test]
+fn abi_semantics_a_masked_softmax_row_is_zeros_and_gelu_is_the_tanh_form() {
+    let g = Gemm::new(1).unwrap();
+    let ninf = f32::NEG_INFINITY;
+    let x = vec![1.0, 2.0, 3.0, ninf, ninf, ninf];
+    let xb = bytes(&x, uapi::DTYPE_F32);
+    let tt = t(&[2, 3], 0, &[]);
+    let mut out = vec![0u8; xb.len()];
+    let softmax = prim(uapi::OP_SOFTMAX, uapi::DTYPE_F32, 0, &[tt, tt]);
+    execute(&g, &softmax, &[&xb], &mut out).unwrap();
+    let got = read(&out, &tt, uapi::DTYPE_F32);
+    assert!((got[..3].iter().sum::<f32>() - 1.0).abs() < 1e-6, "{got:?}");
+    assert_eq!(&got[3..], &[0.0; 3], "a masked row is zeros");
+
+    let x = vec![0.0, 1.0, -1.0, 3.0, -5.0];
+    let xb = bytes(&x, uapi::DTYPE_F32);
+    let tt = t(&[5], 0, &[]);
+    let gelu = prim(uapi::OP_GELU, uapi::DTYPE_F32, 0, &[tt, tt]);
+    execute(&g, &gelu, &[&xb], &mut out).unwrap();
+    let got = read(&out, &tt, uapi::DTYPE_F32);
+    assert_eq!(got[0], 0.0);
+    assert!(
+        (got[1] - 0.841192).abs() < 1e-5 && (got[2] + 0.158808).abs() < 1e-5,
+        "{got:?}"
+    );
+    for (g, &v) in got.iter().zip(&x) {
+        let v = f64::from(v);
+        let tanh_form = 0.5
+            * v
+            * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh());
+        assert!(
+            (f64::from(*g) - tanh_form).abs() < 1e-6,
+            "gelu({v}) = {g}, not {tanh_form}"
+        );
+    }
+}

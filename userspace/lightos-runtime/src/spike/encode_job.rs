@@ -223,6 +223,34 @@ impl EncodeSpec {
     }
 }
 
+/// An executor's job: runs `OP_SPIKE_ENCODE` `p` on its mapped operands (`inputs[0]` the
+/// input's buffer, `output` the staging output's; both tensors contiguous) and returns how many
+/// events it staged, or why it refused.
+pub fn execute(p: &uapi::Primitive, inputs: &[&[u8]], output: &mut [u8]) -> Result<u32, String> {
+    /// Byte range of contiguous operand `t` with `esize`-byte elements.
+    fn span(t: &uapi::Tensor, esize: usize) -> Option<std::ops::Range<usize>> {
+        if t.strides.iter().any(|&s| s != 0) {
+            return None;
+        }
+        let n: u64 = t.shape[..(t.ndim as usize).min(uapi::MAX_DIMS)]
+            .iter()
+            .product();
+        let start = usize::try_from(t.offset).ok()?;
+        Some(start..start.checked_add(usize::try_from(n).ok()?.checked_mul(esize)?)?)
+    }
+    if p.op != uapi::OP_SPIKE_ENCODE || p.n_inputs != 1 || inputs.len() != 1 {
+        return Err("not a SPIKE_ENCODE job".into());
+    }
+    let input = span(&p.operands[0], 4)
+        .and_then(|r| inputs[0].get(r))
+        .ok_or("the input is strided or past its buffer")?;
+    let staging = span(&p.operands[1], 16)
+        .and_then(|r| output.get_mut(r))
+        .ok_or("the staging output is strided or past its buffer")?;
+    run(p, input, staging)
+        .ok_or_else(|| "the encoder refused its parameters or the staging area is too small".into())
+}
+
 /// The executor's half: encodes a job's `input` bytes (little-endian f32, the input tensor's
 /// extent) into `staging` (the output tensor's extent) and returns how many events it wrote.
 /// `None` for parameters the encoders refuse or a staging area too small.
