@@ -3,14 +3,12 @@
 //! events, and the network's synaptic products run as MATMULs on photonic0 within the device's
 //! error and still classify.
 
-use lightos_runtime::{
-    spike::{
-        blobs::{population_code, run_experiment_with, sample_spec, Experiment},
-        input::{InputEncoder, KernelEncoder, LocalEncoder},
-        synapse::{DeviceSynapses, LocalSynapses, Synapses},
-        SpikeEvent,
-    },
-    Device,
+use lightos_runtime::Device;
+use lightos_snn::{
+    blobs::{population_code, run_experiment_with, sample_spec, Experiment},
+    input::{InputEncoder, KernelEncoder, LocalEncoder},
+    synapse::{DeviceSynapses, LocalSynapses, Synapses},
+    SpikeEvent,
 };
 use lightos_vm_tests::ExecutorThread;
 

@@ -4,14 +4,11 @@
 //! primitive and of JOB_COMPLETE's `produced`.
 
 use lightos_runtime::{
-    spike::{
-        encode_job::{EncodeSpec, Encoding},
-        queue::SpikeQueue,
-        SpikeEvent,
-    },
+    spike::{queue::SpikeQueue, SpikeEvent},
     uapi, Buffer, BufferFlags, DType, Device, Error, JobStatus, Op, Placement, PrimitiveBuilder,
     Queue,
 };
+use lightos_snn::encode_job::{EncodeSpec, Encoding};
 use lightos_vm_tests::{
     dev_ioctl, map,
     process::{exited_ok, fork_child, recv_fd, send_fd, socket_pair, wait_child},

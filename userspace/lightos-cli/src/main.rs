@@ -375,7 +375,7 @@ fn main() -> ExitCode {
             synapses,
         } => snn::run(
             &cli.device,
-            &lightos_runtime::spike::blobs::Experiment {
+            &lightos_snn::blobs::Experiment {
                 classes: classes as usize,
                 hidden: hidden as usize,
                 steps,

@@ -1,13 +1,11 @@
 //! `lightos snn-demo`: the spiking engine end to end on a generated dataset, with the encoding and
 //! the synaptic products in this process or through the kernel.
 
-use lightos_runtime::{
-    spike::{
-        blobs::{run_experiment_with, Experiment},
-        input::{InputEncoder, KernelEncoder, LocalEncoder},
-        synapse::{DeviceSynapses, Synapses},
-    },
-    Device,
+use lightos_runtime::Device;
+use lightos_snn::{
+    blobs::{run_experiment_with, Experiment},
+    input::{InputEncoder, KernelEncoder, LocalEncoder},
+    synapse::{DeviceSynapses, Synapses},
 };
 use std::path::Path;
 

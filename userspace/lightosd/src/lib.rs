@@ -11,9 +11,8 @@
 
 use lightos_cpu::Gemm;
 use lightos_cuda::CudaDevice;
-use lightos_runtime::{
-    spike::encode_job, uapi, DType, ExecutorSpec, FetchedJob, JobHandler, Op, Outcome,
-};
+use lightos_runtime::{uapi, DType, ExecutorSpec, FetchedJob, JobHandler, Op, Outcome};
+use lightos_snn::encode_job;
 
 /// The registration of a backend called `name` running `ops` in `dtypes` (ABI op numbers,
 /// `1 << DTYPE_*`), all declared deterministic, plus SPIKE_ENCODE (the spiking engine's encoder).

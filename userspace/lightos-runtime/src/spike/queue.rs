@@ -31,7 +31,7 @@ pub struct SpikeQueue {
 pub enum Producer {
     /// Userspace, through [`SpikeQueue::push`].
     User,
-    /// The kernel only: `OP_SPIKE_ENCODE` jobs ([`crate::spike::encode_job`]).
+    /// The kernel only: `OP_SPIKE_ENCODE` jobs (`lightos_snn::encode_job`).
     Kernel,
 }
 

@@ -2,12 +2,12 @@
 //! submitter builds, and the executor's half, which encodes a job's input into its staging output
 //! (the kernel then produces those events into the job's kernel-produced spike queue).
 //!
-//! The encoders are those of [`super::encode`] (snnTorch's definitions); rate coding draws from
+//! The encoders are those of [`crate::encode`] (snnTorch's definitions); rate coding draws from
 //! ChaCha8 seeded with the primitive's `seed` (`rand_chacha`'s `seed_from_u64`), so a job's events
 //! can be reproduced on the host.
 
-use super::{encode, queue::SpikeQueue, SpikeError, SpikeEvent};
-use crate::{Buffer, DType, Op, PrimitiveBuilder};
+use crate::{encode, SpikeError, SpikeEvent};
+use lightos_runtime::{spike::queue::SpikeQueue, Buffer, DType, Op, PrimitiveBuilder};
 use lightos_uapi as uapi;
 use rand::SeedableRng;
 
@@ -195,7 +195,7 @@ impl EncodeSpec {
     }
 
     /// The primitive that encodes `shape` f32 values at byte `offset` of `input` into `queue`
-    /// (created with [`crate::Device::create_kernel_spike_queue`]), staging the events in
+    /// (created with [`lightos_runtime::Device::create_kernel_spike_queue`]), staging the events in
     /// `staging` from byte `staging_offset` (room for [`EncodeSpec::max_events`] events).
     pub fn primitive(
         &self,

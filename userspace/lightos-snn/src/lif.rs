@@ -9,7 +9,7 @@
 //! the layer's size. The synaptic currents come from the caller (a weight matrix applied to the
 //! previous layer's spikes on any backend).
 
-use super::SpikeError;
+use crate::SpikeError;
 
 /// How a neuron's potential is reset after it spikes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

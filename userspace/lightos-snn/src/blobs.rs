@@ -2,7 +2,7 @@
 //! Gaussian blobs, one blob per class, and their population code (Gaussian receptive fields per
 //! axis) as firing probabilities in [0, 1] for a rate encoder.
 
-use super::{
+use crate::{
     encode_job::{EncodeSpec, Encoding},
     input::{InputEncoder, LocalEncoder},
     lif::{LifParams, Reset},

@@ -2,7 +2,7 @@
 //! the same parameters, defaults, clamping, rounding (half to even, as `torch.round`) and edge
 //! cases, on one sample of `neurons` values.
 
-use super::{SpikeError, SpikeTrain};
+use crate::{SpikeError, SpikeTrain};
 use rand::Rng;
 
 /// Options of [`rate`] (snnTorch `spikegen.rate` for time-static data).

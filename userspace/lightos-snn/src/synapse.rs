@@ -8,8 +8,8 @@
 //! whose analog result carries its noise) or `cpu0` (an executor). A feed-forward network can do
 //! this a layer at a time because no layer's spikes depend on a later layer.
 
-use super::{SpikeError, SpikeEvent};
-use crate::{
+use crate::{SpikeError, SpikeEvent};
+use lightos_runtime::{
     Buffer, BufferFlags, DType, Device, JobStatus, MappedBuffer, Op, Placement, PrimitiveBuilder,
     Queue,
 };
@@ -23,7 +23,7 @@ pub enum EngineError {
     Spike(#[from] SpikeError),
     /// The kernel refused or failed a call.
     #[error(transparent)]
-    Device(#[from] crate::Error),
+    Device(#[from] lightos_runtime::Error),
     /// The MATMUL ended without a result.
     #[error("the synapse MATMUL on {backend} ended {status:?}")]
     Job {
@@ -124,7 +124,7 @@ impl DeviceSynapses {
         let id = dev
             .backends()?
             .iter()
-            .find(|b| crate::backend_name(b) == backend)
+            .find(|b| lightos_runtime::backend_name(b) == backend)
             .map(|b| b.backend_id)
             .ok_or_else(|| EngineError::NoBackend(backend.to_string()))?;
         dev.add_route(Some(Op::Matmul), Some(DType::F32), 0..=u64::MAX, id)?;

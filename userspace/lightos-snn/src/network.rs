@@ -6,7 +6,7 @@
 //! fitted from the hidden layer's spike counts by class prototypes (mean count per class, centred),
 //! so the example needs no gradient training.
 
-use super::{
+use crate::{
     decode,
     lif::{LifLayer, LifParams},
     synapse::{EngineError, Synapses},
@@ -127,7 +127,7 @@ impl TwoLayerNetwork {
     }
 
     /// Runs one sample a layer at a time with the synaptic products on `synapses` (a backend
-    /// through the kernel, or [`super::synapse::LocalSynapses`], which gives exactly [`Self::run`]'s
+    /// through the kernel, or [`crate::synapse::LocalSynapses`], which gives exactly [`Self::run`]'s
     /// result): input events → currents for every step → hidden LIF → hidden spikes as events →
     /// currents → output LIF.
     pub fn run_on(

@@ -3,8 +3,10 @@
 //! events produced by the kernel into a kernel-produced spike ring that this process consumes.
 //! Both give the same events for the same [`EncodeSpec`] (the same encoder, the same seed).
 
-use super::{encode_job::EncodeSpec, queue::SpikeQueue, synapse::EngineError, SpikeEvent};
-use crate::{Buffer, BufferFlags, Device, JobStatus, Placement, Queue};
+use crate::{encode_job::EncodeSpec, synapse::EngineError, SpikeEvent};
+use lightos_runtime::{
+    spike::queue::SpikeQueue, Buffer, BufferFlags, Device, JobStatus, Placement, Queue,
+};
 use std::time::{Duration, Instant};
 
 /// Turns one sample's values into time-ordered input events.
@@ -86,7 +88,7 @@ impl InputEncoder for KernelEncoder {
             || values.len() * 4 > self.input.size()
         {
             return Err(
-                super::SpikeError::Invalid("sample larger than the encoder was made for").into(),
+                crate::SpikeError::Invalid("sample larger than the encoder was made for").into(),
             );
         }
         {
@@ -122,7 +124,7 @@ impl InputEncoder for KernelEncoder {
         let overflow = self.ring.overflow();
         if overflow > 0 {
             return Err(
-                super::SpikeError::Invalid("the input ring overflowed: make it larger").into(),
+                crate::SpikeError::Invalid("the input ring overflowed: make it larger").into(),
             );
         }
         Ok(events)
