@@ -2,9 +2,9 @@
 //! application code (an MLP forward pass) on both, each against the f64 reference within its
 //! stated tolerance; device properties; operands refused before submission.
 
+use lightos_cli::mlp::{Mlp, MlpError};
 use lightos_runtime::{
     accel::{AccelError, Accelerator, DeviceKind},
-    mlp::{Mlp, MlpError},
     DType, Op,
 };
 use lightos_vm_tests::{pattern_f32, photonic, ExecutorThread};
@@ -22,7 +22,7 @@ fn the_same_mlp_code_runs_on_cpu0_and_photonic0_within_each_tolerance() {
         let run = model
             .run_on(&mut acc, device, &x, batch)
             .unwrap_or_else(|e| panic!("{device}: {e}"));
-        let err = lightos_runtime::mlp::relative_error(&run.output, &want);
+        let err = lightos_cli::mlp::relative_error(&run.output, &want);
         eprintln!("{device}: max error {err:.2e} of max |ref|");
         assert!(err <= tol, "{device}: error {err} above {tol}");
     }

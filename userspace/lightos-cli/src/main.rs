@@ -6,9 +6,9 @@ mod executor;
 mod govern;
 mod gpus;
 mod info;
-mod mlp;
 mod progress;
 mod run;
+mod run_mlp;
 mod snn;
 mod thermal;
 mod top;
@@ -354,9 +354,9 @@ fn main() -> ExitCode {
                     model,
                     save,
                 },
-        } => mlp::run(
+        } => run_mlp::run(
             &cli.device,
-            mlp::MlpArgs {
+            run_mlp::MlpArgs {
                 devices: backend,
                 layers,
                 batch: batch as usize,

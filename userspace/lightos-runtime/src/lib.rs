@@ -9,7 +9,6 @@ mod device;
 mod error;
 mod executor;
 mod info;
-pub mod mlp;
 pub mod pagemap;
 mod primitive;
 mod queue;
