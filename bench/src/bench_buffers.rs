@@ -7,7 +7,7 @@
 //!
 //! Prints a Markdown table between `BENCH-TABLE-BEGIN` and `BENCH-TABLE-END`.
 
-use lightos_runtime::{BufferFlags, Device, Placement};
+use lightos_runtime::{BufferFlags, Context, Placement};
 use std::hint::black_box;
 
 const SIZE: usize = 64 << 20;
@@ -44,7 +44,7 @@ impl Row {
 }
 
 fn main() {
-    let dev = Device::open().expect("open /dev/lightos (is lightos_core loaded?)");
+    let dev = Context::open().expect("open /dev/lightos (is lightos_core loaded?)");
     let src: Vec<u8> = (0..SIZE).map(|i| (i * 31 % 251) as u8).collect();
     let mib = SIZE as f64 / (1 << 20) as f64;
     let mut rows = Vec::new();

@@ -8,7 +8,7 @@
 //!
 //! Prints two Markdown tables between `BENCH-TABLE-BEGIN` and `BENCH-TABLE-END`.
 
-use lightos_runtime::{monotonic_ns, spike::queue::SpikeQueue, spike::SpikeEvent, Device};
+use lightos_runtime::{monotonic_ns, spike::queue::SpikeQueue, spike::SpikeEvent, Context};
 use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::Arc,
@@ -56,7 +56,7 @@ fn consume(q: &SpikeQueue, total: u64) {
     }
 }
 
-fn ring_rate(dev: &Device, rings: usize, batch: usize) -> f64 {
+fn ring_rate(dev: &Context, rings: usize, batch: usize) -> f64 {
     let queues: Vec<_> = (0..rings)
         .map(|_| Arc::new(dev.create_spike_queue(65_536).expect("ring")))
         .collect();
@@ -134,7 +134,7 @@ fn quantiles(mut v: Vec<u64>) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
-fn ring_wakeups(dev: &Device, samples: usize) -> (f64, f64) {
+fn ring_wakeups(dev: &Context, samples: usize) -> (f64, f64) {
     let q = Arc::new(dev.create_spike_queue(64).expect("ring"));
     let p = q.clone();
     let producer = thread::spawn(move || {
@@ -180,7 +180,7 @@ fn pipe_wakeups(samples: usize) -> (f64, f64) {
 }
 
 fn main() {
-    let dev = Device::open().expect("/dev/lightos");
+    let dev = Context::open().expect("/dev/lightos");
     println!("BENCH-TABLE-BEGIN");
     println!("| producer → consumer thread, {EVENTS} events | spike ring | pipe (same 16-byte events) | ratio ring / pipe |");
     println!("|---|---|---|---|");

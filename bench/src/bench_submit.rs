@@ -8,7 +8,7 @@
 //! Prints Markdown rows between `BENCH-TABLE-BEGIN` and `BENCH-TABLE-END`, and the zero-copy check.
 
 use lightos_runtime::{
-    pagemap, BufferFlags, DType, Device, Op, OperandMap, Placement, PrimitiveBuilder,
+    pagemap, BufferFlags, Context, DType, Op, OperandMap, Placement, PrimitiveBuilder,
 };
 use std::{
     hint::black_box,
@@ -46,7 +46,7 @@ fn main() {
     let stop2 = Arc::clone(&stop);
     let (tx, rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
-        let dev = Device::open().expect("open executor context");
+        let dev = Context::open().expect("open executor context");
         let exec = dev
             .register_executor(&lightosd::core_spec("bench-cpu"))
             .expect("register executor");
@@ -60,7 +60,7 @@ fn main() {
     });
     rx.recv().unwrap();
 
-    let dev = Device::open().expect("open /dev/lightos (is lightos_core loaded?)");
+    let dev = Context::open().expect("open /dev/lightos (is lightos_core loaded?)");
     let q = dev.create_queue(0, Duration::ZERO).expect("queue");
     let small = dev
         .create_buffer(4096, BufferFlags::empty(), Placement::Any)
@@ -144,7 +144,7 @@ fn main() {
     // the client's pages.
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     server.join().unwrap();
-    let edev = Device::open().unwrap();
+    let edev = Context::open().unwrap();
     let exec = edev
         .register_executor(&lightosd::core_spec("bench-check"))
         .unwrap();

@@ -10,7 +10,7 @@
 //! can run it through the dynamic loader it ships). Prints two Markdown tables between
 //! `BENCH-TABLE-BEGIN` and `BENCH-TABLE-END`.
 
-use lightos_runtime::{thermal::lateness_quantile_us, uapi, Device};
+use lightos_runtime::{thermal::lateness_quantile_us, uapi, Context};
 use std::{
     fs,
     io::{BufRead, BufReader, Write},
@@ -67,7 +67,7 @@ fn quantile(hist: &[(u64, u64)], q: f64) -> u64 {
 }
 
 /// Waits for the next event of `kind` after `*after` (advancing it); panics after 120 s.
-fn wait_event(dev: &Device, after: &mut u64, kind: u32) -> uapi::Event {
+fn wait_event(dev: &Context, after: &mut u64, kind: u32) -> uapi::Event {
     loop {
         let batch = dev
             .wait_events(*after, Some(Duration::from_secs(120)))
@@ -83,7 +83,7 @@ fn wait_event(dev: &Device, after: &mut u64, kind: u32) -> uapi::Event {
     }
 }
 
-fn guard(dev: &Device) -> uapi::ThermalInfo {
+fn guard(dev: &Context) -> uapi::ThermalInfo {
     let t = dev.thermal().expect("QUERY_THERMAL");
     *t.devices.first().expect("photonic0 is bound and guarded")
 }
@@ -94,7 +94,7 @@ fn main() {
         !cyclictest.is_empty(),
         "usage: bench_thermal CYCLICTEST_COMMAND..."
     );
-    let dev = Device::open().expect("/dev/lightos");
+    let dev = Context::open().expect("/dev/lightos");
 
     let before = guard(&dev);
     let out = Command::new(&cyclictest[0])

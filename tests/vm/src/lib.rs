@@ -220,7 +220,7 @@ impl ExecutorThread {
         let (tx, rx) = mpsc::channel();
         let stop2 = Arc::clone(&stop);
         let handle = std::thread::spawn(move || {
-            let dev = lightos_runtime::Device::open().expect("open executor context");
+            let dev = lightos_runtime::Context::open().expect("open executor context");
             let exec = dev.register_executor(&spec).expect("register executor");
             tx.send(exec.backend_id()).unwrap();
             let until = lightos_runtime::ServeUntil {
@@ -269,8 +269,8 @@ pub fn get_f32(bytes: &[u8], n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Issues `nr` (sized for `T`) on a runtime `Device`'s descriptor with `arg` as its argument.
-pub fn dev_ioctl<T>(dev: &lightos_runtime::Device, nr: u32, arg: &mut T) -> Result<i32, i32> {
+/// Issues `nr` (sized for `T`) on a runtime `Context`'s descriptor with `arg` as its argument.
+pub fn dev_ioctl<T>(dev: &lightos_runtime::Context, nr: u32, arg: &mut T) -> Result<i32, i32> {
     use std::os::fd::AsFd;
     raw_ioctl(
         dev.as_fd().as_raw_fd(),

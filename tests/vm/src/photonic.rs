@@ -1,7 +1,7 @@
 //! Helpers of the photonic suites: the guard's debugfs file, fault injection through the guest's
 //! /dev/ttyS1 (wired by the VM runner to the emulator's control socket), MATMUL on photonic0.
 
-use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
+use lightos_runtime::{BufferFlags, Context, DType, JobStatus, Op, Placement, PrimitiveBuilder};
 use std::{
     collections::HashMap,
     fs,
@@ -10,7 +10,7 @@ use std::{
 };
 
 /// photonic0's backend id, if it is registered.
-pub fn photonic0_id(dev: &Device) -> Option<u32> {
+pub fn photonic0_id(dev: &Context) -> Option<u32> {
     let b = dev.backends().unwrap();
     b.iter()
         .find(|b| b.name.starts_with(b"photonic0\0"))
@@ -95,7 +95,7 @@ pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
 
 /// Runs `out[M,N] = a[M,K]·b[K,N]` on photonic0; returns the status and the relative error.
 pub fn matmul(m: usize, k: usize, n: usize) -> (JobStatus, f64) {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let id = photonic0_id(&dev).expect("photonic0 is registered");
     dev.add_route(Some(Op::Matmul), None, 0..=u64::MAX, id)
         .unwrap();

@@ -1,6 +1,6 @@
 //! Buffer objects: create/info/destroy, zeroed pages, zero-copy mmap, lifetime, limits, isolation.
 
-use lightos_runtime::{BufferFlags, Device, Placement};
+use lightos_runtime::{BufferFlags, Context, Placement};
 use lightos_uapi as uapi;
 use lightos_vm_tests::*;
 use std::os::fd::AsRawFd;
@@ -469,7 +469,7 @@ fn module_wide_byte_limit_is_enomem() {
 #[test]
 fn runtime_buffers_map_zero_copy_and_clean_up() {
     let before = stat("buffers");
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let buf = dev
         .create_buffer(10_000, BufferFlags::empty(), Placement::Any)
         .unwrap();

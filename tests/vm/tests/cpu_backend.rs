@@ -4,18 +4,18 @@
 
 use lightos_runtime::{
     accel::{AccelError, Accelerator},
-    BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder,
+    BufferFlags, Context, DType, JobStatus, Op, Placement, PrimitiveBuilder,
 };
 use lightos_vm_tests::{get_f32, pattern_f32, put_f32, ExecutorThread};
 use std::time::Duration;
 
-fn route_all_to(dev: &Device, id: u32) {
+fn route_all_to(dev: &Context, id: u32) {
     dev.clear_routes().unwrap();
     dev.add_route(None, None, 0..=u64::MAX, id).unwrap();
 }
 
 /// Runs one primitive on a fresh queue; returns its status.
-fn run(dev: &Device, prim: lightos_runtime::uapi::Primitive) -> JobStatus {
+fn run(dev: &Context, prim: lightos_runtime::uapi::Primitive) -> JobStatus {
     let q = dev.create_queue(0, Duration::from_secs(30)).unwrap();
     let s = q.submit(&[prim]).unwrap();
     q.wait(s.last_seq, Some(Duration::from_secs(60)))
@@ -26,7 +26,7 @@ fn run(dev: &Device, prim: lightos_runtime::uapi::Primitive) -> JobStatus {
 #[test]
 fn f16_matmul_and_int8_quantization_run_on_lightosd() {
     let cpu = ExecutorThread::lightosd("cpu-dtypes", 2);
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     route_all_to(&dev, cpu.backend_id);
     let (m, k, n) = (8usize, 16usize, 4usize);
     let buf = dev
@@ -132,7 +132,7 @@ fn deterministic_matmul_is_bit_identical_on_1_2_and_4_threads() {
     let mut results = Vec::new();
     for threads in [1, 2, 4] {
         let cpu = ExecutorThread::lightosd(&format!("cpu-det{threads}"), threads);
-        let dev = Device::open().unwrap();
+        let dev = Context::open().unwrap();
         route_all_to(&dev, cpu.backend_id);
         let (bo, oo) = (4 * m * k, 4 * (m * k + k * n));
         let buf = dev
@@ -202,7 +202,7 @@ fn a_killed_lightosd_surfaces_as_a_typed_device_lost_and_the_app_reruns_elsewher
 fn a_matmul_with_zero_depth_zeroes_its_output() {
     // Empty inputs but a non-empty output: not the null primitive; the sum over no terms is 0.
     let cpu = ExecutorThread::lightosd("cpu-k0", 1);
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     route_all_to(&dev, cpu.backend_id);
     let buf = dev
         .create_buffer(4096, BufferFlags::empty(), Placement::Any)

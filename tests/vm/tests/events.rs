@@ -2,12 +2,12 @@
 //! photonic NPU unbound): every rejection path with its errno, the timeout, a signal, and an
 //! empty thermal table. The events themselves are tested in photonic_driver.rs.
 
-use lightos_runtime::{uapi, Device};
+use lightos_runtime::{uapi, Context};
 use lightos_vm_tests::dev_ioctl;
 use std::time::Duration;
 
 /// A valid request for the events after the newest one, not waiting; `out` receives them.
-fn request(dev: &Device, out: &mut [uapi::Event; 4]) -> uapi::EventWait {
+fn request(dev: &Context, out: &mut [uapi::Event; 4]) -> uapi::EventWait {
     uapi::EventWait {
         after_seq: dev.thermal().unwrap().last_event_seq,
         timeout_ns: 0,
@@ -19,7 +19,7 @@ fn request(dev: &Device, out: &mut [uapi::Event; 4]) -> uapi::EventWait {
 
 /// Issues EVENT_WAIT with `req` after `change`, expecting `errno` and nothing written back.
 fn rejected(change: impl FnOnce(&mut uapi::EventWait), errno: i32) {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let mut out = [uapi::Event::default(); 4];
     let mut req = request(&dev, &mut out);
     change(&mut req);
@@ -65,7 +65,7 @@ fn event_wait_after_a_future_sequence_number_is_einval() {
 #[test]
 fn event_wait_past_its_deadline_is_etimedout() {
     rejected(|r| r.timeout_ns = 1, libc::ETIMEDOUT);
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let after = dev.thermal().unwrap().last_event_seq;
     let batch = dev
         .wait_events(after, Some(Duration::from_millis(100)))
@@ -78,7 +78,7 @@ fn event_wait_past_its_deadline_is_etimedout() {
 
 #[test]
 fn event_wait_smaller_than_its_struct_is_einval() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let mut short = [0u64; 4];
     assert_eq!(
         dev_ioctl(&dev, uapi::IOC_NR_EVENT_WAIT, &mut short),
@@ -90,7 +90,7 @@ extern "C" fn ignore_signal(_: libc::c_int) {}
 
 #[test]
 fn a_signal_interrupts_event_wait_with_eintr() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let after = dev.thermal().unwrap().last_event_seq;
     // SAFETY: installs a no-op handler for SIGUSR1 without SA_RESTART, then signals this thread
     // from another one after 100 ms; the handler touches nothing.
@@ -113,7 +113,7 @@ fn a_signal_interrupts_event_wait_with_eintr() {
 
 #[test]
 fn query_thermal_without_a_guarded_device_is_empty() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let t = dev.thermal().unwrap();
     assert!(
         t.devices.is_empty(),

@@ -1,11 +1,11 @@
 //! Sharing buffers between contexts and processes: BUFFER_EXPORT to a dma-buf fd, BUFFER_IMPORT.
 
-use lightos_runtime::{pagemap, uapi, BufferFlags, Device, Placement};
+use lightos_runtime::{pagemap, uapi, BufferFlags, Context, Placement};
 
 use std::os::fd::{AsFd, AsRawFd};
 
-fn dev() -> Device {
-    Device::open().expect("open /dev/lightos")
+fn dev() -> Context {
+    Context::open().expect("open /dev/lightos")
 }
 
 use lightos_vm_tests::dev_ioctl as raw;
@@ -46,7 +46,7 @@ fn another_process_imports_the_fd_and_writes_into_the_buffer() {
     assert!(pid >= 0);
     if pid == 0 {
         let code = (|| -> Option<()> {
-            let child = Device::open().ok()?;
+            let child = Context::open().ok()?;
             let imported = child.import_buffer(fd.as_fd()).ok()?;
             let mut cm = imported.map().ok()?;
             cm[100] = 0xc3;

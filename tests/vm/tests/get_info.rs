@@ -72,7 +72,7 @@ fn fdinfo_shows_the_context_and_its_ioctl_count() {
 
 #[test]
 fn runtime_device_reads_the_same_info() {
-    let dev = lightos_runtime::Device::open().expect("runtime opens /dev/lightos");
+    let dev = lightos_runtime::Context::open().expect("runtime opens /dev/lightos");
     let info = dev.info().unwrap();
     assert_eq!(info.abi_major, uapi::ABI_MAJOR);
     assert_eq!(info.module_version, env!("CARGO_PKG_VERSION"));

@@ -9,7 +9,7 @@ use lightos_governor::{
     live::{LiveError, LiveGovernor},
     Action, GovernorConfig, JobProfile, Policy, Throttle,
 };
-use lightos_runtime::Device;
+use lightos_runtime::Context;
 use lightos_vm_tests::ExecutorThread;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,7 +73,7 @@ fn governor(fake: &Arc<FakeGpu>, stale_after_s: f64) -> LiveGovernor {
     };
     let gpus: Box<dyn GpuTelemetry> = Box::new(Shared(fake.clone()));
     let mut gov = LiveGovernor::with_gpus(
-        Device::open().unwrap(),
+        Context::open().unwrap(),
         cfg,
         &["cuda0", "cpu-g"],
         Some(gpus),
@@ -179,7 +179,7 @@ fn a_gpu_unreadable_when_it_joins_is_an_error_naming_it() {
     let fake = Arc::new(FakeGpu::default());
     let gpus: Box<dyn GpuTelemetry> = Box::new(Shared(fake));
     let err = LiveGovernor::with_gpus(
-        Device::open().unwrap(),
+        Context::open().unwrap(),
         GovernorConfig::default(),
         &["cuda0"],
         Some(gpus),
@@ -195,7 +195,7 @@ fn a_gpu_unreadable_when_it_joins_is_an_error_naming_it() {
 fn without_gpu_telemetry_a_cuda_executor_is_governed_as_a_plain_executor() {
     let _gpu = ExecutorThread::lightosd("cuda0", 1);
     let mut gov = LiveGovernor::new(
-        Device::open().unwrap(),
+        Context::open().unwrap(),
         GovernorConfig::default(),
         &["cuda0"],
     )

@@ -2,7 +2,7 @@
 //! input. Each mutates a valid i8 MATMUL with per-tensor scales (which lightosd accepts: the first
 //! test) in one way and expects SUBMIT to refuse it with EINVAL, naming primitive 0.
 
-use lightos_runtime::{uapi, BufferFlags, DType, Device, Error, Op, Placement, PrimitiveBuilder};
+use lightos_runtime::{uapi, BufferFlags, Context, DType, Error, Op, Placement, PrimitiveBuilder};
 use lightos_vm_tests::ExecutorThread;
 use nix::errno::Errno;
 use std::time::Duration;
@@ -41,7 +41,7 @@ fn per_column(mut p: uapi::Primitive) -> uapi::Primitive {
 }
 
 fn submit(p: uapi::Primitive) -> Result<(), Errno> {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_queue(0, Duration::from_secs(10)).unwrap();
     let b = dev
         .create_buffer(4096, BufferFlags::empty(), Placement::Any)
@@ -71,7 +71,7 @@ fn submit(p: uapi::Primitive) -> Result<(), Errno> {
 }
 
 fn rejected(mutate: impl Fn(&mut uapi::Primitive)) {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let b = dev
         .create_buffer(4096, BufferFlags::empty(), Placement::Any)
         .unwrap();
@@ -83,7 +83,7 @@ fn rejected(mutate: impl Fn(&mut uapi::Primitive)) {
 #[test]
 fn a_valid_scaled_matmul_per_tensor_and_per_column_is_accepted() {
     let _cpu = ExecutorThread::lightosd("cpu-qrej", 1);
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let b = dev
         .create_buffer(4096, BufferFlags::empty(), Placement::Any)
         .unwrap();

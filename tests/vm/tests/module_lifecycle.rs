@@ -68,10 +68,10 @@ fn three_hundred_insmod_rmmod_cycles_leak_nothing() {
 /// Submits jobs that end every way a job can (completed, aborted by queue destruction, lost with
 /// their executor, refused late completion), so kmemleak watches the submission paths too.
 fn run_jobs_through_every_ending() {
-    use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement};
+    use lightos_runtime::{BufferFlags, Context, DType, JobStatus, Op, Placement};
     use std::time::Duration;
-    let client = Device::open().unwrap();
-    let edev = Device::open().unwrap();
+    let client = Context::open().unwrap();
+    let edev = Context::open().unwrap();
     let exec = edev
         .register_executor(&lightosd::core_spec("leak-check"))
         .unwrap();

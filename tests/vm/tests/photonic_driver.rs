@@ -5,7 +5,7 @@
 //! injected through the guest's /dev/ttyS1, which the VM runner wires to the emulator's control
 //! socket. Runs with one test thread: the device and its temperature are shared.
 
-use lightos_runtime::{thermal, uapi, Device, JobStatus};
+use lightos_runtime::{thermal, uapi, Context, JobStatus};
 use lightos_vm_tests::photonic::{
     device_num, guard, guard_num, inject, matmul, npu_ready, photonic0_id, wait_for,
 };
@@ -14,7 +14,7 @@ use std::time::Duration;
 #[test]
 fn a_01_the_driver_binds_and_registers_photonic0() {
     lightos_vm_tests::ensure_loaded();
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let b = dev.backends().unwrap();
     let p = b
         .iter()
@@ -81,7 +81,7 @@ fn a_01a_an_ivshmem_function_without_the_layout_is_left_alone() {
 /// The core's QUERY_THERMAL reports the guard with the figures its debugfs file shows.
 #[test]
 fn a_01b_query_thermal_reports_the_guard() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let first = dev.thermal().unwrap();
     assert_eq!(first.devices.len(), 1, "one guarded device");
     let g = first.devices[0];
@@ -216,7 +216,7 @@ fn b_02_a_corrupt_completion_fails_the_job_with_device_error_and_recovers() {
 #[test]
 fn c_01_the_guard_throttles_shuts_down_and_restarts() {
     assert_eq!(guard()["state"], "normal");
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let before = dev.thermal().unwrap();
     let id = photonic0_id(&dev).unwrap();
     let (throttles, shutdowns, restarts) = (
@@ -329,7 +329,7 @@ fn c_01_the_guard_throttles_shuts_down_and_restarts() {
 /// with nothing consumed (the log has events by now).
 #[test]
 fn c_02_events_come_in_pieces_and_a_bad_destination_is_efault() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let last = dev.thermal().unwrap().last_event_seq;
     assert!(last >= 3, "c_01 left events: {last}");
     let first = dev.wait_events_until(last - 3, 0, 1).unwrap();

@@ -71,11 +71,11 @@ fn mismatched_operands_are_refused_before_submission() {
     let a = acc.zeros(&[2, 3], DType::F32).unwrap();
     let b = acc.zeros(&[4, 5], DType::F32).unwrap();
     let c = acc.zeros(&[2, 5], DType::F32).unwrap();
-    let before = acc.device().context_stats().unwrap();
+    let before = acc.context().context_stats().unwrap();
     let e = acc.matmul(&a, &b, &c).unwrap_err();
     assert!(matches!(e, AccelError::Shape { op: Op::Matmul, .. }), "{e}");
     assert!(e.to_string().contains("[2, 3] · [4, 5]"), "{e}");
-    let after = acc.device().context_stats().unwrap();
+    let after = acc.context().context_stats().unwrap();
     assert_eq!(
         after.ioctls,
         before.ioctls + 1,

@@ -3,7 +3,7 @@
 //! capping its laser before a predicted trip.
 
 use lightos_governor::{live::LiveGovernor, Action, GovernorConfig, JobProfile, Policy};
-use lightos_runtime::{thermal::PowerControls, uapi, Device};
+use lightos_runtime::{thermal::PowerControls, uapi, Context};
 use lightos_vm_tests::{
     dev_ioctl, photonic,
     photonic::{guard_num, inject, photonic0_id, wait_for},
@@ -12,14 +12,14 @@ use lightos_vm_tests::{
 };
 use std::time::{Duration, Instant};
 
-fn setup() -> (Device, u32) {
+fn setup() -> (Context, u32) {
     photonic::npu_ready();
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let id = photonic0_id(&dev).expect("photonic0 is registered");
     (dev, id)
 }
 
-fn power_set(dev: &Device, req: uapi::PowerSet) -> Result<i32, i32> {
+fn power_set(dev: &Context, req: uapi::PowerSet) -> Result<i32, i32> {
     let mut req = req;
     dev_ioctl(dev, uapi::IOC_NR_POWER_SET, &mut req)
 }
@@ -33,7 +33,7 @@ fn cap(backend_id: u32, mw: u32) -> uapi::PowerSet {
     }
 }
 
-fn thermal(dev: &Device, id: u32) -> uapi::ThermalInfo {
+fn thermal(dev: &Context, id: u32) -> uapi::ThermalInfo {
     *dev.thermal()
         .unwrap()
         .devices
@@ -42,7 +42,7 @@ fn thermal(dev: &Device, id: u32) -> uapi::ThermalInfo {
         .unwrap()
 }
 
-fn lift(dev: &Device, id: u32) {
+fn lift(dev: &Context, id: u32) {
     dev.set_power(
         id,
         PowerControls {
@@ -201,7 +201,7 @@ fn laser_cap_and_tec_floor_reach_the_device_and_lift() {
 
 /// Clears injected heat and lifts the controls when the test ends, passed or failed, so the
 /// suites after it find photonic0 as usual.
-struct Restore<'a>(&'a Device, u32);
+struct Restore<'a>(&'a Context, u32);
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
@@ -243,7 +243,7 @@ fn the_governor_moves_a_heavy_job_off_a_hot_npu_and_cools_and_caps_before_a_pred
         ..GovernorConfig::default()
     };
     let mut gov =
-        LiveGovernor::new(Device::open().unwrap(), cfg, &["photonic0", "cpu-gov"]).unwrap();
+        LiveGovernor::new(Context::open().unwrap(), cfg, &["photonic0", "cpu-gov"]).unwrap();
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1500) {
         gov.poll().unwrap();

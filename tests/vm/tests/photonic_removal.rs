@@ -5,7 +5,7 @@
 //! module unloads and reloads. Run last by run-suite.sh: the device cannot come back in this boot.
 
 use lightos_runtime::{
-    uapi, BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder,
+    uapi, BufferFlags, Context, DType, JobStatus, Op, Placement, PrimitiveBuilder,
 };
 use lightos_vm_tests::photonic::{inject, matmul, photonic0_id, remove_device};
 use std::{fs, time::Duration};
@@ -25,7 +25,7 @@ fn npu_address() -> String {
 #[test]
 fn surprise_removal_loses_jobs_raises_an_event_and_unbinds_cleanly() {
     lightos_vm_tests::ensure_loaded();
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let id = photonic0_id(&dev).expect("photonic0 is registered");
     assert_eq!(matmul(8, 8, 8).0, JobStatus::Ok, "the device works before");
     let after = dev.thermal().unwrap().last_event_seq;
@@ -86,7 +86,7 @@ fn surprise_removal_loses_jobs_raises_an_event_and_unbinds_cleanly() {
     let (ok, out) = lightos_vm_tests::run("rmmod", &["lightos_core"]);
     assert!(ok, "rmmod after removal: {out}");
     lightos_vm_tests::ensure_loaded();
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     assert!(dev.info().is_ok(), "the module works without its NPU");
     assert_eq!(photonic0_id(&dev), None);
 }

@@ -3,7 +3,7 @@
 //! events, and the network's synaptic products run as MATMULs on photonic0 within the device's
 //! error and still classify.
 
-use lightos_runtime::Device;
+use lightos_runtime::Context;
 use lightos_snn::{
     blobs::{population_code, run_experiment_with, sample_spec, Experiment},
     input::{InputEncoder, KernelEncoder, LocalEncoder},
@@ -24,7 +24,7 @@ fn small() -> Experiment {
 fn the_kernel_encoder_gives_the_local_encoders_events() {
     let _exec = ExecutorThread::cpu("t-snn-encode");
     let e = small();
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let mut kernel = KernelEncoder::new(&dev, 1024, 2 * e.per_axis, e.steps as usize).unwrap();
     for (i, point) in [[0.2f32, 0.3], [0.8, 0.1], [0.5, 0.5], [0.0, 1.0]]
         .iter()
@@ -42,7 +42,7 @@ fn the_kernel_encoder_gives_the_local_encoders_events() {
 #[test]
 fn synapse_currents_on_photonic0_match_local_ones_within_the_devices_error() {
     lightos_vm_tests::photonic::npu_ready();
-    let mut npu = DeviceSynapses::new(Device::open().unwrap(), "photonic0").unwrap();
+    let mut npu = DeviceSynapses::new(Context::open().unwrap(), "photonic0").unwrap();
     let (pre, post, steps) = (16usize, 64usize, 50u32);
     let weights: Vec<f32> = (0..pre * post)
         .map(|i| ((i * 7919) % 1000) as f32 / 1250.0 - 0.4)
@@ -80,9 +80,9 @@ fn the_network_classifies_with_kernel_encoding_and_photonic_synapses() {
     lightos_vm_tests::photonic::npu_ready();
     let _exec = ExecutorThread::cpu("t-snn-run");
     let e = small();
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let mut encoder = KernelEncoder::new(&dev, 1024, 2 * e.per_axis, e.steps as usize).unwrap();
-    let mut npu = DeviceSynapses::new(Device::open().unwrap(), "photonic0").unwrap();
+    let mut npu = DeviceSynapses::new(Context::open().unwrap(), "photonic0").unwrap();
     let on_npu = run_experiment_with(&e, &mut encoder, Some(&mut npu)).unwrap();
     let local = run_experiment_with(&e, &mut LocalEncoder, None).unwrap();
     eprintln!("photonic0: {on_npu:?}\nlocal: {local:?}");

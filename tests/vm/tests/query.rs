@@ -1,6 +1,6 @@
 //! LIGHTOS_IOC_QUERY: size probing, module stats, the caller's context, and every rejection.
 
-use lightos_runtime::{BufferFlags, Device, Placement};
+use lightos_runtime::{BufferFlags, Context, Placement};
 use lightos_uapi as uapi;
 use lightos_vm_tests::*;
 use std::mem::size_of;
@@ -31,7 +31,7 @@ fn a_null_pointer_asks_for_the_size() {
 
 #[test]
 fn stats_follow_buffers_and_contexts() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let before = dev.stats().unwrap();
     assert!(before.contexts >= 1);
     let buf = dev
@@ -49,7 +49,7 @@ fn stats_follow_buffers_and_contexts() {
 
 #[test]
 fn context_query_describes_the_caller() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let info = dev.info().unwrap();
     let _a = dev
         .create_buffer(1, BufferFlags::empty(), Placement::Any)

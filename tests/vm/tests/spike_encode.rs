@@ -5,7 +5,7 @@
 
 use lightos_runtime::{
     spike::{queue::SpikeQueue, SpikeEvent},
-    uapi, Buffer, BufferFlags, DType, Device, Error, JobStatus, Op, Placement, PrimitiveBuilder,
+    uapi, Buffer, BufferFlags, Context, DType, Error, JobStatus, Op, Placement, PrimitiveBuilder,
     Queue,
 };
 use lightos_snn::encode_job::{EncodeSpec, Encoding};
@@ -20,14 +20,14 @@ use std::{os::fd::AsFd, time::Duration};
 const SEC: Option<Duration> = Some(Duration::from_secs(20));
 
 struct Rig {
-    dev: Device,
+    dev: Context,
     jobs: Queue,
     input: Buffer,
     staging: Buffer,
 }
 
 fn rig() -> Rig {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let jobs = dev.create_queue(0, Duration::ZERO).unwrap();
     let buffer = |size| {
         dev.create_buffer(size, BufferFlags::empty(), Placement::Any)
@@ -150,7 +150,7 @@ fn a_full_kernel_queue_drops_and_counts() {
 }
 
 /// The ring's header, mapped a second time to play a misbehaving consumer or producer.
-fn header(dev: &Device, q: &SpikeQueue) -> *mut u32 {
+fn header(dev: &Context, q: &SpikeQueue) -> *mut u32 {
     let cookie = (u64::from(q.id()) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_SPIKE_RING;
     let file = dev_file(dev);
     let size = 4096;
@@ -166,7 +166,7 @@ fn header(dev: &Device, q: &SpikeQueue) -> *mut u32 {
 }
 
 /// A `File` on the device's descriptor (borrowed: never closed).
-fn dev_file(dev: &Device) -> std::mem::ManuallyDrop<std::fs::File> {
+fn dev_file(dev: &Context) -> std::mem::ManuallyDrop<std::fs::File> {
     use std::os::fd::{AsRawFd, FromRawFd};
     // SAFETY: the descriptor stays open while `dev` lives; ManuallyDrop never closes it.
     std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(dev.as_fd().as_raw_fd()) })
@@ -236,7 +236,7 @@ fn another_process_consumes_what_this_ones_jobs_produce() {
     let (here, there) = socket_pair();
     let child = fork_child(move || {
         let fd = recv_fd(&there);
-        let dev = Device::open().unwrap();
+        let dev = Context::open().unwrap();
         let q = dev.import_spike_queue(fd.as_fd()).unwrap();
         let mut got = Vec::new();
         while got.len() < 64 * 3 {
@@ -352,11 +352,11 @@ fn fetched(
     p: uapi::Primitive,
     name: &str,
 ) -> (
-    Device,
+    Context,
     lightos_runtime::Executor,
     lightos_runtime::FetchedJob,
 ) {
-    let exec_dev = Device::open().unwrap();
+    let exec_dev = Context::open().unwrap();
     let exec = exec_dev
         .register_executor(&lightosd::core_spec(name))
         .unwrap();
@@ -417,7 +417,7 @@ fn job_complete_refuses_produced_events_a_job_cannot_have() {
 
 #[test]
 fn query_ops_still_fits_a_client_from_before_spike_encode() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let mut old = [uapi::OpStats::default(); uapi::OP_COUNT_1_2];
     let mut req = uapi::Query {
         query_type: uapi::QUERY_OPS,

@@ -2,7 +2,7 @@
 //! and across threads, the blocking wait and its wake-up, overflow, garbage indices, and every
 //! rejection path of the four ioctls and of mmap.
 
-use lightos_runtime::{spike::SpikeEvent, uapi, Device};
+use lightos_runtime::{spike::SpikeEvent, uapi, Context};
 use lightos_vm_tests::{dev_ioctl, map, process::fork_child};
 use std::{
     os::{fd::AsFd, unix::fs::OpenOptionsExt},
@@ -18,7 +18,7 @@ fn ev(i: u32) -> SpikeEvent {
     }
 }
 
-fn create(dev: &Device, entries: u32) -> Result<uapi::SpikeQueueCreate, i32> {
+fn create(dev: &Context, entries: u32) -> Result<uapi::SpikeQueueCreate, i32> {
     let mut req = uapi::SpikeQueueCreate {
         entries,
         ..Default::default()
@@ -28,7 +28,7 @@ fn create(dev: &Device, entries: u32) -> Result<uapi::SpikeQueueCreate, i32> {
 
 #[test]
 fn events_pass_through_the_ring_in_order_and_batches() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(64).unwrap();
     assert_eq!((q.entries(), q.len(), q.overflow()), (64, 0, 0));
     let mut out = Vec::new();
@@ -47,7 +47,7 @@ fn events_pass_through_the_ring_in_order_and_batches() {
 
 #[test]
 fn a_full_ring_drops_and_counts_without_blocking() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(8).unwrap();
     let events: Vec<_> = (0..20).map(ev).collect();
     assert_eq!(q.push(&events).unwrap(), 8);
@@ -60,7 +60,7 @@ fn a_full_ring_drops_and_counts_without_blocking() {
 
 #[test]
 fn wait_returns_at_once_when_enough_and_times_out_otherwise() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(16).unwrap();
     assert_eq!(
         q.wait(1, Some(Duration::from_millis(50))).unwrap(),
@@ -74,7 +74,7 @@ fn wait_returns_at_once_when_enough_and_times_out_otherwise() {
 
 #[test]
 fn a_producer_thread_wakes_a_sleeping_consumer() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = std::sync::Arc::new(dev.create_spike_queue(256).unwrap());
     let producer = {
         let q = q.clone();
@@ -95,7 +95,7 @@ fn a_producer_thread_wakes_a_sleeping_consumer() {
 
 #[test]
 fn garbage_indices_are_clamped_to_the_ring() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let c = create(&dev, 4).unwrap();
     let ring = map(
         &std::fs::File::from(dev.as_fd().try_clone_to_owned().unwrap()),
@@ -128,7 +128,7 @@ fn garbage_indices_are_clamped_to_the_ring() {
 
 #[test]
 fn create_rejects_bad_sizes_flags_and_reserved_fields() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     for entries in [0, 1, 3, 100, uapi::SPIKE_RING_MAX_ENTRIES * 2] {
         assert_eq!(
             create(&dev, entries).err(),
@@ -156,7 +156,7 @@ fn create_rejects_bad_sizes_flags_and_reserved_fields() {
 
 #[test]
 fn the_queue_limit_is_enospc() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let queues: Vec<_> = (0..uapi::MAX_SPIKE_QUEUES_PER_CONTEXT)
         .map(|_| create(&dev, 2).unwrap())
         .collect();
@@ -166,7 +166,7 @@ fn the_queue_limit_is_enospc() {
 
 #[test]
 fn unknown_queues_and_bad_arguments_are_refused() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let c = create(&dev, 8).unwrap();
     for nr in [uapi::IOC_NR_SPIKE_QUEUE_DESTROY, uapi::IOC_NR_SPIKE_NOTIFY] {
         let mut id = uapi::SpikeQueueId {
@@ -236,7 +236,7 @@ fn unknown_queues_and_bad_arguments_are_refused() {
 
 #[test]
 fn mapping_the_ring_wrongly_is_refused() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let c = create(&dev, 8).unwrap();
     let f = std::fs::File::from(dev.as_fd().try_clone_to_owned().unwrap());
     let rw = libc::PROT_READ | libc::PROT_WRITE;
@@ -273,7 +273,7 @@ fn mapping_the_ring_wrongly_is_refused() {
 
 #[test]
 fn destroying_a_queue_ends_its_waiter_with_enoent_and_keeps_mappings_valid() {
-    let dev = std::sync::Arc::new(Device::open().unwrap());
+    let dev = std::sync::Arc::new(Context::open().unwrap());
     let c = create(&dev, 4).unwrap();
     let waiter = {
         let dev = dev.clone();
@@ -301,7 +301,7 @@ fn destroying_a_queue_ends_its_waiter_with_enoent_and_keeps_mappings_valid() {
 
 #[test]
 fn query_and_fdinfo_report_each_queue() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(8).unwrap();
     q.push(&(0..10).map(ev).collect::<Vec<_>>()).unwrap();
     let mut out = Vec::new();
@@ -334,7 +334,7 @@ fn query_and_fdinfo_report_each_queue() {
 /// Forks; the child runs `f` (exit status 0 when it returns true) and never returns here.
 #[test]
 fn a_producer_process_that_dies_midstream_leaves_a_working_ring() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(1024).unwrap();
     // The child inherits the context and the mapping: it produces 100 events and dies (SIGKILL
     // from itself) without any cleanup.
@@ -367,7 +367,7 @@ fn a_producer_process_that_dies_midstream_leaves_a_working_ring() {
 
 #[test]
 fn a_consumer_killed_in_spike_wait_does_not_block_the_producer() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(16).unwrap();
     let pid = fork_child(|| q.wait(16, None).is_ok());
     std::thread::sleep(Duration::from_millis(200));
@@ -385,7 +385,7 @@ fn a_consumer_killed_in_spike_wait_does_not_block_the_producer() {
 }
 
 /// `pread` at a ring's cookie: returns whole events and consumes them.
-fn pread(dev: &Device, buf: &mut [u8], offset: u64) -> Result<usize, i32> {
+fn pread(dev: &Context, buf: &mut [u8], offset: u64) -> Result<usize, i32> {
     // SAFETY: `buf` is writable for its length; the descriptor is open.
     let n = unsafe {
         libc::pread(
@@ -404,7 +404,7 @@ fn pread(dev: &Device, buf: &mut [u8], offset: u64) -> Result<usize, i32> {
 
 #[test]
 fn pread_at_the_cookie_reads_whole_events_and_consumes_them() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let c = create(&dev, 16).unwrap();
     let q = std::sync::Arc::new(dev.create_spike_queue(16).unwrap());
     let cookie = (u64::from(q.id()) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_SPIKE_RING;
@@ -494,7 +494,7 @@ fn a_nonblocking_pread_of_an_empty_ring_is_eagain() {
 #[test]
 fn debugfs_counts_queues_reads_and_notifies_module_wide() {
     use lightos_vm_tests::stat;
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let (live, created, read, notifies) = (
         stat("spike_queues"),
         stat("spike_queues_created"),
@@ -521,7 +521,7 @@ fn debugfs_counts_queues_reads_and_notifies_module_wide() {
 
 #[test]
 fn drain_iterates_in_place_and_consumes_only_what_it_yielded() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(8).unwrap();
     q.push(&(0..6).map(ev).collect::<Vec<_>>()).unwrap();
     let firsts: Vec<_> = q.drain().take(2).collect();

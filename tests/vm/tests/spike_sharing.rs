@@ -3,7 +3,7 @@
 //! consumer in unrelated processes (the descriptor passed with SCM_RIGHTS), lifetimes when either
 //! side goes, and every rejection path of the two ioctls.
 
-use lightos_runtime::{spike::SpikeEvent, uapi, BufferFlags, Device, Placement};
+use lightos_runtime::{spike::SpikeEvent, uapi, BufferFlags, Context, Placement};
 use lightos_vm_tests::{
     dev_ioctl, open_contexts_besides_probe,
     process::{exited_ok, fork_child, recv_fd, send_fd, socket_pair, wait_child},
@@ -25,7 +25,7 @@ fn ev(i: u32) -> SpikeEvent {
     }
 }
 
-fn export(dev: &Device, queue_id: u32, flags: u32) -> Result<uapi::SpikeQueueExport, i32> {
+fn export(dev: &Context, queue_id: u32, flags: u32) -> Result<uapi::SpikeQueueExport, i32> {
     let mut req = uapi::SpikeQueueExport {
         queue_id,
         flags,
@@ -34,13 +34,13 @@ fn export(dev: &Device, queue_id: u32, flags: u32) -> Result<uapi::SpikeQueueExp
     dev_ioctl(dev, uapi::IOC_NR_SPIKE_QUEUE_EXPORT, &mut req).map(|_| req)
 }
 
-fn import(dev: &Device, req: &mut uapi::SpikeQueueImport) -> Result<i32, i32> {
+fn import(dev: &Context, req: &mut uapi::SpikeQueueImport) -> Result<i32, i32> {
     dev_ioctl(dev, uapi::IOC_NR_SPIKE_QUEUE_IMPORT, req)
 }
 
 #[test]
 fn an_imported_queue_is_the_same_ring_under_the_importers_id() {
-    let (a, b) = (Device::open().unwrap(), Device::open().unwrap());
+    let (a, b) = (Context::open().unwrap(), Context::open().unwrap());
     let _other = b.create_spike_queue(2).unwrap(); // so the ids differ
     let qa = a.create_spike_queue(64).unwrap();
     let fd = qa.export().unwrap();
@@ -69,7 +69,7 @@ fn a_producer_in_an_unrelated_process_feeds_a_consumer_here() {
     let (here, there) = socket_pair();
     let child = fork_child(move || {
         let fd = recv_fd(&there);
-        let dev = Device::open().unwrap();
+        let dev = Context::open().unwrap();
         let q = dev.import_spike_queue(fd.as_fd()).unwrap();
         drop(fd);
         // Batches that do not fit are cut short (the rest counted as overflow) and resent.
@@ -84,7 +84,7 @@ fn a_producer_in_an_unrelated_process_feeds_a_consumer_here() {
         }
         sent == 10_000
     });
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(1024).unwrap();
     send_fd(&here, q.export().unwrap().as_fd());
     let mut got = Vec::with_capacity(10_000);
@@ -108,7 +108,7 @@ fn a_producer_in_an_unrelated_process_feeds_a_consumer_here() {
 fn the_ring_outlives_the_exporter_through_its_descriptor() {
     let (here, there) = socket_pair();
     let child = fork_child(move || {
-        let dev = Device::open().unwrap();
+        let dev = Context::open().unwrap();
         let q = dev.create_spike_queue(16).unwrap();
         q.push(&(0..5).map(ev).collect::<Vec<_>>()).unwrap();
         send_fd(&there, q.export().unwrap().as_fd());
@@ -116,7 +116,7 @@ fn the_ring_outlives_the_exporter_through_its_descriptor() {
     });
     let fd = recv_fd(&here);
     assert!(exited_ok(wait_child(child)));
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.import_spike_queue(fd.as_fd()).unwrap();
     drop(fd);
     let mut out = Vec::new();
@@ -132,7 +132,7 @@ fn the_ring_outlives_the_exporter_through_its_descriptor() {
 
 #[test]
 fn destroying_in_one_context_ends_only_that_contexts_waiters() {
-    let (a, b) = (Device::open().unwrap(), Device::open().unwrap());
+    let (a, b) = (Context::open().unwrap(), Context::open().unwrap());
     let qa = a.create_spike_queue(8).unwrap();
     let qb = b.import_spike_queue(qa.export().unwrap().as_fd()).unwrap();
     let id = qa.id();
@@ -162,12 +162,12 @@ fn destroying_in_one_context_ends_only_that_contexts_waiters() {
 #[test]
 fn the_last_holder_frees_the_ring() {
     let live = stat("spike_queues");
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(4096).unwrap();
     let fd = q.export().unwrap();
     drop(q);
     assert_eq!(stat("spike_queues"), live + 1, "the descriptor holds it");
-    let other = Device::open().unwrap();
+    let other = Context::open().unwrap();
     let imported = other.import_spike_queue(fd.as_fd()).unwrap();
     drop(fd);
     assert_eq!(stat("spike_queues"), live + 1, "the importer holds it");
@@ -180,7 +180,7 @@ fn the_last_holder_frees_the_ring() {
 
 #[test]
 fn export_rejects_unknown_queues_flags_and_fields() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(8).unwrap();
     assert_eq!(export(&dev, q.id() + 100, 0).unwrap_err(), libc::ENOENT);
     assert_eq!(export(&dev, q.id(), 1 << 5).unwrap_err(), libc::EINVAL);
@@ -210,7 +210,7 @@ fn export_rejects_unknown_queues_flags_and_fields() {
 
 #[test]
 fn import_rejects_bad_descriptors_and_fields() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(8).unwrap();
     let fd = q.export().unwrap();
     let null = std::fs::File::open("/dev/null").unwrap();
@@ -264,10 +264,10 @@ fn import_rejects_bad_descriptors_and_fields() {
 
 #[test]
 fn importing_past_the_context_limit_is_enospc() {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_spike_queue(2).unwrap();
     let fd = q.export().unwrap();
-    let other = Device::open().unwrap();
+    let other = Context::open().unwrap();
     let held: Vec<_> = (0..uapi::MAX_SPIKE_QUEUES_PER_CONTEXT)
         .map(|_| other.import_spike_queue(fd.as_fd()).unwrap())
         .collect();

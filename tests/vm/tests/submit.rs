@@ -2,7 +2,7 @@
 //! real module in the guest. Each test registers its own executor names, so they do not interfere.
 
 use lightos_runtime::{
-    uapi, BufferFlags, DType, Device, Error, ExecutorSpec, JobStatus, Op, Placement,
+    uapi, BufferFlags, Context, DType, Error, ExecutorSpec, JobStatus, Op, Placement,
     PrimitiveBuilder, Queue,
 };
 use lightos_vm_tests::{get_f32, put_f32, ExecutorThread};
@@ -14,15 +14,15 @@ use std::{
 
 const SEC: Option<Duration> = Some(Duration::from_secs(20));
 
-fn dev() -> Device {
-    Device::open().expect("open /dev/lightos")
+fn dev() -> Context {
+    Context::open().expect("open /dev/lightos")
 }
 
-fn queue(dev: &Device) -> Queue {
+fn queue(dev: &Context) -> Queue {
     dev.create_queue(0, Duration::ZERO).expect("create queue")
 }
 
-fn buf(dev: &Device, size: usize) -> lightos_runtime::Buffer {
+fn buf(dev: &Context, size: usize) -> lightos_runtime::Buffer {
     dev.create_buffer(size, BufferFlags::empty(), Placement::Any)
         .expect("create buffer")
 }
@@ -596,7 +596,7 @@ fn an_executor_that_dies_mid_job_fails_it_with_device_lost() {
     let dev = dev();
     let q = queue(&dev);
     let b = buf(&dev, 4096);
-    let edev = Device::open().unwrap();
+    let edev = Context::open().unwrap();
     let exec = edev
         .register_executor(&lightosd::core_spec("t-dies"))
         .unwrap();
@@ -621,7 +621,7 @@ fn a_job_past_its_timeout_fails_and_its_late_completion_is_refused() {
     let dev = dev();
     let q = dev.create_queue(0, Duration::from_millis(200)).unwrap();
     let b = buf(&dev, 4096);
-    let edev = Device::open().unwrap();
+    let edev = Context::open().unwrap();
     let exec = edev
         .register_executor(&lightosd::core_spec("t-slow"))
         .unwrap();
@@ -643,7 +643,7 @@ fn a_timeout_reaches_the_completion_page_without_anyone_waiting() {
     let dev = dev();
     let q = dev.create_queue(0, Duration::from_millis(100)).unwrap();
     let b = buf(&dev, 4096);
-    let edev = Device::open().unwrap();
+    let edev = Context::open().unwrap();
     let exec = edev
         .register_executor(&lightosd::core_spec("t-poll"))
         .unwrap();
@@ -665,7 +665,7 @@ fn wait_rejections_and_timeouts() {
     let dev = dev();
     let q = queue(&dev);
     let b = buf(&dev, 4096);
-    let edev = Device::open().unwrap();
+    let edev = Context::open().unwrap();
     let _exec = edev
         .register_executor(&lightosd::core_spec("t-wait"))
         .unwrap();
@@ -702,7 +702,7 @@ fn a_signal_interrupts_wait_with_eintr() {
     let dev = dev();
     let q = queue(&dev);
     let b = buf(&dev, 4096);
-    let edev = Device::open().unwrap();
+    let edev = Context::open().unwrap();
     let _exec = edev
         .register_executor(&lightosd::core_spec("t-signal"))
         .unwrap();
@@ -729,7 +729,7 @@ fn a_signal_interrupts_wait_with_eintr() {
 #[test]
 fn closing_with_jobs_in_flight_aborts_them_and_leaks_nothing() {
     let before = dev().stats().unwrap();
-    let edev = Device::open().unwrap();
+    let edev = Context::open().unwrap();
     let exec = edev
         .register_executor(&lightosd::core_spec("t-close"))
         .unwrap();
@@ -761,7 +761,7 @@ fn a_buffer_destroyed_while_its_job_runs_stays_alive_for_it() {
     let b = buf(&dev, 4096);
     let mut m = b.map().unwrap();
     put_f32(&mut m[..], &[1.0, 2.0, 3.0, 4.0, 1.0, 1.0, 1.0, 1.0]);
-    let edev = Device::open().unwrap();
+    let edev = Context::open().unwrap();
     let exec = edev
         .register_executor(&lightosd::core_spec("t-destroy"))
         .unwrap();

@@ -2,14 +2,14 @@
 //! expects SUBMIT to fail with its errno, name primitive 0, and admit nothing (the op's accepted count
 //! and the module's jobs in flight are unchanged).
 
-use lightos_runtime::{uapi, BufferFlags, DType, Device, Error, Op, Placement, PrimitiveBuilder};
+use lightos_runtime::{uapi, BufferFlags, Context, DType, Error, Op, Placement, PrimitiveBuilder};
 use nix::errno::Errno;
 use std::time::Duration;
 
 /// Submits a valid 4-element f32 ADD (a at 0, b at 16, out at 32 of a 4 KiB buffer) changed by
 /// `mutate`, which also gets a device-read-only buffer's handle, and expects `errno`.
 fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let q = dev.create_queue(0, Duration::ZERO).unwrap();
     let b = dev
         .create_buffer(4096, BufferFlags::empty(), Placement::Any)

@@ -1,7 +1,7 @@
 //! `lightos bench`: one primitive timed on each chosen device through the device API, side by side
 //! (the first device is the baseline of the ratio column), with a progress bar per device.
 
-use lightos_runtime::{accel::Accelerator, DType, Device};
+use lightos_runtime::{accel::Accelerator, Context, DType};
 use std::{path::Path, time::Duration};
 
 /// The primitives `lightos bench` times.
@@ -52,7 +52,7 @@ pub fn run(
     let n = a.size;
     let mut results = Vec::new();
     for name in &a.devices {
-        let mut acc = Accelerator::with(Device::open_path(device_node)?)?;
+        let mut acc = Accelerator::with(Context::open_path(device_node)?)?;
         acc.select(name).map_err(|e| format!("{name}: {e}"))?;
         let values: Vec<f32> = (0..n * n)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)

@@ -7,7 +7,7 @@ use lightos_cpu::{cache::CacheSizes, Gemm};
 use lightos_cuda::nvml::{GpuSample, Telemetry};
 use lightos_runtime::{
     accel::{Accelerator, DeviceKind, DeviceProps},
-    DType, Device, Op,
+    Context, DType, Op,
 };
 use std::path::Path;
 
@@ -54,7 +54,7 @@ fn determinism(d: &DeviceProps) -> &'static str {
 
 /// Lists the devices; `--json` gives one object with `kernel` and `local` arrays.
 pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let devices = Accelerator::with(Device::open_path(device)?)?.devices()?;
+    let devices = Accelerator::with(Context::open_path(device)?)?.devices()?;
     let local = Gemm::new(0)?;
     let caches = CacheSizes::detect();
     let mut rows = Vec::new();

@@ -1,6 +1,6 @@
 //! `lightos executor`: serve the core ops on the CPU backend until killed or done.
 
-use lightos_runtime::{Device, ServeUntil};
+use lightos_runtime::{Context, ServeUntil};
 use lightosd::{core_spec, Server};
 use std::path::Path;
 
@@ -12,7 +12,7 @@ pub fn run(
     max_jobs: Option<u64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let mut server = Server::core_cpu()?;
-    let dev = Device::open_path(device)?;
+    let dev = Context::open_path(device)?;
     let exec = dev.register_executor(&core_spec(name))?;
     eprintln!(
         "lightos executor: serving as backend {} ({name}, CPU backend, core ops on f32); Ctrl-C to stop",

@@ -2,7 +2,7 @@
 //! one worker thread per device (each its own context and stream), with the thermal trace.
 
 use lightos_governor::{live::LiveGovernor, GovernorConfig, JobProfile, Policy};
-use lightos_runtime::{accel::Accelerator, DType, Device};
+use lightos_runtime::{accel::Accelerator, Context, DType};
 use std::{
     collections::VecDeque,
     path::{Path, PathBuf},
@@ -54,7 +54,7 @@ fn worker(
     done: mpsc::Sender<(String, usize, Result<Duration, String>)>,
 ) {
     let setup = || -> Result<Accelerator, String> {
-        let mut acc = Accelerator::with(Device::open_path(&node).map_err(|e| e.to_string())?)
+        let mut acc = Accelerator::with(Context::open_path(&node).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
         acc.select(&name).map_err(|e| e.to_string())?;
         Ok(acc)
@@ -93,7 +93,7 @@ pub fn run(node: &Path, a: &GovernArgs, json: bool) -> Result<(), Box<dyn std::e
         ..GovernorConfig::default()
     };
     let gpus = crate::gpus::telemetry_for(&names);
-    let mut gov = LiveGovernor::with_gpus(Device::open_path(node)?, cfg, &names, gpus)?;
+    let mut gov = LiveGovernor::with_gpus(Context::open_path(node)?, cfg, &names, gpus)?;
     let (done_tx, done_rx) = mpsc::channel();
     let mut senders = Vec::new();
     let mut handles = Vec::new();
@@ -165,7 +165,7 @@ pub fn run(node: &Path, a: &GovernArgs, json: bool) -> Result<(), Box<dyn std::e
                     )
                 })
                 .collect();
-            let thermal = Device::open_path(node)?.thermal()?;
+            let thermal = Context::open_path(node)?.thermal()?;
             let temps: Vec<String> = thermal
                 .devices
                 .iter()

@@ -1,11 +1,11 @@
 //! `lightos info`: what the kernel module says about itself.
 
-use lightos_runtime::{Device, DeviceInfo, Result};
+use lightos_runtime::{Context, DeviceInfo, Result};
 use std::path::Path;
 
 /// Opens `device`, asks for its info and prints it as text or JSON.
 pub fn run(device: &Path, json: bool) -> Result<()> {
-    let dev = Device::open_path(device)?;
+    let dev = Context::open_path(device)?;
     let info = dev.info()?;
     if json {
         println!("{}", to_json(device, &info));

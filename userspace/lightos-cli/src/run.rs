@@ -1,7 +1,7 @@
 //! `lightos run matmul`: one MATMUL through the kernel's interception chain to whatever backend the
 //! kernel routes it to, checked against an f64 reference computed here.
 
-use lightos_runtime::{BufferFlags, DType, Device, JobStatus, Op, Placement, PrimitiveBuilder};
+use lightos_runtime::{BufferFlags, Context, DType, JobStatus, Op, Placement, PrimitiveBuilder};
 use std::{path::Path, time::Duration, time::Instant};
 
 /// Fails with the formatted message unless `cond` holds.
@@ -53,7 +53,7 @@ pub fn matmul(
             "--{name} must be 1 to 4096, not {v}"
         );
     }
-    let dev = Device::open_path(device)?;
+    let dev = Context::open_path(device)?;
     let backends = dev.backends()?;
     ensure!(
         !backends.is_empty(),

@@ -1,7 +1,7 @@
 //! `lightos run mlp`: the MLP workload on each chosen backend, against the f64 reference.
 
 use lightos_cli::mlp;
-use lightos_runtime::{accel::Accelerator, Device};
+use lightos_runtime::{accel::Accelerator, Context};
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
@@ -49,7 +49,7 @@ pub fn run(device: &Path, a: MlpArgs, json: bool) -> Result<(), Box<dyn std::err
         .windows(2)
         .map(|w| 2.0 * (a.batch * w[0] * w[1]) as f64)
         .sum();
-    let mut acc = Accelerator::with(Device::open_path(device)?)?;
+    let mut acc = Accelerator::with(Context::open_path(device)?)?;
     if !json {
         println!(
             "MLP {sizes:?}, batch {}, {:.1} MFLOP per pass; f64 reference on this CPU",

@@ -1,7 +1,7 @@
 //! `lightos snn-demo`: the spiking engine end to end on a generated dataset, with the encoding and
 //! the synaptic products in this process or through the kernel.
 
-use lightos_runtime::Device;
+use lightos_runtime::Context;
 use lightos_snn::{
     blobs::{run_experiment_with, Experiment},
     input::{InputEncoder, KernelEncoder, LocalEncoder},
@@ -32,7 +32,7 @@ pub fn run(
     json: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let dev = if place.kernel_encoder {
-        Some(Device::open_path(device)?)
+        Some(Context::open_path(device)?)
     } else {
         None
     };
@@ -55,7 +55,7 @@ pub fn run(
     };
     // Its own context: the MATMUL route it sets stays out of the encoder's.
     let mut device_synapses = match &place.synapses {
-        Some(name) => Some(DeviceSynapses::new(Device::open_path(device)?, name)?),
+        Some(name) => Some(DeviceSynapses::new(Context::open_path(device)?, name)?),
         None => None,
     };
     let synapses = device_synapses.as_mut().map(|s| s as &mut dyn Synapses);

@@ -3,7 +3,7 @@
 
 use lightos_runtime::{
     thermal::{event_name, lateness_quantile_us, state_name},
-    uapi, Device, Result,
+    uapi, Context, Result,
 };
 use std::{path::Path, time::Duration};
 
@@ -21,7 +21,7 @@ pub struct ThermalArgs {
 
 /// Runs `lightos thermal`.
 pub fn run(device: &Path, args: &ThermalArgs, json: bool) -> Result<()> {
-    let dev = Device::open_path(device)?;
+    let dev = Context::open_path(device)?;
     let snapshot = dev.thermal()?;
     if !args.events {
         if json {

@@ -3,7 +3,7 @@
 //! profile would go now, and why.
 
 use lightos_governor::{live::LiveGovernor, GovernorConfig, JobProfile, Policy};
-use lightos_runtime::{backend_name, thermal::state_name, uapi, Device};
+use lightos_runtime::{backend_name, thermal::state_name, uapi, Context};
 use std::{path::Path, thread, time::Duration};
 
 /// What `lightos top` shows and how often.
@@ -21,7 +21,7 @@ pub struct TopArgs {
 /// Runs `lightos top`.
 pub fn run(device: &Path, args: &TopArgs, json: bool) -> Result<(), Box<dyn std::error::Error>> {
     args.job.validate()?;
-    let dev = Device::open_path(device)?;
+    let dev = Context::open_path(device)?;
     let names: Vec<String> = dev.backends()?.iter().map(backend_name).collect();
     if names.is_empty() {
         return Err("no backend is registered (start lightosd, or bind the photonic NPU)".into());
@@ -33,7 +33,7 @@ pub fn run(device: &Path, args: &TopArgs, json: bool) -> Result<(), Box<dyn std:
         ..GovernorConfig::default()
     };
     let gpus = crate::gpus::telemetry_for(&refs);
-    let mut gov = LiveGovernor::with_gpus(Device::open_path(device)?, cfg, &refs, gpus)?;
+    let mut gov = LiveGovernor::with_gpus(Context::open_path(device)?, cfg, &refs, gpus)?;
     let mut n = 0u64;
     loop {
         gov.poll()?;

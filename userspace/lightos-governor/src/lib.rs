@@ -1,7 +1,7 @@
 //! The PowerGovernor: thermal-aware placement, predictive cooling and sparsity-aware power caps.
 //!
 //! Policy lives here in userspace; the kernel supplies telemetry (`QUERY_THERMAL`, events) and the
-//! controls (`lightos_runtime::Device::set_power`). The governor is a plain state machine with no
+//! controls (`lightos_runtime::Context::set_power`). The governor is a plain state machine with no
 //! clock and no I/O of its own, so the live governor (`live`, behind the feature of that name) and
 //! the cluster simulation ([`sim`]) run the very same decisions:
 //!

@@ -19,7 +19,7 @@ use super::{
     Action, Decision, DeviceSpec, Governor, GovernorConfig, GovernorError, JobProfile, RcModel,
     Sample, Throttle,
 };
-use lightos_runtime::{backend_name, thermal::PowerControls, uapi, Device};
+use lightos_runtime::{backend_name, thermal::PowerControls, uapi, Context};
 use std::{fs, time::Instant};
 
 /// The emulated photonic chip's datasheet model in wall-clock seconds (R = 20 K/W, C = 0.5 J/K
@@ -70,7 +70,7 @@ struct Member {
 /// The governor over named `/dev/lightos` backends.
 #[derive(Debug)]
 pub struct LiveGovernor {
-    dev: Device,
+    dev: Context,
     gov: Governor,
     members: Vec<Member>,
     start: Instant,
@@ -86,7 +86,7 @@ impl LiveGovernor {
     /// Governs the backends `names` (in that order) with `cfg`; GPU executors get no telemetry
     /// (see [`LiveGovernor::with_gpus`]).
     pub fn new(
-        dev: Device,
+        dev: Context,
         cfg: GovernorConfig,
         names: &[&str],
     ) -> Result<LiveGovernor, LiveError> {
@@ -95,7 +95,7 @@ impl LiveGovernor {
 
     /// As [`LiveGovernor::new`], reading and capping the GPUs of `cudaN` executors through `gpus`.
     pub fn with_gpus(
-        dev: Device,
+        dev: Context,
         cfg: GovernorConfig,
         names: &[&str],
         gpus: Option<Box<dyn GpuTelemetry>>,

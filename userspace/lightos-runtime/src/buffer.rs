@@ -115,7 +115,7 @@ impl Buffer {
     }
 
     /// Shares the buffer as a dma-buf file descriptor (close-on-exec unless `inheritable`); another
-    /// context or process imports it with [`crate::Device::import_buffer`]. The memory lives while
+    /// context or process imports it with [`crate::Context::import_buffer`]. The memory lives while
     /// the descriptor (or any handle or mapping) does.
     pub fn export(&self, inheritable: bool) -> Result<OwnedFd> {
         let mut req = uapi::BufferExport {

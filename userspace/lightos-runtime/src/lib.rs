@@ -5,7 +5,7 @@
 
 pub mod accel;
 mod buffer;
-mod device;
+mod context;
 mod error;
 mod executor;
 mod info;
@@ -17,7 +17,7 @@ mod sys;
 pub mod thermal;
 
 pub use buffer::{Buffer, BufferFlags, MappedBuffer, Placement};
-pub use device::{backend_name, nul_padded_name, Device, DEFAULT_DEVICE_PATH};
+pub use context::{backend_name, nul_padded_name, Context, DEFAULT_DEVICE_PATH};
 pub use error::{Error, Result};
 pub use executor::{
     Executor, ExecutorSpec, FetchedJob, JobHandler, OperandMap, Outcome, ServeUntil,

@@ -1,4 +1,4 @@
-//! The raw ioctl calls, generated from the ABI in `lightos-uapi`. Private: callers use [`crate::Device`].
+//! The raw ioctl calls, generated from the ABI in `lightos-uapi`. Private: callers use [`crate::Context`].
 
 use lightos_uapi as uapi;
 

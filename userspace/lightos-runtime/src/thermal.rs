@@ -2,9 +2,9 @@
 //!
 //! ```no_run
 //! # fn main() -> lightos_runtime::Result<()> {
-//! use lightos_runtime::Device;
+//! use lightos_runtime::Context;
 //! use std::time::Duration;
-//! let dev = Device::open()?;
+//! let dev = Context::open()?;
 //! let snapshot = dev.thermal()?;
 //! let mut after = snapshot.last_event_seq;
 //! loop {
@@ -17,7 +17,7 @@
 //! # }
 //! ```
 
-use crate::{sys, uapi, Device, Error, Result};
+use crate::{sys, uapi, Context, Error, Result};
 use nix::errno::Errno;
 use std::{
     os::fd::{AsFd, AsRawFd},
@@ -33,7 +33,7 @@ pub struct ThermalSnapshot {
     pub devices: Vec<uapi::ThermalInfo>,
 }
 
-/// Events returned by one [`Device::wait_events`].
+/// Events returned by one [`Context::wait_events`].
 #[derive(Clone, Debug, Default)]
 pub struct EventBatch {
     /// The events, oldest first (empty when the wait timed out).
@@ -86,7 +86,7 @@ pub fn lateness_quantile_us(hist: &[u64; uapi::LATENESS_BUCKETS], q: f64) -> Opt
     None
 }
 
-/// Power controls to change with [`Device::set_power`]; `None` leaves a control as it is.
+/// Power controls to change with [`Context::set_power`]; `None` leaves a control as it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PowerControls {
     /// Laser cap (mW, [`uapi::LASER_CAP_MIN_MW`]..=[`uapi::LASER_MAX_MW`]; the maximum lifts it).
@@ -95,7 +95,7 @@ pub struct PowerControls {
     pub tec_floor_permille: Option<u32>,
 }
 
-impl Device {
+impl Context {
     /// Sets power controls of the device `backend_id` (`POWER_SET`, needs `CAP_SYS_ADMIN`). The
     /// guard keeps the last word: laser at `min(cap, guard limit)`, TEC at `max(floor, guard)`;
     /// its next tick (within a millisecond) applies them.
@@ -146,7 +146,7 @@ impl Device {
         self.wait_events_until(after_seq, deadline, uapi::EVENT_LOG_ENTRIES)
     }
 
-    /// [`Device::wait_events`] with an absolute `CLOCK_MONOTONIC` deadline and at most `capacity`
+    /// [`Context::wait_events`] with an absolute `CLOCK_MONOTONIC` deadline and at most `capacity`
     /// events (1 to [`uapi::EVENT_LOG_ENTRIES`]).
     pub fn wait_events_until(
         &self,

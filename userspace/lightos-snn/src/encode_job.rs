@@ -195,7 +195,7 @@ impl EncodeSpec {
     }
 
     /// The primitive that encodes `shape` f32 values at byte `offset` of `input` into `queue`
-    /// (created with [`lightos_runtime::Device::create_kernel_spike_queue`]), staging the events in
+    /// (created with [`lightos_runtime::Context::create_kernel_spike_queue`]), staging the events in
     /// `staging` from byte `staging_offset` (room for [`EncodeSpec::max_events`] events).
     pub fn primitive(
         &self,

@@ -5,7 +5,7 @@
 
 use crate::{encode_job::EncodeSpec, synapse::EngineError, SpikeEvent};
 use lightos_runtime::{
-    spike::queue::SpikeQueue, Buffer, BufferFlags, Device, JobStatus, Placement, Queue,
+    spike::queue::SpikeQueue, Buffer, BufferFlags, Context, JobStatus, Placement, Queue,
 };
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ pub struct KernelEncoder {
 impl KernelEncoder {
     /// A ring of `ring_entries` events and room for `max_inputs` values × `max_steps` steps.
     pub fn new(
-        dev: &Device,
+        dev: &Context,
         ring_entries: u32,
         max_inputs: usize,
         max_steps: usize,

@@ -10,7 +10,7 @@
 
 use crate::{SpikeError, SpikeEvent};
 use lightos_runtime::{
-    Buffer, BufferFlags, DType, Device, JobStatus, MappedBuffer, Op, Placement, PrimitiveBuilder,
+    Buffer, BufferFlags, Context, DType, JobStatus, MappedBuffer, Op, Placement, PrimitiveBuilder,
     Queue,
 };
 use std::time::Duration;
@@ -111,7 +111,7 @@ impl Synapses for LocalSynapses {
 
 /// Currents as a MATMUL through `/dev/lightos` on a named backend.
 pub struct DeviceSynapses {
-    dev: Device,
+    dev: Context,
     queue: Queue,
     backend: String,
     /// The operands' buffer and its mapping, reused while large enough.
@@ -120,7 +120,7 @@ pub struct DeviceSynapses {
 
 impl DeviceSynapses {
     /// Routes this context's f32 MATMULs to the backend called `backend` (e.g. `photonic0`).
-    pub fn new(dev: Device, backend: &str) -> Result<DeviceSynapses, EngineError> {
+    pub fn new(dev: Context, backend: &str) -> Result<DeviceSynapses, EngineError> {
         let id = dev
             .backends()?
             .iter()

@@ -3,7 +3,7 @@
 use clap::{Parser, ValueEnum};
 use lightos_cpu::Gemm;
 use lightos_cuda::{CudaDevice, CudaError};
-use lightos_runtime::{Device, ServeUntil, DEFAULT_DEVICE_PATH};
+use lightos_runtime::{Context, ServeUntil, DEFAULT_DEVICE_PATH};
 use lightosd::{Backend, Log, Server};
 use std::{path::PathBuf, process::ExitCode};
 
@@ -97,7 +97,7 @@ fn run(cli: &Cli, backend: Backend) -> Result<(), Box<dyn std::error::Error>> {
         BackendKind::Cpu => "cpu0".into(),
         BackendKind::Cuda => format!("cuda{}", cli.gpu),
     });
-    let dev = Device::open_path(&cli.device)?;
+    let dev = Context::open_path(&cli.device)?;
     let spec = backend.spec(&name);
     let exec = dev.register_executor(&spec)?;
     eprintln!(

@@ -1,7 +1,7 @@
 //! Device enumeration: the kernel's backends with their capabilities and thermal state.
 
 use super::Result;
-use crate::{backend_name, uapi, DType, Device, Op};
+use crate::{backend_name, uapi, Context, DType, Op};
 
 /// What a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +56,7 @@ impl DeviceProps {
 }
 
 /// The devices `dev`'s kernel knows.
-pub(super) fn enumerate(dev: &Device) -> Result<Vec<DeviceProps>> {
+pub(super) fn enumerate(dev: &Context) -> Result<Vec<DeviceProps>> {
     let thermal = dev.thermal()?.devices;
     Ok(dev
         .backends()?

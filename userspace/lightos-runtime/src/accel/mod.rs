@@ -25,7 +25,7 @@ pub use launch::Event;
 pub use quant::{BQuant, Quant};
 pub use tensor::Tensor;
 
-use crate::{DType, Device, JobStatus, Op, Queue};
+use crate::{Context, DType, JobStatus, Op, Queue};
 use std::time::Duration;
 
 /// Why a device API call failed.
@@ -64,7 +64,7 @@ pub type Result<T> = std::result::Result<T, AccelError>;
 /// A kernel context with a chosen device and a queue to launch on.
 #[derive(Debug)]
 pub struct Accelerator {
-    dev: Device,
+    dev: Context,
     queue: Queue,
     selected: Option<DeviceProps>,
 }
@@ -72,11 +72,11 @@ pub struct Accelerator {
 impl Accelerator {
     /// Opens `/dev/lightos` (a new context); the kernel chooses devices until [`Self::select`].
     pub fn open() -> Result<Accelerator> {
-        Self::with(Device::open()?)
+        Self::with(Context::open()?)
     }
 
     /// Uses an open context.
-    pub fn with(dev: Device) -> Result<Accelerator> {
+    pub fn with(dev: Context) -> Result<Accelerator> {
         let queue = dev.create_queue(0, Duration::from_secs(120))?;
         Ok(Accelerator {
             dev,
@@ -86,7 +86,7 @@ impl Accelerator {
     }
 
     /// The context.
-    pub fn device(&self) -> &Device {
+    pub fn context(&self) -> &Context {
         &self.dev
     }
 

@@ -2,7 +2,7 @@
 //! is what the device reads, with no copy in between.
 
 use super::{AccelError, Result};
-use crate::{uapi, Buffer, BufferFlags, DType, Device, MappedBuffer, Op, Placement};
+use crate::{uapi, Buffer, BufferFlags, Context, DType, MappedBuffer, Op, Placement};
 
 /// A dense row-major tensor in its own kernel buffer.
 #[derive(Debug)]
@@ -15,7 +15,7 @@ pub struct Tensor {
 
 impl Tensor {
     /// A zeroed tensor of `shape` (1 to 4 dims, none zero).
-    pub(super) fn zeros(dev: &Device, shape: &[u64], dtype: DType) -> Result<Tensor> {
+    pub(super) fn zeros(dev: &Context, shape: &[u64], dtype: DType) -> Result<Tensor> {
         let bad = |why: String| AccelError::Shape { op: Op::Copy, why };
         if shape.is_empty() || shape.len() > uapi::MAX_DIMS || shape.contains(&0) {
             return Err(bad(format!(

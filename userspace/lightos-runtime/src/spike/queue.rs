@@ -88,7 +88,7 @@ impl SpikeQueue {
     }
 
     /// A close-on-exec descriptor naming this queue, for another process (inherited across
-    /// `fork`, or sent with `SCM_RIGHTS`) to pass to [`crate::Device::import_spike_queue`].
+    /// `fork`, or sent with `SCM_RIGHTS`) to pass to [`crate::Context::import_spike_queue`].
     pub fn export(&self) -> Result<OwnedFd> {
         let mut req = uapi::SpikeQueueExport {
             queue_id: self.id,

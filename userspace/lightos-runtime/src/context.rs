@@ -17,14 +17,14 @@ use std::{
 /// Where the module creates its device node.
 pub const DEFAULT_DEVICE_PATH: &str = "/dev/lightos";
 
-/// A handle on `/dev/lightos`; each `Device` is its own kernel context, closed on drop.
+/// A handle on `/dev/lightos`; each `Context` is its own kernel context, closed on drop.
 #[derive(Debug)]
-pub struct Device {
+pub struct Context {
     fd: Arc<OwnedFd>,
     path: PathBuf,
 }
 
-impl Device {
+impl Context {
     /// Opens [`DEFAULT_DEVICE_PATH`] and checks that the module speaks this runtime's ABI.
     pub fn open() -> Result<Self> {
         Self::open_path(DEFAULT_DEVICE_PATH)
@@ -131,14 +131,14 @@ impl Device {
     }
 }
 
-impl Device {
+impl Context {
     /// Creates a spike-event ring of `entries` events (a power of two, 2 to 65 536), mapped,
     /// produced into from userspace.
     pub fn create_spike_queue(&self, entries: u32) -> Result<SpikeQueue> {
         SpikeQueue::create(Arc::clone(&self.fd), entries, Producer::User)
     }
 
-    /// Like [`Device::create_spike_queue`], for a ring only the kernel produces into
+    /// Like [`Context::create_spike_queue`], for a ring only the kernel produces into
     /// (`OP_SPIKE_ENCODE` jobs); pushing into it is refused.
     pub fn create_kernel_spike_queue(&self, entries: u32) -> Result<SpikeQueue> {
         SpikeQueue::create(Arc::clone(&self.fd), entries, Producer::Kernel)
@@ -169,7 +169,7 @@ impl Device {
     }
 
     /// Registers this context as an executor (a userspace backend). Its jobs fail with DEVICE_LOST
-    /// when the device is closed.
+    /// when this context is closed.
     pub fn register_executor(&self, spec: &ExecutorSpec) -> Result<Executor> {
         Executor::register(Arc::clone(&self.fd), spec)
     }
@@ -222,7 +222,7 @@ impl Device {
     }
 }
 
-impl AsFd for Device {
+impl AsFd for Context {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn opening_a_missing_node_names_the_path_and_the_module() {
-        let err = Device::open_path("/nonexistent/lightos").unwrap_err();
+        let err = Context::open_path("/nonexistent/lightos").unwrap_err();
         assert_eq!(err.errno(), Some(Errno::ENOENT));
         let text = err.to_string();
         assert!(text.contains("/nonexistent/lightos"), "{text}");
@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn a_node_that_is_not_lightos_fails_get_info_with_enotty() {
-        let err = Device::open_path("/dev/null").unwrap_err();
+        let err = Context::open_path("/dev/null").unwrap_err();
         assert!(
             matches!(
                 err,
