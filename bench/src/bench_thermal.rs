@@ -10,7 +10,10 @@
 //! can run it through the dynamic loader it ships). Prints two Markdown tables between
 //! `BENCH-TABLE-BEGIN` and `BENCH-TABLE-END`.
 
-use lightos_runtime::{thermal::lateness_quantile_us, uapi, Context};
+use lightos_runtime::{
+    thermal::{lateness_quantile_us, Event, EventKind, ThermalDevice, LATENESS_BUCKETS},
+    Context,
+};
 use std::{
     fs,
     io::{BufRead, BufReader, Write},
@@ -67,15 +70,12 @@ fn quantile(hist: &[(u64, u64)], q: f64) -> u64 {
 }
 
 /// Waits for the next event of `kind` after `*after` (advancing it); panics after 120 s.
-fn wait_event(dev: &Context, after: &mut u64, kind: u32) -> uapi::Event {
+fn wait_event(dev: &Context, after: &mut u64, kind: EventKind) -> Event {
     loop {
         let batch = dev
             .wait_events(*after, Some(Duration::from_secs(120)))
             .expect("EVENT_WAIT");
-        assert!(
-            !batch.events.is_empty(),
-            "no event of kind {kind} within 120 s"
-        );
+        assert!(!batch.events.is_empty(), "no {kind:?} event within 120 s");
         *after = batch.last_seq;
         if let Some(e) = batch.events.into_iter().find(|e| e.kind == kind) {
             return e;
@@ -83,9 +83,12 @@ fn wait_event(dev: &Context, after: &mut u64, kind: u32) -> uapi::Event {
     }
 }
 
-fn guard(dev: &Context) -> uapi::ThermalInfo {
+fn guard(dev: &Context) -> ThermalDevice {
     let t = dev.thermal().expect("QUERY_THERMAL");
-    *t.devices.first().expect("photonic0 is bound and guarded")
+    t.devices
+        .into_iter()
+        .next()
+        .expect("photonic0 is bound and guarded")
 }
 
 fn main() {
@@ -131,7 +134,7 @@ fn main() {
         .unwrap_or(0);
     let cyc_samples: u64 = hist.iter().map(|h| h.1).sum::<u64>() + overflows;
     assert!(cyc_samples > 0, "cyclictest printed no histogram: {text}");
-    let delta: [u64; uapi::LATENESS_BUCKETS] =
+    let delta: [u64; LATENESS_BUCKETS] =
         std::array::from_fn(|i| after.lateness_hist[i] - before.lateness_hist[i]);
     let guard_q = |q| {
         lateness_quantile_us(&delta, q).map_or_else(|| "≥ 10000".into(), |us| format!("≤ {us}"))
@@ -170,7 +173,7 @@ fn main() {
         let previous = guard(&dev).last_trip_to_off_ns;
         inject("cooling-failure on");
         inject("runaway 3");
-        let shutdown = wait_event(&dev, &mut seq, uapi::EVENT_SHUTDOWN);
+        let shutdown = wait_event(&dev, &mut seq, EventKind::Shutdown);
         let mut off = guard(&dev).last_trip_to_off_ns;
         for _ in 0..200 {
             if off != previous && off != 0 {
@@ -180,7 +183,7 @@ fn main() {
             off = guard(&dev).last_trip_to_off_ns;
         }
         inject("clear");
-        wait_event(&dev, &mut seq, uapi::EVENT_RESTART);
+        wait_event(&dev, &mut seq, EventKind::Restart);
         trips.push((shutdown.temp_mc, off));
     }
     let worst = guard(&dev);

@@ -12,9 +12,7 @@ use std::{
 /// photonic0's backend id, if it is registered.
 pub fn photonic0_id(dev: &Context) -> Option<u32> {
     let b = dev.backends().unwrap();
-    b.iter()
-        .find(|b| b.name.starts_with(b"photonic0\0"))
-        .map(|b| b.backend_id)
+    b.iter().find(|b| b.name == "photonic0").map(|b| b.id)
 }
 
 /// The guard's debugfs file.

@@ -4,7 +4,7 @@
 
 use lightos_runtime::{
     accel::{AccelError, Accelerator},
-    BufferFlags, Context, DType, JobStatus, Op, Placement, PrimitiveBuilder,
+    BufferFlags, Context, DType, JobStatus, Op, Placement, Primitive, PrimitiveBuilder,
 };
 use lightos_vm_tests::{get_f32, pattern_f32, put_f32, ExecutorThread};
 use std::time::Duration;
@@ -15,7 +15,7 @@ fn route_all_to(dev: &Context, id: u32) {
 }
 
 /// Runs one primitive on a fresh queue; returns its status.
-fn run(dev: &Context, prim: lightos_runtime::uapi::Primitive) -> JobStatus {
+fn run(dev: &Context, prim: Primitive) -> JobStatus {
     let q = dev.create_queue(0, Duration::from_secs(30)).unwrap();
     let s = q.submit(&[prim]).unwrap();
     q.wait(s.last_seq, Some(Duration::from_secs(60)))

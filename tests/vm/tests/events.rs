@@ -2,7 +2,8 @@
 //! photonic NPU unbound): every rejection path with its errno, the timeout, a signal, and an
 //! empty thermal table. The events themselves are tested in photonic_driver.rs.
 
-use lightos_runtime::{uapi, Context};
+use lightos_runtime::Context;
+use lightos_uapi as uapi;
 use lightos_vm_tests::dev_ioctl;
 use std::time::Duration;
 

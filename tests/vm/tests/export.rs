@@ -1,6 +1,7 @@
 //! Sharing buffers between contexts and processes: BUFFER_EXPORT to a dma-buf fd, BUFFER_IMPORT.
 
-use lightos_runtime::{pagemap, uapi, BufferFlags, Context, Placement};
+use lightos_runtime::{pagemap, BufferFlags, Context, Placement};
+use lightos_uapi as uapi;
 
 use std::os::fd::{AsFd, AsRawFd};
 

@@ -2,7 +2,10 @@
 //! input. Each mutates a valid i8 MATMUL with per-tensor scales (which lightosd accepts: the first
 //! test) in one way and expects SUBMIT to refuse it with EINVAL, naming primitive 0.
 
-use lightos_runtime::{uapi, BufferFlags, Context, DType, Error, Op, Placement, PrimitiveBuilder};
+use lightos_runtime::{
+    BufferFlags, Context, DType, Error, Op, Placement, Primitive, PrimitiveBuilder,
+};
+use lightos_uapi as uapi;
 use lightos_vm_tests::ExecutorThread;
 use nix::errno::Errno;
 use std::time::Duration;
@@ -16,13 +19,14 @@ const ONE: u32 = 0x3f80_0000; // 1.0f32
 
 /// `a[2,4]` i8 at 0, `b[4,3]` i8 at 64, scales f32[3] at 128, out f32[2,3] at 256; per tensor.
 fn valid(b: &lightos_runtime::Buffer) -> uapi::Primitive {
-    PrimitiveBuilder::new(Op::Matmul, DType::I8)
+    *PrimitiveBuilder::new(Op::Matmul, DType::I8)
         .out_dtype(DType::F32)
         .param(0, word(ONE, 1))
         .param(1, word(ONE, -2))
         .input(b, 0, &[2, 4])
         .input(b, 64, &[4, 3])
         .output(b, 256, &[2, 3])
+        .abi()
 }
 
 /// Adds the per-column scales input (B's scale word must then be 0).
@@ -56,7 +60,7 @@ fn submit(p: uapi::Primitive) -> Result<(), Errno> {
     for t in p.operands.iter_mut().filter(|t| t.ndim != 0) {
         t.buffer = b.handle();
     }
-    match q.submit(&[p]) {
+    match q.submit(&[Primitive::from_abi(p)]) {
         Ok(s) => {
             let c = q.wait(s.last_seq, Some(Duration::from_secs(30))).unwrap();
             assert_eq!(c.status, lightos_runtime::JobStatus::Ok);

@@ -5,7 +5,11 @@
 //! injected through the guest's /dev/ttyS1, which the VM runner wires to the emulator's control
 //! socket. Runs with one test thread: the device and its temperature are shared.
 
-use lightos_runtime::{thermal, uapi, Context, JobStatus};
+use lightos_runtime::{
+    thermal::{self, EventKind, ThermalState},
+    Context, JobStatus,
+};
+use lightos_uapi as uapi;
 use lightos_vm_tests::photonic::{
     device_num, guard, guard_num, inject, matmul, npu_ready, photonic0_id, wait_for,
 };
@@ -18,10 +22,10 @@ fn a_01_the_driver_binds_and_registers_photonic0() {
     let b = dev.backends().unwrap();
     let p = b
         .iter()
-        .find(|b| b.name.starts_with(b"photonic0\0"))
+        .find(|b| b.name == "photonic0")
         .expect("photonic0 registered");
-    assert_eq!(p.kind, lightos_runtime::uapi::BACKEND_KIND_DEVICE);
-    assert_eq!(p.ops, 1 << lightos_runtime::uapi::OP_MATMUL);
+    assert_eq!(p.kind, lightos_runtime::BackendKind::Device);
+    assert_eq!(p.ops, 1 << lightos_uapi::OP_MATMUL);
     assert_eq!(
         p.deterministic_ops, 0,
         "an analog device is not bit-reproducible"
@@ -84,10 +88,10 @@ fn a_01b_query_thermal_reports_the_guard() {
     let dev = Context::open().unwrap();
     let first = dev.thermal().unwrap();
     assert_eq!(first.devices.len(), 1, "one guarded device");
-    let g = first.devices[0];
-    assert!(g.name.starts_with(b"photonic0\0"));
+    let g = first.devices[0].clone();
+    assert!(g.name == "photonic0");
     assert_eq!(Some(g.backend_id), photonic0_id(&dev));
-    assert_eq!(g.state, uapi::THERMAL_NORMAL);
+    assert_eq!(g.state, ThermalState::Normal);
     assert_eq!(g.period_ns, 1_000_000);
     assert_eq!(
         (g.throttle_mc, g.shutdown_mc, g.restart_mc),
@@ -95,13 +99,25 @@ fn a_01b_query_thermal_reports_the_guard() {
     );
     assert!(g.temp_mc > 0 && g.temp_mc <= g.max_temp_mc, "{g:?}");
     assert!(g.laser_limit_mw > 0, "laser unrestricted while normal");
-    assert_eq!(g.reserved, [0; 2]);
+    // SAFETY: `QueryThermal` is plain integers; all zeroes is a valid value.
+    let mut raw: Box<uapi::QueryThermal> = Box::new(unsafe { std::mem::zeroed() });
+    let mut q = uapi::Query {
+        query_type: uapi::QUERY_THERMAL,
+        size: std::mem::size_of::<uapi::QueryThermal>() as u64,
+        ptr: &mut *raw as *mut uapi::QueryThermal as u64,
+        ..Default::default()
+    };
+    assert_eq!(
+        lightos_vm_tests::dev_ioctl(&dev, uapi::IOC_NR_QUERY, &mut q),
+        Ok(0)
+    );
+    assert_eq!(raw.devices[0].reserved, [0; 2]);
     assert_eq!(
         (g.laser_cap_mw, g.tec_floor_permille),
         (uapi::LASER_MAX_MW, 0)
     );
     std::thread::sleep(Duration::from_millis(300));
-    let later = dev.thermal().unwrap().devices[0];
+    let later = dev.thermal().unwrap().devices[0].clone();
     assert!(later.ticks > g.ticks, "the guard ticks");
     let hist: u64 = later.lateness_hist.iter().sum();
     assert!(
@@ -109,7 +125,7 @@ fn a_01b_query_thermal_reports_the_guard() {
         "every tick lands in the lateness histogram: {hist} vs {}",
         later.ticks
     );
-    assert!(later.time_in_state_ms[uapi::THERMAL_NORMAL as usize] > 0);
+    assert!(later.time_in(ThermalState::Normal) > 0);
     assert!(thermal::lateness_quantile_us(&later.lateness_hist, 0.5).is_some());
     assert_eq!(
         later.temp_mc / 1000,
@@ -244,7 +260,7 @@ fn c_01_the_guard_throttles_shuts_down_and_restarts() {
     let mut seen = Vec::new();
     while !seen
         .iter()
-        .any(|e: &uapi::Event| e.kind == uapi::EVENT_SHUTDOWN)
+        .any(|e: &thermal::Event| e.kind == EventKind::Shutdown)
     {
         let batch = dev
             .wait_events(after, Some(Duration::from_secs(60)))
@@ -277,22 +293,22 @@ fn c_01_the_guard_throttles_shuts_down_and_restarts() {
         .wait_events(after, Some(Duration::from_secs(5)))
         .unwrap();
     seen.extend(rest.events);
-    let kinds: Vec<u32> = seen.iter().map(|e| e.kind).collect();
-    let pos = |k: u32| {
+    let kinds: Vec<EventKind> = seen.iter().map(|e| e.kind).collect();
+    let pos = |k: EventKind| {
         kinds
             .iter()
             .position(|&x| x == k)
-            .unwrap_or_else(|| panic!("no {} event in {kinds:?}", thermal::event_name(k)))
+            .unwrap_or_else(|| panic!("no {} event in {kinds:?}", k.name()))
     };
     assert!(
-        pos(uapi::EVENT_THROTTLE) < pos(uapi::EVENT_SHUTDOWN),
+        pos(EventKind::Throttle) < pos(EventKind::Shutdown),
         "{kinds:?}"
     );
     assert!(
-        pos(uapi::EVENT_SHUTDOWN) < pos(uapi::EVENT_RESTART),
+        pos(EventKind::Shutdown) < pos(EventKind::Restart),
         "{kinds:?}"
     );
-    assert!(!kinds.contains(&uapi::EVENT_FAULT_LATCHED), "{kinds:?}");
+    assert!(!kinds.contains(&EventKind::FaultLatched), "{kinds:?}");
     for (i, e) in seen.iter().enumerate() {
         assert_eq!(e.backend_id, id);
         assert_eq!(
@@ -302,16 +318,16 @@ fn c_01_the_guard_throttles_shuts_down_and_restarts() {
         );
         assert!(i == 0 || e.time_ns >= seen[i - 1].time_ns);
         match e.kind {
-            uapi::EVENT_THROTTLE => assert!(e.temp_mc >= 75_000, "{e:?}"),
-            uapi::EVENT_SHUTDOWN => assert!(e.temp_mc >= 85_000 && e.laser_limit_mw == 0, "{e:?}"),
-            uapi::EVENT_RESTART => assert!(e.temp_mc < 65_000 && e.laser_limit_mw > 0, "{e:?}"),
+            EventKind::Throttle => assert!(e.temp_mc >= 75_000, "{e:?}"),
+            EventKind::Shutdown => assert!(e.temp_mc >= 85_000 && e.laser_limit_mw == 0, "{e:?}"),
+            EventKind::Restart => assert!(e.temp_mc < 65_000 && e.laser_limit_mw > 0, "{e:?}"),
             _ => {}
         }
     }
-    let t = dev.thermal().unwrap().devices[0];
-    assert_eq!(t.state, uapi::THERMAL_NORMAL);
+    let t = dev.thermal().unwrap().devices[0].clone();
+    assert_eq!(t.state, ThermalState::Normal);
     assert!(t.shutdowns > before.devices[0].shutdowns && t.restarts > before.devices[0].restarts);
-    assert!(t.last_trip_to_off_ns > 0 && t.time_in_state_ms[uapi::THERMAL_SHUTDOWN as usize] > 0);
+    assert!(t.last_trip_to_off_ns > 0 && t.time_in(ThermalState::Shutdown) > 0);
     let g = guard();
     assert!(
         g["max_temp_mc"].parse::<i64>().unwrap() < 95_000,

@@ -3,7 +3,11 @@
 //! capping its laser before a predicted trip.
 
 use lightos_governor::{live::LiveGovernor, Action, GovernorConfig, JobProfile, Policy};
-use lightos_runtime::{thermal::PowerControls, uapi, Context};
+use lightos_runtime::{
+    thermal::{EventKind, PowerControls, ThermalDevice, ThermalState},
+    Context,
+};
+use lightos_uapi as uapi;
 use lightos_vm_tests::{
     dev_ioctl, photonic,
     photonic::{guard_num, inject, photonic0_id, wait_for},
@@ -33,11 +37,11 @@ fn cap(backend_id: u32, mw: u32) -> uapi::PowerSet {
     }
 }
 
-fn thermal(dev: &Context, id: u32) -> uapi::ThermalInfo {
-    *dev.thermal()
+fn thermal(dev: &Context, id: u32) -> ThermalDevice {
+    dev.thermal()
         .unwrap()
         .devices
-        .iter()
+        .into_iter()
         .find(|t| t.backend_id == id)
         .unwrap()
 }
@@ -128,14 +132,8 @@ fn power_set_on_an_executor_is_eopnotsupp() {
     let (dev, _) = setup();
     let _cpu = ExecutorThread::lightosd("cpu-power", 1);
     let b = dev.backends().unwrap();
-    let cpu = b
-        .iter()
-        .find(|b| b.name.starts_with(b"cpu-power\0"))
-        .unwrap();
-    assert_eq!(
-        power_set(&dev, cap(cpu.backend_id, 1000)),
-        Err(libc::EOPNOTSUPP)
-    );
+    let cpu = b.iter().find(|b| b.name == "cpu-power").unwrap();
+    assert_eq!(power_set(&dev, cap(cpu.id, 1000)), Err(libc::EOPNOTSUPP));
 }
 
 #[test]
@@ -192,7 +190,7 @@ fn laser_cap_and_tec_floor_reach_the_device_and_lift() {
     );
     assert_eq!(guard_num("laser_cap_mw"), 300);
     // The guard's own limit is unchanged: a cap is not a throttle.
-    assert_eq!(thermal(&dev, id).state, uapi::THERMAL_NORMAL);
+    assert_eq!(thermal(&dev, id).state, ThermalState::Normal);
     lift(&dev, id);
     wait_for("the laser back to its default power", 10, || {
         thermal(&dev, id).laser_mw > 300
@@ -234,7 +232,7 @@ fn the_governor_moves_a_heavy_job_off_a_hot_npu_and_cools_and_caps_before_a_pred
     let hot = thermal(&dev, id);
     assert_eq!(
         hot.state,
-        uapi::THERMAL_NORMAL,
+        ThermalState::Normal,
         "the chip must settle under its throttle point: {hot:?}"
     );
     let seq0 = dev.thermal().unwrap().last_event_seq;
@@ -319,7 +317,7 @@ fn the_governor_moves_a_heavy_job_off_a_hot_npu_and_cools_and_caps_before_a_pred
     assert!(
         events
             .iter()
-            .all(|e| e.kind != uapi::EVENT_THROTTLE && e.kind != uapi::EVENT_SHUTDOWN),
+            .all(|e| e.kind != EventKind::Throttle && e.kind != EventKind::Shutdown),
         "no trip while governed: {events:?} (last seq {})",
         after.last_event_seq
     );

@@ -5,7 +5,7 @@
 //! module unloads and reloads. Run last by run-suite.sh: the device cannot come back in this boot.
 
 use lightos_runtime::{
-    uapi, BufferFlags, Context, DType, JobStatus, Op, Placement, PrimitiveBuilder,
+    thermal::EventKind, BufferFlags, Context, DType, JobStatus, Op, Placement, PrimitiveBuilder,
 };
 use lightos_vm_tests::photonic::{inject, matmul, photonic0_id, remove_device};
 use std::{fs, time::Duration};
@@ -60,7 +60,7 @@ fn surprise_removal_loses_jobs_raises_an_event_and_unbinds_cleanly() {
         lost = batch
             .events
             .into_iter()
-            .find(|e| e.kind == uapi::EVENT_DEVICE_LOST);
+            .find(|e| e.kind == EventKind::DeviceLost);
     }
     assert_eq!(lost.unwrap().backend_id, id);
     for s in [running, queued] {

@@ -5,10 +5,11 @@
 
 use lightos_runtime::{
     spike::{queue::SpikeQueue, SpikeEvent},
-    uapi, Buffer, BufferFlags, Context, DType, Error, JobStatus, Op, Placement, PrimitiveBuilder,
-    Queue,
+    Buffer, BufferFlags, Context, DType, Error, JobStatus, Op, Placement, Primitive,
+    PrimitiveBuilder, Queue,
 };
 use lightos_snn::encode_job::{EncodeSpec, Encoding};
+use lightos_uapi as uapi;
 use lightos_vm_tests::{
     dev_ioctl, map,
     process::{exited_ok, fork_child, recv_fd, send_fd, socket_pair, wait_child},
@@ -78,12 +79,12 @@ fn values(n: usize) -> Vec<f32> {
 
 impl Rig {
     /// Writes `x` to the input buffer and returns the encode primitive for `q`.
-    fn prim(&self, q: &SpikeQueue, s: &EncodeSpec, x: &[f32], shape: &[u64]) -> uapi::Primitive {
+    fn prim(&self, q: &SpikeQueue, s: &EncodeSpec, x: &[f32], shape: &[u64]) -> Primitive {
         put_f32(&mut self.input.map().unwrap()[..], x);
         s.primitive(q, &self.input, 0, shape, &self.staging, 0)
     }
 
-    fn run(&self, p: uapi::Primitive) -> JobStatus {
+    fn run(&self, p: Primitive) -> JobStatus {
         let sub = self.jobs.submit(&[p]).unwrap();
         self.jobs.wait(sub.last_seq, SEC).unwrap().status
     }
@@ -269,7 +270,7 @@ fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
     let q = r.dev.create_kernel_spike_queue(64).unwrap();
     let user_q = r.dev.create_spike_queue(64).unwrap();
     let mut p = r.prim(&q, &spec(RATE, 4), &values(4), &[4]);
-    mutate(&mut p, user_q.id());
+    mutate(p.abi_mut(), user_q.id());
     let in_flight = r.dev.stats().unwrap().jobs_in_flight;
     match r.jobs.submit(&[p]) {
         Err(Error::Submit { index, errno: e }) => assert_eq!((index, e), (0, errno), "{p:?}"),
@@ -349,7 +350,7 @@ fn spike_event_dtype_is_refused_for_every_other_op() {
 /// registered while a test runs), submits `p` and fetches its job.
 fn fetched(
     r: &Rig,
-    p: uapi::Primitive,
+    p: Primitive,
     name: &str,
 ) -> (
     Context,

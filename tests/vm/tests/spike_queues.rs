@@ -2,7 +2,8 @@
 //! and across threads, the blocking wait and its wake-up, overflow, garbage indices, and every
 //! rejection path of the four ioctls and of mmap.
 
-use lightos_runtime::{spike::SpikeEvent, uapi, Context};
+use lightos_runtime::{spike::SpikeEvent, Context};
+use lightos_uapi as uapi;
 use lightos_vm_tests::{dev_ioctl, map, process::fork_child};
 use std::{
     os::{fd::AsFd, unix::fs::OpenOptionsExt},

@@ -3,7 +3,8 @@
 //! consumer in unrelated processes (the descriptor passed with SCM_RIGHTS), lifetimes when either
 //! side goes, and every rejection path of the two ioctls.
 
-use lightos_runtime::{spike::SpikeEvent, uapi, BufferFlags, Context, Placement};
+use lightos_runtime::{spike::SpikeEvent, BufferFlags, Context, Placement};
+use lightos_uapi as uapi;
 use lightos_vm_tests::{
     dev_ioctl, open_contexts_besides_probe,
     process::{exited_ok, fork_child, recv_fd, send_fd, socket_pair, wait_child},

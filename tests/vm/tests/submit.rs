@@ -2,9 +2,10 @@
 //! real module in the guest. Each test registers its own executor names, so they do not interfere.
 
 use lightos_runtime::{
-    uapi, BufferFlags, Context, DType, Error, ExecutorSpec, JobStatus, Op, Placement,
-    PrimitiveBuilder, Queue,
+    BackendKind, BufferFlags, Context, DType, Error, ExecutorSpec, JobStatus, Op, Placement,
+    Primitive, PrimitiveBuilder, Queue,
 };
+use lightos_uapi as uapi;
 use lightos_vm_tests::{get_f32, put_f32, ExecutorThread};
 use nix::errno::Errno;
 use std::{
@@ -28,14 +29,14 @@ fn buf(dev: &Context, size: usize) -> lightos_runtime::Buffer {
 }
 
 /// An ADD of two 4-element f32 vectors in buffer `b` (a at 0, b at 16, out at 32).
-fn add4(b: &lightos_runtime::Buffer) -> uapi::Primitive {
+fn add4(b: &lightos_runtime::Buffer) -> Primitive {
     PrimitiveBuilder::new(Op::Add, DType::F32)
         .input(b, 0, &[4])
         .input(b, 16, &[4])
         .output(b, 32, &[4])
 }
 
-fn submit_errno(q: &Queue, prims: &[uapi::Primitive]) -> (u32, Errno) {
+fn submit_errno(q: &Queue, prims: &[Primitive]) -> (u32, Errno) {
     match q.submit(prims) {
         Err(Error::Submit { index, errno }) => (index, errno),
         other => panic!("expected a rejected primitive, got {other:?}"),
@@ -52,7 +53,7 @@ fn one_primitive_goes_client_kernel_executor_completion_zero_copy() {
     let b = buf(&dev, 4096);
     let mut m = b.map().unwrap();
     put_f32(&mut m[..], &[1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0]);
-    let before = dev.op_stats().unwrap()[usize::from(uapi::OP_ADD) - 1];
+    let before = dev.op_stats().unwrap()[Op::Add];
     let s = q.submit(&[add4(&b)]).unwrap();
     assert_eq!(s.first_seq, 1);
     assert_eq!(s.last_seq, 1);
@@ -64,7 +65,7 @@ fn one_primitive_goes_client_kernel_executor_completion_zero_copy() {
     // The completion page says the same, without a syscall.
     assert_eq!(q.completed_seq(), 1);
     assert_eq!(q.status(1), JobStatus::Ok);
-    let after = dev.op_stats().unwrap()[usize::from(uapi::OP_ADD) - 1];
+    let after = dev.op_stats().unwrap()[Op::Add];
     assert_eq!(after.count, before.count + 1);
     assert_eq!(after.flops, before.flops + 4);
     assert_eq!(after.bytes, before.bytes + 48);
@@ -162,12 +163,7 @@ fn an_executor_in_another_process_runs_the_job() {
     // Wait until the child has registered.
     let mut registered = false;
     for _ in 0..200 {
-        if dev
-            .backends()
-            .unwrap()
-            .iter()
-            .any(|b| b.name.starts_with(b"t-proc\0"))
-        {
+        if dev.backends().unwrap().iter().any(|b| b.name == "t-proc") {
             registered = true;
             break;
         }
@@ -227,7 +223,7 @@ fn submit_rejects_bad_arguments_without_side_effects() {
             0
         );
         let at = (p as *mut u8).add(4096 - std::mem::size_of::<uapi::Primitive>());
-        std::ptr::write_unaligned(at.cast::<uapi::Primitive>(), prim);
+        std::ptr::write_unaligned(at.cast::<uapi::Primitive>(), *prim.abi());
         at as u64
     };
     assert_eq!(
@@ -248,7 +244,7 @@ fn submit_rejects_bad_arguments_without_side_effects() {
 }
 
 /// Submits `p` and expects it rejected with `errno`.
-fn rejects(q: &Queue, p: uapi::Primitive, errno: Errno) {
+fn rejects(q: &Queue, p: Primitive, errno: Errno) {
     assert_eq!(submit_errno(q, &[p]), (0, errno), "{p:?}");
 }
 
@@ -261,7 +257,7 @@ fn structural_rejections_and_an_all_or_nothing_batch() {
     let ok = add4(&b);
     let with = |f: &dyn Fn(&mut uapi::Primitive)| {
         let mut p = ok;
-        f(&mut p);
+        f(p.abi_mut());
         p
     };
     // Single-field rejections have one test each in submit_rejections.rs.
@@ -350,7 +346,12 @@ fn no_backend_for_the_op_is_enodev() {
     let dev = dev();
     let q = queue(&dev);
     let b = buf(&dev, 4096);
-    let names: Vec<_> = dev.backends().unwrap().iter().map(|b| b.name).collect();
+    let names: Vec<_> = dev
+        .backends()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
     assert!(
         names.is_empty(),
         "a previous test left a backend registered"
@@ -388,10 +389,7 @@ fn deterministic_primitives_only_go_to_backends_that_declare_it() {
     let s = q.submit(&[add4(&b), det]).unwrap();
     assert_eq!(q.wait(s.last_seq, SEC).unwrap().completed_seq, s.last_seq);
     let info = dev.backends().unwrap();
-    let det_info = info
-        .iter()
-        .find(|i| i.backend_id == det_exec.backend_id)
-        .unwrap();
+    let det_info = info.iter().find(|i| i.id == det_exec.backend_id).unwrap();
     assert_eq!(
         det_info.stats.count, 2,
         "both deterministic jobs ran on t-det"
@@ -410,7 +408,7 @@ fn routing_rules_pick_the_backend() {
         dev.backends()
             .unwrap()
             .iter()
-            .find(|i| i.backend_id == id)
+            .find(|i| i.id == id)
             .unwrap()
             .stats
             .count
@@ -602,7 +600,7 @@ fn an_executor_that_dies_mid_job_fails_it_with_device_lost() {
         .unwrap();
     let s = q.submit(&[add4(&b), add4(&b)]).unwrap();
     let job = exec.fetch(SEC).unwrap().expect("a job");
-    assert_eq!(job.prim.op, uapi::OP_ADD);
+    assert_eq!(job.prim.op(), Some(Op::Add));
     // It holds one job running and one queued; its context closes without completing either.
     drop(exec);
     drop(edev);
@@ -909,6 +907,6 @@ fn fdinfo_and_debugfs_show_jobs_and_ops() {
     );
     let backends = dev.backends().unwrap();
     assert_eq!(backends.len(), 1);
-    assert_eq!(backends[0].kind, uapi::BACKEND_KIND_EXECUTOR);
+    assert_eq!(backends[0].kind, BackendKind::Executor);
     assert!(backends[0].stats.count >= 2);
 }

@@ -2,7 +2,8 @@
 //! expects SUBMIT to fail with its errno, name primitive 0, and admit nothing (the op's accepted count
 //! and the module's jobs in flight are unchanged).
 
-use lightos_runtime::{uapi, BufferFlags, Context, DType, Error, Op, Placement, PrimitiveBuilder};
+use lightos_runtime::{BufferFlags, Context, DType, Error, Op, Placement, PrimitiveBuilder};
+use lightos_uapi as uapi;
 use nix::errno::Errno;
 use std::time::Duration;
 
@@ -21,8 +22,8 @@ fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
         .input(&b, 0, &[4])
         .input(&b, 16, &[4])
         .output(&b, 32, &[4]);
-    mutate(&mut p, ro.handle());
-    let before = dev.op_stats().unwrap()[usize::from(uapi::OP_ADD) - 1].count;
+    mutate(p.abi_mut(), ro.handle());
+    let before = dev.op_stats().unwrap()[Op::Add].count;
     let in_flight = dev.stats().unwrap().jobs_in_flight;
     match q.submit(&[p]) {
         Err(Error::Submit { index, errno: e }) => {
@@ -30,10 +31,7 @@ fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
         }
         other => panic!("expected {errno}, got {other:?}"),
     }
-    assert_eq!(
-        dev.op_stats().unwrap()[usize::from(uapi::OP_ADD) - 1].count,
-        before
-    );
+    assert_eq!(dev.op_stats().unwrap()[Op::Add].count, before);
     assert_eq!(dev.stats().unwrap().jobs_in_flight, in_flight);
 }
 

@@ -88,7 +88,7 @@ pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> 
             println!(
                 "    thermal        {:.2} °C, {} (throttle {:.0} °C, shutdown {:.0} °C), laser limit {} mW",
                 f64::from(t.temp_mc) / 1000.0,
-                lightos_runtime::thermal::state_name(t.state),
+                t.state.name(),
                 f64::from(t.throttle_mc) / 1000.0,
                 f64::from(t.shutdown_mc) / 1000.0,
                 t.laser_limit_mw

@@ -59,17 +59,16 @@ pub fn matmul(
         !backends.is_empty(),
         "no backend is registered with the kernel: start one, e.g. `lightos executor &`"
     );
-    let name_of = lightos_runtime::backend_name;
     if let Some(want) = &args.backend {
-        let Some(b) = backends.iter().find(|b| &name_of(b) == want) else {
-            let names: Vec<String> = backends.iter().map(name_of).collect();
+        let Some(b) = backends.iter().find(|b| &b.name == want) else {
+            let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
             return Err(format!(
                 "no backend named '{want}' (registered: {})",
                 names.join(", ")
             )
             .into());
         };
-        dev.add_route(Some(Op::Matmul), None, 0..=u64::MAX, b.backend_id)?;
+        dev.add_route(Some(Op::Matmul), None, 0..=u64::MAX, b.id)?;
     }
     let (a_off, b_off) = (0, (m * k * 4) as u64);
     let out_off = b_off + (k * n * 4) as u64;
@@ -130,9 +129,9 @@ pub fn matmul(
         Some(name) => name.clone(),
         None => dev
             .backends()?
-            .iter()
+            .into_iter()
             .max_by_key(|b| b.stats.count)
-            .map(name_of)
+            .map(|b| b.name)
             .unwrap_or_default(),
     };
     if json {

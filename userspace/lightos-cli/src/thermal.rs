@@ -2,8 +2,8 @@
 //! they happen.
 
 use lightos_runtime::{
-    thermal::{event_name, lateness_quantile_us, state_name},
-    uapi, Context, Result,
+    thermal::{lateness_quantile_us, Event, ThermalDevice, LATENESS_BOUNDS_US},
+    Context, Result,
 };
 use std::{path::Path, time::Duration};
 
@@ -74,7 +74,7 @@ pub fn run(device: &Path, args: &ThermalArgs, json: bool) -> Result<()> {
                     ev.seq,
                     ev.time_ns as f64 / 1e9,
                     ev.backend_id,
-                    event_name(ev.kind),
+                    ev.kind.name(),
                     f64::from(ev.temp_mc) / 1000.0,
                     ev.laser_limit_mw
                 );
@@ -86,21 +86,21 @@ pub fn run(device: &Path, args: &ThermalArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn quantile(g: &uapi::ThermalInfo, q: f64) -> String {
+fn quantile(g: &ThermalDevice, q: f64) -> String {
     lateness_quantile_us(&g.lateness_hist, q)
         .map_or_else(|| "≥10000".to_string(), |us| format!("<{us}"))
 }
 
-fn guard_text(g: &uapi::ThermalInfo) -> String {
+fn guard_text(g: &ThermalDevice) -> String {
     let c = |mc: i32| f64::from(mc) / 1000.0;
     format!(
         "{} (backend {}): {}\n  temperature      {:.3} °C (max {:.3}); throttle {:.0}, shutdown {:.0}, restart below {:.0} °C\n  \
          laser limit      {} mW, TEC {} ‰\n  guard            {} ticks of {} µs, {} missed, lateness p50 {} µs, p99 {} µs, worst {} µs\n  \
          trips            {} throttles, {} shutdowns, {} restarts; trip → laser off last {} µs, worst {} µs\n  \
          time in state    normal {} ms, throttle {} ms, shutdown {} ms, lost {} ms\n",
-        lightos_runtime::nul_padded_name(&g.name),
+        g.name,
         g.backend_id,
-        state_name(g.state),
+        g.state.name(),
         c(g.temp_mc),
         c(g.max_temp_mc),
         c(g.throttle_mc),
@@ -126,11 +126,11 @@ fn guard_text(g: &uapi::ThermalInfo) -> String {
     )
 }
 
-fn guard_json(g: &uapi::ThermalInfo) -> serde_json::Value {
+fn guard_json(g: &ThermalDevice) -> serde_json::Value {
     serde_json::json!({
-        "name": lightos_runtime::nul_padded_name(&g.name),
+        "name": g.name,
         "backend_id": g.backend_id,
-        "state": state_name(g.state),
+        "state": g.state.name(),
         "temp_mc": g.temp_mc,
         "max_temp_mc": g.max_temp_mc,
         "throttle_mc": g.throttle_mc,
@@ -142,7 +142,7 @@ fn guard_json(g: &uapi::ThermalInfo) -> serde_json::Value {
         "ticks": g.ticks,
         "missed": g.missed,
         "worst_late_ns": g.worst_late_ns,
-        "lateness_bounds_us": uapi::LATENESS_BOUNDS_US,
+        "lateness_bounds_us": LATENESS_BOUNDS_US,
         "lateness_hist": g.lateness_hist,
         "throttles": g.throttles,
         "shutdowns": g.shutdowns,
@@ -158,12 +158,12 @@ fn guard_json(g: &uapi::ThermalInfo) -> serde_json::Value {
     })
 }
 
-fn event_json(ev: &uapi::Event) -> serde_json::Value {
+fn event_json(ev: &Event) -> serde_json::Value {
     serde_json::json!({
         "seq": ev.seq,
         "time_ns": ev.time_ns,
         "backend_id": ev.backend_id,
-        "event": event_name(ev.kind),
+        "event": ev.kind.name(),
         "temp_mc": ev.temp_mc,
         "laser_limit_mw": ev.laser_limit_mw,
     })
@@ -173,16 +173,16 @@ fn event_json(ev: &uapi::Event) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    fn sample() -> uapi::ThermalInfo {
-        let mut name = [0u8; uapi::BACKEND_NAME_LEN];
-        name[..9].copy_from_slice(b"photonic0");
-        let mut hist = [0u64; uapi::LATENESS_BUCKETS];
+    use lightos_runtime::thermal::{ThermalState, LASER_MAX_MW, LATENESS_BUCKETS};
+
+    fn sample() -> ThermalDevice {
+        let mut hist = [0u64; LATENESS_BUCKETS];
         hist[3] = 99;
         hist[7] = 1;
-        uapi::ThermalInfo {
-            name,
+        ThermalDevice {
+            name: "photonic0".into(),
             backend_id: 2,
-            state: uapi::THERMAL_THROTTLE,
+            state: ThermalState::Throttle,
             temp_mc: 75_500,
             max_temp_mc: 76_000,
             laser_limit_mw: 800,
@@ -190,7 +190,6 @@ mod tests {
             throttle_mc: 75_000,
             shutdown_mc: 85_000,
             restart_mc: 65_000,
-            pad: 0,
             period_ns: 1_000_000,
             ticks: 100,
             missed: 0,
@@ -202,11 +201,10 @@ mod tests {
             time_in_state_ms: [90, 10, 0, 0],
             last_trip_to_off_ns: 0,
             worst_trip_to_off_ns: 0,
-            laser_cap_mw: uapi::LASER_MAX_MW,
+            laser_cap_mw: LASER_MAX_MW,
             tec_floor_permille: 0,
             laser_mw: 1000,
             power_mw: 1300,
-            reserved: [0; 2],
         }
     }
 

@@ -3,7 +3,7 @@
 //! profile would go now, and why.
 
 use lightos_governor::{live::LiveGovernor, GovernorConfig, JobProfile, Policy};
-use lightos_runtime::{backend_name, thermal::state_name, uapi, Context};
+use lightos_runtime::{thermal::LASER_MAX_MW, Context};
 use std::{path::Path, thread, time::Duration};
 
 /// What `lightos top` shows and how often.
@@ -22,7 +22,7 @@ pub struct TopArgs {
 pub fn run(device: &Path, args: &TopArgs, json: bool) -> Result<(), Box<dyn std::error::Error>> {
     args.job.validate()?;
     let dev = Context::open_path(device)?;
-    let names: Vec<String> = dev.backends()?.iter().map(backend_name).collect();
+    let names: Vec<String> = dev.backends()?.into_iter().map(|b| b.name).collect();
     if names.is_empty() {
         return Err("no backend is registered (start lightosd, or bind the photonic NPU)".into());
     }
@@ -57,20 +57,15 @@ pub fn run(device: &Path, args: &TopArgs, json: bool) -> Result<(), Box<dyn std:
             );
         }
         for (i, name) in names.iter().enumerate() {
-            let b = backends.iter().find(|b| &backend_name(b) == name);
-            let t = b.and_then(|b| {
-                thermal
-                    .devices
-                    .iter()
-                    .find(|t| t.backend_id == b.backend_id)
-            });
+            let b = backends.iter().find(|b| &b.name == name);
+            let t = b.and_then(|b| thermal.devices.iter().find(|t| t.backend_id == b.id));
             let (model, fitted) = gov
                 .governor()
                 .model(i)
                 .unwrap_or((lightos_governor::live::PHOTONIC_PRIOR, false));
             let state = match (b, t) {
                 (None, _) => "gone",
-                (Some(_), Some(t)) => state_name(t.state),
+                (Some(_), Some(t)) => t.state.name(),
                 (Some(_), None) => "running",
             };
             if json {
@@ -88,7 +83,7 @@ pub fn run(device: &Path, args: &TopArgs, json: bool) -> Result<(), Box<dyn std:
             }
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             let cap = t.map(|t| {
-                if t.laser_cap_mw >= uapi::LASER_MAX_MW {
+                if t.laser_cap_mw >= LASER_MAX_MW {
                     "none".to_string()
                 } else {
                     t.laser_cap_mw.to_string()

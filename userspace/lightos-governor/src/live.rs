@@ -19,7 +19,10 @@ use super::{
     Action, Decision, DeviceSpec, Governor, GovernorConfig, GovernorError, JobProfile, RcModel,
     Sample, Throttle,
 };
-use lightos_runtime::{backend_name, thermal::PowerControls, uapi, Context};
+use lightos_runtime::{
+    thermal::{PowerControls, ThermalDevice, ThermalState, LASER_CAP_MIN_MW, LASER_MAX_MW},
+    Context,
+};
 use std::{fs, time::Instant};
 
 /// The emulated photonic chip's datasheet model in wall-clock seconds (R = 20 K/W, C = 0.5 J/K
@@ -107,12 +110,9 @@ impl LiveGovernor {
         for &name in names {
             let b = backends
                 .iter()
-                .find(|b| backend_name(b) == name)
+                .find(|b| b.name == name)
                 .ok_or_else(|| LiveError::UnknownDevice(name.to_string()))?;
-            let guard = thermal
-                .devices
-                .iter()
-                .find(|t| t.backend_id == b.backend_id);
+            let guard = thermal.devices.iter().find(|t| t.backend_id == b.id);
             let on_gpu = match (gpu::gpu_of(name), &gpus) {
                 (Some(g), Some(src)) if guard.is_none() => {
                     let err = |why| LiveError::Gpu {
@@ -140,7 +140,7 @@ impl LiveGovernor {
             };
             members.push(Member {
                 name: name.to_string(),
-                backend_id: b.backend_id,
+                backend_id: b.id,
                 guarded: guard.is_some(),
                 gpu: on_gpu,
             });
@@ -187,7 +187,7 @@ impl LiveGovernor {
             self.cpu_power_w = rapl.sample(now).or(self.cpu_power_w);
         }
         for (i, m) in self.members.iter().enumerate() {
-            let Some(b) = backends.iter().find(|b| b.backend_id == m.backend_id) else {
+            let Some(b) = backends.iter().find(|b| b.id == m.backend_id) else {
                 self.gov.device_lost(i, &[], now)?;
                 continue;
             };
@@ -211,7 +211,7 @@ impl LiveGovernor {
                 else {
                     continue;
                 };
-                if t.state == uapi::THERMAL_LOST {
+                if t.state == ThermalState::Lost {
                     self.gov.device_lost(i, &[], now)?;
                     continue;
                 }
@@ -222,9 +222,9 @@ impl LiveGovernor {
                     power_limit_w: Some(f64::from(t.laser_cap_mw) / 1000.0 + PHOTONIC_HEATER_W),
                     utilization,
                     throttle: match t.state {
-                        uapi::THERMAL_THROTTLE => Throttle::Thermal,
-                        uapi::THERMAL_SHUTDOWN => Throttle::Shutdown,
-                        _ if t.laser_cap_mw < uapi::LASER_MAX_MW => Throttle::PowerCap,
+                        ThermalState::Throttle => Throttle::Thermal,
+                        ThermalState::Shutdown => Throttle::Shutdown,
+                        _ if t.laser_cap_mw < LASER_MAX_MW => Throttle::PowerCap,
                         _ => Throttle::None,
                     },
                 }
@@ -286,10 +286,8 @@ impl LiveGovernor {
                     let other_w = t.map_or(PHOTONIC_HEATER_W, |t| {
                         f64::from(t.power_mw.saturating_sub(t.laser_mw)) / 1000.0
                     });
-                    let mw = ((watts - other_w) * 1000.0).clamp(
-                        f64::from(uapi::LASER_CAP_MIN_MW),
-                        f64::from(uapi::LASER_MAX_MW),
-                    );
+                    let mw = ((watts - other_w) * 1000.0)
+                        .clamp(f64::from(LASER_CAP_MIN_MW), f64::from(LASER_MAX_MW));
                     (
                         device,
                         PowerControls {
@@ -301,7 +299,7 @@ impl LiveGovernor {
                 Action::ClearCap { device } => (
                     device,
                     PowerControls {
-                        laser_cap_mw: Some(uapi::LASER_MAX_MW),
+                        laser_cap_mw: Some(LASER_MAX_MW),
                         tec_floor_permille: None,
                     },
                 ),
@@ -354,14 +352,14 @@ impl LiveGovernor {
 }
 
 /// A guarded device's description from its `QUERY_THERMAL` entry.
-fn photonic_spec(name: &str, t: &uapi::ThermalInfo) -> DeviceSpec {
+fn photonic_spec(name: &str, t: &ThermalDevice) -> DeviceSpec {
     DeviceSpec {
         name: name.to_string(),
         throttle_c: f64::from(t.throttle_mc) / 1000.0,
         // Laser at its default 1 W and the heaters holding weights.
         idle_power_w: 1.0 + PHOTONIC_HEATER_W,
-        max_power_w: f64::from(uapi::LASER_MAX_MW) / 1000.0 + PHOTONIC_HEATER_W + 1.5,
-        min_power_w: f64::from(uapi::LASER_CAP_MIN_MW) / 1000.0 + PHOTONIC_HEATER_W,
+        max_power_w: f64::from(LASER_MAX_MW) / 1000.0 + PHOTONIC_HEATER_W + 1.5,
+        min_power_w: f64::from(LASER_CAP_MIN_MW) / 1000.0 + PHOTONIC_HEATER_W,
         cooling_max_w: PHOTONIC_TEC_W,
         power_cap_control: true,
         prior: PHOTONIC_PRIOR,

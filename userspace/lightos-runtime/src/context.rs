@@ -70,56 +70,6 @@ impl Context {
         Ok(DeviceInfo::from_raw(&raw))
     }
 
-    /// Module-wide counters (`QUERY_STATS`).
-    pub fn stats(&self) -> Result<uapi::QueryStats> {
-        self.query(uapi::QUERY_STATS)
-    }
-
-    /// This context's state (`QUERY_CONTEXT`).
-    pub fn context_stats(&self) -> Result<uapi::QueryContext> {
-        self.query(uapi::QUERY_CONTEXT)
-    }
-
-    /// Module-wide counters per op (`QUERY_OPS`), indexed by `op - 1`.
-    pub fn op_stats(&self) -> Result<[uapi::OpStats; uapi::OP_COUNT]> {
-        self.query(uapi::QUERY_OPS)
-    }
-
-    /// The registered backends (`QUERY_BACKENDS`).
-    pub fn backends(&self) -> Result<Vec<uapi::BackendInfo>> {
-        // SAFETY: `QueryBackends` is plain integers; all zeroes is a valid value.
-        let mut all: Box<uapi::QueryBackends> = Box::new(unsafe { std::mem::zeroed() });
-        self.query_into(uapi::QUERY_BACKENDS, &mut *all)?;
-        Ok(all.backends[..all.count as usize].to_vec())
-    }
-
-    /// Runs `QUERY` of `query_type` into a `T` (the result struct of that type).
-    fn query<T: Default>(&self, query_type: u32) -> Result<T> {
-        let mut result = T::default();
-        self.query_into(query_type, &mut result)?;
-        Ok(result)
-    }
-
-    /// Runs `QUERY` of `query_type` into `result` (for result types without `Default`).
-    pub(crate) fn query_raw<T>(&self, query_type: u32, result: &mut T) -> Result<()> {
-        self.query_into(query_type, result)
-    }
-
-    /// Runs `QUERY` of `query_type` into `result`.
-    fn query_into<T>(&self, query_type: u32, result: &mut T) -> Result<()> {
-        let mut req = uapi::Query {
-            query_type,
-            size: std::mem::size_of::<T>() as u64,
-            ptr: result as *mut T as u64,
-            ..Default::default()
-        };
-        // SAFETY: `req.ptr` points to a writable `T` of `req.size` bytes that outlives the call, and
-        // `req` itself is a valid `Query`; the kernel writes at most `size` bytes there.
-        unsafe { sys::query(self.fd.as_raw_fd(), &mut req) }
-            .map_err(|errno: Errno| Error::Ioctl { op: "QUERY", errno })?;
-        Ok(())
-    }
-
     /// Creates a zeroed buffer object of at least `size` bytes in this context.
     pub fn create_buffer(
         &self,
@@ -147,15 +97,6 @@ impl Context {
     /// Adds the spike queue another context exported ([`SpikeQueue::export`]) to this one, mapped.
     pub fn import_spike_queue(&self, exported: std::os::fd::BorrowedFd<'_>) -> Result<SpikeQueue> {
         SpikeQueue::import(Arc::clone(&self.fd), exported)
-    }
-
-    /// This context's spike queues and their counters (`QUERY_SPIKE_QUEUES`).
-    pub fn spike_queue_stats(&self) -> Result<Vec<uapi::SpikeQueueInfo>> {
-        // SAFETY: `QuerySpikeQueues` is plain integers; all zeroes is a valid value.
-        let mut all: Box<uapi::QuerySpikeQueues> = Box::new(unsafe { std::mem::zeroed() });
-        self.query_into(uapi::QUERY_SPIKE_QUEUES, &mut *all)?;
-        let n = (all.count as usize).min(all.queues.len());
-        Ok(all.queues[..n].to_vec())
     }
 
     /// Gives the buffer exported as `fd` (see [`Buffer::export`]) a handle in this context.
@@ -226,17 +167,6 @@ impl AsFd for Context {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
-}
-
-/// The text of a NUL-padded name field of the ABI (backend and device names).
-pub fn nul_padded_name(raw: &[u8]) -> String {
-    let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
-    String::from_utf8_lossy(&raw[..end]).into_owned()
-}
-
-/// A backend's name, from [`uapi::BackendInfo::name`].
-pub fn backend_name(b: &uapi::BackendInfo) -> String {
-    nul_padded_name(&b.name)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use crate::{
     buffer::{handle_info, ioctl_error},
-    sys, Error, JobStatus, Result,
+    sys, Error, JobStatus, Primitive, Result,
 };
 use lightos_uapi as uapi;
 use memmap2::{Mmap, MmapMut, MmapOptions};
@@ -44,19 +44,7 @@ pub struct FetchedJob {
     /// Pass back to [`Executor::complete`].
     pub job_id: u64,
     /// The primitive; operand buffers are handles in this executor's context.
-    pub prim: uapi::Primitive,
-}
-
-impl FetchedJob {
-    /// Whether every operand holds no elements (the null primitive): running it touches no
-    /// memory, so an executor completes it without mapping anything. A job with some empty and
-    /// some non-empty operands (a MATMUL with K = 0 still zeroes its output) is not null.
-    pub fn is_null(&self) -> bool {
-        let n = usize::from(self.prim.n_inputs) + 1;
-        self.prim.operands[..n.min(uapi::MAX_OPERANDS)]
-            .iter()
-            .all(|t| t.shape[..(t.ndim as usize).min(uapi::MAX_DIMS)].contains(&0))
-    }
+    pub prim: Primitive,
 }
 
 /// An operand mapped for a job: inputs read-only, the output writable.
@@ -118,7 +106,7 @@ impl Outcome {
 pub trait JobHandler {
     /// Runs `prim` on its operands' mapped bytes: `inputs[i]` is input `i`'s whole buffer and
     /// `output` the output's (each tensor's offset indexes into its buffer).
-    fn run(&mut self, prim: &uapi::Primitive, inputs: &[&[u8]], output: &mut [u8]) -> Outcome;
+    fn run(&mut self, prim: &Primitive, inputs: &[&[u8]], output: &mut [u8]) -> Outcome;
 
     /// Sees every job's outcome before it is reported (for a log); does nothing by default.
     fn finished(&mut self, _job: &FetchedJob, _outcome: &Outcome) {}
@@ -164,10 +152,10 @@ impl Executor {
     /// operand empty) touches no memory: it is `Ok` without mapping or running anything; an
     /// operand that cannot be mapped refuses the job.
     pub fn run(&self, job: &FetchedJob, handler: &mut impl JobHandler) -> Outcome {
-        if job.is_null() {
+        if job.prim.is_null() {
             return Outcome::ok();
         }
-        let n = usize::from(job.prim.n_inputs);
+        let n = job.prim.n_inputs();
         let mut maps = match (0..=n)
             .map(|i| self.map_operand(job, i))
             .collect::<Result<Vec<_>>>()
@@ -230,7 +218,7 @@ impl Executor {
         match unsafe { sys::job_fetch(self.fd.as_raw_fd(), &mut req) } {
             Ok(_) => Ok(Some(FetchedJob {
                 job_id: req.job_id,
-                prim: req.prim,
+                prim: Primitive::from_abi(req.prim),
             })),
             Err(Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR) => Ok(None),
             Err(errno) => Err(ioctl_error("JOB_FETCH", errno)),
@@ -239,7 +227,7 @@ impl Executor {
 
     /// Maps operand `index` of `job` (the whole buffer; the tensor's offset indexes into it).
     pub fn map_operand(&self, job: &FetchedJob, index: usize) -> Result<OperandMap> {
-        let p = &job.prim;
+        let p = job.prim.abi();
         let handle = p.operands.get(index).map(|t| t.buffer).unwrap_or(0);
         if index > usize::from(p.n_inputs) || handle == 0 {
             return Err(ioctl_error("map operand", Errno::EINVAL));

@@ -29,7 +29,7 @@ pub struct DeviceInfo {
 
 impl DeviceInfo {
     /// Converts the kernel's reply.
-    pub fn from_raw(raw: &uapi::Info) -> Self {
+    pub(crate) fn from_raw(raw: &uapi::Info) -> Self {
         let len = raw
             .module_version
             .iter()

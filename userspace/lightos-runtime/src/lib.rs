@@ -11,18 +11,21 @@ mod executor;
 mod info;
 pub mod pagemap;
 mod primitive;
+mod query;
 mod queue;
 pub mod spike;
 mod sys;
 pub mod thermal;
 
+use lightos_uapi as uapi;
+
 pub use buffer::{Buffer, BufferFlags, MappedBuffer, Placement};
-pub use context::{backend_name, nul_padded_name, Context, DEFAULT_DEVICE_PATH};
+pub use context::{Context, DEFAULT_DEVICE_PATH};
 pub use error::{Error, Result};
 pub use executor::{
     Executor, ExecutorSpec, FetchedJob, JobHandler, OperandMap, Outcome, ServeUntil,
 };
 pub use info::DeviceInfo;
-pub use lightos_uapi as uapi;
-pub use primitive::{tensor, DType, JobStatus, Op, PrimitiveBuilder};
+pub use primitive::{DType, JobStatus, Op, Primitive, PrimitiveBuilder};
+pub use query::{BackendInfo, BackendKind, ContextStats, OpStats, PerOp, SpikeQueueStats, Stats};
 pub use queue::{monotonic_ns, Completion, Queue, Submitted};

@@ -154,8 +154,88 @@ impl JobStatus {
     }
 }
 
+impl DType {
+    /// The dtype with ABI value `raw`, if it is one.
+    pub fn from_raw(raw: u8) -> Option<DType> {
+        [
+            DType::F32,
+            DType::F16,
+            DType::Bf16,
+            DType::I8,
+            DType::Fp8E4m3,
+            DType::SpikeEvent,
+        ]
+        .into_iter()
+        .find(|d| *d as u8 == raw)
+    }
+}
+
+/// A compute primitive as the kernel takes it: built with [`PrimitiveBuilder`], submitted with
+/// [`crate::Queue::submit`], handed to executors in [`crate::FetchedJob`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Primitive(uapi::Primitive);
+
+impl Primitive {
+    /// Its op (`None` for a number this runtime does not know).
+    pub fn op(&self) -> Option<Op> {
+        Op::from_raw(self.0.op)
+    }
+
+    /// Its inputs' dtype.
+    pub fn dtype(&self) -> Option<DType> {
+        DType::from_raw(self.0.dtype)
+    }
+
+    /// Its output's dtype (the inputs' unless set).
+    pub fn output_dtype(&self) -> Option<DType> {
+        DType::from_raw(self.0.output_dtype())
+    }
+
+    /// How many inputs it has.
+    pub fn n_inputs(&self) -> usize {
+        usize::from(self.0.n_inputs)
+    }
+
+    /// Its seed (stochastic rounding, rate coding).
+    pub fn seed(&self) -> u64 {
+        self.0.seed
+    }
+
+    /// Sets its seed.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.0.seed = seed;
+    }
+
+    /// Whether every operand holds no elements (the null primitive): running it touches no
+    /// memory. A primitive with some empty and some non-empty operands (a MATMUL with K = 0 still
+    /// zeroes its output) is not null.
+    pub fn is_null(&self) -> bool {
+        let n = self.n_inputs() + 1;
+        self.0.operands[..n.min(uapi::MAX_OPERANDS)]
+            .iter()
+            .all(|t| t.shape[..(t.ndim as usize).min(uapi::MAX_DIMS)].contains(&0))
+    }
+
+    /// The primitive with ABI descriptor `raw`, as written by code that speaks the ABI itself.
+    pub fn from_abi(raw: uapi::Primitive) -> Primitive {
+        Primitive(raw)
+    }
+
+    /// Its ABI descriptor (`struct lightos_primitive`), for code that speaks the ABI itself: a
+    /// backend computing on it, a test of the kernel's validation.
+    pub fn abi(&self) -> &uapi::Primitive {
+        &self.0
+    }
+
+    /// Its ABI descriptor, writable (see [`Primitive::abi`]).
+    pub fn abi_mut(&mut self) -> &mut uapi::Primitive {
+        &mut self.0
+    }
+}
+
 /// A contiguous row-major view of `shape` elements at byte `offset` of `buffer`.
-pub fn tensor(buffer: &Buffer, offset: u64, shape: &[u64]) -> uapi::Tensor {
+pub(crate) fn tensor(buffer: &Buffer, offset: u64, shape: &[u64]) -> uapi::Tensor {
     let mut t = uapi::Tensor {
         buffer: buffer.handle(),
         ndim: shape.len().min(uapi::MAX_DIMS) as u32,
@@ -168,7 +248,7 @@ pub fn tensor(buffer: &Buffer, offset: u64, shape: &[u64]) -> uapi::Tensor {
     t
 }
 
-/// Builds a [`uapi::Primitive`]: inputs in order, then the output.
+/// Builds a [`Primitive`]: inputs in order, then the output.
 #[derive(Clone, Copy, Debug)]
 pub struct PrimitiveBuilder {
     prim: uapi::Primitive,
@@ -224,11 +304,11 @@ impl PrimitiveBuilder {
 
     /// Finishes with descriptors: the inputs in order (at most 3; any set before are replaced),
     /// then the output.
-    pub fn output_descriptor(
+    pub(crate) fn output_descriptor(
         mut self,
         inputs: impl IntoIterator<Item = uapi::Tensor>,
         output: uapi::Tensor,
-    ) -> uapi::Primitive {
+    ) -> Primitive {
         self.inputs = 0;
         for t in inputs.into_iter().take(uapi::MAX_OPERANDS - 1) {
             self.prim.operands[self.inputs] = t;
@@ -236,13 +316,13 @@ impl PrimitiveBuilder {
         }
         self.prim.n_inputs = self.inputs as u8;
         self.prim.operands[self.inputs] = output;
-        self.prim
+        Primitive(self.prim)
     }
 
     /// Finishes with the output: `shape` elements at byte `offset` of `buffer`.
-    pub fn output(mut self, buffer: &Buffer, offset: u64, shape: &[u64]) -> uapi::Primitive {
+    pub fn output(mut self, buffer: &Buffer, offset: u64, shape: &[u64]) -> Primitive {
         self.prim.n_inputs = self.inputs as u8;
         self.prim.operands[self.inputs] = tensor(buffer, offset, shape);
-        self.prim
+        Primitive(self.prim)
     }
 }

@@ -1,6 +1,6 @@
 //! Submission queues: submit primitives, wait on the timeline, poll the completion page.
 
-use crate::{buffer::ioctl_error, sys, Error, JobStatus, Result};
+use crate::{buffer::ioctl_error, sys, Error, JobStatus, Primitive, Result};
 use lightos_uapi as uapi;
 use memmap2::{Mmap, MmapOptions};
 use nix::errno::Errno;
@@ -86,14 +86,15 @@ impl Queue {
     }
 
     /// Submits `prims` (all or nothing). A rejection names the primitive at fault.
-    pub fn submit(&self, prims: &[uapi::Primitive]) -> Result<Submitted> {
+    pub fn submit(&self, prims: &[Primitive]) -> Result<Submitted> {
         let mut req = uapi::Submit {
             queue_id: self.id,
             count: u32::try_from(prims.len()).unwrap_or(u32::MAX),
             prims: prims.as_ptr() as u64,
             ..Default::default()
         };
-        // SAFETY: `req.prims` points to `count` readable primitives that outlive the call; `req` is
+        // SAFETY: `req.prims` points to `count` readable primitives (`Primitive` is a transparent
+        // `uapi::Primitive`) that outlive the call; `req` is
         // a valid, writable `Submit`; the fd is open.
         match unsafe { sys::submit(self.fd.as_raw_fd(), &mut req) } {
             Ok(_) => Ok(Submitted {

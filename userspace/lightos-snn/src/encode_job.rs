@@ -7,7 +7,7 @@
 //! can be reproduced on the host.
 
 use crate::{encode, SpikeError, SpikeEvent};
-use lightos_runtime::{spike::queue::SpikeQueue, Buffer, DType, Op, PrimitiveBuilder};
+use lightos_runtime::{spike::queue::SpikeQueue, Buffer, DType, Op, Primitive, PrimitiveBuilder};
 use lightos_uapi as uapi;
 use rand::SeedableRng;
 
@@ -205,7 +205,7 @@ impl EncodeSpec {
         shape: &[u64],
         staging: &Buffer,
         staging_offset: u64,
-    ) -> uapi::Primitive {
+    ) -> Primitive {
         let neurons = match self.encoding {
             Encoding::Delta { .. } => shape.get(1).copied().unwrap_or(0),
             _ => shape.iter().product(),
@@ -218,7 +218,7 @@ impl EncodeSpec {
             b = b.param(i, v);
         }
         let mut p = b.output(staging, staging_offset, &[capacity]);
-        p.seed = self.seed;
+        p.set_seed(self.seed);
         p
     }
 }

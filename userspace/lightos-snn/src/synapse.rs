@@ -124,8 +124,8 @@ impl DeviceSynapses {
         let id = dev
             .backends()?
             .iter()
-            .find(|b| lightos_runtime::backend_name(b) == backend)
-            .map(|b| b.backend_id)
+            .find(|b| b.name == backend)
+            .map(|b| b.id)
             .ok_or_else(|| EngineError::NoBackend(backend.to_string()))?;
         dev.add_route(Some(Op::Matmul), Some(DType::F32), 0..=u64::MAX, id)?;
         let queue = dev.create_queue(0, Duration::ZERO)?;

@@ -11,8 +11,9 @@
 
 use lightos_cpu::Gemm;
 use lightos_cuda::CudaDevice;
-use lightos_runtime::{uapi, DType, ExecutorSpec, FetchedJob, JobHandler, Op, Outcome};
+use lightos_runtime::{DType, ExecutorSpec, FetchedJob, JobHandler, Op, Outcome, Primitive};
 use lightos_snn::encode_job;
+use lightos_uapi as uapi;
 
 /// The registration of a backend called `name` running `ops` in `dtypes` (ABI op numbers,
 /// `1 << DTYPE_*`), all declared deterministic, plus SPIKE_ENCODE (the spiking engine's encoder).
@@ -172,7 +173,8 @@ impl Server {
     }
 
     /// Why this server does not run `p`, if it does not.
-    fn refusal(&self, p: &uapi::Primitive) -> Option<String> {
+    fn refusal(&self, p: &Primitive) -> Option<String> {
+        let p = p.abi();
         let Some(op) = Op::from_raw(p.op).filter(|op| self.ops & op.bit() != 0) else {
             return Some(format!("op {} is not served here", p.op));
         };
@@ -184,11 +186,11 @@ impl Server {
 }
 
 impl JobHandler for Server {
-    fn run(&mut self, p: &uapi::Primitive, inputs: &[&[u8]], output: &mut [u8]) -> Outcome {
+    fn run(&mut self, p: &Primitive, inputs: &[&[u8]], output: &mut [u8]) -> Outcome {
         if let Some(why) = self.refusal(p) {
             return Outcome::refused(why);
         }
-        match self.backend.execute(p, inputs, output) {
+        match self.backend.execute(p.abi(), inputs, output) {
             Ok(produced) => Outcome::produced(produced),
             Err(why) => Outcome::refused(why),
         }
@@ -198,11 +200,14 @@ impl JobHandler for Server {
         match (&outcome.error, self.log) {
             (Some(why), Log::Refused | Log::Every) => eprintln!(
                 "lightosd: job {} (op {}) refused: {why}",
-                job.job_id, job.prim.op
+                job.job_id,
+                job.prim.abi().op
             ),
             (None, Log::Every) => eprintln!(
                 "lightosd: job {} (op {}) {:?}",
-                job.job_id, job.prim.op, outcome.status
+                job.job_id,
+                job.prim.abi().op,
+                outcome.status
             ),
             _ => {}
         }
@@ -213,13 +218,13 @@ impl JobHandler for Server {
 mod tests {
     use super::*;
 
-    fn prim(op: u16, dtype: u8) -> uapi::Primitive {
-        uapi::Primitive {
+    fn prim(op: u16, dtype: u8) -> Primitive {
+        Primitive::from_abi(uapi::Primitive {
             op,
             dtype,
             n_inputs: 1,
             ..Default::default()
-        }
+        })
     }
 
     #[test]
@@ -278,7 +283,10 @@ mod tests {
             .flat_map(|v| v.to_le_bytes())
             .collect();
         let mut out = vec![0u8; 16];
-        assert_eq!(core.run(&p, &[&x, &x], &mut out), Outcome::ok());
+        assert_eq!(
+            core.run(&Primitive::from_abi(p), &[&x, &x], &mut out),
+            Outcome::ok()
+        );
         let got: Vec<f32> = out
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))

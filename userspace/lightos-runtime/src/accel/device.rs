@@ -1,7 +1,7 @@
 //! Device enumeration: the kernel's backends with their capabilities and thermal state.
 
 use super::Result;
-use crate::{backend_name, uapi, Context, DType, Op};
+use crate::{thermal::ThermalDevice, BackendKind, Context, DType, Op};
 
 /// What a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub struct DeviceProps {
     /// The guard's state (`normal`, `throttled`, `shutdown`, …).
     pub thermal_state: Option<&'static str>,
     /// The guard's full report (trip points, laser limit, TEC, timing), for devices with one.
-    pub thermal: Option<uapi::ThermalInfo>,
+    pub thermal: Option<ThermalDevice>,
 }
 
 impl DeviceProps {
@@ -62,11 +62,11 @@ pub(super) fn enumerate(dev: &Context) -> Result<Vec<DeviceProps>> {
         .backends()?
         .iter()
         .map(|b| {
-            let t = thermal.iter().find(|t| t.backend_id == b.backend_id);
+            let t = thermal.iter().find(|t| t.backend_id == b.id);
             DeviceProps {
-                name: backend_name(b),
-                backend_id: b.backend_id,
-                kind: if b.kind == uapi::BACKEND_KIND_DEVICE {
+                name: b.name.clone(),
+                backend_id: b.id,
+                kind: if b.kind == BackendKind::Device {
                     DeviceKind::Hardware
                 } else {
                     DeviceKind::Executor
@@ -79,8 +79,8 @@ pub(super) fn enumerate(dev: &Context) -> Result<Vec<DeviceProps>> {
                 jobs: b.stats.count,
                 errors: b.stats.errors,
                 temperature_c: t.map(|t| f64::from(t.temp_mc) / 1000.0),
-                thermal_state: t.map(|t| crate::thermal::state_name(t.state)),
-                thermal: t.copied(),
+                thermal_state: t.map(|t| t.state.name()),
+                thermal: t.cloned(),
             }
         })
         .collect())

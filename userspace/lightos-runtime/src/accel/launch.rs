@@ -119,7 +119,7 @@ impl Accelerator {
     }
 
     /// Submits one checked primitive; its event.
-    pub(super) fn submit_one(&self, op: Op, prim: crate::uapi::Primitive) -> Result<Event<'_>> {
+    pub(super) fn submit_one(&self, op: Op, prim: crate::Primitive) -> Result<Event<'_>> {
         let launched = Instant::now();
         let s = self.queue.submit(&[prim])?;
         Ok(Event {

@@ -98,7 +98,7 @@ impl Tensor {
     }
 
     /// The ABI descriptor of the whole tensor.
-    pub fn descriptor(&self) -> uapi::Tensor {
-        crate::tensor(&self.buffer, 0, &self.shape)
+    pub(crate) fn descriptor(&self) -> uapi::Tensor {
+        crate::primitive::tensor(&self.buffer, 0, &self.shape)
     }
 }
