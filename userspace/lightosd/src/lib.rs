@@ -6,6 +6,10 @@
 //!   element-wise, softmax, layernorm and quantization ops as NVRTC kernels on an NVIDIA GPU, declared bit-reproducible
 //!   run to run (cuBLAS on one compute stream: its guarantee for one GPU model and toolkit).
 //!
+//! SPIKE_ENCODE jobs run on `lightos_snn`'s encoder on either. A [`Server`] is the
+//! [`JobHandler`] that `lightos_runtime::Executor::serve` drives: the daemon's, `lightos
+//! executor`'s (the [`CORE_OPS`] on one thread) and the VM tests' executors.
+//!
 //! Killing the daemon is safe: the kernel fails its in-flight jobs with `DEVICE_LOST`, and clients
 //! may resubmit them to another backend.
 
@@ -101,8 +105,9 @@ impl Backend {
         }
     }
 
-    /// Runs primitive `p` on its operands' bytes; SPIKE_ENCODE goes to the spiking engine's
-    /// encoder. The error says why it was refused.
+    /// Runs primitive `p` on its operands' bytes and returns the spike events it staged (0 but
+    /// for SPIKE_ENCODE, which goes to the spiking engine's encoder); the error says why it was
+    /// refused.
     pub fn execute(
         &self,
         p: &uapi::Primitive,
