@@ -3,11 +3,11 @@
 //! LightOS core: `/dev/lightos`, the kernel side of the LightOS compute stack.
 //!
 //! Each open file description of `/dev/lightos` is a [`context::Context`]. The binary interface is
-//! declared once in `userspace/lightos-uapi/src/abi.rs`, included here as [`uapi`].
+//! declared once in `include/uapi/lightos.rs`, included here as [`uapi`].
 
 use kernel::{driver, miscdevice::MiscDeviceRegistration, pci, prelude::*};
 
-#[path = "../../userspace/lightos-uapi/src/abi.rs"]
+#[path = "../../include/uapi/lightos.rs"]
 pub mod uapi;
 
 mod account;

@@ -1,8 +1,10 @@
 //! `lightos-uapi`: the `/dev/lightos` ABI as dependency-free `#[repr(C)]` Rust.
 //!
-//! The definitions live in `abi.rs`, which the kernel module includes verbatim; this crate re-exports
-//! them for userspace. See `include/uapi/lightos.h` for the C view and `docs/ABI.md` for the rules.
+//! The definitions live in `include/uapi/lightos.rs`, beside the C header `include/uapi/lightos.h`
+//! (a host test proves the two equal); the kernel module includes the same file verbatim, and this
+//! crate re-exports it for userspace. `docs/ABI.md` has the rules.
 #![no_std]
 
+#[path = "../../../include/uapi/lightos.rs"]
 mod abi;
 pub use abi::*;

@@ -1,4 +1,4 @@
-//! The ABI's rules on its own types, written once in `abi.rs`.
+//! The ABI's rules on its own types, written once in `include/uapi/lightos.rs`.
 
 use lightos_uapi as uapi;
 
