@@ -50,7 +50,7 @@ pub(crate) struct Executor {
     ops: u64,
     deterministic_ops: u64,
     dtypes: u32,
-    counters: Counters,
+    counters: Arc<Counters>,
     #[pin]
     state: Mutex<ExecutorState>,
     #[pin]
@@ -78,6 +78,7 @@ impl Executor {
         {
             return Err(EINVAL);
         }
+        let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
         let executor = Arc::pin_init(
             try_pin_init!(Self {
                 id: backend::next_id(),
@@ -85,7 +86,7 @@ impl Executor {
                 ops: req.ops,
                 deterministic_ops: req.deterministic_ops,
                 dtypes: req.dtypes,
-                counters: Counters::new(),
+                counters,
                 state <- new_mutex!(ExecutorState {
                     queued: [KVec::new(), KVec::new(), KVec::new(), KVec::new()],
                     running: KVec::new(),
@@ -259,7 +260,7 @@ impl Backend for Executor {
         self.dtypes
     }
 
-    fn counters(&self) -> &Counters {
+    fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }
 

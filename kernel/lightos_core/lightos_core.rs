@@ -34,6 +34,7 @@ mod spike_encode;
 mod spike_ioctl;
 mod stats;
 mod submit;
+mod timeline;
 mod validate;
 
 #[path = "../drivers/photonic/mod.rs"]
