@@ -68,8 +68,8 @@ impl Counters {
 static OPS: [Counters; uapi::OP_COUNT] = [const { Counters::new() }; uapi::OP_COUNT];
 
 /// Jobs created and not yet ended, module-wide (tests prove it returns to zero). Counted by the
-/// job's own lifecycle (`Job::new`, then its completion or its drop), so no ordering of accounting
-/// calls can make it wrap.
+/// job's fence (`timeline::Fence`: its admission, then its end or its drop), so no ordering of
+/// accounting calls can make it wrap.
 pub(crate) static JOBS_IN_FLIGHT: Atomic<u64> = Atomic::new(0);
 
 /// The counters of a valid `op` (1..=`OP_COUNT`).

@@ -23,8 +23,8 @@ pub(crate) trait Backend: Send + Sync {
     fn deterministic_ops(&self) -> u64;
     /// Dtypes it accepts (bit `dtype`).
     fn dtypes(&self) -> u32;
-    /// Its counters.
-    fn counters(&self) -> &Counters;
+    /// Its counters (shared with the fences of the jobs it runs, which count their end in them).
+    fn counters(&self) -> &Arc<Counters>;
     /// `(queued, running)` jobs now.
     fn load(&self) -> (u32, u32);
     /// Takes `job` without waking the backend; `ENODEV` once the backend is gone (the caller then

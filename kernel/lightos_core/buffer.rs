@@ -176,3 +176,12 @@ impl Drop for Buffer {
 pub(crate) fn mmap_offset(handle: u32) -> u64 {
     u64::from(handle) << uapi::MMAP_HANDLE_SHIFT
 }
+
+/// A table of buffer handles (a context's), where a running job's operand buffers get handles for
+/// its executor; the executor uses it without knowing contexts.
+pub(crate) trait Handles {
+    /// Gives `buffer` a new handle in the table.
+    fn insert(&self, buffer: Arc<Buffer>) -> Result<u32>;
+    /// Drops `handle` (the buffer lives on while other references remain), or `ENOENT`.
+    fn remove(&self, handle: u32) -> Result;
+}

@@ -7,7 +7,12 @@
 //! visible through `GET_INFO` and debugfs, so tests can prove every open was matched by a release.
 
 use crate::{
-    buffer::Buffer, executor::Executor, policy::Routes, queue::Queue, spike::SpikeQueue, stats, uapi,
+    buffer::{self, Buffer},
+    executor::Executor,
+    policy::Routes,
+    queue::Queue,
+    spike::SpikeQueue,
+    stats, uapi,
 };
 use kernel::{
     new_mutex,
@@ -170,6 +175,16 @@ impl Context {
         // The reference is dropped here, outside the XArray's spinlock.
         drop(removed);
         Ok(())
+    }
+}
+
+impl buffer::Handles for Context {
+    fn insert(&self, buffer: Arc<Buffer>) -> Result<u32> {
+        self.insert_buffer(buffer)
+    }
+
+    fn remove(&self, handle: u32) -> Result {
+        self.remove_buffer(handle)
     }
 }
 

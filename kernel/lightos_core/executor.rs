@@ -12,7 +12,7 @@
 use crate::{
     account::Counters,
     backend::{self, Backend},
-    context::Context,
+    buffer::Handles,
     errno,
     job::Job,
     uapi,
@@ -50,7 +50,7 @@ pub(crate) struct Executor {
     ops: u64,
     deterministic_ops: u64,
     dtypes: u32,
-    counters: Counters,
+    counters: Arc<Counters>,
     #[pin]
     state: Mutex<ExecutorState>,
     #[pin]
@@ -78,6 +78,7 @@ impl Executor {
         {
             return Err(EINVAL);
         }
+        let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
         let executor = Arc::pin_init(
             try_pin_init!(Self {
                 id: backend::next_id(),
@@ -85,7 +86,7 @@ impl Executor {
                 ops: req.ops,
                 deterministic_ops: req.deterministic_ops,
                 dtypes: req.dtypes,
-                counters: Counters::new(),
+                counters,
                 state <- new_mutex!(ExecutorState {
                     queued: [KVec::new(), KVec::new(), KVec::new(), KVec::new()],
                     running: KVec::new(),
@@ -105,7 +106,7 @@ impl Executor {
     /// rewritten to use them.
     pub(crate) fn fetch(
         &self,
-        ctx: &Context,
+        ctx: &dyn Handles,
         deadline_ns: u64,
         nonblock: bool,
     ) -> Result<(u64, uapi::Primitive)> {
@@ -114,7 +115,7 @@ impl Executor {
         let mut handles = [0u32; uapi::MAX_OPERANDS];
         for (i, buffer) in job.buffers().iter().enumerate() {
             let Some(buffer) = buffer else { continue };
-            match ctx.insert_buffer(buffer.clone()) {
+            match ctx.insert(buffer.clone()) {
                 Ok(h) => handles[i] = h,
                 Err(err) => {
                     Self::drop_handles(ctx, &handles);
@@ -137,7 +138,7 @@ impl Executor {
     /// not a job this executor runs. `EINVAL`: `produced` non-zero for another op or above the
     /// staging capacity (the job keeps running). `ECANCELED`: it had already ended (timed out or
     /// aborted).
-    pub(crate) fn complete(&self, ctx: &Context, job_id: u64, status: u32, produced: u32) -> Result {
+    pub(crate) fn complete(&self, ctx: &dyn Handles, job_id: u64, status: u32, produced: u32) -> Result {
         let running = {
             let mut st = self.state.lock();
             let pos = st.running.iter().position(|r| r.job.id() == job_id).ok_or(ENOENT)?;
@@ -227,9 +228,9 @@ impl Executor {
         }
     }
 
-    fn drop_handles(ctx: &Context, handles: &[u32; uapi::MAX_OPERANDS]) {
+    fn drop_handles(ctx: &dyn Handles, handles: &[u32; uapi::MAX_OPERANDS]) {
         for &h in handles.iter().filter(|&&h| h != 0) {
-            let _ = ctx.remove_buffer(h);
+            let _ = ctx.remove(h);
         }
     }
 }
@@ -259,7 +260,7 @@ impl Backend for Executor {
         self.dtypes
     }
 
-    fn counters(&self) -> &Counters {
+    fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }
 

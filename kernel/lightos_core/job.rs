@@ -3,11 +3,11 @@
 //! Jobs: one admitted primitive on its way from a queue to a backend and back.
 //!
 //! A job holds references to its operand buffers (so they outlive handle destruction and file
-//! close), to its queue (to report completion) and to its backend's counters. Its state moves
-//! QUEUED → RUNNING → DONE by compare-and-exchange, so exactly one of completion, timeout, abort or
-//! device loss ends it, whichever comes first; later attempts learn that they lost.
+//! close) and its [`Fence`]: its queue's timeline, its sequence number and its completion token.
+//! Whichever of completion, timeout, abort or device loss spends the token first ends the job;
+//! later attempts learn that they lost. The timeline, not the job, holds the job's status.
 
-use crate::{account, backend::Backend, buffer::Buffer, queue::Queue, spike::SpikeQueue, uapi};
+use crate::{buffer::Buffer, spike::SpikeQueue, timeline::Fence, uapi};
 use kernel::{
     prelude::*,
     sync::{
@@ -16,59 +16,42 @@ use kernel::{
     },
 };
 
-const QUEUED: u32 = 0;
-const RUNNING: u32 = 1;
-const DONE: u32 = 2;
-
 /// Job identifiers are module-wide and never reused while the module is loaded.
 static NEXT_JOB_ID: Atomic<u64> = Atomic::new(1);
 
 /// One admitted primitive.
 pub(crate) struct Job {
     id: u64,
-    seq: u64,
     prim: uapi::Primitive,
     buffers: [Option<Arc<Buffer>>; uapi::MAX_OPERANDS],
     /// The queue an `OP_SPIKE_ENCODE` produces into.
     spike_queue: Option<Arc<SpikeQueue>>,
-    queue: Arc<Queue>,
-    backend: Arc<dyn Backend>,
-    submitted_ns: u64,
-    deadline_ns: u64,
-    state: Atomic<u32>,
+    /// Its queue's priority.
+    priority: u32,
+    fence: Arc<Fence>,
 }
 
 impl Job {
-    /// A job for `prim` with sequence number `seq` on `queue`, to run on `backend` (producing into
-    /// `spike_queue` for `OP_SPIKE_ENCODE`).
+    /// A job for `prim` around `fence` (its sequence number on a queue of `priority`), producing
+    /// into `spike_queue` for `OP_SPIKE_ENCODE`.
     pub(crate) fn new(
-        seq: u64,
+        fence: Arc<Fence>,
         prim: uapi::Primitive,
         buffers: [Option<Arc<Buffer>>; uapi::MAX_OPERANDS],
         spike_queue: Option<Arc<SpikeQueue>>,
-        queue: Arc<Queue>,
-        backend: Arc<dyn Backend>,
-        now_ns: u64,
+        priority: u32,
     ) -> Result<Arc<Self>> {
-        let deadline_ns = now_ns.saturating_add(queue.timeout_ns());
-        // Counted before the value exists: if `Arc::new` fails, `Drop` uncounts it.
-        account::JOBS_IN_FLIGHT.add(1, Relaxed);
-        let job = Arc::new(
+        Ok(Arc::new(
             Self {
                 id: NEXT_JOB_ID.fetch_add(1, Relaxed),
-                seq,
                 prim,
                 buffers,
                 spike_queue,
-                queue,
-                backend,
-                submitted_ns: now_ns,
-                deadline_ns,
-                state: Atomic::new(QUEUED),
+                priority,
+                fence,
             },
             GFP_KERNEL,
-        )?;
-        Ok(job)
+        )?)
     }
 
     /// The module-wide job identifier.
@@ -78,7 +61,7 @@ impl Job {
 
     /// The sequence number on its queue.
     pub(crate) fn seq(&self) -> u64 {
-        self.seq
+        self.fence.seq()
     }
 
     /// The primitive, with the submitter's handles.
@@ -106,26 +89,21 @@ impl Job {
 
     /// The priority of its queue.
     pub(crate) fn priority(&self) -> u32 {
-        self.queue.priority()
-    }
-
-    /// When it times out (`CLOCK_MONOTONIC` ns).
-    pub(crate) fn deadline_ns(&self) -> u64 {
-        self.deadline_ns
+        self.priority
     }
 
     /// Whether it has ended (completed, timed out, aborted or lost).
     pub(crate) fn ended(&self) -> bool {
-        self.state.load(Relaxed) == DONE
+        self.fence.ended()
     }
 
     /// Marks it running; `false` when it already ended (aborted or timed out while queued).
     pub(crate) fn start(&self) -> bool {
-        self.state.cmpxchg(QUEUED, RUNNING, Relaxed).is_ok()
+        self.fence.start()
     }
 
     /// Ends the job with `status` unless something else ended it first (then returns `false`):
-    /// records the status on the queue's timeline and counts it.
+    /// counts it and records the status on its queue's timeline.
     pub(crate) fn complete(&self, status: u32) -> bool {
         self.complete_after(status, || {})
     }
@@ -142,30 +120,6 @@ impl Job {
     /// Like [`Job::complete`], running `publish` after the job is claimed and before its status is
     /// visible: a waiter that sees the job done sees what `publish` did.
     pub(crate) fn complete_after(&self, status: u32, publish: impl FnOnce()) -> bool {
-        let mut current = self.state.load(Relaxed);
-        loop {
-            if current == DONE {
-                return false;
-            }
-            match self.state.cmpxchg(current, DONE, Relaxed) {
-                Ok(_) => break,
-                Err(seen) => current = seen,
-            }
-        }
-        publish();
-        account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
-        let latency = account::monotonic_ns().saturating_sub(self.submitted_ns);
-        account::complete(self.prim.op, self.backend.counters(), status, latency);
-        self.queue.complete(self.seq, status);
-        true
-    }
-}
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        // A job dropped without ending (its batch failed to be admitted) leaves the count here.
-        if self.state.load(Relaxed) != DONE {
-            account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
-        }
+        self.fence.signal_after(status, publish)
     }
 }

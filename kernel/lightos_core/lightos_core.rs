@@ -15,6 +15,7 @@ mod backend;
 mod buffer;
 mod buffer_ioctl;
 mod context;
+mod debugfs;
 mod errno;
 mod events;
 mod executor;
@@ -34,6 +35,7 @@ mod spike_encode;
 mod spike_ioctl;
 mod stats;
 mod submit;
+mod timeline;
 mod validate;
 
 #[path = "../drivers/photonic/mod.rs"]
@@ -62,7 +64,7 @@ struct LightosModule {
     fops: file::ModuleFops,
     /// `/sys/kernel/debug/lightos/stats`.
     #[pin]
-    _debugfs: stats::StatsDebugfs,
+    _debugfs: debugfs::StatsDebugfs,
     /// The photonic NPU's PCI driver (registered after `/dev/lightos`, unregistered before it).
     #[pin]
     _photonic: driver::Registration<pci::Adapter<photonic::PhotonicDriver>>,
@@ -75,7 +77,7 @@ impl kernel::InPlaceModule for LightosModule {
         try_pin_init!(Self {
             misc <- MiscDeviceRegistration::register(options),
             fops: file::ModuleFops::uninit(),
-            _debugfs <- stats::StatsDebugfs::new(),
+            _debugfs <- debugfs::StatsDebugfs::new(),
             _photonic <- driver::Registration::new(c"lightos_photonic", module),
         })
         .pin_chain(move |this| {

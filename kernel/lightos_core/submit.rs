@@ -13,6 +13,7 @@ use crate::{
     context::Context,
     ioctl_arg::IoctlArg,
     job::Job,
+    timeline::Charge,
     uapi,
     validate::{self, Checked},
 };
@@ -58,7 +59,7 @@ pub(crate) fn wait(ctx: &Context, arg: IoctlArg) -> Result<isize> {
         return Err(EINVAL);
     }
     let queue = ctx.queue(req.queue_id)?;
-    let (status, completed) = queue.wait(req.seq, req.timeout_ns)?;
+    let (status, completed) = queue.timeline().wait(req.seq, req.timeout_ns)?;
     req.status = status;
     req.completed_seq = completed;
     arg.write(&req)?;
@@ -99,7 +100,8 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
         return Err(EINVAL);
     }
     let queue = ctx.queue(req.queue_id)?;
-    queue.expire();
+    let timeline = queue.timeline();
+    timeline.expire();
     let count = req.count as usize;
     let prims = read_prims(req.prims, count)?;
 
@@ -119,19 +121,18 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
         }
     }
 
-    let now = account::monotonic_ns();
-    let jobs = queue.admit(count, |i, seq| {
-        let a = &accepted[i];
-        Job::new(
-            seq,
-            a.prim,
-            a.checked.buffers.clone(),
-            a.checked.spike_queue.clone(),
-            queue.clone(),
-            a.backend.clone(),
-            now,
-        )
-    })?;
+    let jobs = timeline.admit(
+        count,
+        |i| Charge {
+            op: accepted[i].prim.op,
+            backend: accepted[i].backend.counters().clone(),
+        },
+        |i, fence| {
+            let a = &accepted[i];
+            let (buffers, spike_queue) = (a.checked.buffers.clone(), a.checked.spike_queue.clone());
+            Job::new(fence, a.prim, buffers, spike_queue, queue.priority())
+        },
+    )?;
     let first_seq = jobs.first().map_or(0, |j| j.seq());
     let last_seq = jobs.last().map_or(0, |j| j.seq());
     for (job, a) in jobs.into_iter().zip(accepted.iter()) {
@@ -142,7 +143,7 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
             job.complete(uapi::STATUS_DEVICE_LOST);
         }
     }
-    queue.arm_timeout();
+    timeline.arm_timeout();
     // One wake-up per backend and batch, not per job.
     for (i, a) in accepted.iter().enumerate() {
         if !accepted[..i].iter().any(|b| b.backend.id() == a.backend.id()) {

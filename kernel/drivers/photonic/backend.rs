@@ -148,7 +148,7 @@ impl Worker {
 /// The photonic backend registered with the core.
 pub(crate) struct PhotonicBackend {
     id: u32,
-    counters: Counters,
+    counters: Arc<Counters>,
     worker: Arc<Worker>,
     guard: Arc<Guard>,
 }
@@ -162,7 +162,8 @@ impl PhotonicBackend {
         let id = backend::next_id();
         // The guard's events name the backend: known before it can be routed to.
         worker.set_backend_id(id);
-        let b = Arc::new(Self { id, counters: Counters::new(), worker, guard }, GFP_KERNEL)?;
+        let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
+        let b = Arc::new(Self { id, counters, worker, guard }, GFP_KERNEL)?;
         backend::register(b.clone())?;
         Ok(b)
     }
@@ -209,7 +210,7 @@ impl Backend for PhotonicBackend {
         1 << uapi::DTYPE_F32
     }
 
-    fn counters(&self) -> &Counters {
+    fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }
 

@@ -910,3 +910,163 @@ fn fdinfo_and_debugfs_show_jobs_and_ops() {
     assert_eq!(backends[0].kind, BackendKind::Executor);
     assert!(backends[0].stats.count >= 2);
 }
+
+/// A primitive with no elements: executors complete it without touching memory.
+fn null_copy(b: &lightos_runtime::Buffer) -> uapi::Primitive {
+    PrimitiveBuilder::new(Op::Copy, DType::F32)
+        .input(b, 0, &[0])
+        .output(b, 64, &[0])
+}
+
+#[test]
+fn a_full_queue_times_out_at_once_and_its_timeline_reaches_the_last_seq() {
+    let dev = dev();
+    let q = dev.create_queue(0, Duration::from_secs(3)).unwrap();
+    let b = buf(&dev, 4096);
+    let edev = Device::open().unwrap();
+    let exec = edev
+        .register_executor(&reference_cpu::spec("t-mass-timeout"))
+        .unwrap();
+    let batch = vec![null_copy(&b); uapi::MAX_SUBMIT as usize];
+    let mut last = 0;
+    for _ in 0..uapi::MAX_QUEUE_INFLIGHT / uapi::MAX_SUBMIT {
+        last = q.submit(&batch).unwrap().last_seq;
+    }
+    assert_eq!(last, u64::from(uapi::MAX_QUEUE_INFLIGHT));
+    let err = q.submit(&batch[..1]).unwrap_err();
+    assert_eq!(
+        err.errno(),
+        Some(Errno::EBUSY),
+        "the in-flight window is full"
+    );
+    let running = exec.fetch(SEC).unwrap().expect("a job");
+    // Nobody completes anything: every job shares one deadline and ends TIMEOUT together.
+    let c = q.wait(last, Some(Duration::from_secs(60))).unwrap();
+    assert_eq!((c.status, c.completed_seq), (JobStatus::Timeout, last));
+    assert_eq!(q.completed_seq(), last);
+    for seq in last - uapi::COMPLETION_RING_ENTRIES as u64 + 1..=last {
+        assert_eq!(q.status(seq), JobStatus::Timeout, "seq {seq}");
+    }
+    let err = exec.complete(running.job_id, JobStatus::Ok).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::ECANCELED));
+    assert!(exec.fetch(Some(Duration::ZERO)).unwrap().is_none());
+    // Each timeout was counted once, against the executor.
+    let info = dev.backends().unwrap();
+    let mine = info
+        .iter()
+        .find(|i| i.name.starts_with(b"t-mass-timeout\0"))
+        .expect("the executor is registered");
+    assert_eq!(mine.stats.count, u64::from(uapi::MAX_QUEUE_INFLIGHT));
+    assert_eq!(mine.stats.errors, u64::from(uapi::MAX_QUEUE_INFLIGHT));
+    assert_eq!(dev.stats().unwrap().jobs_in_flight, 0);
+    // The window emptied: the queue goes on where the timeline stopped.
+    let s = q.submit(&batch[..3]).unwrap();
+    assert_eq!(s.first_seq, last + 1);
+    for _ in 0..3 {
+        let job = exec.fetch(SEC).unwrap().expect("a job");
+        exec.complete(job.job_id, JobStatus::Ok).unwrap();
+    }
+    let c = q.wait(s.last_seq, SEC).unwrap();
+    assert_eq!((c.status, c.completed_seq), (JobStatus::Ok, s.last_seq));
+}
+
+/// The scheduler state of thread `tid` of this process (`R`, `S`, ...).
+fn thread_state(tid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|rest| rest.trim_start().chars().next())
+        .unwrap_or('?')
+}
+
+#[test]
+fn destroying_a_queue_aborts_every_pending_job_and_wakes_its_waiter() {
+    let dev = dev();
+    let q = queue(&dev);
+    let b = buf(&dev, 4096);
+    let edev = Device::open().unwrap();
+    let exec = edev
+        .register_executor(&reference_cpu::spec("t-abort-all"))
+        .unwrap();
+    let s = q.submit(&vec![null_copy(&b); 200]).unwrap();
+    let running = exec.fetch(SEC).unwrap().expect("a job");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            q.wait(s.last_seq, None)
+        });
+        let tid = rx.recv().unwrap();
+        // Let the waiter fall asleep in WAIT before the queue goes.
+        for _ in 0..500 {
+            if thread_state(tid) == 'S' {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut destroy = uapi::QueueDestroy {
+            queue_id: q.id(),
+            ..Default::default()
+        };
+        assert_eq!(raw(&dev, uapi::IOC_NR_QUEUE_DESTROY, &mut destroy), Ok(0));
+        let c = waiter
+            .join()
+            .unwrap()
+            .expect("WAIT returns once the queue is destroyed");
+        assert_eq!(
+            (c.status, c.completed_seq),
+            (JobStatus::Aborted, s.last_seq)
+        );
+    });
+    // The page outlives the queue: every job it still shows ended ABORTED.
+    assert_eq!(q.completed_seq(), s.last_seq);
+    for seq in s.last_seq - uapi::COMPLETION_RING_ENTRIES as u64 + 1..=s.last_seq {
+        assert_eq!(q.status(seq), JobStatus::Aborted, "seq {seq}");
+    }
+    let err = exec.complete(running.job_id, JobStatus::Ok).unwrap_err();
+    assert_eq!(err.errno(), Some(Errno::ECANCELED));
+    assert!(exec.fetch(Some(Duration::ZERO)).unwrap().is_none());
+    assert_eq!(dev.stats().unwrap().jobs_in_flight, 0);
+}
+
+#[test]
+fn out_of_order_completions_advance_the_timeline_only_over_an_ended_prefix() {
+    let dev = dev();
+    let q = queue(&dev);
+    let b = buf(&dev, 4096);
+    let edev = Device::open().unwrap();
+    let exec = edev
+        .register_executor(&reference_cpu::spec("t-order"))
+        .unwrap();
+    let fetch = |n: usize| -> Vec<u64> {
+        (0..n)
+            .map(|_| exec.fetch(SEC).unwrap().expect("a job").job_id)
+            .collect()
+    };
+    let complete = |id: u64| exec.complete(id, JobStatus::Ok).unwrap();
+    // Ten in flight, the first five completed: the timeline's window holds 6..=10.
+    q.submit(&vec![null_copy(&b); 10]).unwrap();
+    fetch(5).into_iter().for_each(complete);
+    assert_eq!(q.completed_seq(), 5);
+    // Twenty more (the window grows around the five it holds), completed newest first.
+    let s = q.submit(&vec![null_copy(&b); 20]).unwrap();
+    assert_eq!((s.first_seq, s.last_seq), (11, 30));
+    let mut jobs = fetch(25);
+    let oldest = jobs.remove(0);
+    jobs.into_iter().rev().for_each(complete);
+    assert_eq!(q.completed_seq(), 5, "seq 6 has not ended");
+    assert_eq!(q.status(6), JobStatus::Pending);
+    assert_eq!(q.status(30), JobStatus::Ok);
+    complete(oldest);
+    assert_eq!(q.completed_seq(), 30);
+    // A hundred more from there (the window grows again, at an offset), in order.
+    let s = q.submit(&vec![null_copy(&b); 100]).unwrap();
+    fetch(100).into_iter().for_each(complete);
+    let c = q.wait(s.last_seq, SEC).unwrap();
+    assert_eq!((c.status, c.completed_seq), (JobStatus::Ok, 130));
+    for seq in 130 - uapi::COMPLETION_RING_ENTRIES as u64 + 1..=130 {
+        assert_eq!(q.status(seq), JobStatus::Ok, "seq {seq}");
+    }
+}

@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Timelines and fences: the completion state of one queue, the single owner of its jobs' statuses.
+//!
+//! A [`Timeline`] hands out consecutive sequence numbers from 1. For the in-flight window
+//! `completed_seq + 1 ..= submitted_seq` it keeps each sequence number's [`Fence`] and, once the
+//! fence ended, its status. Jobs may end out of order (different backends); `completed_seq` is the
+//! highest sequence number up to which every one has ended. The statuses of the last
+//! [`uapi::COMPLETION_RING_ENTRIES`] sequence numbers are kept in a ring, both here (for `WAIT`)
+//! and on the read-only completion page.
+//!
+//! A [`Fence`] is what a job carries, as a DRM job carries its `dma_fence`: its timeline, its
+//! sequence number and its completion token, the one-shot right to end it. Exactly one of the
+//! backend completing it, the timeline timing it out or aborting it, or a backend failing it
+//! (`DEVICE_LOST`, `THERMAL_ABORT`) wins the token; later attempts learn that they lost. Ending a
+//! fence counts it ([`account::complete`], [`account::JOBS_IN_FLIGHT`]), then records its status
+//! here, so a waiter that sees a status sees it counted.
+//!
+//! Timeouts: each timeline has a delayed work item armed for the oldest pending fence's deadline.
+//! All fences of a timeline share one timeout and are stamped under the lock, so deadlines grow
+//! with sequence numbers. The work ends overdue fences with `TIMEOUT` and re-arms itself while any
+//! remain; `WAIT` and `SUBMIT` also expire overdue fences when they look. Closing the timeline
+//! (queue destroyed, file closed) aborts every pending fence and flushes the work item, so none is
+//! pending once every queue is closed (every file is closed before the module can be unloaded).
+//! Expiry and abort are one pass over the window under the lock: every fence whose token the pass
+//! wins is counted and recorded there, the completed prefix retires, and the waiters are woken
+//! after the lock is released. Nothing in that pass calls out of this module.
+//!
+//! Ownership: job → fence → timeline (`Arc`s). The timeline holds the fences of its window, never
+//! jobs (so neither their buffers), until they retire; this module knows no job, backend or
+//! context. A retired fence's last reference may drop under the lock: that only drops a counters
+//! reference and a timeline reference that cannot be the last one (the caller holds another).
+//!
+//! Lock order: a timeline's `state` lock is innermost. Backends end fences with their own locks
+//! held (backend → timeline); under the timeline's lock nothing takes another lock of this module,
+//! only atomics, the completion page, the allocator (window growth on admission), the workqueue
+//! (arming) and the condition variable's wait queue.
+
+use crate::{
+    account::{self, Counters},
+    uapi,
+};
+use core::sync::atomic::Ordering;
+use kernel::{
+    alloc::flags::__GFP_ZERO,
+    bindings, impl_has_delayed_work, new_condvar, new_delayed_work, new_mutex,
+    page::Page,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, CondVar, CondVarTimeoutResult, Mutex, MutexGuard,
+    },
+    time::msecs_to_jiffies,
+    workqueue::{self, DelayedWork, WorkItem},
+};
+
+/// Fence token states: queued on a backend, running there, ended (the token is spent).
+const QUEUED: u32 = 0;
+const RUNNING: u32 = 1;
+const ENDED: u32 = 2;
+
+/// What a fence's end is counted against.
+pub(crate) struct Charge {
+    /// The job's op.
+    pub(crate) op: u16,
+    /// Its backend's counters.
+    pub(crate) backend: Arc<Counters>,
+}
+
+/// One sequence number of a timeline and the one-shot right to end it; carried by its job.
+pub(crate) struct Fence {
+    timeline: Arc<Timeline>,
+    seq: u64,
+    charge: Charge,
+    submitted_ns: u64,
+    deadline_ns: u64,
+    /// `QUEUED` → `RUNNING` → `ENDED`, or straight to `ENDED`; whoever moves it to `ENDED` ends it.
+    state: Atomic<u32>,
+}
+
+impl Fence {
+    /// Fence `seq` of `timeline`, admitted at `now_ns`. Counted in flight until it ends or drops.
+    fn new(timeline: Arc<Timeline>, seq: u64, now_ns: u64, charge: Charge) -> Result<Arc<Self>> {
+        let deadline_ns = now_ns.saturating_add(timeline.timeout_ns);
+        // Counted before the value exists: if `Arc::new` fails, `Drop` uncounts it.
+        account::JOBS_IN_FLIGHT.add(1, Relaxed);
+        Ok(Arc::new(
+            Self {
+                timeline,
+                seq,
+                charge,
+                submitted_ns: now_ns,
+                deadline_ns,
+                state: Atomic::new(QUEUED),
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Its sequence number.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Whether it has ended (completed, timed out, aborted or lost).
+    pub(crate) fn ended(&self) -> bool {
+        self.state.load(Relaxed) == ENDED
+    }
+
+    /// Marks it running; `false` when it already ended (aborted or timed out while queued).
+    pub(crate) fn start(&self) -> bool {
+        self.state.cmpxchg(QUEUED, RUNNING, Relaxed).is_ok()
+    }
+
+    /// Ends it with `status` unless something else ended it first (then returns `false`), running
+    /// `publish` after the token is won and before the status is visible: a waiter that sees the
+    /// status sees what `publish` did.
+    pub(crate) fn signal_after(&self, status: u32, publish: impl FnOnce()) -> bool {
+        if !self.claim() {
+            return false;
+        }
+        publish();
+        self.timeline.record(self, status);
+        true
+    }
+
+    /// Spends the token; `true` for the one caller that ends the fence.
+    fn claim(&self) -> bool {
+        self.state.xchg(ENDED, Relaxed) != ENDED
+    }
+
+    /// Counts its end with `status` (its token was spent by the caller).
+    fn count(&self, status: u32) {
+        account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
+        let latency = account::monotonic_ns().saturating_sub(self.submitted_ns);
+        account::complete(self.charge.op, &self.charge.backend, status, latency);
+    }
+}
+
+impl Drop for Fence {
+    fn drop(&mut self) {
+        // A fence dropped without ending (its batch failed to be admitted) leaves the count here.
+        if self.state.load(Relaxed) != ENDED {
+            account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// One sequence number of the in-flight window.
+struct Slot {
+    fence: Option<Arc<Fence>>,
+    /// `STATUS_PENDING` until its fence ended.
+    status: u32,
+}
+
+impl Slot {
+    const EMPTY: Self = Self { fence: None, status: uapi::STATUS_UNKNOWN };
+}
+
+/// The in-flight window as a ring: sequence number `seq` at index `seq % slots.len()`. Its length
+/// is a power of two, grown on admission (to at most [`uapi::MAX_QUEUE_INFLIGHT`]), so the window's
+/// sequence numbers never share a slot; retiring the oldest is O(1).
+struct Window {
+    slots: KVVec<Slot>,
+}
+
+impl Window {
+    /// The smallest ring allocated.
+    const MIN_SLOTS: usize = 16;
+
+    fn index(&self, seq: u64) -> Option<usize> {
+        let len = self.slots.len() as u64;
+        (len != 0).then(|| (seq % len) as usize)
+    }
+
+    /// The slot of `seq`, when it holds `seq`'s fence.
+    fn get(&self, seq: u64) -> Option<&Slot> {
+        let slot = &self.slots[self.index(seq)?];
+        slot.fence.as_ref().is_some_and(|f| f.seq == seq).then_some(slot)
+    }
+
+    /// Like [`Window::get`], for writing.
+    fn get_mut(&mut self, seq: u64) -> Option<&mut Slot> {
+        let i = self.index(seq)?;
+        let slot = &mut self.slots[i];
+        slot.fence.as_ref().is_some_and(|f| f.seq == seq).then_some(slot)
+    }
+
+    /// Makes room for `len` sequence numbers from `first`, of which the `held` first are in use.
+    fn reserve(&mut self, first: u64, held: usize, len: usize) -> Result {
+        if len <= self.slots.len() {
+            return Ok(());
+        }
+        let size = len.next_power_of_two().max(Self::MIN_SLOTS);
+        let mut slots = KVVec::with_capacity(size, GFP_KERNEL)?;
+        for _ in 0..size {
+            slots.push(Slot::EMPTY, GFP_KERNEL)?;
+        }
+        for seq in first..first + held as u64 {
+            if let Some(i) = self.index(seq) {
+                slots[(seq % size as u64) as usize] =
+                    core::mem::replace(&mut self.slots[i], Slot::EMPTY);
+            }
+        }
+        self.slots = slots;
+        Ok(())
+    }
+
+    /// Puts `fence` into its slot (free: [`Window::reserve`] made room).
+    fn insert(&mut self, fence: Arc<Fence>) {
+        if let Some(i) = self.index(fence.seq) {
+            self.slots[i] = Slot { fence: Some(fence), status: uapi::STATUS_PENDING };
+        }
+    }
+}
+
+/// The mutable state of a timeline.
+struct TimelineState {
+    /// The last sequence number handed out.
+    submitted: u64,
+    /// Every sequence number up to here has ended.
+    completed: u64,
+    /// Sequence numbers that ended with a status other than OK.
+    errors: u64,
+    /// Fences `completed + 1 ..= submitted` and their statuses.
+    window: Window,
+    /// `(seq, status)` of the last sequence numbers, indexed by `seq % COMPLETION_RING_ENTRIES`.
+    ring: [(u64, u32); uapi::COMPLETION_RING_ENTRIES],
+    /// Closed: no more admissions.
+    closed: bool,
+    /// The lowest sequence number a sleeping waiter needs; completions below it wake nobody.
+    wake_at: u64,
+}
+
+/// The completion timeline of one queue.
+#[pin_data]
+pub(crate) struct Timeline {
+    timeout_ns: u64,
+    /// The completion page (`uapi::CompletionPage`), mapped read-only by clients.
+    page: Page,
+    #[pin]
+    state: Mutex<TimelineState>,
+    #[pin]
+    done: CondVar,
+    /// Ends overdue fences without anyone waiting; armed for the oldest pending deadline.
+    #[pin]
+    timeout_work: DelayedWork<Timeline>,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Timeline { self.timeout_work }
+}
+
+impl WorkItem for Timeline {
+    type Pointer = Arc<Timeline>;
+
+    fn run(this: Arc<Timeline>) {
+        let mut st = this.state.lock();
+        this.end_due(&mut st, account::monotonic_ns(), uapi::STATUS_TIMEOUT);
+        this.arm(&st);
+        this.finish(st);
+    }
+}
+
+impl Timeline {
+    /// An empty timeline whose fences time out `timeout_ns` after admission.
+    pub(crate) fn new(timeout_ns: u64) -> Result<Arc<Self>> {
+        let page = Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+        let entries = uapi::COMPLETION_RING_ENTRIES as u32;
+        let offset = core::mem::offset_of!(uapi::CompletionPage, ring_entries);
+        // SAFETY: the page is ours alone until this function returns; `entries` is 4 readable bytes.
+        unsafe { page.write_raw((&raw const entries).cast(), offset, 4)? };
+        Arc::pin_init(
+            try_pin_init!(Self {
+                timeout_ns,
+                page,
+                state <- new_mutex!(TimelineState {
+                    submitted: 0,
+                    completed: 0,
+                    errors: 0,
+                    window: Window { slots: KVVec::new() },
+                    ring: [(0, uapi::STATUS_UNKNOWN); uapi::COMPLETION_RING_ENTRIES],
+                    closed: false,
+                    wake_at: u64::MAX,
+                }),
+                done <- new_condvar!(),
+                timeout_work <- new_delayed_work!("lightos_queue_timeout"),
+            }? Error),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The completion page.
+    pub(crate) fn page(&self) -> &Page {
+        &self.page
+    }
+
+    /// Admits `count` jobs with consecutive sequence numbers, all or none: job `i`'s fence is
+    /// counted against `charge(i)` and the job is built around it by `make(i, fence)`. `EBUSY`
+    /// when they would exceed [`uapi::MAX_QUEUE_INFLIGHT`]; `ENODEV` once closed.
+    pub(crate) fn admit<T>(
+        self: &Arc<Self>,
+        count: usize,
+        mut charge: impl FnMut(usize) -> Charge,
+        mut make: impl FnMut(usize, Arc<Fence>) -> Result<T>,
+    ) -> Result<KVec<T>> {
+        let mut jobs = KVec::with_capacity(count, GFP_KERNEL)?;
+        let mut fences = KVec::with_capacity(count, GFP_KERNEL)?;
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(ENODEV);
+        }
+        let held = (st.submitted - st.completed) as usize;
+        if held + count > uapi::MAX_QUEUE_INFLIGHT as usize {
+            return Err(EBUSY);
+        }
+        let first = st.completed + 1;
+        st.window.reserve(first, held, held + count)?;
+        // Stamped under the lock, so deadlines grow with sequence numbers.
+        let now = account::monotonic_ns();
+        for i in 0..count {
+            let fence = Fence::new(self.clone(), st.submitted + 1 + i as u64, now, charge(i))?;
+            jobs.push(make(i, fence.clone())?, GFP_KERNEL)?;
+            fences.push(fence, GFP_KERNEL)?;
+        }
+        // Nothing can fail from here: the window has room.
+        for fence in fences {
+            let seq = fence.seq;
+            st.ring[(seq as usize) % uapi::COMPLETION_RING_ENTRIES] = (seq, uapi::STATUS_PENDING);
+            self.publish_entry(seq, uapi::STATUS_PENDING);
+            st.window.insert(fence);
+        }
+        st.submitted += count as u64;
+        self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, submitted_seq), st.submitted);
+        Ok(jobs)
+    }
+
+    /// Arms the timeout work after an admission (see [`Timeline::arm`]).
+    pub(crate) fn arm_timeout(self: &Arc<Self>) {
+        let st = self.state.lock();
+        self.arm(&st);
+    }
+
+    /// Waits until the timeline reaches `seq` or `deadline_ns` passes; returns `(status, completed)`.
+    /// `EINVAL` for a sequence number not yet submitted, `ETIMEDOUT`, `ERESTARTSYS` on a signal.
+    pub(crate) fn wait(&self, seq: u64, deadline_ns: u64) -> Result<(u32, u64)> {
+        let mut st = self.state.lock();
+        if seq > st.submitted {
+            return Err(EINVAL);
+        }
+        loop {
+            if st.completed >= seq {
+                let (s, status) = st.ring[(seq as usize) % uapi::COMPLETION_RING_ENTRIES];
+                let status = if s == seq { status } else { uapi::STATUS_UNKNOWN };
+                return Ok((status, st.completed));
+            }
+            let now = account::monotonic_ns();
+            if self.end_due(&mut st, now, uapi::STATUS_TIMEOUT) {
+                if self.advance(&mut st) {
+                    self.done.notify_all();
+                }
+                continue;
+            }
+            if deadline_ns <= now {
+                return Err(ETIMEDOUT);
+            }
+            let next = Self::next_deadline(&st).unwrap_or(deadline_ns);
+            let sleep_ns = deadline_ns.min(next).saturating_sub(now);
+            let ms = u32::try_from(sleep_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+            st.wake_at = st.wake_at.min(seq);
+            if let CondVarTimeoutResult::Signal { .. } =
+                self.done.wait_interruptible_timeout(&mut st, msecs_to_jiffies(ms))
+            {
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+
+    /// Ends every pending fence whose deadline has passed with `TIMEOUT`.
+    pub(crate) fn expire(&self) {
+        let mut st = self.state.lock();
+        self.end_due(&mut st, account::monotonic_ns(), uapi::STATUS_TIMEOUT);
+        self.finish(st);
+    }
+
+    /// Refuses further admissions and aborts every fence not yet ended. Running jobs are aborted
+    /// too: their backend's completion will be refused.
+    pub(crate) fn close(&self) {
+        let mut st = self.state.lock();
+        st.closed = true;
+        self.end_due(&mut st, u64::MAX, uapi::STATUS_ABORTED);
+        self.finish(st);
+        // Run a pending timeout work now and wait for it; it sees `closed` and does not re-arm, so
+        // no work item refers to this timeline (or to module code) afterwards.
+        // SAFETY: `timeout_work` is a pinned, initialised `delayed_work` inside `self`, which is
+        // alive for the call; `flush_delayed_work` may sleep, and `close` runs in process context
+        // without locks held.
+        unsafe {
+            let dwork = DelayedWork::<Timeline>::raw_as_work(&raw const self.timeout_work);
+            bindings::flush_delayed_work(
+                kernel::container_of!(dwork.cast::<bindings::work_struct>(), bindings::delayed_work, work),
+            );
+        }
+    }
+
+    /// Ends `fence` with `status`, its token won outside the lock ([`Fence::signal_after`]).
+    fn record(&self, fence: &Fence, status: u32) {
+        let mut st = self.state.lock();
+        self.end(&mut st, fence, status);
+        self.finish(st);
+    }
+
+    /// Ends, with `status`, every pending fence due by `by` whose token this pass wins, oldest
+    /// first, stopping at the first later deadline. Returns whether it ended any.
+    fn end_due(&self, st: &mut TimelineState, by: u64, status: u32) -> bool {
+        let mut ended = false;
+        for seq in st.completed + 1..=st.submitted {
+            let Some(slot) = st.window.get(seq) else { continue };
+            let Some(fence) = slot.fence.as_ref() else { continue };
+            if slot.status != uapi::STATUS_PENDING {
+                continue;
+            }
+            if fence.deadline_ns > by {
+                break;
+            }
+            if fence.claim() {
+                let fence = fence.clone();
+                self.end(st, &fence, status);
+                ended = true;
+            }
+        }
+        ended
+    }
+
+    /// Counts `fence`'s end with `status` and records it in the window, the ring and the page.
+    fn end(&self, st: &mut TimelineState, fence: &Fence, status: u32) {
+        fence.count(status);
+        let seq = fence.seq;
+        // An admitted fence stays in the window until it ended; a fence never admitted is never
+        // handed out, so this always finds it.
+        let Some(slot) = st.window.get_mut(seq) else { return };
+        slot.status = status;
+        if status != uapi::STATUS_OK {
+            st.errors += 1;
+            self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, errors), st.errors);
+        }
+        st.ring[(seq as usize) % uapi::COMPLETION_RING_ENTRIES] = (seq, status);
+        self.publish_entry(seq, status);
+    }
+
+    /// Retires the ended prefix of the window and publishes `completed_seq` (after everything it
+    /// covers, behind a release fence). Returns whether a sleeping waiter can now be satisfied.
+    fn advance(&self, st: &mut TimelineState) -> bool {
+        while st.completed < st.submitted {
+            let seq = st.completed + 1;
+            let Some(slot) = st.window.get_mut(seq) else { break };
+            if slot.status == uapi::STATUS_PENDING {
+                break;
+            }
+            // See the module docs: dropping a retired fence here takes no lock.
+            slot.fence = None;
+            st.completed = seq;
+        }
+        core::sync::atomic::fence(Ordering::Release);
+        self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, completed_seq), st.completed);
+        // Every woken waiter that is not done registers its target again before sleeping.
+        let wake = st.completed >= st.wake_at;
+        if wake {
+            st.wake_at = u64::MAX;
+        }
+        wake
+    }
+
+    /// Advances, releases the lock, then wakes the waiters when one of them can be satisfied.
+    fn finish(&self, mut st: MutexGuard<'_, TimelineState>) {
+        let wake = self.advance(&mut st);
+        drop(st);
+        if wake {
+            self.done.notify_all();
+        }
+    }
+
+    /// The deadline of the oldest fence still pending (none claimed by a backend in the meantime).
+    fn next_deadline(st: &TimelineState) -> Option<u64> {
+        (st.completed + 1..=st.submitted)
+            .filter_map(|seq| st.window.get(seq))
+            .filter(|slot| slot.status == uapi::STATUS_PENDING)
+            .filter_map(|slot| slot.fence.as_ref())
+            .find(|fence| !fence.ended())
+            .map(|fence| fence.deadline_ns)
+    }
+
+    /// Arms the timeout work for the oldest pending deadline, unless the timeline is closed, has no
+    /// pending fence, or the work is already pending (it is then armed for an earlier or equal
+    /// deadline). Called with the state locked, so `close` cannot slip in between check and arm.
+    fn arm(self: &Arc<Self>, st: &TimelineState) {
+        if st.closed {
+            return;
+        }
+        let Some(deadline) = Self::next_deadline(st) else { return };
+        let wait_ns = deadline.saturating_sub(account::monotonic_ns());
+        let ms = u32::try_from(wait_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+        // Already queued: the pending run is for an earlier or equal deadline and re-arms.
+        let _ = workqueue::system().enqueue_delayed(self.clone(), msecs_to_jiffies(ms) + 1);
+    }
+
+    /// Writes ring entry `seq` of the completion page.
+    fn publish_entry(&self, seq: u64, status: u32) {
+        let entry = uapi::CompletionEntry { seq, status, pad: 0 };
+        let ring = core::mem::offset_of!(uapi::CompletionPage, ring);
+        let slot = (seq as usize) % uapi::COMPLETION_RING_ENTRIES;
+        let offset = ring + slot * size_of::<uapi::CompletionEntry>();
+        // SAFETY: `entry` is readable for its size; the page is only written under the timeline's
+        // lock (held by every caller), and userspace maps it read-only, so the kernel's writes do
+        // not race with other writes. The offset is inside the page (asserted by the uapi).
+        let _ = unsafe {
+            self.page.write_raw((&raw const entry).cast(), offset, size_of::<uapi::CompletionEntry>())
+        };
+    }
+
+    /// Writes an aligned u64 field of the completion page.
+    fn publish_u64(&self, offset: usize, value: u64) {
+        // SAFETY: as in `publish_entry`; an aligned 8-byte copy is a single store on 64-bit.
+        let _ = unsafe { self.page.write_raw((&raw const value).cast(), offset, 8) };
+    }
+}
