@@ -62,7 +62,7 @@ fn submit(p: uapi::Primitive) -> Result<(), Errno> {
             assert_eq!(c.status, lightos_runtime::JobStatus::Ok);
             Ok(())
         }
-        Err(Error::Submit { index, errno }) => {
+        Err(Error::Submit { index, errno, .. }) => {
             assert_eq!(index, 0);
             Err(errno)
         }

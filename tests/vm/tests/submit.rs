@@ -37,7 +37,7 @@ fn add4(b: &lightos_runtime::Buffer) -> uapi::Primitive {
 
 fn submit_errno(q: &Queue, prims: &[uapi::Primitive]) -> (u32, Errno) {
     match q.submit(prims) {
-        Err(Error::Submit { index, errno }) => (index, errno),
+        Err(Error::Submit { index, errno, .. }) => (index, errno),
         other => panic!("expected a rejected primitive, got {other:?}"),
     }
 }

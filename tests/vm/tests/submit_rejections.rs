@@ -25,7 +25,9 @@ fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
     let before = dev.op_stats().unwrap()[usize::from(uapi::OP_ADD) - 1].count;
     let in_flight = dev.stats().unwrap().jobs_in_flight;
     match q.submit(&[p]) {
-        Err(Error::Submit { index, errno: e }) => {
+        Err(Error::Submit {
+            index, errno: e, ..
+        }) => {
             assert_eq!((index, e), (0, errno), "{p:?}")
         }
         other => panic!("expected {errno}, got {other:?}"),

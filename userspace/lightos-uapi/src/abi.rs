@@ -1383,7 +1383,11 @@ impl Default for QueryLastError {
 impl QueryLastError {
     /// The reason's bytes, up to its NUL.
     pub fn reason_bytes(&self) -> &[u8] {
-        let end = self.reason.iter().position(|&b| b == 0).unwrap_or(REASON_LEN);
+        let end = self
+            .reason
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(REASON_LEN);
         &self.reason[..end]
     }
 }
