@@ -78,7 +78,7 @@ impl Error {
 }
 
 /// The parenthesised part of a rejection's message: the kernel's reason, else the errno's text.
-fn why<'a>(errno: Errno, reason: &'a Option<String>) -> &'a str {
+fn why(errno: Errno, reason: &Option<String>) -> &str {
     reason.as_deref().unwrap_or(errno.desc())
 }
 
