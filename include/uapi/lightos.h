@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 7
+#define LIGHTOS_ABI_MINOR 8
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -36,10 +36,11 @@ extern "C" {
 #define LIGHTOS_CAP_SPIKE_SHARING (1ULL << 10) /* SPIKE_QUEUE_EXPORT/IMPORT (1.6) */
 #define LIGHTOS_CAP_SPIKE_ENCODE  (1ULL << 11) /* kernel-produced queues, OP_SPIKE_ENCODE (1.6) */
 #define LIGHTOS_CAP_POWER         (1ULL << 12) /* POWER_SET, power fields of thermal info (1.7) */
+#define LIGHTOS_CAP_REASONS       (1ULL << 13) /* QUERY_LAST_ERROR: why the last ioctl was rejected (1.8) */
 #define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
 			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT | \
 			 LIGHTOS_CAP_THERMAL | LIGHTOS_CAP_SPIKES | LIGHTOS_CAP_SPIKE_SHARING | \
-			 LIGHTOS_CAP_SPIKE_ENCODE | LIGHTOS_CAP_POWER)
+			 LIGHTOS_CAP_SPIKE_ENCODE | LIGHTOS_CAP_POWER | LIGHTOS_CAP_REASONS)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -157,6 +158,7 @@ struct lightos_buffer_destroy {
 #define LIGHTOS_QUERY_BACKENDS 4 /* struct lightos_query_backends (1.2) */
 #define LIGHTOS_QUERY_THERMAL  5 /* struct lightos_query_thermal (1.4) */
 #define LIGHTOS_QUERY_SPIKE_QUEUES 6 /* struct lightos_query_spike_queues: this context's (1.5) */
+#define LIGHTOS_QUERY_LAST_ERROR   7 /* struct lightos_query_last_error: this context's (1.8) */
 
 /**
  * struct lightos_query - argument of LIGHTOS_IOC_QUERY
@@ -641,6 +643,26 @@ struct lightos_query_spike_queues {
 	__u32 count;
 	__u32 pad;
 	struct lightos_spike_queue_info queues[LIGHTOS_MAX_SPIKE_QUEUES_PER_CONTEXT];
+};
+
+#define LIGHTOS_REASON_LEN 128
+
+/**
+ * struct lightos_query_last_error - result of LIGHTOS_QUERY_LAST_ERROR (1.8): the last ioctl this
+ * context rejected and why. Replaced by every failed ioctl of type 'L' except EAGAIN, ETIMEDOUT and
+ * EINTR; successful ioctls (this query too) leave it alone. All zero before the first rejection.
+ * @rejections: rejections recorded so far (0: none)
+ * @error:      the errno returned (positive; not named errno, which <errno.h> defines as a macro)
+ * @ioctl_nr:   _IOC_NR of the rejected ioctl
+ * @reason:     NUL-terminated ASCII, truncated to fit; empty when no reason was given
+ * @reserved:   zero
+ */
+struct lightos_query_last_error {
+	__u64 rejections;
+	__u32 error;
+	__u32 ioctl_nr;
+	char reason[LIGHTOS_REASON_LEN];
+	__u64 reserved[2];
 };
 
 /** struct lightos_spike_queue_create - argument of LIGHTOS_IOC_SPIKE_QUEUE_CREATE */

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 7;
+pub const ABI_MINOR: u32 = 8;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -82,7 +82,7 @@ pub const QUERY_OPS: u32 = 3;
 /// Query type: the registered backends, as [`QueryBackends`] (ABI 1.2).
 pub const QUERY_BACKENDS: u32 = 4;
 /// The largest defined query type.
-pub const QUERY_MAX: u32 = QUERY_SPIKE_QUEUES;
+pub const QUERY_MAX: u32 = QUERY_LAST_ERROR;
 
 /// Capability: `show_fdinfo` reports per-context state in `/proc/<pid>/fdinfo/<fd>`.
 pub const CAP_FDINFO: u64 = 1 << 0;
@@ -111,6 +111,9 @@ pub const CAP_SPIKE_SHARING: u64 = 1 << 10;
 pub const CAP_SPIKE_ENCODE: u64 = 1 << 11;
 /// Capability: [`IOC_POWER_SET`] and the power fields of [`ThermalInfo`] (ABI 1.7).
 pub const CAP_POWER: u64 = 1 << 12;
+/// Capability: [`QUERY_LAST_ERROR`], the errno and reason of this context's last rejected ioctl
+/// (ABI 1.8).
+pub const CAP_REASONS: u64 = 1 << 13;
 /// Every capability bit this version of the ABI defines.
 pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_BUFFERS
@@ -124,7 +127,8 @@ pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_SPIKES
     | CAP_SPIKE_SHARING
     | CAP_SPIKE_ENCODE
-    | CAP_POWER;
+    | CAP_POWER
+    | CAP_REASONS;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -1331,6 +1335,63 @@ pub struct SpikeWait {
     pub reserved: [u64; 2],
 }
 
+// ---------------------------------------------------------------------------------------------
+// ABI 1.8: a reason for every rejection.
+// ---------------------------------------------------------------------------------------------
+
+/// `QUERY` type: this context's last rejected ioctl, as [`QueryLastError`] (ABI 1.8).
+pub const QUERY_LAST_ERROR: u32 = 7;
+/// Bytes of [`QueryLastError::reason`], its terminating NUL included.
+pub const REASON_LEN: usize = 128;
+
+/// Result of [`QUERY_LAST_ERROR`] (`struct lightos_query_last_error`): the last ioctl this context
+/// rejected and why.
+///
+/// Every ioctl this context fails replaces it, except those that did not reject the request
+/// (`EAGAIN`, `ETIMEDOUT`, `EINTR`) and ioctls of another type than `'L'`; successful ioctls, this
+/// query included, leave it as it is ("last rejection", like `errno`). All zero before the first
+/// rejection.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryLastError {
+    /// Rejections this context has recorded so far (0: none; the rest is zero then).
+    pub rejections: u64,
+    /// The errno the ioctl returned (positive, e.g. 22 for `EINVAL`; C: `error`, as `errno` is a macro).
+    pub error: u32,
+    /// The `_IOC_NR` of the rejected ioctl (e.g. [`IOC_NR_SUBMIT`]).
+    pub ioctl_nr: u32,
+    /// Why, in a few words of ASCII ("operand 2: extent 4352 > buffer 4096"), NUL-terminated and
+    /// truncated to fit; empty when the module gave no reason. Never holds kernel addresses or
+    /// another context's data.
+    pub reason: [u8; REASON_LEN],
+    /// Zero; room for later fields.
+    pub reserved: [u64; 2],
+}
+
+impl Default for QueryLastError {
+    fn default() -> Self {
+        Self {
+            rejections: 0,
+            error: 0,
+            ioctl_nr: 0,
+            reason: [0; REASON_LEN],
+            reserved: [0; 2],
+        }
+    }
+}
+
+impl QueryLastError {
+    /// The reason's bytes, up to its NUL.
+    pub fn reason_bytes(&self) -> &[u8] {
+        let end = self
+            .reason
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(REASON_LEN);
+        &self.reason[..end]
+    }
+}
+
 const _: () = assert!(core::mem::size_of::<BufferExport>() == 32);
 const _: () = assert!(core::mem::size_of::<BufferImport>() == 48);
 const _: () = assert!(core::mem::size_of::<QueueCreate>() == 48);
@@ -1362,6 +1423,7 @@ const _: () = assert!(core::mem::size_of::<PowerSet>() == 32);
 const _: () = assert!(core::mem::size_of::<SpikeQueueInfo>() == 48);
 const _: () = assert!(core::mem::size_of::<QuerySpikeQueues>() == 8 + 16 * 48);
 const _: () = assert!(core::mem::size_of::<EventWait>() == 72);
+const _: () = assert!(core::mem::size_of::<QueryLastError>() == 16 + REASON_LEN + 16);
 
 const _: () = assert!(core::mem::size_of::<Query>() == 40);
 const _: () = assert!(core::mem::size_of::<QueryStats>() == 64);
@@ -1399,6 +1461,7 @@ mod tests {
             CAP_SPIKE_SHARING,
             CAP_SPIKE_ENCODE,
             CAP_POWER,
+            CAP_REASONS,
         ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());

@@ -7,7 +7,10 @@
 //! Pages a client has mapped are additionally pinned by the mapping itself (`vm_insert_page` takes
 //! a page reference), so a mapping stays valid after the object is gone.
 
-use crate::{stats, uapi};
+use crate::{
+    reason::{self, ensure, reject, Rejection},
+    stats, uapi,
+};
 use kernel::{
     alloc::flags::{GFP_KERNEL, __GFP_ZERO},
     page::{Page, PAGE_SIZE},
@@ -23,12 +26,16 @@ struct ByteReservation(u64);
 
 impl ByteReservation {
     /// Reserves `bytes` of the module-wide budget, or fails with `ENOMEM`.
-    fn new(bytes: u64) -> Result<Self> {
+    fn new(bytes: u64) -> Result<Self, Rejection> {
         let before = stats::BUFFER_BYTES.fetch_add(bytes, Relaxed);
         if before.checked_add(bytes).is_none_or(|total| total > uapi::MAX_BUFFER_BYTES) {
             stats::BUFFER_BYTES.fetch_sub(bytes, Relaxed);
             stats::BUFFER_LIMIT_HITS.add(1, Relaxed);
-            return Err(ENOMEM);
+            return Err(reject!(
+                ENOMEM,
+                "{bytes} more bytes would exceed the module-wide {} bytes of buffers",
+                uapi::MAX_BUFFER_BYTES
+            ));
         }
         Ok(Self(bytes))
     }
@@ -55,13 +62,16 @@ impl Buffer {
     ///
     /// `EINVAL`: size 0 or above [`uapi::MAX_BUFFER_SIZE`], unknown flags, unknown placement.
     /// `ENOMEM`: the module-wide byte budget is spent, or page allocation failed.
-    pub(crate) fn new(size: u64, flags: u32, placement: u32) -> Result<Arc<Self>> {
-        if size == 0 || size > uapi::MAX_BUFFER_SIZE {
-            return Err(EINVAL);
-        }
-        if flags & !uapi::BUFFER_FLAGS_ALL != 0 || placement > uapi::PLACEMENT_MAX {
-            return Err(EINVAL);
-        }
+    pub(crate) fn new(size: u64, flags: u32, placement: u32) -> Result<Arc<Self>, Rejection> {
+        let max = uapi::MAX_BUFFER_SIZE;
+        ensure!(size != 0 && size <= max, EINVAL, "size {size}: 1 to {max} bytes");
+        reason::known_flags(flags.into(), uapi::BUFFER_FLAGS_ALL.into())?;
+        ensure!(
+            placement <= uapi::PLACEMENT_MAX,
+            EINVAL,
+            "placement {placement}: unknown (0 to {})",
+            uapi::PLACEMENT_MAX
+        );
         let page_size = PAGE_SIZE as u64;
         let npages = size.div_ceil(page_size);
         let bytes = ByteReservation::new(npages * page_size)?;
@@ -181,7 +191,7 @@ pub(crate) fn mmap_offset(handle: u32) -> u64 {
 /// its executor; the executor uses it without knowing contexts.
 pub(crate) trait Handles {
     /// Gives `buffer` a new handle in the table.
-    fn insert(&self, buffer: Arc<Buffer>) -> Result<u32>;
+    fn insert(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection>;
     /// Drops `handle` (the buffer lives on while other references remain), or `ENOENT`.
-    fn remove(&self, handle: u32) -> Result;
+    fn remove(&self, handle: u32) -> Result<(), Rejection>;
 }

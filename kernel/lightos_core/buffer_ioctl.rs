@@ -6,17 +6,22 @@ use crate::{
     buffer::{self, Buffer},
     context::Context,
     ioctl_arg::IoctlArg,
+    reason::{self, Rejection},
     uapi,
 };
 use kernel::prelude::*;
 
-/// Handles `BUFFER_CREATE`. `EINVAL` for non-zero `pad`/`reserved` or a bad size, flag or placement;
-/// `ENOSPC` when the context is full; `ENOMEM` when the module-wide budget is spent.
-pub(crate) fn create(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::BufferCreate = arg.read()?;
-    if req.pad != 0 || req.handle != 0 || req.mmap_offset != 0 || req.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
+/// Handles `BUFFER_CREATE`. `EINVAL` for non-zero `pad`/`reserved`/outputs or a bad size, flag or
+/// placement; `ENOSPC` when the context is full; `ENOMEM` when the module-wide budget is spent.
+pub(crate) fn create(
+    ctx: &Context,
+    mut req: uapi::BufferCreate,
+    arg: &IoctlArg<uapi::BufferCreate>,
+) -> Result<isize, Rejection> {
+    reason::zero("pad", req.pad.into())?;
+    reason::zero("handle (an output)", req.handle.into())?;
+    reason::zero("mmap_offset (an output)", req.mmap_offset)?;
+    reason::zeros("reserved", &req.reserved)?;
     let buffer = Buffer::new(req.size, req.flags, req.placement)?;
     let handle = ctx.insert_buffer(buffer)?;
     req.handle = handle;
@@ -24,17 +29,19 @@ pub(crate) fn create(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     if let Err(err) = arg.write(&req) {
         // The client cannot learn the handle: do not leave an unreachable buffer behind.
         let _ = ctx.remove_buffer(handle);
-        return Err(err);
+        return Err(err.into());
     }
     Ok(0)
 }
 
 /// Handles `BUFFER_INFO`. `EINVAL` for non-zero `pad`/`reserved`; `ENOENT` for an unknown handle.
-pub(crate) fn info(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::BufferInfo = arg.read()?;
-    if req.pad != 0 || req.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
+pub(crate) fn info(
+    ctx: &Context,
+    mut req: uapi::BufferInfo,
+    arg: &IoctlArg<uapi::BufferInfo>,
+) -> Result<isize, Rejection> {
+    reason::zero("pad", req.pad.into())?;
+    reason::zeros("reserved", &req.reserved)?;
     let buffer = ctx.buffer(req.handle)?;
     req.flags = buffer.flags();
     req.size = buffer.size() as u64;
@@ -46,11 +53,14 @@ pub(crate) fn info(ctx: &Context, arg: IoctlArg) -> Result<isize> {
 }
 
 /// Handles `BUFFER_DESTROY`. `EINVAL` for non-zero `flags`/`reserved`; `ENOENT` for an unknown handle.
-pub(crate) fn destroy(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let req: uapi::BufferDestroy = arg.read()?;
-    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
+pub(crate) fn destroy(
+    ctx: &Context,
+    req: uapi::BufferDestroy,
+    _arg: &IoctlArg<uapi::BufferDestroy>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zeros("reserved", &req.reserved)?;
     ctx.remove_buffer(req.handle)?;
     Ok(0)
 }
+

@@ -11,6 +11,7 @@ use crate::{
     executor::Executor,
     policy::Routes,
     queue::Queue,
+    reason::{reject, Rejection},
     spike::SpikeQueue,
     stats, uapi,
 };
@@ -82,6 +83,9 @@ pub(crate) struct Context {
     jobs: Atomic<u64>,
     /// Of those, per op (index `op - 1`).
     op_jobs: [Atomic<u64>; uapi::OP_COUNT],
+    /// The last rejected ioctl and why (`QUERY_LAST_ERROR`).
+    #[pin]
+    last_rejection: Mutex<uapi::QueryLastError>,
     _slot: ContextSlot,
 }
 
@@ -103,6 +107,7 @@ impl Context {
             executor <- new_mutex!(None),
             jobs: Atomic::new(0),
             op_jobs: [const { Atomic::new(0) }; uapi::OP_COUNT],
+            last_rejection <- new_mutex!(uapi::QueryLastError::default()),
             _slot: slot,
         }? Error))
     }
@@ -127,6 +132,25 @@ impl Context {
         self.buffer_count.load(Relaxed)
     }
 
+    /// Records that ioctl number `nr` was rejected: replaces the last rejection
+    /// (`QUERY_LAST_ERROR`); successful ioctls leave it alone.
+    pub(crate) fn record_rejection(&self, nr: u32, rejection: &Rejection) {
+        let mut last = self.last_rejection.lock();
+        last.rejections += 1;
+        last.error = (-rejection.error().to_errno()) as u32;
+        last.ioctl_nr = nr;
+        last.reason = [0; uapi::REASON_LEN];
+        // The reason is shorter than the field (its NUL stays): see `Rejection::new`.
+        for (to, &from) in last.reason.iter_mut().zip(rejection.reason()) {
+            *to = from;
+        }
+    }
+
+    /// The last rejected ioctl, as `QUERY_LAST_ERROR` reports it.
+    pub(crate) fn last_rejection(&self) -> uapi::QueryLastError {
+        *self.last_rejection.lock()
+    }
+
     /// This context's state, as `QUERY_CONTEXT` reports it.
     pub(crate) fn snapshot(&self) -> uapi::QueryContext {
         uapi::QueryContext {
@@ -140,11 +164,15 @@ impl Context {
 
     /// Gives `buffer` a new handle in this context. `ENOSPC` when the context holds
     /// [`uapi::MAX_BUFFERS_PER_CONTEXT`] buffers or has used up its handle space.
-    pub(crate) fn insert_buffer(&self, buffer: Arc<Buffer>) -> Result<u32> {
+    pub(crate) fn insert_buffer(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection> {
         if self.buffer_count.fetch_add(1, Relaxed) >= uapi::MAX_BUFFERS_PER_CONTEXT {
             self.buffer_count.fetch_sub(1, Relaxed);
             stats::BUFFER_LIMIT_HITS.add(1, Relaxed);
-            return Err(ENOSPC);
+            return Err(reject!(
+                ENOSPC,
+                "this context holds {} buffers, the most it may",
+                uapi::MAX_BUFFERS_PER_CONTEXT
+            ));
         }
         let handle = self.next_handle.fetch_add(1, Relaxed);
         let mut guard = self.buffers.lock();
@@ -152,25 +180,26 @@ impl Context {
         if handle == 0 || guard.get(handle as usize).is_some() {
             drop(guard);
             self.buffer_count.fetch_sub(1, Relaxed);
-            return Err(ENOSPC);
+            return Err(reject!(ENOSPC, "this context has used up its 2^32 buffer handles"));
         }
         if let Err(err) = guard.store(handle as usize, buffer, GFP_KERNEL) {
             drop(guard);
             self.buffer_count.fetch_sub(1, Relaxed);
-            return Err(err.error);
+            return Err(err.error.into());
         }
         Ok(handle)
     }
 
     /// A new reference to the buffer behind `handle`, or `ENOENT`.
-    pub(crate) fn buffer(&self, handle: u32) -> Result<Arc<Buffer>> {
+    pub(crate) fn buffer(&self, handle: u32) -> Result<Arc<Buffer>, Rejection> {
         let guard = self.buffers.lock();
-        guard.get(handle as usize).map(Arc::from).ok_or(ENOENT)
+        guard.get(handle as usize).map(Arc::from).ok_or_else(|| no_such("buffer", handle))
     }
 
     /// Drops the handle (the buffer lives on while other references remain), or `ENOENT`.
-    pub(crate) fn remove_buffer(&self, handle: u32) -> Result {
-        let removed = self.buffers.lock().remove(handle as usize).ok_or(ENOENT)?;
+    pub(crate) fn remove_buffer(&self, handle: u32) -> Result<(), Rejection> {
+        let removed = self.buffers.lock().remove(handle as usize);
+        let removed = removed.ok_or_else(|| no_such("buffer", handle))?;
         self.buffer_count.fetch_sub(1, Relaxed);
         // The reference is dropped here, outside the XArray's spinlock.
         drop(removed);
@@ -179,37 +208,50 @@ impl Context {
 }
 
 impl buffer::Handles for Context {
-    fn insert(&self, buffer: Arc<Buffer>) -> Result<u32> {
+    fn insert(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection> {
         self.insert_buffer(buffer)
     }
 
-    fn remove(&self, handle: u32) -> Result {
+    fn remove(&self, handle: u32) -> Result<(), Rejection> {
         self.remove_buffer(handle)
     }
 }
 
 impl Context {
-    /// Creates a queue. `ENOSPC` beyond [`uapi::MAX_QUEUES_PER_CONTEXT`]; see [`Queue::new`].
-    pub(crate) fn create_queue(&self, priority: u32, timeout_ms: u32) -> Result<Arc<Queue>> {
+    /// Creates a queue. `ENOSPC` beyond [`uapi::MAX_QUEUES_PER_CONTEXT`]; `EINVAL` (from
+    /// [`Queue::new`]): priority or timeout out of range.
+    pub(crate) fn create_queue(&self, priority: u32, timeout_ms: u32) -> Result<Arc<Queue>, Rejection> {
         let mut queues = self.queues.lock();
         if queues.len() >= uapi::MAX_QUEUES_PER_CONTEXT as usize {
-            return Err(ENOSPC);
+            return Err(reject!(
+                ENOSPC,
+                "this context holds {} queues, the most it may",
+                uapi::MAX_QUEUES_PER_CONTEXT
+            ));
         }
         let id = self.next_queue_id.fetch_add(1, Relaxed);
         if id == 0 || id > (u32::MAX >> 1) {
-            return Err(ENOSPC);
+            return Err(reject!(ENOSPC, "this context has used up its queue identifiers"));
         }
-        let queue = Queue::new(id, priority, timeout_ms)?;
+        let queue = Queue::new(id, priority, timeout_ms).map_err(|err| {
+            if err != EINVAL {
+                err.into()
+            } else if priority > uapi::QUEUE_PRIORITY_MAX {
+                reject!(EINVAL, "priority {priority} > {}", uapi::QUEUE_PRIORITY_MAX)
+            } else {
+                reject!(EINVAL, "timeout {timeout_ms} ms > {} ms", uapi::MAX_JOB_TIMEOUT_MS)
+            }
+        })?;
         queues.push(queue.clone(), GFP_KERNEL)?;
         Ok(queue)
     }
 
     /// Destroys queue `id`, aborting its unfinished jobs. `ENOENT` when there is none.
-    pub(crate) fn destroy_queue(&self, id: u32) -> Result {
+    pub(crate) fn destroy_queue(&self, id: u32) -> Result<(), Rejection> {
         let queue = {
             let mut queues = self.queues.lock();
-            let pos = queues.iter().position(|q| q.id() == id).ok_or(ENOENT)?;
-            queues.remove(pos).map_err(|_| ENOENT)?
+            let pos = queues.iter().position(|q| q.id() == id).ok_or_else(|| no_such("queue", id))?;
+            queues.remove(pos).map_err(|_| no_such("queue", id))?
         };
         queue.close();
         Ok(())
@@ -217,14 +259,18 @@ impl Context {
 
     /// Adds `queue` (new or imported) under a new identifier, returned. `ENOSPC` beyond
     /// [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`].
-    pub(crate) fn insert_spike_queue(&self, queue: Arc<SpikeQueue>) -> Result<u32> {
+    pub(crate) fn insert_spike_queue(&self, queue: Arc<SpikeQueue>) -> Result<u32, Rejection> {
         let mut queues = self.spike_queues.lock();
         if queues.len() >= uapi::MAX_SPIKE_QUEUES_PER_CONTEXT as usize {
-            return Err(ENOSPC);
+            return Err(reject!(
+                ENOSPC,
+                "this context holds {} spike queues, the most it may",
+                uapi::MAX_SPIKE_QUEUES_PER_CONTEXT
+            ));
         }
         let id = self.next_spike_id.fetch_add(1, Relaxed);
         if id == 0 || id > (u32::MAX >> 1) {
-            return Err(ENOSPC);
+            return Err(reject!(ENOSPC, "this context has used up its spike queue identifiers"));
         }
         queues.push((id, queue), GFP_KERNEL)?;
         Ok(id)
@@ -232,11 +278,12 @@ impl Context {
 
     /// Drops this context's hold on spike queue `id` (mappings and other contexts keep the ring);
     /// this context's waiters on it return `ENOENT`. `ENOENT`: unknown.
-    pub(crate) fn destroy_spike_queue(&self, id: u32) -> Result {
+    pub(crate) fn destroy_spike_queue(&self, id: u32) -> Result<(), Rejection> {
         let (_, queue) = {
             let mut queues = self.spike_queues.lock();
-            let pos = queues.iter().position(|(i, _)| *i == id).ok_or(ENOENT)?;
-            queues.remove(pos).map_err(|_| ENOENT)?
+            let pos = queues.iter().position(|(i, _)| *i == id);
+            let pos = pos.ok_or_else(|| no_such("spike queue", id))?;
+            queues.remove(pos).map_err(|_| no_such("spike queue", id))?
         };
         queue.wake_all();
         Ok(())
@@ -269,14 +316,16 @@ impl Context {
     }
 
     /// Spike queue `id`, or `ENOENT`.
-    pub(crate) fn spike_queue(&self, id: u32) -> Result<Arc<SpikeQueue>> {
+    pub(crate) fn spike_queue(&self, id: u32) -> Result<Arc<SpikeQueue>, Rejection> {
         let queues = self.spike_queues.lock();
-        queues.iter().find(|(i, _)| *i == id).map(|(_, q)| q.clone()).ok_or(ENOENT)
+        let queue = queues.iter().find(|(i, _)| *i == id).map(|(_, q)| q.clone());
+        queue.ok_or_else(|| no_such("spike queue", id))
     }
 
     /// Queue `id`, or `ENOENT`.
-    pub(crate) fn queue(&self, id: u32) -> Result<Arc<Queue>> {
-        self.queues.lock().iter().find(|q| q.id() == id).cloned().ok_or(ENOENT)
+    pub(crate) fn queue(&self, id: u32) -> Result<Arc<Queue>, Rejection> {
+        let queue = self.queues.lock().iter().find(|q| q.id() == id).cloned();
+        queue.ok_or_else(|| no_such("queue", id))
     }
 
     /// How many queues this context holds.
@@ -311,10 +360,10 @@ impl Context {
 
     /// Registers this context as an executor; returns its backend identifier. `EBUSY` if it
     /// already is one.
-    pub(crate) fn become_executor(&self, req: &uapi::ExecutorRegister) -> Result<u32> {
+    pub(crate) fn become_executor(&self, req: &uapi::ExecutorRegister) -> Result<u32, Rejection> {
         let mut slot = self.executor.lock();
         if slot.is_some() {
-            return Err(EBUSY);
+            return Err(reject!(EBUSY, "this context is already an executor"));
         }
         let executor = Executor::register(req)?;
         let id = crate::backend::Backend::id(&*executor);
@@ -340,6 +389,11 @@ impl PinnedDrop for Context {
             executor.shut_down();
         }
     }
+}
+
+/// `ENOENT`: this context holds no `what` `id`.
+fn no_such(what: &str, id: u32) -> Rejection {
+    reject!(ENOENT, "{what} {id}: no such {what} in this context")
 }
 
 /// How many contexts are open module-wide.

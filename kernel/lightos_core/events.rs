@@ -8,7 +8,13 @@
 //! does. A reader that falls behind is told how many events it lost; publishing never waits for
 //! readers and never allocates.
 
-use crate::{account, ioctl_arg::IoctlArg, uapi};
+use crate::{
+    account,
+    context::Context,
+    ioctl_arg::IoctlArg,
+    reason::{self, ensure, reject, Rejection},
+    uapi,
+};
 use kernel::{
     new_condvar, new_mutex,
     prelude::*,
@@ -92,32 +98,37 @@ pub(crate) fn last_seq() -> u64 {
 /// Handles `EVENT_WAIT`. `EINVAL`: flags/pad/reserved, capacity 0 or above the log, `after_seq`
 /// beyond the newest event. `EFAULT`: bad `events` address. `ETIMEDOUT`; `EINTR` on a signal
 /// (restarted with `SA_RESTART`).
-pub(crate) fn wait(arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::EventWait = arg.read()?;
-    if req.flags != 0
-        || req.pad != 0
-        || req.reserved.iter().any(|&r| r != 0)
-        || req.capacity == 0
-        || req.capacity > uapi::EVENT_LOG_ENTRIES
-    {
-        return Err(EINVAL);
-    }
-    let log = log().ok_or(ENODEV)?;
+pub(crate) fn wait(
+    _ctx: &Context,
+    mut req: uapi::EventWait,
+    arg: &IoctlArg<uapi::EventWait>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zero("pad", req.pad.into())?;
+    reason::zeros("reserved", &req.reserved)?;
+    let most = uapi::EVENT_LOG_ENTRIES;
+    let capacity = req.capacity;
+    ensure!((1..=most).contains(&capacity), EINVAL, "capacity {capacity}: 1 to {most}");
+    let log = log().ok_or_else(|| reject!(ENODEV, "the event log is gone (module unloading)"))?;
     let mut out = KVec::<uapi::Event>::with_capacity(req.capacity as usize, GFP_KERNEL)?;
     let mut ring = log.ring.lock();
-    if req.after_seq > ring.last {
-        return Err(EINVAL);
-    }
+    let newest = ring.last;
+    ensure!(
+        req.after_seq <= newest,
+        EINVAL,
+        "after_seq {}: beyond the newest event {newest}",
+        req.after_seq
+    );
     while ring.last == req.after_seq {
         let now = account::monotonic_ns();
         if req.timeout_ns <= now {
-            return Err(ETIMEDOUT);
+            return Err(ETIMEDOUT.into());
         }
         let ms = u32::try_from((req.timeout_ns - now).div_ceil(1_000_000)).unwrap_or(u32::MAX);
         if let CondVarTimeoutResult::Signal { .. } =
             log.published.wait_interruptible_timeout(&mut ring, msecs_to_jiffies(ms))
         {
-            return Err(ERESTARTSYS);
+            return Err(ERESTARTSYS.into());
         }
     }
     let oldest_kept = ring.last.saturating_sub(ENTRIES as u64 - 1).max(1);

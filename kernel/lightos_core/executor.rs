@@ -58,26 +58,9 @@ pub(crate) struct Executor {
 }
 
 impl Executor {
-    /// Validates a registration and registers the executor. `EINVAL`: an empty or unterminated
-    /// name, no ops, unknown op or dtype bits, deterministic ops it does not run, non-zero
-    /// flags/reserved. `EEXIST`: name taken. `ENOSPC`: too many executors.
+    /// Registers the executor a request validated by `executor_ioctl` asks for. `EEXIST`: name
+    /// taken. `ENOSPC`: too many executors.
     pub(crate) fn register(req: &uapi::ExecutorRegister) -> Result<Arc<Self>> {
-        let known_ops = ((1u64 << (uapi::OP_COUNT + 1)) - 1) & !1;
-        let known_dtypes = ((1u32 << (uapi::DTYPE_MAX + 1)) - 1) & !1;
-        let name_len = req.name.iter().position(|&b| b == 0).ok_or(EINVAL)?;
-        if name_len == 0
-            || req.name[name_len..].iter().any(|&b| b != 0)
-            || req.ops == 0
-            || req.ops & !known_ops != 0
-            || req.deterministic_ops & !req.ops != 0
-            || req.dtypes == 0
-            || req.dtypes & !known_dtypes != 0
-            || req.flags != 0
-            || req.pad != 0
-            || req.reserved.iter().any(|&r| r != 0)
-        {
-            return Err(EINVAL);
-        }
         let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
         let executor = Arc::pin_init(
             try_pin_init!(Self {
@@ -121,7 +104,7 @@ impl Executor {
                     Self::drop_handles(ctx, &handles);
                     self.forget(job.id());
                     job.complete(uapi::STATUS_DEVICE_LOST);
-                    return Err(err);
+                    return Err(err.error());
                 }
             }
             prim.operands[i].buffer = handles[i];

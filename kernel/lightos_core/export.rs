@@ -16,7 +16,14 @@
 //! The 7.2 kernel crate has no dma-buf exporter abstraction, so this file uses the C API through
 //! `bindings`, each call with its safety argument.
 
-use crate::{buffer::Buffer, context::Context, ioctl_arg::IoctlArg, spike::SpikeQueue, uapi};
+use crate::{
+    buffer::Buffer,
+    context::Context,
+    ioctl_arg::IoctlArg,
+    reason::{self, reject, Rejection},
+    spike::SpikeQueue,
+    uapi,
+};
 use core::ptr::NonNull;
 use kernel::{
     bindings,
@@ -88,6 +95,8 @@ const fn ops_for<T: Send + Sync>() -> bindings::dma_buf_ops {
 pub(crate) struct ExportKind<T> {
     ops: bindings::dma_buf_ops,
     name: &'static CStr,
+    /// What it is, for reasons ("buffer").
+    what: &'static str,
     _object: core::marker::PhantomData<fn() -> T>,
 }
 
@@ -97,30 +106,31 @@ unsafe impl<T> Sync for ExportKind<T> {}
 
 /// Buffer objects (`BUFFER_EXPORT`), exporter name `lightos`.
 static BUFFERS: ExportKind<Buffer> =
-    ExportKind { ops: ops_for::<Buffer>(), name: c"lightos", _object: core::marker::PhantomData };
+    ExportKind { ops: ops_for::<Buffer>(), name: c"lightos", what: "buffer", _object: core::marker::PhantomData };
 
 /// Spike queues (`SPIKE_QUEUE_EXPORT`), exporter name `lightos-spikes`.
 pub(crate) static SPIKE_QUEUES: ExportKind<SpikeQueue> = ExportKind {
     ops: ops_for::<SpikeQueue>(),
     name: c"lightos-spikes",
+    what: "spike queue",
     _object: core::marker::PhantomData,
 };
 
 /// Exports `object` as a new dma-buf of `size` bytes and installs a descriptor for it, after
-/// `publish` (which tells userspace the descriptor number) succeeded. `EMFILE`: no free descriptor.
+/// `publish` (which tells userspace the descriptor number) succeeded. The dma-buf holds a reference
+/// on this module. `EMFILE`: no free descriptor.
 pub(crate) fn export_arc<T: Send + Sync>(
     kind: &'static ExportKind<T>,
     object: Arc<T>,
     size: usize,
     cloexec: bool,
-    module: &'static ThisModule,
     publish: impl FnOnce(i32) -> Result,
 ) -> Result {
     let flags = if cloexec { bindings::O_CLOEXEC } else { 0 };
     let reservation = FileDescriptorReservation::get_unused_fd_flags(flags)?;
     let info = bindings::dma_buf_export_info {
         exp_name: kind.name.as_char_ptr(),
-        owner: module.as_ptr(),
+        owner: crate::THIS_MODULE.as_ptr(),
         ops: &kind.ops,
         size,
         flags: bindings::O_RDWR as i32,
@@ -150,20 +160,25 @@ pub(crate) fn export_arc<T: Send + Sync>(
 
 /// The object behind descriptor `fd` if it is a dma-buf exported as `kind`. `EBADF`: not an open
 /// descriptor; `EINVAL`: not a dma-buf, or another exporter's or kind's.
-pub(crate) fn import_arc<T: Send + Sync>(kind: &'static ExportKind<T>, fd: i32) -> Result<Arc<T>> {
+pub(crate) fn import_arc<T: Send + Sync>(kind: &'static ExportKind<T>, fd: i32) -> Result<Arc<T>, Rejection> {
     // SAFETY: `dma_buf_get` accepts any integer; it returns a referenced dma-buf or an `ERR_PTR`.
     let dmabuf = unsafe { bindings::dma_buf_get(fd) };
     if is_err(dmabuf) {
-        return Err(Error::from_errno(dmabuf as isize as i32));
+        let err = Error::from_errno(dmabuf as isize as i32);
+        return Err(if err == EINVAL {
+            reject!(EINVAL, "fd {fd}: not a dma-buf")
+        } else {
+            reject!(err, "fd {fd}: not an open descriptor")
+        });
     }
     // SAFETY: `dmabuf` is a valid dma-buf we hold a reference on until `dma_buf_put` below. If its
     // ops are `kind`'s, `priv_` is the `Arc<T>` raw pointer that `export_arc` stored, alive as long
     // as the dma-buf; `ArcBorrow::from_raw` borrows it and `into` takes a new reference.
-    let object: Result<Arc<T>> = unsafe {
+    let object: Result<Arc<T>, Rejection> = unsafe {
         if core::ptr::eq((*dmabuf).ops, &kind.ops) {
             Ok(ArcBorrow::<T>::from_raw((*dmabuf).priv_.cast::<T>()).into())
         } else {
-            Err(EINVAL)
+            Err(reject!(EINVAL, "fd {fd}: not a dma-buf LightOS exported as a {}", kind.what))
         }
     };
     // SAFETY: drops the reference `dma_buf_get` took.
@@ -173,19 +188,19 @@ pub(crate) fn import_arc<T: Send + Sync>(kind: &'static ExportKind<T>, fd: i32) 
 
 /// Handles `BUFFER_EXPORT`. `EINVAL`: unknown flags, non-zero pad/fd/reserved; `ENOENT`: unknown
 /// handle; `EMFILE`: no free descriptor; `EFAULT`.
-pub(crate) fn export(ctx: &Context, module: &'static ThisModule, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::BufferExport = arg.read()?;
-    if req.flags & !uapi::EXPORT_CLOEXEC != 0
-        || req.pad != 0
-        || req.fd != 0
-        || req.reserved.iter().any(|&r| r != 0)
-    {
-        return Err(EINVAL);
-    }
+pub(crate) fn export(
+    ctx: &Context,
+    mut req: uapi::BufferExport,
+    arg: &IoctlArg<uapi::BufferExport>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), uapi::EXPORT_CLOEXEC.into())?;
+    reason::zero("pad", req.pad.into())?;
+    reason::zero("fd (an output)", req.fd.unsigned_abs().into())?;
+    reason::zeros("reserved", &req.reserved)?;
     let buffer = ctx.buffer(req.handle)?;
     let size = buffer.size();
     let cloexec = req.flags & uapi::EXPORT_CLOEXEC != 0;
-    export_arc(&BUFFERS, buffer, size, cloexec, module, |fd| {
+    export_arc(&BUFFERS, buffer, size, cloexec, |fd| {
         req.fd = fd;
         arg.write(&req)
     })?;
@@ -194,17 +209,17 @@ pub(crate) fn export(ctx: &Context, module: &'static ThisModule, arg: IoctlArg) 
 
 /// Handles `BUFFER_IMPORT`. `EINVAL`: flags/pad/reserved/outputs, or a dma-buf LightOS did not
 /// export as a buffer; `EBADF`: not an open descriptor; `ENOSPC`: the context is full.
-pub(crate) fn import(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::BufferImport = arg.read()?;
-    if req.flags != 0
-        || req.pad != 0
-        || req.handle != 0
-        || req.size != 0
-        || req.mmap_offset != 0
-        || req.reserved.iter().any(|&r| r != 0)
-    {
-        return Err(EINVAL);
-    }
+pub(crate) fn import(
+    ctx: &Context,
+    mut req: uapi::BufferImport,
+    arg: &IoctlArg<uapi::BufferImport>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zero("pad", req.pad.into())?;
+    reason::zero("handle (an output)", req.handle.into())?;
+    reason::zero("size (an output)", req.size)?;
+    reason::zero("mmap_offset (an output)", req.mmap_offset)?;
+    reason::zeros("reserved", &req.reserved)?;
     let buffer = import_arc(&BUFFERS, req.fd)?;
     let size = buffer.size() as u64;
     let handle = ctx.insert_buffer(buffer)?;
@@ -213,7 +228,7 @@ pub(crate) fn import(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     req.mmap_offset = crate::buffer::mmap_offset(handle);
     if let Err(err) = arg.write(&req) {
         let _ = ctx.remove_buffer(handle);
-        return Err(err);
+        return Err(err.into());
     }
     Ok(0)
 }

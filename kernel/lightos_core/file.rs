@@ -1,21 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The file operations of `/dev/lightos`: open, release, ioctl dispatch, fdinfo.
+//! The file operations of `/dev/lightos`: open, release, ioctl (through [`ioctl_table`]), fdinfo.
 //!
 //! The kernel crate's `MiscDeviceRegistration` (7.2) leaves `file_operations.owner` unset, so an open
 //! file would not pin the module and `rmmod` with an open fd would free code still in use. The module
 //! therefore swaps in a copy of the operations with `owner` set ([`ModuleFops`]), and `open`
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
-use crate::{
-    buffer_ioctl, context::Context, events, executor_ioctl, export, info, ioctl_arg::IoctlArg, mmap, power, query, spike_ioctl, submit,
-    uapi,
-};
+use crate::{context::Context, ioctl_table, mmap, spike_ioctl, uapi};
 use kernel::{
     bindings,
     fs::{File, Kiocb},
     iov::IovIterDest,
-    ioctl::{_IOC_DIR, _IOC_NR, _IOC_TYPE},
     miscdevice::{MiscDevice, MiscDeviceRegistration},
     mm::virt::VmaNew,
     prelude::*,
@@ -46,86 +42,7 @@ impl MiscDevice for LightosFile {
 
     fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         me.ctx.count_ioctl();
-        if _IOC_TYPE(cmd) != uapi::IOC_MAGIC {
-            return Err(ENOTTY);
-        }
-        let read_write = uapi::IOC_READ | uapi::IOC_WRITE;
-        match (_IOC_NR(cmd), _IOC_DIR(cmd)) {
-            (uapi::IOC_NR_GET_INFO, dir) if dir == read_write => {
-                info::get_info(&me.ctx, IoctlArg::new::<uapi::Info>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_BUFFER_CREATE, dir) if dir == read_write => {
-                buffer_ioctl::create(&me.ctx, IoctlArg::new::<uapi::BufferCreate>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_BUFFER_INFO, dir) if dir == read_write => {
-                buffer_ioctl::info(&me.ctx, IoctlArg::new::<uapi::BufferInfo>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_BUFFER_DESTROY, dir) if dir == read_write => {
-                buffer_ioctl::destroy(&me.ctx, IoctlArg::new::<uapi::BufferDestroy>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_QUERY, dir) if dir == read_write => {
-                query::query(&me.ctx, IoctlArg::new::<uapi::Query>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_QUEUE_CREATE, dir) if dir == read_write => {
-                submit::queue_create(&me.ctx, IoctlArg::new::<uapi::QueueCreate>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_QUEUE_DESTROY, dir) if dir == read_write => {
-                submit::queue_destroy(&me.ctx, IoctlArg::new::<uapi::QueueDestroy>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_SUBMIT, dir) if dir == read_write => {
-                submit::submit(&me.ctx, IoctlArg::new::<uapi::Submit>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_WAIT, dir) if dir == read_write => {
-                submit::wait(&me.ctx, IoctlArg::new::<uapi::Wait>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_EXECUTOR_REGISTER, dir) if dir == read_write => {
-                executor_ioctl::register(&me.ctx, IoctlArg::new::<uapi::ExecutorRegister>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_JOB_FETCH, dir) if dir == read_write => {
-                executor_ioctl::fetch(&me.ctx, IoctlArg::new::<uapi::JobFetch>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_JOB_COMPLETE, dir) if dir == read_write => {
-                executor_ioctl::complete(&me.ctx, IoctlArg::new::<uapi::JobComplete>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_BUFFER_EXPORT, dir) if dir == read_write => export::export(
-                &me.ctx,
-                &crate::THIS_MODULE,
-                IoctlArg::new::<uapi::BufferExport>(cmd, arg)?,
-            ),
-            (uapi::IOC_NR_BUFFER_IMPORT, dir) if dir == read_write => {
-                export::import(&me.ctx, IoctlArg::new::<uapi::BufferImport>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_ROUTE_SET, dir) if dir == read_write => {
-                me.ctx.routes().set(IoctlArg::new::<uapi::RouteSet>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_EVENT_WAIT, dir) if dir == read_write => {
-                events::wait(IoctlArg::new::<uapi::EventWait>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_SPIKE_QUEUE_CREATE, dir) if dir == read_write => {
-                spike_ioctl::create(&me.ctx, IoctlArg::new::<uapi::SpikeQueueCreate>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_SPIKE_QUEUE_DESTROY, dir) if dir == read_write => {
-                spike_ioctl::destroy(&me.ctx, IoctlArg::new::<uapi::SpikeQueueId>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_SPIKE_WAIT, dir) if dir == read_write => {
-                spike_ioctl::wait(&me.ctx, IoctlArg::new::<uapi::SpikeWait>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_SPIKE_NOTIFY, dir) if dir == read_write => {
-                spike_ioctl::notify(&me.ctx, IoctlArg::new::<uapi::SpikeQueueId>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_SPIKE_QUEUE_EXPORT, dir) if dir == read_write => spike_ioctl::export(
-                &me.ctx,
-                &crate::THIS_MODULE,
-                IoctlArg::new::<uapi::SpikeQueueExport>(cmd, arg)?,
-            ),
-            (uapi::IOC_NR_SPIKE_QUEUE_IMPORT, dir) if dir == read_write => {
-                spike_ioctl::import(&me.ctx, IoctlArg::new::<uapi::SpikeQueueImport>(cmd, arg)?)
-            }
-            (uapi::IOC_NR_POWER_SET, dir) if dir == read_write => {
-                power::power_set(IoctlArg::new::<uapi::PowerSet>(cmd, arg)?)
-            }
-            _ => Err(ENOTTY),
-        }
+        ioctl_table::dispatch(&me.ctx, cmd, arg)
     }
 
     fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {

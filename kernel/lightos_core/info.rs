@@ -2,17 +2,22 @@
 
 //! `LIGHTOS_IOC_GET_INFO`: ABI version, capabilities, limits and the caller's context.
 
-use crate::{context, context::Context, ioctl_arg::IoctlArg, uapi, MODULE_VERSION};
+use crate::{
+    context::{self, Context},
+    ioctl_arg::IoctlArg,
+    reason::{self, Rejection},
+    uapi, MODULE_VERSION,
+};
 use kernel::prelude::*;
 
 const _: () = assert!(MODULE_VERSION.len() < uapi::MODULE_VERSION_LEN);
 
 /// Handles `GET_INFO`: rejects non-zero `flags`, `pad`, `pad2` or `reserved` with `EINVAL`, fills the rest.
-pub(crate) fn get_info(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut info: uapi::Info = arg.read()?;
-    if info.flags != 0 || info.pad != 0 || info.pad2 != 0 || info.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
+pub(crate) fn get_info(ctx: &Context, mut info: uapi::Info, arg: &IoctlArg<uapi::Info>) -> Result<isize, Rejection> {
+    reason::known_flags(info.flags.into(), 0)?;
+    reason::zero("pad", info.pad.into())?;
+    reason::zero("pad2", info.pad2.into())?;
+    reason::zeros("reserved", &info.reserved)?;
     info.abi_major = uapi::ABI_MAJOR;
     info.abi_minor = uapi::ABI_MINOR;
     info.max_contexts = uapi::MAX_CONTEXTS;

@@ -13,9 +13,11 @@
 //! registered); `EOPNOTSUPP` when backends run it but none (or not the rule's) deterministically.
 
 use crate::{
+    account,
     backend::{self, Backend},
     errno,
     ioctl_arg::IoctlArg,
+    reason::{self, ensure, reject, Rejection},
     uapi,
 };
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
@@ -66,7 +68,12 @@ impl Routes {
     }
 
     /// Picks the backend for `p` (whose operands span `bytes`) and its resolved `out_dtype`.
-    pub(crate) fn route(&self, p: &uapi::Primitive, out_dtype: u8, bytes: u64) -> Result<Arc<dyn Backend>> {
+    pub(crate) fn route(
+        &self,
+        p: &uapi::Primitive,
+        out_dtype: u8,
+        bytes: u64,
+    ) -> Result<Arc<dyn Backend>, Rejection> {
         let (rule, det) = {
             let t = self.table.lock();
             let rule = t.rules.iter().find(|r| r.matches(p, bytes)).copied();
@@ -83,27 +90,52 @@ impl Routes {
                     }
                 }
             }
-            Err(if runs_it { errno::eopnotsupp() } else { ENODEV })
+            let op = account::op_name(p.op.into());
+            Err(match (runs_it, wanted) {
+                (true, _) => reject!(
+                    errno::eopnotsupp(),
+                    "deterministic {op}: no backend{} runs it bit-reproducibly",
+                    if wanted == uapi::BACKEND_ANY { "" } else { " of the matching route" }
+                ),
+                (false, uapi::BACKEND_ANY) => reject!(
+                    ENODEV,
+                    "no backend runs {op} on dtype {} -> {}",
+                    p.dtype,
+                    out_dtype
+                ),
+                (false, id) => reject!(
+                    ENODEV,
+                    "route to backend {id}: not registered, or it does not run {op} on dtype {} -> {}",
+                    p.dtype,
+                    out_dtype
+                ),
+            })
         })
     }
 
     /// Handles `ROUTE_SET`: clears, sets the mode and/or appends a rule. `EINVAL` for unknown flags,
     /// non-zero pad/reserved, an unknown op or dtype, `min_bytes > max_bytes`, a mode other than 0/1
     /// (or a mode without `ROUTE_SET_MODE`); `ENOSPC` beyond [`uapi::MAX_ROUTES`] rules.
-    pub(crate) fn set(&self, arg: IoctlArg) -> Result<isize> {
-        let mut req: uapi::RouteSet = arg.read()?;
-        if req.flags & !uapi::ROUTE_FLAGS_ALL != 0
-            || req.pad != 0
-            || req.pad2 != 0
-            || req.reserved.iter().any(|&r| r != 0)
-            || usize::from(req.op) > uapi::OP_COUNT
-            || req.dtype > uapi::DTYPE_MAX
-            || (req.max_bytes != 0 && req.min_bytes > req.max_bytes)
-            || req.deterministic > 1
-            || (req.deterministic != 0 && req.flags & uapi::ROUTE_SET_MODE == 0)
-        {
-            return Err(EINVAL);
-        }
+    pub(crate) fn set(&self, mut req: uapi::RouteSet, arg: &IoctlArg<uapi::RouteSet>) -> Result<isize, Rejection> {
+        reason::known_flags(req.flags.into(), uapi::ROUTE_FLAGS_ALL.into())?;
+        reason::zero("pad", req.pad.into())?;
+        reason::zero("pad2", req.pad2.into())?;
+        reason::zeros("reserved", &req.reserved)?;
+        ensure!(usize::from(req.op) <= uapi::OP_COUNT, EINVAL, "op {}: unknown", req.op);
+        ensure!(req.dtype <= uapi::DTYPE_MAX, EINVAL, "dtype {}: unknown", req.dtype);
+        ensure!(
+            req.max_bytes == 0 || req.min_bytes <= req.max_bytes,
+            EINVAL,
+            "min_bytes {} > max_bytes {}",
+            req.min_bytes,
+            req.max_bytes
+        );
+        ensure!(req.deterministic <= 1, EINVAL, "deterministic {}: 0 or 1", req.deterministic);
+        ensure!(
+            req.deterministic == 0 || req.flags & uapi::ROUTE_SET_MODE != 0,
+            EINVAL,
+            "deterministic: set without ROUTE_SET_MODE"
+        );
         let has_rule = req.backend_id != 0
             || req.op != 0
             || req.dtype != 0
@@ -112,7 +144,7 @@ impl Routes {
             || req.flags & (uapi::ROUTE_CLEAR | uapi::ROUTE_SET_MODE) == 0;
         let mut t = self.table.lock();
         if has_rule && (req.flags & uapi::ROUTE_CLEAR == 0) && t.rules.len() >= uapi::MAX_ROUTES as usize {
-            return Err(ENOSPC);
+            return Err(reject!(ENOSPC, "this context has {} routing rules, the most it may", uapi::MAX_ROUTES));
         }
         if req.flags & uapi::ROUTE_CLEAR != 0 {
             t.rules.clear();
@@ -136,3 +168,4 @@ impl Routes {
         Ok(0)
     }
 }
+

@@ -3,7 +3,14 @@
 //! `SPIKE_QUEUE_CREATE`, `SPIKE_QUEUE_DESTROY`, `SPIKE_WAIT`, `SPIKE_NOTIFY`,
 //! `SPIKE_QUEUE_EXPORT` and `SPIKE_QUEUE_IMPORT`.
 
-use crate::{context::Context, export, ioctl_arg::IoctlArg, spike::SpikeQueue, uapi};
+use crate::{
+    context::Context,
+    export,
+    ioctl_arg::IoctlArg,
+    reason::{self, reject, Rejection},
+    spike::SpikeQueue,
+    uapi,
+};
 use kernel::{prelude::*, sync::Arc};
 
 /// The mmap cookie of spike queue `id`.
@@ -13,15 +20,27 @@ fn mmap_offset(id: u32) -> u64 {
 
 /// Handles `SPIKE_QUEUE_CREATE`. `EINVAL`: unknown flags, pad/reserved, entries not a power of two
 /// within the limits. `ENOSPC`: [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`] reached.
-pub(crate) fn create(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::SpikeQueueCreate = arg.read()?;
-    if req.flags & !uapi::SPIKE_QUEUE_KERNEL_PRODUCER != 0
-        || req.pad != 0
-        || req.reserved.iter().any(|&r| r != 0)
-    {
-        return Err(EINVAL);
-    }
-    let queue = SpikeQueue::new(req.entries, req.flags & uapi::SPIKE_QUEUE_KERNEL_PRODUCER != 0)?;
+pub(crate) fn create(
+    ctx: &Context,
+    mut req: uapi::SpikeQueueCreate,
+    arg: &IoctlArg<uapi::SpikeQueueCreate>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), uapi::SPIKE_QUEUE_KERNEL_PRODUCER.into())?;
+    reason::zero("pad", req.pad.into())?;
+    reason::zeros("reserved", &req.reserved)?;
+    let entries = req.entries;
+    let queue = SpikeQueue::new(entries, req.flags & uapi::SPIKE_QUEUE_KERNEL_PRODUCER != 0).map_err(|err| {
+        if err == EINVAL {
+            reject!(
+                EINVAL,
+                "entries {entries}: a power of two from {} to {}",
+                uapi::SPIKE_RING_MIN_ENTRIES,
+                uapi::SPIKE_RING_MAX_ENTRIES
+            )
+        } else {
+            err.into()
+        }
+    })?;
     let size = queue.mmap_size() as u64;
     let id = ctx.insert_spike_queue(queue)?;
     req.queue_id = id;
@@ -29,7 +48,7 @@ pub(crate) fn create(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     req.mmap_size = size;
     if let Err(err) = arg.write(&req) {
         let _ = ctx.destroy_spike_queue(id);
-        return Err(err);
+        return Err(err.into());
     }
     Ok(0)
 }
@@ -37,19 +56,19 @@ pub(crate) fn create(ctx: &Context, arg: IoctlArg) -> Result<isize> {
 /// Handles `SPIKE_QUEUE_EXPORT`: a new descriptor (a dma-buf of the `lightos-spikes` exporter)
 /// that holds the queue; another process that receives it (fork, `SCM_RIGHTS`) imports it.
 /// `EINVAL`: unknown flags, non-zero fd/pad/reserved; `ENOENT`: unknown queue; `EMFILE`.
-pub(crate) fn export(ctx: &Context, module: &'static ThisModule, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::SpikeQueueExport = arg.read()?;
-    if req.flags & !uapi::SPIKE_EXPORT_CLOEXEC != 0
-        || req.fd != 0
-        || req.pad != 0
-        || req.reserved.iter().any(|&r| r != 0)
-    {
-        return Err(EINVAL);
-    }
+pub(crate) fn export(
+    ctx: &Context,
+    mut req: uapi::SpikeQueueExport,
+    arg: &IoctlArg<uapi::SpikeQueueExport>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), uapi::SPIKE_EXPORT_CLOEXEC.into())?;
+    reason::zero("fd (an output)", req.fd.unsigned_abs().into())?;
+    reason::zero("pad", req.pad.into())?;
+    reason::zeros("reserved", &req.reserved)?;
     let queue = ctx.spike_queue(req.queue_id)?;
     let size = queue.mmap_size();
     let cloexec = req.flags & uapi::SPIKE_EXPORT_CLOEXEC != 0;
-    export::export_arc(&export::SPIKE_QUEUES, queue, size, cloexec, module, |fd| {
+    export::export_arc(&export::SPIKE_QUEUES, queue, size, cloexec, |fd| {
         req.fd = fd;
         arg.write(&req)
     })?;
@@ -60,17 +79,17 @@ pub(crate) fn export(ctx: &Context, module: &'static ThisModule, arg: IoctlArg) 
 /// under a new identifier (the same ring: the importer maps and uses it like its own).
 /// `EINVAL`: flags/outputs/reserved non-zero, or a descriptor that is not an exported spike queue;
 /// `EBADF`; `ENOSPC`: the context holds its limit of queues.
-pub(crate) fn import(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::SpikeQueueImport = arg.read()?;
-    if req.flags != 0
-        || req.queue_id != 0
-        || req.entries != 0
-        || req.mmap_offset != 0
-        || req.mmap_size != 0
-        || req.reserved.iter().any(|&r| r != 0)
-    {
-        return Err(EINVAL);
-    }
+pub(crate) fn import(
+    ctx: &Context,
+    mut req: uapi::SpikeQueueImport,
+    arg: &IoctlArg<uapi::SpikeQueueImport>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zero("queue_id (an output)", req.queue_id.into())?;
+    reason::zero("entries (an output)", req.entries.into())?;
+    reason::zero("mmap_offset (an output)", req.mmap_offset)?;
+    reason::zero("mmap_size (an output)", req.mmap_size)?;
+    reason::zeros("reserved", &req.reserved)?;
     let queue = export::import_arc(&export::SPIKE_QUEUES, req.fd)?;
     req.entries = queue.entries();
     req.mmap_size = queue.mmap_size() as u64;
@@ -79,7 +98,7 @@ pub(crate) fn import(ctx: &Context, arg: IoctlArg) -> Result<isize> {
     req.mmap_offset = mmap_offset(id);
     if let Err(err) = arg.write(&req) {
         let _ = ctx.destroy_spike_queue(id);
-        return Err(err);
+        return Err(err.into());
     }
     Ok(0)
 }
@@ -89,36 +108,55 @@ fn wait_on(ctx: &Context, id: u32, queue: &Arc<SpikeQueue>, min: u32, deadline_n
     queue.wait(min, deadline_ns, || ctx.holds_spike_queue(id, queue))
 }
 
-fn queue_id(arg: &IoctlArg) -> Result<u32> {
-    let req: uapi::SpikeQueueId = arg.read()?;
-    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
+/// The queue a [`uapi::SpikeQueueId`] names, after its flags and reserved words are checked.
+fn queue_id(req: &uapi::SpikeQueueId) -> Result<u32, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zeros("reserved", &req.reserved)?;
     Ok(req.queue_id)
 }
 
 /// Handles `SPIKE_QUEUE_DESTROY`. `ENOENT`: unknown queue; `EINVAL`: flags/reserved.
-pub(crate) fn destroy(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    ctx.destroy_spike_queue(queue_id(&arg)?)?;
+pub(crate) fn destroy(
+    ctx: &Context,
+    req: uapi::SpikeQueueId,
+    _arg: &IoctlArg<uapi::SpikeQueueId>,
+) -> Result<isize, Rejection> {
+    ctx.destroy_spike_queue(queue_id(&req)?)?;
     Ok(0)
 }
 
 /// Handles `SPIKE_NOTIFY`. `ENOENT`: unknown queue; `EINVAL`: flags/reserved.
-pub(crate) fn notify(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    ctx.spike_queue(queue_id(&arg)?)?.notify();
+pub(crate) fn notify(
+    ctx: &Context,
+    req: uapi::SpikeQueueId,
+    _arg: &IoctlArg<uapi::SpikeQueueId>,
+) -> Result<isize, Rejection> {
+    ctx.spike_queue(queue_id(&req)?)?.notify();
     Ok(0)
 }
 
 /// Handles `SPIKE_WAIT`. `EINVAL`: flags/reserved, `min_events` 0 or above the ring's size.
 /// `ENOENT`: unknown (or destroyed while waiting). `ETIMEDOUT`; `EINTR` (restarted with
 /// `SA_RESTART`).
-pub(crate) fn wait(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::SpikeWait = arg.read()?;
-    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
+pub(crate) fn wait(
+    ctx: &Context,
+    mut req: uapi::SpikeWait,
+    arg: &IoctlArg<uapi::SpikeWait>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zeros("reserved", &req.reserved)?;
     let queue = ctx.spike_queue(req.queue_id)?;
-    req.available = wait_on(ctx, req.queue_id, &queue, req.min_events, req.timeout_ns)?;
+    let entries = queue.entries();
+    let min = req.min_events;
+    req.available = wait_on(ctx, req.queue_id, &queue, min, req.timeout_ns).map_err(|err| {
+        if err == EINVAL {
+            reject!(EINVAL, "min_events {min}: 1 to the ring's {entries} entries")
+        } else if err == ENOENT {
+            reject!(ENOENT, "spike queue {}: destroyed while waiting", req.queue_id)
+        } else {
+            Rejection::from(err)
+        }
+    })?;
     arg.write(&req)?;
     Ok(0)
 }

@@ -13,6 +13,7 @@ use crate::{
     context::Context,
     ioctl_arg::IoctlArg,
     job::Job,
+    reason::{self, ensure, reject, Rejection},
     timeline::Charge,
     uapi,
     validate::{self, Checked},
@@ -25,41 +26,51 @@ use kernel::{
 
 /// Handles `QUEUE_CREATE`. `EINVAL`: flags/reserved, priority or timeout out of range. `ENOSPC`:
 /// [`uapi::MAX_QUEUES_PER_CONTEXT`] reached.
-pub(crate) fn queue_create(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::QueueCreate = arg.read()?;
-    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
+pub(crate) fn queue_create(
+    ctx: &Context,
+    mut req: uapi::QueueCreate,
+    arg: &IoctlArg<uapi::QueueCreate>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zeros("reserved", &req.reserved)?;
     let queue = ctx.create_queue(req.priority, req.timeout_ms)?;
     req.queue_id = queue.id();
     req.completion_offset =
         (u64::from(queue.id()) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_COMPLETION_PAGE;
     if let Err(err) = arg.write(&req) {
         let _ = ctx.destroy_queue(queue.id());
-        return Err(err);
+        return Err(err.into());
     }
     Ok(0)
 }
 
 /// Handles `QUEUE_DESTROY`: jobs not yet completed end with `ABORTED`. `ENOENT`: unknown queue.
-pub(crate) fn queue_destroy(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let req: uapi::QueueDestroy = arg.read()?;
-    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
+pub(crate) fn queue_destroy(
+    ctx: &Context,
+    req: uapi::QueueDestroy,
+    _arg: &IoctlArg<uapi::QueueDestroy>,
+) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zeros("reserved", &req.reserved)?;
     ctx.destroy_queue(req.queue_id)?;
     Ok(0)
 }
 
 /// Handles `WAIT`. `EINVAL`: flags/pad/reserved, or a sequence number not yet submitted (or 0).
 /// `ENOENT`: unknown queue. `ETIMEDOUT`, `EINTR` (restarted with `SA_RESTART`).
-pub(crate) fn wait(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::Wait = arg.read()?;
-    if req.flags != 0 || req.pad != 0 || req.reserved.iter().any(|&r| r != 0) || req.seq == 0 {
-        return Err(EINVAL);
-    }
+pub(crate) fn wait(ctx: &Context, mut req: uapi::Wait, arg: &IoctlArg<uapi::Wait>) -> Result<isize, Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zero("pad", req.pad.into())?;
+    reason::zeros("reserved", &req.reserved)?;
+    ensure!(req.seq != 0, EINVAL, "seq 0: sequence numbers start at 1");
     let queue = ctx.queue(req.queue_id)?;
-    let (status, completed) = queue.timeline().wait(req.seq, req.timeout_ns)?;
+    let (status, completed) = queue.timeline().wait(req.seq, req.timeout_ns).map_err(|err| {
+        if err == EINVAL {
+            reject!(EINVAL, "seq {}: not submitted to queue {} yet", req.seq, req.queue_id)
+        } else {
+            Rejection::from(err)
+        }
+    })?;
     req.status = status;
     req.completed_seq = completed;
     arg.write(&req)?;
@@ -75,8 +86,7 @@ struct Accepted {
 
 /// Handles `SUBMIT`. `EINVAL`: flags/reserved or a count outside 1..=`MAX_SUBMIT`; `ENOENT`: unknown
 /// queue; `EFAULT`: unreadable primitives; `EBUSY`: the queue is full; the chain's errors otherwise.
-pub(crate) fn submit(ctx: &Context, arg: IoctlArg) -> Result<isize> {
-    let mut req: uapi::Submit = arg.read()?;
+pub(crate) fn submit(ctx: &Context, mut req: uapi::Submit, arg: &IoctlArg<uapi::Submit>) -> Result<isize, Rejection> {
     // Errors not caused by one primitive report `error_index == count`.
     req.error_index = req.count;
     match submit_batch(ctx, &mut req) {
@@ -92,13 +102,16 @@ pub(crate) fn submit(ctx: &Context, arg: IoctlArg) -> Result<isize> {
 }
 
 /// The chain for every primitive of `req`; sets `error_index` to the primitive at fault.
-fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
-    if req.flags != 0 || req.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
-    }
-    if req.count == 0 || req.count > uapi::MAX_SUBMIT {
-        return Err(EINVAL);
-    }
+fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> {
+    reason::known_flags(req.flags.into(), 0)?;
+    reason::zeros("reserved", &req.reserved)?;
+    ensure!(
+        (1..=uapi::MAX_SUBMIT).contains(&req.count),
+        EINVAL,
+        "count {}: 1 to {} primitives per SUBMIT",
+        req.count,
+        uapi::MAX_SUBMIT
+    );
     let queue = ctx.queue(req.queue_id)?;
     let timeline = queue.timeline();
     timeline.expire();
@@ -121,18 +134,20 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
         }
     }
 
-    let jobs = timeline.admit(
-        count,
-        |i| Charge {
-            op: accepted[i].prim.op,
-            backend: accepted[i].backend.counters().clone(),
-        },
-        |i, fence| {
-            let a = &accepted[i];
-            let (buffers, spike_queue) = (a.checked.buffers.clone(), a.checked.spike_queue.clone());
-            Job::new(fence, a.prim, buffers, spike_queue, queue.priority())
-        },
-    )?;
+    let jobs = timeline
+        .admit(
+            count,
+            |i| Charge {
+                op: accepted[i].prim.op,
+                backend: accepted[i].backend.counters().clone(),
+            },
+            |i, fence| {
+                let a = &accepted[i];
+                let (buffers, spike_queue) = (a.checked.buffers.clone(), a.checked.spike_queue.clone());
+                Job::new(fence, a.prim, buffers, spike_queue, queue.priority())
+            },
+        )
+        .map_err(|err| admission_rejection(err, req.queue_id, count))?;
     let first_seq = jobs.first().map_or(0, |j| j.seq());
     let last_seq = jobs.last().map_or(0, |j| j.seq());
     for (job, a) in jobs.into_iter().zip(accepted.iter()) {
@@ -153,6 +168,21 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result {
     req.first_seq = first_seq;
     req.last_seq = last_seq;
     Ok(())
+}
+
+/// Why [`Queue::admit`](crate::queue::Queue::admit) refused `count` jobs with `err`.
+fn admission_rejection(err: Error, queue_id: u32, count: usize) -> Rejection {
+    if err == EBUSY {
+        reject!(
+            EBUSY,
+            "queue {queue_id}: {count} more jobs would exceed its {} in flight",
+            uapi::MAX_QUEUE_INFLIGHT
+        )
+    } else if err == ENODEV {
+        reject!(ENODEV, "queue {queue_id} is being destroyed")
+    } else {
+        err.into()
+    }
 }
 
 /// Copies `count` primitives from user address `ptr`, once.

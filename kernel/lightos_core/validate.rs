@@ -7,9 +7,17 @@
 //! operand/parameter, an unknown op, dtype, rounding mode or flag, a wrong input count, dtypes the op
 //! does not take, inconsistent shapes, a misaligned offset or a forbidden alias; `ENOENT` for an
 //! unknown buffer handle; `EOVERFLOW` when a shape's size overflows 64 bits; `ERANGE` when an
-//! operand's extent leaves its buffer; `EACCES` when the output is a device-read-only buffer.
+//! operand's extent leaves its buffer; `EACCES` when the output is a device-read-only buffer. Each
+//! names the field or operand at fault and why ("operand 2: extent 4352 > buffer 4096").
 
-use crate::{buffer::Buffer, context::Context, spike::SpikeQueue, spike_encode, uapi};
+use crate::{
+    account,
+    buffer::Buffer,
+    context::Context,
+    reason::{self, ensure, reject, Rejection},
+    spike::SpikeQueue,
+    spike_encode, uapi,
+};
 use kernel::{prelude::*, sync::Arc};
 
 /// What validation learned about an accepted primitive.
@@ -59,138 +67,186 @@ fn arity(op: u16) -> (u8, u8, usize) {
     }
 }
 
+/// The name of a valid dtype, for reasons.
+fn dtype_name(dtype: u8) -> &'static str {
+    match dtype {
+        uapi::DTYPE_F32 => "f32",
+        uapi::DTYPE_F16 => "f16",
+        uapi::DTYPE_BF16 => "bf16",
+        uapi::DTYPE_I8 => "i8",
+        uapi::DTYPE_FP8_E4M3 => "fp8e4m3",
+        uapi::DTYPE_SPIKE_EVENT => "spike_event",
+        _ => "?",
+    }
+}
+
 /// The dims of a tensor whose `ndim`, dims and strides were checked.
 fn dims(t: &uapi::Tensor) -> &[u64] {
     &t.shape[..t.ndim as usize]
 }
 
 /// Checks one tensor's own fields: ndim, dims, unused dims and strides.
-fn check_tensor(t: &uapi::Tensor) -> Result {
+fn check_tensor(t: &uapi::Tensor) -> Result<(), Rejection> {
     let n = t.ndim as usize;
-    if n == 0 || n > uapi::MAX_DIMS {
-        return Err(EINVAL);
+    ensure!((1..=uapi::MAX_DIMS).contains(&n), EINVAL, "ndim {n}: 1 to {}", uapi::MAX_DIMS);
+    if let Some(i) = t.shape[..n].iter().position(|&d| d > uapi::MAX_DIM_SIZE) {
+        return Err(reject!(EINVAL, "shape[{i}] {} > {}", t.shape[i], uapi::MAX_DIM_SIZE));
     }
-    if t.shape[..n].iter().any(|&d| d > uapi::MAX_DIM_SIZE)
-        || t.shape[n..].iter().any(|&v| v != 0)
-        || t.strides[n..].iter().any(|&v| v != 0)
-    {
-        return Err(EINVAL);
+    if let Some(i) = (n..uapi::MAX_DIMS).find(|&i| t.shape[i] != 0 || t.strides[i] != 0) {
+        return Err(reject!(EINVAL, "shape/strides[{i}]: beyond ndim {n}, must be zero"));
     }
     Ok(())
 }
 
 /// Elements of a checked tensor (`EOVERFLOW` if the product does not fit).
-fn numel(t: &uapi::Tensor) -> Result<u64> {
-    dims(t).iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or(EOVERFLOW)
+fn numel(t: &uapi::Tensor) -> Result<u64, Rejection> {
+    let n = dims(t).iter().try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    n.ok_or_else(|| reject!(EOVERFLOW, "{:?}: element count overflows 64 bits", dims(t)))
 }
 
 /// The byte range `[start, end)` a checked tensor spans in its buffer (empty for zero elements).
-fn extent(t: &uapi::Tensor, esize: u64) -> Result<(u64, u64)> {
-    if t.offset % esize != 0 {
-        return Err(EINVAL);
-    }
+fn extent(t: &uapi::Tensor, esize: u64) -> Result<(u64, u64), Rejection> {
+    ensure!(
+        t.offset.is_multiple_of(esize),
+        EINVAL,
+        "offset {} is not a multiple of the element size {esize}",
+        t.offset
+    );
     let d = dims(t);
     if d.contains(&0) {
         return Ok((t.offset, t.offset));
     }
+    let overflow = || reject!(EOVERFLOW, "offset {} + extent of {d:?} overflows 64 bits", t.offset);
     let contiguous = t.strides.iter().all(|&s| s == 0);
     let mut last = 0u64; // index of the last element, in elements
     let mut stride = 1u64;
     for i in (0..d.len()).rev() {
         let s = if contiguous { stride } else { t.strides[i] };
-        last = (d[i] - 1).checked_mul(s).and_then(|x| last.checked_add(x)).ok_or(EOVERFLOW)?;
-        stride = stride.checked_mul(d[i]).ok_or(EOVERFLOW)?;
+        last = (d[i] - 1).checked_mul(s).and_then(|x| last.checked_add(x)).ok_or_else(overflow)?;
+        stride = stride.checked_mul(d[i]).ok_or_else(overflow)?;
     }
-    let bytes = last.checked_add(1).and_then(|n| n.checked_mul(esize)).ok_or(EOVERFLOW)?;
-    let end = t.offset.checked_add(bytes).ok_or(EOVERFLOW)?;
+    let bytes = last.checked_add(1).and_then(|n| n.checked_mul(esize)).ok_or_else(overflow)?;
+    let end = t.offset.checked_add(bytes).ok_or_else(overflow)?;
     Ok((t.offset, end))
 }
 
+/// `EINVAL`: the op's shapes disagree, with what it needs.
+fn shapes(op: u16, needs: &str) -> Rejection {
+    reject!(EINVAL, "shapes: {} needs {needs}", account::op_name(op.into()))
+}
+
 /// Checks that the op's shapes agree; returns its operation count.
-fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -> Result<u64> {
+fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -> Result<u64, Rejection> {
     let same = |a: &uapi::Tensor, b: &uapi::Tensor| dims(a) == dims(b);
-    let n = numel(out)?;
+    let n = numel(out).map_err(|r| r.context(format_args!("operand {} (output)", ins.len())))?;
     let flops = |k: u64| n.saturating_mul(k);
-    match p.op {
+    let op = p.op;
+    match op {
         uapi::OP_MATMUL => {
             let (a, b) = (dims(&ins[0]), dims(&ins[1]));
             let o = dims(out);
             let nd = a.len();
+            let needs = "a[(B,)M,K] b[(B,)K,N] out[(B,)M,N]";
             if !(2..=3).contains(&nd) || b.len() != nd || o.len() != nd {
-                return Err(EINVAL);
+                return Err(shapes(op, needs));
             }
             if nd == 3 && (a[0] != b[0] || a[0] != o[0]) {
-                return Err(EINVAL);
+                return Err(shapes(op, "the same batch B in a, b and out"));
             }
             let (m, k, k2, nn) = (a[nd - 2], a[nd - 1], b[nd - 2], b[nd - 1]);
-            if k != k2 || o[nd - 2] != m || o[nd - 1] != nn {
-                return Err(EINVAL);
+            if k != k2 {
+                return Err(reject!(EINVAL, "shapes: matmul's K differs: a has {k}, b has {k2}"));
+            }
+            if o[nd - 2] != m || o[nd - 1] != nn {
+                return Err(reject!(EINVAL, "shapes: matmul's out must be {m}x{nn}, not {o:?}"));
             }
             // B's per-column scales: one f32 per output column.
             if ins.len() == 3 && dims(&ins[2]) != [nn] {
-                return Err(EINVAL);
+                return Err(reject!(EINVAL, "shapes: matmul's scales (operand 2) must be [{nn}]"));
             }
             Ok(n.saturating_mul(k).saturating_mul(2))
         }
         uapi::OP_CONV2D => {
             let (x, w, o) = (dims(&ins[0]), dims(&ins[1]), dims(out));
             if x.len() != 4 || w.len() != 4 || o.len() != 4 || w[1] != x[1] {
-                return Err(EINVAL);
+                return Err(shapes(op, "x[N,C,H,W] w[F,C,KH,KW] out[N,F,OH,OW]"));
             }
             let stride = if p.params[0] == 0 { 1 } else { p.params[0] };
             let pad = p.params[1];
-            if stride > 64 || pad > 64 {
-                return Err(EINVAL);
-            }
-            let out_dim = |i: u64, k: u64| -> Result<u64> {
-                let span = i.checked_add(2 * pad).ok_or(EOVERFLOW)?;
-                span.checked_sub(k).map(|s| s / stride + 1).ok_or(EINVAL)
+            ensure!(stride <= 64, EINVAL, "params[0]: stride {stride} > 64");
+            ensure!(pad <= 64, EINVAL, "params[1]: padding {pad} > 64");
+            let out_dim = |i: u64, k: u64| -> Result<u64, Rejection> {
+                // `pad` is at most 64, so this cannot overflow a dim of at most 2^32.
+                let span = i.saturating_add(2 * pad);
+                let fits = span.checked_sub(k).map(|s| s / stride + 1);
+                fits.ok_or_else(|| reject!(EINVAL, "shapes: conv2d's kernel {k} > padded input {span}"))
             };
-            if o[0] != x[0] || o[1] != w[0] || o[2] != out_dim(x[2], w[2])? || o[3] != out_dim(x[3], w[3])? {
-                return Err(EINVAL);
+            let (oh, ow) = (out_dim(x[2], w[2])?, out_dim(x[3], w[3])?);
+            if o[0] != x[0] || o[1] != w[0] || o[2] != oh || o[3] != ow {
+                return Err(reject!(
+                    EINVAL,
+                    "shapes: conv2d's out must be [{}, {}, {oh}, {ow}], not {o:?}",
+                    x[0],
+                    w[0]
+                ));
             }
             if ins.len() == 3 && dims(&ins[2]) != [w[0]] {
-                return Err(EINVAL);
+                return Err(reject!(EINVAL, "shapes: conv2d's bias (operand 2) must be [{}]", w[0]));
             }
             Ok(flops(2).saturating_mul(w[1]).saturating_mul(w[2]).saturating_mul(w[3]))
         }
         uapi::OP_LAYERNORM => {
-            let d = *dims(&ins[0]).last().ok_or(EINVAL)?;
+            let d = dims(&ins[0]).last().copied().unwrap_or(0);
             if !same(&ins[0], out) || ins.len() == 2 || ins[1..].iter().any(|g| dims(g) != [d]) {
-                return Err(EINVAL);
+                return Err(shapes(op, "out shaped as x, and gamma and beta [last dim of x] (both or none)"));
             }
             Ok(flops(8))
         }
         uapi::OP_ATTENTION => {
             let (q, k, v, o) = (dims(&ins[0]), dims(&ins[1]), dims(&ins[2]), dims(out));
             if q.len() != 3 || k.len() != 3 || v.len() != 3 || o.len() != 3 {
-                return Err(EINVAL);
+                return Err(shapes(op, "3-D q, k, v and out"));
             }
             if k[0] != q[0] || v[0] != q[0] || k[2] != q[2] || v[1] != k[1] || o != [q[0], q[1], v[2]] {
-                return Err(EINVAL);
+                return Err(shapes(op, "q[B,S,D] k[B,T,D] v[B,T,E] out[B,S,E]"));
             }
             let scores = q[0].saturating_mul(q[1]).saturating_mul(k[1]);
             Ok(scores.saturating_mul(2).saturating_mul(q[2].saturating_add(v[2])))
         }
         uapi::OP_ADD | uapi::OP_MUL => {
             if !same(&ins[0], out) || !same(&ins[1], out) {
-                return Err(EINVAL);
+                return Err(reject!(
+                    EINVAL,
+                    "shapes: {} needs equal shapes, not {:?} {:?} -> {:?}",
+                    account::op_name(op.into()),
+                    dims(&ins[0]),
+                    dims(&ins[1]),
+                    dims(out)
+                ));
             }
             Ok(n)
         }
-        uapi::OP_SPIKE_ENCODE => spike_encode::check(p, dims(&ins[0]), numel(&ins[0])?, dims(out)),
+        uapi::OP_SPIKE_ENCODE => {
+            let x = numel(&ins[0]).map_err(|r| r.context(format_args!("operand 0")))?;
+            spike_encode::check(p, dims(&ins[0]), x, dims(out))
+        }
         uapi::OP_COPY => {
-            if numel(&ins[0])? != n {
-                return Err(EINVAL);
-            }
+            let x = numel(&ins[0]).map_err(|r| r.context(format_args!("operand 0")))?;
+            ensure!(x == n, EINVAL, "shapes: copy's input has {x} elements, its output {n}");
             Ok(0)
         }
         _ => {
             // Element-wise unary ops: SOFTMAX, GELU, RELU, QUANTIZE, DEQUANTIZE.
             if !same(&ins[0], out) {
-                return Err(EINVAL);
+                return Err(reject!(
+                    EINVAL,
+                    "shapes: {} needs out shaped as its input: {:?} -> {:?}",
+                    account::op_name(op.into()),
+                    dims(&ins[0]),
+                    dims(out)
+                ));
             }
-            Ok(flops(match p.op {
+            Ok(flops(match op {
                 uapi::OP_SOFTMAX => 5,
                 uapi::OP_GELU => 8,
                 uapi::OP_RELU => 1,
@@ -205,13 +261,17 @@ fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -
 /// B's scales per output column instead (then B's scale word is 0). All zero with two inputs: the
 /// raw sums, as before 1.7. Scales must be positive and finite (checked on the bits: the kernel does
 /// no floating point); zero points in i8's range for i8, 0 for FP8 (it has no zero point).
-fn check_matmul_quant(p: &uapi::Primitive, out_dtype: u8) -> Result {
+fn check_matmul_quant(p: &uapi::Primitive, out_dtype: u8) -> Result<(), Rejection> {
     if p.params[0] == 0 && p.params[1] == 0 && p.n_inputs == 2 {
         return Ok(());
     }
-    if !is_quantized(p.dtype) || !is_float(out_dtype) {
-        return Err(EINVAL);
-    }
+    ensure!(
+        is_quantized(p.dtype) && is_float(out_dtype),
+        EINVAL,
+        "params/scales: only an i8 or fp8e4m3 matmul with a float output takes them, not {} -> {}",
+        dtype_name(p.dtype),
+        dtype_name(out_dtype)
+    );
     let scale_ok = |bits: u32| bits != 0 && bits < 0x7f80_0000;
     let zero_ok = |z: i32| match p.dtype {
         uapi::DTYPE_I8 => (-128..=127).contains(&z),
@@ -219,16 +279,20 @@ fn check_matmul_quant(p: &uapi::Primitive, out_dtype: u8) -> Result {
     };
     let split = |w: u64| (w as u32, (w >> 32) as u32 as i32);
     let ((sa, za), (sb, zb)) = (split(p.params[0]), split(p.params[1]));
-    let b_scale_ok = if p.n_inputs == 3 { sb == 0 } else { scale_ok(sb) };
-    if scale_ok(sa) && b_scale_ok && zero_ok(za) && zero_ok(zb) {
-        Ok(())
+    ensure!(scale_ok(sa), EINVAL, "params[0]: A's scale {sa:#x} is not a positive finite f32");
+    if p.n_inputs == 3 {
+        ensure!(sb == 0, EINVAL, "params[1]: B's scale must be 0 with per-column scales (operand 2)");
     } else {
-        Err(EINVAL)
+        ensure!(scale_ok(sb), EINVAL, "params[1]: B's scale {sb:#x} is not a positive finite f32");
     }
+    let range = if p.dtype == uapi::DTYPE_I8 { "-128 to 127" } else { "0 for fp8e4m3" };
+    ensure!(zero_ok(za), EINVAL, "params[0]: A's zero point {za} is out of range ({range})");
+    ensure!(zero_ok(zb), EINVAL, "params[1]: B's zero point {zb} is out of range ({range})");
+    Ok(())
 }
 
 /// Checks the dtypes the op takes.
-fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result {
+fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result<(), Rejection> {
     let (d, o) = (p.dtype, out_dtype);
     let events = uapi::DTYPE_SPIKE_EVENT;
     let ok = match p.op {
@@ -242,29 +306,46 @@ fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result {
         }
         _ => o == d,
     };
-    if ok { Ok(()) } else { Err(EINVAL) }
+    ensure!(
+        ok,
+        EINVAL,
+        "dtypes: {} does not take {} -> {}",
+        account::op_name(p.op.into()),
+        dtype_name(d),
+        dtype_name(o)
+    );
+    Ok(())
 }
 
 /// Validates `p` against `ctx`'s buffers.
-pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked> {
-    if p.pad != 0 || p.pad2 != 0 || p.reserved.iter().any(|&r| r != 0) {
-        return Err(EINVAL);
+pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked, Rejection> {
+    reason::zero("pad", p.pad.into())?;
+    reason::zero("pad2", p.pad2.into())?;
+    reason::zeros("reserved", &p.reserved)?;
+    let op_known = (1..=uapi::OP_COUNT).contains(&usize::from(p.op));
+    ensure!(op_known, EINVAL, "op {}: unknown (1 to {})", p.op, uapi::OP_COUNT);
+    let name = account::op_name(p.op.into());
+    for (field, d) in [("dtype", p.dtype), ("out_dtype", p.out_dtype)] {
+        let known = d <= uapi::DTYPE_MAX && (d != 0 || field == "out_dtype");
+        ensure!(known, EINVAL, "{field} {d}: unknown (1 to {})", uapi::DTYPE_MAX);
     }
-    if p.op == 0 || usize::from(p.op) > uapi::OP_COUNT {
-        return Err(EINVAL);
-    }
-    if p.dtype == 0 || p.dtype > uapi::DTYPE_MAX || p.out_dtype > uapi::DTYPE_MAX {
-        return Err(EINVAL);
-    }
-    if p.rounding > uapi::ROUND_MAX || p.flags & !uapi::PRIM_FLAGS_ALL != 0 {
-        return Err(EINVAL);
-    }
-    if p.flags & uapi::PRIM_CAUSAL != 0 && p.op != uapi::OP_ATTENTION {
-        return Err(EINVAL);
-    }
+    let max = uapi::ROUND_MAX;
+    ensure!(p.rounding <= max, EINVAL, "rounding {}: unknown (0 to {max})", p.rounding);
+    reason::known_flags(p.flags.into(), uapi::PRIM_FLAGS_ALL.into())?;
+    ensure!(
+        p.flags & uapi::PRIM_CAUSAL == 0 || p.op == uapi::OP_ATTENTION,
+        EINVAL,
+        "flags: CAUSAL is for attention, not {name}"
+    );
     let (min_in, max_in, nparams) = arity(p.op);
-    if p.n_inputs < min_in || p.n_inputs > max_in || p.params[nparams..].iter().any(|&v| v != 0) {
-        return Err(EINVAL);
+    ensure!(
+        (min_in..=max_in).contains(&p.n_inputs),
+        EINVAL,
+        "n_inputs {}: {name} takes {min_in} to {max_in}",
+        p.n_inputs
+    );
+    if let Some(i) = (nparams..p.params.len()).find(|&i| p.params[i] != 0) {
+        return Err(reject!(EINVAL, "params[{i}]: {name} uses {nparams} params, the rest must be zero"));
     }
     let out_dtype = p.output_dtype();
     check_dtypes(p, out_dtype)?;
@@ -274,11 +355,12 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked> {
 
     let n_in = usize::from(p.n_inputs);
     let used = &p.operands[..=n_in];
-    if p.operands[n_in + 1..].iter().any(|t| *t != uapi::Tensor::default()) {
-        return Err(EINVAL);
+    let at = |i: usize| move |r: Rejection| r.context(format_args!("operand {i}"));
+    if let Some(i) = (n_in + 1..uapi::MAX_OPERANDS).find(|&i| p.operands[i] != uapi::Tensor::default()) {
+        return Err(reject!(EINVAL, "operand {i}: unused ({name} has {n_in} inputs), must be zero"));
     }
-    for t in used {
-        check_tensor(t)?;
+    for (i, t) in used.iter().enumerate() {
+        check_tensor(t).map_err(at(i))?;
     }
     let flops = check_shapes(p, &used[..n_in], &used[n_in])?;
 
@@ -286,25 +368,27 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked> {
     let mut ranges = [(0u64, 0u64); uapi::MAX_OPERANDS];
     let mut bytes = 0u64;
     for (i, t) in used.iter().enumerate() {
-        let buffer = ctx.buffer(t.buffer)?;
+        let buffer = ctx.buffer(t.buffer).map_err(at(i))?;
         let esize = match i {
             _ if i == n_in => elem_size(out_dtype),
             // A quantized MATMUL's per-column scales are f32 whatever the inputs' dtype.
             2 if p.op == uapi::OP_MATMUL => elem_size(uapi::DTYPE_F32),
             _ => elem_size(p.dtype),
         };
-        let (start, end) = extent(t, esize)?;
-        if end > buffer.size() as u64 {
-            return Err(ERANGE);
-        }
+        let (start, end) = extent(t, esize).map_err(at(i))?;
+        let size = buffer.size() as u64;
+        ensure!(end <= size, ERANGE, "operand {i}: extent {end} > buffer {size}");
         bytes = bytes.saturating_add(end - start);
         ranges[i] = (start, end);
         buffers[i] = Some(buffer);
     }
+    let out_handle = used[n_in].buffer;
     let out = buffers[n_in].as_ref().ok_or(EINVAL)?;
-    if out.flags() & uapi::BUFFER_DEVICE_READ_ONLY != 0 {
-        return Err(EACCES);
-    }
+    ensure!(
+        out.flags() & uapi::BUFFER_DEVICE_READ_ONLY == 0,
+        EACCES,
+        "operand {n_in} (output): buffer {out_handle} is device-read-only"
+    );
     // The output may alias an input only for element-wise ops, and then only exactly.
     let in_place_ok = matches!(p.op, uapi::OP_GELU | uapi::OP_RELU | uapi::OP_ADD | uapi::OP_MUL);
     let (os, oe) = ranges[n_in];
@@ -315,16 +399,21 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked> {
             let exact = used[i].offset == used[n_in].offset
                 && used[i].shape == used[n_in].shape
                 && used[i].strides == used[n_in].strides;
-            if !(in_place_ok && exact) {
-                return Err(EINVAL);
-            }
+            ensure!(
+                in_place_ok && exact,
+                EINVAL,
+                "operand {n_in} (output) overlaps operand {i}: only relu, gelu, add and mul may run in place, on exactly the same range"
+            );
         }
     }
     let spike_queue = if p.op == uapi::OP_SPIKE_ENCODE {
-        let queue = ctx.spike_queue(p.params[0] as u32)?;
-        if !queue.kernel_producer() {
-            return Err(EINVAL);
-        }
+        let id = p.params[0] as u32;
+        let queue = ctx.spike_queue(id).map_err(|r| r.context(format_args!("params[0]")))?;
+        ensure!(
+            queue.kernel_producer(),
+            EINVAL,
+            "params[0]: spike queue {id} is not kernel-produced (SPIKE_QUEUE_KERNEL_PRODUCER)"
+        );
         Some(queue)
     } else {
         None

@@ -58,6 +58,8 @@ check "lightos info on a missing node fails with a hint" \
 
 check "lightos run matmul without a backend fails with a hint" \
       "! lightos run matmul 2>&1 && lightos run matmul 2>&1 | grep -q 'lightos executor'"
+check "lightos executor under a name already registered fails and prints the kernel's reason" \
+      "{ lightos executor --name dup0 2>/dev/null & P=\$!; }; for i in \$(seq 40); do grep -q 'backend dup0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done; ! lightos executor --name dup0 2>/tmp/e; kill \$P; wait \$P 2>/dev/null; cat /tmp/e; grep -q 'EXECUTOR_REGISTER failed: EEXIST (name: a backend of that name is registered)' /tmp/e"
 check "lightos run matmul --m 0 is refused" "! lightos run matmul --m 0 2>&1 && lightos run matmul --m 0 2>&1 | grep -q 'must be 1 to 4096'"
 check "lightos run matmul through lightos executor matches the f64 reference" \
       "lightos executor --name cli0 --max-jobs 2 & for i in \$(seq 40); do lightos run matmul --m 8 --k 8 --n 8 --repeats 2 > /tmp/r 2>&1 && break; sleep 0.5; done; cat /tmp/r; grep -q 'max |error| vs f64 reference   0' /tmp/r"

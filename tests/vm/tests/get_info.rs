@@ -91,7 +91,8 @@ fn runtime_device_reads_the_same_info() {
             "spikes",
             "spike-sharing",
             "spike-encode",
-            "power"
+            "power",
+            "reasons"
         ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);

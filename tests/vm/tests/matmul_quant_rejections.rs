@@ -66,8 +66,16 @@ fn submit(p: uapi::Primitive) -> Result<(), Errno> {
             assert_eq!(c.status, lightos_runtime::JobStatus::Ok);
             Ok(())
         }
-        Err(Error::Submit { index, errno }) => {
+        Err(Error::Submit {
+            index,
+            errno,
+            reason,
+        }) => {
             assert_eq!(index, 0);
+            assert!(
+                reason.is_some_and(|r| !r.is_empty()),
+                "a rejection says why"
+            );
             Err(errno)
         }
         Err(e) => panic!("{e}"),

@@ -273,7 +273,9 @@ fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
     mutate(p.abi_mut(), user_q.id());
     let in_flight = r.dev.stats().unwrap().jobs_in_flight;
     match r.jobs.submit(&[p]) {
-        Err(Error::Submit { index, errno: e }) => assert_eq!((index, e), (0, errno), "{p:?}"),
+        Err(Error::Submit {
+            index, errno: e, ..
+        }) => assert_eq!((index, e), (0, errno), "{p:?}"),
         other => panic!("expected {errno}, got {other:?}"),
     }
     assert_eq!(r.dev.stats().unwrap().jobs_in_flight, in_flight);

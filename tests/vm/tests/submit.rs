@@ -38,7 +38,7 @@ fn add4(b: &lightos_runtime::Buffer) -> Primitive {
 
 fn submit_errno(q: &Queue, prims: &[Primitive]) -> (u32, Errno) {
     match q.submit(prims) {
-        Err(Error::Submit { index, errno }) => (index, errno),
+        Err(Error::Submit { index, errno, .. }) => (index, errno),
         other => panic!("expected a rejected primitive, got {other:?}"),
     }
 }

@@ -1,6 +1,6 @@
 //! One test per rejection path of a primitive descriptor: each mutates a valid ADD in one way and
 //! expects SUBMIT to fail with its errno, name primitive 0, and admit nothing (the op's accepted count
-//! and the module's jobs in flight are unchanged).
+//! and the module's jobs in flight are unchanged), with a reason read back through the runtime.
 
 use lightos_runtime::{BufferFlags, Context, DType, Error, Op, Placement, PrimitiveBuilder};
 use lightos_uapi as uapi;
@@ -26,8 +26,14 @@ fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
     let before = dev.op_stats().unwrap()[Op::Add].count;
     let in_flight = dev.stats().unwrap().jobs_in_flight;
     match q.submit(&[p]) {
-        Err(Error::Submit { index, errno: e }) => {
-            assert_eq!((index, e), (0, errno), "{p:?}")
+        Err(Error::Submit {
+            index,
+            errno: e,
+            reason,
+        }) => {
+            assert_eq!((index, e), (0, errno), "{p:?}");
+            // Every rejection of a primitive says why (ABI 1.8).
+            assert!(reason.is_some_and(|r| !r.is_empty()), "no reason for {p:?}");
         }
         other => panic!("expected {errno}, got {other:?}"),
     }

@@ -78,7 +78,7 @@ impl Buffer {
         };
         // SAFETY: `req` is a valid, writable `BufferCreate` that outlives the call; the fd is open.
         unsafe { sys::buffer_create(fd.as_raw_fd(), &mut req) }
-            .map_err(|errno| ioctl_error("BUFFER_CREATE", errno))?;
+            .map_err(|errno| sys::rejected(fd.as_raw_fd(), "BUFFER_CREATE", errno))?;
         let mut buffer = Self {
             fd,
             handle: req.handle,
@@ -102,7 +102,7 @@ impl Buffer {
         };
         // SAFETY: `req` is a valid, writable `BufferImport` that outlives the call; the fd is open.
         unsafe { sys::buffer_import(fd_dev.as_raw_fd(), &mut req) }
-            .map_err(|errno| ioctl_error("BUFFER_IMPORT", errno))?;
+            .map_err(|errno| sys::rejected(fd_dev.as_raw_fd(), "BUFFER_IMPORT", errno))?;
         let info = handle_info(&fd_dev, req.handle)?;
         Ok(Self {
             fd: fd_dev,
@@ -125,7 +125,7 @@ impl Buffer {
         };
         // SAFETY: `req` is a valid, writable `BufferExport` that outlives the call; the fd is open.
         unsafe { sys::buffer_export(self.fd.as_raw_fd(), &mut req) }
-            .map_err(|errno| ioctl_error("BUFFER_EXPORT", errno))?;
+            .map_err(|errno| sys::rejected(self.fd.as_raw_fd(), "BUFFER_EXPORT", errno))?;
         // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
         Ok(unsafe { OwnedFd::from_raw_fd(req.fd) })
     }
@@ -138,7 +138,7 @@ impl Buffer {
         };
         // SAFETY: `info` is a valid, writable `BufferInfo` that outlives the call; the fd is open.
         unsafe { sys::buffer_info(self.fd.as_raw_fd(), &mut info) }
-            .map_err(|errno| ioctl_error("BUFFER_INFO", errno))?;
+            .map_err(|errno| sys::rejected(self.fd.as_raw_fd(), "BUFFER_INFO", errno))?;
         Ok(info)
     }
 
@@ -226,10 +226,15 @@ pub(crate) fn handle_info(fd: &OwnedFd, handle: u32) -> Result<uapi::BufferInfo>
     };
     // SAFETY: `info` is a valid, writable `BufferInfo` that outlives the call; the fd is open.
     unsafe { sys::buffer_info(fd.as_raw_fd(), &mut info) }
-        .map_err(|errno| ioctl_error("BUFFER_INFO", errno))?;
+        .map_err(|errno| sys::rejected(fd.as_raw_fd(), "BUFFER_INFO", errno))?;
     Ok(info)
 }
 
+/// The error of `op` refused by the runtime itself with `errno` (no ioctl was made).
 pub(crate) fn ioctl_error(op: &'static str, errno: Errno) -> Error {
-    Error::Ioctl { op, errno }
+    Error::Ioctl {
+        op,
+        errno,
+        reason: None,
+    }
 }

@@ -2,8 +2,8 @@
 
 use crate::spike::queue::{Producer, SpikeQueue};
 use crate::{
-    buffer::ioctl_error, sys, Buffer, BufferFlags, DType, DeviceInfo, Error, Executor,
-    ExecutorSpec, Op, Placement, Queue, Result,
+    sys, Buffer, BufferFlags, DType, DeviceInfo, Error, Executor, ExecutorSpec, Op, Placement,
+    Queue, Result,
 };
 use lightos_uapi as uapi;
 use nix::{errno::Errno, fcntl::OFlag, sys::stat::Mode};
@@ -61,12 +61,8 @@ impl Context {
     pub fn info(&self) -> Result<DeviceInfo> {
         let mut raw = uapi::Info::zeroed();
         // SAFETY: `raw` is a valid, writable `Info` that outlives the call; the fd is open.
-        unsafe { sys::get_info(self.fd.as_raw_fd(), &mut raw) }.map_err(|errno: Errno| {
-            Error::Ioctl {
-                op: "GET_INFO",
-                errno,
-            }
-        })?;
+        unsafe { sys::get_info(self.fd.as_raw_fd(), &mut raw) }
+            .map_err(|errno: Errno| sys::rejected(self.fd.as_raw_fd(), "GET_INFO", errno))?;
         Ok(DeviceInfo::from_raw(&raw))
     }
 
@@ -158,7 +154,7 @@ impl Context {
     fn route_set(&self, mut req: uapi::RouteSet) -> Result<u32> {
         // SAFETY: `req` is a valid, writable `RouteSet` that outlives the call; the fd is open.
         unsafe { sys::route_set(self.fd.as_raw_fd(), &mut req) }
-            .map_err(|errno| ioctl_error("ROUTE_SET", errno))?;
+            .map_err(|errno| sys::rejected(self.fd.as_raw_fd(), "ROUTE_SET", errno))?;
         Ok(req.rules)
     }
 }
@@ -190,7 +186,8 @@ mod tests {
                 err,
                 Error::Ioctl {
                     op: "GET_INFO",
-                    errno: Errno::ENOTTY
+                    errno: Errno::ENOTTY,
+                    ..
                 }
             ),
             "{err}"

@@ -1,4 +1,5 @@
-//! Typed errors of the runtime: what failed, and the errno the kernel gave.
+//! Typed errors of the runtime: what failed, the errno the kernel gave and, from ABI 1.8 on, the
+//! kernel's reason for a rejection (`QUERY_LAST_ERROR`).
 
 use nix::errno::Errno;
 use std::path::PathBuf;
@@ -15,12 +16,14 @@ pub enum Error {
         errno: Errno,
     },
     /// An ioctl was rejected by the kernel.
-    #[error("{op} failed: {errno} ({})", errno.desc())]
+    #[error("{op} failed: {errno:?} ({})", why(*errno, reason))]
     Ioctl {
         /// The operation, e.g. `GET_INFO`.
         op: &'static str,
         /// The errno the kernel returned.
         errno: Errno,
+        /// Why, as the kernel said (`None`: it gave no reason, or predates ABI 1.8).
+        reason: Option<String>,
     },
     /// Mapping a buffer failed.
     #[error("mmap of buffer {handle} failed: {errno} ({})", errno.desc())]
@@ -31,12 +34,14 @@ pub enum Error {
         errno: Errno,
     },
     /// `SUBMIT` rejected the primitive at `index` of the batch (nothing was submitted).
-    #[error("SUBMIT rejected primitive {index}: {errno} ({})", errno.desc())]
+    #[error("SUBMIT rejected primitive {index}: {errno:?} ({})", why(*errno, reason))]
     Submit {
         /// Index of the rejected primitive in the batch.
         index: u32,
         /// The errno the kernel returned.
         errno: Errno,
+        /// Why, as the kernel said (`None`: it gave no reason, or predates ABI 1.8).
+        reason: Option<String>,
     },
     /// The module speaks an ABI major version this runtime does not.
     #[error("kernel ABI {kernel_major}.{kernel_minor} is incompatible with this runtime (ABI {runtime_major}.x)")]
@@ -61,6 +66,20 @@ impl Error {
             Error::AbiMismatch { .. } => None,
         }
     }
+
+    /// The kernel's reason for rejecting the request ("operand 2: extent 4352 > buffer 4096"), if
+    /// it gave one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Error::Ioctl { reason, .. } | Error::Submit { reason, .. } => reason.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The parenthesised part of a rejection's message: the kernel's reason, else the errno's text.
+fn why(errno: Errno, reason: &Option<String>) -> &str {
+    reason.as_deref().unwrap_or(errno.desc())
 }
 
 fn open_hint(errno: Errno) -> &'static str {
@@ -76,3 +95,32 @@ fn open_hint(errno: Errno) -> &'static str {
 
 /// The runtime's result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_shows_the_kernels_reason_and_else_the_errnos_text() {
+        let with = Error::Submit {
+            index: 0,
+            errno: Errno::EINVAL,
+            reason: Some("operand 2: extent 4352 > buffer 4096".into()),
+        };
+        assert_eq!(
+            with.to_string(),
+            "SUBMIT rejected primitive 0: EINVAL (operand 2: extent 4352 > buffer 4096)"
+        );
+        assert_eq!(with.reason(), Some("operand 2: extent 4352 > buffer 4096"));
+        let without = Error::Ioctl {
+            op: "GET_INFO",
+            errno: Errno::ENOTTY,
+            reason: None,
+        };
+        assert_eq!(
+            without.to_string(),
+            format!("GET_INFO failed: ENOTTY ({})", Errno::ENOTTY.desc())
+        );
+        assert_eq!(without.reason(), None);
+    }
+}

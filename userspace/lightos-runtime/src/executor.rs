@@ -189,7 +189,7 @@ impl Executor {
         req.name[..name.len()].copy_from_slice(name);
         // SAFETY: `req` is a valid, writable `ExecutorRegister` that outlives the call.
         unsafe { sys::executor_register(fd.as_raw_fd(), &mut req) }
-            .map_err(|errno| ioctl_error("EXECUTOR_REGISTER", errno))?;
+            .map_err(|errno| sys::rejected(fd.as_raw_fd(), "EXECUTOR_REGISTER", errno))?;
         Ok(Self {
             fd,
             backend_id: req.backend_id,
@@ -221,7 +221,7 @@ impl Executor {
                 prim: Primitive::from_abi(req.prim),
             })),
             Err(Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR) => Ok(None),
-            Err(errno) => Err(ioctl_error("JOB_FETCH", errno)),
+            Err(errno) => Err(sys::rejected(self.fd.as_raw_fd(), "JOB_FETCH", errno)),
         }
     }
 
@@ -275,7 +275,7 @@ impl Executor {
         };
         // SAFETY: `req` is a valid, writable `JobComplete` that outlives the call; the fd is open.
         unsafe { sys::job_complete(self.fd.as_raw_fd(), &mut req) }
-            .map_err(|errno| ioctl_error("JOB_COMPLETE", errno))?;
+            .map_err(|errno| sys::rejected(self.fd.as_raw_fd(), "JOB_COMPLETE", errno))?;
         Ok(())
     }
 }

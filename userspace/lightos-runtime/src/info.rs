@@ -51,7 +51,7 @@ impl DeviceInfo {
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 13] = [
+        const NAMES: [(u64, &str); 14] = [
             (uapi::CAP_FDINFO, "fdinfo"),
             (uapi::CAP_BUFFERS, "buffers"),
             (uapi::CAP_DEBUGFS, "debugfs"),
@@ -65,6 +65,7 @@ impl DeviceInfo {
             (uapi::CAP_SPIKE_SHARING, "spike-sharing"),
             (uapi::CAP_SPIKE_ENCODE, "spike-encode"),
             (uapi::CAP_POWER, "power"),
+            (uapi::CAP_REASONS, "reasons"),
         ];
         let mut names: Vec<String> = NAMES
             .iter()

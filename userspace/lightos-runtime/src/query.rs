@@ -1,7 +1,7 @@
 //! `QUERY`: the module's, this context's, each op's, each backend's and each spike queue's
 //! counters, in Rust types (the ABI's result structs stay inside the runtime).
 
-use crate::{sys, Context, Error, Op, Result};
+use crate::{sys, Context, Op, Result};
 use lightos_uapi as uapi;
 use nix::errno::Errno;
 use std::os::fd::{AsFd, AsRawFd};
@@ -235,7 +235,7 @@ impl Context {
         // SAFETY: `req.ptr` points to a writable `T` of `req.size` bytes that outlives the call, and
         // `req` itself is a valid `Query`; the kernel writes at most `size` bytes there.
         unsafe { sys::query(self.as_fd().as_raw_fd(), &mut req) }
-            .map_err(|errno: Errno| Error::Ioctl { op: "QUERY", errno })?;
+            .map_err(|errno: Errno| sys::rejected(self.as_fd().as_raw_fd(), "QUERY", errno))?;
         Ok(())
     }
 }

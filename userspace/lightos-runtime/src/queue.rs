@@ -1,6 +1,6 @@
 //! Submission queues: submit primitives, wait on the timeline, poll the completion page.
 
-use crate::{buffer::ioctl_error, sys, Error, JobStatus, Primitive, Result};
+use crate::{sys, Error, JobStatus, Primitive, Result};
 use lightos_uapi as uapi;
 use memmap2::{Mmap, MmapOptions};
 use nix::errno::Errno;
@@ -48,7 +48,7 @@ impl Queue {
         };
         // SAFETY: `req` is a valid, writable `QueueCreate` that outlives the call; the fd is open.
         unsafe { sys::queue_create(fd.as_raw_fd(), &mut req) }
-            .map_err(|errno| ioctl_error("QUEUE_CREATE", errno))?;
+            .map_err(|errno| sys::rejected(fd.as_raw_fd(), "QUEUE_CREATE", errno))?;
         // SAFETY: a read-only shared mapping of the kernel's completion page, which lives as long
         // as the mapping; the kernel writes it concurrently, so it is only read through atomics.
         let page = unsafe {
@@ -104,8 +104,9 @@ impl Queue {
             Err(errno) if req.error_index < req.count => Err(Error::Submit {
                 index: req.error_index,
                 errno,
+                reason: sys::rejection_reason(self.fd.as_raw_fd(), "SUBMIT", errno),
             }),
-            Err(errno) => Err(ioctl_error("SUBMIT", errno)),
+            Err(errno) => Err(sys::rejected(self.fd.as_raw_fd(), "SUBMIT", errno)),
         }
     }
 
@@ -128,7 +129,7 @@ impl Queue {
         };
         // SAFETY: `req` is a valid, writable `Wait` that outlives the call; the fd is open.
         unsafe { sys::wait(self.fd.as_raw_fd(), &mut req) }
-            .map_err(|errno| ioctl_error("WAIT", errno))?;
+            .map_err(|errno| sys::rejected(self.fd.as_raw_fd(), "WAIT", errno))?;
         Ok(Completion {
             status: JobStatus::from_raw(req.status),
             completed_seq: req.completed_seq,

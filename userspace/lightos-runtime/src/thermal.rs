@@ -17,7 +17,7 @@
 //! # }
 //! ```
 
-use crate::{sys, uapi, Context, Error, Result};
+use crate::{sys, uapi, Context, Result};
 use nix::errno::Errno;
 use std::{
     os::fd::{AsFd, AsRawFd},
@@ -322,12 +322,8 @@ impl Context {
             req.tec_floor_permille = p;
         }
         // SAFETY: `req` is a valid, writable `PowerSet` that outlives the call; the fd is open.
-        unsafe { sys::power_set(self.as_fd().as_raw_fd(), &mut req) }.map_err(|errno| {
-            Error::Ioctl {
-                op: "POWER_SET",
-                errno,
-            }
-        })?;
+        unsafe { sys::power_set(self.as_fd().as_raw_fd(), &mut req) }
+            .map_err(|errno| sys::rejected(self.as_fd().as_raw_fd(), "POWER_SET", errno))?;
         Ok(())
     }
 
@@ -390,10 +386,7 @@ impl Context {
                 last_seq: after_seq,
                 lost: 0,
             }),
-            Err(errno) => Err(Error::Ioctl {
-                op: "EVENT_WAIT",
-                errno,
-            }),
+            Err(errno) => Err(sys::rejected(self.as_fd().as_raw_fd(), "EVENT_WAIT", errno)),
         }
     }
 }

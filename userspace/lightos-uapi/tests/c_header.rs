@@ -467,6 +467,15 @@ fn generated_checks() -> String {
         uapi::SPIKE_ENCODE_MAX_STEPS
     );
     check_const!(c, "LIGHTOS_QUERY_SPIKE_QUEUES", uapi::QUERY_SPIKE_QUEUES);
+    check_const!(c, "LIGHTOS_QUERY_LAST_ERROR", uapi::QUERY_LAST_ERROR);
+    check_const!(c, "LIGHTOS_CAP_REASONS", uapi::CAP_REASONS);
+    check_const!(c, "LIGHTOS_REASON_LEN", uapi::REASON_LEN);
+    check_struct!(
+        c,
+        uapi::QueryLastError,
+        "lightos_query_last_error",
+        [rejections, error, ioctl_nr, reason, reserved]
+    );
     check_struct!(
         c,
         uapi::SpikeQueueInfo,

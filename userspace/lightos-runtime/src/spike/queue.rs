@@ -48,7 +48,7 @@ impl SpikeQueue {
         };
         // SAFETY: `req` is a valid, writable `SpikeQueueCreate`; the fd is open.
         unsafe { sys::spike_queue_create(fd.as_raw_fd(), &mut req) }
-            .map_err(|e| ioctl_error("SPIKE_QUEUE_CREATE", e))?;
+            .map_err(|e| sys::rejected(fd.as_raw_fd(), "SPIKE_QUEUE_CREATE", e))?;
         Self::map(fd, req.queue_id, entries, req.mmap_offset, req.mmap_size)
     }
 
@@ -60,7 +60,7 @@ impl SpikeQueue {
         };
         // SAFETY: `req` is a valid, writable `SpikeQueueImport`; the fd is open.
         unsafe { sys::spike_queue_import(fd.as_raw_fd(), &mut req) }
-            .map_err(|e| ioctl_error("SPIKE_QUEUE_IMPORT", e))?;
+            .map_err(|e| sys::rejected(fd.as_raw_fd(), "SPIKE_QUEUE_IMPORT", e))?;
         Self::map(
             fd,
             req.queue_id,
@@ -97,7 +97,7 @@ impl SpikeQueue {
         };
         // SAFETY: `req` is a valid, writable `SpikeQueueExport`; the fd is open.
         unsafe { sys::spike_queue_export(self.fd.as_raw_fd(), &mut req) }
-            .map_err(|e| ioctl_error("SPIKE_QUEUE_EXPORT", e))?;
+            .map_err(|e| sys::rejected(self.fd.as_raw_fd(), "SPIKE_QUEUE_EXPORT", e))?;
         // SAFETY: on success the kernel installed `req.fd`, a new descriptor this process owns.
         Ok(unsafe { OwnedFd::from_raw_fd(req.fd) })
     }
@@ -244,7 +244,7 @@ impl SpikeQueue {
         match unsafe { sys::spike_wait(self.fd.as_raw_fd(), &mut req) } {
             Ok(_) => Ok(req.available),
             Err(Errno::ETIMEDOUT) => Ok(0),
-            Err(e) => Err(ioctl_error("SPIKE_WAIT", e)),
+            Err(e) => Err(sys::rejected(self.fd.as_raw_fd(), "SPIKE_WAIT", e)),
         }
     }
 
@@ -256,7 +256,7 @@ impl SpikeQueue {
         };
         // SAFETY: `req` is a valid, writable `SpikeQueueId`; the fd is open.
         unsafe { sys::spike_notify(self.fd.as_raw_fd(), &mut req) }
-            .map_err(|e| ioctl_error("SPIKE_NOTIFY", e))?;
+            .map_err(|e| sys::rejected(self.fd.as_raw_fd(), "SPIKE_NOTIFY", e))?;
         Ok(())
     }
 }
