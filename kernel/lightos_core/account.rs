@@ -122,11 +122,3 @@ pub(crate) fn op_name(op: usize) -> &'static str {
     ];
     NAMES.get(op.wrapping_sub(1)).copied().unwrap_or("?")
 }
-
-/// The current `CLOCK_MONOTONIC` time in nanoseconds.
-pub(crate) fn monotonic_ns() -> u64 {
-    // SAFETY: `ktime_get` has no preconditions; the kernel crate's `Instant` does not expose its
-    // nanoseconds to modules, and WAIT's ABI takes absolute CLOCK_MONOTONIC nanoseconds.
-    let now = unsafe { kernel::bindings::ktime_get() };
-    u64::try_from(now).unwrap_or(0)
-}

@@ -9,7 +9,6 @@
 //! readers and never allocates.
 
 use crate::{
-    account,
     context::Context,
     ioctl_arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
@@ -120,7 +119,7 @@ pub(crate) fn wait(
         req.after_seq
     );
     while ring.last == req.after_seq {
-        let now = account::monotonic_ns();
+        let now = crate::time::monotonic_ns();
         if req.timeout_ns <= now {
             return Err(ETIMEDOUT.into());
         }

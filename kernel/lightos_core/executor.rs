@@ -185,7 +185,7 @@ impl Executor {
             if nonblock {
                 return Err(EAGAIN);
             }
-            let now = crate::account::monotonic_ns();
+            let now = crate::time::monotonic_ns();
             if deadline_ns <= now {
                 return Err(ETIMEDOUT);
             }

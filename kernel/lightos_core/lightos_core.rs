@@ -31,12 +31,14 @@ mod policy;
 mod power;
 mod query;
 mod queue;
+mod queue_ioctl;
 mod reason;
 mod spike;
 mod spike_encode;
 mod spike_ioctl;
 mod stats;
 mod submit;
+mod time;
 mod timeline;
 mod validate;
 

@@ -17,7 +17,7 @@
 //! A queue belongs to every context that holds it (the creator and importers, `SPIKE_QUEUE_IMPORT`),
 //! each under its own identifier; its pages live until the last context and mapping let go.
 
-use crate::{account, stats, uapi};
+use crate::{stats, uapi};
 use core::{
     mem::offset_of,
     sync::atomic::{fence, Ordering},
@@ -190,7 +190,7 @@ impl SpikeQueue {
                 self.set_need_wakeup(false);
                 return Ok(available);
             }
-            let now = account::monotonic_ns();
+            let now = crate::time::monotonic_ns();
             if deadline_ns <= now {
                 self.set_need_wakeup(false);
                 return Err(ETIMEDOUT);

@@ -132,7 +132,7 @@ impl Fence {
     /// Counts its end with `status` (its token was spent by the caller).
     fn count(&self, status: u32) {
         account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
-        let latency = account::monotonic_ns().saturating_sub(self.submitted_ns);
+        let latency = crate::time::monotonic_ns().saturating_sub(self.submitted_ns);
         account::complete(self.charge.op, &self.charge.backend, status, latency);
     }
 }
@@ -256,7 +256,7 @@ impl WorkItem for Timeline {
 
     fn run(this: Arc<Timeline>) {
         let mut st = this.state.lock();
-        this.end_due(&mut st, account::monotonic_ns(), uapi::STATUS_TIMEOUT);
+        this.end_due(&mut st, crate::time::monotonic_ns(), uapi::STATUS_TIMEOUT);
         this.arm(&st);
         this.finish(st);
     }
@@ -317,7 +317,7 @@ impl Timeline {
         let first = st.completed + 1;
         st.window.reserve(first, held, held + count)?;
         // Stamped under the lock, so deadlines grow with sequence numbers.
-        let now = account::monotonic_ns();
+        let now = crate::time::monotonic_ns();
         for i in 0..count {
             let fence = Fence::new(self.clone(), st.submitted + 1 + i as u64, now, charge(i))?;
             jobs.push(make(i, fence.clone())?, GFP_KERNEL)?;
@@ -354,7 +354,7 @@ impl Timeline {
                 let status = if s == seq { status } else { uapi::STATUS_UNKNOWN };
                 return Ok((status, st.completed));
             }
-            let now = account::monotonic_ns();
+            let now = crate::time::monotonic_ns();
             if self.end_due(&mut st, now, uapi::STATUS_TIMEOUT) {
                 if self.advance(&mut st) {
                     self.done.notify_all();
@@ -379,7 +379,7 @@ impl Timeline {
     /// Ends every pending fence whose deadline has passed with `TIMEOUT`.
     pub(crate) fn expire(&self) {
         let mut st = self.state.lock();
-        self.end_due(&mut st, account::monotonic_ns(), uapi::STATUS_TIMEOUT);
+        self.end_due(&mut st, crate::time::monotonic_ns(), uapi::STATUS_TIMEOUT);
         self.finish(st);
     }
 
@@ -498,7 +498,7 @@ impl Timeline {
             return;
         }
         let Some(deadline) = Self::next_deadline(st) else { return };
-        let wait_ns = deadline.saturating_sub(account::monotonic_ns());
+        let wait_ns = deadline.saturating_sub(crate::time::monotonic_ns());
         let ms = u32::try_from(wait_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
         // Already queued: the pending run is for an earlier or equal deadline and re-arms.
         let _ = workqueue::system().enqueue_delayed(self.clone(), msecs_to_jiffies(ms) + 1);

@@ -328,7 +328,7 @@ impl HrTimerCallback for Guard {
         if state == LOST {
             return HrTimerRestart::Restart;
         }
-        let now_ns = crate::account::monotonic_ns();
+        let now_ns = crate::time::monotonic_ns();
         match this.npu.telemetry() {
             Some(t) if t.seq != this.last_seq.load(Relaxed) => {
                 this.last_seq.store(t.seq, Relaxed);

@@ -20,7 +20,7 @@ use super::{
     pipeline::{Kind, Pipeline},
     regs,
 };
-use crate::{account::monotonic_ns, buffer::Buffer, job::Job, uapi};
+use crate::{time::monotonic_ns, buffer::Buffer, job::Job, uapi};
 use kernel::{prelude::*, sync::atomic::Relaxed};
 
 /// Bytes per element (f32).

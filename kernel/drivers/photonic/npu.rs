@@ -239,7 +239,7 @@ impl Npu {
     /// the device (which discards every command still on the ring) before returning.
     pub(crate) fn complete(&self, posted: Posted) -> Result<(u32, u64), CommandError> {
         let mut ring = self.ring.lock();
-        let deadline = crate::account::monotonic_ns() + COMMAND_TIMEOUT_MS * 1_000_000;
+        let deadline = crate::time::monotonic_ns() + COMMAND_TIMEOUT_MS * 1_000_000;
         loop {
             match self.reap(&mut ring) {
                 Ok(Some(c)) if c.tag == posted.tag && c.status <= regs::ST_BAD_VALUE => {
@@ -255,7 +255,7 @@ impl Npu {
             if self.is_lost() {
                 return Err(CommandError::Lost);
             }
-            if crate::account::monotonic_ns() >= deadline {
+            if crate::time::monotonic_ns() >= deadline {
                 drop(ring);
                 return Err(self.recover(CommandError::Timeout));
             }
@@ -325,12 +325,12 @@ impl Npu {
         self.write_control(offset_of!(regs::Control, reset_seq), seq)?;
         self.ring_doorbell(regs::DOORBELL_RESET)?;
         self.resets.add(1, Relaxed);
-        let deadline = crate::account::monotonic_ns() + RESET_TIMEOUT_MS * 1_000_000;
+        let deadline = crate::time::monotonic_ns() + RESET_TIMEOUT_MS * 1_000_000;
         loop {
             if self.telemetry().is_some_and(|t| t.reset_ack == seq) {
                 break;
             }
-            if crate::account::monotonic_ns() >= deadline {
+            if crate::time::monotonic_ns() >= deadline {
                 return Err(ETIMEDOUT);
             }
             let _ = self.irq_wake.wait_interruptible_timeout(&mut ring, msecs_to_jiffies(1));

@@ -74,9 +74,9 @@ impl<'a> Pipeline<'a> {
         }
         let (posted, opcode, kind, _) = self.inflight.remove(0).map_err(|_| uapi::STATUS_DEVICE_ERROR)?;
         let stats = &self.npu.tile_stats;
-        let t0 = crate::account::monotonic_ns();
+        let t0 = crate::time::monotonic_ns();
         let r = self.npu.complete(posted);
-        stats.wait_ns.add(crate::account::monotonic_ns().saturating_sub(t0), Relaxed);
+        stats.wait_ns.add(crate::time::monotonic_ns().saturating_sub(t0), Relaxed);
         if let Ok((_, device_ns)) = r {
             match kind {
                 Kind::Program => stats.program_ns.add(device_ns, Relaxed),
