@@ -24,6 +24,7 @@ mod file;
 mod info;
 mod ioctl_arg;
 mod job;
+mod job_queue;
 mod mmap;
 mod policy;
 mod power;
