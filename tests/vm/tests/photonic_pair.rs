@@ -242,3 +242,62 @@ fn c_02_the_governor_places_a_stream_on_both() {
     );
     assert!(out.contains("governor: 12 decisions (0 degraded)"), "{out}");
 }
+
+/// The backend name the driver logged for the NPU at `address` when it last bound.
+fn bound_name(address: &str) -> String {
+    let out = Command::new("dmesg").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains(address) && l.contains("LightOS photonic NPU bound"))
+        .unwrap_or_else(|| panic!("no bind of {address} logged"));
+    let after = line.split_once("backend ").unwrap().1;
+    after.split_whitespace().next().unwrap().to_string()
+}
+
+fn bind(address: &str) {
+    std::fs::write(format!("{DRIVER}/bind"), address).unwrap();
+}
+
+fn unbind(address: &str) {
+    std::fs::write(format!("{DRIVER}/unbind"), address).unwrap();
+}
+
+/// Names come from probe order, the lowest free index first: an unbound NPU's name is reused by
+/// the next bind, whichever NPU it is; the other NPU is untouched meanwhile. Ends as it began,
+/// NPU i bound as photonic<i>.
+#[test]
+fn d_01_names_follow_probe_order_and_freed_names_are_reused() {
+    let npus = npu_addresses();
+    let (a0, a1) = (npus[0].as_str(), npus[1].as_str());
+    assert_eq!(bound_name(a0), "photonic0");
+    assert_eq!(bound_name(a1), "photonic1");
+    let dev = Device::open().unwrap();
+    let id1 = backend_id(&dev, 1).unwrap();
+
+    unbind(a0);
+    assert_eq!(backend_id(&dev, 0), None, "photonic0 left with its NPU");
+    assert!(!Path::new("/sys/kernel/debug/lightos-photonic0").exists());
+    assert_eq!(backend_id(&dev, 1), Some(id1), "photonic1 is untouched");
+    assert_eq!(matmul(1, 8, 8, 8).0, JobStatus::Ok, "photonic1 works alone");
+    bind(a0);
+    assert_eq!(bound_name(a0), "photonic0", "the freed name is reused");
+    assert_eq!(backend_id(&dev, 1), Some(id1));
+
+    // Both unbound, then NPU 1 first: it is photonic0 now.
+    unbind(a0);
+    unbind(a1);
+    bind(a1);
+    bind(a0);
+    assert_eq!(bound_name(a1), "photonic0");
+    assert_eq!(bound_name(a0), "photonic1");
+    assert!(backend_id(&dev, 0).is_some() && backend_id(&dev, 1).is_some());
+
+    unbind(a0);
+    unbind(a1);
+    bind(a0);
+    bind(a1);
+    assert_eq!(bound_name(a0), "photonic0");
+    assert_eq!(bound_name(a1), "photonic1");
+}
