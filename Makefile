@@ -38,8 +38,8 @@ test: ## Every test: lint, host unit tests, then the VM suite; ends with "N pass
 bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORMANCE.md
 	@bench/run.sh
 
-demo: guest ## Boot the guest with the emulated photonic NPU; run an MLP on cpu0 and photonic0, MATMULs and a spiking network
-	@qemu/run --photonic --log build/vm/demo-serial.log --add qemu/demo.sh -- 'sh demo.sh'
+demo: guest ## Boot the guest with two emulated photonic NPUs; run an MLP on cpu0 and photonic0, MATMULs on both NPUs and a spiking network
+	@qemu/run --photonic 2 --log build/vm/demo-serial.log --add qemu/demo.sh -- 'sh demo.sh'
 
 vm-shell: guest ## An interactive shell in the guest with the module loaded
 	@qemu/run --interactive

@@ -1,7 +1,9 @@
 #!/bin/sh
-# The in-guest part of `make demo`: an MLP on cpu0 and photonic0, a MATMUL workload on the emulated photonic NPU (photonic0)
-# through /dev/lightos, the thermal guard's trace while it runs, and a spiking network whose
-# inputs come through a kernel spike ring and whose synapses run on photonic0.
+# The in-guest part of `make demo` (booted with two emulated photonic NPUs, photonic0 and photonic1):
+# an MLP on cpu0 and photonic0, a MATMUL workload on photonic0 through /dev/lightos, the thermal
+# guard's trace while it runs, a MATMUL on each NPU at once, a spiking network whose inputs come
+# through a kernel spike ring and whose synapses run on photonic0, and the PowerGovernor placing
+# work across both NPUs and the CPU.
 set -e
 # The serial console is a terminal, but what the demo prints is read as a log: no progress bars.
 export TERM=dumb
@@ -19,6 +21,19 @@ lightosd --backend cuda 2>&1 || echo "   (exit status $?)"
 echo
 echo "== MATMUL on photonic0 (the emulated photonic NPU, 64x64 mesh, tiled by the driver)"
 lightos run matmul --backend photonic0 --tolerance 0.05 --m 128 --k 192 --n 96 --repeats 3
+echo
+echo "== two NPUs in this guest, one emulator process each (lightos devices: the kernel's backends,"
+echo "   then what this process could run locally)"
+lightos devices
+echo
+echo "== a MATMUL on photonic0 and one on photonic1, at the same time"
+lightos run matmul --backend photonic0 --tolerance 0.05 --m 96 --k 128 --n 64 --repeats 2 > /tmp/mm0 2>&1 &
+mm0=$!
+lightos run matmul --backend photonic1 --tolerance 0.05 --m 96 --k 128 --n 64 --repeats 2 > /tmp/mm1 2>&1 &
+mm1=$!
+wait $mm0; wait $mm1
+echo "-- photonic0:"; cat /tmp/mm0
+echo "-- photonic1:"; cat /tmp/mm1
 echo
 echo "== thermal trace while 12 more MATMULs run (guard debugfs, every 0.25 s)"
 G=/sys/kernel/debug/lightos-photonic0/guard
@@ -41,12 +56,12 @@ for i in $(seq 40); do grep -q 'backend snn0' /sys/kernel/debug/lightos/stats &&
 lightos snn-demo --encode kernel --synapses photonic0
 lightos snn-demo | grep -E 'synapses|accuracy|events '
 echo
-echo "== the guard as userspace sees it (lightos thermal: QUERY_THERMAL)"
+echo "== the guards as userspace sees them (lightos thermal: QUERY_THERMAL, one per NPU)"
 lightos thermal
 echo
-echo "== the PowerGovernor placing a stream of 24 MATMULs between photonic0 and cpu0 (lightos governor:"
+echo "== the PowerGovernor placing a stream of 24 MATMULs across photonic0, photonic1 and cpu0 (lightos governor:"
 echo "   each placement with its reason from the devices' telemetry and the fitted thermal model)"
-lightos governor --devices photonic0,cpu0 --jobs 24 --interval 40
+lightos governor --devices photonic0,photonic1,cpu0 --jobs 24 --interval 40
 echo
 echo "== the PowerGovernor's view (lightos top: telemetry, each device's thermal model, where a"
 echo "   1.5 W, 1 s job would go now and why; see docs/PERFORMANCE.md for the policies compared)"

@@ -22,10 +22,10 @@ host_pass=$(sum 1 build/host-tests.log); host_fail=$(sum 2 build/host-tests.log)
 host_pass=${host_pass:-0}; host_fail=${host_fail:-0}
 [ "$host_rc" != 0 ] && [ "$host_fail" = 0 ] && host_fail=1
 
-say "VM suite: booting the guest with lightos_core.ko and $(ls build/guest/tests | wc -l) test programs"
+say "VM suite: booting the guest (two photonic NPUs) with lightos_core.ko and $(ls build/guest/tests | wc -l) test programs"
 adds=(); for t in build/guest/tests/*; do adds+=(--add "$t"); done
 set +e
-qemu/run --photonic --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" --log build/vm/test-serial.log "${adds[@]}" -- sh run-suite.sh
+qemu/run --photonic 2 --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" --log build/vm/test-serial.log "${adds[@]}" -- sh run-suite.sh
 vm_rc=$?
 set -e
 line=$(grep -E '^guest: [0-9]+ passed, [0-9]+ failed$' build/vm/test-serial.log | tail -n1 || true)

@@ -15,6 +15,7 @@ use crate::{
     buffer::Handles,
     errno,
     job::Job,
+    job_queue::JobQueue,
     uapi,
 };
 use kernel::{
@@ -34,12 +35,10 @@ struct Running {
 
 /// The mutable state of an executor.
 struct ExecutorState {
-    /// Jobs waiting for a fetch, per priority (index = priority), oldest first.
-    queued: [KVec<Arc<Job>>; uapi::QUEUE_PRIORITY_MAX as usize + 1],
+    /// Jobs waiting for a fetch; closed when the executor's file is.
+    queued: JobQueue,
     /// Jobs fetched and not yet completed.
     running: KVec<Running>,
-    /// The executor's file was closed.
-    dead: bool,
 }
 
 /// A userspace executor, as a backend.
@@ -71,9 +70,8 @@ impl Executor {
                 dtypes: req.dtypes,
                 counters,
                 state <- new_mutex!(ExecutorState {
-                    queued: [KVec::new(), KVec::new(), KVec::new(), KVec::new()],
+                    queued: JobQueue::new(),
                     running: KVec::new(),
-                    dead: false,
                 }),
                 ready <- new_condvar!(),
             }? Error),
@@ -149,13 +147,10 @@ impl Executor {
     pub(crate) fn shut_down(&self) {
         backend::unregister(self.id);
         let mut st = self.state.lock();
-        st.dead = true;
         // Completing a job takes only its queue's lock, never an executor's, so this lock order
         // (executor, then queue) cannot deadlock; nothing here allocates.
-        for q in st.queued.iter_mut() {
-            for job in q.drain_all() {
-                job.complete(uapi::STATUS_DEVICE_LOST);
-            }
+        for job in st.queued.close() {
+            job.complete(uapi::STATUS_DEVICE_LOST);
         }
         for r in st.running.drain_all() {
             r.job.complete(uapi::STATUS_DEVICE_LOST);
@@ -166,7 +161,7 @@ impl Executor {
     fn next_job(&self, deadline_ns: u64, nonblock: bool) -> Result<Arc<Job>> {
         let mut st = self.state.lock();
         loop {
-            while let Some(job) = Self::pop(&mut st) {
+            while let Some(job) = st.queued.pop() {
                 if job.start() {
                     st.running.push(
                         Running {
@@ -179,7 +174,7 @@ impl Executor {
                 }
                 // Aborted or timed out while queued: skip it.
             }
-            if st.dead {
+            if st.queued.is_closed() {
                 return Err(ENODEV);
             }
             if nonblock {
@@ -196,11 +191,6 @@ impl Executor {
                 return Err(ERESTARTSYS);
             }
         }
-    }
-
-    /// Removes the oldest job of the highest non-empty priority.
-    fn pop(st: &mut ExecutorState) -> Option<Arc<Job>> {
-        st.queued.iter_mut().rev().find(|q| !q.is_empty()).and_then(|q| q.remove(0).ok())
     }
 
     /// Forgets a running job (its fetch failed half-way).
@@ -249,18 +239,11 @@ impl Backend for Executor {
 
     fn load(&self) -> (u32, u32) {
         let st = self.state.lock();
-        let queued: usize = st.queued.iter().map(|q| q.len()).sum();
-        (queued as u32, st.running.len() as u32)
+        st.queued.load(st.running.len())
     }
 
     fn enqueue(&self, job: Arc<Job>) -> Result {
-        let mut st = self.state.lock();
-        if st.dead {
-            return Err(ENODEV);
-        }
-        let prio = (job.priority() as usize).min(uapi::QUEUE_PRIORITY_MAX as usize);
-        st.queued[prio].push(job, GFP_KERNEL)?;
-        Ok(())
+        self.state.lock().queued.push(job)
     }
 
     fn kick(&self) {

@@ -26,6 +26,7 @@ mod info;
 mod ioctl_arg;
 mod ioctl_table;
 mod job;
+mod job_queue;
 mod mmap;
 mod policy;
 mod power;

@@ -5,23 +5,32 @@ passed=0 failed=0
 
 add() { passed=$((passed + $1)); failed=$((failed + $2)); }
 
-# The photonic NPU's PCI address, and binding it to / unbinding it from lightos_photonic. The
-# photonic suites need it bound; the others test the executor path and assume photonic0 absent
-# (so each switch also exercises unbind and rebind).
+# The photonic NPUs (run-all.sh boots with two) and binding them to / unbinding them from
+# lightos_photonic. The photonic suites need NPU 0 bound alone, as photonic0; vm_photonic_pair needs
+# every NPU bound, NPU i as photonic<i>; the others test the executor path and assume no photonic
+# backend (so each switch also exercises unbind and rebind). The driver names NPUs in probe order,
+# reusing the lowest free index, so binding in address order gives NPU i the name photonic<i>.
 DRV=/sys/bus/pci/drivers/lightos_photonic
-# (qemu/run also attaches a plain ivshmem function with the same ids; only the doorbell variant has an
-# MSI-X table, BAR1.)
-npu_addr() { for d in /sys/bus/pci/devices/*; do
+# The NPUs' PCI addresses in address order (the glob sorts): NPU i is served by emulator i, whose
+# fault-injection channel is /dev/ttyS<i+1>. (qemu/run also attaches a plain ivshmem function with
+# the same ids; only the doorbell variant has an MSI-X table, BAR1.)
+npu_addrs() { for d in /sys/bus/pci/devices/*; do
     [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && [ -e $d/resource1 ] && basename "$d"; done; }
-npu_bound() { [ -e "$DRV/$(npu_addr)" ]; }
-npu_bind() { npu_bound || echo "$(npu_addr)" > $DRV/bind; }
-npu_unbind() { ! npu_bound || echo "$(npu_addr)" > $DRV/unbind; }
+npu_bound() { [ -e "$DRV/$1" ]; }
+npu_attach() { npu_bound "$1" || echo "$1" > $DRV/bind; }
+npu_detach() { ! npu_bound "$1" || echo "$1" > $DRV/unbind; }
+# NPU 0 alone (the others unbound first, so NPU 0 gets photonic0).
+npu_bind() { set -- $(npu_addrs); first=$1; shift
+    for a in "$@"; do npu_detach "$a" || return; done; npu_attach "$first"; }
+# Every NPU, in address order.
+npu_bind_all() { for a in $(npu_addrs); do npu_attach "$a" || return; done; }
+npu_unbind() { for a in $(npu_addrs); do npu_detach "$a" || return; done; }
 
 # Runs one test program and adds its counts.
 suite() {
     t=$1 name=${1#./}
     echo "[guest] === $name"
-    case $name in vm_photonic*) npu_bind ;; *) npu_unbind ;; esac
+    case $name in vm_photonic_pair) npu_bind_all ;; vm_photonic*) npu_bind ;; *) npu_unbind ;; esac
     case $name in
         vm_*) "$t" --test-threads=1 > /tmp/out 2>&1; rc=$?
               counts=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' /tmp/out) ;;

@@ -1,18 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/kernel/debug/lightos-photonic0/guard`: the thermal guard's state, timing and trips, and
-//! the device's counters; `tiling`: the tiled MATMUL's time split, and its double-buffering switch
-//! (write `0` or `1`).
+//! `/sys/kernel/debug/lightos-photonicN/` (one directory per bound NPU, named like its backend):
+//! `guard`: the thermal guard's state, timing and trips, and the device's counters; `tiling`: the
+//! tiled MATMUL's time split, and its double-buffering switch (write `0` or `1`).
 
-use super::guard::{self, Guard};
+use super::{device::PhotonicDevice, guard};
 use kernel::{
     debugfs::{Dir, File},
     prelude::*,
     sync::{atomic::Relaxed, Arc},
 };
 
-fn write_guard(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-    let state = g.state.load(Relaxed) as usize;
+fn write_guard(d: &Arc<PhotonicDevice>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let g = &d.guard;
+    let state = g.state() as usize;
     writeln!(f, "state {}", guard::STATE_NAMES.get(state).unwrap_or(&"?"))?;
     writeln!(f, "period_ns {}", guard::PERIOD_NS)?;
     writeln!(f, "temp_mc {}", g.temp_mc.load(Relaxed))?;
@@ -40,7 +41,7 @@ fn write_guard(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::R
     for (name, ms) in guard::STATE_NAMES.iter().zip(g.time_in_state_ms.iter()) {
         writeln!(f, "time_in_{}_ms {}", name, ms.load(Relaxed))?;
     }
-    let npu = g.npu();
+    let npu = &d.npu;
     writeln!(f, "completion_irqs {}", npu.irqs.load(Relaxed))?;
     writeln!(f, "thermal_irqs {}", npu.thermal_irqs.load(Relaxed))?;
     writeln!(f, "resets {}", npu.resets.load(Relaxed))?;
@@ -55,8 +56,8 @@ fn write_guard(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::R
     Ok(())
 }
 
-fn write_tiling(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-    let s = &g.npu().tile_stats;
+fn write_tiling(d: &Arc<PhotonicDevice>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    let s = &d.npu.tile_stats;
     writeln!(f, "double_buffer {}", u32::from(s.double_buffer.load(Relaxed)))?;
     writeln!(f, "tiles {}", s.tiles.load(Relaxed))?;
     writeln!(f, "stage_ns {}", s.stage_ns.load(Relaxed))?;
@@ -67,7 +68,7 @@ fn write_tiling(g: &Arc<Guard>, f: &mut core::fmt::Formatter<'_>) -> core::fmt::
 }
 
 /// Accepts `0` or `1` (with an optional newline) for the double-buffering switch; `EINVAL` else.
-fn read_tiling(g: &Arc<Guard>, r: &mut kernel::uaccess::UserSliceReader) -> Result {
+fn read_tiling(d: &Arc<PhotonicDevice>, r: &mut kernel::uaccess::UserSliceReader) -> Result {
     let mut buf = [0u8; 4];
     let n = r.len().min(buf.len());
     r.read_slice(&mut buf[..n])?;
@@ -76,28 +77,28 @@ fn read_tiling(g: &Arc<Guard>, r: &mut kernel::uaccess::UserSliceReader) -> Resu
         b"1" | b"1\n" => true,
         _ => return Err(EINVAL),
     };
-    g.npu().tile_stats.double_buffer.store(on, Relaxed);
+    d.npu.tile_stats.double_buffer.store(on, Relaxed);
     Ok(())
 }
 
 /// The debugfs directory of one device; removed when dropped.
 #[pin_data]
-pub(crate) struct GuardDebugfs {
+pub(crate) struct DeviceDebugfs {
     #[pin]
-    _guard: File<Arc<Guard>>,
+    _guard: File<Arc<PhotonicDevice>>,
     #[pin]
-    _tiling: File<Arc<Guard>>,
+    _tiling: File<Arc<PhotonicDevice>>,
     _dir: Dir,
 }
 
-impl GuardDebugfs {
-    /// Creates the directory and its `guard` file.
-    pub(crate) fn new(guard: Arc<Guard>) -> impl PinInit<Self, Error> {
-        let dir = Dir::new(c"lightos-photonic0");
-        try_pin_init!(Self {
-            _guard <- dir.read_callback_file(c"guard", guard.clone(), &write_guard),
-            _tiling <- dir.read_write_callback_file(c"tiling", guard, &write_tiling, &read_tiling),
+impl DeviceDebugfs {
+    /// Creates the directory of `dev` and its files.
+    pub(crate) fn new(dev: Arc<PhotonicDevice>) -> Result<impl PinInit<Self, Error>> {
+        let dir = Dir::new(&dev.index().debugfs_name()?);
+        Ok(try_pin_init!(Self {
+            _guard <- dir.read_callback_file(c"guard", dev.clone(), &write_guard),
+            _tiling <- dir.read_write_callback_file(c"tiling", dev, &write_tiling, &read_tiling),
             _dir: dir,
-        }? Error)
+        }? Error))
     }
 }

@@ -9,20 +9,19 @@
 //! running and queued jobs end with THERMAL_ABORT, new ones too) → under 65 °C back to NORMAL.
 //! The TEC drive follows the temperature (full at 75 °C, and in SHUTDOWN). If the device stops
 //! updating its telemetry for a second it is declared LOST. Every tick records its lateness.
+//!
+//! The guard is a state machine over the device's telemetry; its timer belongs to the device
+//! ([`super::device::PhotonicDevice`]), which ticks it and wakes its job scheduling when a tick
+//! says jobs must stop. The scheduling asks [`Guard::admit`] before each job.
 
-use super::{backend::Worker, events::Notifier, npu::Npu, regs};
+use super::{events::Notifier, npu::Npu, regs};
 use crate::uapi;
 use core::mem::offset_of;
 use kernel::{
-    impl_has_hr_timer,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Arc, ArcBorrow,
-    },
-    time::{
-        hrtimer::{HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerRestart, RelativeMode},
-        Delta, Instant, Monotonic,
+        Arc,
     },
 };
 
@@ -54,17 +53,24 @@ pub(crate) const LOST: u32 = uapi::THERMAL_LOST;
 /// State names, by value.
 pub(crate) const STATE_NAMES: [&str; uapi::THERMAL_STATES] = ["normal", "throttle", "shutdown", "lost"];
 
+/// What a tick changed that the device must act on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tick {
+    /// Nothing for the job scheduling.
+    Continue,
+    /// Jobs must stop: an emergency shutdown, or the device was declared lost.
+    StopJobs,
+}
+
 /// The guard and its statistics.
-#[pin_data]
 pub(crate) struct Guard {
-    #[pin]
-    timer: HrTimer<Guard>,
     npu: Arc<Npu>,
-    worker: Arc<Worker>,
     notifier: Arc<Notifier>,
+    /// The backend its events name (reserved before the device was built).
+    backend_id: u32,
     /// The device's own fault latch was seen set (reported once per latch).
     latched: Atomic<bool>,
-    pub(crate) state: Atomic<u32>,
+    state: Atomic<u32>,
     /// The guard's own laser limit.
     pub(crate) limit_mw: Atomic<u32>,
     /// The limit last written to the device: `min(limit_mw, laser_cap_mw)`.
@@ -97,60 +103,67 @@ pub(crate) struct Guard {
     pub(crate) worst_trip_to_off_ns: Atomic<u64>,
 }
 
-impl_has_hr_timer! {
-    impl HasHrTimer<Self> for Guard {
-        mode: RelativeMode<Monotonic>, field: self.timer
-    }
-}
-
 impl Guard {
-    /// A stopped guard for `npu`, aborting jobs through `worker`.
-    pub(crate) fn new(npu: Arc<Npu>, worker: Arc<Worker>, notifier: Arc<Notifier>) -> Result<Arc<Self>> {
+    /// A guard for `npu` in state NORMAL, raising events for backend `backend_id` through
+    /// `notifier`; it acts once [`Guard::start`]ed and ticked.
+    pub(crate) fn new(npu: Arc<Npu>, notifier: Arc<Notifier>, backend_id: u32) -> Self {
         let z = || Atomic::new(0u64);
-        Arc::pin_init(
-            pin_init!(Self {
-                timer <- HrTimer::new(),
-                npu,
-                worker,
-                notifier,
-                latched: Atomic::new(false),
-                state: Atomic::new(NORMAL),
-                limit_mw: Atomic::new(LASER_MAX_MW),
-                written_limit_mw: Atomic::new(LASER_MAX_MW),
-                tec_permille: Atomic::new(0),
-                laser_cap_mw: Atomic::new(LASER_MAX_MW),
-                tec_floor_permille: Atomic::new(0),
-                laser_mw: Atomic::new(0),
-                power_mw: Atomic::new(0),
-                temp_mc: Atomic::new(0),
-                max_temp_mc: Atomic::new(i32::MIN),
-                last_seq: Atomic::new(u64::MAX),
-                stale: Atomic::new(0),
-                ticks: z(),
-                missed: z(),
-                worst_late_ns: z(),
-                late_hist: [const { Atomic::new(0u64) }; uapi::LATENESS_BUCKETS],
-                throttles: z(),
-                shutdowns: z(),
-                restarts: z(),
-                time_in_state_ms: [const { Atomic::new(0u64) }; uapi::THERMAL_STATES],
-                trip_ns: z(),
-                last_trip_to_off_ns: z(),
-                worst_trip_to_off_ns: z(),
-            }),
-            GFP_KERNEL,
-        )
+        Self {
+            npu,
+            notifier,
+            backend_id,
+            latched: Atomic::new(false),
+            state: Atomic::new(NORMAL),
+            limit_mw: Atomic::new(LASER_MAX_MW),
+            written_limit_mw: Atomic::new(LASER_MAX_MW),
+            tec_permille: Atomic::new(0),
+            laser_cap_mw: Atomic::new(LASER_MAX_MW),
+            tec_floor_permille: Atomic::new(0),
+            laser_mw: Atomic::new(0),
+            power_mw: Atomic::new(0),
+            temp_mc: Atomic::new(0),
+            max_temp_mc: Atomic::new(i32::MIN),
+            last_seq: Atomic::new(u64::MAX),
+            stale: Atomic::new(0),
+            ticks: z(),
+            missed: z(),
+            worst_late_ns: z(),
+            late_hist: [const { Atomic::new(0u64) }; uapi::LATENESS_BUCKETS],
+            throttles: z(),
+            shutdowns: z(),
+            restarts: z(),
+            time_in_state_ms: [const { Atomic::new(0u64) }; uapi::THERMAL_STATES],
+            trip_ns: z(),
+            last_trip_to_off_ns: z(),
+            worst_trip_to_off_ns: z(),
+        }
     }
 
-    /// Starts the guard: unrestricted laser, then a tick every [`PERIOD_NS`].
-    pub(crate) fn start(self: &Arc<Self>) -> Result<kernel::time::hrtimer::ArcHrTimerHandle<Guard>> {
-        self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), LASER_MAX_MW)?;
-        Ok(kernel::time::hrtimer::HrTimerPointer::start(self.clone(), Delta::from_nanos(PERIOD_NS)))
+    /// Starts the guard: unrestricted laser (then [`Guard::tick`] every [`PERIOD_NS`]).
+    pub(crate) fn start(&self) -> Result {
+        self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), LASER_MAX_MW)
     }
 
-    /// The device it guards.
-    pub(crate) fn npu(&self) -> &Npu {
-        &self.npu
+    /// Its state (`NORMAL`, `THROTTLE`, `SHUTDOWN` or `LOST`).
+    pub(crate) fn state(&self) -> u32 {
+        self.state.load(Relaxed)
+    }
+
+    /// Whether a job may run on the device now; else the status it ends with: `DEVICE_LOST` once
+    /// the device is lost, `THERMAL_ABORT` while shut down.
+    pub(crate) fn admit(&self) -> Result<(), u32> {
+        if self.npu.is_lost() || self.state() == LOST {
+            Err(uapi::STATUS_DEVICE_LOST)
+        } else if self.state() == SHUTDOWN {
+            Err(uapi::STATUS_THERMAL_ABORT)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Waits until the events it raised are published (after its timer was cancelled).
+    pub(crate) fn flush_events(&self) {
+        self.notifier.flush();
     }
 
     /// Records how late this tick ran.
@@ -173,15 +186,15 @@ impl Guard {
     /// [`Guard::raise`] with the laser limit about to take effect.
     fn raise_with_limit(&self, kind: u32, now: u64, limit_mw: u32) {
         let temp = self.temp_mc.load(Relaxed);
-        self.notifier.raise(self.worker.backend_id(), kind, now, temp, limit_mw);
+        self.notifier.raise(self.backend_id, kind, now, temp, limit_mw);
     }
 
-    /// The guard's state and statistics as `QUERY_THERMAL` reports them.
-    pub(crate) fn info(&self, backend_id: u32, name: &[u8; uapi::BACKEND_NAME_LEN]) -> uapi::ThermalInfo {
+    /// The guard's state and statistics as `QUERY_THERMAL` reports them, for the backend `name`.
+    pub(crate) fn info(&self, name: &[u8; uapi::BACKEND_NAME_LEN]) -> uapi::ThermalInfo {
         let load = |a: &Atomic<u64>| a.load(Relaxed);
         uapi::ThermalInfo {
             name: *name,
-            backend_id,
+            backend_id: self.backend_id,
             state: self.state.load(Relaxed),
             temp_mc: self.temp_mc.load(Relaxed),
             max_temp_mc: self.max_temp_mc.load(Relaxed),
@@ -221,7 +234,8 @@ impl Guard {
         }
     }
 
-    /// Emergency shutdown: laser off now, jobs aborted.
+    /// Emergency shutdown: laser off now; jobs are refused from now on (the caller wakes the job
+    /// scheduling so that queued ones end THERMAL_ABORT).
     fn trip(&self, now: u64) {
         let _ = self.npu.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
         let _ = self.npu.apply_controls();
@@ -230,14 +244,12 @@ impl Guard {
         self.state.store(SHUTDOWN, Relaxed);
         self.shutdowns.add(1, Relaxed);
         self.trip_ns.store(now.max(1), Relaxed);
-        self.worker.thermal_shutdown.store(true, Relaxed);
-        self.worker.kick();
         self.raise(uapi::EVENT_SHUTDOWN, now);
-        pr_warn!("photonic0: emergency thermal shutdown at {} mC: laser off, jobs aborted\n", self.temp_mc.load(Relaxed));
+        pr_warn!("photonic{}: emergency thermal shutdown at {} mC: laser off, jobs aborted\n", self.npu.index, self.temp_mc.load(Relaxed));
     }
 
     /// One control step on telemetry `t`.
-    fn step(&self, t: &regs::Telemetry, now: u64) {
+    fn step(&self, t: &regs::Telemetry, now: u64) -> Tick {
         let temp = t.temp_mc;
         self.temp_mc.store(temp, Relaxed);
         self.laser_mw.store(t.laser_mw, Relaxed);
@@ -265,7 +277,10 @@ impl Guard {
         let state = self.state.load(Relaxed);
         let mut limit = self.limit_mw.load(Relaxed);
         match state {
-            NORMAL | THROTTLE if temp >= SHUTDOWN_MC => return self.trip(now),
+            NORMAL | THROTTLE if temp >= SHUTDOWN_MC => {
+                self.trip(now);
+                return Tick::StopJobs;
+            }
             NORMAL if temp >= THROTTLE_MC => {
                 self.state.store(THROTTLE, Relaxed);
                 self.throttles.add(1, Relaxed);
@@ -284,8 +299,7 @@ impl Guard {
                 self.state.store(NORMAL, Relaxed);
                 self.restarts.add(1, Relaxed);
                 limit = LASER_MAX_MW;
-                self.worker.thermal_shutdown.store(false, Relaxed);
-                pr_info!("photonic0: cooled to {} mC: laser re-enabled\n", temp);
+                pr_info!("photonic{}: cooled to {} mC: laser re-enabled\n", self.npu.index, temp);
                 self.raise_with_limit(uapi::EVENT_RESTART, now, limit);
             }
             _ => {}
@@ -309,42 +323,39 @@ impl Guard {
             self.tec_permille.store(tec, Relaxed);
             let _ = self.npu.write_control(offset_of!(regs::Control, tec_permille), tec);
         }
+        Tick::Continue
     }
-}
 
-impl HrTimerCallback for Guard {
-    type Pointer<'a> = Arc<Self>;
-
-    fn run(this: ArcBorrow<'_, Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
-        let now = Instant::<Monotonic>::now();
-        let late = (now - this.timer.expires()).as_nanos().max(0) as u64;
-        this.record_lateness(late);
-        let overruns = ctx.forward(now, Delta::from_nanos(PERIOD_NS));
+    /// One period: `late_ns` after it was due, `overruns` periods since the last (at least 1).
+    /// Reads the telemetry and steps the state machine, or declares the device lost after
+    /// [`STALE_TICKS`] periods without fresh telemetry.
+    pub(crate) fn tick(&self, late_ns: u64, overruns: u64) -> Tick {
+        self.record_lateness(late_ns);
         if overruns > 1 {
-            this.missed.add(overruns - 1, Relaxed);
+            self.missed.add(overruns - 1, Relaxed);
         }
-        let state = this.state.load(Relaxed);
-        this.time_in_state_ms[state as usize % 4].add(overruns.max(1), Relaxed);
+        let state = self.state();
+        self.time_in_state_ms[state as usize % 4].add(overruns.max(1), Relaxed);
         if state == LOST {
-            return HrTimerRestart::Restart;
+            return Tick::Continue;
         }
         let now_ns = crate::time::monotonic_ns();
-        match this.npu.telemetry() {
-            Some(t) if t.seq != this.last_seq.load(Relaxed) => {
-                this.last_seq.store(t.seq, Relaxed);
-                this.stale.store(0, Relaxed);
-                this.step(&t, now_ns);
+        match self.npu.telemetry() {
+            Some(t) if t.seq != self.last_seq.load(Relaxed) => {
+                self.last_seq.store(t.seq, Relaxed);
+                self.stale.store(0, Relaxed);
+                self.step(&t, now_ns)
             }
             _ => {
-                if this.stale.fetch_add(1, Relaxed) + 1 >= STALE_TICKS {
-                    pr_err!("photonic0: no telemetry for {} ms: the device is lost\n", STALE_TICKS);
-                    this.state.store(LOST, Relaxed);
-                    this.npu.mark_lost();
-                    this.worker.kick();
-                    this.raise(uapi::EVENT_DEVICE_LOST, now_ns);
+                if self.stale.fetch_add(1, Relaxed) + 1 < STALE_TICKS {
+                    return Tick::Continue;
                 }
+                pr_err!("photonic{}: no telemetry for {} ms: the device is lost\n", self.npu.index, STALE_TICKS);
+                self.state.store(LOST, Relaxed);
+                self.npu.mark_lost();
+                self.raise(uapi::EVENT_DEVICE_LOST, now_ns);
+                Tick::StopJobs
             }
         }
-        HrTimerRestart::Restart
     }
 }

@@ -6,13 +6,16 @@
 //! device model; the driver binds only when BAR2 carries the LightOS layout (magic "LPNU" and
 //! version 1), so other ivshmem devices are left alone. On bind it maps BAR0 (doorbell) and BAR2
 //! (registers, rings, telemetry), enables two MSI-X vectors (completions, thermal alarm),
-//! allocates a coherent staging buffer, resets the device, starts the thermal guard and registers
-//! the backend "photonic0" with the core.
+//! allocates a coherent staging buffer, resets the device, and builds its
+//! [`device::PhotonicDevice`] (guard, job scheduling), which registers with the core as backend
+//! `photonicN` — N in probe order ([`index`]), so several NPUs bind side by side.
 
 mod backend;
 mod debugfs;
+mod device;
 mod events;
 mod guard;
+mod index;
 mod matmul;
 mod npu;
 mod pipeline;
@@ -67,20 +70,21 @@ impl irq::Handler for ThermalIrq {
     }
 }
 
-/// Everything a bound device holds; dropping it (after unbind) stops the guard, fails queued
-/// jobs with DEVICE_LOST and leaves the backend registry.
+/// What the driver holds for one bound NPU: the device, its guard's timer, its debugfs directory
+/// and its interrupts. Dropping it (after unbind) stops the guard, fails queued jobs with
+/// DEVICE_LOST and leaves the backend registry.
 #[pin_data(PinnedDrop)]
 pub(crate) struct PhotonicData {
-    npu: Arc<npu::Npu>,
-    backend: Arc<backend::PhotonicBackend>,
-    notifier: Arc<events::Notifier>,
-    guard_timer: ArcHrTimerHandle<guard::Guard>,
+    dev: Arc<device::PhotonicDevice>,
+    guard_timer: ArcHrTimerHandle<device::PhotonicDevice>,
     #[pin]
-    _debugfs: debugfs::GuardDebugfs,
+    _debugfs: debugfs::DeviceDebugfs,
     #[pin]
     _irq_cq: irq::Registration<CompletionIrq>,
     #[pin]
     _irq_thermal: irq::Registration<ThermalIrq>,
+    /// Last: jobs reach the device only once everything above is in place.
+    _registered: device::Registered,
 }
 
 #[pinned_drop]
@@ -90,10 +94,8 @@ impl PinnedDrop for PhotonicData {
         // SAFETY: `guard_timer` is not moved out of the pinned struct; only cancelled in place.
         let this = unsafe { self.get_unchecked_mut() };
         this.guard_timer.cancel();
-        // The guard is stopped: no new event; publish what it raised before the module can go.
-        this.notifier.flush();
-        this.npu.mark_lost();
-        this.backend.unregister(crate::uapi::STATUS_DEVICE_LOST);
+        // The guard is stopped: no new event; the device publishes what it raised and goes.
+        this.dev.remove();
     }
 }
 
@@ -136,6 +138,9 @@ impl pci::Driver for PhotonicDriver {
         _info: &'bound Self::IdInfo,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
+            // Its name and backend id, before anything is built that reports them.
+            let index = index::Index::alloc()?;
+            let backend_id = crate::backend::next_id();
             pdev.enable_device_mem()?;
             let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_MIN_SIZE }>(2, c"lightos-photonic-bar2")?;
             let mesh = identify(&bar2, pdev)?;
@@ -144,7 +149,7 @@ impl pci::Driver for PhotonicDriver {
             // SAFETY: no DMA allocation or mapping for this device runs concurrently (probe).
             unsafe { kernel::dma::Device::dma_set_mask_and_coherent(pdev, DmaMask::new::<64>())? };
             let staging = Coherent::<u8>::zeroed_slice(pdev.as_ref(), npu::STAGING_BYTES, GFP_KERNEL)?;
-            let npu = Arc::pin_init(npu::Npu::new(bar2.into_devres()?, bar0.into_devres()?, staging, mesh), GFP_KERNEL)?;
+            let npu = Arc::pin_init(npu::Npu::new(index.get(), bar2.into_devres()?, bar0.into_devres()?, staging, mesh), GFP_KERNEL)?;
             let vectors = pdev.alloc_irq_vectors(2, 2, pci::IrqTypes::default().with(pci::IrqType::MsiX))?;
             let (v_cq, v_thermal) = (*vectors.start(), *vectors.end());
 
@@ -152,28 +157,25 @@ impl pci::Driver for PhotonicDriver {
             npu.init_ring().inspect_err(|_| {
                 dev_err!(pdev, "the photonic NPU did not acknowledge its reset; not binding\n");
             })?;
-            let worker = backend::Worker::new(npu.clone())?;
-            let notifier = events::Notifier::new()?;
-            let guard = guard::Guard::new(npu.clone(), worker.clone(), notifier.clone())?;
-            let backend = backend::PhotonicBackend::register(worker.clone(), guard.clone())?;
-            let guard_timer = guard.start()?;
-            dev_info!(pdev, "LightOS photonic NPU bound: mesh {}x{}, backend photonic0, thermal guard at 1 kHz\n", mesh, mesh);
+            let n = index.get();
+            let dev = device::PhotonicDevice::new(index, backend_id, npu.clone(), events::Notifier::new()?)?;
+            let guard_timer = dev.start_guard()?;
+            dev_info!(pdev, "LightOS photonic NPU bound: mesh {}x{}, backend photonic{} (id {}), thermal guard at 1 kHz\n", mesh, mesh, n, backend_id);
             Ok(try_pin_init!(PhotonicData {
-                npu: npu.clone(),
-                backend,
-                notifier,
+                dev: dev.clone(),
                 guard_timer,
-                _debugfs <- debugfs::GuardDebugfs::new(guard),
+                _debugfs <- debugfs::DeviceDebugfs::new(dev.clone())?,
                 _irq_cq <- pdev.request_irq(v_cq, irq::Flags::TRIGGER_NONE, c"lightos-photonic-cq", Ok::<_, Error>(CompletionIrq { npu: npu.clone() })),
                 _irq_thermal <- pdev.request_irq(v_thermal, irq::Flags::TRIGGER_NONE, c"lightos-photonic-thermal", Ok::<_, Error>(ThermalIrq { npu: npu.clone() })),
+                _registered: dev.register()?,
             }))
         })
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
         // Laser off and interrupts off while the device is still reachable.
-        let _ = this.npu.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
-        let _ = this.npu.write_control(offset_of!(regs::Control, enable), 0);
+        let _ = this.dev.npu.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
+        let _ = this.dev.npu.write_control(offset_of!(regs::Control, enable), 0);
     }
 }
 

@@ -96,6 +96,8 @@ pub(crate) struct Npu {
     bar2: Devres<Bar2>,
     bar0: Devres<Bar0>,
     staging: Coherent<[u8]>,
+    /// The N of its name `photonicN` (for log messages).
+    pub(crate) index: u32,
     /// Mesh size N.
     pub(crate) mesh: usize,
     #[pin]
@@ -116,8 +118,9 @@ pub(crate) struct Npu {
 }
 
 impl Npu {
-    /// An NPU over mapped BARs, with its staging buffer; `mesh` from the header.
+    /// NPU `photonic{index}` over mapped BARs, with its staging buffer; `mesh` from the header.
     pub(crate) fn new(
+        index: u32,
         bar2: Devres<Bar2>,
         bar0: Devres<Bar0>,
         staging: Coherent<[u8]>,
@@ -127,6 +130,7 @@ impl Npu {
             bar2,
             bar0,
             staging,
+            index,
             mesh,
             ring <- new_mutex!(Ring { sq_tail: 0, cq_head: 0, next_tag: 1, reset_seq: 0 }),
             irq_wake <- new_condvar!("photonic_irq_wake"),
@@ -309,7 +313,7 @@ impl Npu {
         match self.reset() {
             Ok(()) => why,
             Err(_) => {
-                pr_err!("photonic0: the device did not acknowledge a reset; marking it lost\n");
+                pr_err!("photonic{}: the device did not acknowledge a reset; marking it lost\n", self.index);
                 self.mark_lost();
                 CommandError::Lost
             }

@@ -18,15 +18,15 @@ pub(crate) enum Kind {
     Matmul,
 }
 
-/// The job status a device status maps to (`Ok` for success).
-pub(crate) fn job_status(opcode: u16, r: Result<u32, CommandError>) -> Result<(), u32> {
+/// The job status a device status maps to (`Ok` for success); a refusal is logged for `npu`.
+pub(crate) fn job_status(npu: &Npu, opcode: u16, r: Result<u32, CommandError>) -> Result<(), u32> {
     match r {
         Ok(regs::ST_OK) => Ok(()),
         Ok(regs::ST_THERMAL) => Err(uapi::STATUS_THERMAL_ABORT),
         Ok(regs::ST_BAD_VALUE) => Err(uapi::STATUS_INVALID),
         Ok(regs::ST_ABORTED) => Err(uapi::STATUS_ABORTED),
         Ok(status) => {
-            pr_err!("photonic0: the device refused command {}: status {}\n", opcode, status);
+            pr_err!("photonic{}: the device refused command {}: status {}\n", npu.index, opcode, status);
             Err(uapi::STATUS_DEVICE_ERROR)
         }
         Err(CommandError::Timeout) => Err(uapi::STATUS_TIMEOUT),
@@ -60,7 +60,7 @@ impl<'a> Pipeline<'a> {
         let posted = self.npu.post(cmd).map_err(|e| {
             // The device is lost: nothing posted earlier will complete either.
             self.inflight.clear();
-            job_status(cmd.opcode, Err(e)).err().unwrap_or(uapi::STATUS_DEVICE_LOST)
+            job_status(self.npu, cmd.opcode, Err(e)).err().unwrap_or(uapi::STATUS_DEVICE_LOST)
         })?;
         // Within the capacity reserved in `new`: the push does not allocate, so it cannot fail.
         let _ = self.inflight.push((posted, cmd.opcode, kind, tile), GFP_KERNEL);
@@ -87,7 +87,7 @@ impl<'a> Pipeline<'a> {
             // device is lost: nothing else will complete.
             self.inflight.clear();
         }
-        job_status(opcode, r.map(|(status, _)| status))
+        job_status(self.npu, opcode, r.map(|(status, _)| status))
     }
 
     /// Completes commands until none of a tile before `tile` is in flight.

@@ -8,22 +8,12 @@ use std::{fs, os::fd::AsRawFd, path::PathBuf};
 #[allow(dead_code)]
 mod regs;
 
-/// The PCI function with ivshmem's vendor and device ids and an MSI-X table (BAR1): the
-/// doorbell variant the emulator serves (qemu/run also attaches a plain one with the same ids).
+/// NPU 0's PCI function (see `lightos_vm_tests::photonic::npu_addresses`).
 fn ivshmem_device() -> Option<PathBuf> {
-    fs::read_dir("/sys/bus/pci/devices")
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .find(|d| {
-            let id = |f: &str| {
-                fs::read_to_string(d.join(f))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
-            };
-            id("vendor") == "0x1af4" && id("device") == "0x1110" && d.join("resource1").exists()
-        })
+    let address = lightos_vm_tests::photonic::npu_addresses()
+        .into_iter()
+        .next()?;
+    Some(PathBuf::from("/sys/bus/pci/devices").join(address))
 }
 
 #[test]

@@ -11,7 +11,7 @@ use lightos_vm_tests::{pattern_f32, photonic, ExecutorThread};
 
 #[test]
 fn the_same_mlp_code_runs_on_cpu0_and_photonic0_within_each_tolerance() {
-    photonic::npu_ready();
+    photonic::npu_ready(0);
     let _cpu = ExecutorThread::lightosd("cpu-mlp", 2);
     let model = Mlp::generate(&[32, 64, 10], 5).unwrap();
     let batch = 16;
@@ -38,7 +38,7 @@ fn the_same_mlp_code_runs_on_cpu0_and_photonic0_within_each_tolerance() {
 
 #[test]
 fn devices_report_their_kind_capabilities_and_temperature() {
-    photonic::npu_ready();
+    photonic::npu_ready(0);
     let _cpu = ExecutorThread::lightosd("cpu-props", 1);
     let acc = Accelerator::open().unwrap();
     let devices = acc.devices().unwrap();

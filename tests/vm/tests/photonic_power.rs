@@ -10,16 +10,16 @@ use lightos_runtime::{
 use lightos_uapi as uapi;
 use lightos_vm_tests::{
     dev_ioctl, photonic,
-    photonic::{guard_num, inject, photonic0_id, wait_for},
+    photonic::{backend_id, guard_num, inject, wait_for},
     process::{exited_ok, fork_child, wait_child},
     ExecutorThread,
 };
 use std::time::{Duration, Instant};
 
 fn setup() -> (Context, u32) {
-    photonic::npu_ready();
+    photonic::npu_ready(0);
     let dev = Context::open().unwrap();
-    let id = photonic0_id(&dev).expect("photonic0 is registered");
+    let id = backend_id(&dev, 0).expect("photonic0 is registered");
     (dev, id)
 }
 
@@ -188,7 +188,7 @@ fn laser_cap_and_tec_floor_reach_the_device_and_lift() {
             t.laser_mw <= 300 && t.laser_mw > 0 && t.tec_permille == 1000
         },
     );
-    assert_eq!(guard_num("laser_cap_mw"), 300);
+    assert_eq!(guard_num(0, "laser_cap_mw"), 300);
     // The guard's own limit is unchanged: a cap is not a throttle.
     assert_eq!(thermal(&dev, id).state, ThermalState::Normal);
     lift(&dev, id);
@@ -203,7 +203,7 @@ struct Restore<'a>(&'a Context, u32);
 
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
-        let _ = photonic::inject("clear");
+        let _ = photonic::inject(0, "clear");
         let _ = self.0.set_power(
             self.1,
             PowerControls {
@@ -220,7 +220,7 @@ fn the_governor_moves_a_heavy_job_off_a_hot_npu_and_cools_and_caps_before_a_pred
     let _cpu = ExecutorThread::lightosd("cpu-gov", 1);
     let _restore = Restore(&dev, id);
     // Unseen heat: 2.5 W of runaway settles the chip below its 75 °C throttle point.
-    inject("runaway 2.5");
+    inject(0, "runaway 2.5");
     wait_for("photonic0 to heat past 60 °C", 60, || {
         thermal(&dev, id).temp_mc > 60_000
     });
@@ -300,7 +300,7 @@ fn the_governor_moves_a_heavy_job_off_a_hot_npu_and_cools_and_caps_before_a_pred
     wait_for("the TEC at full drive", 10, || {
         thermal(&dev, id).tec_permille == 1000
     });
-    let (status, err) = photonic::matmul(16, 16, 16);
+    let (status, err) = photonic::matmul(0, 16, 16, 16);
     assert_eq!(status, lightos_runtime::JobStatus::Ok);
     assert!(err < 0.1, "relative error {err}");
     let relax = gov.finish(npu, &heavy).unwrap();

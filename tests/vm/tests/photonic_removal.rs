@@ -7,29 +7,24 @@
 use lightos_runtime::{
     thermal::EventKind, BufferFlags, Context, DType, JobStatus, Op, Placement, PrimitiveBuilder,
 };
-use lightos_vm_tests::photonic::{inject, matmul, photonic0_id, remove_device};
-use std::{fs, time::Duration};
-
-const DRIVER: &str = "/sys/bus/pci/drivers/lightos_photonic";
-
-/// The NPU's PCI address (the ivshmem function bound to our driver).
-fn npu_address() -> String {
-    fs::read_dir(DRIVER)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.contains(':'))
-        .expect("the NPU is bound")
-}
+use lightos_vm_tests::photonic::{
+    backend_id, inject, matmul, npu_address, npu_addresses, remove_device, DRIVER,
+};
+use std::{fs, path::Path, time::Duration};
 
 #[test]
 fn surprise_removal_loses_jobs_raises_an_event_and_unbinds_cleanly() {
     lightos_vm_tests::ensure_loaded();
     let dev = Context::open().unwrap();
-    let id = photonic0_id(&dev).expect("photonic0 is registered");
-    assert_eq!(matmul(8, 8, 8).0, JobStatus::Ok, "the device works before");
+    let id = backend_id(&dev, 0).expect("photonic0 is registered");
+    assert_eq!(
+        matmul(0, 8, 8, 8).0,
+        JobStatus::Ok,
+        "the device works before"
+    );
     let after = dev.thermal().unwrap().last_event_seq;
-    let address = npu_address();
+    let address = npu_address(0);
+    assert!(Path::new(DRIVER).join(&address).exists(), "NPU 0 is bound");
 
     dev.add_route(Some(Op::Matmul), None, 0..=u64::MAX, id)
         .unwrap();
@@ -43,11 +38,11 @@ fn surprise_removal_loses_jobs_raises_an_event_and_unbinds_cleanly() {
             .output(&buf, 512, &[8, 8])
     };
     let q = dev.create_queue(0, Duration::from_secs(60)).unwrap();
-    inject("hang");
+    inject(0, "hang");
     let running = q.submit(&[prim()]).unwrap();
     let queued = q.submit(&[prim()]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    remove_device();
+    remove_device(0);
 
     let mut lost = None;
     let mut cursor = after;
@@ -67,9 +62,13 @@ fn surprise_removal_loses_jobs_raises_an_event_and_unbinds_cleanly() {
         let c = q.wait(s.last_seq, Some(Duration::from_secs(30))).unwrap();
         assert_eq!(c.status, JobStatus::DeviceLost, "job {}", s.last_seq);
     }
-    assert_eq!(photonic0_id(&dev), None, "photonic0 left the backends");
+    assert_eq!(backend_id(&dev, 0), None, "photonic0 left the backends");
     assert!(
-        dev.thermal().unwrap().devices.is_empty(),
+        !dev.thermal()
+            .unwrap()
+            .devices
+            .iter()
+            .any(|d| d.backend_id == id),
         "no guard left to report"
     );
     let err = q.submit(&[prim()]).unwrap_err();
@@ -88,5 +87,24 @@ fn surprise_removal_loses_jobs_raises_an_event_and_unbinds_cleanly() {
     lightos_vm_tests::ensure_loaded();
     let dev = Context::open().unwrap();
     assert!(dev.info().is_ok(), "the module works without its NPU");
-    assert_eq!(photonic0_id(&dev), None);
+    // Reloading probes every NPU again: the removed one stays unbound (its reset is never
+    // acknowledged); any other one comes back, as photonic0 when NPU 0 was the only one.
+    assert!(
+        !Path::new(DRIVER).join(&address).exists(),
+        "the removed NPU stays unbound"
+    );
+    let others = npu_addresses()
+        .iter()
+        .filter(|a| Path::new(DRIVER).join(a).exists())
+        .count();
+    let photonic = dev
+        .backends()
+        .unwrap()
+        .iter()
+        .filter(|b| b.name.starts_with("photonic"))
+        .count();
+    assert_eq!(photonic, others, "only the other NPUs came back");
+    if others == 0 {
+        assert_eq!(backend_id(&dev, 0), None);
+    }
 }

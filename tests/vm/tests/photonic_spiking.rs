@@ -41,7 +41,7 @@ fn the_kernel_encoder_gives_the_local_encoders_events() {
 
 #[test]
 fn synapse_currents_on_photonic0_match_local_ones_within_the_devices_error() {
-    lightos_vm_tests::photonic::npu_ready();
+    lightos_vm_tests::photonic::npu_ready(0);
     let mut npu = DeviceSynapses::new(Context::open().unwrap(), "photonic0").unwrap();
     let (pre, post, steps) = (16usize, 64usize, 50u32);
     let weights: Vec<f32> = (0..pre * post)
@@ -77,7 +77,7 @@ fn synapse_currents_on_photonic0_match_local_ones_within_the_devices_error() {
 
 #[test]
 fn the_network_classifies_with_kernel_encoding_and_photonic_synapses() {
-    lightos_vm_tests::photonic::npu_ready();
+    lightos_vm_tests::photonic::npu_ready(0);
     let _exec = ExecutorThread::cpu("t-snn-run");
     let e = small();
     let dev = Context::open().unwrap();

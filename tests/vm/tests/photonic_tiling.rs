@@ -33,7 +33,7 @@ impl Drop for Restore {
 
 #[test]
 fn double_and_single_buffered_tiling_agree_and_count_every_tile() {
-    photonic::npu_ready();
+    photonic::npu_ready(0);
     let _restore = Restore;
     assert_eq!(
         tiling()["double_buffer"],
@@ -45,7 +45,7 @@ fn double_and_single_buffered_tiling_agree_and_count_every_tile() {
     for double in [true, false] {
         set_double(double);
         let before = tiling();
-        let (status, err) = photonic::matmul(m, k, n);
+        let (status, err) = photonic::matmul(0, m, k, n);
         let after = tiling();
         assert_eq!(status, JobStatus::Ok, "double_buffer {double}");
         assert!(err < 0.05, "double_buffer {double}: relative error {err}");
@@ -65,7 +65,7 @@ fn double_and_single_buffered_tiling_agree_and_count_every_tile() {
 
 #[test]
 fn the_tiling_switch_accepts_only_0_and_1() {
-    photonic::npu_ready();
+    photonic::npu_ready(0);
     let _restore = Restore;
     for bad in ["2", "yes", "10", "1 "] {
         assert!(fs::write(TILING, bad).is_err(), "{bad:?} was accepted");

@@ -1070,3 +1070,73 @@ fn out_of_order_completions_advance_the_timeline_only_over_an_ended_prefix() {
         assert_eq!(q.status(seq), JobStatus::Ok, "seq {seq}");
     }
 }
+
+/// The executor's job queue (the core's `JobQueue`, shared with the photonic driver): fetches take
+/// the highest queue priority first and, within a priority, the oldest first — also across the
+/// queue's internal compaction (more than 16 jobs taken from one priority while more arrive).
+#[test]
+fn an_executor_takes_jobs_highest_priority_first_then_oldest_first() {
+    let dev = dev();
+    let b = buf(&dev, 4096);
+    let edev = Context::open().unwrap();
+    let exec = edev
+        .register_executor(&ExecutorSpec {
+            name: "t-order".into(),
+            ops: Op::Add.bit(),
+            deterministic_ops: Op::Add.bit(),
+            dtypes: DType::F32.bit(),
+        })
+        .unwrap();
+    let queues: Vec<Queue> = (0..=uapi::QUEUE_PRIORITY_MAX)
+        .map(|p| dev.create_queue(p, Duration::ZERO).unwrap())
+        .collect();
+    // A job of priority p adds vectors of p + 1 elements, so a fetched job tells its priority.
+    let add = |p: u32| {
+        let n = u64::from(p) + 1;
+        PrimitiveBuilder::new(Op::Add, DType::F32)
+            .input(&b, 0, &[n])
+            .input(&b, 64, &[n])
+            .output(&b, 128, &[n])
+    };
+    let submit = |p: u32, count: usize| {
+        queues[p as usize].submit(&vec![add(p); count]).unwrap();
+    };
+    // (priority, job id) of the next `count` fetches, each completed.
+    let fetch = |count: usize| -> Vec<(u32, u64)> {
+        (0..count)
+            .map(|_| {
+                let job = exec
+                    .fetch(Some(Duration::ZERO))
+                    .unwrap()
+                    .expect("a queued job");
+                exec.complete(job.job_id, JobStatus::Ok).unwrap();
+                (job.prim.abi().operands[0].shape[0] as u32 - 1, job.job_id)
+            })
+            .collect()
+    };
+    // Highest priority first; job ids grow with submission, so oldest first is ascending ids.
+    let in_order = |got: &[(u32, u64)]| {
+        got.windows(2)
+            .all(|w| w[0].0 > w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1))
+    };
+    submit(0, 30);
+    submit(1, 2);
+    submit(3, 3);
+    submit(2, 1);
+    submit(3, 1);
+    let first = fetch(27);
+    assert!(in_order(&first), "{first:?}");
+    let prios: Vec<u32> = first.iter().map(|j| j.0).collect();
+    assert_eq!(&prios[..7], &[3, 3, 3, 3, 2, 1, 1], "{first:?}");
+    // 20 of priority 0 taken; 10 wait. More arrive behind them, and one of priority 1 ahead.
+    submit(0, 12);
+    submit(1, 1);
+    let rest = fetch(23);
+    assert!(in_order(&rest), "{rest:?}");
+    assert_eq!(rest[0].0, 1, "{rest:?}");
+    assert!(
+        rest[1..].iter().all(|j| j.0 == 0) && rest[1].1 > first.last().unwrap().1,
+        "the 10 older priority-0 jobs, then the 12 newer: {rest:?}"
+    );
+    assert!(exec.fetch(Some(Duration::ZERO)).unwrap().is_none());
+}
