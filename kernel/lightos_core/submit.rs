@@ -57,7 +57,11 @@ pub(crate) fn queue_destroy(
 
 /// Handles `WAIT`. `EINVAL`: flags/pad/reserved, or a sequence number not yet submitted (or 0).
 /// `ENOENT`: unknown queue. `ETIMEDOUT`, `EINTR` (restarted with `SA_RESTART`).
-pub(crate) fn wait(ctx: &Context, mut req: uapi::Wait, arg: &IoctlArg<uapi::Wait>) -> Result<isize, Rejection> {
+pub(crate) fn wait(
+    ctx: &Context,
+    mut req: uapi::Wait,
+    arg: &IoctlArg<uapi::Wait>,
+) -> Result<isize, Rejection> {
     reason::known_flags(req.flags.into(), 0)?;
     reason::zero("pad", req.pad.into())?;
     reason::zeros("reserved", &req.reserved)?;
@@ -85,7 +89,11 @@ struct Accepted {
 
 /// Handles `SUBMIT`. `EINVAL`: flags/reserved or a count outside 1..=`MAX_SUBMIT`; `ENOENT`: unknown
 /// queue; `EFAULT`: unreadable primitives; `EBUSY`: the queue is full; the chain's errors otherwise.
-pub(crate) fn submit(ctx: &Context, mut req: uapi::Submit, arg: &IoctlArg<uapi::Submit>) -> Result<isize, Rejection> {
+pub(crate) fn submit(
+    ctx: &Context,
+    mut req: uapi::Submit,
+    arg: &IoctlArg<uapi::Submit>,
+) -> Result<isize, Rejection> {
     // Errors not caused by one primitive report `error_index == count`.
     req.error_index = req.count;
     match submit_batch(ctx, &mut req) {
