@@ -105,8 +105,12 @@ pub(crate) struct ExportKind<T> {
 unsafe impl<T> Sync for ExportKind<T> {}
 
 /// Buffer objects (`BUFFER_EXPORT`), exporter name `lightos`.
-static BUFFERS: ExportKind<Buffer> =
-    ExportKind { ops: ops_for::<Buffer>(), name: c"lightos", what: "buffer", _object: core::marker::PhantomData };
+static BUFFERS: ExportKind<Buffer> = ExportKind {
+    ops: ops_for::<Buffer>(),
+    name: c"lightos",
+    what: "buffer",
+    _object: core::marker::PhantomData,
+};
 
 /// Spike queues (`SPIKE_QUEUE_EXPORT`), exporter name `lightos-spikes`.
 pub(crate) static SPIKE_QUEUES: ExportKind<SpikeQueue> = ExportKind {
@@ -160,7 +164,10 @@ pub(crate) fn export_arc<T: Send + Sync>(
 
 /// The object behind descriptor `fd` if it is a dma-buf exported as `kind`. `EBADF`: not an open
 /// descriptor; `EINVAL`: not a dma-buf, or another exporter's or kind's.
-pub(crate) fn import_arc<T: Send + Sync>(kind: &'static ExportKind<T>, fd: i32) -> Result<Arc<T>, Rejection> {
+pub(crate) fn import_arc<T: Send + Sync>(
+    kind: &'static ExportKind<T>,
+    fd: i32,
+) -> Result<Arc<T>, Rejection> {
     // SAFETY: `dma_buf_get` accepts any integer; it returns a referenced dma-buf or an `ERR_PTR`.
     let dmabuf = unsafe { bindings::dma_buf_get(fd) };
     if is_err(dmabuf) {

@@ -12,8 +12,13 @@ use kernel::prelude::*;
 
 const _: () = assert!(MODULE_VERSION.len() < uapi::MODULE_VERSION_LEN);
 
-/// Handles `GET_INFO`: rejects non-zero `flags`, `pad`, `pad2` or `reserved` with `EINVAL`, fills the rest.
-pub(crate) fn get_info(ctx: &Context, mut info: uapi::Info, arg: &IoctlArg<uapi::Info>) -> Result<isize, Rejection> {
+/// Handles `GET_INFO`: rejects non-zero `flags`, `pad`, `pad2` or `reserved` with `EINVAL`, fills
+/// the rest.
+pub(crate) fn get_info(
+    ctx: &Context,
+    mut info: uapi::Info,
+    arg: &IoctlArg<uapi::Info>,
+) -> Result<isize, Rejection> {
     reason::known_flags(info.flags.into(), 0)?;
     reason::zero("pad", info.pad.into())?;
     reason::zero("pad2", info.pad2.into())?;

@@ -116,7 +116,11 @@ impl Routes {
     /// Handles `ROUTE_SET`: clears, sets the mode and/or appends a rule. `EINVAL` for unknown flags,
     /// non-zero pad/reserved, an unknown op or dtype, `min_bytes > max_bytes`, a mode other than 0/1
     /// (or a mode without `ROUTE_SET_MODE`); `ENOSPC` beyond [`uapi::MAX_ROUTES`] rules.
-    pub(crate) fn set(&self, mut req: uapi::RouteSet, arg: &IoctlArg<uapi::RouteSet>) -> Result<isize, Rejection> {
+    pub(crate) fn set(
+        &self,
+        mut req: uapi::RouteSet,
+        arg: &IoctlArg<uapi::RouteSet>,
+    ) -> Result<isize, Rejection> {
         reason::known_flags(req.flags.into(), uapi::ROUTE_FLAGS_ALL.into())?;
         reason::zero("pad", req.pad.into())?;
         reason::zero("pad2", req.pad2.into())?;
@@ -143,8 +147,9 @@ impl Routes {
             || req.max_bytes != 0
             || req.flags & (uapi::ROUTE_CLEAR | uapi::ROUTE_SET_MODE) == 0;
         let mut t = self.table.lock();
-        if has_rule && (req.flags & uapi::ROUTE_CLEAR == 0) && t.rules.len() >= uapi::MAX_ROUTES as usize {
-            return Err(reject!(ENOSPC, "this context has {} routing rules, the most it may", uapi::MAX_ROUTES));
+        let most = uapi::MAX_ROUTES;
+        if has_rule && (req.flags & uapi::ROUTE_CLEAR == 0) && t.rules.len() >= most as usize {
+            return Err(reject!(ENOSPC, "this context has {most} routing rules, the most it may"));
         }
         if req.flags & uapi::ROUTE_CLEAR != 0 {
             t.rules.clear();

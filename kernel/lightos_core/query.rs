@@ -21,7 +21,11 @@ use kernel::{
 };
 
 /// Handles `QUERY`.
-pub(crate) fn query(ctx: &Context, mut req: uapi::Query, arg: &IoctlArg<uapi::Query>) -> Result<isize, Rejection> {
+pub(crate) fn query(
+    ctx: &Context,
+    mut req: uapi::Query,
+    arg: &IoctlArg<uapi::Query>,
+) -> Result<isize, Rejection> {
     reason::known_flags(req.flags.into(), 0)?;
     reason::zeros("reserved", &req.reserved)?;
     match req.query_type {

@@ -7,9 +7,9 @@
 //! string, and `?` turns any plain kernel [`Error`] into one without a reason. The text is formatted
 //! into a fixed buffer (no allocation) and truncated to [`CAPACITY`] bytes, which keeps a
 //! `Result<_, Rejection>` small enough to return by value (clippy's `result_large_err` limit of 128
-//! bytes) and fits [`uapi::QueryLastError::reason`] with its NUL. Reasons
-//! name only what the caller sent or may know (its own handles, sizes, limits), never kernel
-//! addresses or another context's data.
+//! bytes) and fits [`uapi::QueryLastError::reason`] with its NUL. Reasons name only what the caller
+//! sent or may know (its own handles, sizes, limits), never kernel addresses or another context's
+//! data.
 
 use crate::uapi;
 use core::fmt::{self, Write};
@@ -49,8 +49,10 @@ impl Rejection {
 
     /// The same errno with `prefix: ` put before the reason (e.g. the operand a check was about).
     pub(crate) fn context(self, prefix: fmt::Arguments<'_>) -> Self {
-        let reason = core::str::from_utf8(self.reason()).unwrap_or("");
-        Self::new(self.error, format_args!("{prefix}: {reason}"))
+        match core::str::from_utf8(self.reason()) {
+            Ok(reason) if !reason.is_empty() => Self::new(self.error, format_args!("{prefix}: {reason}")),
+            _ => Self::new(self.error, prefix),
+        }
     }
 }
 

@@ -14,11 +14,17 @@ use kernel::prelude::*;
 const ENCODING_MASK: u64 = 0xff;
 
 /// Checks `p`'s encoding parameters against its input `x` (dims already checked, `numel`
-/// elements) and staging output `out`; returns the operation count (neurons × steps). `EINVAL`: an unknown encoding or a
-/// flag it does not take, set undefined bits, steps outside 1..=[`uapi::SPIKE_ENCODE_MAX_STEPS`],
-/// a delta input that is not `[steps, neurons]`, an output that is not 1-D or cannot hold the
-/// most events the encoding may produce.
-pub(crate) fn check(p: &uapi::Primitive, x: &[u64], numel: u64, out: &[u64]) -> Result<u64, Rejection> {
+/// elements) and staging output `out`; returns the operation count (neurons × steps). `EINVAL`:
+/// an unknown encoding or a flag it does not take, set undefined bits, steps outside
+/// 1..=[`uapi::SPIKE_ENCODE_MAX_STEPS`], a delta input that is not `[steps, neurons]`, an output
+/// that is not 1-D or cannot hold the most events the encoding may produce. `EOVERFLOW`: neurons ×
+/// steps overflows.
+pub(crate) fn check(
+    p: &uapi::Primitive,
+    x: &[u64],
+    numel: u64,
+    out: &[u64],
+) -> Result<u64, Rejection> {
     let word = p.params[1];
     let encoding = word & ENCODING_MASK;
     let flags = word & 0xff00;

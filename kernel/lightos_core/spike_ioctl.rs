@@ -28,8 +28,8 @@ pub(crate) fn create(
     reason::known_flags(req.flags.into(), uapi::SPIKE_QUEUE_KERNEL_PRODUCER.into())?;
     reason::zero("pad", req.pad.into())?;
     reason::zeros("reserved", &req.reserved)?;
-    let entries = req.entries;
-    let queue = SpikeQueue::new(entries, req.flags & uapi::SPIKE_QUEUE_KERNEL_PRODUCER != 0).map_err(|err| {
+    let (entries, kernel_producer) = (req.entries, req.flags & uapi::SPIKE_QUEUE_KERNEL_PRODUCER != 0);
+    let queue = SpikeQueue::new(entries, kernel_producer).map_err(|err| {
         if err == EINVAL {
             reject!(
                 EINVAL,

@@ -31,7 +31,11 @@ struct Accepted {
 
 /// Handles `SUBMIT`. `EINVAL`: flags/reserved or a count outside 1..=`MAX_SUBMIT`; `ENOENT`: unknown
 /// queue; `EFAULT`: unreadable primitives; `EBUSY`: the queue is full; the chain's errors otherwise.
-pub(crate) fn submit(ctx: &Context, mut req: uapi::Submit, arg: &IoctlArg<uapi::Submit>) -> Result<isize, Rejection> {
+pub(crate) fn submit(
+    ctx: &Context,
+    mut req: uapi::Submit,
+    arg: &IoctlArg<uapi::Submit>,
+) -> Result<isize, Rejection> {
     // Errors not caused by one primitive report `error_index == count`.
     req.error_index = req.count;
     match submit_batch(ctx, &mut req) {

@@ -136,7 +136,11 @@ fn shapes(op: u16, needs: &str) -> Rejection {
 }
 
 /// Checks that the op's shapes agree; returns its operation count.
-fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -> Result<u64, Rejection> {
+fn check_shapes(
+    p: &uapi::Primitive,
+    ins: &[uapi::Tensor],
+    out: &uapi::Tensor,
+) -> Result<u64, Rejection> {
     let same = |a: &uapi::Tensor, b: &uapi::Tensor| dims(a) == dims(b);
     let n = numel(out).map_err(|r| r.context(format_args!("operand {} (output)", ins.len())))?;
     let flops = |k: u64| n.saturating_mul(k);
@@ -198,7 +202,8 @@ fn check_shapes(p: &uapi::Primitive, ins: &[uapi::Tensor], out: &uapi::Tensor) -
         uapi::OP_LAYERNORM => {
             let d = dims(&ins[0]).last().copied().unwrap_or(0);
             if !same(&ins[0], out) || ins.len() == 2 || ins[1..].iter().any(|g| dims(g) != [d]) {
-                return Err(shapes(op, "out shaped as x, and gamma and beta [last dim of x] (both or none)"));
+                let needs = "out shaped as x, and gamma and beta [last dim of x] (both or none)";
+                return Err(shapes(op, needs));
             }
             Ok(flops(8))
         }
@@ -356,7 +361,8 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked, Rejec
     let n_in = usize::from(p.n_inputs);
     let used = &p.operands[..=n_in];
     let at = |i: usize| move |r: Rejection| r.context(format_args!("operand {i}"));
-    if let Some(i) = (n_in + 1..uapi::MAX_OPERANDS).find(|&i| p.operands[i] != uapi::Tensor::default()) {
+    let unused = (n_in + 1..uapi::MAX_OPERANDS).find(|&i| p.operands[i] != uapi::Tensor::default());
+    if let Some(i) = unused {
         return Err(reject!(EINVAL, "operand {i}: unused ({name} has {n_in} inputs), must be zero"));
     }
     for (i, t) in used.iter().enumerate() {
@@ -402,7 +408,8 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked, Rejec
             ensure!(
                 in_place_ok && exact,
                 EINVAL,
-                "operand {n_in} (output) overlaps operand {i}: only relu, gelu, add and mul may run in place, on exactly the same range"
+                "operand {n_in} (output) overlaps operand {i}: only relu, gelu, add and mul run \
+                 in place, on exactly the same range"
             );
         }
     }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
  * A C client of /dev/lightos, built with gcc against include/uapi/lightos.h only: calls GET_INFO,
- * prints the reply, checks rejections, and round-trips data through a mapped buffer object.
+ * prints the reply, checks rejections and reads a rejection's reason back, and round-trips data
+ * through a mapped buffer object.
  * Ends with "c_client: N passed, N failed".
  */
 #include <errno.h>
@@ -49,6 +50,19 @@ int main(void)
 	memset(&info, 0, sizeof(info));
 	info.reserved[3] = 1;
 	check(ioctl(fd, LIGHTOS_IOC_GET_INFO, &info) == -1 && errno == EINVAL, "reserved field set -> EINVAL");
+
+	struct lightos_query_last_error last;
+	struct lightos_query query;
+	memset(&last, 0, sizeof(last));
+	memset(&query, 0, sizeof(query));
+	query.query_type = LIGHTOS_QUERY_LAST_ERROR;
+	query.size = sizeof(last);
+	query.ptr = (__u64)(unsigned long)&last;
+	check(ioctl(fd, LIGHTOS_IOC_QUERY, &query) == 0, "LIGHTOS_QUERY_LAST_ERROR");
+	printf("c_client: last rejection: ioctl %u, errno %u, reason \"%s\"\n", last.ioctl_nr, last.error,
+	       last.reason);
+	check(last.rejections == 1 && last.error == EINVAL && last.ioctl_nr == 0, "it is GET_INFO's EINVAL");
+	check(strcmp(last.reason, "reserved[3]: not zero") == 0, "its reason names the reserved word");
 	check(ioctl(fd, _IO(LIGHTOS_IOC_MAGIC, 0x7f)) == -1 && errno == ENOTTY, "unknown ioctl -> ENOTTY");
 
 	struct lightos_buffer_create create;

@@ -215,6 +215,38 @@ fn einval_for_an_executor_names_the_unknown_op_bit() {
     assert_reason(&err, Errno::EINVAL, &["ops: unknown op bit 40"]);
 }
 
+#[test]
+fn eopnotsupp_says_an_executor_has_no_power_controls() {
+    let exec_dev = Device::open().unwrap();
+    let exec = exec_dev.register_executor(&spec("reason3")).unwrap();
+    let dev = Device::open().unwrap();
+    let controls = PowerControls {
+        laser_cap_mw: None,
+        tec_floor_permille: Some(500),
+    };
+    let err = dev.set_power(exec.backend_id(), controls).unwrap_err();
+    assert_reason(&err, Errno::EOPNOTSUPP, &["no power controls"]);
+}
+
+#[test]
+fn eperm_says_a_job_fetch_needs_an_executor() {
+    let f = open_dev();
+    let mut req = uapi::JobFetch {
+        flags: uapi::FETCH_NONBLOCK,
+        ..Default::default()
+    };
+    assert_eq!(
+        ioctl_struct(&f, uapi::IOC_NR_JOB_FETCH, &mut req),
+        Err(libc::EPERM)
+    );
+    let last = last_error(&f);
+    assert_eq!(
+        (last.error, last.ioctl_nr),
+        (libc::EPERM as u32, uapi::IOC_NR_JOB_FETCH)
+    );
+    assert!(reason_of(&last).contains("not an executor"));
+}
+
 /// This context's last rejection, through the raw `QUERY_LAST_ERROR`.
 fn last_error(f: &File) -> uapi::QueryLastError {
     let mut last = uapi::QueryLastError::default();
