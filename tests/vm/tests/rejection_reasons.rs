@@ -217,9 +217,9 @@ fn einval_for_an_executor_names_the_unknown_op_bit() {
 
 #[test]
 fn eopnotsupp_says_an_executor_has_no_power_controls() {
-    let exec_dev = Device::open().unwrap();
+    let exec_dev = Context::open().unwrap();
     let exec = exec_dev.register_executor(&spec("reason3")).unwrap();
-    let dev = Device::open().unwrap();
+    let dev = Context::open().unwrap();
     let controls = PowerControls {
         laser_cap_mw: None,
         tec_floor_permille: Some(500),
