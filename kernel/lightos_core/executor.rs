@@ -147,8 +147,8 @@ impl Executor {
     pub(crate) fn shut_down(&self) {
         backend::unregister(self.id);
         let mut st = self.state.lock();
-        // Completing a job takes only its queue's lock, never an executor's, so this lock order
-        // (executor, then queue) cannot deadlock; nothing here allocates.
+        // Completing a job takes only its timeline's lock, never an executor's, so this lock order
+        // (executor, then timeline) cannot deadlock; nothing here allocates.
         for job in st.queued.close() {
             job.complete(uapi::STATUS_DEVICE_LOST);
         }

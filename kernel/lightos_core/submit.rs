@@ -119,7 +119,7 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
     Ok(())
 }
 
-/// Why [`Queue::admit`](crate::queue::Queue::admit) refused `count` jobs with `err`.
+/// Why [`Timeline::admit`](crate::timeline::Timeline::admit) refused `count` jobs with `err`.
 fn admission_rejection(err: Error, queue_id: u32, count: usize) -> Rejection {
     if err == EBUSY {
         reject!(

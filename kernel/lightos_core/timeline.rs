@@ -444,8 +444,14 @@ impl Timeline {
             st.errors += 1;
             self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, errors), st.errors);
         }
-        st.ring[(seq as usize) % uapi::COMPLETION_RING_ENTRIES] = (seq, status);
-        self.publish_entry(seq, status);
+        // The ring keeps the newest sequence numbers: a job ending after one COMPLETION_RING_ENTRIES
+        // later was admitted must not overwrite that one's entry (its own is then UNKNOWN, as for
+        // any sequence number that old).
+        let idx = (seq as usize) % uapi::COMPLETION_RING_ENTRIES;
+        if st.ring[idx].0 <= seq {
+            st.ring[idx] = (seq, status);
+            self.publish_entry(seq, status);
+        }
     }
 
     /// Retires the ended prefix of the window and publishes `completed_seq` (after everything it

@@ -133,7 +133,7 @@ impl JobRunner {
     /// Stops accepting jobs and fails the queued ones with `status`.
     fn fail_queued(&self, status: u32) {
         let queued = self.queue.lock().close();
-        // Completed outside the lock: completion takes the job's queue lock.
+        // Completed outside the lock: completion takes the job's timeline lock.
         for job in queued {
             job.complete(status);
         }
