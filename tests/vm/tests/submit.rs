@@ -1140,3 +1140,35 @@ fn an_executor_takes_jobs_highest_priority_first_then_oldest_first() {
     );
     assert!(exec.fetch(Some(Duration::ZERO)).unwrap().is_none());
 }
+
+/// The completion ring keeps the newest sequence numbers: the oldest of 129 jobs ending last (its
+/// slot already holds seq 129's entry) must not overwrite seq 129's status.
+#[test]
+fn a_late_old_completion_keeps_the_newest_ring_entry() {
+    let dev = dev();
+    let q = queue(&dev);
+    let b = buf(&dev, 4096);
+    let edev = Context::open().unwrap();
+    let exec = edev
+        .register_executor(&lightosd::core_spec("t-ring-late"))
+        .unwrap();
+    let n = uapi::COMPLETION_RING_ENTRIES as u64 + 1;
+    let s = q.submit(&vec![null_copy(&b); n as usize]).unwrap();
+    assert_eq!((s.first_seq, s.last_seq), (1, n));
+    let ids: Vec<u64> = (0..n)
+        .map(|_| exec.fetch(SEC).unwrap().expect("a job").job_id)
+        .collect();
+    for &id in &ids[1..] {
+        exec.complete(id, JobStatus::Ok).unwrap();
+    }
+    assert_eq!(q.status(n), JobStatus::Ok);
+    assert_eq!(q.completed_seq(), 0, "seq 1 has not ended");
+    exec.complete(ids[0], JobStatus::Ok).unwrap();
+    let c = q.wait(n, SEC).unwrap();
+    assert_eq!((c.status, c.completed_seq), (JobStatus::Ok, n));
+    assert_eq!(
+        q.status(n),
+        JobStatus::Ok,
+        "seq {n}'s entry survived seq 1's late end"
+    );
+}
