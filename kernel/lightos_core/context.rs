@@ -7,13 +7,12 @@
 //! visible through `GET_INFO` and debugfs, so tests can prove every open was matched by a release.
 
 use crate::{
-    buffer::{self, Buffer},
-    executor::Executor,
-    policy::Routes,
-    queue::Queue,
+    buffer::object::{self, Buffer},
     reason::{reject, Rejection},
-    spike::SpikeQueue,
-    stats, uapi,
+    sched::{executor::Executor, policy::Routes, queue::Queue},
+    spike::ring::SpikeQueue,
+    telemetry::stats,
+    uapi,
 };
 use kernel::{
     new_mutex,
@@ -207,7 +206,7 @@ impl Context {
     }
 }
 
-impl buffer::Handles for Context {
+impl object::Handles for Context {
     fn insert(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection> {
         self.insert_buffer(buffer)
     }
@@ -366,7 +365,7 @@ impl Context {
             return Err(reject!(EBUSY, "this context is already an executor"));
         }
         let executor = Executor::register(req)?;
-        let id = crate::backend::Backend::id(&*executor);
+        let id = crate::sched::backend::Backend::id(&*executor);
         *slot = Some(executor);
         Ok(id)
     }

@@ -7,7 +7,7 @@
 //! therefore swaps in a copy of the operations with `owner` set ([`ModuleFops`]), and `open`
 //! refuses any file that was opened through the unpinned original during that swap's window.
 
-use crate::{context::Context, ioctl_table, mmap, spike_ioctl, uapi};
+use crate::{context::Context, ioctl::table, mmap, spike, uapi};
 use kernel::{
     bindings,
     fs::{File, Kiocb},
@@ -42,7 +42,7 @@ impl MiscDevice for LightosFile {
 
     fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         me.ctx.count_ioctl();
-        ioctl_table::dispatch(&me.ctx, cmd, arg)
+        table::dispatch(&me.ctx, cmd, arg)
     }
 
     fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
@@ -50,11 +50,11 @@ impl MiscDevice for LightosFile {
         let nonblocking = unsafe { (*(*kiocb.as_raw()).ki_filp).f_flags } & bindings::O_NONBLOCK != 0;
         let pos = kiocb.ki_pos();
         let me = kiocb.file();
-        spike_ioctl::read(&me.ctx, pos, nonblocking, iov)
+        spike::ioctl::read(&me.ctx, pos, nonblocking, iov)
     }
 
     fn mmap(me: Pin<&Self>, _file: &File, vma: &VmaNew) -> Result {
-        mmap::mmap_buffer(&me.ctx, vma)
+        mmap::map_object(&me.ctx, vma)
     }
 
     fn show_fdinfo(me: Pin<&Self>, m: &SeqFile, _file: &File) {
@@ -68,11 +68,11 @@ impl MiscDevice for LightosFile {
         for op in 1..=uapi::OP_COUNT {
             let n = me.ctx.op_jobs(op);
             if n != 0 {
-                seq_print!(m, "lightos-op-{}:\t{}\n", crate::account::op_name(op), n);
+                seq_print!(m, "lightos-op-{}:\t{}\n", crate::sched::account::op_name(op), n);
             }
         }
         if let Some(executor) = me.ctx.executor() {
-            seq_print!(m, "lightos-executor:\t{}\n", crate::backend::Backend::id(&*executor));
+            seq_print!(m, "lightos-executor:\t{}\n", crate::sched::backend::Backend::id(&*executor));
         }
     }
 }

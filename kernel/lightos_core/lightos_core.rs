@@ -10,38 +10,17 @@ use kernel::{driver, miscdevice::MiscDeviceRegistration, pci, prelude::*};
 #[path = "../../include/uapi/lightos.rs"]
 pub mod uapi;
 
-mod account;
-mod backend;
 mod buffer;
-mod buffer_ioctl;
 mod context;
-mod debugfs;
 mod errno;
-mod events;
-mod executor;
-mod executor_ioctl;
-mod export;
 mod file;
-mod info;
-mod ioctl_arg;
-mod ioctl_table;
-mod job;
-mod job_queue;
+mod ioctl;
 mod mmap;
-mod policy;
-mod power;
-mod query;
-mod queue;
-mod queue_ioctl;
 mod reason;
+mod sched;
 mod spike;
-mod spike_encode;
-mod spike_ioctl;
-mod stats;
-mod submit;
+mod telemetry;
 mod time;
-mod timeline;
-mod validate;
 
 #[path = "../drivers/photonic/mod.rs"]
 mod photonic;
@@ -69,7 +48,7 @@ struct LightosModule {
     fops: file::ModuleFops,
     /// `/sys/kernel/debug/lightos/stats`.
     #[pin]
-    _debugfs: debugfs::StatsDebugfs,
+    _debugfs: telemetry::debugfs::StatsDebugfs,
     /// The photonic NPU's PCI driver (registered after `/dev/lightos`, unregistered before it).
     #[pin]
     _photonic: driver::Registration<pci::Adapter<photonic::PhotonicDriver>>,
@@ -77,16 +56,16 @@ struct LightosModule {
 
 impl kernel::InPlaceModule for LightosModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        backend::init();
+        sched::backend::init();
         let options = kernel::miscdevice::MiscDeviceOptions { name: c"lightos" };
         try_pin_init!(Self {
             misc <- MiscDeviceRegistration::register(options),
             fops: file::ModuleFops::uninit(),
-            _debugfs <- debugfs::StatsDebugfs::new(),
+            _debugfs <- telemetry::debugfs::StatsDebugfs::new(),
             _photonic <- driver::Registration::new(c"lightos_photonic", module),
         })
         .pin_chain(move |this| {
-            events::init()?;
+            telemetry::events::init()?;
             this.fops.install(&this.misc, module);
             pr_info!(
                 "lightos_core {} loaded: /dev/lightos, ABI {}.{}\n",
@@ -102,8 +81,8 @@ impl kernel::InPlaceModule for LightosModule {
 #[pinned_drop]
 impl PinnedDrop for LightosModule {
     fn drop(self: Pin<&mut Self>) {
-        backend::release();
-        events::release();
+        sched::backend::release();
+        telemetry::events::release();
         pr_info!("lightos_core unloaded\n");
     }
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `mmap` of a buffer's cookie: maps exactly that buffer's pages into the caller, zero-copy.
+//! `mmap` of `/dev/lightos`: the offset is a cookie naming one object of the caller's context — a
+//! buffer, a queue's completion page or a spike queue's ring — and exactly that object's pages are
+//! mapped, zero-copy.
 //!
-//! The offset must be the cookie `BUFFER_CREATE`/`BUFFER_INFO` returned and the length the buffer's
+//! A buffer's cookie: the offset must be the cookie `BUFFER_CREATE`/`BUFFER_INFO` returned and the length the buffer's
 //! size; the mapping must be shared; `PROT_WRITE` on a host-read-only buffer and `PROT_EXEC` on any
 //! buffer are refused with `EACCES`, and the matching `VM_MAY*` bits are cleared so `mprotect`
 //! cannot add them later. Anything else that does not match: `EINVAL`. In an executor's context the
@@ -18,8 +20,8 @@ use kernel::{
     prelude::*,
 };
 
-/// Maps the buffer that `vma`'s offset names.
-pub(crate) fn mmap_buffer(ctx: &Context, vma: &VmaNew) -> Result {
+/// Maps the object (buffer, completion page or spike ring) that `vma`'s offset names.
+pub(crate) fn map_object(ctx: &Context, vma: &VmaNew) -> Result {
     // SAFETY: `vma` is being set up by this mmap call, so reading its page offset is not a data race;
     // the 7.2 kernel crate has no accessor for `vm_pgoff`.
     let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff } as u64;

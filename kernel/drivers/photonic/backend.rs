@@ -15,10 +15,7 @@ use super::{
     npu::Npu,
 };
 use crate::{
-    account::Counters,
-    backend::{self, Backend},
-    job::Job,
-    job_queue::JobQueue,
+    sched::{account::Counters, backend::{self, Backend}, job::Job, job_queue::JobQueue},
     uapi,
 };
 use kernel::{

@@ -24,7 +24,7 @@ use super::{
     index::Index,
     npu::Npu,
 };
-use crate::{account::Counters, backend, uapi};
+use crate::{sched::{account::Counters, backend}, uapi};
 use kernel::{
     impl_has_hr_timer,
     prelude::*,

@@ -52,7 +52,7 @@ impl WorkItem for Notifier {
         while head != tail {
             let slot = head as usize % SLOTS;
             let word = this.word[slot].load(Relaxed);
-            crate::events::publish(
+            crate::telemetry::events::publish(
                 this.backend[slot].load(Relaxed),
                 (word & 0xff) as u32,
                 this.time[slot].load(Relaxed),

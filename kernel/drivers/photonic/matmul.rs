@@ -20,7 +20,7 @@ use super::{
     pipeline::{Kind, Pipeline},
     regs,
 };
-use crate::{time::monotonic_ns, buffer::Buffer, job::Job, uapi};
+use crate::{buffer::object::Buffer, sched::job::Job, time::monotonic_ns, uapi};
 use kernel::{prelude::*, sync::atomic::Relaxed};
 
 /// Bytes per element (f32).

@@ -140,7 +140,7 @@ impl pci::Driver for PhotonicDriver {
         pin_init::pin_init_scope(move || {
             // Its name and backend id, before anything is built that reports them.
             let index = index::Index::alloc()?;
-            let backend_id = crate::backend::next_id();
+            let backend_id = crate::sched::backend::next_id();
             pdev.enable_device_mem()?;
             let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_MIN_SIZE }>(2, c"lightos-photonic-bar2")?;
             let mesh = identify(&bar2, pdev)?;

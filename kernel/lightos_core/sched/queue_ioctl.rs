@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `QUEUE_CREATE`, `QUEUE_DESTROY` and `WAIT`: a context's queues and waiting on a queue's timeline
-//! ([`crate::timeline`]). `SUBMIT` is [`crate::submit`].
+//! ([`crate::sched::timeline`]). `SUBMIT` is [`crate::sched::submit`].
 
 use crate::{
     context::Context,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
     uapi,
 };

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Module-wide counters; `QUERY_STATS` reports them and [`crate::debugfs`] shows them.
+//! Module-wide counters; `QUERY_STATS` reports them and [`crate::telemetry::debugfs`] shows them.
 
 use kernel::sync::atomic::{Atomic, Relaxed};
 
@@ -37,7 +37,7 @@ pub(crate) fn snapshot() -> crate::uapi::QueryStats {
         buffer_bytes: BUFFER_BYTES.load(Relaxed),
         buffers_created: BUFFERS_CREATED.load(Relaxed),
         buffer_limit_hits: BUFFER_LIMIT_HITS.load(Relaxed),
-        jobs_in_flight: crate::account::JOBS_IN_FLIGHT.load(Relaxed),
+        jobs_in_flight: crate::sched::account::JOBS_IN_FLIGHT.load(Relaxed),
         reserved: [0; 2],
     }
 }

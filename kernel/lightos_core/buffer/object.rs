@@ -9,7 +9,8 @@
 
 use crate::{
     reason::{self, ensure, reject, Rejection},
-    stats, uapi,
+    telemetry::stats,
+    uapi,
 };
 use kernel::{
     alloc::flags::{GFP_KERNEL, __GFP_ZERO},

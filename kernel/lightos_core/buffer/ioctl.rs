@@ -3,9 +3,9 @@
 //! `BUFFER_CREATE`, `BUFFER_INFO` and `BUFFER_DESTROY`: validating the request, then acting on it.
 
 use crate::{
-    buffer::{self, Buffer},
+    buffer::object::{self, Buffer},
     context::Context,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, Rejection},
     uapi,
 };
@@ -25,7 +25,7 @@ pub(crate) fn create(
     let buffer = Buffer::new(req.size, req.flags, req.placement)?;
     let handle = ctx.insert_buffer(buffer)?;
     req.handle = handle;
-    req.mmap_offset = buffer::mmap_offset(handle);
+    req.mmap_offset = object::mmap_offset(handle);
     if let Err(err) = arg.write(&req) {
         // The client cannot learn the handle: do not leave an unreachable buffer behind.
         let _ = ctx.remove_buffer(handle);
@@ -45,7 +45,7 @@ pub(crate) fn info(
     let buffer = ctx.buffer(req.handle)?;
     req.flags = buffer.flags();
     req.size = buffer.size() as u64;
-    req.mmap_offset = buffer::mmap_offset(req.handle);
+    req.mmap_offset = object::mmap_offset(req.handle);
     req.bus_addr = buffer.bus_addr();
     req.placement = buffer.placement();
     arg.write(&req)?;

@@ -7,7 +7,7 @@
 //! Whichever of completion, timeout, abort or device loss spends the token first ends the job;
 //! later attempts learn that they lost. The timeline, not the job, holds the job's status.
 
-use crate::{buffer::Buffer, spike::SpikeQueue, timeline::Fence, uapi};
+use crate::{buffer::object::Buffer, sched::timeline::Fence, spike::ring::SpikeQueue, uapi};
 use kernel::{
     prelude::*,
     sync::{

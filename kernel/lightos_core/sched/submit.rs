@@ -6,15 +6,11 @@
 //! `error_index` names the primitive at fault.
 
 use crate::{
-    account,
-    backend::Backend,
     context::Context,
-    ioctl_arg::IoctlArg,
-    job::Job,
+    ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
-    timeline::Charge,
+    sched::{account, backend::Backend, job::Job, timeline::Charge, validate::{self, Checked}},
     uapi,
-    validate::{self, Checked},
 };
 use kernel::{
     prelude::*,
@@ -119,7 +115,7 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
     Ok(())
 }
 
-/// Why [`Timeline::admit`](crate::timeline::Timeline::admit) refused `count` jobs with `err`.
+/// Why [`Timeline::admit`](crate::sched::timeline::Timeline::admit) refused `count` jobs with `err`.
 fn admission_rejection(err: Error, queue_id: u32, count: usize) -> Rejection {
     if err == EBUSY {
         reject!(

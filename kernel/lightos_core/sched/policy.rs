@@ -13,11 +13,10 @@
 //! registered); `EOPNOTSUPP` when backends run it but none (or not the rule's) deterministically.
 
 use crate::{
-    account,
-    backend::{self, Backend},
     errno,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
+    sched::{account, backend::{self, Backend}},
     uapi,
 };
 use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};

@@ -8,11 +8,11 @@
 //! (a userspace executor).
 
 use crate::{
-    backend,
     context::Context,
     errno,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
+    sched::backend,
     uapi,
 };
 use kernel::prelude::*;

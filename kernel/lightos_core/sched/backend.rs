@@ -2,11 +2,11 @@
 
 //! Backends: what the dispatch stage hands jobs to, and the module-wide registry of them.
 //!
-//! A backend is a userspace executor ([`crate::executor`]) or a device driven by a kernel
+//! A backend is a userspace executor ([`crate::sched::executor`]) or a device driven by a kernel
 //! driver (the photonic NPU, [`crate::photonic`]). Each declares the ops and dtypes it runs and
 //! the ops it runs bit-reproducibly; the policy stage routes by those declarations.
 
-use crate::{account::Counters, job::Job, uapi};
+use crate::{sched::{account::Counters, job::Job}, uapi};
 use kernel::{prelude::*, sync::Arc, uaccess::UserSliceWriter};
 
 /// What the interception chain needs from a backend.
@@ -143,7 +143,7 @@ pub(crate) fn write_thermal(w: &mut UserSliceWriter) -> Result {
     }
     w.write(&(guarded.len() as u32))?;
     w.write(&0u32)?;
-    w.write(&crate::events::last_seq())?;
+    w.write(&crate::telemetry::events::last_seq())?;
     for i in 0..uapi::MAX_THERMAL_DEVICES {
         match guarded.get(i) {
             Some(info) => w.write(info)?,

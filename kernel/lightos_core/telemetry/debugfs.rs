@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The debugfs view of the module's counters (`/sys/kernel/debug/lightos/stats`): the module-wide
-//! counters ([`crate::stats`]), then every op's and every backend's.
+//! counters ([`crate::telemetry::stats`]), then every op's and every backend's.
 
 use crate::{
-    account, backend,
-    stats::{
+    sched::{account, backend},
+    telemetry::stats::{
         BUFFERS, BUFFERS_CREATED, BUFFER_BYTES, BUFFER_LIMIT_HITS, CONTEXTS, SPIKE_EVENTS_DROPPED,
         SPIKE_EVENTS_PRODUCED, SPIKE_EVENTS_READ, SPIKE_NOTIFIES, SPIKE_QUEUES, SPIKE_QUEUES_CREATED,
         SPIKE_WAKEUPS,

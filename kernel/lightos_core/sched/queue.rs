@@ -3,7 +3,7 @@
 //! Submission queues: what a context names by queue identifier, a priority and a [`Timeline`]
 //! (sequence numbers, job statuses, `WAIT`, timeouts and the read-only completion page).
 
-use crate::{timeline::Timeline, uapi};
+use crate::{sched::timeline::Timeline, uapi};
 use kernel::{page::Page, prelude::*, sync::Arc};
 
 /// A submission queue.

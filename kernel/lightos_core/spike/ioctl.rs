@@ -4,11 +4,11 @@
 //! `SPIKE_QUEUE_EXPORT` and `SPIKE_QUEUE_IMPORT`.
 
 use crate::{
+    buffer::export,
     context::Context,
-    export,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, reject, Rejection},
-    spike::SpikeQueue,
+    spike::ring::SpikeQueue,
     uapi,
 };
 use kernel::{prelude::*, sync::Arc};

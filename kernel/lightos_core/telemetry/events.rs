@@ -10,7 +10,7 @@
 
 use crate::{
     context::Context,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
     uapi,
 };

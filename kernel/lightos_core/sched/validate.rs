@@ -11,12 +11,12 @@
 //! names the field or operand at fault and why ("operand 2: extent 4352 > buffer 4096").
 
 use crate::{
-    account,
-    buffer::Buffer,
+    buffer::object::Buffer,
     context::Context,
     reason::{self, ensure, reject, Rejection},
-    spike::SpikeQueue,
-    spike_encode, uapi,
+    sched::account,
+    spike::{encode, ring::SpikeQueue},
+    uapi,
 };
 use kernel::{prelude::*, sync::Arc};
 
@@ -233,7 +233,7 @@ fn check_shapes(
         }
         uapi::OP_SPIKE_ENCODE => {
             let x = numel(&ins[0]).map_err(|r| r.context(format_args!("operand 0")))?;
-            spike_encode::check(p, dims(&ins[0]), x, dims(out))
+            encode::check(p, dims(&ins[0]), x, dims(out))
         }
         uapi::OP_COPY => {
             let x = numel(&ins[0]).map_err(|r| r.context(format_args!("operand 0")))?;

@@ -4,9 +4,10 @@
 
 use crate::{
     context::{self, Context},
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
+    MODULE_VERSION,
     reason::{self, Rejection},
-    uapi, MODULE_VERSION,
+    uapi,
 };
 use kernel::prelude::*;
 

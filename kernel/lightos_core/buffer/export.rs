@@ -17,11 +17,11 @@
 //! `bindings`, each call with its safety argument.
 
 use crate::{
-    buffer::Buffer,
+    buffer::object::Buffer,
     context::Context,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, reject, Rejection},
-    spike::SpikeQueue,
+    spike::ring::SpikeQueue,
     uapi,
 };
 use core::ptr::NonNull;
@@ -232,7 +232,7 @@ pub(crate) fn import(
     let handle = ctx.insert_buffer(buffer)?;
     req.handle = handle;
     req.size = size;
-    req.mmap_offset = crate::buffer::mmap_offset(handle);
+    req.mmap_offset = crate::buffer::object::mmap_offset(handle);
     if let Err(err) = arg.write(&req) {
         let _ = ctx.remove_buffer(handle);
         return Err(err.into());

@@ -7,7 +7,7 @@
 //! Used by every backend that queues jobs itself (userspace executors, the photonic NPU); the
 //! owner keeps it under its own lock, next to whatever else that lock protects.
 
-use crate::{job::Job, uapi};
+use crate::{sched::job::Job, uapi};
 use kernel::{prelude::*, sync::Arc};
 
 /// Queue priorities (0 to [`uapi::QUEUE_PRIORITY_MAX`]).
@@ -91,7 +91,7 @@ impl JobQueue {
         self.levels.iter().map(Fifo::len).sum()
     }
 
-    /// A backend's `(queued, running)` load as [`crate::backend::Backend::load`] reports it, with
+    /// A backend's `(queued, running)` load as [`crate::sched::backend::Backend::load`] reports it, with
     /// `running` jobs fetched from this queue and not yet completed.
     pub(crate) fn load(&self, running: usize) -> (u32, u32) {
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);

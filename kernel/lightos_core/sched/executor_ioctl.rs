@@ -4,9 +4,9 @@
 
 use crate::{
     context::Context,
-    executor::Executor,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
+    sched::executor::Executor,
     uapi,
 };
 use kernel::{prelude::*, sync::Arc};

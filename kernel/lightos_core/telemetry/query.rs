@@ -8,11 +8,12 @@
 //! context's last rejection and leaves it as it is.
 
 use crate::{
-    account, backend,
     context::Context,
-    ioctl_arg::IoctlArg,
+    ioctl::arg::IoctlArg,
     reason::{self, reject, Rejection},
-    stats, uapi,
+    sched::{account, backend},
+    telemetry::stats,
+    uapi,
 };
 use kernel::{
     prelude::*,

@@ -10,13 +10,14 @@
 //! context for `QUERY_LAST_ERROR` (see [`Context::record_rejection`]).
 
 use crate::{
-    buffer_ioctl,
+    buffer::{self, export},
     context::Context,
-    events, executor_ioctl, export, info,
-    ioctl_arg::IoctlArg,
-    power, query, queue_ioctl,
+    ioctl::arg::IoctlArg,
     reason::{self, reject, Rejection},
-    spike_ioctl, submit, uapi,
+    sched::{executor_ioctl, queue_ioctl, submit},
+    spike,
+    telemetry::{events, info, power, query},
+    uapi,
 };
 use kernel::{
     bindings,
@@ -67,9 +68,9 @@ macro_rules! lightos_ioctls {
 
 lightos_ioctls! {
     (uapi::IOC_GET_INFO, uapi::Info, 0, info::get_info),
-    (uapi::IOC_BUFFER_CREATE, uapi::BufferCreate, 0, buffer_ioctl::create),
-    (uapi::IOC_BUFFER_INFO, uapi::BufferInfo, 0, buffer_ioctl::info),
-    (uapi::IOC_BUFFER_DESTROY, uapi::BufferDestroy, 0, buffer_ioctl::destroy),
+    (uapi::IOC_BUFFER_CREATE, uapi::BufferCreate, 0, buffer::ioctl::create),
+    (uapi::IOC_BUFFER_INFO, uapi::BufferInfo, 0, buffer::ioctl::info),
+    (uapi::IOC_BUFFER_DESTROY, uapi::BufferDestroy, 0, buffer::ioctl::destroy),
     (uapi::IOC_QUERY, uapi::Query, 0, query::query),
     (uapi::IOC_QUEUE_CREATE, uapi::QueueCreate, 0, queue_ioctl::queue_create),
     (uapi::IOC_QUEUE_DESTROY, uapi::QueueDestroy, 0, queue_ioctl::queue_destroy),
@@ -82,12 +83,12 @@ lightos_ioctls! {
     (uapi::IOC_BUFFER_EXPORT, uapi::BufferExport, 0, export::export),
     (uapi::IOC_BUFFER_IMPORT, uapi::BufferImport, 0, export::import),
     (uapi::IOC_EVENT_WAIT, uapi::EventWait, 0, events::wait),
-    (uapi::IOC_SPIKE_QUEUE_CREATE, uapi::SpikeQueueCreate, 0, spike_ioctl::create),
-    (uapi::IOC_SPIKE_QUEUE_DESTROY, uapi::SpikeQueueId, 0, spike_ioctl::destroy),
-    (uapi::IOC_SPIKE_WAIT, uapi::SpikeWait, 0, spike_ioctl::wait),
-    (uapi::IOC_SPIKE_NOTIFY, uapi::SpikeQueueId, 0, spike_ioctl::notify),
-    (uapi::IOC_SPIKE_QUEUE_EXPORT, uapi::SpikeQueueExport, 0, spike_ioctl::export),
-    (uapi::IOC_SPIKE_QUEUE_IMPORT, uapi::SpikeQueueImport, 0, spike_ioctl::import),
+    (uapi::IOC_SPIKE_QUEUE_CREATE, uapi::SpikeQueueCreate, 0, spike::ioctl::create),
+    (uapi::IOC_SPIKE_QUEUE_DESTROY, uapi::SpikeQueueId, 0, spike::ioctl::destroy),
+    (uapi::IOC_SPIKE_WAIT, uapi::SpikeWait, 0, spike::ioctl::wait),
+    (uapi::IOC_SPIKE_NOTIFY, uapi::SpikeQueueId, 0, spike::ioctl::notify),
+    (uapi::IOC_SPIKE_QUEUE_EXPORT, uapi::SpikeQueueExport, 0, spike::ioctl::export),
+    (uapi::IOC_SPIKE_QUEUE_IMPORT, uapi::SpikeQueueImport, 0, spike::ioctl::import),
     (uapi::IOC_POWER_SET, uapi::PowerSet, ADMIN, power::power_set),
 }
 

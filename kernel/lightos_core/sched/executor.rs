@@ -10,12 +10,9 @@
 //! to it or running on it fails with `DEVICE_LOST` and the backend disappears from the registry.
 
 use crate::{
-    account::Counters,
-    backend::{self, Backend},
-    buffer::Handles,
+    buffer::object::Handles,
     errno,
-    job::Job,
-    job_queue::JobQueue,
+    sched::{account::Counters, backend::{self, Backend}, job::Job, job_queue::JobQueue},
     uapi,
 };
 use kernel::{

@@ -37,7 +37,7 @@
 //! (arming) and the condition variable's wait queue.
 
 use crate::{
-    account::{self, Counters},
+    sched::account::{self, Counters},
     uapi,
 };
 use core::sync::atomic::Ordering;

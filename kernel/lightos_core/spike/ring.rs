@@ -17,7 +17,7 @@
 //! A queue belongs to every context that holds it (the creator and importers, `SPIKE_QUEUE_IMPORT`),
 //! each under its own identifier; its pages live until the last context and mapping let go.
 
-use crate::{stats, uapi};
+use crate::{telemetry::stats, uapi};
 use core::{
     mem::offset_of,
     sync::atomic::{fence, Ordering},
@@ -283,7 +283,7 @@ impl SpikeQueue {
     ///
     /// Free space is `entries - (tail - head)` with the kernel's own tail; a consumer's garbage
     /// `head` can make the ring look full (events dropped), never make the kernel write outside it.
-    pub(crate) fn produce(&self, src: &crate::buffer::Buffer, offset: usize, count: u32) -> u32 {
+    pub(crate) fn produce(&self, src: &crate::buffer::object::Buffer, offset: usize, count: u32) -> u32 {
         const EVENT: usize = size_of::<uapi::SpikeEvent>();
         let mut tail = self.kernel_tail.lock();
         let head = self.header_word(offset_of!(uapi::SpikeRingHeader, head), |a| {

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Scheduling: queues and their completion timelines, `SUBMIT` through the interception chain
+//! (copy once → [`validate`] → [`policy`] → [`account`] → dispatch to a [`backend`]), jobs and the
+//! backends' job queues, and userspace executors as backends.
+//!
+//! Ownership runs one way: a [`job::Job`] holds its fence on its queue's [`timeline::Timeline`]
+//! (the single owner of job statuses); backends hold jobs in a [`job_queue::JobQueue`]; nothing
+//! here holds a context.
+
+pub(crate) mod account;
+pub(crate) mod backend;
+pub(crate) mod executor;
+pub(crate) mod executor_ioctl;
+pub(crate) mod job;
+pub(crate) mod job_queue;
+pub(crate) mod policy;
+pub(crate) mod queue;
+pub(crate) mod queue_ioctl;
+pub(crate) mod submit;
+pub(crate) mod timeline;
+pub(crate) mod validate;
