@@ -21,7 +21,7 @@ use crate::{
 };
 use kernel::{
     bindings,
-    ioctl::{_IOC_NR, _IOC_SIZE, _IOC_TYPE},
+    ioctl::{_IOC_DIR, _IOC_NR, _IOC_SIZE, _IOC_TYPE},
     prelude::*,
 };
 
@@ -40,7 +40,7 @@ type Call = fn(&Context, u32, usize) -> Result<isize, Rejection>;
 /// `(command, argument struct, flags, handler)`, where the command is the ABI's `_IOWR` number and
 /// the handler is `fn(&Context, Arg, &IoctlArg<Arg>) -> Result<isize, Rejection>`. Checked at
 /// compile time: the numbers run from 0 without gaps (so the number is the index), and each
-/// command encodes its argument struct's size.
+/// command is an `_IOWR` of type `'L'` that encodes its argument struct's size.
 macro_rules! lightos_ioctls {
     ($(($cmd:expr, $arg:ty, $flags:expr, $handler:expr)),* $(,)?) => {
         /// The ioctls of `/dev/lightos`, indexed by `_IOC_NR`.
@@ -49,6 +49,11 @@ macro_rules! lightos_ioctls {
             $(
                 assert!(_IOC_NR($cmd) == next, "ioctl numbers must run from 0 without gaps");
                 assert!(_IOC_SIZE($cmd) == size_of::<$arg>(), "the command encodes another size");
+                assert!(_IOC_TYPE($cmd) == uapi::IOC_MAGIC, "not a LightOS ('L') command");
+                assert!(
+                    _IOC_DIR($cmd) == uapi::IOC_READ | uapi::IOC_WRITE,
+                    "every LightOS ioctl is _IOWR"
+                );
                 next += 1;
             )*
             let _ = next;

@@ -438,3 +438,43 @@ fn query_ops_still_fits_a_client_from_before_spike_encode() {
         (std::mem::size_of::<uapi::OpStats>() * uapi::OP_COUNT) as u64
     );
 }
+
+/// A handler that claims more events than a job stages (a buggy backend): `Executor::serve` ends
+/// that job INVALID instead of stopping, and goes on to serve the next job.
+#[test]
+fn serve_ends_a_job_whose_outcome_the_kernel_refuses_and_goes_on() {
+    struct Overclaims;
+    impl lightos_runtime::JobHandler for Overclaims {
+        fn run(
+            &mut self,
+            _prim: &Primitive,
+            _inputs: &[&[u8]],
+            _output: &mut [u8],
+        ) -> lightos_runtime::Outcome {
+            lightos_runtime::Outcome::produced(1_000_000)
+        }
+    }
+    let r = rig();
+    let q = r.dev.create_kernel_spike_queue(64).unwrap();
+    let s = spec(LATENCY, 4);
+    let p = r.prim(&q, &s, &values(4), &[4]); // room for 4 events
+    let exec_dev = Context::open().unwrap();
+    let exec = exec_dev
+        .register_executor(&lightosd::core_spec("t-enc-overclaim"))
+        .unwrap();
+    let first = r.jobs.submit(&[p]).unwrap();
+    let second = r.jobs.submit(&[p]).unwrap();
+    let until = lightos_runtime::ServeUntil {
+        stop: None,
+        max_jobs: Some(2),
+    };
+    assert_eq!(
+        exec.serve(&mut Overclaims, until).unwrap(),
+        2,
+        "both jobs served"
+    );
+    for seq in [first.last_seq, second.last_seq] {
+        assert_eq!(r.jobs.wait(seq, SEC).unwrap().status, JobStatus::Invalid);
+    }
+    assert_eq!(q.len(), 0, "a refused outcome produced nothing");
+}

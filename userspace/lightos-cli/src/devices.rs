@@ -19,15 +19,6 @@ fn local_gpus() -> Result<Vec<(u32, String, Option<GpuSample>)>, String> {
         .collect()
 }
 
-const DTYPES: [DType; 6] = [
-    DType::F32,
-    DType::F16,
-    DType::Bf16,
-    DType::I8,
-    DType::Fp8E4m3,
-    DType::SpikeEvent,
-];
-
 fn op_names(mask: u64) -> Vec<String> {
     Op::ALL
         .iter()
@@ -37,7 +28,7 @@ fn op_names(mask: u64) -> Vec<String> {
 }
 
 fn dtype_names(mask: u32) -> Vec<String> {
-    DTYPES
+    DType::ALL
         .iter()
         .filter(|d| mask & d.bit() != 0)
         .map(|d| format!("{d:?}").to_lowercase())

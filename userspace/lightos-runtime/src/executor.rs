@@ -125,7 +125,9 @@ pub struct ServeUntil<'a> {
 impl Executor {
     /// Serves jobs with `handler` until `until` says so and returns how many ran: fetches each
     /// job, maps its operands, runs it, completes it with the handler's outcome. A job that timed
-    /// out or was aborted meanwhile (`ECANCELED` on completion) is not this executor's error.
+    /// out or was aborted meanwhile (`ECANCELED` on completion) is not this executor's error; an
+    /// outcome the kernel refuses (`EINVAL`: more events than the job can take) ends the job
+    /// `INVALID` and serving goes on.
     pub fn serve(&self, handler: &mut impl JobHandler, until: ServeUntil<'_>) -> Result<u64> {
         let poll = Duration::from_millis(100);
         let mut done = 0;
@@ -141,6 +143,16 @@ impl Executor {
             match self.complete_with_events(job.job_id, outcome.status, outcome.produced) {
                 Ok(()) => {}
                 Err(e) if e.errno() == Some(Errno::ECANCELED) => {}
+                // The kernel refused the outcome itself (e.g. more events than the job's staging
+                // holds): the job still runs, so end it INVALID rather than leave it to time out
+                // and stop serving everyone else's.
+                Err(e) if e.errno() == Some(Errno::EINVAL) => {
+                    match self.complete(job.job_id, JobStatus::Invalid) {
+                        Ok(()) => {}
+                        Err(e) if e.errno() == Some(Errno::ECANCELED) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 Err(e) => return Err(e),
             }
             done += 1;
@@ -204,11 +216,7 @@ impl Executor {
     /// Takes the next job, waiting at most `timeout` (`None`: no limit). `Ok(None)` when none came.
     pub fn fetch(&self, timeout: Option<Duration>) -> Result<Option<FetchedJob>> {
         let mut req = uapi::JobFetch {
-            timeout_ns: match timeout {
-                None => uapi::TIMEOUT_INFINITE,
-                Some(t) => crate::queue::monotonic_ns()
-                    .saturating_add(t.as_nanos().min(u64::MAX as u128) as u64),
-            },
+            timeout_ns: crate::queue::deadline_ns(timeout),
             ..Default::default()
         };
         if timeout == Some(Duration::ZERO) {

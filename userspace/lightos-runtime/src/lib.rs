@@ -28,4 +28,4 @@ pub use executor::{
 pub use info::DeviceInfo;
 pub use primitive::{DType, JobStatus, Op, Primitive, PrimitiveBuilder};
 pub use query::{BackendInfo, BackendKind, ContextStats, OpStats, PerOp, SpikeQueueStats, Stats};
-pub use queue::{monotonic_ns, Completion, Queue, Submitted};
+pub use queue::{deadline_ns, monotonic_ns, Completion, Queue, Submitted};

@@ -155,18 +155,19 @@ impl JobStatus {
 }
 
 impl DType {
+    /// Every dtype of the ABI, in ABI order.
+    pub const ALL: [DType; 6] = [
+        DType::F32,
+        DType::F16,
+        DType::Bf16,
+        DType::I8,
+        DType::Fp8E4m3,
+        DType::SpikeEvent,
+    ];
+
     /// The dtype with ABI value `raw`, if it is one.
     pub fn from_raw(raw: u8) -> Option<DType> {
-        [
-            DType::F32,
-            DType::F16,
-            DType::Bf16,
-            DType::I8,
-            DType::Fp8E4m3,
-            DType::SpikeEvent,
-        ]
-        .into_iter()
-        .find(|d| *d as u8 == raw)
+        DType::ALL.into_iter().find(|d| *d as u8 == raw)
     }
 }
 

@@ -112,11 +112,7 @@ impl Queue {
 
     /// Waits until job `seq` completes, at most `timeout` (`None`: no limit). `ETIMEDOUT` on expiry.
     pub fn wait(&self, seq: u64, timeout: Option<Duration>) -> Result<Completion> {
-        let deadline = match timeout {
-            None => uapi::TIMEOUT_INFINITE,
-            Some(t) => monotonic_ns().saturating_add(t.as_nanos().min(u64::MAX as u128) as u64),
-        };
-        self.wait_until(seq, deadline)
+        self.wait_until(seq, deadline_ns(timeout))
     }
 
     /// Waits until job `seq` completes or the absolute `CLOCK_MONOTONIC` time `deadline_ns`.
@@ -171,6 +167,15 @@ impl Drop for Queue {
         };
         // SAFETY: `req` is a valid `QueueDestroy`; the fd is open.
         let _ = unsafe { sys::queue_destroy(self.fd.as_raw_fd(), &mut req) };
+    }
+}
+
+/// The absolute `CLOCK_MONOTONIC` deadline `timeout` from now, as the ABI's waits take it:
+/// [`uapi::TIMEOUT_INFINITE`] for `None`, saturating far in the future.
+pub fn deadline_ns(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        None => uapi::TIMEOUT_INFINITE,
+        Some(t) => monotonic_ns().saturating_add(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)),
     }
 }
 

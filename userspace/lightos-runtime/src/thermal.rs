@@ -345,12 +345,7 @@ impl Context {
     /// The events after `after_seq` (at most [`EVENT_LOG_ENTRIES`]), waiting up to `timeout`
     /// (`None`: without limit) for the first; an empty batch when it passes.
     pub fn wait_events(&self, after_seq: u64, timeout: Option<Duration>) -> Result<EventBatch> {
-        let deadline = match timeout {
-            None => uapi::TIMEOUT_INFINITE,
-            Some(t) => {
-                crate::monotonic_ns().saturating_add(t.as_nanos().min(u64::MAX as u128) as u64)
-            }
-        };
+        let deadline = crate::deadline_ns(timeout);
         self.wait_events_until(after_seq, deadline, uapi::EVENT_LOG_ENTRIES)
     }
 

@@ -228,12 +228,7 @@ impl SpikeQueue {
     /// Consumer: sleeps until at least `min_events` are waiting or `timeout` passes (`None`:
     /// without limit); returns how many are waiting (0 after a timeout).
     pub fn wait(&self, min_events: u32, timeout: Option<Duration>) -> Result<u32> {
-        let deadline = match timeout {
-            None => uapi::TIMEOUT_INFINITE,
-            Some(t) => {
-                crate::monotonic_ns().saturating_add(t.as_nanos().min(u64::MAX as u128) as u64)
-            }
-        };
+        let deadline = crate::deadline_ns(timeout);
         let mut req = uapi::SpikeWait {
             queue_id: self.id,
             min_events,
