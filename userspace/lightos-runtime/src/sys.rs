@@ -178,6 +178,10 @@ pub(crate) fn last_rejection(fd: RawFd) -> Option<uapi::QueryLastError> {
 /// if that rejection is this one (same ioctl and errno) and has a reason. Call it right after the
 /// failed ioctl; `None` from modules before ABI 1.8.
 pub(crate) fn rejection_reason(fd: RawFd, op: &str, errno: Errno) -> Option<String> {
+    // Waits that time out, would block or are interrupted reject nothing: the kernel records none.
+    if matches!(errno, Errno::EAGAIN | Errno::ETIMEDOUT | Errno::EINTR) {
+        return None;
+    }
     let nr = ioctl_nr(op)?;
     let last = last_rejection(fd)?;
     let ours = last.rejections != 0 && last.ioctl_nr == nr && last.error == errno as u32;
