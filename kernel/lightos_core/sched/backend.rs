@@ -134,8 +134,8 @@ pub(crate) fn write_snapshot(w: &mut UserSliceWriter) -> Result {
 }
 
 /// Writes `QUERY_THERMAL`'s result ([`uapi::QueryThermal`]): every backend with a thermal guard,
-/// then zeroed entries, one at a time.
-pub(crate) fn write_thermal(w: &mut UserSliceWriter) -> Result {
+/// then zeroed entries, one at a time; `last_event_seq` is the event log's newest sequence number.
+pub(crate) fn write_thermal(w: &mut UserSliceWriter, last_event_seq: u64) -> Result {
     let list = all()?;
     let mut guarded = KVec::with_capacity(uapi::MAX_THERMAL_DEVICES, GFP_KERNEL)?;
     for info in list.iter().filter_map(|b| b.thermal()).take(uapi::MAX_THERMAL_DEVICES) {
@@ -143,7 +143,7 @@ pub(crate) fn write_thermal(w: &mut UserSliceWriter) -> Result {
     }
     w.write(&(guarded.len() as u32))?;
     w.write(&0u32)?;
-    w.write(&crate::telemetry::events::last_seq())?;
+    w.write(&last_event_seq)?;
     for i in 0..uapi::MAX_THERMAL_DEVICES {
         match guarded.get(i) {
             Some(info) => w.write(info)?,

@@ -12,7 +12,7 @@ use crate::{
     ioctl::arg::IoctlArg,
     reason::{self, reject, Rejection},
     sched::{account, backend},
-    telemetry::stats,
+    telemetry::{events, stats},
     uapi,
 };
 use kernel::{
@@ -54,7 +54,7 @@ pub(crate) fn query(
             arg,
             &mut req,
             size_of::<uapi::QueryThermal>(),
-            backend::write_thermal,
+            |w| backend::write_thermal(w, events::last_seq()),
         ),
         uapi::QUERY_SPIKE_QUEUES => reply_with(
             arg,
