@@ -1,6 +1,6 @@
 //! `lightos info`: what the kernel module says about itself.
 
-use lightos_runtime::{Context, DeviceInfo, Result};
+use lightos_runtime::{Context, ModuleInfo, Result};
 use std::path::Path;
 
 /// Opens `device`, asks for its info and prints it as text or JSON.
@@ -15,7 +15,7 @@ pub fn run(device: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn to_json(device: &Path, info: &DeviceInfo) -> serde_json::Value {
+fn to_json(device: &Path, info: &ModuleInfo) -> serde_json::Value {
     serde_json::json!({
         "device": device.display().to_string(),
         "module_version": info.module_version,
@@ -33,7 +33,7 @@ fn to_json(device: &Path, info: &DeviceInfo) -> serde_json::Value {
     })
 }
 
-fn to_text(device: &Path, info: &DeviceInfo) -> String {
+fn to_text(device: &Path, info: &ModuleInfo) -> String {
     let caps = info.capability_names();
     format!(
         "LightOS device   {}\n\
@@ -66,8 +66,8 @@ fn to_text(device: &Path, info: &DeviceInfo) -> String {
 mod tests {
     use super::*;
 
-    fn sample() -> DeviceInfo {
-        DeviceInfo {
+    fn sample() -> ModuleInfo {
+        ModuleInfo {
             abi_major: 1,
             abi_minor: 0,
             capabilities: 1,

@@ -2,7 +2,7 @@
 
 use crate::spike::queue::{Producer, SpikeQueue};
 use crate::{
-    sys, Buffer, BufferFlags, DType, DeviceInfo, Error, Executor, ExecutorSpec, Op, Placement,
+    sys, Buffer, BufferFlags, DType, Error, Executor, ExecutorSpec, ModuleInfo, Op, Placement,
     Queue, Result,
 };
 use lightos_uapi as uapi;
@@ -58,12 +58,12 @@ impl Context {
     }
 
     /// Asks the module for its ABI version, capabilities, limits and this context's identity.
-    pub fn info(&self) -> Result<DeviceInfo> {
+    pub fn info(&self) -> Result<ModuleInfo> {
         let mut raw = uapi::Info::zeroed();
         // SAFETY: `raw` is a valid, writable `Info` that outlives the call; the fd is open.
         unsafe { sys::get_info(self.fd.as_raw_fd(), &mut raw) }
             .map_err(|errno: Errno| sys::rejected(self.fd.as_raw_fd(), "GET_INFO", errno))?;
-        Ok(DeviceInfo::from_raw(&raw))
+        Ok(ModuleInfo::from_raw(&raw))
     }
 
     /// Creates a zeroed buffer object of at least `size` bytes in this context.

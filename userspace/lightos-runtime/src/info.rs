@@ -4,7 +4,7 @@ use lightos_uapi as uapi;
 
 /// The module's identity, ABI version, capabilities and limits, as seen from one context.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeviceInfo {
+pub struct ModuleInfo {
     /// ABI major version.
     pub abi_major: u32,
     /// ABI minor version.
@@ -27,7 +27,7 @@ pub struct DeviceInfo {
     pub max_buffers_per_context: u32,
 }
 
-impl DeviceInfo {
+impl ModuleInfo {
     /// Converts the kernel's reply.
     pub(crate) fn from_raw(raw: &uapi::Info) -> Self {
         let len = raw
@@ -89,7 +89,7 @@ mod tests {
         let mut raw = uapi::Info::zeroed();
         raw.module_version[..5].copy_from_slice(b"1.2.3");
         raw.module_version[6] = b'x';
-        assert_eq!(DeviceInfo::from_raw(&raw).module_version, "1.2.3");
+        assert_eq!(ModuleInfo::from_raw(&raw).module_version, "1.2.3");
     }
 
     #[test]
@@ -97,7 +97,7 @@ mod tests {
         let mut raw = uapi::Info::zeroed();
         raw.module_version = [b'a'; uapi::MODULE_VERSION_LEN];
         assert_eq!(
-            DeviceInfo::from_raw(&raw).module_version.len(),
+            ModuleInfo::from_raw(&raw).module_version.len(),
             uapi::MODULE_VERSION_LEN
         );
     }
@@ -106,7 +106,7 @@ mod tests {
     fn every_defined_capability_has_a_name() {
         let mut raw = uapi::Info::zeroed();
         raw.capabilities = uapi::CAP_ALL;
-        let names = DeviceInfo::from_raw(&raw).capability_names();
+        let names = ModuleInfo::from_raw(&raw).capability_names();
         assert_eq!(names.len() as u32, uapi::CAP_ALL.count_ones(), "{names:?}");
         assert!(names.iter().all(|n| !n.starts_with("unknown")), "{names:?}");
     }
@@ -116,7 +116,7 @@ mod tests {
         let mut raw = uapi::Info::zeroed();
         raw.capabilities = uapi::CAP_FDINFO | (1 << 40);
         assert_eq!(
-            DeviceInfo::from_raw(&raw).capability_names(),
+            ModuleInfo::from_raw(&raw).capability_names(),
             vec!["fdinfo", "unknown(0x10000000000)"]
         );
     }

@@ -25,7 +25,7 @@ pub use error::{Error, Result};
 pub use executor::{
     Executor, ExecutorSpec, FetchedJob, JobHandler, OperandMap, Outcome, ServeUntil,
 };
-pub use info::DeviceInfo;
+pub use info::ModuleInfo;
 pub use primitive::{DType, JobStatus, Op, Primitive, PrimitiveBuilder};
 pub use query::{BackendInfo, BackendKind, ContextStats, OpStats, PerOp, SpikeQueueStats, Stats};
 pub use queue::{deadline_ns, monotonic_ns, Completion, Queue, Submitted};
