@@ -56,13 +56,8 @@ pub const CORE_OPS: [Op; 9] = [
 /// The registration of a CPU backend called `name` that runs only the [`CORE_OPS`] on f32, all
 /// declared deterministic: what `lightos executor` serves, and the test executors.
 pub fn core_spec(name: &str) -> ExecutorSpec {
-    let ops = CORE_OPS.iter().fold(0, |m, op| m | op.bit());
-    ExecutorSpec {
-        name: name.to_string(),
-        ops,
-        deterministic_ops: ops,
-        dtypes: DType::F32.bit() | DType::SpikeEvent.bit(),
-    }
+    let ops: Vec<u16> = CORE_OPS.iter().map(|&op| op as u16).collect();
+    spec_of(name, &ops, DType::F32.bit())
 }
 
 /// What one `lightosd` process computes on.
