@@ -23,7 +23,7 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Arc, Mutex,
+        rcu, Arc, Mutex,
     },
     workqueue::{self, Work, WorkItem},
 };
@@ -40,6 +40,8 @@ pub(crate) struct JobRunner {
     queue: Mutex<JobQueue>,
     /// 1 while a job runs.
     running: Atomic<u32>,
+    /// Set by [`JobRunner::close`]: [`JobRunner::kick`] queues the work item no more.
+    closed: Atomic<bool>,
     #[pin]
     work: Work<JobRunner>,
 }
@@ -87,22 +89,36 @@ impl JobRunner {
                 backend_id,
                 queue <- new_mutex!(JobQueue::new()),
                 running: Atomic::new(0),
+                closed: Atomic::new(false),
                 work <- new_work!("photonic_jobs"),
             }? Error),
             GFP_KERNEL,
         )
     }
 
-    /// Schedules the work item (safe from any context, including the guard's timer).
+    /// Schedules the work item unless the runner is closed (safe from any context, including the
+    /// guard's timer).
     pub(crate) fn kick(self: &Arc<Self>) {
-        let _ = workqueue::system_unbound().enqueue(self.clone());
+        // Checked and queued inside one RCU read-side section: `close` sets `closed` and waits a
+        // grace period before flushing, so a kick that saw it clear has queued the work item by
+        // the time the flush starts, and a later kick sees it set.
+        let _rcu = rcu::read_lock();
+        if !self.closed.load(Relaxed) {
+            let _ = workqueue::system_unbound().enqueue(self.clone());
+        }
     }
 
-    /// Stops accepting jobs, fails the queued ones with `status` and waits for a running one.
+    /// Stops accepting jobs and kicks, fails the queued jobs with `status` and waits for the work
+    /// item (a running job); the work item is never queued again.
     pub(crate) fn close(&self, status: u32) {
+        self.closed.store(true, Relaxed);
+        // SAFETY: an FFI call without requirements; it may sleep, and `close` runs in process
+        // context (unbind, a failed probe).
+        unsafe { kernel::bindings::synchronize_rcu() };
         self.fail_queued(status);
         // SAFETY: `work` is a pinned, initialised `work_struct` inside `self`, alive for the call;
-        // `flush_work` may sleep and this runs in process context without locks held.
+        // `flush_work` may sleep and this runs in process context, and the work item never takes
+        // the device lock that the PCI remove path holds (nor any lock held here).
         unsafe {
             let work = Work::<JobRunner>::raw_get(&raw const self.work);
             kernel::bindings::flush_work(work);

@@ -26,9 +26,9 @@ use super::{
 };
 use crate::{sched::{account::Counters, backend}, uapi};
 use kernel::{
-    impl_has_hr_timer,
+    impl_has_hr_timer, new_mutex,
     prelude::*,
-    sync::{Arc, ArcBorrow},
+    sync::{Arc, ArcBorrow, Mutex},
     time::{
         hrtimer::{
             ArcHrTimerHandle, HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerPointer,
@@ -40,6 +40,39 @@ use kernel::{
 
 /// Proof that a device is in the core's backend registry; [`PhotonicDevice::remove`] takes it out.
 pub(crate) struct Registered(());
+
+/// A device whose guard runs (from [`PhotonicDevice::start`]): its timer ticks until
+/// [`Running::stop`] (unbind) or the drop, which also takes the device down
+/// ([`PhotonicDevice::remove`]) — after a completed probe as after one that failed later.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Running {
+    dev: Arc<PhotonicDevice>,
+    /// The guard's timer, until stopped.
+    #[pin]
+    timer: Mutex<Option<ArcHrTimerHandle<PhotonicDevice>>>,
+}
+
+impl Running {
+    /// The device.
+    pub(crate) fn dev(&self) -> &Arc<PhotonicDevice> {
+        &self.dev
+    }
+
+    /// Stops the guard: cancels its timer, waiting for a tick that is running, so that no tick
+    /// writes to the device once this returns (unbind turns the laser off after it).
+    pub(crate) fn stop(&self) {
+        drop(self.timer.lock().take());
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Running {
+    fn drop(self: Pin<&mut Self>) {
+        self.stop();
+        // The guard is stopped: no new event, no kick; the device publishes what it raised and goes.
+        self.dev.remove();
+    }
+}
 
 /// A bound photonic NPU.
 #[pin_data]
@@ -66,7 +99,8 @@ impl_has_hr_timer! {
 
 impl PhotonicDevice {
     /// The device `index` on `npu`, as backend `backend_id`, its guard raising events through
-    /// `notifier`. Not yet registered nor guarded: see [`PhotonicDevice::start_guard`].
+    /// `notifier`. Not yet guarded nor registered: see [`PhotonicDevice::start`] and
+    /// [`PhotonicDevice::register`].
     pub(crate) fn new(index: Index, backend_id: u32, npu: Arc<Npu>, notifier: Arc<Notifier>) -> Result<Arc<Self>> {
         let name = index.backend_name()?;
         let guard = Arc::new(Guard::new(npu.clone(), notifier, backend_id), GFP_KERNEL)?;
@@ -93,10 +127,17 @@ impl PhotonicDevice {
     }
 
     /// Starts the thermal guard: laser unrestricted, then a tick every [`guard::PERIOD_NS`] until
-    /// the returned handle is cancelled.
-    pub(crate) fn start_guard(self: &Arc<Self>) -> Result<ArcHrTimerHandle<Self>> {
-        self.guard.start()?;
-        Ok(HrTimerPointer::start(self.clone(), Delta::from_nanos(guard::PERIOD_NS)))
+    /// the returned [`Running`] is stopped or dropped.
+    pub(crate) fn start(self: &Arc<Self>) -> impl PinInit<Running, Error> {
+        let dev = self.clone();
+        pin_init::pin_init_scope(move || {
+            dev.guard.start()?;
+            let timer = HrTimerPointer::start(dev.clone(), Delta::from_nanos(guard::PERIOD_NS));
+            Ok(try_pin_init!(Running {
+                dev,
+                timer <- new_mutex!(Some(timer)),
+            }? Error))
+        })
     }
 
     /// Registers the device as a backend under its reserved id and name (the last step of probe:
@@ -107,8 +148,8 @@ impl PhotonicDevice {
         Ok(Registered(()))
     }
 
-    /// The device is going away (unbind, after its guard's timer was cancelled): publishes the
-    /// guard's last events, marks the hardware lost, leaves the backend registry and fails every
+    /// The device is going away (after its guard's timer was cancelled: unbind, or a probe that
+    /// failed after the guard started): publishes the guard's last events, marks the hardware lost, leaves the backend registry and fails every
     /// queued job with `DEVICE_LOST`, waiting for a running one.
     pub(crate) fn remove(&self) {
         self.guard.flush_events();

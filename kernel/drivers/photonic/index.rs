@@ -14,6 +14,9 @@ use kernel::{
 /// Most NPUs bound at once: one per `QUERY_THERMAL` entry.
 const MAX_DEVICES: u32 = uapi::MAX_THERMAL_DEVICES as u32;
 
+// Every index is one bit of `TAKEN`.
+const _: () = assert!(MAX_DEVICES <= u32::BITS);
+
 /// Bit `i`: index `i` is taken.
 static TAKEN: Atomic<u32> = Atomic::new(0);
 

@@ -32,7 +32,6 @@ use kernel::{
     pci,
     prelude::*,
     sync::Arc,
-    time::hrtimer::ArcHrTimerHandle,
 };
 
 /// The PCI driver.
@@ -70,13 +69,19 @@ impl irq::Handler for ThermalIrq {
     }
 }
 
-/// What the driver holds for one bound NPU: the device, its guard's timer, its debugfs directory
-/// and its interrupts. Dropping it (after unbind) stops the guard, fails queued jobs with
-/// DEVICE_LOST and leaves the backend registry.
-#[pin_data(PinnedDrop)]
+/// What the driver holds for one bound NPU: the device with its running guard, its debugfs
+/// directory and its interrupts, and its registration. Dropped in declaration order after unbind:
+/// the device is turned off, its guard stopped, its queued jobs failed with DEVICE_LOST (a running
+/// one waited for, its interrupts still requested) and it leaves the backend registry. A probe
+/// that fails part-way drops what it built in reverse: the guard stops before the device is
+/// turned off.
+#[pin_data]
 pub(crate) struct PhotonicData {
-    dev: Arc<device::PhotonicDevice>,
-    guard_timer: ArcHrTimerHandle<device::PhotonicDevice>,
+    /// Turns the device off when dropped (unbind already did).
+    enabled: npu::Enabled,
+    /// The device and its guard's timer; stopped at unbind, dropped: the device goes away.
+    #[pin]
+    running: device::Running,
     #[pin]
     _debugfs: debugfs::DeviceDebugfs,
     #[pin]
@@ -85,18 +90,6 @@ pub(crate) struct PhotonicData {
     _irq_thermal: irq::Registration<ThermalIrq>,
     /// Last: jobs reach the device only once everything above is in place.
     _registered: device::Registered,
-}
-
-#[pinned_drop]
-impl PinnedDrop for PhotonicData {
-    fn drop(self: Pin<&mut Self>) {
-        use kernel::time::hrtimer::HrTimerHandle;
-        // SAFETY: `guard_timer` is not moved out of the pinned struct; only cancelled in place.
-        let this = unsafe { self.get_unchecked_mut() };
-        this.guard_timer.cancel();
-        // The guard is stopped: no new event; the device publishes what it raised and goes.
-        this.dev.remove();
-    }
 }
 
 /// Capabilities the driver uses: MATMUL, and a MATMUL that recalibrates a drifted chip itself.
@@ -138,12 +131,13 @@ impl pci::Driver for PhotonicDriver {
         _info: &'bound Self::IdInfo,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
-            // Its name and backend id, before anything is built that reports them.
-            let index = index::Index::alloc()?;
-            let backend_id = crate::sched::backend::next_id();
             pdev.enable_device_mem()?;
             let bar2 = pdev.iomap_region_sized::<{ regs::BAR2_MIN_SIZE }>(2, c"lightos-photonic-bar2")?;
             let mesh = identify(&bar2, pdev)?;
+            // Its name and backend id once the function is an NPU (a plain ivshmem function takes
+            // neither), before anything is built that reports them.
+            let index = index::Index::alloc()?;
+            let backend_id = crate::sched::backend::next_id();
             pdev.set_master();
             let bar0 = pdev.iomap_region_sized::<{ npu::BAR0_SIZE }>(0, c"lightos-photonic-bar0")?;
             // SAFETY: no DMA allocation or mapping for this device runs concurrently (probe).
@@ -153,17 +147,17 @@ impl pci::Driver for PhotonicDriver {
             let vectors = pdev.alloc_irq_vectors(2, 2, pci::IrqTypes::default().with(pci::IrqType::MsiX))?;
             let (v_cq, v_thermal) = (*vectors.start(), *vectors.end());
 
-            npu.write_control(offset_of!(regs::Control, enable), 1)?;
+            // From here on, a failure turns the device off again (`enabled` is dropped).
+            let enabled = npu.enable()?;
             npu.init_ring().inspect_err(|_| {
                 dev_err!(pdev, "the photonic NPU did not acknowledge its reset; not binding\n");
             })?;
             let n = index.get();
             let dev = device::PhotonicDevice::new(index, backend_id, npu.clone(), events::Notifier::new()?)?;
-            let guard_timer = dev.start_guard()?;
             dev_info!(pdev, "LightOS photonic NPU bound: mesh {}x{}, backend photonic{} (id {}), thermal guard at 1 kHz\n", mesh, mesh, n, backend_id);
             Ok(try_pin_init!(PhotonicData {
-                dev: dev.clone(),
-                guard_timer,
+                enabled,
+                running <- dev.start(),
                 _debugfs <- debugfs::DeviceDebugfs::new(dev.clone())?,
                 _irq_cq <- pdev.request_irq(v_cq, irq::Flags::TRIGGER_NONE, c"lightos-photonic-cq", Ok::<_, Error>(CompletionIrq { npu: npu.clone() })),
                 _irq_thermal <- pdev.request_irq(v_thermal, irq::Flags::TRIGGER_NONE, c"lightos-photonic-thermal", Ok::<_, Error>(ThermalIrq { npu: npu.clone() })),
@@ -173,9 +167,10 @@ impl pci::Driver for PhotonicDriver {
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        // Laser off and interrupts off while the device is still reachable.
-        let _ = this.dev.npu.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
-        let _ = this.dev.npu.write_control(offset_of!(regs::Control, enable), 0);
+        // The guard first (a tick would write a laser limit again), then laser and interrupts off
+        // while the device is still reachable.
+        this.running.stop();
+        this.running.dev().npu.disable();
     }
 }
 

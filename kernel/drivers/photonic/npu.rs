@@ -21,7 +21,7 @@ use kernel::{
     io::Io,
     sync::{
         atomic::{Atomic, Relaxed},
-        CondVar, Mutex,
+        Arc, CondVar, Mutex,
     },
     time::msecs_to_jiffies,
 };
@@ -88,6 +88,16 @@ struct Ring {
     cq_head: u32,
     next_tag: u32,
     reset_seq: u32,
+}
+
+/// Proof that the device was enabled by [`Npu::enable`]; dropping it turns the device off
+/// ([`Npu::disable`]), so that a probe failing after the enable leaves no laser on.
+pub(crate) struct Enabled(Arc<Npu>);
+
+impl Drop for Enabled {
+    fn drop(&mut self) {
+        self.0.disable();
+    }
 }
 
 /// A bound NPU.
@@ -211,6 +221,20 @@ impl Npu {
     pub(crate) fn write_control(&self, field: usize, value: u32) -> Result {
         let bar = self.bar().ok_or(ENODEV)?;
         bar.try_write32(value, regs::CONTROL_OFFSET + field)
+    }
+
+    /// Enables the device (it runs commands and heats); the returned token turns it off when
+    /// dropped.
+    pub(crate) fn enable(self: &Arc<Self>) -> Result<Enabled> {
+        self.write_control(offset_of!(regs::Control, enable), 1)?;
+        Ok(Enabled(self.clone()))
+    }
+
+    /// Laser off (limit 0), then the device disabled (no commands, no interrupts). Errors are
+    /// ignored: an unreachable device is off.
+    pub(crate) fn disable(&self) {
+        let _ = self.write_control(offset_of!(regs::Control, laser_limit_mw), 0);
+        let _ = self.write_control(offset_of!(regs::Control, enable), 0);
     }
 
     /// Makes the device apply [`regs::Control`] now rather than at its next internal tick

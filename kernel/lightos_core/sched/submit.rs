@@ -23,6 +23,8 @@ struct Accepted {
     prim: uapi::Primitive,
     checked: Checked,
     backend: Arc<dyn Backend>,
+    /// Its job is in the backend's queue (false until dispatched, and when the backend refused it).
+    queued: bool,
 }
 
 /// Handles `SUBMIT`. `EINVAL`: flags/reserved or a count outside 1..=`MAX_SUBMIT`; `ENOENT`: unknown
@@ -67,7 +69,7 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
     for (i, prim) in prims.into_iter().enumerate() {
         let stage = validate::check(ctx, &prim).and_then(|checked| {
             let backend = ctx.routes().route(&prim, checked.out_dtype, checked.bytes)?;
-            Ok(Accepted { prim, checked, backend })
+            Ok(Accepted { prim, checked, backend, queued: false })
         });
         match stage {
             Ok(a) => accepted.push(a, GFP_KERNEL)?,
@@ -95,18 +97,20 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
         .map_err(|err| admission_rejection(err, req.queue_id, count))?;
     let first_seq = jobs.first().map_or(0, |j| j.seq());
     let last_seq = jobs.last().map_or(0, |j| j.seq());
-    for (job, a) in jobs.into_iter().zip(accepted.iter()) {
+    for (job, a) in jobs.into_iter().zip(accepted.iter_mut()) {
         account::accept(a.prim.op, a.backend.counters(), a.checked.bytes, a.checked.flops);
         ctx.count_job(a.prim.op);
-        if a.backend.enqueue(job.clone()).is_err() {
+        a.queued = a.backend.enqueue(job.clone()).is_ok();
+        if !a.queued {
             // The backend went away between routing and dispatch.
             job.complete(uapi::STATUS_DEVICE_LOST);
         }
     }
     timeline.arm_timeout();
-    // One wake-up per backend and batch, not per job.
+    // One wake-up per backend and batch, not per job; none for a backend that refused its jobs
+    // (it is going away: a wake-up could reach it after its teardown).
     for (i, a) in accepted.iter().enumerate() {
-        if !accepted[..i].iter().any(|b| b.backend.id() == a.backend.id()) {
+        if a.queued && !accepted[..i].iter().any(|b| b.queued && b.backend.id() == a.backend.id()) {
             a.backend.kick();
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! One command per line, one reply line each (`ok …` or `error: …`):
 //! `hang`, `corrupt-completion`, `cooling-failure on|off`, `runaway WATTS|off`, `remove`
-//! (surprise removal: the model disappears), `clear` (every fault off), `status`, `help`.
+//! (surprise removal: the model disappears), `clear` (every fault off), `status` (temperature,
+//! laser power, and the driver's `enable` and `laser_limit_mw` controls), `help`.
 //! The VM runner connects the guest's second serial port to this socket, so in-guest tests inject
 //! faults exactly as a person at the host would.
 
@@ -68,9 +69,11 @@ pub fn apply(dev: &mut NpuDevice, line: &str) -> Outcome {
             Ok("all faults cleared".into())
         }
         "status" => Ok(format!(
-            "temp_c={:.3} laser_mw={} faults={:?}",
+            "temp_c={:.3} laser_mw={} enable={} laser_limit_mw={} faults={:?}",
             dev.temperature(),
             dev.laser_mw(),
+            u32::from(dev.interrupts_enabled()),
+            dev.laser_limit_mw(),
             dev.faults
         )),
         "help" => Ok(HELP.into()),
@@ -127,5 +130,15 @@ mod tests {
         apply(&mut d, "clear");
         assert_eq!(d.faults, Default::default());
         assert!(matches!(apply(&mut d, "remove"), Outcome::Remove(_)));
+    }
+
+    #[test]
+    fn status_reports_the_driver_controls() {
+        let mut d = dev();
+        let Outcome::Reply(s) = apply(&mut d, "status") else {
+            panic!("status replies")
+        };
+        assert!(s.starts_with("ok temp_c="), "{s}");
+        assert!(s.contains(" enable=0 laser_limit_mw=0 "), "{s}");
     }
 }

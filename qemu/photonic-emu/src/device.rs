@@ -145,6 +145,11 @@ impl NpuDevice {
         self.laser_set_mw.min(c.laser_limit_mw)
     }
 
+    /// The laser limit the driver wrote (mW), whether or not the device is enabled.
+    pub fn laser_limit_mw(&self) -> u32 {
+        self.control().laser_limit_mw
+    }
+
     fn tec_permille(&self) -> u32 {
         self.control()
             .tec_permille

@@ -1,9 +1,10 @@
 //! The photonic NPU driver against the emulated device (make test boots with `qemu/run
-//! --photonic`): binding, MATMUL results against an f64 reference within the modelled error,
-//! drift and recalibration, every injected fault (hang, corrupt completion), and the thermal guard
-//! (throttle at 75 °C, shutdown at 85 °C with jobs aborted, restart after cooling), with faults
-//! injected through the guest's /dev/ttyS1, which the VM runner wires to the emulator's control
-//! socket. Runs with one test thread: the device and its temperature are shared.
+//! --photonic`): binding (and a probe that fails part-way), MATMUL results against an f64
+//! reference within the modelled error, drift and recalibration, every injected fault (hang,
+//! corrupt completion), and the thermal guard (throttle at 75 °C, shutdown at 85 °C with jobs
+//! aborted, restart after cooling), with faults injected through the guest's /dev/ttyS1, which the
+//! VM runner wires to the emulator's control socket. Runs with one test thread: the device and its
+//! temperature are shared.
 
 use lightos_runtime::{
     thermal::{self, EventKind, ThermalState},
@@ -381,4 +382,42 @@ fn c_02_events_come_in_pieces_and_a_bad_destination_is_efault() {
         1,
         "still there"
     );
+}
+
+/// A probe that fails after it enabled the NPU and started its guard — here at registration, its
+/// last step, because an executor holds the name `photonic0` — turns the NPU off again (enable 0,
+/// laser limit 0), leaves no debugfs directory and frees the name: once the executor is gone the
+/// NPU binds as `photonic0`. (A failed probe used to leave the NPU enabled with the laser
+/// unrestricted and unguarded.)
+#[test]
+fn d_01_a_probe_failing_after_the_enable_turns_the_npu_off() {
+    use lightos_vm_tests::photonic::{guard_path, npu_address, DRIVER};
+    let address = npu_address(0);
+    std::fs::write(format!("{DRIVER}/unbind"), &address).unwrap();
+    let squatter = lightos_vm_tests::ExecutorThread::cpu("photonic0");
+    let err = std::fs::write(format!("{DRIVER}/bind"), &address).unwrap_err();
+    assert_eq!(
+        err.raw_os_error(),
+        Some(libc::EEXIST),
+        "registration refuses the taken name"
+    );
+    let status = inject(0, "status");
+    assert!(
+        status.contains(" enable=0 laser_limit_mw=0 "),
+        "the failed probe turned the NPU off: {status}"
+    );
+    assert!(
+        !std::path::Path::new(&guard_path(0)).exists(),
+        "no debugfs directory left"
+    );
+    drop(squatter);
+    std::fs::write(format!("{DRIVER}/bind"), &address).unwrap();
+    let dev = Context::open().unwrap();
+    assert!(
+        backend_id(&dev, 0).is_some(),
+        "the NPU binds as photonic0 once the name is free"
+    );
+    let status = inject(0, "status");
+    assert!(status.contains(" enable=1 "), "bound and enabled: {status}");
+    npu_ready(0);
 }
