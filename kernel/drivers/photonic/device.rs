@@ -7,8 +7,8 @@
 //!   before construction, counters);
 //! - the hardware ([`Npu`]: BARs, ring, staging buffer);
 //! - its thermal guard ([`Guard`]) and the 1 kHz timer that ticks it;
-//! - its job scheduling ([`JobRunner`]: a job queue and a work item running jobs one at a time;
-//!   `backend.rs`, where the device is also a backend of the core).
+//! - its job scheduling ([`JobRunner`], `jobs.rs`: a job queue and a work item running jobs one at
+//!   a time); `backend.rs` makes the device a backend of the core.
 //!
 //! The guard only reads telemetry and drives the laser and TEC; it holds no reference to the
 //! scheduling. A guard tick that stops jobs (shutdown, device lost) makes the device wake its
@@ -18,7 +18,7 @@
 //! side.
 
 use super::{
-    backend::JobRunner,
+    jobs::JobRunner,
     events::Notifier,
     guard::{self, Guard, Tick},
     index::Index,

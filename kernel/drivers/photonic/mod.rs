@@ -16,6 +16,7 @@ mod device;
 mod events;
 mod guard;
 mod index;
+mod jobs;
 mod matmul;
 mod npu;
 mod pipeline;
