@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 8
+#define LIGHTOS_ABI_MINOR 9
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -37,10 +37,12 @@ extern "C" {
 #define LIGHTOS_CAP_SPIKE_ENCODE  (1ULL << 11) /* kernel-produced queues, OP_SPIKE_ENCODE (1.6) */
 #define LIGHTOS_CAP_POWER         (1ULL << 12) /* POWER_SET, power fields of thermal info (1.7) */
 #define LIGHTOS_CAP_REASONS       (1ULL << 13) /* QUERY_LAST_ERROR: why the last ioctl was rejected (1.8) */
+#define LIGHTOS_CAP_QUOTAS        (1ULL << 14) /* per-uid quotas (EDQUOT), QUERY_QUOTA (1.9) */
 #define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
 			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT | \
 			 LIGHTOS_CAP_THERMAL | LIGHTOS_CAP_SPIKES | LIGHTOS_CAP_SPIKE_SHARING | \
-			 LIGHTOS_CAP_SPIKE_ENCODE | LIGHTOS_CAP_POWER | LIGHTOS_CAP_REASONS)
+			 LIGHTOS_CAP_SPIKE_ENCODE | LIGHTOS_CAP_POWER | LIGHTOS_CAP_REASONS | \
+			 LIGHTOS_CAP_QUOTAS)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -159,6 +161,7 @@ struct lightos_buffer_destroy {
 #define LIGHTOS_QUERY_THERMAL  5 /* struct lightos_query_thermal (1.4) */
 #define LIGHTOS_QUERY_SPIKE_QUEUES 6 /* struct lightos_query_spike_queues: this context's (1.5) */
 #define LIGHTOS_QUERY_LAST_ERROR   7 /* struct lightos_query_last_error: this context's (1.8) */
+#define LIGHTOS_QUERY_QUOTA        8 /* struct lightos_query_quota: the caller's uid (1.9) */
 
 /**
  * struct lightos_query - argument of LIGHTOS_IOC_QUERY
@@ -663,6 +666,30 @@ struct lightos_query_last_error {
 	__u32 ioctl_nr;
 	char reason[LIGHTOS_REASON_LEN];
 	__u64 reserved[2];
+};
+
+/**
+ * struct lightos_query_quota - result of LIGHTOS_QUERY_QUOTA (1.9): the per-uid quotas (module
+ * parameters quota_*) and the usage of the uid that opened the context, module-wide. Objects stay
+ * charged to the uid that created them until they die. Over a quota: EDQUOT.
+ * @uid:      effective uid that opened the context (initial user namespace)
+ * @exempt:   1 when opened with CAP_SYS_ADMIN: counted, not limited
+ * @reserved: zero
+ */
+struct lightos_query_quota {
+	__u32 uid;
+	__u32 exempt;
+	__u64 buffer_bytes_quota;
+	__u64 buffer_bytes;
+	__u64 buffers_quota;
+	__u64 buffers;
+	__u64 queues_quota;
+	__u64 queues;
+	__u64 jobs_quota;
+	__u64 jobs;
+	__u64 spike_queues_quota;
+	__u64 spike_queues;
+	__u64 reserved[4];
 };
 
 /** struct lightos_spike_queue_create - argument of LIGHTOS_IOC_SPIKE_QUEUE_CREATE */

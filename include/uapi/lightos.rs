@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 8;
+pub const ABI_MINOR: u32 = 9;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -82,7 +82,7 @@ pub const QUERY_OPS: u32 = 3;
 /// Query type: the registered backends, as [`QueryBackends`] (ABI 1.2).
 pub const QUERY_BACKENDS: u32 = 4;
 /// The largest defined query type.
-pub const QUERY_MAX: u32 = QUERY_LAST_ERROR;
+pub const QUERY_MAX: u32 = QUERY_QUOTA;
 
 /// Capability: `show_fdinfo` reports per-context state in `/proc/<pid>/fdinfo/<fd>`.
 pub const CAP_FDINFO: u64 = 1 << 0;
@@ -114,6 +114,8 @@ pub const CAP_POWER: u64 = 1 << 12;
 /// Capability: [`QUERY_LAST_ERROR`], the errno and reason of this context's last rejected ioctl
 /// (ABI 1.8).
 pub const CAP_REASONS: u64 = 1 << 13;
+/// Capability: per-uid quotas, refused with `EDQUOT`, and [`QUERY_QUOTA`] (ABI 1.9).
+pub const CAP_QUOTAS: u64 = 1 << 14;
 /// Every capability bit this version of the ABI defines.
 pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_BUFFERS
@@ -128,7 +130,8 @@ pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_SPIKE_SHARING
     | CAP_SPIKE_ENCODE
     | CAP_POWER
-    | CAP_REASONS;
+    | CAP_REASONS
+    | CAP_QUOTAS;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -1392,6 +1395,49 @@ impl QueryLastError {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// ABI 1.9: per-uid quotas.
+// ---------------------------------------------------------------------------------------------
+
+/// `QUERY` type: the per-uid quotas and the caller's usage, as [`QueryQuota`] (ABI 1.9).
+pub const QUERY_QUOTA: u32 = 8;
+
+/// Result of [`QUERY_QUOTA`] (`struct lightos_query_quota`): the quotas (module parameters
+/// `quota_*`) and what the uid that opened this context uses now, module-wide. Objects are charged
+/// to the uid that created them until they die, also after their context closed.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueryQuota {
+    /// The effective uid that opened this context (in the initial user namespace).
+    pub uid: u32,
+    /// 1 when this context was opened with `CAP_SYS_ADMIN`: counted, not limited by quotas.
+    pub exempt: u32,
+    /// Quota of bytes in live buffer objects.
+    pub buffer_bytes_quota: u64,
+    /// Bytes in live buffer objects of this uid.
+    pub buffer_bytes: u64,
+    /// Quota of live buffer objects.
+    pub buffers_quota: u64,
+    /// Live buffer objects of this uid.
+    pub buffers: u64,
+    /// Quota of live submission queues.
+    pub queues_quota: u64,
+    /// Live submission queues of this uid.
+    pub queues: u64,
+    /// Quota of jobs in flight.
+    pub jobs_quota: u64,
+    /// Jobs of this uid in flight.
+    pub jobs: u64,
+    /// Quota of live spike queues.
+    pub spike_queues_quota: u64,
+    /// Live spike queues of this uid.
+    pub spike_queues: u64,
+    /// Zero; room for later fields.
+    pub reserved: [u64; 4],
+}
+
+const _: () = assert!(core::mem::size_of::<QueryQuota>() == 8 + 10 * 8 + 32);
+
 const _: () = assert!(core::mem::size_of::<BufferExport>() == 32);
 const _: () = assert!(core::mem::size_of::<BufferImport>() == 48);
 const _: () = assert!(core::mem::size_of::<QueueCreate>() == 48);
@@ -1462,6 +1508,7 @@ mod tests {
             CAP_SPIKE_ENCODE,
             CAP_POWER,
             CAP_REASONS,
+            CAP_QUOTAS,
         ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());

@@ -9,6 +9,7 @@
 use crate::{
     buffer::object::{self, Buffer},
     reason::{reject, Rejection},
+    quota::{self, Account},
     sched::{executor::Executor, policy::Routes, queue::Queue},
     spike::ring::SpikeQueue,
     telemetry::stats,
@@ -85,6 +86,8 @@ pub(crate) struct Context {
     /// The last rejected ioctl and why (`QUERY_LAST_ERROR`).
     #[pin]
     last_rejection: Mutex<uapi::QueryLastError>,
+    /// The quota account of the effective uid that opened it; its objects are charged to it.
+    account: Account,
     _slot: ContextSlot,
 }
 
@@ -92,6 +95,7 @@ impl Context {
     /// Creates a context, or fails with `ENFILE` when [`uapi::MAX_CONTEXTS`] are already open.
     pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
         let slot = ContextSlot::new()?;
+        let account = Account::open()?;
         Ok(try_pin_init!(Self {
             id: NEXT_CONTEXT_ID.fetch_add(1, Relaxed),
             ioctls: Atomic::new(0),
@@ -107,6 +111,7 @@ impl Context {
             jobs: Atomic::new(0),
             op_jobs: [const { Atomic::new(0) }; uapi::OP_COUNT],
             last_rejection <- new_mutex!(uapi::QueryLastError::default()),
+            account,
             _slot: slot,
         }? Error))
     }
@@ -114,6 +119,11 @@ impl Context {
     /// The context's identifier.
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The quota account its objects are charged to.
+    pub(crate) fn account(&self) -> &Account {
+        &self.account
     }
 
     /// Counts one ioctl on this context.
@@ -217,7 +227,8 @@ impl object::Handles for Context {
 }
 
 impl Context {
-    /// Creates a queue. `ENOSPC` beyond [`uapi::MAX_QUEUES_PER_CONTEXT`]; `EINVAL` (from
+    /// Creates a queue. `ENOSPC` beyond [`uapi::MAX_QUEUES_PER_CONTEXT`]; `EDQUOT` beyond the
+    /// uid's queue quota; `EINVAL` (from
     /// [`Queue::new`]): priority or timeout out of range.
     pub(crate) fn create_queue(&self, priority: u32, timeout_ms: u32) -> Result<Arc<Queue>, Rejection> {
         let mut queues = self.queues.lock();
@@ -232,7 +243,8 @@ impl Context {
         if id == 0 || id > (u32::MAX >> 1) {
             return Err(reject!(ENOSPC, "this context has used up its queue identifiers"));
         }
-        let queue = Queue::new(id, priority, timeout_ms).map_err(|err| {
+        let charge = self.account.charge(quota::Kind::Queues, 1)?;
+        let queue = Queue::new(id, priority, timeout_ms, charge).map_err(|err| {
             if err != EINVAL {
                 err.into()
             } else if priority > uapi::QUEUE_PRIORITY_MAX {

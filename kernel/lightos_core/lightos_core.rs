@@ -16,6 +16,7 @@ mod errno;
 mod file;
 mod ioctl;
 mod mmap;
+mod quota;
 mod reason;
 mod sched;
 mod spike;
@@ -57,6 +58,7 @@ struct LightosModule {
 impl kernel::InPlaceModule for LightosModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         sched::backend::init();
+        quota::init();
         let options = kernel::miscdevice::MiscDeviceOptions { name: c"lightos" };
         try_pin_init!(Self {
             misc <- MiscDeviceRegistration::register(options),
@@ -82,6 +84,7 @@ impl kernel::InPlaceModule for LightosModule {
 impl PinnedDrop for LightosModule {
     fn drop(self: Pin<&mut Self>) {
         sched::backend::release();
+        quota::release();
         telemetry::events::release();
         pr_info!("lightos_core unloaded\n");
     }

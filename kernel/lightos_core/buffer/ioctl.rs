@@ -12,7 +12,7 @@ use crate::{
 use kernel::prelude::*;
 
 /// Handles `BUFFER_CREATE`. `EINVAL` for non-zero `pad`/`reserved`/outputs or a bad size, flag or
-/// placement; `ENOSPC` when the context is full; `ENOMEM` when the module-wide budget is spent.
+/// placement; `ENOSPC` when the context is full; `EDQUOT` over the uid's quota; `ENOMEM` when the module-wide budget is spent.
 pub(crate) fn create(
     ctx: &Context,
     mut req: uapi::BufferCreate,
@@ -22,7 +22,7 @@ pub(crate) fn create(
     reason::zero("handle (an output)", req.handle.into())?;
     reason::zero("mmap_offset (an output)", req.mmap_offset)?;
     reason::zeros("reserved", &req.reserved)?;
-    let buffer = Buffer::new(req.size, req.flags, req.placement)?;
+    let buffer = Buffer::new(req.size, req.flags, req.placement, ctx.account())?;
     let handle = ctx.insert_buffer(buffer)?;
     req.handle = handle;
     req.mmap_offset = object::mmap_offset(handle);

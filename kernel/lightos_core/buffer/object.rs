@@ -8,12 +8,13 @@
 //! a page reference), so a mapping stays valid after the object is gone.
 
 use crate::{
+    quota::{self, Account, Charge},
     reason::{self, ensure, reject, Rejection},
     telemetry::stats,
     uapi,
 };
 use kernel::{
-    alloc::flags::{GFP_KERNEL, __GFP_ZERO},
+    alloc::flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT, __GFP_ZERO},
     page::{Page, PAGE_SIZE},
     prelude::*,
     sync::{
@@ -56,14 +57,24 @@ pub(crate) struct Buffer {
     /// Device (bus) address once a device has mapped the buffer; 0 until then.
     bus_addr: Atomic<u64>,
     _bytes: ByteReservation,
+    /// Its creator's buffer and byte quotas, given back when the object dies.
+    _quota: (Charge, Charge),
 }
 
 impl Buffer {
     /// Validates a create request and allocates the buffer.
     ///
     /// `EINVAL`: size 0 or above [`uapi::MAX_BUFFER_SIZE`], unknown flags, unknown placement.
+    /// `EDQUOT`: `account`'s buffer or byte quota would be exceeded.
     /// `ENOMEM`: the module-wide byte budget is spent, or page allocation failed.
-    pub(crate) fn new(size: u64, flags: u32, placement: u32) -> Result<Arc<Self>, Rejection> {
+    ///
+    /// The pages are charged to the caller's memory cgroup (`__GFP_ACCOUNT`), as DRM drivers do.
+    pub(crate) fn new(
+        size: u64,
+        flags: u32,
+        placement: u32,
+        account: &Account,
+    ) -> Result<Arc<Self>, Rejection> {
         let max = uapi::MAX_BUFFER_SIZE;
         ensure!(size != 0 && size <= max, EINVAL, "size {size}: 1 to {max} bytes");
         reason::known_flags(flags.into(), uapi::BUFFER_FLAGS_ALL.into())?;
@@ -75,11 +86,15 @@ impl Buffer {
         );
         let page_size = PAGE_SIZE as u64;
         let npages = size.div_ceil(page_size);
+        let quota = (
+            account.charge(quota::Kind::Buffers, 1)?,
+            account.charge(quota::Kind::BufferBytes, npages * page_size)?,
+        );
         let bytes = ByteReservation::new(npages * page_size)?;
         let npages = usize::try_from(npages).map_err(|_| EINVAL)?;
         let mut pages = KVVec::with_capacity(npages, GFP_KERNEL)?;
         for _ in 0..npages {
-            pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+            pages.push(Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO)?, GFP_KERNEL)?;
         }
         // No device can map buffers yet: every placement is host memory for now.
         let placement = uapi::PLACEMENT_HOST;
@@ -91,6 +106,7 @@ impl Buffer {
             placement,
             bus_addr: Atomic::new(0),
             _bytes: bytes,
+            _quota: quota,
         };
         let buffer = Arc::new(buffer, GFP_KERNEL)?;
         stats::BUFFERS_CREATED.add(1, Relaxed);

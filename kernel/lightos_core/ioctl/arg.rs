@@ -64,6 +64,7 @@ plain_abi_structs!(
     uapi::SpikeQueueInfo,
     uapi::PowerSet,
     uapi::QueryLastError,
+    uapi::QueryQuota,
 );
 
 /// An ioctl argument of type `T` in user memory: its address and the size the command encodes.

@@ -98,7 +98,7 @@ lightos_ioctls! {
 }
 
 /// Whether the calling task has `CAP_SYS_ADMIN` (the 7.2 kernel crate has no `capable` wrapper).
-fn capable_sys_admin() -> bool {
+pub(crate) fn capable_sys_admin() -> bool {
     // SAFETY: `capable` only reads the current task's credentials; any capability number is valid.
     unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
 }

@@ -81,12 +81,14 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
         }
     }
 
+    let mut quota = ctx.account().charge_jobs(count)?;
     let jobs = timeline
         .admit(
             count,
             |i| Charge {
                 op: accepted[i].prim.op,
                 backend: accepted[i].backend.counters().clone(),
+                quota: quota.take(),
             },
             |i, fence| {
                 let a = &accepted[i];

@@ -37,6 +37,7 @@
 //! (arming) and the condition variable's wait queue.
 
 use crate::{
+    quota::JobCharge,
     sched::account::{self, Counters},
     uapi,
 };
@@ -65,6 +66,8 @@ pub(crate) struct Charge {
     pub(crate) op: u16,
     /// Its backend's counters.
     pub(crate) backend: Arc<Counters>,
+    /// Its submitter's quota of jobs in flight.
+    pub(crate) quota: JobCharge,
 }
 
 /// One sequence number of a timeline and the one-shot right to end it; carried by its job.
@@ -132,6 +135,7 @@ impl Fence {
     /// Counts its end with `status` (its token was spent by the caller).
     fn count(&self, status: u32) {
         account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
+        self.charge.quota.end();
         let latency = crate::time::monotonic_ns().saturating_sub(self.submitted_ns);
         account::complete(self.charge.op, &self.charge.backend, status, latency);
     }
@@ -142,6 +146,7 @@ impl Drop for Fence {
         // A fence dropped without ending (its batch failed to be admitted) leaves the count here.
         if self.state.load(Relaxed) != ENDED {
             account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
+            self.charge.quota.end();
         }
     }
 }

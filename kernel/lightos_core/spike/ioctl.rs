@@ -7,6 +7,7 @@ use crate::{
     buffer::export,
     context::Context,
     ioctl::arg::IoctlArg,
+    quota,
     reason::{self, reject, Rejection},
     spike::ring::SpikeQueue,
     uapi,
@@ -19,7 +20,8 @@ fn mmap_offset(id: u32) -> u64 {
 }
 
 /// Handles `SPIKE_QUEUE_CREATE`. `EINVAL`: unknown flags, pad/reserved, entries not a power of two
-/// within the limits. `ENOSPC`: [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`] reached.
+/// within the limits. `ENOSPC`: [`uapi::MAX_SPIKE_QUEUES_PER_CONTEXT`] reached. `EDQUOT`: the
+/// uid's spike queue quota reached.
 pub(crate) fn create(
     ctx: &Context,
     mut req: uapi::SpikeQueueCreate,
@@ -29,7 +31,8 @@ pub(crate) fn create(
     reason::zero("pad", req.pad.into())?;
     reason::zeros("reserved", &req.reserved)?;
     let (entries, kernel_producer) = (req.entries, req.flags & uapi::SPIKE_QUEUE_KERNEL_PRODUCER != 0);
-    let queue = SpikeQueue::new(entries, kernel_producer).map_err(|err| {
+    let charge = ctx.account().charge(quota::Kind::SpikeQueues, 1)?;
+    let queue = SpikeQueue::new(entries, kernel_producer, charge).map_err(|err| {
         if err == EINVAL {
             reject!(
                 EINVAL,

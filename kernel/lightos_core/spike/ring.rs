@@ -17,13 +17,13 @@
 //! A queue belongs to every context that holds it (the creator and importers, `SPIKE_QUEUE_IMPORT`),
 //! each under its own identifier; its pages live until the last context and mapping let go.
 
-use crate::{telemetry::stats, uapi};
+use crate::{quota::Charge, telemetry::stats, uapi};
 use core::{
     mem::offset_of,
     sync::atomic::{fence, Ordering},
 };
 use kernel::{
-    alloc::flags::__GFP_ZERO,
+    alloc::flags::{GFP_KERNEL_ACCOUNT, __GFP_ZERO},
     bindings, new_condvar, new_mutex,
     page::{Page, PAGE_SIZE},
     prelude::*,
@@ -66,12 +66,15 @@ pub(crate) struct SpikeQueue {
     #[pin]
     published: CondVar,
     pub(crate) stats: SpikeStats,
+    /// Its creator's spike queue quota, given back when the ring dies.
+    _quota: Charge,
 }
 
 impl SpikeQueue {
     /// A zeroed ring of `entries` events (a power of two within the ABI's limits, else `EINVAL`),
-    /// produced into by the kernel only if `kernel_producer`.
-    pub(crate) fn new(entries: u32, kernel_producer: bool) -> Result<Arc<Self>> {
+    /// produced into by the kernel only if `kernel_producer`, paid for by `quota` (its creator's).
+    /// The ring's pages are charged to the caller's memory cgroup.
+    pub(crate) fn new(entries: u32, kernel_producer: bool, quota: Charge) -> Result<Arc<Self>> {
         if !entries.is_power_of_two()
             || !(uapi::SPIKE_RING_MIN_ENTRIES..=uapi::SPIKE_RING_MAX_ENTRIES).contains(&entries)
         {
@@ -81,7 +84,7 @@ impl SpikeQueue {
         let count = bytes.div_ceil(PAGE_SIZE);
         let mut pages = KVec::with_capacity(count, GFP_KERNEL)?;
         for _ in 0..count {
-            pages.push(Page::alloc_page(GFP_KERNEL | __GFP_ZERO)?, GFP_KERNEL)?;
+            pages.push(Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO)?, GFP_KERNEL)?;
         }
         let header = uapi::SpikeRingHeader {
             mask: entries - 1,
@@ -108,6 +111,7 @@ impl SpikeQueue {
                     wakeups: Atomic::new(0),
                     notifies: Atomic::new(0),
                 },
+                _quota: quota,
             }? Error),
             GFP_KERNEL,
         )?;

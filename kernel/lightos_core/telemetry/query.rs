@@ -33,6 +33,7 @@ pub(crate) fn query(
         uapi::QUERY_STATS => reply(arg, &mut req, &stats::snapshot()),
         uapi::QUERY_CONTEXT => reply(arg, &mut req, &ctx.snapshot()),
         uapi::QUERY_LAST_ERROR => reply(arg, &mut req, &ctx.last_rejection()),
+        uapi::QUERY_QUOTA => reply(arg, &mut req, &ctx.account().snapshot()),
         uapi::QUERY_OPS => {
             // A client built before 1.6 has room for the ops it knows: it gets those (and the size
             // it can hold), so appending an op does not break it.

@@ -1,21 +1,35 @@
 //! `lightos info`: what the kernel module says about itself.
 
-use lightos_runtime::{Context, ModuleInfo, Result};
+use lightos_runtime::{Context, ModuleInfo, Quota, QuotaUsage, Result};
 use std::path::Path;
 
 /// Opens `device`, asks for its info and prints it as text or JSON.
 pub fn run(device: &Path, json: bool) -> Result<()> {
     let dev = Context::open_path(device)?;
     let info = dev.info()?;
+    // A module before ABI 1.9 has no quotas to show.
+    let quota = dev.quota().ok();
     if json {
-        println!("{}", to_json(device, &info));
+        println!("{}", to_json(device, &info, quota.as_ref()));
     } else {
-        print!("{}", to_text(device, &info));
+        print!("{}", to_text(device, &info, quota.as_ref()));
     }
     Ok(())
 }
 
-fn to_json(device: &Path, info: &ModuleInfo) -> serde_json::Value {
+fn to_json(device: &Path, info: &ModuleInfo, quota: Option<&Quota>) -> serde_json::Value {
+    let usage = |u: &QuotaUsage| serde_json::json!({ "used": u.used, "quota": u.quota });
+    let quota = quota.map(|q| {
+        serde_json::json!({
+            "uid": q.uid,
+            "exempt": q.exempt,
+            "buffer_bytes": usage(&q.buffer_bytes),
+            "buffers": usage(&q.buffers),
+            "queues": usage(&q.queues),
+            "jobs": usage(&q.jobs),
+            "spike_queues": usage(&q.spike_queues),
+        })
+    });
     serde_json::json!({
         "device": device.display().to_string(),
         "module_version": info.module_version,
@@ -30,12 +44,26 @@ fn to_json(device: &Path, info: &ModuleInfo) -> serde_json::Value {
             "max_buffer_bytes": info.max_buffer_bytes,
             "max_buffers_per_context": info.max_buffers_per_context,
         },
+        "quota": quota,
     })
 }
 
-fn to_text(device: &Path, info: &ModuleInfo) -> String {
+fn to_text(device: &Path, info: &ModuleInfo, quota: Option<&Quota>) -> String {
     let caps = info.capability_names();
-    format!(
+    let quota = quota.map_or_else(String::new, |q| {
+        let u = |u: &QuotaUsage| format!("{}/{}", u.used, u.quota);
+        format!(
+            "quota            uid={}{} buffer_bytes={} buffers={} queues={} jobs={} spike_queues={}\n",
+            q.uid,
+            if q.exempt { " (exempt)" } else { "" },
+            u(&q.buffer_bytes),
+            u(&q.buffers),
+            u(&q.queues),
+            u(&q.jobs),
+            u(&q.spike_queues),
+        )
+    });
+    let text = format!(
         "LightOS device   {}\n\
          module version   {}\n\
          ABI              {}.{}\n\
@@ -59,7 +87,8 @@ fn to_text(device: &Path, info: &ModuleInfo) -> String {
         info.max_buffers_per_context,
         info.max_buffer_size >> 20,
         info.max_buffer_bytes >> 20,
-    )
+    );
+    text + &quota
 }
 
 #[cfg(test)]
@@ -83,7 +112,7 @@ mod tests {
 
     #[test]
     fn text_output_names_every_field() {
-        let text = to_text(Path::new("/dev/lightos"), &sample());
+        let text = to_text(Path::new("/dev/lightos"), &sample(), None);
         for needle in [
             "/dev/lightos",
             "0.1.0",
@@ -98,11 +127,35 @@ mod tests {
 
     #[test]
     fn json_output_is_structured() {
-        let v = to_json(Path::new("/dev/lightos"), &sample());
+        let v = to_json(Path::new("/dev/lightos"), &sample(), None);
         assert_eq!(v["abi"]["major"], 1);
         assert_eq!(v["capabilities"][0], "fdinfo");
         assert_eq!(v["limits"]["max_contexts"], 4096);
         assert_eq!(v["limits"]["max_buffers_per_context"], 4096);
         assert_eq!(v["context_id"], 7);
+        assert!(v["quota"].is_null());
+    }
+
+    #[test]
+    fn quota_is_shown_as_used_over_quota() {
+        let q = Quota {
+            uid: 1000,
+            exempt: false,
+            buffers: QuotaUsage {
+                used: 3,
+                quota: 1024,
+            },
+            ..Default::default()
+        };
+        let text = to_text(Path::new("/dev/lightos"), &sample(), Some(&q));
+        assert!(
+            text.contains("quota            uid=1000 buffer_bytes=0/0"),
+            "{text}"
+        );
+        assert!(text.contains("buffers=3/1024"), "{text}");
+        let v = to_json(Path::new("/dev/lightos"), &sample(), Some(&q));
+        assert_eq!(v["quota"]["uid"], 1000);
+        assert_eq!(v["quota"]["buffers"]["used"], 3);
+        assert_eq!(v["quota"]["buffers"]["quota"], 1024);
     }
 }

@@ -27,5 +27,8 @@ pub use executor::{
 };
 pub use info::ModuleInfo;
 pub use primitive::{DType, JobStatus, Op, Primitive, PrimitiveBuilder};
-pub use query::{BackendInfo, BackendKind, ContextStats, OpStats, PerOp, SpikeQueueStats, Stats};
+pub use query::{
+    BackendInfo, BackendKind, ContextStats, OpStats, PerOp, Quota, QuotaUsage, SpikeQueueStats,
+    Stats,
+};
 pub use queue::{deadline_ns, monotonic_ns, Completion, Queue, Submitted};

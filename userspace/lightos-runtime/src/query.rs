@@ -1,5 +1,5 @@
 //! `QUERY`: the module's, this context's, each op's, each backend's and each spike queue's
-//! counters, in Rust types (the ABI's result structs stay inside the runtime).
+//! counters, the caller's quotas, in Rust types (the ABI's result structs stay inside the runtime).
 
 use crate::{sys, Context, Op, Result};
 use lightos_uapi as uapi;
@@ -32,6 +32,34 @@ pub struct ContextStats {
     pub ioctls: u64,
     /// Buffer handles it holds.
     pub buffers: u32,
+}
+
+/// One per-uid quota and what the caller's uid uses of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuotaUsage {
+    /// In use now, module-wide, by objects the uid created.
+    pub used: u64,
+    /// The quota (module parameter `quota_*`).
+    pub quota: u64,
+}
+
+/// The per-uid quotas and the usage of the uid that opened the context (`QUERY_QUOTA`, ABI 1.9).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// The effective uid that opened the context.
+    pub uid: u32,
+    /// Opened with `CAP_SYS_ADMIN`: counted, not limited.
+    pub exempt: bool,
+    /// Bytes in live buffer objects.
+    pub buffer_bytes: QuotaUsage,
+    /// Live buffer objects.
+    pub buffers: QuotaUsage,
+    /// Live submission queues.
+    pub queues: QuotaUsage,
+    /// Jobs in flight.
+    pub jobs: QuotaUsage,
+    /// Live spike queues.
+    pub spike_queues: QuotaUsage,
 }
 
 /// Counters of one op, module-wide or on one backend.
@@ -177,6 +205,21 @@ impl Context {
             context_id: c.context_id,
             ioctls: c.ioctls,
             buffers: c.buffers,
+        })
+    }
+
+    /// The per-uid quotas and this context's uid's usage (`QUERY_QUOTA`, ABI 1.9).
+    pub fn quota(&self) -> Result<Quota> {
+        let q: uapi::QueryQuota = self.query(uapi::QUERY_QUOTA)?;
+        let usage = |used, quota| QuotaUsage { used, quota };
+        Ok(Quota {
+            uid: q.uid,
+            exempt: q.exempt != 0,
+            buffer_bytes: usage(q.buffer_bytes, q.buffer_bytes_quota),
+            buffers: usage(q.buffers, q.buffers_quota),
+            queues: usage(q.queues, q.queues_quota),
+            jobs: usage(q.jobs, q.jobs_quota),
+            spike_queues: usage(q.spike_queues, q.spike_queues_quota),
         })
     }
 

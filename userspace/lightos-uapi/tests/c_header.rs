@@ -470,6 +470,28 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_QUERY_LAST_ERROR", uapi::QUERY_LAST_ERROR);
     check_const!(c, "LIGHTOS_CAP_REASONS", uapi::CAP_REASONS);
     check_const!(c, "LIGHTOS_REASON_LEN", uapi::REASON_LEN);
+    check_const!(c, "LIGHTOS_QUERY_QUOTA", uapi::QUERY_QUOTA);
+    check_const!(c, "LIGHTOS_CAP_QUOTAS", uapi::CAP_QUOTAS);
+    check_struct!(
+        c,
+        uapi::QueryQuota,
+        "lightos_query_quota",
+        [
+            uid,
+            exempt,
+            buffer_bytes_quota,
+            buffer_bytes,
+            buffers_quota,
+            buffers,
+            queues_quota,
+            queues,
+            jobs_quota,
+            jobs,
+            spike_queues_quota,
+            spike_queues,
+            reserved
+        ]
+    );
     check_struct!(
         c,
         uapi::QueryLastError,
