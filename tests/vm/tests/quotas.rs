@@ -75,13 +75,22 @@ impl Drop for Quotas {
 /// anything and runs `f`; it exits 0 when `f` returned without panicking. Returns its pid.
 fn spawn_as(uid: u32, f: impl FnOnce()) -> libc::pid_t {
     process::fork_child(|| {
-        catch_unwind(AssertUnwindSafe(|| {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
             setgroups(&[]).expect("setgroups");
             setgid(Gid::from_raw(uid)).expect("setgid");
             setuid(Uid::from_raw(uid)).expect("setuid");
             f()
-        }))
-        .is_ok()
+        }));
+        if let Err(payload) = &outcome {
+            // The harness captures the child's panic message: write it where it is seen.
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("?");
+            let _ = writeln!(std::io::stderr(), "child as uid {uid} panicked: {msg}");
+        }
+        outcome.is_ok()
     })
 }
 
@@ -174,21 +183,30 @@ fn buffers_over_quota_are_refused_and_given_back_when_destroyed() {
 }
 
 #[test]
-fn closing_a_context_gives_its_buffers_quota_back() {
+fn a_buffer_stays_charged_while_an_export_outlives_its_context() {
     let _q = Quotas::set(&[("quota_buffers", 1)]);
     as_user(1000, || {
         let dev = Context::open().unwrap();
-        let b = buffer(&dev, 4096).unwrap();
-        drop(b);
-        assert_eq!(dev.quota().unwrap().buffers.used, 0);
-        // A closed context's buffers are uncharged with it.
-        let other = Context::open().unwrap();
-        let _b = buffer(&other, 4096).unwrap();
-        drop(other);
+        let exported = {
+            let other = Context::open().unwrap();
+            let b = buffer(&other, 4096).unwrap();
+            b.export(false).unwrap()
+            // The handle and the context close here; the dma-buf holds the object.
+        };
+        assert_eq!(
+            dev.quota().unwrap().buffers.used,
+            1,
+            "the exported object is still charged"
+        );
+        assert_over_quota(
+            &buffer(&dev, 4096).unwrap_err(),
+            "uid 1000: buffers 1 + 1 > quota 1",
+        );
+        drop(exported);
         assert_eq!(
             dev.quota().unwrap().buffers.used,
             0,
-            "closing the context freed its buffer"
+            "the object died with its last descriptor"
         );
         let _c = buffer(&dev, 4096).expect("the quota is free again");
     });
