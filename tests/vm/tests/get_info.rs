@@ -92,7 +92,8 @@ fn runtime_device_reads_the_same_info() {
             "spike-sharing",
             "spike-encode",
             "power",
-            "reasons"
+            "reasons",
+            "quotas"
         ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);
