@@ -249,6 +249,25 @@ impl Account {
     }
 }
 
+/// Writes `quota uid N buffer_bytes N buffers N queues N jobs N spike_queues N`, one line per uid
+/// that holds anything (debugfs).
+pub(crate) fn write_usage(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    for u in TABLE.lock().iter().filter(|u| u.holders.load(Relaxed) != 0) {
+        let used = |kind: Kind| u.used[kind as usize].load(Relaxed);
+        writeln!(
+            f,
+            "quota uid {} buffer_bytes {} buffers {} queues {} jobs {} spike_queues {}",
+            u.uid,
+            used(Kind::BufferBytes),
+            used(Kind::Buffers),
+            used(Kind::Queues),
+            used(Kind::Jobs),
+            used(Kind::SpikeQueues)
+        )?;
+    }
+    Ok(())
+}
+
 impl Drop for Account {
     fn drop(&mut self) {
         // The entry stays in the table until the next sweep (which needs the table's lock, and a

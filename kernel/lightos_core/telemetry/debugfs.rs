@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The debugfs view of the module's counters (`/sys/kernel/debug/lightos/stats`): the module-wide
-//! counters ([`crate::telemetry::stats`]), then every op's and every backend's.
+//! counters ([`crate::telemetry::stats`]), then every op's and every backend's, then each uid's quota
+//! usage.
 
 use crate::{
     sched::{account, backend},
@@ -45,7 +46,8 @@ fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
             writeln!(f, "backend {} id {} {}", name, b.id(), Counts(&counts))?;
         }
         Ok(())
-    })
+    })?;
+    crate::quota::write_usage(f)
 }
 
 /// Formats an op's or backend's counters as `count N flops N bytes N errors N latency_us_log2 [..]`.

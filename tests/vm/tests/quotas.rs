@@ -297,6 +297,13 @@ fn one_uid_spending_its_quota_leaves_another_uid_alone() {
     });
     let mut ready = [0u8];
     parent_end.read_exact(&mut ready).unwrap();
+    let stats = std::fs::read_to_string("/sys/kernel/debug/lightos/stats").unwrap();
+    assert!(
+        stats.contains(
+            "quota uid 1000 buffer_bytes 16384 buffers 1 queues 0 jobs 0 spike_queues 0\n"
+        ),
+        "debugfs shows uid 1000's usage:\n{stats}"
+    );
     as_user(1001, || {
         let dev = Context::open().unwrap();
         let q = dev.quota().unwrap();
