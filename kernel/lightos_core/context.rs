@@ -10,7 +10,7 @@ use crate::{
     buffer::object::{self, Buffer},
     reason::{reject, Rejection},
     quota::{self, Account},
-    sched::{executor::Executor, policy::Routes, queue::Queue},
+    sched::{executor::Executor, policy::Routes, queue::Queue, trust::Trust},
     spike::ring::SpikeQueue,
     telemetry::stats,
     uapi,
@@ -369,14 +369,18 @@ impl Context {
         self.jobs.load(Relaxed)
     }
 
-    /// Registers this context as an executor; returns its backend identifier. `EBUSY` if it
+    /// Registers this context as an executor trusted as `trust`; returns its backend identifier. `EBUSY` if it
     /// already is one.
-    pub(crate) fn become_executor(&self, req: &uapi::ExecutorRegister) -> Result<u32, Rejection> {
+    pub(crate) fn become_executor(
+        &self,
+        req: &uapi::ExecutorRegister,
+        trust: Trust,
+    ) -> Result<u32, Rejection> {
         let mut slot = self.executor.lock();
         if slot.is_some() {
             return Err(reject!(EBUSY, "this context is already an executor"));
         }
-        let executor = Executor::register(req)?;
+        let executor = Executor::register(req, trust)?;
         let id = crate::sched::backend::Backend::id(&*executor);
         *slot = Some(executor);
         Ok(id)

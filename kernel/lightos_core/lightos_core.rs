@@ -16,6 +16,7 @@ mod errno;
 mod file;
 mod ioctl;
 mod mmap;
+mod privilege;
 mod quota;
 mod reason;
 mod sched;
@@ -36,6 +37,12 @@ module! {
     description: "LightOS core: /dev/lightos compute contexts",
     license: "GPL",
     imports_ns: ["DMA_BUF"],
+    params: {
+        executor_gid: i64 {
+            default: -1,
+            description: "Members of this group (a gid) may register executors; -1: only CAP_SYS_ADMIN",
+        },
+    },
 }
 
 /// The loaded module: the `/dev/lightos` registration and the file operations it uses.

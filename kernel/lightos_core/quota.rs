@@ -33,7 +33,6 @@ use kernel::{
         atomic::{Atomic, Relaxed},
         Arc,
     },
-    task::Kuid,
 };
 
 /// Per-uid limit on bytes in live buffer objects.
@@ -164,8 +163,8 @@ pub(crate) struct Account {
 impl Account {
     /// The account of the calling task's effective uid. `ENFILE` when the table is full.
     pub(crate) fn open() -> Result<Self> {
-        let uid = Kuid::current_euid().into_raw().val;
-        let exempt = crate::ioctl::table::capable_sys_admin();
+        let uid = crate::privilege::caller_uid().into_raw().val;
+        let exempt = crate::privilege::capable_sys_admin();
         let mut table = TABLE.lock();
         sweep(&mut table);
         if let Some(usage) = table.iter().find(|u| u.uid == uid) {

@@ -13,6 +13,7 @@ use crate::{
     buffer::{self, export},
     context::Context,
     ioctl::arg::IoctlArg,
+    privilege,
     reason::{self, reject, Rejection},
     sched::{executor_ioctl, queue_ioctl, submit},
     spike,
@@ -20,7 +21,6 @@ use crate::{
     uapi,
 };
 use kernel::{
-    bindings,
     ioctl::{_IOC_DIR, _IOC_NR, _IOC_SIZE, _IOC_TYPE},
     prelude::*,
 };
@@ -60,7 +60,7 @@ macro_rules! lightos_ioctls {
             &[$(
                 (|ctx: &Context, cmd: u32, arg: usize| -> Result<isize, Rejection> {
                     let arg = IoctlArg::<$arg>::new(cmd, arg)?;
-                    if needs_admin($flags) && !capable_sys_admin() {
+                    if needs_admin($flags) && !privilege::capable_sys_admin() {
                         return Err(reject!(EPERM, "needs CAP_SYS_ADMIN"));
                     }
                     let req = arg.read()?;
@@ -95,12 +95,6 @@ lightos_ioctls! {
     (uapi::IOC_SPIKE_QUEUE_EXPORT, uapi::SpikeQueueExport, 0, spike::ioctl::export),
     (uapi::IOC_SPIKE_QUEUE_IMPORT, uapi::SpikeQueueImport, 0, spike::ioctl::import),
     (uapi::IOC_POWER_SET, uapi::PowerSet, ADMIN, power::power_set),
-}
-
-/// Whether the calling task has `CAP_SYS_ADMIN` (the 7.2 kernel crate has no `capable` wrapper).
-pub(crate) fn capable_sys_admin() -> bool {
-    // SAFETY: `capable` only reads the current task's credentials; any capability number is valid.
-    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
 }
 
 /// Runs ioctl `cmd` with argument address `arg` on `ctx`; records a rejection's reason in `ctx`.

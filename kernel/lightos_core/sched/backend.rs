@@ -7,7 +7,7 @@
 //! the ops it runs bit-reproducibly; the policy stage routes by those declarations.
 
 use crate::{sched::{account::Counters, job::Job}, uapi};
-use kernel::{prelude::*, sync::Arc, uaccess::UserSliceWriter};
+use kernel::{prelude::*, sync::Arc, task::Kuid, uaccess::UserSliceWriter};
 
 /// What the interception chain needs from a backend.
 pub(crate) trait Backend: Send + Sync {
@@ -23,6 +23,11 @@ pub(crate) trait Backend: Send + Sync {
     fn deterministic_ops(&self) -> u64;
     /// Dtypes it accepts (bit `dtype`).
     fn dtypes(&self) -> u32;
+    /// Whether a client running as `client` may have its jobs run here (see
+    /// [`crate::sched::trust`]); kernel devices are trusted by every client.
+    fn trusted_by(&self, _client: Kuid) -> bool {
+        true
+    }
     /// Its counters (shared with the fences of the jobs it runs, which count their end in them).
     fn counters(&self) -> &Arc<Counters>;
     /// `(queued, running)` jobs now.

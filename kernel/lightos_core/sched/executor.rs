@@ -12,7 +12,13 @@
 use crate::{
     buffer::object::Handles,
     errno,
-    sched::{account::Counters, backend::{self, Backend}, job::Job, job_queue::JobQueue},
+    sched::{
+        account::Counters,
+        backend::{self, Backend},
+        job::Job,
+        job_queue::JobQueue,
+        trust::Trust,
+    },
     uapi,
 };
 use kernel::{
@@ -21,6 +27,7 @@ use kernel::{
     sync::{
         Arc, CondVar, CondVarTimeoutResult, Mutex,
     },
+    task::Kuid,
     time::msecs_to_jiffies,
 };
 
@@ -46,6 +53,8 @@ pub(crate) struct Executor {
     ops: u64,
     deterministic_ops: u64,
     dtypes: u32,
+    /// Whose jobs it may run.
+    trust: Trust,
     counters: Arc<Counters>,
     #[pin]
     state: Mutex<ExecutorState>,
@@ -54,9 +63,9 @@ pub(crate) struct Executor {
 }
 
 impl Executor {
-    /// Registers the executor a request validated by `executor_ioctl` asks for. `EEXIST`: name
-    /// taken. `ENOSPC`: too many executors.
-    pub(crate) fn register(req: &uapi::ExecutorRegister) -> Result<Arc<Self>> {
+    /// Registers the executor a request validated by `executor_ioctl` asks for, with the `trust`
+    /// its registrant earned. `EEXIST`: name taken. `ENOSPC`: too many executors.
+    pub(crate) fn register(req: &uapi::ExecutorRegister, trust: Trust) -> Result<Arc<Self>> {
         let counters = Arc::new(Counters::new(), GFP_KERNEL)?;
         let executor = Arc::pin_init(
             try_pin_init!(Self {
@@ -65,6 +74,7 @@ impl Executor {
                 ops: req.ops,
                 deterministic_ops: req.deterministic_ops,
                 dtypes: req.dtypes,
+                trust,
                 counters,
                 state <- new_mutex!(ExecutorState {
                     queued: JobQueue::new(),
@@ -228,6 +238,10 @@ impl Backend for Executor {
 
     fn dtypes(&self) -> u32 {
         self.dtypes
+    }
+
+    fn trusted_by(&self, client: Kuid) -> bool {
+        self.trust.trusted_by(client)
     }
 
     fn counters(&self) -> &Arc<Counters> {

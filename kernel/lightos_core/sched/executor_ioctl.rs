@@ -6,12 +6,13 @@ use crate::{
     context::Context,
     ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
-    sched::executor::Executor,
+    sched::{executor::Executor, trust::Trust},
     uapi,
 };
 use kernel::{prelude::*, sync::Arc};
 
-/// Handles `EXECUTOR_REGISTER`. `EINVAL`: an empty or unterminated name, no ops, unknown op or
+/// Handles `EXECUTOR_REGISTER`. `EPERM`: the caller has neither `CAP_SYS_ADMIN` nor membership of
+/// the executor group (checked first, see [`crate::sched::trust`]); `EINVAL`: an empty or unterminated name, no ops, unknown op or
 /// dtype bits, deterministic ops it does not run, non-zero flags/pad/reserved/`backend_id`;
 /// `EBUSY`: this context is already an executor; `EEXIST`: the name is taken; `ENOSPC`: too many
 /// backends.
@@ -20,9 +21,10 @@ pub(crate) fn register(
     mut req: uapi::ExecutorRegister,
     arg: &IoctlArg<uapi::ExecutorRegister>,
 ) -> Result<isize, Rejection> {
+    let trust = Trust::of_caller()?;
     reason::zero("backend_id (an output)", req.backend_id.into())?;
     check_registration(&req)?;
-    let id = ctx.become_executor(&req).map_err(|r| {
+    let id = ctx.become_executor(&req, trust).map_err(|r| {
         if r.error() == EEXIST {
             reject!(EEXIST, "name: a backend of that name is registered")
         } else if r.error() == ENOSPC {

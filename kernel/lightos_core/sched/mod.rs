@@ -2,7 +2,8 @@
 
 //! Scheduling: queues and their completion timelines, `SUBMIT` through the interception chain
 //! (copy once → [`validate`] → [`policy`] → [`account`] → dispatch to a [`backend`]), jobs and the
-//! backends' job queues, and userspace executors as backends.
+//! backends' job queues, and userspace executors as backends (registered with privilege, trusted
+//! per client: [`trust`]).
 //!
 //! Ownership runs one way: a [`job::Job`] holds its fence on its queue's [`timeline::Timeline`]
 //! (the single owner of job statuses); backends hold jobs in a [`job_queue::JobQueue`]; nothing
@@ -19,4 +20,5 @@ pub(crate) mod queue;
 pub(crate) mod queue_ioctl;
 pub(crate) mod submit;
 pub(crate) mod timeline;
+pub(crate) mod trust;
 pub(crate) mod validate;

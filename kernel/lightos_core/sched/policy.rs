@@ -7,10 +7,13 @@
 //! first that fits) must run the primitive, else the submission fails. Without a matching rule the
 //! first registered backend that fits is chosen. A primitive is deterministic when it has
 //! `PRIM_DETERMINISTIC` or its context is in deterministic mode; it is then only routed to a backend
-//! that declares the op bit-reproducible.
+//! that declares the op bit-reproducible. Only backends the submitting client trusts are chosen
+//! ([`crate::sched::trust`]): an executor registered without `CAP_SYS_ADMIN` runs only the jobs of
+//! its own uid, and is skipped for everyone else.
 //!
-//! Errors: `ENODEV` when no backend runs the op and dtypes (or the rule's backend is not
-//! registered); `EOPNOTSUPP` when backends run it but none (or not the rule's) deterministically.
+//! Errors: `ENODEV` when no backend the client trusts runs the op and dtypes (or the rule's backend
+//! is not registered); `EPERM` when the rule's backend runs it but is an executor the client may
+//! not trust; `EOPNOTSUPP` when backends run it but none (or not the rule's) deterministically.
 
 use crate::{
     errno,
@@ -19,7 +22,7 @@ use crate::{
     sched::{account, backend::{self, Backend}},
     uapi,
 };
-use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex};
+use kernel::{new_mutex, prelude::*, sync::Arc, sync::Mutex, task::Kuid};
 
 /// One routing rule.
 #[derive(Clone, Copy)]
@@ -66,12 +69,14 @@ impl Routes {
         self.table.lock().rules.len()
     }
 
-    /// Picks the backend for `p` (whose operands span `bytes`) and its resolved `out_dtype`.
+    /// Picks the backend for `p` (whose operands span `bytes`) and its resolved `out_dtype`, among
+    /// those a client running as `client` trusts.
     pub(crate) fn route(
         &self,
         p: &uapi::Primitive,
         out_dtype: u8,
         bytes: u64,
+        client: Kuid,
     ) -> Result<Arc<dyn Backend>, Rejection> {
         let (rule, det) = {
             let t = self.table.lock();
@@ -81,16 +86,34 @@ impl Routes {
         let wanted = rule.map_or(uapi::BACKEND_ANY, |r| r.backend_id);
         backend::with_backends(|list| {
             let mut runs_it = false;
+            let mut untrusted = false;
             for b in list.iter().filter(|b| wanted == uapi::BACKEND_ANY || b.id() == wanted) {
-                if backend::supports(&**b, p.op, p.dtype, out_dtype) {
-                    runs_it = true;
-                    if !det || backend::deterministic(&**b, p.op) {
-                        return Ok(b.clone());
-                    }
+                if !backend::supports(&**b, p.op, p.dtype, out_dtype) {
+                    continue;
+                }
+                if !b.trusted_by(client) {
+                    untrusted = true;
+                    continue;
+                }
+                runs_it = true;
+                if !det || backend::deterministic(&**b, p.op) {
+                    return Ok(b.clone());
                 }
             }
             let op = account::op_name(p.op.into());
             Err(match (runs_it, wanted) {
+                (false, id) if untrusted && id != uapi::BACKEND_ANY => reject!(
+                    EPERM,
+                    "route to backend {id}: an executor of another uid, registered without \
+                     CAP_SYS_ADMIN; it may not run your jobs"
+                ),
+                (false, _) if untrusted => reject!(
+                    ENODEV,
+                    "no backend you may trust runs {op} on dtype {} -> {} (other uids' \
+                     unprivileged executors are skipped)",
+                    p.dtype,
+                    out_dtype
+                ),
                 (true, _) => reject!(
                     errno::eopnotsupp(),
                     "deterministic {op}: no backend{} runs it bit-reproducibly",

@@ -65,10 +65,11 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
     let count = req.count as usize;
     let prims = read_prims(req.prims, count)?;
 
+    let client = crate::privilege::caller_uid();
     let mut accepted = KVec::with_capacity(count, GFP_KERNEL)?;
     for (i, prim) in prims.into_iter().enumerate() {
         let stage = validate::check(ctx, &prim).and_then(|checked| {
-            let backend = ctx.routes().route(&prim, checked.out_dtype, checked.bytes)?;
+            let backend = ctx.routes().route(&prim, checked.out_dtype, checked.bytes, client)?;
             Ok(Accepted { prim, checked, backend, queued: false })
         });
         match stage {

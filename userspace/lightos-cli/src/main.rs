@@ -412,6 +412,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("lightos: {err}");
+            if let Some(hint) = err
+                .downcast_ref::<lightos_runtime::Error>()
+                .and_then(|e| e.hint())
+            {
+                eprintln!("lightos: hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

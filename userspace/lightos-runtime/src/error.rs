@@ -75,7 +75,26 @@ impl Error {
             _ => None,
         }
     }
+
+    /// What the user can do about this error, when the runtime knows (e.g. an executor
+    /// registration refused for want of privilege).
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Error::Ioctl {
+                op: "EXECUTOR_REGISTER",
+                errno: Errno::EPERM,
+                ..
+            } => Some(EXECUTOR_PRIVILEGE_HINT),
+            _ => None,
+        }
+    }
 }
+
+/// Why an executor registration is refused with `EPERM`, and what to do (docs/ABI.md, "Executors
+/// and trust").
+const EXECUTOR_PRIVILEGE_HINT: &str = "an executor sees its clients' buffers, so registering one \
+needs CAP_SYS_ADMIN (run it as root) or membership of the group lightos_core was loaded with \
+(`insmod lightos_core.ko executor_gid=<gid>`); see docs/ABI.md, \"Executors and trust\"";
 
 /// The parenthesised part of a rejection's message: the kernel's reason, else the errno's text.
 fn why(errno: Errno, reason: &Option<String>) -> &str {
@@ -86,7 +105,8 @@ fn open_hint(errno: Errno) -> &'static str {
     match errno {
         Errno::ENOENT => "is lightos_core.ko loaded? try `insmod lightos_core.ko`",
         Errno::EACCES | Errno::EPERM => {
-            "the device node is root-only by default; see docs/USAGE.md"
+            "the device node is root-only by default: ask for membership of the group \
+             `lightos` (packaging/udev/60-lightos.rules); see docs/ABI.md, \"Contexts\""
         }
         Errno::ENFILE => "too many LightOS contexts are open",
         _ => errno.desc(),
@@ -122,5 +142,23 @@ mod tests {
             format!("GET_INFO failed: ENOTTY ({})", Errno::ENOTTY.desc())
         );
         assert_eq!(without.reason(), None);
+        assert_eq!(without.hint(), None);
+    }
+
+    #[test]
+    fn a_refused_executor_registration_carries_the_reason_and_a_hint() {
+        let refused = Error::Ioctl {
+            op: "EXECUTOR_REGISTER",
+            errno: Errno::EPERM,
+            reason: Some(
+                "registering an executor needs CAP_SYS_ADMIN or membership of group 2000".into(),
+            ),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "EXECUTOR_REGISTER failed: EPERM (registering an executor needs CAP_SYS_ADMIN or \
+             membership of group 2000)"
+        );
+        assert!(refused.hint().is_some_and(|h| h.contains("executor_gid")));
     }
 }

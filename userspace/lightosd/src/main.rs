@@ -80,6 +80,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lightosd: {e}");
+            if let Some(hint) = e
+                .downcast_ref::<lightos_runtime::Error>()
+                .and_then(|e| e.hint())
+            {
+                eprintln!("lightosd: hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }
