@@ -348,3 +348,70 @@ fn root_still_registers_and_runs_jobs() {
     let _exec = ExecutorThread::cpu("t-sec-root2");
     assert!(ran_ok(add(&Context::open().unwrap())));
 }
+
+/// Another user's objects are out of reach: root's buffer handle, its mmap cookie, its queue and
+/// that queue's completion page name nothing in a user's own context (handles, cookies and queue
+/// ids are per open file), and nothing the user tries changes them.
+#[test]
+fn a_user_cannot_see_or_map_another_users_buffers_or_queues() {
+    use lightos_vm_tests::{
+        buffer_info, create_buffer, destroy_buffer, ioctl_struct, map, open_dev,
+    };
+    let _node = NodeOpenToGroup::new();
+    let root = open_dev();
+    let buf = create_buffer(&root, 4096, 0).expect("root's buffer");
+    let mut q = uapi::QueueCreate::default();
+    assert_eq!(
+        ioctl_struct(&root, uapi::IOC_NR_QUEUE_CREATE, &mut q),
+        Ok(0)
+    );
+    let child = as_user(USER, &[NODE_GID], || {
+        let me = open_dev();
+        assert_eq!(
+            buffer_info(&me, buf.handle).err(),
+            Some(libc::ENOENT),
+            "BUFFER_INFO"
+        );
+        assert_eq!(
+            destroy_buffer(&me, buf.handle).err(),
+            Some(libc::ENOENT),
+            "BUFFER_DESTROY"
+        );
+        let (prot, shared) = (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED);
+        assert!(
+            map(&me, 4096, prot, shared, buf.mmap_offset).is_err(),
+            "mmap of root's buffer"
+        );
+        assert!(
+            map(&me, 4096, libc::PROT_READ, shared, q.completion_offset).is_err(),
+            "mmap of root's completion page"
+        );
+        let mut wait = uapi::Wait {
+            queue_id: q.queue_id,
+            seq: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            ioctl_struct(&me, uapi::IOC_NR_WAIT, &mut wait).err(),
+            Some(libc::ENOENT)
+        );
+        let mut destroy = uapi::QueueDestroy {
+            queue_id: q.queue_id,
+            ..Default::default()
+        };
+        let refused = ioctl_struct(&me, uapi::IOC_NR_QUEUE_DESTROY, &mut destroy).err();
+        assert_eq!(refused, Some(libc::ENOENT), "QUEUE_DESTROY");
+        true
+    });
+    assert!(child.succeeded(), "the user reached root's objects");
+    // Root's objects are untouched.
+    assert_eq!(buffer_info(&root, buf.handle).map(|i| i.size), Ok(buf.size));
+    let mut destroy = uapi::QueueDestroy {
+        queue_id: q.queue_id,
+        ..Default::default()
+    };
+    assert_eq!(
+        ioctl_struct(&root, uapi::IOC_NR_QUEUE_DESTROY, &mut destroy),
+        Ok(0)
+    );
+}
