@@ -41,14 +41,13 @@ use crate::{
     sched::account::{self, Counters},
     uapi,
 };
-use core::sync::atomic::Ordering;
 use kernel::{
     alloc::flags::__GFP_ZERO,
     bindings, impl_has_delayed_work, new_condvar, new_delayed_work, new_mutex,
     page::Page,
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
+        atomic::{Atomic, Relaxed, Release},
         Arc, CondVar, CondVarTimeoutResult, Mutex, MutexGuard,
     },
     time::msecs_to_jiffies,
@@ -460,7 +459,7 @@ impl Timeline {
     }
 
     /// Retires the ended prefix of the window and publishes `completed_seq` (after everything it
-    /// covers, behind a release fence). Returns whether a sleeping waiter can now be satisfied.
+    /// covers, with a release store). Returns whether a sleeping waiter can now be satisfied.
     fn advance(&self, st: &mut TimelineState) -> bool {
         while st.completed < st.submitted {
             let seq = st.completed + 1;
@@ -472,7 +471,7 @@ impl Timeline {
             slot.fence = None;
             st.completed = seq;
         }
-        core::sync::atomic::fence(Ordering::Release);
+        // A release store: a reader that sees the new value sees every entry it covers.
         self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, completed_seq), st.completed);
         // Every woken waiter that is not done registers its target again before sleeping.
         let wake = st.completed >= st.wake_at;
@@ -515,23 +514,36 @@ impl Timeline {
         let _ = workqueue::system().enqueue_delayed(self.clone(), msecs_to_jiffies(ms) + 1);
     }
 
-    /// Writes ring entry `seq` of the completion page.
+    /// Writes ring entry `seq` of the completion page: its status word first, then its sequence
+    /// number (release), so a reader that sees `seq` in the slot sees that entry's status or a newer
+    /// one of the same slot.
     fn publish_entry(&self, seq: u64, status: u32) {
-        let entry = uapi::CompletionEntry { seq, status, pad: 0 };
         let ring = core::mem::offset_of!(uapi::CompletionPage, ring);
         let slot = (seq as usize) % uapi::COMPLETION_RING_ENTRIES;
-        let offset = ring + slot * size_of::<uapi::CompletionEntry>();
-        // SAFETY: `entry` is readable for its size; the page is only written under the timeline's
-        // lock (held by every caller), and userspace maps it read-only, so the kernel's writes do
-        // not race with other writes. The offset is inside the page (asserted by the uapi).
-        let _ = unsafe {
-            self.page.write_raw((&raw const entry).cast(), offset, size_of::<uapi::CompletionEntry>())
-        };
+        let entry = ring + slot * size_of::<uapi::CompletionEntry>();
+        // `status` and the zero `pad` after it form one little-endian word, which userspace reads
+        // as one (`lightos_runtime::Queue::status`).
+        self.publish_u64(entry + core::mem::offset_of!(uapi::CompletionEntry, status), u64::from(status));
+        self.publish_u64(entry + core::mem::offset_of!(uapi::CompletionEntry, seq), seq);
     }
 
-    /// Writes an aligned u64 field of the completion page.
+    /// Stores `value` into the completion page's aligned word at `offset` as one 8-byte store with
+    /// release ordering (`smp_store_release`): userspace reads these words concurrently with
+    /// acquire loads, so a copy that might tear (`Page::write_raw`'s `memcpy`) would not do.
     fn publish_u64(&self, offset: usize, value: u64) {
-        // SAFETY: as in `publish_entry`; an aligned 8-byte copy is a single store on 64-bit.
-        let _ = unsafe { self.page.write_raw((&raw const value).cast(), offset, 8) };
+        if !offset.is_multiple_of(8) || offset + 8 > kernel::page::PAGE_SIZE {
+            return; // Offsets come from the uapi layout, asserted to fit one page.
+        }
+        // SAFETY: `self.page` is a page this timeline owns for its whole life; `kmap_local_page`
+        // maps it for this task until the `kunmap_local` below, and nothing else is mapped in
+        // between (so the local mappings unwind in order). The word at `offset` is inside the page
+        // and 8-byte aligned (checked above); the kernel writes it only under the timeline's lock
+        // and userspace only reads it, with atomic loads, so the atomic store races with nothing.
+        unsafe {
+            let base = bindings::kmap_local_page(self.page.as_ptr());
+            let word = base.cast::<u8>().add(offset).cast::<u64>();
+            Atomic::from_ptr(word).store(value, Release);
+            bindings::kunmap_local(base);
+        }
     }
 }
