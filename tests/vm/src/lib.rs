@@ -4,11 +4,15 @@
 pub mod photonic;
 pub mod process;
 
+use lightos_runtime::{
+    Buffer, BufferFlags, Context, DType, Op, Placement, Primitive, PrimitiveBuilder, Queue,
+};
 use lightos_uapi as uapi;
 use std::{
     fs::File,
     os::fd::{AsRawFd, RawFd},
     process::Command,
+    time::Duration,
 };
 
 /// Where the guest image keeps the module.
@@ -277,4 +281,26 @@ pub fn dev_ioctl<T>(dev: &lightos_runtime::Context, nr: u32, arg: &mut T) -> Res
         uapi::iowr(nr, std::mem::size_of::<T>()),
         arg as *mut T as usize,
     )
+}
+
+/// A valid 4-element f32 ADD on a new queue of `dev` (a at 0, b at 16, out at 32 of a 4 KiB
+/// buffer), changed by `mutate`, which also gets a device-read-only buffer's handle: the starting
+/// point of the submit-rejection tests. The buffers come back so they outlive the submission.
+pub fn mutated_add(
+    dev: &Context,
+    mutate: impl Fn(&mut uapi::Primitive, u32),
+) -> (Queue, Primitive, [Buffer; 2]) {
+    let q = dev.create_queue(0, Duration::ZERO).unwrap();
+    let b = dev
+        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let ro = dev
+        .create_buffer(4096, BufferFlags::DEVICE_READ_ONLY, Placement::Any)
+        .unwrap();
+    let mut p = PrimitiveBuilder::new(Op::Add, DType::F32)
+        .input(&b, 0, &[4])
+        .input(&b, 16, &[4])
+        .output(&b, 32, &[4]);
+    mutate(p.abi_mut(), ro.handle());
+    (q, p, [b, ro])
 }

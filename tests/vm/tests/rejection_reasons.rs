@@ -20,18 +20,7 @@ use std::{
 /// `mutate`, which also gets a device-read-only buffer's handle; returns the rejection.
 fn submit_rejected(mutate: impl Fn(&mut uapi::Primitive, u32)) -> Error {
     let dev = Context::open().unwrap();
-    let q = dev.create_queue(0, Duration::ZERO).unwrap();
-    let b = dev
-        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
-        .unwrap();
-    let ro = dev
-        .create_buffer(4096, BufferFlags::DEVICE_READ_ONLY, Placement::Any)
-        .unwrap();
-    let mut p = PrimitiveBuilder::new(Op::Add, DType::F32)
-        .input(&b, 0, &[4])
-        .input(&b, 16, &[4])
-        .output(&b, 32, &[4]);
-    mutate(p.abi_mut(), ro.handle());
+    let (q, p, _buffers) = lightos_vm_tests::mutated_add(&dev, mutate);
     q.submit(&[p]).expect_err("the primitive must be rejected")
 }
 

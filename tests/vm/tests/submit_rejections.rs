@@ -2,27 +2,15 @@
 //! expects SUBMIT to fail with its errno, name primitive 0, and admit nothing (the op's accepted count
 //! and the module's jobs in flight are unchanged), with a reason read back through the runtime.
 
-use lightos_runtime::{BufferFlags, Context, DType, Error, Op, Placement, PrimitiveBuilder};
+use lightos_runtime::{Context, Error, Op};
 use lightos_uapi as uapi;
 use nix::errno::Errno;
-use std::time::Duration;
 
 /// Submits a valid 4-element f32 ADD (a at 0, b at 16, out at 32 of a 4 KiB buffer) changed by
 /// `mutate`, which also gets a device-read-only buffer's handle, and expects `errno`.
 fn rejected(mutate: impl Fn(&mut uapi::Primitive, u32), errno: Errno) {
     let dev = Context::open().unwrap();
-    let q = dev.create_queue(0, Duration::ZERO).unwrap();
-    let b = dev
-        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
-        .unwrap();
-    let ro = dev
-        .create_buffer(4096, BufferFlags::DEVICE_READ_ONLY, Placement::Any)
-        .unwrap();
-    let mut p = PrimitiveBuilder::new(Op::Add, DType::F32)
-        .input(&b, 0, &[4])
-        .input(&b, 16, &[4])
-        .output(&b, 32, &[4]);
-    mutate(p.abi_mut(), ro.handle());
+    let (q, p, _buffers) = lightos_vm_tests::mutated_add(&dev, mutate);
     let before = dev.op_stats().unwrap()[Op::Add].count;
     let in_flight = dev.stats().unwrap().jobs_in_flight;
     match q.submit(&[p]) {
