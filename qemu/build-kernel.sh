@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 BUILD=$(kernel_build_dir)
 if [ -f "$BUILD/.lightos-complete" ]; then echo "$BUILD"; exit 0; fi
 
-say "configuring Linux $KVER (cache key $(basename "$BUILD"))"
+say "configuring Linux $KVER, $LIGHTOS_KERNEL flavour (cache key $(basename "$BUILD"))"
 rm -rf "$BUILD"; mkdir -p "$BUILD"
 LOG=$BUILD/build.log
 kmake() { make -C "$KSRC" O="$BUILD" $(kmake_args) "$@" >>"$LOG" 2>&1; }
@@ -21,7 +21,7 @@ apply_fragment() {
         elif [[ $line =~ ^CONFIG_([A-Za-z0-9_]+)=(.*)$ ]]; then args+=(--set-val "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
         elif [[ $line =~ ^#\ CONFIG_([A-Za-z0-9_]+)\ is\ not\ set$ ]]; then args+=(-d "${BASH_REMATCH[1]}")
         fi
-    done < "$FRAGMENT"
+    done < <(cat "${FRAGMENTS[@]}")
     "$KSRC/scripts/config" --file "$BUILD/.config" "${args[@]}"
 }
 
@@ -40,14 +40,14 @@ while IFS= read -r line; do
     elif [[ $line =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set$ ]]; then
         grep -q "^${BASH_REMATCH[1]}=" "$BUILD/.config" && bad+=("${BASH_REMATCH[1]} (should be off)")
     fi
-done < "$FRAGMENT"
+done < <(cat "${FRAGMENTS[@]}")
 if [ ${#bad[@]} -gt 0 ]; then
     make -C "$KSRC" O="$BUILD" $(kmake_args) rustavailable >&2 || true
     die "the kernel config did not take: ${bad[*]} (log: $LOG)"
 fi
 
 jobs=$(nproc)
-say "building Linux $KVER with Rust, -j$jobs (about 18 min on 2 cores; once per cache key; log: $LOG)"
+say "building Linux $KVER ($LIGHTOS_KERNEL flavour) with Rust, -j$jobs (about 18 min on 2 cores; once per cache key; log: $LOG)"
 start=$(date +%s)
 ( while sleep 60; do say "  kernel build: $(( ($(date +%s) - start) / 60 )) min elapsed, $(grep -c '^  [A-Z]' "$LOG" || true) steps done"; done ) &
 ticker=$!

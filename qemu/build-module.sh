@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 
 KBUILD=$(kernel_build_dir)
 [ -f "$KBUILD/.lightos-complete" ] || die "no kernel build for this configuration; run 'make kernel'"
-OUT=$LIGHTOS_ROOT/build/module
+OUT=$(module_out_dir)
 mkdir -p "$OUT"
 make -s -C "$KBUILD" M="$LIGHTOS_ROOT" MO="$OUT" $(kmake_args) KRUSTFLAGS=-Dwarnings KCFLAGS=-Werror CLIPPY=1 modules >&2 \
     || die "lightos_core.ko failed to build"

@@ -16,7 +16,14 @@ KDEB=linux-source-7.2_7.2.13-1_all.deb
 KDEB_SHA256=30a8c5fc63f9028a62e6d7b3f7f43bee67425dbce2a05fceba83f9b87c92083d
 LLVM_SUFFIX=-19
 KSRC=$LIGHTOS_CACHE/src/linux-$KVER
-FRAGMENT=$LIGHTOS_ROOT/qemu/kernel.config
+# The kernel flavour: "default" (make test, make demo) or "debug" (make fuzz: lockdep, KASAN, KFENCE,
+# UBSAN, kmemleak, fault injection, kcov; qemu/kernel-debug.config). Each is its own cache key.
+LIGHTOS_KERNEL=${LIGHTOS_KERNEL:-default}
+case $LIGHTOS_KERNEL in
+    default) FRAGMENTS=("$LIGHTOS_ROOT/qemu/kernel.config") ;;
+    debug) FRAGMENTS=("$LIGHTOS_ROOT/qemu/kernel.config" "$LIGHTOS_ROOT/qemu/kernel-debug.config") ;;
+    *) printf 'LIGHTOS_KERNEL must be "default" or "debug", not "%s"\n' "$LIGHTOS_KERNEL" >&2; exit 2 ;;
+esac
 export PATH=$LIGHTOS_CACHE/tools/bin:$HOME/.cargo/bin:$PATH
 
 # Print a progress line on stderr, prefixed so it stands out in long logs.
@@ -29,7 +36,7 @@ die() { printf '\033[1;31m[lightos] error:\033[0m %s\n' "$*" >&2; exit 1; }
 kernel_key() {
     {
         echo "$KVER"
-        cat "$FRAGMENT"
+        cat "${FRAGMENTS[@]}"
         rustc -vV
         bindgen --version 2>/dev/null || echo "no-bindgen"
         "clang$LLVM_SUFFIX" --version | head -n1
@@ -38,6 +45,12 @@ kernel_key() {
 
 # The build directory of the current key.
 kernel_build_dir() { echo "$LIGHTOS_CACHE/build/$(kernel_key)"; }
+
+# Where build-module.sh puts lightos_core.ko for the current flavour (build/module, build/module-debug).
+module_out_dir() {
+    if [ "$LIGHTOS_KERNEL" = default ]; then echo "$LIGHTOS_ROOT/build/module"
+    else echo "$LIGHTOS_ROOT/build/module-$LIGHTOS_KERNEL"; fi
+}
 
 # A kernel make must not inherit flags from a make that called us (e.g. `-s` from `make -s test`
 # silences the build log the progress ticker reads) nor its jobserver.

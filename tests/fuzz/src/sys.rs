@@ -1,0 +1,100 @@
+//! The raw system-call layer the fuzzer drives: ioctls with any argument, mmap, per-task
+//! allocation-failure injection (`fail-nth`) and the module's text range.
+
+use std::{fs, io, os::fd::RawFd};
+
+/// The device node under test.
+pub const DEV: &str = "/dev/lightos";
+
+/// `errno` of the last failed libc call.
+pub fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Opens `/dev/lightos` read-write (close-on-exec); `Err(errno)` on failure.
+pub fn open_dev() -> Result<RawFd, i32> {
+    // SAFETY: the path is a NUL-terminated literal.
+    let fd = unsafe { libc::open(c"/dev/lightos".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        Err(errno())
+    } else {
+        Ok(fd)
+    }
+}
+
+/// Closes `fd`, ignoring errors (the fuzzer closes descriptors the kernel may already consider gone).
+pub fn close(fd: RawFd) {
+    // SAFETY: closing a descriptor number has no memory effects; a stale one is EBADF.
+    unsafe { libc::close(fd) };
+}
+
+/// Issues ioctl `cmd` on `fd` with the user address `arg`; `Ok(ret)` or `Err(errno)`. `arg` may be
+/// deliberately invalid (the kernel must answer EFAULT); memory it points at is owned by the caller.
+pub fn ioctl(fd: RawFd, cmd: u32, arg: usize) -> Result<i32, i32> {
+    // SAFETY: the kernel validates `arg` as a user address; an invalid one is EFAULT, not UB here.
+    let ret = unsafe { libc::ioctl(fd, cmd as libc::Ioctl, arg as *mut libc::c_void) };
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `ioctl` with `_IOWR('L', nr, size_of::<T>())` and `arg` as the argument.
+pub fn ioctl_struct<T>(fd: RawFd, nr: u32, arg: &mut T) -> Result<i32, i32> {
+    let cmd = lightos_uapi::iowr(nr, std::mem::size_of::<T>());
+    ioctl(fd, cmd, arg as *mut T as usize)
+}
+
+/// Maps `len` bytes of `fd` at `offset`; `Err(errno)` on failure.
+pub fn mmap(fd: RawFd, len: usize, prot: i32, flags: i32, offset: u64) -> Result<usize, i32> {
+    // SAFETY: a fresh mapping chosen by the kernel (no MAP_FIXED) cannot alias existing memory.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, offset as libc::off_t) };
+    if p == libc::MAP_FAILED {
+        Err(errno())
+    } else {
+        Ok(p as usize)
+    }
+}
+
+/// Unmaps a mapping made by [`mmap`].
+pub fn munmap(addr: usize, len: usize) {
+    // SAFETY: the caller passes a mapping it made and no longer references.
+    unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+}
+
+/// The calling thread's `fail-nth` file (CONFIG_FAULT_INJECTION).
+fn fail_nth_path() -> String {
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    format!("/proc/self/task/{tid}/fail-nth")
+}
+
+/// Whether this kernel has per-task allocation-failure injection (the debug flavour does).
+pub fn fail_nth_available() -> bool {
+    fs::metadata(fail_nth_path()).is_ok()
+}
+
+/// Makes the `n`-th allocation (1-based) of this thread's next system calls fail.
+pub fn fail_nth_arm(n: u32) -> io::Result<()> {
+    fs::write(fail_nth_path(), n.to_string())
+}
+
+/// Disarms injection; true when the armed failure was injected (the kernel reads 0 once it fired).
+pub fn fail_nth_disarm() -> bool {
+    let fired = fs::read_to_string(fail_nth_path())
+        .map(|s| s.trim() == "0")
+        .unwrap_or(false);
+    let _ = fs::write(fail_nth_path(), "0");
+    fired
+}
+
+/// The address range `[start, end)` of lightos_core's code, from /proc/modules (root only).
+pub fn module_range() -> Option<(u64, u64)> {
+    let text = fs::read_to_string("/proc/modules").ok()?;
+    let line = text.lines().find(|l| l.starts_with("lightos_core "))?;
+    let f: Vec<&str> = line.split_whitespace().collect();
+    let size: u64 = f.get(1)?.parse().ok()?;
+    let base = u64::from_str_radix(f.get(5)?.trim_start_matches("0x"), 16).ok()?;
+    Some((base, base + size))
+}
