@@ -1,8 +1,17 @@
 //! `lightos-fuzz`: the structure-aware fuzzer of `/dev/lightos` and its allocation-failure injector.
-//! It runs inside the guest (`make fuzz`, and a short smoke run in `make test`); see
-//! tests/fuzz/README.md for the pass rule and docs/RELIABILITY.md for the runs.
+//! It runs inside the guest (`make fuzz` on the debug kernel, and a short smoke run in `make test`);
+//! tests/fuzz/README.md has the pass rule and docs/RELIABILITY.md the runs.
 
+mod check;
+mod emulator;
+mod exec;
 mod failnth;
+mod fuzz;
+mod gen;
+mod kcov;
+mod kmsg;
+mod prog;
+mod shared;
 mod sys;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +26,21 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Fuzz /dev/lightos: generated and coverage-mutated call sequences, checked against the kernel log.
+    Run(fuzz::RunArgs),
+    /// Run a saved program (the JSON a failing run printed) and fail on a kernel report.
+    Replay {
+        /// The program file.
+        file: String,
+        /// How many times to run it.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+        /// Photonic NPUs its fault commands may go to.
+        #[arg(long, default_value_t = 0)]
+        npus: u8,
+    },
+    /// Check that the module's counters are back to zero (after a run, with no fuzzer left).
+    Check,
     /// Sweep allocation failures over every ioctl and the probe path (needs the debug kernel).
     Failnth(failnth::FailNthArgs),
 }
@@ -24,6 +48,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Run(a) => fuzz::run(a),
+        Command::Replay { file, repeat, npus } => fuzz::replay(file, *repeat, *npus),
+        Command::Check => check::run(),
         Command::Failnth(a) => failnth::run(a),
     };
     match result {

@@ -49,7 +49,16 @@ pub fn ioctl_struct<T>(fd: RawFd, nr: u32, arg: &mut T) -> Result<i32, i32> {
 /// Maps `len` bytes of `fd` at `offset`; `Err(errno)` on failure.
 pub fn mmap(fd: RawFd, len: usize, prot: i32, flags: i32, offset: u64) -> Result<usize, i32> {
     // SAFETY: a fresh mapping chosen by the kernel (no MAP_FIXED) cannot alias existing memory.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, offset as libc::off_t) };
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            flags,
+            fd,
+            offset as libc::off_t,
+        )
+    };
     if p == libc::MAP_FAILED {
         Err(errno())
     } else {
@@ -97,4 +106,73 @@ pub fn module_range() -> Option<(u64, u64)> {
     let size: u64 = f.get(1)?.parse().ok()?;
     let base = u64::from_str_radix(f.get(5)?.trim_start_matches("0x"), 16).ok()?;
     Some((base, base + size))
+}
+
+/// An anonymous private mapping of `len` bytes with `prot`.
+pub fn mmap_anon(len: usize, prot: i32) -> Result<usize, i32> {
+    // SAFETY: a fresh anonymous mapping chosen by the kernel aliases nothing.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(errno())
+    } else {
+        Ok(p as usize)
+    }
+}
+
+/// A read-only page holding a copy of `bytes` (at most a page): `(address, length)` to unmap.
+pub fn read_only_copy(bytes: &[u8]) -> Option<(usize, usize)> {
+    let addr = mmap_anon(4096, libc::PROT_READ | libc::PROT_WRITE).ok()?;
+    let n = bytes.len().min(4096);
+    // SAFETY: the fresh mapping is one writable page; `n` bytes fit.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, n);
+        libc::mprotect(addr as *mut libc::c_void, 4096, libc::PROT_READ);
+    }
+    Some((addr, 4096))
+}
+
+/// `dup(fd)` with close-on-exec.
+pub fn dup(fd: RawFd) -> Option<RawFd> {
+    // SAFETY: duplicating a descriptor number has no memory effects.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    (new >= 0).then_some(new)
+}
+
+/// Waits for child `pid`; kills it first if it outlives 10 s (a hung child is reported by the caller
+/// through the kernel log, not waited on forever).
+pub fn reap(pid: libc::pid_t) {
+    let start = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only `status`.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r != 0 {
+            return;
+        }
+        if start.elapsed().as_secs() >= 10 {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// `CLOCK_MONOTONIC` now, in ns (the clock of every LightOS deadline).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes only `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

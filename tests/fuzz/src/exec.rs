@@ -1,0 +1,1216 @@
+//! Runs a [`Program`] against `/dev/lightos`: resolves resource indices, builds each argument struct
+//! validly, applies the step's byte mutations, points the argument where the step says, arms
+//! allocation-failure injection, issues the call and records what it created.
+
+use crate::{
+    emulator,
+    kcov::Kcov,
+    prog::{Call, Field, Operand, Prim, Program, Ptr, Step},
+    shared::Totals,
+    sys,
+};
+use lightos_uapi as u;
+use std::{
+    collections::HashSet,
+    os::fd::RawFd,
+    sync::{atomic::Ordering, Arc, Mutex},
+    time::Duration,
+};
+
+/// Context slots a program can fill.
+pub const SLOTS: usize = 16;
+/// The longest any blocking call may wait (relative timeouts are capped here).
+pub const MAX_WAIT_NS: u64 = 50_000_000;
+
+#[derive(Clone, Copy)]
+struct Buf {
+    handle: u32,
+    offset: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Queue {
+    slot: u8,
+    id: u32,
+    completion: u64,
+    last_seq: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Sq {
+    id: u32,
+    offset: u64,
+    size: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MapKind {
+    Buffer,
+    Completion,
+    Spike,
+    Other,
+}
+
+/// A mapping to make.
+struct MapReq {
+    len: u64,
+    prot: i32,
+    private: bool,
+    offset: u64,
+    kind: MapKind,
+}
+
+#[derive(Clone, Copy)]
+struct Map {
+    addr: usize,
+    len: usize,
+    readable: bool,
+    writable: bool,
+    kind: MapKind,
+    live: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Job {
+    slot: u8,
+    id: u64,
+    prim: u::Primitive,
+}
+
+/// What a program's calls created so far.
+#[derive(Clone)]
+struct State {
+    slots: [RawFd; SLOTS],
+    /// Descriptors to close at the end (slots overwritten, dups, exports).
+    spare: Vec<RawFd>,
+    bufs: Vec<Buf>,
+    queues: Vec<Queue>,
+    dmabufs: Vec<RawFd>,
+    sqs: Vec<Sq>,
+    spike_fds: Vec<RawFd>,
+    maps: Vec<Map>,
+    jobs: Vec<Job>,
+    backends: Vec<u32>,
+    npus_touched: u8,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            slots: [-1; SLOTS],
+            spare: Vec::new(),
+            bufs: Vec::new(),
+            queues: Vec::new(),
+            dmabufs: Vec::new(),
+            sqs: Vec::new(),
+            spike_fds: Vec::new(),
+            maps: Vec::new(),
+            jobs: Vec::new(),
+            backends: Vec::new(),
+            npus_touched: 0,
+        }
+    }
+
+    fn fd(&self, slot: u8) -> RawFd {
+        self.slots[slot as usize % SLOTS]
+    }
+}
+
+/// Picks element `i` (modulo the length) of `v`.
+fn pick<T: Copy>(v: &[T], i: u16) -> Option<T> {
+    if v.is_empty() {
+        None
+    } else {
+        Some(v[i as usize % v.len()])
+    }
+}
+
+/// Fixed pages the executor points arguments at.
+struct Pages {
+    /// PROT_NONE: any access faults.
+    unmapped: usize,
+}
+
+/// Runs programs; one per fuzzer process, shared by a program's threads.
+pub struct Executor {
+    counters: &'static Totals,
+    pages: Pages,
+    inject: bool,
+    kcov: bool,
+    npus: u8,
+    /// Time spent per call kind (`--profile`): name → (calls, ns).
+    profile: Option<Mutex<std::collections::BTreeMap<&'static str, (u64, u64)>>>,
+}
+
+/// What one program run produced.
+pub struct RunResult {
+    /// Module PCs the program reached (empty without kcov).
+    pub pcs: HashSet<u64>,
+}
+
+impl Executor {
+    /// An executor counting into `counters`; `kcov` collects coverage of the module, `npus`
+    /// emulators can be sent fault commands; `fail_nth` steps are armed where the kernel can inject.
+    pub fn new(counters: &'static Totals, kcov: bool, npus: u8) -> Self {
+        let unmapped = sys::mmap_anon(4096, libc::PROT_NONE).expect("mmap PROT_NONE page");
+        Executor {
+            counters,
+            pages: Pages { unmapped },
+            inject: sys::fail_nth_available(),
+            kcov,
+            npus,
+            profile: None,
+        }
+    }
+
+    /// Runs `prog` to the end (threads joined, children reaped), then releases everything it holds.
+    pub fn run(self: &Arc<Self>, prog: &Program, range: Option<(u64, u64)>) -> RunResult {
+        let state = Arc::new(Mutex::new(State::new()));
+        let pcs = Arc::new(Mutex::new(HashSet::new()));
+        let mut threads = Vec::new();
+        let mut children = Vec::new();
+        let mut kcov = self.kcov_open(range);
+        for step in &prog.steps {
+            match &step.call {
+                Call::Thread { steps } => {
+                    let (me, st, pcs, steps) =
+                        (self.clone(), state.clone(), pcs.clone(), steps.clone());
+                    threads.push(std::thread::spawn(move || {
+                        let mut k = me.kcov_open(range);
+                        for s in &steps {
+                            me.step(&st, s, &mut k);
+                        }
+                        if let Some(k) = k {
+                            pcs.lock().unwrap().extend(k.into_pcs());
+                        }
+                    }));
+                }
+                Call::Fork { steps } => {
+                    if let Some(pid) = self.fork(&state, steps) {
+                        children.push(pid);
+                    }
+                }
+                _ => self.step(&state, step, &mut kcov),
+            }
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        for pid in children {
+            sys::reap(pid);
+        }
+        if let Some(k) = kcov {
+            pcs.lock().unwrap().extend(k.into_pcs());
+        }
+        let st = state.lock().unwrap().clone();
+        self.cleanup(&st);
+        let pcs = std::mem::take(&mut *pcs.lock().unwrap());
+        RunResult { pcs }
+    }
+
+    fn kcov_open(&self, range: Option<(u64, u64)>) -> Option<Kcov> {
+        if self.kcov {
+            range.and_then(|r| Kcov::open(r).ok())
+        } else {
+            None
+        }
+    }
+
+    /// Forks a child that runs `steps` on a copy of the state and exits without cleanup.
+    fn fork(&self, state: &Mutex<State>, steps: &[Step]) -> Option<libc::pid_t> {
+        let guard = state.lock().unwrap();
+        let copy = guard.clone();
+        self.count();
+        // SAFETY: the child only runs this executor's system calls on its own copy of the state and
+        // leaves with _exit; the state lock it inherited held is forgotten, not used.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            std::mem::forget(guard);
+            // SAFETY: alarm has no memory effects; it bounds the child's life.
+            unsafe { libc::alarm(5) };
+            let st = Mutex::new(copy);
+            let mut none = None;
+            for s in steps {
+                if !matches!(s.call, Call::Thread { .. } | Call::Fork { .. }) {
+                    self.step(&st, s, &mut none);
+                }
+            }
+            // SAFETY: leaving the child at once, without running the parent's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        drop(guard);
+        (pid > 0).then_some(pid)
+    }
+
+    fn count(&self) {
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Closes, unmaps and resets everything a program left behind.
+    fn cleanup(&self, st: &State) {
+        for m in st.maps.iter().filter(|m| m.live) {
+            sys::munmap(m.addr, m.len);
+        }
+        for &fd in st
+            .slots
+            .iter()
+            .chain(&st.spare)
+            .chain(&st.dmabufs)
+            .chain(&st.spike_fds)
+        {
+            if fd >= 0 {
+                sys::close(fd);
+            }
+        }
+        for npu in 0..self.npus {
+            if st.npus_touched & (1 << npu) != 0 {
+                emulator::reset(npu);
+            }
+        }
+    }
+
+    /// Issues a struct ioctl: mutations applied, argument placed per `ptr`, injection armed.
+    fn ioctl<T: Copy>(
+        &self,
+        fd: RawFd,
+        nr: u32,
+        arg: &mut T,
+        step: &Step,
+        ptr: Ptr,
+        kcov: &mut Option<Kcov>,
+    ) -> Result<i32, i32> {
+        let size = std::mem::size_of::<T>();
+        // SAFETY: T is a plain repr(C) uapi struct: any byte pattern is a valid value of it.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(arg as *mut T as *mut u8, size) };
+        apply(bytes, &step.mutate);
+        self.ioctl_bytes(fd, u::iowr(nr, size), bytes, step.fail_nth, ptr, kcov)
+    }
+
+    /// Issues ioctl `cmd` with `bytes` as its argument (pointed to per `ptr`).
+    fn ioctl_bytes(
+        &self,
+        fd: RawFd,
+        cmd: u32,
+        bytes: &mut [u8],
+        fail_nth: u32,
+        ptr: Ptr,
+        kcov: &mut Option<Kcov>,
+    ) -> Result<i32, i32> {
+        let mut ro = None;
+        let addr = match ptr {
+            Ptr::Arg => bytes.as_mut_ptr() as usize,
+            Ptr::Null => 0,
+            Ptr::Unmapped => self.pages.unmapped,
+            Ptr::Kernel => 0xffff_ffff_8100_0000,
+            Ptr::ReadOnly => {
+                let page = sys::read_only_copy(bytes);
+                ro = page;
+                page.map(|(a, _)| a).unwrap_or(0)
+            }
+        };
+        if ((cmd >> 8) & 0xff) == u::IOC_MAGIC && (cmd & 0xff) < 64 {
+            self.counters
+                .nrs
+                .fetch_or(1 << (cmd & 0xff), Ordering::Relaxed);
+        }
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        self.counters.ioctls.fetch_add(1, Ordering::Relaxed);
+        let armed = fail_nth > 0 && self.inject && sys::fail_nth_arm(fail_nth).is_ok();
+        if let Some(k) = kcov.as_mut() {
+            k.start();
+        }
+        let r = sys::ioctl(fd, cmd, addr);
+        if let Some(k) = kcov.as_mut() {
+            k.stop();
+        }
+        if armed && sys::fail_nth_disarm() {
+            self.counters.injected.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some((a, len)) = ro {
+            sys::munmap(a, len);
+        }
+        r
+    }
+
+    fn map(&self, st: &Mutex<State>, fd: RawFd, r: MapReq) {
+        let MapReq {
+            len,
+            prot,
+            private,
+            offset: off,
+            kind,
+        } = r;
+        let len = len as usize;
+        if len == 0 || len > (64 << 20) {
+            // Still ask: the kernel must refuse a zero or absurd length cleanly.
+            self.count();
+            let _ = sys::mmap(fd, len.min(1 << 40), prot, map_flags(private), off);
+            return;
+        }
+        self.count();
+        if let Ok(addr) = sys::mmap(fd, len, prot, map_flags(private), off) {
+            st.lock().unwrap().maps.push(Map {
+                addr,
+                len,
+                readable: prot & libc::PROT_READ != 0,
+                writable: prot & libc::PROT_WRITE != 0,
+                kind,
+                live: true,
+            });
+        }
+    }
+
+    /// Runs one step (not Thread/Fork, which [`Executor::run`] handles).
+    fn step(&self, st: &Mutex<State>, step: &Step, kcov: &mut Option<Kcov>) {
+        let now = sys::monotonic_ns();
+        self.step_inner(st, step, kcov, now);
+        if let Some(p) = &self.profile {
+            let mut e = p.lock().unwrap();
+            let slot = e.entry(step.call.name()).or_insert((0, 0));
+            slot.0 += 1;
+            slot.1 += sys::monotonic_ns() - now;
+        }
+    }
+
+    /// Turns on per-call-kind timing.
+    pub fn with_profile(mut self) -> Self {
+        self.profile = Some(Mutex::new(Default::default()));
+        self
+    }
+
+    /// The per-call-kind timing, slowest total first: (name, calls, ms).
+    pub fn profile(&self) -> Vec<(&'static str, u64, f64)> {
+        let mut v: Vec<_> = self
+            .profile
+            .as_ref()
+            .map(|p| {
+                p.lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, (n, ns))| (*k, *n, *ns as f64 / 1e6))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
+    }
+
+    fn step_inner(&self, st: &Mutex<State>, step: &Step, kcov: &mut Option<Kcov>, now: u64) {
+        let deadline = |rel: u64| {
+            if rel <= 1 {
+                rel
+            } else {
+                now + rel.min(MAX_WAIT_NS)
+            }
+        };
+        match &step.call {
+            Call::Open { slot } => {
+                self.count();
+                if let Ok(fd) = sys::open_dev() {
+                    let mut s = st.lock().unwrap();
+                    let old = std::mem::replace(&mut s.slots[*slot as usize % SLOTS], fd);
+                    if old >= 0 {
+                        s.spare.push(old);
+                    }
+                }
+            }
+            Call::Close { fd } => {
+                let mut s = st.lock().unwrap();
+                let slot = *fd as usize % SLOTS;
+                if s.slots[slot] >= 0 {
+                    self.count();
+                    sys::close(s.slots[slot]);
+                    s.slots[slot] = -1;
+                }
+            }
+            Call::Dup { fd, slot } => {
+                let mut s = st.lock().unwrap();
+                let src = s.fd(*fd);
+                if src >= 0 {
+                    self.count();
+                    if let Some(new) = sys::dup(src) {
+                        let old = std::mem::replace(&mut s.slots[*slot as usize % SLOTS], new);
+                        if old >= 0 {
+                            s.spare.push(old);
+                        }
+                    }
+                }
+            }
+            Call::GetInfo { fd, size, ptr } => {
+                let fd = st.lock().unwrap().fd(*fd);
+                with_scratch(|bytes| {
+                    let bytes = &mut bytes[..(*size as usize).min(u::MAX_IOCTL_SIZE * 2)];
+                    bytes.fill(0);
+                    apply(bytes, &step.mutate);
+                    let cmd = u::iowr(u::IOC_NR_GET_INFO, bytes.len());
+                    let _ = self.ioctl_bytes(fd, cmd, bytes, step.fail_nth, *ptr, kcov);
+                });
+            }
+            Call::Query { fd, ty, size, ptr } => {
+                let fd = st.lock().unwrap().fd(*fd);
+                // Always room for the largest result: a mutated `size` may promise the kernel more
+                // than the call asked for, and it may write that much.
+                with_scratch(|out| {
+                    let mut q = u::Query {
+                        query_type: *ty,
+                        flags: 0,
+                        size: *size as u64,
+                        ptr: match (*size, *ptr) {
+                            (0, _) => 0,
+                            (_, Ptr::Unmapped) => self.pages.unmapped as u64,
+                            _ => out.as_mut_ptr() as u64,
+                        },
+                        reserved: [0; 2],
+                    };
+                    let _ = self.ioctl(fd, u::IOC_NR_QUERY, &mut q, step, Ptr::Arg, kcov);
+                });
+            }
+            Call::BufCreate {
+                fd,
+                size,
+                flags,
+                placement,
+            } => {
+                let slot = *fd;
+                let fd = st.lock().unwrap().fd(slot);
+                let mut a = u::BufferCreate {
+                    size: *size,
+                    flags: *flags,
+                    placement: *placement,
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(fd, u::IOC_NR_BUFFER_CREATE, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                {
+                    st.lock().unwrap().bufs.push(Buf {
+                        handle: a.handle,
+                        offset: a.mmap_offset,
+                    });
+                }
+            }
+            Call::BufInfo { fd, buf } => {
+                let (fd, b) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.bufs, *buf))
+                };
+                let mut a = u::BufferInfo {
+                    handle: b.map_or(0x7fff, |b| b.handle),
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, u::IOC_NR_BUFFER_INFO, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::BufDestroy { fd, buf } => {
+                let (fd, b) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.bufs, *buf))
+                };
+                let mut a = u::BufferDestroy {
+                    handle: b.map_or(0x7fff, |b| b.handle),
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, u::IOC_NR_BUFFER_DESTROY, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::MapBuf {
+                fd,
+                buf,
+                len,
+                prot,
+                private,
+            } => {
+                let (fd, b) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.bufs, *buf))
+                };
+                let off = b.map_or(0x1000_0000, |b| b.offset);
+                self.map(
+                    st,
+                    fd,
+                    MapReq {
+                        len: *len,
+                        prot: *prot & 3,
+                        private: *private,
+                        offset: off,
+                        kind: MapKind::Buffer,
+                    },
+                );
+            }
+            Call::MapCompletion { fd, queue, write } => {
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.queues, *queue))
+                };
+                let prot = libc::PROT_READ | if *write { libc::PROT_WRITE } else { 0 };
+                let off = q.map_or(u::MMAP_COMPLETION_PAGE, |q| q.completion);
+                self.map(
+                    st,
+                    fd,
+                    MapReq {
+                        len: 4096,
+                        prot,
+                        private: false,
+                        offset: off,
+                        kind: MapKind::Completion,
+                    },
+                );
+            }
+            Call::MapSpike { fd, sq } => {
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.sqs, *sq))
+                };
+                let (off, size) = q.map_or((u::MMAP_SPIKE_RING, 4096), |q| (q.offset, q.size));
+                self.map(
+                    st,
+                    fd,
+                    MapReq {
+                        len: size,
+                        prot: libc::PROT_READ | libc::PROT_WRITE,
+                        private: false,
+                        offset: off,
+                        kind: MapKind::Spike,
+                    },
+                );
+            }
+            Call::MapRaw { fd, offset, len } => {
+                let fd = st.lock().unwrap().fd(*fd);
+                self.map(
+                    st,
+                    fd,
+                    MapReq {
+                        len: *len,
+                        prot: libc::PROT_READ,
+                        private: false,
+                        offset: *offset & !0xfff,
+                        kind: MapKind::Other,
+                    },
+                );
+            }
+            Call::MapDmabuf { dmabuf, len } => {
+                let fd = pick(&st.lock().unwrap().dmabufs, *dmabuf).unwrap_or(-1);
+                self.map(
+                    st,
+                    fd,
+                    MapReq {
+                        len: *len,
+                        prot: libc::PROT_READ | libc::PROT_WRITE,
+                        private: false,
+                        offset: 0,
+                        kind: MapKind::Other,
+                    },
+                );
+            }
+            Call::Unmap { map } => {
+                let mut s = st.lock().unwrap();
+                if !s.maps.is_empty() {
+                    let i = *map as usize % s.maps.len();
+                    if s.maps[i].live {
+                        self.count();
+                        sys::munmap(s.maps[i].addr, s.maps[i].len);
+                        s.maps[i].live = false;
+                    }
+                }
+            }
+            Call::Touch { map, at, write } => {
+                let s = st.lock().unwrap();
+                if let Some(m) = pick(&s.maps, *map).filter(|m| m.live && m.kind != MapKind::Other)
+                {
+                    let at = (*at as usize % m.len) & !7;
+                    // SAFETY: `at` is inside a live mapping this program made (8-aligned); writes
+                    // only go to mappings made writable, reads to readable ones.
+                    unsafe {
+                        let p = (m.addr + at) as *mut u64;
+                        if *write && m.writable {
+                            p.write_volatile(at as u64 ^ 0x5a5a_5a5a_5a5a_5a5a);
+                        } else if m.readable {
+                            let _ = p.read_volatile();
+                        }
+                    }
+                }
+            }
+            Call::Export { fd, buf, flags } => {
+                let (fd, b) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.bufs, *buf))
+                };
+                let mut a = u::BufferExport {
+                    handle: b.map_or(0x7fff, |b| b.handle),
+                    flags: *flags,
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(fd, u::IOC_NR_BUFFER_EXPORT, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                    && a.fd >= 0
+                {
+                    st.lock().unwrap().dmabufs.push(a.fd);
+                }
+            }
+            Call::Import { fd, dmabuf } => {
+                let slot = *fd;
+                let (fd, d) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(slot), pick(&s.dmabufs, *dmabuf))
+                };
+                let mut a = u::BufferImport {
+                    fd: d.unwrap_or(-1),
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(fd, u::IOC_NR_BUFFER_IMPORT, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                {
+                    st.lock().unwrap().bufs.push(Buf {
+                        handle: a.handle,
+                        offset: a.mmap_offset,
+                    });
+                }
+            }
+            Call::CloseDmabuf { dmabuf } => {
+                let mut s = st.lock().unwrap();
+                if !s.dmabufs.is_empty() {
+                    let i = *dmabuf as usize % s.dmabufs.len();
+                    if s.dmabufs[i] >= 0 {
+                        self.count();
+                        sys::close(s.dmabufs[i]);
+                        s.dmabufs[i] = -1;
+                    }
+                }
+            }
+            Call::QueueCreate {
+                fd,
+                flags,
+                priority,
+                timeout_ms,
+            } => {
+                let slot = *fd;
+                let fd = st.lock().unwrap().fd(slot);
+                let mut a = u::QueueCreate {
+                    flags: *flags,
+                    priority: *priority,
+                    timeout_ms: *timeout_ms,
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(fd, u::IOC_NR_QUEUE_CREATE, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                {
+                    st.lock().unwrap().queues.push(Queue {
+                        slot,
+                        id: a.queue_id,
+                        completion: a.completion_offset,
+                        last_seq: 0,
+                    });
+                }
+            }
+            Call::QueueDestroy { fd, queue } => {
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.queues, *queue))
+                };
+                let mut a = u::QueueDestroy {
+                    queue_id: q.map_or(0x7fff, |q| q.id),
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, u::IOC_NR_QUEUE_DESTROY, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::Submit {
+                fd,
+                queue,
+                prims,
+                count,
+                flags,
+                ptr,
+            } => {
+                let (fd, q, mut abi) = {
+                    let s = st.lock().unwrap();
+                    let abi: Vec<u::Primitive> =
+                        prims.iter().map(|p| prim_abi(p, &s.bufs)).collect();
+                    (s.fd(*fd), pick(&s.queues, *queue), abi)
+                };
+                let mut a = u::Submit {
+                    queue_id: q.map_or(0x7fff, |q| q.id),
+                    count: count.unwrap_or(abi.len() as u32),
+                    flags: *flags,
+                    prims: match ptr {
+                        Ptr::Arg => abi.as_mut_ptr() as u64,
+                        Ptr::Null => 0,
+                        Ptr::Unmapped => self.pages.unmapped as u64,
+                        Ptr::Kernel => 0xffff_ffff_8100_0000,
+                        Ptr::ReadOnly => abi.as_ptr() as u64,
+                    },
+                    ..Default::default()
+                };
+                // A count above the array's length would read past it: the array grows to match.
+                if (a.count as usize) > abi.len()
+                    && a.count <= u::MAX_SUBMIT * 2
+                    && *ptr == Ptr::Arg
+                {
+                    abi.resize(a.count as usize, u::Primitive::default());
+                    a.prims = abi.as_mut_ptr() as u64;
+                }
+                if self
+                    .ioctl(fd, u::IOC_NR_SUBMIT, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                {
+                    let mut s = st.lock().unwrap();
+                    if let Some(qq) = s.queues.iter_mut().find(|x| {
+                        Some(x.id) == q.map(|q| q.id) && x.slot == q.map_or(255, |q| q.slot)
+                    }) {
+                        qq.last_seq = a.last_seq;
+                    }
+                }
+            }
+            Call::Wait {
+                fd,
+                queue,
+                delta,
+                timeout_ns,
+                flags,
+            } => {
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.queues, *queue))
+                };
+                let mut a = u::Wait {
+                    queue_id: q.map_or(0x7fff, |q| q.id),
+                    flags: *flags,
+                    seq: q.map_or(1, |q| q.last_seq).wrapping_add_signed(*delta),
+                    timeout_ns: deadline(*timeout_ns),
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, u::IOC_NR_WAIT, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::ExecRegister {
+                fd,
+                name,
+                ops,
+                det_ops,
+                dtypes,
+                flags,
+            } => {
+                let fd = st.lock().unwrap().fd(*fd);
+                let mut n = [0u8; u::BACKEND_NAME_LEN];
+                let text = format!("fz{}", name % 8);
+                n[..text.len()].copy_from_slice(text.as_bytes());
+                let mut a = u::ExecutorRegister {
+                    name: n,
+                    ops: *ops,
+                    deterministic_ops: *det_ops,
+                    dtypes: *dtypes,
+                    flags: *flags,
+                    backend_id: 0,
+                    pad: 0,
+                    reserved: [0; 2],
+                };
+                if self
+                    .ioctl(
+                        fd,
+                        u::IOC_NR_EXECUTOR_REGISTER,
+                        &mut a,
+                        step,
+                        Ptr::Arg,
+                        kcov,
+                    )
+                    .is_ok()
+                {
+                    st.lock().unwrap().backends.push(a.backend_id);
+                }
+            }
+            Call::JobFetch {
+                fd,
+                flags,
+                timeout_ns,
+            } => {
+                let slot = *fd;
+                let fd = st.lock().unwrap().fd(slot);
+                // SAFETY: JobFetch is a plain repr(C) struct; all zero is its valid input.
+                let mut a: u::JobFetch = unsafe { std::mem::zeroed() };
+                a.flags = *flags;
+                a.timeout_ns = deadline(*timeout_ns);
+                if self
+                    .ioctl(fd, u::IOC_NR_JOB_FETCH, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                {
+                    st.lock().unwrap().jobs.push(Job {
+                        slot,
+                        id: a.job_id,
+                        prim: a.prim,
+                    });
+                }
+            }
+            Call::JobComplete {
+                fd,
+                job,
+                status,
+                produced,
+                flags,
+                write_output,
+            } => {
+                let slot = *fd;
+                let (fd, j) = {
+                    let s = st.lock().unwrap();
+                    let mine: Vec<Job> = s
+                        .jobs
+                        .iter()
+                        .filter(|j| j.slot == slot % SLOTS as u8)
+                        .copied()
+                        .collect();
+                    (
+                        s.fd(slot),
+                        pick(&mine, *job).or_else(|| pick(&s.jobs, *job)),
+                    )
+                };
+                if *write_output {
+                    if let Some(j) = j {
+                        self.write_output(fd, &j.prim);
+                    }
+                }
+                let mut a = u::JobComplete {
+                    job_id: j.map_or(0xdead, |j| j.id),
+                    status: *status,
+                    flags: *flags,
+                    produced: *produced,
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, u::IOC_NR_JOB_COMPLETE, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::RouteSet {
+                fd,
+                flags,
+                backend,
+                op,
+                dtype,
+                det,
+                min,
+                max,
+            } => {
+                let (fd, b) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.backends, *backend))
+                };
+                let mut a = u::RouteSet {
+                    flags: *flags,
+                    backend_id: b.unwrap_or(*backend as u32),
+                    op: *op,
+                    dtype: *dtype,
+                    deterministic: *det,
+                    min_bytes: *min,
+                    max_bytes: *max,
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, u::IOC_NR_ROUTE_SET, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::EventWait {
+                fd,
+                after,
+                capacity,
+                timeout_ns,
+                flags,
+                ptr,
+            } => {
+                let fd = st.lock().unwrap().fd(*fd);
+                // Room for the whole event log (the kernel writes at most that many), whatever
+                // `capacity` (or a mutation of it) says.
+                let capacity = *capacity;
+                with_scratch(|events| {
+                    let mut a = u::EventWait {
+                        after_seq: *after,
+                        timeout_ns: deadline(*timeout_ns),
+                        events: match ptr {
+                            Ptr::Arg => events.as_mut_ptr() as u64,
+                            Ptr::Null => 0,
+                            Ptr::Kernel => 0xffff_ffff_8100_0000,
+                            _ => self.pages.unmapped as u64,
+                        },
+                        capacity,
+                        flags: *flags,
+                        ..Default::default()
+                    };
+                    let _ = self.ioctl(fd, u::IOC_NR_EVENT_WAIT, &mut a, step, Ptr::Arg, kcov);
+                });
+            }
+            Call::SpikeCreate { fd, entries, flags } => {
+                let slot = *fd;
+                let fd = st.lock().unwrap().fd(slot);
+                let mut a = u::SpikeQueueCreate {
+                    entries: *entries,
+                    flags: *flags,
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(
+                        fd,
+                        u::IOC_NR_SPIKE_QUEUE_CREATE,
+                        &mut a,
+                        step,
+                        Ptr::Arg,
+                        kcov,
+                    )
+                    .is_ok()
+                {
+                    st.lock().unwrap().sqs.push(Sq {
+                        id: a.queue_id,
+                        offset: a.mmap_offset,
+                        size: a.mmap_size,
+                    });
+                }
+            }
+            Call::SpikeDestroy { fd, sq } | Call::SpikeNotify { fd, sq } => {
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.sqs, *sq))
+                };
+                let nr = if matches!(step.call, Call::SpikeDestroy { .. }) {
+                    u::IOC_NR_SPIKE_QUEUE_DESTROY
+                } else {
+                    u::IOC_NR_SPIKE_NOTIFY
+                };
+                let mut a = u::SpikeQueueId {
+                    queue_id: q.map_or(0x7fff, |q| q.id),
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, nr, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::SpikeWait {
+                fd,
+                sq,
+                min_events,
+                timeout_ns,
+            } => {
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.sqs, *sq))
+                };
+                let mut a = u::SpikeWait {
+                    queue_id: q.map_or(0x7fff, |q| q.id),
+                    min_events: *min_events,
+                    timeout_ns: deadline(*timeout_ns),
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, u::IOC_NR_SPIKE_WAIT, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::SpikeExport { fd, sq, flags } => {
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.sqs, *sq))
+                };
+                let mut a = u::SpikeQueueExport {
+                    queue_id: q.map_or(0x7fff, |q| q.id),
+                    flags: *flags,
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(
+                        fd,
+                        u::IOC_NR_SPIKE_QUEUE_EXPORT,
+                        &mut a,
+                        step,
+                        Ptr::Arg,
+                        kcov,
+                    )
+                    .is_ok()
+                    && a.fd >= 0
+                {
+                    st.lock().unwrap().spike_fds.push(a.fd);
+                }
+            }
+            Call::SpikeImport { fd, spike_fd } => {
+                let slot = *fd;
+                let (fd, d) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(slot), pick(&s.spike_fds, *spike_fd))
+                };
+                let mut a = u::SpikeQueueImport {
+                    fd: d.unwrap_or(-1),
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(
+                        fd,
+                        u::IOC_NR_SPIKE_QUEUE_IMPORT,
+                        &mut a,
+                        step,
+                        Ptr::Arg,
+                        kcov,
+                    )
+                    .is_ok()
+                {
+                    st.lock().unwrap().sqs.push(Sq {
+                        id: a.queue_id,
+                        offset: a.mmap_offset,
+                        size: a.mmap_size,
+                    });
+                }
+            }
+            Call::SpikePush { map, n } => {
+                let s = st.lock().unwrap();
+                if let Some(m) =
+                    pick(&s.maps, *map).filter(|m| m.live && m.kind == MapKind::Spike && m.writable)
+                {
+                    spike_push(m, *n);
+                }
+            }
+            Call::PowerSet {
+                fd,
+                backend,
+                flags,
+                laser,
+                tec,
+            } => {
+                let fd = st.lock().unwrap().fd(*fd);
+                // Photonic backends are found by QUERY_BACKENDS at startup; `backend` picks among
+                // small ids too, so both real and absent ids are tried.
+                let mut a = u::PowerSet {
+                    backend_id: *backend as u32,
+                    flags: *flags,
+                    laser_cap_mw: *laser,
+                    tec_floor_permille: *tec,
+                    ..Default::default()
+                };
+                let _ = self.ioctl(fd, u::IOC_NR_POWER_SET, &mut a, step, Ptr::Arg, kcov);
+            }
+            Call::Raw {
+                fd,
+                cmd,
+                bytes,
+                ptr,
+            } => {
+                let fd = st.lock().unwrap().fd(*fd);
+                let size = ((cmd >> u::IOC_SIZESHIFT) & ((1 << u::IOC_SIZEBITS) - 1)) as usize;
+                let mut buf = bytes.clone();
+                buf.resize(size.max(bytes.len()), 0);
+                apply(&mut buf, &step.mutate);
+                let _ = self.ioctl_bytes(fd, *cmd, &mut buf, step.fail_nth, *ptr, kcov);
+            }
+            Call::Inject { npu, cmd } => {
+                if self.npus > 0 {
+                    let npu = npu % self.npus;
+                    st.lock().unwrap().npus_touched |= 1 << npu;
+                    self.counters
+                        .emulator_faults
+                        .fetch_add(1, Ordering::Relaxed);
+                    emulator::send(npu, cmd);
+                }
+            }
+            Call::Sleep { us } => {
+                std::thread::sleep(Duration::from_micros((*us).min(20_000) as u64))
+            }
+            Call::Thread { .. } | Call::Fork { .. } => {}
+        }
+    }
+
+    /// Fills a fetched job's output operand (mapped through the executor's own handle).
+    fn write_output(&self, fd: RawFd, prim: &u::Primitive) {
+        let out = prim.n_inputs as usize;
+        if out >= u::MAX_OPERANDS {
+            return;
+        }
+        let t = prim.operands[out];
+        let mut info = u::BufferInfo {
+            handle: t.buffer,
+            ..Default::default()
+        };
+        self.count();
+        if sys::ioctl_struct(fd, u::IOC_NR_BUFFER_INFO, &mut info).is_err() || info.size == 0 {
+            return;
+        }
+        self.count();
+        if let Ok(addr) = sys::mmap(
+            fd,
+            info.size as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            info.mmap_offset,
+        ) {
+            let at = (t.offset as usize).min(info.size as usize);
+            let n = (info.size as usize - at).min(4096);
+            // SAFETY: [at, at + n) lies inside the fresh writable mapping of `info.size` bytes.
+            unsafe { std::ptr::write_bytes((addr + at) as *mut u8, 0x3f, n) };
+            self.count();
+            sys::munmap(addr, info.size as usize);
+        }
+    }
+}
+
+/// Runs `f` on this thread's 64 KiB scratch buffer: room for any QUERY result, the whole event log
+/// and the largest GET_INFO, whatever size a mutated field promises the kernel.
+fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 << 10]);
+    }
+    SCRATCH.with(|s| f(&mut s.borrow_mut()))
+}
+
+fn map_flags(private: bool) -> i32 {
+    if private {
+        libc::MAP_PRIVATE
+    } else {
+        libc::MAP_SHARED
+    }
+}
+
+/// Writes each field change into `bytes` (changes past the end are dropped).
+pub fn apply(bytes: &mut [u8], fields: &[Field]) {
+    for f in fields {
+        let (off, w) = (f.off as usize, f.width.clamp(1, 8) as usize);
+        if off + w <= bytes.len() {
+            bytes[off..off + w].copy_from_slice(&f.val.to_le_bytes()[..w]);
+        }
+    }
+}
+
+/// The ABI primitive of `p`, its operands' buffer indices resolved to handles.
+fn prim_abi(p: &Prim, bufs: &[Buf]) -> u::Primitive {
+    let mut a = u::Primitive {
+        op: p.op,
+        dtype: p.dtype,
+        out_dtype: p.out_dtype,
+        n_inputs: p.n_inputs,
+        rounding: p.rounding,
+        flags: p.flags,
+        seed: p.seed,
+        params: p.params,
+        ..Default::default()
+    };
+    for (i, o) in p.operands.iter().take(u::MAX_OPERANDS).enumerate() {
+        a.operands[i] = tensor(o, bufs);
+    }
+    a
+}
+
+fn tensor(o: &Operand, bufs: &[Buf]) -> u::Tensor {
+    u::Tensor {
+        buffer: pick(bufs, o.buf).map_or(o.buf as u32, |b| b.handle),
+        ndim: o.ndim,
+        offset: o.offset,
+        shape: o.shape,
+        strides: o.strides,
+    }
+}
+
+/// Produces `n` events into a user-produced spike ring: events at `tail & mask`, then `tail` moves.
+fn spike_push(m: Map, n: u16) {
+    if m.len < 4096 {
+        return;
+    }
+    let hdr = m.addr as *mut u32;
+    // SAFETY: the mapping is a live, writable spike ring of at least one page: the header's words
+    // are in bounds; event slots are bounded by the header's `entries` clamped to the mapping.
+    unsafe {
+        let tail_p = hdr.add(1);
+        let mask = hdr.add(2).read_volatile();
+        let cap = ((m.len - u::SPIKE_RING_EVENTS_OFFSET as usize) / 16) as u32;
+        let mut tail = tail_p.read_volatile();
+        for i in 0..n as u32 {
+            let slot = (tail & mask) % cap.max(1);
+            let ev =
+                (m.addr + u::SPIKE_RING_EVENTS_OFFSET as usize + slot as usize * 16) as *mut u64;
+            ev.write_volatile(i as u64);
+            ev.add(1).write_volatile((i as u64) << 8);
+            tail = tail.wrapping_add(1);
+        }
+        std::sync::atomic::fence(Ordering::Release);
+        tail_p.write_volatile(tail);
+    }
+}

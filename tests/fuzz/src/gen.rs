@@ -1,0 +1,761 @@
+//! Builds programs from a seeded generator: mostly valid calls whose resources exist (so deep paths
+//! are reached), some nearly valid (one or two fields of the built struct changed to a boundary
+//! value), some hostile (bad pointers, any ioctl number, any bytes), plus threads, forks, executors
+//! that complete with random statuses or die mid-job, and emulator faults. Also mutates programs
+//! from the coverage corpus.
+
+use crate::prog::{Call, Field, Operand, Prim, Program, Ptr, Step};
+use lightos_uapi as u;
+use rand::{seq::SliceRandom, Rng};
+use rand_chacha::ChaCha8Rng;
+
+/// What the program being built has planned so far, so later calls name existing resources.
+#[derive(Default, Clone)]
+struct Plan {
+    open: Vec<u8>,
+    bufs: Vec<u64>,
+    queues: u16,
+    dmabufs: u16,
+    sqs: u16,
+    spike_fds: u16,
+    maps: u16,
+    jobs: u16,
+    backends: u16,
+}
+
+/// Values at the edges of fields: zero, one, all ones, sign bits, just past the ABI's limits.
+const INTERESTING: &[u64] = &[
+    0,
+    1,
+    2,
+    7,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0xfff,
+    0x1000,
+    0x7fff,
+    0xffff,
+    0x1_0000,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    0x1_0000_0000,
+    u::MAX_BUFFER_SIZE,
+    u::MAX_BUFFER_SIZE + 1,
+    u::MAX_DIM_SIZE,
+    u::MMAP_COMPLETION_PAGE,
+    u::MMAP_SPIKE_RING,
+    0x7fff_ffff_ffff_ffff,
+    0x8000_0000_0000_0000,
+    u64::MAX,
+];
+
+/// The generator of one program.
+pub struct Gen<'a> {
+    rng: &'a mut ChaCha8Rng,
+    plan: Plan,
+    /// Whether allocation-failure injection is armed on some steps.
+    inject: bool,
+    npus: u8,
+}
+
+impl<'a> Gen<'a> {
+    pub fn new(rng: &'a mut ChaCha8Rng, inject: bool, npus: u8) -> Self {
+        Gen {
+            rng,
+            plan: Plan::default(),
+            inject,
+            npus,
+        }
+    }
+
+    fn interesting(&mut self) -> u64 {
+        if self.rng.gen_bool(0.8) {
+            *INTERESTING.choose(self.rng).unwrap()
+        } else {
+            self.rng.gen()
+        }
+    }
+
+    /// A fresh program of 5 to 80 steps.
+    pub fn program(&mut self) -> Program {
+        let mut steps = vec![Step::from(Call::Open { slot: 0 })];
+        self.plan.open.push(0);
+        let n = self.rng.gen_range(4..80);
+        for _ in 0..n {
+            let s = self.step(0);
+            steps.push(s);
+        }
+        Program { steps }
+    }
+
+    /// A changed copy of `p`: calls replaced, inserted, removed, or their mutations changed.
+    pub fn mutate(&mut self, p: &Program) -> Program {
+        let mut steps = p.steps.clone();
+        self.replan(&steps);
+        for _ in 0..self.rng.gen_range(1..4) {
+            let i = self.rng.gen_range(0..steps.len().max(1));
+            match self.rng.gen_range(0..4) {
+                0 if steps.len() > 2 => {
+                    steps.remove(i.max(1).min(steps.len() - 1));
+                }
+                1 => {
+                    let s = self.step(0);
+                    steps.insert(i.max(1).min(steps.len()), s);
+                }
+                2 if i < steps.len() => self.perturb(&mut steps[i]),
+                _ => {
+                    let s = self.step(0);
+                    steps.push(s);
+                }
+            }
+        }
+        Program { steps }
+    }
+
+    /// Re-counts the resources `steps` create, so mutations refer to them.
+    fn replan(&mut self, steps: &[Step]) {
+        self.plan = Plan::default();
+        for s in steps {
+            match &s.call {
+                Call::Open { slot } | Call::Dup { slot, .. } => self.plan.open.push(*slot),
+                Call::BufCreate { size, .. } => self.plan.bufs.push(*size),
+                Call::Import { .. } => self.plan.bufs.push(4096),
+                Call::QueueCreate { .. } => self.plan.queues += 1,
+                Call::Export { .. } => self.plan.dmabufs += 1,
+                Call::SpikeCreate { .. } | Call::SpikeImport { .. } => self.plan.sqs += 1,
+                Call::SpikeExport { .. } => self.plan.spike_fds += 1,
+                Call::MapBuf { .. } | Call::MapCompletion { .. } | Call::MapSpike { .. } => {
+                    self.plan.maps += 1
+                }
+                Call::JobFetch { .. } => self.plan.jobs += 1,
+                Call::ExecRegister { .. } => self.plan.backends += 1,
+                _ => {}
+            }
+        }
+        if self.plan.open.is_empty() {
+            self.plan.open.push(0);
+        }
+    }
+
+    /// Adds field changes to a step, or arms an allocation failure.
+    fn perturb(&mut self, s: &mut Step) {
+        if self.inject && self.rng.gen_bool(0.3) {
+            s.fail_nth = self.rng.gen_range(1..10);
+        } else {
+            let f = self.field(struct_size(&s.call));
+            s.mutate.push(f);
+        }
+    }
+
+    /// A field change inside a struct of `size` bytes, aligned to its width.
+    fn field(&mut self, size: usize) -> Field {
+        let width = *[1u8, 2, 4, 4, 8, 8].choose(self.rng).unwrap();
+        let slots = (size / width as usize).max(1);
+        let off = (self.rng.gen_range(0..slots) * width as usize) as u16;
+        let val = self.interesting();
+        Field { off, width, val }
+    }
+
+    fn fd(&mut self) -> u8 {
+        if self.rng.gen_bool(0.03) {
+            self.rng.gen_range(0..16)
+        } else {
+            *self.plan.open.choose(self.rng).unwrap_or(&0)
+        }
+    }
+
+    fn idx(&mut self, n: u16) -> u16 {
+        if n == 0 || self.rng.gen_bool(0.05) {
+            self.rng.gen()
+        } else {
+            self.rng.gen_range(0..n)
+        }
+    }
+
+    fn ptr(&mut self) -> Ptr {
+        if self.rng.gen_bool(0.93) {
+            Ptr::Arg
+        } else {
+            *[Ptr::Null, Ptr::Unmapped, Ptr::Kernel, Ptr::ReadOnly]
+                .choose(self.rng)
+                .unwrap()
+        }
+    }
+
+    /// A relative timeout: mostly a poll or a short wait, rarely long enough for a job to finish.
+    fn timeout(&mut self) -> u64 {
+        *[0u64, 0, 1, 1, 1_000, 100_000, 1_000_000, 10_000_000]
+            .choose(self.rng)
+            .unwrap()
+    }
+
+    /// One step; `depth` > 0 inside a thread or a fork (no further nesting there).
+    fn step(&mut self, depth: u32) -> Step {
+        let call = self.call(depth);
+        let mut s = Step::from(call);
+        if s.call.ioctl_nr().is_some() && self.rng.gen_bool(0.15) {
+            self.perturb(&mut s);
+            if self.rng.gen_bool(0.3) {
+                self.perturb(&mut s);
+            }
+        }
+        s
+    }
+
+    fn call(&mut self, depth: u32) -> Call {
+        let r = self.rng.gen_range(0..1000);
+        let fd = self.fd();
+        match r {
+            0..=29 => {
+                let slot = self.rng.gen_range(0..16);
+                self.plan.open.push(slot);
+                Call::Open { slot }
+            }
+            30..=39 => Call::Close { fd },
+            40..=49 => {
+                let slot = self.rng.gen_range(0..16);
+                self.plan.open.push(slot);
+                Call::Dup { fd, slot }
+            }
+            50..=69 => {
+                let size = if self.rng.gen_bool(0.8) {
+                    136
+                } else {
+                    self.rng.gen_range(0..5000) as u16
+                };
+                Call::GetInfo {
+                    fd,
+                    size,
+                    ptr: self.ptr(),
+                }
+            }
+            70..=119 => {
+                let ty = if self.rng.gen_bool(0.9) {
+                    self.rng.gen_range(1..=u::QUERY_MAX)
+                } else {
+                    self.interesting() as u32
+                };
+                let size = *[0u32, 64, 4096, 16384, 65536, 8].choose(self.rng).unwrap();
+                Call::Query {
+                    fd,
+                    ty,
+                    size,
+                    ptr: self.ptr(),
+                }
+            }
+            120..=219 => {
+                // Small buffers mostly (creating and zeroing big ones under TCG is slow), the
+                // edges of the size rules, and rarely the largest allowed.
+                let size = match self.rng.gen_range(0..100) {
+                    0..=59 => 4096 * self.rng.gen_range(1..4),
+                    60..=79 => self.rng.gen_range(1..70_000),
+                    80..=84 => 1 << self.rng.gen_range(16..21),
+                    85..=98 => *[0, 1, 4095, 4097, u::MAX_BUFFER_SIZE + 1, 1 << 40, u64::MAX]
+                        .choose(self.rng)
+                        .unwrap(),
+                    _ => u::MAX_BUFFER_SIZE,
+                };
+                self.plan.bufs.push(size);
+                let flags = if self.rng.gen_bool(0.85) {
+                    0
+                } else {
+                    self.rng.gen_range(0..4)
+                };
+                let placement = if self.rng.gen_bool(0.8) {
+                    0
+                } else {
+                    self.rng.gen_range(0..4)
+                };
+                Call::BufCreate {
+                    fd,
+                    size,
+                    flags,
+                    placement,
+                }
+            }
+            220..=239 => Call::BufInfo {
+                fd,
+                buf: self.idx(self.plan.bufs.len() as u16),
+            },
+            240..=269 => Call::BufDestroy {
+                fd,
+                buf: self.idx(self.plan.bufs.len() as u16),
+            },
+            270..=309 => {
+                self.plan.maps += 1;
+                let buf = self.idx(self.plan.bufs.len() as u16);
+                let size = self.plan.bufs.get(buf as usize).copied().unwrap_or(4096);
+                let len = if self.rng.gen_bool(0.85) {
+                    size.clamp(1, 1 << 22).div_ceil(4096) * 4096
+                } else {
+                    self.interesting()
+                };
+                let prot = if self.rng.gen_bool(0.7) {
+                    3
+                } else {
+                    self.rng.gen_range(0..4)
+                };
+                Call::MapBuf {
+                    fd,
+                    buf,
+                    len,
+                    prot,
+                    private: self.rng.gen_bool(0.1),
+                }
+            }
+            310..=324 => {
+                self.plan.maps += 1;
+                Call::MapCompletion {
+                    fd,
+                    queue: self.idx(self.plan.queues),
+                    write: self.rng.gen_bool(0.1),
+                }
+            }
+            325..=334 => {
+                self.plan.maps += 1;
+                Call::MapSpike {
+                    fd,
+                    sq: self.idx(self.plan.sqs),
+                }
+            }
+            335..=339 => Call::MapRaw {
+                fd,
+                offset: self.interesting(),
+                len: *[4096u64, 8192, 0, 1 << 30].choose(self.rng).unwrap(),
+            },
+            340..=344 => Call::MapDmabuf {
+                dmabuf: self.idx(self.plan.dmabufs),
+                len: *[4096u64, 8192, 1 << 20].choose(self.rng).unwrap(),
+            },
+            345..=359 => Call::Unmap {
+                map: self.idx(self.plan.maps),
+            },
+            360..=389 => Call::Touch {
+                map: self.idx(self.plan.maps),
+                at: self.rng.gen(),
+                write: self.rng.gen_bool(0.5),
+            },
+            390..=409 => {
+                self.plan.dmabufs += 1;
+                let flags = if self.rng.gen_bool(0.9) {
+                    u::EXPORT_CLOEXEC
+                } else {
+                    self.interesting() as u32
+                };
+                Call::Export {
+                    fd,
+                    buf: self.idx(self.plan.bufs.len() as u16),
+                    flags,
+                }
+            }
+            410..=424 => {
+                self.plan.bufs.push(4096);
+                Call::Import {
+                    fd,
+                    dmabuf: self.idx(self.plan.dmabufs),
+                }
+            }
+            425..=434 => Call::CloseDmabuf {
+                dmabuf: self.idx(self.plan.dmabufs),
+            },
+            435..=474 => {
+                self.plan.queues += 1;
+                let timeout_ms = *[0u32, 1, 5, 20, 100].choose(self.rng).unwrap();
+                let priority = if self.rng.gen_bool(0.9) {
+                    self.rng.gen_range(0..=u::QUEUE_PRIORITY_MAX)
+                } else {
+                    self.interesting() as u32
+                };
+                Call::QueueCreate {
+                    fd,
+                    flags: 0,
+                    priority,
+                    timeout_ms: timeout_ms.max(1),
+                }
+            }
+            475..=489 => Call::QueueDestroy {
+                fd,
+                queue: self.idx(self.plan.queues),
+            },
+            490..=589 => {
+                let n = if self.rng.gen_bool(0.9) {
+                    self.rng.gen_range(1..4)
+                } else {
+                    self.rng.gen_range(0..20)
+                };
+                let prims = (0..n).map(|_| self.prim()).collect();
+                let count = if self.rng.gen_bool(0.95) {
+                    None
+                } else {
+                    Some(self.interesting() as u32)
+                };
+                let flags = if self.rng.gen_bool(0.95) {
+                    0
+                } else {
+                    self.interesting() as u32
+                };
+                Call::Submit {
+                    fd,
+                    queue: self.idx(self.plan.queues),
+                    prims,
+                    count,
+                    flags,
+                    ptr: self.ptr(),
+                }
+            }
+            590..=639 => {
+                let delta = if self.rng.gen_bool(0.8) {
+                    0
+                } else {
+                    self.rng.gen_range(-3..1000)
+                };
+                Call::Wait {
+                    fd,
+                    queue: self.idx(self.plan.queues),
+                    delta,
+                    timeout_ns: self.timeout(),
+                    flags: 0,
+                }
+            }
+            640..=674 => self.executor(depth),
+            675..=689 => {
+                let flags = if self.rng.gen_bool(0.5) {
+                    u::FETCH_NONBLOCK
+                } else {
+                    0
+                };
+                self.plan.jobs += 1;
+                Call::JobFetch {
+                    fd,
+                    flags,
+                    timeout_ns: self.timeout(),
+                }
+            }
+            690..=704 => Call::JobComplete {
+                fd,
+                job: self.idx(self.plan.jobs),
+                status: self.status(),
+                produced: self.rng.gen_range(0..64),
+                flags: 0,
+                write_output: self.rng.gen_bool(0.5),
+            },
+            705..=724 => {
+                let flags = if self.rng.gen_bool(0.8) {
+                    self.rng.gen_range(0..=u::ROUTE_FLAGS_ALL)
+                } else {
+                    self.interesting() as u32
+                };
+                Call::RouteSet {
+                    fd,
+                    flags,
+                    backend: self.idx(self.plan.backends),
+                    op: self.rng.gen_range(0..=u::OP_COUNT as u16 + 1),
+                    dtype: self.rng.gen_range(0..=u::DTYPE_MAX + 1),
+                    det: self.rng.gen_range(0..3),
+                    min: *[0u64, 64, 4096].choose(self.rng).unwrap(),
+                    max: *[0u64, 4096, u64::MAX].choose(self.rng).unwrap(),
+                }
+            }
+            725..=744 => Call::EventWait {
+                fd,
+                after: *[0u64, 1, u64::MAX].choose(self.rng).unwrap(),
+                capacity: *[0u32, 1, 16, 256, 100_000].choose(self.rng).unwrap(),
+                timeout_ns: *[0u64, 1, 1_000_000].choose(self.rng).unwrap(),
+                flags: if self.rng.gen_bool(0.95) {
+                    0
+                } else {
+                    self.interesting() as u32
+                },
+                ptr: self.ptr(),
+            },
+            745..=774 => {
+                self.plan.sqs += 1;
+                let entries = if self.rng.gen_bool(0.8) {
+                    1 << self.rng.gen_range(1..10)
+                } else {
+                    self.interesting() as u32
+                };
+                let flags = if self.rng.gen_bool(0.7) {
+                    0
+                } else {
+                    self.rng.gen_range(0..4)
+                };
+                Call::SpikeCreate { fd, entries, flags }
+            }
+            775..=784 => Call::SpikeDestroy {
+                fd,
+                sq: self.idx(self.plan.sqs),
+            },
+            785..=799 => Call::SpikeWait {
+                fd,
+                sq: self.idx(self.plan.sqs),
+                min_events: self.rng.gen_range(0..4),
+                timeout_ns: self.timeout(),
+            },
+            800..=809 => Call::SpikeNotify {
+                fd,
+                sq: self.idx(self.plan.sqs),
+            },
+            810..=819 => {
+                self.plan.spike_fds += 1;
+                Call::SpikeExport {
+                    fd,
+                    sq: self.idx(self.plan.sqs),
+                    flags: if self.rng.gen_bool(0.9) {
+                        u::SPIKE_EXPORT_CLOEXEC
+                    } else {
+                        self.rng.gen()
+                    },
+                }
+            }
+            820..=829 => {
+                self.plan.sqs += 1;
+                Call::SpikeImport {
+                    fd,
+                    spike_fd: self.idx(self.plan.spike_fds),
+                }
+            }
+            830..=844 => Call::SpikePush {
+                map: self.idx(self.plan.maps),
+                n: self.rng.gen_range(1..300),
+            },
+            845..=859 => Call::PowerSet {
+                fd,
+                backend: self.rng.gen_range(0..8),
+                flags: self.rng.gen_range(0..4),
+                laser: *[0u32, 50, 100, 1500, 5000, 6000].choose(self.rng).unwrap(),
+                tec: *[0u32, 500, 1000, 1001].choose(self.rng).unwrap(),
+            },
+            860..=909 => self.raw(fd),
+            910..=913 if self.npus > 0 => Call::Inject {
+                npu: self.rng.gen_range(0..self.npus),
+                cmd: emulator_cmd(self.rng),
+            },
+            925..=954 if depth == 0 => {
+                let steps = (0..self.rng.gen_range(2..12))
+                    .map(|_| self.step(1))
+                    .collect();
+                Call::Thread { steps }
+            }
+            955..=974 if depth == 0 => {
+                let steps = (0..self.rng.gen_range(1..8))
+                    .map(|_| self.step(1))
+                    .collect();
+                Call::Fork { steps }
+            }
+            _ => Call::Sleep {
+                us: self.rng.gen_range(0..200),
+            },
+        }
+    }
+
+    /// A thread that registers an executor on a fresh context and serves a few jobs, completing
+    /// each with a random status, leaving some unfinished (timeouts) or closing mid-job (death).
+    fn executor(&mut self, depth: u32) -> Call {
+        if depth > 0 {
+            // Already in a thread or a fork: no nesting.
+            return Call::Sleep { us: 0 };
+        }
+        let slot = self.rng.gen_range(8..16);
+        let mut steps = vec![
+            Step::from(Call::Open { slot }),
+            Step::from(Call::ExecRegister {
+                fd: slot,
+                name: self.rng.gen_range(0..8),
+                ops: if self.rng.gen_bool(0.9) {
+                    u64::MAX >> (63 - u::OP_COUNT) & !1
+                } else {
+                    self.interesting()
+                },
+                det_ops: 0,
+                dtypes: if self.rng.gen_bool(0.9) {
+                    0x7e
+                } else {
+                    self.interesting() as u32
+                },
+                flags: 0,
+            }),
+        ];
+        self.plan.open.push(slot);
+        self.plan.backends += 1;
+        for j in 0..self.rng.gen_range(1..4u16) {
+            self.plan.jobs += 1;
+            steps.push(Step::from(Call::JobFetch {
+                fd: slot,
+                flags: 0,
+                timeout_ns: 1_000_000,
+            }));
+            if self.rng.gen_bool(0.85) {
+                steps.push(Step::from(Call::JobComplete {
+                    fd: slot,
+                    job: j,
+                    status: self.status(),
+                    produced: 0,
+                    flags: 0,
+                    write_output: self.rng.gen_bool(0.7),
+                }));
+            }
+        }
+        if self.rng.gen_bool(0.3) {
+            steps.push(Step::from(Call::Close { fd: slot }));
+        }
+        Call::Thread { steps }
+    }
+
+    fn status(&mut self) -> u32 {
+        if self.rng.gen_bool(0.9) {
+            self.rng.gen_range(0..=u::STATUS_MAX)
+        } else {
+            self.interesting() as u32
+        }
+    }
+
+    /// A primitive: mostly a well-formed op over planned buffers, sometimes with odd shapes.
+    fn prim(&mut self) -> Prim {
+        let nb = self.plan.bufs.len() as u16;
+        let op = if self.rng.gen_bool(0.95) {
+            self.rng.gen_range(1..=u::OP_COUNT as u16)
+        } else {
+            self.rng.gen()
+        };
+        let dtype = if self.rng.gen_bool(0.8) {
+            u::DTYPE_F32
+        } else {
+            self.rng.gen_range(0..=u::DTYPE_MAX + 1)
+        };
+        let n: u64 = *[1u64, 4, 16, 64, 256].choose(self.rng).unwrap();
+        let (n_inputs, shapes): (u8, Vec<Vec<u64>>) = match op {
+            u::OP_MATMUL => (2, vec![vec![n, n], vec![n, n], vec![n, n]]),
+            u::OP_ADD | u::OP_MUL => (2, vec![vec![n]; 3]),
+            u::OP_SOFTMAX | u::OP_LAYERNORM => (1, vec![vec![4, n]; 2]),
+            u::OP_ATTENTION => (3, vec![vec![n, 8]; 4]),
+            u::OP_CONV2D => (
+                2,
+                vec![vec![1, 1, 8, 8], vec![1, 1, 3, 3], vec![1, 1, 6, 6]],
+            ),
+            u::OP_SPIKE_ENCODE => (1, vec![vec![n], vec![n * 4]]),
+            _ => (1, vec![vec![n]; 2]),
+        };
+        let operands = shapes
+            .iter()
+            .map(|s| {
+                let mut shape = [0u64; 4];
+                for (d, v) in s.iter().enumerate() {
+                    shape[d] = *v;
+                }
+                let mut o = Operand {
+                    buf: self.idx(nb),
+                    offset: 0,
+                    ndim: s.len() as u32,
+                    shape,
+                    strides: [0; 4],
+                };
+                if self.rng.gen_bool(0.08) {
+                    let d = self.rng.gen_range(0..4);
+                    match self.rng.gen_range(0..4) {
+                        0 => o.shape[d] = self.interesting(),
+                        1 => o.strides[d] = self.interesting(),
+                        2 => o.offset = self.interesting(),
+                        _ => o.ndim = self.rng.gen_range(0..6),
+                    }
+                }
+                o
+            })
+            .collect();
+        let params = if op == u::OP_SPIKE_ENCODE {
+            [u::SPIKE_ENCODE_RATE + self.rng.gen_range(0..3), 4, 0, 0]
+        } else if self.rng.gen_bool(0.9) {
+            [0; 4]
+        } else {
+            [self.interesting(), self.interesting(), 0, 0]
+        };
+        Prim {
+            op,
+            dtype,
+            out_dtype: if self.rng.gen_bool(0.9) {
+                0
+            } else {
+                self.rng.gen_range(0..8)
+            },
+            rounding: if self.rng.gen_bool(0.95) {
+                0
+            } else {
+                self.rng.gen_range(0..4)
+            },
+            flags: if self.rng.gen_bool(0.9) {
+                0
+            } else {
+                self.rng.gen_range(0..4)
+            },
+            params,
+            seed: self.rng.gen(),
+            operands,
+            n_inputs,
+        }
+    }
+
+    /// Any ioctl: a LightOS number with a wrong size or direction, another type, or random bytes.
+    fn raw(&mut self, fd: u8) -> Call {
+        let nr = self.rng.gen_range(0..0x20u32);
+        let size = *[0usize, 1, 8, 24, 40, 56, 136, 400, 440, 4096, 4097, 16383]
+            .choose(self.rng)
+            .unwrap();
+        let dir = self.rng.gen_range(0..4u32);
+        let ty = if self.rng.gen_bool(0.9) {
+            u::IOC_MAGIC
+        } else {
+            self.rng.gen_range(0..256)
+        };
+        let cmd = u::ioc(dir, ty, nr, size);
+        let len = size.min(4096);
+        let bytes = if self.rng.gen_bool(0.5) {
+            vec![0; len]
+        } else {
+            (0..len).map(|_| self.rng.gen()).collect()
+        };
+        Call::Raw {
+            fd,
+            cmd,
+            bytes,
+            ptr: self.ptr(),
+        }
+    }
+}
+
+fn emulator_cmd(rng: &mut ChaCha8Rng) -> String {
+    crate::emulator::COMMANDS.choose(rng).unwrap().to_string()
+}
+
+/// The size of the argument struct a call builds (for field mutations).
+fn struct_size(c: &Call) -> usize {
+    use std::mem::size_of;
+    match c {
+        Call::GetInfo { size, .. } => *size as usize,
+        Call::Query { .. } => size_of::<u::Query>(),
+        Call::BufCreate { .. } => size_of::<u::BufferCreate>(),
+        Call::BufInfo { .. } => size_of::<u::BufferInfo>(),
+        Call::BufDestroy { .. } => size_of::<u::BufferDestroy>(),
+        Call::Export { .. } => size_of::<u::BufferExport>(),
+        Call::Import { .. } => size_of::<u::BufferImport>(),
+        Call::QueueCreate { .. } => size_of::<u::QueueCreate>(),
+        Call::QueueDestroy { .. } => size_of::<u::QueueDestroy>(),
+        Call::Submit { .. } => size_of::<u::Submit>(),
+        Call::Wait { .. } => size_of::<u::Wait>(),
+        Call::ExecRegister { .. } => size_of::<u::ExecutorRegister>(),
+        Call::JobFetch { .. } => size_of::<u::JobFetch>(),
+        Call::JobComplete { .. } => size_of::<u::JobComplete>(),
+        Call::RouteSet { .. } => size_of::<u::RouteSet>(),
+        Call::EventWait { .. } => size_of::<u::EventWait>(),
+        Call::SpikeCreate { .. } => size_of::<u::SpikeQueueCreate>(),
+        Call::SpikeDestroy { .. } | Call::SpikeNotify { .. } => size_of::<u::SpikeQueueId>(),
+        Call::SpikeWait { .. } => size_of::<u::SpikeWait>(),
+        Call::SpikeExport { .. } => size_of::<u::SpikeQueueExport>(),
+        Call::SpikeImport { .. } => size_of::<u::SpikeQueueImport>(),
+        Call::PowerSet { .. } => size_of::<u::PowerSet>(),
+        Call::Raw { bytes, .. } => bytes.len(),
+        _ => 8,
+    }
+}
