@@ -5,7 +5,7 @@ MUSL := x86_64-unknown-linux-musl
 GUEST := build/guest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup kernel module guest guest-tests lint test bench demo vm-shell clean
+.PHONY: help setup kernel module guest guest-tests lint test bench demo fuzz vm-shell clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -40,6 +40,9 @@ bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORM
 
 demo: guest ## Boot the guest with two emulated photonic NPUs; run an MLP on cpu0 and photonic0, MATMULs on both NPUs and a spiking network
 	@qemu/run --photonic 2 --log build/vm/demo-serial.log --add qemu/demo.sh -- 'sh demo.sh'
+
+fuzz: setup ## Fuzz /dev/lightos on the debug kernel: SECONDS=300 SEED=<clock> PROCS=2, or REPLAY=file.json
+	@FUZZ_SECONDS=$(SECONDS) FUZZ_SEED=$(SEED) FUZZ_PROCS=$(PROCS) FUZZ_REPLAY=$(REPLAY) tests/fuzz/run.sh
 
 vm-shell: guest ## An interactive shell in the guest with the module loaded
 	@qemu/run --interactive

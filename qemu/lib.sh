@@ -22,7 +22,8 @@ LIGHTOS_KERNEL=${LIGHTOS_KERNEL:-default}
 case $LIGHTOS_KERNEL in
     default) FRAGMENTS=("$LIGHTOS_ROOT/qemu/kernel.config") ;;
     debug) FRAGMENTS=("$LIGHTOS_ROOT/qemu/kernel.config" "$LIGHTOS_ROOT/qemu/kernel-debug.config") ;;
-    *) printf 'LIGHTOS_KERNEL must be "default" or "debug", not "%s"\n' "$LIGHTOS_KERNEL" >&2; exit 2 ;;
+    lockdep) FRAGMENTS=("$LIGHTOS_ROOT/qemu/kernel.config" "$LIGHTOS_ROOT/qemu/kernel-lockdep.config") ;;
+    *) printf 'LIGHTOS_KERNEL must be "default", "debug" or "lockdep", not "%s"\n' "$LIGHTOS_KERNEL" >&2; exit 2 ;;
 esac
 export PATH=$LIGHTOS_CACHE/tools/bin:$HOME/.cargo/bin:$PATH
 

@@ -19,3 +19,6 @@ PY
 rm "$out/.cargo.json"
 gcc -static -O2 -Wall -Werror -I include/uapi tests/c/get_info.c -o "$out/c_get_info"
 cp tests/vm/run-suite.sh "$out/"
+# The fuzzer's saved reproducers (tests/fuzz/regressions), replayed by run-suite.sh.
+for f in tests/fuzz/regressions/*.json; do [ -e "$f" ] && cp "$f" "$out/fuzz-regression-$(basename "$f")"; done
+true

@@ -58,6 +58,23 @@ check() {
     if eval "$2" > /tmp/out 2>&1; then echo "cli: $1 ... ok"; add 1 0
     else echo "cli: $1 ... FAILED"; cat /tmp/out; add 0 1; fi
 }
+# The fuzzer's smoke run (tests/fuzz; `make fuzz` is the long one, on the debug kernel): generated call
+# sequences against every bound NPU with a fixed seed, so every `make test` runs the same programs (this
+# kernel has no kcov to steer by); no emulator faults here, so the NPUs stay cool for the checks below.
+# Then the module's counters must be back to zero, and every saved reproducer must replay cleanly.
+echo "[guest] === lightos-fuzz smoke"
+npu_bind_all
+if lightos-fuzz run --seconds "${LIGHTOS_FUZZ_SMOKE_SECONDS:-45}" --seed 17 --procs 2 > /tmp/out 2>&1 \
+        && lightos-fuzz check >> /tmp/out 2>&1; then
+    grep -E '^(fuzz: done|check):' /tmp/out; echo "fuzz: smoke run ... ok"; add 1 0
+else
+    cat /tmp/out; echo "fuzz: smoke run ... FAILED"; add 0 1
+fi
+for f in ./fuzz-regression-*.json; do
+    [ -e "$f" ] || continue
+    check "fuzz regression ${f#./fuzz-regression-} replays without a kernel report" "lightos-fuzz replay --repeat 3 $f"
+done
+
 check "unbinding the photonic NPU removes photonic0, binding brings it back" \
       "S=/sys/kernel/debug/lightos/stats; npu_bind && grep -q 'backend photonic0' \$S && npu_unbind && ! grep -q 'backend photonic0' \$S && npu_bind && grep -q 'backend photonic0' \$S && npu_unbind"
 check "lightos info prints the ABI" "lightos info | grep -q '^ABI              1\.'"

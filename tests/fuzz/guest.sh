@@ -1,0 +1,41 @@
+#!/bin/sh
+# `make fuzz`, inside the guest (tests/fuzz/run.sh boots it on the debug kernel with two NPUs and
+# lightos_core.ko loaded). Usage: sh guest.sh SECONDS SEED PROCS
+# Runs the fuzzer, the allocation-failure sweep, the counters check, unloads the module, asks kmemleak,
+# and reads the whole kernel log for reports. Ends with "fuzz-guest: PASS" or "fuzz-guest: FAIL: ...".
+secs=$1 seed=$2 procs=$3
+fail=
+
+# Boot-time kmemleak suspects (none are the module's) are forgotten: only what the run leaves counts.
+KML=/sys/kernel/debug/kmemleak
+[ -w $KML ] && { echo scan > $KML; echo clear > $KML; }
+
+# Every NPU bound, so jobs also go to the photonic backends while the emulators are faulted.
+for d in /sys/bus/pci/devices/*; do
+    [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && [ -e $d/resource1 ] || continue
+    [ -e /sys/bus/pci/drivers/lightos_photonic/$(basename $d) ] || echo $(basename $d) > /sys/bus/pci/drivers/lightos_photonic/bind
+done
+npus=$(ls /sys/bus/pci/drivers/lightos_photonic/ | grep -c "^0000:")
+
+lightos-fuzz run --seconds "$secs" --seed "$seed" --procs "$procs" --npus "$npus" || fail="$fail fuzzer"
+if lightos-fuzz failnth --help >/dev/null 2>&1; then
+    lightos-fuzz failnth || fail="$fail allocation-failure-sweep"
+fi
+lightos-fuzz check || fail="$fail counters"
+
+# The module must unload (every NPU unbinds with it) and leave nothing behind.
+rmmod lightos_core && echo "fuzz-guest: lightos_core unloaded" || fail="$fail rmmod"
+if [ -w $KML ]; then
+    sleep 6  # kmemleak only reports objects older than 5 s
+    echo scan > $KML; echo scan > $KML
+    if grep -q "unreferenced object" $KML; then
+        echo "fuzz-guest: kmemleak suspects:"; cat $KML
+        grep -q lightos $KML && fail="$fail kmemleak"
+    fi
+fi
+# Reports of every level (the console shows only errors): lockdep and KASAN print at KERN_WARNING/ERR.
+if dmesg | grep -E 'BUG:|WARNING:|Oops|general protection|KASAN|KFENCE|UBSAN|possible circular|possible recursive|inconsistent lock|DEBUG_LOCKS_WARN|panicked at|blocked for more than|list_(add|del) corruption|refcount_t:' > /tmp/reports; then
+    echo "fuzz-guest: kernel reports:"; cat /tmp/reports
+    fail="$fail kernel-report"
+fi
+if [ -z "$fail" ]; then echo "fuzz-guest: PASS"; else echo "fuzz-guest: FAIL:$fail"; exit 1; fi
