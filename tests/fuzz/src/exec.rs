@@ -1214,3 +1214,35 @@ fn spike_push(m: Map, n: u16) {
         tail_p.write_volatile(tail);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apply;
+    use crate::prog::Field;
+
+    #[test]
+    fn apply_writes_little_endian_fields_and_drops_those_past_the_end() {
+        let mut b = [0u8; 8];
+        apply(
+            &mut b,
+            &[
+                Field {
+                    off: 0,
+                    width: 2,
+                    val: 0x1234,
+                },
+                Field {
+                    off: 4,
+                    width: 4,
+                    val: u64::MAX,
+                },
+                Field {
+                    off: 6,
+                    width: 4,
+                    val: 7,
+                },
+            ],
+        );
+        assert_eq!(b, [0x34, 0x12, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    }
+}
