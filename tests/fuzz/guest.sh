@@ -10,6 +10,17 @@ fail=
 KML=/sys/kernel/debug/kmemleak
 [ -w $KML ] && { echo scan > $KML; echo clear > $KML; }
 
+# Allocation-failure injection for the fuzzer's fail_nth steps: every allocation of the armed thread
+# counts (sleeping ones, order-0 pages and highmem/vmalloc pages are skipped by default), quietly (a
+# stack trace per injected failure would flood the console). The sweep sets its own verbosity.
+for f in failslab fail_page_alloc; do
+    d=/sys/kernel/debug/$f
+    [ -d $d ] || continue
+    echo N > $d/ignore-gfp-wait; echo 0 > $d/verbose
+done
+[ -d /sys/kernel/debug/fail_page_alloc ] && { echo 0 > /sys/kernel/debug/fail_page_alloc/min-order
+    echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem; }
+
 # Every NPU bound, so jobs also go to the photonic backends while the emulators are faulted.
 for d in /sys/bus/pci/devices/*; do
     [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/device)" = 0x1110 ] && [ -e $d/resource1 ] || continue
