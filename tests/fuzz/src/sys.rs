@@ -49,7 +49,16 @@ pub fn ioctl_struct<T>(fd: RawFd, nr: u32, arg: &mut T) -> Result<i32, i32> {
 /// Maps `len` bytes of `fd` at `offset`; `Err(errno)` on failure.
 pub fn mmap(fd: RawFd, len: usize, prot: i32, flags: i32, offset: u64) -> Result<usize, i32> {
     // SAFETY: a fresh mapping chosen by the kernel (no MAP_FIXED) cannot alias existing memory.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, offset as libc::off_t) };
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            flags,
+            fd,
+            offset as libc::off_t,
+        )
+    };
     if p == libc::MAP_FAILED {
         Err(errno())
     } else {
@@ -97,4 +106,104 @@ pub fn module_range() -> Option<(u64, u64)> {
     let size: u64 = f.get(1)?.parse().ok()?;
     let base = u64::from_str_radix(f.get(5)?.trim_start_matches("0x"), 16).ok()?;
     Some((base, base + size))
+}
+
+/// The calling thread's `fail-nth` file, kept open so that arming and disarming make no allocation
+/// of their own (an `open` would consume the armed count).
+pub struct FailNth(fs::File);
+
+impl FailNth {
+    /// Opens this thread's `fail-nth`; use it only from the thread that opened it.
+    pub fn open() -> io::Result<Self> {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(fail_nth_path())
+            .map(Self)
+    }
+
+    /// Makes the `n`-th fault-injection point (1-based) this thread reaches from now fail.
+    pub fn arm(&self, n: u32) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut text = [0u8; 12];
+        let len = fmt_u32(n, &mut text);
+        self.0.write_at(&text[..len], 0).map(|_| ())
+    }
+
+    /// Disarms; true when the armed failure fired (the kernel counts down to 0 when it injects).
+    pub fn disarm(&self) -> bool {
+        use std::os::unix::fs::FileExt;
+        let mut text = [0u8; 16];
+        let fired = match self.0.read_at(&mut text, 0) {
+            Ok(len) => text[..len]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .eq(b"0".iter()),
+            Err(_) => false,
+        };
+        let _ = self.0.write_at(b"0", 0);
+        fired
+    }
+}
+
+/// Writes `n` in decimal into `out` without allocating; returns the length.
+fn fmt_u32(mut n: u32, out: &mut [u8; 12]) -> usize {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        out[i] = digits[len - 1 - i];
+    }
+    len
+}
+
+/// `madvise(addr, len, advice)`; `Err(errno)` on failure.
+pub fn madvise(addr: usize, len: usize, advice: i32) -> Result<(), i32> {
+    // SAFETY: populating or advising a range the caller mapped has no effect on Rust-visible memory.
+    let ret = unsafe { libc::madvise(addr as *mut libc::c_void, len, advice) };
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// `finit_module(fd, "", 0)`: loads the module in the open file `fd`; `Err(errno)` on failure.
+pub fn finit_module(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: the parameter string is a NUL-terminated literal; the kernel reads `fd` itself.
+    let ret = unsafe { libc::syscall(libc::SYS_finit_module, fd, c"".as_ptr(), 0) };
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// `delete_module(name, O_NONBLOCK)`; `Err(errno)` on failure (`EWOULDBLOCK` while in use).
+pub fn delete_module(name: &std::ffi::CStr) -> Result<(), i32> {
+    // SAFETY: `name` is NUL-terminated.
+    let ret = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// `CLOCK_MONOTONIC` now, in ns (the clock of every LightOS deadline).
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -1,0 +1,204 @@
+//! The fault-injection setup: debugfs attributes that let the calling thread's `fail-nth` reach
+//! every allocation the module makes, and the kernel log's record of where each failure fired.
+//!
+//! `fail-nth` counts the calls of `should_fail_ex()` the thread makes (lib/fault-inject.c) and
+//! fails the n-th. failslab (mm/failslab.c) and fail_page_alloc (mm/fail_page_alloc.c) only get
+//! there for allocations their filters let through; by default they skip every allocation that
+//! may sleep (`ignore-gfp-wait`), page allocations below order 1 (`min-order`) and highmem ones
+//! (`ignore-gfp-highmem`, which vmalloc's pages are). We clear all three, so every slab,
+//! page and vmalloc allocation of the thread counts. `verbose` 2 makes each injected failure
+//! log "FAULT_INJECTION: forcing a failure" and a stack (below the console's level, so only in
+//! the ring buffer), which [`Kmsg`] reads to name the call site.
+
+use std::{fs, io::Read, os::fd::AsRawFd};
+
+/// The debugfs directories of the two injectors.
+const ATTRS: [&str; 2] = [
+    "/sys/kernel/debug/failslab",
+    "/sys/kernel/debug/fail_page_alloc",
+];
+
+/// Configures both injectors; `Err` says why fault injection is unavailable.
+pub fn configure() -> Result<(), String> {
+    if !crate::sys::fail_nth_available() {
+        return Err(
+            "this kernel has no fault injection (/proc/self/task/<tid>/fail-nth is missing; \
+                    boot the debug kernel: LIGHTOS_KERNEL=debug qemu/run ...)"
+                .into(),
+        );
+    }
+    for dir in ATTRS {
+        if !std::path::Path::new(dir).is_dir() {
+            return Err(format!(
+                "{dir} is missing (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC and \
+                 CONFIG_FAULT_INJECTION_DEBUG_FS are needed, and debugfs mounted)"
+            ));
+        }
+    }
+    let settings = [
+        ("failslab/ignore-gfp-wait", "N"),
+        ("fail_page_alloc/ignore-gfp-wait", "N"),
+        ("fail_page_alloc/ignore-gfp-highmem", "N"),
+        ("fail_page_alloc/min-order", "0"),
+        // fail-nth takes precedence over these; keep the random injection off.
+        ("failslab/probability", "0"),
+        ("fail_page_alloc/probability", "0"),
+        ("failslab/verbose", "2"),
+        ("fail_page_alloc/verbose", "2"),
+    ];
+    for (file, value) in settings {
+        let path = format!("/sys/kernel/debug/{file}");
+        fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `/dev/kmsg`, read from its end, to learn where an injected failure fired.
+pub struct Kmsg(fs::File);
+
+impl Kmsg {
+    /// Opens `/dev/kmsg` non-blocking.
+    pub fn open() -> Result<Self, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .map(Self)
+            .map_err(|e| format!("/dev/kmsg: {e}"))
+    }
+
+    /// Skips every record logged so far.
+    pub fn skip(&self) {
+        // SAFETY: seeking /dev/kmsg to its end has no memory effects.
+        unsafe { libc::lseek(self.0.as_raw_fd(), 0, libc::SEEK_END) };
+    }
+
+    /// The records logged since [`skip`](Self::skip), their text only.
+    pub fn drain(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match self.0.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let rec = String::from_utf8_lossy(&buf[..n]);
+                    let text = rec.split_once(';').map(|(_, t)| t).unwrap_or(&rec);
+                    out.push(text.lines().next().unwrap_or("").to_string());
+                }
+                // EPIPE: records were overwritten; the next read goes on from the oldest kept.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Where the failure injected since [`skip`](Self::skip) fired: the first frame in
+    /// lightos_core, else the first frame outside the allocators; `None` when nothing was logged
+    /// (allocations with `__GFP_NOWARN` fail silently).
+    pub fn site(&mut self) -> Option<String> {
+        let records = self.drain();
+        let start = records
+            .iter()
+            .position(|r| r.contains("FAULT_INJECTION: forcing a failure"))?;
+        let frames: Vec<&str> = records[start + 1..]
+            .iter()
+            .map(|r| r.trim())
+            .filter(|r| r.contains("+0x"))
+            .take_while(|r| !r.contains("FAULT_INJECTION"))
+            .collect();
+        let module = frames.iter().find(|f| f.contains("[lightos_core]"));
+        let outside = frames.iter().find(|f| !is_allocator_frame(f));
+        module.or(outside).map(|f| short_frame(f))
+    }
+}
+
+/// Whether a stack frame belongs to the injection or allocation machinery, not to its caller.
+fn is_allocator_frame(frame: &str) -> bool {
+    const PREFIXES: [&str; 24] = [
+        "dump_stack",
+        "show_stack",
+        "should_fail",
+        "fail_dump",
+        "should_failslab",
+        "should_fail_alloc_page",
+        "prepare_alloc_pages",
+        "__alloc_",
+        "alloc_pages",
+        "alloc_slab",
+        "allocate_slab",
+        "new_slab",
+        "___slab_alloc",
+        "__slab_alloc",
+        "slab_alloc",
+        "kmem_cache_alloc",
+        "__kmalloc",
+        "kmalloc",
+        "__kvmalloc",
+        "kvmalloc",
+        "__vmalloc",
+        "vmalloc",
+        "krealloc",
+        "__krealloc",
+    ];
+    let name = frame.trim_start_matches('?').trim();
+    PREFIXES.iter().any(|p| name.starts_with(p))
+        || name.contains("7kmalloc")
+        || name.contains("7vmalloc")
+        || name.contains("8kvmalloc")
+        || name.contains("9allocator")
+        || name.contains("Allocator")
+        || name.contains("alloc_noprof")
+}
+
+/// A frame as `function+off/len [module]`, a Rust symbol cut to its path's last identifiers.
+fn short_frame(frame: &str) -> String {
+    let frame = frame.trim_start_matches('?').trim();
+    let (sym, rest) = frame.split_once('+').unwrap_or((frame, ""));
+    let sym = if sym.starts_with("_R") {
+        demangle_idents(sym)
+    } else {
+        sym.to_string()
+    };
+    let module = rest
+        .split_once(' ')
+        .map(|(_, m)| format!(" {m}"))
+        .unwrap_or_default();
+    format!("{sym}{module}")
+}
+
+/// The identifiers of a Rust v0 symbol (`<len><ident>` runs), joined by `::`, last four only.
+/// Crude, for reading only: generic arguments and hashes may leave stray pieces.
+fn demangle_idents(sym: &str) -> String {
+    let b = sym.as_bytes();
+    let mut idents = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let len: usize = sym[i..j].parse().unwrap_or(0);
+            if len > 0 && j + len <= b.len() {
+                let id = &sym[j..j + len];
+                if id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+                    && id.as_bytes()[0].is_ascii_alphabetic()
+                {
+                    idents.push(id);
+                    i = j + len;
+                    continue;
+                }
+            }
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+    if idents.is_empty() {
+        return sym.to_string();
+    }
+    let skip = idents.len().saturating_sub(4);
+    idents[skip..].join("::")
+}
