@@ -164,17 +164,6 @@ fn fmt_u32(mut n: u32, out: &mut [u8; 12]) -> usize {
     len
 }
 
-/// `madvise(addr, len, advice)`; `Err(errno)` on failure.
-pub fn madvise(addr: usize, len: usize, advice: i32) -> Result<(), i32> {
-    // SAFETY: populating or advising a range the caller mapped has no effect on Rust-visible memory.
-    let ret = unsafe { libc::madvise(addr as *mut libc::c_void, len, advice) };
-    if ret < 0 {
-        Err(errno())
-    } else {
-        Ok(())
-    }
-}
-
 /// `finit_module(fd, "", 0)`: loads the module in the open file `fd`; `Err(errno)` on failure.
 pub fn finit_module(fd: RawFd) -> Result<(), i32> {
     // SAFETY: the parameter string is a NUL-terminated literal; the kernel reads `fd` itself.

@@ -1,6 +1,10 @@
 //! The call kinds swept: every ioctl of `/dev/lightos` (each `QUERY` type, and the calls with
-//! more than one path: blocking and not, with and without a job), `mmap` and the population of
-//! each kind of mapping, and opening and closing a context.
+//! more than one path: blocking and not, with and without a job), `mmap` of each kind of object,
+//! and opening and closing a context.
+//!
+//! There is no page-fault path to sweep: `mmap` inserts every page of the object
+//! (`vm_insert_page`, kernel/lightos_core/mmap.rs) and the module has no fault handler, so touching
+//! a mapping never enters the module; the page tables it needs are allocated, and swept, in `mmap`.
 
 use super::{
     fixture::{self as fx, Fd},
@@ -9,11 +13,6 @@ use super::{
 use crate::sys;
 use lightos_uapi as u;
 use std::{cell::Cell, os::fd::RawFd, rc::Rc};
-
-/// `MADV_POPULATE_READ` / `MADV_POPULATE_WRITE` (Linux 5.14): fault a range in, reporting a
-/// failed fault as an errno instead of a signal.
-const MADV_POPULATE_READ: i32 = 22;
-const MADV_POPULATE_WRITE: i32 = 23;
 
 /// A case making ioctl `nr` on `fd` with `arg`; `undo` gets the argument as the call left it.
 fn ioctl_case<T: Copy + 'static>(
@@ -718,47 +717,6 @@ fn mmap_spike_ring(_: &World) -> Result<Case, String> {
     Ok(mmap_case(fd, q.size, RW, q.offset, vec![]))
 }
 
-/// A mapping, populated (faulted in) by the call; unmapped when the case is dropped.
-struct Mapping(usize, usize);
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        sys::munmap(self.0, self.1);
-    }
-}
-
-fn populate_case(fd: Fd, len: u64, prot: i32, offset: u64, advice: i32) -> Result<Case, String> {
-    let c = fd.0;
-    let len = len as usize;
-    let addr = sys::mmap(c, len, prot, libc::MAP_SHARED, offset)
-        .map_err(|e| format!("mmap: errno {e}"))?;
-    // Dropped before the descriptor: `keep` drops in order.
-    let map = Mapping(addr, len);
-    Ok(Case {
-        contexts: vec![c],
-        call: Box::new(move || sys::madvise(addr, len, advice).map(|_| 0)),
-        undo: Box::new(|_| {}),
-        keep: vec![keep(map), keep(fd)],
-    })
-}
-
-fn populate_buffer(_: &World) -> Result<Case, String> {
-    let fd = fx::open()?;
-    let b = fx::buffer(fd.0, 64 << 10, u::PLACEMENT_ANY)?;
-    populate_case(fd, b.size, RW, b.offset, MADV_POPULATE_WRITE)
-}
-
-fn populate_completion(_: &World) -> Result<Case, String> {
-    let fd = fx::open()?;
-    let q = fx::queue(fd.0, 0)?;
-    populate_case(fd, 4096, libc::PROT_READ, q.completion, MADV_POPULATE_READ)
-}
-
-fn populate_spike_ring(_: &World) -> Result<Case, String> {
-    let (fd, q) = with_spike_queue()?;
-    populate_case(fd, q.size, RW, q.offset, MADV_POPULATE_WRITE)
-}
-
 fn open_context(_: &World) -> Result<Case, String> {
     Ok(Case {
         contexts: vec![],
@@ -806,244 +764,62 @@ fn close_executor(_: &World) -> Result<Case, String> {
     Ok(close_case(p.exec, vec![keep(p.client)]))
 }
 
+/// Builds the kind table: `name, ioctl number (or None), needs, setup;` per line.
+macro_rules! kinds {
+    ($($name:literal, $ioctl:expr, $needs:ident, $setup:expr;)*) => {
+        vec![$(Kind { name: $name, ioctl: $ioctl, needs: Needs::$needs, setup: $setup }),*]
+    };
+}
+
 /// Every kind, in sweep order.
 pub fn all() -> Vec<Kind> {
-    use Needs::{Nothing, Photonic};
-    let k = |name, ioctl, needs, setup| Kind {
-        name,
-        ioctl,
-        needs,
-        setup,
-    };
-    vec![
-        k("open", None, Nothing, open_context as fn(&World) -> _),
-        k("GET_INFO", Some(u::IOC_NR_GET_INFO), Nothing, get_info),
-        k(
-            "BUFFER_CREATE 4 KiB host",
-            Some(u::IOC_NR_BUFFER_CREATE),
-            Nothing,
-            buffer_create_small,
-        ),
-        k(
-            "BUFFER_CREATE 256 KiB",
-            Some(u::IOC_NR_BUFFER_CREATE),
-            Nothing,
-            buffer_create_large,
-        ),
-        k(
-            "BUFFER_CREATE 64 KiB device",
-            Some(u::IOC_NR_BUFFER_CREATE),
-            Nothing,
-            buffer_create_device,
-        ),
-        k(
-            "BUFFER_INFO",
-            Some(u::IOC_NR_BUFFER_INFO),
-            Nothing,
-            buffer_info,
-        ),
-        k(
-            "BUFFER_DESTROY",
-            Some(u::IOC_NR_BUFFER_DESTROY),
-            Nothing,
-            buffer_destroy,
-        ),
-        k("QUERY STATS", Some(u::IOC_NR_QUERY), Nothing, query_stats),
-        k(
-            "QUERY CONTEXT",
-            Some(u::IOC_NR_QUERY),
-            Nothing,
-            query_context,
-        ),
-        k("QUERY OPS", Some(u::IOC_NR_QUERY), Nothing, query_ops),
-        k(
-            "QUERY BACKENDS",
-            Some(u::IOC_NR_QUERY),
-            Nothing,
-            query_backends,
-        ),
-        k(
-            "QUERY THERMAL",
-            Some(u::IOC_NR_QUERY),
-            Nothing,
-            query_thermal,
-        ),
-        k(
-            "QUERY SPIKE_QUEUES",
-            Some(u::IOC_NR_QUERY),
-            Nothing,
-            query_spike_queues,
-        ),
-        k(
-            "QUERY LAST_ERROR",
-            Some(u::IOC_NR_QUERY),
-            Nothing,
-            query_last_error,
-        ),
-        k("QUERY QUOTA", Some(u::IOC_NR_QUERY), Nothing, query_quota),
-        k(
-            "QUEUE_CREATE",
-            Some(u::IOC_NR_QUEUE_CREATE),
-            Nothing,
-            queue_create,
-        ),
-        k(
-            "QUEUE_DESTROY idle",
-            Some(u::IOC_NR_QUEUE_DESTROY),
-            Nothing,
-            queue_destroy_idle,
-        ),
-        k(
-            "QUEUE_DESTROY with jobs",
-            Some(u::IOC_NR_QUEUE_DESTROY),
-            Nothing,
-            queue_destroy_busy,
-        ),
-        k(
-            "SUBMIT 1 to an executor",
-            Some(u::IOC_NR_SUBMIT),
-            Nothing,
-            submit_one,
-        ),
-        k(
-            "SUBMIT 16 to an executor",
-            Some(u::IOC_NR_SUBMIT),
-            Nothing,
-            submit_batch,
-        ),
-        k(
-            "SUBMIT MATMUL to photonic0",
-            Some(u::IOC_NR_SUBMIT),
-            Photonic,
-            submit_photonic,
-        ),
-        k("WAIT completed", Some(u::IOC_NR_WAIT), Nothing, wait_done),
-        k(
-            "WAIT pending 20 ms",
-            Some(u::IOC_NR_WAIT),
-            Nothing,
-            wait_pending,
-        ),
-        k(
-            "EXECUTOR_REGISTER",
-            Some(u::IOC_NR_EXECUTOR_REGISTER),
-            Nothing,
-            executor_register,
-        ),
-        k(
-            "JOB_FETCH ready",
-            Some(u::IOC_NR_JOB_FETCH),
-            Nothing,
-            job_fetch_ready,
-        ),
-        k(
-            "JOB_FETCH idle 20 ms",
-            Some(u::IOC_NR_JOB_FETCH),
-            Nothing,
-            job_fetch_idle,
-        ),
-        k(
-            "JOB_COMPLETE",
-            Some(u::IOC_NR_JOB_COMPLETE),
-            Nothing,
-            job_complete,
-        ),
-        k(
-            "ROUTE_SET add",
-            Some(u::IOC_NR_ROUTE_SET),
-            Nothing,
-            route_set,
-        ),
-        k(
-            "BUFFER_EXPORT",
-            Some(u::IOC_NR_BUFFER_EXPORT),
-            Nothing,
-            buffer_export,
-        ),
-        k(
-            "BUFFER_IMPORT",
-            Some(u::IOC_NR_BUFFER_IMPORT),
-            Nothing,
-            buffer_import,
-        ),
-        k(
-            "EVENT_WAIT poll",
-            Some(u::IOC_NR_EVENT_WAIT),
-            Nothing,
-            event_wait_poll,
-        ),
-        k(
-            "EVENT_WAIT 20 ms",
-            Some(u::IOC_NR_EVENT_WAIT),
-            Nothing,
-            event_wait_timed,
-        ),
-        k(
-            "SPIKE_QUEUE_CREATE 64 user",
-            Some(u::IOC_NR_SPIKE_QUEUE_CREATE),
-            Nothing,
-            spike_create_user,
-        ),
-        k(
-            "SPIKE_QUEUE_CREATE 4096 kernel",
-            Some(u::IOC_NR_SPIKE_QUEUE_CREATE),
-            Nothing,
-            spike_create_kernel,
-        ),
-        k(
-            "SPIKE_QUEUE_DESTROY",
-            Some(u::IOC_NR_SPIKE_QUEUE_DESTROY),
-            Nothing,
-            spike_destroy,
-        ),
-        k(
-            "SPIKE_WAIT poll",
-            Some(u::IOC_NR_SPIKE_WAIT),
-            Nothing,
-            spike_wait_poll,
-        ),
-        k(
-            "SPIKE_WAIT 20 ms",
-            Some(u::IOC_NR_SPIKE_WAIT),
-            Nothing,
-            spike_wait_timed,
-        ),
-        k(
-            "SPIKE_NOTIFY",
-            Some(u::IOC_NR_SPIKE_NOTIFY),
-            Nothing,
-            spike_notify,
-        ),
-        k(
-            "SPIKE_QUEUE_EXPORT",
-            Some(u::IOC_NR_SPIKE_QUEUE_EXPORT),
-            Nothing,
-            spike_export,
-        ),
-        k(
-            "SPIKE_QUEUE_IMPORT",
-            Some(u::IOC_NR_SPIKE_QUEUE_IMPORT),
-            Nothing,
-            spike_import,
-        ),
-        k(
-            "POWER_SET photonic0",
-            Some(u::IOC_NR_POWER_SET),
-            Photonic,
-            power_set,
-        ),
-        k("mmap buffer 64 KiB", None, Nothing, mmap_buffer),
-        k("mmap completion page", None, Nothing, mmap_completion),
-        k("mmap spike ring", None, Nothing, mmap_spike_ring),
-        k("fault in buffer", None, Nothing, populate_buffer),
-        k(
-            "fault in completion page",
-            None,
-            Nothing,
-            populate_completion,
-        ),
-        k("fault in spike ring", None, Nothing, populate_spike_ring),
-        k("close context with jobs", None, Nothing, close_client),
-        k("close executor with a job", None, Nothing, close_executor),
-    ]
+    use u::*;
+    kinds! {
+        "open", None, Nothing, open_context;
+        "GET_INFO", Some(IOC_NR_GET_INFO), Nothing, get_info;
+        "BUFFER_CREATE 4 KiB host", Some(IOC_NR_BUFFER_CREATE), Nothing, buffer_create_small;
+        "BUFFER_CREATE 256 KiB", Some(IOC_NR_BUFFER_CREATE), Nothing, buffer_create_large;
+        "BUFFER_CREATE 64 KiB device", Some(IOC_NR_BUFFER_CREATE), Nothing, buffer_create_device;
+        "BUFFER_INFO", Some(IOC_NR_BUFFER_INFO), Nothing, buffer_info;
+        "BUFFER_DESTROY", Some(IOC_NR_BUFFER_DESTROY), Nothing, buffer_destroy;
+        "QUERY STATS", Some(IOC_NR_QUERY), Nothing, query_stats;
+        "QUERY CONTEXT", Some(IOC_NR_QUERY), Nothing, query_context;
+        "QUERY OPS", Some(IOC_NR_QUERY), Nothing, query_ops;
+        "QUERY BACKENDS", Some(IOC_NR_QUERY), Nothing, query_backends;
+        "QUERY THERMAL", Some(IOC_NR_QUERY), Nothing, query_thermal;
+        "QUERY SPIKE_QUEUES", Some(IOC_NR_QUERY), Nothing, query_spike_queues;
+        "QUERY LAST_ERROR", Some(IOC_NR_QUERY), Nothing, query_last_error;
+        "QUERY QUOTA", Some(IOC_NR_QUERY), Nothing, query_quota;
+        "QUEUE_CREATE", Some(IOC_NR_QUEUE_CREATE), Nothing, queue_create;
+        "QUEUE_DESTROY idle", Some(IOC_NR_QUEUE_DESTROY), Nothing, queue_destroy_idle;
+        "QUEUE_DESTROY with jobs", Some(IOC_NR_QUEUE_DESTROY), Nothing, queue_destroy_busy;
+        "SUBMIT 1 to an executor", Some(IOC_NR_SUBMIT), Nothing, submit_one;
+        "SUBMIT 16 to an executor", Some(IOC_NR_SUBMIT), Nothing, submit_batch;
+        "SUBMIT MATMUL to photonic0", Some(IOC_NR_SUBMIT), Photonic, submit_photonic;
+        "WAIT completed", Some(IOC_NR_WAIT), Nothing, wait_done;
+        "WAIT pending 20 ms", Some(IOC_NR_WAIT), Nothing, wait_pending;
+        "EXECUTOR_REGISTER", Some(IOC_NR_EXECUTOR_REGISTER), Nothing, executor_register;
+        "JOB_FETCH ready", Some(IOC_NR_JOB_FETCH), Nothing, job_fetch_ready;
+        "JOB_FETCH idle 20 ms", Some(IOC_NR_JOB_FETCH), Nothing, job_fetch_idle;
+        "JOB_COMPLETE", Some(IOC_NR_JOB_COMPLETE), Nothing, job_complete;
+        "ROUTE_SET add", Some(IOC_NR_ROUTE_SET), Nothing, route_set;
+        "BUFFER_EXPORT", Some(IOC_NR_BUFFER_EXPORT), Nothing, buffer_export;
+        "BUFFER_IMPORT", Some(IOC_NR_BUFFER_IMPORT), Nothing, buffer_import;
+        "EVENT_WAIT poll", Some(IOC_NR_EVENT_WAIT), Nothing, event_wait_poll;
+        "EVENT_WAIT 20 ms", Some(IOC_NR_EVENT_WAIT), Nothing, event_wait_timed;
+        "SPIKE_QUEUE_CREATE 64 user", Some(IOC_NR_SPIKE_QUEUE_CREATE), Nothing, spike_create_user;
+        "SPIKE_QUEUE_CREATE 4096 kernel", Some(IOC_NR_SPIKE_QUEUE_CREATE), Nothing, spike_create_kernel;
+        "SPIKE_QUEUE_DESTROY", Some(IOC_NR_SPIKE_QUEUE_DESTROY), Nothing, spike_destroy;
+        "SPIKE_WAIT poll", Some(IOC_NR_SPIKE_WAIT), Nothing, spike_wait_poll;
+        "SPIKE_WAIT 20 ms", Some(IOC_NR_SPIKE_WAIT), Nothing, spike_wait_timed;
+        "SPIKE_NOTIFY", Some(IOC_NR_SPIKE_NOTIFY), Nothing, spike_notify;
+        "SPIKE_QUEUE_EXPORT", Some(IOC_NR_SPIKE_QUEUE_EXPORT), Nothing, spike_export;
+        "SPIKE_QUEUE_IMPORT", Some(IOC_NR_SPIKE_QUEUE_IMPORT), Nothing, spike_import;
+        "POWER_SET photonic0", Some(IOC_NR_POWER_SET), Photonic, power_set;
+        "mmap buffer 64 KiB", None, Nothing, mmap_buffer;
+        "mmap completion page", None, Nothing, mmap_completion;
+        "mmap spike ring", None, Nothing, mmap_spike_ring;
+        "close context with jobs", None, Nothing, close_client;
+        "close executor with a job", None, Nothing, close_executor;
+    }
 }

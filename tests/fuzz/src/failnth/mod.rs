@@ -39,6 +39,10 @@ pub struct FailNthArgs {
     /// Skip the kmemleak scan at the end.
     #[arg(long)]
     no_kmemleak: bool,
+    /// Make each call once without injection and check its cleanup, then stop (checks the
+    /// setups; needs no fault injection, so it runs on the default kernel too).
+    #[arg(long)]
+    no_inject: bool,
 }
 
 /// Runs the allocation-failure sweeps; `Err` on any violation, or when fault injection is missing.
@@ -47,10 +51,14 @@ pub fn run(args: &FailNthArgs) -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
         return Err("failnth: needs root (debugfs, module loading, driver binding)".into());
     }
-    inject::configure().map_err(|e| format!("failnth: fault injection unavailable: {e}"))?;
-    let fail = sys::FailNth::open().map_err(|e| format!("failnth: fail-nth: {e}"))?;
+    let fail = if args.no_inject {
+        None
+    } else {
+        inject::configure().map_err(|e| format!("failnth: fault injection unavailable: {e}"))?;
+        Some(sys::FailNth::open().map_err(|e| format!("failnth: fail-nth: {e}"))?)
+    };
     let mut kmsg = inject::Kmsg::open()?;
-    let kmemleak = !args.no_kmemleak && kmemleak::clear();
+    let kmemleak = fail.is_some() && !args.no_kmemleak && kmemleak::clear();
     let started = std::time::Instant::now();
 
     let world = {
@@ -72,34 +80,39 @@ pub fn run(args: &FailNthArgs) -> Result<(), String> {
             tally.skipped.push(kind.name);
             continue;
         }
-        if let Err(e) = sweep::sweep(&kind, &world, &fail, &mut kmsg, args.max_n, &mut tally) {
+        if let Err(e) = sweep::sweep(
+            &kind,
+            &world,
+            fail.as_ref(),
+            &mut kmsg,
+            args.max_n,
+            &mut tally,
+        ) {
             eprintln!("failnth: VIOLATION {}: {e}", kind.name);
             tally.violations.push(format!("{}: {e}", kind.name));
         }
     }
     let ioctl_injected = tally.injected;
-    let probe = if args.no_probe || !args.only.is_empty() {
-        0
-    } else {
-        probe::sweep_bind(&fail, &mut kmsg, args.max_n, &mut tally).unwrap_or_else(|e| {
-            tally.violations.push(format!("probe: {e}"));
-            0
-        })
+    // The probe and init sweeps run with injection and a full run (not with --only).
+    let probe_paths = fail.as_ref().filter(|_| args.only.is_empty());
+    let probe = match probe_paths.filter(|_| !args.no_probe) {
+        None => 0,
+        Some(fail) => {
+            probe::sweep_bind(fail, &mut kmsg, args.max_n, &mut tally).unwrap_or_else(|e| {
+                tally.violations.push(format!("probe: {e}"));
+                0
+            })
+        }
     };
-    let init = if args.no_init || !args.only.is_empty() {
-        0
-    } else {
-        probe::sweep_init(
-            &fail,
-            &mut kmsg,
-            args.max_n,
-            args.init_stride.max(1),
-            &mut tally,
-        )
-        .unwrap_or_else(|e| {
-            tally.violations.push(format!("module init: {e}"));
-            0
-        })
+    let init = match probe_paths.filter(|_| !args.no_init) {
+        None => 0,
+        Some(fail) => {
+            let stride = args.init_stride.max(1);
+            probe::sweep_init(fail, &mut kmsg, args.max_n, stride, &mut tally).unwrap_or_else(|e| {
+                tally.violations.push(format!("module init: {e}"));
+                0
+            })
+        }
     };
     if kmemleak {
         match kmemleak::scan() {

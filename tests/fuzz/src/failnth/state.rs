@@ -74,8 +74,13 @@ impl State {
 
     /// The fields that differ, as `field: before → after`; empty when equal.
     pub fn diff(&self, after: &Self) -> String {
+        self.diff_except(after, &[])
+    }
+
+    /// [`diff`](Self::diff) leaving out the fields named in `except`.
+    pub fn diff_except(&self, after: &Self, except: &[&str]) -> String {
         let mut out = String::new();
-        for (k, v) in &self.0 {
+        for (k, v) in self.0.iter().filter(|(k, _)| !except.contains(&k.as_str())) {
             match after.0.iter().find(|(k2, _)| k2 == k) {
                 Some((_, v2)) if v2 == v => {}
                 Some((_, v2)) => {
@@ -86,7 +91,11 @@ impl State {
                 }
             }
         }
-        for (k, v) in &after.0 {
+        for (k, v) in after
+            .0
+            .iter()
+            .filter(|(k, _)| !except.contains(&k.as_str()))
+        {
             if !self.0.iter().any(|(k2, _)| k2 == k) {
                 let _ = write!(out, "{k}: (none) -> {v}; ");
             }
