@@ -105,7 +105,8 @@ impl Kmsg {
         let frames: Vec<&str> = records[start + 1..]
             .iter()
             .map(|r| r.trim())
-            .filter(|r| r.contains("+0x"))
+            // "? name" frames are stale return addresses the unwinder found on the stack.
+            .filter(|r| r.contains("+0x") && !r.starts_with('?'))
             .take_while(|r| !r.contains("FAULT_INJECTION"))
             .collect();
         let module = frames.iter().find(|f| f.contains("[lightos_core]"));
@@ -142,19 +143,17 @@ fn is_allocator_frame(frame: &str) -> bool {
         "krealloc",
         "__krealloc",
     ];
-    let name = frame.trim_start_matches('?').trim();
-    PREFIXES.iter().any(|p| name.starts_with(p))
-        || name.contains("7kmalloc")
-        || name.contains("7vmalloc")
-        || name.contains("8kvmalloc")
-        || name.contains("9allocator")
-        || name.contains("Allocator")
-        || name.contains("alloc_noprof")
+    PREFIXES.iter().any(|p| frame.starts_with(p))
+        || frame.contains("7kmalloc")
+        || frame.contains("7vmalloc")
+        || frame.contains("8kvmalloc")
+        || frame.contains("9allocator")
+        || frame.contains("Allocator")
+        || frame.contains("alloc_noprof")
 }
 
 /// A frame as `function+off/len [module]`, a Rust symbol cut to its path's last identifiers.
 fn short_frame(frame: &str) -> String {
-    let frame = frame.trim_start_matches('?').trim();
     let (sym, rest) = frame.split_once('+').unwrap_or((frame, ""));
     let sym = if sym.starts_with("_R") {
         demangle_idents(sym)
@@ -168,28 +167,41 @@ fn short_frame(frame: &str) -> String {
     format!("{sym}{module}")
 }
 
-/// The identifiers of a Rust v0 symbol (`<len><ident>` runs), joined by `::`, last four only.
-/// Crude, for reading only: generic arguments and hashes may leave stray pieces.
+/// The identifiers of a Rust v0 symbol (`<len><ident>` runs, skipping `s<base62>_`
+/// disambiguators and `B<base62>_` back-references), joined by `::`, the last four only.
+/// Crude, for reading only: generic arguments may leave stray pieces.
 fn demangle_idents(sym: &str) -> String {
     let b = sym.as_bytes();
     let mut idents = Vec::new();
-    let mut i = 0;
+    let mut i = 2; // after "_R"
     while i < b.len() {
-        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()) {
+        let c = b[i];
+        if (c == b's' || c == b'B') && i + 1 < b.len() {
+            // A disambiguator or back-reference: base-62 digits up to '_'.
+            if let Some(end) = b[i + 1..].iter().position(|&x| !x.is_ascii_alphanumeric()) {
+                if b[i + 1 + end] == b'_' {
+                    i += end + 2;
+                    continue;
+                }
+            }
+        }
+        if c.is_ascii_digit() {
             let mut j = i;
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;
             }
             let len: usize = sym[i..j].parse().unwrap_or(0);
-            if len > 0 && j + len <= b.len() {
-                let id = &sym[j..j + len];
-                if id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-                    && id.as_bytes()[0].is_ascii_alphabetic()
-                {
-                    idents.push(id);
-                    i = j + len;
-                    continue;
-                }
+            // An identifier starting with a digit is prefixed with '_'.
+            let start =
+                if b.get(j) == Some(&b'_') && b.get(j + 1).is_some_and(|x| x.is_ascii_digit()) {
+                    j + 1
+                } else {
+                    j
+                };
+            if len > 0 && start + len <= b.len() {
+                idents.push(&sym[start..start + len]);
+                i = start + len;
+                continue;
             }
             i = j;
         } else {
@@ -201,4 +213,29 @@ fn demangle_idents(sym: &str) -> String {
     }
     let skip = idents.len().saturating_sub(4);
     idents[skip..].join("::")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_symbols_shorten_to_their_path() {
+        assert_eq!(
+            demangle_idents("_RNvMs0_NtCs5roEeaIW_12lightos_core5quotaNtB5_7Account6charge"),
+            "lightos_core::quota::Account::charge"
+        );
+        assert_eq!(
+            short_frame("_RNvNtCs5roEeaIW_12lightos_core4file4open+0x1c/0x80 [lightos_core]"),
+            "lightos_core::file::open [lightos_core]"
+        );
+        assert_eq!(short_frame("kobject_add+0x10/0x20"), "kobject_add");
+    }
+
+    #[test]
+    fn allocator_frames_are_skipped() {
+        assert!(is_allocator_frame("__kmalloc_noprof+0x1/0x2"));
+        assert!(is_allocator_frame("should_failslab+0x1/0x2"));
+        assert!(!is_allocator_frame("kobject_add+0x10/0x20"));
+    }
 }

@@ -27,6 +27,9 @@ pub struct FailNthArgs {
     /// The largest n tried per sweep (a sweep still failing there is a violation).
     #[arg(long, default_value_t = 5000)]
     max_n: u32,
+    /// Skip the call kinds (ioctls, mmap, open, close): only the probe and init sweeps.
+    #[arg(long)]
+    no_calls: bool,
     /// Skip the photonic probe sweep.
     #[arg(long)]
     no_probe: bool,
@@ -69,6 +72,9 @@ pub fn run(args: &FailNthArgs) -> Result<(), String> {
     };
     let mut tally = sweep::Tally::default();
     for kind in kinds::all() {
+        if args.no_calls {
+            break;
+        }
         if !args.only.is_empty() && !args.only.iter().any(|o| kind.name.contains(o.as_str())) {
             continue;
         }

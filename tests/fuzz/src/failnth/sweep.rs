@@ -131,6 +131,7 @@ pub fn sweep(
     max_n: u32,
     tally: &mut Tally,
 ) -> Result<(), String> {
+    let started = std::time::Instant::now();
     let global = State::capture(&[])?;
     let mut found = Vec::new();
     let mut violation = |what: String| {
@@ -241,13 +242,14 @@ pub fn sweep(
         n += 1;
     }
     println!(
-        "failnth: {:<44} {:>4} tries, {:>4} injected: {:>4} ENOMEM, {:>3} tolerated (unarmed: {})",
+        "failnth: {:<44} {:>4} tries, {:>4} injected: {:>4} ENOMEM, {:>3} tolerated (unarmed: {}; {} s)",
         kind.name,
         n,
         injected,
         enomem,
         tolerated,
-        show(expected)
+        show(expected),
+        started.elapsed().as_secs()
     );
     tally.kinds += 1;
     tally.tries += tries;
