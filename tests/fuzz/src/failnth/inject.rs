@@ -94,7 +94,7 @@ impl Kmsg {
         out
     }
 
-    /// Where the failure injected since [`skip`](Self::skip) fired: the first frame in
+    /// Where the failure injected since [`skip`](Self::skip) fired: the innermost frames in
     /// lightos_core, else the first frame outside the allocators; `None` when nothing was logged
     /// (allocations with `__GFP_NOWARN` fail silently).
     pub fn site(&mut self) -> Option<String> {
@@ -109,9 +109,20 @@ impl Kmsg {
             .filter(|r| r.contains("+0x") && !r.starts_with('?'))
             .take_while(|r| !r.contains("FAULT_INJECTION"))
             .collect();
-        let module = frames.iter().find(|f| f.contains("[lightos_core]"));
-        let outside = frames.iter().find(|f| !is_allocator_frame(f));
-        module.or(outside).map(|f| short_frame(f))
+        // The innermost three lightos_core frames, callee first ("a < b < c").
+        let module: Vec<String> = frames
+            .iter()
+            .filter(|f| f.contains("[lightos_core]"))
+            .take(3)
+            .map(|f| short_frame(f).replace(" [lightos_core]", ""))
+            .collect();
+        if !module.is_empty() {
+            return Some(format!("[lightos_core] {}", module.join(" < ")));
+        }
+        frames
+            .iter()
+            .find(|f| !is_allocator_frame(f))
+            .map(|f| short_frame(f))
     }
 }
 

@@ -43,10 +43,22 @@ fn keep<T: 'static>(v: T) -> Box<dyn std::any::Any> {
     Box::new(v)
 }
 
-/// Memory the kernel writes into, every page touched beforehand (a first touch would allocate).
+/// Writes every page of `v` (volatile, so the compiler cannot turn the allocation into an
+/// untouched `calloc`): a first write by the kernel would fault a page in, and that fault's
+/// allocation would be counted (and could fail, as EFAULT) inside the call under test.
+fn touch<T>(v: &mut [T]) {
+    let base = v.as_mut_ptr().cast::<u8>();
+    let len = std::mem::size_of_val(v);
+    for off in (0..len).step_by(4096).chain(len.checked_sub(1)) {
+        // SAFETY: `off < len`, inside `v`'s bytes; writing 0 into plain-data `T` (u8, Event) is valid.
+        unsafe { std::ptr::write_volatile(base.add(off), 0) };
+    }
+}
+
+/// Zeroed memory the kernel writes into, every page touched.
 fn touched(len: usize) -> Vec<u8> {
-    let mut v = vec![0xa5u8; len];
-    v.fill(0);
+    let mut v = vec![0u8; len];
+    touch(&mut v);
     v
 }
 
@@ -500,6 +512,7 @@ fn event_wait(timeout_ms: u64) -> Result<Case, String> {
     let fd = fx::open()?;
     let c = fd.0;
     let mut events = vec![u::Event::default(); u::EVENT_LOG_ENTRIES as usize];
+    touch(&mut events);
     let ptr = events.as_mut_ptr() as u64;
     Ok(Case {
         contexts: vec![c],
