@@ -53,33 +53,69 @@ pub fn configure() -> Result<(), String> {
     Ok(())
 }
 
-/// `/dev/kmsg`, read from its end, to learn where an injected failure fired.
-pub struct Kmsg(fs::File);
+/// A kernel report (WARNING, BUG, KASAN, UBSAN, lockdep) seen in the log.
+#[derive(Debug)]
+pub struct Report {
+    /// Whether its stack passes through lightos_core (else it is the core kernel's).
+    pub lightos: bool,
+    /// Its first line and the first frames.
+    pub text: String,
+}
+
+/// Lines that start a kernel report.
+const REPORT_STARTS: [&str; 8] = [
+    "WARNING:",
+    "BUG:",
+    "KASAN:",
+    "UBSAN:",
+    "possible circular locking dependency",
+    "inconsistent lock state",
+    "general protection fault",
+    "kmemleak:",
+];
+
+/// `/dev/kmsg`, read from its end, to learn where an injected failure fired and to catch kernel
+/// reports (every read scans for them; [`take_reports`](Self::take_reports) hands them over).
+pub struct Kmsg {
+    file: fs::File,
+    reports: Vec<Report>,
+}
 
 impl Kmsg {
-    /// Opens `/dev/kmsg` non-blocking.
+    /// Opens `/dev/kmsg` non-blocking, positioned after the records logged so far.
     pub fn open() -> Result<Self, String> {
         use std::os::unix::fs::OpenOptionsExt;
-        fs::OpenOptions::new()
+        let file = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open("/dev/kmsg")
-            .map(Self)
-            .map_err(|e| format!("/dev/kmsg: {e}"))
-    }
-
-    /// Skips every record logged so far.
-    pub fn skip(&self) {
+            .map_err(|e| format!("/dev/kmsg: {e}"))?;
         // SAFETY: seeking /dev/kmsg to its end has no memory effects.
-        unsafe { libc::lseek(self.0.as_raw_fd(), 0, libc::SEEK_END) };
+        unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) };
+        Ok(Self {
+            file,
+            reports: Vec::new(),
+        })
     }
 
-    /// The records logged since [`skip`](Self::skip), their text only.
-    pub fn drain(&mut self) -> Vec<String> {
+    /// Reads past every record logged so far (scanning them for reports).
+    pub fn skip(&mut self) {
+        self.drain();
+    }
+
+    /// The kernel reports seen since the last call.
+    pub fn take_reports(&mut self) -> Vec<Report> {
+        self.drain();
+        std::mem::take(&mut self.reports)
+    }
+
+    /// The records logged since the last read, their text only; kernel reports among them are
+    /// kept for [`take_reports`](Self::take_reports).
+    fn drain(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; 8192];
         loop {
-            match self.0.read(&mut buf) {
+            match self.file.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     let rec = String::from_utf8_lossy(&buf[..n]);
@@ -89,6 +125,21 @@ impl Kmsg {
                 // EPIPE: records were overwritten; the next read goes on from the oldest kept.
                 Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
                 Err(_) => break,
+            }
+        }
+        for (i, r) in out.iter().enumerate() {
+            if REPORT_STARTS.iter().any(|s| r.contains(s)) && !r.contains("FAULT_INJECTION") {
+                let tail = &out[i..(i + 60).min(out.len())];
+                let frames: Vec<&str> = tail
+                    .iter()
+                    .map(|l| l.trim())
+                    .filter(|l| l.contains("+0x") && !l.starts_with('?'))
+                    .take(8)
+                    .collect();
+                self.reports.push(Report {
+                    lightos: tail.iter().any(|l| l.contains("lightos")),
+                    text: format!("{} | {}", r.trim(), frames.join(" < ")),
+                });
             }
         }
         out
@@ -116,13 +167,20 @@ impl Kmsg {
             .take(3)
             .map(|f| short_frame(f).replace(" [lightos_core]", ""))
             .collect();
-        if !module.is_empty() {
-            return Some(format!("[lightos_core] {}", module.join(" < ")));
-        }
-        frames
+        // The allocation's caller, when it is not lightos_core itself (a kernel service it called).
+        let caller = frames
             .iter()
             .find(|f| !is_allocator_frame(f))
-            .map(|f| short_frame(f))
+            .filter(|f| !f.contains("[lightos_core]"))
+            .map(|f| short_frame(f));
+        if module.is_empty() {
+            return caller;
+        }
+        Some(format!(
+            "{}[lightos_core] {}",
+            caller.map(|c| format!("{c} in ")).unwrap_or_default(),
+            module.join(" < ")
+        ))
     }
 }
 

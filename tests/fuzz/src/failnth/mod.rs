@@ -146,12 +146,19 @@ pub fn run(args: &FailNthArgs) -> Result<(), String> {
     } else {
         println!("failnth: kmemleak: not scanned");
     }
+    tally.kernel_reports(&mut kmsg, "the run");
     for (site, count) in &tally.tolerated {
         println!("failnth: tolerated {count:>3}x: {site}");
     }
+    for other in &tally.other_errnos {
+        println!("failnth: clean failure, errno not ENOMEM: {other}");
+    }
+    for report in &tally.core_reports {
+        println!("failnth: core-kernel report (not lightos_core): {report}");
+    }
     println!(
-        "failnth: {} ioctls, {} call kinds{}, {} tries, {} failures injected ({} ENOMEM, {} tolerated), \
-         ioctls/mmap {}, probe {}, init {}, {} violations, {} s",
+        "failnth: {} ioctls, {} call kinds{}, {} tries, {} failures injected ({} ENOMEM, {} tolerated, \
+         {} other errno), ioctls/mmap {}, probe {}, init {}, {} core-kernel reports, {} violations, {} s",
         tally.ioctls.len(),
         tally.kinds,
         if tally.skipped.is_empty() {
@@ -163,9 +170,11 @@ pub fn run(args: &FailNthArgs) -> Result<(), String> {
         tally.injected,
         tally.enomem,
         tally.tolerated_total(),
+        tally.other_errnos.len(),
         ioctl_injected,
         probe,
         init,
+        tally.core_reports.len(),
         tally.violations.len(),
         started.elapsed().as_secs()
     );

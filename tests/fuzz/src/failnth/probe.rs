@@ -94,17 +94,19 @@ pub fn sweep_bind(
     check_local_probe(&addr)?;
     let mut found = Vec::new();
     let mut sites = Vec::new();
+    let mut others = Vec::new();
     let mut violation = |what: String| {
         eprintln!("failnth: VIOLATION probe {addr}: {what}");
         found.push(format!("probe {addr}: {what}"));
     };
     driver_write("unbind", &addr)?;
-    let state = State::capture(&[])?;
-    let backends = debugfs_backends();
     let bind = fs::OpenOptions::new()
         .write(true)
         .open(format!("{DRIVER}/bind"))
         .map_err(|e| format!("{DRIVER}/bind: {e}"))?;
+    // Captured with `bind` open, as it stays during the sweep.
+    let state = State::capture(&[])?;
+    let backends = debugfs_backends();
     let (mut injected, mut enomem, mut tolerated) = (0u64, 0u64, 0u64);
     let mut n = 1;
     let unbound_state_ok = |violation: &mut dyn FnMut(String), n: u32, what: &str| {
@@ -165,9 +167,10 @@ pub fn sweep_bind(
                 if e.raw_os_error() == Some(libc::ENOMEM) {
                     enomem += 1;
                 } else {
-                    violation(format!(
-                        "n = {n}: failure at {site} made bind fail with {e}, not ENOMEM"
-                    ));
+                    // The kernel service that failed answered otherwise (pci_alloc_irq_vectors:
+                    // ENOSPC); the probe passes its error on. Clean (checked below), reported.
+                    println!("failnth: probe n = {n}: failure at {site}: bind failed with {e}");
+                    others.push(format!("photonic probe: {e} at {site}"));
                 }
                 unbound_state_ok(&mut violation, n, &format!("bind failed ({e}, at {site})"));
                 // A clean bind must work after the failed one.
@@ -192,10 +195,12 @@ pub fn sweep_bind(
         format!("photonic probe (bind {addr})")
     );
     tally.tries += u64::from(n);
+    tally.other_errnos.extend(others);
     tally.violations.extend(found);
     for site in sites {
         *tally.tolerated.entry(site).or_default() += 1;
     }
+    tally.kernel_reports(kmsg, "photonic probe");
     tally.injected += injected;
     tally.enomem += enomem;
     Ok(injected)
@@ -242,6 +247,7 @@ pub fn sweep_init(
 ) -> Result<u64, String> {
     let mut found = Vec::new();
     let mut sites = Vec::new();
+    let mut others = Vec::new();
     let mut violation = |what: String| {
         eprintln!("failnth: VIOLATION module init: {what}");
         found.push(format!("module init: {what}"));
@@ -303,9 +309,8 @@ pub fn sweep_init(
                 if e == libc::ENOMEM {
                     enomem += 1;
                 } else {
-                    violation(format!(
-                        "n = {n}: failure at {site} made the load fail with errno {e}, not ENOMEM"
-                    ));
+                    println!("failnth: init n = {n}: failure at {site}: finit_module failed with errno {e}");
+                    others.push(format!("module init: errno {e} at {site}"));
                 }
                 if loaded()
                     || Path::new(sys::DEV).exists()
@@ -336,9 +341,11 @@ pub fn sweep_init(
     tally.tries += tries;
     tally.injected += injected;
     tally.enomem += enomem;
+    tally.other_errnos.extend(others);
     tally.violations.extend(found);
     for site in sites {
         *tally.tolerated.entry(site).or_default() += 1;
     }
+    tally.kernel_reports(kmsg, "module init");
     Ok(injected)
 }

@@ -80,6 +80,27 @@ pub struct Tally {
     pub tolerated: BTreeMap<String, u64>,
     /// What went wrong.
     pub violations: Vec<String>,
+    /// Probe and init failures that ended cleanly with another errno than ENOMEM (passed on from
+    /// the kernel service that failed), with errno and site.
+    pub other_errnos: Vec<String>,
+    /// Kernel reports (WARNING, BUG, ...) whose stack is the core kernel's alone.
+    pub core_reports: Vec<String>,
+}
+
+impl Tally {
+    /// Files the kernel reports `kmsg` saw: one through lightos_core is a violation of `what`.
+    pub fn kernel_reports(&mut self, kmsg: &mut Kmsg, what: &str) {
+        for r in kmsg.take_reports() {
+            if r.lightos {
+                eprintln!("failnth: VIOLATION {what}: kernel report: {}", r.text);
+                self.violations
+                    .push(format!("{what}: kernel report: {}", r.text));
+            } else {
+                eprintln!("failnth: core-kernel report during {what}: {}", r.text);
+                self.core_reports.push(format!("{what}: {}", r.text));
+            }
+        }
+    }
 }
 
 impl Tally {
@@ -251,6 +272,7 @@ pub fn sweep(
         show(expected),
         started.elapsed().as_secs()
     );
+    tally.kernel_reports(kmsg, kind.name);
     tally.kinds += 1;
     tally.tries += tries;
     tally.violations.extend(found);
