@@ -63,7 +63,7 @@ pub struct Report {
 }
 
 /// Lines that start a kernel report.
-const REPORT_STARTS: [&str; 8] = [
+const REPORT_STARTS: [&str; 7] = [
     "WARNING:",
     "BUG:",
     "KASAN:",
@@ -71,7 +71,6 @@ const REPORT_STARTS: [&str; 8] = [
     "possible circular locking dependency",
     "inconsistent lock state",
     "general protection fault",
-    "kmemleak:",
 ];
 
 /// `/dev/kmsg`, read from its end, to learn where an injected failure fired and to catch kernel
@@ -128,16 +127,22 @@ impl Kmsg {
             }
         }
         for (i, r) in out.iter().enumerate() {
-            if REPORT_STARTS.iter().any(|s| r.contains(s)) && !r.contains("FAULT_INJECTION") {
-                let tail = &out[i..(i + 60).min(out.len())];
-                let frames: Vec<&str> = tail
+            if REPORT_STARTS.iter().any(|s| r.contains(s)) {
+                // The report's own lines: up to its end marker or the next injected failure.
+                let tail: Vec<&str> = out[i..(i + 80).min(out.len())]
                     .iter()
                     .map(|l| l.trim())
+                    .take_while(|l| !l.contains("FAULT_INJECTION"))
+                    .take_while(|l| !l.contains("end trace"))
+                    .collect();
+                let frames: Vec<&str> = tail
+                    .iter()
+                    .copied()
                     .filter(|l| l.contains("+0x") && !l.starts_with('?'))
                     .take(8)
                     .collect();
                 self.reports.push(Report {
-                    lightos: tail.iter().any(|l| l.contains("lightos")),
+                    lightos: tail.iter().any(|l| l.contains("lightos_core")),
                     text: format!("{} | {}", r.trim(), frames.join(" < ")),
                 });
             }

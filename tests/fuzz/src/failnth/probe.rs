@@ -1,6 +1,7 @@
 //! The probe paths under injection: binding a photonic NPU (its probe runs inside the `write` to
 //! the driver's `bind` file) and loading the module (`finit_module`, whose init registers
-//! `/dev/lightos` and the PCI driver, which probes every NPU).
+//! `/dev/lightos`, debugfs and the PCI driver; the NPUs' `driver_override` keeps them from binding
+//! during that sweep, their probe being swept on its own).
 //!
 //! Both run in the calling task, so its `fail-nth` reaches them: driver_register() and the
 //! `bind` file probe synchronously, and pci_call_probe() (drivers/pci/pci-driver.c) calls the
@@ -206,6 +207,15 @@ pub fn sweep_bind(
     Ok(injected)
 }
 
+/// Sets every NPU's `driver_override` (`none`: no driver binds it; empty: any matching one).
+fn override_npus(value: &str) -> Result<(), String> {
+    for addr in npu_addresses() {
+        let path = format!("/sys/bus/pci/devices/{addr}/driver_override");
+        fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Whether lightos_core is loaded.
 fn loaded() -> bool {
     Path::new("/sys/module/lightos_core").exists()
@@ -258,6 +268,9 @@ pub fn sweep_init(
         check_local_probe(&addr)?;
     }
     unload()?;
+    // The NPUs' probe has its own sweep (above); during this one no NPU binds, so that every try
+    // is the init alone (a probe failing in init only leaves its NPU unbound).
+    override_npus("none")?;
     let (mut injected, mut enomem, mut tolerated, mut in_module) = (0u64, 0u64, 0u64, 0u64);
     let mut tries = 0u64;
     let mut n = 1;
@@ -275,7 +288,7 @@ pub fn sweep_init(
         if !fired {
             match r {
                 Ok(()) => {
-                    if let Err(e) = works(npus) {
+                    if let Err(e) = works(0) {
                         violation(format!("n = {n} (nothing injected): loaded but {e}"));
                     }
                 }
@@ -325,7 +338,11 @@ pub fn sweep_init(
         }
         n += stride;
     }
-    // Whatever happened, a clean load must work now.
+    // Whatever happened, a clean load must work now, and bind the NPUs again.
+    if loaded() {
+        unload()?;
+    }
+    override_npus("")?;
     if !loaded() {
         if let Err(e) = sys::finit_module(ko.as_raw_fd()) {
             violation(format!("a clean load after the sweep fails: errno {e}"));
