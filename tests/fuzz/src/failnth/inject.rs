@@ -142,7 +142,10 @@ impl Kmsg {
                     .take(8)
                     .collect();
                 self.reports.push(Report {
-                    lightos: tail.iter().any(|l| l.contains("lightos_core")),
+                    // Frames only: the "Modules linked in: lightos_core" line names every loaded module.
+                    lightos: tail
+                        .iter()
+                        .any(|l| l.contains("+0x") && l.contains("lightos_core")),
                     text: format!("{} | {}", r.trim(), frames.join(" < ")),
                 });
             }

@@ -207,7 +207,8 @@ pub fn sweep_bind(
     Ok(injected)
 }
 
-/// Sets every NPU's `driver_override` (`none`: no driver binds it; empty: any matching one).
+/// Sets every NPU's `driver_override` (`none`: no driver binds it; a bare newline clears it: any
+/// matching driver; an empty write would not reach the attribute at all).
 fn override_npus(value: &str) -> Result<(), String> {
     for addr in npu_addresses() {
         let path = format!("/sys/bus/pci/devices/{addr}/driver_override");
@@ -342,7 +343,7 @@ pub fn sweep_init(
     if loaded() {
         unload()?;
     }
-    override_npus("")?;
+    override_npus("\n")?;
     if !loaded() {
         if let Err(e) = sys::finit_module(ko.as_raw_fd()) {
             violation(format!("a clean load after the sweep fails: errno {e}"));
