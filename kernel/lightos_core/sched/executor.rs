@@ -168,15 +168,18 @@ impl Executor {
     fn next_job(&self, deadline_ns: u64, nonblock: bool) -> Result<Arc<Job>> {
         let mut st = self.state.lock();
         loop {
+            // Room for the job in `running` before one leaves the queue: an allocation failing
+            // after the pop would lose the job (neither queued nor running, waited on until its
+            // timeout).
+            st.running.reserve(1, GFP_KERNEL)?;
             while let Some(job) = st.queued.pop() {
                 if job.start() {
-                    st.running.push(
-                        Running {
-                            job: job.clone(),
-                            handles: [0; uapi::MAX_OPERANDS],
-                        },
-                        GFP_KERNEL,
-                    )?;
+                    let running = Running {
+                        job: job.clone(),
+                        handles: [0; uapi::MAX_OPERANDS],
+                    };
+                    // Cannot fail: room was reserved above, under the same lock.
+                    st.running.push_within_capacity(running).map_err(|_| ENOMEM)?;
                     return Ok(job);
                 }
                 // Aborted or timed out while queued: skip it.

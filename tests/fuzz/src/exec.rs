@@ -315,7 +315,7 @@ impl Executor {
         }
         self.counters.calls.fetch_add(1, Ordering::Relaxed);
         self.counters.ioctls.fetch_add(1, Ordering::Relaxed);
-        let armed = fail_nth > 0 && self.inject && sys::fail_nth_arm(fail_nth).is_ok();
+        let armed = fail_nth > 0 && self.inject && with_fail_nth(|f| f.arm(fail_nth).is_ok());
         if let Some(k) = kcov.as_mut() {
             k.start();
         }
@@ -323,7 +323,7 @@ impl Executor {
         if let Some(k) = kcov.as_mut() {
             k.stop();
         }
-        if armed && sys::fail_nth_disarm() {
+        if armed && with_fail_nth(|f| f.disarm()) {
             self.counters.injected.fetch_add(1, Ordering::Relaxed);
         }
         if let Some((a, len)) = ro {
@@ -1140,6 +1140,15 @@ fn with_scratch<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 64 << 10]);
     }
     SCRATCH.with(|s| f(&mut s.borrow_mut()))
+}
+
+/// Runs `f` on this thread's `fail-nth` file, opened once per thread (arming must not open it:
+/// the open's own allocations would consume the armed count). False when unavailable.
+fn with_fail_nth(f: impl FnOnce(&sys::FailNth) -> bool) -> bool {
+    thread_local! {
+        static FAIL_NTH: Option<sys::FailNth> = sys::FailNth::open().ok();
+    }
+    FAIL_NTH.with(|file| file.as_ref().is_some_and(f))
 }
 
 fn map_flags(private: bool) -> i32 {

@@ -216,6 +216,8 @@ fn worker(a: &RunArgs, seed: u64, id: u32, shared: &'static Shared, kcov: bool) 
         }
     };
     let range = if kcov { sys::module_range() } else { None };
+    // A program stuck 5 s in interruptible waits (a mutated far deadline) gets them interrupted.
+    crate::watchdog::start(move || shared.heartbeat(), Duration::from_secs(5));
     let mut exec = Executor::new(shared.totals(), kcov, a.npus);
     if a.profile {
         exec = exec.with_profile();
@@ -295,8 +297,11 @@ pub fn replay(path: &str, repeat: u32, npus: u8) -> Result<(), String> {
     let mut kmsg = Kmsg::open().map_err(|e| format!("/dev/kmsg: {e}"))?;
     let totals = Box::leak(Box::default());
     let exec = Arc::new(Executor::new(totals, false, npus));
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    crate::watchdog::start(|| RUNS.load(Ordering::Relaxed), Duration::from_secs(5));
     for i in 0..repeat.max(1) {
         exec.run(&prog, None);
+        RUNS.fetch_add(1, Ordering::Relaxed);
         let reports: Vec<String> = kmsg
             .new_lines()
             .into_iter()

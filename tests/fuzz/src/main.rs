@@ -13,6 +13,7 @@ mod kmsg;
 mod prog;
 mod shared;
 mod sys;
+mod watchdog;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
