@@ -45,8 +45,5 @@ if [ -w $KML ]; then
     fi
 fi
 # Reports of every level (the console shows only errors): lockdep and KASAN print at KERN_WARNING/ERR.
-if dmesg | grep -E 'BUG:|WARNING:|Oops|general protection|KASAN|KFENCE|UBSAN|possible circular|possible recursive|inconsistent lock|DEBUG_LOCKS_WARN|panicked at|blocked for more than|list_(add|del) corruption|refcount_t:' > /tmp/reports; then
-    echo "fuzz-guest: kernel reports:"; cat /tmp/reports
-    fail="$fail kernel-report"
-fi
+lightos-fuzz kernel-log || fail="$fail kernel-report"
 if [ -z "$fail" ]; then echo "fuzz-guest: PASS"; else echo "fuzz-guest: FAIL:$fail"; exit 1; fi

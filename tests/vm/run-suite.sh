@@ -132,5 +132,10 @@ check "lightos governor refuses an unknown device and an empty stream" \
       "lightos governor --devices nope0 2>&1 | grep -q 'nope0' && ! lightos governor --jobs 0 2>/dev/null"
 if [ -x "$LAST" ]; then suite "$LAST"; else echo "[guest] $LAST missing: counted as 1 failure"; add 0 1; fi
 
+# The console shows errors only; lockdep and some sanitizers report at KERN_WARNING, so the whole log
+# is read here (with lockdep in the test kernel, an inversion anywhere in the suite fails this check).
+check "the kernel log, every level, has no BUG, WARNING, lockdep or sanitizer report" \
+      "lightos-fuzz kernel-log"
+
 echo "guest: $passed passed, $failed failed"
 [ "$failed" = 0 ]

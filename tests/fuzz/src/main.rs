@@ -42,6 +42,8 @@ enum Command {
     },
     /// Check that the module's counters are back to zero (after a run, with no fuzzer left).
     Check,
+    /// Read the whole kernel log (every level) and fail on any oops, WARN, lockdep or sanitizer report.
+    KernelLog,
     /// Sweep allocation failures over every ioctl and the probe path (needs the debug kernel).
     Failnth(failnth::FailNthArgs),
 }
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Run(a) => fuzz::run(a),
         Command::Replay { file, repeat, npus } => fuzz::replay(file, *repeat, *npus),
         Command::Check => check::run(),
+        Command::KernelLog => kmsg::scan_all(),
         Command::Failnth(a) => failnth::run(a),
     };
     match result {
