@@ -41,8 +41,8 @@ bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORM
 demo: guest ## Boot the guest with two emulated photonic NPUs; run an MLP on cpu0 and photonic0, MATMULs on both NPUs and a spiking network
 	@qemu/run --photonic 2 --log build/vm/demo-serial.log --add qemu/demo.sh -- 'sh demo.sh'
 
-fuzz: setup ## Fuzz /dev/lightos on the debug kernel: SECONDS=300 SEED=<clock> PROCS=2, or REPLAY=file.json
-	@FUZZ_SECONDS=$(SECONDS) FUZZ_SEED=$(SEED) FUZZ_PROCS=$(PROCS) FUZZ_REPLAY=$(REPLAY) tests/fuzz/run.sh
+fuzz: setup ## Fuzz /dev/lightos on the debug kernel: SECONDS=300 SEED=<clock> PROCS=2 SWEEP=1, or REPLAY=file.json
+	@FUZZ_SECONDS=$(SECONDS) FUZZ_SEED=$(SEED) FUZZ_PROCS=$(PROCS) FUZZ_SWEEP=$(SWEEP) FUZZ_REPLAY=$(REPLAY) tests/fuzz/run.sh
 
 vm-shell: guest ## An interactive shell in the guest with the module loaded
 	@qemu/run --interactive

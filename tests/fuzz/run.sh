@@ -9,6 +9,7 @@ cd "$LIGHTOS_ROOT"
 secs=${FUZZ_SECONDS:-300}
 seed=${FUZZ_SEED:-$(date +%s)}
 procs=${FUZZ_PROCS:-2}
+sweep=${FUZZ_SWEEP:-1}
 [[ $secs =~ ^[0-9]+$ ]] || die "SECONDS must be a number of seconds, not '$secs'"
 [[ $seed =~ ^[0-9]+$ ]] || die "SEED must be a number, not '$seed'"
 mkdir -p build/fuzz
@@ -28,7 +29,7 @@ say "fuzzing for $secs s with seed $seed ($procs worker processes), then the all
 set +e
 # The debug kernel boots in ~40 s under TCG; the sweep and checks take a few minutes more.
 qemu/run --photonic 2 --memory 2G --no-panic --cmdline loglevel=5 --timeout $((secs + 1800)) --log "$log" \
-    --add tests/fuzz/guest.sh -- "sh guest.sh $secs $seed $procs"
+    --add tests/fuzz/guest.sh -- "sh guest.sh $secs $seed $procs $sweep"
 rc=$?
 set -e
 
@@ -40,15 +41,18 @@ while IFS= read -r json; do
 done < <(awk '/^=== lightos-fuzz program begin ===/{f=1;next}/^=== lightos-fuzz program end ===/{f=0}f' "$log")
 
 done_line=$(grep -a '^fuzz: done:' "$log" | tail -n1 || true)
-sweep_line=$(grep -a '^failnth:' "$log" | tail -n1 || true)
+sweep_line=$(grep -a '^failnth: [0-9]* ioctls' "$log" | tail -n1 || true)
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$done_line"; }
 ko=$(module_out_dir)/kernel/lightos_core/lightos_core.ko
 sites=$("llvm-objdump$LLVM_SUFFIX" -dr "$ko" | grep -c 'R_X86_64_.*__sanitizer_cov_trace_pc' || true)
 pcs=$(field coverage_pcs)
 cover="n/a"
 if [ -n "$pcs" ] && [ "${sites:-0}" -gt 0 ]; then cover="$pcs of $sites kcov sites ($(( 100 * pcs / sites ))%)"; fi
+# qemu/run exits 125 when the console shows a WARNING even though the guest passed: the sweep's core
+# kernel WARNs (listed by it, not the module's) do that; the guest's own checks decide then.
 result=PASS
-[ "$rc" = 0 ] && grep -aq '^fuzz-guest: PASS' "$log" || result=FAIL
+{ [ "$rc" = 0 ] || [ "$rc" = 125 ]; } && grep -aq '^fuzz-guest: PASS' "$log" || result=FAIL
+[ "$result" = PASS ] && [ "$rc" = 125 ] && say "the console shows kernel warnings the sweep attributed to the core kernel (see its output)"
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n1)
 row="| $(date +%Y-%m-%d) | $seed | $(field seconds) s | $(field calls) | $(field ioctls) | $(field programs) | $(field distinct_ioctls) | $cover | $(field injected) | $(field emulator_faults) | ${sweep_line:-no sweep} | $result |"
 printf '%s\n' "$row" >> build/fuzz/runs.md
