@@ -47,5 +47,8 @@ fi
 # Last, the allocation-failure sweep (it loads the module again, many times). It reads the log itself
 # and tells a report through lightos_core (a violation) from the core kernel's own (listed: a failed
 # /proc/irq entry makes a later unbind WARN in remove_proc_entry, docs/RELIABILITY.md).
-[ "${FUZZ_SWEEP:-1}" = 1 ] && { lightos-fuzz failnth || fail="$fail allocation-failure-sweep"; }
+if [ "${FUZZ_SWEEP:-1}" = 1 ]; then
+    insmod /lib/modules/lightos_core.ko || fail="$fail insmod"
+    lightos-fuzz failnth || fail="$fail allocation-failure-sweep"
+fi
 if [ -z "$fail" ]; then echo "fuzz-guest: PASS"; else echo "fuzz-guest: FAIL:$fail"; exit 1; fi
