@@ -21,14 +21,14 @@ make -s --no-print-directory guest
 
 if [ -n "${FUZZ_REPLAY:-}" ]; then
     [ -f "$FUZZ_REPLAY" ] || die "REPLAY: no such file: $FUZZ_REPLAY"
-    exec qemu/run --photonic 2 --memory 2G --no-panic --cmdline loglevel=5 --log "$log" --add "$FUZZ_REPLAY" \
+    exec qemu/run --photonic 2 --memory 2G --no-panic --log "$log" --add "$FUZZ_REPLAY" \
         -- "lightos-fuzz replay --npus 2 $(basename "$FUZZ_REPLAY")"
 fi
 
 say "fuzzing for $secs s with seed $seed ($procs worker processes), then the allocation-failure sweep; serial log: $log"
 set +e
 # The debug kernel boots in ~40 s under TCG; the sweep and checks take a few minutes more.
-qemu/run --photonic 2 --memory 2G --no-panic --cmdline loglevel=5 --timeout $((secs + 1800)) --log "$log" \
+qemu/run --photonic 2 --memory 2G --no-panic --timeout $((secs + 1800)) --log "$log" \
     --add tests/fuzz/guest.sh -- "sh guest.sh $secs $seed $procs $sweep"
 rc=$?
 set -e
