@@ -10,7 +10,7 @@
 //! log "FAULT_INJECTION: forcing a failure" and a stack (below the console's level, so only in
 //! the ring buffer), which [`Kmsg`] reads to name the call site.
 
-use std::{fs, io::Read, os::fd::AsRawFd};
+use std::fs;
 
 /// The debugfs directories of the two injectors.
 const ATTRS: [&str; 2] = [
@@ -76,23 +76,16 @@ const REPORT_STARTS: [&str; 7] = [
 /// `/dev/kmsg`, read from its end, to learn where an injected failure fired and to catch kernel
 /// reports (every read scans for them; [`take_reports`](Self::take_reports) hands them over).
 pub struct Kmsg {
-    file: fs::File,
+    log: crate::kmsg::Kmsg,
     reports: Vec<Report>,
 }
 
 impl Kmsg {
     /// Opens `/dev/kmsg` non-blocking, positioned after the records logged so far.
     pub fn open() -> Result<Self, String> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/dev/kmsg")
-            .map_err(|e| format!("/dev/kmsg: {e}"))?;
-        // SAFETY: seeking /dev/kmsg to its end has no memory effects.
-        unsafe { libc::lseek(file.as_raw_fd(), 0, libc::SEEK_END) };
+        let log = crate::kmsg::Kmsg::open().map_err(|e| format!("/dev/kmsg: {e}"))?;
         Ok(Self {
-            file,
+            log,
             reports: Vec::new(),
         })
     }
@@ -111,21 +104,7 @@ impl Kmsg {
     /// The records logged since the last read, their text only; kernel reports among them are
     /// kept for [`take_reports`](Self::take_reports).
     fn drain(&mut self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 8192];
-        loop {
-            match self.file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let rec = String::from_utf8_lossy(&buf[..n]);
-                    let text = rec.split_once(';').map(|(_, t)| t).unwrap_or(&rec);
-                    out.push(text.lines().next().unwrap_or("").to_string());
-                }
-                // EPIPE: records were overwritten; the next read goes on from the oldest kept.
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
-                Err(_) => break,
-            }
-        }
+        let out = self.log.new_lines();
         for (i, r) in out.iter().enumerate() {
             if REPORT_STARTS.iter().any(|s| r.contains(s)) {
                 // The report's own lines: up to its end marker or the next injected failure.
