@@ -74,6 +74,16 @@ for f in ./fuzz-regression-*.json; do
     [ -e "$f" ] || continue
     check "fuzz regression ${f#./fuzz-regression-} replays without a kernel report" "lightos-fuzz replay --repeat 3 $f"
 done
+# The allocation-failure sweep of every call kind (`make fuzz` adds the probe and module-init sweeps on
+# the debug kernel): each allocation of each ioctl, mmap, open and close fails in turn and must give
+# ENOMEM with nothing changed, or the call's normal result. It is the regression test of the bugs it
+# found (JOB_FETCH losing a job, SUBMIT ending an admitted job as DEVICE_LOST; docs/RELIABILITY.md).
+echo "[guest] === lightos-fuzz failnth (calls)"
+if lightos-fuzz failnth --no-probe --no-init > /tmp/out 2>&1; then
+    tail -n 1 /tmp/out; echo "fuzz: allocation-failure sweep of every call kind ... ok"; add 1 0
+else
+    grep -E 'VIOLATION|^failnth: [0-9]+ ioctls' /tmp/out; echo "fuzz: allocation-failure sweep of every call kind ... FAILED"; add 0 1
+fi
 
 check "unbinding the photonic NPU removes photonic0, binding brings it back" \
       "S=/sys/kernel/debug/lightos/stats; npu_bind && grep -q 'backend photonic0' \$S && npu_unbind && ! grep -q 'backend photonic0' \$S && npu_bind && grep -q 'backend photonic0' \$S && npu_unbind"

@@ -45,6 +45,14 @@ impl Backend for PhotonicDevice {
         self.jobs.load()
     }
 
+    fn reserve(&self, priority: u32, n: usize) -> Result {
+        self.jobs.reserve(priority, n)
+    }
+
+    fn unreserve(&self, priority: u32, n: usize) {
+        self.jobs.unreserve(priority, n);
+    }
+
     fn enqueue(&self, job: Arc<Job>) -> Result {
         self.jobs.push(job)
     }

@@ -123,6 +123,19 @@ impl JobRunner {
         }
     }
 
+    /// Makes room for `n` jobs of queue priority `priority` ([`JobQueue::reserve`]).
+    pub(super) fn reserve(&self, priority: u32, n: usize) -> Result {
+        if self.npu.is_lost() {
+            return Err(ENODEV);
+        }
+        self.queue.lock().reserve(priority, n)
+    }
+
+    /// Gives back room [`JobRunner::reserve`] made.
+    pub(super) fn unreserve(&self, priority: u32, n: usize) {
+        self.queue.lock().unreserve(priority, n);
+    }
+
     /// Queues `job` (the caller kicks). `ENODEV` once the device is lost or closed.
     pub(super) fn push(&self, job: Arc<Job>) -> Result {
         if self.npu.is_lost() {

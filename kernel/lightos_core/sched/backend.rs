@@ -32,8 +32,14 @@ pub(crate) trait Backend: Send + Sync {
     fn counters(&self) -> &Arc<Counters>;
     /// `(queued, running)` jobs now.
     fn load(&self) -> (u32, u32);
-    /// Takes `job` without waking the backend; `ENODEV` once the backend is gone (the caller then
-    /// fails the job).
+    /// Makes room for `n` more jobs of queue priority `priority` before they are admitted, so that
+    /// as many [`Backend::enqueue`] calls cannot fail for lack of memory. `ENODEV` once the backend
+    /// is gone, `ENOMEM`.
+    fn reserve(&self, priority: u32, n: usize) -> Result;
+    /// Gives back `n` slots [`Backend::reserve`] made and no job used (admission failed).
+    fn unreserve(&self, priority: u32, n: usize);
+    /// Takes `job`, into reserved room, without waking the backend; `ENODEV` once the backend is
+    /// gone (the caller then fails the job).
     fn enqueue(&self, job: Arc<Job>) -> Result;
     /// Wakes the backend after one or more [`Backend::enqueue`] calls (one wake-up per batch).
     fn kick(&self);

@@ -256,6 +256,14 @@ impl Backend for Executor {
         st.queued.load(st.running.len())
     }
 
+    fn reserve(&self, priority: u32, n: usize) -> Result {
+        self.state.lock().queued.reserve(priority, n)
+    }
+
+    fn unreserve(&self, priority: u32, n: usize) {
+        self.state.lock().queued.unreserve(priority, n);
+    }
+
     fn enqueue(&self, job: Arc<Job>) -> Result {
         self.state.lock().queued.push(job)
     }

@@ -6,6 +6,10 @@
 //!
 //! Used by every backend that queues jobs itself (userspace executors, the photonic NPU); the
 //! owner keeps it under its own lock, next to whatever else that lock protects.
+//!
+//! Room is reserved before jobs are admitted ([`JobQueue::reserve`]), so that a push after
+//! admission never needs memory: `SUBMIT` fails with `ENOMEM` before any job exists, rather than
+//! ending an admitted job because its FIFO could not grow.
 
 use crate::{sched::job::Job, uapi};
 use kernel::{prelude::*, sync::Arc};
@@ -18,9 +22,14 @@ const LEVELS: usize = uapi::QUEUE_PRIORITY_MAX as usize + 1;
 const COMPACT_MIN: usize = 16;
 
 /// Jobs of one priority, oldest first: a vector whose first `head` slots have been taken.
+///
+/// Invariant: `slots` has capacity for `reserved` more jobs (taking, clearing and compacting keep
+/// the capacity; only a reservation grows it).
 struct Fifo {
     slots: KVec<Option<Arc<Job>>>,
     head: usize,
+    /// Pushes promised room by [`Fifo::reserve`] and not made yet.
+    reserved: usize,
 }
 
 impl Fifo {
@@ -28,6 +37,7 @@ impl Fifo {
         Self {
             slots: KVec::new(),
             head: 0,
+            reserved: 0,
         }
     }
 
@@ -35,8 +45,26 @@ impl Fifo {
         self.slots.len() - self.head
     }
 
+    fn reserve(&mut self, n: usize) -> Result {
+        let total = self.reserved.checked_add(n).ok_or(ENOMEM)?;
+        self.slots.reserve(total, GFP_KERNEL)?;
+        self.reserved = total;
+        Ok(())
+    }
+
+    fn unreserve(&mut self, n: usize) {
+        self.reserved = self.reserved.saturating_sub(n);
+    }
+
+    /// Appends `job`, into one reserved slot if there is one (then it allocates nothing).
     fn push(&mut self, job: Arc<Job>) -> Result {
-        self.slots.push(Some(job), GFP_KERNEL)?;
+        if self.reserved > 0 {
+            // The invariant gives the room; `ENOMEM` if it were ever broken.
+            self.slots.push_within_capacity(Some(job)).map_err(|_| ENOMEM)?;
+            self.reserved -= 1;
+        } else {
+            self.slots.push(Some(job), GFP_KERNEL)?;
+        }
         Ok(())
     }
 
@@ -72,13 +100,33 @@ impl JobQueue {
         }
     }
 
-    /// Appends `job` to the FIFO of its queue's priority. `ENODEV` once closed, `ENOMEM`.
+    /// The FIFO of queue priority `priority`.
+    fn level(&mut self, priority: u32) -> &mut Fifo {
+        &mut self.levels[(priority as usize).min(LEVELS - 1)]
+    }
+
+    /// Makes room for `n` more jobs of queue priority `priority`, so that as many [`JobQueue::push`]
+    /// calls allocate nothing. `ENODEV` once closed, `ENOMEM`.
+    pub(crate) fn reserve(&mut self, priority: u32, n: usize) -> Result {
+        if self.closed {
+            return Err(ENODEV);
+        }
+        self.level(priority).reserve(n)
+    }
+
+    /// Gives back `n` slots reserved for `priority` and not pushed (nothing once closed: closing
+    /// dropped every reservation).
+    pub(crate) fn unreserve(&mut self, priority: u32, n: usize) {
+        self.level(priority).unreserve(n);
+    }
+
+    /// Appends `job` to the FIFO of its queue's priority, into a reserved slot if there is one.
+    /// `ENODEV` once closed; `ENOMEM` only without a reservation.
     pub(crate) fn push(&mut self, job: Arc<Job>) -> Result {
         if self.closed {
             return Err(ENODEV);
         }
-        let prio = (job.priority() as usize).min(LEVELS - 1);
-        self.levels[prio].push(job)
+        self.level(job.priority()).push(job)
     }
 
     /// Takes the oldest job of the highest non-empty priority.

@@ -28,7 +28,8 @@ struct Accepted {
 }
 
 /// Handles `SUBMIT`. `EINVAL`: flags/reserved or a count outside 1..=`MAX_SUBMIT`; `ENOENT`: unknown
-/// queue; `EFAULT`: unreadable primitives; `EBUSY`: the queue is full; the chain's errors otherwise.
+/// queue; `EFAULT`: unreadable primitives; `EBUSY`: the queue is full; `ENODEV`: a routed backend
+/// went away; `ENOMEM`; the chain's errors otherwise.
 pub(crate) fn submit(
     ctx: &Context,
     mut req: uapi::Submit,
@@ -82,6 +83,9 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
         }
     }
 
+    // Room in every routed backend's FIFO first: once admitted, a job is dispatched without
+    // allocating (an ENOMEM after admission could only end it as if its device were lost).
+    let reserved = Reserved::take(&accepted, queue.priority())?;
     let mut quota = ctx.account().charge_jobs(count)?;
     let jobs = timeline
         .admit(
@@ -98,6 +102,8 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
             },
         )
         .map_err(|err| admission_rejection(err, req.queue_id, count))?;
+    // Every job below takes its reserved slot (or finds its backend closed, which dropped it).
+    reserved.used();
     let first_seq = jobs.first().map_or(0, |j| j.seq());
     let last_seq = jobs.last().map_or(0, |j| j.seq());
     for (job, a) in jobs.into_iter().zip(accepted.iter_mut()) {
@@ -112,14 +118,67 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
     timeline.arm_timeout();
     // One wake-up per backend and batch, not per job; none for a backend that refused its jobs
     // (it is going away: a wake-up could reach it after its teardown).
-    for (i, a) in accepted.iter().enumerate() {
-        if a.queued && !accepted[..i].iter().any(|b| b.queued && b.backend.id() == a.backend.id()) {
-            a.backend.kick();
+    for (backend, _) in batches(&accepted) {
+        if accepted.iter().any(|a| a.queued && a.backend.id() == backend.id()) {
+            backend.kick();
         }
     }
     req.first_seq = first_seq;
     req.last_seq = last_seq;
     Ok(())
+}
+
+/// Each distinct backend of `accepted`, in order of first appearance, with the number of its jobs.
+fn batches(accepted: &[Accepted]) -> impl Iterator<Item = (&Arc<dyn Backend>, usize)> {
+    accepted.iter().enumerate().filter_map(move |(i, a)| {
+        let id = a.backend.id();
+        let first = !accepted[..i].iter().any(|b| b.backend.id() == id);
+        first.then(|| (&a.backend, accepted[i..].iter().filter(|b| b.backend.id() == id).count()))
+    })
+}
+
+/// FIFO room reserved in the backends of a batch; given back when dropped unless
+/// [`Reserved::used`] says the batch was admitted (its jobs then take the room).
+struct Reserved<'a> {
+    accepted: &'a [Accepted],
+    priority: u32,
+    /// Backends (in [`batches`] order) whose room was reserved.
+    backends: usize,
+}
+
+impl<'a> Reserved<'a> {
+    /// Reserves room for each backend's jobs at queue priority `priority`. `ENOMEM`, or `ENODEV`
+    /// when a backend went away after routing; nothing stays reserved on failure.
+    fn take(accepted: &'a [Accepted], priority: u32) -> Result<Self, Rejection> {
+        let mut reserved = Self { accepted, priority, backends: 0 };
+        for (backend, n) in batches(accepted) {
+            match backend.reserve(priority, n) {
+                Ok(()) => reserved.backends += 1,
+                Err(err) if err == ENODEV => {
+                    return Err(reject!(
+                        ENODEV,
+                        "backend {} went away during the submission",
+                        backend.id()
+                    ));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(reserved)
+    }
+
+    /// The batch was admitted: its jobs take the room.
+    fn used(mut self) {
+        self.backends = 0;
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        for (backend, n) in batches(self.accepted).take(self.backends) {
+            backend.unreserve(self.priority, n);
+        }
+    }
 }
 
 /// Why [`Timeline::admit`](crate::sched::timeline::Timeline::admit) refused `count` jobs with `err`.

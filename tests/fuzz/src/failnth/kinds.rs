@@ -23,6 +23,21 @@ fn ioctl_case<T: Copy + 'static>(
     arg: T,
     mut undo: impl FnMut(&T) + 'static,
 ) -> Case {
+    checked_ioctl_case(contexts, keep, fd, nr, arg, move |a| {
+        undo(a);
+        Ok(())
+    })
+}
+
+/// [`ioctl_case`] whose `undo` also checks what a successful call did (an `Err` is a violation).
+fn checked_ioctl_case<T: Copy + 'static>(
+    contexts: Vec<RawFd>,
+    keep: Vec<Box<dyn std::any::Any>>,
+    fd: RawFd,
+    nr: u32,
+    arg: T,
+    mut undo: impl FnMut(&T) -> Result<(), String> + 'static,
+) -> Case {
     let cell = Rc::new(Cell::new(arg));
     let out = cell.clone();
     Case {
@@ -286,17 +301,31 @@ fn queue_destroy_busy(_: &World) -> Result<Case, String> {
     ))
 }
 
+/// A SUBMIT of `prims` to the pipeline's executor. A successful one must have put every job in
+/// the executor's queue: each is fetched and completed (a job ended at admission, e.g. as
+/// DEVICE_LOST after an allocation failed in dispatch, is a violation).
 fn submit_case(p: Pipeline, prims: Vec<u::Primitive>) -> Case {
     let (c, e) = (p.client.0, p.exec.0);
+    let count = prims.len();
     let arg = u::Submit {
         queue_id: p.queue.id,
-        count: prims.len() as u32,
+        count: count as u32,
         prims: prims.as_ptr() as u64,
         ..Default::default()
     };
     let mut k = p.into_keep();
     k.push(keep(prims));
-    ioctl_case(vec![c, e], k, c, u::IOC_NR_SUBMIT, arg, |_| {})
+    checked_ioctl_case(vec![c, e], k, c, u::IOC_NR_SUBMIT, arg, move |_| {
+        for i in 0..count {
+            let job = fx::fetch(e).map_err(|err| {
+                format!(
+                    "SUBMIT succeeded, but job {i} of {count} never reached the executor ({err})"
+                )
+            })?;
+            fx::complete(e, job)?;
+        }
+        Ok(())
+    })
 }
 
 fn submit_one(_: &World) -> Result<Case, String> {
@@ -360,7 +389,7 @@ fn wait_case(p: Pipeline, seq: u64, timeout_ms: u64) -> Case {
             cell.set(a);
             r.map(|v| v as u64)
         }),
-        undo: Box::new(|_| {}),
+        undo: Box::new(|_| Ok(())),
         keep: p.into_keep(),
     }
 }
@@ -415,6 +444,7 @@ fn job_fetch_case(p: Pipeline, timeout_ms: u64) -> Case {
         }),
         undo: Box::new(move |_| {
             let _ = fx::complete(e, out.get().job_id);
+            Ok(())
         }),
         keep: p.into_keep(),
     }
@@ -529,7 +559,7 @@ fn event_wait(timeout_ms: u64) -> Result<Case, String> {
             };
             sys::ioctl_struct(c, u::IOC_NR_EVENT_WAIT, &mut a).map(|v| v as u64)
         }),
-        undo: Box::new(|_| {}),
+        undo: Box::new(|_| Ok(())),
         keep: vec![keep(fd), keep(events)],
     })
 }
@@ -619,7 +649,7 @@ fn spike_wait(timeout_ms: u64) -> Result<Case, String> {
             };
             sys::ioctl_struct(c, u::IOC_NR_SPIKE_WAIT, &mut a).map(|v| v as u64)
         }),
-        undo: Box::new(|_| {}),
+        undo: Box::new(|_| Ok(())),
         keep: vec![keep(fd)],
     })
 }
@@ -706,7 +736,10 @@ fn mmap_case(fd: Fd, len: u64, prot: i32, offset: u64, extra: Vec<Box<dyn std::a
     Case {
         contexts: vec![c],
         call: Box::new(move || sys::mmap(c, len, prot, libc::MAP_SHARED, offset).map(|a| a as u64)),
-        undo: Box::new(move |addr| sys::munmap(addr as usize, len)),
+        undo: Box::new(move |addr| {
+            sys::munmap(addr as usize, len);
+            Ok(())
+        }),
         keep: k,
     }
 }
@@ -734,7 +767,10 @@ fn open_context(_: &World) -> Result<Case, String> {
     Ok(Case {
         contexts: vec![],
         call: Box::new(|| sys::open_dev().map(|fd| fd as u64)),
-        undo: Box::new(|fd| sys::close(fd as RawFd)),
+        undo: Box::new(|fd| {
+            sys::close(fd as RawFd);
+            Ok(())
+        }),
         keep: vec![],
     })
 }
@@ -755,7 +791,7 @@ fn close_case(fd: Fd, keep: Vec<Box<dyn std::any::Any>>) -> Case {
                 Ok(0)
             }
         }),
-        undo: Box::new(|_| {}),
+        undo: Box::new(|_| Ok(())),
         keep,
     }
 }

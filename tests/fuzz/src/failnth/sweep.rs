@@ -19,8 +19,9 @@ pub struct Case {
     /// The call: `Ok(value)` or `Err(errno)`. It must make no other system call and touch no
     /// fresh memory, so that every allocation `fail-nth` counts is the call's own.
     pub call: Box<dyn FnMut() -> Result<u64, i32>>,
-    /// Undoes a successful call (destroys what it created, unmaps, closes the new descriptor).
-    pub undo: Box<dyn FnMut(u64)>,
+    /// Undoes a successful call (destroys what it created, unmaps, closes the new descriptor),
+    /// first checking what it did where the case can (an `Err` is a violation).
+    pub undo: Box<dyn FnMut(u64) -> Result<(), String>>,
     /// What the case keeps alive until it is dropped: descriptors (closed when dropped), memory.
     pub keep: Vec<Box<dyn std::any::Any>>,
 }
@@ -166,7 +167,9 @@ pub fn sweep(
         let mut case = (kind.setup)(world).map_err(|e| format!("{}: setup: {e}", kind.name))?;
         let r = (case.call)();
         if let Ok(v) = r {
-            (case.undo)(v);
+            if let Err(e) = (case.undo)(v) {
+                violation(format!("without injection: {e}"));
+            }
         }
         case.close();
         r
@@ -207,7 +210,9 @@ pub fn sweep(
                 ));
             }
             if let Ok(v) = r {
-                (case.undo)(v);
+                if let Err(e) = (case.undo)(v) {
+                    violation(format!("n = {n} (nothing injected): {e}"));
+                }
             }
             case.close();
             if let Err(d) = settle(&global) {
@@ -239,7 +244,9 @@ pub fn sweep(
                     .unwrap_or("a silent (__GFP_NOWARN) allocation");
                 *sites.entry(format!("{} at {at}", kind.name)).or_default() += 1;
                 if let Ok(v) = r {
-                    (case.undo)(v);
+                    if let Err(e) = (case.undo)(v) {
+                        violation(format!("n = {n}: failure injected at {at}: {e}"));
+                    }
                 }
             }
             r => {
@@ -250,7 +257,7 @@ pub fn sweep(
                     show(expected)
                 ));
                 if let Ok(v) = r {
-                    (case.undo)(v);
+                    let _ = (case.undo)(v);
                 }
             }
         }
