@@ -60,6 +60,9 @@ struct LightosModule {
     /// The photonic NPU's PCI driver (registered after `/dev/lightos`, unregistered before it).
     #[pin]
     _photonic: driver::Registration<pci::Adapter<photonic::PhotonicDriver>>,
+    /// The event log: created before the photonic driver (its probe publishes to it from a work
+    /// item, which once ran before the log existed and took its uninitialised lock), freed after.
+    _events: telemetry::events::Registration,
 }
 
 impl kernel::InPlaceModule for LightosModule {
@@ -71,10 +74,10 @@ impl kernel::InPlaceModule for LightosModule {
             misc <- MiscDeviceRegistration::register(options),
             fops: file::ModuleFops::uninit(),
             _debugfs <- telemetry::debugfs::StatsDebugfs::new(),
+            _events: telemetry::events::Registration::new()?,
             _photonic <- driver::Registration::new(c"lightos_photonic", module),
         })
         .pin_chain(move |this| {
-            telemetry::events::init()?;
             this.fops.install(&this.misc, module);
             pr_info!(
                 "lightos_core {} loaded: /dev/lightos, ABI {}.{}\n",
@@ -92,7 +95,6 @@ impl PinnedDrop for LightosModule {
     fn drop(self: Pin<&mut Self>) {
         sched::backend::release();
         quota::release();
-        telemetry::events::release();
         pr_info!("lightos_core unloaded\n");
     }
 }

@@ -41,12 +41,32 @@ pub(crate) struct EventLog {
 }
 
 kernel::sync::global_lock! {
-    // SAFETY: initialised by `init` in module init, before `/dev/lightos` is registered.
+    // SAFETY: initialised by `Registration::new` in module init, before `/dev/lightos` and the
+    // photonic driver (whose probe publishes events) are registered.
     unsafe(uninit) static LOG: Mutex<Option<Arc<EventLog>>> = None;
 }
 
-/// Creates the log; called once from module init.
-pub(crate) fn init() -> Result {
+/// The event log for as long as the module holds it: created before anything can publish to it
+/// (the photonic driver's probe does, from a work item), freed when dropped, also when a later
+/// step of module init fails.
+pub(crate) struct Registration(());
+
+impl Registration {
+    /// Creates the log; called once, from module init.
+    pub(crate) fn new() -> Result<Self> {
+        init()?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        release();
+    }
+}
+
+/// Creates the log.
+fn init() -> Result {
     // SAFETY: called exactly once, from module init, before any other use of `LOG`.
     unsafe { LOG.init() };
     let mut slots = KVec::with_capacity(ENTRIES, GFP_KERNEL)?;
@@ -64,8 +84,8 @@ pub(crate) fn init() -> Result {
     Ok(())
 }
 
-/// Frees the log; called from module exit, when no file is open.
-pub(crate) fn release() {
+/// Frees the log (module exit, when no file is open, or a failed init).
+fn release() {
     let old = LOG.lock().take();
     drop(old);
 }
