@@ -20,16 +20,27 @@ echo "   with one, 'lightos run mlp --backend cuda0,...' runs the same model the
 lightosd --backend cuda 2>&1 || echo "   (exit status $?)"
 echo
 echo "== MATMUL on photonic0 (the emulated photonic NPU, 64x64 mesh, tiled by the driver)"
-lightos run matmul --backend photonic0 --tolerance 0.05 --m 128 --k 192 --n 96 --repeats 3
+lightos run matmul --backend photonic0 --m 128 --k 192 --n 96 --repeats 3
+echo
+echo "== photonic0's last calibration, as its emulator reports it on its control line (/dev/ttyS1): the"
+echo "   chip learns every heater's offset and crosstalk from fringes at its detectors (docs/PHYSICS.md);"
+echo "   device time it took, fringes measured, predicted offset error, RMS coupler split error (not"
+echo "   correctable by phases), and the error of the programmed weights it measured with probe vectors"
+stty -F /dev/ttyS1 raw -echo 115200 min 0 time 50
+exec 3<>/dev/ttyS1
+echo status >&3
+read -r status <&3 || true
+exec 3>&-
+echo "$status" | tr ' ' '\n' | grep -E '^(temp_c|calibrated_c|calibration_s|fringes|offset_error_rad|coupler_split_rad|residual)=' | sed 's/^/   /'
 echo
 echo "== two NPUs in this guest, one emulator process each (lightos devices: the kernel's backends,"
 echo "   then what this process could run locally)"
 lightos devices
 echo
 echo "== a MATMUL on photonic0 and one on photonic1, at the same time"
-lightos run matmul --backend photonic0 --tolerance 0.05 --m 96 --k 128 --n 64 --repeats 2 > /tmp/mm0 2>&1 &
+lightos run matmul --backend photonic0 --m 96 --k 128 --n 64 --repeats 2 > /tmp/mm0 2>&1 &
 mm0=$!
-lightos run matmul --backend photonic1 --tolerance 0.05 --m 96 --k 128 --n 64 --repeats 2 > /tmp/mm1 2>&1 &
+lightos run matmul --backend photonic1 --m 96 --k 128 --n 64 --repeats 2 > /tmp/mm1 2>&1 &
 mm1=$!
 wait $mm0; wait $mm1
 echo "-- photonic0:"; cat /tmp/mm0
@@ -38,7 +49,7 @@ echo
 echo "== thermal trace while 12 more MATMULs run (guard debugfs, every 0.25 s)"
 G=/sys/kernel/debug/lightos-photonic0/guard
 ( for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
-      lightos run matmul --backend photonic0 --tolerance 0.05 --m 256 --k 128 --n 128 --repeats 1 >/dev/null
+      lightos run matmul --backend photonic0 --m 256 --k 128 --n 128 --repeats 1 >/dev/null
   done ) &
 work=$!
 t=0

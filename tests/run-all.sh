@@ -22,6 +22,15 @@ host_pass=$(sum 1 build/host-tests.log); host_fail=$(sum 2 build/host-tests.log)
 host_pass=${host_pass:-0}; host_fail=${host_fail:-0}
 [ "$host_rc" != 0 ] && [ "$host_fail" = 0 ] && host_fail=1
 
+# The photonic mesh against an independent implementation (neurophox, from PyPI): one test per case.
+say "host interop: the photonic mesh against neurophox (tests/python/neurophox-mesh.sh)"
+set +e
+tests/python/neurophox-mesh.sh | tee build/host-interop.log
+set -e
+interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/host-interop.log)
+[ -n "$interop" ] || interop="0 1"
+host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
+
 say "VM suite: booting the guest (two photonic NPUs) with lightos_core.ko and $(ls build/guest/tests | wc -l) test programs"
 adds=(); for t in build/guest/tests/*; do adds+=(--add "$t"); done
 set +e

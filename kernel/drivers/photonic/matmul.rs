@@ -27,9 +27,11 @@ use kernel::{prelude::*, sync::atomic::Relaxed};
 const ELEM: usize = 4;
 /// Each MATMUL asks the device to recalibrate first when the chip is this far (m°C) from its last
 /// calibration (`CMD_CALIBRATE_IF_DRIFTED`, checked when the command runs, after however long it
-/// waited in the ring): at ≈0.07 rad/K per arm, a 64-mode mesh loses percent-level accuracy within
-/// a tenth of a kelvin.
-const RECALIBRATE_MC: u32 = 10;
+/// waited in the ring). A uniform warming is a global phase the receiver's lock removes; what
+/// drifts is the spread of the waveguides' thermo-optic coefficients, about 1.2 % of error per
+/// kelvin on a 64-mode chip (docs/PHYSICS.md). At 0.25 K that is a tenth of the calibrated chip's
+/// 3 %, while a calibration costs seconds of device time (every heater's fringe).
+const RECALIBRATE_MC: u32 = 250;
 
 /// Whether `t` is contiguous row-major (no strides, or exactly the row-major ones).
 fn contiguous(t: &uapi::Tensor) -> bool {

@@ -1,38 +1,63 @@
 //! The optical core of the emulated NPU: an N×N weight matrix programmed by SVD (`W = U·Σ·Vᵀ`) into
-//! two Clements meshes and a column of attenuators, with the imperfections of a real chip:
-//! phases quantised to DAC bits, fabrication phase errors, thermal phase drift against the last
-//! calibration, insertion loss, detector noise and ADC quantisation. `calibrate` measures the
-//! current phase offsets (with measurement noise) and corrects them.
+//! two Clements meshes ([`crate::clements`]) and a column of attenuators, realised by hardware with
+//! the imperfections of a real chip ([`crate::physics`]): heater drives quantised by DACs, random
+//! fabrication phases, thermo-optic coefficients with a spread, thermal crosstalk between heaters,
+//! unbalanced couplers, loss on every section; read by coherent detection with detector noise at
+//! the light that survives the loss, and ADCs. [`Chip::calibrate`] learns the chip's offsets and
+//! crosstalk through its detectors ([`crate::calibration`]) and costs device time.
+//!
+//! Detection: each output is mixed with a reference taken from the same laser and phase-locked to
+//! the mesh's global phase (a pilot through the mesh); the receiver reads the in-phase quadrature,
+//! so a reading has a sign and signed weights need no offset. The lock leaves a small phase error
+//! ([`ChipConfig::reference_lock_sigma`]); whatever is not global (every other phase error) reaches
+//! the reading.
 
-use crate::noise::DetectorNoise;
 use crate::{
+    calibration::{self, CalibrationSpec, MeshCalibration},
     clements::Mesh,
-    mzi::{CMatrix, Mzi},
+    mzi::CMatrix,
+    noise::DetectorNoise,
+    physics::{HardwareSpec, MeshHardware},
 };
 use nalgebra::{Complex, DMatrix, DVector};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-/// Parameters of the modelled chip.
+/// Parameters of the modelled chip (docs/PHYSICS.md gives the sources of the defaults).
 #[derive(Clone, Debug)]
 pub struct ChipConfig {
     /// Modes per mesh (the matrix size N).
     pub n: usize,
-    /// Resolution of the phase DACs, in bits over 2π.
+    /// Resolution of the heater DACs, in bits over 2π of phase (heater power ∝ phase).
     pub dac_bits: u32,
     /// Resolution of the output ADCs, in bits over ±full scale.
     pub adc_bits: u32,
-    /// Standard deviation of each phase shifter's fabrication error (rad).
-    pub fab_phase_sigma: f64,
-    /// Thermal phase drift per kelvin per arm (rad/K).
-    pub drift_rad_per_k: f64,
+    /// Thermo-optic phase per kelvin of one waveguide section (rad/K).
+    pub thermo_optic_rad_per_k: f64,
+    /// Relative standard deviation of the sections' thermo-optic coefficients.
+    pub thermo_optic_spread: f64,
+    /// Fraction of a heater's phase reaching the heated section of an adjacent element.
+    pub crosstalk: f64,
+    /// Standard deviation of each coupler's split from 50:50 (rad; `50 ± 100·σ %`).
+    pub coupler_sigma: f64,
     /// Insertion loss per MZI (dB).
     pub loss_db_per_mzi: f64,
-    /// Detector noise, standard deviation relative to full scale.
+    /// Standard deviation of each section's loss (dB): loss that differs between paths.
+    pub loss_spread_db: f64,
+    /// Detector noise, standard deviation relative to the full scale of lossless light at the
+    /// nominal laser power.
     pub detector_noise: f64,
-    /// Standard deviation of a calibration's phase measurement (rad).
-    pub calibration_noise: f64,
+    /// Drives per fringe during calibration.
+    pub calibration_points: usize,
+    /// Readings averaged per drive during calibration.
+    pub calibration_shots: usize,
+    /// Settling time of a heater (s).
+    pub heater_settle_s: f64,
+    /// Time of one detector reading (s).
+    pub detector_read_s: f64,
+    /// Standard deviation of the reference's phase lock (rad).
+    pub reference_lock_sigma: f64,
     /// Seed of every random quantity of this chip.
     pub seed: u64,
 }
@@ -43,25 +68,80 @@ impl Default for ChipConfig {
             n: 64,
             dac_bits: 16,
             adc_bits: 12,
-            fab_phase_sigma: 0.05,
-            drift_rad_per_k: 0.07,
-            loss_db_per_mzi: 0.3,
-            detector_noise: 1e-4,
-            calibration_noise: 1e-4,
+            thermo_optic_rad_per_k: 0.073,
+            thermo_optic_spread: 0.02,
+            crosstalk: 0.04,
+            coupler_sigma: 0.01,
+            loss_db_per_mzi: 0.2,
+            loss_spread_db: 0.01,
+            detector_noise: 3e-5,
+            calibration_points: 8,
+            calibration_shots: 16,
+            heater_settle_s: 10e-6,
+            detector_read_s: 1e-6,
+            reference_lock_sigma: 1e-3,
             seed: 1,
         }
     }
 }
 
-/// Per phase shifter: fabrication offset and thermal sensitivity (relative to the nominal drift).
-#[derive(Clone, Copy, Debug)]
-struct Shifter {
-    fab: f64,
-    thermal: f64,
+impl ChipConfig {
+    fn hardware(&self) -> HardwareSpec {
+        HardwareSpec {
+            thermo_optic_rad_per_k: self.thermo_optic_rad_per_k,
+            thermo_optic_spread: self.thermo_optic_spread,
+            crosstalk: self.crosstalk,
+            coupler_sigma: self.coupler_sigma,
+            loss_db_per_mzi: self.loss_db_per_mzi,
+            loss_spread_db: self.loss_spread_db,
+        }
+    }
+
+    fn calibration(&self, optical_power: f64) -> CalibrationSpec {
+        CalibrationSpec {
+            points: self.calibration_points.max(3),
+            shots: self.calibration_shots.max(1),
+            settle_s: self.heater_settle_s,
+            read_s: self.detector_read_s,
+            detector_noise: self.detector_noise,
+            optical_power,
+            loss_db_per_mzi: self.loss_db_per_mzi,
+        }
+    }
+}
+
+/// The temperature the chip's fabrication phases are given at (°C).
+const REFERENCE_TEMP: f64 = 25.0;
+
+/// What a calibration did and what it left.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CalibrationReport {
+    /// Chip temperature (°C).
+    pub temp: f64,
+    /// Fringes measured (heaters and crosstalk pairs of both meshes).
+    pub fringes: usize,
+    /// Device time it took (s).
+    pub device_time_s: f64,
+    /// Predicted RMS error of the measured offsets (rad), from the detector noise at the light
+    /// each monitor sees.
+    pub offset_rms_error_rad: f64,
+    /// RMS of the elements' measured coupler split errors (rad): what phases do not correct.
+    pub coupler_split_rms_rad: f64,
+    /// Relative error of the programmed weights after calibrating, measured with N probe vectors;
+    /// `None` with nothing programmed. What calibration could not correct (coupler splits,
+    /// measurement noise) is here.
+    pub residual: Option<f64>,
+}
+
+/// What the last calibration learned.
+struct Calibration {
+    temp: f64,
+    meshes: [MeshCalibration; 2],
+    /// Amplitude transmission through both meshes, from the probe power.
+    gain: f64,
 }
 
 /// The weights as programmed.
-#[derive(Clone, Debug)]
 struct Program {
     u: Mesh,
     v: Mesh,
@@ -69,19 +149,20 @@ struct Program {
     attenuation: Vec<f64>,
     /// σ_max, applied to the detected outputs.
     scale: f64,
+    /// `W / σ_max`: what the detected transfer should be.
+    normalised: DMatrix<f64>,
+    /// The heaters' drives of both meshes as the last calibration says they must be.
+    drives: [Vec<f64>; 2],
 }
 
 /// The optical core.
 pub struct Chip {
     cfg: ChipConfig,
-    /// Two shifters (θ, φ) per MZI of each mesh: U's first, then V's.
-    shifters: Vec<Shifter>,
-    /// Phase corrections measured by the last calibration, same indexing.
-    corrections: Vec<f64>,
-    /// Temperature of the last calibration (°C); `None` before the first.
-    calibrated_at: Option<f64>,
-    /// Reference temperature of the fabrication offsets (°C).
-    reference_temp: f64,
+    /// A mesh of N modes (every mesh has its elements in the same places).
+    shape: Mesh,
+    /// The hardware of the U mesh and of the V mesh.
+    hardware: [MeshHardware; 2],
+    calibration: Option<Calibration>,
     program: Option<Program>,
     /// The detected transfer matrix at one temperature, kept until the weights, the calibration or
     /// the temperature change (building it costs O(N³); applying it, O(N²) per input vector).
@@ -90,41 +171,30 @@ pub struct Chip {
     noise: DetectorNoise,
 }
 
-/// `Re(U·Σ·V)` as the chip realises it at `temp`, divided by the balanced loss: for a real input
-/// `x`, the homodyne reading of output `r` is `(A·x)[r]` relative to the input's power.
-/// Kept in f32: the 12-bit ADC, not the arithmetic, bounds the precision of a reading.
+/// `Re(e^{−iψ}·U·Σ·V)/gain` as the chip realises it at `temp`: for a real input `x`, the coherent
+/// reading of output `r` is `(A·x)[r]` relative to the input's power. Kept in f32: the 12-bit ADC,
+/// not the arithmetic, bounds the precision of a reading.
 struct Transfer {
     temp: f64,
     a: DMatrix<f32>,
 }
 
-/// Rounds `phase` to the DAC grid of `bits` over [0, 2π).
-fn quantise_phase(phase: f64, bits: u32) -> f64 {
-    let step = std::f64::consts::TAU / (1u64 << bits) as f64;
-    (phase / step).round() * step
-}
-
 impl Chip {
-    /// A chip with fabrication errors drawn from `cfg.seed`.
+    /// A chip whose hardware is drawn from `cfg.seed`.
     pub fn new(cfg: ChipConfig) -> Chip {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let per_mesh = cfg.n * cfg.n.saturating_sub(1) / 2;
-        let fab = Normal::new(0.0, cfg.fab_phase_sigma.max(0.0)).expect("a finite sigma");
-        let thermal = Normal::new(1.0, 0.2).expect("a finite sigma");
-        let shifters = (0..4 * per_mesh)
-            .map(|_| Shifter {
-                fab: fab.sample(&mut rng),
-                thermal: thermal.sample(&mut rng),
-            })
-            .collect::<Vec<_>>();
-        let corrections = vec![0.0; shifters.len()];
+        let shape = Mesh::decompose(&CMatrix::identity(cfg.n, cfg.n));
+        let spec = cfg.hardware();
+        let hardware = [
+            MeshHardware::draw(&shape, &spec, &mut rng),
+            MeshHardware::draw(&shape, &spec, &mut rng),
+        ];
         Chip {
             noise: DetectorNoise::new(cfg.seed, cfg.n),
             cfg,
-            shifters,
-            corrections,
-            calibrated_at: None,
-            reference_temp: 25.0,
+            shape,
+            hardware,
+            calibration: None,
             program: None,
             transfer: None,
             rng,
@@ -154,83 +224,151 @@ impl Chip {
             .map(|s| if scale > 0.0 { s / scale } else { 0.0 })
             .collect();
         let complex = |m: &DMatrix<f64>| m.map(|x| Complex::new(x, 0.0));
+        let (u, v) = (
+            Mesh::decompose(&complex(&u)),
+            Mesh::decompose(&complex(&vt)),
+        );
+        let normalised = if scale > 0.0 {
+            wm / scale
+        } else {
+            DMatrix::zeros(n, n)
+        };
         self.transfer = None;
+        let drives = self.drives_for(&u, &v);
         self.program = Some(Program {
-            u: Mesh::decompose(&complex(&u)),
-            v: Mesh::decompose(&complex(&vt)),
+            u,
+            v,
             attenuation,
             scale,
+            normalised,
+            drives,
         });
         Ok(())
     }
 
-    /// The phase offset of shifter `i` at `temp` (°C).
-    fn offset(&self, i: usize, temp: f64) -> f64 {
-        let s = self.shifters[i];
-        s.fab + self.cfg.drift_rad_per_k * s.thermal * (temp - self.reference_temp)
+    /// The drives that realise meshes `u` and `v` as the last calibration measured the chip.
+    fn drives_for(&self, u: &Mesh, v: &Mesh) -> [Vec<f64>; 2] {
+        let bits = self.cfg.dac_bits;
+        let cal = self.calibration.as_ref();
+        [(0, u), (1, v)].map(|(i, mesh)| calibration::drives(mesh, cal.map(|c| &c.meshes[i]), bits))
     }
 
-    /// Measures every shifter's offset at `temp` and stores the corrections.
-    pub fn calibrate(&mut self, temp: f64) {
-        let noise = Normal::new(0.0, self.cfg.calibration_noise.max(0.0)).expect("a finite sigma");
-        for i in 0..self.shifters.len() {
-            self.corrections[i] = self.offset(i, temp) + noise.sample(&mut self.rng);
+    /// Calibrates the chip at `temp` (°C) with `optical_power` of the nominal laser power: every
+    /// heater's offset and crosstalk measured through the detectors, the drives of the programmed
+    /// weights recomputed, and the weights checked with N probe vectors.
+    pub fn calibrate(&mut self, temp: f64, optical_power: f64) -> CalibrationReport {
+        let spec = self.cfg.calibration(optical_power.max(1e-9));
+        let dt = temp - REFERENCE_TEMP;
+        let meshes = [0, 1].map(|i| {
+            calibration::calibrate_mesh(&self.hardware[i], &self.shape, dt, &spec, &mut self.rng)
+        });
+        // The probe power through both meshes gives their transmission (drive-independent).
+        let parked = vec![0.0; self.hardware[0].heaters()];
+        let n = self.cfg.n as f64;
+        let gain = self
+            .hardware
+            .iter()
+            .map(|hw| hw.realise(&self.shape, &parked, dt).norm() / n.sqrt())
+            .product();
+        let fringes = meshes.iter().map(|m| m.fringes).sum::<usize>();
+        let offset_rms_error_rad = (meshes
+            .iter()
+            .map(|m| m.offset_rms_error.powi(2))
+            .sum::<f64>()
+            / 2.0)
+            .sqrt();
+        let splits: Vec<f64> = meshes
+            .iter()
+            .flat_map(|m| m.couplers.iter().copied())
+            .collect();
+        let coupler_split_rms_rad =
+            (splits.iter().map(|e| e * e).sum::<f64>() / splits.len().max(1) as f64).sqrt();
+        self.calibration = Some(Calibration { temp, meshes, gain });
+        if let Some(p) = self.program.as_ref() {
+            let drives = self.drives_for(&p.u, &p.v);
+            if let Some(p) = self.program.as_mut() {
+                p.drives = drives;
+            }
         }
-        self.calibrated_at = Some(temp);
         self.transfer = None;
+        let probes = self.cfg.n;
+        let residual = self.verify(temp, &spec);
+        CalibrationReport {
+            temp,
+            fringes,
+            device_time_s: fringes as f64 * spec.fringe_time_s()
+                + probes as f64 * spec.shots as f64 * spec.read_s,
+            offset_rms_error_rad,
+            coupler_split_rms_rad,
+            residual,
+        }
+    }
+
+    /// The programmed weights' relative error at `temp`, as N probe vectors measure it (each
+    /// reading averaged over the calibration's shots).
+    fn verify(&mut self, temp: f64, spec: &CalibrationSpec) -> Option<f64> {
+        let sigma = self.read_noise(spec.optical_power) / (spec.shots as f64).sqrt();
+        let a = self.transfer(temp).ok()?.map(f64::from);
+        let p = self.program.as_ref()?;
+        let noise = Normal::new(0.0, sigma).ok()?;
+        let measured = a.map(|x| x + noise.sample(&mut self.rng));
+        let want = &p.normalised;
+        Some((measured - want).norm() / want.norm().max(f64::MIN_POSITIVE))
     }
 
     /// Temperature of the last calibration.
     pub fn calibrated_at(&self) -> Option<f64> {
-        self.calibrated_at
+        self.calibration.as_ref().map(|c| c.temp)
     }
 
-    /// The mesh as the hardware realises it at `temp`: commanded phases minus corrections,
-    /// quantised, plus the real offsets.
-    fn realised(&self, mesh: &Mesh, first_shifter: usize, temp: f64) -> CMatrix {
-        let bits = self.cfg.dac_bits;
-        let mut actual = mesh.clone();
-        let elements = actual.left.iter_mut().chain(actual.right.iter_mut());
-        for (k, t) in elements.enumerate() {
-            let (i_theta, i_phi) = (first_shifter + 2 * k, first_shifter + 2 * k + 1);
-            let realise = |cmd: f64, i: usize| {
-                quantise_phase(cmd - self.corrections[i], bits) + self.offset(i, temp)
-            };
-            *t = Mzi {
-                theta: realise(t.theta, i_theta),
-                phi: realise(t.phi, i_phi),
-                ..*t
-            };
-        }
-        let mut m = actual.matrix();
-        // Balanced loss: in a rectangular mesh every path crosses N MZIs.
-        let loss = 10f64.powf(-self.cfg.loss_db_per_mzi * self.cfg.n as f64 / 20.0);
-        m *= Complex::from(loss);
-        m
+    /// Amplitude transmission through both meshes: measured by the last calibration, nominal
+    /// before the first.
+    fn gain(&self) -> f64 {
+        self.calibration.as_ref().map_or_else(
+            || {
+                let sections = 2.0 * (2 * self.hardware[0].columns()) as f64;
+                10f64.powf(-self.cfg.loss_db_per_mzi / 2.0 * sections / 20.0)
+            },
+            |c| c.gain,
+        )
     }
 
-    /// The transfer matrix at `temp`, built on first use at that temperature.
+    /// Standard deviation of one reading relative to full scale, at `optical_power`: the detector's
+    /// noise against the light the loss leaves.
+    fn read_noise(&self, optical_power: f64) -> f64 {
+        self.cfg.detector_noise.max(0.0) / optical_power.sqrt() / self.gain()
+    }
+
+    /// The detected transfer matrix at `temp`, built on first use at that temperature.
     fn transfer(&mut self, temp: f64) -> Result<&DMatrix<f32>, &'static str> {
         if self.transfer.as_ref().is_none_or(|t| t.temp != temp) {
             let n = self.cfg.n;
             let p = self.program.as_ref().ok_or("no weights programmed")?;
-            let per_mesh = n * (n - 1) / 2;
-            let u = self.realised(&p.u, 0, temp);
-            let v = self.realised(&p.v, 2 * per_mesh, temp);
+            let dt = temp - REFERENCE_TEMP;
+            let u = self.hardware[0].realise(&p.u, &p.drives[0], dt);
+            let mut v = self.hardware[1].realise(&p.v, &p.drives[1], dt);
             // Attenuators are set by the same DACs: Σ/σ_max on a grid of 2^bits − 1 levels over [0, 1].
             let levels = ((1u64 << self.cfg.dac_bits) - 1) as f64;
             let sigma = DVector::from_iterator(
                 n,
-                p.attenuation
-                    .iter()
-                    .map(|a| Complex::from((a * levels).round() / levels)),
+                p.attenuation.iter().map(|a| (a * levels).round() / levels),
             );
-            let gain = 10f64.powf(-self.cfg.loss_db_per_mzi * n as f64 / 10.0);
-            let mut sv = v;
             for (r, s) in sigma.iter().enumerate() {
-                sv.row_mut(r).scale_mut(s.re);
+                v.row_mut(r).scale_mut(*s);
             }
-            let a = (u * sv).map(|z| (z.re / gain) as f32);
+            let field = u * v;
+            // The reference locks to the global phase of the light: the phase that best aligns the
+            // detected field with the programmed matrix, plus the lock's own error.
+            let overlap: Complex<f64> = field
+                .iter()
+                .zip(p.normalised.iter())
+                .map(|(z, &w)| z * w)
+                .sum();
+            let jitter = Normal::new(0.0, self.cfg.reference_lock_sigma.max(0.0))
+                .map_or(0.0, |d| d.sample(&mut self.rng));
+            let lo = Complex::from_polar(1.0, -(overlap.arg() + jitter));
+            let gain = self.gain();
+            let a = field.map(|z| ((z * lo).re / gain) as f32);
             self.transfer = Some(Transfer { temp, a });
         }
         self.transfer
@@ -240,9 +378,8 @@ impl Chip {
     }
 
     /// `Y = W · X` for the columns of `x` (N×B, column-major per input vector) at chip temperature
-    /// `temp` with `optical_power` at the detectors relative to the nominal laser power (1.0), as
-    /// the detectors read it: shot noise scales the detector noise by `1/√optical_power`. `Err`
-    /// when nothing is programmed, `x` has the wrong size or there is no light.
+    /// `temp` with `optical_power` relative to the nominal laser power (1.0), as the detectors read
+    /// it. `Err` when nothing is programmed, `x` has the wrong size or there is no light.
     pub fn matmul(
         &mut self,
         x: &DMatrix<f64>,
@@ -276,7 +413,7 @@ impl Chip {
         }
         let scale = self.program.as_ref().ok_or("no weights programmed")?.scale as f32;
         let steps = (1u64 << self.cfg.adc_bits) as f32 / 2.0; // ADC codes per unit of full scale
-        let sigma = (self.cfg.detector_noise.max(0.0) / optical_power.sqrt()) as f32;
+        let sigma = self.read_noise(optical_power) as f32;
         let batch = x.len() / n;
         let a = self.transfer(temp)?;
         let mut y = vec![0f32; x.len()];
@@ -301,7 +438,8 @@ impl Chip {
             );
         }
         // Adding and removing 1.5·2²³ rounds an f32 of magnitude below 2²² to the nearest integer
-        // (ties to even) without a libm call, so the loop vectorises: the ADC code.
+        // (ties to even) without a libm call, so the loop vectorises: the ADC code. The receiver's
+        // gain is set for the light that arrives, so the ADC spans the attenuated signal.
         const ROUND: f32 = 12_582_912.0;
         for (input, out) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
             let power: f32 = input.iter().map(|v| v * v).sum();
@@ -309,7 +447,7 @@ impl Chip {
             let (to_codes, to_value) = (steps / full_scale, full_scale * scale / steps);
             let noise_codes = sigma * steps;
             for (v, z) in out.iter_mut().zip(self.noise.window()) {
-                // Homodyne reading relative to full scale, plus noise, clamped and quantised.
+                // Coherent reading relative to full scale, plus noise, clamped and quantised.
                 let code = (*v * to_codes + z * noise_codes).clamp(-steps, steps);
                 *v = ((code + ROUND) - ROUND) * to_value;
             }
@@ -317,7 +455,6 @@ impl Chip {
         Ok(y)
     }
 }
-
 /// `W = U·Σ·Vᵀ` with `U` and `Vᵀ` orthogonal, checked: the product must give `w` back. nalgebra's
 /// default `svd` returned a factorisation 100 % off for some rank-1 matrices (every row a multiple
 /// of one vector, which a MATMUL whose `b` has equal rows produces), and for rank-deficient
@@ -365,16 +502,24 @@ mod tests {
     use super::*;
     use rand::Rng;
 
-    fn setup(n: usize) -> (Chip, Vec<f64>, DMatrix<f64>) {
-        let cfg = ChipConfig {
+    fn config(n: usize) -> ChipConfig {
+        ChipConfig {
             n,
             ..ChipConfig::default()
-        };
+        }
+    }
+
+    fn setup_with(cfg: ChipConfig) -> (Chip, Vec<f64>, DMatrix<f64>) {
+        let n = cfg.n;
         let chip = Chip::new(cfg);
         let mut rng = ChaCha8Rng::seed_from_u64(42);
         let w: Vec<f64> = (0..n * n).map(|_| rng.gen_range(-1.0..1.0)).collect();
         let x = DMatrix::from_fn(n, 8, |_, _| rng.gen_range(-1.0..1.0));
         (chip, w, x)
+    }
+
+    fn setup(n: usize) -> (Chip, Vec<f64>, DMatrix<f64>) {
+        setup_with(config(n))
     }
 
     /// Relative Frobenius error of the chip's `W·X` against the exact product.
@@ -385,6 +530,33 @@ mod tests {
         (got - &exact).norm() / exact.norm()
     }
 
+    /// Error of a chip built from `cfg`, programmed and calibrated at 25 °C, read at `temp`.
+    fn calibrated_error(cfg: ChipConfig, temp: f64) -> f64 {
+        let (mut chip, w, x) = setup_with(cfg);
+        chip.program(&w).unwrap();
+        chip.calibrate(25.0, 1.0);
+        error(&mut chip, &w, &x, temp)
+    }
+
+    /// A chip with no imperfection but the ones named by `f`.
+    fn ideal(n: usize, f: impl FnOnce(&mut ChipConfig)) -> ChipConfig {
+        let mut cfg = ChipConfig {
+            n,
+            dac_bits: 24,
+            adc_bits: 24,
+            thermo_optic_spread: 0.0,
+            crosstalk: 0.0,
+            coupler_sigma: 0.0,
+            loss_db_per_mzi: 0.0,
+            loss_spread_db: 0.0,
+            detector_noise: 0.0,
+            reference_lock_sigma: 0.0,
+            ..ChipConfig::default()
+        };
+        f(&mut cfg);
+        cfg
+    }
+
     #[test]
     fn rank_deficient_weights_multiply_within_the_modelled_error() {
         // Every row equal (rank 1), and a tile with zero columns (an edge tile): the SVD's
@@ -392,10 +564,8 @@ mod tests {
         let n = 64;
         let (mut chip, _, x) = setup(n);
         let f = |i: usize| ((i * 5 % 13) as f64 - 6.0) / 6.0;
-        // W[i][j] = f(i): each row constant (a MATMUL whose b has equal rows).
         let rows_constant: Vec<f64> = (0..n * n).map(|i| f(i / n)).collect();
         let columns_constant: Vec<f64> = (0..n * n).map(|i| f(i % n)).collect();
-        // An edge tile: 2 output rows, 22 input columns, the rest zero.
         let edge: Vec<f64> = (0..n * n)
             .map(|i| {
                 if i / n < 2 && i % n < 22 {
@@ -411,18 +581,35 @@ mod tests {
             ("edge tile", edge),
         ] {
             chip.program(&w).unwrap();
-            chip.calibrate(25.0);
-            let e = error(&mut chip, &w, &x, 25.0);
-            assert!(e < 0.05, "{name}: relative error {e}");
+            chip.calibrate(25.0, 1.0);
+            // The rows a MATMUL reads back: those of W that are not zero.
+            let rows: Vec<usize> = (0..n)
+                .filter(|&r| w[r * n..(r + 1) * n].iter().any(|&v| v != 0.0))
+                .collect();
+            let exact = DMatrix::from_row_slice(n, n, &w) * &x;
+            let got = chip.matmul(&x, 25.0, 1.0).unwrap();
+            let e = (got.select_rows(&rows) - exact.select_rows(&rows)).norm()
+                / exact.select_rows(&rows).norm();
+            eprintln!(
+                "{name}: {e:e} over {} rows; over all: {:e}",
+                rows.len(),
+                (&got - &exact).norm() / exact.norm()
+            );
+            // Rank 1: the published tolerance of any tile (derived from this model).
+            let tolerance = lightos_runtime::tolerance::PHOTONIC_MATMUL;
+            assert!(e < tolerance, "{name}: relative error {e}");
         }
     }
 
     #[test]
+    fn an_ideal_chip_multiplies_exactly() {
+        let e = calibrated_error(ideal(16, |_| {}), 25.0);
+        assert!(e < 1e-5, "relative error {e}");
+    }
+
+    #[test]
     fn a_calibrated_chip_multiplies_within_the_modelled_error() {
-        let (mut chip, w, x) = setup(16);
-        chip.program(&w).unwrap();
-        chip.calibrate(25.0);
-        let e = error(&mut chip, &w, &x, 25.0);
+        let e = calibrated_error(config(16), 25.0);
         assert!(e < 0.02, "relative error {e}");
     }
 
@@ -430,51 +617,210 @@ mod tests {
     fn error_grows_with_drift_and_falls_after_calibration() {
         let (mut chip, w, x) = setup(16);
         chip.program(&w).unwrap();
-        chip.calibrate(25.0);
+        chip.calibrate(25.0, 1.0);
         let at_cal = error(&mut chip, &w, &x, 25.0);
-        let warm = error(&mut chip, &w, &x, 26.0);
-        let hot = error(&mut chip, &w, &x, 30.0);
+        let warm = error(&mut chip, &w, &x, 27.0);
+        let hot = error(&mut chip, &w, &x, 35.0);
         assert!(at_cal < warm && warm < hot, "{at_cal} < {warm} < {hot}");
-        chip.calibrate(30.0);
-        let recal = error(&mut chip, &w, &x, 30.0);
-        eprintln!("relative error: calibrated {at_cal:.2e}, +1 K {warm:.2e}, +5 K {hot:.2e}, recalibrated {recal:.2e}");
-        assert!(recal < hot / 10.0, "recalibrated {recal} vs drifted {hot}");
+        chip.calibrate(35.0, 1.0);
+        let recal = error(&mut chip, &w, &x, 35.0);
+        eprintln!("relative error: calibrated {at_cal:.2e}, +2 K {warm:.2e}, +10 K {hot:.2e}, recalibrated {recal:.2e}");
+        assert!(recal < hot / 3.0, "recalibrated {recal} vs drifted {hot}");
+    }
+
+    #[test]
+    fn uniform_heating_without_a_coefficient_spread_changes_nothing() {
+        // Every section warms alike: a global phase, which the locked reference removes.
+        let cfg = ideal(16, |c| c.crosstalk = 0.04);
+        let cold = calibrated_error(cfg.clone(), 25.0);
+        let hot = calibrated_error(cfg, 45.0);
+        assert!(
+            cold < 1e-5 && (hot - cold).abs() < 1e-9,
+            "{cold:e} at 25 °C, {hot:e} at 45 °C"
+        );
+        // With a 2 % spread the same 20 K is an error.
+        let spread = calibrated_error(ideal(16, |c| c.thermo_optic_spread = 0.02), 45.0);
+        assert!(spread > 1e-3, "{spread:e}");
+    }
+
+    #[test]
+    fn the_heater_dac_bounds_the_error() {
+        let at = |bits| calibrated_error(ideal(16, |c| c.dac_bits = bits), 25.0);
+        let (fine, coarse) = (at(16), at(8));
+        // One LSB of 8 bits over 2π is 0.025 rad: percent-level; 16 bits, 256 times less.
+        assert!(
+            coarse > 1e-3 && fine < coarse / 50.0,
+            "16 bits {fine:e}, 8 bits {coarse:e}"
+        );
+    }
+
+    #[test]
+    fn crosstalk_is_measured_and_corrected() {
+        let cfg = ideal(16, |c| c.crosstalk = 0.04);
+        let calibrated = calibrated_error(cfg.clone(), 25.0);
+        // Uncalibrated, the same chip suffers its crosstalk (and its fabrication phases).
+        let (mut chip, w, x) = setup_with(cfg);
+        chip.program(&w).unwrap();
+        let raw = error(&mut chip, &w, &x, 25.0);
+        assert!(
+            calibrated < 1e-3 && raw > 0.3,
+            "calibrated {calibrated:e}, raw {raw:e}"
+        );
+    }
+
+    #[test]
+    fn crosstalk_scales_with_the_neighbours_drive() {
+        let mesh = Mesh::decompose(&CMatrix::identity(8, 8));
+        let spec = HardwareSpec {
+            thermo_optic_rad_per_k: 0.073,
+            thermo_optic_spread: 0.0,
+            crosstalk: 0.04,
+            coupler_sigma: 0.0,
+            loss_db_per_mzi: 0.0,
+            loss_spread_db: 0.0,
+        };
+        let hw = MeshHardware::draw(&mesh, &spec, &mut ChaCha8Rng::seed_from_u64(1));
+        let h = (0..hw.heaters())
+            .find(|&h| !hw.crosstalk_of(h).is_empty())
+            .unwrap();
+        let (j, fraction) = hw.crosstalk_of(h)[0];
+        let mut drives = vec![0.0; hw.heaters()];
+        let shift = |drives: &[f64]| hw.crosstalk_phases(drives)[h];
+        for d in [0.5, 1.0, 2.0] {
+            drives[j] = d;
+            assert!((shift(&drives) - fraction * d).abs() < 1e-15, "drive {d}");
+        }
+        assert!(fraction >= 0.04 / 4.0);
+    }
+
+    #[test]
+    fn loss_lowers_the_snr() {
+        let with = |loss| {
+            calibrated_error(
+                ideal(16, |c| {
+                    c.loss_db_per_mzi = loss;
+                    c.detector_noise = 1e-3;
+                    c.adc_bits = 16;
+                }),
+                25.0,
+            )
+        };
+        let (none, lossy) = (with(0.0), with(0.5));
+        // 0.5 dB per MZI over this mesh's ~2·(2N) sections is about 16 dB of amplitude: the noise
+        // against the signal grows by the same factor.
+        assert!(
+            lossy > 3.0 * none,
+            "lossless {none:e}, 0.5 dB/MZI {lossy:e}"
+        );
+    }
+
+    #[test]
+    fn unequal_loss_breaks_unitarity() {
+        let mesh = Mesh::decompose(&CMatrix::identity(8, 8));
+        let parked = |hw: &MeshHardware| vec![0.0; hw.heaters()];
+        let deviation = |loss_spread_db: f64| {
+            let spec = HardwareSpec {
+                thermo_optic_rad_per_k: 0.073,
+                thermo_optic_spread: 0.0,
+                crosstalk: 0.0,
+                coupler_sigma: 0.0,
+                loss_db_per_mzi: 0.3,
+                loss_spread_db,
+            };
+            let hw = MeshHardware::draw(&mesh, &spec, &mut ChaCha8Rng::seed_from_u64(4));
+            let m = hw.realise(&mesh, &parked(&hw), 0.0);
+            let g = m.adjoint() * &m;
+            let mean = g.trace().re / 8.0;
+            (g - CMatrix::identity(8, 8) * Complex::from(mean)).norm() / mean
+        };
+        let (balanced, unequal) = (deviation(0.0), deviation(0.1));
+        assert!(
+            balanced < 1e-12,
+            "equal loss on every path is a scalar: {balanced:e}"
+        );
+        assert!(unequal > 1e-2, "unequal loss: {unequal:e}");
+    }
+
+    #[test]
+    fn coupler_imbalance_leaves_a_residual_that_calibration_reports() {
+        let (mut chip, w, x) = setup_with(ideal(16, |c| c.coupler_sigma = 0.02));
+        chip.program(&w).unwrap();
+        let report = chip.calibrate(25.0, 1.0);
+        let e = error(&mut chip, &w, &x, 25.0);
+        let residual = report.residual.unwrap();
+        assert!(e > 1e-2, "imbalance is not calibrated away: {e:e}");
+        assert!(
+            (residual / e - 1.0).abs() < 0.5,
+            "the report says {residual:e}, the error is {e:e}"
+        );
+    }
+
+    #[test]
+    fn the_screen_drifts_too() {
+        let mesh = Mesh::decompose(&CMatrix::identity(8, 8));
+        let spec = HardwareSpec {
+            thermo_optic_rad_per_k: 0.073,
+            thermo_optic_spread: 0.02,
+            crosstalk: 0.0,
+            coupler_sigma: 0.0,
+            loss_db_per_mzi: 0.0,
+            loss_spread_db: 0.0,
+        };
+        let hw = MeshHardware::draw(&mesh, &spec, &mut ChaCha8Rng::seed_from_u64(8));
+        let zeros = vec![0.0; hw.heaters()];
+        let (a, b) = (
+            hw.offsets(&mesh, 0.0, &zeros),
+            hw.offsets(&mesh, 10.0, &zeros),
+        );
+        let screen = (0..hw.heaters())
+            .filter(|&h| matches!(hw.heater(h), crate::physics::Heater::Screen(_)));
+        let moved: Vec<f64> = screen.map(|h| b[h] - a[h]).collect();
+        let mean = moved.iter().sum::<f64>() / moved.len() as f64;
+        let spread = moved.iter().map(|d| (d - mean).abs()).fold(0.0, f64::max);
+        assert!(
+            spread > 1e-3,
+            "screen offsets move apart with 10 K: {moved:?}"
+        );
+    }
+
+    #[test]
+    fn calibration_error_grows_with_detector_noise() {
+        let at = |noise| calibrated_error(ideal(16, |c| c.detector_noise = noise), 25.0);
+        let (quiet, loud) = (at(1e-5), at(1e-3));
+        assert!(loud > 10.0 * quiet, "{quiet:e} → {loud:e}");
+    }
+
+    #[test]
+    fn calibration_costs_device_time() {
+        let (mut chip, w, _) = setup(16);
+        chip.program(&w).unwrap();
+        let r = chip.calibrate(25.0, 1.0);
+        let heaters = 2 * (16 * 15 + 16);
+        assert!(
+            r.fringes > heaters,
+            "every heater and crosstalk pair: {}",
+            r.fringes
+        );
+        let per_fringe = 8.0 * (10e-6 + 4.0 * 1e-6);
+        assert!(r.device_time_s >= r.fringes as f64 * per_fringe, "{r:?}");
     }
 
     #[test]
     fn less_light_means_more_detector_noise() {
         let (mut chip, w, x) = setup(16);
         chip.program(&w).unwrap();
-        chip.calibrate(25.0);
+        chip.calibrate(25.0, 1.0);
         let exact = DMatrix::from_row_slice(16, 16, &w) * &x;
         let mut err =
             |power: f64| (chip.matmul(&x, 25.0, power).unwrap() - &exact).norm() / exact.norm();
         let (bright, dim, dark) = (err(5.0), err(0.01), err(1e-4));
         eprintln!("relative error: 5x light {bright:.2e}, 1% {dim:.2e}, 0.01% {dark:.2e}");
-        assert!(bright < dim && dim < dark, "{bright} < {dim} < {dark}");
+        assert!(bright <= dim && dim < dark, "{bright} < {dim} < {dark}");
         assert!(
-            dark > 10.0 * bright,
+            dark > 3.0 * bright,
             "shot noise at 1e-4 of the light: {dark} vs {bright}"
         );
         assert!(chip.matmul(&x, 25.0, 0.0).is_err(), "no light, no result");
-    }
-
-    #[test]
-    fn the_cached_transfer_follows_temperature_and_calibration() {
-        let (mut chip, w, x) = setup(8);
-        chip.program(&w).unwrap();
-        chip.calibrate(25.0);
-        let before = error(&mut chip, &w, &x, 25.0);
-        let drifted = error(&mut chip, &w, &x, 28.0);
-        assert!(
-            drifted > 2.0 * before,
-            "a new temperature rebuilt the transfer: {drifted} vs {before}"
-        );
-        chip.calibrate(28.0);
-        assert!(
-            error(&mut chip, &w, &x, 28.0) < drifted / 2.0,
-            "calibration rebuilt the transfer"
-        );
     }
 
     #[test]
@@ -482,7 +828,7 @@ mod tests {
         let (mut chip, w, x) = setup(8);
         chip.program(&w).unwrap();
         let raw = error(&mut chip, &w, &x, 25.0);
-        chip.calibrate(25.0);
+        chip.calibrate(25.0, 1.0);
         assert!(error(&mut chip, &w, &x, 25.0) < raw / 5.0);
     }
 

@@ -69,12 +69,21 @@ pub fn apply(dev: &mut NpuDevice, line: &str) -> Outcome {
             Ok("all faults cleared".into())
         }
         "status" => Ok(format!(
-            "temp_c={:.3} laser_mw={} enable={} laser_limit_mw={} faults={:?}",
+            "temp_c={:.3} laser_mw={} enable={} laser_limit_mw={} faults={:?}{}",
             dev.temperature(),
             dev.laser_mw(),
             u32::from(dev.interrupts_enabled()),
             dev.laser_limit_mw(),
-            dev.faults
+            dev.faults,
+            dev.last_calibration().map_or(String::new(), |c| format!(
+                " calibrated_c={:.3} calibration_s={:.3} fringes={} offset_error_rad={:.1e} coupler_split_rad={:.1e} residual={}",
+                c.temp,
+                c.device_time_s,
+                c.fringes,
+                c.offset_rms_error_rad,
+                c.coupler_split_rms_rad,
+                c.residual.map_or("-".into(), |r| format!("{r:.2e}"))
+            ))
         )),
         "help" => Ok(HELP.into()),
         "remove" => return Outcome::Remove("ok surprise removal".into()),

@@ -3,6 +3,7 @@
 //! presents to the guest as a PCI device. This is an emulator: every number it produces comes from
 //! the modelled optics, and the names say so.
 
+pub mod calibration;
 pub mod chip;
 pub mod clements;
 pub mod control;
@@ -10,8 +11,10 @@ pub mod device;
 pub mod ivshmem;
 pub mod mzi;
 pub mod noise;
+pub mod physics;
 pub mod shm;
 pub mod thermal;
+pub mod tolerance;
 
 /// The BAR2 layout, shared with the kernel driver (one file, included by both).
 #[path = "../../../kernel/drivers/photonic/regs.rs"]

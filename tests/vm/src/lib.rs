@@ -258,6 +258,23 @@ pub fn pattern_f32(n: usize, salt: usize) -> Vec<f32> {
         .collect()
 }
 
+/// `n` values uniform in [−1, 1) from a splitmix64 stream seeded by `salt`: full-rank data (the
+/// modular patterns of [`pattern_f32`] make low-rank matrices, which an analog backend reads with
+/// a larger relative error; docs/PHYSICS.md).
+pub fn random_f32(n: usize, salt: u64) -> Vec<f32> {
+    let mut state = salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            ((z >> 40) as f32 / (1u64 << 23) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 /// Writes `values` as little-endian f32 at the start of `bytes`.
 pub fn put_f32(bytes: &mut [u8], values: &[f32]) {
     for (d, v) in bytes.chunks_exact_mut(4).zip(values) {

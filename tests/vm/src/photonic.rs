@@ -150,8 +150,15 @@ pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Runs `out[M,N] = a[M,K]·b[K,N]` on `photonic<npu>`; returns the status and the relative error.
+/// Runs `out[M,N] = a[M,K]·b[K,N]` on `photonic<npu>` with full-rank random operands; returns the
+/// status and the relative error (held to `lightos_runtime::tolerance::PHOTONIC_MATMUL`).
 pub fn matmul(npu: usize, m: usize, k: usize, n: usize) -> (JobStatus, f64) {
+    let w = crate::random_f32(k * n, (m * 31 + k * 7 + n) as u64);
+    matmul_with(npu, m, k, n, &w)
+}
+
+/// [`matmul`] with `b` given (K×N, row-major).
+pub fn matmul_with(npu: usize, m: usize, k: usize, n: usize, w: &[f32]) -> (JobStatus, f64) {
     let dev = Context::open().unwrap();
     let id = backend_id(&dev, npu).unwrap_or_else(|| panic!("{} is registered", name(npu)));
     dev.add_route(Some(Op::Matmul), None, 0..=u64::MAX, id)
@@ -161,14 +168,9 @@ pub fn matmul(npu: usize, m: usize, k: usize, n: usize) -> (JobStatus, f64) {
         .create_buffer(oo + m * n * 4, BufferFlags::empty(), Placement::Any)
         .unwrap();
     let mut map = buf.map().unwrap();
-    let a: Vec<f32> = (0..m * k)
-        .map(|i| ((i * 7 % 17) as f32 - 8.0) / 8.0)
-        .collect();
-    let w: Vec<f32> = (0..k * n)
-        .map(|i| ((i * 5 % 13) as f32 - 6.0) / 6.0)
-        .collect();
+    let a = crate::random_f32(m * k, (m * 17 + k) as u64);
     crate::put_f32(&mut map[..bo], &a);
-    crate::put_f32(&mut map[bo..oo], &w);
+    crate::put_f32(&mut map[bo..oo], w);
     let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
         .input(&buf, 0, &[m as u64, k as u64])
         .input(&buf, bo as u64, &[k as u64, n as u64])

@@ -152,7 +152,13 @@ fn a_02_matmul_matches_the_reference_within_the_modelled_error() {
     for (m, k, n) in [(8, 8, 8), (64, 64, 64), (100, 130, 70), (1, 200, 3)] {
         let (status, err) = matmul(0, m, k, n);
         assert_eq!(status, JobStatus::Ok, "{m}x{k}x{n}");
-        assert!(err < 5e-2, "{m}x{k}x{n}: relative error {err}");
+        // Whole 64×64 tiles are held to the tighter figure (docs/PHYSICS.md).
+        let tolerance = if [m, k, n].iter().all(|d| d.is_multiple_of(64)) {
+            lightos_runtime::tolerance::PHOTONIC_MATMUL_FULL_TILES
+        } else {
+            lightos_runtime::tolerance::PHOTONIC_MATMUL
+        };
+        assert!(err < tolerance, "{m}x{k}x{n}: relative error {err}");
         assert!(
             err > 0.0,
             "{m}x{k}x{n}: bit-exact results cannot come from the analog model"
@@ -161,9 +167,15 @@ fn a_02_matmul_matches_the_reference_within_the_modelled_error() {
     // n = 130 makes every row of b equal (the pattern repeats every 13): rank-1 weight tiles, which
     // the device model once factorised 150 % wrong. Its outputs are small against the ADC's full
     // scale (the input vector's norm), so the analog error is larger than for full-rank tiles.
-    let (status, err) = matmul(0, 100, 150, 130);
+    let rows_equal: Vec<f32> = (0..150 * 130)
+        .map(|i| ((i * 5 % 13) as f32 - 6.0) / 6.0)
+        .collect();
+    let (status, err) = lightos_vm_tests::photonic::matmul_with(0, 100, 150, 130, &rows_equal);
     assert_eq!(status, JobStatus::Ok);
-    assert!(err < 0.25, "rank-1 tiles: relative error {err}");
+    assert!(
+        err < lightos_runtime::tolerance::PHOTONIC_MATMUL,
+        "rank-1 tiles: relative error {err}"
+    );
 }
 
 #[test]
@@ -177,7 +189,10 @@ fn a_03_drift_is_corrected_by_recalibration() {
     let (status, err) = matmul(0, 64, 64, 64);
     inject(0, "clear");
     assert_eq!(status, JobStatus::Ok);
-    assert!(err < 5e-2, "relative error {err} after drift");
+    assert!(
+        err < lightos_runtime::tolerance::PHOTONIC_MATMUL_FULL_TILES,
+        "relative error {err} after drift"
+    );
     assert!(
         device_num(0, "auto_calibrations") > before,
         "the device recalibrated after the drift (the driver asked it to, per MATMUL)"
@@ -209,7 +224,9 @@ fn a_04_matmuls_during_a_fast_thermal_ramp_stay_within_the_modelled_error() {
         "the chip warmed during the MATMULs ({warmed} m°C)"
     );
     assert!(
-        errors.iter().all(|&e| e < 5e-2),
+        errors
+            .iter()
+            .all(|&e| e < lightos_runtime::tolerance::PHOTONIC_MATMUL),
         "relative errors {errors:?} while warming by {warmed} m°C"
     );
     assert!(
@@ -227,7 +244,7 @@ fn b_01_a_hung_device_times_out_is_reset_and_recovers() {
     assert!(guard_num(0, "resets") > resets, "the device was reset");
     let (status, err) = matmul(0, 8, 8, 8);
     assert_eq!(status, JobStatus::Ok, "the queue recovered without rmmod");
-    assert!(err < 2e-2);
+    assert!(err < lightos_runtime::tolerance::PHOTONIC_MATMUL);
 }
 
 #[test]

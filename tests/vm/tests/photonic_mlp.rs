@@ -18,7 +18,10 @@ fn the_same_mlp_code_runs_on_cpu0_and_photonic0_within_each_tolerance() {
     let x = pattern_f32(batch * 32, 4);
     let want = model.reference(&x, batch).unwrap();
     let mut acc = Accelerator::open().unwrap();
-    for (device, tol) in [("cpu-mlp", 1e-5), ("photonic0", 5e-2)] {
+    for (device, tol) in [
+        ("cpu-mlp", 1e-5),
+        ("photonic0", lightos_runtime::tolerance::PHOTONIC_MLP),
+    ] {
         let run = model
             .run_on(&mut acc, device, &x, batch)
             .unwrap_or_else(|e| panic!("{device}: {e}"));

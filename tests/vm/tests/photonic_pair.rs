@@ -83,7 +83,11 @@ fn a_02_matmuls_run_on_both_at_once() {
     for (npu, w) in workers.into_iter().enumerate() {
         for (status, err) in w.join().unwrap() {
             assert_eq!(status, JobStatus::Ok, "{}", name(npu));
-            assert!(err < 5e-2, "{}: relative error {err}", name(npu));
+            assert!(
+                err < lightos_runtime::tolerance::PHOTONIC_MATMUL_FULL_TILES,
+                "{}: relative error {err}",
+                name(npu)
+            );
         }
     }
     assert_eq!(count(id0), before[0] + 4, "photonic0 ran its 4 jobs");
@@ -127,7 +131,10 @@ fn b_01_one_npu_in_thermal_shutdown_the_other_keeps_working() {
             JobStatus::Ok,
             "photonic0 during photonic1's heating"
         );
-        assert!(*err < 5e-2, "photonic0: relative error {err}");
+        assert!(
+            *err < lightos_runtime::tolerance::PHOTONIC_MATMUL_FULL_TILES,
+            "photonic0: relative error {err}"
+        );
     }
     assert!(guard_num(1, "shutdowns") > shutdowns);
     assert_eq!(guard_num(1, "laser_limit_mw"), 0);
@@ -142,7 +149,10 @@ fn b_01_one_npu_in_thermal_shutdown_the_other_keeps_working() {
         JobStatus::Ok,
         "photonic0 runs while photonic1 is shut down"
     );
-    assert!(err < 5e-2, "photonic0: relative error {err}");
+    assert!(
+        err < lightos_runtime::tolerance::PHOTONIC_MATMUL_FULL_TILES,
+        "photonic0: relative error {err}"
+    );
     assert_eq!(guard(0)["state"], "normal");
     assert_eq!(
         guard_num(0, "shutdowns"),
@@ -177,7 +187,10 @@ fn b_01_one_npu_in_thermal_shutdown_the_other_keeps_working() {
     npu_ready(1);
     let (status, err) = matmul(1, 64, 64, 64);
     assert_eq!(status, JobStatus::Ok, "photonic1 runs again after cooling");
-    assert!(err < 5e-2, "photonic1: relative error {err}");
+    assert!(
+        err < lightos_runtime::tolerance::PHOTONIC_MATMUL_FULL_TILES,
+        "photonic1: relative error {err}"
+    );
 }
 
 #[test]

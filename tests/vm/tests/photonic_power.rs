@@ -302,7 +302,12 @@ fn the_governor_moves_a_heavy_job_off_a_hot_npu_and_cools_and_caps_before_a_pred
     });
     let (status, err) = photonic::matmul(0, 16, 16, 16);
     assert_eq!(status, lightos_runtime::JobStatus::Ok);
-    assert!(err < 0.1, "relative error {err}");
+    // Under the cap the laser is dimmer than the tolerance's nominal power: the detector noise
+    // grows as 1/√power, which the published figure's margin covers down to about half the light.
+    assert!(
+        err < lightos_runtime::tolerance::PHOTONIC_MATMUL,
+        "relative error {err}"
+    );
     let relax = gov.finish(npu, &heavy).unwrap();
     assert!(
         relax.contains(&Action::ClearCap { device: npu }),

@@ -48,7 +48,10 @@ fn double_and_single_buffered_tiling_agree_and_count_every_tile() {
         let (status, err) = photonic::matmul(0, m, k, n);
         let after = tiling();
         assert_eq!(status, JobStatus::Ok, "double_buffer {double}");
-        assert!(err < 0.05, "double_buffer {double}: relative error {err}");
+        assert!(
+            err < lightos_runtime::tolerance::PHOTONIC_MATMUL,
+            "double_buffer {double}: relative error {err}"
+        );
         assert_eq!(
             after["tiles"] - before["tiles"],
             6,

@@ -220,10 +220,11 @@ enum RunWhat {
         /// Route it to this backend (e.g. photonic0, cpu0) instead of the kernel's default choice.
         #[arg(long, value_name = "NAME")]
         backend: Option<String>,
-        /// Largest accepted relative error ‖out − ref‖/‖ref‖ against the f64 reference (analog
-        /// backends such as photonic0 need about 5e-2).
-        #[arg(long, default_value_t = 1e-5, value_name = "REL")]
-        tolerance: f64,
+        /// Largest accepted relative error ‖out − ref‖/‖ref‖ against the f64 reference. Default:
+        /// the backend's published tolerance (1e-4 digital; 0.2 for photonic backends, derived
+        /// from the chip's model: docs/PHYSICS.md).
+        #[arg(long, value_name = "REL")]
+        tolerance: Option<f64>,
     },
     /// A multilayer perceptron forward pass on one or more backends, against the f64 reference.
     ///
@@ -231,8 +232,8 @@ enum RunWhat {
     /// a batch through /dev/lightos with every layer's MATMUL routed to each --backend in turn (bias
     /// ADD and ReLU run on whichever backend runs them, e.g. lightosd's cpu0), and prints per
     /// device the relative error against the f64 reference, the latency and the throughput. Exits
-    /// 1 if any device fails or exceeds its tolerance (1e-4 for digital backends, 5e-2 for
-    /// photonic ones).
+    /// 1 if any device fails or exceeds its tolerance (1e-4 for digital backends, 0.3 for
+    /// photonic ones, derived from the chip's model: docs/PHYSICS.md).
     Mlp {
         /// Backends to run on, comma-separated (e.g. cpu0,photonic0).
         #[arg(long, default_value = "cpu0", value_delimiter = ',')]
@@ -339,8 +340,10 @@ fn main() -> ExitCode {
                 k,
                 n,
                 repeats,
+                tolerance: tolerance.unwrap_or_else(|| {
+                    lightos_runtime::tolerance::matmul(backend.as_deref().unwrap_or(""))
+                }),
                 backend,
-                tolerance,
             },
             cli.json,
         ),

@@ -21,15 +21,6 @@ pub struct MlpArgs {
     pub save: Option<PathBuf>,
 }
 
-/// The tolerance a backend is held to: analog (photonic) ones carry percent-level error.
-fn tolerance(backend: &str) -> f64 {
-    if backend.starts_with("photonic") {
-        5e-2
-    } else {
-        1e-4
-    }
-}
-
 /// Runs the model on every device; an error if any fails or misses its tolerance.
 pub fn run(device: &Path, a: MlpArgs, json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let model = match &a.model {
@@ -67,11 +58,12 @@ pub fn run(device: &Path, a: MlpArgs, json: bool) -> Result<(), Box<dyn std::err
             Ok(r) => {
                 let err = mlp::relative_error(&r.output, &want);
                 let secs = r.elapsed.as_secs_f64();
-                let ok = err <= tolerance(d);
+                let tolerance = lightos_runtime::tolerance::mlp(d);
+                let ok = err <= tolerance;
                 if !json {
                     println!(
                         "  {d:<12} max error {err:.2e} of max |ref| (tolerance {:.0e}) {}  latency {:.2} ms  {:.0} samples/s  {:.3} GFLOP/s",
-                        tolerance(d),
+                        tolerance,
                         if ok { "ok" } else { "TOO LARGE" },
                         secs * 1e3,
                         a.batch as f64 / secs,
@@ -79,9 +71,9 @@ pub fn run(device: &Path, a: MlpArgs, json: bool) -> Result<(), Box<dyn std::err
                     );
                 }
                 if !ok {
-                    failed.push(format!("{d}: error {err:.2e} above {:.0e}", tolerance(d)));
+                    failed.push(format!("{d}: error {err:.2e} above {tolerance:.0e}"));
                 }
-                rows.push(serde_json::json!({"device": d, "error": err, "tolerance": tolerance(d), "latency_s": secs, "samples_per_s": a.batch as f64 / secs}));
+                rows.push(serde_json::json!({"device": d, "error": err, "tolerance": tolerance, "latency_s": secs, "samples_per_s": a.batch as f64 / secs}));
             }
             Err(e) => {
                 if !json {

@@ -16,6 +16,7 @@ mod queue;
 pub mod spike;
 mod sys;
 pub mod thermal;
+pub mod tolerance;
 
 use lightos_uapi as uapi;
 
