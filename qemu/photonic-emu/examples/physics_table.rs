@@ -14,18 +14,8 @@ use rand_chacha::ChaCha8Rng;
 /// A chip of `n` modes with no imperfection; `f` turns some on.
 fn ideal(n: usize, seed: u64, f: &dyn Fn(&mut ChipConfig)) -> ChipConfig {
     let mut cfg = ChipConfig {
-        n,
         seed,
-        dac_bits: 24,
-        adc_bits: 24,
-        thermo_optic_spread: 0.0,
-        crosstalk: 0.0,
-        coupler_sigma: 0.0,
-        loss_db_per_mzi: 0.0,
-        loss_spread_db: 0.0,
-        detector_noise: 0.0,
-        reference_lock_sigma: 0.0,
-        ..ChipConfig::default()
+        ..ChipConfig::ideal(n)
     };
     f(&mut cfg);
     cfg

@@ -86,6 +86,25 @@ impl Default for ChipConfig {
 }
 
 impl ChipConfig {
+    /// A chip of `n` modes with every imperfection off (24-bit DACs and ADCs, no spread,
+    /// crosstalk, split error, loss or noise; random fabrication phases stay, calibration removes
+    /// them): the baseline each effect is measured against.
+    pub fn ideal(n: usize) -> ChipConfig {
+        ChipConfig {
+            n,
+            dac_bits: 24,
+            adc_bits: 24,
+            thermo_optic_spread: 0.0,
+            crosstalk: 0.0,
+            coupler_sigma: 0.0,
+            loss_db_per_mzi: 0.0,
+            loss_spread_db: 0.0,
+            detector_noise: 0.0,
+            reference_lock_sigma: 0.0,
+            ..ChipConfig::default()
+        }
+    }
+
     fn hardware(&self) -> HardwareSpec {
         HardwareSpec {
             thermo_optic_rad_per_k: self.thermo_optic_rad_per_k,
@@ -540,19 +559,7 @@ mod tests {
 
     /// A chip with no imperfection but the ones named by `f`.
     fn ideal(n: usize, f: impl FnOnce(&mut ChipConfig)) -> ChipConfig {
-        let mut cfg = ChipConfig {
-            n,
-            dac_bits: 24,
-            adc_bits: 24,
-            thermo_optic_spread: 0.0,
-            crosstalk: 0.0,
-            coupler_sigma: 0.0,
-            loss_db_per_mzi: 0.0,
-            loss_spread_db: 0.0,
-            detector_noise: 0.0,
-            reference_lock_sigma: 0.0,
-            ..ChipConfig::default()
-        };
+        let mut cfg = ChipConfig::ideal(n);
         f(&mut cfg);
         cfg
     }
