@@ -80,6 +80,9 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
         if sys::fail_nth_available() { "on (fail-nth)" } else { "off (no CONFIG_FAULT_INJECTION)" },
     );
     let start = Instant::now();
+    // The kernel logs a user fault of a worker ("lightos-fuzz[pid]: segfault at … ip …"), not a
+    // report: read from here so that a killed worker's own line can be shown with its program.
+    let mut faults = crate::kmsg::Kmsg::open().ok();
     let mut workers = Vec::new();
     for w in 0..a.procs.max(1) {
         let shared: &'static Shared = Box::leak(Box::new(Shared::new()));
@@ -113,6 +116,14 @@ pub fn run(a: &RunArgs) -> Result<(), String> {
                         libc::WTERMSIG(st)
                     );
                     print_program(&json);
+                    // Give the kernel a moment to log the fault, then show the worker's lines.
+                    std::thread::sleep(Duration::from_millis(200));
+                    let tag = format!("[{pid}]");
+                    for line in faults.as_mut().map(|k| k.new_lines()).unwrap_or_default() {
+                        if line.contains(&tag) {
+                            println!("fuzz: kernel log: {line}");
+                        }
+                    }
                     failure = Some("a worker was killed".to_string());
                 } else if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) != 0 && failure.is_none() {
                     failure = Some(format!(

@@ -1,6 +1,6 @@
 //! Cache sizes of this machine and the GEMM blocking derived from them.
 
-use crate::gemm::{MR, NR};
+use crate::gemm::tile::{MR, NR};
 use std::fs;
 
 /// Per-core data cache sizes in bytes (L3 is the whole shared cache).

@@ -18,6 +18,7 @@
 
 mod decide;
 mod device;
+mod fit;
 pub mod gpu;
 #[cfg(feature = "live")]
 pub mod live;
@@ -34,7 +35,8 @@ mod uneven_fit;
 
 pub use decide::{Action, Decision, Move};
 pub use device::DeviceSpec;
-pub use model::{fit, Fit, FitError, RcModel, MIN_FIT_SAMPLES};
+pub use fit::{fit, Fit, MIN_FIT_SAMPLES};
+pub use model::{FitError, RcModel};
 pub use policy::Policy;
 pub use profile::{JobProfile, ProfileError, MAX_JOB_DURATION_S, MAX_JOB_POWER_W};
 pub use stats::{DeviceStats, GovernorStats};

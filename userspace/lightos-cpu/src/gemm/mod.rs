@@ -12,6 +12,7 @@ mod driver;
 mod int8;
 mod kernel;
 mod pack;
+pub(crate) mod tile;
 
 pub use kernel::KernelKind;
 
@@ -22,10 +23,7 @@ use crate::{CpuError, Result};
 use driver::Family;
 use std::sync::Arc;
 
-/// Rows of the micro-kernel's tile.
-pub const MR: usize = 6;
-/// Columns of the micro-kernel's tile.
-pub const NR: usize = 16;
+pub use tile::{MR, NR};
 
 /// A GEMM engine: its thread pool, block sizes and micro-kernel.
 #[derive(Clone, Debug)]
