@@ -175,7 +175,10 @@ impl Executor {
                 Call::Thread { steps } => {
                     let (me, st, pcs, steps) =
                         (self.clone(), state.clone(), pcs.clone(), steps.clone());
-                    threads.push(std::thread::spawn(move || {
+                    // A thread the guest cannot create now (clone's EAGAIN: memory, an allocation
+                    // failure injected nearby) is a step not taken, not a fuzzer panic (it once
+                    // ended a worker with status 101 on the debug kernel).
+                    let spawned = std::thread::Builder::new().spawn(move || {
                         let mut k = me.kcov_open(range);
                         for s in &steps {
                             me.step(&st, s, &mut k);
@@ -183,7 +186,10 @@ impl Executor {
                         if let Some(k) = k {
                             pcs.lock().unwrap().extend(k.into_pcs());
                         }
-                    }));
+                    });
+                    if let Ok(t) = spawned {
+                        threads.push(t);
+                    }
                 }
                 Call::Fork { steps } => {
                     if let Some(pid) = self.fork(&state, steps) {
