@@ -118,7 +118,7 @@ pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> 
             "cuda_backend_unavailable": cuda_ready.as_ref().err(),
             "local": [{
                 "name": "cpu (lightos-cpu, in this process; lightosd serves it to the kernel)",
-                "threads": local.threads(), "kernel": format!("{:?}", local.kernel()),
+                "threads": local.threads(), "kernel": format!("{:?}", local.kernel()), "isa": local.kernels().to_string(),
                 "l1d": caches.l1d, "l2": caches.l2, "l3": caches.l3,
                 "ops": local_ops, "dtypes": dtype_names(lightos_cpu::exec::DTYPES),
             }],
@@ -132,9 +132,10 @@ pub fn run(device: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> 
     println!("local:");
     println!("  cpu (lightos-cpu in this process; `lightosd` serves it to the kernel)");
     println!(
-        "    threads        {} ({:?} micro-kernel)",
+        "    threads        {}, kernels {} (set {}=avx2|avxvnni|portable to force a lower ISA)",
         local.threads(),
-        local.kernel()
+        local.kernels(),
+        lightos_cpu::gemm::isa::ISA_ENV
     );
     println!(
         "    caches         L1d {} KiB, L2 {} KiB, L3 {} KiB → blocks {:?}",

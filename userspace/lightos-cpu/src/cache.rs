@@ -1,6 +1,6 @@
 //! Cache sizes of this machine and the GEMM blocking derived from them.
 
-use crate::gemm::tile::{MR, NR};
+use crate::gemm::F32_KC;
 use std::fs;
 
 /// Per-core data cache sizes in bytes (L3 is the whole shared cache).
@@ -74,15 +74,17 @@ pub struct Blocking {
 }
 
 impl Blocking {
-    /// Chooses blocks for `elem` bytes per packed element: an MR×kc sliver of A and a kc×NR sliver
-    /// of B take three quarters of L1; the mc×kc block of A takes half of L2; the kc×nc panel of B half of
-    /// L3 (or 4 L2s where there is no L3).
-    pub fn for_caches(c: CacheSizes, elem: usize) -> Blocking {
+    /// Blocks for this machine's caches: `kc` is the fixed f32 panel depth [`F32_KC`] (it decides
+    /// rounding, so it does not follow the caches); the mc×kc block of A (f32) takes half of L2;
+    /// the kc×nc panel of B half of L3 (or 4 L2s where there is no L3). Each family rounds mc and
+    /// nc up to its own tile.
+    pub fn for_caches(c: CacheSizes) -> Blocking {
+        const ELEM: usize = 4;
         let round_down = |v: usize, m: usize| (v / m).max(1) * m;
-        let kc = round_down((c.l1d * 3 / 4) / ((MR + NR) * elem), 8).clamp(64, 512);
-        let mc = round_down((c.l2 / 2) / (kc * elem), MR).clamp(MR, 1024);
+        let kc = F32_KC;
+        let mc = round_down((c.l2 / 2) / (kc * ELEM), 12).clamp(12, 1020);
         let l3 = if c.l3 > 0 { c.l3 / 2 } else { c.l2 * 4 };
-        let nc = round_down(l3 / (kc * elem), NR).clamp(NR, 8192);
+        let nc = round_down(l3 / (kc * ELEM), 32).clamp(32, 8192);
         Blocking { mc, kc, nc }
     }
 }
@@ -101,20 +103,17 @@ mod tests {
     }
 
     #[test]
-    fn blocking_follows_the_caches_and_respects_the_tile() {
-        let b = Blocking::for_caches(CacheSizes::default(), 4);
-        assert_eq!(b.kc, 272); // 24 KiB / (22 × 4 B), rounded down to a multiple of 8
-        assert_eq!(b.mc % MR, 0);
-        assert_eq!(b.nc % NR, 0);
+    fn blocking_follows_the_caches() {
+        let b = Blocking::for_caches(CacheSizes::default());
+        assert_eq!(b.kc, F32_KC, "the panel depth does not follow the caches");
+        assert_eq!(b.mc % 12, 0);
+        assert_eq!(b.nc % 32, 0);
         assert!(b.mc * b.kc * 4 <= 256 << 10 && b.mc > 200);
-        let big = Blocking::for_caches(
-            CacheSizes {
-                l1d: 64 << 10,
-                l2: 2 << 20,
-                l3: 0,
-            },
-            4,
-        );
-        assert!(big.kc > b.kc && big.mc >= b.mc);
+        let big = Blocking::for_caches(CacheSizes {
+            l1d: 64 << 10,
+            l2: 2 << 20,
+            l3: 0,
+        });
+        assert!(big.kc == b.kc && big.mc > b.mc);
     }
 }

@@ -15,6 +15,9 @@ pub enum CpuError {
     /// An op or dtype combination this backend does not run.
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
+    /// A configuration the environment gave is invalid (e.g. `LIGHTOS_CPU_ISA`).
+    #[error("configuration: {0}")]
+    Config(String),
     /// The worker pool could not start.
     #[error("thread pool: {0}")]
     Pool(String),

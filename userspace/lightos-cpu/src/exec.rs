@@ -279,10 +279,14 @@ fn matmul(
     };
     let scaling = scaling::Scaling::from_prim(p, inputs, n)?;
     match p.dtype {
-        uapi::DTYPE_F32 => views.run::<f32>(g, inputs, c)?,
-        uapi::DTYPE_F16 => views.run::<f16>(g, inputs, c)?,
-        uapi::DTYPE_BF16 => views.run::<bf16>(g, inputs, c)?,
-        uapi::DTYPE_FP8_E4M3 => views.run::<Fp8E4M3>(g, inputs, c)?,
+        uapi::DTYPE_F32 => views.run::<f32>(g, inputs, c, false)?,
+        uapi::DTYPE_F16 => views.run::<f16>(g, inputs, c, false)?,
+        // A deterministic bf16 primitive widens to f32: the same bits on every ISA level.
+        uapi::DTYPE_BF16 if p.flags & uapi::PRIM_DETERMINISTIC != 0 => {
+            views.run::<bf16>(g, inputs, c, true)?
+        }
+        uapi::DTYPE_BF16 => views.run::<bf16>(g, inputs, c, false)?,
+        uapi::DTYPE_FP8_E4M3 => views.run::<Fp8E4M3>(g, inputs, c, false)?,
         uapi::DTYPE_I8 => views.run_i8(g, inputs, c)?,
         _ => return Err(CpuError::Unsupported("dtype")),
     }
@@ -348,21 +352,26 @@ impl<'a> MatmulViews<'a> {
         MatRef::new(data, rows, cols, st[nd - 2], st[nd - 1])
     }
 
+    /// Every batch on the f32 path; `widened` forces [`Gemm::run_widened`] (no native bf16).
     fn run<T: Element + bytemuck::Pod>(
         &self,
         g: &Gemm,
         inputs: &[&[u8]],
         c: &mut [f32],
+        widened: bool,
     ) -> Result<()> {
         let (a, b) = (typed::<T>(inputs[0])?, typed::<T>(inputs[1])?);
         let (m, k, n) = (self.m, self.k, self.n);
         for (bi, cb) in c.chunks_mut((m * n).max(1)).take(self.batch).enumerate() {
-            g.run(
+            let (va, vb) = (
                 Self::view(self.at, a, bi, m, k)?,
                 Self::view(self.bt, b, bi, k, n)?,
-                cb,
-                n,
-            )?;
+            );
+            if widened {
+                g.run_widened(va, vb, cb, n)?;
+            } else {
+                g.run(va, vb, cb, n)?;
+            }
         }
         Ok(())
     }

@@ -66,6 +66,32 @@ impl<'a, T: Copy> MatRef<'a, T> {
         self.cs
     }
 
+    /// The row stride.
+    pub fn row_stride(&self) -> usize {
+        self.rs
+    }
+
+    /// The same view typed as `U`, when `U` is `T` (how the GEMM picks a path for one element
+    /// type inside a generic call).
+    pub(crate) fn cast<U: 'static>(self) -> Option<MatRef<'a, U>>
+    where
+        T: 'static,
+    {
+        if std::any::TypeId::of::<T>() != std::any::TypeId::of::<U>() {
+            return None;
+        }
+        // SAFETY: `U` is `T` (same TypeId), so the slice is reinterpreted as itself.
+        let data =
+            unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast::<U>(), self.data.len()) };
+        Some(MatRef {
+            data,
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.rs,
+            cs: self.cs,
+        })
+    }
+
     /// Element `(i, j)`.
     #[inline]
     pub fn at(&self, i: usize, j: usize) -> T {

@@ -81,9 +81,9 @@ impl Backend {
     pub fn describe(&self) -> String {
         match self {
             Backend::Cpu(g) => format!(
-                "CPU, {} threads, {:?} kernel, blocks {:?}",
+                "CPU, {} threads, kernels {}, blocks {:?}",
                 g.threads(),
-                g.kernel(),
+                g.kernels(),
                 g.blocking()
             ),
             Backend::Cuda(d) => {

@@ -1,27 +1,45 @@
-//! The blocked, multithreaded GEMM loop nest shared by the f32 and the INT8 paths. A `Family`
-//! says how to pack A and B into the packed type `P` and which micro-kernel turns two slivers into
-//! an MR×NR tile of accumulators `C`.
+//! The blocked, multithreaded GEMM loop nest shared by every element family (f32, INT8, bf16,
+//! implicit-GEMM convolution). A `Family` says how to pack A and B into the packed type `P`, its
+//! register tile, and which micro-kernel turns two slivers into an mr×nr tile of accumulators `C`.
 
-use super::{Gemm, MR, NR};
+use super::Gemm;
 use rayon::prelude::*;
-use std::ops::AddAssign;
+use std::cell::RefCell;
 
 /// Packing functions and micro-kernel of one element family.
 pub(crate) struct Family<PA, PB, K> {
-    /// Packed depth is a multiple of this (2 where the kernel consumes k in pairs).
+    /// Rows of the micro-kernel's tile.
+    pub mr: usize,
+    /// Columns of the micro-kernel's tile.
+    pub nr: usize,
+    /// Packed depth is a multiple of this (2 or 4 where the kernel consumes k in pairs or quads).
     pub kstep: usize,
-    /// `(i0, mb, p0, kb, out)`: packs `A[i0.., p0..]` into `ceil(mb/MR)` slivers of `kp × MR`.
+    /// The deepest panel; the depth is split into equal panels no deeper than this. For the f32
+    /// family it decides where partial sums are rounded, so it must not depend on the kernel.
+    pub kc: usize,
+    /// `(i0, mb, p0, kb, out)`: packs `A[i0.., p0..]` into `ceil(mb/mr)` slivers of `kp × mr`.
     pub pack_a: PA,
-    /// `(p0, kb, j0, nb, sliver, out)`: packs one `kp × NR` sliver of `B[p0.., j0..]`.
+    /// `(p0, kb, j0, nb, sliver, out)`: packs one `kp × nr` sliver of `B[p0.., j0..]`.
     pub pack_b: PB,
-    /// `(kp, a_sliver, b_sliver, tile)`.
+    /// `(kp, a_sliver, b_sliver, tile)`; the tile holds `mr × nr` accumulators, row-major.
     pub kernel: K,
 }
 
-/// An accumulator type.
-pub(crate) trait Accum: Copy + Default + Send + Sync + AddAssign {}
-impl Accum for f32 {}
-impl Accum for i32 {}
+/// An accumulator type: adding a later panel's tile (i32 wraps, as the VNNI kernels' sums do).
+pub(crate) trait Accum: Copy + Default + Send + Sync {
+    /// `*self + v`.
+    fn add(self, v: Self) -> Self;
+}
+impl Accum for f32 {
+    fn add(self, v: f32) -> f32 {
+        self + v
+    }
+}
+impl Accum for i32 {
+    fn add(self, v: i32) -> i32 {
+        self.wrapping_add(v)
+    }
+}
 
 /// One (column panel, depth panel) step of the outer loops.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +66,10 @@ impl<C> OutPtr<C> {
     }
 }
 
+/// Products with at most this many multiply-adds run on the calling thread: handing them to the
+/// pool costs more than a second thread saves.
+const INLINE_MACS: usize = 1 << 19;
+
 /// `C = A · B` for a product whose shapes `check_shapes` accepted.
 pub(crate) fn run<P, C, PA, PB, K>(
     g: &Gemm,
@@ -56,11 +78,11 @@ pub(crate) fn run<P, C, PA, PB, K>(
     c: &mut [C],
     ldc: usize,
 ) where
-    P: Copy + Default + Send + Sync,
+    P: bytemuck::Pod + Default + Send + Sync,
     C: Accum,
     PA: Fn(usize, usize, usize, usize, &mut [P]) + Sync,
     PB: Fn(usize, usize, usize, usize, usize, &mut [P]) + Sync,
-    K: Fn(usize, &[P], &[P], &mut [C; MR * NR]) + Sync,
+    K: Fn(usize, &[P], &[P], &mut [C]) + Sync,
 {
     if m == 0 || n == 0 {
         return;
@@ -69,7 +91,9 @@ pub(crate) fn run<P, C, PA, PB, K>(
         (0..m).for_each(|i| c[i * ldc..i * ldc + n].fill(C::default()));
         return;
     }
-    let (kc, nc) = (g.blocking.kc, g.blocking.nc);
+    // Equal panels: k = 300 with kc = 256 runs two of 150, not 256 and 44.
+    let kc = k.div_ceil(k.div_ceil(f.kc.max(1)));
+    let nc = g.blocking.nc.div_ceil(f.nr) * f.nr;
     let mut steps = Vec::new();
     for jc in (0..n).step_by(nc) {
         for pc in (0..k).step_by(kc) {
@@ -82,28 +106,67 @@ pub(crate) fn run<P, C, PA, PB, K>(
         }
     }
     let kp_max = kc.div_ceil(f.kstep) * f.kstep;
-    let panel = kp_max * n.min(nc).div_ceil(NR) * NR;
-    let mut bufs = [vec![P::default(); panel], vec![P::default(); panel]];
+    let panel = kp_max * n.min(nc).div_ceil(f.nr) * f.nr;
     let out = OutPtr(c.as_mut_ptr());
-    g.pool.install(|| {
-        pack_b(f, steps[0], &mut bufs[0]);
-        for (i, &step) in steps.iter().enumerate() {
-            let (first, second) = bufs.split_at_mut(1);
-            let (cur, next) = if i % 2 == 0 {
-                (&first[0], &mut second[0])
-            } else {
-                (&second[0], &mut first[0])
-            };
-            rayon::join(
-                || compute_step(g, m, f, step, cur, out, ldc),
-                || {
-                    if let Some(&s) = steps.get(i + 1) {
-                        pack_b(f, s, next);
-                    }
-                },
-            );
+    let inline = g.threads == 1 || m * n * k <= INLINE_MACS;
+    with_scratch(&B_SCRATCH, 2 * panel, |bufs: &mut [P]| {
+        let (first, second) = bufs.split_at_mut(panel);
+        if inline {
+            for &step in &steps {
+                pack_b(f, step, first, false);
+                compute_step(g, m, f, step, first, out, ldc, false);
+            }
+            return;
         }
+        // Double-buffered: one thread packs the next panel of B while the others compute.
+        g.pool.install(|| {
+            pack_b(f, steps[0], first, true);
+            for (i, &step) in steps.iter().enumerate() {
+                let (cur, next) = if i % 2 == 0 {
+                    (&*first, &mut *second)
+                } else {
+                    (&*second, &mut *first)
+                };
+                rayon::join(
+                    || compute_step(g, m, f, step, cur, out, ldc, true),
+                    || {
+                        if let Some(&s) = steps.get(i + 1) {
+                            pack_b(f, s, next, true);
+                        }
+                    },
+                );
+            }
+        });
     });
+}
+
+thread_local! {
+    /// Packed panels of B, kept between calls on the calling thread.
+    static B_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// Packed blocks of A, kept between calls on each worker.
+    static A_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` elements of this thread's scratch `cell` (grown, never zeroed: packing
+/// writes every element it later reads). A nested use of the same cell gets a fresh vector.
+fn with_scratch<P: bytemuck::Pod, R>(
+    cell: &'static std::thread::LocalKey<RefCell<Vec<u64>>>,
+    len: usize,
+    f: impl FnOnce(&mut [P]) -> R,
+) -> R {
+    let words = (len * std::mem::size_of::<P>()).div_ceil(8);
+    cell.with(|c| match c.try_borrow_mut() {
+        Ok(mut v) => {
+            if v.len() < words {
+                v.resize(words, 0);
+            }
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut v[..words]);
+            f(bytemuck::cast_slice_mut(
+                &mut bytes[..len * std::mem::size_of::<P>()],
+            ))
+        }
+        Err(_) => f(&mut vec![P::zeroed(); len]),
+    })
 }
 
 fn kp<PA, PB, K>(f: &Family<PA, PB, K>, kb: usize) -> usize {
@@ -111,7 +174,7 @@ fn kp<PA, PB, K>(f: &Family<PA, PB, K>, kb: usize) -> usize {
 }
 
 /// Packs step `s`'s panel of B, one sliver per task.
-fn pack_b<P, PA, PB, K>(f: &Family<PA, PB, K>, s: Step, buf: &mut [P])
+fn pack_b<P, PA, PB, K>(f: &Family<PA, PB, K>, s: Step, buf: &mut [P], parallel: bool)
 where
     P: Send,
     PB: Fn(usize, usize, usize, usize, usize, &mut [P]) + Sync,
@@ -119,14 +182,21 @@ where
     K: Sync,
 {
     let kp = kp(f, s.kb);
-    let slivers = s.nb.div_ceil(NR);
-    buf[..slivers * kp * NR]
-        .par_chunks_mut(kp * NR)
-        .enumerate()
-        .for_each(|(i, out)| (f.pack_b)(s.pc, s.kb, s.jc, s.nb, i, out));
+    let slivers = s.nb.div_ceil(f.nr);
+    let chunks = buf[..slivers * kp * f.nr].par_chunks_mut(kp * f.nr);
+    let pack = |(i, out): (usize, &mut [P])| (f.pack_b)(s.pc, s.kb, s.jc, s.nb, i, out);
+    if parallel {
+        chunks.enumerate().for_each(pack);
+    } else {
+        buf[..slivers * kp * f.nr]
+            .chunks_mut(kp * f.nr)
+            .enumerate()
+            .for_each(pack);
+    }
 }
 
 /// Computes one step's contribution: tasks over (mc-block of A, group of B slivers).
+#[allow(clippy::too_many_arguments)]
 fn compute_step<P, C, PA, PB, K>(
     g: &Gemm,
     m: usize,
@@ -135,53 +205,61 @@ fn compute_step<P, C, PA, PB, K>(
     bpack: &[P],
     out: OutPtr<C>,
     ldc: usize,
+    parallel: bool,
 ) where
-    P: Copy + Default + Send + Sync,
+    P: bytemuck::Pod + Default + Send + Sync,
     C: Accum,
     PA: Fn(usize, usize, usize, usize, &mut [P]) + Sync,
     PB: Sync,
-    K: Fn(usize, &[P], &[P], &mut [C; MR * NR]) + Sync,
+    K: Fn(usize, &[P], &[P], &mut [C]) + Sync,
 {
+    let (mr, nr) = (f.mr, f.nr);
     let kp = kp(f, s.kb);
-    let mc = g
-        .blocking
-        .mc
-        .min(m.div_ceil(g.threads).div_ceil(MR) * MR)
-        .max(MR);
+    let threads = if parallel { g.threads } else { 1 };
+    let mc = g.blocking.mc.min(m.div_ceil(threads)).div_ceil(mr).max(1) * mr;
     let mblocks = m.div_ceil(mc);
-    let slivers = s.nb.div_ceil(NR);
-    // Enough tasks for every thread (twice over, for balance) when A has few row blocks.
-    let groups = (2 * g.threads).div_ceil(mblocks).clamp(1, slivers);
+    let slivers = s.nb.div_ceil(nr);
+    // Enough tasks for every thread when A has fewer row blocks than there are threads; each
+    // group packs its block of A again, so no more groups than that.
+    let groups = threads.div_ceil(mblocks).clamp(1, slivers);
     let per_group = slivers.div_ceil(groups);
-    (0..mblocks * groups).into_par_iter().for_each_init(
-        || vec![P::default(); mc * kp],
-        |apack, t| {
+    let task = |t: usize| {
+        with_scratch(&A_SCRATCH, mc * kp, |apack: &mut [P]| {
+            let mut tile = [C::default(); MAX_TILE];
+            let tile = &mut tile[..mr * nr];
             let (ib, grp) = (t / groups, t % groups);
             let (i0, mb) = (ib * mc, (m - ib * mc).min(mc));
             (f.pack_a)(i0, mb, s.pc, s.kb, apack);
-            let mut tile = [C::default(); MR * NR];
             for js in grp * per_group..((grp + 1) * per_group).min(slivers) {
-                let bs = &bpack[js * kp * NR..(js + 1) * kp * NR];
-                let cols = (s.nb - js * NR).min(NR);
-                for is in 0..mb.div_ceil(MR) {
-                    (f.kernel)(kp, &apack[is * kp * MR..(is + 1) * kp * MR], bs, &mut tile);
-                    for r in 0..(mb - is * MR).min(MR) {
-                        let (row, col) = (i0 + is * MR + r, s.jc + js * NR);
+                let bs = &bpack[js * kp * nr..(js + 1) * kp * nr];
+                let cols = (s.nb - js * nr).min(nr);
+                for is in 0..mb.div_ceil(mr) {
+                    (f.kernel)(kp, &apack[is * kp * mr..(is + 1) * kp * mr], bs, tile);
+                    for r in 0..(mb - is * mr).min(mr) {
+                        let (row, col) = (i0 + is * mr + r, s.jc + js * nr);
                         // SAFETY: row < m and col + cols <= n, inside the `(m-1)*ldc + n` elements
                         // `check_shapes` verified; no other task writes this (row block, sliver
                         // group) and steps run one after another.
                         let dst = unsafe {
                             std::slice::from_raw_parts_mut(out.get().add(row * ldc + col), cols)
                         };
-                        let src = &tile[r * NR..r * NR + cols];
+                        let src = &tile[r * nr..r * nr + cols];
                         if s.pc == 0 {
                             dst.copy_from_slice(src);
                         } else {
-                            dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = d.add(v));
                         }
                     }
                 }
             }
-        },
-    );
+        })
+    };
+    if parallel {
+        (0..mblocks * groups).into_par_iter().for_each(task);
+    } else {
+        (0..mblocks * groups).for_each(task);
+    }
 }
+
+/// The largest register tile of any kernel (12×32).
+const MAX_TILE: usize = 12 * 32;

@@ -1,31 +1,44 @@
-//! INT8 GEMM: `i8 × i8 → i32`, exact. Operands are packed as i16 pairs along k so the AVX2 kernel
-//! multiplies and adds two depths per instruction (`vpmaddwd`): 16 multiply-adds per instruction
-//! against the f32 kernel's 8.
+//! INT8 GEMM: `i8 × i8 → i32`, exact on every kernel. Here the AVX2 and portable kernels: operands
+//! packed as i16 pairs along k so the AVX2 kernel multiplies and adds two depths per instruction
+//! (`vpmaddwd`): 16 multiply-adds per instruction against the AVX2 f32 kernel's 8. The VNNI kernels
+//! are in `int8_vnni`.
 
 use super::driver::{self, Family};
-use super::{check_shapes, Gemm, KernelKind, MR, NR};
+use super::{check_shapes, int8_vnni, Gemm, Int8Kernel};
 use crate::matrix::MatRef;
 use crate::{CpuError, Result};
 
-/// The deepest product whose i32 sums cannot overflow: |a·b| ≤ 2^14 per term.
-pub const MAX_I8_DEPTH: usize = 1 << 17;
+/// The deepest product whose i32 sums cannot overflow: |a·b| ≤ 2^14 per term, and
+/// 2^14 · (2^17 − 1) < 2^31.
+pub const MAX_I8_DEPTH: usize = (1 << 17) - 1;
+
+/// The tile of the AVX2 and portable INT8 kernels.
+const MR: usize = 6;
+const NR: usize = 16;
 
 impl Gemm {
     /// `C = A · B` exactly in i32 (`C` row-major with row stride `ldc`); `k` at most
-    /// [`MAX_I8_DEPTH`].
+    /// [`MAX_I8_DEPTH`]. Every INT8 kernel gives the same (exact) result.
     pub fn run_i8(&self, a: MatRef<i8>, b: MatRef<i8>, c: &mut [i32], ldc: usize) -> Result<()> {
         let shape = check_shapes(a.rows(), a.cols(), b.rows(), b.cols(), c.len(), ldc)?;
         if shape.1 > MAX_I8_DEPTH {
             return Err(CpuError::Shape(
-                "INT8 product deeper than 2^17 could overflow i32",
+                "INT8 product of depth 2^17 or more could overflow i32",
             ));
         }
-        let kernel = self.kernel;
+        let kernel = self.kernels().int8;
+        if matches!(kernel, Int8Kernel::Avx512Vnni | Int8Kernel::AvxVnni) {
+            int8_vnni::run(self, kernel, shape, &a, &b, c, ldc);
+            return Ok(());
+        }
         let family = Family {
+            mr: MR,
+            nr: NR,
             kstep: 2,
+            kc: 2 * self.blocking.kc,
             pack_a: |i0, mb, p0, kb, out: &mut [i16]| pack_a(&a, i0, mb, p0, kb, out),
             pack_b: |p0, kb, j0, nb, s, out: &mut [i16]| pack_b_sliver(&b, p0, kb, j0, nb, s, out),
-            kernel: |kp, ap: &[i16], bp: &[i16], tile: &mut [i32; MR * NR]| {
+            kernel: |kp, ap: &[i16], bp: &[i16], tile: &mut [i32]| {
                 run_kernel(kernel, kp, ap, bp, tile)
             },
         };
@@ -83,18 +96,18 @@ fn pack_b_sliver(
     }
 }
 
-fn run_kernel(kind: KernelKind, kp: usize, a: &[i16], b: &[i16], tile: &mut [i32; MR * NR]) {
-    let (a, b) = (&a[..kp * MR], &b[..kp * NR]);
+fn run_kernel(kind: Int8Kernel, kp: usize, a: &[i16], b: &[i16], tile: &mut [i32]) {
+    let (a, b, tile) = (&a[..kp * MR], &b[..kp * NR], &mut tile[..MR * NR]);
     match kind {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: an engine runs `Avx2Fma` only after `detect` found AVX2 (`Gemm::with` refuses it
-        // otherwise); the slices hold exactly `kp/2` pairs of MR and NR values.
-        KernelKind::Avx2Fma => unsafe { avx2::kernel(kp, a, b, tile) },
+        // SAFETY: an engine runs `Avx2` only where AVX2 was detected (`Gemm::with` refuses kernels
+        // above the CPU's level); the slices hold exactly `kp/2` pairs of MR and NR values.
+        Int8Kernel::Avx2 => unsafe { avx2::kernel(kp, a, b, tile) },
         _ => portable(kp, a, b, tile),
     }
 }
 
-fn portable(kp: usize, a: &[i16], b: &[i16], tile: &mut [i32; MR * NR]) {
+fn portable(kp: usize, a: &[i16], b: &[i16], tile: &mut [i32]) {
     let mut acc = [0i32; MR * NR];
     for p in 0..kp / 2 {
         let (ap, bp) = (
@@ -108,7 +121,7 @@ fn portable(kp: usize, a: &[i16], b: &[i16], tile: &mut [i32; MR * NR]) {
             }
         }
     }
-    *tile = acc;
+    tile.copy_from_slice(&acc);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -119,9 +132,10 @@ mod avx2 {
     /// 6×16 i32 tile; per k pair two B vectors of 8 (pair) lanes and one broadcast pair per row.
     ///
     /// # Safety
-    /// The CPU must support AVX2; `a.len() == kp * MR`, `b.len() == kp * NR`, `kp` even.
+    /// The CPU must support AVX2; `a.len() == kp * MR`, `b.len() == kp * NR`, `kp` even,
+    /// `tile.len() == MR * NR`.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn kernel(kp: usize, a: &[i16], b: &[i16], tile: &mut [i32; MR * NR]) {
+    pub(super) unsafe fn kernel(kp: usize, a: &[i16], b: &[i16], tile: &mut [i32]) {
         let mut c = [[_mm256_setzero_si256(); 2]; MR];
         let (ap, bp) = (a.as_ptr(), b.as_ptr());
         for p in 0..kp / 2 {
@@ -155,6 +169,7 @@ mod avx2 {
 mod tests {
     use super::*;
     use crate::cache::Blocking;
+    use crate::gemm::{IsaLevel, Kernels};
 
     fn naive(a: &[i8], b: &[i8], m: usize, k: usize, n: usize) -> Vec<i32> {
         let mut c = vec![0; m * n];
@@ -169,16 +184,31 @@ mod tests {
     }
 
     #[test]
-    fn exact_against_naive_for_odd_depths_and_edges() {
+    fn exact_against_naive_on_every_isa_for_odd_depths_and_edges() {
         let small = Blocking {
             mc: 12,
             kc: 8,
             nc: 32,
         };
-        for kernel in [KernelKind::Portable, KernelKind::detect()] {
+        for level in IsaLevel::ALL {
+            let kernels = match Kernels::exactly(level) {
+                Ok(k) => k,
+                Err(why) => {
+                    eprintln!("skipped: the {level} INT8 kernel: {why}");
+                    continue;
+                }
+            };
             for threads in [1, 3] {
-                let g = Gemm::with(threads, small, kernel).unwrap();
-                for &(m, k, n) in &[(1, 1, 1), (7, 9, 17), (13, 33, 40), (6, 16, 16)] {
+                let g = Gemm::with(threads, small, kernels).unwrap();
+                for &(m, k, n) in &[
+                    (1, 1, 1),
+                    (7, 9, 17),
+                    (13, 33, 40),
+                    (6, 16, 16),
+                    (12, 64, 32),
+                    (25, 255, 65),
+                    (1, 257, 7),
+                ] {
                     let a: Vec<i8> = (0..m * k).map(|i| (i * 37 % 256) as u8 as i8).collect();
                     let b: Vec<i8> = (0..k * n).map(|i| (i * 91 % 256) as u8 as i8).collect();
                     let mut c = vec![0; m * n];
@@ -192,11 +222,55 @@ mod tests {
                     assert_eq!(
                         c,
                         naive(&a, &b, m, k, n),
-                        "{m}x{k}x{n} {kernel:?} {threads}"
+                        "{m}x{k}x{n} {kernels:?} {threads}"
                     );
                 }
             }
         }
+    }
+
+    /// The deepest product allowed, every term at its extreme: the sums on the way overflow i32
+    /// on the VNNI kernels (A offset by 128) and the result is still exact.
+    #[test]
+    fn exact_at_the_largest_depth_on_every_isa() {
+        let (m, k, n) = (2, MAX_I8_DEPTH, 3);
+        let a = vec![-128i8; m * k];
+        let mut b = vec![-128i8; k * n];
+        b.iter_mut().skip(2).step_by(3).for_each(|v| *v = 127); // column 2: +127
+        for level in IsaLevel::supported() {
+            let g = Gemm::with(
+                2,
+                Blocking::for_caches(crate::cache::CacheSizes::detect()),
+                Kernels::exactly(level).unwrap(),
+            )
+            .unwrap();
+            let mut c = vec![0; m * n];
+            g.run_i8(
+                MatRef::row_major(&a, m, k).unwrap(),
+                MatRef::row_major(&b, k, n).unwrap(),
+                &mut c,
+                n,
+            )
+            .unwrap();
+            let top = 16384 * k as i64;
+            let low = -128 * 127 * k as i64;
+            assert_eq!(
+                c,
+                [top, top, low, top, top, low].map(|v| v as i32),
+                "{level}"
+            );
+        }
+        let mut c = vec![0; m * n];
+        let deeper = vec![0i8; m * (k + 1)];
+        assert!(Gemm::new(1)
+            .unwrap()
+            .run_i8(
+                MatRef::row_major(&deeper, m, k + 1).unwrap(),
+                MatRef::row_major(&vec![0i8; (k + 1) * n], k + 1, n).unwrap(),
+                &mut c,
+                n
+            )
+            .is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The f32 GEMM: `C = A · B` with BLIS-style blocking (kc-deep panels of B packed once and shared,
-//! mc-row blocks of A packed per task, an MR×NR register micro-kernel), run on a fixed pool.
+//! The GEMM: `C = A · B` with BLIS-style blocking (kc-deep panels of B packed once and shared,
+//! mc-row blocks of A packed per task, an mr×nr register micro-kernel chosen per ISA at run time,
+//! [`isa`]), run on a fixed pool; a matrix-vector path for one-row products.
 //!
 //! Double-buffered packing: while the pool computes with one packed panel of B, one of its
 //! threads packs the next panel into the other buffer.
@@ -8,58 +9,62 @@
 //! dot products that each run over k in increasing order. Which thread computes a tile never
 //! changes how it is summed, so results are bit-identical for any thread count.
 
+mod bf16;
 mod driver;
+mod gemv;
 mod int8;
+mod int8_vnni;
+pub mod isa;
 mod kernel;
 mod pack;
-pub(crate) mod tile;
 
-pub use kernel::KernelKind;
+pub use int8::MAX_I8_DEPTH;
+pub use isa::{Bf16Kernel, Int8Kernel, IsaLevel, KernelKind, Kernels};
 
 use crate::cache::{Blocking, CacheSizes};
 use crate::element::Element;
 use crate::matrix::MatRef;
 use crate::{CpuError, Result};
 use driver::Family;
+use pack::Operand;
 use std::sync::Arc;
 
-pub use tile::{MR, NR};
+/// The depth of an f32 panel. Where panels end decides where partial sums are rounded, so it is
+/// one constant for every f32 kernel and every machine: the AVX-512F and AVX2+FMA kernels then give
+/// the same bits (a 12×256 sliver of A and a 256×32 sliver of B fit a 48 KiB L1 together).
+pub const F32_KC: usize = 256;
 
-/// A GEMM engine: its thread pool, block sizes and micro-kernel.
+/// A GEMM engine: its thread pool, block sizes and micro-kernels.
 #[derive(Clone, Debug)]
 pub struct Gemm {
     pub(crate) pool: Arc<rayon::ThreadPool>,
     pub(crate) threads: usize,
     pub(crate) blocking: Blocking,
-    kernel: KernelKind,
+    kernels: Kernels,
 }
 
 impl Gemm {
     /// An engine with `threads` workers (0 = one per CPU), blocking from this machine's caches and
-    /// the best micro-kernel it supports.
+    /// the best micro-kernels it supports, capped by `LIGHTOS_CPU_ISA` ([`Kernels::detect`]).
     pub fn new(threads: usize) -> Result<Gemm> {
         Self::with(
             threads,
-            Blocking::for_caches(CacheSizes::detect(), 4),
-            KernelKind::detect(),
+            Blocking::for_caches(CacheSizes::detect()),
+            Kernels::detect()?,
         )
     }
 
-    /// An engine with explicit blocking and kernel; refuses a kernel this CPU cannot run (the
-    /// SIMD kernels rely on that check) and blocks that are not multiples of the tile.
-    pub fn with(threads: usize, blocking: Blocking, kernel: KernelKind) -> Result<Gemm> {
-        if kernel == KernelKind::Avx2Fma && KernelKind::detect() != KernelKind::Avx2Fma {
-            return Err(CpuError::Unsupported("this CPU lacks AVX2 and FMA"));
-        }
-        if blocking.kc == 0
-            || blocking.mc == 0
-            || !blocking.mc.is_multiple_of(MR)
-            || blocking.nc == 0
-            || !blocking.nc.is_multiple_of(NR)
-        {
-            return Err(CpuError::Shape(
-                "blocks must be non-zero multiples of the MR×NR tile",
+    /// An engine with explicit blocking and kernels; refuses kernels this CPU cannot run (the SIMD
+    /// kernels rely on that check) and empty blocks. Blocks are rounded up to each kernel's tile.
+    pub fn with(threads: usize, blocking: Blocking, kernels: Kernels) -> Result<Gemm> {
+        if kernels != Kernels::at_most(kernels.level) {
+            return Err(CpuError::Unsupported(
+                "kernels that this CPU or their level does not allow",
             ));
+        }
+        kernels.level.available().map_err(CpuError::Unsupported)?;
+        if blocking.kc == 0 || blocking.mc == 0 || blocking.nc == 0 {
+            return Err(CpuError::Shape("blocks must be non-zero"));
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -71,7 +76,7 @@ impl Gemm {
             pool: Arc::new(pool),
             threads,
             blocking,
-            kernel,
+            kernels,
         })
     }
 
@@ -85,9 +90,14 @@ impl Gemm {
         self.blocking
     }
 
-    /// The micro-kernel in use.
+    /// The f32 micro-kernel in use.
     pub fn kernel(&self) -> KernelKind {
-        self.kernel
+        self.kernels.f32
+    }
+
+    /// Every micro-kernel in use, and the ISA level they were chosen under.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// Runs `f` on this engine's pool (so nested parallel work uses its threads).
@@ -95,7 +105,9 @@ impl Gemm {
         self.pool.install(f)
     }
 
-    /// `C = A · B`: `C` is row-major `A.rows() × B.cols()` with row stride `ldc` in `c`.
+    /// `C = A · B`: `C` is row-major `A.rows() × B.cols()` with row stride `ldc` in `c`. bf16 × bf16
+    /// runs on the native bf16 kernel where the CPU has one ([`Gemm::run_widened`] never does);
+    /// f32 with one row of A (batch-1 inference) on the matrix-vector path.
     pub fn run<A: Element, B: Element>(
         &self,
         a: MatRef<A>,
@@ -103,20 +115,60 @@ impl Gemm {
         c: &mut [f32],
         ldc: usize,
     ) -> Result<()> {
+        if self.kernels.bf16 == Bf16Kernel::Avx512Bf16 {
+            if let (Some(a), Some(b)) = (a.cast::<half::bf16>(), b.cast::<half::bf16>()) {
+                let shape = check_shapes(a.rows(), a.cols(), b.rows(), b.cols(), c.len(), ldc)?;
+                return bf16::run(self, shape, &a, &b, c, ldc);
+            }
+        }
+        self.run_widened(a, b, c, ldc)
+    }
+
+    /// `C = A · B` with every input widened to f32 and the f32 kernels: bits that do not depend on
+    /// the ISA level between AVX2 and AVX-512 (what deterministic primitives use for bf16).
+    pub fn run_widened<A: Element, B: Element>(
+        &self,
+        a: MatRef<A>,
+        b: MatRef<B>,
+        c: &mut [f32],
+        ldc: usize,
+    ) -> Result<()> {
         let shape = check_shapes(a.rows(), a.cols(), b.rows(), b.cols(), c.len(), ldc)?;
-        let kernel = self.kernel;
+        if let (1, Some(a), Some(b)) = (shape.0, a.cast::<f32>(), b.cast::<f32>()) {
+            if gemv::fits(self, shape, &b) {
+                gemv::run(self, shape, &a, &b, c);
+                return Ok(());
+            }
+        }
+        self.run_operands(shape, &a, &b, c, ldc);
+        Ok(())
+    }
+
+    /// The f32 family on any operands whose shapes were checked.
+    pub(crate) fn run_operands<OA: Operand, OB: Operand>(
+        &self,
+        shape: (usize, usize, usize),
+        a: &OA,
+        b: &OB,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        let kernel = self.kernels.f32;
+        let (mr, nr) = kernel.tile();
         let family = Family {
+            mr,
+            nr,
             kstep: 1,
-            pack_a: |i0, mb, p0, kb, out: &mut [f32]| pack::pack_a(&a, i0, mb, p0, kb, out),
+            kc: self.blocking.kc,
+            pack_a: |i0, mb, p0, kb, out: &mut [f32]| pack::pack_a(a, mr, (i0, mb), (p0, kb), out),
             pack_b: |p0, kb, j0, nb, s, out: &mut [f32]| {
-                pack::pack_b_sliver(&b, p0, kb, j0, nb, s, out)
+                pack::pack_b_sliver(b, nr, (p0, kb), (j0, nb), s, out)
             },
-            kernel: |kb, ap: &[f32], bp: &[f32], tile: &mut [f32; MR * NR]| {
+            kernel: |kb, ap: &[f32], bp: &[f32], tile: &mut [f32]| {
                 kernel::run(kernel, kb, ap, bp, tile)
             },
         };
         driver::run(self, shape, &family, c, ldc);
-        Ok(())
     }
 }
 

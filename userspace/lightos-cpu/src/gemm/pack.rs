@@ -1,30 +1,74 @@
-//! Packing: copies a block of A into MR-row slivers and a panel of B into NR-column slivers,
-//! k-major, converting each element to f32 on the way (so f16, bf16 and FP8 inputs share the f32
-//! kernel). Rows or columns past the matrix edge are packed as zeros.
+//! Packing for the f32 family: copies a block of A into mr-row slivers and a panel of B into
+//! nr-column slivers, k-major, converting each element to f32 on the way (so f16, bf16 and FP8
+//! inputs share the f32 kernels). Rows or columns past the matrix edge are packed as zeros.
 
-use super::{MR, NR};
 use crate::element::Element;
 use crate::matrix::MatRef;
 
-/// Packs `A[i0..i0+mb, p0..p0+kb]` into `out` (`ceil(mb/MR)` slivers of `kb × MR`).
-pub(crate) fn pack_a<T: Element>(
-    a: &MatRef<T>,
-    i0: usize,
-    mb: usize,
-    p0: usize,
-    kb: usize,
+/// What packing reads: a matrix given element by element. A [`MatRef`] is one; an implicit
+/// im2col matrix (convolution without the im2col buffer) is another.
+pub(crate) trait Operand: Sync {
+    /// The stored element.
+    type Elem: Element;
+    /// Element `(i, j)`.
+    fn at(&self, i: usize, j: usize) -> Self::Elem;
+    /// `len` consecutive elements of row `i` from column `j`, where storage keeps them contiguous.
+    fn row(&self, _i: usize, _j: usize, _len: usize) -> Option<&[Self::Elem]> {
+        None
+    }
+}
+
+impl<T: Element> Operand for MatRef<'_, T> {
+    type Elem = T;
+    #[inline]
+    fn at(&self, i: usize, j: usize) -> T {
+        MatRef::at(self, i, j)
+    }
+    #[inline]
+    fn row(&self, i: usize, j: usize, len: usize) -> Option<&[T]> {
+        (self.col_stride() == 1).then(|| self.row_slice(i, j, len))
+    }
+}
+
+/// Packs `A[i0..i0+mb, p0..p0+kb]` into `out` (`ceil(mb/mr)` slivers of `kb × mr`).
+pub(crate) fn pack_a<O: Operand>(
+    a: &O,
+    mr: usize,
+    (i0, mb): (usize, usize),
+    (p0, kb): (usize, usize),
     out: &mut [f32],
 ) {
     for (s, sliver) in out
-        .chunks_exact_mut(kb * MR)
-        .take(mb.div_ceil(MR))
+        .chunks_exact_mut(kb * mr)
+        .take(mb.div_ceil(mr))
         .enumerate()
     {
-        let rows = (mb - s * MR).min(MR);
-        for (p, dst) in sliver.chunks_exact_mut(MR).enumerate() {
+        let rows = (mb - s * mr).min(mr);
+        // Rows stored contiguously: read each along k, write it with stride mr.
+        if let Some(first) = a.row(i0 + s * mr, p0, kb) {
+            for r in 0..mr {
+                let src = if r == 0 {
+                    Some(first)
+                } else if r < rows {
+                    a.row(i0 + s * mr + r, p0, kb)
+                } else {
+                    None
+                };
+                match src {
+                    Some(src) => sliver[r..]
+                        .iter_mut()
+                        .step_by(mr)
+                        .zip(src)
+                        .for_each(|(d, v)| *d = v.to_f32()),
+                    None => sliver[r..].iter_mut().step_by(mr).for_each(|d| *d = 0.0),
+                }
+            }
+            continue;
+        }
+        for (p, dst) in sliver.chunks_exact_mut(mr).enumerate() {
             for (r, d) in dst.iter_mut().enumerate() {
                 *d = if r < rows {
-                    a.at(i0 + s * MR + r, p0 + p).to_f32()
+                    a.at(i0 + s * mr + r, p0 + p).to_f32()
                 } else {
                     0.0
                 };
@@ -33,28 +77,28 @@ pub(crate) fn pack_a<T: Element>(
     }
 }
 
-/// Packs sliver `s` of `B[p0..p0+kb, j0..j0+nb]` (columns `j0+s*NR ..`) into `out` (`kb × NR`).
-pub(crate) fn pack_b_sliver<T: Element>(
-    b: &MatRef<T>,
-    p0: usize,
-    kb: usize,
-    j0: usize,
-    nb: usize,
+/// Packs sliver `s` of `B[p0..p0+kb, j0..j0+nb]` (columns `j0+s*nr ..`) into `out` (`kb × nr`).
+pub(crate) fn pack_b_sliver<O: Operand>(
+    b: &O,
+    nr: usize,
+    (p0, kb): (usize, usize),
+    (j0, nb): (usize, usize),
     s: usize,
     out: &mut [f32],
 ) {
-    let cols = (nb - s * NR).min(NR);
-    for (p, dst) in out.chunks_exact_mut(NR).take(kb).enumerate() {
-        if cols == NR && b.col_stride() == 1 {
-            let row = b.row_slice(p0 + p, j0 + s * NR, NR);
-            for (d, v) in dst.iter_mut().zip(row) {
-                *d = v.to_f32();
+    let cols = (nb - s * nr).min(nr);
+    for (p, dst) in out.chunks_exact_mut(nr).take(kb).enumerate() {
+        if cols == nr {
+            if let Some(row) = b.row(p0 + p, j0 + s * nr, nr) {
+                for (d, v) in dst.iter_mut().zip(row) {
+                    *d = v.to_f32();
+                }
+                continue;
             }
-            continue;
         }
         for (c, d) in dst.iter_mut().enumerate() {
             *d = if c < cols {
-                b.at(p0 + p, j0 + s * NR + c).to_f32()
+                b.at(p0 + p, j0 + s * nr + c).to_f32()
             } else {
                 0.0
             };

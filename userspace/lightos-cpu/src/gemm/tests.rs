@@ -1,4 +1,5 @@
 use super::*;
+use crate::cache::Blocking;
 use crate::test_util::{f64_matmul, rand_f32};
 
 fn check(g: &Gemm, m: usize, k: usize, n: usize, seed: u64) {
@@ -22,18 +23,30 @@ fn check(g: &Gemm, m: usize, k: usize, n: usize, seed: u64) {
     }
 }
 
+/// An engine for every ISA level this CPU runs (the others skip, saying so).
+fn engines(threads: usize, blocking: Blocking) -> Vec<Gemm> {
+    IsaLevel::ALL
+        .into_iter()
+        .filter_map(|l| match Kernels::exactly(l) {
+            Ok(k) => Some(Gemm::with(threads, blocking, k).unwrap()),
+            Err(why) => {
+                eprintln!("skipped: ISA level {l}: {why}");
+                None
+            }
+        })
+        .collect()
+}
+
+const SMALL: Blocking = Blocking {
+    mc: 12,
+    kc: 8,
+    nc: 32,
+}; // many blocks and panels on small inputs
+
 #[test]
-fn matches_f64_reference_on_edge_shapes() {
-    let small = Blocking {
-        mc: 12,
-        kc: 8,
-        nc: 32,
-    }; // many blocks and panels on small inputs
-    for kernel in [KernelKind::Portable, KernelKind::detect()] {
-        for g in [
-            Gemm::with(1, small, kernel).unwrap(),
-            Gemm::with(3, small, kernel).unwrap(),
-        ] {
+fn matches_f64_reference_on_edge_shapes_on_every_isa() {
+    for threads in [1, 3] {
+        for g in engines(threads, SMALL) {
             for &(m, k, n) in &[
                 (1, 1, 1),
                 (5, 7, 3),
@@ -41,12 +54,18 @@ fn matches_f64_reference_on_edge_shapes() {
                 (13, 17, 33),
                 (40, 9, 70),
                 (7, 64, 1),
+                (1, 300, 200),
+                (25, 31, 65),
             ] {
                 check(&g, m, k, n, (m * 100 + k * 10 + n) as u64);
             }
         }
     }
-    check(&Gemm::new(2).unwrap(), 129, 300, 257, 9);
+    for g in engines(2, Blocking::for_caches(crate::cache::CacheSizes::detect())) {
+        for &(m, k, n) in &[(129, 300, 257), (1, 257, 255), (17, 255, 7), (255, 17, 257)] {
+            check(&g, m, k, n, 9);
+        }
+    }
 }
 
 #[test]
@@ -59,11 +78,10 @@ fn bit_identical_across_thread_counts() {
         kc: 128,
         nc: 48,
     };
-    let run = |threads| {
-        let g = Gemm::with(threads, blocking, KernelKind::detect()).unwrap();
+    let run = |g: &Gemm, m: usize| {
         let mut c = vec![0f32; m * n];
         g.run(
-            MatRef::row_major(&a, m, k).unwrap(),
+            MatRef::row_major(&a[..m * k], m, k).unwrap(),
             MatRef::row_major(&b, k, n).unwrap(),
             &mut c,
             n,
@@ -71,9 +89,93 @@ fn bit_identical_across_thread_counts() {
         .unwrap();
         c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     };
-    let one = run(1);
-    assert_eq!(one, run(2));
-    assert_eq!(one, run(4));
+    for (one, (two, four)) in engines(1, blocking)
+        .iter()
+        .zip(engines(2, blocking).iter().zip(&engines(4, blocking)))
+    {
+        for rows in [m, 1] {
+            let bits = run(one, rows);
+            assert_eq!(bits, run(two, rows), "{:?} m={rows}", one.kernels());
+            assert_eq!(bits, run(four, rows), "{:?} m={rows}", one.kernels());
+        }
+    }
+}
+
+/// The f32 kernels with fused multiply-add give the same bits on AVX2 and AVX-512, on the GEMM and
+/// on the one-row path: a deterministic result does not depend on the machine's ISA level.
+#[test]
+fn avx2_and_avx512_give_the_same_f32_bits() {
+    let (Ok(k2), Ok(k5)) = (
+        Kernels::exactly(IsaLevel::Avx2),
+        Kernels::exactly(IsaLevel::Avx512),
+    ) else {
+        eprintln!("skipped: this CPU lacks AVX2 or AVX-512F: nothing to compare");
+        return;
+    };
+    let b = Blocking::for_caches(crate::cache::CacheSizes::detect());
+    let (g2, g5) = (Gemm::with(2, b, k2).unwrap(), Gemm::with(2, b, k5).unwrap());
+    for &(m, k, n) in &[(33, 700, 45), (1, 1000, 300), (64, 64, 64)] {
+        let a = rand_f32(m * k, 5);
+        let bm = rand_f32(k * n, 6);
+        let run = |g: &Gemm| {
+            let mut c = vec![0f32; m * n];
+            g.run(
+                MatRef::row_major(&a, m, k).unwrap(),
+                MatRef::row_major(&bm, k, n).unwrap(),
+                &mut c,
+                n,
+            )
+            .unwrap();
+            c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(run(&g2), run(&g5), "{m}x{k}x{n}");
+    }
+}
+
+/// bf16 on the native kernel (where the CPU has AVX-512 BF16) and widened: both within f32
+/// accumulation error of the exact product of the bf16 values.
+#[test]
+fn bf16_native_and_widened_match_the_reference() {
+    use half::bf16;
+    for g in engines(2, SMALL) {
+        for &(m, k, n) in &[(1, 1, 1), (7, 17, 33), (13, 255, 40), (12, 64, 32)] {
+            let a: Vec<bf16> = rand_f32(m * k, 11)
+                .into_iter()
+                .map(bf16::from_f32)
+                .collect();
+            let b: Vec<bf16> = rand_f32(k * n, 12)
+                .into_iter()
+                .map(bf16::from_f32)
+                .collect();
+            let want = f64_matmul(
+                &a.iter().map(|v| v.to_f32()).collect::<Vec<_>>(),
+                &b.iter().map(|v| v.to_f32()).collect::<Vec<_>>(),
+                m,
+                k,
+                n,
+            );
+            for widened in [false, true] {
+                let mut c = vec![f32::NAN; m * n];
+                let (ma, mb) = (
+                    MatRef::row_major(&a, m, k).unwrap(),
+                    MatRef::row_major(&b, k, n).unwrap(),
+                );
+                if widened {
+                    g.run_widened(ma, mb, &mut c, n).unwrap();
+                } else {
+                    g.run(ma, mb, &mut c, n).unwrap();
+                }
+                for (got, w) in c.iter().zip(&want) {
+                    let tol = 1e-5 * (k as f64).sqrt() * 4.0 + 1e-6;
+                    assert!(
+                        (*got as f64 - w).abs() <= tol,
+                        "{:?} widened={widened} {m}x{k}x{n}: {got} vs {w}",
+                        g.kernels()
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -138,10 +240,10 @@ fn zero_depth_gives_zeros() {
 }
 
 #[test]
-fn bad_blocking_is_refused() {
+fn bad_blocking_and_kernels_above_the_cpu_are_refused() {
     for b in [
         Blocking {
-            mc: 7,
+            mc: 0,
             kc: 8,
             nc: 32,
         },
@@ -153,9 +255,23 @@ fn bad_blocking_is_refused() {
         Blocking {
             mc: 12,
             kc: 8,
-            nc: 20,
+            nc: 0,
         },
     ] {
-        assert!(Gemm::with(1, b, KernelKind::Portable).is_err(), "{b:?}");
+        let k = Kernels::at_most(IsaLevel::Portable);
+        assert!(Gemm::with(1, b, k).is_err(), "{b:?}");
     }
+    // Blocks that are not multiples of a tile are rounded up, not refused.
+    let odd = Blocking {
+        mc: 7,
+        kc: 5,
+        nc: 20,
+    };
+    for g in engines(2, odd) {
+        check(&g, 30, 23, 70, 4);
+    }
+    // A kernel set that claims a level it does not have.
+    let mut k = Kernels::at_most(IsaLevel::Portable);
+    k.f32 = KernelKind::Avx512F;
+    assert!(Gemm::with(1, SMALL, k).is_err());
 }
