@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The baseline of bench_cpu_gemm: numpy's f32 matmul (OpenBLAS) timed like the Rust side.
 
-Usage: numpy_gemm.py THREADS N [N ...]; prints one JSON object {"blas": ..., "results": {N: secs}}.
-THREADS is applied through threadpoolctl when present, else OPENBLAS_NUM_THREADS (set by the caller
-before numpy loads).
+Usage: numpy_gemm.py THREADS SHAPE [SHAPE ...], SHAPE being N (square) or MxKxN; prints one JSON
+object {"blas": ..., "results": {SHAPE: secs}}. THREADS is applied through threadpoolctl when
+present, else OPENBLAS_NUM_THREADS (set by the caller before numpy loads).
 """
 import json
 import sys
@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-threads, sizes = int(sys.argv[1]), [int(s) for s in sys.argv[2:]]
+threads, shapes = int(sys.argv[1]), sys.argv[2:]
 try:
     from threadpoolctl import threadpool_limits
     limit = threadpool_limits(limits=threads, user_api="blas")
@@ -20,18 +20,21 @@ except ImportError:  # OPENBLAS_NUM_THREADS from the environment governs
 
 rng = np.random.default_rng(1)
 results = {}
-for n in sizes:
-    a = rng.uniform(-1, 1, (n, n)).astype(np.float32)
-    b = rng.uniform(-1, 1, (n, n)).astype(np.float32)
-    c = np.empty((n, n), dtype=np.float32)
+for shape in shapes:
+    dims = [int(d) for d in shape.split("x")]
+    m, k, n = dims if len(dims) == 3 else dims * 3
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    c = np.empty((m, n), dtype=np.float32)
     np.matmul(a, b, out=c)  # warm-up
-    reps = max(3, min(15, int(2e9 / (2 * n**3))))
+    flops = 2 * m * k * n
+    reps = max(5, min(2000, int(0.3 / max(flops / 1e11, 1e-7))))
     times = []
     for _ in range(reps):
         t = time.perf_counter()
         np.matmul(a, b, out=c)
         times.append(time.perf_counter() - t)
     times.sort()
-    results[n] = times[len(times) // 2]
+    results[shape] = times[len(times) // 2]
 cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
 print(json.dumps({"blas": f"{cfg['name']} {cfg['version']}", "results": results}))

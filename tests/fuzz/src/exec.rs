@@ -288,7 +288,9 @@ impl Executor {
         let size = std::mem::size_of::<T>();
         // SAFETY: T is a plain repr(C) uapi struct: any byte pattern is a valid value of it.
         let bytes = unsafe { std::slice::from_raw_parts_mut(arg as *mut T as *mut u8, size) };
+        let before = bytes.to_vec();
         apply(bytes, &step.mutate);
+        redirect_moved_pointers(&before, bytes, self.pages.unmapped as u64);
         self.ioctl_bytes(fd, u::iowr(nr, size), bytes, step.fail_nth, ptr, kcov)
     }
 
@@ -1175,6 +1177,25 @@ pub fn apply(bytes: &mut [u8], fields: &[Field]) {
     }
 }
 
+/// Sends every pointer field that a mutation moved to another user address to the unmapped page.
+/// A pointer the fuzzer set up names its own scratch memory; moved by a few bytes or a flipped bit
+/// it names the fuzzer's heap, and the kernel, writing a result there as asked, corrupted the
+/// worker's heap (musl's `free` then stopped it with a general protection fault: the open
+/// "worker killed" reports of 2026-12-06). Pointer fields are the 8-byte words that held a user
+/// address before the mutation; the kernel's EFAULT paths are still exercised through the unmapped
+/// page.
+fn redirect_moved_pointers(before: &[u8], after: &mut [u8], unmapped: u64) {
+    // Addresses a process can map: from mmap_min_addr (64 KiB) up to the top of user space.
+    let user = |v: u64| (0x1_0000..1 << 47).contains(&v);
+    for (b, a) in before.chunks_exact(8).zip(after.chunks_exact_mut(8)) {
+        let old = u64::from_le_bytes(b.try_into().unwrap_or_default());
+        let new = u64::from_le_bytes((&*a).try_into().unwrap_or_default());
+        if old != new && user(old) && user(new) {
+            a.copy_from_slice(&unmapped.to_le_bytes());
+        }
+    }
+}
+
 /// The ABI primitive of `p`, its operands' buffer indices resolved to handles.
 fn prim_abi(p: &Prim, bufs: &[Buf]) -> u::Primitive {
     let mut a = u::Primitive {
@@ -1232,8 +1253,49 @@ fn spike_push(m: Map, n: u16) {
 
 #[cfg(test)]
 mod tests {
-    use super::apply;
+    use super::{apply, redirect_moved_pointers};
     use crate::prog::Field;
+
+    #[test]
+    fn a_pointer_moved_by_a_mutation_goes_to_the_unmapped_page() {
+        let heap = 0x7f00_1234_5678u64;
+        let mut before = Vec::new();
+        for w in [heap, 16, 0, heap + 64] {
+            before.extend_from_slice(&w.to_le_bytes());
+        }
+        let mut after = before.clone();
+        apply(
+            &mut after,
+            &[
+                Field {
+                    off: 0,
+                    width: 1,
+                    val: 0x80,
+                }, // a pointer nudged: redirected
+                Field {
+                    off: 8,
+                    width: 8,
+                    val: heap,
+                }, // a length set to an address: kept
+                Field {
+                    off: 16,
+                    width: 8,
+                    val: 0x7f00_0000_0000,
+                }, // null set to an address: kept
+                Field {
+                    off: 24,
+                    width: 8,
+                    val: 0,
+                }, // a pointer made null: kept
+            ],
+        );
+        redirect_moved_pointers(&before, &mut after, 0x5000);
+        let words: Vec<u64> = after
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(words, [0x5000, heap, 0x7f00_0000_0000, 0]);
+    }
 
     #[test]
     fn apply_writes_little_endian_fields_and_drops_those_past_the_end() {

@@ -3,8 +3,9 @@
 //! the backend (float parameters, bytes actually present) is checked here and refused with an
 //! error, never a panic.
 
+use crate::conv::{self, Conv2d};
 use crate::fp8::Fp8E4M3;
-use crate::ops::{self, AttentionShape, ConvShape};
+use crate::ops::{self, AttentionShape};
 use crate::quant::{self, QuantParams};
 use crate::round::Rounding;
 use crate::tensor::{self, dims, dtype_size, load_f32, store_f32, typed, typed_mut};
@@ -120,13 +121,13 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
             let bias = if n_in == 3 { Some(load(2)?) } else { None };
             let (xd, wd) = (dims(&p.operands[0]), dims(&p.operands[1]));
             let four = |d: &[u64]| [d[0] as usize, d[1] as usize, d[2] as usize, d[3] as usize];
-            let s = ConvShape {
-                input: four(xd),
-                weights: four(wd),
-                stride: p.params[0].max(1) as usize,
-                pad: p.params[1] as usize,
-            };
-            ops::conv2d(g, &x, &w, bias.as_deref(), s)?
+            let s = Conv2d::new(
+                four(xd),
+                four(wd),
+                p.params[0].max(1) as usize,
+                p.params[1] as usize,
+            );
+            conv::conv2d(g, &x, &w, bias.as_deref(), &s)?
         }
         uapi::OP_QUANTIZE => return quantize(p, inputs[0], out, out_dtype, &mut rounding),
         uapi::OP_DEQUANTIZE => {

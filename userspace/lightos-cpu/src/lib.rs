@@ -4,11 +4,14 @@
 //!   AVX2+FMA micro-kernel, double-buffered packing, f32/f16/bf16/FP8 inputs through one f32 kernel
 //!   and an exact INT8 path; bit-identical results for any thread count.
 //! - [`quant`]: INT8 and FP8-E4M3 quantization, per tensor or per channel, and the INT8 matmul.
-//! - [`ops`]: softmax, layernorm, attention, conv2d, GELU and the element-wise ops.
+//! - [`conv`]: 2-D convolution with groups, dilation and padding on the GEMM's kernels (implicit
+//!   im2col), depthwise by direct loops.
+//! - [`ops`]: softmax, layernorm, attention, GELU and the element-wise ops.
 //! - [`exec`]: runs an ABI [`lightos_uapi::Primitive`] on mapped operand bytes, for every op and
 //!   dtype the ABI allows (but SPIKE_ENCODE, which the runtime's spike module runs).
 
 pub mod cache;
+pub mod conv;
 mod element;
 mod error;
 pub mod exec;

@@ -112,78 +112,6 @@ pub fn attention(
     Ok(out)
 }
 
-/// Convolution shapes (NCHW input, OIHW weights).
-#[derive(Clone, Copy, Debug)]
-pub struct ConvShape {
-    /// Batch, channels, height, width of the input.
-    pub input: [usize; 4],
-    /// Output channels, channels, kernel height, kernel width.
-    pub weights: [usize; 4],
-    /// Stride (≥ 1).
-    pub stride: usize,
-    /// Zero padding on every side.
-    pub pad: usize,
-}
-
-impl ConvShape {
-    /// Output height and width.
-    pub fn out_hw(&self) -> (usize, usize) {
-        let [_, _, h, w] = self.input;
-        let [_, _, kh, kw] = self.weights;
-        (
-            (h + 2 * self.pad - kh) / self.stride + 1,
-            (w + 2 * self.pad - kw) / self.stride + 1,
-        )
-    }
-}
-
-/// 2-D convolution by im2col and one GEMM per image: `out[N,O,OH,OW]`.
-pub fn conv2d(
-    g: &Gemm,
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    s: ConvShape,
-) -> Result<Vec<f32>> {
-    let [n, c, h, wd] = s.input;
-    let [o, _, kh, kw] = s.weights;
-    let (oh, ow) = s.out_hw();
-    let ckk = c * kh * kw;
-    let mut cols = vec![0f32; ckk * oh * ow];
-    let mut out = vec![0f32; n * o * oh * ow];
-    for img in 0..n {
-        let xi = &x[img * c * h * wd..(img + 1) * c * h * wd];
-        for (r, col_row) in cols.chunks_mut(oh * ow).enumerate() {
-            let (ch, ky, kx) = (r / (kh * kw), (r / kw) % kh, r % kw);
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let iy = (oy * s.stride + ky) as isize - s.pad as isize;
-                    let ix = (ox * s.stride + kx) as isize - s.pad as isize;
-                    let inside = iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd;
-                    col_row[oy * ow + ox] = if inside {
-                        xi[ch * h * wd + iy as usize * wd + ix as usize]
-                    } else {
-                        0.0
-                    };
-                }
-            }
-        }
-        let oi = &mut out[img * o * oh * ow..(img + 1) * o * oh * ow];
-        g.run(
-            MatRef::row_major(w, o, ckk)?,
-            MatRef::row_major(&cols, ckk, oh * ow)?,
-            oi,
-            oh * ow,
-        )?;
-        if let Some(b) = bias {
-            for (ch, plane) in oi.chunks_mut(oh * ow).enumerate() {
-                plane.iter_mut().for_each(|v| *v += b[ch]);
-            }
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,48 +187,6 @@ mod tests {
                         .map(|j| (w[j] - max).exp() / z * v[b * 15 + j * 3 + e] as f64)
                         .sum();
                     assert!((got[b * 15 + i * 3 + e] as f64 - want).abs() < 1e-5);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn conv2d_matches_direct_loops_with_stride_and_padding() {
-        let s = ConvShape {
-            input: [2, 3, 7, 6],
-            weights: [4, 3, 3, 2],
-            stride: 2,
-            pad: 1,
-        };
-        let (x, w, b) = (
-            rand_f32(2 * 3 * 42, 4),
-            rand_f32(4 * 3 * 6, 5),
-            rand_f32(4, 6),
-        );
-        let got = conv2d(&Gemm::new(2).unwrap(), &x, &w, Some(&b), s).unwrap();
-        let (oh, ow) = s.out_hw();
-        assert_eq!((oh, ow), (4, 4));
-        for n in 0..2 {
-            for o in 0..4 {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let mut acc = b[o] as f64;
-                        for c in 0..3 {
-                            for ky in 0..3 {
-                                for kx in 0..2 {
-                                    let (iy, ix) =
-                                        ((oy * 2 + ky) as isize - 1, (ox * 2 + kx) as isize - 1);
-                                    if iy >= 0 && ix >= 0 && iy < 7 && ix < 6 {
-                                        acc += x[n * 126 + c * 42 + iy as usize * 6 + ix as usize]
-                                            as f64
-                                            * w[o * 18 + c * 6 + ky * 2 + kx] as f64;
-                                    }
-                                }
-                            }
-                        }
-                        let got = got[((n * 4 + o) * oh + oy) * ow + ox] as f64;
-                        assert!((got - acc).abs() < 1e-5, "{got} vs {acc}");
-                    }
                 }
             }
         }

@@ -430,17 +430,12 @@ fn attention_and_conv2d_through_the_abi() {
     p.params = [2, 1, 0, 0];
     let mut out = vec![0u8; 18 * 4];
     execute(&g, &p, &[&bytes(&x, 1), &bytes(&w, 1)], &mut out).unwrap();
-    let want = ops::conv2d(
+    let want = crate::conv::conv2d(
         &g,
         &x,
         &w,
         None,
-        ConvShape {
-            input: [1, 3, 5, 5],
-            weights: [2, 3, 3, 3],
-            stride: 2,
-            pad: 1,
-        },
+        &crate::conv::Conv2d::new([1, 3, 5, 5], [2, 3, 3, 3], 2, 1),
     )
     .unwrap();
     assert_eq!(read(&out, &ot, 1), want);

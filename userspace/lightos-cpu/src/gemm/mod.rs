@@ -16,7 +16,7 @@ mod int8;
 mod int8_vnni;
 pub mod isa;
 mod kernel;
-mod pack;
+pub(crate) mod pack;
 
 pub use int8::MAX_I8_DEPTH;
 pub use isa::{Bf16Kernel, Int8Kernel, IsaLevel, KernelKind, Kernels};

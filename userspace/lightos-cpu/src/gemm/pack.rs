@@ -16,6 +16,13 @@ pub(crate) trait Operand: Sync {
     fn row(&self, _i: usize, _j: usize, _len: usize) -> Option<&[Self::Elem]> {
         None
     }
+    /// Writes `out.len()` elements of row `i` from column `j`, as f32.
+    fn fill_row(&self, i: usize, j: usize, out: &mut [f32]) {
+        match self.row(i, j, out.len()) {
+            Some(src) => out.iter_mut().zip(src).for_each(|(d, v)| *d = v.to_f32()),
+            None => (out.iter_mut().enumerate()).for_each(|(c, d)| *d = self.at(i, j + c).to_f32()),
+        }
+    }
 }
 
 impl<T: Element> Operand for MatRef<'_, T> {
@@ -88,20 +95,7 @@ pub(crate) fn pack_b_sliver<O: Operand>(
 ) {
     let cols = (nb - s * nr).min(nr);
     for (p, dst) in out.chunks_exact_mut(nr).take(kb).enumerate() {
-        if cols == nr {
-            if let Some(row) = b.row(p0 + p, j0 + s * nr, nr) {
-                for (d, v) in dst.iter_mut().zip(row) {
-                    *d = v.to_f32();
-                }
-                continue;
-            }
-        }
-        for (c, d) in dst.iter_mut().enumerate() {
-            *d = if c < cols {
-                b.at(p0 + p, j0 + s * nr + c).to_f32()
-            } else {
-                0.0
-            };
-        }
+        b.fill_row(p0 + p, j0 + s * nr, &mut dst[..cols]);
+        dst[cols..].fill(0.0);
     }
 }

@@ -1,0 +1,442 @@
+//! 2-D convolution (NCHW input, OIHW weights) with stride, dilation, asymmetric zero padding and
+//! groups, on the GEMM's kernels without an im2col buffer: the GEMM packs its B operand straight
+//! from the input ([`Im2col`], an implicit im2col matrix), and a 1×1 convolution with stride 1
+//! and no padding multiplies the input in place. Depthwise convolution (one input channel per
+//! group) runs as direct loops instead: a GEMM of one row per channel would waste its tile.
+
+use crate::gemm::pack::Operand;
+use crate::gemm::{check_shapes, Gemm};
+use crate::matrix::MatRef;
+use crate::{CpuError, Result};
+use rayon::prelude::*;
+
+/// A convolution's shapes and parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Batch, channels, height, width of the input.
+    pub input: [usize; 4],
+    /// Output channels, channels per group, kernel height, kernel width.
+    pub weights: [usize; 4],
+    /// Vertical and horizontal stride (≥ 1).
+    pub stride: [usize; 2],
+    /// Vertical and horizontal dilation (≥ 1).
+    pub dilation: [usize; 2],
+    /// Zero padding: top, left, bottom, right (ONNX's order is top, left, bottom, right too).
+    pub pads: [usize; 4],
+    /// Groups (≥ 1): channels and output channels both divide into this many.
+    pub groups: usize,
+}
+
+impl Conv2d {
+    /// A plain convolution: one group, dilation 1, the same padding on every side.
+    pub fn new(input: [usize; 4], weights: [usize; 4], stride: usize, pad: usize) -> Conv2d {
+        Conv2d {
+            input,
+            weights,
+            stride: [stride; 2],
+            dilation: [1; 2],
+            pads: [pad; 4],
+            groups: 1,
+        }
+    }
+
+    /// Output height and width, or why the parameters are inconsistent.
+    pub fn out_hw(&self) -> Result<(usize, usize)> {
+        let [_, c, h, w] = self.input;
+        let [o, cg, kh, kw] = self.weights;
+        let [sh, sw] = self.stride;
+        let [dh, dw] = self.dilation;
+        let [pt, pl, pb, pr] = self.pads;
+        if sh == 0 || sw == 0 || dh == 0 || dw == 0 || self.groups == 0 {
+            return Err(CpuError::Shape(
+                "stride, dilation and groups must be at least 1",
+            ));
+        }
+        if c != cg * self.groups || o % self.groups != 0 {
+            return Err(CpuError::Shape(
+                "channels must be groups × the weights' channels, output channels a multiple of groups",
+            ));
+        }
+        let span = |k: usize, d: usize| (k.max(1) - 1) * d + 1;
+        let (eh, ew) = (h + pt + pb, w + pl + pr);
+        if kh == 0 || kw == 0 || span(kh, dh) > eh || span(kw, dw) > ew {
+            return Err(CpuError::Shape(
+                "the (dilated) kernel is larger than the padded input",
+            ));
+        }
+        Ok(((eh - span(kh, dh)) / sh + 1, (ew - span(kw, dw)) / sw + 1))
+    }
+
+    fn depthwise(&self) -> bool {
+        self.weights[1] == 1 && self.groups > 1
+    }
+
+    fn pointwise(&self) -> bool {
+        self.weights[2..] == [1, 1] && self.stride == [1, 1] && self.pads == [0; 4]
+    }
+}
+
+/// `out[N, O, OH, OW]` = the convolution of `x` with `w`, plus `bias[O]` if given.
+pub fn conv2d(
+    g: &Gemm,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2d,
+) -> Result<Vec<f32>> {
+    let (oh, ow) = s.out_hw()?;
+    let [n, c, h, wd] = s.input;
+    let [o, cg, kh, kw] = s.weights;
+    if x.len() < n * c * h * wd || w.len() < o * cg * kh * kw || bias.is_some_and(|b| b.len() < o) {
+        return Err(CpuError::Operand(
+            "convolution operand shorter than its shape",
+        ));
+    }
+    let plane = oh * ow;
+    let mut out = vec![0f32; n * o * plane];
+    if s.depthwise() {
+        depthwise(g, x, w, s, (oh, ow), &mut out);
+    } else {
+        let (og, ckk) = (o / s.groups, cg * kh * kw);
+        for img in 0..n {
+            for gi in 0..s.groups {
+                let a = MatRef::row_major(&w[gi * og * ckk..(gi + 1) * og * ckk], og, ckk)?;
+                let ch0 = (img * c + gi * cg) * h * wd;
+                let c_out =
+                    &mut out[(img * o + gi * og) * plane..(img * o + (gi + 1) * og) * plane];
+                if s.pointwise() {
+                    let b = MatRef::row_major(&x[ch0..ch0 + cg * h * wd], cg, h * wd)?;
+                    g.run(a, b, c_out, plane)?;
+                } else {
+                    let b = Im2col {
+                        x: &x[ch0..ch0 + cg * h * wd],
+                        s,
+                        hw: (h, wd),
+                        out_hw: (oh, ow),
+                    };
+                    let shape = check_shapes(og, ckk, ckk, plane, c_out.len(), plane)?;
+                    g.run_operands(shape, &a, &b, c_out, plane);
+                }
+            }
+        }
+    }
+    if let Some(b) = bias {
+        for (i, plane_out) in out.chunks_mut(plane).enumerate() {
+            let v = b[i % o];
+            plane_out.iter_mut().for_each(|x| *x += v);
+        }
+    }
+    Ok(out)
+}
+
+/// The implicit im2col matrix of one image and one group: row `r` is (channel, ky, kx), column
+/// `j` an output position (oy, ox); the value the input pixel under that tap, or 0 in the padding.
+struct Im2col<'a> {
+    /// The group's channels of one image.
+    x: &'a [f32],
+    s: &'a Conv2d,
+    hw: (usize, usize),
+    out_hw: (usize, usize),
+}
+
+impl Im2col<'_> {
+    /// The input row and column offset of row `r`'s tap: (channel base, iy0 + pt, ix0 + pl).
+    #[inline]
+    fn tap(&self, r: usize) -> (usize, usize, usize) {
+        let [_, _, kh, kw] = self.s.weights;
+        let (ch, ky, kx) = (r / (kh * kw), (r / kw) % kh, r % kw);
+        (
+            ch * self.hw.0 * self.hw.1,
+            ky * self.s.dilation[0],
+            kx * self.s.dilation[1],
+        )
+    }
+}
+
+impl Operand for Im2col<'_> {
+    type Elem = f32;
+
+    fn at(&self, r: usize, j: usize) -> f32 {
+        let mut v = [0f32];
+        self.fill_row(r, j, &mut v);
+        v[0]
+    }
+
+    /// Walks the output positions `j..` in order: within an output row the input column moves by
+    /// the stride, so a run inside the input is a strided (for stride 1, contiguous) copy.
+    fn fill_row(&self, r: usize, j: usize, out: &mut [f32]) {
+        let (h, w) = self.hw;
+        let (_, ow) = self.out_hw;
+        let [sh, sw] = self.s.stride;
+        let [pt, pl, _, _] = self.s.pads;
+        let (base, dy, dx) = self.tap(r);
+        let (mut oy, mut ox) = (j / ow, j % ow);
+        let mut done = 0;
+        while done < out.len() {
+            let run = (ow - ox).min(out.len() - done);
+            let dst = &mut out[done..done + run];
+            let iy = (oy * sh + dy).wrapping_sub(pt);
+            if iy >= h {
+                dst.fill(0.0);
+            } else {
+                let row = &self.x[base + iy * w..base + (iy + 1) * w];
+                if sw == 1 {
+                    // Input columns ox + t + dx - pl: a copy between two runs of padding.
+                    let shift = ox + dx;
+                    let lo = pl.saturating_sub(shift).min(run);
+                    let hi = (w + pl).saturating_sub(shift).clamp(lo, run);
+                    dst[..lo].fill(0.0);
+                    if hi > lo {
+                        dst[lo..hi].copy_from_slice(&row[lo + shift - pl..hi + shift - pl]);
+                    }
+                    dst[hi..].fill(0.0);
+                } else {
+                    for (t, d) in dst.iter_mut().enumerate() {
+                        let ix = ((ox + t) * sw + dx).wrapping_sub(pl);
+                        *d = if ix < w { row[ix] } else { 0.0 };
+                    }
+                }
+            }
+            done += run;
+            (oy, ox) = (oy + 1, 0);
+        }
+    }
+}
+
+/// One input channel per group: each output plane from its own channel, taps in a fixed order
+/// (multiply, then add: the same bits on every ISA and thread count).
+fn depthwise(
+    g: &Gemm,
+    x: &[f32],
+    w: &[f32],
+    s: &Conv2d,
+    (oh, ow): (usize, usize),
+    out: &mut [f32],
+) {
+    let [_, c, h, wd] = s.input;
+    let [o, _, kh, kw] = s.weights;
+    let per = o / s.groups; // output channels per input channel
+    let [sh, sw] = s.stride;
+    let [dh, dw] = s.dilation;
+    let [pt, pl, _, _] = s.pads;
+    let plane_of = |(idx, plane): (usize, &mut [f32])| {
+        let (img, oc) = (idx / o, idx % o);
+        let ch = oc / per;
+        let xin = &x[(img * c + ch) * h * wd..(img * c + ch + 1) * h * wd];
+        let taps = &w[oc * kh * kw..(oc + 1) * kh * kw];
+        for oy in 0..oh {
+            let orow = &mut plane[oy * ow..(oy + 1) * ow];
+            for ky in 0..kh {
+                let iy = (oy * sh + ky * dh).wrapping_sub(pt);
+                if iy >= h {
+                    continue;
+                }
+                let irow = &xin[iy * wd..(iy + 1) * wd];
+                for kx in 0..kw {
+                    let wv = taps[ky * kw + kx];
+                    // Output columns whose input column lies inside the row.
+                    let first = (pl.saturating_sub(kx * dw)).div_ceil(sw);
+                    let last = (wd + pl).saturating_sub(kx * dw).div_ceil(sw).min(ow);
+                    if sw == 1 {
+                        let ix0 = first + kx * dw - pl;
+                        let n = last.saturating_sub(first);
+                        orow[first..first + n]
+                            .iter_mut()
+                            .zip(&irow[ix0..ix0 + n])
+                            .for_each(|(d, &v)| *d += wv * v);
+                    } else {
+                        for (ox, d) in orow.iter_mut().enumerate().take(last).skip(first) {
+                            *d += wv * irow[ox * sw + kx * dw - pl];
+                        }
+                    }
+                }
+            }
+        }
+    };
+    g.install(|| out.par_chunks_mut(oh * ow).enumerate().for_each(plane_of));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gemm::{IsaLevel, Kernels};
+    use crate::test_util::rand_f32;
+
+    /// The definition, in f64.
+    fn reference(x: &[f32], w: &[f32], b: &[f32], s: &Conv2d) -> Vec<f64> {
+        let (oh, ow) = s.out_hw().unwrap();
+        let [n, c, h, wd] = s.input;
+        let [o, cg, kh, kw] = s.weights;
+        let og = o / s.groups;
+        let mut out = vec![0f64; n * o * oh * ow];
+        for img in 0..n {
+            for oc in 0..o {
+                let gi = oc / og;
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = b[oc] as f64;
+                        for ci in 0..cg {
+                            let ch = gi * cg + ci;
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (oy * s.stride[0] + ky * s.dilation[0]) as isize
+                                        - s.pads[0] as isize;
+                                    let ix = (ox * s.stride[1] + kx * s.dilation[1]) as isize
+                                        - s.pads[1] as isize;
+                                    if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd
+                                    {
+                                        acc += x
+                                            [((img * c + ch) * h + iy as usize) * wd + ix as usize]
+                                            as f64
+                                            * w[((oc * cg + ci) * kh + ky) * kw + kx] as f64;
+                                    }
+                                }
+                            }
+                        }
+                        out[((img * o + oc) * oh + oy) * ow + ox] = acc;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn case(name: &str, s: Conv2d) -> Conv2d {
+        s.out_hw().unwrap_or_else(|e| panic!("{name}: {e}"));
+        s
+    }
+
+    #[test]
+    fn every_kind_matches_the_definition_on_every_isa() {
+        let cases = [
+            (
+                "stride 2, pad 1",
+                Conv2d::new([2, 3, 7, 6], [4, 3, 3, 2], 2, 1),
+            ),
+            ("pointwise", Conv2d::new([1, 17, 5, 7], [9, 17, 1, 1], 1, 0)),
+            (
+                "pointwise, stride 2",
+                Conv2d::new([1, 8, 9, 9], [5, 8, 1, 1], 2, 0),
+            ),
+            (
+                "dilation 2, asymmetric pads",
+                Conv2d {
+                    dilation: [2, 3],
+                    pads: [0, 2, 3, 1],
+                    ..Conv2d::new([1, 3, 11, 12], [5, 3, 3, 3], 1, 0)
+                },
+            ),
+            (
+                "groups 3, stride (2, 1)",
+                Conv2d {
+                    groups: 3,
+                    stride: [2, 1],
+                    ..Conv2d::new([2, 6, 9, 8], [9, 2, 3, 3], 1, 1)
+                },
+            ),
+            (
+                "depthwise 3x3, pad 1",
+                Conv2d {
+                    groups: 8,
+                    ..Conv2d::new([2, 8, 10, 9], [8, 1, 3, 3], 1, 1)
+                },
+            ),
+            (
+                "depthwise multiplier 2, stride 2, dilation 2, asymmetric pads",
+                Conv2d {
+                    groups: 4,
+                    stride: [2, 2],
+                    dilation: [2, 2],
+                    pads: [1, 2, 0, 3],
+                    ..Conv2d::new([1, 4, 13, 11], [8, 1, 3, 3], 1, 0)
+                },
+            ),
+            (
+                "kernel as large as the input",
+                Conv2d::new([1, 2, 4, 5], [3, 2, 4, 5], 1, 0),
+            ),
+        ];
+        for level in IsaLevel::ALL {
+            let Ok(k) = Kernels::exactly(level) else {
+                eprintln!(
+                    "skipped: the {level} kernels: {}",
+                    level.available().unwrap_err()
+                );
+                continue;
+            };
+            for threads in [1, 2] {
+                let g = Gemm::with(
+                    threads,
+                    crate::cache::Blocking::for_caches(crate::cache::CacheSizes::detect()),
+                    k,
+                )
+                .unwrap();
+                for (name, s) in cases {
+                    let s = case(name, s);
+                    let [n, c, h, wd] = s.input;
+                    let [o, cg, kh, kw] = s.weights;
+                    let x = rand_f32(n * c * h * wd, 1);
+                    let w = rand_f32(o * cg * kh * kw, 2);
+                    let b = rand_f32(o, 3);
+                    let got = conv2d(&g, &x, &w, Some(&b), &s).unwrap();
+                    let want = reference(&x, &w, &b, &s);
+                    assert_eq!(got.len(), want.len(), "{name}");
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (*g as f64 - w).abs() < 1e-4,
+                            "{name} {level} at {i}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inconsistent_parameters_are_refused() {
+        let ok = Conv2d::new([1, 4, 5, 5], [2, 4, 3, 3], 1, 0);
+        assert_eq!(ok.out_hw().unwrap(), (3, 3));
+        for (why, s) in [
+            (
+                "stride 0",
+                Conv2d {
+                    stride: [0, 1],
+                    ..ok
+                },
+            ),
+            (
+                "dilation 0",
+                Conv2d {
+                    dilation: [1, 0],
+                    ..ok
+                },
+            ),
+            ("groups 0", Conv2d { groups: 0, ..ok }),
+            (
+                "channels not groups × weight channels",
+                Conv2d { groups: 2, ..ok },
+            ),
+            (
+                "kernel past the input",
+                Conv2d {
+                    weights: [2, 4, 6, 3],
+                    ..ok
+                },
+            ),
+            (
+                "dilated kernel past the input",
+                Conv2d {
+                    dilation: [3, 1],
+                    ..ok
+                },
+            ),
+        ] {
+            assert!(s.out_hw().is_err(), "{why}");
+        }
+        let g = Gemm::new(1).unwrap();
+        assert!(
+            conv2d(&g, &[0.0; 10], &[0.0; 72], None, &ok).is_err(),
+            "short input"
+        );
+    }
+}
