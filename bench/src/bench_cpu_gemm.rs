@@ -137,11 +137,17 @@ fn low_precision_table(threads: &[usize]) {
     let sizes = [256usize, 512, 1024, 2048];
     let args: Vec<String> = sizes.iter().map(|n| n.to_string()).collect();
     println!("BENCH-TABLE-BEGIN");
-    println!("| n | threads | LightOS f32 GFLOP/s | LightOS INT8 GOP/s | INT8 / f32 (target ≥ 2) | torch `_int_mm` GOP/s | LightOS / torch INT8 | LightOS bf16 GFLOP/s | bf16 / f32 | torch bf16 GFLOP/s | LightOS / torch bf16 |");
-    println!("| ---: | ---: | ---: | ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| n | threads | LightOS f32 GFLOP/s | LightOS INT8 GOP/s | INT8 / f32 (target ≥ 2) | torch `_int_mm` GOP/s | LightOS / torch INT8 | LightOS bf16 GFLOP/s (default kernel) | bf16 / f32 | bf16 on `vdpbf16ps` GFLOP/s | torch bf16 GFLOP/s | LightOS / torch bf16 |");
+    println!(
+        "| ---: | ---: | ---: | ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     let mut torch_desc = String::new();
     for &t in threads {
         let g = Gemm::new(t).expect("thread pool");
+        let native = g
+            .kernels()
+            .with_native_bf16()
+            .map(|k| Gemm::with(t, g.blocking(), k).expect("thread pool"));
         let torch = python(
             "torch_cpu.py",
             &[vec![t.to_string()], args.clone()].concat(),
@@ -167,6 +173,13 @@ fn low_precision_table(threads: &[usize]) {
                 |v| bf16::from_f32(unit(v)),
                 |a, b, c: &mut [f32]| g.run(a, b, c, n).unwrap(),
             );
+            let hn = native.as_ref().map(|gn| {
+                time_gemm(
+                    s,
+                    |v| bf16::from_f32(unit(v)),
+                    |a, b, c: &mut [f32]| gn.run(a, b, c, n).unwrap(),
+                )
+            });
             let key = n.to_string();
             let (ti, tb) = (
                 secs(&torch, &["results", "int8", &key]),
@@ -174,7 +187,7 @@ fn low_precision_table(threads: &[usize]) {
             );
             let gops = |secs: f64| 2.0 * (n * n * n) as f64 / secs / 1e9;
             println!(
-                "| {n} | {t} | {:.1} | {:.1} | {:.2} {} | {:.1} | {:.2} | {:.1} | {:.2} | {:.1} | {:.2} |",
+                "| {n} | {t} | {:.1} | {:.1} | {:.2} {} | {:.1} | {:.2} | {:.1} | {:.2} | {} | {:.1} | {:.2} |",
                 gops(f),
                 gops(q),
                 f / q,
@@ -183,6 +196,7 @@ fn low_precision_table(threads: &[usize]) {
                 ti / q,
                 gops(h),
                 f / h,
+                hn.map_or("no AVX-512 BF16".into(), |hn| format!("{:.1}", gops(hn))),
                 gops(tb),
                 tb / h
             );

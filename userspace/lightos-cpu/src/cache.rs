@@ -108,7 +108,7 @@ mod tests {
         assert_eq!(b.kc, F32_KC, "the panel depth does not follow the caches");
         assert_eq!(b.mc % 12, 0);
         assert_eq!(b.nc % 32, 0);
-        assert!(b.mc * b.kc * 4 <= 256 << 10 && b.mc > 200);
+        assert!(b.mc * b.kc * 4 <= 256 << 10 && b.mc >= 120);
         let big = Blocking::for_caches(CacheSizes {
             l1d: 64 << 10,
             l2: 2 << 20,

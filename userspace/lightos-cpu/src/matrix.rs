@@ -98,6 +98,12 @@ impl<'a, T: Copy> MatRef<'a, T> {
         self.data[i * self.rs + j * self.cs]
     }
 
+    /// The data from element `(i, j)` to the end of the slice.
+    #[inline]
+    pub(crate) fn tail(&self, i: usize, j: usize) -> &'a [T] {
+        &self.data[i * self.rs + j * self.cs..]
+    }
+
     /// `len` consecutive elements of row `i` from column `j` (column stride must be 1).
     #[inline]
     pub(crate) fn row_slice(&self, i: usize, j: usize, len: usize) -> &'a [T] {

@@ -25,6 +25,7 @@ pub(super) fn run(
         mr: MR,
         nr: NR,
         kstep: 2,
+        b_extra: 0,
         kc: g.blocking.kc,
         pack_a: |i0, mb, p0, kb, out: &mut [u16]| pack_a(a, (i0, mb), (p0, kb), out),
         pack_b: |p0, kb, j0, nb, s, out: &mut [u16]| pack_b_sliver(b, (p0, kb), (j0, nb), s, out),

@@ -19,8 +19,11 @@ pub(crate) struct Family<PA, PB, K> {
     pub kc: usize,
     /// `(i0, mb, p0, kb, out)`: packs `A[i0.., p0..]` into `ceil(mb/mr)` slivers of `kp × mr`.
     pub pack_a: PA,
-    /// `(p0, kb, j0, nb, sliver, out)`: packs one `kp × nr` sliver of `B[p0.., j0..]`.
+    /// `(p0, kb, j0, nb, sliver, out)`: packs one `kp × nr` sliver of `B[p0.., j0..]`, followed by
+    /// `b_extra` values of its own (what the kernel needs per sliver, e.g. column sums).
     pub pack_b: PB,
+    /// Values after each packed sliver of B.
+    pub b_extra: usize,
     /// `(kp, a_sliver, b_sliver, tile)`; the tile holds `mr × nr` accumulators, row-major.
     pub kernel: K,
 }
@@ -68,7 +71,7 @@ impl<C> OutPtr<C> {
 
 /// Products with at most this many multiply-adds run on the calling thread: handing them to the
 /// pool costs more than a second thread saves.
-const INLINE_MACS: usize = 1 << 19;
+const INLINE_MACS: usize = 1 << 21;
 
 /// `C = A · B` for a product whose shapes `check_shapes` accepted.
 pub(crate) fn run<P, C, PA, PB, K>(
@@ -106,7 +109,7 @@ pub(crate) fn run<P, C, PA, PB, K>(
         }
     }
     let kp_max = kc.div_ceil(f.kstep) * f.kstep;
-    let panel = kp_max * n.min(nc).div_ceil(f.nr) * f.nr;
+    let panel = (kp_max * f.nr + f.b_extra) * n.min(nc).div_ceil(f.nr);
     let out = OutPtr(c.as_mut_ptr());
     let inline = g.threads == 1 || m * n * k <= INLINE_MACS;
     with_scratch(&B_SCRATCH, 2 * panel, |bufs: &mut [P]| {
@@ -144,12 +147,12 @@ thread_local! {
     /// Packed panels of B, kept between calls on the calling thread.
     static B_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
     /// Packed blocks of A, kept between calls on each worker.
-    static A_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    pub(super) static A_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` on `len` elements of this thread's scratch `cell` (grown, never zeroed: packing
 /// writes every element it later reads). A nested use of the same cell gets a fresh vector.
-fn with_scratch<P: bytemuck::Pod, R>(
+pub(super) fn with_scratch<P: bytemuck::Pod, R>(
     cell: &'static std::thread::LocalKey<RefCell<Vec<u64>>>,
     len: usize,
     f: impl FnOnce(&mut [P]) -> R,
@@ -183,13 +186,14 @@ where
 {
     let kp = kp(f, s.kb);
     let slivers = s.nb.div_ceil(f.nr);
-    let chunks = buf[..slivers * kp * f.nr].par_chunks_mut(kp * f.nr);
+    let sliver = kp * f.nr + f.b_extra;
+    let chunks = buf[..slivers * sliver].par_chunks_mut(sliver);
     let pack = |(i, out): (usize, &mut [P])| (f.pack_b)(s.pc, s.kb, s.jc, s.nb, i, out);
     if parallel {
         chunks.enumerate().for_each(pack);
     } else {
-        buf[..slivers * kp * f.nr]
-            .chunks_mut(kp * f.nr)
+        buf[..slivers * sliver]
+            .chunks_mut(sliver)
             .enumerate()
             .for_each(pack);
     }
@@ -231,7 +235,8 @@ fn compute_step<P, C, PA, PB, K>(
             let (i0, mb) = (ib * mc, (m - ib * mc).min(mc));
             (f.pack_a)(i0, mb, s.pc, s.kb, apack);
             for js in grp * per_group..((grp + 1) * per_group).min(slivers) {
-                let bs = &bpack[js * kp * nr..(js + 1) * kp * nr];
+                let sliver = kp * nr + f.b_extra;
+                let bs = &bpack[js * sliver..(js + 1) * sliver];
                 let cols = (s.nb - js * nr).min(nr);
                 for is in 0..mb.div_ceil(mr) {
                     (f.kernel)(kp, &apack[is * kp * mr..(is + 1) * kp * mr], bs, tile);

@@ -35,6 +35,7 @@ impl Gemm {
             mr: MR,
             nr: NR,
             kstep: 2,
+            b_extra: 0,
             kc: 2 * self.blocking.kc,
             pack_a: |i0, mb, p0, kb, out: &mut [i16]| pack_a(&a, i0, mb, p0, kb, out),
             pack_b: |p0, kb, j0, nb, s, out: &mut [i16]| pack_b_sliver(&b, p0, kb, j0, nb, s, out),

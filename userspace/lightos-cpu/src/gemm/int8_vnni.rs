@@ -1,13 +1,14 @@
 //! INT8 GEMM on VNNI (`vpdpbusd`: four u8 × i8 products summed into each i32 lane), AVX-512 (12×32
 //! tile) or AVX-VNNI (6×16 on 256-bit vectors). The instruction wants unsigned A, so A is packed as
-//! `a + 128` (u8) and the result corrected by `128 · Σ_k B[k, j]` per column: exact. Sums wrap in
-//! i32 on the way (`vpdpbusd` does not saturate), and the corrected total is the true one, which
-//! fits for depths up to `MAX_I8_DEPTH`.
+//! `a + 128` (u8) and each panel's tile corrected by `−128 · Σ_k B[k, j]` over the panel's depth:
+//! exact. The correction is computed while B is packed and stored after each sliver (as oneDNN
+//! does), so it costs no pass of its own. Sums wrap in i32 on the way (`vpdpbusd` does not
+//! saturate), and the corrected total is the true one, which fits for depths up to
+//! `MAX_I8_DEPTH`.
 
 use super::driver::{self, Family};
 use super::{Gemm, Int8Kernel};
 use crate::matrix::MatRef;
-use rayon::prelude::*;
 
 /// Register tile of a VNNI kernel.
 pub(super) fn tile(kind: Int8Kernel) -> (usize, usize) {
@@ -27,12 +28,12 @@ pub(super) fn run(
     c: &mut [i32],
     ldc: usize,
 ) {
-    let (m, k, n) = shape;
     let (mr, nr) = tile(kind);
     let family = Family {
         mr,
         nr,
         kstep: 4,
+        b_extra: 4 * nr,
         kc: 4 * g.blocking.kc,
         pack_a: |i0, mb, p0, kb, out: &mut [u8]| pack_a(a, mr, (i0, mb), (p0, kb), out),
         pack_b: |p0, kb, j0, nb, s, out: &mut [u8]| {
@@ -41,44 +42,6 @@ pub(super) fn run(
         kernel: |kp, ap: &[u8], bp: &[u8], tile: &mut [i32]| run_kernel(kind, kp, ap, bp, tile),
     };
     driver::run(g, shape, &family, c, ldc);
-    if m == 0 || n == 0 {
-        return;
-    }
-    // 128 · column sums of B (|Σ| < 2^24; the product wraps like the kernel's sums), subtracted
-    // from every row. Blocks of columns, B read along its rows.
-    let mut comp = vec![0i32; n];
-    let sums = |(blk, sums): (usize, &mut [i32])| {
-        let (j0, w) = (blk * 256, sums.len());
-        for p in 0..k {
-            match b.col_stride() {
-                1 => sums
-                    .iter_mut()
-                    .zip(b.row_slice(p, j0, w))
-                    .for_each(|(s, &v)| *s += i32::from(v)),
-                _ => sums
-                    .iter_mut()
-                    .enumerate()
-                    .for_each(|(j, s)| *s += i32::from(b.at(p, j0 + j))),
-            }
-        }
-        sums.iter_mut().for_each(|s| *s = s.wrapping_mul(128));
-    };
-    let inline = g.threads == 1 || m * n * k <= 1 << 19;
-    if inline {
-        comp.chunks_mut(256).enumerate().for_each(sums);
-    } else {
-        g.install(|| comp.par_chunks_mut(256).enumerate().for_each(sums));
-    }
-    let correct = |row: &mut [i32]| {
-        for (v, &s) in row[..n].iter_mut().zip(&comp) {
-            *v = v.wrapping_sub(s);
-        }
-    };
-    if inline {
-        c.chunks_mut(ldc).take(m).for_each(correct);
-    } else {
-        g.install(|| c.par_chunks_mut(ldc).take(m).for_each(correct));
-    }
 }
 
 /// Packs `A[i0.., p0..]` as u8 `a + 128`: per k quad, four bytes for each of the `mr` rows.
@@ -98,13 +61,21 @@ fn pack_a(
     {
         let rows = (mb - s * mr).min(mr);
         if a.col_stride() == 1 {
-            sliver.fill(0);
+            if rows < mr || kb % 4 != 0 {
+                sliver.fill(0);
+            }
             for r in 0..rows {
-                let src = a.row_slice(i0 + s * mr + r, p0, kb);
-                for (q, four) in src.chunks(4).enumerate() {
+                let src: &[u8] = bytemuck::cast_slice(a.row_slice(i0 + s * mr + r, p0, kb));
+                let (quads, rest) = src.as_chunks::<4>();
+                for (q, four) in quads.iter().enumerate() {
+                    let v = u32::from_ne_bytes(*four) ^ 0x8080_8080;
                     let at = q * 4 * mr + 4 * r;
-                    for (d, &v) in sliver[at..at + four.len()].iter_mut().zip(four) {
-                        *d = (v as u8) ^ 0x80;
+                    sliver[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+                }
+                if !rest.is_empty() {
+                    let at = quads.len() * 4 * mr + 4 * r;
+                    for (d, &v) in sliver[at..at + rest.len()].iter_mut().zip(rest) {
+                        *d = v ^ 0x80;
                     }
                 }
             }
@@ -125,7 +96,8 @@ fn pack_a(
     }
 }
 
-/// Packs one B sliver as i8 bytes: per k quad, four bytes for each of the `nr` columns.
+/// Packs one B sliver as i8 bytes: per k quad, four bytes for each of the `nr` columns; then `nr`
+/// i32 (native endian) `−128 · Σ_k B[k, j]` over the sliver's depth, the A-offset correction.
 fn pack_b_sliver(
     b: &MatRef<i8>,
     nr: usize,
@@ -135,27 +107,111 @@ fn pack_b_sliver(
     out: &mut [u8],
 ) {
     let cols = (nb - s * nr).min(nr);
+    let kp = kb.div_ceil(4) * 4;
+    let (data, comp) = out.split_at_mut(kp * nr);
+    let mut sums = [0i32; 32];
     if b.col_stride() == 1 {
-        let kp = kb.div_ceil(4) * 4;
-        out[..kp * nr].fill(0);
-        for kk in 0..kb {
-            let src = b.row_slice(p0 + kk, j0 + s * nr, cols);
-            let quad = &mut out[(kk / 4) * 4 * nr..];
-            for (c, &v) in src.iter().enumerate() {
-                quad[4 * c + kk % 4] = v as u8;
+        // Four rows of B at a time, interleaved column by column.
+        let zeros = [0i8; 64];
+        for (q, quad) in data.chunks_exact_mut(4 * nr).enumerate() {
+            let row = |d: usize| {
+                let kk = 4 * q + d;
+                if kk < kb {
+                    b.row_slice(p0 + kk, j0 + s * nr, cols)
+                } else {
+                    &zeros[..cols]
+                }
+            };
+            let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
+            #[cfg(target_arch = "x86_64")]
+            if cols == nr {
+                interleave::full(nr, [r0, r1, r2, r3], quad, &mut sums);
+                continue;
+            }
+            let (words, _) = quad.as_chunks_mut::<4>();
+            for (c, w) in words.iter_mut().enumerate().take(cols) {
+                *w = [r0[c] as u8, r1[c] as u8, r2[c] as u8, r3[c] as u8];
+            }
+            for (c, sum) in sums.iter_mut().enumerate().take(cols) {
+                *sum += i32::from(r0[c]) + i32::from(r1[c]) + i32::from(r2[c]) + i32::from(r3[c]);
+            }
+            words[cols..].iter_mut().for_each(|w| *w = [0; 4]);
+        }
+    } else {
+        for (q, quad) in data.chunks_exact_mut(4 * nr).enumerate() {
+            for c in 0..nr {
+                for d in 0..4 {
+                    let kk = 4 * q + d;
+                    let v = if c < cols && kk < kb {
+                        b.at(p0 + kk, j0 + s * nr + c)
+                    } else {
+                        0
+                    };
+                    quad[4 * c + d] = v as u8;
+                    sums[c] += i32::from(v);
+                }
             }
         }
-        return;
     }
-    for (q, quad) in out.chunks_exact_mut(4 * nr).enumerate() {
-        for c in 0..nr {
-            for d in 0..4 {
-                let kk = 4 * q + d;
-                quad[4 * c + d] = if c < cols && kk < kb {
-                    b.at(p0 + kk, j0 + s * nr + c) as u8
-                } else {
-                    0
+    for (dst, sum) in comp.chunks_exact_mut(4).zip(&sums[..nr]) {
+        dst.copy_from_slice(&sum.wrapping_mul(-128).to_ne_bytes());
+    }
+}
+
+/// Four rows of i8 interleaved into quads with SSE2 (every x86-64 CPU has it), 16 columns per step,
+/// and their sums per column.
+#[cfg(target_arch = "x86_64")]
+mod interleave {
+    use core::arch::x86_64::*;
+
+    /// `out[4c + d] = rows[d][c]` and `sums[c] += Σ_d rows[d][c]` for the `nr` (a multiple of 16)
+    /// columns every row holds.
+    pub(super) fn full(nr: usize, rows: [&[i8]; 4], out: &mut [u8], sums: &mut [i32; 32]) {
+        assert!(nr.is_multiple_of(16) && rows.iter().all(|r| r.len() >= nr) && out.len() >= 4 * nr);
+        for c0 in (0..nr).step_by(16) {
+            // SAFETY: SSE2 is part of x86-64; every load reads 16 bytes inside rows[d][c0..c0+16]
+            // and every store writes 16 bytes inside out[4*c0..4*c0+64] (lengths asserted above).
+            unsafe {
+                let ld = |d: usize| _mm_loadu_si128(rows[d].as_ptr().add(c0) as *const __m128i);
+                let (x0, x1, x2, x3) = (ld(0), ld(1), ld(2), ld(3));
+                let (t0, t1) = (_mm_unpacklo_epi8(x0, x1), _mm_unpackhi_epi8(x0, x1));
+                let (t2, t3) = (_mm_unpacklo_epi8(x2, x3), _mm_unpackhi_epi8(x2, x3));
+                let q = [
+                    _mm_unpacklo_epi16(t0, t2),
+                    _mm_unpackhi_epi16(t0, t2),
+                    _mm_unpacklo_epi16(t1, t3),
+                    _mm_unpackhi_epi16(t1, t3),
+                ];
+                let dst = out.as_mut_ptr().add(4 * c0) as *mut __m128i;
+                for (i, v) in q.iter().enumerate() {
+                    _mm_storeu_si128(dst.add(i), *v);
+                }
+                // Sign-extended sums: i8 → i16 (high byte of a self-unpack, shifted down), the
+                // four rows added in i16 (|Σ| ≤ 512), then i16 → i32.
+                let wide = |x: __m128i| {
+                    (
+                        _mm_srai_epi16(_mm_unpacklo_epi8(x, x), 8),
+                        _mm_srai_epi16(_mm_unpackhi_epi8(x, x), 8),
+                    )
                 };
+                let (a0, a1) = wide(x0);
+                let (b0, b1) = wide(x1);
+                let (c0v, c1v) = wide(x2);
+                let (d0, d1) = wide(x3);
+                let lo = _mm_add_epi16(_mm_add_epi16(a0, b0), _mm_add_epi16(c0v, d0));
+                let hi = _mm_add_epi16(_mm_add_epi16(a1, b1), _mm_add_epi16(c1v, d1));
+                let s32 = |x: __m128i| {
+                    (
+                        _mm_srai_epi32(_mm_unpacklo_epi16(x, x), 16),
+                        _mm_srai_epi32(_mm_unpackhi_epi16(x, x), 16),
+                    )
+                };
+                let (s0, s1) = s32(lo);
+                let (s2, s3) = s32(hi);
+                let sp = sums.as_mut_ptr().add(c0) as *mut __m128i;
+                for (i, v) in [s0, s1, s2, s3].into_iter().enumerate() {
+                    _mm_storeu_si128(sp.add(i), _mm_add_epi32(_mm_loadu_si128(sp.add(i)), v));
+                }
             }
         }
     }
@@ -163,7 +219,7 @@ fn pack_b_sliver(
 
 fn run_kernel(kind: Int8Kernel, kp: usize, a: &[u8], b: &[u8], tile: &mut [i32]) {
     let (mr, nr) = self::tile(kind);
-    let (a, b, tile) = (&a[..kp * mr], &b[..kp * nr], &mut tile[..mr * nr]);
+    let (a, b, tile) = (&a[..kp * mr], &b[..kp * nr + 4 * nr], &mut tile[..mr * nr]);
     match kind {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: an engine runs `Avx512Vnni` only where AVX-512F and AVX-512 VNNI were detected
@@ -187,7 +243,7 @@ mod avx512 {
     /// quad per row.
     ///
     /// # Safety
-    /// The CPU must support AVX-512F and AVX-512 VNNI; `a.len() == kp * 12`, `b.len() == kp * 32`,
+    /// The CPU must support AVX-512F and AVX-512 VNNI; `a.len() == kp * 12`, `b.len() == kp * 32 + 128`,
     /// `kp` a multiple of 4, `tile.len() == 384`.
     #[target_feature(enable = "avx512f,avx512vnni")]
     pub(super) unsafe fn kernel(kp: usize, a: &[u8], b: &[u8], tile: &mut [i32]) {
@@ -209,12 +265,25 @@ mod avx512 {
                 row[1] = _mm512_dpbusd_epi32(row[1], av, b1);
             }
         }
+        // SAFETY: the sliver's 32 correction values follow its kp*NR bytes (b.len()).
+        let (k0, k1) = unsafe {
+            (
+                _mm512_loadu_si512(bp.add(kp * NR) as *const __m512i),
+                _mm512_loadu_si512(bp.add(kp * NR + 64) as *const __m512i),
+            )
+        };
         let out = tile.as_mut_ptr();
         for (r, row) in c.iter().enumerate() {
             // SAFETY: r*NR+32 <= MR*NR.
             unsafe {
-                _mm512_storeu_si512(out.add(r * NR) as *mut __m512i, row[0]);
-                _mm512_storeu_si512(out.add(r * NR + 16) as *mut __m512i, row[1]);
+                _mm512_storeu_si512(
+                    out.add(r * NR) as *mut __m512i,
+                    _mm512_add_epi32(row[0], k0),
+                );
+                _mm512_storeu_si512(
+                    out.add(r * NR + 16) as *mut __m512i,
+                    _mm512_add_epi32(row[1], k1),
+                );
             }
         }
     }
@@ -230,7 +299,7 @@ mod avx_vnni {
     /// 6×16 i32 tile on 256-bit vectors; per k quad two B vectors (8 columns × 4 bytes each).
     ///
     /// # Safety
-    /// The CPU must support AVX2 and AVX-VNNI; `a.len() == kp * 6`, `b.len() == kp * 16`, `kp` a
+    /// The CPU must support AVX2 and AVX-VNNI; `a.len() == kp * 6`, `b.len() == kp * 16 + 64`, `kp` a
     /// multiple of 4, `tile.len() == 96`.
     #[target_feature(enable = "avx2,avxvnni")]
     pub(super) unsafe fn kernel(kp: usize, a: &[u8], b: &[u8], tile: &mut [i32]) {
@@ -252,12 +321,25 @@ mod avx_vnni {
                 row[1] = _mm256_dpbusd_avx_epi32(row[1], av, b1);
             }
         }
+        // SAFETY: the sliver's 16 correction values follow its kp*NR bytes (b.len()).
+        let (k0, k1) = unsafe {
+            (
+                _mm256_loadu_si256(bp.add(kp * NR) as *const __m256i),
+                _mm256_loadu_si256(bp.add(kp * NR + 32) as *const __m256i),
+            )
+        };
         let out = tile.as_mut_ptr();
         for (r, row) in c.iter().enumerate() {
             // SAFETY: r*NR+16 <= MR*NR.
             unsafe {
-                _mm256_storeu_si256(out.add(r * NR) as *mut __m256i, row[0]);
-                _mm256_storeu_si256(out.add(r * NR + 8) as *mut __m256i, row[1]);
+                _mm256_storeu_si256(
+                    out.add(r * NR) as *mut __m256i,
+                    _mm256_add_epi32(row[0], k0),
+                );
+                _mm256_storeu_si256(
+                    out.add(r * NR + 8) as *mut __m256i,
+                    _mm256_add_epi32(row[1], k1),
+                );
             }
         }
     }

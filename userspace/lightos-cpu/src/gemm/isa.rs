@@ -85,6 +85,8 @@ struct Features {
     avx512f: bool,
     avx512_vnni: bool,
     avx512_bf16: bool,
+    /// CPUID's vendor is "GenuineIntel".
+    intel: bool,
 }
 
 impl Features {
@@ -100,6 +102,10 @@ impl Features {
                     avx512f: has!("avx512f"),
                     avx512_vnni: has!("avx512f") && has!("avx512vnni"),
                     avx512_bf16: has!("avx512f") && has!("avx512bf16"),
+                    intel: {
+                        let v = std::arch::x86_64::__cpuid(0);
+                        [v.ebx, v.edx, v.ecx] == [0x756e_6547, 0x4965_6e69, 0x6c65_746e]
+                    },
                 }
             }
             #[cfg(not(target_arch = "x86_64"))]
@@ -191,7 +197,10 @@ impl Kernels {
             IsaLevel::Portable => Int8Kernel::Portable,
             _ => Int8Kernel::Avx2,
         };
-        let bf16 = if level == IsaLevel::Avx512 && f.avx512_bf16 {
+        // Intel's cores run `vdpbf16ps` at half the rate of f32 FMAs: on a Sapphire Rapids host the
+        // native kernel ran at 0.55-0.6× of widening to f32 (docs/PERFORMANCE.md), so there bf16
+        // widens; other CPUs with AVX-512 BF16 (AMD Zen 4 and later) multiply natively.
+        let bf16 = if level == IsaLevel::Avx512 && f.avx512_bf16 && !f.intel {
             Bf16Kernel::Avx512Bf16
         } else {
             Bf16Kernel::WidenToF32
@@ -225,6 +234,25 @@ impl Kernels {
         })
         .clone()
         .map_err(CpuError::Config)
+    }
+
+    /// These kernels with bf16 on `vdpbf16ps` (whatever the default for this CPU), or `None` where
+    /// the CPU or the level lacks AVX-512 BF16: how tests and benchmarks reach the native kernel
+    /// on CPUs that widen by default.
+    pub fn with_native_bf16(self) -> Option<Kernels> {
+        (self.level == IsaLevel::Avx512 && Features::get().avx512_bf16).then_some(Kernels {
+            bf16: Bf16Kernel::Avx512Bf16,
+            ..self
+        })
+    }
+
+    /// Whether this CPU runs every kernel of the set (each at or below the set's level).
+    pub fn runnable(&self) -> bool {
+        let base = Kernels::at_most(self.level);
+        self.level.available().is_ok()
+            && self.f32 == base.f32
+            && self.int8 == base.int8
+            && (self.bf16 == base.bf16 || Some(*self) == base.with_native_bf16())
     }
 
     /// Whether `LIGHTOS_CPU_ISA` lowered the choice below what this CPU has.

@@ -35,6 +35,64 @@ fn portable(kb: usize, a: &[f32], b: &[f32], tile: &mut [f32], mr: usize, nr: us
     }
 }
 
+/// `C[mr × nr] = A · B` over `kb` steps with A, B and C read and written in place (no packing), for
+/// small products: A's element (i, p) at `a[i * lda + p]`, B's (p, j) at `b[p * ldb + j]`, C's
+/// (i, j) at `c[i * ldc + j]`; a full tile of `kind`. The same multiply-adds in the same order as
+/// [`run`], so the same bits.
+pub(crate) fn run_in_place(
+    kind: KernelKind,
+    kb: usize,
+    (a, lda): (&[f32], usize),
+    (b, ldb): (&[f32], usize),
+    (c, ldc): (&mut [f32], usize),
+) {
+    let (mr, nr) = kind.tile();
+    assert!(kb > 0 && lda >= kb && ldb >= nr && ldc >= nr);
+    let (a, b) = (&a[..(mr - 1) * lda + kb], &b[..(kb - 1) * ldb + nr]);
+    let c = &mut c[..(mr - 1) * ldc + nr];
+    match kind {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the features as in `run`; the slices were cut to the extents the kernel reads
+        // and writes (rows mr-1 and kb-1 at most, nr columns).
+        KernelKind::Avx512F => unsafe {
+            avx512::in_place(kb, a.as_ptr(), lda, b.as_ptr(), ldb, c.as_mut_ptr(), ldc)
+        },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        KernelKind::Avx2Fma => unsafe {
+            avx2::in_place(kb, a.as_ptr(), lda, b.as_ptr(), ldb, c.as_mut_ptr(), ldc)
+        },
+        _ => unreachable!("the in-place path runs only SIMD kernels"),
+    }
+}
+
+/// One register-tile body, instantiated per ISA for packed slivers and for operands in place:
+/// A's (i, p) at `a + i*ars + p*aks`, B's (p, j) at `b + p*ldb + j`, C's (i, j) at `c + i*ldc + j`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! tile_body {
+    ($mr:expr, $v:ty, $lanes:expr, $zero:ident, $load:ident, $set1:ident, $fma:ident, $store:ident,
+     $kb:expr, ($a:expr, $ars:expr, $aks:expr), ($b:expr, $ldb:expr), ($c:expr, $ldc:expr)) => {{
+        let mut acc: [[$v; 2]; $mr] = [[$zero(); 2]; $mr];
+        for p in 0..$kb {
+            // SAFETY (for the caller's contract): row p of B holds 2 × lanes values at b + p*ldb.
+            let (b0, b1) = unsafe { ($load($b.add(p * $ldb)), $load($b.add(p * $ldb + $lanes))) };
+            for (i, row) in acc.iter_mut().enumerate() {
+                // SAFETY: A's (i, p) lies inside the extent the caller guarantees.
+                let av = $set1(unsafe { *$a.add(i * $ars + p * $aks) });
+                row[0] = $fma(av, b0, row[0]);
+                row[1] = $fma(av, b1, row[1]);
+            }
+        }
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: C's row i holds 2 × lanes values at c + i*ldc.
+            unsafe {
+                $store($c.add(i * $ldc), row[0]);
+                $store($c.add(i * $ldc + $lanes), row[1]);
+            }
+        }
+    }};
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use core::arch::x86_64::*;
@@ -49,31 +107,53 @@ mod avx2 {
     /// `tile.len() == 96`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn kernel(kb: usize, a: &[f32], b: &[f32], tile: &mut [f32]) {
-        let mut c = [[_mm256_setzero_ps(); 2]; MR];
-        let (ap, bp) = (a.as_ptr(), b.as_ptr());
-        for p in 0..kb {
-            // SAFETY: p < kb, so p*NR+16 <= b.len() and p*MR+6 <= a.len().
-            let (b0, b1) = unsafe {
-                (
-                    _mm256_loadu_ps(bp.add(p * NR)),
-                    _mm256_loadu_ps(bp.add(p * NR + 8)),
-                )
-            };
-            for (i, row) in c.iter_mut().enumerate() {
-                // SAFETY: as above, p*MR+i < a.len().
-                let av = _mm256_set1_ps(unsafe { *ap.add(p * MR + i) });
-                row[0] = _mm256_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm256_fmadd_ps(av, b1, row[1]);
-            }
-        }
-        let out = tile.as_mut_ptr();
-        for (i, row) in c.iter().enumerate() {
-            // SAFETY: i*NR+16 <= MR*NR, the tile's length.
-            unsafe {
-                _mm256_storeu_ps(out.add(i * NR), row[0]);
-                _mm256_storeu_ps(out.add(i * NR + 8), row[1]);
-            }
-        }
+        let (a, b, c) = (a.as_ptr(), b.as_ptr(), tile.as_mut_ptr());
+        tile_body!(
+            MR,
+            __m256,
+            8,
+            _mm256_setzero_ps,
+            _mm256_loadu_ps,
+            _mm256_set1_ps,
+            _mm256_fmadd_ps,
+            _mm256_storeu_ps,
+            kb,
+            (a, 1, MR),
+            (b, NR),
+            (c, NR)
+        )
+    }
+
+    /// The same tile on operands in place (see `run_in_place`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; A's rows 0..6 × columns 0..kb at stride `lda`, B's rows
+    /// 0..kb × columns 0..16 at stride `ldb` and C's rows 0..6 × columns 0..16 at stride `ldc`
+    /// lie inside their allocations.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn in_place(
+        kb: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        tile_body!(
+            MR,
+            __m256,
+            8,
+            _mm256_setzero_ps,
+            _mm256_loadu_ps,
+            _mm256_set1_ps,
+            _mm256_fmadd_ps,
+            _mm256_storeu_ps,
+            kb,
+            (a, lda, 1),
+            (b, ldb),
+            (c, ldc)
+        )
     }
 }
 
@@ -84,7 +164,7 @@ mod avx512 {
     const MR: usize = 12;
     const NR: usize = 32;
 
-    /// 12×32: twenty-four 16-lane accumulators, two B vectors and one broadcast per row (29 of the
+    /// 12×32: twenty-four 16-lane accumulators, two B vectors and one broadcast per row (27 of the
     /// 32 zmm registers).
     ///
     /// # Safety
@@ -92,31 +172,53 @@ mod avx512 {
     /// `tile.len() == 384`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn kernel(kb: usize, a: &[f32], b: &[f32], tile: &mut [f32]) {
-        let mut c = [[_mm512_setzero_ps(); 2]; MR];
-        let (ap, bp) = (a.as_ptr(), b.as_ptr());
-        for p in 0..kb {
-            // SAFETY: p < kb, so p*NR+32 <= b.len() and p*MR+12 <= a.len().
-            let (b0, b1) = unsafe {
-                (
-                    _mm512_loadu_ps(bp.add(p * NR)),
-                    _mm512_loadu_ps(bp.add(p * NR + 16)),
-                )
-            };
-            for (i, row) in c.iter_mut().enumerate() {
-                // SAFETY: as above, p*MR+i < a.len().
-                let av = _mm512_set1_ps(unsafe { *ap.add(p * MR + i) });
-                row[0] = _mm512_fmadd_ps(av, b0, row[0]);
-                row[1] = _mm512_fmadd_ps(av, b1, row[1]);
-            }
-        }
-        let out = tile.as_mut_ptr();
-        for (i, row) in c.iter().enumerate() {
-            // SAFETY: i*NR+32 <= MR*NR, the tile's length.
-            unsafe {
-                _mm512_storeu_ps(out.add(i * NR), row[0]);
-                _mm512_storeu_ps(out.add(i * NR + 16), row[1]);
-            }
-        }
+        let (a, b, c) = (a.as_ptr(), b.as_ptr(), tile.as_mut_ptr());
+        tile_body!(
+            MR,
+            __m512,
+            16,
+            _mm512_setzero_ps,
+            _mm512_loadu_ps,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps,
+            _mm512_storeu_ps,
+            kb,
+            (a, 1, MR),
+            (b, NR),
+            (c, NR)
+        )
+    }
+
+    /// The same tile on operands in place (see `run_in_place`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; A's rows 0..12 × columns 0..kb at stride `lda`, B's rows
+    /// 0..kb × columns 0..32 at stride `ldb` and C's rows 0..12 × columns 0..32 at stride `ldc`
+    /// lie inside their allocations.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn in_place(
+        kb: usize,
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        tile_body!(
+            MR,
+            __m512,
+            16,
+            _mm512_setzero_ps,
+            _mm512_loadu_ps,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps,
+            _mm512_storeu_ps,
+            kb,
+            (a, lda, 1),
+            (b, ldb),
+            (c, ldc)
+        )
     }
 }
 

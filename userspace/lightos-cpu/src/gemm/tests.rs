@@ -137,7 +137,12 @@ fn avx2_and_avx512_give_the_same_f32_bits() {
 #[test]
 fn bf16_native_and_widened_match_the_reference() {
     use half::bf16;
-    for g in engines(2, SMALL) {
+    let mut gs = engines(2, SMALL);
+    match Kernels::at_most(IsaLevel::Avx512).with_native_bf16() {
+        Some(k) => gs.push(Gemm::with(2, SMALL, k).unwrap()),
+        None => eprintln!("skipped: the native bf16 kernel: this CPU lacks AVX-512 BF16"),
+    }
+    for g in gs {
         for &(m, k, n) in &[(1, 1, 1), (7, 17, 33), (13, 255, 40), (12, 64, 32)] {
             let a: Vec<bf16> = rand_f32(m * k, 11)
                 .into_iter()
@@ -274,4 +279,41 @@ fn bad_blocking_and_kernels_above_the_cpu_are_refused() {
     let mut k = Kernels::at_most(IsaLevel::Portable);
     k.f32 = KernelKind::Avx512F;
     assert!(Gemm::with(1, SMALL, k).is_err());
+}
+
+/// The one-row path: the reference, and the same bits on 1, 2 and 3 threads (columns split
+/// differently), edges of every width.
+#[test]
+fn one_row_path_matches_and_is_bit_identical_across_threads() {
+    for &(k, n) in &[(1000, 1000), (333, 4099), (5, 70_000)] {
+        let a = rand_f32(k, 21);
+        let b = rand_f32(k * n, 22);
+        let want = f64_matmul(&a, &b, 1, k, n);
+        let mut first: Option<Vec<u32>> = None;
+        for threads in [1, 2, 3] {
+            for g in engines(threads, SMALL) {
+                let mut c = vec![f32::NAN; n];
+                g.run(
+                    MatRef::row_major(&a, 1, k).unwrap(),
+                    MatRef::row_major(&b, k, n).unwrap(),
+                    &mut c,
+                    n,
+                )
+                .unwrap();
+                for (j, (got, w)) in c.iter().zip(&want).enumerate() {
+                    assert!(
+                        (*got as f64 - w).abs() < 1e-3,
+                        "{k}x{n} col {j}: {got} vs {w}"
+                    );
+                }
+                if g.kernel() != KernelKind::Portable {
+                    let bits: Vec<u32> = c.iter().map(|v| v.to_bits()).collect();
+                    match &first {
+                        Some(f) => assert_eq!(f, &bits, "{:?} {threads} threads", g.kernels()),
+                        None => first = Some(bits),
+                    }
+                }
+            }
+        }
+    }
 }
