@@ -6,7 +6,9 @@ cd "$LIGHTOS_ROOT"
 make -s --no-print-directory guest
 bash qemu/setup-host.sh # cyclictest (rt-tests) is the guard benchmark's baseline
 cargo build -q --release -p lightos-bench --bin bench_photonic_gemm --bin bench_cpu_gemm --bin bench_governor --bin bench_cuda
-python3 -c 'import numpy' 2>/dev/null || pip install --quiet numpy # OpenBLAS, bench_cpu_gemm's baseline
+# The CPU baselines (numpy's OpenBLAS, torch, onnxruntime): pinned, in a venv in the cache (bench/venv.sh).
+LIGHTOS_BENCH_PYTHON=$(bench/venv.sh) || die "could not set up the benchmark baselines' Python (bench/venv.sh)"
+export LIGHTOS_BENCH_PYTHON
 python3 -c 'import matplotlib' 2>/dev/null || pip install --quiet matplotlib # the governor plot
 cargo build -q --release --target x86_64-unknown-linux-musl -p lightos-bench \
     --bin bench_buffers --bin bench_submit --bin bench_spikes --bin bench_thermal --bin bench_photonic_tiled
@@ -17,7 +19,7 @@ say "device model GEMM against matrixmultiply on the host"
 gemm_log=build/bench-photonic-gemm.log
 target/release/bench_photonic_gemm | tee "$gemm_log"
 
-say "CPU backend GEMM against numpy's OpenBLAS on the host (about 1 min)"
+say "CPU backend against OpenBLAS, torch and onnxruntime on the host (about 4 min)"
 cpu_log=build/bench-cpu-gemm.log
 target/release/bench_cpu_gemm | tee "$cpu_log"
 
@@ -52,9 +54,12 @@ $(table 1 "$cuda_log")"
 fi
 buffers=$(table 1); submit=$(table 2); spikes=$(table 3); spike_scaling=$(table 4); jitter=$(table 5); trips=$(table 6); tiled=$(table 7)
 govsim=$(table 1 "$gov_log"); govlat=$(table 2 "$gov_log"); govconf=$(grep -m1 '^GOVERNOR-SIM-CONFIG:' "$gov_log" | sed 's/^GOVERNOR-SIM-CONFIG: //')
-gemm=$(table 1 "$gemm_log"); cpugemm=$(table 1 "$cpu_log"); cpuconf=$(grep -m1 '^CPU-GEMM-CONFIG:' "$cpu_log" | sed 's/^CPU-GEMM-CONFIG: //'); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
+gemm=$(table 1 "$gemm_log"); cpugemm=$(table 1 "$cpu_log"); cpulow=$(table 2 "$cpu_log"); cpuconv=$(table 3 "$cpu_log"); cpuconvsum=$(table 4 "$cpu_log")
+cpuline() { grep -m1 "^$1: " "$cpu_log" | sed "s/^$1: //"; }
+cpuconf=$(cpuline CPU-GEMM-CONFIG); cpuisa=$(cpuline CPU-ISA); cputorch=$(cpuline CPU-TORCH); cpuort=$(cpuline CPU-ORT)
+sum_f32=$(cpuline CPU-SUMMARY-F32); sum_int8=$(cpuline CPU-SUMMARY-INT8); sum_bf16=$(cpuline CPU-SUMMARY-BF16); sum_conv=$(cpuline CPU-SUMMARY-CONV); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
 zerocopy=$(grep -m1 '^ZERO-COPY:' "$log" | sed 's/^ZERO-COPY: //')
-for v in buffers submit spikes spike_scaling jitter trips tiled gemm cpugemm cpuconf transfer zerocopy govsim govlat govconf; do
+for v in buffers submit spikes spike_scaling jitter trips tiled gemm cpugemm cpulow cpuconv cpuconvsum cpuconf cpuisa cputorch cpuort sum_f32 sum_int8 sum_bf16 sum_conv transfer zerocopy govsim govlat govconf; do
     [ -n "${!v}" ] || die "a benchmark printed no $v table; see $log and $gemm_log"
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -111,16 +116,44 @@ the producer pushes one event stamped with CLOCK_MONOTONIC every 1-2 ms to a con
 \`SPIKE_WAIT\` (vs blocked in \`read\` on a pipe); 300 samples each. Scaling: k rings, each with its own
 producer and consumer thread, on the guest's 2 vCPUs. Target: ≥ 20× the pipe at batch 64.
 
-## CPU backend GEMM (host)
+## CPU backend (host)
+
+CPU flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512bw|avx512vl|avx512_vnni|avx_vnni|avx512_bf16|amx_bf16|amx_int8)$' | tr '\n' ' ')
+(the kernels' features). Kernels chosen: $cpuisa.
+
+### f32 GEMM against OpenBLAS
 
 $cpugemm
 
 bench/src/bench_cpu_gemm.rs, on the host (natively: under TCG the guest would measure the emulator):
-\`lightos_cpu::Gemm\` (the CPU backend \`lightosd\` serves as cpu0) on square row-major f32 matrices
-against numpy's \`matmul\` (bench/numpy_gemm.py, OpenBLAS with OPENBLAS_NUM_THREADS set to the same
-thread count) in the same run; median of 3-15 runs after a warm-up, GFLOP/s = 2n³/time. The INT8 column is
-the exact \`i8 × i8 → i32\` GEMM on the same engine (GOP/s, same count), its ratio to LightOS f32. Configuration:
-$cpuconf. Target: ≥ 0.8 of OpenBLAS single- and multi-threaded.
+\`lightos_cpu::Gemm\` (what \`lightosd\` serves as cpu0) on row-major f32 matrices against numpy's
+\`matmul\` (bench/numpy_gemm.py, $cpuconf, OPENBLAS_NUM_THREADS and threadpoolctl set to the same
+thread count) on the same shapes in the same run; median of 5-2000 runs (about 0.3 s) after a warm-up,
+GFLOP/s = 2mkn/time. Rows \`1xKxN\` are one-row products (batch-1 inference). **$sum_f32.**
+
+### INT8 and bf16
+
+$cpulow
+
+The same engine's exact \`i8 × i8 → i32\` GEMM and bf16 GEMM (f32 accumulation) on n × n operands
+against its own f32 and against PyTorch's CPU kernels in the same run (bench/torch_cpu.py, $cputorch;
+\`torch.set_num_threads\` to the same count). "bf16 on \`vdpbf16ps\`" forces the native AVX-512 BF16
+kernel where the CPU has it; the default kernel is the faster one for the CPU's vendor (see the ISA
+table in lightos-cpu's docs, \`gemm::isa\`). **$sum_int8. $sum_bf16.**
+
+### Convolution against onnxruntime
+
+$cpuconvsum
+
+$cpuconv
+
+\`lightos_cpu::conv::conv2d\` (implicit-GEMM convolution: the GEMM packs its B operand straight from
+the input; 1×1 convolutions multiply the input in place) with bias on every distinct convolution shape of
+ResNet-50 v1.5 and SqueezeNet 1.1 at batch 1, 224×224 (bench/conv_shapes.json, checked against
+torchvision), against a one-node ONNX \`Conv\` model per shape run by $cpuort's CPU execution provider
+(bench/ort_conv.py: \`intra_op_num_threads\` the same count, default graph optimizations, which turn the
+node into onnxruntime's blocked NCHWc kernels with layout reorders that count in its time). The totals
+weight each shape by how often the model uses it. **$sum_conv.**
 
 ## CUDA backend (host GPU)
 
@@ -230,18 +263,8 @@ one host core. The plot is made by bench/plot_governor.py (matplotlib) from the 
   every device that cannot finish sooner than the best fitting one found so far, so few of the 1000
   devices are evaluated when most fit; when every device is predicted over its limit all are, which
   this benchmark does not measure separately.
-- **CPU GEMM: 0.88-0.90 of OpenBLAS single-threaded from n = 512 and 0.84-1.03 on both cores** (the
-  ≥ 0.8 target held in every row of the published run; earlier runs measured 0.87-0.95 and 0.91-1.1, and
-  a spot run 0.75 at n = 256 on two threads, where a 2 ms product is most exposed to the shared host). The n = 256 single-thread row favours LightOS by
-  2× because this OpenBLAS build (scipy-openblas, DYNAMIC_ARCH) runs that size at about 10 GFLOP/s in
-  every run we made; read it as an OpenBLAS small-size artefact, not a LightOS win. Rows vary ±10 %
-  between runs on this shared 2-core host.
-- **INT8 is about as fast as f32 here (0.84-1.16× in the published run), not the 2-4× of VNNI hardware.**
-  This CPU has AVX2 without AVX-VNNI: the INT8 kernel multiplies i16 pairs with \`vpmaddwd\` (16
-  multiply-adds per instruction, like 2 FMAs' worth) plus an add, so it issues as many instructions per
-  multiply-add as the f32 FMA kernel. Its gains are exactness (i32 sums) and a quarter of the memory
-  per weight. \`vpmaddubsw\` (u8 × i8, 32 per instruction) would roughly double it but saturates
-  i16 for full-range operands; a VNNI kernel is the way forward where the CPU has it.
+- **CPU backend (host, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')): $sum_f32.** $sum_int8. $sum_bf16. $sum_conv.
+  Rows vary ±10-20 % between runs on this shared 2-core host, most at the smallest sizes.
 - **Spike rings reach 4-6× a pipe under TCG, not the 20× target at batch 64.** The ring's fast path is
   syscall-free (the kernel is entered only when a consumer sleeps), so its rate is bounded by the two
   threads' memory traffic and hand-off on 2 emulated vCPUs; the pipe pays one syscall per batch. Under

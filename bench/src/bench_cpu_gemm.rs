@@ -85,6 +85,14 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// `lo-hi` of some ratios.
+fn span(v: Vec<f64>) -> String {
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, 0f64), |(l, h), &x| (l.min(x), h.max(x)));
+    format!("{lo:.2}-{hi:.2}")
+}
+
 fn shape_name((m, k, n): (usize, usize, usize)) -> String {
     if m == k && k == n {
         m.to_string()
@@ -107,6 +115,7 @@ fn f32_table(threads: &[usize]) {
     println!("| m×k×n | threads | LightOS f32 GFLOP/s | OpenBLAS f32 GFLOP/s | LightOS / OpenBLAS | target ≥ 1.0 |");
     println!("| ---: | ---: | ---: | ---: | ---: | :--- |");
     let mut blas = String::new();
+    let mut ratios: Vec<(usize, bool, f64)> = Vec::new(); // (threads, one-row, ratio)
     for &t in threads {
         let g = Gemm::new(t).expect("thread pool");
         let base = python(
@@ -121,6 +130,7 @@ fn f32_table(threads: &[usize]) {
             let theirs = secs(&base, &["results", name]);
             let gf = |secs: f64| 2.0 * (s.0 * s.1 * s.2) as f64 / secs / 1e9;
             let r = theirs / ours;
+            ratios.push((t, s.0 == 1, r));
             println!(
                 "| {name} | {t} | {:.1} | {:.1} | {r:.2} | {} |",
                 gf(ours),
@@ -131,6 +141,20 @@ fn f32_table(threads: &[usize]) {
     }
     println!("BENCH-TABLE-END");
     println!("CPU-GEMM-CONFIG: {blas}");
+    let met = ratios.iter().filter(|r| r.2 >= 1.0).count();
+    let range = |f: &dyn Fn(&(usize, bool, f64)) -> bool| {
+        span(ratios.iter().filter(|r| f(r)).map(|r| r.2).collect())
+    };
+    println!(
+        "CPU-SUMMARY-F32: target ≥ 1.0× OpenBLAS at every row: {} ({met} of {} rows met); square sizes {} on 1 thread and {} on {} threads, one-row shapes {} and {}",
+        verdict(met == ratios.len()),
+        ratios.len(),
+        range(&|r| r.0 == 1 && !r.1),
+        range(&|r| r.0 > 1 && !r.1),
+        threads.last().unwrap_or(&1),
+        range(&|r| r.0 == 1 && r.1),
+        range(&|r| r.0 > 1 && r.1),
+    );
 }
 
 fn low_precision_table(threads: &[usize]) {
@@ -142,6 +166,7 @@ fn low_precision_table(threads: &[usize]) {
         "| ---: | ---: | ---: | ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let mut torch_desc = String::new();
+    let mut q8 = Vec::new(); // (INT8 / f32, LightOS / torch INT8, bf16 default / f32, native / f32)
     for &t in threads {
         let g = Gemm::new(t).expect("thread pool");
         let native = g
@@ -186,6 +211,7 @@ fn low_precision_table(threads: &[usize]) {
                 secs(&torch, &["results", "bf16", &key]),
             );
             let gops = |secs: f64| 2.0 * (n * n * n) as f64 / secs / 1e9;
+            q8.push((f / q, ti / q, f / h, hn.map(|hn| f / hn)));
             println!(
                 "| {n} | {t} | {:.1} | {:.1} | {:.2} {} | {:.1} | {:.2} | {:.1} | {:.2} | {} | {:.1} | {:.2} |",
                 gops(f),
@@ -204,6 +230,24 @@ fn low_precision_table(threads: &[usize]) {
     }
     println!("BENCH-TABLE-END");
     println!("CPU-TORCH: {torch_desc}");
+    let met = q8.iter().filter(|r| r.0 >= 2.0).count();
+    println!(
+        "CPU-SUMMARY-INT8: target INT8 ≥ 2× f32: {} ({met} of {} rows; {}×); {}× the speed of torch's `_int_mm`",
+        verdict(met == q8.len()),
+        q8.len(),
+        span(q8.iter().map(|r| r.0).collect()),
+        span(q8.iter().map(|r| r.1).collect()),
+    );
+    let native: Vec<f64> = q8.iter().filter_map(|r| r.3).collect();
+    println!(
+        "CPU-SUMMARY-BF16: bf16 on the default kernel {}× the speed of f32; on `vdpbf16ps` {}",
+        span(q8.iter().map(|r| r.2).collect()),
+        if native.is_empty() {
+            "not measured (no AVX-512 BF16)".to_string()
+        } else {
+            format!("{}×", span(native))
+        }
+    );
 }
 
 fn conv_table(threads: &[usize]) {
@@ -274,6 +318,7 @@ fn conv_table(threads: &[usize]) {
     println!("BENCH-TABLE-BEGIN");
     println!("| model (every conv layer, counted as often as it occurs) | threads | LightOS ms | onnxruntime ms | LightOS / onnxruntime |");
     println!("| :--- | ---: | ---: | ---: | ---: |");
+    let mut summary = Vec::new();
     for (m, t, o, r) in totals {
         println!(
             "| {m} | {t} | {:.2} | {:.2} | {:.2} |",
@@ -281,8 +326,14 @@ fn conv_table(threads: &[usize]) {
             r * 1e3,
             r / o
         );
+        let plural = if t > 1 { "s" } else { "" };
+        summary.push(format!("{m} {:.2}× on {t} thread{plural}", r / o));
     }
     println!("BENCH-TABLE-END");
+    println!(
+        "CPU-SUMMARY-CONV: every conv layer, LightOS's speed relative to onnxruntime: {}",
+        summary.join(", ")
+    );
     println!("CPU-ORT: onnxruntime {ort_version}");
 }
 

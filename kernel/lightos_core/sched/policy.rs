@@ -64,6 +64,11 @@ impl Routes {
         })
     }
 
+    /// Whether the context is in deterministic mode.
+    pub(crate) fn deterministic(&self) -> bool {
+        self.table.lock().deterministic
+    }
+
     /// How many rules there are.
     pub(crate) fn rule_count(&self) -> usize {
         self.table.lock().rules.len()

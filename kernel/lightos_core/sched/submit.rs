@@ -68,7 +68,13 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
 
     let client = crate::privilege::caller_uid();
     let mut accepted = KVec::with_capacity(count, GFP_KERNEL)?;
-    for (i, prim) in prims.into_iter().enumerate() {
+    // In deterministic mode every primitive is deterministic, and the backend is told so: it may
+    // have kernels whose bits depend on the CPU (the CPU backend's native bf16) and must not use them.
+    let det_mode = ctx.routes().deterministic();
+    for (i, mut prim) in prims.into_iter().enumerate() {
+        if det_mode {
+            prim.flags |= uapi::PRIM_DETERMINISTIC;
+        }
         let stage = validate::check(ctx, &prim).and_then(|checked| {
             let backend = ctx.routes().route(&prim, checked.out_dtype, checked.bytes, client)?;
             Ok(Accepted { prim, checked, backend, queued: false })

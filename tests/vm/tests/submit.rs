@@ -397,6 +397,30 @@ fn deterministic_primitives_only_go_to_backends_that_declare_it() {
     dev.set_deterministic(false).unwrap();
 }
 
+/// The executor sees `PRIM_DETERMINISTIC` on every job of a context in deterministic mode, so a
+/// backend with CPU-dependent kernels (the CPU backend's native bf16) picks its ISA-independent ones.
+#[test]
+fn deterministic_mode_reaches_the_executor_as_the_primitive_flag() {
+    let dev = dev();
+    let q = queue(&dev);
+    let b = buf(&dev, 4096);
+    let edev = Context::open().unwrap();
+    let exec = edev
+        .register_executor(&lightosd::core_spec("t-detflag"))
+        .unwrap();
+    let flag = |on: bool| {
+        dev.set_deterministic(on).unwrap();
+        let s = q.submit(&[add4(&b)]).unwrap();
+        let job = exec.fetch(SEC).unwrap().expect("a job");
+        exec.complete(job.job_id, JobStatus::Ok).unwrap();
+        assert_eq!(q.wait(s.last_seq, SEC).unwrap().completed_seq, s.last_seq);
+        job.prim.abi().flags & uapi::PRIM_DETERMINISTIC != 0
+    };
+    assert!(!flag(false), "an ordinary job carries no flag");
+    assert!(flag(true), "deterministic mode sets the flag on the job");
+    dev.set_deterministic(false).unwrap();
+}
+
 #[test]
 fn routing_rules_pick_the_backend() {
     let a = ExecutorThread::cpu("t-route-a");
