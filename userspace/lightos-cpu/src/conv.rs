@@ -98,6 +98,13 @@ pub fn conv2d(
         depthwise(g, x, w, s, (oh, ow), &mut out);
     } else {
         let (og, ckk) = (o / s.groups, cg * kh * kw);
+        // Per im2col row: the channel's offset and the tap's vertical and horizontal offsets.
+        let taps: Vec<(usize, usize, usize)> = (0..ckk)
+            .map(|r| {
+                let (ch, ky, kx) = (r / (kh * kw), (r / kw) % kh, r % kw);
+                (ch * h * wd, ky * s.dilation[0], kx * s.dilation[1])
+            })
+            .collect();
         for img in 0..n {
             for gi in 0..s.groups {
                 let a = MatRef::row_major(&w[gi * og * ckk..(gi + 1) * og * ckk], og, ckk)?;
@@ -113,6 +120,7 @@ pub fn conv2d(
                         s,
                         hw: (h, wd),
                         out_hw: (oh, ow),
+                        taps: &taps,
                     };
                     let shape = check_shapes(og, ckk, ckk, plane, c_out.len(), plane)?;
                     g.run_operands(shape, &a, &b, c_out, plane);
@@ -137,20 +145,8 @@ struct Im2col<'a> {
     s: &'a Conv2d,
     hw: (usize, usize),
     out_hw: (usize, usize),
-}
-
-impl Im2col<'_> {
-    /// The input row and column offset of row `r`'s tap: (channel base, iy0 + pt, ix0 + pl).
-    #[inline]
-    fn tap(&self, r: usize) -> (usize, usize, usize) {
-        let [_, _, kh, kw] = self.s.weights;
-        let (ch, ky, kx) = (r / (kh * kw), (r / kw) % kh, r % kw);
-        (
-            ch * self.hw.0 * self.hw.1,
-            ky * self.s.dilation[0],
-            kx * self.s.dilation[1],
-        )
-    }
+    /// Row `r`'s channel offset in `x` and its tap's dilated offsets (dy, dx).
+    taps: &'a [(usize, usize, usize)],
 }
 
 impl Operand for Im2col<'_> {
@@ -169,7 +165,7 @@ impl Operand for Im2col<'_> {
         let (_, ow) = self.out_hw;
         let [sh, sw] = self.s.stride;
         let [pt, pl, _, _] = self.s.pads;
-        let (base, dy, dx) = self.tap(r);
+        let (base, dy, dx) = self.taps[r];
         let (mut oy, mut ox) = (j / ow, j % ow);
         let mut done = 0;
         while done < out.len() {

@@ -680,3 +680,72 @@ fn abi_semantics_a_masked_softmax_row_is_zeros_and_gelu_is_the_tanh_form() {
         );
     }
 }
+
+/// A deterministic bf16 MATMUL runs on the widened f32 path (bits that do not depend on the ISA),
+/// even on an engine whose bf16 kernel is the native one; without the flag it uses the engine's.
+#[test]
+fn deterministic_bf16_matmul_widens_on_every_engine() {
+    use crate::gemm::{IsaLevel, Kernels};
+    let (m, k, n) = (13, 70, 37);
+    let (a, b) = (rand_f32(m * k, 31), rand_f32(k * n, 32));
+    let (ab, bb) = (bytes(&a, uapi::DTYPE_BF16), bytes(&b, uapi::DTYPE_BF16));
+    let ot = t(&[m as u64, n as u64], 0, &[]);
+    let mut engines = vec![Gemm::new(2).unwrap()];
+    match Kernels::at_most(IsaLevel::Avx512).with_native_bf16() {
+        Some(kn) => engines.push(Gemm::with(2, engines[0].blocking(), kn).unwrap()),
+        None => eprintln!("skipped: the native bf16 engine: this CPU lacks AVX-512 BF16"),
+    }
+    let widened = {
+        let (va, vb) = (
+            MatRef::row_major(
+                bytemuck::cast_slice::<u8, half::bf16>(&ab[..m * k * 2]),
+                m,
+                k,
+            )
+            .unwrap(),
+            MatRef::row_major(
+                bytemuck::cast_slice::<u8, half::bf16>(&bb[..k * n * 2]),
+                k,
+                n,
+            )
+            .unwrap(),
+        );
+        let mut c = vec![0f32; m * n];
+        engines[0].run_widened(va, vb, &mut c, n).unwrap();
+        c
+    };
+    for g in &engines {
+        for det in [true, false] {
+            let mut p = prim(
+                uapi::OP_MATMUL,
+                uapi::DTYPE_BF16,
+                uapi::DTYPE_F32,
+                &[
+                    t(&[m as u64, k as u64], 0, &[]),
+                    t(&[k as u64, n as u64], 0, &[]),
+                    ot,
+                ],
+            );
+            if det {
+                p.flags |= uapi::PRIM_DETERMINISTIC;
+            }
+            let mut out = vec![0u8; m * n * 4];
+            execute(g, &p, &[&ab, &bb], &mut out).unwrap();
+            let got = read(&out, &ot, uapi::DTYPE_F32);
+            if det || g.kernels().bf16 == crate::gemm::Bf16Kernel::WidenToF32 {
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&widened), "{:?} det={det}", g.kernels());
+            }
+            let want: Vec<f64> =
+                crate::test_util::f64_matmul(&widened_inputs(&a), &widened_inputs(&b), m, k, n);
+            assert_close(&got, &want, 1e-5, "bf16 MATMUL");
+        }
+    }
+}
+
+fn widened_inputs(v: &[f32]) -> Vec<f32> {
+    seen(v, uapi::DTYPE_BF16)
+        .into_iter()
+        .map(|x| x as f32)
+        .collect()
+}

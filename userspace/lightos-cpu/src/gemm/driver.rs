@@ -109,9 +109,13 @@ pub(crate) fn run<P, C, PA, PB, K>(
         }
     }
     let kp_max = kc.div_ceil(f.kstep) * f.kstep;
-    let panel = (kp_max * f.nr + f.b_extra) * n.min(nc).div_ceil(f.nr);
     let out = OutPtr(c.as_mut_ptr());
     let inline = g.threads == 1 || m * n * k <= INLINE_MACS;
+    // One block of A, and (when threads share the work) enough slivers of B to split among them.
+    if m <= g.blocking.mc && (inline || n.div_ceil(f.nr) >= 8 * g.threads) {
+        return run_a_stationary(g, m, f, &steps, kp_max, out, ldc, !inline);
+    }
+    let panel = (kp_max * f.nr + f.b_extra) * n.min(nc).div_ceil(f.nr);
     with_scratch(&B_SCRATCH, 2 * panel, |bufs: &mut [P]| {
         let (first, second) = bufs.split_at_mut(panel);
         if inline {
@@ -141,6 +145,95 @@ pub(crate) fn run<P, C, PA, PB, K>(
             }
         });
     });
+}
+
+/// A whose rows fit one block: A is packed once per panel and stays in L2, and each task packs one
+/// sliver of B at a time right before the kernel uses it with every sliver of A, so that sliver is
+/// still in L1. Better than packing whole panels of B ahead when there are few rows to reuse each
+/// sliver on (a convolution with few output channels, a wide product of few rows). Tasks are
+/// slivers of B, so the threads share the work whatever m is. The tiles and their sums are those
+/// of the panel path: the same bits.
+#[allow(clippy::too_many_arguments)]
+fn run_a_stationary<P, C, PA, PB, K>(
+    g: &Gemm,
+    m: usize,
+    f: &Family<PA, PB, K>,
+    steps: &[Step],
+    kp_max: usize,
+    out: OutPtr<C>,
+    ldc: usize,
+    parallel: bool,
+) where
+    P: bytemuck::Pod + Default + Send + Sync,
+    C: Accum,
+    PA: Fn(usize, usize, usize, usize, &mut [P]) + Sync,
+    PB: Fn(usize, usize, usize, usize, usize, &mut [P]) + Sync,
+    K: Fn(usize, &[P], &[P], &mut [C]) + Sync,
+{
+    let (mr, nr) = (f.mr, f.nr);
+    let rows = m.div_ceil(mr) * mr;
+    with_scratch(&B_SCRATCH, rows * kp_max, |apack: &mut [P]| {
+        for &s in steps {
+            let kp = kp(f, s.kb);
+            (f.pack_a)(0, m, s.pc, s.kb, apack);
+            let apack = &*apack;
+            let sliver = kp * nr + f.b_extra;
+            let task = |js: usize| {
+                with_scratch(&A_SCRATCH, sliver, |bs: &mut [P]| {
+                    (f.pack_b)(s.pc, s.kb, s.jc, s.nb, js, bs);
+                    let mut tile = [C::default(); MAX_TILE];
+                    let tile = &mut tile[..mr * nr];
+                    let cols = (s.nb - js * nr).min(nr);
+                    for is in 0..m.div_ceil(mr) {
+                        (f.kernel)(kp, &apack[is * kp * mr..(is + 1) * kp * mr], bs, tile);
+                        let rows = (m - is * mr).min(mr);
+                        write_tile(
+                            out,
+                            ldc,
+                            (is * mr, s.jc + js * nr),
+                            (rows, cols),
+                            tile,
+                            nr,
+                            s.pc > 0,
+                        );
+                    }
+                })
+            };
+            let slivers = s.nb.div_ceil(nr);
+            if parallel {
+                g.pool
+                    .install(|| (0..slivers).into_par_iter().for_each(task));
+            } else {
+                (0..slivers).for_each(task);
+            }
+        }
+    });
+}
+
+/// Writes (or, for a later panel, adds) the top-left `rows × cols` of `tile` (row stride `nr`) into
+/// C at `(row, col)`.
+fn write_tile<C: Accum>(
+    out: OutPtr<C>,
+    ldc: usize,
+    (row, col): (usize, usize),
+    (rows, cols): (usize, usize),
+    tile: &[C],
+    nr: usize,
+    accumulate: bool,
+) {
+    for r in 0..rows {
+        // SAFETY: callers pass rows and columns inside the `(m-1)*ldc + n` elements
+        // `check_shapes` verified; no other task writes this tile, and panels (steps) run one after
+        // another.
+        let dst =
+            unsafe { std::slice::from_raw_parts_mut(out.get().add((row + r) * ldc + col), cols) };
+        let src = &tile[r * nr..r * nr + cols];
+        if accumulate {
+            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = d.add(v));
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
 }
 
 thread_local! {
@@ -240,21 +333,16 @@ fn compute_step<P, C, PA, PB, K>(
                 let cols = (s.nb - js * nr).min(nr);
                 for is in 0..mb.div_ceil(mr) {
                     (f.kernel)(kp, &apack[is * kp * mr..(is + 1) * kp * mr], bs, tile);
-                    for r in 0..(mb - is * mr).min(mr) {
-                        let (row, col) = (i0 + is * mr + r, s.jc + js * nr);
-                        // SAFETY: row < m and col + cols <= n, inside the `(m-1)*ldc + n` elements
-                        // `check_shapes` verified; no other task writes this (row block, sliver
-                        // group) and steps run one after another.
-                        let dst = unsafe {
-                            std::slice::from_raw_parts_mut(out.get().add(row * ldc + col), cols)
-                        };
-                        let src = &tile[r * nr..r * nr + cols];
-                        if s.pc == 0 {
-                            dst.copy_from_slice(src);
-                        } else {
-                            dst.iter_mut().zip(src).for_each(|(d, &v)| *d = d.add(v));
-                        }
-                    }
+                    let rows = (mb - is * mr).min(mr);
+                    write_tile(
+                        out,
+                        ldc,
+                        (i0 + is * mr, s.jc + js * nr),
+                        (rows, cols),
+                        tile,
+                        nr,
+                        s.pc > 0,
+                    );
                 }
             }
         })
