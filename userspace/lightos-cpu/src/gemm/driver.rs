@@ -313,7 +313,10 @@ fn compute_step<P, C, PA, PB, K>(
     let (mr, nr) = (f.mr, f.nr);
     let kp = kp(f, s.kb);
     let threads = if parallel { g.threads } else { 1 };
-    let mc = g.blocking.mc.min(m.div_ceil(threads)).div_ceil(mr).max(1) * mr;
+    // Blocks of equal size: m = 512 with mc = 504 runs two of 256, not 504 and 8 (a block of 8
+    // rows would stream every sliver of B again for a few rows).
+    let cap = g.blocking.mc.min(m.div_ceil(threads)).max(1);
+    let mc = m.div_ceil(m.div_ceil(cap)).div_ceil(mr) * mr;
     let mblocks = m.div_ceil(mc);
     let slivers = s.nb.div_ceil(nr);
     // Enough tasks for every thread when A has fewer row blocks than there are threads; each

@@ -7,7 +7,6 @@
 
 use super::{Gemm, KernelKind};
 use crate::matrix::MatRef;
-use rayon::prelude::*;
 
 /// Columns whose partial sums one pass keeps (8 KiB of L1).
 const BLOCK: usize = 2048;
@@ -47,11 +46,18 @@ pub(super) fn run(
         work((0, c), n);
         return;
     }
+    // The calling thread takes the first range itself and hands the others to the pool: one
+    // wake-up fewer than sending all of them (the product takes tens of microseconds).
     let width = n.div_ceil(g.threads).div_ceil(16) * 16;
-    g.pool.install(|| {
-        c.par_chunks_mut(width)
-            .enumerate()
-            .for_each(|jc| work(jc, width))
+    let mut chunks = c.chunks_mut(width).enumerate();
+    let first = chunks.next();
+    g.pool.in_place_scope(|s| {
+        for jc in chunks {
+            s.spawn(move |_| work(jc, width));
+        }
+        if let Some(jc) = first {
+            work(jc, width);
+        }
     });
 }
 
