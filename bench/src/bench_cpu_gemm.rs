@@ -12,7 +12,7 @@
 
 use half::bf16;
 use lightos_bench::median_secs;
-use lightos_cpu::conv::{conv2d, Conv2d};
+use lightos_cpu::conv::{conv2d, conv2d_packed, Conv2d, PackedFilter};
 use lightos_cpu::{Gemm, MatRef};
 use serde_json::Value;
 use std::process::Command;
@@ -256,8 +256,8 @@ fn conv_table(threads: &[usize]) {
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).expect("conv_shapes.json");
     let u = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0) as usize;
     println!("BENCH-TABLE-BEGIN");
-    println!("| model | layer | C×H×W → O, k×k / s | threads | LightOS ms | onnxruntime ms | LightOS / onnxruntime (≥ 1: LightOS faster) |");
-    println!("| :--- | :--- | :--- | ---: | ---: | ---: | ---: |");
+    println!("| model | layer | C×H×W → O, k×k / s | threads | LightOS ms | LightOS ms, filter packed per call | onnxruntime ms | LightOS / onnxruntime (≥ 1: LightOS faster) |");
+    println!("| :--- | :--- | :--- | ---: | ---: | ---: | ---: | ---: |");
     let mut totals = Vec::new();
     let mut ort_version = String::new();
     for &t in threads {
@@ -287,19 +287,25 @@ fn conv_table(threads: &[usize]) {
             let x = data(p.input.iter().product(), 1, unit);
             let w = data(p.weights.iter().product(), 2, unit);
             let bias = data(p.weights[0], 3, unit);
-            let run = || {
+            let filter = PackedFilter::new(&g, &w, &p).unwrap();
+            let packed = || {
+                conv2d_packed(&g, &x, &filter, Some(&bias)).unwrap();
+            };
+            let per_call = || {
                 conv2d(&g, &x, &w, Some(&bias), &p).unwrap();
             };
-            run();
             let (oh, ow) = p.out_hw().unwrap();
             let flops = 2.0 * (p.weights.iter().product::<usize>() * oh * ow) as f64;
-            let ours = median_secs(reps(flops), run);
+            packed();
+            let ours = median_secs(reps(flops), packed);
+            per_call();
+            let unpacked = median_secs(reps(flops), per_call);
             let theirs = secs(&ort, &["results", &format!("{model}/{name}")]);
             let count = u(s, "count").max(1) as f64;
             let e = sum.entry(model.clone()).or_default();
             (e.0, e.1) = (e.0 + count * ours, e.1 + count * theirs);
             println!(
-                "| {model} | {name} | {}×{}×{} → {}, {}×{} / {} | {t} | {:.3} | {:.3} | {:.2} |",
+                "| {model} | {name} | {}×{}×{} → {}, {}×{} / {} | {t} | {:.3} | {:.3} | {:.3} | {:.2} |",
                 p.input[1],
                 p.input[2],
                 p.input[3],
@@ -308,6 +314,7 @@ fn conv_table(threads: &[usize]) {
                 p.weights[3],
                 p.stride[0],
                 ours * 1e3,
+                unpacked * 1e3,
                 theirs * 1e3,
                 theirs / ours
             );

@@ -1183,7 +1183,8 @@ pub fn apply(bytes: &mut [u8], fields: &[Field]) {
 /// worker's heap (musl's `free` then stopped it with a general protection fault: the open
 /// "worker killed" reports of 2026-12-06). Pointer fields are the 8-byte words that held a user
 /// address before the mutation; the kernel's EFAULT paths are still exercised through the unmapped
-/// page.
+/// page. A non-pointer u64 (a size, an offset) that held and was mutated to values in the same
+/// range is redirected too: those mutations are lost, a price worth paying.
 fn redirect_moved_pointers(before: &[u8], after: &mut [u8], unmapped: u64) {
     // Addresses a process can map: from mmap_min_addr (64 KiB) up to the top of user space.
     let user = |v: u64| (0x1_0000..1 << 47).contains(&v);

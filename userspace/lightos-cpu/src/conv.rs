@@ -5,7 +5,7 @@
 //! group) runs as direct loops instead: a GEMM of one row per channel would waste its tile.
 
 use crate::gemm::pack::Operand;
-use crate::gemm::{check_shapes, Gemm};
+use crate::gemm::{check_shapes, Gemm, PackedA};
 use crate::matrix::MatRef;
 use crate::{CpuError, Result};
 use rayon::prelude::*;
@@ -57,7 +57,7 @@ impl Conv2d {
                 "channels must be groups × the weights' channels, output channels a multiple of groups",
             ));
         }
-        let span = |k: usize, d: usize| (k.max(1) - 1) * d + 1;
+        let span = |k: usize, d: usize| k.saturating_sub(1) * d + 1;
         let (eh, ew) = (h + pt + pb, w + pl + pr);
         if kh == 0 || kw == 0 || span(kh, dh) > eh || span(kw, dw) > ew {
             return Err(CpuError::Shape(
@@ -84,10 +84,78 @@ pub fn conv2d(
     bias: Option<&[f32]>,
     s: &Conv2d,
 ) -> Result<Vec<f32>> {
+    let [o, cg, kh, kw] = s.weights;
+    if w.len() < o * cg * kh * kw {
+        return Err(CpuError::Operand(
+            "convolution weights shorter than their shape",
+        ));
+    }
+    run(g, x, Filter::Raw(w), bias, s)
+}
+
+/// A convolution's weights packed once for one engine (per group, in its f32 kernel's layout), as
+/// onnxruntime packs a filter when a session is created; [`conv2d_packed`] then skips the pass over
+/// the weights that [`conv2d`] makes on every call.
+#[derive(Clone, Debug)]
+pub struct PackedFilter {
+    shape: Conv2d,
+    weights: PackedWeights,
+}
+
+/// A filter's weights as its convolution uses them.
+#[derive(Clone, Debug)]
+enum PackedWeights {
+    /// One packed A per group.
+    Groups(Vec<PackedA>),
+    /// A depthwise convolution's (direct loops: nothing to pack).
+    Depthwise(Vec<f32>),
+}
+
+impl PackedFilter {
+    /// Packs `w` (OIHW) for convolutions of shape `s` on `g`.
+    pub fn new(g: &Gemm, w: &[f32], s: &Conv2d) -> Result<PackedFilter> {
+        s.out_hw()?;
+        let [o, cg, kh, kw] = s.weights;
+        let ckk = cg * kh * kw;
+        let w = w.get(..o * ckk).ok_or(CpuError::Operand(
+            "convolution weights shorter than their shape",
+        ))?;
+        let og = o / s.groups;
+        let weights = if s.depthwise() {
+            PackedWeights::Depthwise(w.to_vec())
+        } else {
+            PackedWeights::Groups(
+                w.chunks(og * ckk)
+                    .map(|wg| MatRef::row_major(wg, og, ckk).map(|a| g.pack_a(a)))
+                    .collect::<Result<_>>()?,
+            )
+        };
+        Ok(PackedFilter { shape: *s, weights })
+    }
+}
+
+/// [`conv2d`] with weights packed by [`PackedFilter::new`] (on an engine with the same kernel).
+pub fn conv2d_packed(
+    g: &Gemm,
+    x: &[f32],
+    f: &PackedFilter,
+    bias: Option<&[f32]>,
+) -> Result<Vec<f32>> {
+    run(g, x, Filter::Packed(f), bias, &f.shape)
+}
+
+/// The weights a convolution multiplies by.
+#[derive(Clone, Copy)]
+enum Filter<'a> {
+    Raw(&'a [f32]),
+    Packed(&'a PackedFilter),
+}
+
+fn run(g: &Gemm, x: &[f32], w: Filter, bias: Option<&[f32]>, s: &Conv2d) -> Result<Vec<f32>> {
     let (oh, ow) = s.out_hw()?;
     let [n, c, h, wd] = s.input;
     let [o, cg, kh, kw] = s.weights;
-    if x.len() < n * c * h * wd || w.len() < o * cg * kh * kw || bias.is_some_and(|b| b.len() < o) {
+    if x.len() < n * c * h * wd || bias.is_some_and(|b| b.len() < o) {
         return Err(CpuError::Operand(
             "convolution operand shorter than its shape",
         ));
@@ -95,6 +163,13 @@ pub fn conv2d(
     let plane = oh * ow;
     let mut out = vec![0f32; n * o * plane];
     if s.depthwise() {
+        let w = match w {
+            Filter::Raw(w) => w,
+            Filter::Packed(f) => match &f.weights {
+                PackedWeights::Depthwise(w) => w,
+                PackedWeights::Groups(_) => unreachable!("a depthwise filter keeps its weights"),
+            },
+        };
         depthwise(g, x, w, s, (oh, ow), &mut out);
     } else {
         let (og, ckk) = (o / s.groups, cg * kh * kw);
@@ -107,23 +182,23 @@ pub fn conv2d(
             .collect();
         for img in 0..n {
             for gi in 0..s.groups {
-                let a = MatRef::row_major(&w[gi * og * ckk..(gi + 1) * og * ckk], og, ckk)?;
                 let ch0 = (img * c + gi * cg) * h * wd;
                 let c_out =
                     &mut out[(img * o + gi * og) * plane..(img * o + (gi + 1) * og) * plane];
+                let shape = check_shapes(og, ckk, ckk, plane, c_out.len(), plane)?;
+                let xg = &x[ch0..ch0 + cg * h * wd];
                 if s.pointwise() {
-                    let b = MatRef::row_major(&x[ch0..ch0 + cg * h * wd], cg, h * wd)?;
-                    g.run(a, b, c_out, plane)?;
+                    let b = MatRef::row_major(xg, cg, h * wd)?;
+                    multiply(g, w, gi, shape, &b, c_out)?;
                 } else {
                     let b = Im2col {
-                        x: &x[ch0..ch0 + cg * h * wd],
+                        x: xg,
                         s,
                         hw: (h, wd),
                         out_hw: (oh, ow),
                         taps: &taps,
                     };
-                    let shape = check_shapes(og, ckk, ckk, plane, c_out.len(), plane)?;
-                    g.run_operands(shape, &a, &b, c_out, plane);
+                    multiply(g, w, gi, shape, &b, c_out)?;
                 }
             }
         }
@@ -135,6 +210,29 @@ pub fn conv2d(
         }
     }
     Ok(out)
+}
+
+/// Group `gi`'s weights times `b` into `c` (row stride: the output plane).
+fn multiply<OB: Operand>(
+    g: &Gemm,
+    w: Filter,
+    gi: usize,
+    shape: (usize, usize, usize),
+    b: &OB,
+    c: &mut [f32],
+) -> Result<()> {
+    let (og, ckk, plane) = shape;
+    match w {
+        Filter::Raw(w) => {
+            let a = MatRef::row_major(&w[gi * og * ckk..(gi + 1) * og * ckk], og, ckk)?;
+            g.run_operands(shape, &a, b, c, plane);
+            Ok(())
+        }
+        Filter::Packed(f) => match &f.weights {
+            PackedWeights::Groups(p) => g.run_packed_operand(&p[gi], shape, b, c, plane),
+            PackedWeights::Depthwise(_) => unreachable!("only depthwise filters keep raw weights"),
+        },
+    }
 }
 
 /// The implicit im2col matrix of one image and one group: row `r` is (channel, ky, kx), column
@@ -233,6 +331,9 @@ fn depthwise(
                     // Output columns whose input column lies inside the row.
                     let first = (pl.saturating_sub(kx * dw)).div_ceil(sw);
                     let last = (wd + pl).saturating_sub(kx * dw).div_ceil(sw).min(ow);
+                    if last <= first {
+                        continue; // this tap sees only padding on this row
+                    }
                     if sw == 1 {
                         let ix0 = first + kx * dw - pl;
                         let n = last.saturating_sub(first);
@@ -351,6 +452,24 @@ mod tests {
                 "kernel as large as the input",
                 Conv2d::new([1, 2, 4, 5], [3, 2, 4, 5], 1, 0),
             ),
+            (
+                "depthwise, taps that see only padding (right)",
+                Conv2d {
+                    groups: 2,
+                    dilation: [1, 2],
+                    pads: [0, 0, 0, 5],
+                    ..Conv2d::new([1, 2, 3, 1], [2, 1, 1, 3], 1, 0)
+                },
+            ),
+            (
+                "depthwise, taps that see only padding (left)",
+                Conv2d {
+                    groups: 2,
+                    dilation: [1, 5],
+                    pads: [0, 10, 0, 0],
+                    ..Conv2d::new([1, 2, 3, 1], [2, 1, 1, 3], 1, 0)
+                },
+            ),
         ];
         for level in IsaLevel::ALL {
             let Ok(k) = Kernels::exactly(level) else {
@@ -375,6 +494,14 @@ mod tests {
                     let w = rand_f32(o * cg * kh * kw, 2);
                     let b = rand_f32(o, 3);
                     let got = conv2d(&g, &x, &w, Some(&b), &s).unwrap();
+                    let filter = PackedFilter::new(&g, &w, &s).unwrap();
+                    let packed = conv2d_packed(&g, &x, &filter, Some(&b)).unwrap();
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got),
+                        bits(&packed),
+                        "{name}: packed filter, same bits"
+                    );
                     let want = reference(&x, &w, &b, &s);
                     assert_eq!(got.len(), want.len(), "{name}");
                     for (i, (g, w)) in got.iter().zip(&want).enumerate() {

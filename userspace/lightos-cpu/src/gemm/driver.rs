@@ -95,7 +95,8 @@ pub(crate) fn run<P, C, PA, PB, K>(
         return;
     }
     // Equal panels: k = 300 with kc = 256 runs two of 150, not 256 and 44.
-    let kc = k.div_ceil(k.div_ceil(f.kc.max(1)));
+    // Rounded up to the family's k step: INT8 and bf16 panels then need no zero padding but the last.
+    let kc = k.div_ceil(k.div_ceil(f.kc.max(1))).div_ceil(f.kstep) * f.kstep;
     let nc = g.blocking.nc.div_ceil(f.nr) * f.nr;
     let mut steps = Vec::new();
     for jc in (0..n).step_by(nc) {
@@ -110,13 +111,15 @@ pub(crate) fn run<P, C, PA, PB, K>(
     }
     let kp_max = kc.div_ceil(f.kstep) * f.kstep;
     let out = OutPtr(c.as_mut_ptr());
-    let inline = g.threads == 1 || m * n * k <= INLINE_MACS;
-    // One block of A, and (when threads share the work) enough slivers of B to split among them.
-    if m <= g.blocking.mc && (inline || n.div_ceil(f.nr) >= 8 * g.threads) {
-        return run_a_stationary(g, m, f, &steps, kp_max, out, ldc, !inline);
+    let inline = g.threads == 1 || m.saturating_mul(n).saturating_mul(k) <= INLINE_MACS;
+    // A small enough to stay packed whole (two L2-sized blocks), and (when threads share the work)
+    // at least one sliver of B per thread.
+    if m <= 2 * g.blocking.mc && (inline || n.div_ceil(f.nr) >= g.threads) {
+        return run_a_stationary(g, (m, k), f, &steps, out, ldc, !inline);
     }
     let panel = (kp_max * f.nr + f.b_extra) * n.min(nc).div_ceil(f.nr);
-    with_scratch(&B_SCRATCH, 2 * panel, |bufs: &mut [P]| {
+    let buffers = if inline { 1 } else { 2 };
+    with_scratch(&CALLER_SCRATCH, buffers * panel, |bufs: &mut [P]| {
         let (first, second) = bufs.split_at_mut(panel);
         if inline {
             for &step in &steps {
@@ -147,19 +150,19 @@ pub(crate) fn run<P, C, PA, PB, K>(
     });
 }
 
-/// A whose rows fit one block: A is packed once per panel and stays in L2, and each task packs one
-/// sliver of B at a time right before the kernel uses it with every sliver of A, so that sliver is
-/// still in L1. Better than packing whole panels of B ahead when there are few rows to reuse each
-/// sliver on (a convolution with few output channels, a wide product of few rows). Tasks are
-/// slivers of B, so the threads share the work whatever m is. The tiles and their sums are those
-/// of the panel path: the same bits.
+/// A small: A is packed whole once (every panel), and the work is split by slivers of B, each
+/// task packing one sliver of B per panel right before using it with all of A (so it is still in
+/// L1), panels in order. No barrier between panels: the threads meet twice per product (after
+/// packing A, at the end) instead of twice per panel, which on a VM, where waking a thread costs
+/// tens of microseconds, is what made products of a few hundred rows scale badly. Better than
+/// packing whole panels of B ahead when there are few rows to reuse each sliver on (a convolution
+/// with few output channels). The tiles and their sums are those of the panel path: the same bits.
 #[allow(clippy::too_many_arguments)]
 fn run_a_stationary<P, C, PA, PB, K>(
     g: &Gemm,
-    m: usize,
+    (m, k): (usize, usize),
     f: &Family<PA, PB, K>,
     steps: &[Step],
-    kp_max: usize,
     out: OutPtr<C>,
     ldc: usize,
     parallel: bool,
@@ -172,40 +175,78 @@ fn run_a_stationary<P, C, PA, PB, K>(
 {
     let (mr, nr) = (f.mr, f.nr);
     let rows = m.div_ceil(mr) * mr;
-    with_scratch(&B_SCRATCH, rows * kp_max, |apack: &mut [P]| {
-        for &s in steps {
-            let kp = kp(f, s.kb);
-            (f.pack_a)(0, m, s.pc, s.kb, apack);
-            let apack = &*apack;
-            let sliver = kp * nr + f.b_extra;
-            let task = |js: usize| {
-                with_scratch(&A_SCRATCH, sliver, |bs: &mut [P]| {
-                    (f.pack_b)(s.pc, s.kb, s.jc, s.nb, js, bs);
-                    let mut tile = [C::default(); MAX_TILE];
-                    let tile = &mut tile[..mr * nr];
-                    let cols = (s.nb - js * nr).min(nr);
-                    for is in 0..m.div_ceil(mr) {
-                        (f.kernel)(kp, &apack[is * kp * mr..(is + 1) * kp * mr], bs, tile);
-                        let rows = (m - is * mr).min(mr);
-                        write_tile(
-                            out,
-                            ldc,
-                            (is * mr, s.jc + js * nr),
-                            (rows, cols),
-                            tile,
-                            nr,
-                            s.pc > 0,
-                        );
-                    }
-                })
-            };
-            let slivers = s.nb.div_ceil(nr);
-            if parallel {
-                g.pool
-                    .install(|| (0..slivers).into_par_iter().for_each(task));
-            } else {
-                (0..slivers).for_each(task);
+    // The panels of depth (one per distinct pc, in order) and where each starts in packed A.
+    let panels: Vec<(usize, usize, usize)> = {
+        let mut at = 0;
+        let mut v = Vec::new();
+        for s in steps.iter().filter(|s| s.jc == 0) {
+            v.push((s.pc, s.kb, at));
+            at += rows * kp(f, s.kb);
+        }
+        v
+    };
+    let total = panels
+        .last()
+        .map_or(0, |&(_, kb, at)| at + rows * kp(f, kb));
+    debug_assert!(panels.iter().map(|p| p.1).sum::<usize>() == k);
+    // One task: sliver js of the column block at jc, every panel in order.
+    let task = |apack: &[P], (jc, nb, js): (usize, usize, usize)| {
+        let kp_max = panels.iter().map(|p| kp(f, p.1)).max().unwrap_or(0);
+        with_scratch(&TASK_SCRATCH, kp_max * nr + f.b_extra, |bs: &mut [P]| {
+            let mut tile = [C::default(); MAX_TILE];
+            let tile = &mut tile[..mr * nr];
+            let cols = (nb - js * nr).min(nr);
+            for &(pc, kb, at) in &panels {
+                let kp = kp(f, kb);
+                (f.pack_b)(pc, kb, jc, nb, js, bs);
+                let a = &apack[at..at + rows * kp];
+                for is in 0..m.div_ceil(mr) {
+                    (f.kernel)(kp, &a[is * kp * mr..(is + 1) * kp * mr], bs, tile);
+                    let rows = (m - is * mr).min(mr);
+                    let at = (is * mr, jc + js * nr);
+                    write_tile(out, ldc, at, (rows, cols), tile, nr, pc > 0);
+                }
             }
+        })
+    };
+    let slivers: Vec<(usize, usize, usize)> = steps
+        .iter()
+        .filter(|s| s.pc == 0)
+        .flat_map(|s| (0..s.nb.div_ceil(nr)).map(move |js| (s.jc, s.nb, js)))
+        .collect();
+    let all = |apack: &mut [P]| {
+        // Packing tasks: (panel, block of up to 8 slivers of A), each its own part of `apack`.
+        let mut parts = Vec::new();
+        let mut rest = &mut apack[..total];
+        for &(pc, kb, _) in &panels {
+            let kp = kp(f, kb);
+            let (panel, tail) = std::mem::take(&mut rest).split_at_mut(rows * kp);
+            for (b, part) in panel.chunks_mut(8 * mr * kp).enumerate() {
+                let i0 = b * 8 * mr;
+                parts.push((pc, kb, i0, (m - i0).min(8 * mr), part));
+            }
+            rest = tail;
+        }
+        let pack = |(pc, kb, i0, mb, part): &mut (usize, usize, usize, usize, &mut [P])| {
+            (f.pack_a)(*i0, *mb, *pc, *kb, part)
+        };
+        if parallel {
+            parts.par_iter_mut().for_each(pack);
+        } else {
+            parts.iter_mut().for_each(pack);
+        }
+        let apack = &*apack;
+        if parallel {
+            slivers.par_iter().for_each(|&t| task(apack, t));
+        } else {
+            slivers.iter().for_each(|&t| task(apack, t));
+        }
+    };
+    with_scratch(&CALLER_SCRATCH, total, |apack: &mut [P]| {
+        if parallel {
+            g.pool.install(|| all(apack));
+        } else {
+            all(apack);
         }
     });
 }
@@ -237,10 +278,12 @@ fn write_tile<C: Accum>(
 }
 
 thread_local! {
-    /// Packed panels of B, kept between calls on the calling thread.
-    static B_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
-    /// Packed blocks of A, kept between calls on each worker.
-    pub(super) static A_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// Scratch of the thread that calls the GEMM (packed panels of B, or all of packed A), kept
+    /// between calls.
+    static CALLER_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// Scratch of each task (a packed block of A, or one packed sliver of B), kept between calls on
+    /// each worker.
+    pub(super) static TASK_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` on `len` elements of this thread's scratch `cell` (grown, never zeroed: packing
@@ -324,7 +367,7 @@ fn compute_step<P, C, PA, PB, K>(
     let groups = threads.div_ceil(mblocks).clamp(1, slivers);
     let per_group = slivers.div_ceil(groups);
     let task = |t: usize| {
-        with_scratch(&A_SCRATCH, mc * kp, |apack: &mut [P]| {
+        with_scratch(&TASK_SCRATCH, mc * kp, |apack: &mut [P]| {
             let mut tile = [C::default(); MAX_TILE];
             let tile = &mut tile[..mr * nr];
             let (ib, grp) = (t / groups, t % groups);

@@ -11,9 +11,9 @@ use crate::matrix::MatRef;
 /// Columns whose partial sums one pass keeps (8 KiB of L1).
 const BLOCK: usize = 2048;
 
-/// Whether this path runs the product: a SIMD kernel, and B's rows contiguous.
-pub(super) fn fits(g: &Gemm, b: &MatRef<f32>) -> bool {
-    g.kernels.f32 != KernelKind::Portable && b.col_stride() == 1
+/// Whether this path runs the product: a SIMD kernel, A's row and B's rows contiguous.
+pub(super) fn fits(g: &Gemm, a: &MatRef<f32>, b: &MatRef<f32>) -> bool {
+    g.kernels.f32 != KernelKind::Portable && a.col_stride() == 1 && b.col_stride() == 1
 }
 
 /// `c[0..n] = a[0, ..] · B` for a product `fits` accepted, `(1, k, n)`.
@@ -25,7 +25,7 @@ pub(super) fn run(
     c: &mut [f32],
 ) {
     let kind = g.kernels.f32;
-    let a: Vec<f32> = (0..k).map(|p| a.at(0, p)).collect();
+    let a = a.row_slice(0, 0, k);
     let work = |(j, out): (usize, &mut [f32]), width: usize| {
         for (blk, out) in out.chunks_mut(BLOCK).enumerate() {
             let j0 = j * width + blk * BLOCK;
@@ -33,16 +33,16 @@ pub(super) fn run(
             match kind {
                 // SAFETY: `Gemm::with` accepted these kernels, so the CPU has the features; `out`
                 // is columns j0 .. j0 + out.len() <= n of B's contiguous rows.
-                KernelKind::Avx512F => unsafe { avx512::cols(&a, b, j0, out) },
+                KernelKind::Avx512F => unsafe { avx512::cols(a, b, j0, out) },
                 // SAFETY: as above.
-                KernelKind::Avx2Fma => unsafe { avx2::cols(&a, b, j0, out) },
+                KernelKind::Avx2Fma => unsafe { avx2::cols(a, b, j0, out) },
                 KernelKind::Portable => unreachable!("fits() refuses the portable kernel"),
             }
         }
     };
     let c = &mut c[..n];
     // Below ~64 K multiply-adds a second thread costs more than it saves.
-    if g.threads == 1 || k * n < 1 << 16 {
+    if g.threads == 1 || k.saturating_mul(n) < 1 << 16 {
         work((0, c), n);
         return;
     }

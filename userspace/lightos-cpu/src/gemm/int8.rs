@@ -230,21 +230,41 @@ mod tests {
         }
     }
 
-    /// The deepest product allowed, every term at its extreme: the sums on the way overflow i32
-    /// on the VNNI kernels (A offset by 128) and the result is still exact.
+    /// The deepest product allowed, every term at its extreme, exact on every kernel; and once
+    /// more in a single panel (a 2^15-deep `kc`, so 2^17 on VNNI), where the VNNI kernels' sums
+    /// (A offset by 128) wrap in i32 before the correction brings them back.
     #[test]
     fn exact_at_the_largest_depth_on_every_isa() {
         let (m, k, n) = (2, MAX_I8_DEPTH, 3);
         let a = vec![-128i8; m * k];
         let mut b = vec![-128i8; k * n];
         b.iter_mut().skip(2).step_by(3).for_each(|v| *v = 127); // column 2: +127
-        for level in IsaLevel::supported() {
-            let g = Gemm::with(
-                2,
-                Blocking::for_caches(crate::cache::CacheSizes::detect()),
-                Kernels::exactly(level).unwrap(),
+        let a_high = vec![127i8; m * k];
+        let deep = Blocking {
+            kc: 1 << 15,
+            ..Blocking::for_caches(crate::cache::CacheSizes::detect())
+        };
+        for (level, blocking) in IsaLevel::supported().into_iter().flat_map(|l| {
+            [
+                (l, Blocking::for_caches(crate::cache::CacheSizes::detect())),
+                (l, deep),
+            ]
+        }) {
+            let g = Gemm::with(2, blocking, Kernels::exactly(level).unwrap()).unwrap();
+            // 127 · -128 per term: A + 128 = 255, so a single VNNI panel's sums pass -2^31.
+            let mut c = vec![0; m * n];
+            let b_low = vec![-128i8; k * n];
+            g.run_i8(
+                MatRef::row_major(&a_high, m, k).unwrap(),
+                MatRef::row_major(&b_low, k, n).unwrap(),
+                &mut c,
+                n,
             )
             .unwrap();
+            assert!(
+                c.iter().all(|&v| i64::from(v) == -16256 * k as i64),
+                "{level} {blocking:?}"
+            );
             let mut c = vec![0; m * n];
             g.run_i8(
                 MatRef::row_major(&a, m, k).unwrap(),

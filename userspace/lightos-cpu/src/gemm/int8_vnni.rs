@@ -2,9 +2,10 @@
 //! tile) or AVX-VNNI (6×16 on 256-bit vectors). The instruction wants unsigned A, so A is packed as
 //! `a + 128` (u8) and each panel's tile corrected by `−128 · Σ_k B[k, j]` over the panel's depth:
 //! exact. The correction is computed while B is packed and stored after each sliver (as oneDNN
-//! does), so it costs no pass of its own. Sums wrap in i32 on the way (`vpdpbusd` does not
-//! saturate), and the corrected total is the true one, which fits for depths up to
-//! `MAX_I8_DEPTH`.
+//! does), so it costs no pass of its own. A panel's sums could wrap in i32 for panels deeper than
+//! about 2^16 (`vpdpbusd` does not saturate; the default panel is 2048 deep), and the corrected
+//! total would still be the true one, which fits for depths up to `MAX_I8_DEPTH` (a test runs such
+//! a panel).
 
 use super::driver::{self, Family};
 use super::{Gemm, Int8Kernel};
@@ -167,10 +168,16 @@ mod interleave {
     /// `out[4c + d] = rows[d][c]` and `sums[c] += Σ_d rows[d][c]` for the `nr` (a multiple of 16)
     /// columns every row holds.
     pub(super) fn full(nr: usize, rows: [&[i8]; 4], out: &mut [u8], sums: &mut [i32; 32]) {
-        assert!(nr.is_multiple_of(16) && rows.iter().all(|r| r.len() >= nr) && out.len() >= 4 * nr);
+        assert!(
+            nr.is_multiple_of(16)
+                && nr <= sums.len()
+                && rows.iter().all(|r| r.len() >= nr)
+                && out.len() >= 4 * nr
+        );
         for c0 in (0..nr).step_by(16) {
-            // SAFETY: SSE2 is part of x86-64; every load reads 16 bytes inside rows[d][c0..c0+16]
-            // and every store writes 16 bytes inside out[4*c0..4*c0+64] (lengths asserted above).
+            // SAFETY: SSE2 is part of x86-64; every load reads 16 bytes inside rows[d][c0..c0+16],
+            // every store writes 16 bytes inside out[4*c0..4*c0+64] or 4 i32 inside
+            // sums[c0..c0+16] (lengths asserted above: c0 + 16 <= nr <= 32).
             unsafe {
                 let ld = |d: usize| _mm_loadu_si128(rows[d].as_ptr().add(c0) as *const __m128i);
                 let (x0, x1, x2, x3) = (ld(0), ld(1), ld(2), ld(3));

@@ -126,13 +126,6 @@ pub enum KernelKind {
 }
 
 impl KernelKind {
-    /// The best f32 kernel this CPU supports (under `LIGHTOS_CPU_ISA`'s cap, if valid).
-    pub fn detect() -> KernelKind {
-        Kernels::detect()
-            .map(|k| k.f32)
-            .unwrap_or(KernelKind::Portable)
-    }
-
     /// Its register tile, rows × columns of C.
     pub fn tile(self) -> (usize, usize) {
         match self {
@@ -255,14 +248,16 @@ impl Kernels {
             && (self.bf16 == base.bf16 || Some(*self) == base.with_native_bf16())
     }
 
-    /// Whether `LIGHTOS_CPU_ISA` lowered the choice below what this CPU has.
-    pub fn forced(&self) -> bool {
-        *self != Kernels::at_most(IsaLevel::Avx512)
+    /// Whether the set's level is below the best this CPU runs (`LIGHTOS_CPU_ISA` capped it, or
+    /// the set was made for a lower level).
+    pub fn below_best(&self) -> bool {
+        self.level < Kernels::at_most(IsaLevel::Avx512).level
     }
 }
 
 impl fmt::Display for Kernels {
-    /// `avx512 (f32 avx512f 12x32, int8 avx512-vnni, bf16 avx512-bf16)`.
+    /// `avx512 (f32 avx512f 12x32, int8 avx512-vnni, bf16 avx512-bf16)`, and `, below this CPU's
+    /// best level` where that is so.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (mr, nr) = self.f32.tile();
         let f32 = match self.f32 {
@@ -284,10 +279,10 @@ impl fmt::Display for Kernels {
             f,
             "{} (f32 {f32} {mr}x{nr}, int8 {int8}, bf16 {bf16}{})",
             self.level,
-            if self.forced() {
-                format!(", lowered by {ISA_ENV}")
+            if self.below_best() {
+                ", below this CPU's best level"
             } else {
-                String::new()
+                ""
             }
         )
     }

@@ -17,10 +17,12 @@ mod int8_vnni;
 pub mod isa;
 mod kernel;
 pub(crate) mod pack;
+mod prepacked;
 mod small;
 
 pub use int8::MAX_I8_DEPTH;
 pub use isa::{Bf16Kernel, Int8Kernel, IsaLevel, KernelKind, Kernels};
+pub use prepacked::PackedA;
 
 use crate::cache::{Blocking, CacheSizes};
 use crate::element::Element;
@@ -138,7 +140,7 @@ impl Gemm {
     ) -> Result<()> {
         let shape = check_shapes(a.rows(), a.cols(), b.rows(), b.cols(), c.len(), ldc)?;
         if let (1, Some(a), Some(b)) = (shape.0, a.cast::<f32>(), b.cast::<f32>()) {
-            if gemv::fits(self, &b) {
+            if gemv::fits(self, &a, &b) {
                 gemv::run(self, shape, &a, &b, c);
                 return Ok(());
             }
@@ -162,20 +164,37 @@ impl Gemm {
         c: &mut [f32],
         ldc: usize,
     ) {
-        let kernel = self.kernels.f32;
-        let (mr, nr) = kernel.tile();
+        let mr = self.kernels.f32.tile().0;
+        let pack_a = |i0, mb, p0, kb, out: &mut [f32]| pack::pack_a(a, mr, (i0, mb), (p0, kb), out);
+        self.run_f32(shape, pack_a, b, c, ldc);
+    }
+
+    /// The f32 family with A packed by `pack_a` (`(i0, mb, p0, kb, out)`, as `Family::pack_a`).
+    pub(super) fn run_f32<PA, OB>(
+        &self,
+        shape: (usize, usize, usize),
+        pack_a: PA,
+        b: &OB,
+        c: &mut [f32],
+        ldc: usize,
+    ) where
+        PA: Fn(usize, usize, usize, usize, &mut [f32]) + Sync,
+        OB: Operand,
+    {
+        let kind = self.kernels.f32;
+        let (mr, nr) = kind.tile();
         let family = Family {
             mr,
             nr,
             kstep: 1,
             b_extra: 0,
             kc: self.blocking.kc,
-            pack_a: |i0, mb, p0, kb, out: &mut [f32]| pack::pack_a(a, mr, (i0, mb), (p0, kb), out),
+            pack_a,
             pack_b: |p0, kb, j0, nb, s, out: &mut [f32]| {
                 pack::pack_b_sliver(b, nr, (p0, kb), (j0, nb), s, out)
             },
             kernel: |kb, ap: &[f32], bp: &[f32], tile: &mut [f32]| {
-                kernel::run(kernel, kb, ap, bp, tile)
+                kernel::run(kind, kb, ap, bp, tile)
             },
         };
         driver::run(self, shape, &family, c, ldc);

@@ -3,7 +3,7 @@
 //! ([`kernel::run_in_place`]) and only edge tiles are packed (zero-padded slivers). Same
 //! multiply-adds in the same order as the packed path, so the same bits.
 
-use super::driver::{with_scratch, A_SCRATCH};
+use super::driver::{with_scratch, TASK_SCRATCH};
 use super::{kernel, pack, Gemm, KernelKind};
 use crate::matrix::MatRef;
 
@@ -39,36 +39,40 @@ pub(super) fn run(
     let kind = g.kernels.f32;
     let (mr, nr) = kind.tile();
     let (lda, ldb) = (a.row_stride(), b.row_stride());
-    with_scratch(&A_SCRATCH, k * (mr + nr) + mr * nr, |buf: &mut [f32]| {
-        let (apack, rest) = buf.split_at_mut(k * mr);
-        let (bpack, tile) = rest.split_at_mut(k * nr);
-        for i0 in (0..m).step_by(mr) {
-            let rows = (m - i0).min(mr);
-            if rows < mr {
-                pack::pack_a(a, mr, (i0, rows), (0, k), apack);
-            }
-            for j0 in (0..n).step_by(nr) {
-                let cols = (n - j0).min(nr);
-                if rows == mr && cols == nr {
-                    kernel::run_in_place(
-                        kind,
-                        k,
-                        (a.tail(i0, 0), lda),
-                        (b.tail(0, j0), ldb),
-                        (&mut c[i0 * ldc + j0..], ldc),
-                    );
-                    continue;
-                }
-                if rows == mr {
+    with_scratch(
+        &TASK_SCRATCH,
+        k * (mr + nr) + mr * nr,
+        |buf: &mut [f32]| {
+            let (apack, rest) = buf.split_at_mut(k * mr);
+            let (bpack, tile) = rest.split_at_mut(k * nr);
+            for i0 in (0..m).step_by(mr) {
+                let rows = (m - i0).min(mr);
+                if rows < mr {
                     pack::pack_a(a, mr, (i0, rows), (0, k), apack);
                 }
-                pack::pack_b_sliver(b, nr, (0, k), (j0, cols), 0, bpack);
-                kernel::run(kind, k, apack, bpack, tile);
-                for r in 0..rows {
-                    let dst = &mut c[(i0 + r) * ldc + j0..(i0 + r) * ldc + j0 + cols];
-                    dst.copy_from_slice(&tile[r * nr..r * nr + cols]);
+                for j0 in (0..n).step_by(nr) {
+                    let cols = (n - j0).min(nr);
+                    if rows == mr && cols == nr {
+                        kernel::run_in_place(
+                            kind,
+                            k,
+                            (a.tail(i0, 0), lda),
+                            (b.tail(0, j0), ldb),
+                            (&mut c[i0 * ldc + j0..], ldc),
+                        );
+                        continue;
+                    }
+                    if rows == mr {
+                        pack::pack_a(a, mr, (i0, rows), (0, k), apack);
+                    }
+                    pack::pack_b_sliver(b, nr, (0, k), (j0, cols), 0, bpack);
+                    kernel::run(kind, k, apack, bpack, tile);
+                    for r in 0..rows {
+                        let dst = &mut c[(i0 + r) * ldc + j0..(i0 + r) * ldc + j0 + cols];
+                        dst.copy_from_slice(&tile[r * nr..r * nr + cols]);
+                    }
                 }
             }
-        }
-    });
+        },
+    );
 }

@@ -317,3 +317,36 @@ fn one_row_path_matches_and_is_bit_identical_across_threads() {
         }
     }
 }
+
+/// A packed once and multiplied many times: the bits of `run` (beyond one row), several panels and
+/// edge rows; an engine with another kernel refuses it.
+#[test]
+fn a_packed_once_gives_the_bits_of_run() {
+    let blocking = Blocking {
+        mc: 24,
+        kc: 64,
+        nc: 64,
+    };
+    for g in engines(2, blocking) {
+        for &(m, k, n) in &[(2, 1, 3), (13, 200, 70), (37, 129, 5), (100, 64, 33)] {
+            let a = rand_f32(m * k, 41);
+            let b = rand_f32(k * n, 42);
+            let packed = g.pack_a(MatRef::row_major(&a, m, k).unwrap());
+            assert_eq!((packed.rows(), packed.cols()), (m, k));
+            let (mut c1, mut c2) = (vec![0f32; m * n], vec![0f32; m * n]);
+            let mb = MatRef::row_major(&b, k, n).unwrap();
+            g.run(MatRef::row_major(&a, m, k).unwrap(), mb, &mut c1, n)
+                .unwrap();
+            g.run_packed(&packed, mb, &mut c2, n).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&c1), bits(&c2), "{:?} {m}x{k}x{n}", g.kernels());
+        }
+    }
+    let all = engines(1, blocking);
+    if let [first, .., last] = &all[..] {
+        let a = rand_f32(64, 1);
+        let packed = last.pack_a(MatRef::row_major(&a, 8, 8).unwrap());
+        let mb = MatRef::row_major(&a, 8, 8).unwrap();
+        assert!(first.run_packed(&packed, mb, &mut [0f32; 64], 8).is_err());
+    }
+}
