@@ -73,6 +73,9 @@ impl<C> OutPtr<C> {
 /// pool costs more than a second thread saves.
 const INLINE_MACS: usize = 1 << 21;
 
+/// The most elements of A the A-stationary path packs at once.
+const A_WHOLE_MAX: usize = 16 << 20;
+
 /// `C = A · B` for a product whose shapes `check_shapes` accepted.
 pub(crate) fn run<P, C, PA, PB, K>(
     g: &Gemm,
@@ -112,9 +115,13 @@ pub(crate) fn run<P, C, PA, PB, K>(
     let kp_max = kc.div_ceil(f.kstep) * f.kstep;
     let out = OutPtr(c.as_mut_ptr());
     let inline = g.threads == 1 || m.saturating_mul(n).saturating_mul(k) <= INLINE_MACS;
-    // A small enough to stay packed whole (two L2-sized blocks), and (when threads share the work)
-    // at least one sliver of B per thread.
-    if m <= 2 * g.blocking.mc && (inline || n.div_ceil(f.nr) >= g.threads) {
+    // A small enough to stay packed whole (two L2-sized blocks of rows, at most 16 Mi elements: a
+    // very deep product packs panel by panel instead), and (when threads share the work) at least
+    // one sliver of B per thread.
+    if m <= 2 * g.blocking.mc
+        && m.saturating_mul(k) <= A_WHOLE_MAX
+        && (inline || n.div_ceil(f.nr) >= g.threads)
+    {
         return run_a_stationary(g, (m, k), f, &steps, out, ldc, !inline);
     }
     let panel = (kp_max * f.nr + f.b_extra) * n.min(nc).div_ceil(f.nr);
@@ -190,8 +197,8 @@ fn run_a_stationary<P, C, PA, PB, K>(
         .map_or(0, |&(_, kb, at)| at + rows * kp(f, kb));
     debug_assert!(panels.iter().map(|p| p.1).sum::<usize>() == k);
     // One task: sliver js of the column block at jc, every panel in order.
+    let kp_max = panels.iter().map(|p| kp(f, p.1)).max().unwrap_or(0);
     let task = |apack: &[P], (jc, nb, js): (usize, usize, usize)| {
-        let kp_max = panels.iter().map(|p| kp(f, p.1)).max().unwrap_or(0);
         with_scratch(&TASK_SCRATCH, kp_max * nr + f.b_extra, |bs: &mut [P]| {
             let mut tile = [C::default(); MAX_TILE];
             let tile = &mut tile[..mr * nr];
