@@ -147,8 +147,10 @@ $cpuconvsum
 
 $cpuconv
 
-\`lightos_cpu::conv::conv2d\` (implicit-GEMM convolution: the GEMM packs its B operand straight from
-the input; 1×1 convolutions multiply the input in place) with bias on every distinct convolution shape of
+\`lightos_cpu::conv::conv2d_packed\` (implicit-GEMM convolution: the GEMM packs its B operand straight
+from the input; 1×1 convolutions multiply the input in place; the filter packed once by
+\`PackedFilter\`, as onnxruntime packs it when a session is created; the next column packs it on every
+call, as CONV2D through the ABI does today) with bias on every distinct convolution shape of
 ResNet-50 v1.5 and SqueezeNet 1.1 at batch 1, 224×224 (bench/conv_shapes.json, checked against
 torchvision), against a one-node ONNX \`Conv\` model per shape run by $cpuort's CPU execution provider
 (bench/ort_conv.py: \`intra_op_num_threads\` the same count, default graph optimizations, which turn the
