@@ -4,6 +4,7 @@
 //! differ from the widened path's: deterministic primitives use [`Gemm::run_widened`].
 
 use super::driver::{self, Family};
+use super::pack::{pack_a_grouped, pack_b_grouped};
 use super::Gemm;
 use crate::matrix::MatRef;
 use crate::Result;
@@ -27,8 +28,12 @@ pub(super) fn run(
         kstep: 2,
         b_extra: 0,
         kc: g.blocking.kc,
-        pack_a: |i0, mb, p0, kb, out: &mut [u16]| pack_a(a, (i0, mb), (p0, kb), out),
-        pack_b: |p0, kb, j0, nb, s, out: &mut [u16]| pack_b_sliver(b, (p0, kb), (j0, nb), s, out),
+        pack_a: |i0, mb, p0, kb, out: &mut [u16]| {
+            pack_a_grouped(a, (MR, 2), (i0, mb), (p0, kb), out, bf16::to_bits)
+        },
+        pack_b: |p0, kb, j0, nb, s, out: &mut [u16]| {
+            pack_b_grouped(b, (NR, 2), (p0, kb), (j0, nb), s, out, bf16::to_bits)
+        },
         kernel: |kp, ap: &[u16], bp: &[u16], tile: &mut [f32]| {
             let (ap, bp, tile) = (&ap[..kp * MR], &bp[..kp * NR], &mut tile[..MR * NR]);
             #[cfg(target_arch = "x86_64")]
@@ -44,53 +49,6 @@ pub(super) fn run(
     };
     driver::run(g, shape, &family, c, ldc);
     Ok(())
-}
-
-/// Packs `A[i0.., p0..]`: per k pair, `[a(r, 2p), a(r, 2p+1)]` for each of the MR rows.
-fn pack_a(a: &MatRef<bf16>, (i0, mb): (usize, usize), (p0, kb): (usize, usize), out: &mut [u16]) {
-    let kp = kb.div_ceil(2) * 2;
-    for (s, sliver) in out
-        .chunks_exact_mut(kp * MR)
-        .take(mb.div_ceil(MR))
-        .enumerate()
-    {
-        let rows = (mb - s * MR).min(MR);
-        for (p, pair) in sliver.chunks_exact_mut(2 * MR).enumerate() {
-            for r in 0..MR {
-                for d in 0..2 {
-                    let kk = 2 * p + d;
-                    pair[2 * r + d] = if r < rows && kk < kb {
-                        a.at(i0 + s * MR + r, p0 + kk).to_bits()
-                    } else {
-                        0
-                    };
-                }
-            }
-        }
-    }
-}
-
-/// Packs one B sliver: per k pair, `[b(2p, c), b(2p+1, c)]` for each of the NR columns.
-fn pack_b_sliver(
-    b: &MatRef<bf16>,
-    (p0, kb): (usize, usize),
-    (j0, nb): (usize, usize),
-    s: usize,
-    out: &mut [u16],
-) {
-    let cols = (nb - s * NR).min(NR);
-    for (p, pair) in out.chunks_exact_mut(2 * NR).enumerate() {
-        for c in 0..NR {
-            for d in 0..2 {
-                let kk = 2 * p + d;
-                pair[2 * c + d] = if c < cols && kk < kb {
-                    b.at(p0 + kk, j0 + s * NR + c).to_bits()
-                } else {
-                    0
-                };
-            }
-        }
-    }
 }
 
 #[cfg(target_arch = "x86_64")]

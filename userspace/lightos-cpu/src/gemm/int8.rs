@@ -4,6 +4,7 @@
 //! are in `int8_vnni`.
 
 use super::driver::{self, Family};
+use super::pack::{pack_a_grouped, pack_b_grouped};
 use super::{check_shapes, int8_vnni, Gemm, Int8Kernel};
 use crate::matrix::MatRef;
 use crate::{CpuError, Result};
@@ -37,63 +38,18 @@ impl Gemm {
             kstep: 2,
             b_extra: 0,
             kc: 2 * self.blocking.kc,
-            pack_a: |i0, mb, p0, kb, out: &mut [i16]| pack_a(&a, i0, mb, p0, kb, out),
-            pack_b: |p0, kb, j0, nb, s, out: &mut [i16]| pack_b_sliver(&b, p0, kb, j0, nb, s, out),
+            pack_a: |i0, mb, p0, kb, out: &mut [i16]| {
+                pack_a_grouped(&a, (MR, 2), (i0, mb), (p0, kb), out, i16::from)
+            },
+            pack_b: |p0, kb, j0, nb, s, out: &mut [i16]| {
+                pack_b_grouped(&b, (NR, 2), (p0, kb), (j0, nb), s, out, i16::from)
+            },
             kernel: |kp, ap: &[i16], bp: &[i16], tile: &mut [i32]| {
                 run_kernel(kernel, kp, ap, bp, tile)
             },
         };
         driver::run(self, shape, &family, c, ldc);
         Ok(())
-    }
-}
-
-/// Packs A's slivers as, per k pair, `[a(r, 2p), a(r, 2p+1)]` for each of the MR rows.
-fn pack_a(a: &MatRef<i8>, i0: usize, mb: usize, p0: usize, kb: usize, out: &mut [i16]) {
-    let kp = kb.div_ceil(2) * 2;
-    for (s, sliver) in out
-        .chunks_exact_mut(kp * MR)
-        .take(mb.div_ceil(MR))
-        .enumerate()
-    {
-        let rows = (mb - s * MR).min(MR);
-        for (p, pair) in sliver.chunks_exact_mut(2 * MR).enumerate() {
-            for r in 0..MR {
-                for d in 0..2 {
-                    let kk = 2 * p + d;
-                    pair[2 * r + d] = if r < rows && kk < kb {
-                        i16::from(a.at(i0 + s * MR + r, p0 + kk))
-                    } else {
-                        0
-                    };
-                }
-            }
-        }
-    }
-}
-
-/// Packs one B sliver as, per k pair, `[b(2p, c), b(2p+1, c)]` for each of the NR columns.
-fn pack_b_sliver(
-    b: &MatRef<i8>,
-    p0: usize,
-    kb: usize,
-    j0: usize,
-    nb: usize,
-    s: usize,
-    out: &mut [i16],
-) {
-    let cols = (nb - s * NR).min(NR);
-    for (p, pair) in out.chunks_exact_mut(2 * NR).enumerate() {
-        for c in 0..NR {
-            for d in 0..2 {
-                let kk = 2 * p + d;
-                pair[2 * c + d] = if c < cols && kk < kb {
-                    i16::from(b.at(p0 + kk, j0 + s * NR + c))
-                } else {
-                    0
-                };
-            }
-        }
     }
 }
 
@@ -227,6 +183,34 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Transposed (column-strided) A and B take the packers' general paths on every kernel.
+    #[test]
+    fn transposed_operands_on_every_isa() {
+        let (m, k, n) = (13, 37, 45);
+        let at: Vec<i8> = (0..k * m).map(|i| (i * 29 % 256) as u8 as i8).collect(); // [k, m]
+        let bt: Vec<i8> = (0..n * k).map(|i| (i * 53 % 256) as u8 as i8).collect(); // [n, k]
+        let a: Vec<i8> = (0..m * k).map(|i| at[(i % k) * m + i / k]).collect();
+        let b: Vec<i8> = (0..k * n).map(|i| bt[(i % n) * k + i / n]).collect();
+        let want = naive(&a, &b, m, k, n);
+        for level in IsaLevel::supported() {
+            let g = Gemm::with(
+                2,
+                Blocking::for_caches(crate::cache::CacheSizes::detect()),
+                Kernels::exactly(level).unwrap(),
+            )
+            .unwrap();
+            let mut c = vec![0; m * n];
+            g.run_i8(
+                MatRef::row_major(&at, k, m).unwrap().t(),
+                MatRef::row_major(&bt, n, k).unwrap().t(),
+                &mut c,
+                n,
+            )
+            .unwrap();
+            assert_eq!(c, want, "{level}");
         }
     }
 

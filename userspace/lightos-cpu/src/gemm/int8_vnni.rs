@@ -8,6 +8,7 @@
 //! a panel).
 
 use super::driver::{self, Family};
+use super::pack::{pack_a_grouped, pack_b_grouped};
 use super::{Gemm, Int8Kernel};
 use crate::matrix::MatRef;
 
@@ -54,6 +55,10 @@ fn pack_a(
     (p0, kb): (usize, usize),
     out: &mut [u8],
 ) {
+    if a.col_stride() != 1 {
+        let conv = |v: i8| (v as u8) ^ 0x80;
+        return pack_a_grouped(a, (mr, 4), (i0, mb), (p0, kb), out, conv);
+    }
     let kp = kb.div_ceil(4) * 4;
     for (s, sliver) in out
         .chunks_exact_mut(kp * mr)
@@ -61,36 +66,21 @@ fn pack_a(
         .enumerate()
     {
         let rows = (mb - s * mr).min(mr);
-        if a.col_stride() == 1 {
-            if rows < mr || kb % 4 != 0 {
-                sliver.fill(0);
-            }
-            for r in 0..rows {
-                let src: &[u8] = bytemuck::cast_slice(a.row_slice(i0 + s * mr + r, p0, kb));
-                let (quads, rest) = src.as_chunks::<4>();
-                for (q, four) in quads.iter().enumerate() {
-                    let v = u32::from_ne_bytes(*four) ^ 0x8080_8080;
-                    let at = q * 4 * mr + 4 * r;
-                    sliver[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-                }
-                if !rest.is_empty() {
-                    let at = quads.len() * 4 * mr + 4 * r;
-                    for (d, &v) in sliver[at..at + rest.len()].iter_mut().zip(rest) {
-                        *d = v ^ 0x80;
-                    }
-                }
-            }
-            continue;
+        if rows < mr || kb % 4 != 0 {
+            sliver.fill(0);
         }
-        for (q, quad) in sliver.chunks_exact_mut(4 * mr).enumerate() {
-            for r in 0..mr {
-                for d in 0..4 {
-                    let kk = 4 * q + d;
-                    quad[4 * r + d] = if r < rows && kk < kb {
-                        (a.at(i0 + s * mr + r, p0 + kk) as u8) ^ 0x80
-                    } else {
-                        0
-                    };
+        for r in 0..rows {
+            let src: &[u8] = bytemuck::cast_slice(a.row_slice(i0 + s * mr + r, p0, kb));
+            let (quads, rest) = src.as_chunks::<4>();
+            for (q, four) in quads.iter().enumerate() {
+                let v = u32::from_ne_bytes(*four) ^ 0x8080_8080;
+                let at = q * 4 * mr + 4 * r;
+                sliver[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+            }
+            if !rest.is_empty() {
+                let at = quads.len() * 4 * mr + 4 * r;
+                for (d, &v) in sliver[at..at + rest.len()].iter_mut().zip(rest) {
+                    *d = v ^ 0x80;
                 }
             }
         }
@@ -139,18 +129,13 @@ fn pack_b_sliver(
             words[cols..].iter_mut().for_each(|w| *w = [0; 4]);
         }
     } else {
-        for (q, quad) in data.chunks_exact_mut(4 * nr).enumerate() {
-            for c in 0..nr {
-                for d in 0..4 {
-                    let kk = 4 * q + d;
-                    let v = if c < cols && kk < kb {
-                        b.at(p0 + kk, j0 + s * nr + c)
-                    } else {
-                        0
-                    };
-                    quad[4 * c + d] = v as u8;
-                    sums[c] += i32::from(v);
-                }
+        pack_b_grouped(b, (nr, 4), (p0, kb), (j0, nb), s, data, |v: i8| v as u8);
+        for quad in data.chunks_exact(4 * nr) {
+            for (c, sum) in sums.iter_mut().enumerate().take(nr) {
+                *sum += quad[4 * c..4 * c + 4]
+                    .iter()
+                    .map(|&v| i32::from(v as i8))
+                    .sum::<i32>();
             }
         }
     }

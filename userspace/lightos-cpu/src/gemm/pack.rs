@@ -99,3 +99,66 @@ pub(crate) fn pack_b_sliver<O: Operand>(
         dst[cols..].fill(0.0);
     }
 }
+
+/// Packs `A[i0..i0+mb, p0..p0+kb]` for kernels that consume `g` depths at once (INT8 pairs and
+/// quads, bf16 pairs): per group of depths, `[a(r, g·q) … a(r, g·q+g−1)]` for each of the `mr` rows,
+/// each element converted by `conv`; rows and depths past the edge are zero (`P::default()`).
+pub(crate) fn pack_a_grouped<T: Copy, P: Copy + Default>(
+    a: &MatRef<T>,
+    (mr, g): (usize, usize),
+    (i0, mb): (usize, usize),
+    (p0, kb): (usize, usize),
+    out: &mut [P],
+    conv: impl Fn(T) -> P,
+) {
+    let kp = kb.div_ceil(g) * g;
+    for (s, sliver) in out
+        .chunks_exact_mut(kp * mr)
+        .take(mb.div_ceil(mr))
+        .enumerate()
+    {
+        let rows = (mb - s * mr).min(mr);
+        for (q, group) in sliver.chunks_exact_mut(g * mr).enumerate() {
+            for r in 0..mr {
+                for d in 0..g {
+                    let kk = g * q + d;
+                    group[g * r + d] = if r < rows && kk < kb {
+                        conv(a.at(i0 + s * mr + r, p0 + kk))
+                    } else {
+                        P::default()
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Packs sliver `s` of `B[p0..p0+kb, j0..j0+nb]` the same way: per group of `g` depths,
+/// `[b(g·q, c) … b(g·q+g−1, c)]` for each of the `nr` columns, zero past the edge.
+pub(crate) fn pack_b_grouped<T: Copy, P: Copy + Default>(
+    b: &MatRef<T>,
+    (nr, g): (usize, usize),
+    (p0, kb): (usize, usize),
+    (j0, nb): (usize, usize),
+    s: usize,
+    out: &mut [P],
+    conv: impl Fn(T) -> P,
+) {
+    let cols = (nb - s * nr).min(nr);
+    for (q, group) in out
+        .chunks_exact_mut(g * nr)
+        .take(kb.div_ceil(g))
+        .enumerate()
+    {
+        for c in 0..nr {
+            for d in 0..g {
+                let kk = g * q + d;
+                group[g * c + d] = if c < cols && kk < kb {
+                    conv(b.at(p0 + kk, j0 + s * nr + c))
+                } else {
+                    P::default()
+                };
+            }
+        }
+    }
+}
