@@ -52,19 +52,28 @@ impl Conv2d {
                 "stride, dilation and groups must be at least 1",
             ));
         }
-        if c != cg * self.groups || o % self.groups != 0 {
+        if cg.checked_mul(self.groups) != Some(c) || o % self.groups != 0 {
             return Err(CpuError::Shape(
                 "channels must be groups × the weights' channels, output channels a multiple of groups",
             ));
         }
-        let span = |k: usize, d: usize| k.saturating_sub(1) * d + 1;
-        let (eh, ew) = (h + pt + pb, w + pl + pr);
-        if kh == 0 || kw == 0 || span(kh, dh) > eh || span(kw, dw) > ew {
+        let overflow = || CpuError::Shape("convolution sizes overflow");
+        let span = |k: usize, d: usize| k.saturating_sub(1).checked_mul(d)?.checked_add(1);
+        let padded = |x: usize, a: usize, b: usize| x.checked_add(a)?.checked_add(b);
+        let (eh, ew) = (
+            padded(h, pt, pb).ok_or_else(overflow)?,
+            padded(w, pl, pr).ok_or_else(overflow)?,
+        );
+        let (kh_span, kw_span) = (
+            span(kh, dh).ok_or_else(overflow)?,
+            span(kw, dw).ok_or_else(overflow)?,
+        );
+        if kh == 0 || kw == 0 || kh_span > eh || kw_span > ew {
             return Err(CpuError::Shape(
                 "the (dilated) kernel is larger than the padded input",
             ));
         }
-        Ok(((eh - span(kh, dh)) / sh + 1, (ew - span(kw, dw)) / sw + 1))
+        Ok(((eh - kh_span) / sh + 1, (ew - kw_span) / sw + 1))
     }
 
     fn depthwise(&self) -> bool {
@@ -85,12 +94,17 @@ pub fn conv2d(
     s: &Conv2d,
 ) -> Result<Vec<f32>> {
     let [o, cg, kh, kw] = s.weights;
-    if w.len() < o * cg * kh * kw {
+    if product(&[o, cg, kh, kw]).is_none_or(|need| w.len() < need) {
         return Err(CpuError::Operand(
             "convolution weights shorter than their shape",
         ));
     }
     run(g, x, Filter::Raw(w), bias, s)
+}
+
+/// The product of `dims`, or `None` where it overflows.
+fn product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d))
 }
 
 /// A convolution's weights packed once for one engine (per group, in its f32 kernel's layout), as
@@ -117,9 +131,11 @@ impl PackedFilter {
         s.out_hw()?;
         let [o, cg, kh, kw] = s.weights;
         let ckk = cg * kh * kw;
-        let w = w.get(..o * ckk).ok_or(CpuError::Operand(
-            "convolution weights shorter than their shape",
-        ))?;
+        let w = product(&[o, ckk])
+            .and_then(|len| w.get(..len))
+            .ok_or(CpuError::Operand(
+                "convolution weights shorter than their shape",
+            ))?;
         let og = o / s.groups;
         let weights = if s.depthwise() {
             PackedWeights::Depthwise(w.to_vec())
@@ -155,13 +171,16 @@ fn run(g: &Gemm, x: &[f32], w: Filter, bias: Option<&[f32]>, s: &Conv2d) -> Resu
     let (oh, ow) = s.out_hw()?;
     let [n, c, h, wd] = s.input;
     let [o, cg, kh, kw] = s.weights;
-    if x.len() < n * c * h * wd || bias.is_some_and(|b| b.len() < o) {
+    if product(&[n, c, h, wd]).is_none_or(|need| x.len() < need)
+        || bias.is_some_and(|b| b.len() < o)
+    {
         return Err(CpuError::Operand(
             "convolution operand shorter than its shape",
         ));
     }
     let plane = oh * ow;
-    let mut out = vec![0f32; n * o * plane];
+    let len = product(&[n, o, plane]).ok_or(CpuError::Shape("convolution output overflows"))?;
+    let mut out = vec![0f32; len];
     if s.depthwise() {
         let w = match w {
             Filter::Raw(w) => w,
@@ -550,6 +569,28 @@ mod tests {
                 "dilated kernel past the input",
                 Conv2d {
                     dilation: [3, 1],
+                    ..ok
+                },
+            ),
+            (
+                "padding that overflows",
+                Conv2d {
+                    pads: [usize::MAX, 0, 1, 0],
+                    ..ok
+                },
+            ),
+            (
+                "dilation that overflows",
+                Conv2d {
+                    dilation: [usize::MAX, 1],
+                    ..ok
+                },
+            ),
+            (
+                "groups × channels that overflow",
+                Conv2d {
+                    groups: usize::MAX,
+                    weights: [2, 2, 3, 3],
                     ..ok
                 },
             ),
