@@ -140,6 +140,19 @@ mod tests {
         c
     }
 
+    /// `A · B` of row-major operands on `g`.
+    fn product(g: &Gemm, a: &[i8], b: &[i8], (m, k, n): (usize, usize, usize)) -> Vec<i32> {
+        let mut c = vec![0; m * n];
+        g.run_i8(
+            MatRef::row_major(a, m, k).unwrap(),
+            MatRef::row_major(b, k, n).unwrap(),
+            &mut c,
+            n,
+        )
+        .unwrap();
+        c
+    }
+
     #[test]
     fn exact_against_naive_on_every_isa_for_odd_depths_and_edges() {
         let small = Blocking {
@@ -168,14 +181,7 @@ mod tests {
                 ] {
                     let a: Vec<i8> = (0..m * k).map(|i| (i * 37 % 256) as u8 as i8).collect();
                     let b: Vec<i8> = (0..k * n).map(|i| (i * 91 % 256) as u8 as i8).collect();
-                    let mut c = vec![0; m * n];
-                    g.run_i8(
-                        MatRef::row_major(&a, m, k).unwrap(),
-                        MatRef::row_major(&b, k, n).unwrap(),
-                        &mut c,
-                        n,
-                    )
-                    .unwrap();
+                    let c = product(&g, &a, &b, (m, k, n));
                     assert_eq!(
                         c,
                         naive(&a, &b, m, k, n),
@@ -236,27 +242,13 @@ mod tests {
         }) {
             let g = Gemm::with(2, blocking, Kernels::exactly(level).unwrap()).unwrap();
             // 127 · -128 per term: A + 128 = 255, so a single VNNI panel's sums pass -2^31.
-            let mut c = vec![0; m * n];
             let b_low = vec![-128i8; k * n];
-            g.run_i8(
-                MatRef::row_major(&a_high, m, k).unwrap(),
-                MatRef::row_major(&b_low, k, n).unwrap(),
-                &mut c,
-                n,
-            )
-            .unwrap();
+            let c = product(&g, &a_high, &b_low, (m, k, n));
             assert!(
                 c.iter().all(|&v| i64::from(v) == -16256 * k as i64),
                 "{level} {blocking:?}"
             );
-            let mut c = vec![0; m * n];
-            g.run_i8(
-                MatRef::row_major(&a, m, k).unwrap(),
-                MatRef::row_major(&b, k, n).unwrap(),
-                &mut c,
-                n,
-            )
-            .unwrap();
+            let c = product(&g, &a, &b, (m, k, n));
             let top = 16384 * k as i64;
             let low = -128 * 127 * k as i64;
             assert_eq!(
