@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 9
+#define LIGHTOS_ABI_MINOR 10
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -38,11 +38,13 @@ extern "C" {
 #define LIGHTOS_CAP_POWER         (1ULL << 12) /* POWER_SET, power fields of thermal info (1.7) */
 #define LIGHTOS_CAP_REASONS       (1ULL << 13) /* QUERY_LAST_ERROR: why the last ioctl was rejected (1.8) */
 #define LIGHTOS_CAP_QUOTAS        (1ULL << 14) /* per-uid quotas (EDQUOT), QUERY_QUOTA (1.9) */
+#define LIGHTOS_CAP_RINGS         (1ULL << 15) /* submission/completion rings, RING_SETUP, ENTER (1.10) */
+#define LIGHTOS_CAP_DEPENDENCIES  (1ULL << 16) /* dependencies between jobs (1.10) */
 #define LIGHTOS_CAP_ALL (LIGHTOS_CAP_FDINFO | LIGHTOS_CAP_BUFFERS | LIGHTOS_CAP_DEBUGFS | LIGHTOS_CAP_QUERY | \
 			 LIGHTOS_CAP_SUBMIT | LIGHTOS_CAP_EXECUTORS | LIGHTOS_CAP_ROUTING | LIGHTOS_CAP_EXPORT | \
 			 LIGHTOS_CAP_THERMAL | LIGHTOS_CAP_SPIKES | LIGHTOS_CAP_SPIKE_SHARING | \
 			 LIGHTOS_CAP_SPIKE_ENCODE | LIGHTOS_CAP_POWER | LIGHTOS_CAP_REASONS | \
-			 LIGHTOS_CAP_QUOTAS)
+			 LIGHTOS_CAP_QUOTAS | LIGHTOS_CAP_RINGS | LIGHTOS_CAP_DEPENDENCIES)
 
 /* Limits. */
 #define LIGHTOS_MAX_CONTEXTS       4096 /* open file descriptions of /dev/lightos at once */
@@ -277,7 +279,8 @@ struct lightos_query_context {
 #define LIGHTOS_STATUS_THERMAL_ABORT 4
 #define LIGHTOS_STATUS_DEVICE_LOST   5
 #define LIGHTOS_STATUS_DEVICE_ERROR  6
-#define LIGHTOS_STATUS_MAX           6
+#define LIGHTOS_STATUS_DEPENDENCY_FAILED 7 /* a job it depended on failed; it did not run (1.10) */
+#define LIGHTOS_STATUS_MAX           7
 #define LIGHTOS_STATUS_PENDING       0xfffffffeU
 #define LIGHTOS_STATUS_UNKNOWN       0xffffffffU
 
@@ -290,6 +293,7 @@ struct lightos_query_context {
 #define LIGHTOS_LATENCY_BUCKETS  16
 #define LIGHTOS_BACKEND_KIND_EXECUTOR 1
 #define LIGHTOS_BACKEND_KIND_DEVICE   2
+#define LIGHTOS_BACKEND_KIND_NULL     3 /* null0 (module parameter null_backend), 1.10 */
 
 #define LIGHTOS_EXPORT_CLOEXEC (1U << 0)
 
@@ -353,7 +357,9 @@ struct lightos_primitive {
 	__u64 seed;
 	__u64 params[4];
 	struct lightos_tensor operands[LIGHTOS_MAX_OPERANDS];
-	__u64 reserved[2];
+	__u64 deps;   /* user address of n_deps struct lightos_dependency (1.10), 0 with none */
+	__u32 n_deps; /* 0..LIGHTOS_MAX_DEPS (1.10) */
+	__u32 pad3;
 };
 
 /** struct lightos_submit - argument of LIGHTOS_IOC_SUBMIT (all or nothing) */
@@ -744,6 +750,96 @@ struct lightos_spike_wait {
 	__u64 reserved[2];
 };
 
+/* ABI 1.10: the fast path. Dependencies between jobs; submission and completion rings per queue. */
+#define LIGHTOS_MAX_DEPS          16
+#define LIGHTOS_DEP_RELATIVE      (1U << 0) /* seq counts back within the same call, same queue */
+#define LIGHTOS_DEP_FLAGS_ALL     LIGHTOS_DEP_RELATIVE
+#define LIGHTOS_RING_MAX_SQ_ENTRIES 1024
+#define LIGHTOS_RING_MAX_CQ_ENTRIES 4096
+#define LIGHTOS_MMAP_RINGS        (1ULL << 29) /* | queue_id << LIGHTOS_MMAP_HANDLE_SHIFT */
+#define LIGHTOS_RING_SQES_OFFSET  128
+#define LIGHTOS_ENTER_GETEVENTS   (1U << 0)
+#define LIGHTOS_ENTER_FLAGS_ALL   LIGHTOS_ENTER_GETEVENTS
+
+/**
+ * struct lightos_dependency - a job a primitive waits for (1.10). It starts only when every job it
+ * depends on ended OK, else it ends LIGHTOS_STATUS_DEPENDENCY_FAILED without running.
+ * @queue_id: a queue of the same context (0 with LIGHTOS_DEP_RELATIVE)
+ * @flags:    LIGHTOS_DEP_*
+ * @seq:      a sequence number already handed out, or with LIGHTOS_DEP_RELATIVE how many
+ *            primitives back in the same SUBMIT/ENTER call (1 = the one just before)
+ */
+struct lightos_dependency {
+	__u32 queue_id;
+	__u32 flags;
+	__u64 seq;
+};
+
+/**
+ * struct lightos_ring_setup - argument of LIGHTOS_IOC_RING_SETUP (1.10): one mapping holds the
+ * header, sq_entries struct lightos_primitive at sqes_offset, cq_entries struct lightos_cqe at
+ * cqes_offset. Entries: powers of two, 1 <= sq_entries <= cq_entries.
+ */
+struct lightos_ring_setup {
+	__u32 queue_id;
+	__u32 flags;
+	__u32 sq_entries;
+	__u32 cq_entries;
+	__u64 mmap_offset; /* out */
+	__u64 mmap_size;   /* out */
+	__u32 sqes_offset; /* out */
+	__u32 cqes_offset; /* out */
+	__u64 reserved[2];
+};
+
+/**
+ * struct lightos_ring_header - the start of a queue's mapped rings (1.10). Free-running indices
+ * masked by entries - 1. The client owns sq_tail and cq_head, the kernel the rest; store your
+ * index with release ordering after the entries, load the other side's with acquire ordering.
+ */
+struct lightos_ring_header {
+	__u32 sq_head;
+	__u32 sq_tail;
+	__u32 sq_mask;
+	__u32 sq_entries;
+	__u32 cq_head;
+	__u32 cq_tail;
+	__u32 cq_mask;
+	__u32 cq_entries;
+	__u64 cq_overflow; /* completions that found the ring full (still in the timeline) */
+	__u64 sq_rejected; /* entries ENTER rejected */
+	__u64 reserved[10];
+};
+
+/** struct lightos_cqe - one completion entry (1.10) */
+struct lightos_cqe {
+	__u64 user_data;
+	__u64 seq;
+	__u32 status;
+	__u32 flags;
+	__u64 device_ns; /* time on its backend, start to end */
+};
+
+/**
+ * struct lightos_enter - argument of LIGHTOS_IOC_ENTER (1.10): take to_submit entries from the
+ * submission ring (all or none, through the same chain as SUBMIT), then with
+ * LIGHTOS_ENTER_GETEVENTS wait until min_complete completion entries are in the ring.
+ */
+struct lightos_enter {
+	__u32 queue_id;
+	__u32 flags;
+	__u32 to_submit;
+	__u32 min_complete;
+	__u64 timeout_ns;  /* absolute CLOCK_MONOTONIC deadline */
+	__u32 submitted;   /* out */
+	__u32 error_index; /* out */
+	__u64 first_seq;   /* out */
+	__u32 completions; /* out */
+	__u32 pad;
+	__u64 reserved[2];
+};
+
+
 #define LIGHTOS_IOC_GET_INFO       _IOWR(LIGHTOS_IOC_MAGIC, 0x00, struct lightos_info)
 #define LIGHTOS_IOC_BUFFER_CREATE  _IOWR(LIGHTOS_IOC_MAGIC, 0x01, struct lightos_buffer_create)
 #define LIGHTOS_IOC_BUFFER_INFO    _IOWR(LIGHTOS_IOC_MAGIC, 0x02, struct lightos_buffer_info)
@@ -767,6 +863,8 @@ struct lightos_spike_wait {
 #define LIGHTOS_IOC_SPIKE_QUEUE_EXPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x14, struct lightos_spike_queue_export)
 #define LIGHTOS_IOC_SPIKE_QUEUE_IMPORT  _IOWR(LIGHTOS_IOC_MAGIC, 0x15, struct lightos_spike_queue_import)
 #define LIGHTOS_IOC_POWER_SET           _IOWR(LIGHTOS_IOC_MAGIC, 0x16, struct lightos_power_set)
+#define LIGHTOS_IOC_RING_SETUP          _IOWR(LIGHTOS_IOC_MAGIC, 0x17, struct lightos_ring_setup)
+#define LIGHTOS_IOC_ENTER               _IOWR(LIGHTOS_IOC_MAGIC, 0x18, struct lightos_enter)
 
 #ifdef __cplusplus
 }

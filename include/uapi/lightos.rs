@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 9;
+pub const ABI_MINOR: u32 = 10;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -116,6 +116,10 @@ pub const CAP_POWER: u64 = 1 << 12;
 pub const CAP_REASONS: u64 = 1 << 13;
 /// Capability: per-uid quotas, refused with `EDQUOT`, and [`QUERY_QUOTA`] (ABI 1.9).
 pub const CAP_QUOTAS: u64 = 1 << 14;
+/// Submission and completion rings per queue, `RING_SETUP` and `ENTER` (ABI 1.10).
+pub const CAP_RINGS: u64 = 1 << 15;
+/// Dependencies between jobs ([`Primitive::deps`], [`STATUS_DEPENDENCY_FAILED`]) (ABI 1.10).
+pub const CAP_DEPENDENCIES: u64 = 1 << 16;
 /// Every capability bit this version of the ABI defines.
 pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_BUFFERS
@@ -131,7 +135,9 @@ pub const CAP_ALL: u64 = CAP_FDINFO
     | CAP_SPIKE_ENCODE
     | CAP_POWER
     | CAP_REASONS
-    | CAP_QUOTAS;
+    | CAP_QUOTAS
+    | CAP_RINGS
+    | CAP_DEPENDENCIES;
 
 /// The most contexts (open file descriptions of `/dev/lightos`) the module allows at once.
 pub const MAX_CONTEXTS: u32 = 4096;
@@ -562,8 +568,10 @@ pub const STATUS_THERMAL_ABORT: u32 = 4;
 pub const STATUS_DEVICE_LOST: u32 = 5;
 /// Job status: the device misbehaved (a corrupt completion, a command it refused) and was reset.
 pub const STATUS_DEVICE_ERROR: u32 = 6;
+/// A job this one depended on ended with a status other than OK: this one did not run (ABI 1.10).
+pub const STATUS_DEPENDENCY_FAILED: u32 = 7;
 /// The largest defined job status.
-pub const STATUS_MAX: u32 = STATUS_DEVICE_ERROR;
+pub const STATUS_MAX: u32 = STATUS_DEPENDENCY_FAILED;
 /// Completion entry status of a job still in flight.
 pub const STATUS_PENDING: u32 = 0xffff_fffe;
 /// `WAIT` status of a job so old that its entry left the completion ring.
@@ -651,8 +659,13 @@ pub struct Primitive {
     pub params: [u64; 4],
     /// The operands.
     pub operands: [Tensor; MAX_OPERANDS],
-    /// Must be zero.
-    pub reserved: [u64; 2],
+    /// In (ABI 1.10): user address of `n_deps` [`Dependency`] entries, the jobs this one waits
+    /// for; 0 when `n_deps` is 0. Zero in what `JOB_FETCH` returns.
+    pub deps: u64,
+    /// In (ABI 1.10): how many dependencies, 0 to [`MAX_DEPS`]. Zero in what `JOB_FETCH` returns.
+    pub n_deps: u32,
+    /// Must be zero (padding).
+    pub pad3: u32,
 }
 
 impl Primitive {
@@ -1438,6 +1451,184 @@ pub struct QueryQuota {
 
 const _: () = assert!(core::mem::size_of::<QueryQuota>() == 8 + 10 * 8 + 32);
 
+// ---------------------------------------------------------------------------------------------
+// ABI 1.10: the fast path. Dependencies between jobs; submission and completion rings per queue.
+// ---------------------------------------------------------------------------------------------
+
+/// Most dependencies of one primitive.
+pub const MAX_DEPS: u32 = 16;
+/// [`Dependency::flags`]: `seq` counts back within the same `SUBMIT`/`ENTER` call (1 = the
+/// primitive just before this one), on the same queue; `queue_id` must be zero.
+pub const DEP_RELATIVE: u32 = 1 << 0;
+/// Every [`Dependency`] flag.
+pub const DEP_FLAGS_ALL: u32 = DEP_RELATIVE;
+
+/// A job a primitive waits for (`struct lightos_dependency`).
+///
+/// The kernel starts the primitive only when every job it depends on ended OK; when one ended
+/// otherwise the primitive ends [`STATUS_DEPENDENCY_FAILED`] without running. A dependency names
+/// a job already submitted (a queue of the same context and a sequence number it handed out, whose
+/// status is still known: in flight, or among the last [`COMPLETION_RING_ENTRIES`]), or, with
+/// [`DEP_RELATIVE`], an earlier primitive of the same call. Anything else (a later or the same
+/// primitive, which is how a cycle would be written; sequence number 0; an unknown queue) is
+/// rejected with `EINVAL`/`ENOENT` at submission.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dependency {
+    /// The queue (of the submitting context); zero with [`DEP_RELATIVE`].
+    pub queue_id: u32,
+    /// `DEP_*` flags.
+    pub flags: u32,
+    /// The sequence number on that queue, or with [`DEP_RELATIVE`] how many primitives back.
+    pub seq: u64,
+}
+
+/// `LIGHTOS_IOC_RING_SETUP`: give a queue a submission ring and a completion ring (ABI 1.10).
+pub const IOC_RING_SETUP: u32 = iowr(IOC_NR_RING_SETUP, core::mem::size_of::<RingSetup>());
+/// The number (`_IOC_NR`) of [`IOC_RING_SETUP`].
+pub const IOC_NR_RING_SETUP: u32 = 0x17;
+/// `LIGHTOS_IOC_ENTER`: submit what a queue's submission ring holds and/or wait for completions
+/// (ABI 1.10).
+pub const IOC_ENTER: u32 = iowr(IOC_NR_ENTER, core::mem::size_of::<Enter>());
+/// The number (`_IOC_NR`) of [`IOC_ENTER`].
+pub const IOC_NR_ENTER: u32 = 0x18;
+
+/// Most entries of a submission ring.
+pub const RING_MAX_SQ_ENTRIES: u32 = 1024;
+/// Most entries of a completion ring.
+pub const RING_MAX_CQ_ENTRIES: u32 = 4096;
+/// The mmap cookie of a queue's rings is `queue_id << MMAP_HANDLE_SHIFT | this`.
+pub const MMAP_RINGS: u64 = 1 << 29;
+/// Where the submission entries start in the mapped rings (after the [`RingHeader`]).
+pub const RING_SQES_OFFSET: u32 = 128;
+
+/// Argument of [`IOC_RING_SETUP`] (`struct lightos_ring_setup`).
+///
+/// One mapping holds the [`RingHeader`], then `sq_entries` [`Primitive`]s at `sqes_offset`, then
+/// `cq_entries` [`Cqe`]s at `cqes_offset`. A queue gets rings once; its `SUBMIT` and `WAIT` keep
+/// working, and every job of the queue (whichever call submitted it) posts a [`Cqe`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingSetup {
+    /// In: the queue.
+    pub queue_id: u32,
+    /// In: must be zero.
+    pub flags: u32,
+    /// In: submission entries, a power of two from 1 to [`RING_MAX_SQ_ENTRIES`].
+    pub sq_entries: u32,
+    /// In: completion entries, a power of two from `sq_entries` to [`RING_MAX_CQ_ENTRIES`].
+    pub cq_entries: u32,
+    /// Out: the mmap cookie (`queue_id << MMAP_HANDLE_SHIFT | MMAP_RINGS`).
+    pub mmap_offset: u64,
+    /// Out: bytes to map (whole pages).
+    pub mmap_size: u64,
+    /// Out: where the submission entries start ([`RING_SQES_OFFSET`]).
+    pub sqes_offset: u32,
+    /// Out: where the completion entries start.
+    pub cqes_offset: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// The header of a queue's mapped rings (`struct lightos_ring_header`), io_uring's SQ/CQ rings in
+/// one: free-running `u32` indices, masked by `entries - 1`. The client writes submission entries
+/// and then (release) `sq_tail`; the kernel copies each entry once and then (release) `sq_head`.
+/// The kernel writes completion entries and then (release) `cq_tail`; the client reads them and
+/// then (release) `cq_head`. The kernel only reads the client's indices and clamps what they imply
+/// to the ring, so garbage there can never make it touch memory outside the rings.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingHeader {
+    /// Next submission entry the kernel takes (kernel-written).
+    pub sq_head: u32,
+    /// One past the last submission entry the client wrote (client-written).
+    pub sq_tail: u32,
+    /// `sq_entries - 1`.
+    pub sq_mask: u32,
+    /// Submission entries.
+    pub sq_entries: u32,
+    /// Next completion entry the client reads (client-written).
+    pub cq_head: u32,
+    /// One past the last completion entry the kernel wrote (kernel-written).
+    pub cq_tail: u32,
+    /// `cq_entries - 1`.
+    pub cq_mask: u32,
+    /// Completion entries.
+    pub cq_entries: u32,
+    /// Completions that found the completion ring full (kernel-written, never reset): their
+    /// status is still in the queue's timeline (`WAIT`, the completion page), never lost silently.
+    pub cq_overflow: u64,
+    /// Entries `ENTER` rejected whole (kernel-written, never reset).
+    pub sq_rejected: u64,
+    /// Zero; room for later fields.
+    pub reserved: [u64; 10],
+}
+
+/// One completion entry (`struct lightos_cqe`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cqe {
+    /// The primitive's `user_data`.
+    pub user_data: u64,
+    /// Its sequence number on the queue.
+    pub seq: u64,
+    /// Its `STATUS_*`.
+    pub status: u32,
+    /// Zero.
+    pub flags: u32,
+    /// Time on its backend in ns, from start to end (0 when it never started).
+    pub device_ns: u64,
+}
+
+/// [`Enter::flags`]: wait for `min_complete` completion entries to be in the ring.
+pub const ENTER_GETEVENTS: u32 = 1 << 0;
+/// Every [`Enter`] flag.
+pub const ENTER_FLAGS_ALL: u32 = ENTER_GETEVENTS;
+
+/// Argument of [`IOC_ENTER`] (`struct lightos_enter`).
+///
+/// Takes `to_submit` entries from the submission ring (all or none: they pass through the same
+/// interception chain as `SUBMIT`, and a rejected batch leaves `sq_head` where it was, names the
+/// entry at fault in `error_index`, and has no other effect), then with [`ENTER_GETEVENTS`] waits
+/// until the completion ring holds `min_complete` entries or `timeout_ns` passes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Enter {
+    /// In: the queue.
+    pub queue_id: u32,
+    /// In: `ENTER_*` flags.
+    pub flags: u32,
+    /// In: entries to take from the submission ring, 0 to [`MAX_SUBMIT`] (and at most what it holds).
+    pub to_submit: u32,
+    /// In: with [`ENTER_GETEVENTS`], completion entries to wait for, 1 to `cq_entries`.
+    pub min_complete: u32,
+    /// In: absolute `CLOCK_MONOTONIC` deadline of the wait in ns ([`TIMEOUT_INFINITE`]: none).
+    pub timeout_ns: u64,
+    /// Out: entries taken.
+    pub submitted: u32,
+    /// Out: on a rejected submission, the index (from `sq_head`) of the entry at fault.
+    pub error_index: u32,
+    /// Out: the sequence number of the first entry taken (they are consecutive).
+    pub first_seq: u64,
+    /// Out: completion entries in the ring when the call returned.
+    pub completions: u32,
+    /// Must be zero.
+    pub pad: u32,
+    /// In: must be zero.
+    pub reserved: [u64; 2],
+}
+
+/// `BACKEND_KIND_*`: the null device (`null0`, module parameter `null_backend`): completes every
+/// primitive at once in the kernel without touching its operands, to measure the framework alone.
+/// Only a routing rule naming it sends jobs there.
+pub const BACKEND_KIND_NULL: u32 = 3;
+
+const _: () = assert!(core::mem::size_of::<Dependency>() == 16);
+const _: () = assert!(core::mem::size_of::<RingSetup>() == 56);
+const _: () = assert!(core::mem::size_of::<RingHeader>() == RING_SQES_OFFSET as usize);
+const _: () = assert!(core::mem::size_of::<Cqe>() == 32);
+const _: () = assert!(core::mem::size_of::<Enter>() == 64);
+
 const _: () = assert!(core::mem::size_of::<BufferExport>() == 32);
 const _: () = assert!(core::mem::size_of::<BufferImport>() == 48);
 const _: () = assert!(core::mem::size_of::<QueueCreate>() == 48);
@@ -1509,6 +1700,8 @@ mod tests {
             CAP_POWER,
             CAP_REASONS,
             CAP_QUOTAS,
+            CAP_RINGS,
+            CAP_DEPENDENCIES,
         ];
         assert_eq!(caps.iter().fold(0, |acc, c| acc | c), CAP_ALL);
         assert_eq!(CAP_ALL.count_ones() as usize, caps.len());

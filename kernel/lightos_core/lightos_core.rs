@@ -5,7 +5,7 @@
 //! Each open file description of `/dev/lightos` is a [`context::Context`]. The binary interface is
 //! declared once in `include/uapi/lightos.rs`, included here as [`uapi`].
 
-use kernel::{driver, miscdevice::MiscDeviceRegistration, pci, prelude::*};
+use kernel::{driver, miscdevice::MiscDeviceRegistration, pci, prelude::*, sync::Arc};
 
 #[path = "../../include/uapi/lightos.rs"]
 pub mod uapi;
@@ -42,6 +42,10 @@ module! {
             default: -1,
             description: "Members of this group (a gid) may register executors; -1: only CAP_SYS_ADMIN",
         },
+        null_backend: u32 {
+            default: 0,
+            description: "1: register null0, which completes every primitive at once (measuring the framework alone)",
+        },
     },
 }
 
@@ -63,11 +67,14 @@ struct LightosModule {
     /// The event log: created before the photonic driver (its probe publishes to it from a work
     /// item, which once ran before the log existed and took its uninitialised lock), freed after.
     _events: telemetry::events::Registration,
+    /// `null0`, when the `null_backend` parameter asks for it.
+    null: Option<Arc<sched::null::NullBackend>>,
 }
 
 impl kernel::InPlaceModule for LightosModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         sched::backend::init();
+        sched::deps::init();
         quota::init();
         let options = kernel::miscdevice::MiscDeviceOptions { name: c"lightos" };
         try_pin_init!(Self {
@@ -76,6 +83,11 @@ impl kernel::InPlaceModule for LightosModule {
             _debugfs <- telemetry::debugfs::StatsDebugfs::new(),
             _events: telemetry::events::Registration::new()?,
             _photonic <- driver::Registration::new(c"lightos_photonic", module),
+            null: match *module_parameters::null_backend.value() {
+                0 => None,
+                1 => Some(sched::null::NullBackend::register()?),
+                _ => return Err(EINVAL),
+            },
         })
         .pin_chain(move |this| {
             this.fops.install(&this.misc, module);
@@ -93,7 +105,11 @@ impl kernel::InPlaceModule for LightosModule {
 #[pinned_drop]
 impl PinnedDrop for LightosModule {
     fn drop(self: Pin<&mut Self>) {
+        if let Some(null) = &self.null {
+            null.unregister();
+        }
         sched::backend::release();
+        sched::deps::release();
         quota::release();
         pr_info!("lightos_core unloaded\n");
     }

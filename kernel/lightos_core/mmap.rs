@@ -11,7 +11,8 @@
 //! device-read-only flag decides instead (the executor is the device side).
 //!
 //! A cookie whose low 32 bits are `MMAP_COMPLETION_PAGE` maps that queue's completion page, one
-//! page, read-only; `MMAP_SPIKE_RING` maps that spike queue's ring, read-write.
+//! page, read-only; `MMAP_SPIKE_RING` maps that spike queue's ring, read-write; `MMAP_RINGS` maps
+//! that queue's submission and completion rings, read-write.
 
 use crate::{context::Context, uapi};
 use kernel::{
@@ -33,6 +34,9 @@ pub(crate) fn map_object(ctx: &Context, vma: &VmaNew) -> Result {
     }
     if low == uapi::MMAP_SPIKE_RING {
         return map_spike_ring(ctx, handle, vma);
+    }
+    if low == uapi::MMAP_RINGS {
+        return map_rings(ctx, handle, vma);
     }
     if low != 0 {
         return Err(EINVAL);
@@ -97,6 +101,26 @@ fn map_spike_ring(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
     vma.set_dontdump();
     let mixed = vma.set_mixedmap();
     for (i, page) in queue.pages().iter().enumerate() {
+        mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
+    }
+    Ok(())
+}
+
+/// Maps queue `queue_id`'s submission and completion rings, read-write and shared, whole length.
+fn map_rings(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
+    let queue = ctx.queue(queue_id).map_err(|_| EINVAL)?;
+    let rings = queue.timeline().rings().ok_or(EINVAL)?;
+    if vma.end() - vma.start() != rings.mmap_size() || vma.flags() & flags::SHARED == 0 {
+        return Err(EINVAL);
+    }
+    if vma.executable() {
+        return Err(EACCES);
+    }
+    vma.try_clear_mayexec()?;
+    vma.set_dontexpand();
+    vma.set_dontdump();
+    let mixed = vma.set_mixedmap();
+    for (i, page) in rings.pages().iter().enumerate() {
         mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
     }
     Ok(())

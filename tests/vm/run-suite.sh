@@ -26,10 +26,22 @@ npu_bind() { set -- $(npu_addrs); first=$1; shift
 npu_bind_all() { for a in $(npu_addrs); do npu_attach "$a" || return; done; }
 npu_unbind() { for a in $(npu_addrs); do npu_detach "$a" || return; done; }
 
+# The fast-path suites need null0 (module parameter null_backend=1); every other suite runs on the
+# module as qemu/run loaded it. Reloading between suites is safe: no descriptor is open then.
+NULL_LOADED=0
+module_with_null() {
+    [ "$NULL_LOADED" = "$1" ] && return
+    rmmod lightos_core || return
+    if [ "$1" = 1 ]; then insmod /lib/modules/lightos_core.ko null_backend=1
+    else insmod /lib/modules/lightos_core.ko; fi || return
+    NULL_LOADED=$1
+}
+
 # Runs one test program and adds its counts.
 suite() {
     t=$1 name=${1#./}
     echo "[guest] === $name"
+    case $name in vm_fastpath*|vm_photonic_chain) module_with_null 1 ;; *) module_with_null 0 ;; esac
     case $name in vm_photonic_pair) npu_bind_all ;; vm_photonic*) npu_bind ;; *) npu_unbind ;; esac
     case $name in
         vm_*) "$t" --test-threads=1 > /tmp/out 2>&1; rc=$?

@@ -65,6 +65,9 @@ plain_abi_structs!(
     uapi::PowerSet,
     uapi::QueryLastError,
     uapi::QueryQuota,
+    uapi::Dependency,
+    uapi::RingSetup,
+    uapi::Enter,
 );
 
 /// An ioctl argument of type `T` in user memory: its address and the size the command encodes.

@@ -15,7 +15,7 @@ use crate::{
     ioctl::arg::IoctlArg,
     privilege,
     reason::{self, reject, Rejection},
-    sched::{executor_ioctl, queue_ioctl, submit},
+    sched::{executor_ioctl, queue_ioctl, ring_ioctl, submit},
     spike,
     telemetry::{events, info, power, query},
     uapi,
@@ -95,6 +95,8 @@ lightos_ioctls! {
     (uapi::IOC_SPIKE_QUEUE_EXPORT, uapi::SpikeQueueExport, 0, spike::ioctl::export),
     (uapi::IOC_SPIKE_QUEUE_IMPORT, uapi::SpikeQueueImport, 0, spike::ioctl::import),
     (uapi::IOC_POWER_SET, uapi::PowerSet, ADMIN, power::power_set),
+    (uapi::IOC_RING_SETUP, uapi::RingSetup, 0, ring_ioctl::setup),
+    (uapi::IOC_ENTER, uapi::Enter, 0, ring_ioctl::enter),
 }
 
 /// Runs ioctl `cmd` with argument address `arg` on `ctx`; records a rejection's reason in `ctx`.

@@ -28,6 +28,11 @@ pub(crate) trait Backend: Send + Sync {
     fn trusted_by(&self, _client: Kuid) -> bool {
         true
     }
+    /// Whether the policy may choose it for a primitive no routing rule sends to it by name
+    /// (`false` for the null device, whose results mean nothing).
+    fn routed_by_default(&self) -> bool {
+        true
+    }
     /// Its counters (shared with the fences of the jobs it runs, which count their end in them).
     fn counters(&self) -> &Arc<Counters>;
     /// `(queued, running)` jobs now.

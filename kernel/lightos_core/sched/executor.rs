@@ -153,13 +153,16 @@ impl Executor {
     /// registry.
     pub(crate) fn shut_down(&self) {
         backend::unregister(self.id);
-        let mut st = self.state.lock();
-        // Completing a job takes only its timeline's lock, never an executor's, so this lock order
-        // (executor, then timeline) cannot deadlock; nothing here allocates.
-        for job in st.queued.close() {
+        let (queued, running) = {
+            let mut st = self.state.lock();
+            (st.queued.close(), core::mem::take(&mut st.running))
+        };
+        // Completed after the lock is released: ending a job may dispatch the jobs that depend on
+        // it, to any backend, this one included (which then refuses them: it is closed).
+        for job in queued {
             job.complete(uapi::STATUS_DEVICE_LOST);
         }
-        for r in st.running.drain_all() {
+        for r in running {
             r.job.complete(uapi::STATUS_DEVICE_LOST);
         }
     }

@@ -7,11 +7,16 @@
 //! Whichever of completion, timeout, abort or device loss spends the token first ends the job;
 //! later attempts learn that they lost. The timeline, not the job, holds the job's status.
 
-use crate::{buffer::object::Buffer, sched::timeline::Fence, spike::ring::SpikeQueue, uapi};
+use crate::{
+    buffer::object::Buffer,
+    sched::{backend::Backend, timeline::Fence},
+    spike::ring::SpikeQueue,
+    uapi,
+};
 use kernel::{
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
+        atomic::{Atomic, Full, Relaxed},
         Arc,
     },
 };
@@ -29,18 +34,31 @@ pub(crate) struct Job {
     /// Its queue's priority.
     priority: u32,
     fence: Arc<Fence>,
+    /// Where it runs; a job with dependencies is dispatched there once they are met.
+    backend: Arc<dyn Backend>,
+    /// Dependencies not yet ended, plus one held by the submission until it registered them all
+    /// ([`crate::sched::deps`]); 0 for a job dispatched at submission.
+    deps_left: Atomic<u32>,
+    /// A dependency ended with a status other than OK.
+    dep_failed: Atomic<bool>,
 }
 
 impl Job {
-    /// A job for `prim` around `fence` (its sequence number on a queue of `priority`), producing
-    /// into `spike_queue` for `OP_SPIKE_ENCODE`.
+    /// A job for `prim` around `fence` (its sequence number on a queue of `priority`), routed to
+    /// `backend`, producing into `spike_queue` for `OP_SPIKE_ENCODE`. With `n_deps` dependencies it
+    /// waits for them (and for [`Job::dependency_ended`] once more from its submission).
     pub(crate) fn new(
         fence: Arc<Fence>,
-        prim: uapi::Primitive,
+        mut prim: uapi::Primitive,
         buffers: [Option<Arc<Buffer>>; uapi::MAX_OPERANDS],
         spike_queue: Option<Arc<SpikeQueue>>,
         priority: u32,
+        backend: Arc<dyn Backend>,
     ) -> Result<Arc<Self>> {
+        let n_deps = prim.n_deps;
+        // The submitter's dependency list is its own business, not the executor's.
+        prim.deps = 0;
+        prim.n_deps = 0;
         Ok(Arc::new(
             Self {
                 id: NEXT_JOB_ID.fetch_add(1, Relaxed),
@@ -49,9 +67,46 @@ impl Job {
                 spike_queue,
                 priority,
                 fence,
+                backend,
+                deps_left: Atomic::new(if n_deps == 0 { 0 } else { n_deps + 1 }),
+                dep_failed: Atomic::new(false),
             },
             GFP_KERNEL,
         )?)
+    }
+
+    /// Its fence.
+    pub(crate) fn fence(&self) -> &Arc<Fence> {
+        &self.fence
+    }
+
+    /// Whether it waits for dependencies (it is then dispatched by [`Job::dependency_ended`]).
+    pub(crate) fn has_deps(&self) -> bool {
+        self.deps_left.load(Relaxed) != 0
+    }
+
+    /// One of its dependencies (or its submission's registration) ended with `status`. The last
+    /// one dispatches the job to its backend into the room reserved at submission, or, when one
+    /// failed, ends it `DEPENDENCY_FAILED` without running it. Called with no lock held.
+    pub(crate) fn dependency_ended(self: &Arc<Self>, status: u32) {
+        if status != uapi::STATUS_OK {
+            self.dep_failed.store(true, Relaxed);
+        }
+        if self.deps_left.fetch_sub(1, Full) != 1 {
+            return;
+        }
+        // The last count: every other decrement happened before this one (same atomic, and the
+        // release queue's lock orders the drainers), so `dep_failed` is final.
+        if self.dep_failed.load(Relaxed) || self.ended() {
+            self.backend.unreserve(self.priority, 1);
+            self.complete(uapi::STATUS_DEPENDENCY_FAILED);
+            return;
+        }
+        if self.backend.enqueue(self.clone()).is_ok() {
+            self.backend.kick();
+        } else {
+            self.complete(uapi::STATUS_DEVICE_LOST);
+        }
     }
 
     /// The module-wide job identifier.

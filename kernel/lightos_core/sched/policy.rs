@@ -5,7 +5,8 @@
 //! Each context has an ordered list of routing rules (`ROUTE_SET`) and a deterministic mode. The
 //! first rule whose op, dtype and byte range match decides: its backend (or, for `BACKEND_ANY`, the
 //! first that fits) must run the primitive, else the submission fails. Without a matching rule the
-//! first registered backend that fits is chosen. A primitive is deterministic when it has
+//! first registered backend that fits is chosen; `BACKEND_ANY` never picks a backend that is only
+//! routed to by name (the null device). A primitive is deterministic when it has
 //! `PRIM_DETERMINISTIC` or its context is in deterministic mode; it is then only routed to a backend
 //! that declares the op bit-reproducible. Only backends the submitting client trusts are chosen
 //! ([`crate::sched::trust`]): an executor registered without `CAP_SYS_ADMIN` runs only the jobs of
@@ -92,7 +93,10 @@ impl Routes {
         backend::with_backends(|list| {
             let mut runs_it = false;
             let mut untrusted = false;
-            for b in list.iter().filter(|b| wanted == uapi::BACKEND_ANY || b.id() == wanted) {
+            let named = |b: &Arc<dyn Backend>| {
+                if wanted == uapi::BACKEND_ANY { b.routed_by_default() } else { b.id() == wanted }
+            };
+            for b in list.iter().filter(|b| named(b)) {
                 if !backend::supports(&**b, p.op, p.dtype, out_dtype) {
                     continue;
                 }

@@ -3,13 +3,23 @@
 //! `SUBMIT`: it runs the interception chain: every primitive is copied from user memory once, then
 //! validated ([`validate`]), routed ([`policy`]) and only when all passed admitted to the queue,
 //! accounted ([`account`]) and dispatched to its backend. A rejected batch has no side effect; its
-//! `error_index` names the primitive at fault.
+//! `error_index` names the primitive at fault. `ENTER` runs the same chain on the entries of a
+//! queue's submission ring ([`run`]). A primitive with dependencies ([`deps`]) is admitted with the
+//! rest and dispatched once they ended OK.
 
 use crate::{
     context::Context,
     ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
-    sched::{account, backend::Backend, job::Job, timeline::Charge, validate::{self, Checked}},
+    sched::{
+        account,
+        backend::Backend,
+        deps::{self, Resolved},
+        job::Job,
+        queue::Queue,
+        timeline::Charge,
+        validate::{self, Checked},
+    },
     uapi,
 };
 use kernel::{
@@ -23,6 +33,8 @@ struct Accepted {
     prim: uapi::Primitive,
     checked: Checked,
     backend: Arc<dyn Backend>,
+    /// Its dependencies, resolved.
+    deps: KVec<Resolved>,
     /// Its job is in the backend's queue (false until dispatched, and when the backend refused it).
     queued: bool,
 }
@@ -49,7 +61,7 @@ pub(crate) fn submit(
     }
 }
 
-/// The chain for every primitive of `req`; sets `error_index` to the primitive at fault.
+/// Checks `req` and runs the chain for its primitives; sets `error_index` to the primitive at fault.
 fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> {
     reason::known_flags(req.flags.into(), 0)?;
     reason::zeros("reserved", &req.reserved)?;
@@ -61,10 +73,25 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
         uapi::MAX_SUBMIT
     );
     let queue = ctx.queue(req.queue_id)?;
+    let prims = read_prims(req.prims, req.count as usize)?;
+    let (first_seq, last_seq) = run(ctx, &queue, prims, &mut req.error_index)?;
+    req.first_seq = first_seq;
+    req.last_seq = last_seq;
+    Ok(())
+}
+
+/// The interception chain for `prims` (copied from user memory once) on `queue`: all admitted or
+/// none. Returns the first and last sequence numbers; on a rejection sets `error_index` to the
+/// primitive at fault (it is left alone for errors no primitive caused).
+pub(crate) fn run(
+    ctx: &Context,
+    queue: &Arc<Queue>,
+    prims: KVec<uapi::Primitive>,
+    error_index: &mut u32,
+) -> Result<(u64, u64), Rejection> {
     let timeline = queue.timeline();
     timeline.expire();
-    let count = req.count as usize;
-    let prims = read_prims(req.prims, count)?;
+    let count = prims.len();
 
     let client = crate::privilege::caller_uid();
     let mut accepted = KVec::with_capacity(count, GFP_KERNEL)?;
@@ -76,14 +103,15 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
             prim.flags |= uapi::PRIM_DETERMINISTIC;
         }
         let stage = validate::check(ctx, &prim).and_then(|checked| {
+            let deps = deps::resolve(ctx, &prim, i)?;
             let backend = ctx.routes().route(&prim, checked.out_dtype, checked.bytes, client)?;
-            Ok(Accepted { prim, checked, backend, queued: false })
+            Ok(Accepted { prim, checked, backend, deps, queued: false })
         });
         match stage {
             Ok(a) => accepted.push(a, GFP_KERNEL)?,
             Err(err) => {
                 account::reject(prim.op);
-                req.error_index = i as u32;
+                *error_index = i as u32;
                 return Err(err);
             }
         }
@@ -100,21 +128,25 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
                 op: accepted[i].prim.op,
                 backend: accepted[i].backend.counters().clone(),
                 quota: quota.take(),
+                user_data: accepted[i].prim.user_data,
             },
             |i, fence| {
                 let a = &accepted[i];
                 let (buffers, spike_queue) = (a.checked.buffers.clone(), a.checked.spike_queue.clone());
-                Job::new(fence, a.prim, buffers, spike_queue, queue.priority())
+                Job::new(fence, a.prim, buffers, spike_queue, queue.priority(), a.backend.clone())
             },
         )
-        .map_err(|err| admission_rejection(err, req.queue_id, count))?;
+        .map_err(|err| admission_rejection(err, queue.id(), count))?;
     // Every job below takes its reserved slot (or finds its backend closed, which dropped it).
     reserved.used();
     let first_seq = jobs.first().map_or(0, |j| j.seq());
     let last_seq = jobs.last().map_or(0, |j| j.seq());
-    for (job, a) in jobs.into_iter().zip(accepted.iter_mut()) {
+    for (job, a) in jobs.iter().zip(accepted.iter_mut()) {
         account::accept(a.prim.op, a.backend.counters(), a.checked.bytes, a.checked.flops);
         ctx.count_job(a.prim.op);
+        if job.has_deps() {
+            continue; // dispatched when its dependencies are met, below
+        }
         a.queued = a.backend.enqueue(job.clone()).is_ok();
         if !a.queued {
             // The backend went away between routing and dispatch.
@@ -122,6 +154,11 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
         }
     }
     timeline.arm_timeout();
+    for (i, (job, a)) in jobs.iter().zip(accepted.iter()).enumerate() {
+        if job.has_deps() {
+            register_deps(&jobs, i, job, &a.deps);
+        }
+    }
     // One wake-up per backend and batch, not per job; none for a backend that refused its jobs
     // (it is going away: a wake-up could reach it after its teardown).
     for (backend, _) in batches(&accepted) {
@@ -129,9 +166,31 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
             backend.kick();
         }
     }
-    req.first_seq = first_seq;
-    req.last_seq = last_seq;
-    Ok(())
+    Ok((first_seq, last_seq))
+}
+
+/// Makes job `i` of the admitted `jobs` wait for its resolved dependencies, then drops the
+/// submission's own count (which dispatches it when they all ended already). A dependency that
+/// cannot be registered (no memory) counts as failed: the job then ends `DEPENDENCY_FAILED`.
+fn register_deps(jobs: &[Arc<Job>], i: usize, job: &Arc<Job>, resolved: &[Resolved]) {
+    for dep in resolved {
+        let registered = match dep {
+            Resolved::Ended(status) => {
+                job.dependency_ended(*status);
+                Ok(())
+            }
+            Resolved::Wait(fence) => deps::wait_for(fence, job),
+            // `resolve` checked `1 <= back <= i`.
+            Resolved::InBatch(back) => match jobs.get(i.wrapping_sub(*back)) {
+                Some(earlier) => deps::wait_for(earlier.fence(), job),
+                None => Err(EINVAL),
+            },
+        };
+        if registered.is_err() {
+            job.dependency_ended(uapi::STATUS_ABORTED);
+        }
+    }
+    job.dependency_ended(uapi::STATUS_OK);
 }
 
 /// Each distinct backend of `accepted`, in order of first appearance, with the number of its jobs.

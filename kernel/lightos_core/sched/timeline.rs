@@ -31,14 +31,24 @@
 //! context. A retired fence's last reference may drop under the lock: that only drops a counters
 //! reference and a timeline reference that cannot be the last one (the caller holds another).
 //!
-//! Lock order: a timeline's `state` lock is innermost. Backends end fences with their own locks
-//! held (backend → timeline); under the timeline's lock nothing takes another lock of this module,
-//! only atomics, the completion page, the allocator (window growth on admission), the workqueue
-//! (arming) and the condition variable's wait queue.
+//! Rings and dependencies (ABI 1.10): a queue with rings ([`crate::sched::rings`]) gets a
+//! completion entry for every fence that ends, posted under the lock in the order they end. A
+//! fence carries the jobs that depend on it ([`crate::sched::deps`]): ending it queues them for
+//! release, and [`Timeline::finish`] drains that queue once the lock is released.
+//!
+//! Lock order: a timeline's `state` lock comes after a backend's (backends end fences with their
+//! own locks held, backend → timeline); under it only a fence's dependents lock and then the
+//! release queue's lock are taken, and otherwise only atomics, the completion page and rings, the
+//! allocator (window growth on admission), the workqueue (arming) and the condition variable's
+//! wait queue.
 
 use crate::{
     quota::JobCharge,
-    sched::account::{self, Counters},
+    sched::{
+        account::{self, Counters},
+        deps::{self, DependentsLock, Resolved},
+        rings::Rings,
+    },
     uapi,
 };
 use kernel::{
@@ -67,17 +77,25 @@ pub(crate) struct Charge {
     pub(crate) backend: Arc<Counters>,
     /// Its submitter's quota of jobs in flight.
     pub(crate) quota: JobCharge,
+    /// The primitive's `user_data`, for its completion entry.
+    pub(crate) user_data: u64,
 }
 
 /// One sequence number of a timeline and the one-shot right to end it; carried by its job.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Fence {
     timeline: Arc<Timeline>,
     seq: u64,
     charge: Charge,
     submitted_ns: u64,
     deadline_ns: u64,
+    /// When a backend started it (0: never).
+    started_ns: Atomic<u64>,
     /// `QUEUED` → `RUNNING` → `ENDED`, or straight to `ENDED`; whoever moves it to `ENDED` ends it.
     state: Atomic<u32>,
+    /// The jobs waiting for it.
+    #[pin]
+    dependents: DependentsLock,
 }
 
 impl Fence {
@@ -86,17 +104,24 @@ impl Fence {
         let deadline_ns = now_ns.saturating_add(timeline.timeout_ns);
         // Counted before the value exists: if `Arc::new` fails, `Drop` uncounts it.
         account::JOBS_IN_FLIGHT.add(1, Relaxed);
-        Ok(Arc::new(
-            Self {
+        Arc::pin_init(
+            try_pin_init!(Self {
                 timeline,
                 seq,
                 charge,
                 submitted_ns: now_ns,
                 deadline_ns,
+                started_ns: Atomic::new(0),
                 state: Atomic::new(QUEUED),
-            },
+                dependents <- deps::new_dependents(),
+            }? Error),
             GFP_KERNEL,
-        )?)
+        )
+    }
+
+    /// The jobs waiting for it.
+    pub(crate) fn dependents(&self) -> &DependentsLock {
+        &self.dependents
     }
 
     /// Its sequence number.
@@ -111,7 +136,11 @@ impl Fence {
 
     /// Marks it running; `false` when it already ended (aborted or timed out while queued).
     pub(crate) fn start(&self) -> bool {
-        self.state.cmpxchg(QUEUED, RUNNING, Relaxed).is_ok()
+        let started = self.state.cmpxchg(QUEUED, RUNNING, Relaxed).is_ok();
+        if started {
+            self.started_ns.store(crate::time::monotonic_ns(), Relaxed);
+        }
+        started
     }
 
     /// Ends it with `status` unless something else ended it first (then returns `false`), running
@@ -140,8 +169,9 @@ impl Fence {
     }
 }
 
-impl Drop for Fence {
-    fn drop(&mut self) {
+#[pinned_drop]
+impl PinnedDrop for Fence {
+    fn drop(self: Pin<&mut Self>) {
         // A fence dropped without ending (its batch failed to be admitted) leaves the count here.
         if self.state.load(Relaxed) != ENDED {
             account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
@@ -234,6 +264,12 @@ struct TimelineState {
     closed: bool,
     /// The lowest sequence number a sleeping waiter needs; completions below it wake nobody.
     wake_at: u64,
+    /// The queue's rings, once set up: every fence that ends posts a completion entry.
+    rings: Option<Arc<Rings>>,
+    /// Waiters sleeping for completion entries (`ENTER`): every completion wakes them.
+    cq_waiters: u32,
+    /// A completion entry was posted while `cq_waiters` was non-zero.
+    cq_wake: bool,
 }
 
 /// The completion timeline of one queue.
@@ -286,6 +322,9 @@ impl Timeline {
                     ring: [(0, uapi::STATUS_UNKNOWN); uapi::COMPLETION_RING_ENTRIES],
                     closed: false,
                     wake_at: u64::MAX,
+                    rings: None,
+                    cq_waiters: 0,
+                    cq_wake: false,
                 }),
                 done <- new_condvar!(),
                 timeout_work <- new_delayed_work!("lightos_queue_timeout"),
@@ -360,9 +399,8 @@ impl Timeline {
             }
             let now = crate::time::monotonic_ns();
             if self.end_due(&mut st, now, uapi::STATUS_TIMEOUT) {
-                if self.advance(&mut st) {
-                    self.done.notify_all();
-                }
+                self.finish(st);
+                st = self.state.lock();
                 continue;
             }
             if deadline_ns <= now {
@@ -377,6 +415,77 @@ impl Timeline {
             {
                 return Err(ERESTARTSYS);
             }
+        }
+    }
+
+    /// Gives the timeline `rings`: from now on every fence that ends posts a completion entry.
+    /// `EEXIST` when it has rings already, `ENODEV` once closed.
+    pub(crate) fn set_rings(&self, rings: Arc<Rings>) -> Result {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(ENODEV);
+        }
+        if st.rings.is_some() {
+            return Err(EEXIST);
+        }
+        st.rings = Some(rings);
+        Ok(())
+    }
+
+    /// Its rings, if set up.
+    pub(crate) fn rings(&self) -> Option<Arc<Rings>> {
+        self.state.lock().rings.clone()
+    }
+
+    /// Waits until the completion ring holds at least `min` entries or `deadline_ns` passes;
+    /// returns how many it holds. `ETIMEDOUT`, `ERESTARTSYS` on a signal, `EINVAL` without rings.
+    pub(crate) fn wait_completions(&self, min: u32, deadline_ns: u64) -> Result<u32> {
+        let mut st = self.state.lock();
+        loop {
+            let Some(rings) = st.rings.clone() else { return Err(EINVAL) };
+            let ready = rings.cq_ready();
+            if ready >= min {
+                return Ok(ready);
+            }
+            let now = crate::time::monotonic_ns();
+            if self.end_due(&mut st, now, uapi::STATUS_TIMEOUT) {
+                self.finish(st);
+                st = self.state.lock();
+                continue;
+            }
+            if deadline_ns <= now {
+                return Err(ETIMEDOUT);
+            }
+            let next = Self::next_deadline(&st).unwrap_or(deadline_ns);
+            let sleep_ns = deadline_ns.min(next).saturating_sub(now);
+            let ms = u32::try_from(sleep_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
+            st.cq_waiters += 1;
+            let woke = self.done.wait_interruptible_timeout(&mut st, msecs_to_jiffies(ms));
+            st.cq_waiters -= 1;
+            if let CondVarTimeoutResult::Signal { .. } = woke {
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+
+    /// What a dependency on `seq` waits for: its fence while it is in flight, its status once it
+    /// ended. `EINVAL`: 0 or not handed out yet; `ENOENT`: it ended too long ago for its status to
+    /// be known.
+    pub(crate) fn dependency(&self, seq: u64) -> Result<Resolved> {
+        let st = self.state.lock();
+        if seq == 0 || seq > st.submitted {
+            return Err(EINVAL);
+        }
+        if seq > st.completed {
+            let slot = st.window.get(seq).ok_or(ENOENT)?;
+            return match (&slot.fence, slot.status) {
+                (Some(fence), uapi::STATUS_PENDING) => Ok(Resolved::Wait(fence.clone())),
+                (_, status) => Ok(Resolved::Ended(status)),
+            };
+        }
+        match st.ring[(seq as usize) % uapi::COMPLETION_RING_ENTRIES] {
+            (s, status) if s == seq && status != uapi::STATUS_PENDING => Ok(Resolved::Ended(status)),
+            _ => Err(ENOENT),
         }
     }
 
@@ -444,6 +553,28 @@ impl Timeline {
         // handed out, so this always finds it.
         let Some(slot) = st.window.get_mut(seq) else { return };
         slot.status = status;
+        if let Some(fence) = slot.fence.clone() {
+            deps::fence_ended(&fence, status);
+        }
+        if let Some(rings) = st.rings.as_ref() {
+            let started = fence.started_ns.load(Relaxed);
+            let device_ns = if started == 0 {
+                0
+            } else {
+                crate::time::monotonic_ns().saturating_sub(started)
+            };
+            let cqe = uapi::Cqe {
+                user_data: fence.charge.user_data,
+                seq,
+                status,
+                flags: 0,
+                device_ns,
+            };
+            rings.post(&cqe);
+            if st.cq_waiters > 0 {
+                st.cq_wake = true;
+            }
+        }
         if status != uapi::STATUS_OK {
             st.errors += 1;
             self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, errors), st.errors);
@@ -481,13 +612,15 @@ impl Timeline {
         wake
     }
 
-    /// Advances, releases the lock, then wakes the waiters when one of them can be satisfied.
+    /// Advances, releases the lock, wakes the waiters when one of them can be satisfied, then
+    /// releases the dependents of the fences that ended ([`deps::drain`]).
     fn finish(&self, mut st: MutexGuard<'_, TimelineState>) {
-        let wake = self.advance(&mut st);
+        let wake = self.advance(&mut st) | core::mem::replace(&mut st.cq_wake, false);
         drop(st);
         if wake {
             self.done.notify_all();
         }
+        deps::drain();
     }
 
     /// The deadline of the oldest fence still pending (none claimed by a backend in the meantime).

@@ -4,7 +4,8 @@
 //! anything acts on it.
 //!
 //! Rejections (docs/ABI.md lists them): `EINVAL` for a non-zero pad/reserved field or unused
-//! operand/parameter, an unknown op, dtype, rounding mode or flag, a wrong input count, dtypes the op
+//! operand/parameter, a dependency count over `MAX_DEPS` or a list address that does not match it,
+//! an unknown op, dtype, rounding mode or flag, a wrong input count, dtypes the op
 //! does not take, inconsistent shapes, a misaligned offset or a forbidden alias; `ENOENT` for an
 //! unknown buffer handle; `EOVERFLOW` when a shape's size overflows 64 bits; `ERANGE` when an
 //! operand's extent leaves its buffer; `EACCES` when the output is a device-read-only buffer. Each
@@ -326,7 +327,21 @@ fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result<(), Rejection> {
 pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked, Rejection> {
     reason::zero("pad", p.pad.into())?;
     reason::zero("pad2", p.pad2.into())?;
-    reason::zeros("reserved", &p.reserved)?;
+    reason::zero("pad3", p.pad3.into())?;
+    ensure!(
+        p.n_deps <= uapi::MAX_DEPS,
+        EINVAL,
+        "n_deps {}: at most {} dependencies",
+        p.n_deps,
+        uapi::MAX_DEPS
+    );
+    ensure!(
+        (p.n_deps == 0) == (p.deps == 0),
+        EINVAL,
+        "deps: {} with n_deps {}",
+        if p.deps == 0 { "null" } else { "an address" },
+        p.n_deps
+    );
     let op_known = (1..=uapi::OP_COUNT).contains(&usize::from(p.op));
     ensure!(op_known, EINVAL, "op {}: unknown (1 to {})", p.op, uapi::OP_COUNT);
     let name = account::op_name(p.op.into());

@@ -55,7 +55,18 @@ rejection!(causal_flag_on_a_non_attention_op, EINVAL, |p, ro| p.flags =
     uapi::PRIM_CAUSAL);
 rejection!(pad_set, EINVAL, |p, ro| p.pad = 1);
 rejection!(pad2_set, EINVAL, |p, ro| p.pad2 = 1);
-rejection!(reserved_set, EINVAL, |p, ro| p.reserved[1] = 1);
+rejection!(pad3_set, EINVAL, |p, ro| p.pad3 = 1);
+rejection!(n_deps_above_max, EINVAL, |p, ro| {
+    p.n_deps = uapi::MAX_DEPS + 1;
+    p.deps = 0x1000;
+});
+rejection!(n_deps_without_a_list, EINVAL, |p, ro| p.n_deps = 1);
+rejection!(dependency_list_without_a_count, EINVAL, |p, ro| p.deps =
+    0x1000);
+rejection!(dependency_list_unreadable, EFAULT, |p, ro| {
+    p.n_deps = 1;
+    p.deps = 8;
+});
 rejection!(unused_param_set, EINVAL, |p, ro| p.params[0] = 1);
 rejection!(too_few_inputs, EINVAL, |p, ro| p.n_inputs = 1);
 rejection!(too_many_inputs, EINVAL, |p, ro| p.n_inputs = 3);

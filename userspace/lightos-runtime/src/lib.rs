@@ -13,6 +13,7 @@ pub mod pagemap;
 mod primitive;
 mod query;
 mod queue;
+mod rings;
 pub mod spike;
 mod sys;
 pub mod thermal;
@@ -33,3 +34,4 @@ pub use query::{
     Stats,
 };
 pub use queue::{deadline_ns, monotonic_ns, Completion, Queue, Submitted};
+pub use rings::{Batch, Cqe, Dep, Entered, Rings};

@@ -116,6 +116,8 @@ pub enum JobStatus {
     DeviceLost,
     /// The device misbehaved and was reset.
     DeviceError,
+    /// A job it depended on did not end OK: it did not run.
+    DependencyFailed,
     /// Still running (completion page only).
     Pending,
     /// Too old: it left the completion ring.
@@ -133,6 +135,7 @@ impl JobStatus {
             uapi::STATUS_THERMAL_ABORT => JobStatus::ThermalAbort,
             uapi::STATUS_DEVICE_LOST => JobStatus::DeviceLost,
             uapi::STATUS_DEVICE_ERROR => JobStatus::DeviceError,
+            uapi::STATUS_DEPENDENCY_FAILED => JobStatus::DependencyFailed,
             uapi::STATUS_PENDING => JobStatus::Pending,
             _ => JobStatus::Unknown,
         }
@@ -148,6 +151,7 @@ impl JobStatus {
             JobStatus::ThermalAbort => uapi::STATUS_THERMAL_ABORT,
             JobStatus::DeviceLost => uapi::STATUS_DEVICE_LOST,
             JobStatus::DeviceError => uapi::STATUS_DEVICE_ERROR,
+            JobStatus::DependencyFailed => uapi::STATUS_DEPENDENCY_FAILED,
             JobStatus::Pending => uapi::STATUS_PENDING,
             JobStatus::Unknown => uapi::STATUS_UNKNOWN,
         }

@@ -108,6 +108,9 @@ pub enum BackendKind {
     Executor,
     /// A device driven by a kernel driver (the photonic NPU).
     Device,
+    /// The null device (`null0`, module parameter `null_backend=1`): completes every primitive at
+    /// once without computing anything, to measure the framework alone.
+    Null,
     /// A kind this runtime does not know (a newer module).
     Other(u32),
 }
@@ -143,6 +146,7 @@ impl From<&uapi::BackendInfo> for BackendInfo {
             kind: match b.kind {
                 uapi::BACKEND_KIND_EXECUTOR => BackendKind::Executor,
                 uapi::BACKEND_KIND_DEVICE => BackendKind::Device,
+                uapi::BACKEND_KIND_NULL => BackendKind::Null,
                 other => BackendKind::Other(other),
             },
             ops: b.ops,

@@ -85,6 +85,11 @@ impl Queue {
         self.id
     }
 
+    /// The context's file.
+    pub(crate) fn fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
     /// Submits `prims` (all or nothing). A rejection names the primitive at fault.
     pub fn submit(&self, prims: &[Primitive]) -> Result<Submitted> {
         let mut req = uapi::Submit {

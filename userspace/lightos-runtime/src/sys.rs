@@ -40,6 +40,13 @@ nix::ioctl_readwrite!(
     uapi::QueueDestroy
 );
 nix::ioctl_readwrite!(submit, uapi::IOC_MAGIC, uapi::IOC_NR_SUBMIT, uapi::Submit);
+nix::ioctl_readwrite!(
+    ring_setup,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_RING_SETUP,
+    uapi::RingSetup
+);
+nix::ioctl_readwrite!(enter, uapi::IOC_MAGIC, uapi::IOC_NR_ENTER, uapi::Enter);
 nix::ioctl_readwrite!(wait, uapi::IOC_MAGIC, uapi::IOC_NR_WAIT, uapi::Wait);
 nix::ioctl_readwrite!(
     executor_register,
@@ -154,6 +161,8 @@ fn ioctl_nr(op: &str) -> Option<u32> {
         "SPIKE_QUEUE_EXPORT" => uapi::IOC_NR_SPIKE_QUEUE_EXPORT,
         "SPIKE_QUEUE_IMPORT" => uapi::IOC_NR_SPIKE_QUEUE_IMPORT,
         "POWER_SET" => uapi::IOC_NR_POWER_SET,
+        "RING_SETUP" => uapi::IOC_NR_RING_SETUP,
+        "ENTER" => uapi::IOC_NR_ENTER,
         _ => return None,
     })
 }

@@ -124,7 +124,7 @@ fn generated_checks() -> String {
         "lightos_primitive",
         [
             op, dtype, out_dtype, n_inputs, rounding, pad, flags, pad2, user_data, seed, params,
-            operands, reserved
+            operands, deps, n_deps, pad3
         ]
     );
     check_struct!(
@@ -472,6 +472,47 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_REASON_LEN", uapi::REASON_LEN);
     check_const!(c, "LIGHTOS_QUERY_QUOTA", uapi::QUERY_QUOTA);
     check_const!(c, "LIGHTOS_CAP_QUOTAS", uapi::CAP_QUOTAS);
+    check_const!(c, "LIGHTOS_CAP_RINGS", uapi::CAP_RINGS);
+    check_const!(c, "LIGHTOS_CAP_DEPENDENCIES", uapi::CAP_DEPENDENCIES);
+    check_const!(c, "LIGHTOS_STATUS_DEPENDENCY_FAILED", uapi::STATUS_DEPENDENCY_FAILED);
+    check_const!(c, "LIGHTOS_BACKEND_KIND_NULL", uapi::BACKEND_KIND_NULL);
+    check_const!(c, "LIGHTOS_MAX_DEPS", uapi::MAX_DEPS);
+    check_const!(c, "LIGHTOS_DEP_RELATIVE", uapi::DEP_RELATIVE);
+    check_const!(c, "LIGHTOS_DEP_FLAGS_ALL", uapi::DEP_FLAGS_ALL);
+    check_const!(c, "LIGHTOS_RING_MAX_SQ_ENTRIES", uapi::RING_MAX_SQ_ENTRIES);
+    check_const!(c, "LIGHTOS_RING_MAX_CQ_ENTRIES", uapi::RING_MAX_CQ_ENTRIES);
+    check_const!(c, "LIGHTOS_MMAP_RINGS", uapi::MMAP_RINGS);
+    check_const!(c, "LIGHTOS_RING_SQES_OFFSET", uapi::RING_SQES_OFFSET);
+    check_const!(c, "LIGHTOS_ENTER_GETEVENTS", uapi::ENTER_GETEVENTS);
+    check_const!(c, "LIGHTOS_ENTER_FLAGS_ALL", uapi::ENTER_FLAGS_ALL);
+    check_const!(c, "LIGHTOS_IOC_RING_SETUP", uapi::IOC_RING_SETUP);
+    check_const!(c, "LIGHTOS_IOC_ENTER", uapi::IOC_ENTER);
+    check_struct!(c, uapi::Dependency, "lightos_dependency", [queue_id, flags, seq]);
+    check_struct!(
+        c,
+        uapi::RingSetup,
+        "lightos_ring_setup",
+        [queue_id, flags, sq_entries, cq_entries, mmap_offset, mmap_size, sqes_offset, cqes_offset, reserved]
+    );
+    check_struct!(
+        c,
+        uapi::RingHeader,
+        "lightos_ring_header",
+        [
+            sq_head, sq_tail, sq_mask, sq_entries, cq_head, cq_tail, cq_mask, cq_entries, cq_overflow,
+            sq_rejected, reserved
+        ]
+    );
+    check_struct!(c, uapi::Cqe, "lightos_cqe", [user_data, seq, status, flags, device_ns]);
+    check_struct!(
+        c,
+        uapi::Enter,
+        "lightos_enter",
+        [
+            queue_id, flags, to_submit, min_complete, timeout_ns, submitted, error_index, first_seq,
+            completions, pad, reserved
+        ]
+    );
     check_struct!(
         c,
         uapi::QueryQuota,

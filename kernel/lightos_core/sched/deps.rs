@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Dependencies between jobs, resolved in the kernel (DRM's scheduler waits on fences the same
+//! way): a primitive names jobs it waits for ([`uapi::Dependency`]); its job is admitted at once
+//! but dispatched to its backend only when every one of them ended OK, and ends
+//! `DEPENDENCY_FAILED` without running when one ended otherwise.
+//!
+//! Submission resolves each dependency before anything is admitted ([`resolve`]): a sequence number
+//! already handed out on a queue of the same context (its fence, or its status when it already
+//! ended and is still known), or, with `DEP_RELATIVE`, an earlier primitive of the same call. A
+//! dependency can only name something submitted before the primitive, so no cycle can be written;
+//! naming the primitive itself or a later one is refused as one.
+//!
+//! A job with dependencies counts them down ([`Job::dependency_ended`]); the submission holds one
+//! extra count until it registered them all, so a job is never dispatched half-registered. Each
+//! fence keeps the jobs waiting for it ([`Dependents`]). When a fence with dependents ends (on any
+//! path: completion, timeout, abort, device loss, often under its timeline's lock) it is queued
+//! here ([`fence_ended`]), and the queue is drained ([`drain`]) by whichever thread next calls it
+//! with no lock held. Draining dispatches or fails the waiting jobs; a job failed there ends its
+//! own fence, whose dependents join the same queue, so failure propagates along a chain of any
+//! length iteratively, never by recursion, and one drainer runs at a time.
+//!
+//! Memory: each fence's list of dependents grows at submission; its room in the release queue is
+//! reserved when it gets its first dependent, so queueing a fence that ends allocates nothing.
+//!
+//! Lock order: a timeline's lock → a fence's dependents lock → the release queue's lock; the
+//! drainer holds none of them while it dispatches.
+
+use crate::{
+    context::Context,
+    reason::{ensure, reject, Rejection},
+    sched::{job::Job, timeline::Fence},
+    uapi,
+};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, Mutex,
+    },
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// The jobs waiting for one fence, and how it ended.
+pub(crate) struct Dependents {
+    /// The fence's end status, once it ended.
+    ended: Option<u32>,
+    /// Jobs waiting for it (each counted once per dependency on it).
+    jobs: KVec<Arc<Job>>,
+    /// It holds a reserved place in the release queue.
+    slot: bool,
+}
+
+/// The lock around a fence's [`Dependents`].
+pub(crate) type DependentsLock = Mutex<Dependents>;
+
+/// An empty list of dependents, for a new fence.
+pub(crate) fn new_dependents() -> impl PinInit<DependentsLock> {
+    new_mutex!(Dependents { ended: None, jobs: KVec::new(), slot: false }, "lightos_fence_deps")
+}
+
+/// The release queue: fences that ended with dependents, waiting for a drainer.
+struct ReleaseQueue {
+    fences: KVec<Arc<Fence>>,
+    /// Places promised to fences with dependents and not used yet.
+    reserved: usize,
+    /// A thread is draining.
+    draining: bool,
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: initialised by `init` in module init, before `/dev/lightos` is registered.
+    unsafe(uninit) static RELEASE: Mutex<ReleaseQueue> =
+        ReleaseQueue { fences: KVec::new(), reserved: 0, draining: false };
+}
+
+/// Fences queued for release (read without the lock, so that [`drain`] costs one atomic load when
+/// there is nothing to do).
+static QUEUED: Atomic<u32> = Atomic::new(0);
+
+/// Initialises the release queue; called once from module init.
+pub(crate) fn init() {
+    // SAFETY: called exactly once, from module init, before any other use of `RELEASE`.
+    unsafe { RELEASE.init() };
+}
+
+/// Frees the release queue's storage; called from module exit, when no file (so no fence) is left.
+pub(crate) fn release() {
+    let old = core::mem::take(&mut RELEASE.lock().fences);
+    drop(old);
+}
+
+/// One dependency of a primitive, resolved at submission (before admission).
+pub(crate) enum Resolved {
+    /// A job in flight: wait for its fence.
+    Wait(Arc<Fence>),
+    /// A job that already ended with this status.
+    Ended(u32),
+    /// The primitive this many places earlier in the same call (its fence exists after admission).
+    InBatch(usize),
+}
+
+/// Reads and resolves the dependencies of primitive `index` of a call (`ENOENT`: an unknown queue;
+/// `EINVAL`: bad flags or padding, a count over [`uapi::MAX_DEPS`], a sequence number not handed out
+/// yet or too old for its status to be known, a relative dependency that is not earlier in the
+/// call; `EFAULT`).
+pub(crate) fn resolve(ctx: &Context, p: &uapi::Primitive, index: usize) -> Result<KVec<Resolved>, Rejection> {
+    let n = p.n_deps as usize;
+    let mut out = KVec::with_capacity(n, GFP_KERNEL)?;
+    if n == 0 {
+        return Ok(out);
+    }
+    let ptr = usize::try_from(p.deps).map_err(|_| EFAULT)?;
+    let mut reader = UserSlice::new(UserPtr::from_addr(ptr), n * size_of::<uapi::Dependency>()).reader();
+    for d in 0..n {
+        let dep: uapi::Dependency = reader.read()?;
+        let unknown = dep.flags & !uapi::DEP_FLAGS_ALL;
+        ensure!(unknown == 0, EINVAL, "deps[{d}].flags: unknown flag bit {}", unknown.trailing_zeros());
+        let resolved = if dep.flags & uapi::DEP_RELATIVE != 0 {
+            ensure!(dep.queue_id == 0, EINVAL, "deps[{d}]: queue_id must be 0 with DEP_RELATIVE");
+            ensure!(
+                dep.seq != 0 && dep.seq <= index as u64,
+                EINVAL,
+                "deps[{d}]: {} back from primitive {index} is {}: a dependency must be an earlier \
+                 primitive (a cycle otherwise)",
+                dep.seq,
+                if dep.seq == 0 { "itself" } else { "before the call" }
+            );
+            Resolved::InBatch(dep.seq as usize)
+        } else {
+            let queue = ctx.queue(dep.queue_id)?;
+            let (seq, qid) = (dep.seq, dep.queue_id);
+            match queue.timeline().dependency(seq) {
+                Ok(r) => r,
+                Err(e) if e == EINVAL && seq == 0 => {
+                    return Err(reject!(EINVAL, "deps[{d}]: seq 0 (sequence numbers start at 1)"));
+                }
+                Err(e) if e == EINVAL => {
+                    return Err(reject!(
+                        EINVAL,
+                        "deps[{d}]: seq {seq} not submitted to queue {qid} yet (a dependency on a \
+                         later job could form a cycle)"
+                    ));
+                }
+                Err(e) if e == ENOENT => {
+                    return Err(reject!(
+                        EINVAL,
+                        "deps[{d}]: seq {seq} of queue {qid} ended too long ago for its status to be known"
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        out.push(resolved, GFP_KERNEL)?;
+    }
+    Ok(out)
+}
+
+/// Makes `job` wait for `fence`: counted down when the fence ends (at once if it already has).
+/// The job's count must include this dependency; called at submission, with no lock held.
+pub(crate) fn wait_for(fence: &Fence, job: &Arc<Job>) -> Result {
+    // A place in the release queue first (it may allocate): given back if this fence has one.
+    reserve_slot()?;
+    let mut deps = fence.dependents().lock();
+    if let Some(status) = deps.ended {
+        drop(deps);
+        unreserve_slot();
+        job.dependency_ended(status);
+        return Ok(());
+    }
+    if let Err(e) = deps.jobs.push(job.clone(), GFP_KERNEL) {
+        drop(deps);
+        unreserve_slot();
+        return Err(e.into());
+    }
+    let had_slot = core::mem::replace(&mut deps.slot, true);
+    drop(deps);
+    if had_slot {
+        unreserve_slot();
+    }
+    Ok(())
+}
+
+fn reserve_slot() -> Result {
+    let mut q = RELEASE.lock();
+    let want = q.reserved.checked_add(1).ok_or(ENOMEM)?;
+    q.fences.reserve(want, GFP_KERNEL)?;
+    q.reserved = want;
+    Ok(())
+}
+
+fn unreserve_slot() {
+    let mut q = RELEASE.lock();
+    q.reserved = q.reserved.saturating_sub(1);
+}
+
+/// `fence` ended with `status`: its dependents are queued for the next [`drain`]. Allocates
+/// nothing and may be called under its timeline's lock.
+pub(crate) fn fence_ended(fence: &Arc<Fence>, status: u32) {
+    let mut deps = fence.dependents().lock();
+    deps.ended = Some(status);
+    let slot = core::mem::replace(&mut deps.slot, false);
+    drop(deps);
+    if !slot {
+        return;
+    }
+    let mut q = RELEASE.lock();
+    q.reserved = q.reserved.saturating_sub(1);
+    // Room was reserved when the fence got its first dependent.
+    if q.fences.push_within_capacity(fence.clone()).is_ok() {
+        QUEUED.add(1, Relaxed);
+    }
+}
+
+/// Dispatches or fails the jobs of every fence queued by [`fence_ended`]. Called with no lock held;
+/// returns at once when another thread is draining (it will see what was queued).
+pub(crate) fn drain() {
+    if QUEUED.load(Relaxed) == 0 {
+        return;
+    }
+    let mut q = RELEASE.lock();
+    if q.draining {
+        return;
+    }
+    q.draining = true;
+    while let Some(fence) = q.fences.pop() {
+        QUEUED.fetch_sub(1, Relaxed);
+        drop(q);
+        let (status, jobs) = {
+            let mut deps = fence.dependents().lock();
+            (deps.ended.unwrap_or(uapi::STATUS_ABORTED), core::mem::take(&mut deps.jobs))
+        };
+        for job in jobs.iter() {
+            job.dependency_ended(status);
+        }
+        drop(jobs);
+        q = RELEASE.lock();
+    }
+    q.draining = false;
+}
