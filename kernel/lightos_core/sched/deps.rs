@@ -114,7 +114,9 @@ pub(crate) fn resolve(ctx: &Context, p: &uapi::Primitive, index: usize) -> Resul
     let ptr = usize::try_from(p.deps).map_err(|_| EFAULT)?;
     let mut reader = UserSlice::new(UserPtr::from_addr(ptr), n * size_of::<uapi::Dependency>()).reader();
     for d in 0..n {
-        let dep: uapi::Dependency = reader.read()?;
+        let dep: uapi::Dependency = reader
+            .read()
+            .map_err(|_| reject!(EFAULT, "deps: {n} entries at {:#x} are not readable", p.deps))?;
         let unknown = dep.flags & !uapi::DEP_FLAGS_ALL;
         ensure!(unknown == 0, EINVAL, "deps[{d}].flags: unknown flag bit {}", unknown.trailing_zeros());
         let resolved = if dep.flags & uapi::DEP_RELATIVE != 0 {

@@ -22,13 +22,16 @@ fn null0(dev: &Context) -> u32 {
         .iter()
         .find(|b| b.name == "null0")
         .map(|b| b.id)
-        .expect("null0 is not registered: load lightos_core with null_backend=1 (run-suite.sh does)")
+        .expect(
+            "null0 is not registered: load lightos_core with null_backend=1 (run-suite.sh does)",
+        )
 }
 
 /// A context whose every primitive goes to null0, a queue and a valid ADD (with its buffers).
 fn on_null0() -> (Context, Queue, Primitive, impl Drop) {
     let dev = Context::open().unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, null0(&dev)).unwrap();
+    dev.add_route(None, None, 0..=u64::MAX, null0(&dev))
+        .unwrap();
     let (q, p, buffers) = mutated_add(&dev, |_, _| {});
     (dev, q, p, Guard(buffers))
 }
@@ -54,13 +57,21 @@ fn assert_nothing_in_flight(dev: &Context) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    panic!("jobs still in flight: {}", dev.stats().unwrap().jobs_in_flight);
+    panic!(
+        "jobs still in flight: {}",
+        dev.stats().unwrap().jobs_in_flight
+    );
 }
 
 #[test]
 fn null0_is_listed_and_never_chosen_by_default() {
     let dev = Context::open().unwrap();
-    let null = dev.backends().unwrap().into_iter().find(|b| b.name == "null0").unwrap();
+    let null = dev
+        .backends()
+        .unwrap()
+        .into_iter()
+        .find(|b| b.name == "null0")
+        .unwrap();
     assert_eq!(null.kind, lightos_runtime::BackendKind::Null);
     // No rule names it: an ADD finds no backend (this suite registers no executor).
     let (q, p, _b) = mutated_add(&dev, |_, _| {});
@@ -142,7 +153,9 @@ fn a_full_completion_ring_counts_overflows_and_loses_no_status() {
     assert_eq!(done.status, JobStatus::Ok);
     assert_eq!(q.status(last), JobStatus::Ok);
     // The first four are the ones kept.
-    let kept: Vec<u64> = std::iter::from_fn(|| rings.reap()).map(|c| c.user_data).collect();
+    let kept: Vec<u64> = std::iter::from_fn(|| rings.reap())
+        .map(|c| c.user_data)
+        .collect();
     assert_eq!(kept, vec![0, 1, 2, 3]);
     assert_nothing_in_flight(&dev);
 }
@@ -163,7 +176,12 @@ fn garbage_ring_indices_are_refused_or_clamped() {
     sq_tail.store(1000, std::sync::atomic::Ordering::Release);
     let err = rings.enter(1, 0, 0).unwrap_err();
     assert_eq!(err.errno(), Some(Errno::EINVAL));
-    assert!(err.reason().unwrap().contains("more than the ring's entries ahead"), "{err}");
+    assert!(
+        err.reason()
+            .unwrap()
+            .contains("more than the ring's entries ahead"),
+        "{err}"
+    );
     // More entries asked for than the tail publishes.
     sq_tail.store(2, std::sync::atomic::Ordering::Release);
     let err = rings.enter(3, 0, 0).unwrap_err();
@@ -171,13 +189,31 @@ fn garbage_ring_indices_are_refused_or_clamped() {
     // The kernel's own sq_head did not move: the two published (zeroed) entries are invalid
     // primitives, rejected whole and consumed.
     let err = rings.enter(2, 0, 0).unwrap_err();
-    assert!(matches!(err, Error::Submit { index: 0, errno: Errno::EINVAL, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Submit {
+                index: 0,
+                errno: Errno::EINVAL,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(rings.rejected(), 2);
     // A queue gets rings once.
-    assert_eq!(q.setup_rings(8, 8).unwrap_err().errno(), Some(Errno::EEXIST));
+    assert_eq!(
+        q.setup_rings(8, 8).unwrap_err().errno(),
+        Some(Errno::EEXIST)
+    );
     // The queue still runs jobs through SUBMIT.
     let s = q.submit(&[p]).unwrap();
-    assert_eq!(q.wait(s.last_seq, Some(Duration::from_secs(2))).unwrap().status, JobStatus::Ok);
+    assert_eq!(
+        q.wait(s.last_seq, Some(Duration::from_secs(2)))
+            .unwrap()
+            .status,
+        JobStatus::Ok
+    );
     assert_nothing_in_flight(&dev);
 }
 
@@ -197,7 +233,8 @@ fn completion_overflow_is_counted_when_cq_head_is_garbage() {
 fn enter_waits_for_an_executor_and_reports_device_time() {
     let exec = ExecutorThread::cpu("ring0");
     let dev = Context::open().unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, exec.backend_id).unwrap();
+    dev.add_route(None, None, 0..=u64::MAX, exec.backend_id)
+        .unwrap();
     let (q, p, [b, _ro]) = mutated_add(&dev, |_, _| {});
     {
         let mut m = b.map().unwrap();
@@ -210,9 +247,15 @@ fn enter_waits_for_an_executor_and_reports_device_time() {
     assert_eq!(entered.completions, 1);
     let cqe = rings.reap().unwrap();
     assert_eq!((cqe.status, cqe.user_data), (JobStatus::Ok, 5));
-    assert!(cqe.device_ns > 0, "an executed job reports its time on the device");
+    assert!(
+        cqe.device_ns > 0,
+        "an executed job reports its time on the device"
+    );
     let m = b.map().unwrap();
-    assert_eq!(lightos_vm_tests::get_f32(&m[32..], 4), vec![11.0, 22.0, 33.0, 44.0]);
+    assert_eq!(
+        lightos_vm_tests::get_f32(&m[32..], 4),
+        vec![11.0, 22.0, 33.0, 44.0]
+    );
     assert_nothing_in_flight(&dev);
 }
 
@@ -220,7 +263,9 @@ fn enter_waits_for_an_executor_and_reports_device_time() {
 fn enter_wait_times_out() {
     let (_dev, q, _p, _g) = on_null0();
     let rings = q.setup_rings(4, 4).unwrap();
-    let err = rings.enter(0, 1, deadline_ns(Some(Duration::from_millis(20)))).unwrap_err();
+    let err = rings
+        .enter(0, 1, deadline_ns(Some(Duration::from_millis(20))))
+        .unwrap_err();
     assert_eq!(err.errno(), Some(Errno::ETIMEDOUT));
 }
 
@@ -238,20 +283,98 @@ fn setup_errno(dev: &Context, mut req: uapi::RingSetup) -> i32 {
 fn ring_setup_rejections() {
     let dev = Context::open().unwrap();
     let q = dev.create_queue(0, Duration::ZERO).unwrap();
-    let ok = uapi::RingSetup { queue_id: q.id(), sq_entries: 4, cq_entries: 8, ..Default::default() };
+    let ok = uapi::RingSetup {
+        queue_id: q.id(),
+        sq_entries: 4,
+        cq_entries: 8,
+        ..Default::default()
+    };
     let einval = Errno::EINVAL as i32;
-    assert_eq!(setup_errno(&dev, uapi::RingSetup { flags: 1, ..ok }), einval);
-    assert_eq!(setup_errno(&dev, uapi::RingSetup { reserved: [0, 1], ..ok }), einval);
-    assert_eq!(setup_errno(&dev, uapi::RingSetup { mmap_offset: 1, ..ok }), einval);
-    assert_eq!(setup_errno(&dev, uapi::RingSetup { sq_entries: 3, ..ok }), einval);
-    assert_eq!(setup_errno(&dev, uapi::RingSetup { sq_entries: 0, ..ok }), einval);
-    assert_eq!(setup_errno(&dev, uapi::RingSetup { cq_entries: 2, ..ok }), einval);
     assert_eq!(
-        setup_errno(&dev, uapi::RingSetup { sq_entries: 2 * uapi::RING_MAX_SQ_ENTRIES, cq_entries: 4096, ..ok }),
+        setup_errno(&dev, uapi::RingSetup { flags: 1, ..ok }),
         einval
     );
-    assert_eq!(setup_errno(&dev, uapi::RingSetup { cq_entries: 2 * uapi::RING_MAX_CQ_ENTRIES, ..ok }), einval);
-    assert_eq!(setup_errno(&dev, uapi::RingSetup { queue_id: 999, ..ok }), Errno::ENOENT as i32);
+    assert_eq!(
+        setup_errno(
+            &dev,
+            uapi::RingSetup {
+                reserved: [0, 1],
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        setup_errno(
+            &dev,
+            uapi::RingSetup {
+                mmap_offset: 1,
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        setup_errno(
+            &dev,
+            uapi::RingSetup {
+                sq_entries: 3,
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        setup_errno(
+            &dev,
+            uapi::RingSetup {
+                sq_entries: 0,
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        setup_errno(
+            &dev,
+            uapi::RingSetup {
+                cq_entries: 2,
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        setup_errno(
+            &dev,
+            uapi::RingSetup {
+                sq_entries: 2 * uapi::RING_MAX_SQ_ENTRIES,
+                cq_entries: 4096,
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        setup_errno(
+            &dev,
+            uapi::RingSetup {
+                cq_entries: 2 * uapi::RING_MAX_CQ_ENTRIES,
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        setup_errno(
+            &dev,
+            uapi::RingSetup {
+                queue_id: 999,
+                ..ok
+            }
+        ),
+        Errno::ENOENT as i32
+    );
     let _rings = q.setup_rings(4, 8).unwrap();
     assert_eq!(setup_errno(&dev, ok), Errno::EEXIST as i32);
 }
@@ -262,21 +385,109 @@ fn enter_rejections() {
     let bare = dev.create_queue(0, Duration::ZERO).unwrap();
     let q = dev.create_queue(0, Duration::ZERO).unwrap();
     let _rings = q.setup_rings(4, 8).unwrap();
-    let ok = uapi::Enter { queue_id: q.id(), ..Default::default() };
+    let ok = uapi::Enter {
+        queue_id: q.id(),
+        ..Default::default()
+    };
     let einval = Errno::EINVAL as i32;
-    assert_eq!(enter_errno(&dev, uapi::Enter { queue_id: bare.id(), ..ok }), einval);
-    assert_eq!(enter_errno(&dev, uapi::Enter { queue_id: 999, ..ok }), Errno::ENOENT as i32);
-    assert_eq!(enter_errno(&dev, uapi::Enter { flags: 1 << 5, ..ok }), einval);
+    assert_eq!(
+        enter_errno(
+            &dev,
+            uapi::Enter {
+                queue_id: bare.id(),
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        enter_errno(
+            &dev,
+            uapi::Enter {
+                queue_id: 999,
+                ..ok
+            }
+        ),
+        Errno::ENOENT as i32
+    );
+    assert_eq!(
+        enter_errno(
+            &dev,
+            uapi::Enter {
+                flags: 1 << 5,
+                ..ok
+            }
+        ),
+        einval
+    );
     assert_eq!(enter_errno(&dev, uapi::Enter { pad: 1, ..ok }), einval);
-    assert_eq!(enter_errno(&dev, uapi::Enter { reserved: [1, 0], ..ok }), einval);
-    assert_eq!(enter_errno(&dev, uapi::Enter { submitted: 1, ..ok }), einval);
-    assert_eq!(enter_errno(&dev, uapi::Enter { first_seq: 1, ..ok }), einval);
-    assert_eq!(enter_errno(&dev, uapi::Enter { min_complete: 1, ..ok }), einval);
-    let wait = uapi::Enter { flags: uapi::ENTER_GETEVENTS, ..ok };
-    assert_eq!(enter_errno(&dev, uapi::Enter { min_complete: 0, ..wait }), einval);
-    assert_eq!(enter_errno(&dev, uapi::Enter { min_complete: 9, ..wait }), einval);
-    assert_eq!(enter_errno(&dev, uapi::Enter { to_submit: uapi::MAX_SUBMIT + 1, ..ok }), einval);
-    assert_eq!(enter_errno(&dev, uapi::Enter { to_submit: 1, ..ok }), einval, "an empty ring");
+    assert_eq!(
+        enter_errno(
+            &dev,
+            uapi::Enter {
+                reserved: [1, 0],
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        enter_errno(&dev, uapi::Enter { submitted: 1, ..ok }),
+        einval
+    );
+    assert_eq!(
+        enter_errno(&dev, uapi::Enter { first_seq: 1, ..ok }),
+        einval
+    );
+    assert_eq!(
+        enter_errno(
+            &dev,
+            uapi::Enter {
+                min_complete: 1,
+                ..ok
+            }
+        ),
+        einval
+    );
+    let wait = uapi::Enter {
+        flags: uapi::ENTER_GETEVENTS,
+        ..ok
+    };
+    assert_eq!(
+        enter_errno(
+            &dev,
+            uapi::Enter {
+                min_complete: 0,
+                ..wait
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        enter_errno(
+            &dev,
+            uapi::Enter {
+                min_complete: 9,
+                ..wait
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        enter_errno(
+            &dev,
+            uapi::Enter {
+                to_submit: uapi::MAX_SUBMIT + 1,
+                ..ok
+            }
+        ),
+        einval
+    );
+    assert_eq!(
+        enter_errno(&dev, uapi::Enter { to_submit: 1, ..ok }),
+        einval,
+        "an empty ring"
+    );
 }
 
 #[test]
@@ -294,13 +505,27 @@ fn ring_mapping_rules() {
         map(&file, len, prot, flags, cookie).map(|p| unmap(p, len))
     };
     assert_eq!(try_map(len, rw, libc::MAP_SHARED, cookie), Ok(()));
-    assert_eq!(try_map(len - 4096, rw, libc::MAP_SHARED, cookie), Err(libc::EINVAL));
-    assert_eq!(try_map(len, rw, libc::MAP_PRIVATE, cookie), Err(libc::EINVAL), "private");
-    assert_eq!(try_map(len, rw | libc::PROT_EXEC, libc::MAP_SHARED, cookie), Err(libc::EACCES), "exec");
+    assert_eq!(
+        try_map(len - 4096, rw, libc::MAP_SHARED, cookie),
+        Err(libc::EINVAL)
+    );
+    assert_eq!(
+        try_map(len, rw, libc::MAP_PRIVATE, cookie),
+        Err(libc::EINVAL),
+        "private"
+    );
+    assert_eq!(
+        try_map(len, rw | libc::PROT_EXEC, libc::MAP_SHARED, cookie),
+        Err(libc::EACCES),
+        "exec"
+    );
     // A queue without rings has nothing to map.
     let bare = dev.create_queue(0, Duration::ZERO).unwrap();
     let bare_cookie = (u64::from(bare.id()) << uapi::MMAP_HANDLE_SHIFT) | uapi::MMAP_RINGS;
-    assert_eq!(try_map(4096, rw, libc::MAP_SHARED, bare_cookie), Err(libc::EINVAL));
+    assert_eq!(
+        try_map(4096, rw, libc::MAP_SHARED, bare_cookie),
+        Err(libc::EINVAL)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,7 +545,8 @@ fn a_dependent_job_starts_only_after_its_dependency_ended_ok() {
     let dev = Context::open().unwrap();
     let null = null0(&dev);
     // ADDs to the manual executor, MULs to null0.
-    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id()).unwrap();
+    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id())
+        .unwrap();
     dev.add_route(None, None, 0..=u64::MAX, null).unwrap();
     let (q, add, _b) = mutated_add(&dev, |_, _| {});
     let mut mul = add;
@@ -332,9 +558,16 @@ fn a_dependent_job_starts_only_after_its_dependency_ended_ok() {
     std::thread::sleep(Duration::from_millis(50));
     // null0 would have completed the MUL at once: it waits for the ADD.
     assert_eq!(q.status(s.last_seq), JobStatus::Pending);
-    let job = exec.fetch(Some(Duration::from_secs(2))).unwrap().expect("the ADD");
+    let job = exec
+        .fetch(Some(Duration::from_secs(2)))
+        .unwrap()
+        .expect("the ADD");
     assert_eq!(job.prim.abi().op, uapi::OP_ADD);
-    assert_eq!((job.prim.abi().deps, job.prim.abi().n_deps), (0, 0), "no dependency list leaks to executors");
+    assert_eq!(
+        (job.prim.abi().deps, job.prim.abi().n_deps),
+        (0, 0),
+        "no dependency list leaks to executors"
+    );
     exec.complete(job.job_id, JobStatus::Ok).unwrap();
     let done = q.wait(s.last_seq, Some(Duration::from_secs(2))).unwrap();
     assert_eq!(done.status, JobStatus::Ok);
@@ -345,9 +578,17 @@ fn a_dependent_job_starts_only_after_its_dependency_ended_ok() {
 fn a_failed_dependency_fails_the_chain_without_running_it() {
     let (ectx, exec) = manual_executor("dep1");
     let dev = Context::open().unwrap();
-    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id()).unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, null0(&dev)).unwrap();
-    let null_before = dev.backends().unwrap().into_iter().find(|b| b.name == "null0").unwrap().stats;
+    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id())
+        .unwrap();
+    dev.add_route(None, None, 0..=u64::MAX, null0(&dev))
+        .unwrap();
+    let null_before = dev
+        .backends()
+        .unwrap()
+        .into_iter()
+        .find(|b| b.name == "null0")
+        .unwrap()
+        .stats;
     let (q, add, _b) = mutated_add(&dev, |_, _| {});
     let mut mul = add;
     mul.abi_mut().op = uapi::OP_MUL;
@@ -367,22 +608,57 @@ fn a_failed_dependency_fails_the_chain_without_running_it() {
         assert_eq!(q.status(seq), JobStatus::DependencyFailed, "seq {seq}");
     }
     // None of the MULs ran on null0: its completed-OK count did not move.
-    let null_after = dev.backends().unwrap().into_iter().find(|b| b.name == "null0").unwrap().stats;
-    assert_eq!(null_after.count - null_after.errors, null_before.count - null_before.errors);
+    let null_after = dev
+        .backends()
+        .unwrap()
+        .into_iter()
+        .find(|b| b.name == "null0")
+        .unwrap()
+        .stats;
+    assert_eq!(
+        null_after.count - null_after.errors,
+        null_before.count - null_before.errors
+    );
     // A dependency on a job that already failed fails at once.
     let mut later = Batch::new();
-    later.push_after(mul, &[Dep::Job { queue: q.id(), seq: s.first_seq }]).unwrap();
+    later
+        .push_after(
+            mul,
+            &[Dep::Job {
+                queue: q.id(),
+                seq: s.first_seq,
+            }],
+        )
+        .unwrap();
     let s2 = q.submit_batch(&mut later).unwrap();
-    assert_eq!(q.wait(s2.last_seq, Some(Duration::from_secs(2))).unwrap().status, JobStatus::DependencyFailed);
+    assert_eq!(
+        q.wait(s2.last_seq, Some(Duration::from_secs(2)))
+            .unwrap()
+            .status,
+        JobStatus::DependencyFailed
+    );
     // ... and on one that ended OK runs.
     let mut ok = Batch::new();
     ok.push(mul);
     let s3 = q.submit_batch(&mut ok).unwrap();
     q.wait(s3.last_seq, Some(Duration::from_secs(2))).unwrap();
     let mut after_ok = Batch::new();
-    after_ok.push_after(mul, &[Dep::Job { queue: q.id(), seq: s3.last_seq }]).unwrap();
+    after_ok
+        .push_after(
+            mul,
+            &[Dep::Job {
+                queue: q.id(),
+                seq: s3.last_seq,
+            }],
+        )
+        .unwrap();
     let s4 = q.submit_batch(&mut after_ok).unwrap();
-    assert_eq!(q.wait(s4.last_seq, Some(Duration::from_secs(2))).unwrap().status, JobStatus::Ok);
+    assert_eq!(
+        q.wait(s4.last_seq, Some(Duration::from_secs(2)))
+            .unwrap()
+            .status,
+        JobStatus::Ok
+    );
     drop(exec);
     drop(ectx);
     assert_nothing_in_flight(&dev);
@@ -392,23 +668,40 @@ fn a_failed_dependency_fails_the_chain_without_running_it() {
 fn an_executor_that_dies_fails_its_dependents_across_queues() {
     let (ectx, exec) = manual_executor("dep2");
     let dev = Context::open().unwrap();
-    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id()).unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, null0(&dev)).unwrap();
+    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id())
+        .unwrap();
+    dev.add_route(None, None, 0..=u64::MAX, null0(&dev))
+        .unwrap();
     let (q1, add, _b) = mutated_add(&dev, |_, _| {});
     let q2 = dev.create_queue(0, Duration::ZERO).unwrap();
     let mut mul = add;
     mul.abi_mut().op = uapi::OP_MUL;
     let s1 = q1.submit(&[add]).unwrap();
     let mut batch = Batch::new();
-    batch.push_after(mul, &[Dep::Job { queue: q1.id(), seq: s1.last_seq }]).unwrap();
+    batch
+        .push_after(
+            mul,
+            &[Dep::Job {
+                queue: q1.id(),
+                seq: s1.last_seq,
+            }],
+        )
+        .unwrap();
     let s2 = q2.submit_batch(&mut batch).unwrap();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(q2.status(s2.last_seq), JobStatus::Pending);
     drop(exec);
     drop(ectx); // the executor's file closes: its job ends DEVICE_LOST
-    assert_eq!(q1.wait(s1.last_seq, Some(Duration::from_secs(2))).unwrap().status, JobStatus::DeviceLost);
     assert_eq!(
-        q2.wait(s2.last_seq, Some(Duration::from_secs(2))).unwrap().status,
+        q1.wait(s1.last_seq, Some(Duration::from_secs(2)))
+            .unwrap()
+            .status,
+        JobStatus::DeviceLost
+    );
+    assert_eq!(
+        q2.wait(s2.last_seq, Some(Duration::from_secs(2)))
+            .unwrap()
+            .status,
         JobStatus::DependencyFailed
     );
     assert_nothing_in_flight(&dev);
@@ -418,19 +711,31 @@ fn an_executor_that_dies_fails_its_dependents_across_queues() {
 fn destroying_a_queue_fails_dependents_on_other_queues() {
     let (_ectx, exec) = manual_executor("dep3");
     let dev = Context::open().unwrap();
-    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id()).unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, null0(&dev)).unwrap();
+    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id())
+        .unwrap();
+    dev.add_route(None, None, 0..=u64::MAX, null0(&dev))
+        .unwrap();
     let (q1, add, _b) = mutated_add(&dev, |_, _| {});
     let q2 = dev.create_queue(0, Duration::ZERO).unwrap();
     let mut mul = add;
     mul.abi_mut().op = uapi::OP_MUL;
     let s1 = q1.submit(&[add]).unwrap();
     let mut batch = Batch::new();
-    batch.push_after(mul, &[Dep::Job { queue: q1.id(), seq: s1.last_seq }]).unwrap();
+    batch
+        .push_after(
+            mul,
+            &[Dep::Job {
+                queue: q1.id(),
+                seq: s1.last_seq,
+            }],
+        )
+        .unwrap();
     let s2 = q2.submit_batch(&mut batch).unwrap();
     drop(q1); // aborts the ADD
     assert_eq!(
-        q2.wait(s2.last_seq, Some(Duration::from_secs(2))).unwrap().status,
+        q2.wait(s2.last_seq, Some(Duration::from_secs(2)))
+            .unwrap()
+            .status,
         JobStatus::DependencyFailed
     );
     // The aborted ADD is still queued on the executor: fetching skips it.
@@ -464,13 +769,22 @@ fn a_chain_of_256_on_null0_runs_in_one_submit() {
 
 /// Submits `p` with the raw dependency list `deps` on `q` and returns the rejection's errno and
 /// reason.
-fn dep_rejection(q: &Queue, p: &Primitive, deps: &[uapi::Dependency], index_in_batch: usize) -> (Errno, String) {
+fn dep_rejection(
+    q: &Queue,
+    p: &Primitive,
+    deps: &[uapi::Dependency],
+    index_in_batch: usize,
+) -> (Errno, String) {
     let mut prims = vec![*p; index_in_batch + 1];
     let last = prims.last_mut().unwrap();
     last.abi_mut().deps = deps.as_ptr() as u64;
     last.abi_mut().n_deps = deps.len() as u32;
     match q.submit(&prims) {
-        Err(Error::Submit { index, errno, reason }) => {
+        Err(Error::Submit {
+            index,
+            errno,
+            reason,
+        }) => {
             assert_eq!(index as usize, index_in_batch);
             (errno, reason.unwrap_or_default())
         }
@@ -483,8 +797,16 @@ fn dependency_rejections() {
     let (dev, q, p, _g) = on_null0();
     let s = q.submit(&[p]).unwrap();
     q.wait(s.last_seq, Some(Duration::from_secs(2))).unwrap();
-    let rel = |seq| uapi::Dependency { queue_id: 0, flags: uapi::DEP_RELATIVE, seq };
-    let abs = |queue_id, seq| uapi::Dependency { queue_id, flags: 0, seq };
+    let rel = |seq| uapi::Dependency {
+        queue_id: 0,
+        flags: uapi::DEP_RELATIVE,
+        seq,
+    };
+    let abs = |queue_id, seq| uapi::Dependency {
+        queue_id,
+        flags: 0,
+        seq,
+    };
     let in_flight = dev.stats().unwrap().jobs_in_flight;
     // On itself, and on a later primitive: a cycle.
     let (e, r) = dep_rejection(&q, &p, &[rel(0)], 1);
@@ -500,8 +822,32 @@ fn dependency_rejections() {
     // Sequence number 0, an unknown queue, unknown flags, a queue id with DEP_RELATIVE.
     assert_eq!(dep_rejection(&q, &p, &[abs(q.id(), 0)], 0).0, Errno::EINVAL);
     assert_eq!(dep_rejection(&q, &p, &[abs(999, 1)], 0).0, Errno::ENOENT);
-    assert_eq!(dep_rejection(&q, &p, &[uapi::Dependency { flags: 1 << 4, ..abs(q.id(), 1) }], 0).0, Errno::EINVAL);
-    assert_eq!(dep_rejection(&q, &p, &[uapi::Dependency { queue_id: q.id(), ..rel(1) }], 1).0, Errno::EINVAL);
+    assert_eq!(
+        dep_rejection(
+            &q,
+            &p,
+            &[uapi::Dependency {
+                flags: 1 << 4,
+                ..abs(q.id(), 1)
+            }],
+            0
+        )
+        .0,
+        Errno::EINVAL
+    );
+    assert_eq!(
+        dep_rejection(
+            &q,
+            &p,
+            &[uapi::Dependency {
+                queue_id: q.id(),
+                ..rel(1)
+            }],
+            1
+        )
+        .0,
+        Errno::EINVAL
+    );
     // A job of another context's queue is unknown here.
     let other = Context::open().unwrap();
     let oq = other.create_queue(0, Duration::ZERO).unwrap();
@@ -526,14 +872,22 @@ fn dependency_rejections() {
 fn ring_submission_with_a_bad_dependency_is_rejected_and_consumed() {
     let (dev, q, p, _g) = on_null0();
     let mut rings = q.setup_rings(8, 8).unwrap();
-    let deps = [uapi::Dependency { queue_id: 0, flags: uapi::DEP_RELATIVE, seq: 5 }];
+    let deps = [uapi::Dependency {
+        queue_id: 0,
+        flags: uapi::DEP_RELATIVE,
+        seq: 5,
+    }];
     let mut bad = p;
     bad.abi_mut().deps = deps.as_ptr() as u64;
     bad.abi_mut().n_deps = 1;
     assert!(rings.push(&p));
     assert!(rings.push(&bad));
     match rings.enter(2, 0, 0) {
-        Err(Error::Submit { index: 1, errno: Errno::EINVAL, .. }) => {}
+        Err(Error::Submit {
+            index: 1,
+            errno: Errno::EINVAL,
+            ..
+        }) => {}
         other => panic!("expected entry 1 rejected, got {other:?}"),
     }
     assert_eq!(rings.rejected(), 2);

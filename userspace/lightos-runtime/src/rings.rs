@@ -59,12 +59,20 @@ impl Batch {
     pub fn push_after(&mut self, prim: Primitive, deps: &[Dep]) -> Result<usize> {
         let index = self.prims.len();
         if deps.len() > uapi::MAX_DEPS as usize {
-            return Err(invalid(format!("{} dependencies: at most {}", deps.len(), uapi::MAX_DEPS)));
+            return Err(invalid(format!(
+                "{} dependencies: at most {}",
+                deps.len(),
+                uapi::MAX_DEPS
+            )));
         }
         let mut list = Vec::with_capacity(deps.len());
         for dep in deps {
             list.push(match *dep {
-                Dep::Job { queue, seq } => uapi::Dependency { queue_id: queue, flags: 0, seq },
+                Dep::Job { queue, seq } => uapi::Dependency {
+                    queue_id: queue,
+                    flags: 0,
+                    seq,
+                },
                 Dep::Earlier(i) if i < index => uapi::Dependency {
                     queue_id: 0,
                     flags: uapi::DEP_RELATIVE,
@@ -98,7 +106,11 @@ impl Batch {
     /// borrowed and unchanged.
     fn linked(&mut self) -> &[uapi::Primitive] {
         for (prim, deps) in self.prims.iter_mut().zip(&self.deps) {
-            prim.deps = if deps.is_empty() { 0 } else { deps.as_ptr() as u64 };
+            prim.deps = if deps.is_empty() {
+                0
+            } else {
+                deps.as_ptr() as u64
+            };
         }
         &self.prims
     }
@@ -106,7 +118,11 @@ impl Batch {
 
 /// A batch refused before it reaches the kernel, as the kernel would refuse it.
 fn invalid(reason: String) -> Error {
-    Error::Ioctl { op: "SUBMIT", errno: Errno::EINVAL, reason: Some(reason) }
+    Error::Ioctl {
+        op: "SUBMIT",
+        errno: Errno::EINVAL,
+        reason: Some(reason),
+    }
 }
 
 impl crate::Queue {
@@ -115,7 +131,8 @@ impl crate::Queue {
         let prims = batch.linked();
         // SAFETY: `Primitive` is a transparent `uapi::Primitive`; the dependency lists the
         // primitives point to live in `batch`, borrowed for the whole call.
-        let prims = unsafe { std::slice::from_raw_parts(prims.as_ptr().cast::<Primitive>(), prims.len()) };
+        let prims =
+            unsafe { std::slice::from_raw_parts(prims.as_ptr().cast::<Primitive>(), prims.len()) };
         self.submit(prims)
     }
 
@@ -205,7 +222,9 @@ impl Rings {
 
     /// Free submission entries.
     pub fn sq_space(&self) -> u32 {
-        let head = self.word32(offset_of!(uapi::RingHeader, sq_head)).load(Ordering::Acquire);
+        let head = self
+            .word32(offset_of!(uapi::RingHeader, sq_head))
+            .load(Ordering::Acquire);
         self.sq_entries - self.sq_tail.wrapping_sub(head).min(self.sq_entries)
     }
 
@@ -225,10 +244,14 @@ impl Rings {
         // SAFETY: the entry lies inside the mapping (the kernel sized it for `sq_entries`); the
         // kernel does not read entries past the published tail, so nothing reads it concurrently.
         unsafe {
-            std::ptr::write_unaligned(self.map.as_mut_ptr().add(offset).cast::<uapi::Primitive>(), *prim)
+            std::ptr::write_unaligned(
+                self.map.as_mut_ptr().add(offset).cast::<uapi::Primitive>(),
+                *prim,
+            )
         };
         self.sq_tail = self.sq_tail.wrapping_add(1);
-        self.word32(offset_of!(uapi::RingHeader, sq_tail)).store(self.sq_tail, Ordering::Release);
+        self.word32(offset_of!(uapi::RingHeader, sq_tail))
+            .store(self.sq_tail, Ordering::Release);
         true
     }
 
@@ -237,7 +260,11 @@ impl Rings {
     pub fn enter(&self, to_submit: u32, wait_for: u32, deadline_ns: u64) -> Result<Entered> {
         let mut req = uapi::Enter {
             queue_id: self.queue_id,
-            flags: if wait_for > 0 { uapi::ENTER_GETEVENTS } else { 0 },
+            flags: if wait_for > 0 {
+                uapi::ENTER_GETEVENTS
+            } else {
+                0
+            },
             to_submit,
             min_complete: wait_for,
             timeout_ns: deadline_ns,
@@ -262,13 +289,21 @@ impl Rings {
     /// Pushes `batch` and submits it with one `ENTER` (its dependency lists live in `batch`, which
     /// is borrowed until the kernel copied them); with `wait_for > 0` also waits as
     /// [`Rings::enter`] does. `EAGAIN` when the ring has no room for the whole batch.
-    pub fn submit_batch(&mut self, batch: &mut Batch, wait_for: u32, deadline_ns: u64) -> Result<Entered> {
+    pub fn submit_batch(
+        &mut self,
+        batch: &mut Batch,
+        wait_for: u32,
+        deadline_ns: u64,
+    ) -> Result<Entered> {
         let count = u32::try_from(batch.len()).unwrap_or(u32::MAX);
         if count > self.sq_space() {
             return Err(Error::Ioctl {
                 op: "ENTER",
                 errno: Errno::EAGAIN,
-                reason: Some(format!("{count} entries: the submission ring has room for {}", self.sq_space())),
+                reason: Some(format!(
+                    "{count} entries: the submission ring has room for {}",
+                    self.sq_space()
+                )),
             });
         }
         for prim in batch.linked().to_vec() {
@@ -279,8 +314,12 @@ impl Rings {
 
     /// Completion entries ready to reap.
     pub fn ready(&self) -> u32 {
-        let tail = self.word32(offset_of!(uapi::RingHeader, cq_tail)).load(Ordering::Acquire);
-        let head = self.word32(offset_of!(uapi::RingHeader, cq_head)).load(Ordering::Relaxed);
+        let tail = self
+            .word32(offset_of!(uapi::RingHeader, cq_tail))
+            .load(Ordering::Acquire);
+        let head = self
+            .word32(offset_of!(uapi::RingHeader, cq_head))
+            .load(Ordering::Relaxed);
         tail.wrapping_sub(head).min(self.cq_entries)
     }
 
@@ -288,7 +327,9 @@ impl Rings {
     pub fn reap(&mut self) -> Option<Cqe> {
         let cq_head = self.word32(offset_of!(uapi::RingHeader, cq_head));
         let head = cq_head.load(Ordering::Relaxed);
-        let tail = self.word32(offset_of!(uapi::RingHeader, cq_tail)).load(Ordering::Acquire);
+        let tail = self
+            .word32(offset_of!(uapi::RingHeader, cq_tail))
+            .load(Ordering::Acquire);
         if tail == head {
             return None;
         }
@@ -296,7 +337,8 @@ impl Rings {
         let offset = self.cqes_offset + index * size_of::<uapi::Cqe>();
         // SAFETY: the entry lies inside the mapping; the kernel wrote it before publishing the tail
         // read above (acquire) and does not overwrite it until the head moves past it.
-        let raw = unsafe { std::ptr::read_unaligned(self.map.as_ptr().add(offset).cast::<uapi::Cqe>()) };
+        let raw =
+            unsafe { std::ptr::read_unaligned(self.map.as_ptr().add(offset).cast::<uapi::Cqe>()) };
         cq_head.store(head.wrapping_add(1), Ordering::Release);
         Some(Cqe {
             user_data: raw.user_data,
@@ -309,12 +351,14 @@ impl Rings {
     /// Completions that found the completion ring full (their status stays in the queue's
     /// timeline: [`crate::Queue::wait`]).
     pub fn overflow(&self) -> u64 {
-        self.word64(offset_of!(uapi::RingHeader, cq_overflow)).load(Ordering::Acquire)
+        self.word64(offset_of!(uapi::RingHeader, cq_overflow))
+            .load(Ordering::Acquire)
     }
 
     /// Entries `ENTER` took and rejected.
     pub fn rejected(&self) -> u64 {
-        self.word64(offset_of!(uapi::RingHeader, sq_rejected)).load(Ordering::Acquire)
+        self.word64(offset_of!(uapi::RingHeader, sq_rejected))
+            .load(Ordering::Acquire)
     }
 
     /// The queue's identifier.

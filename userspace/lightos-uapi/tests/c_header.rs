@@ -474,7 +474,11 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_CAP_QUOTAS", uapi::CAP_QUOTAS);
     check_const!(c, "LIGHTOS_CAP_RINGS", uapi::CAP_RINGS);
     check_const!(c, "LIGHTOS_CAP_DEPENDENCIES", uapi::CAP_DEPENDENCIES);
-    check_const!(c, "LIGHTOS_STATUS_DEPENDENCY_FAILED", uapi::STATUS_DEPENDENCY_FAILED);
+    check_const!(
+        c,
+        "LIGHTOS_STATUS_DEPENDENCY_FAILED",
+        uapi::STATUS_DEPENDENCY_FAILED
+    );
     check_const!(c, "LIGHTOS_BACKEND_KIND_NULL", uapi::BACKEND_KIND_NULL);
     check_const!(c, "LIGHTOS_MAX_DEPS", uapi::MAX_DEPS);
     check_const!(c, "LIGHTOS_DEP_RELATIVE", uapi::DEP_RELATIVE);
@@ -487,30 +491,68 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_ENTER_FLAGS_ALL", uapi::ENTER_FLAGS_ALL);
     check_const!(c, "LIGHTOS_IOC_RING_SETUP", uapi::IOC_RING_SETUP);
     check_const!(c, "LIGHTOS_IOC_ENTER", uapi::IOC_ENTER);
-    check_struct!(c, uapi::Dependency, "lightos_dependency", [queue_id, flags, seq]);
+    check_struct!(
+        c,
+        uapi::Dependency,
+        "lightos_dependency",
+        [queue_id, flags, seq]
+    );
     check_struct!(
         c,
         uapi::RingSetup,
         "lightos_ring_setup",
-        [queue_id, flags, sq_entries, cq_entries, mmap_offset, mmap_size, sqes_offset, cqes_offset, reserved]
+        [
+            queue_id,
+            flags,
+            sq_entries,
+            cq_entries,
+            mmap_offset,
+            mmap_size,
+            sqes_offset,
+            cqes_offset,
+            reserved
+        ]
     );
     check_struct!(
         c,
         uapi::RingHeader,
         "lightos_ring_header",
         [
-            sq_head, sq_tail, sq_mask, sq_entries, cq_head, cq_tail, cq_mask, cq_entries, cq_overflow,
-            sq_rejected, reserved
+            sq_head,
+            sq_tail,
+            sq_mask,
+            sq_entries,
+            cq_head,
+            cq_tail,
+            cq_mask,
+            cq_entries,
+            cq_overflow,
+            sq_rejected,
+            reserved
         ]
     );
-    check_struct!(c, uapi::Cqe, "lightos_cqe", [user_data, seq, status, flags, device_ns]);
+    check_struct!(
+        c,
+        uapi::Cqe,
+        "lightos_cqe",
+        [user_data, seq, status, flags, device_ns]
+    );
     check_struct!(
         c,
         uapi::Enter,
         "lightos_enter",
         [
-            queue_id, flags, to_submit, min_complete, timeout_ns, submitted, error_index, first_seq,
-            completions, pad, reserved
+            queue_id,
+            flags,
+            to_submit,
+            min_complete,
+            timeout_ns,
+            submitted,
+            error_index,
+            first_seq,
+            completions,
+            pad,
+            reserved
         ]
     );
     check_struct!(
