@@ -840,6 +840,46 @@ struct lightos_enter {
 };
 
 
+#define LIGHTOS_MAX_JOB_BATCH     64
+
+/** struct lightos_job_done - one completion in struct lightos_job_batch (1.10) */
+struct lightos_job_done {
+	__u64 job_id;
+	__u32 status;   /* OK, INVALID or THERMAL_ABORT */
+	__u32 produced; /* events staged by an OP_SPIKE_ENCODE */
+};
+
+/** struct lightos_batch_job - one job fetched by LIGHTOS_IOC_JOB_BATCH (1.10) */
+struct lightos_batch_job {
+	__u64 job_id;
+	struct lightos_primitive prim; /* operands: the executor's cached handles */
+};
+
+/**
+ * struct lightos_job_batch - argument of LIGHTOS_IOC_JOB_BATCH (1.10): apply n_complete
+ * completions (error_index names one refused; those before it stand; already-ended jobs are
+ * skipped), report at most max_revoked cached handles dropped (unmap them), then wait for one job
+ * until timeout_ns (not with LIGHTOS_FETCH_NONBLOCK) and take up to max_fetch ready ones. An
+ * expired wait fetches 0 and succeeds; a signal ends it with EINTR (not restarted). A buffer keeps
+ * one handle in the executor's context while a client holds it; handles are never reused.
+ */
+struct lightos_job_batch {
+	__u32 flags;
+	__u32 n_complete;
+	__u64 completions; /* user address of n_complete struct lightos_job_done */
+	__u32 max_fetch;
+	__u32 n_fetched;   /* out */
+	__u64 jobs;        /* user address of max_fetch struct lightos_batch_job (written) */
+	__u64 timeout_ns;
+	__u64 revoked;     /* user address of max_revoked __u32 handles (written) */
+	__u32 max_revoked;
+	__u32 n_revoked;   /* out */
+	__u32 error_index; /* out */
+	__u32 pad;
+	__u64 reserved[2];
+};
+
+
 #define LIGHTOS_IOC_GET_INFO       _IOWR(LIGHTOS_IOC_MAGIC, 0x00, struct lightos_info)
 #define LIGHTOS_IOC_BUFFER_CREATE  _IOWR(LIGHTOS_IOC_MAGIC, 0x01, struct lightos_buffer_create)
 #define LIGHTOS_IOC_BUFFER_INFO    _IOWR(LIGHTOS_IOC_MAGIC, 0x02, struct lightos_buffer_info)
@@ -865,6 +905,7 @@ struct lightos_enter {
 #define LIGHTOS_IOC_POWER_SET           _IOWR(LIGHTOS_IOC_MAGIC, 0x16, struct lightos_power_set)
 #define LIGHTOS_IOC_RING_SETUP          _IOWR(LIGHTOS_IOC_MAGIC, 0x17, struct lightos_ring_setup)
 #define LIGHTOS_IOC_ENTER               _IOWR(LIGHTOS_IOC_MAGIC, 0x18, struct lightos_enter)
+#define LIGHTOS_IOC_JOB_BATCH           _IOWR(LIGHTOS_IOC_MAGIC, 0x19, struct lightos_job_batch)
 
 #ifdef __cplusplus
 }

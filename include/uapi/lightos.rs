@@ -1618,6 +1618,83 @@ pub struct Enter {
     pub reserved: [u64; 2],
 }
 
+/// `LIGHTOS_IOC_JOB_BATCH`: an executor completes a batch of jobs and fetches the next (ABI 1.10).
+pub const IOC_JOB_BATCH: u32 = iowr(IOC_NR_JOB_BATCH, core::mem::size_of::<JobBatch>());
+/// The number (`_IOC_NR`) of [`IOC_JOB_BATCH`].
+pub const IOC_NR_JOB_BATCH: u32 = 0x19;
+/// Most completions, and most jobs, in one [`JobBatch`].
+pub const MAX_JOB_BATCH: u32 = 64;
+
+/// One completion reported by [`JobBatch`] (`struct lightos_job_done`), as `JOB_COMPLETE` takes it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobDone {
+    /// The job.
+    pub job_id: u64,
+    /// `STATUS_OK`, `STATUS_INVALID` or `STATUS_THERMAL_ABORT`.
+    pub status: u32,
+    /// Events staged by an `OP_SPIKE_ENCODE` (0 for other ops).
+    pub produced: u32,
+}
+
+/// One job fetched by [`JobBatch`] (`struct lightos_batch_job`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchJob {
+    /// Pass it back in a [`JobDone`].
+    pub job_id: u64,
+    /// The primitive; operand buffers are the executor's cached handles.
+    pub prim: Primitive,
+}
+
+/// Argument of [`IOC_JOB_BATCH`] (`struct lightos_job_batch`).
+///
+/// Applies the `n_complete` completions at `completions` in order (one the kernel refuses stops the
+/// call: `error_index` names it, those before it stand; one whose job had already timed out or been
+/// aborted is skipped, as `JOB_COMPLETE`'s `ECANCELED` would say), then reports at most
+/// `max_revoked` cached handles it dropped, then with `max_fetch > 0` waits for one job until
+/// `timeout_ns` (absolute, `CLOCK_MONOTONIC`; with `FETCH_NONBLOCK` not at all) and takes up to
+/// `max_fetch` that are ready. An expired wait or an empty queue fetches 0 jobs and succeeds. A
+/// signal during the wait ends the call with `EINTR` (not restarted: the completions stand).
+///
+/// Operand handles are cached: a buffer keeps one handle in the executor's context for as long as
+/// a client holds it, so an executor maps each buffer once. Handles are never reused within a
+/// context. A handle reported in `revoked` is gone: unmap it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobBatch {
+    /// In: `FETCH_NONBLOCK` or 0.
+    pub flags: u32,
+    /// In: completions at `completions`, 0 to [`MAX_JOB_BATCH`].
+    pub n_complete: u32,
+    /// In: user address of `n_complete` [`JobDone`]s.
+    pub completions: u64,
+    /// In: room at `jobs`, 0 to [`MAX_JOB_BATCH`].
+    pub max_fetch: u32,
+    /// Out: jobs written to `jobs`.
+    pub n_fetched: u32,
+    /// In: user address of `max_fetch` [`BatchJob`]s (written).
+    pub jobs: u64,
+    /// In: absolute deadline of the wait for the first job; [`TIMEOUT_INFINITE`] blocks.
+    pub timeout_ns: u64,
+    /// In: user address of `max_revoked` `u32` handles (written).
+    pub revoked: u64,
+    /// In: room at `revoked`.
+    pub max_revoked: u32,
+    /// Out: handles written to `revoked`.
+    pub n_revoked: u32,
+    /// Out: the completion the kernel refused (`n_complete` when none was).
+    pub error_index: u32,
+    /// Must be zero.
+    pub pad: u32,
+    /// Must be zero.
+    pub reserved: [u64; 2],
+}
+
+const _: () = assert!(core::mem::size_of::<JobDone>() == 16);
+const _: () = assert!(core::mem::size_of::<BatchJob>() == 408);
+const _: () = assert!(core::mem::size_of::<JobBatch>() == 80);
+
 /// `BACKEND_KIND_*`: the null device (`null0`, module parameter `null_backend`): completes every
 /// primitive at once in the kernel without touching its operands, to measure the framework alone.
 /// Only a routing rule naming it sends jobs there.

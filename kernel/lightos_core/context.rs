@@ -7,7 +7,7 @@
 //! visible through `GET_INFO` and debugfs, so tests can prove every open was matched by a release.
 
 use crate::{
-    buffer::object::{self, Buffer},
+    buffer::object::{self, Buffer, HandleEntry},
     reason::{reject, Rejection},
     quota::{self, Account},
     sched::{executor::Executor, policy::Routes, queue::Queue, trust::Trust},
@@ -58,7 +58,7 @@ pub(crate) struct Context {
     ioctls: Atomic<u64>,
     /// Buffer objects by handle (index); dropping the context drops its references.
     #[pin]
-    buffers: XArray<Arc<Buffer>>,
+    buffers: XArray<KBox<HandleEntry>>,
     /// How many handles `buffers` holds (bounded by [`uapi::MAX_BUFFERS_PER_CONTEXT`]).
     buffer_count: Atomic<u32>,
     /// The next handle to hand out; handles are never reused within a context.
@@ -171,9 +171,15 @@ impl Context {
         }
     }
 
-    /// Gives `buffer` a new handle in this context. `ENOSPC` when the context holds
-    /// [`uapi::MAX_BUFFERS_PER_CONTEXT`] buffers or has used up its handle space.
+    /// Gives `buffer` a new client handle in this context (one that keeps it from being revoked
+    /// from executors). `ENOSPC` when the context holds [`uapi::MAX_BUFFERS_PER_CONTEXT`] buffers
+    /// or has used up its handle space.
     pub(crate) fn insert_buffer(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection> {
+        self.insert_entry(buffer, true)
+    }
+
+    /// [`Context::insert_buffer`], for a client's handle or (`client` false) an executor's.
+    fn insert_entry(&self, buffer: Arc<Buffer>, client: bool) -> Result<u32, Rejection> {
         if self.buffer_count.fetch_add(1, Relaxed) >= uapi::MAX_BUFFERS_PER_CONTEXT {
             self.buffer_count.fetch_sub(1, Relaxed);
             stats::BUFFER_LIMIT_HITS.add(1, Relaxed);
@@ -184,6 +190,14 @@ impl Context {
             ));
         }
         let handle = self.next_handle.fetch_add(1, Relaxed);
+        let entry = KBox::new(HandleEntry::new(buffer, client), GFP_KERNEL);
+        let entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                self.buffer_count.fetch_sub(1, Relaxed);
+                return Err(err.into());
+            }
+        };
         let mut guard = self.buffers.lock();
         // Handle 0 is never valid, and after 2^32 creations the counter would wrap onto live handles.
         if handle == 0 || guard.get(handle as usize).is_some() {
@@ -191,7 +205,7 @@ impl Context {
             self.buffer_count.fetch_sub(1, Relaxed);
             return Err(reject!(ENOSPC, "this context has used up its 2^32 buffer handles"));
         }
-        if let Err(err) = guard.store(handle as usize, buffer, GFP_KERNEL) {
+        if let Err(err) = guard.store(handle as usize, entry, GFP_KERNEL) {
             drop(guard);
             self.buffer_count.fetch_sub(1, Relaxed);
             return Err(err.error.into());
@@ -202,7 +216,7 @@ impl Context {
     /// A new reference to the buffer behind `handle`, or `ENOENT`.
     pub(crate) fn buffer(&self, handle: u32) -> Result<Arc<Buffer>, Rejection> {
         let guard = self.buffers.lock();
-        guard.get(handle as usize).map(Arc::from).ok_or_else(|| no_such("buffer", handle))
+        guard.get(handle as usize).map(|e| e.buffer().clone()).ok_or_else(|| no_such("buffer", handle))
     }
 
     /// Drops the handle (the buffer lives on while other references remain), or `ENOENT`.
@@ -218,7 +232,8 @@ impl Context {
 
 impl object::Handles for Context {
     fn insert(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection> {
-        self.insert_buffer(buffer)
+        // An executor's handles (its jobs' operands) do not keep a buffer from being revoked.
+        self.insert_entry(buffer, false)
     }
 
     fn remove(&self, handle: u32) -> Result<(), Rejection> {

@@ -56,6 +56,9 @@ pub(crate) struct Buffer {
     placement: u32,
     /// Device (bus) address once a device has mapped the buffer; 0 until then.
     bus_addr: Atomic<u64>,
+    /// Handles clients (contexts that are not executors) hold: once it falls to 0 the buffer is
+    /// revoked from the executors that cached it ([`Buffer::revoked`]).
+    client_handles: Atomic<u32>,
     _bytes: ByteReservation,
     /// Its creator's buffer and byte quotas, given back when the object dies.
     _quota: (Charge, Charge),
@@ -105,6 +108,7 @@ impl Buffer {
             flags,
             placement,
             bus_addr: Atomic::new(0),
+            client_handles: Atomic::new(0),
             _bytes: bytes,
             _quota: quota,
         };
@@ -187,6 +191,12 @@ impl Buffer {
         Ok(())
     }
 
+    /// Whether every client let it go (destroyed its handles or closed its context): an executor
+    /// that cached a handle to it must give the handle up.
+    pub(crate) fn revoked(&self) -> bool {
+        self.client_handles.load(Relaxed) == 0
+    }
+
     /// The device address, 0 when no device has mapped it.
     pub(crate) fn bus_addr(&self) -> u64 {
         self.bus_addr.load(Relaxed)
@@ -202,6 +212,36 @@ impl Drop for Buffer {
 /// The mmap cookie of `handle`.
 pub(crate) fn mmap_offset(handle: u32) -> u64 {
     u64::from(handle) << uapi::MMAP_HANDLE_SHIFT
+}
+
+/// One handle's entry in a context's table: the buffer, counted among its client handles while
+/// the entry lives when it is a client's.
+pub(crate) struct HandleEntry {
+    buffer: Arc<Buffer>,
+    client: bool,
+}
+
+impl HandleEntry {
+    /// An entry for `buffer`, a client's (not an executor's) when `client`.
+    pub(crate) fn new(buffer: Arc<Buffer>, client: bool) -> Self {
+        if client {
+            buffer.client_handles.add(1, Relaxed);
+        }
+        Self { buffer, client }
+    }
+
+    /// The buffer.
+    pub(crate) fn buffer(&self) -> &Arc<Buffer> {
+        &self.buffer
+    }
+}
+
+impl Drop for HandleEntry {
+    fn drop(&mut self) {
+        if self.client {
+            self.buffer.client_handles.fetch_sub(1, Relaxed);
+        }
+    }
 }
 
 /// A table of buffer handles (a context's), where a running job's operand buffers get handles for

@@ -68,6 +68,9 @@ plain_abi_structs!(
     uapi::Dependency,
     uapi::RingSetup,
     uapi::Enter,
+    uapi::JobDone,
+    uapi::BatchJob,
+    uapi::JobBatch,
 );
 
 /// An ioctl argument of type `T` in user memory: its address and the size the command encodes.

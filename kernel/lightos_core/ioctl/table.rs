@@ -97,6 +97,7 @@ lightos_ioctls! {
     (uapi::IOC_POWER_SET, uapi::PowerSet, ADMIN, power::power_set),
     (uapi::IOC_RING_SETUP, uapi::RingSetup, 0, ring_ioctl::setup),
     (uapi::IOC_ENTER, uapi::Enter, 0, ring_ioctl::enter),
+    (uapi::IOC_JOB_BATCH, uapi::JobBatch, 0, executor_ioctl::batch),
 }
 
 /// Runs ioctl `cmd` with argument address `arg` on `ctx`; records a rejection's reason in `ctx`.

@@ -8,9 +8,17 @@
 //! maps them with the usual mmap cookies (zero-copy: the same pages the client mapped); the handles
 //! are dropped at completion. When the executor's file is closed (exit, crash, kill) every job queued
 //! to it or running on it fails with `DEVICE_LOST` and the backend disappears from the registry.
+//!
+//! At ring speed (`JOB_BATCH`, ABI 1.10) one call completes a batch and fetches the next, and an
+//! operand buffer keeps one handle in the executor's context across jobs ([`Cached`]), so the
+//! executor maps each buffer once. Handles are never reused within a context, so a handle names
+//! one buffer for its whole life (its own generation). Once every client let the buffer go
+//! ([`Buffer::revoked`]) and no running job of the executor uses it, a later `JOB_BATCH` drops the
+//! handle and reports it revoked: the executor can no longer map it or see it in a job, and its
+//! existing mapping keeps the old pages (pinned by the mapping), never pages reused elsewhere.
 
 use crate::{
-    buffer::object::Handles,
+    buffer::object::{Buffer, Handles},
     errno,
     sched::{
         account::Counters,
@@ -35,7 +43,25 @@ use kernel::{
 struct Running {
     job: Arc<Job>,
     handles: [u32; uapi::MAX_OPERANDS],
+    /// The handles are cached ones, kept past the job's completion.
+    cached: bool,
 }
+
+impl Running {
+    fn uses(&self, buffer: &Arc<Buffer>) -> bool {
+        self.job.buffers().iter().flatten().any(|b| Arc::ptr_eq(b, buffer))
+    }
+}
+
+/// A buffer with a handle kept in the executor's context across jobs.
+struct Cached {
+    buffer: Arc<Buffer>,
+    handle: u32,
+}
+
+/// The most buffers an executor keeps handles to; past it, those no running job uses are dropped
+/// (and reported revoked) first.
+const MAX_CACHED_BUFFERS: usize = 1024;
 
 /// The mutable state of an executor.
 struct ExecutorState {
@@ -43,6 +69,8 @@ struct ExecutorState {
     queued: JobQueue,
     /// Jobs fetched and not yet completed.
     running: KVec<Running>,
+    /// Buffers with handles kept across jobs (`JOB_BATCH`).
+    cache: KVec<Cached>,
 }
 
 /// A userspace executor, as a backend.
@@ -79,6 +107,7 @@ impl Executor {
                 state <- new_mutex!(ExecutorState {
                     queued: JobQueue::new(),
                     running: KVec::new(),
+                    cache: KVec::new(),
                 }),
                 ready <- new_condvar!(),
             }? Error),
@@ -135,7 +164,9 @@ impl Executor {
             }
             st.running.remove(pos).map_err(|_| ENOENT)?
         };
-        Self::drop_handles(ctx, &running.handles);
+        if !running.cached {
+            Self::drop_handles(ctx, &running.handles);
+        }
         let job = &running.job;
         let publish = || {
             if status == uapi::STATUS_OK && produced > 0 {
@@ -153,10 +184,12 @@ impl Executor {
     /// registry.
     pub(crate) fn shut_down(&self) {
         backend::unregister(self.id);
-        let (queued, running) = {
+        let (queued, running, cache) = {
             let mut st = self.state.lock();
-            (st.queued.close(), core::mem::take(&mut st.running))
+            (st.queued.close(), core::mem::take(&mut st.running), core::mem::take(&mut st.cache))
         };
+        // The handles themselves go with the closing context.
+        drop(cache);
         // Completed after the lock is released: ending a job may dispatch the jobs that depend on
         // it, to any backend, this one included (which then refuses them: it is closed).
         for job in queued {
@@ -180,6 +213,7 @@ impl Executor {
                     let running = Running {
                         job: job.clone(),
                         handles: [0; uapi::MAX_OPERANDS],
+                        cached: false,
                     };
                     // Cannot fail: room was reserved above, under the same lock.
                     st.running.push_within_capacity(running).map_err(|_| ENOMEM)?;
@@ -204,6 +238,93 @@ impl Executor {
                 return Err(ERESTARTSYS);
             }
         }
+    }
+
+    /// Takes up to `max` jobs for `JOB_BATCH`: waits for the first as [`Executor::fetch`] does,
+    /// then takes those ready without waiting. Their operands get the executor's cached handles in
+    /// `ctx` (created on a buffer's first use). A job whose handle cannot be made ends
+    /// `DEVICE_LOST` and is left out.
+    pub(crate) fn fetch_batch(
+        &self,
+        ctx: &dyn Handles,
+        deadline_ns: u64,
+        nonblock: bool,
+        max: usize,
+    ) -> Result<KVec<(u64, uapi::Primitive)>> {
+        let mut jobs = KVec::with_capacity(max, GFP_KERNEL)?;
+        let mut out = KVec::with_capacity(max, GFP_KERNEL)?;
+        jobs.push(self.next_job(deadline_ns, nonblock)?, GFP_KERNEL)?;
+        while jobs.len() < max {
+            match self.next_job(0, true) {
+                Ok(job) => jobs.push(job, GFP_KERNEL)?,
+                Err(_) => break,
+            }
+        }
+        for job in jobs {
+            match self.cached_prim(ctx, &job) {
+                // Cannot fail: room for `max` was reserved.
+                Ok(prim) => out.push((job.id(), prim), GFP_KERNEL)?,
+                Err(_) => {
+                    self.forget(job.id());
+                    job.complete(uapi::STATUS_DEVICE_LOST);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `job`'s primitive rewritten to the cached handles of its operands, which it marks cached.
+    fn cached_prim(&self, ctx: &dyn Handles, job: &Arc<Job>) -> Result<uapi::Primitive> {
+        let mut prim = *job.prim();
+        let mut st = self.state.lock();
+        for (i, buffer) in job.buffers().iter().enumerate() {
+            let Some(buffer) = buffer else { continue };
+            let known = st.cache.iter().find(|c| Arc::ptr_eq(&c.buffer, buffer)).map(|c| c.handle);
+            let handle = match known {
+                Some(h) => h,
+                None => {
+                    st.cache.reserve(1, GFP_KERNEL)?;
+                    let handle = ctx.insert(buffer.clone()).map_err(|r| r.error())?;
+                    let entry = Cached { buffer: buffer.clone(), handle };
+                    // Cannot fail: room was reserved above, under the same lock.
+                    st.cache.push_within_capacity(entry).map_err(|_| ENOMEM)?;
+                    handle
+                }
+            };
+            prim.operands[i].buffer = handle;
+        }
+        if let Some(r) = st.running.iter_mut().find(|r| r.job.id() == job.id()) {
+            r.cached = true;
+        }
+        Ok(prim)
+    }
+
+    /// Drops, at most `max` of them, the cached handles of buffers every client let go (or, past
+    /// [`MAX_CACHED_BUFFERS`], of any) that no running job uses; returns them.
+    pub(crate) fn revoke(&self, ctx: &dyn Handles, max: usize) -> Result<KVec<u32>> {
+        let mut gone = KVec::with_capacity(max, GFP_KERNEL)?;
+        let mut dropped = KVec::with_capacity(max, GFP_KERNEL)?;
+        {
+            let mut st = self.state.lock();
+            let mut i = 0;
+            while i < st.cache.len() && gone.len() < max {
+                let over = st.cache.len() > MAX_CACHED_BUFFERS;
+                let c = &st.cache[i];
+                if (c.buffer.revoked() || over) && !st.running.iter().any(|r| r.uses(&c.buffer)) {
+                    let c = st.cache.remove(i).map_err(|_| EINVAL)?;
+                    // Cannot fail: room for `max` was reserved.
+                    gone.push(c.handle, GFP_KERNEL)?;
+                    dropped.push(c.buffer, GFP_KERNEL)?;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for &h in gone.iter() {
+            let _ = ctx.remove(h);
+        }
+        drop(dropped);
+        Ok(gone)
     }
 
     /// Forgets a running job (its fetch failed half-way).

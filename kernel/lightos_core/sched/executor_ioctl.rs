@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `EXECUTOR_REGISTER`, `JOB_FETCH` and `JOB_COMPLETE`: validating the request, then acting on it.
+//! `EXECUTOR_REGISTER`, `JOB_FETCH`, `JOB_COMPLETE` and `JOB_BATCH`: validating the request, then
+//! acting on it.
 
 use crate::{
     context::Context,
@@ -9,7 +10,11 @@ use crate::{
     sched::{executor::Executor, trust::Trust},
     uapi,
 };
-use kernel::{prelude::*, sync::Arc};
+use kernel::{
+    prelude::*,
+    sync::Arc,
+    uaccess::{UserPtr, UserSlice},
+};
 
 /// Handles `EXECUTOR_REGISTER`. `EPERM`: the caller has neither `CAP_SYS_ADMIN` nor membership of
 /// the executor group (checked first, see [`crate::sched::trust`]); `EINVAL`: an empty or unterminated name, no ops, unknown op or
@@ -93,6 +98,123 @@ pub(crate) fn fetch(
     Ok(0)
 }
 
+/// The rule every reported status follows: an executor reports OK, INVALID or THERMAL_ABORT.
+fn check_status(status: u32) -> Result<(), Rejection> {
+    ensure!(
+        matches!(status, uapi::STATUS_OK | uapi::STATUS_INVALID | uapi::STATUS_THERMAL_ABORT),
+        EINVAL,
+        "status {status}: an executor reports OK, INVALID or THERMAL_ABORT"
+    );
+    Ok(())
+}
+
+/// Why [`Executor::complete`] refused job `job_id` with `err`.
+fn completion_rejection(err: Error, job_id: u64, produced: u32) -> Rejection {
+    if err == ENOENT {
+        reject!(ENOENT, "job {job_id}: not a job this executor runs")
+    } else if err == EINVAL {
+        reject!(
+            EINVAL,
+            "produced {produced}: above the job's staging capacity (0 for ops other than spike_encode)"
+        )
+    } else if err == crate::errno::ecanceled() {
+        reject!(err, "job {job_id}: it had already timed out or been aborted")
+    } else {
+        err.into()
+    }
+}
+
+/// Handles `JOB_BATCH` (see [`uapi::JobBatch`]). `EINVAL`: flags/pad/reserved, outputs not zero,
+/// counts above [`uapi::MAX_JOB_BATCH`], a completion's bad status or `produced` (`error_index`
+/// names it); `EPERM`: not an executor; `ENOENT`: a completion for a job it does not run; `EFAULT`;
+/// `EINTR`.
+pub(crate) fn batch(
+    ctx: &Context,
+    mut req: uapi::JobBatch,
+    arg: &IoctlArg<uapi::JobBatch>,
+) -> Result<isize, Rejection> {
+    let result = batch_checked(ctx, &mut req, arg);
+    if result.is_err() {
+        let _ = arg.write(&req);
+    }
+    result
+}
+
+fn batch_checked(
+    ctx: &Context,
+    req: &mut uapi::JobBatch,
+    arg: &IoctlArg<uapi::JobBatch>,
+) -> Result<isize, Rejection> {
+    let outputs = (req.n_fetched, req.n_revoked, req.error_index);
+    req.error_index = req.n_complete;
+    reason::known_flags(req.flags.into(), uapi::FETCH_NONBLOCK.into())?;
+    reason::zero("pad", req.pad.into())?;
+    reason::zeros("reserved", &req.reserved)?;
+    reason::zero("n_fetched (an output)", outputs.0.into())?;
+    reason::zero("n_revoked (an output)", outputs.1.into())?;
+    reason::zero("error_index (an output)", outputs.2.into())?;
+    let most = uapi::MAX_JOB_BATCH;
+    ensure!(req.n_complete <= most, EINVAL, "n_complete {}: at most {most}", req.n_complete);
+    ensure!(req.max_fetch <= most, EINVAL, "max_fetch {}: at most {most}", req.max_fetch);
+    let executor = executor_of(ctx)?;
+
+    // The completions, copied once, then applied in order.
+    let n = req.n_complete as usize;
+    let mut done = KVec::with_capacity(n, GFP_KERNEL)?;
+    let at = usize::try_from(req.completions).map_err(|_| EFAULT)?;
+    let mut reader = UserSlice::new(UserPtr::from_addr(at), n * size_of::<uapi::JobDone>()).reader();
+    for _ in 0..n {
+        done.push(reader.read::<uapi::JobDone>()?, GFP_KERNEL)?;
+    }
+    for (i, d) in done.iter().enumerate() {
+        req.error_index = i as u32;
+        check_status(d.status)?;
+        match executor.complete(ctx, d.job_id, d.status, d.produced) {
+            Ok(()) => {}
+            Err(err) if err == crate::errno::ecanceled() => {}
+            Err(err) => return Err(completion_rejection(err, d.job_id, d.produced)),
+        }
+    }
+    req.error_index = req.n_complete;
+
+    // Cached handles given up, reported before any job could name a new one.
+    if req.max_revoked > 0 {
+        let gone = executor.revoke(ctx, req.max_revoked.min(most * uapi::MAX_OPERANDS as u32) as usize)?;
+        let at = usize::try_from(req.revoked).map_err(|_| EFAULT)?;
+        let mut w = UserSlice::new(UserPtr::from_addr(at), gone.len() * 4).writer();
+        for h in gone.iter() {
+            w.write(h)?;
+        }
+        req.n_revoked = gone.len() as u32;
+    }
+
+    if req.max_fetch > 0 {
+        let nonblock = req.flags & uapi::FETCH_NONBLOCK != 0;
+        let jobs = match executor.fetch_batch(ctx, req.timeout_ns, nonblock, req.max_fetch as usize) {
+            Ok(jobs) => jobs,
+            Err(err) if err == EAGAIN || err == ETIMEDOUT => KVec::new(),
+            // The completions stand: the call is not restarted.
+            Err(err) if err == ERESTARTSYS => return Err(EINTR.into()),
+            Err(err) => return Err(err.into()),
+        };
+        let at = usize::try_from(req.jobs).map_err(|_| EFAULT)?;
+        let len = jobs.len() * size_of::<uapi::BatchJob>();
+        let mut w = UserSlice::new(UserPtr::from_addr(at), len).writer();
+        for (i, (job_id, prim)) in jobs.iter().enumerate() {
+            if w.write(&uapi::BatchJob { job_id: *job_id, prim: *prim }).is_err() {
+                // The executor cannot learn these jobs: fail them rather than leave them running.
+                for (id, _) in &jobs[i..] {
+                    let _ = executor.complete(ctx, *id, uapi::STATUS_DEVICE_LOST, 0);
+                }
+                return Err(reject!(EFAULT, "jobs: {} entries at {:#x} are not writable", jobs.len(), at));
+            }
+        }
+        req.n_fetched = jobs.len() as u32;
+    }
+    arg.write(req)?;
+    Ok(0)
+}
+
 /// Handles `JOB_COMPLETE`. `EINVAL`: flags/pad/reserved, a status an executor may not report (only
 /// OK, INVALID and THERMAL_ABORT), or `produced` non-zero for a job that is not an
 /// `OP_SPIKE_ENCODE` or above its staging capacity; `EPERM`: not an executor; `ENOENT`: not one of
@@ -105,31 +227,11 @@ pub(crate) fn complete(
     reason::known_flags(req.flags.into(), 0)?;
     reason::zero("pad", req.pad.into())?;
     reason::zeros("reserved", &req.reserved)?;
-    ensure!(
-        matches!(
-            req.status,
-            uapi::STATUS_OK | uapi::STATUS_INVALID | uapi::STATUS_THERMAL_ABORT
-        ),
-        EINVAL,
-        "status {}: an executor reports OK, INVALID or THERMAL_ABORT",
-        req.status
-    );
+    check_status(req.status)?;
     let executor = executor_of(ctx)?;
-    executor.complete(ctx, req.job_id, req.status, req.produced).map_err(|err| {
-        if err == ENOENT {
-            reject!(ENOENT, "job {}: not a job this executor runs", req.job_id)
-        } else if err == EINVAL {
-            reject!(
-                EINVAL,
-                "produced {}: above the job's staging capacity (0 for ops other than spike_encode)",
-                req.produced
-            )
-        } else if err == crate::errno::ecanceled() {
-            reject!(err, "job {}: it had already timed out or been aborted", req.job_id)
-        } else {
-            err.into()
-        }
-    })?;
+    executor
+        .complete(ctx, req.job_id, req.status, req.produced)
+        .map_err(|err| completion_rejection(err, req.job_id, req.produced))?;
     Ok(0)
 }
 

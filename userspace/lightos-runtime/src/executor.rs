@@ -1,6 +1,6 @@
 //! The executor side of the protocol: register as a backend, fetch jobs, map their operands,
-//! complete them; [`Executor::serve`] is that loop, written once for every executor, around a
-//! [`JobHandler`] that computes.
+//! complete them; [`Executor::serve`] (`executor_batch`) is that loop, written once for every
+//! executor, around a [`JobHandler`] that computes.
 
 use crate::{
     buffer::{handle_info, ioctl_error},
@@ -11,10 +11,7 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 use nix::errno::Errno;
 use std::{
     os::fd::{AsRawFd, OwnedFd},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::{atomic::AtomicBool, Arc},
     time::Duration,
 };
 
@@ -123,43 +120,6 @@ pub struct ServeUntil<'a> {
 }
 
 impl Executor {
-    /// Serves jobs with `handler` until `until` says so and returns how many ran: fetches each
-    /// job, maps its operands, runs it, completes it with the handler's outcome. A job that timed
-    /// out or was aborted meanwhile (`ECANCELED` on completion) is not this executor's error; an
-    /// outcome the kernel refuses (`EINVAL`: more events than the job can take) ends the job
-    /// `INVALID` and serving goes on.
-    pub fn serve(&self, handler: &mut impl JobHandler, until: ServeUntil<'_>) -> Result<u64> {
-        let poll = Duration::from_millis(100);
-        let mut done = 0;
-        while !until.stop.is_some_and(|s| s.load(Ordering::Relaxed))
-            && until.max_jobs.is_none_or(|m| done < m)
-        {
-            let timeout = until.stop.map(|_| poll);
-            let Some(job) = self.fetch(timeout)? else {
-                continue;
-            };
-            let outcome = self.run(&job, handler);
-            handler.finished(&job, &outcome);
-            match self.complete_with_events(job.job_id, outcome.status, outcome.produced) {
-                Ok(()) => {}
-                Err(e) if e.errno() == Some(Errno::ECANCELED) => {}
-                // The kernel refused the outcome itself (e.g. more events than the job's staging
-                // holds): the job still runs, so end it INVALID rather than leave it to time out
-                // and stop serving everyone else's.
-                Err(e) if e.errno() == Some(Errno::EINVAL) => {
-                    match self.complete(job.job_id, JobStatus::Invalid) {
-                        Ok(()) => {}
-                        Err(e) if e.errno() == Some(Errno::ECANCELED) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-            done += 1;
-        }
-        Ok(done)
-    }
-
     /// Maps `job`'s operands and runs it with `handler` (not completing it). A null job (every
     /// operand empty) touches no memory: it is `Ok` without mapping or running anything; an
     /// operand that cannot be mapped refuses the job.
@@ -211,6 +171,11 @@ impl Executor {
     /// The backend identifier routing rules name.
     pub fn backend_id(&self) -> u32 {
         self.backend_id
+    }
+
+    /// The context's file.
+    pub(crate) fn fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
     }
 
     /// Takes the next job, waiting at most `timeout` (`None`: no limit). `Ok(None)` when none came.

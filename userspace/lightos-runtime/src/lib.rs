@@ -8,6 +8,7 @@ mod buffer;
 mod context;
 mod error;
 mod executor;
+mod executor_batch;
 mod info;
 pub mod pagemap;
 mod primitive;

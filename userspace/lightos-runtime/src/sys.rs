@@ -47,6 +47,12 @@ nix::ioctl_readwrite!(
     uapi::RingSetup
 );
 nix::ioctl_readwrite!(enter, uapi::IOC_MAGIC, uapi::IOC_NR_ENTER, uapi::Enter);
+nix::ioctl_readwrite!(
+    job_batch,
+    uapi::IOC_MAGIC,
+    uapi::IOC_NR_JOB_BATCH,
+    uapi::JobBatch
+);
 nix::ioctl_readwrite!(wait, uapi::IOC_MAGIC, uapi::IOC_NR_WAIT, uapi::Wait);
 nix::ioctl_readwrite!(
     executor_register,
@@ -163,6 +169,7 @@ fn ioctl_nr(op: &str) -> Option<u32> {
         "POWER_SET" => uapi::IOC_NR_POWER_SET,
         "RING_SETUP" => uapi::IOC_NR_RING_SETUP,
         "ENTER" => uapi::IOC_NR_ENTER,
+        "JOB_BATCH" => uapi::IOC_NR_JOB_BATCH,
         _ => return None,
     })
 }
