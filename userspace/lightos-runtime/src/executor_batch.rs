@@ -30,23 +30,26 @@ struct Mappings {
 impl Mappings {
     /// The mapping of `handle`, made on first use: read-only for inputs, writable for outputs.
     fn get(&mut self, exec: &Executor, handle: u32, writable: bool) -> Result<&MmapRaw> {
-        if !self.maps.contains_key(&(handle, writable)) {
-            let info = handle_info(exec.fd(), handle)?;
-            let mut opts = MmapOptions::new();
-            opts.offset(info.mmap_offset).len(info.size as usize);
-            let fd = exec.fd().as_raw_fd();
-            let map = if writable {
-                opts.map_raw(fd)
-            } else {
-                opts.map_raw_read_only(fd)
-            };
-            let map = map.map_err(|e| Error::Map {
-                handle,
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            })?;
-            self.maps.insert((handle, writable), map);
+        use std::collections::hash_map::Entry;
+        match self.maps.entry((handle, writable)) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let info = handle_info(exec.fd(), handle)?;
+                let mut opts = MmapOptions::new();
+                opts.offset(info.mmap_offset).len(info.size as usize);
+                let fd = exec.fd().as_raw_fd();
+                let map = if writable {
+                    opts.map_raw(fd)
+                } else {
+                    opts.map_raw_read_only(fd)
+                };
+                let map = map.map_err(|err| Error::Map {
+                    handle,
+                    errno: Errno::from_raw(err.raw_os_error().unwrap_or(0)),
+                })?;
+                Ok(e.insert(map))
+            }
         }
-        Ok(&self.maps[&(handle, writable)])
     }
 
     /// Drops both mappings of a revoked handle.
