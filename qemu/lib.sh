@@ -17,13 +17,16 @@ KDEB_SHA256=30a8c5fc63f9028a62e6d7b3f7f43bee67425dbce2a05fceba83f9b87c92083d
 LLVM_SUFFIX=-19
 KSRC=$LIGHTOS_CACHE/src/linux-$KVER
 # The kernel flavour: "default" (make test, make demo: qemu/kernel.config plus lockdep,
-# qemu/kernel-lockdep.config) or "debug" (make fuzz: qemu/kernel.config plus lockdep, KASAN, KFENCE,
-# UBSAN, kmemleak, fault injection, kcov; qemu/kernel-debug.config). Each is its own cache key.
+# qemu/kernel-lockdep.config), "debug" (make fuzz: qemu/kernel.config plus lockdep, KASAN, KFENCE,
+# UBSAN, kmemleak, fault injection, kcov; qemu/kernel-debug.config) or "bench" (the guest part of
+# make bench: qemu/kernel.config alone, no lockdep, as a production kernel runs; lockdep multiplies
+# the cost of every lock under TCG and would measure itself). Each is its own cache key.
 LIGHTOS_KERNEL=${LIGHTOS_KERNEL:-default}
 case $LIGHTOS_KERNEL in
     default) FRAGMENTS=("$LIGHTOS_ROOT/qemu/kernel.config" "$LIGHTOS_ROOT/qemu/kernel-lockdep.config") ;;
     debug) FRAGMENTS=("$LIGHTOS_ROOT/qemu/kernel.config" "$LIGHTOS_ROOT/qemu/kernel-debug.config") ;;
-    *) printf 'LIGHTOS_KERNEL must be "default" or "debug", not "%s"\n' "$LIGHTOS_KERNEL" >&2; exit 2 ;;
+    bench) FRAGMENTS=("$LIGHTOS_ROOT/qemu/kernel.config") ;;
+    *) printf 'LIGHTOS_KERNEL must be "default", "debug" or "bench", not "%s"\n' "$LIGHTOS_KERNEL" >&2; exit 2 ;;
 esac
 export PATH=$LIGHTOS_CACHE/tools/bin:$HOME/.cargo/bin:$PATH
 

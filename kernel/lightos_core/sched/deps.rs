@@ -12,19 +12,20 @@
 //! naming the primitive itself or a later one is refused as one.
 //!
 //! A job with dependencies counts them down ([`Job::dependency_ended`]); the submission holds one
-//! extra count until it registered them all, so a job is never dispatched half-registered. Each
-//! fence keeps the jobs waiting for it ([`Dependents`]). When a fence with dependents ends (on any
-//! path: completion, timeout, abort, device loss, often under its timeline's lock) it is queued
-//! here ([`fence_ended`]), and the queue is drained ([`drain`]) by whichever thread next calls it
-//! with no lock held. Draining dispatches or fails the waiting jobs; a job failed there ends its
-//! own fence, whose dependents join the same queue, so failure propagates along a chain of any
-//! length iteratively, never by recursion, and one drainer runs at a time.
+//! extra count until it registered them all, so a job is never dispatched half-registered. The
+//! slot of a sequence number in its timeline's window keeps the jobs waiting for it
+//! ([`crate::sched::timeline::Timeline::add_dependent`], under the timeline's lock). When it ends
+//! (on any path: completion, timeout, abort, device loss, always under that lock) they move to the
+//! release queue ([`queue_release`]), which whichever thread next calls [`drain`] with no lock
+//! held empties. Draining dispatches or fails the waiting jobs; a job failed there ends its own
+//! fence, whose dependents join the same queue, so failure propagates along a chain of any length
+//! iteratively, never by recursion, and one drainer runs at a time.
 //!
-//! Memory: each fence's list of dependents grows at submission; its room in the release queue is
-//! reserved when it gets its first dependent, so queueing a fence that ends allocates nothing.
+//! Memory: a slot's list of dependents grows at submission; its place in the release queue is
+//! reserved when it gets its first dependent, so queueing it allocates nothing.
 //!
-//! Lock order: a timeline's lock → a fence's dependents lock → the release queue's lock; the
-//! drainer holds none of them while it dispatches.
+//! Lock order: a timeline's lock → the release queue's lock; the drainer holds neither while it
+//! dispatches.
 
 use crate::{
     context::Context,
@@ -33,37 +34,21 @@ use crate::{
     uapi,
 };
 use kernel::{
-    new_mutex,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Arc, Mutex,
+        Arc,
     },
     uaccess::{UserPtr, UserSlice},
 };
 
-/// The jobs waiting for one fence, and how it ended.
-pub(crate) struct Dependents {
-    /// The fence's end status, once it ended.
-    ended: Option<u32>,
-    /// Jobs waiting for it (each counted once per dependency on it).
-    jobs: KVec<Arc<Job>>,
-    /// It holds a reserved place in the release queue.
-    slot: bool,
-}
+/// The jobs waiting for one sequence number that ended, and its status.
+type Released = (u32, KVec<Arc<Job>>);
 
-/// The lock around a fence's [`Dependents`].
-pub(crate) type DependentsLock = Mutex<Dependents>;
-
-/// An empty list of dependents, for a new fence.
-pub(crate) fn new_dependents() -> impl PinInit<DependentsLock> {
-    new_mutex!(Dependents { ended: None, jobs: KVec::new(), slot: false }, "lightos_fence_deps")
-}
-
-/// The release queue: fences that ended with dependents, waiting for a drainer.
+/// The release queue: dependents of sequence numbers that ended, waiting for a drainer.
 struct ReleaseQueue {
-    fences: KVec<Arc<Fence>>,
-    /// Places promised to fences with dependents and not used yet.
+    ended: KVec<Released>,
+    /// Places promised to sequence numbers with dependents and not used yet.
     reserved: usize,
     /// A thread is draining.
     draining: bool,
@@ -72,10 +57,10 @@ struct ReleaseQueue {
 kernel::sync::global_lock! {
     // SAFETY: initialised by `init` in module init, before `/dev/lightos` is registered.
     unsafe(uninit) static RELEASE: Mutex<ReleaseQueue> =
-        ReleaseQueue { fences: KVec::new(), reserved: 0, draining: false };
+        ReleaseQueue { ended: KVec::new(), reserved: 0, draining: false };
 }
 
-/// Fences queued for release (read without the lock, so that [`drain`] costs one atomic load when
+/// Entries queued for release (read without the lock, so that [`drain`] costs one atomic load when
 /// there is nothing to do).
 static QUEUED: Atomic<u32> = Atomic::new(0);
 
@@ -87,7 +72,7 @@ pub(crate) fn init() {
 
 /// Frees the release queue's storage; called from module exit, when no file (so no fence) is left.
 pub(crate) fn release() {
-    let old = core::mem::take(&mut RELEASE.lock().fences);
+    let old = core::mem::take(&mut RELEASE.lock().ended);
     drop(old);
 }
 
@@ -162,55 +147,36 @@ pub(crate) fn resolve(ctx: &Context, p: &uapi::Primitive, index: usize) -> Resul
 /// Makes `job` wait for `fence`: counted down when the fence ends (at once if it already has).
 /// The job's count must include this dependency; called at submission, with no lock held.
 pub(crate) fn wait_for(fence: &Fence, job: &Arc<Job>) -> Result {
-    // A place in the release queue first (it may allocate): given back if this fence has one.
-    reserve_slot()?;
-    let mut deps = fence.dependents().lock();
-    if let Some(status) = deps.ended {
-        drop(deps);
-        unreserve_slot();
+    if let Some(status) = fence.add_dependent(job)? {
         job.dependency_ended(status);
-        return Ok(());
-    }
-    if let Err(e) = deps.jobs.push(job.clone(), GFP_KERNEL) {
-        drop(deps);
-        unreserve_slot();
-        return Err(e.into());
-    }
-    let had_slot = core::mem::replace(&mut deps.slot, true);
-    drop(deps);
-    if had_slot {
-        unreserve_slot();
     }
     Ok(())
 }
 
-fn reserve_slot() -> Result {
+/// Reserves a place in the release queue (for a sequence number's first dependent). May be
+/// called under a timeline's lock.
+pub(crate) fn reserve_release() -> Result {
     let mut q = RELEASE.lock();
     let want = q.reserved.checked_add(1).ok_or(ENOMEM)?;
-    q.fences.reserve(want, GFP_KERNEL)?;
+    // Capacity for every entry queued now plus every place promised.
+    q.ended.reserve(want, GFP_KERNEL)?;
     q.reserved = want;
     Ok(())
 }
 
-fn unreserve_slot() {
+/// Gives back a place [`reserve_release`] made and nothing used.
+pub(crate) fn unreserve_release() {
     let mut q = RELEASE.lock();
     q.reserved = q.reserved.saturating_sub(1);
 }
 
-/// `fence` ended with `status`: its dependents are queued for the next [`drain`]. Allocates
-/// nothing and may be called under its timeline's lock.
-pub(crate) fn fence_ended(fence: &Arc<Fence>, status: u32) {
-    let mut deps = fence.dependents().lock();
-    deps.ended = Some(status);
-    let slot = core::mem::replace(&mut deps.slot, false);
-    drop(deps);
-    if !slot {
-        return;
-    }
+/// A sequence number with `jobs` waiting for it ended with `status`: they are queued for the next
+/// [`drain`]. Allocates nothing (its place was reserved); called under its timeline's lock.
+pub(crate) fn queue_release(status: u32, jobs: KVec<Arc<Job>>) {
     let mut q = RELEASE.lock();
     q.reserved = q.reserved.saturating_sub(1);
-    // Room was reserved when the fence got its first dependent.
-    if q.fences.push_within_capacity(fence.clone()).is_ok() {
+    // Room was reserved when the sequence number got its first dependent.
+    if q.ended.push_within_capacity((status, jobs)).is_ok() {
         QUEUED.add(1, Relaxed);
     }
 }
@@ -226,13 +192,9 @@ pub(crate) fn drain() {
         return;
     }
     q.draining = true;
-    while let Some(fence) = q.fences.pop() {
+    while let Some((status, jobs)) = q.ended.pop() {
         QUEUED.fetch_sub(1, Relaxed);
         drop(q);
-        let (status, jobs) = {
-            let mut deps = fence.dependents().lock();
-            (deps.ended.unwrap_or(uapi::STATUS_ABORTED), core::mem::take(&mut deps.jobs))
-        };
         for job in jobs.iter() {
             job.dependency_ended(status);
         }

@@ -26,19 +26,23 @@
 //! wins is counted and recorded there, the completed prefix retires, and the waiters are woken
 //! after the lock is released. Nothing in that pass calls out of this module.
 //!
-//! Ownership: job → fence → timeline (`Arc`s). The timeline holds the fences of its window, never
-//! jobs (so neither their buffers), until they retire; this module knows no job, backend or
-//! context. A retired fence's last reference may drop under the lock: that only drops a counters
-//! reference and a timeline reference that cannot be the last one (the caller holds another).
+//! Ownership: job → fence → timeline (`Arc`s). The timeline holds the fences of its window until
+//! they retire, and never its own fences' jobs; the only jobs it holds are those *waiting for* a
+//! fence of its window (their dependents), moved out when that fence ends and dropped by the
+//! release queue's drainer, outside any lock. It knows no backend or context. A retired fence's
+//! last reference may drop under the lock: that only drops a counters reference and a timeline
+//! reference that cannot be the last one (the caller holds another).
 //!
 //! Rings and dependencies (ABI 1.10): a queue with rings ([`crate::sched::rings`]) gets a
 //! completion entry for every fence that ends, posted under the lock in the order they end. A
-//! fence carries the jobs that depend on it ([`crate::sched::deps`]): ending it queues them for
-//! release, and [`Timeline::finish`] drains that queue once the lock is released.
+//! sequence number's slot in the window keeps the jobs that depend on it ([`crate::sched::deps`]):
+//! ending it moves them to the release queue, and [`Timeline::finish`] drains that queue once the
+//! lock is released. (So a job holds its fence and a slot holds jobs: job → fence → timeline →
+//! dependent jobs, acyclic because a job only depends on jobs submitted before it.)
 //!
 //! Lock order: a timeline's `state` lock comes after a backend's (backends end fences with their
-//! own locks held, backend → timeline); under it only a fence's dependents lock and then the
-//! release queue's lock are taken, and otherwise only atomics, the completion page and rings, the
+//! own locks held, backend → timeline); under it only the release queue's lock is taken, and
+//! otherwise only atomics, the completion page and rings, the
 //! allocator (window growth on admission), the workqueue (arming) and the condition variable's
 //! wait queue.
 
@@ -46,7 +50,8 @@ use crate::{
     quota::JobCharge,
     sched::{
         account::{self, Counters},
-        deps::{self, DependentsLock, Resolved},
+        deps::{self, Resolved},
+        job::Job,
         rings::Rings,
     },
     uapi,
@@ -82,7 +87,6 @@ pub(crate) struct Charge {
 }
 
 /// One sequence number of a timeline and the one-shot right to end it; carried by its job.
-#[pin_data(PinnedDrop)]
 pub(crate) struct Fence {
     timeline: Arc<Timeline>,
     seq: u64,
@@ -93,9 +97,6 @@ pub(crate) struct Fence {
     started_ns: Atomic<u64>,
     /// `QUEUED` → `RUNNING` → `ENDED`, or straight to `ENDED`; whoever moves it to `ENDED` ends it.
     state: Atomic<u32>,
-    /// The jobs waiting for it.
-    #[pin]
-    dependents: DependentsLock,
 }
 
 impl Fence {
@@ -104,8 +105,8 @@ impl Fence {
         let deadline_ns = now_ns.saturating_add(timeline.timeout_ns);
         // Counted before the value exists: if `Arc::new` fails, `Drop` uncounts it.
         account::JOBS_IN_FLIGHT.add(1, Relaxed);
-        Arc::pin_init(
-            try_pin_init!(Self {
+        Ok(Arc::new(
+            Self {
                 timeline,
                 seq,
                 charge,
@@ -113,15 +114,14 @@ impl Fence {
                 deadline_ns,
                 started_ns: Atomic::new(0),
                 state: Atomic::new(QUEUED),
-                dependents <- deps::new_dependents(),
-            }? Error),
+            },
             GFP_KERNEL,
-        )
+        )?)
     }
 
-    /// The jobs waiting for it.
-    pub(crate) fn dependents(&self) -> &DependentsLock {
-        &self.dependents
+    /// Makes `job` wait for this fence (see [`Timeline::add_dependent`]).
+    pub(crate) fn add_dependent(&self, job: &Arc<Job>) -> Result<Option<u32>> {
+        self.timeline.add_dependent(self.seq, job)
     }
 
     /// Its sequence number.
@@ -169,9 +169,8 @@ impl Fence {
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for Fence {
-    fn drop(self: Pin<&mut Self>) {
+impl Drop for Fence {
+    fn drop(&mut self) {
         // A fence dropped without ending (its batch failed to be admitted) leaves the count here.
         if self.state.load(Relaxed) != ENDED {
             account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
@@ -185,10 +184,13 @@ struct Slot {
     fence: Option<Arc<Fence>>,
     /// `STATUS_PENDING` until its fence ended.
     status: u32,
+    /// Jobs waiting for it to end ([`crate::sched::deps`]); handed to the release queue when it
+    /// does.
+    dependents: KVec<Arc<Job>>,
 }
 
 impl Slot {
-    const EMPTY: Self = Self { fence: None, status: uapi::STATUS_UNKNOWN };
+    const EMPTY: Self = Self { fence: None, status: uapi::STATUS_UNKNOWN, dependents: KVec::new() };
 }
 
 /// The in-flight window as a ring: sequence number `seq` at index `seq % slots.len()`. Its length
@@ -243,7 +245,7 @@ impl Window {
     /// Puts `fence` into its slot (free: [`Window::reserve`] made room).
     fn insert(&mut self, fence: Arc<Fence>) {
         if let Some(i) = self.index(fence.seq) {
-            self.slots[i] = Slot { fence: Some(fence), status: uapi::STATUS_PENDING };
+            self.slots[i] = Slot { fence: Some(fence), status: uapi::STATUS_PENDING, dependents: KVec::new() };
         }
     }
 }
@@ -489,6 +491,32 @@ impl Timeline {
         }
     }
 
+    /// Makes `job` wait for `seq`: it is handed to the release queue when `seq` ends. Returns the
+    /// status instead when `seq` already ended (`STATUS_ABORTED` when that was too long ago to
+    /// know: a dependency is resolved just before, so only a race with more than
+    /// [`uapi::COMPLETION_RING_ENTRIES`] completions gets there). `ENOMEM`.
+    pub(crate) fn add_dependent(&self, seq: u64, job: &Arc<Job>) -> Result<Option<u32>> {
+        let mut st = self.state.lock();
+        if let Some(slot) = st.window.get_mut(seq) {
+            if slot.status == uapi::STATUS_PENDING {
+                if slot.dependents.is_empty() {
+                    // Its place in the release queue, so that ending it allocates nothing.
+                    deps::reserve_release()?;
+                }
+                if let Err(e) = slot.dependents.push(job.clone(), GFP_KERNEL) {
+                    if slot.dependents.is_empty() {
+                        deps::unreserve_release();
+                    }
+                    return Err(e.into());
+                }
+                return Ok(None);
+            }
+            return Ok(Some(slot.status));
+        }
+        let (s, status) = st.ring[(seq as usize) % uapi::COMPLETION_RING_ENTRIES];
+        Ok(Some(if s == seq && status != uapi::STATUS_PENDING { status } else { uapi::STATUS_ABORTED }))
+    }
+
     /// Ends every pending fence whose deadline has passed with `TIMEOUT`.
     pub(crate) fn expire(&self) {
         let mut st = self.state.lock();
@@ -553,8 +581,9 @@ impl Timeline {
         // handed out, so this always finds it.
         let Some(slot) = st.window.get_mut(seq) else { return };
         slot.status = status;
-        if let Some(fence) = slot.fence.clone() {
-            deps::fence_ended(&fence, status);
+        let dependents = core::mem::take(&mut slot.dependents);
+        if !dependents.is_empty() {
+            deps::queue_release(status, dependents);
         }
         if let Some(rings) = st.rings.as_ref() {
             let started = fence.started_ns.load(Relaxed);
