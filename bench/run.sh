@@ -11,7 +11,13 @@ LIGHTOS_BENCH_PYTHON=$(bench/venv.sh) || die "could not set up the benchmark bas
 export LIGHTOS_BENCH_PYTHON
 python3 -c 'import matplotlib' 2>/dev/null || pip install --quiet matplotlib # the governor plot
 cargo build -q --release --target x86_64-unknown-linux-musl -p lightos-bench \
-    --bin bench_buffers --bin bench_submit --bin bench_spikes --bin bench_thermal --bin bench_photonic_tiled
+    --bin bench_buffers --bin bench_submit --bin bench_spikes --bin bench_thermal --bin bench_photonic_tiled \
+    --bin bench_fastpath
+# bench_buffers again against glibc (its memcpy), run in the guest through glibc's loader.
+cargo build -q --release -p lightos-bench --bin bench_buffers
+# The guest part runs on the bench kernel: no lockdep (qemu/lib.sh).
+export LIGHTOS_KERNEL=bench
+make -s --no-print-directory module
 bins=target/x86_64-unknown-linux-musl/release
 log=build/vm/bench-serial.log
 
@@ -35,9 +41,11 @@ python3 bench/plot_governor.py build/governor-trace.csv docs/governor-temperatur
 # cyclictest and the shared libraries it loads, under the names its loader asks for.
 ct=build/cyclictest; rm -rf "$ct"; mkdir -p "$ct"
 cp "$(command -v cyclictest)" "$ct/"
-ldd "$(command -v cyclictest)" | awk '/=>/ {print $1, $3} /ld-linux/ && !/=>/ {print "ld-linux-x86-64.so.2", $1}' |
-    while read -r name path; do cp -L "$path" "$ct/$name"; done
-adds=(); for f in "$ct"/* bench/guest.sh "$bins/bench_buffers" "$bins/bench_submit" "$bins/bench_spikes" "$bins/bench_thermal" "$bins/bench_photonic_tiled"; do adds+=(--add "$f"); done
+cp target/release/bench_buffers "$ct/bench_buffers_glibc"
+for exe in "$(command -v cyclictest)" target/release/bench_buffers; do
+    ldd "$exe" | awk '/=>/ {print $1, $3} /ld-linux/ && !/=>/ {print "ld-linux-x86-64.so.2", $1}'
+done | sort -u | while read -r name path; do cp -L "$path" "$ct/$name"; done
+adds=(); for f in "$ct"/* bench/guest.sh "$bins/bench_buffers" "$bins/bench_submit" "$bins/bench_spikes" "$bins/bench_thermal" "$bins/bench_photonic_tiled" "$bins/bench_fastpath"; do adds+=(--add "$f"); done
 
 say "running the benchmarks in the guest (about 5 min: the thermal trips heat and cool the chip)"
 qemu/run --photonic --memory 2G --timeout 900 --cmdline kmemleak=off --log "$log" "${adds[@]}" -- sh guest.sh
@@ -52,14 +60,14 @@ else
 
 $(table 1 "$cuda_log")"
 fi
-buffers=$(table 1); submit=$(table 2); spikes=$(table 3); spike_scaling=$(table 4); jitter=$(table 5); trips=$(table 6); tiled=$(table 7)
+buffers=$(table 1); buffers_glibc=$(table 2); submit=$(table 3); spikes=$(table 4); spike_scaling=$(table 5); fastpath=$(table 6); jitter=$(table 7); trips=$(table 8); tiled=$(table 9)
 govsim=$(table 1 "$gov_log"); govlat=$(table 2 "$gov_log"); govconf=$(grep -m1 '^GOVERNOR-SIM-CONFIG:' "$gov_log" | sed 's/^GOVERNOR-SIM-CONFIG: //')
 gemm=$(table 1 "$gemm_log"); cpugemm=$(table 1 "$cpu_log"); cpulow=$(table 2 "$cpu_log"); cpuconv=$(table 3 "$cpu_log"); cpuconvsum=$(table 4 "$cpu_log")
 cpuline() { grep -m1 "^$1: " "$cpu_log" | sed "s/^$1: //"; }
 cpuconf=$(cpuline CPU-GEMM-CONFIG); cpuisa=$(cpuline CPU-ISA); cputorch=$(cpuline CPU-TORCH); cpuort=$(cpuline CPU-ORT)
 sum_f32=$(cpuline CPU-SUMMARY-F32); sum_int8=$(cpuline CPU-SUMMARY-INT8); sum_bf16=$(cpuline CPU-SUMMARY-BF16); sum_conv=$(cpuline CPU-SUMMARY-CONV); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
 zerocopy=$(grep -m1 '^ZERO-COPY:' "$log" | sed 's/^ZERO-COPY: //')
-for v in buffers submit spikes spike_scaling jitter trips tiled gemm cpugemm cpulow cpuconv cpuconvsum cpuconf cpuisa cputorch cpuort sum_f32 sum_int8 sum_bf16 sum_conv transfer zerocopy govsim govlat govconf; do
+for v in buffers buffers_glibc fastpath submit spikes spike_scaling jitter trips tiled gemm cpugemm cpulow cpuconv cpuconvsum cpuconf cpuisa cputorch cpuort sum_f32 sum_int8 sum_bf16 sum_conv transfer zerocopy govsim govlat govconf; do
     [ -n "${!v}" ] || die "a benchmark printed no $v table; see $log and $gemm_log"
 done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -81,12 +89,19 @@ rates under TCG are far below hardware; ratios between two paths in the same gue
 
 $buffers
 
-How each row is measured (bench/src/bench_buffers.rs): median of 9 runs. "Write into a mapped buffer"
-copies 64 MiB into a buffer object mapped with \`mmap\` (pages were inserted at map time, so no faults),
-against the same copy into a touched \`malloc\`'d buffer; "read" copies the other way. "Create + map + write" includes allocating and
-zeroing the kernel pages and mapping them, against \`calloc\` of fresh memory plus first-touch faults. The ioctl row is
-20 000 \`LIGHTOS_IOC_GET_INFO\` calls (136-byte struct copied in and out, checks included) against
-20 000 \`getppid()\` calls.
+$buffers_glibc
+
+How each row is measured (bench/src/bench_buffers.rs, run twice in the guest: statically linked with
+musl, then dynamically with glibc through its own loader; the copies are each libc's \`memcpy\`):
+median of 9 runs. "Write into a mapped buffer" copies 64 MiB into a buffer object mapped with
+\`mmap\` (pages inserted at map time, so no faults) against the same copy into a touched
+\`MAP_SHARED\` anonymous mapping: like with like, both page-aligned destinations, the source (a
+page-aligned private mapping) at the same page offset, then both again with the source 16 bytes off;
+the third row isolates that offset on the anonymous mapping alone. "Read" copies the other way.
+"Create + map + write" includes allocating and zeroing the kernel pages and mapping them, against a
+fresh shared anonymous mapping plus first-touch faults. The ioctl row is 20 000
+\`LIGHTOS_IOC_GET_INFO\` calls (136-byte struct copied in and out, checks included) against 20 000
+\`getppid()\` calls.
 
 ## Submission
 
@@ -98,9 +113,26 @@ physical frames behind an executor's mapping of a job's operands with the client
 How each row is measured (bench/src/bench_submit.rs): median of 5 runs. The executor is the reference
 CPU executor (\`lightos executor\`, single-threaded) on a thread of the benchmark process with its own
 context, so each round trip is: SUBMIT (copy in, validate, route, account, admit, enqueue), the executor's
-JOB_FETCH wake-up (operand handles granted in its context) and JOB_COMPLETE, and the client's WAIT wake-up.
-The null rows use COPY of 0 elements, 2000 primitives, singly or 64 per SUBMIT; the 1 MiB row maps both
-operands in the executor (one \`mmap\` per operand per job) and copies with \`memcpy\`.
+wake-up in \`JOB_BATCH\` (which also reports its previous batch; operand buffers keep one cached handle and
+one mapping in the executor across jobs, ABI 1.10), and the client's WAIT wake-up. The null rows use COPY of
+0 elements, 2000 primitives, singly or 64 per SUBMIT; the 1 MiB row copies with \`memcpy\` between the
+executor's mappings of the client's pages.
+
+## Fast path: rings, dependencies, batched executors
+
+$fastpath
+
+bench/src/bench_fastpath.rs, in the guest (NPU unbound), module loaded with \`null_backend=1\`: median
+of 5 runs. "Via the rings": the client pushes null primitives (a MUL of 0 elements routed to
+\`null0\`, or a COPY of 0 elements routed to the CPU executor) into its queue's submission ring,
+issues one \`ENTER\` per batch and reaps every completion entry from shared memory; the io_uring
+baseline pushes \`IORING_OP_NOP\`s, calls \`io_uring_enter\` once per batch (\`io-uring\` crate) and
+reaps every CQE. The executor is lightosd's CPU backend (core set) on a thread of the same process,
+serving through \`JOB_BATCH\` (batches of up to 64, operand buffers mapped once); its batch-1 row has
+\`ENTER\` wait for the completion, against a futex ping-pong between two threads (one wake-up each
+way). The chain: 100 primitives alternating executor → null0 → executor …, each depending on the one
+before, in one \`SUBMIT\` and one \`WAIT\`, against the same 100 submitted one by one with a \`WAIT\`
+between steps. The old path rows are \`SUBMIT\` + \`WAIT\` of the same primitives.
 
 ## Spike-event queues
 

@@ -89,7 +89,9 @@ fn ring_null(rings: &mut Rings, prim: &Primitive, batch: usize, total: usize, wa
                 assert!(rings.push(prim), "sq room");
             }
             let min = if wait { batch as u32 } else { 0 };
-            rings.enter(batch as u32, min, deadline_ns(None)).expect("ENTER");
+            rings
+                .enter(batch as u32, min, deadline_ns(None))
+                .expect("ENTER");
             let mut seen = 0;
             while seen < batch {
                 if rings.reap().is_some() {
@@ -120,7 +122,17 @@ fn futex_round_trip(rounds: usize) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let futex = |w: &AtomicU32, op: i32, val: u32| {
         // SAFETY: `w` is a live, aligned u32; FUTEX_WAIT/WAKE on it take no other memory.
-        unsafe { libc::syscall(libc::SYS_futex, w.as_ptr(), op | libc::FUTEX_PRIVATE_FLAG, val, 0, 0, 0) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                w.as_ptr(),
+                op | libc::FUTEX_PRIVATE_FLAG,
+                val,
+                0,
+                0,
+                0,
+            )
+        };
     };
     let wait_for = |w: &AtomicU32, want: u32| loop {
         let v = w.load(Ordering::Acquire);
@@ -194,10 +206,15 @@ fn main() {
     let (tx, rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
         let dev = Context::open().expect("open executor context");
-        let exec = dev.register_executor(&lightosd::core_spec("bench-fast")).expect("register executor");
+        let exec = dev
+            .register_executor(&lightosd::core_spec("bench-fast"))
+            .expect("register executor");
         tx.send(exec.backend_id()).unwrap();
         let mut server = lightosd::Server::core_cpu().expect("thread pool");
-        let until = lightos_runtime::ServeUntil { stop: Some(&stop2), max_jobs: None };
+        let until = lightos_runtime::ServeUntil {
+            stop: Some(&stop2),
+            max_jobs: None,
+        };
         exec.serve(&mut server, until).expect("serve")
     });
     let exec_id = rx.recv().unwrap();
@@ -210,15 +227,21 @@ fn main() {
         .find(|b| b.name == "null0")
         .expect("null0: load lightos_core with null_backend=1 (bench/guest.sh does)")
         .id;
-    let small = dev.create_buffer(4096, BufferFlags::empty(), Placement::Any).expect("buffer");
+    let small = dev
+        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
+        .expect("buffer");
     // A null COPY (0 elements) to the executor; the same as a MUL to null0 (routes by op).
-    let to_exec = PrimitiveBuilder::new(Op::Copy, DType::F32).input(&small, 0, &[0]).output(&small, 64, &[0]);
+    let to_exec = PrimitiveBuilder::new(Op::Copy, DType::F32)
+        .input(&small, 0, &[0])
+        .output(&small, 64, &[0]);
     let to_null = PrimitiveBuilder::new(Op::Mul, DType::F32)
         .input(&small, 0, &[0])
         .input(&small, 0, &[0])
         .output(&small, 64, &[0]);
-    dev.add_route(Some(Op::Copy), None, 0..=u64::MAX, exec_id).unwrap();
-    dev.add_route(Some(Op::Mul), None, 0..=u64::MAX, null0).unwrap();
+    dev.add_route(Some(Op::Copy), None, 0..=u64::MAX, exec_id)
+        .unwrap();
+    dev.add_route(Some(Op::Mul), None, 0..=u64::MAX, null0)
+        .unwrap();
 
     const TOTAL: usize = 2048;
     let nop1 = uring_nop(1, TOTAL);
@@ -242,18 +265,72 @@ fn main() {
     let chain_steps = chain(&old_q, &to_exec, &to_null, 100, false);
     stop.store(true, Ordering::Relaxed);
     server.join().unwrap();
-    assert_eq!(r_null.overflow() + r_exec.overflow(), 0, "completion entries overflowed");
+    assert_eq!(
+        r_null.overflow() + r_exec.overflow(),
+        0,
+        "completion entries overflowed"
+    );
 
     println!("BENCH-TABLE-BEGIN");
-    println!("| LightOS path (per primitive) | time | baseline (same run) | time | ratio | target |");
+    println!(
+        "| LightOS path (per primitive) | time | baseline (same run) | time | ratio | target |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
-    row("null primitive to null0 via the rings, batch 1 (push, ENTER, reap)", ring_null1, "io_uring NOP, batch 1 (push, io_uring_enter, reap)", nop1, Some(1.5));
-    row("null primitive to null0 via the rings, batch 64", ring_null64, "io_uring NOP, batch 64", nop64, Some(1.5));
-    row("null primitive through an executor thread, round trip (rings, ENTER waits)", ring_exec1, "futex ping-pong round trip, two threads", futex, Some(1.5));
-    row("null primitive through an executor thread, batch 64 (rings, JOB_BATCH)", ring_exec64, "io_uring NOP, batch 64", nop64, Some(2.0));
-    row("chain of 100 dependent primitives (executor ↔ null0), submitted at once: per chain", chain_once, "the same chain, client woken between steps", chain_steps, None);
-    row("old path: SUBMIT + WAIT to null0, batch 1", old_null1, "ring path to null0, batch 1", ring_null1, None);
-    row("old path: SUBMIT + WAIT through the executor, batch 1", old_exec1, "ring path through the executor, batch 1", ring_exec1, None);
-    row("old path: SUBMIT + WAIT through the executor, batch 64", old_exec64, "ring path through the executor, batch 64", ring_exec64, None);
+    row(
+        "null primitive to null0 via the rings, batch 1 (push, ENTER, reap)",
+        ring_null1,
+        "io_uring NOP, batch 1 (push, io_uring_enter, reap)",
+        nop1,
+        Some(1.5),
+    );
+    row(
+        "null primitive to null0 via the rings, batch 64",
+        ring_null64,
+        "io_uring NOP, batch 64",
+        nop64,
+        Some(1.5),
+    );
+    row(
+        "null primitive through an executor thread, round trip (rings, ENTER waits)",
+        ring_exec1,
+        "futex ping-pong round trip, two threads",
+        futex,
+        Some(1.5),
+    );
+    row(
+        "null primitive through an executor thread, batch 64 (rings, JOB_BATCH)",
+        ring_exec64,
+        "io_uring NOP, batch 64",
+        nop64,
+        Some(2.0),
+    );
+    row(
+        "chain of 100 dependent primitives (executor ↔ null0), submitted at once: per chain",
+        chain_once,
+        "the same chain, client woken between steps",
+        chain_steps,
+        None,
+    );
+    row(
+        "old path: SUBMIT + WAIT to null0, batch 1",
+        old_null1,
+        "ring path to null0, batch 1",
+        ring_null1,
+        None,
+    );
+    row(
+        "old path: SUBMIT + WAIT through the executor, batch 1",
+        old_exec1,
+        "ring path through the executor, batch 1",
+        ring_exec1,
+        None,
+    );
+    row(
+        "old path: SUBMIT + WAIT through the executor, batch 64",
+        old_exec64,
+        "ring path through the executor, batch 64",
+        ring_exec64,
+        None,
+    );
     println!("BENCH-TABLE-END");
 }

@@ -857,8 +857,8 @@ struct lightos_batch_job {
 
 /**
  * struct lightos_job_batch - argument of LIGHTOS_IOC_JOB_BATCH (1.10): apply n_complete
- * completions (error_index names one refused; those before it stand; already-ended jobs are
- * skipped), report at most max_revoked cached handles dropped (unmap them), then wait for one job
+ * completions (on an error, completions 0..error_index were applied and a refused one is
+ * error_index; already-ended jobs are skipped), report at most max_revoked cached handles dropped (unmap them), then wait for one job
  * until timeout_ns (not with LIGHTOS_FETCH_NONBLOCK) and take up to max_fetch ready ones. An
  * expired wait fetches 0 and succeeds; a signal ends it with EINTR (not restarted). A buffer keeps
  * one handle in the executor's context while a client holds it; handles are never reused.

@@ -1588,9 +1588,11 @@ pub const ENTER_FLAGS_ALL: u32 = ENTER_GETEVENTS;
 /// Argument of [`IOC_ENTER`] (`struct lightos_enter`).
 ///
 /// Takes `to_submit` entries from the submission ring (all or none: they pass through the same
-/// interception chain as `SUBMIT`, and a rejected batch leaves `sq_head` where it was, names the
-/// entry at fault in `error_index`, and has no other effect), then with [`ENTER_GETEVENTS`] waits
-/// until the completion ring holds `min_complete` entries or `timeout_ns` passes.
+/// interception chain as `SUBMIT`; a rejected batch is consumed, counted in
+/// [`RingHeader::sq_rejected`], names the entry at fault in `error_index` and has no other effect,
+/// except that `EBUSY` and `ENOMEM` leave the entries in the ring for a retry), then with
+/// [`ENTER_GETEVENTS`] waits until the completion ring holds `min_complete` entries or `timeout_ns`
+/// passes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Enter {
@@ -1650,7 +1652,8 @@ pub struct BatchJob {
 /// Argument of [`IOC_JOB_BATCH`] (`struct lightos_job_batch`).
 ///
 /// Applies the `n_complete` completions at `completions` in order (one the kernel refuses stops the
-/// call: `error_index` names it, those before it stand; one whose job had already timed out or been
+/// call: `error_index` names it, those before it stand; on any error `error_index` says how many
+/// were applied; one whose job had already timed out or been
 /// aborted is skipped, as `JOB_COMPLETE`'s `ECANCELED` would say), then reports at most
 /// `max_revoked` cached handles it dropped, then with `max_fetch > 0` waits for one job until
 /// `timeout_ns` (absolute, `CLOCK_MONOTONIC`; with `FETCH_NONBLOCK` not at all) and takes up to
@@ -1683,7 +1686,8 @@ pub struct JobBatch {
     pub max_revoked: u32,
     /// Out: handles written to `revoked`.
     pub n_revoked: u32,
-    /// Out: the completion the kernel refused (`n_complete` when none was).
+    /// Out, on an error: how many completions were applied (`0..error_index` stand); when one was
+    /// refused, it is completion `error_index`. `n_complete` when the error came after them all.
     pub error_index: u32,
     /// Must be zero.
     pub pad: u32,

@@ -127,7 +127,7 @@ fn completion_rejection(err: Error, job_id: u64, produced: u32) -> Rejection {
 /// Handles `JOB_BATCH` (see [`uapi::JobBatch`]). `EINVAL`: flags/pad/reserved, outputs not zero,
 /// counts above [`uapi::MAX_JOB_BATCH`], a completion's bad status or `produced` (`error_index`
 /// names it); `EPERM`: not an executor; `ENOENT`: a completion for a job it does not run; `EFAULT`;
-/// `EINTR`.
+/// `EINTR`. On any error `error_index` is how many completions were applied.
 pub(crate) fn batch(
     ctx: &Context,
     mut req: uapi::JobBatch,
@@ -146,7 +146,8 @@ fn batch_checked(
     arg: &IoctlArg<uapi::JobBatch>,
 ) -> Result<isize, Rejection> {
     let outputs = (req.n_fetched, req.n_revoked, req.error_index);
-    req.error_index = req.n_complete;
+    // On an error, `error_index` is how many completions were applied.
+    req.error_index = 0;
     reason::known_flags(req.flags.into(), uapi::FETCH_NONBLOCK.into())?;
     reason::zero("pad", req.pad.into())?;
     reason::zeros("reserved", &req.reserved)?;
@@ -177,10 +178,16 @@ fn batch_checked(
     }
     req.error_index = req.n_complete;
 
-    // Cached handles given up, reported before any job could name a new one.
+    // Cached handles given up, reported before any job could name a new one. The array is
+    // proved writable first, so that handles are never dropped without being reported.
     if req.max_revoked > 0 {
-        let gone = executor.revoke(ctx, req.max_revoked.min(most * uapi::MAX_OPERANDS as u32) as usize)?;
+        let max = req.max_revoked.min(most * uapi::MAX_OPERANDS as u32) as usize;
         let at = usize::try_from(req.revoked).map_err(|_| EFAULT)?;
+        UserSlice::new(UserPtr::from_addr(at), max * 4)
+            .writer()
+            .write_slice(&[0u8; (uapi::MAX_JOB_BATCH as usize) * uapi::MAX_OPERANDS * 4][..max * 4])
+            .map_err(|_| reject!(EFAULT, "revoked: {max} entries at {at:#x} are not writable"))?;
+        let gone = executor.revoke(ctx, max)?;
         let mut w = UserSlice::new(UserPtr::from_addr(at), gone.len() * 4).writer();
         for h in gone.iter() {
             w.write(h)?;

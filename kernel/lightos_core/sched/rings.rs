@@ -206,6 +206,11 @@ impl Rings {
         }
     }
 
+    /// The kernel's completion tail (entries ever posted, wrapping).
+    pub(crate) fn cq_tail(&self) -> u32 {
+        self.cq_tail.load(Relaxed)
+    }
+
     /// Completion entries in the ring the client has not consumed (clamped to the ring).
     pub(crate) fn cq_ready(&self) -> u32 {
         let head = self.header_word::<u32, _>(offset_of!(uapi::RingHeader, cq_head), |a| a.load(Acquire));

@@ -268,9 +268,11 @@ struct TimelineState {
     wake_at: u64,
     /// The queue's rings, once set up: every fence that ends posts a completion entry.
     rings: Option<Arc<Rings>>,
-    /// Waiters sleeping for completion entries (`ENTER`): every completion wakes them.
-    cq_waiters: u32,
-    /// A completion entry was posted while `cq_waiters` was non-zero.
+    /// The completion ring's tail at which the most easily satisfied sleeping `ENTER` waiter has
+    /// the entries it waits for (cleared once reached: woken waiters that still lack entries set
+    /// it again).
+    cq_wake_at: Option<u32>,
+    /// A completion entry reached `cq_wake_at`: wake the waiters.
     cq_wake: bool,
 }
 
@@ -325,7 +327,7 @@ impl Timeline {
                     closed: false,
                     wake_at: u64::MAX,
                     rings: None,
-                    cq_waiters: 0,
+                    cq_wake_at: None,
                     cq_wake: false,
                 }),
                 done <- new_condvar!(),
@@ -461,10 +463,15 @@ impl Timeline {
             let next = Self::next_deadline(&st).unwrap_or(deadline_ns);
             let sleep_ns = deadline_ns.min(next).saturating_sub(now);
             let ms = u32::try_from(sleep_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
-            st.cq_waiters += 1;
-            let woke = self.done.wait_interruptible_timeout(&mut st, msecs_to_jiffies(ms));
-            st.cq_waiters -= 1;
-            if let CondVarTimeoutResult::Signal { .. } = woke {
+            // Woken when the tail reaches what this waiter needs (if nobody reaps meanwhile).
+            let target = rings.cq_tail().wrapping_add(min - ready);
+            st.cq_wake_at = Some(match st.cq_wake_at {
+                Some(at) if (at.wrapping_sub(target) as i32) < 0 => at,
+                _ => target,
+            });
+            if let CondVarTimeoutResult::Signal { .. } =
+                self.done.wait_interruptible_timeout(&mut st, msecs_to_jiffies(ms))
+            {
                 return Err(ERESTARTSYS);
             }
         }
@@ -600,8 +607,11 @@ impl Timeline {
                 device_ns,
             };
             rings.post(&cqe);
-            if st.cq_waiters > 0 {
-                st.cq_wake = true;
+            if let Some(at) = st.cq_wake_at {
+                if (rings.cq_tail().wrapping_sub(at) as i32) >= 0 {
+                    st.cq_wake_at = None;
+                    st.cq_wake = true;
+                }
             }
         }
         if status != uapi::STATUS_OK {

@@ -5,7 +5,7 @@
 use crate::{
     emulator,
     kcov::Kcov,
-    prog::{Call, Field, Operand, Prim, Program, Ptr, Step},
+    prog::{Call, Dep, Done, Field, Operand, Prim, Program, Ptr, Step},
     shared::Totals,
     sys,
 };
@@ -34,6 +34,25 @@ struct Queue {
     id: u32,
     completion: u64,
     last_seq: u64,
+    /// What RING_SETUP returned for it.
+    rings: Option<RingInfo>,
+}
+
+/// A queue's rings, as RING_SETUP described them.
+#[derive(Clone, Copy)]
+struct RingInfo {
+    offset: u64,
+    size: u64,
+    sq_entries: u32,
+}
+
+/// Whose rings a mapping holds: the queue (its creating slot and id) and its submission entries
+/// (0 when unknown).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct RingGeom {
+    slot: u8,
+    queue: u32,
+    sq_entries: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -48,6 +67,7 @@ enum MapKind {
     Buffer,
     Completion,
     Spike,
+    Rings(RingGeom),
     Other,
 }
 
@@ -75,6 +95,8 @@ struct Job {
     slot: u8,
     id: u64,
     prim: u::Primitive,
+    /// A JOB_COMPLETE or JOB_BATCH completed it.
+    done: bool,
 }
 
 /// What a program's calls created so far.
@@ -91,6 +113,9 @@ struct State {
     maps: Vec<Map>,
     jobs: Vec<Job>,
     backends: Vec<u32>,
+    /// Dependency lists that submission-ring entries point to: alive until the program ends, since
+    /// an entry may be taken by a later ENTER than the one that wrote it.
+    dep_lists: Vec<Vec<u::Dependency>>,
     npus_touched: u8,
 }
 
@@ -107,12 +132,34 @@ impl State {
             maps: Vec::new(),
             jobs: Vec::new(),
             backends: Vec::new(),
+            dep_lists: Vec::new(),
             npus_touched: 0,
         }
     }
 
     fn fd(&self, slot: u8) -> RawFd {
         self.slots[slot as usize % SLOTS]
+    }
+
+    /// The live, writable mapping of the rings of queue `q` (the latest, if there are several).
+    fn rings_map(&self, q: &Queue) -> Option<(Map, RingGeom)> {
+        self.maps.iter().rev().find_map(|m| match m.kind {
+            MapKind::Rings(g) if m.live && m.writable && g.slot == q.slot && g.queue == q.id => {
+                Some((*m, g))
+            }
+            _ => None,
+        })
+    }
+
+    /// Marks the job `id` fetched by `slot` completed.
+    fn complete_job(&mut self, slot: u8, id: u64) {
+        if let Some(j) = self
+            .jobs
+            .iter_mut()
+            .find(|j| j.slot == slot && j.id == id && !j.done)
+        {
+            j.done = true;
+        }
     }
 }
 
@@ -623,13 +670,26 @@ impl Executor {
                 let s = st.lock().unwrap();
                 if let Some(m) = pick(&s.maps, *map).filter(|m| m.live && m.kind != MapKind::Other)
                 {
-                    let at = (*at as usize % m.len) & !7;
-                    // SAFETY: `at` is inside a live mapping this program made (8-aligned); writes
+                    // A quarter of the touches of rings go to their header: two index words set
+                    // to small garbage (within a ring or two of any entry count, or past it).
+                    let header = matches!(m.kind, MapKind::Rings(_)) && *at >> 62 == 0;
+                    let span = if header {
+                        (u::RING_SQES_OFFSET as usize).min(m.len)
+                    } else {
+                        m.len
+                    };
+                    let off = (*at as usize % span) & !7;
+                    let val = if header {
+                        ((*at >> 16) & 0x1fff) | ((*at >> 40) & 0x1fff) << 32
+                    } else {
+                        off as u64 ^ 0x5a5a_5a5a_5a5a_5a5a
+                    };
+                    // SAFETY: `off` is inside a live mapping this program made (8-aligned); writes
                     // only go to mappings made writable, reads to readable ones.
                     unsafe {
-                        let p = (m.addr + at) as *mut u64;
+                        let p = (m.addr + off) as *mut u64;
                         if *write && m.writable {
-                            p.write_volatile(at as u64 ^ 0x5a5a_5a5a_5a5a_5a5a);
+                            p.write_volatile(val);
                         } else if m.readable {
                             let _ = p.read_volatile();
                         }
@@ -708,6 +768,7 @@ impl Executor {
                         id: a.queue_id,
                         completion: a.completion_offset,
                         last_seq: 0,
+                        rings: None,
                     });
                 }
             }
@@ -730,11 +791,13 @@ impl Executor {
                 flags,
                 ptr,
             } => {
-                let (fd, q, mut abi) = {
+                let unmapped = self.pages.unmapped as u64;
+                // `_deps` holds the dependency lists the primitives point to until the call is done.
+                let (fd, q, mut abi, _deps) = {
                     let s = st.lock().unwrap();
-                    let abi: Vec<u::Primitive> =
-                        prims.iter().map(|p| prim_abi(p, &s.bufs)).collect();
-                    (s.fd(*fd), pick(&s.queues, *queue), abi)
+                    let (abi, deps): (Vec<u::Primitive>, Vec<_>) =
+                        prims.iter().map(|p| prim_abi(p, &s, unmapped)).unzip();
+                    (s.fd(*fd), pick(&s.queues, *queue), abi, deps)
                 };
                 let mut a = u::Submit {
                     queue_id: q.map_or(0x7fff, |q| q.id),
@@ -844,6 +907,7 @@ impl Executor {
                         slot,
                         id: a.job_id,
                         prim: a.prim,
+                        done: false,
                     });
                 }
             }
@@ -881,7 +945,14 @@ impl Executor {
                     produced: *produced,
                     ..Default::default()
                 };
-                let _ = self.ioctl(fd, u::IOC_NR_JOB_COMPLETE, &mut a, step, Ptr::Arg, kcov);
+                if self
+                    .ioctl(fd, u::IOC_NR_JOB_COMPLETE, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                {
+                    if let Some(j) = j {
+                        st.lock().unwrap().complete_job(j.slot, j.id);
+                    }
+                }
             }
             Call::RouteSet {
                 fd,
@@ -1078,6 +1149,231 @@ impl Executor {
                 };
                 let _ = self.ioctl(fd, u::IOC_NR_POWER_SET, &mut a, step, Ptr::Arg, kcov);
             }
+            Call::RingSetup {
+                fd,
+                queue,
+                sq_entries,
+                cq_entries,
+                flags,
+            } => {
+                let slot = *fd;
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(slot), pick(&s.queues, *queue))
+                };
+                let mut a = u::RingSetup {
+                    queue_id: q.map_or(0x7fff, |q| q.id),
+                    flags: *flags,
+                    sq_entries: *sq_entries,
+                    cq_entries: *cq_entries,
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(fd, u::IOC_NR_RING_SETUP, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                {
+                    // The queue that got the rings: the one named, or (a mutated id) another
+                    // queue of the slot's context.
+                    let mut s = st.lock().unwrap();
+                    let named = q.map(|q| q.slot);
+                    if let Some(x) = s
+                        .queues
+                        .iter_mut()
+                        .find(|x| x.id == a.queue_id && (x.slot == slot || Some(x.slot) == named))
+                    {
+                        x.rings = Some(RingInfo {
+                            offset: a.mmap_offset,
+                            size: a.mmap_size,
+                            sq_entries: a.sq_entries,
+                        });
+                    }
+                }
+            }
+            Call::MapRings { fd, queue, len } => {
+                let (fd, q) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(*fd), pick(&s.queues, *queue))
+                };
+                let cookie = |id: u32| (u64::from(id) << u::MMAP_HANDLE_SHIFT) | u::MMAP_RINGS;
+                // Without a RING_SETUP seen here (none, or one in a fork), one page is asked for:
+                // the kernel maps it only if that is the rings' whole size.
+                let (offset, size, sq_entries) = match (q, q.and_then(|q| q.rings)) {
+                    (_, Some(r)) => (r.offset, r.size, r.sq_entries),
+                    (Some(q), None) => (cookie(q.id), 4096, 0),
+                    (None, None) => (cookie(0x7fff), 4096, 0),
+                };
+                let geom = RingGeom {
+                    slot: q.map_or(u8::MAX, |q| q.slot),
+                    queue: q.map_or(0x7fff, |q| q.id),
+                    sq_entries,
+                };
+                self.map(
+                    st,
+                    fd,
+                    MapReq {
+                        len: len.unwrap_or(size),
+                        prot: libc::PROT_READ | libc::PROT_WRITE,
+                        private: false,
+                        offset,
+                        kind: MapKind::Rings(geom),
+                    },
+                );
+            }
+            Call::Enter {
+                fd,
+                queue,
+                prims,
+                tail_skew,
+                to_submit,
+                min_complete,
+                flags,
+                timeout_ns,
+            } => {
+                let slot = *fd;
+                let unmapped = self.pages.unmapped as u64;
+                let (fd, q, to_submit) = {
+                    let mut s = st.lock().unwrap();
+                    let q = pick(&s.queues, *queue);
+                    let to_submit = match q.and_then(|q| s.rings_map(&q)) {
+                        Some((m, g)) => {
+                            let (abi, lists): (Vec<u::Primitive>, Vec<_>) =
+                                prims.iter().map(|p| prim_abi(p, &s, unmapped)).unzip();
+                            s.dep_lists.extend(lists);
+                            // SAFETY: `m` is a live, writable mapping of `m.len` bytes this
+                            // program made (page-aligned); the state lock, held, keeps other
+                            // threads from unmapping it meanwhile.
+                            let ready = unsafe {
+                                ring_write(m.addr, m.len, g.sq_entries, &abi, *tail_skew)
+                            };
+                            to_submit.unwrap_or(ready)
+                        }
+                        None => to_submit.unwrap_or(prims.len() as u32),
+                    };
+                    (s.fd(slot), q, to_submit)
+                };
+                let mut a = u::Enter {
+                    queue_id: q.map_or(0x7fff, |q| q.id),
+                    flags: *flags,
+                    to_submit,
+                    min_complete: *min_complete,
+                    timeout_ns: deadline(*timeout_ns),
+                    ..Default::default()
+                };
+                if self
+                    .ioctl(fd, u::IOC_NR_ENTER, &mut a, step, Ptr::Arg, kcov)
+                    .is_ok()
+                    && a.submitted > 0
+                {
+                    let mut s = st.lock().unwrap();
+                    if let Some(qq) = q.and_then(|q| {
+                        s.queues
+                            .iter_mut()
+                            .find(|x| x.id == q.id && x.slot == q.slot)
+                    }) {
+                        qq.last_seq = a.first_seq.wrapping_add(u64::from(a.submitted) - 1);
+                    }
+                }
+            }
+            Call::JobBatch {
+                fd,
+                flags,
+                done,
+                n_complete,
+                max_fetch,
+                max_revoked,
+                timeout_ns,
+                ptr,
+                out_ptr,
+                write_output,
+            } => {
+                let slot = *fd;
+                let (fd, picked) = {
+                    let s = st.lock().unwrap();
+                    (s.fd(slot), batch_jobs(&s, slot, done))
+                };
+                if *write_output {
+                    for (j, _) in picked.iter().take(4) {
+                        if let Some(j) = j {
+                            self.write_output(fd, &j.prim);
+                        }
+                    }
+                }
+                let mut completions: Vec<u::JobDone> = picked
+                    .iter()
+                    .map(|(j, d)| u::JobDone {
+                        job_id: j.map_or(0xdead, |j| j.id),
+                        status: d.status,
+                        produced: d.produced,
+                    })
+                    .collect();
+                let n = n_complete.unwrap_or(completions.len() as u32);
+                // A count above the array's length would read past it: the array grows to match.
+                if n as usize > completions.len()
+                    && n <= 2 * u::MAX_JOB_BATCH
+                    && matches!(ptr, Ptr::Arg | Ptr::ReadOnly)
+                {
+                    completions.resize(n as usize, u::JobDone::default());
+                }
+                // Room for the most the kernel writes, whatever a mutated count says.
+                let mut jobs = vec![u::BatchJob::default(); u::MAX_JOB_BATCH as usize];
+                let mut revoked = vec![0u32; u::MAX_JOB_BATCH as usize * u::MAX_OPERANDS];
+                let ro = (*out_ptr == Ptr::ReadOnly)
+                    .then(|| sys::read_only_copy(&[0; 8]))
+                    .flatten();
+                let out = |real: u64| match out_ptr {
+                    Ptr::Arg => real,
+                    Ptr::Null => 0,
+                    Ptr::Unmapped => self.pages.unmapped as u64,
+                    Ptr::Kernel => 0xffff_ffff_8100_0000,
+                    Ptr::ReadOnly => ro.map_or(0, |(a, _)| a as u64),
+                };
+                let mut a = u::JobBatch {
+                    flags: *flags,
+                    n_complete: n,
+                    completions: match ptr {
+                        _ if completions.is_empty() => 0,
+                        Ptr::Arg | Ptr::ReadOnly => completions.as_ptr() as u64,
+                        Ptr::Null => 0,
+                        Ptr::Unmapped => self.pages.unmapped as u64,
+                        Ptr::Kernel => 0xffff_ffff_8100_0000,
+                    },
+                    max_fetch: *max_fetch,
+                    jobs: out(jobs.as_mut_ptr() as u64),
+                    timeout_ns: deadline(*timeout_ns),
+                    revoked: out(revoked.as_mut_ptr() as u64),
+                    max_revoked: *max_revoked,
+                    ..Default::default()
+                };
+                let r = self.ioctl(fd, u::IOC_NR_JOB_BATCH, &mut a, step, Ptr::Arg, kcov);
+                if let Some((addr, len)) = ro {
+                    sys::munmap(addr, len);
+                }
+                // What the kernel applied: all on success, those before `error_index` on a
+                // refused completion (none when the call failed before the completions).
+                let applied = match r {
+                    Ok(_) => picked.len(),
+                    Err(_) if a.error_index < a.n_complete => {
+                        (a.error_index as usize).min(picked.len())
+                    }
+                    Err(_) => 0,
+                };
+                let mut s = st.lock().unwrap();
+                for (j, _) in picked.iter().take(applied) {
+                    if let Some(j) = j {
+                        s.complete_job(j.slot, j.id);
+                    }
+                }
+                if r.is_ok() && *out_ptr == Ptr::Arg {
+                    for b in jobs.iter().take((a.n_fetched as usize).min(jobs.len())) {
+                        s.jobs.push(Job {
+                            slot,
+                            id: b.job_id,
+                            prim: b.prim,
+                            done: false,
+                        });
+                    }
+                }
+            }
             Call::Raw {
                 fd,
                 cmd,
@@ -1197,8 +1493,132 @@ fn redirect_moved_pointers(before: &[u8], after: &mut [u8], unmapped: u64) {
     }
 }
 
-/// The ABI primitive of `p`, its operands' buffer indices resolved to handles.
-fn prim_abi(p: &Prim, bufs: &[Buf]) -> u::Primitive {
+/// The ABI primitive of `p` (operand buffer indices resolved to handles, dependencies to queue ids
+/// and sequence numbers) and the dependency list its `deps` points to: the list must stay alive
+/// (and unchanged) until the kernel has read it. `unmapped` is the fuzzer's unmapped page.
+fn prim_abi(p: &Prim, s: &State, unmapped: u64) -> (u::Primitive, Vec<u::Dependency>) {
+    let mut a = prim_ops(p, &s.bufs);
+    let mut list: Vec<u::Dependency> = p.deps.iter().map(|d| dependency(d, &s.queues)).collect();
+    let n = p.n_deps.unwrap_or(list.len() as u32);
+    let ours = matches!(p.deps_ptr, Ptr::Arg | Ptr::ReadOnly);
+    // A count above the list's length would read past it: the list grows to match.
+    if ours && n as usize > list.len() && n <= 2 * u::MAX_DEPS {
+        list.resize(n as usize, u::Dependency::default());
+    }
+    a.n_deps = n;
+    a.deps = match p.deps_ptr {
+        Ptr::Arg | Ptr::ReadOnly if list.is_empty() => 0,
+        Ptr::Arg | Ptr::ReadOnly => list.as_ptr() as u64,
+        Ptr::Null => 0,
+        Ptr::Unmapped => unmapped,
+        Ptr::Kernel => 0xffff_ffff_8100_0000,
+    };
+    (a, list)
+}
+
+/// The ABI dependency of `d`: its queue index resolved to an id (0x7fff when the program has no
+/// queue), and a sequence number counted back from that queue's last submitted one when it says so.
+fn dependency(d: &Dep, queues: &[Queue]) -> u::Dependency {
+    let q = d.queue.and_then(|i| pick(queues, i));
+    let seq = if d.back && d.flags & u::DEP_RELATIVE == 0 {
+        q.map_or(1, |q| q.last_seq).wrapping_sub(d.seq)
+    } else {
+        d.seq
+    };
+    u::Dependency {
+        queue_id: match d.queue {
+            None => 0,
+            Some(_) => q.map_or(0x7fff, |q| q.id),
+        },
+        flags: d.flags,
+        seq,
+    }
+}
+
+/// The jobs the completions `done` of a JOB_BATCH on `slot` name, in order: see [`Done::job`].
+/// An entry past the slot's outstanding jobs is left out; a stale one with no job at all names
+/// none (`None`: an id no executor runs).
+fn batch_jobs(s: &State, slot: u8, done: &[Done]) -> Vec<(Option<Job>, Done)> {
+    let mine: Vec<Job> = s
+        .jobs
+        .iter()
+        .filter(|j| j.slot == slot % SLOTS as u8 && !j.done)
+        .copied()
+        .collect();
+    done.iter()
+        .filter_map(|d| {
+            if d.job & Done::STALE != 0 {
+                Some((pick(&s.jobs, d.job & !Done::STALE), *d))
+            } else {
+                mine.get(d.job as usize).map(|j| (Some(*j), *d))
+            }
+        })
+        .collect()
+}
+
+/// Writes `prims` into the submission ring mapped at `addr` (`len` bytes; `sq_entries` from
+/// RING_SETUP, 0 when unknown) the way a client does: from `sq_tail` on, as many as the ring has
+/// room for (a tail more than a ring ahead of `sq_head`, garbage, is first reset to `sq_head`),
+/// then `sq_tail` published (release) past them, moved by `skew`. Returns how many entries the
+/// published tail says the ring holds (`sq_tail - sq_head`).
+///
+/// # Safety
+///
+/// `addr` must be 8-aligned and valid for reads and writes of `len` bytes for the whole call.
+unsafe fn ring_write(
+    addr: usize,
+    len: usize,
+    sq_entries: u32,
+    prims: &[u::Primitive],
+    skew: i32,
+) -> u32 {
+    use std::mem::{offset_of, size_of};
+    let sqes = u::RING_SQES_OFFSET as usize;
+    if len < sqes {
+        return 0;
+    }
+    // The header's words lie within the first RING_SQES_OFFSET bytes, inside `len`.
+    let word = |off: usize| (addr + off) as *mut u32;
+    let tail_p = word(offset_of!(u::RingHeader, sq_tail));
+    // SAFETY: a header word (above), aligned; the caller's guarantee covers it.
+    let head = unsafe { word(offset_of!(u::RingHeader, sq_head)).read_volatile() };
+    let entries = if sq_entries.is_power_of_two() {
+        sq_entries
+    } else {
+        // Unknown: the header says, if it is still sane.
+        // SAFETY: a header word, as above.
+        let e = unsafe { word(offset_of!(u::RingHeader, sq_entries)).read_volatile() };
+        if e.is_power_of_two() && e <= u::RING_MAX_SQ_ENTRIES {
+            e
+        } else {
+            1
+        }
+    };
+    let slots = (len - sqes) / size_of::<u::Primitive>();
+    // SAFETY: a header word, as above.
+    let mut tail = unsafe { tail_p.read_volatile() };
+    if tail.wrapping_sub(head) > entries {
+        tail = head;
+    }
+    let n = (prims.len() as u32).min(entries - tail.wrapping_sub(head));
+    for (i, p) in prims.iter().take(n as usize).enumerate() {
+        let index = (tail.wrapping_add(i as u32) & (entries - 1)) as usize;
+        if index < slots {
+            let at = addr + sqes + index * size_of::<u::Primitive>();
+            // SAFETY: entry `index` < `slots` lies within `len`; it is 8-aligned (entries start
+            // at 128 and are 400 bytes each) and a Primitive is plain integers.
+            unsafe { (at as *mut u::Primitive).write_volatile(*p) };
+        }
+    }
+    std::sync::atomic::fence(Ordering::Release);
+    let published = tail.wrapping_add(n).wrapping_add_signed(skew);
+    // SAFETY: a header word, as above.
+    unsafe { tail_p.write_volatile(published) };
+    published.wrapping_sub(head)
+}
+
+/// The ABI primitive of `p` without dependencies, its operands' buffer indices resolved to handles.
+fn prim_ops(p: &Prim, bufs: &[Buf]) -> u::Primitive {
     let mut a = u::Primitive {
         op: p.op,
         dtype: p.dtype,
@@ -1254,8 +1674,166 @@ fn spike_push(m: Map, n: u16) {
 
 #[cfg(test)]
 mod tests {
-    use super::{apply, redirect_moved_pointers};
-    use crate::prog::Field;
+    use super::{
+        apply, batch_jobs, prim_abi, redirect_moved_pointers, ring_write, Job, Queue, State,
+    };
+    use crate::prog::{Dep, Done, Field, Prim, Ptr};
+    use lightos_uapi as u;
+
+    /// A primitive with no operands and `deps`.
+    fn prim(deps: Vec<Dep>) -> Prim {
+        Prim {
+            op: u::OP_RELU,
+            dtype: u::DTYPE_F32,
+            out_dtype: 0,
+            rounding: 0,
+            flags: 0,
+            params: [0; 4],
+            seed: 0,
+            operands: Vec::new(),
+            n_inputs: 1,
+            deps,
+            n_deps: None,
+            deps_ptr: Ptr::Arg,
+        }
+    }
+
+    #[test]
+    fn dependencies_resolve_to_queue_ids_and_sequence_numbers() {
+        let mut s = State::new();
+        for (id, last_seq) in [(5, 10), (9, 3)] {
+            s.queues.push(Queue {
+                slot: 0,
+                id,
+                completion: 0,
+                last_seq,
+                rings: None,
+            });
+        }
+        let dep = |queue, flags, seq, back| Dep {
+            queue,
+            flags,
+            seq,
+            back,
+        };
+        let mut p = prim(vec![
+            dep(None, u::DEP_RELATIVE, 1, false),
+            dep(Some(1), 0, 2, true),
+            dep(Some(2), 0, 7, false),
+            dep(None, 0, 0, true),
+            dep(Some(0), u::DEP_RELATIVE | 4, 2, true),
+        ]);
+        let (a, list) = prim_abi(&p, &s, 0x5000);
+        let want = |queue_id, flags, seq| u::Dependency {
+            queue_id,
+            flags,
+            seq,
+        };
+        assert_eq!(
+            list,
+            [
+                want(0, u::DEP_RELATIVE, 1),
+                want(9, 0, 1),
+                want(5, 0, 7),
+                want(0, 0, 1),
+                want(5, u::DEP_RELATIVE | 4, 2),
+            ]
+        );
+        assert_eq!((a.deps, a.n_deps), (list.as_ptr() as u64, 5));
+
+        // A count past the list: it grows with zero entries; a bad pointer keeps the count.
+        p.n_deps = Some(7);
+        let (a, list) = prim_abi(&p, &s, 0x5000);
+        assert_eq!((list.len(), a.n_deps, a.deps), (7, 7, list.as_ptr() as u64));
+        p.deps_ptr = Ptr::Unmapped;
+        let (a, _) = prim_abi(&p, &s, 0x5000);
+        assert_eq!((a.deps, a.n_deps), (0x5000, 7));
+
+        // None: no list.
+        let (a, list) = prim_abi(&prim(Vec::new()), &s, 0x5000);
+        assert_eq!((a.deps, a.n_deps, list.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn ring_entries_go_from_the_tail_within_the_ring_and_a_garbage_tail_is_reset() {
+        let len = 4096;
+        let mut mem = vec![0u64; len / 8];
+        let addr = mem.as_mut_ptr() as usize;
+        let header = addr as *mut u::RingHeader;
+        let entry = |i: usize| (addr + 128 + i * 400) as *const u::Primitive;
+        let prims = |ks: &[u64]| -> Vec<u::Primitive> {
+            ks.iter()
+                .map(|&k| u::Primitive {
+                    user_data: k,
+                    ..Default::default()
+                })
+                .collect()
+        };
+        // SAFETY: `mem` is `len` bytes, 8-aligned, alive and not otherwise borrowed in this block.
+        unsafe {
+            assert_eq!(ring_write(addr, len, 4, &prims(&[1, 2, 3]), 0), 3);
+            let got: Vec<u64> = (0..3).map(|i| (*entry(i)).user_data).collect();
+            assert_eq!(got, [1, 2, 3]);
+            // The kernel took none: room for one more.
+            assert_eq!(ring_write(addr, len, 4, &prims(&[4, 5]), 0), 4);
+            assert_eq!(((*entry(3)).user_data, (*header).sq_tail), (4, 4));
+            // The kernel took all four: the next entry wraps to slot 0.
+            (*header).sq_head = 4;
+            assert_eq!(ring_write(addr, len, 4, &prims(&[6]), 0), 1);
+            assert_eq!(((*entry(0)).user_data, (*header).sq_tail), (6, 5));
+            // A garbage tail is reset to the head; the published tail is skewed as asked.
+            (*header).sq_tail = 1000;
+            assert_eq!(ring_write(addr, len, 4, &prims(&[7]), -1), 0);
+            assert_eq!(((*entry(0)).user_data, (*header).sq_tail), (7, 4));
+            // Unknown entries: the header's count, if it is a power of two.
+            *header = u::RingHeader {
+                sq_entries: 2,
+                ..Default::default()
+            };
+            assert_eq!(ring_write(addr, len, 0, &prims(&[8, 9, 10]), 0), 2);
+            assert_eq!((*entry(2)).user_data, 3);
+            // A mapping shorter than the ring: entries past it are not written.
+            *header = u::RingHeader::default();
+            assert_eq!(ring_write(addr, 128 + 400, 4, &prims(&[11, 12]), 0), 2);
+            assert_eq!(((*entry(0)).user_data, (*entry(1)).user_data), (11, 9));
+            // Shorter than the header: nothing.
+            assert_eq!(ring_write(addr, 64, 4, &prims(&[13]), 0), 0);
+        }
+    }
+
+    #[test]
+    fn batch_completions_name_the_slots_outstanding_jobs_oldest_first() {
+        let mut s = State::new();
+        for (slot, id, done) in [
+            (8, 100, false),
+            (9, 200, false),
+            (8, 101, true),
+            (8, 102, false),
+        ] {
+            s.jobs.push(Job {
+                slot,
+                id,
+                prim: u::Primitive::default(),
+                done,
+            });
+        }
+        let done = |job| Done {
+            job,
+            status: u::STATUS_OK,
+            produced: 0,
+        };
+        let ids = |s: &State, d: &[Done]| -> Vec<Option<u64>> {
+            batch_jobs(s, 8, d)
+                .iter()
+                .map(|(j, _)| j.map(|j| j.id))
+                .collect()
+        };
+        let batch = [done(1), done(0), done(5), done(Done::STALE | 1)];
+        assert_eq!(ids(&s, &batch), [Some(102), Some(100), Some(200)]);
+        s.complete_job(8, 100);
+        assert_eq!(ids(&s, &[done(0)]), [Some(102)]);
+        assert_eq!(ids(&State::new(), &batch), [None]);
+    }
 
     #[test]
     fn a_pointer_moved_by_a_mutation_goes_to_the_unmapped_page() {

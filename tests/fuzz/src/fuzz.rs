@@ -49,8 +49,8 @@ pub struct RunArgs {
     profile: bool,
 }
 
-/// How many ioctl numbers `/dev/lightos` defines (0 to POWER_SET), and their bits.
-const IOCTL_COUNT: u32 = lightos_uapi::IOC_NR_POWER_SET + 1;
+/// How many ioctl numbers `/dev/lightos` defines (0 to JOB_BATCH), and their bits.
+const IOCTL_COUNT: u32 = lightos_uapi::IOC_NR_JOB_BATCH + 1;
 const IOCTL_NRS: u64 = (1 << IOCTL_COUNT) - 1;
 
 /// Marks around a printed program (tests/fuzz/run.sh cuts it out of the serial log).

@@ -1,10 +1,11 @@
 //! Builds programs from a seeded generator: mostly valid calls whose resources exist (so deep paths
 //! are reached), some nearly valid (one or two fields of the built struct changed to a boundary
 //! value), some hostile (bad pointers, any ioctl number, any bytes), plus threads, forks, executors
-//! that complete with random statuses or die mid-job, and emulator faults. Also mutates programs
-//! from the coverage corpus.
+//! that complete with random statuses or die mid-job (one job at a time or in JOB_BATCHes),
+//! submission rings written and entered, dependencies between jobs, and emulator faults. Also
+//! mutates programs from the coverage corpus.
 
-use crate::prog::{Call, Field, Operand, Prim, Program, Ptr, Step};
+use crate::prog::{Call, Dep, Done, Field, Operand, Prim, Program, Ptr, Step};
 use lightos_uapi as u;
 use rand::{seq::SliceRandom, Rng};
 use rand_chacha::ChaCha8Rng;
@@ -15,6 +16,10 @@ struct Plan {
     open: Vec<u8>,
     bufs: Vec<u64>,
     queues: u16,
+    /// The slot each planned queue was created on (ring calls go there).
+    queue_fds: Vec<u8>,
+    /// Queues RING_SETUP was planned for (MapRings and Enter name them).
+    ring_queues: Vec<u16>,
     dmabufs: u16,
     sqs: u16,
     spike_fds: u16,
@@ -47,6 +52,8 @@ const INTERESTING: &[u64] = &[
     u::MAX_DIM_SIZE,
     u::MMAP_COMPLETION_PAGE,
     u::MMAP_SPIKE_RING,
+    u::MMAP_RINGS,
+    (1 << u::MMAP_HANDLE_SHIFT) | u::MMAP_RINGS,
     0x7fff_ffff_ffff_ffff,
     0x8000_0000_0000_0000,
     u64::MAX,
@@ -59,6 +66,9 @@ pub struct Gen<'a> {
     /// Whether allocation-failure injection is armed on some steps.
     inject: bool,
     npus: u8,
+    /// Calls the program's next steps make first (a queue's rings set up, then mapped and
+    /// entered), so that deep paths are reached often; only at the top level.
+    follow: std::collections::VecDeque<Call>,
 }
 
 impl<'a> Gen<'a> {
@@ -68,6 +78,7 @@ impl<'a> Gen<'a> {
             plan: Plan::default(),
             inject,
             npus,
+            follow: Default::default(),
         }
     }
 
@@ -102,17 +113,27 @@ impl<'a> Gen<'a> {
                     steps.remove(i.max(1).min(steps.len() - 1));
                 }
                 1 => {
-                    let s = self.step(0);
-                    steps.insert(i.max(1).min(steps.len()), s);
+                    let at = i.max(1).min(steps.len());
+                    let new = self.steps_with_follow();
+                    steps.splice(at..at, new);
                 }
                 2 if i < steps.len() => self.perturb(&mut steps[i]),
                 _ => {
-                    let s = self.step(0);
-                    steps.push(s);
+                    let new = self.steps_with_follow();
+                    steps.extend(new);
                 }
             }
         }
         Program { steps }
+    }
+
+    /// A top-level step and the calls it asked to be followed by, in order.
+    fn steps_with_follow(&mut self) -> Vec<Step> {
+        let mut v = vec![self.step(0)];
+        while !self.follow.is_empty() {
+            v.push(self.step(0));
+        }
+        v
     }
 
     /// Re-counts the resources `steps` create, so mutations refer to them.
@@ -123,14 +144,22 @@ impl<'a> Gen<'a> {
                 Call::Open { slot } | Call::Dup { slot, .. } => self.plan.open.push(*slot),
                 Call::BufCreate { size, .. } => self.plan.bufs.push(*size),
                 Call::Import { .. } => self.plan.bufs.push(4096),
-                Call::QueueCreate { .. } => self.plan.queues += 1,
+                Call::QueueCreate { fd, .. } => {
+                    self.plan.queues += 1;
+                    self.plan.queue_fds.push(*fd);
+                }
+                Call::RingSetup { queue, .. } => self.plan.ring_queues.push(*queue),
                 Call::Export { .. } => self.plan.dmabufs += 1,
                 Call::SpikeCreate { .. } | Call::SpikeImport { .. } => self.plan.sqs += 1,
                 Call::SpikeExport { .. } => self.plan.spike_fds += 1,
-                Call::MapBuf { .. } | Call::MapCompletion { .. } | Call::MapSpike { .. } => {
-                    self.plan.maps += 1
-                }
+                Call::MapBuf { .. }
+                | Call::MapCompletion { .. }
+                | Call::MapSpike { .. }
+                | Call::MapRings { .. } => self.plan.maps += 1,
                 Call::JobFetch { .. } => self.plan.jobs += 1,
+                Call::JobBatch { max_fetch, .. } => {
+                    self.plan.jobs = self.plan.jobs.saturating_add((*max_fetch).min(8) as u16)
+                }
                 Call::ExecRegister { .. } => self.plan.backends += 1,
                 _ => {}
             }
@@ -194,7 +223,15 @@ impl<'a> Gen<'a> {
 
     /// One step; `depth` > 0 inside a thread or a fork (no further nesting there).
     fn step(&mut self, depth: u32) -> Step {
-        let call = self.call(depth);
+        let queued = if depth == 0 {
+            self.follow.pop_front()
+        } else {
+            None
+        };
+        let call = match queued {
+            Some(c) => c,
+            None => self.call(depth),
+        };
         let mut s = Step::from(call);
         if s.call.ioctl_nr().is_some() && self.rng.gen_bool(0.15) {
             self.perturb(&mut s);
@@ -206,7 +243,7 @@ impl<'a> Gen<'a> {
     }
 
     fn call(&mut self, depth: u32) -> Call {
-        let r = self.rng.gen_range(0..1000);
+        let r = self.rng.gen_range(0..1100);
         let fd = self.fd();
         match r {
             0..=29 => {
@@ -363,6 +400,11 @@ impl<'a> Gen<'a> {
             },
             435..=474 => {
                 self.plan.queues += 1;
+                self.plan.queue_fds.push(fd);
+                if depth == 0 && self.rng.gen_bool(0.15) {
+                    let setup = self.ring_setup(fd, depth);
+                    self.follow.push_front(setup);
+                }
                 let timeout_ms = *[0u32, 1, 5, 20, 100].choose(self.rng).unwrap();
                 let priority = if self.rng.gen_bool(0.9) {
                     self.rng.gen_range(0..=u::QUEUE_PRIORITY_MAX)
@@ -386,7 +428,7 @@ impl<'a> Gen<'a> {
                 } else {
                     self.rng.gen_range(0..20)
                 };
-                let prims = (0..n).map(|_| self.prim()).collect();
+                let prims = self.prims(n);
                 let count = if self.rng.gen_bool(0.95) {
                     None
                 } else {
@@ -422,11 +464,7 @@ impl<'a> Gen<'a> {
             }
             640..=674 => self.executor(depth),
             675..=689 => {
-                let flags = if self.rng.gen_bool(0.5) {
-                    u::FETCH_NONBLOCK
-                } else {
-                    0
-                };
+                let flags = self.fetch_flags();
                 self.plan.jobs += 1;
                 Call::JobFetch {
                     fd,
@@ -546,6 +584,36 @@ impl<'a> Gen<'a> {
                     .collect();
                 Call::Fork { steps }
             }
+            1000..=1019 => self.ring_setup(fd, depth),
+            1020..=1034 => {
+                let (fd, queue) = self.ring_target(fd);
+                self.plan.maps += 1;
+                let len = if self.rng.gen_bool(0.92) {
+                    None
+                } else {
+                    Some(*[0u64, 4096, 8192, 4097, 1 << 20].choose(self.rng).unwrap())
+                };
+                Call::MapRings { fd, queue, len }
+            }
+            1035..=1079 => {
+                let (fd, queue) = self.ring_target(fd);
+                self.enter(fd, queue)
+            }
+            1080..=1094 => {
+                let done = (0..self.rng.gen_range(0..4u16))
+                    .map(|j| self.done(j))
+                    .collect();
+                let max_fetch = if self.rng.gen_bool(0.9) {
+                    self.rng.gen_range(0..=4)
+                } else {
+                    *[u::MAX_JOB_BATCH, u::MAX_JOB_BATCH + 1, u32::MAX]
+                        .choose(self.rng)
+                        .unwrap()
+                };
+                let flags = self.fetch_flags();
+                let timeout_ns = self.timeout();
+                self.job_batch(fd, done, max_fetch, flags, timeout_ns)
+            }
             _ => Call::Sleep {
                 us: self.rng.gen_range(0..200),
             },
@@ -581,6 +649,19 @@ impl<'a> Gen<'a> {
         ];
         self.plan.open.push(slot);
         self.plan.backends += 1;
+        if self.rng.gen_bool(0.4) {
+            self.batch_executor(slot, &mut steps);
+        } else {
+            self.fetch_executor(slot, &mut steps);
+        }
+        if self.rng.gen_bool(0.3) {
+            steps.push(Step::from(Call::Close { fd: slot }));
+        }
+        Call::Thread { steps }
+    }
+
+    /// An executor's jobs one at a time: JOB_FETCH, then (mostly) JOB_COMPLETE.
+    fn fetch_executor(&mut self, slot: u8, steps: &mut Vec<Step>) {
         for j in 0..self.rng.gen_range(1..4u16) {
             self.plan.jobs += 1;
             steps.push(Step::from(Call::JobFetch {
@@ -599,10 +680,278 @@ impl<'a> Gen<'a> {
                 }));
             }
         }
-        if self.rng.gen_bool(0.3) {
-            steps.push(Step::from(Call::Close { fd: slot }));
+    }
+
+    /// An executor at ring speed: JOB_BATCHes that complete what the one before fetched (mostly
+    /// all of it) and fetch the next jobs, and mostly a last one that only completes.
+    fn batch_executor(&mut self, slot: u8, steps: &mut Vec<Step>) {
+        let mut outstanding = 0u16;
+        for _ in 0..self.rng.gen_range(1..4) {
+            let max_fetch = *[1u32, 2, 4, 8, u::MAX_JOB_BATCH].choose(self.rng).unwrap();
+            let c = if self.rng.gen_bool(0.85) {
+                outstanding
+            } else {
+                self.rng.gen_range(0..=outstanding)
+            };
+            let done = (0..c).map(|j| self.done(j)).collect();
+            steps.push(Step::from(
+                self.job_batch(slot, done, max_fetch, 0, 1_000_000),
+            ));
+            outstanding = (outstanding - c + max_fetch as u16).min(u::MAX_JOB_BATCH as u16);
         }
-        Call::Thread { steps }
+        if self.rng.gen_bool(0.85) {
+            let done = (0..outstanding).map(|j| self.done(j)).collect();
+            steps.push(Step::from(self.job_batch(slot, done, 0, 0, 0)));
+        }
+    }
+
+    /// A JOB_BATCH on `fd` completing `done` and fetching up to `max_fetch`: mostly valid counts,
+    /// room and pointers, sometimes a bad count or pointer.
+    fn job_batch(
+        &mut self,
+        fd: u8,
+        done: Vec<Done>,
+        max_fetch: u32,
+        flags: u32,
+        timeout_ns: u64,
+    ) -> Call {
+        self.plan.jobs = self.plan.jobs.saturating_add(max_fetch.min(8) as u16);
+        let n_complete = if self.rng.gen_bool(0.95) {
+            None
+        } else {
+            Some(
+                *[
+                    0,
+                    done.len() as u32 + 1,
+                    u::MAX_JOB_BATCH,
+                    u::MAX_JOB_BATCH + 1,
+                    u32::MAX,
+                ]
+                .choose(self.rng)
+                .unwrap(),
+            )
+        };
+        let max_revoked = if self.rng.gen_bool(0.9) {
+            *[0u32, 1, 16, 256].choose(self.rng).unwrap()
+        } else {
+            self.interesting() as u32
+        };
+        Call::JobBatch {
+            fd,
+            flags,
+            done,
+            n_complete,
+            max_fetch,
+            max_revoked,
+            timeout_ns,
+            ptr: self.ptr(),
+            out_ptr: self.ptr(),
+            write_output: self.rng.gen_bool(0.5),
+        }
+    }
+
+    /// One completion of a JOB_BATCH: mostly the `j`-th job the slot has not completed yet with
+    /// a status an executor may report, sometimes a stale or foreign job or any status.
+    fn done(&mut self, j: u16) -> Done {
+        let status = if self.rng.gen_bool(0.85) {
+            *[
+                u::STATUS_OK,
+                u::STATUS_OK,
+                u::STATUS_INVALID,
+                u::STATUS_THERMAL_ABORT,
+            ]
+            .choose(self.rng)
+            .unwrap()
+        } else {
+            self.status()
+        };
+        Done {
+            job: if self.rng.gen_bool(0.95) {
+                j
+            } else {
+                Done::STALE | self.rng.gen_range(0..8)
+            },
+            status,
+            produced: if self.rng.gen_bool(0.9) {
+                0
+            } else {
+                self.rng.gen_range(0..64)
+            },
+        }
+    }
+
+    /// JOB_FETCH/JOB_BATCH flags: mostly 0 or `FETCH_NONBLOCK`, rarely anything.
+    fn fetch_flags(&mut self) -> u32 {
+        match self.rng.gen_range(0..100) {
+            0..=47 => 0,
+            48..=96 => u::FETCH_NONBLOCK,
+            _ => self.interesting() as u32,
+        }
+    }
+
+    /// The slot and queue index of a ring call: mostly a queue RING_SETUP was planned for (else
+    /// the latest queue), on the slot that created it.
+    fn ring_target(&mut self, fd: u8) -> (u8, u16) {
+        let queue = if !self.plan.ring_queues.is_empty() && self.rng.gen_bool(0.85) {
+            *self.plan.ring_queues.choose(self.rng).unwrap()
+        } else if self.plan.queues > 0 && self.rng.gen_bool(0.7) {
+            self.plan.queues - 1
+        } else {
+            self.idx(self.plan.queues)
+        };
+        (self.queue_fd(queue, fd), queue)
+    }
+
+    /// The slot that created planned queue `queue` (mostly), else `fd`.
+    fn queue_fd(&mut self, queue: u16, fd: u8) -> u8 {
+        match self.plan.queue_fds.get(queue as usize) {
+            Some(&f) if self.rng.gen_bool(0.9) => f,
+            _ => fd,
+        }
+    }
+
+    /// RING_SETUP of (mostly) the latest queue: small power-of-two rings mostly, the largest
+    /// sometimes, and entries that are not powers of two, out of range or a completion ring smaller
+    /// than the submission ring. At the top level it is often followed by the rings' mapping and a
+    /// few ENTERs on them.
+    fn ring_setup(&mut self, fd: u8, depth: u32) -> Call {
+        let queue = if self.plan.queues > 0 && self.rng.gen_bool(0.7) {
+            self.plan.queues - 1
+        } else {
+            self.idx(self.plan.queues)
+        };
+        let fd = self.queue_fd(queue, fd);
+        self.plan.ring_queues.push(queue);
+        let sq_entries = match self.rng.gen_range(0..100) {
+            0..=84 => 1 << self.rng.gen_range(0..=6),
+            85..=89 => u::RING_MAX_SQ_ENTRIES,
+            90..=94 => *[
+                0u32,
+                3,
+                100,
+                u::RING_MAX_SQ_ENTRIES * 2,
+                0x8000_0000,
+                u32::MAX,
+            ]
+            .choose(self.rng)
+            .unwrap(),
+            _ => self.interesting() as u32,
+        };
+        let cq_entries = if self.rng.gen_bool(0.85) {
+            sq_entries.wrapping_shl(self.rng.gen_range(0..=2))
+        } else {
+            *[
+                0,
+                1,
+                sq_entries / 2,
+                sq_entries.wrapping_add(1),
+                u::RING_MAX_CQ_ENTRIES,
+                u::RING_MAX_CQ_ENTRIES * 2,
+                u32::MAX,
+            ]
+            .choose(self.rng)
+            .unwrap()
+        };
+        let flags = if self.rng.gen_bool(0.95) {
+            0
+        } else {
+            self.interesting() as u32
+        };
+        if depth == 0 && self.rng.gen_bool(0.6) {
+            self.plan.maps += 1;
+            self.follow.push_back(Call::MapRings {
+                fd,
+                queue,
+                len: None,
+            });
+            for _ in 0..self.rng.gen_range(1..4) {
+                let enter = self.enter(fd, queue);
+                self.follow.push_back(enter);
+            }
+        }
+        Call::RingSetup {
+            fd,
+            queue,
+            sq_entries,
+            cq_entries,
+            flags,
+        }
+    }
+
+    /// ENTER on `queue` (with planned rings): a few primitives for its submission ring, mostly
+    /// all of them submitted, with or without waiting for completions; sometimes a garbage tail,
+    /// count, flag or completion count.
+    fn enter(&mut self, fd: u8, queue: u16) -> Call {
+        let n = match self.rng.gen_range(0..100) {
+            0..=79 => self.rng.gen_range(1..4),
+            80..=89 => 0,
+            _ => self.rng.gen_range(4..40),
+        };
+        let prims = self.prims(n);
+        let tail_skew = if self.rng.gen_bool(0.93) {
+            0
+        } else {
+            *[
+                -2,
+                -1,
+                1,
+                2,
+                1024,
+                1025,
+                4096,
+                i32::MIN,
+                i32::MAX,
+                0x1234_5678,
+            ]
+            .choose(self.rng)
+            .unwrap()
+        };
+        let to_submit = if self.rng.gen_bool(0.9) {
+            None
+        } else {
+            Some(
+                *[
+                    0,
+                    1,
+                    n as u32 + 1,
+                    u::MAX_SUBMIT,
+                    u::MAX_SUBMIT + 1,
+                    u32::MAX,
+                ]
+                .choose(self.rng)
+                .unwrap(),
+            )
+        };
+        let flags = match self.rng.gen_range(0..100) {
+            0..=54 => 0,
+            55..=96 => u::ENTER_GETEVENTS,
+            _ => self.interesting() as u32,
+        };
+        let min_complete = if flags & u::ENTER_GETEVENTS != 0 && self.rng.gen_bool(0.9) {
+            self.rng.gen_range(1..=n.max(1) as u32)
+        } else if flags & u::ENTER_GETEVENTS == 0 && self.rng.gen_bool(0.95) {
+            0
+        } else {
+            *[
+                0u32,
+                1,
+                u::RING_MAX_CQ_ENTRIES,
+                u::RING_MAX_CQ_ENTRIES + 1,
+                u32::MAX,
+            ]
+            .choose(self.rng)
+            .unwrap()
+        };
+        Call::Enter {
+            fd,
+            queue,
+            prims,
+            tail_skew,
+            to_submit,
+            min_complete,
+            flags,
+            timeout_ns: self.timeout(),
+        }
     }
 
     fn status(&mut self) -> u32 {
@@ -610,6 +959,107 @@ impl<'a> Gen<'a> {
             self.rng.gen_range(0..=u::STATUS_MAX)
         } else {
             self.interesting() as u32
+        }
+    }
+
+    /// The `n` primitives of one SUBMIT or ENTER, some with dependencies.
+    fn prims(&mut self, n: usize) -> Vec<Prim> {
+        (0..n)
+            .map(|i| {
+                let mut p = self.prim();
+                self.deps(&mut p, i);
+                p
+            })
+            .collect()
+    }
+
+    /// Sometimes gives primitive `index` of a call dependencies: a few (rarely up to and past
+    /// `MAX_DEPS`), sometimes with a count that does not match or a bad list pointer.
+    fn deps(&mut self, p: &mut Prim, index: usize) {
+        if self.rng.gen_bool(0.85) {
+            return;
+        }
+        let max = u::MAX_DEPS as usize;
+        let k = match self.rng.gen_range(0..100) {
+            0..=79 => self.rng.gen_range(1..4),
+            80..=89 => 0,
+            90..=96 => self.rng.gen_range(4..=max),
+            _ => max + 1,
+        };
+        p.deps = (0..k).map(|_| self.dep(index)).collect();
+        if self.rng.gen_bool(if k == 0 { 0.5 } else { 0.08 }) {
+            p.n_deps = Some(
+                *[0, 1, k as u32 + 1, u::MAX_DEPS, u::MAX_DEPS + 1, u32::MAX]
+                    .choose(self.rng)
+                    .unwrap(),
+            );
+        }
+        if self.rng.gen_bool(0.06) {
+            p.deps_ptr = *[Ptr::Null, Ptr::Unmapped, Ptr::Kernel, Ptr::ReadOnly]
+                .choose(self.rng)
+                .unwrap();
+        }
+    }
+
+    /// One dependency of primitive `index` of a call: an earlier primitive of the call (or, less
+    /// often, itself or one before the call), a recent job on one of the program's queues (or one
+    /// not submitted yet, too old, sequence number 0, an unknown queue), or unknown flags.
+    fn dep(&mut self, index: usize) -> Dep {
+        match self.rng.gen_range(0..100) {
+            0..=44 => {
+                let seq = if index > 0 && self.rng.gen_bool(0.85) {
+                    self.rng.gen_range(1..=index as u64)
+                } else {
+                    *[0, index as u64 + 1, u64::MAX].choose(self.rng).unwrap()
+                };
+                let queue = if self.rng.gen_bool(0.95) {
+                    None
+                } else {
+                    Some(self.idx(self.plan.queues))
+                };
+                Dep {
+                    queue,
+                    flags: u::DEP_RELATIVE,
+                    seq,
+                    back: false,
+                }
+            }
+            45..=91 => {
+                let queue = if self.rng.gen_bool(0.95) {
+                    Some(self.idx(self.plan.queues))
+                } else {
+                    None
+                };
+                let (seq, back) = match self.rng.gen_range(0..10) {
+                    0..=6 => (self.rng.gen_range(0..3), true),
+                    // The next sequence number (not submitted yet), or one too old to be known.
+                    7 => (
+                        *[u64::MAX, u::COMPLETION_RING_ENTRIES as u64 + 1, 1000]
+                            .choose(self.rng)
+                            .unwrap(),
+                        true,
+                    ),
+                    _ => (
+                        *[0u64, 1, 2, 1 << 32, u64::MAX].choose(self.rng).unwrap(),
+                        false,
+                    ),
+                };
+                Dep {
+                    queue,
+                    flags: 0,
+                    seq,
+                    back,
+                }
+            }
+            _ => {
+                let unknown = (self.interesting() as u32 & !u::DEP_FLAGS_ALL).max(1 << 1);
+                Dep {
+                    queue: Some(self.idx(self.plan.queues)),
+                    flags: unknown | self.rng.gen_range(0..=u::DEP_FLAGS_ALL),
+                    seq: self.rng.gen_range(0..3),
+                    back: true,
+                }
+            }
         }
     }
 
@@ -694,15 +1144,20 @@ impl<'a> Gen<'a> {
             seed: self.rng.gen(),
             operands,
             n_inputs,
+            deps: Vec::new(),
+            n_deps: None,
+            deps_ptr: Ptr::Arg,
         }
     }
 
     /// Any ioctl: a LightOS number with a wrong size or direction, another type, or random bytes.
     fn raw(&mut self, fd: u8) -> Call {
         let nr = self.rng.gen_range(0..0x20u32);
-        let size = *[0usize, 1, 8, 24, 40, 56, 136, 400, 440, 4096, 4097, 16383]
-            .choose(self.rng)
-            .unwrap();
+        let size = *[
+            0usize, 1, 8, 24, 40, 56, 64, 80, 136, 400, 440, 4096, 4097, 16383,
+        ]
+        .choose(self.rng)
+        .unwrap();
         let dir = self.rng.gen_range(0..4u32);
         let ty = if self.rng.gen_bool(0.9) {
             u::IOC_MAGIC
@@ -755,6 +1210,9 @@ fn struct_size(c: &Call) -> usize {
         Call::SpikeExport { .. } => size_of::<u::SpikeQueueExport>(),
         Call::SpikeImport { .. } => size_of::<u::SpikeQueueImport>(),
         Call::PowerSet { .. } => size_of::<u::PowerSet>(),
+        Call::RingSetup { .. } => size_of::<u::RingSetup>(),
+        Call::Enter { .. } => size_of::<u::Enter>(),
+        Call::JobBatch { .. } => size_of::<u::JobBatch>(),
         Call::Raw { bytes, .. } => bytes.len(),
         _ => 8,
     }
@@ -789,7 +1247,7 @@ mod tests {
                 }
             }
         }
-        let all = (1u64 << (u::IOC_NR_POWER_SET + 1)) - 1;
+        let all = (1u64 << (u::IOC_NR_JOB_BATCH + 1)) - 1;
         assert_eq!(
             nrs & all,
             all,
@@ -822,5 +1280,148 @@ mod tests {
             assert!(f.off as usize + f.width as usize <= 56);
             assert_eq!(f.off as usize % f.width as usize, 0);
         }
+    }
+
+    /// Every program kept in the tree (replayed by `make test`, or kept for the record) still
+    /// loads, and saves back unchanged: fields added since are absent from old programs.
+    #[test]
+    fn saved_programs_still_load_and_save_back_unchanged() {
+        let mut n = 0;
+        for dir in ["regressions", "fixed-worker-heap"] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_none_or(|e| e != "json") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let p: Program = serde_json::from_str(text.trim())
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let saved: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+                assert_eq!(
+                    serde_json::to_value(&p).unwrap(),
+                    saved,
+                    "{}",
+                    path.display()
+                );
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "only {n} saved programs found");
+    }
+
+    #[test]
+    fn many_programs_set_up_map_and_enter_the_rings_of_one_queue() {
+        let mut chains = 0;
+        for seed in 0..300 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let p = Gen::new(&mut rng, false, 0).program();
+            let (mut set_up, mut mapped) = (Vec::new(), Vec::new());
+            let mut entered = false;
+            for s in &p.steps {
+                match &s.call {
+                    Call::RingSetup { fd, queue, .. } => set_up.push((*fd, *queue)),
+                    Call::MapRings { fd, queue, .. } if set_up.contains(&(*fd, *queue)) => {
+                        mapped.push((*fd, *queue))
+                    }
+                    Call::Enter {
+                        fd, queue, prims, ..
+                    } => entered |= !prims.is_empty() && mapped.contains(&(*fd, *queue)),
+                    _ => {}
+                }
+            }
+            chains += entered as u32;
+        }
+        assert!(
+            chains >= 60,
+            "only {chains} of 300 programs enter mapped rings"
+        );
+    }
+
+    #[test]
+    fn dependencies_are_mostly_plausible_and_sometimes_bad() {
+        let (mut relative, mut bad_relative, mut recent, mut raw, mut bad_flags) = (0, 0, 0, 0, 0);
+        let (mut bad_counts, mut bad_ptrs) = (0, 0);
+        for seed in 0..300 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let p = Gen::new(&mut rng, false, 0).program();
+            for s in p.all_steps() {
+                let (Call::Submit { prims, .. } | Call::Enter { prims, .. }) = &s.call else {
+                    continue;
+                };
+                for (i, prim) in prims.iter().enumerate() {
+                    bad_counts += prim.n_deps.is_some() as u32;
+                    bad_ptrs += (prim.deps_ptr != Ptr::Arg) as u32;
+                    for d in &prim.deps {
+                        match d.flags {
+                            u::DEP_RELATIVE
+                                if d.queue.is_none() && (1..=i as u64).contains(&d.seq) =>
+                            {
+                                relative += 1
+                            }
+                            u::DEP_RELATIVE => bad_relative += 1,
+                            0 if d.back && d.seq < 3 => recent += 1,
+                            0 => raw += 1,
+                            _ => bad_flags += 1,
+                        }
+                    }
+                }
+            }
+        }
+        for (what, n) in [
+            ("bad relative", bad_relative),
+            ("raw sequence", raw),
+            ("bad flags", bad_flags),
+            ("bad count", bad_counts),
+            ("bad pointer", bad_ptrs),
+        ] {
+            assert!(n > 0, "no {what} dependency generated");
+        }
+        assert!(
+            relative > bad_relative,
+            "{relative} good, {bad_relative} bad relative"
+        );
+        assert!(recent > raw, "{recent} recent, {raw} raw absolute");
+    }
+
+    #[test]
+    fn batch_executors_complete_the_jobs_they_fetched_before() {
+        let (mut executors, mut completions) = (0, 0);
+        for seed in 0..300 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let p = Gen::new(&mut rng, false, 0).program();
+            for s in &p.steps {
+                let Call::Thread { steps } = &s.call else {
+                    continue;
+                };
+                let Some(Call::ExecRegister { fd: slot, .. }) = steps.get(1).map(|s| &s.call)
+                else {
+                    continue;
+                };
+                let mut fetched = 0u32;
+                for s in steps {
+                    if let Call::JobBatch {
+                        fd,
+                        done,
+                        max_fetch,
+                        ..
+                    } = &s.call
+                    {
+                        assert_eq!(fd, slot);
+                        // Each completion names a job an earlier batch may have fetched.
+                        for d in done.iter().filter(|d| d.job & Done::STALE == 0) {
+                            assert!(u32::from(d.job) < fetched);
+                            completions += 1;
+                        }
+                        fetched += max_fetch;
+                        executors += (done.is_empty() && fetched == *max_fetch) as u32;
+                    }
+                }
+            }
+        }
+        assert!(
+            executors > 20 && completions > 100,
+            "{executors} {completions}"
+        );
     }
 }

@@ -27,6 +27,14 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
+fn is_arg(p: &Ptr) -> bool {
+    *p == Ptr::Arg
+}
+
+fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
+}
+
 impl From<Call> for Step {
     fn from(call: Call) -> Self {
         Step {
@@ -71,7 +79,7 @@ pub struct Operand {
     pub strides: [u64; 4],
 }
 
-/// A primitive of a SUBMIT.
+/// A primitive of a SUBMIT, or a submission-ring entry of an ENTER.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Prim {
     pub op: u16,
@@ -84,11 +92,60 @@ pub struct Prim {
     pub operands: Vec<Operand>,
     /// How many operands are inputs (the rest are outputs); `n_inputs` in the ABI.
     pub n_inputs: u8,
+    /// The jobs it depends on (ABI 1.10), written as the `Dependency` array `deps` points to.
+    /// Absent in programs saved before 1.10.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<Dep>,
+    /// `n_deps` as written when it is not `deps.len()` (a bad count); the array grows with zero
+    /// entries to match a count up to twice `MAX_DEPS`, so the kernel never reads past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_deps: Option<u32>,
+    /// Where `deps` points (`Arg`: the array, or 0 when it is empty and `n_deps` is not set).
+    #[serde(default, skip_serializing_if = "is_arg")]
+    pub deps_ptr: Ptr,
+}
+
+/// One dependency of a [`Prim`] (`struct lightos_dependency`), resolved when the call runs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dep {
+    /// The queue: an index into the program's queues, resolved to its id (to a garbage id when
+    /// there is none); `None` writes `queue_id` 0, as `DEP_RELATIVE` requires.
+    pub queue: Option<u16>,
+    /// `DEP_*` flags as written (unknown bits included).
+    pub flags: u32,
+    /// With `DEP_RELATIVE`, how many primitives back (as written). Otherwise, with `back`, how far
+    /// before the queue's last submitted sequence number (0: that job); without, the sequence
+    /// number itself.
+    pub seq: u64,
+    /// Whether `seq` counts back from the queue's last submitted sequence number.
+    pub back: bool,
+}
+
+/// One completion of a [`Call::JobBatch`].
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Done {
+    /// Below [`Done::STALE`]: an index into the jobs the calling slot fetched and has not
+    /// completed yet, oldest first (an entry past their number is left out). From `STALE` up: the
+    /// low bits index every job the program fetched (completed ones and other executors' included),
+    /// or name an id no executor runs when there is none.
+    pub job: u16,
+    /// The `STATUS_*` reported.
+    pub status: u32,
+    /// Events staged (`OP_SPIKE_ENCODE`).
+    pub produced: u32,
+}
+
+impl Done {
+    /// The bit of [`Done::job`] that asks for a stale or foreign job.
+    pub const STALE: u16 = 0x8000;
 }
 
 /// Every call the fuzzer makes. `fd` is a context slot (0-15) that [`Call::Open`] filled; `buf`,
 /// `queue`, `sq`, `dmabuf`, `spike_fd`, `map`, `job` and `backend` index the resources of that kind
 /// created so far (modulo their number; none yet gives a stale or garbage value, on purpose).
+///
+/// Variants are saved by name, and fields added to an existing variant or struct carry serde
+/// defaults: programs saved by older versions (`tests/fuzz/regressions/`) must still load.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub enum Call {
     Open {
@@ -277,6 +334,56 @@ pub enum Call {
         laser: u32,
         tec: u32,
     },
+    /// RING_SETUP (ABI 1.10): gives the queue a submission ring of `sq_entries` and a completion
+    /// ring of `cq_entries` (mostly powers of two in range, sometimes garbage).
+    RingSetup {
+        fd: u8,
+        queue: u16,
+        sq_entries: u32,
+        cq_entries: u32,
+        flags: u32,
+    },
+    /// `mmap` of the queue's rings (`queue_id << MMAP_HANDLE_SHIFT | MMAP_RINGS`), read-write, with
+    /// the size RING_SETUP returned (`len` overrides it: a wrong size). The mapping joins the
+    /// program's maps, so [`Call::Touch`] can write garbage indices and entries into it.
+    MapRings {
+        fd: u8,
+        queue: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        len: Option<u64>,
+    },
+    /// ENTER (ABI 1.10). When the queue's rings are mapped, `prims` are first written into the
+    /// submission ring (as many as it has room for) and `sq_tail` is published past them, moved by
+    /// `tail_skew` (non-zero: a garbage tail). `to_submit` `None` takes everything the ring holds
+    /// (what was written, without a mapping). `timeout_ns` is relative, as for [`Call::Wait`].
+    Enter {
+        fd: u8,
+        queue: u16,
+        prims: Vec<Prim>,
+        #[serde(default, skip_serializing_if = "is_zero_i32")]
+        tail_skew: i32,
+        to_submit: Option<u32>,
+        min_complete: u32,
+        flags: u32,
+        timeout_ns: u64,
+    },
+    /// JOB_BATCH (ABI 1.10): completes `done` (jobs fetched before, see [`Done`]), reports at most
+    /// `max_revoked` revoked handles and fetches at most `max_fetch` jobs (they join the program's
+    /// jobs). `n_complete` overrides the count; `ptr` is where `completions` points and `out_ptr`
+    /// where `jobs` and `revoked` point; `write_output` first fills the outputs of the first four
+    /// jobs it completes.
+    JobBatch {
+        fd: u8,
+        flags: u32,
+        done: Vec<Done>,
+        n_complete: Option<u32>,
+        max_fetch: u32,
+        max_revoked: u32,
+        timeout_ns: u64,
+        ptr: Ptr,
+        out_ptr: Ptr,
+        write_output: bool,
+    },
     /// Any ioctl number with any bytes as its argument.
     Raw {
         fd: u8,
@@ -341,6 +448,10 @@ impl Call {
             Call::SpikeImport { .. } => "SpikeImport",
             Call::SpikePush { .. } => "SpikePush",
             Call::PowerSet { .. } => "PowerSet",
+            Call::RingSetup { .. } => "RingSetup",
+            Call::MapRings { .. } => "MapRings",
+            Call::Enter { .. } => "Enter",
+            Call::JobBatch { .. } => "JobBatch",
             Call::Raw { .. } => "Raw",
             Call::Inject { .. } => "Inject",
             Call::Thread { .. } => "Thread",
@@ -376,6 +487,9 @@ impl Call {
             Call::SpikeExport { .. } => u::IOC_NR_SPIKE_QUEUE_EXPORT,
             Call::SpikeImport { .. } => u::IOC_NR_SPIKE_QUEUE_IMPORT,
             Call::PowerSet { .. } => u::IOC_NR_POWER_SET,
+            Call::RingSetup { .. } => u::IOC_NR_RING_SETUP,
+            Call::Enter { .. } => u::IOC_NR_ENTER,
+            Call::JobBatch { .. } => u::IOC_NR_JOB_BATCH,
             Call::Raw { cmd, .. } => cmd & 0xff,
             _ => return None,
         })

@@ -1,8 +1,8 @@
 //! Cuts long waits short. A mutated deadline can legitimately ask the kernel to wait for years
-//! (SPIKE_WAIT, WAIT, JOB_FETCH and EVENT_WAIT take absolute deadlines); those waits are
-//! interruptible, so when a program has made no progress for a while every thread of the process gets
-//! a no-op SIGUSR1 and the wait returns EINTR. A call that still does not return is in an
-//! uninterruptible wait: the supervisor reports that as a hang.
+//! (SPIKE_WAIT, WAIT, JOB_FETCH, EVENT_WAIT, ENTER and JOB_BATCH take absolute deadlines); those
+//! waits are interruptible, so when a program has made no progress for a while every thread of the
+//! process gets a no-op SIGUSR1 and the wait returns EINTR. A call that still does not return is in
+//! an uninterruptible wait: the supervisor reports that as a hang.
 
 use std::time::{Duration, Instant};
 

@@ -66,8 +66,8 @@ struct Batched {
 }
 
 impl Executor {
-    /// One `JOB_BATCH`: reports `done`, fills `revoked` and `jobs`. On a refused completion the
-    /// error carries its index in `done` (those before it stand).
+    /// One `JOB_BATCH`: reports `done`, fills `revoked` and `jobs`. An error carries how many of
+    /// `done` were applied (a refused completion is the one at that index).
     fn job_batch(
         &self,
         done: &[uapi::JobDone],
@@ -111,14 +111,10 @@ impl Executor {
                     forget(mappings, &revoked[..b.revoked]);
                     done.clear();
                 }
-                Err((i, e)) if e.errno() == Some(Errno::EINVAL) && i < done.len() => {
-                    done[i].status = uapi::STATUS_INVALID;
-                    done[i].produced = 0;
-                    done.drain(..i);
+                Err((applied, e)) => {
+                    done.drain(..applied.min(done.len()));
+                    refused(done, e)?;
                 }
-                // The call was interrupted after applying the completions.
-                Err((_, e)) if e.errno() == Some(Errno::EINTR) => done.clear(),
-                Err((_, e)) => return Err(e),
             }
         }
         Ok(())
@@ -153,17 +149,11 @@ impl Executor {
                         done.clear();
                         b.fetched
                     }
-                    Err((_, e)) if e.errno() == Some(Errno::EINTR) => {
-                        done.clear();
+                    Err((applied, e)) => {
+                        done.drain(..applied.min(done.len()));
+                        refused(&mut done, e)?;
                         continue;
                     }
-                    Err((i, e)) if e.errno() == Some(Errno::EINVAL) && i < done.len() => {
-                        done[i].status = uapi::STATUS_INVALID;
-                        done[i].produced = 0;
-                        done.drain(..i);
-                        continue;
-                    }
-                    Err((_, e)) => return Err(e),
                 };
             for raw in &jobs[..fetched] {
                 let job = FetchedJob {
@@ -218,6 +208,22 @@ impl Executor {
         // SAFETY: as above; nothing else refers to the writable mapping during the call.
         let output = unsafe { std::slice::from_raw_parts_mut(out_ptr, out_len) };
         handler.run(&job.prim, &inputs, output)
+    }
+}
+
+/// After a failed `JOB_BATCH` whose applied completions were drained from `done`: a completion
+/// refused as malformed (`EINVAL`: more events than the job can take) is reported `INVALID`
+/// instead, so its job ends rather than times out; an interrupted wait is retried; anything else
+/// is the caller's error.
+fn refused(done: &mut [uapi::JobDone], e: Error) -> Result<()> {
+    match e.errno() {
+        Some(Errno::EINTR) => Ok(()),
+        Some(Errno::EINVAL) if !done.is_empty() => {
+            done[0].status = uapi::STATUS_INVALID;
+            done[0].produced = 0;
+            Ok(())
+        }
+        _ => Err(e),
     }
 }
 

@@ -371,3 +371,70 @@ impl Rings {
         (self.map.as_mut_ptr(), self.map.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prim() -> Primitive {
+        Primitive::from_abi(uapi::Primitive {
+            op: uapi::OP_COPY,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn earlier_primitives_become_relative_dependencies() {
+        let mut b = Batch::new();
+        let a = b.push(prim());
+        let c = b.push(prim());
+        let d = b
+            .push_after(
+                prim(),
+                &[
+                    Dep::Earlier(a),
+                    Dep::Earlier(c),
+                    Dep::Job { queue: 3, seq: 9 },
+                ],
+            )
+            .unwrap();
+        assert_eq!(d, 2);
+        let linked = b.linked().to_vec();
+        assert_eq!((linked[0].deps, linked[0].n_deps), (0, 0));
+        assert_eq!(linked[2].n_deps, 3);
+        // SAFETY: `deps` points to the batch's list of 3, alive while `b` is.
+        let deps =
+            unsafe { std::slice::from_raw_parts(linked[2].deps as *const uapi::Dependency, 3) };
+        let rel = |seq| uapi::Dependency {
+            queue_id: 0,
+            flags: uapi::DEP_RELATIVE,
+            seq,
+        };
+        assert_eq!(
+            deps,
+            &[
+                rel(2),
+                rel(1),
+                uapi::Dependency {
+                    queue_id: 3,
+                    flags: 0,
+                    seq: 9
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn cycles_and_long_lists_are_refused_before_the_kernel() {
+        let mut b = Batch::new();
+        b.push(prim());
+        for bad in [Dep::Earlier(1), Dep::Earlier(7)] {
+            let e = b.push_after(prim(), &[bad]).unwrap_err();
+            assert_eq!(e.errno(), Some(Errno::EINVAL));
+            assert!(e.reason().unwrap().contains("cycle"), "{e}");
+        }
+        let many = vec![Dep::Earlier(0); uapi::MAX_DEPS as usize + 1];
+        assert!(b.push_after(prim(), &many).is_err());
+        assert_eq!(b.len(), 1, "refused primitives are not added");
+    }
+}

@@ -213,6 +213,59 @@ pub fn wait(fd: RawFd, q: u32, seq: u64, timeout_ms: u64) -> Result<u32, String>
     Ok(a.status)
 }
 
+/// A queue's rings (ABI 1.10): their mmap cookie and length.
+#[derive(Clone, Copy, Debug)]
+pub struct Rings {
+    /// The rings' mmap cookie.
+    pub offset: u64,
+    /// Their mapped length.
+    pub size: u64,
+}
+
+/// Gives queue `q` a submission ring of `sq` entries and a completion ring of `cq`.
+pub fn rings(fd: RawFd, q: u32, sq: u32, cq: u32) -> Result<Rings, String> {
+    let mut a = u::RingSetup {
+        queue_id: q,
+        sq_entries: sq,
+        cq_entries: cq,
+        ..Default::default()
+    };
+    call(fd, u::IOC_NR_RING_SETUP, &mut a, "RING_SETUP")?;
+    Ok(Rings {
+        offset: a.mmap_offset,
+        size: a.mmap_size,
+    })
+}
+
+/// A shared read-write mapping of `/dev/lightos`, unmapped when dropped.
+#[derive(Debug)]
+pub struct Mapping {
+    /// Its address.
+    pub addr: usize,
+    /// Its length.
+    pub len: usize,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        sys::munmap(self.addr, self.len);
+    }
+}
+
+/// Maps `len` bytes of the object at cookie `offset` of `fd`, read-write and shared.
+pub fn map(fd: RawFd, len: u64, offset: u64) -> Result<Mapping, String> {
+    let len = len as usize;
+    sys::mmap(
+        fd,
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_SHARED,
+        offset,
+    )
+    .map(|addr| Mapping { addr, len })
+    .map_err(|e| format!("mmap {offset:#x}: errno {e}"))
+}
+
 /// A spike queue: its id, ring cookie and ring length.
 #[derive(Clone, Copy, Debug)]
 pub struct SpikeQueue {

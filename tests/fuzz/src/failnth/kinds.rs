@@ -728,6 +728,132 @@ fn power_set(w: &World) -> Result<Case, String> {
 }
 
 /// A mapping made by `mmap` (undo: unmapped).
+fn ring_setup(_: &World) -> Result<Case, String> {
+    let fd = fx::open()?;
+    let c = fd.0;
+    let q = fx::queue(c, 0)?;
+    let arg = u::RingSetup {
+        queue_id: q.id,
+        sq_entries: 8,
+        cq_entries: 16,
+        ..Default::default()
+    };
+    Ok(ioctl_case(
+        vec![c],
+        vec![keep(fd)],
+        c,
+        u::IOC_NR_RING_SETUP,
+        arg,
+        |_| {},
+    ))
+}
+
+/// An ENTER taking one RELU from the submission ring of the pipeline's queue (rings set up and
+/// mapped, the entry written and `sq_tail` published beforehand). A successful one must have put
+/// the job in the executor's queue, as [`submit_case`] checks.
+fn enter_one(_: &World) -> Result<Case, String> {
+    let p = pipeline()?;
+    let (c, e) = (p.client.0, p.exec.0);
+    let rings = fx::rings(c, p.queue.id, 8, 8)?;
+    let map = fx::map(c, rings.size, rings.offset)?;
+    let entry = (map.addr + u::RING_SQES_OFFSET as usize) as *mut u::Primitive;
+    let tail = (map.addr + std::mem::offset_of!(u::RingHeader, sq_tail)) as *mut u32;
+    // SAFETY: the mapping is the rings, read-write, at least RING_SQES_OFFSET plus 8 entries long:
+    // entry 0 and the header's `sq_tail` lie within it, aligned.
+    unsafe {
+        entry.write_volatile(fx::relu(p.buf.handle, 1024));
+        std::sync::atomic::fence(std::sync::atomic::Ordering::Release);
+        tail.write_volatile(1);
+    }
+    let arg = u::Enter {
+        queue_id: p.queue.id,
+        to_submit: 1,
+        ..Default::default()
+    };
+    // The mapping goes first, then the client, then the executor.
+    let mut k = vec![keep(map)];
+    k.extend(p.into_keep());
+    Ok(checked_ioctl_case(
+        vec![c, e],
+        k,
+        c,
+        u::IOC_NR_ENTER,
+        arg,
+        move |a| {
+            if a.submitted != 1 {
+                return Err(format!("ENTER succeeded but took {} entries", a.submitted));
+            }
+            let job = fx::fetch(e).map_err(|err| {
+                format!("ENTER succeeded, but its job never reached the executor ({err})")
+            })?;
+            fx::complete(e, job)
+        },
+    ))
+}
+
+/// A JOB_BATCH that only completes one job the executor fetched.
+fn job_batch_complete(_: &World) -> Result<Case, String> {
+    let p = pipeline()?;
+    p.submit()?;
+    let job = fx::fetch(p.exec.0)?;
+    let (c, e) = (p.client.0, p.exec.0);
+    let done = vec![u::JobDone {
+        job_id: job,
+        status: u::STATUS_OK,
+        produced: 0,
+    }];
+    let arg = u::JobBatch {
+        n_complete: 1,
+        completions: done.as_ptr() as u64,
+        ..Default::default()
+    };
+    let mut k = p.into_keep();
+    k.push(keep(done));
+    Ok(ioctl_case(
+        vec![e, c],
+        k,
+        e,
+        u::IOC_NR_JOB_BATCH,
+        arg,
+        |_| {},
+    ))
+}
+
+/// A JOB_BATCH that only fetches (without blocking) the one job queued for the executor; what it
+/// fetched is completed. A success that fetched nothing is accepted: a job whose cached operand
+/// handle cannot be made (an allocation that failed) ends `DEVICE_LOST` and is left out, by
+/// design (`Executor::fetch_batch`).
+fn job_batch_fetch(_: &World) -> Result<Case, String> {
+    let p = pipeline()?;
+    p.submit()?;
+    let (c, e) = (p.client.0, p.exec.0);
+    // Written here, so the kernel's write faults nothing in.
+    let mut jobs = vec![u::BatchJob::default(); 1];
+    let arg = u::JobBatch {
+        flags: u::FETCH_NONBLOCK,
+        max_fetch: 1,
+        jobs: jobs.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    let mut k = p.into_keep();
+    k.push(keep(jobs));
+    Ok(ioctl_case(
+        vec![e, c],
+        k,
+        e,
+        u::IOC_NR_JOB_BATCH,
+        arg,
+        move |a| {
+            if a.n_fetched == 1 {
+                // SAFETY: `a.jobs` is the one-entry array the case keeps alive; the kernel wrote
+                // its entry.
+                let job = unsafe { (a.jobs as *const u::BatchJob).read_volatile() };
+                let _ = fx::complete(e, job.job_id);
+            }
+        },
+    ))
+}
+
 fn mmap_case(fd: Fd, len: u64, prot: i32, offset: u64, extra: Vec<Box<dyn std::any::Any>>) -> Case {
     let c = fd.0;
     let len = len as usize;
@@ -761,6 +887,13 @@ fn mmap_completion(_: &World) -> Result<Case, String> {
 fn mmap_spike_ring(_: &World) -> Result<Case, String> {
     let (fd, q) = with_spike_queue()?;
     Ok(mmap_case(fd, q.size, RW, q.offset, vec![]))
+}
+
+fn mmap_rings(_: &World) -> Result<Case, String> {
+    let fd = fx::open()?;
+    let q = fx::queue(fd.0, 0)?;
+    let rings = fx::rings(fd.0, q.id, 8, 16)?;
+    Ok(mmap_case(fd, rings.size, RW, rings.offset, vec![]))
 }
 
 fn open_context(_: &World) -> Result<Case, String> {
@@ -865,9 +998,14 @@ pub fn all() -> Vec<Kind> {
         "SPIKE_QUEUE_EXPORT", Some(IOC_NR_SPIKE_QUEUE_EXPORT), Nothing, spike_export;
         "SPIKE_QUEUE_IMPORT", Some(IOC_NR_SPIKE_QUEUE_IMPORT), Nothing, spike_import;
         "POWER_SET photonic0", Some(IOC_NR_POWER_SET), Photonic, power_set;
+        "RING_SETUP 8/16", Some(IOC_NR_RING_SETUP), Nothing, ring_setup;
+        "ENTER 1 to an executor", Some(IOC_NR_ENTER), Nothing, enter_one;
+        "JOB_BATCH complete 1", Some(IOC_NR_JOB_BATCH), Nothing, job_batch_complete;
+        "JOB_BATCH fetch 1", Some(IOC_NR_JOB_BATCH), Nothing, job_batch_fetch;
         "mmap buffer 64 KiB", None, Nothing, mmap_buffer;
         "mmap completion page", None, Nothing, mmap_completion;
         "mmap spike ring", None, Nothing, mmap_spike_ring;
+        "mmap rings", None, Nothing, mmap_rings;
         "close context with jobs", None, Nothing, close_client;
         "close executor with a job", None, Nothing, close_executor;
     }
