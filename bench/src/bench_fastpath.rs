@@ -79,6 +79,31 @@ fn uring_nop(batch: usize, total: usize) -> f64 {
     us(secs, rounds * batch)
 }
 
+/// `io_uring_enter` with nothing to submit or wait for: µs per call.
+fn uring_empty_enter(calls: usize) -> f64 {
+    let ring = IoUring::new(8).expect("io_uring (CONFIG_IO_URING)");
+    let secs = median_secs(|| {
+        for _ in 0..calls {
+            // SAFETY: no entries are submitted and no signal mask is passed.
+            black_box(
+                unsafe { ring.submitter().enter::<libc::sigset_t>(0, 0, 0, None) }
+                    .expect("io_uring_enter"),
+            );
+        }
+    });
+    us(secs, calls)
+}
+
+/// `ENTER` with nothing to submit or wait for: µs per call.
+fn ring_empty_enter(rings: &Rings, calls: usize) -> f64 {
+    let secs = median_secs(|| {
+        for _ in 0..calls {
+            black_box(rings.enter(0, 0, 0).expect("ENTER"));
+        }
+    });
+    us(secs, calls)
+}
+
 /// Null primitives through `rings`, `batch` per `ENTER` (`wait`: ENTER also waits for them), every
 /// completion entry reaped: µs per primitive.
 fn ring_null(rings: &mut Rings, prim: &Primitive, batch: usize, total: usize, wait: bool) -> f64 {
@@ -261,6 +286,8 @@ fn main() {
     let old_null1 = submit_wait(&old_q, &to_null, 1, TOTAL);
     let old_exec1 = submit_wait(&old_q, &to_exec, 1, TOTAL / 2);
     let old_exec64 = submit_wait(&old_q, &to_exec, 64, TOTAL * 2);
+    let empty_enter = ring_empty_enter(&r_null, TOTAL);
+    let empty_uring = uring_empty_enter(TOTAL);
     let chain_once = chain(&old_q, &to_exec, &to_null, 100, true);
     let chain_steps = chain(&old_q, &to_exec, &to_null, 100, false);
     stop.store(true, Ordering::Relaxed);
@@ -309,6 +336,13 @@ fn main() {
         chain_once,
         "the same chain, client woken between steps",
         chain_steps,
+        None,
+    );
+    row(
+        "diagnostic: ENTER with nothing to submit or wait for (the fixed cost of a call)",
+        empty_enter,
+        "io_uring_enter with nothing to submit",
+        empty_uring,
         None,
     );
     row(
