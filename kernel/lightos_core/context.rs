@@ -7,7 +7,7 @@
 //! visible through `GET_INFO` and debugfs, so tests can prove every open was matched by a release.
 
 use crate::{
-    buffer::object::{self, Buffer, HandleEntry},
+    buffer::object::{self, Buffer, HandleEntry, HandleRoom},
     reason::{reject, Rejection},
     quota::{self, Account},
     sched::{executor::Executor, policy::Routes, queue::Queue, trust::Trust},
@@ -174,12 +174,12 @@ impl Context {
     /// Gives `buffer` a new client handle in this context (one that keeps it from being revoked
     /// from executors). `ENOSPC` when the context holds [`uapi::MAX_BUFFERS_PER_CONTEXT`] buffers
     /// or has used up its handle space.
-    pub(crate) fn insert_buffer(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection> {
-        self.insert_entry(buffer, true)
+    pub(crate) fn insert_buffer(&self, buffer: Arc<Buffer>, room: HandleRoom) -> Result<u32, Rejection> {
+        self.insert_entry(buffer, true, room)
     }
 
     /// [`Context::insert_buffer`], for a client's handle or (`client` false) an executor's.
-    fn insert_entry(&self, buffer: Arc<Buffer>, client: bool) -> Result<u32, Rejection> {
+    fn insert_entry(&self, buffer: Arc<Buffer>, client: bool, room: HandleRoom) -> Result<u32, Rejection> {
         if self.buffer_count.fetch_add(1, Relaxed) >= uapi::MAX_BUFFERS_PER_CONTEXT {
             self.buffer_count.fetch_sub(1, Relaxed);
             stats::BUFFER_LIMIT_HITS.add(1, Relaxed);
@@ -190,14 +190,7 @@ impl Context {
             ));
         }
         let handle = self.next_handle.fetch_add(1, Relaxed);
-        let entry = KBox::new(HandleEntry::new(buffer, client), GFP_KERNEL);
-        let entry = match entry {
-            Ok(e) => e,
-            Err(err) => {
-                self.buffer_count.fetch_sub(1, Relaxed);
-                return Err(err.into());
-            }
-        };
+        let entry = room.fill(buffer, client);
         let mut guard = self.buffers.lock();
         // Handle 0 is never valid, and after 2^32 creations the counter would wrap onto live handles.
         if handle == 0 || guard.get(handle as usize).is_some() {
@@ -231,9 +224,9 @@ impl Context {
 }
 
 impl object::Handles for Context {
-    fn insert(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection> {
+    fn insert(&self, buffer: Arc<Buffer>, room: HandleRoom) -> Result<u32, Rejection> {
         // An executor's handles (its jobs' operands) do not keep a buffer from being revoked.
-        self.insert_entry(buffer, false)
+        self.insert_entry(buffer, false, room)
     }
 
     fn remove(&self, handle: u32) -> Result<(), Rejection> {

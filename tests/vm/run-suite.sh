@@ -66,9 +66,13 @@ for t in ./vm_* ./c_*; do
 done
 
 # The CLI as a user runs it.
+# Executors a check started in the background and left running (one that served fewer jobs than its
+# --max-jobs) are stopped after it, so that no later check's jobs are routed to them.
 check() {
     if eval "$2" > /tmp/out 2>&1; then echo "cli: $1 ... ok"; add 1 0
     else echo "cli: $1 ... FAILED"; cat /tmp/out; add 0 1; fi
+    for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
 }
 # The fuzzer's smoke run (tests/fuzz; `make fuzz` is the long one, on the debug kernel): generated call
 # sequences against every bound NPU with a fixed seed, so every `make test` runs the same programs (this

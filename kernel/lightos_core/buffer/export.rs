@@ -227,9 +227,10 @@ pub(crate) fn import(
     reason::zero("size (an output)", req.size)?;
     reason::zero("mmap_offset (an output)", req.mmap_offset)?;
     reason::zeros("reserved", &req.reserved)?;
+    let room = crate::buffer::object::HandleRoom::new()?;
     let buffer = import_arc(&BUFFERS, req.fd)?;
     let size = buffer.size() as u64;
-    let handle = ctx.insert_buffer(buffer)?;
+    let handle = ctx.insert_buffer(buffer, room)?;
     req.handle = handle;
     req.size = size;
     req.mmap_offset = crate::buffer::object::mmap_offset(handle);

@@ -22,8 +22,10 @@ pub(crate) fn create(
     reason::zero("handle (an output)", req.handle.into())?;
     reason::zero("mmap_offset (an output)", req.mmap_offset)?;
     reason::zeros("reserved", &req.reserved)?;
+    // Room for the handle first: a buffer is never created only to be dropped for want of it.
+    let room = object::HandleRoom::new()?;
     let buffer = Buffer::new(req.size, req.flags, req.placement, ctx.account())?;
-    let handle = ctx.insert_buffer(buffer)?;
+    let handle = ctx.insert_buffer(buffer, room)?;
     req.handle = handle;
     req.mmap_offset = object::mmap_offset(handle);
     if let Err(err) = arg.write(&req) {

@@ -244,11 +244,27 @@ impl Drop for HandleEntry {
     }
 }
 
+/// Room for one handle's entry, allocated before anything the handle is for exists (a buffer
+/// object, a job taken from its queue), so that failing for memory changes nothing.
+pub(crate) struct HandleRoom(KBox<core::mem::MaybeUninit<HandleEntry>>);
+
+impl HandleRoom {
+    /// Room for one entry. `ENOMEM`.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self(KBox::new_uninit(GFP_KERNEL)?))
+    }
+
+    /// The entry for `buffer`, a client's when `client`, in this room.
+    pub(crate) fn fill(self, buffer: Arc<Buffer>, client: bool) -> KBox<HandleEntry> {
+        KBox::write(self.0, HandleEntry::new(buffer, client))
+    }
+}
+
 /// A table of buffer handles (a context's), where a running job's operand buffers get handles for
 /// its executor; the executor uses it without knowing contexts.
 pub(crate) trait Handles {
-    /// Gives `buffer` a new handle in the table.
-    fn insert(&self, buffer: Arc<Buffer>) -> Result<u32, Rejection>;
+    /// Gives `buffer` a new handle in the table, its entry in `room`.
+    fn insert(&self, buffer: Arc<Buffer>, room: HandleRoom) -> Result<u32, Rejection>;
     /// Drops `handle` (the buffer lives on while other references remain), or `ENOENT`.
     fn remove(&self, handle: u32) -> Result<(), Rejection>;
 }

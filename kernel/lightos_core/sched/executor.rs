@@ -18,7 +18,7 @@
 //! existing mapping keeps the old pages (pinned by the mapping), never pages reused elsewhere.
 
 use crate::{
-    buffer::object::{Buffer, Handles},
+    buffer::object::{Buffer, HandleRoom, Handles},
     errno,
     sched::{
         account::Counters,
@@ -62,6 +62,18 @@ struct Cached {
 /// The most buffers an executor keeps handles to; past it, those no running job uses are dropped
 /// (and reported revoked) first.
 const MAX_CACHED_BUFFERS: usize = 1024;
+
+/// Room for the handles one job's operands may need, allocated before the job is taken from its
+/// queue: once a job is taken, failing for memory would end it `DEVICE_LOST`.
+type Rooms = [Option<HandleRoom>; uapi::MAX_OPERANDS];
+
+/// Fills every empty room of `rooms`. `ENOMEM`.
+fn fill_rooms(rooms: &mut Rooms) -> Result {
+    for room in rooms.iter_mut().filter(|r| r.is_none()) {
+        *room = Some(HandleRoom::new()?);
+    }
+    Ok(())
+}
 
 /// The mutable state of an executor.
 struct ExecutorState {
@@ -127,12 +139,15 @@ impl Executor {
         deadline_ns: u64,
         nonblock: bool,
     ) -> Result<(u64, uapi::Primitive)> {
+        let mut rooms: Rooms = [const { None }; uapi::MAX_OPERANDS];
+        fill_rooms(&mut rooms)?;
         let job = self.next_job(deadline_ns, nonblock)?;
         let mut prim = *job.prim();
         let mut handles = [0u32; uapi::MAX_OPERANDS];
         for (i, buffer) in job.buffers().iter().enumerate() {
             let Some(buffer) = buffer else { continue };
-            match ctx.insert(buffer.clone()) {
+            let room = rooms[i].take().ok_or(ENOMEM)?;
+            match ctx.insert(buffer.clone(), room) {
                 Ok(h) => handles[i] = h,
                 Err(err) => {
                     Self::drop_handles(ctx, &handles);
@@ -242,8 +257,9 @@ impl Executor {
 
     /// Takes up to `max` jobs for `JOB_BATCH`: waits for the first as [`Executor::fetch`] does,
     /// then takes those ready without waiting. Their operands get the executor's cached handles in
-    /// `ctx` (created on a buffer's first use). A job whose handle cannot be made ends
-    /// `DEVICE_LOST` and is left out.
+    /// `ctx` (created on a buffer's first use). Memory for a job's handles is found before the job
+    /// is taken: short of it, fewer jobs are taken (`ENOMEM` before the first). A job whose handle
+    /// still cannot be made (the context's handles exhausted) ends `DEVICE_LOST` and is left out.
     pub(crate) fn fetch_batch(
         &self,
         ctx: &dyn Handles,
@@ -251,17 +267,13 @@ impl Executor {
         nonblock: bool,
         max: usize,
     ) -> Result<KVec<(u64, uapi::Primitive)>> {
-        let mut jobs = KVec::with_capacity(max, GFP_KERNEL)?;
         let mut out = KVec::with_capacity(max, GFP_KERNEL)?;
-        jobs.push(self.next_job(deadline_ns, nonblock)?, GFP_KERNEL)?;
-        while jobs.len() < max {
-            match self.next_job(0, true) {
-                Ok(job) => jobs.push(job, GFP_KERNEL)?,
-                Err(_) => break,
-            }
-        }
-        for job in jobs {
-            match self.cached_prim(ctx, &job) {
+        let mut rooms: Rooms = [const { None }; uapi::MAX_OPERANDS];
+        fill_rooms(&mut rooms)?;
+        self.reserve_cache()?;
+        let mut job = self.next_job(deadline_ns, nonblock)?;
+        loop {
+            match self.cached_prim(ctx, &job, &mut rooms) {
                 // Cannot fail: room for `max` was reserved.
                 Ok(prim) => out.push((job.id(), prim), GFP_KERNEL)?,
                 Err(_) => {
@@ -269,12 +281,26 @@ impl Executor {
                     job.complete(uapi::STATUS_DEVICE_LOST);
                 }
             }
+            if out.len() >= max || fill_rooms(&mut rooms).is_err() || self.reserve_cache().is_err() {
+                break;
+            }
+            match self.next_job(0, true) {
+                Ok(next) => job = next,
+                Err(_) => break,
+            }
         }
         Ok(out)
     }
 
-    /// `job`'s primitive rewritten to the cached handles of its operands, which it marks cached.
-    fn cached_prim(&self, ctx: &dyn Handles, job: &Arc<Job>) -> Result<uapi::Primitive> {
+    /// Makes room in the cache for one job's operands.
+    fn reserve_cache(&self) -> Result {
+        Ok(self.state.lock().cache.reserve(uapi::MAX_OPERANDS, GFP_KERNEL)?)
+    }
+
+    /// `job`'s primitive rewritten to the cached handles of its operands, which it marks cached;
+    /// new handles take their entries from `rooms` and their cache slots from what
+    /// [`Executor::reserve_cache`] reserved.
+    fn cached_prim(&self, ctx: &dyn Handles, job: &Arc<Job>, rooms: &mut Rooms) -> Result<uapi::Primitive> {
         let mut prim = *job.prim();
         let mut st = self.state.lock();
         for (i, buffer) in job.buffers().iter().enumerate() {
@@ -283,11 +309,16 @@ impl Executor {
             let handle = match known {
                 Some(h) => h,
                 None => {
-                    st.cache.reserve(1, GFP_KERNEL)?;
-                    let handle = ctx.insert(buffer.clone()).map_err(|r| r.error())?;
+                    let room = rooms[i].take().ok_or(ENOMEM)?;
+                    let handle = ctx.insert(buffer.clone(), room).map_err(|r| r.error())?;
                     let entry = Cached { buffer: buffer.clone(), handle };
-                    // Cannot fail: room was reserved above, under the same lock.
-                    st.cache.push_within_capacity(entry).map_err(|_| ENOMEM)?;
+                    // Room was reserved by `reserve_cache` before the job was taken; should it
+                    // ever be missing, the handle goes back rather than leak.
+                    if let Err(entry) = st.cache.push_within_capacity(entry) {
+                        drop(st);
+                        let _ = ctx.remove(entry.0.handle);
+                        return Err(ENOMEM);
+                    }
                     handle
                 }
             };

@@ -51,7 +51,7 @@ impl ModuleInfo {
 
     /// The names of the capability bits that are set (unknown bits as hex).
     pub fn capability_names(&self) -> Vec<String> {
-        const NAMES: [(u64, &str); 15] = [
+        const NAMES: [(u64, &str); 17] = [
             (uapi::CAP_FDINFO, "fdinfo"),
             (uapi::CAP_BUFFERS, "buffers"),
             (uapi::CAP_DEBUGFS, "debugfs"),
@@ -67,6 +67,8 @@ impl ModuleInfo {
             (uapi::CAP_POWER, "power"),
             (uapi::CAP_REASONS, "reasons"),
             (uapi::CAP_QUOTAS, "quotas"),
+            (uapi::CAP_RINGS, "rings"),
+            (uapi::CAP_DEPENDENCIES, "dependencies"),
         ];
         let mut names: Vec<String> = NAMES
             .iter()
