@@ -93,7 +93,9 @@ fn runtime_device_reads_the_same_info() {
             "spike-encode",
             "power",
             "reasons",
-            "quotas"
+            "quotas",
+            "rings",
+            "dependencies"
         ]
     );
     assert_eq!(info.max_buffers_per_context, uapi::MAX_BUFFERS_PER_CONTEXT);
