@@ -82,7 +82,8 @@ a baseline measured in the same run, in the same guest, on the same data; the ra
 **Machine:** host $cpu, $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; guest Linux $KVER
 under QEMU TCG (software emulation: KVM is not usable on these machines), 2 vCPUs, 2 GiB, booted with
 \`kmemleak=off\` (the test kernel has KMEMLEAK built in; left on, it records a backtrace per allocation
-and triples the kernel's per-job cost under TCG). Absolute
+and triples the kernel's per-job cost under TCG), on the bench kernel flavour: the test kernel without
+lockdep, which multiplies the cost of every lock under TCG (3-5× on the fast path's rows). Absolute
 rates under TCG are far below hardware; ratios between two paths in the same guest are meaningful.
 
 ## Buffers
@@ -95,9 +96,9 @@ How each row is measured (bench/src/bench_buffers.rs, run twice in the guest: st
 musl, then dynamically with glibc through its own loader; the copies are each libc's \`memcpy\`):
 median of 9 runs. "Write into a mapped buffer" copies 64 MiB into a buffer object mapped with
 \`mmap\` (pages inserted at map time, so no faults) against the same copy into a touched
-\`MAP_SHARED\` anonymous mapping: like with like, both page-aligned destinations, the source (a
-page-aligned private mapping) at the same page offset, then both again with the source 16 bytes off;
-the third row isolates that offset on the anonymous mapping alone. "Read" copies the other way.
+\`MAP_SHARED\` anonymous mapping: like with like, each from a source placed the same distance (64 MiB
+plus 7 pages) from its destination; the two diagnostic rows place it exactly 64 MiB away, where QEMU
+TCG's software TLB makes any copy slow (see the findings). "Read" copies the other way.
 "Create + map + write" includes allocating and zeroing the kernel pages and mapping them, against a
 fresh shared anonymous mapping plus first-touch faults. The ioctl row is 20 000
 \`LIGHTOS_IOC_GET_INFO\` calls (136-byte struct copied in and out, checks included) against 20 000
@@ -305,27 +306,48 @@ one host core. The plot is made by bench/plot_governor.py (matplotlib) from the 
   TCG a syscall costs far less, relative to memory operations, than on hardware, which favours the
   pipe; to be re-measured on KVM or hardware. More rings than vCPUs lower the aggregate rate (threads
   contend for 2 vCPUs), as expected.
-- **Bulk writes into a mapped buffer run far below memcpy into malloc'd memory under TCG, while reads
-  are at parity.** The issue's target is >= 95 %. A diagnostic run (16 MiB, 4 rounds) showed: reads and
-  one-byte-per-page touches of the buffer at parity with the heap (so the pages are mapped, cached
-  and fault-free, as \`vm_insert_page\` at mmap time intends), but every bulk \`memcpy\` into the buffer
-  about 10x slower, round after round. That pattern points at QEMU TCG taking its store slow path for
-  these guest pages (e.g. its dirty/code-tracking of physical pages), not at the kernel mapping, but it
-  is not proven: it has to be re-measured under KVM or on hardware before anyone concludes either way.
+- **The fast path's targets are not met under TCG: a null primitive through the rings to \`null0\`
+  costs about 20-30× an io_uring NOP (target ≤ 1.5×), through an executor thread about 2.2× a futex
+  ping-pong round trip (target ≤ 1.5×) and about 45× an io_uring NOP per primitive at batch 64
+  (target ≤ 2×).** An io_uring NOP does nothing between its rings; a LightOS null primitive still
+  runs the whole interception chain per entry: copied once (400 bytes), validated against the
+  context's buffer table (an XArray lookup per operand), routed (the routing table's and the backend
+  registry's locks), charged to the uid's quota, admitted (a \`Job\` and a \`Fence\` allocated, the
+  timeline's lock), dispatched (the backend's lock), completed (the timeline's lock again, three
+  clock reads for its latency and device time) and its completion entry posted. The fixed cost of
+  an \`ENTER\` is about 5× an empty \`io_uring_enter\` (diagnostic row), so nearly all of the gap is
+  per primitive. The issue's item 4 (job slots preallocated per queue; per job a constant number of
+  atomics and one lock) is not built, and it is where that cost is: the next step is one allocation
+  per job slot made at \`RING_SETUP\`, validation and routing cached per buffer and per route for a
+  batch, and one lock per backend per batch. What was built already moves the executor path: at
+  batch 64 the ring path with \`JOB_BATCH\` is about 1.5× faster than \`SUBMIT\` + \`WAIT\`, and a chain
+  of 100 dependent primitives across two backends submitted at once runs in about 0.4 of the time
+  it takes with its client woken between steps. At batch 1 to \`null0\` the ring path is slightly
+  slower than \`SUBMIT\` + \`WAIT\` (the completion entry it posts and the submission entries it copies
+  out of the ring's pages cost more than the second syscall saves under TCG).
+- **The old "writes into a mapped buffer at 0.10× memcpy" was the emulator, not the buffer:** QEMU
+  TCG's software TLB is direct-mapped (256 entries by default, grown on demand) and indexed by the
+  virtual page number. The old benchmark's source sat exactly 64 MiB (a multiple of every TLB size)
+  below the buffer, so each source page and its destination page evicted each other from the same
+  entry on every access of the copy; its \`malloc\`'d baseline was 64 MiB plus a header page away and
+  never collided. Measured in the guest with the source at chosen distances from the destination:
+  about 0.1× at every multiple of 256 pages (1 MiB) with musl's \`rep movsq\`, full speed at any odd
+  distance, whatever the destination (buffer, shared or private anonymous mapping, heap); glibc's
+  memcpy is hit at multiples of 64 MiB (0.27-0.29×, diagnostic rows). Compared like with like (the
+  same distance for both), writes into a mapped buffer run at parity with a shared anonymous mapping
+  with both libcs (0.98-1.03), and the original target (≥ 95 %) is met. Reads are at parity with
+  glibc; the musl read row moves between runs with where the destination lands. On hardware or KVM
+  this effect does not exist: hardware TLBs are set-associative, so two pages a power of two apart
+  do not evict each other on every access.
 - A \`GET_INFO\` round trip (copy in 136 bytes, validate, copy out) costs several null syscalls under
   TCG.
 - **The submit round trip is far from the issue's target (<= 2x a null syscall).** Under TCG a null
-  SUBMIT + WAIT through the executor costs a few hundred null syscalls (ratio column), batching 64 per
-  SUBMIT cuts the per-primitive cost about 3x. A single-threaded breakdown in the guest (the client acting as
-  its own executor, 64-job batches, kmemleak off) measured per job: SUBMIT ~20 us, JOB_FETCH ~27 us,
-  JOB_COMPLETE ~15 us, against ~7 us for GET_INFO and ~0.6 us for getppid: the path is four ioctls with
-  allocations (job, handle slots), XArray updates and two cross-thread wake-ups, each inflated by TCG.
-  With kmemleak on (the test kernel's default) the same path was ~2x slower still. Next steps, in
-  order: fetch+complete in one ioctl, a shared-memory job ring for executors (no ioctl per job), and
-  reusing operand handles across jobs; then re-measure on hardware or KVM.
-- The 1 MiB COPY moves no data through the kernel: the executor maps the client's pages (checked above)
-  and copies once; its rate is below memcpy because each job also maps and unmaps both operands
-  (two \`mmap\`/\`munmap\` pairs, each inserting 256 pages) and pays the round trip above.
+  SUBMIT + WAIT through the executor costs over a thousand null syscalls (ratio column); batching 64
+  per SUBMIT cuts the per-primitive cost more than 10x. The executor side now takes a batch per call
+  and maps each buffer once (\`JOB_BATCH\`, ABI 1.10); what remains is the chain's per-primitive
+  cost and the wake-ups (see the fast path's finding above).
+- The 1 MiB COPY moves no data through the kernel: the executor maps the client's pages (checked
+  above) once and copies once; its rate is below memcpy by the round trip above.
 DOC
 say "wrote docs/PERFORMANCE.md"
 cat docs/PERFORMANCE.md
