@@ -181,7 +181,7 @@ pub(crate) fn queue_release(status: u32, jobs: KVec<Arc<Job>>) {
     }
 }
 
-/// Dispatches or fails the jobs of every fence queued by [`fence_ended`]. Called with no lock held;
+/// Dispatches or fails the jobs queued by [`queue_release`]. Called with no lock held;
 /// returns at once when another thread is draining (it will see what was queued).
 pub(crate) fn drain() {
     if QUEUED.load(Relaxed) == 0 {
