@@ -226,23 +226,8 @@ fn chain(q: &Queue, a: &Primitive, b: &Primitive, len: usize, at_once: bool) -> 
 
 fn main() {
     // The executor thread: lightosd's CPU backend, core set, served through JOB_BATCH.
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        let dev = Context::open().expect("open executor context");
-        let exec = dev
-            .register_executor(&lightosd::core_spec("bench-fast"))
-            .expect("register executor");
-        tx.send(exec.backend_id()).unwrap();
-        let mut server = lightosd::Server::core_cpu().expect("thread pool");
-        let until = lightos_runtime::ServeUntil {
-            stop: Some(&stop2),
-            max_jobs: None,
-        };
-        exec.serve(&mut server, until).expect("serve")
-    });
-    let exec_id = rx.recv().unwrap();
+    let executor = lightos_bench::CpuExecutor::start("bench-fast");
+    let exec_id = executor.backend_id;
 
     let dev = Context::open().expect("open /dev/lightos (is lightos_core loaded?)");
     let null0 = dev
@@ -290,8 +275,7 @@ fn main() {
     let empty_uring = uring_empty_enter(TOTAL);
     let chain_once = chain(&old_q, &to_exec, &to_null, 100, true);
     let chain_steps = chain(&old_q, &to_exec, &to_null, 100, false);
-    stop.store(true, Ordering::Relaxed);
-    server.join().unwrap();
+    executor.stop();
     assert_eq!(
         r_null.overflow() + r_exec.overflow(),
         0,

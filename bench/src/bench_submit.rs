@@ -10,11 +10,7 @@
 use lightos_runtime::{
     pagemap, BufferFlags, Context, DType, Op, OperandMap, Placement, PrimitiveBuilder,
 };
-use std::{
-    hint::black_box,
-    sync::{atomic::AtomicBool, Arc},
-    time::Duration,
-};
+use std::{hint::black_box, time::Duration};
 
 const REPEATS: usize = 5;
 
@@ -42,23 +38,7 @@ fn getppid_rate(calls: usize) -> f64 {
 }
 
 fn main() {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server = std::thread::spawn(move || {
-        let dev = Context::open().expect("open executor context");
-        let exec = dev
-            .register_executor(&lightosd::core_spec("bench-cpu"))
-            .expect("register executor");
-        tx.send(()).unwrap();
-        let mut server = lightosd::Server::core_cpu().expect("thread pool");
-        let until = lightos_runtime::ServeUntil {
-            stop: Some(&stop2),
-            max_jobs: None,
-        };
-        exec.serve(&mut server, until).expect("serve")
-    });
-    rx.recv().unwrap();
+    let executor = lightos_bench::CpuExecutor::start("bench-cpu");
 
     let dev = Context::open().expect("open /dev/lightos (is lightos_core loaded?)");
     let q = dev.create_queue(0, Duration::ZERO).expect("queue");
@@ -142,8 +122,7 @@ fn main() {
 
     // Zero-copy check: an executor on another context maps the job's operands; its pages must be
     // the client's pages.
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    server.join().unwrap();
+    executor.stop();
     let edev = Context::open().unwrap();
     let exec = edev
         .register_executor(&lightosd::core_spec("bench-check"))

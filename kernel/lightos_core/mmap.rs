@@ -90,27 +90,20 @@ fn map_completion_page(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
 /// Maps spike queue `queue_id`'s ring (header and entries), read-write and shared, whole length.
 fn map_spike_ring(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
     let queue = ctx.spike_queue(queue_id).map_err(|_| EINVAL)?;
-    if vma.end() - vma.start() != queue.mmap_size() || vma.flags() & flags::SHARED == 0 {
-        return Err(EINVAL);
-    }
-    if vma.executable() {
-        return Err(EACCES);
-    }
-    vma.try_clear_mayexec()?;
-    vma.set_dontexpand();
-    vma.set_dontdump();
-    let mixed = vma.set_mixedmap();
-    for (i, page) in queue.pages().iter().enumerate() {
-        mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
-    }
-    Ok(())
+    map_shared_pages(vma, queue.pages())
 }
 
 /// Maps queue `queue_id`'s submission and completion rings, read-write and shared, whole length.
 fn map_rings(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
     let queue = ctx.queue(queue_id).map_err(|_| EINVAL)?;
     let rings = queue.timeline().rings().ok_or(EINVAL)?;
-    if vma.end() - vma.start() != rings.mmap_size() || vma.flags() & flags::SHARED == 0 {
+    map_shared_pages(vma, rings.pages())
+}
+
+/// Maps all of `pages`, read-write: the mapping must be shared and exactly their length (else
+/// `EINVAL`), never executable (`EACCES`), and cannot grow.
+fn map_shared_pages(vma: &VmaNew, pages: &[kernel::page::Page]) -> Result {
+    if vma.end() - vma.start() != pages.len() * PAGE_SIZE || vma.flags() & flags::SHARED == 0 {
         return Err(EINVAL);
     }
     if vma.executable() {
@@ -120,7 +113,7 @@ fn map_rings(ctx: &Context, queue_id: u32, vma: &VmaNew) -> Result {
     vma.set_dontexpand();
     vma.set_dontdump();
     let mixed = vma.set_mixedmap();
-    for (i, page) in rings.pages().iter().enumerate() {
+    for (i, page) in pages.iter().enumerate() {
         mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
     }
     Ok(())

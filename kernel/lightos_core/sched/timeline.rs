@@ -391,15 +391,32 @@ impl Timeline {
     /// Waits until the timeline reaches `seq` or `deadline_ns` passes; returns `(status, completed)`.
     /// `EINVAL` for a sequence number not yet submitted, `ETIMEDOUT`, `ERESTARTSYS` on a signal.
     pub(crate) fn wait(&self, seq: u64, deadline_ns: u64) -> Result<(u32, u64)> {
-        let mut st = self.state.lock();
-        if seq > st.submitted {
-            return Err(EINVAL);
-        }
-        loop {
+        self.sleep_until(deadline_ns, |st| {
+            if seq > st.submitted {
+                return Err(EINVAL);
+            }
             if st.completed >= seq {
                 let (s, status) = st.ring[(seq as usize) % uapi::COMPLETION_RING_ENTRIES];
                 let status = if s == seq { status } else { uapi::STATUS_UNKNOWN };
-                return Ok((status, st.completed));
+                return Ok(Some((status, st.completed)));
+            }
+            st.wake_at = st.wake_at.min(seq);
+            Ok(None)
+        })
+    }
+
+    /// Sleeps on the timeline until `poll` has an answer or `deadline_ns` passes, ending overdue
+    /// fences as it goes. `poll` runs under the lock: it returns the answer, or registers what
+    /// must wake this waiter and returns `None`. `ETIMEDOUT`, `ERESTARTSYS` on a signal.
+    fn sleep_until<R>(
+        &self,
+        deadline_ns: u64,
+        mut poll: impl FnMut(&mut TimelineState) -> Result<Option<R>>,
+    ) -> Result<R> {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(answer) = poll(&mut st)? {
+                return Ok(answer);
             }
             let now = crate::time::monotonic_ns();
             if self.end_due(&mut st, now, uapi::STATUS_TIMEOUT) {
@@ -413,7 +430,6 @@ impl Timeline {
             let next = Self::next_deadline(&st).unwrap_or(deadline_ns);
             let sleep_ns = deadline_ns.min(next).saturating_sub(now);
             let ms = u32::try_from(sleep_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
-            st.wake_at = st.wake_at.min(seq);
             if let CondVarTimeoutResult::Signal { .. } =
                 self.done.wait_interruptible_timeout(&mut st, msecs_to_jiffies(ms))
             {
@@ -444,37 +460,20 @@ impl Timeline {
     /// Waits until the completion ring holds at least `min` entries or `deadline_ns` passes;
     /// returns how many it holds. `ETIMEDOUT`, `ERESTARTSYS` on a signal, `EINVAL` without rings.
     pub(crate) fn wait_completions(&self, min: u32, deadline_ns: u64) -> Result<u32> {
-        let mut st = self.state.lock();
-        loop {
+        self.sleep_until(deadline_ns, |st| {
             let Some(rings) = st.rings.clone() else { return Err(EINVAL) };
             let ready = rings.cq_ready();
             if ready >= min {
-                return Ok(ready);
+                return Ok(Some(ready));
             }
-            let now = crate::time::monotonic_ns();
-            if self.end_due(&mut st, now, uapi::STATUS_TIMEOUT) {
-                self.finish(st);
-                st = self.state.lock();
-                continue;
-            }
-            if deadline_ns <= now {
-                return Err(ETIMEDOUT);
-            }
-            let next = Self::next_deadline(&st).unwrap_or(deadline_ns);
-            let sleep_ns = deadline_ns.min(next).saturating_sub(now);
-            let ms = u32::try_from(sleep_ns.div_ceil(1_000_000)).unwrap_or(u32::MAX);
             // Woken when the tail reaches what this waiter needs (if nobody reaps meanwhile).
             let target = rings.cq_tail().wrapping_add(min - ready);
             st.cq_wake_at = Some(match st.cq_wake_at {
                 Some(at) if (at.wrapping_sub(target) as i32) < 0 => at,
                 _ => target,
             });
-            if let CondVarTimeoutResult::Signal { .. } =
-                self.done.wait_interruptible_timeout(&mut st, msecs_to_jiffies(ms))
-            {
-                return Err(ERESTARTSYS);
-            }
-        }
+            Ok(None)
+        })
     }
 
     /// What a dependency on `seq` waits for: its fence while it is in flight, its status once it
