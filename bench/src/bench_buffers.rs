@@ -62,43 +62,31 @@ struct Anon {
 }
 
 impl Anon {
+    /// Mapped and touched.
     fn new(len: usize, shared: bool) -> Anon {
-        let flags = libc::MAP_ANONYMOUS
-            | if shared {
-                libc::MAP_SHARED
-            } else {
-                libc::MAP_PRIVATE
-            };
-        // SAFETY: a fresh anonymous mapping; unmapped in `drop`.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(ptr, libc::MAP_FAILED, "mmap of {len} bytes");
-        let mut a = Anon {
-            ptr: ptr.cast(),
-            len,
-        };
+        let mut a = Anon::map(len, shared);
         a.bytes().fill(1);
         a
     }
 
     /// A fresh shared anonymous mapping, not touched: its first writes fault its pages in.
     fn untouched(len: usize) -> Anon {
-        let flags = libc::MAP_ANONYMOUS | libc::MAP_SHARED;
+        Anon::map(len, true)
+    }
+
+    fn map(len: usize, shared: bool) -> Anon {
+        let kind = if shared {
+            libc::MAP_SHARED
+        } else {
+            libc::MAP_PRIVATE
+        };
         // SAFETY: a fresh anonymous mapping; unmapped in `drop`.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                flags,
+                libc::MAP_ANONYMOUS | kind,
                 -1,
                 0,
             )

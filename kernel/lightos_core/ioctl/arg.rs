@@ -131,4 +131,20 @@ impl<T: FromBytes + AsBytes> IoctlArg<T> {
     pub(crate) fn write(&self, value: &T) -> Result {
         UserSlice::new(self.ptr, size_of::<T>()).writer().write(value)
     }
+
+    /// Writes `value` back whatever `result` says (its outputs explain a rejection too, e.g. an
+    /// `error_index`), then returns `result` as a handler's result: a failed write fails a success
+    /// and is ignored after a rejection.
+    pub(crate) fn write_back(&self, value: &T, result: Result<(), Rejection>) -> Result<isize, Rejection> {
+        match result {
+            Ok(()) => {
+                self.write(value)?;
+                Ok(0)
+            }
+            Err(err) => {
+                let _ = self.write(value);
+                Err(err)
+            }
+        }
+    }
 }

@@ -133,18 +133,12 @@ pub(crate) fn batch(
     mut req: uapi::JobBatch,
     arg: &IoctlArg<uapi::JobBatch>,
 ) -> Result<isize, Rejection> {
-    let result = batch_checked(ctx, &mut req, arg);
-    if result.is_err() {
-        let _ = arg.write(&req);
-    }
-    result
+    let result = batch_checked(ctx, &mut req);
+    arg.write_back(&req, result)
 }
 
-fn batch_checked(
-    ctx: &Context,
-    req: &mut uapi::JobBatch,
-    arg: &IoctlArg<uapi::JobBatch>,
-) -> Result<isize, Rejection> {
+/// [`batch`] on the copied request, which it fills in.
+fn batch_checked(ctx: &Context, req: &mut uapi::JobBatch) -> Result<(), Rejection> {
     let outputs = (req.n_fetched, req.n_revoked, req.error_index);
     // On an error, `error_index` is how many completions were applied.
     req.error_index = 0;
@@ -218,8 +212,7 @@ fn batch_checked(
         }
         req.n_fetched = jobs.len() as u32;
     }
-    arg.write(req)?;
-    Ok(0)
+    Ok(())
 }
 
 /// Handles `JOB_COMPLETE`. `EINVAL`: flags/pad/reserved, a status an executor may not report (only

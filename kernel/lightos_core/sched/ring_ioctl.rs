@@ -73,16 +73,7 @@ pub(crate) fn setup(
 /// fault; the batch is consumed and counted in `sq_rejected`); `ETIMEDOUT`; `EINTR`.
 pub(crate) fn enter(ctx: &Context, mut req: uapi::Enter, arg: &IoctlArg<uapi::Enter>) -> Result<isize, Rejection> {
     let result = enter_checked(ctx, &mut req);
-    match result {
-        Ok(()) => {
-            arg.write(&req)?;
-            Ok(0)
-        }
-        Err(err) => {
-            let _ = arg.write(&req);
-            Err(err)
-        }
-    }
+    arg.write_back(&req, result)
 }
 
 /// [`enter`] on the copied request, which it fills in; `error_index` is `to_submit` for errors

@@ -49,16 +49,8 @@ pub(crate) fn submit(
 ) -> Result<isize, Rejection> {
     // Errors not caused by one primitive report `error_index == count`.
     req.error_index = req.count;
-    match submit_batch(ctx, &mut req) {
-        Ok(()) => {
-            arg.write(&req)?;
-            Ok(0)
-        }
-        Err(err) => {
-            let _ = arg.write(&req);
-            Err(err)
-        }
-    }
+    let result = submit_batch(ctx, &mut req);
+    arg.write_back(&req, result)
 }
 
 /// Checks `req` and runs the chain for its primitives; sets `error_index` to the primitive at fault.

@@ -539,18 +539,51 @@ fn manual_executor(name: &str) -> (Context, lightos_runtime::Executor) {
     (ctx, exec)
 }
 
-#[test]
-fn a_dependent_job_starts_only_after_its_dependency_ended_ok() {
-    let (_ectx, exec) = manual_executor("dep0");
+/// A client whose ADDs go to a manual executor `name` (served by the test) and everything else
+/// to null0, with a queue, a valid ADD, the same as a MUL, and their buffers.
+struct Split {
+    ectx: Context,
+    exec: lightos_runtime::Executor,
+    dev: Context,
+    q: Queue,
+    add: Primitive,
+    mul: Primitive,
+    bufs: [lightos_runtime::Buffer; 2],
+}
+
+fn split(name: &str) -> Split {
+    let (ectx, exec) = manual_executor(name);
     let dev = Context::open().unwrap();
-    let null = null0(&dev);
-    // ADDs to the manual executor, MULs to null0.
     dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id())
         .unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, null).unwrap();
-    let (q, add, _b) = mutated_add(&dev, |_, _| {});
+    dev.add_route(None, None, 0..=u64::MAX, null0(&dev))
+        .unwrap();
+    let (q, add, bufs) = mutated_add(&dev, |_, _| {});
     let mut mul = add;
     mul.abi_mut().op = uapi::OP_MUL;
+    Split {
+        ectx,
+        exec,
+        dev,
+        q,
+        add,
+        mul,
+        bufs,
+    }
+}
+
+#[test]
+fn a_dependent_job_starts_only_after_its_dependency_ended_ok() {
+    // ADDs to the manual executor, MULs to null0.
+    let Split {
+        ectx: _ectx,
+        exec,
+        dev,
+        q,
+        add,
+        mul,
+        bufs: _b,
+    } = split("dep0");
     let mut batch = Batch::new();
     let a = batch.push(add);
     batch.push_after(mul, &[Dep::Earlier(a)]).unwrap();
@@ -576,12 +609,15 @@ fn a_dependent_job_starts_only_after_its_dependency_ended_ok() {
 
 #[test]
 fn a_failed_dependency_fails_the_chain_without_running_it() {
-    let (ectx, exec) = manual_executor("dep1");
-    let dev = Context::open().unwrap();
-    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id())
-        .unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, null0(&dev))
-        .unwrap();
+    let Split {
+        ectx,
+        exec,
+        dev,
+        q,
+        add,
+        mul,
+        bufs: _b,
+    } = split("dep1");
     let null_before = dev
         .backends()
         .unwrap()
@@ -589,9 +625,6 @@ fn a_failed_dependency_fails_the_chain_without_running_it() {
         .find(|b| b.name == "null0")
         .unwrap()
         .stats;
-    let (q, add, _b) = mutated_add(&dev, |_, _| {});
-    let mut mul = add;
-    mul.abi_mut().op = uapi::OP_MUL;
     let mut batch = Batch::new();
     let a = batch.push(add);
     let mut prev = a;
@@ -666,16 +699,16 @@ fn a_failed_dependency_fails_the_chain_without_running_it() {
 
 #[test]
 fn an_executor_that_dies_fails_its_dependents_across_queues() {
-    let (ectx, exec) = manual_executor("dep2");
-    let dev = Context::open().unwrap();
-    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id())
-        .unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, null0(&dev))
-        .unwrap();
-    let (q1, add, _b) = mutated_add(&dev, |_, _| {});
+    let Split {
+        ectx,
+        exec,
+        dev,
+        q: q1,
+        add,
+        mul,
+        bufs: _b,
+    } = split("dep2");
     let q2 = dev.create_queue(0, Duration::ZERO).unwrap();
-    let mut mul = add;
-    mul.abi_mut().op = uapi::OP_MUL;
     let s1 = q1.submit(&[add]).unwrap();
     let mut batch = Batch::new();
     batch
@@ -709,16 +742,16 @@ fn an_executor_that_dies_fails_its_dependents_across_queues() {
 
 #[test]
 fn destroying_a_queue_fails_dependents_on_other_queues() {
-    let (_ectx, exec) = manual_executor("dep3");
-    let dev = Context::open().unwrap();
-    dev.add_route(Some(Op::Add), None, 0..=u64::MAX, exec.backend_id())
-        .unwrap();
-    dev.add_route(None, None, 0..=u64::MAX, null0(&dev))
-        .unwrap();
-    let (q1, add, _b) = mutated_add(&dev, |_, _| {});
+    let Split {
+        ectx: _ectx,
+        exec,
+        dev,
+        q: q1,
+        add,
+        mul,
+        bufs: _b,
+    } = split("dep3");
     let q2 = dev.create_queue(0, Duration::ZERO).unwrap();
-    let mut mul = add;
-    mul.abi_mut().op = uapi::OP_MUL;
     let s1 = q1.submit(&[add]).unwrap();
     let mut batch = Batch::new();
     batch
