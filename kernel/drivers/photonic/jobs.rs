@@ -71,7 +71,8 @@ impl WorkItem for JobRunner {
                     s => s,
                 },
             };
-            job.complete(status);
+            // Its reference goes back with the completion, so its queue can reuse the job's slot.
+            Job::finish(job, status);
             this.running.store(0, Relaxed);
         }
     }

@@ -30,7 +30,7 @@
 use crate::{
     context::Context,
     reason::{ensure, reject, Rejection},
-    sched::{job::Job, timeline::Fence},
+    sched::job::Job,
     uapi,
 };
 use kernel::{
@@ -79,7 +79,7 @@ pub(crate) fn release() {
 /// One dependency of a primitive, resolved at submission (before admission).
 pub(crate) enum Resolved {
     /// A job in flight: wait for its fence.
-    Wait(Arc<Fence>),
+    Wait(Arc<Job>),
     /// A job that already ended with this status.
     Ended(u32),
     /// The primitive this many places earlier in the same call (its fence exists after admission).
@@ -144,10 +144,10 @@ pub(crate) fn resolve(ctx: &Context, p: &uapi::Primitive, index: usize) -> Resul
     Ok(out)
 }
 
-/// Makes `job` wait for `fence`: counted down when the fence ends (at once if it already has).
-/// The job's count must include this dependency; called at submission, with no lock held.
-pub(crate) fn wait_for(fence: &Fence, job: &Arc<Job>) -> Result {
-    if let Some(status) = fence.add_dependent(job)? {
+/// Makes `job` wait for `dependency`: counted down when its fence ends (at once if it already
+/// has). The job's count must include this dependency; called at submission, with no lock held.
+pub(crate) fn wait_for(dependency: &Job, job: &Arc<Job>) -> Result {
+    if let Some(status) = dependency.fence().add_dependent(job)? {
         job.dependency_ended(status);
     }
     Ok(())

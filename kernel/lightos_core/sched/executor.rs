@@ -182,13 +182,13 @@ impl Executor {
         if !running.cached {
             Self::drop_handles(ctx, &running.handles);
         }
-        let job = &running.job;
-        let publish = || {
+        let publish = |job: &Job| {
             if status == uapi::STATUS_OK && produced > 0 {
                 job.produce_events(produced);
             }
         };
-        if job.complete_after(status, publish) {
+        // The executor's reference goes back with the completion, so the slot can be reused.
+        if Job::finish_after(running.job, status, publish) {
             Ok(())
         } else {
             Err(errno::ecanceled())

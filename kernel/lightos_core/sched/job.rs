@@ -6,26 +6,52 @@
 //! close) and its [`Fence`]: its queue's timeline, its sequence number and its completion token.
 //! Whichever of completion, timeout, abort or device loss spends the token first ends the job;
 //! later attempts learn that they lost. The timeline, not the job, holds the job's status.
+//!
+//! Job slots (ABI 1.10, no allocation on the hot path): a job and its fence are one allocation, a
+//! *slot*, held by its queue's timeline from admission until it retires. A slot whose last
+//! reference is the timeline's when it retires is cleared ([`Job::clear`]: its buffers, backend
+//! and charge let go at once) and kept for the queue's next admission, so a queue in steady state
+//! allocates nothing per job ([`crate::sched::timeline`] keeps the free slots).
 
 use crate::{
     buffer::object::Buffer,
-    sched::{backend::Backend, timeline::Fence},
+    sched::{
+        backend::Backend,
+        timeline::{Fence, Timeline},
+    },
     spike::ring::SpikeQueue,
+    telemetry::stats,
     uapi,
 };
 use kernel::{
     prelude::*,
     sync::{
         atomic::{Atomic, Full, Relaxed},
-        Arc,
+        Arc, UniqueArc,
     },
 };
 
 /// Job identifiers are module-wide and never reused while the module is loaded.
 static NEXT_JOB_ID: Atomic<u64> = Atomic::new(1);
 
-/// One admitted primitive.
+/// What a job is made of besides its fence: built by the submission, placed into a slot by the
+/// timeline at admission.
+pub(crate) struct JobSpec {
+    /// The primitive (its dependency list is dropped: the executor never sees it).
+    pub(crate) prim: uapi::Primitive,
+    /// Its operand buffers.
+    pub(crate) buffers: [Option<Arc<Buffer>>; uapi::MAX_OPERANDS],
+    /// The queue an `OP_SPIKE_ENCODE` produces into.
+    pub(crate) spike_queue: Option<Arc<SpikeQueue>>,
+    /// Its queue's priority.
+    pub(crate) priority: u32,
+    /// Where it runs.
+    pub(crate) backend: Arc<dyn Backend>,
+}
+
+/// One admitted primitive (or, between two admissions, a cleared slot).
 pub(crate) struct Job {
+    fence: Fence,
     id: u64,
     prim: uapi::Primitive,
     buffers: [Option<Arc<Buffer>>; uapi::MAX_OPERANDS],
@@ -33,50 +59,93 @@ pub(crate) struct Job {
     spike_queue: Option<Arc<SpikeQueue>>,
     /// Its queue's priority.
     priority: u32,
-    fence: Arc<Fence>,
-    /// Where it runs; a job with dependencies is dispatched there once they are met.
-    backend: Arc<dyn Backend>,
+    /// Where it runs; a job with dependencies is dispatched there once they are met. `None` only
+    /// in a cleared slot.
+    backend: Option<Arc<dyn Backend>>,
     /// Dependencies not yet ended, plus one held by the submission until it registered them all
     /// ([`crate::sched::deps`]); 0 for a job dispatched at submission.
     deps_left: Atomic<u32>,
     /// A dependency ended with a status other than OK.
     dep_failed: Atomic<bool>,
+    /// Counted in [`stats::JOB_SLOTS`] (an allocated slot, not a value on its way into one).
+    counted: bool,
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if self.counted {
+            stats::JOB_SLOTS.fetch_sub(1, Relaxed);
+        }
+    }
 }
 
 impl Job {
-    /// A job for `prim` around `fence` (its sequence number on a queue of `priority`), routed to
-    /// `backend`, producing into `spike_queue` for `OP_SPIKE_ENCODE`. With `n_deps` dependencies it
-    /// waits for them (and for [`Job::dependency_ended`] once more from its submission).
-    pub(crate) fn new(
-        fence: Arc<Fence>,
-        mut prim: uapi::Primitive,
-        buffers: [Option<Arc<Buffer>>; uapi::MAX_OPERANDS],
-        spike_queue: Option<Arc<SpikeQueue>>,
-        priority: u32,
-        backend: Arc<dyn Backend>,
-    ) -> Result<Arc<Self>> {
+    /// The job `spec` describes, around `fence`. With dependencies (`spec.prim.n_deps`) it waits
+    /// for them (and for [`Job::dependency_ended`] once more from its submission).
+    pub(crate) fn new(fence: Fence, spec: JobSpec) -> Self {
+        let mut prim = spec.prim;
         let n_deps = prim.n_deps;
         // The submitter's dependency list is its own business, not the executor's.
         prim.deps = 0;
         prim.n_deps = 0;
-        Ok(Arc::new(
-            Self {
-                id: NEXT_JOB_ID.fetch_add(1, Relaxed),
-                prim,
-                buffers,
-                spike_queue,
-                priority,
-                fence,
-                backend,
-                deps_left: Atomic::new(if n_deps == 0 { 0 } else { n_deps + 1 }),
-                dep_failed: Atomic::new(false),
-            },
-            GFP_KERNEL,
-        )?)
+        Self {
+            fence,
+            id: NEXT_JOB_ID.fetch_add(1, Relaxed),
+            prim,
+            buffers: spec.buffers,
+            spike_queue: spec.spike_queue,
+            priority: spec.priority,
+            backend: Some(spec.backend),
+            deps_left: Atomic::new(if n_deps == 0 { 0 } else { n_deps + 1 }),
+            dep_failed: Atomic::new(false),
+            counted: false,
+        }
+    }
+
+    /// An empty slot around `fence` (an ended fence of no sequence number).
+    pub(crate) fn vacant(fence: Fence) -> Self {
+        Self {
+            fence,
+            id: 0,
+            prim: uapi::Primitive::default(),
+            buffers: [const { None }; uapi::MAX_OPERANDS],
+            spike_queue: None,
+            priority: 0,
+            backend: None,
+            deps_left: Atomic::new(0),
+            dep_failed: Atomic::new(false),
+            counted: false,
+        }
+    }
+
+    /// A new slot holding `self`, counted in [`stats::JOB_SLOTS`] and
+    /// [`stats::JOB_SLOTS_ALLOCATED`]. `ENOMEM` (then `self` drops).
+    pub(crate) fn into_slot(self) -> Result<Pin<UniqueArc<Self>>> {
+        let mut slot = UniqueArc::new(self, GFP_KERNEL)?;
+        slot.counted = true;
+        stats::JOB_SLOTS.fetch_add(1, Relaxed);
+        stats::JOB_SLOTS_ALLOCATED.fetch_add(1, Relaxed);
+        Ok(slot.into())
+    }
+
+    /// Puts `self` into the cleared `slot` (allocating nothing); what the slot held drops.
+    pub(crate) fn refill(mut self, slot: &mut Pin<UniqueArc<Self>>) {
+        let old = Pin::get_mut(slot.as_mut());
+        self.counted = core::mem::replace(&mut old.counted, false);
+        *old = self;
+    }
+
+    /// Lets go of everything the ended job held (buffers, spike queue, backend, charge), keeping
+    /// the slot for another job of the same queue.
+    pub(crate) fn clear(&mut self) {
+        self.buffers = [const { None }; uapi::MAX_OPERANDS];
+        self.spike_queue = None;
+        self.backend = None;
+        self.fence.clear();
     }
 
     /// Its fence.
-    pub(crate) fn fence(&self) -> &Arc<Fence> {
+    pub(crate) fn fence(&self) -> &Fence {
         &self.fence
     }
 
@@ -95,15 +164,16 @@ impl Job {
         if self.deps_left.fetch_sub(1, Full) != 1 {
             return;
         }
+        let Some(backend) = self.backend.as_ref() else { return };
         // The last count: every other decrement happened before this one (same atomic, and the
         // release queue's lock orders the drainers), so `dep_failed` is final.
         if self.dep_failed.load(Relaxed) || self.ended() {
-            self.backend.unreserve(self.priority, 1);
+            backend.unreserve(self.priority, 1);
             self.complete(uapi::STATUS_DEPENDENCY_FAILED);
             return;
         }
-        if self.backend.enqueue(self.clone()).is_ok() {
-            self.backend.kick();
+        if backend.enqueue(self.clone()).is_ok() {
+            backend.kick();
         } else {
             self.complete(uapi::STATUS_DEVICE_LOST);
         }
@@ -176,5 +246,50 @@ impl Job {
     /// visible: a waiter that sees the job done sees what `publish` did.
     pub(crate) fn complete_after(&self, status: u32, publish: impl FnOnce()) -> bool {
         self.fence.signal_after(status, publish)
+    }
+
+    /// Like [`Job::complete_after`] for a caller handing back its reference: it is dropped before
+    /// the status is recorded, so that when the timeline retires the job its reference is the last
+    /// one and the slot is kept for the queue's next job (see the module docs). Backends call it
+    /// with the reference they took from their queue.
+    pub(crate) fn finish_after(this: Arc<Self>, status: u32, publish: impl FnOnce(&Self)) -> bool {
+        if !this.fence.claim() {
+            return false;
+        }
+        publish(&this);
+        let (timeline, seq) = (this.fence.timeline().clone(), this.seq());
+        drop(this);
+        timeline.record(seq, status);
+        true
+    }
+
+    /// [`Job::finish_after`] with nothing to publish.
+    pub(crate) fn finish(this: Arc<Self>, status: u32) -> bool {
+        Self::finish_after(this, status, |_| {})
+    }
+
+    /// Starts and at once ends with `status` each of `jobs` not ended yet (a device that completes
+    /// on submission), handing the references back as [`Job::finish`] does: jobs of the same
+    /// queue in a row are recorded under one lock of its timeline.
+    pub(crate) fn finish_started<const N: usize>(jobs: [Option<Arc<Self>>; N], status: u32) {
+        let mut seqs = [0u64; N];
+        let (mut n, mut timeline): (usize, Option<Arc<Timeline>>) = (0, None);
+        for job in jobs.into_iter().flatten() {
+            if !job.start() || !job.fence.claim() {
+                continue;
+            }
+            let same = timeline.as_ref().is_some_and(|t| Arc::ptr_eq(t, job.fence.timeline()));
+            if !same {
+                if let Some(t) = timeline.take() {
+                    t.record_all(&seqs[..n], status);
+                }
+                (n, timeline) = (0, Some(job.fence.timeline().clone()));
+            }
+            seqs[n] = job.seq();
+            n += 1;
+        }
+        if let Some(t) = timeline {
+            t.record_all(&seqs[..n], status);
+        }
     }
 }

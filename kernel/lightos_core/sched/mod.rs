@@ -7,9 +7,9 @@
 //! (`RING_SETUP`, `ENTER`: [`ring_ioctl`]), dependencies between jobs resolved in the kernel
 //! ([`deps`]), and the [`null`] device that measures all of it alone.
 //!
-//! Ownership runs one way: a [`job::Job`] holds its fence on its queue's [`timeline::Timeline`]
-//! (the single owner of job statuses); backends hold jobs in a [`job_queue::JobQueue`]; nothing
-//! here holds a context.
+//! Ownership: a [`job::Job`] contains its fence on its queue's [`timeline::Timeline`] (the single
+//! owner of job statuses), which holds the job until it retires and then keeps its slot for the
+//! queue's next job; backends hold jobs in a [`job_queue::JobQueue`]; nothing here holds a context.
 
 pub(crate) mod account;
 pub(crate) mod backend;

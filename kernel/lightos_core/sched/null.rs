@@ -141,12 +141,7 @@ impl Backend for NullBackend {
                 break;
             }
             drop(st);
-            for job in taken.iter().flatten() {
-                if job.start() {
-                    job.complete(uapi::STATUS_OK);
-                }
-            }
-            drop(taken);
+            Job::finish_started(taken, uapi::STATUS_OK);
             st = self.state.lock();
         }
         st.draining = false;

@@ -44,6 +44,23 @@ impl Rule {
     }
 }
 
+/// The last route one call took: the next primitive of the call with the same inputs to routing
+/// takes it again without the routing table's and the backend registry's locks.
+#[derive(Default)]
+pub(crate) struct LastRoute {
+    last: Option<(RouteKey, Arc<dyn Backend>)>,
+}
+
+/// What routing reads from a primitive.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RouteKey {
+    op: u16,
+    dtype: u8,
+    out_dtype: u8,
+    deterministic: bool,
+    bytes: u64,
+}
+
 /// The rules and mode of a context.
 struct Table {
     rules: KVec<Rule>,
@@ -73,6 +90,34 @@ impl Routes {
     /// How many rules there are.
     pub(crate) fn rule_count(&self) -> usize {
         self.table.lock().rules.len()
+    }
+
+    /// [`Routes::route`] for the primitives of one call, which run as one client: a primitive
+    /// that routes like the one before takes the same backend (a rule or backend changing during
+    /// the call then applies from the next call, as if it came after this one).
+    pub(crate) fn route_again(
+        &self,
+        last: &mut LastRoute,
+        p: &uapi::Primitive,
+        out_dtype: u8,
+        bytes: u64,
+        client: Kuid,
+    ) -> Result<Arc<dyn Backend>, Rejection> {
+        let key = RouteKey {
+            op: p.op,
+            dtype: p.dtype,
+            out_dtype,
+            deterministic: p.flags & uapi::PRIM_DETERMINISTIC != 0,
+            bytes,
+        };
+        if let Some((k, backend)) = last.last.as_ref() {
+            if *k == key {
+                return Ok(backend.clone());
+            }
+        }
+        let backend = self.route(p, out_dtype, bytes, client)?;
+        last.last = Some((key, backend.clone()));
+        Ok(backend)
     }
 
     /// Picks the backend for `p` (whose operands span `bytes`) and its resolved `out_dtype`, among

@@ -55,6 +55,9 @@ pub(crate) fn setup(
     req.mmap_size = rings.mmap_size() as u64;
     req.sqes_offset = uapi::RING_SQES_OFFSET;
     req.cqes_offset = rings.cqes_offset() as u32;
+    // A job slot for every completion entry (up to the queue's in-flight bound): a queue in
+    // steady state then allocates nothing per job.
+    queue.timeline().preallocate(cq as usize)?;
     queue.timeline().set_rings(rings).map_err(|err| {
         if err == EEXIST {
             reject!(EEXIST, "queue {}: it has rings already", req.queue_id)

@@ -8,20 +8,24 @@
 //! rest and dispatched once they ended OK.
 
 use crate::{
+    buffer::object::Buffer,
     context::Context,
     ioctl::arg::IoctlArg,
     reason::{self, ensure, reject, Rejection},
+    spike::ring::SpikeQueue,
     sched::{
         account,
         backend::Backend,
         deps::{self, Resolved},
-        job::Job,
+        job::{Job, JobSpec},
         queue::Queue,
         timeline::Charge,
-        validate::{self, Checked},
+        policy::LastRoute,
+        validate::{self, Lookups},
     },
     uapi,
 };
+use core::cell::Cell;
 use kernel::{
     prelude::*,
     sync::Arc,
@@ -31,7 +35,12 @@ use kernel::{
 /// A primitive that passed validation and policy.
 struct Accepted {
     prim: uapi::Primitive,
-    checked: Checked,
+    /// Bytes its operands span and the operations it represents.
+    bytes: u64,
+    flops: u64,
+    /// Its operand buffers and spike queue, moved into its job at admission.
+    buffers: Cell<[Option<Arc<Buffer>>; uapi::MAX_OPERANDS]>,
+    spike_queue: Cell<Option<Arc<SpikeQueue>>>,
     backend: Arc<dyn Backend>,
     /// Its dependencies, resolved.
     deps: KVec<Resolved>,
@@ -90,14 +99,24 @@ pub(crate) fn run(
     // In deterministic mode every primitive is deterministic, and the backend is told so: it may
     // have kernels whose bits depend on the CPU (the CPU backend's native bf16) and must not use them.
     let det_mode = ctx.routes().deterministic();
+    let (mut lookups, mut last_route) = (Lookups::new(), LastRoute::default());
     for (i, mut prim) in prims.into_iter().enumerate() {
         if det_mode {
             prim.flags |= uapi::PRIM_DETERMINISTIC;
         }
-        let stage = validate::check(ctx, &prim).and_then(|checked| {
+        let stage = validate::check(ctx, &prim, &mut lookups).and_then(|checked| {
             let deps = deps::resolve(ctx, &prim, i)?;
-            let backend = ctx.routes().route(&prim, checked.out_dtype, checked.bytes, client)?;
-            Ok(Accepted { prim, checked, backend, deps, queued: false })
+            let backend = ctx.routes().route_again(&mut last_route, &prim, checked.out_dtype, checked.bytes, client)?;
+            Ok(Accepted {
+                prim,
+                bytes: checked.bytes,
+                flops: checked.flops,
+                buffers: Cell::new(checked.buffers),
+                spike_queue: Cell::new(checked.spike_queue),
+                backend,
+                deps,
+                queued: false,
+            })
         });
         match stage {
             Ok(a) => accepted.push(a, GFP_KERNEL)?,
@@ -114,27 +133,31 @@ pub(crate) fn run(
     let reserved = Reserved::take(&accepted, queue.priority())?;
     let mut quota = ctx.account().charge_jobs(count)?;
     let jobs = timeline
-        .admit(
-            count,
-            |i| Charge {
-                op: accepted[i].prim.op,
-                backend: accepted[i].backend.counters().clone(),
+        .admit(count, |i| {
+            let a = &accepted[i];
+            let charge = Charge {
+                op: a.prim.op,
+                backend: a.backend.counters().clone(),
                 quota: quota.take(),
-                user_data: accepted[i].prim.user_data,
-            },
-            |i, fence| {
-                let a = &accepted[i];
-                let (buffers, spike_queue) = (a.checked.buffers.clone(), a.checked.spike_queue.clone());
-                Job::new(fence, a.prim, buffers, spike_queue, queue.priority(), a.backend.clone())
-            },
-        )
+                user_data: a.prim.user_data,
+            };
+            // Moved: nothing below needs the buffers (if admission fails, they drop with the jobs).
+            let spec = JobSpec {
+                prim: a.prim,
+                buffers: a.buffers.take(),
+                spike_queue: a.spike_queue.take(),
+                priority: queue.priority(),
+                backend: a.backend.clone(),
+            };
+            (charge, spec)
+        })
         .map_err(|err| admission_rejection(err, queue.id(), count))?;
     // Every job below takes its reserved slot (or finds its backend closed, which dropped it).
     reserved.used();
     let first_seq = jobs.first().map_or(0, |j| j.seq());
     let last_seq = jobs.last().map_or(0, |j| j.seq());
     for (job, a) in jobs.iter().zip(accepted.iter_mut()) {
-        account::accept(a.prim.op, a.backend.counters(), a.checked.bytes, a.checked.flops);
+        account::accept(a.prim.op, a.backend.counters(), a.bytes, a.flops);
         ctx.count_job(a.prim.op);
         if job.has_deps() {
             continue; // dispatched when its dependencies are met, below
@@ -151,6 +174,9 @@ pub(crate) fn run(
             register_deps(&jobs, i, job, &a.deps);
         }
     }
+    // The backends hold the jobs now: a job that ends during a kick below is then held by its
+    // timeline alone, whose slot is reused.
+    drop(jobs);
     // One wake-up per backend and batch, not per job; none for a backend that refused its jobs
     // (it is going away: a wake-up could reach it after its teardown).
     for (backend, _) in batches(&accepted) {
@@ -171,10 +197,10 @@ fn register_deps(jobs: &[Arc<Job>], i: usize, job: &Arc<Job>, resolved: &[Resolv
                 job.dependency_ended(*status);
                 Ok(())
             }
-            Resolved::Wait(fence) => deps::wait_for(fence, job),
+            Resolved::Wait(dependency) => deps::wait_for(dependency, job),
             // `resolve` checked `1 <= back <= i`.
             Resolved::InBatch(back) => match jobs.get(i.wrapping_sub(*back)) {
-                Some(earlier) => deps::wait_for(earlier.fence(), job),
+                Some(earlier) => deps::wait_for(earlier, job),
                 None => Err(EINVAL),
             },
         };

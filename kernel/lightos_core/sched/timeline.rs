@@ -26,12 +26,14 @@
 //! wins is counted and recorded there, the completed prefix retires, and the waiters are woken
 //! after the lock is released. Nothing in that pass calls out of this module.
 //!
-//! Ownership: job → fence → timeline (`Arc`s). The timeline holds the fences of its window until
-//! they retire, and never its own fences' jobs; the only jobs it holds are those *waiting for* a
-//! fence of its window (their dependents), moved out when that fence ends and dropped by the
-//! release queue's drainer, outside any lock. It knows no backend or context. A retired fence's
-//! last reference may drop under the lock: that only drops a counters reference and a timeline
-//! reference that cannot be the last one (the caller holds another).
+//! Ownership: a job contains its fence, which holds its timeline (`Arc`). The timeline holds the
+//! jobs of its window until they retire (a cycle broken at retirement, and by [`Timeline::close`]
+//! for every job), the free job slots ([`crate::sched::job`]; emptied at close), and the jobs
+//! *waiting for* a job of its window (its dependents), moved out when that job's fence ends and
+//! dropped by the release queue's drainer, outside any lock. It knows no backend or context. A
+//! retiring job is dropped or cleared under the lock: that lets go of buffers, a spike queue, a
+//! backend, counters and a quota charge, none of which takes a lock when dropped, and of a
+//! timeline reference that cannot be the last one (the caller holds another).
 //!
 //! Rings and dependencies (ABI 1.10): a queue with rings ([`crate::sched::rings`]) gets a
 //! completion entry for every fence that ends, posted under the lock in the order they end. A
@@ -51,7 +53,7 @@ use crate::{
     sched::{
         account::{self, Counters},
         deps::{self, Resolved},
-        job::Job,
+        job::{Job, JobSpec},
         rings::Rings,
     },
     uapi,
@@ -63,7 +65,7 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed, Release},
-        Arc, CondVar, CondVarTimeoutResult, Mutex, MutexGuard,
+        Arc, CondVar, CondVarTimeoutResult, Mutex, MutexGuard, UniqueArc,
     },
     time::msecs_to_jiffies,
     workqueue::{self, DelayedWork, WorkItem},
@@ -86,11 +88,12 @@ pub(crate) struct Charge {
     pub(crate) user_data: u64,
 }
 
-/// One sequence number of a timeline and the one-shot right to end it; carried by its job.
+/// One sequence number of a timeline and the one-shot right to end it; part of its job.
 pub(crate) struct Fence {
     timeline: Arc<Timeline>,
     seq: u64,
-    charge: Charge,
+    /// `None` in a cleared slot.
+    charge: Option<Charge>,
     submitted_ns: u64,
     deadline_ns: u64,
     /// When a backend started it (0: never).
@@ -101,22 +104,43 @@ pub(crate) struct Fence {
 
 impl Fence {
     /// Fence `seq` of `timeline`, admitted at `now_ns`. Counted in flight until it ends or drops.
-    fn new(timeline: Arc<Timeline>, seq: u64, now_ns: u64, charge: Charge) -> Result<Arc<Self>> {
+    fn new(timeline: Arc<Timeline>, seq: u64, now_ns: u64, charge: Charge) -> Self {
         let deadline_ns = now_ns.saturating_add(timeline.timeout_ns);
-        // Counted before the value exists: if `Arc::new` fails, `Drop` uncounts it.
         account::JOBS_IN_FLIGHT.add(1, Relaxed);
-        Ok(Arc::new(
-            Self {
-                timeline,
-                seq,
-                charge,
-                submitted_ns: now_ns,
-                deadline_ns,
-                started_ns: Atomic::new(0),
-                state: Atomic::new(QUEUED),
-            },
-            GFP_KERNEL,
-        )?)
+        Self {
+            timeline,
+            seq,
+            charge: Some(charge),
+            submitted_ns: now_ns,
+            deadline_ns,
+            started_ns: Atomic::new(0),
+            state: Atomic::new(QUEUED),
+        }
+    }
+
+    /// The fence of an empty slot of `timeline`: no sequence number, already ended.
+    fn vacant(timeline: Arc<Timeline>) -> Self {
+        Self {
+            timeline,
+            seq: 0,
+            charge: None,
+            submitted_ns: 0,
+            deadline_ns: 0,
+            started_ns: Atomic::new(0),
+            state: Atomic::new(ENDED),
+        }
+    }
+
+    /// Lets go of its charge (the fence ended and retired; its slot is kept for another job).
+    pub(crate) fn clear(&mut self) {
+        if self.ended() {
+            self.charge = None;
+        }
+    }
+
+    /// Its timeline.
+    pub(crate) fn timeline(&self) -> &Arc<Timeline> {
+        &self.timeline
     }
 
     /// Makes `job` wait for this fence (see [`Timeline::add_dependent`]).
@@ -151,21 +175,23 @@ impl Fence {
             return false;
         }
         publish();
-        self.timeline.record(self, status);
+        self.timeline.record(self.seq, status);
         true
     }
 
-    /// Spends the token; `true` for the one caller that ends the fence.
-    fn claim(&self) -> bool {
+    /// Spends the token; `true` for the one caller that ends the fence, which must then record
+    /// the end ([`Timeline::record`]).
+    pub(crate) fn claim(&self) -> bool {
         self.state.xchg(ENDED, Relaxed) != ENDED
     }
 
     /// Counts its end with `status` (its token was spent by the caller).
     fn count(&self, status: u32) {
         account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
-        self.charge.quota.end();
+        let Some(charge) = self.charge.as_ref() else { return };
+        charge.quota.end();
         let latency = crate::time::monotonic_ns().saturating_sub(self.submitted_ns);
-        account::complete(self.charge.op, &self.charge.backend, status, latency);
+        account::complete(charge.op, &charge.backend, status, latency);
     }
 }
 
@@ -174,14 +200,17 @@ impl Drop for Fence {
         // A fence dropped without ending (its batch failed to be admitted) leaves the count here.
         if self.state.load(Relaxed) != ENDED {
             account::JOBS_IN_FLIGHT.fetch_sub(1, Relaxed);
-            self.charge.quota.end();
+            if let Some(charge) = self.charge.as_ref() {
+                charge.quota.end();
+            }
         }
     }
 }
 
 /// One sequence number of the in-flight window.
 struct Slot {
-    fence: Option<Arc<Fence>>,
+    /// Its job (whose fence is the sequence number's), until it retires.
+    job: Option<Arc<Job>>,
     /// `STATUS_PENDING` until its fence ended.
     status: u32,
     /// Jobs waiting for it to end ([`crate::sched::deps`]); handed to the release queue when it
@@ -190,7 +219,7 @@ struct Slot {
 }
 
 impl Slot {
-    const EMPTY: Self = Self { fence: None, status: uapi::STATUS_UNKNOWN, dependents: KVec::new() };
+    const EMPTY: Self = Self { job: None, status: uapi::STATUS_UNKNOWN, dependents: KVec::new() };
 }
 
 /// The in-flight window as a ring: sequence number `seq` at index `seq % slots.len()`. Its length
@@ -212,14 +241,14 @@ impl Window {
     /// The slot of `seq`, when it holds `seq`'s fence.
     fn get(&self, seq: u64) -> Option<&Slot> {
         let slot = &self.slots[self.index(seq)?];
-        slot.fence.as_ref().is_some_and(|f| f.seq == seq).then_some(slot)
+        slot.job.as_ref().is_some_and(|j| j.seq() == seq).then_some(slot)
     }
 
     /// Like [`Window::get`], for writing.
     fn get_mut(&mut self, seq: u64) -> Option<&mut Slot> {
         let i = self.index(seq)?;
         let slot = &mut self.slots[i];
-        slot.fence.as_ref().is_some_and(|f| f.seq == seq).then_some(slot)
+        slot.job.as_ref().is_some_and(|j| j.seq() == seq).then_some(slot)
     }
 
     /// Makes room for `len` sequence numbers from `first`, of which the `held` first are in use.
@@ -242,10 +271,10 @@ impl Window {
         Ok(())
     }
 
-    /// Puts `fence` into its slot (free: [`Window::reserve`] made room).
-    fn insert(&mut self, fence: Arc<Fence>) {
-        if let Some(i) = self.index(fence.seq) {
-            self.slots[i] = Slot { fence: Some(fence), status: uapi::STATUS_PENDING, dependents: KVec::new() };
+    /// Puts `job` into its sequence number's slot (free: [`Window::reserve`] made room).
+    fn insert(&mut self, job: Arc<Job>) {
+        if let Some(i) = self.index(job.seq()) {
+            self.slots[i] = Slot { job: Some(job), status: uapi::STATUS_PENDING, dependents: KVec::new() };
         }
     }
 }
@@ -258,6 +287,10 @@ struct TimelineState {
     completed: u64,
     /// Sequence numbers that ended with a status other than OK.
     errors: u64,
+    /// Cleared job slots for the next admissions (see [`crate::sched::job`]); room for
+    /// [`uapi::MAX_QUEUE_INFLIGHT`] of them is reserved at the first admission, so keeping one
+    /// never allocates. Emptied when the timeline closes (a slot holds its timeline).
+    free: KVec<Pin<UniqueArc<Job>>>,
     /// Fences `completed + 1 ..= submitted` and their statuses.
     window: Window,
     /// `(seq, status)` of the last sequence numbers, indexed by `seq % COMPLETION_RING_ENTRIES`.
@@ -322,6 +355,7 @@ impl Timeline {
                     submitted: 0,
                     completed: 0,
                     errors: 0,
+                    free: KVec::new(),
                     window: Window { slots: KVVec::new() },
                     ring: [(0, uapi::STATUS_UNKNOWN); uapi::COMPLETION_RING_ENTRIES],
                     closed: false,
@@ -342,17 +376,16 @@ impl Timeline {
         &self.page
     }
 
-    /// Admits `count` jobs with consecutive sequence numbers, all or none: job `i`'s fence is
-    /// counted against `charge(i)` and the job is built around it by `make(i, fence)`. `EBUSY`
-    /// when they would exceed [`uapi::MAX_QUEUE_INFLIGHT`]; `ENODEV` once closed.
-    pub(crate) fn admit<T>(
+    /// Admits `count` jobs with consecutive sequence numbers, all or none: with `(charge, spec) =
+    /// make(i)`, job `i` is `spec` with a fence counted against `charge`, placed into a free slot
+    /// (allocated only when none is free). `EBUSY` when they would exceed
+    /// [`uapi::MAX_QUEUE_INFLIGHT`]; `ENODEV` once closed.
+    pub(crate) fn admit(
         self: &Arc<Self>,
         count: usize,
-        mut charge: impl FnMut(usize) -> Charge,
-        mut make: impl FnMut(usize, Arc<Fence>) -> Result<T>,
-    ) -> Result<KVec<T>> {
+        mut make: impl FnMut(usize) -> (Charge, JobSpec),
+    ) -> Result<KVec<Arc<Job>>> {
         let mut jobs = KVec::with_capacity(count, GFP_KERNEL)?;
-        let mut fences = KVec::with_capacity(count, GFP_KERNEL)?;
         let mut st = self.state.lock();
         if st.closed {
             return Err(ENODEV);
@@ -363,23 +396,61 @@ impl Timeline {
         }
         let first = st.completed + 1;
         st.window.reserve(first, held, held + count)?;
+        if st.free.capacity() == 0 {
+            st.free.reserve(uapi::MAX_QUEUE_INFLIGHT as usize, GFP_KERNEL)?;
+        }
         // Stamped under the lock, so deadlines grow with sequence numbers.
         let now = crate::time::monotonic_ns();
         for i in 0..count {
-            let fence = Fence::new(self.clone(), st.submitted + 1 + i as u64, now, charge(i))?;
-            jobs.push(make(i, fence.clone())?, GFP_KERNEL)?;
-            fences.push(fence, GFP_KERNEL)?;
+            let (charge, spec) = make(i);
+            let fence = Fence::new(self.clone(), st.submitted + 1 + i as u64, now, charge);
+            let job = Job::new(fence, spec);
+            let slot = match st.free.pop() {
+                Some(mut slot) => {
+                    job.refill(&mut slot);
+                    slot
+                }
+                // On failure `job` drops: its fence uncounts itself; the jobs made so far too.
+                None => job.into_slot()?,
+            };
+            jobs.push(Arc::from(slot), GFP_KERNEL)?;
         }
         // Nothing can fail from here: the window has room.
-        for fence in fences {
-            let seq = fence.seq;
+        for job in jobs.iter() {
+            let seq = job.seq();
             st.ring[(seq as usize) % uapi::COMPLETION_RING_ENTRIES] = (seq, uapi::STATUS_PENDING);
             self.publish_entry(seq, uapi::STATUS_PENDING);
-            st.window.insert(fence);
+            st.window.insert(job.clone());
         }
         st.submitted += count as u64;
         self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, submitted_seq), st.submitted);
         Ok(jobs)
+    }
+
+    /// Allocates `count` job slots ahead of admissions (`RING_SETUP`), up to
+    /// [`uapi::MAX_QUEUE_INFLIGHT`] free ones. `ENOMEM`; `ENODEV` once closed.
+    pub(crate) fn preallocate(self: &Arc<Self>, count: usize) -> Result {
+        let count = count.min(uapi::MAX_QUEUE_INFLIGHT as usize);
+        let mut slots = KVec::with_capacity(count, GFP_KERNEL)?;
+        for _ in 0..count {
+            slots.push(Job::vacant(Fence::vacant(self.clone())).into_slot()?, GFP_KERNEL)?;
+        }
+        let mut st = self.state.lock();
+        if st.closed {
+            drop(st);
+            return Err(ENODEV); // `slots` drop here, with no lock held
+        }
+        if st.free.capacity() == 0 {
+            st.free.reserve(uapi::MAX_QUEUE_INFLIGHT as usize, GFP_KERNEL)?;
+        }
+        while let Some(slot) = slots.pop() {
+            if let Err(slot) = st.free.push_within_capacity(slot) {
+                drop(st);
+                drop(slot);
+                return Ok(()); // already as many free slots as may be kept
+            }
+        }
+        Ok(())
     }
 
     /// Arms the timeout work after an admission (see [`Timeline::arm`]).
@@ -486,8 +557,8 @@ impl Timeline {
         }
         if seq > st.completed {
             let slot = st.window.get(seq).ok_or(ENOENT)?;
-            return match (&slot.fence, slot.status) {
-                (Some(fence), uapi::STATUS_PENDING) => Ok(Resolved::Wait(fence.clone())),
+            return match (&slot.job, slot.status) {
+                (Some(job), uapi::STATUS_PENDING) => Ok(Resolved::Wait(job.clone())),
                 (_, status) => Ok(Resolved::Ended(status)),
             };
         }
@@ -523,6 +594,15 @@ impl Timeline {
         Ok(Some(if s == seq && status != uapi::STATUS_PENDING { status } else { uapi::STATUS_ABORTED }))
     }
 
+    /// [`Timeline::record`] for several sequence numbers, under one lock.
+    pub(crate) fn record_all(&self, seqs: &[u64], status: u32) {
+        let mut st = self.state.lock();
+        for &seq in seqs {
+            self.end(&mut st, seq, status);
+        }
+        self.finish(st);
+    }
+
     /// Ends every pending fence whose deadline has passed with `TIMEOUT`.
     pub(crate) fn expire(&self) {
         let mut st = self.state.lock();
@@ -536,7 +616,11 @@ impl Timeline {
         let mut st = self.state.lock();
         st.closed = true;
         self.end_due(&mut st, u64::MAX, uapi::STATUS_ABORTED);
+        // The free slots hold this timeline: dropped after the lock (the caller holds another
+        // reference, so none of theirs is the last).
+        let free = core::mem::take(&mut st.free);
         self.finish(st);
+        drop(free);
         // Run a pending timeout work now and wait for it; it sees `closed` and does not re-arm, so
         // no work item refers to this timeline (or to module code) afterwards.
         // SAFETY: `timeout_work` is a pinned, initialised `delayed_work` inside `self`, which is
@@ -550,10 +634,11 @@ impl Timeline {
         }
     }
 
-    /// Ends `fence` with `status`, its token won outside the lock ([`Fence::signal_after`]).
-    fn record(&self, fence: &Fence, status: u32) {
+    /// Ends sequence number `seq` with `status`, its fence's token won outside the lock
+    /// ([`Fence::claim`]; the window holds its job until this records it).
+    pub(crate) fn record(&self, seq: u64, status: u32) {
         let mut st = self.state.lock();
-        self.end(&mut st, fence, status);
+        self.end(&mut st, seq, status);
         self.finish(st);
     }
 
@@ -563,43 +648,44 @@ impl Timeline {
         let mut ended = false;
         for seq in st.completed + 1..=st.submitted {
             let Some(slot) = st.window.get(seq) else { continue };
-            let Some(fence) = slot.fence.as_ref() else { continue };
+            let Some(job) = slot.job.as_ref() else { continue };
             if slot.status != uapi::STATUS_PENDING {
                 continue;
             }
-            if fence.deadline_ns > by {
+            if job.fence().deadline_ns > by {
                 break;
             }
-            if fence.claim() {
-                let fence = fence.clone();
-                self.end(st, &fence, status);
+            if job.fence().claim() {
+                self.end(st, seq, status);
                 ended = true;
             }
         }
         ended
     }
 
-    /// Counts `fence`'s end with `status` and records it in the window, the ring and the page.
-    fn end(&self, st: &mut TimelineState, fence: &Fence, status: u32) {
-        fence.count(status);
-        let seq = fence.seq;
-        // An admitted fence stays in the window until it ended; a fence never admitted is never
+    /// Counts the end of `seq`'s fence (its token spent) with `status` and records it in the
+    /// window, the ring and the page.
+    fn end(&self, st: &mut TimelineState, seq: u64, status: u32) {
+        // An admitted job stays in the window until it ended; a job never admitted is never
         // handed out, so this always finds it.
         let Some(slot) = st.window.get_mut(seq) else { return };
+        let Some(job) = slot.job.as_ref() else { return };
+        let fence = job.fence();
+        fence.count(status);
+        let (started, user_data) = (fence.started_ns.load(Relaxed), fence.charge.as_ref().map_or(0, |c| c.user_data));
         slot.status = status;
         let dependents = core::mem::take(&mut slot.dependents);
         if !dependents.is_empty() {
             deps::queue_release(status, dependents);
         }
         if let Some(rings) = st.rings.as_ref() {
-            let started = fence.started_ns.load(Relaxed);
             let device_ns = if started == 0 {
                 0
             } else {
                 crate::time::monotonic_ns().saturating_sub(started)
             };
             let cqe = uapi::Cqe {
-                user_data: fence.charge.user_data,
+                user_data,
                 seq,
                 status,
                 flags: 0,
@@ -636,8 +722,16 @@ impl Timeline {
             if slot.status == uapi::STATUS_PENDING {
                 break;
             }
-            // See the module docs: dropping a retired fence here takes no lock.
-            slot.fence = None;
+            // See the module docs: what dropping or clearing a retired job here lets go of.
+            if let Some(job) = slot.job.take() {
+                if let Some(mut cleared) = Arc::into_unique_or_drop(job) {
+                    Pin::get_mut(cleared.as_mut()).clear();
+                    if !st.closed {
+                        // Dropped (with no lock of its own) when the free list is full.
+                        let _ = st.free.push_within_capacity(cleared);
+                    }
+                }
+            }
             st.completed = seq;
         }
         // A release store: a reader that sees the new value sees every entry it covers.
@@ -666,9 +760,9 @@ impl Timeline {
         (st.completed + 1..=st.submitted)
             .filter_map(|seq| st.window.get(seq))
             .filter(|slot| slot.status == uapi::STATUS_PENDING)
-            .filter_map(|slot| slot.fence.as_ref())
-            .find(|fence| !fence.ended())
-            .map(|fence| fence.deadline_ns)
+            .filter_map(|slot| slot.job.as_ref())
+            .find(|job| !job.ended())
+            .map(|job| job.fence().deadline_ns)
     }
 
     /// Arms the timeout work for the oldest pending deadline, unless the timeline is closed, has no

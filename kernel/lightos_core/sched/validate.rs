@@ -35,6 +35,35 @@ pub(crate) struct Checked {
     pub(crate) spike_queue: Option<Arc<SpikeQueue>>,
 }
 
+/// The buffers one call has looked up, by handle: a batch whose primitives share buffers takes the
+/// context's handle table lock once per distinct buffer, not once per operand. (A handle destroyed
+/// during the call still resolves to its buffer for the rest of the call, as if the destruction
+/// came after it; the jobs hold the buffer either way.)
+pub(crate) struct Lookups {
+    recent: [(u32, Option<Arc<Buffer>>); Self::SIZE],
+    next: usize,
+}
+
+impl Lookups {
+    const SIZE: usize = 8;
+
+    /// Nothing looked up yet.
+    pub(crate) const fn new() -> Self {
+        Self { recent: [const { (0, None) }; Self::SIZE], next: 0 }
+    }
+
+    /// The buffer behind `handle` in `ctx` (`ENOENT`), remembered for the rest of the call.
+    fn buffer(&mut self, ctx: &Context, handle: u32) -> Result<Arc<Buffer>, Rejection> {
+        if let Some((_, Some(buffer))) = self.recent.iter().find(|(h, b)| *h == handle && b.is_some()) {
+            return Ok(buffer.clone());
+        }
+        let buffer = ctx.buffer(handle)?;
+        self.recent[self.next] = (handle, Some(buffer.clone()));
+        self.next = (self.next + 1) % Self::SIZE;
+        Ok(buffer)
+    }
+}
+
 /// Bytes per element of a valid dtype.
 fn elem_size(dtype: u8) -> u64 {
     match dtype {
@@ -323,8 +352,8 @@ fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Validates `p` against `ctx`'s buffers.
-pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked, Rejection> {
+/// Validates `p` against `ctx`'s buffers (looked up through the call's `lookups`).
+pub(crate) fn check(ctx: &Context, p: &uapi::Primitive, lookups: &mut Lookups) -> Result<Checked, Rejection> {
     reason::zero("pad", p.pad.into())?;
     reason::zero("pad2", p.pad2.into())?;
     reason::zero("pad3", p.pad3.into())?;
@@ -389,7 +418,7 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive) -> Result<Checked, Rejec
     let mut ranges = [(0u64, 0u64); uapi::MAX_OPERANDS];
     let mut bytes = 0u64;
     for (i, t) in used.iter().enumerate() {
-        let buffer = ctx.buffer(t.buffer).map_err(at(i))?;
+        let buffer = lookups.buffer(ctx, t.buffer).map_err(at(i))?;
         let esize = match i {
             _ if i == n_in => elem_size(out_dtype),
             // A quantized MATMUL's per-column scales are f32 whatever the inputs' dtype.

@@ -7,7 +7,7 @@
 use crate::{
     sched::{account, backend},
     telemetry::stats::{
-        BUFFERS, BUFFERS_CREATED, BUFFER_BYTES, BUFFER_LIMIT_HITS, CONTEXTS, SPIKE_EVENTS_DROPPED,
+        BUFFERS, BUFFERS_CREATED, BUFFER_BYTES, BUFFER_LIMIT_HITS, CONTEXTS, JOB_SLOTS, JOB_SLOTS_ALLOCATED, SPIKE_EVENTS_DROPPED,
         SPIKE_EVENTS_PRODUCED, SPIKE_EVENTS_READ, SPIKE_NOTIFIES, SPIKE_QUEUES, SPIKE_QUEUES_CREATED,
         SPIKE_WAKEUPS,
     },
@@ -27,6 +27,8 @@ fn write_stats(_: &(), f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f, "buffers_created {}", BUFFERS_CREATED.load(Relaxed))?;
     writeln!(f, "buffer_limit_hits {}", BUFFER_LIMIT_HITS.load(Relaxed))?;
     writeln!(f, "jobs_in_flight {}", account::JOBS_IN_FLIGHT.load(Relaxed))?;
+    writeln!(f, "job_slots {}", JOB_SLOTS.load(Relaxed))?;
+    writeln!(f, "job_slots_allocated {}", JOB_SLOTS_ALLOCATED.load(Relaxed))?;
     writeln!(f, "spike_queues {}", SPIKE_QUEUES.load(Relaxed))?;
     writeln!(f, "spike_queues_created {}", SPIKE_QUEUES_CREATED.load(Relaxed))?;
     writeln!(f, "spike_events_read {}", SPIKE_EVENTS_READ.load(Relaxed))?;

@@ -29,6 +29,11 @@ pub(crate) static SPIKE_WAKEUPS: Atomic<u64> = Atomic::new(0);
 /// `SPIKE_NOTIFY` calls.
 pub(crate) static SPIKE_NOTIFIES: Atomic<u64> = Atomic::new(0);
 
+/// Job slots allocated now (a job and its fence; kept by their queue for reuse once retired).
+pub(crate) static JOB_SLOTS: Atomic<u32> = Atomic::new(0);
+/// Job slots ever allocated: in steady state a queue reuses its slots and this stays put.
+pub(crate) static JOB_SLOTS_ALLOCATED: Atomic<u64> = Atomic::new(0);
+
 /// The counters now, as `QUERY_STATS` reports them.
 pub(crate) fn snapshot() -> crate::uapi::QueryStats {
     crate::uapi::QueryStats {

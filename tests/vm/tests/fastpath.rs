@@ -112,6 +112,63 @@ fn ring_submits_and_completions_carry_user_data_status_and_seq() {
 }
 
 #[test]
+fn job_slots_are_preallocated_at_ring_setup_and_reused() {
+    use lightos_vm_tests::stat;
+    let (dev, q, p, _g) = on_null0();
+    let (slots, allocated) = (stat("job_slots"), stat("job_slots_allocated"));
+    let mut rings = q.setup_rings(64, 128).unwrap();
+    // One slot per completion entry, allocated by RING_SETUP.
+    assert_eq!(stat("job_slots_allocated") - allocated, 128);
+    assert_eq!(stat("job_slots") - slots, 128);
+    // 4096 jobs in batches of 64 (and 64 through SUBMIT on the same queue): no slot allocated.
+    for round in 0..64u64 {
+        for i in 0..64 {
+            assert!(rings.push(&tagged(&p, round * 64 + i)));
+        }
+        let entered = rings.enter(64, 64, soon()).unwrap();
+        assert_eq!(entered.submitted, 64);
+        let mut reaped = 0;
+        while let Some(cqe) = rings.reap() {
+            assert_eq!(cqe.status, JobStatus::Ok);
+            reaped += 1;
+        }
+        assert_eq!(reaped, 64);
+    }
+    for _ in 0..64 {
+        let s = q.submit(&[p]).unwrap();
+        q.wait(s.last_seq, Some(Duration::from_secs(2))).unwrap();
+        while rings.reap().is_some() {}
+    }
+    assert_eq!(
+        stat("job_slots_allocated") - allocated,
+        128,
+        "a job allocated a slot although the queue had free ones"
+    );
+    // Destroying the queue frees its slots.
+    drop(rings);
+    drop(q);
+    assert_nothing_in_flight(&dev);
+    assert_eq!(stat("job_slots"), slots);
+}
+
+#[test]
+fn a_queue_without_rings_allocates_slots_only_while_it_grows() {
+    use lightos_vm_tests::stat;
+    let (dev, q, p, _g) = on_null0();
+    let (slots, allocated) = (stat("job_slots"), stat("job_slots_allocated"));
+    // The first batch of 32 allocates its slots; the next ones (never more in flight) reuse them.
+    for _ in 0..50 {
+        let s = q.submit(&[p; 32]).unwrap();
+        q.wait(s.last_seq, Some(Duration::from_secs(2))).unwrap();
+    }
+    assert_eq!(stat("job_slots_allocated") - allocated, 32);
+    assert_eq!(stat("job_slots") - slots, 32);
+    drop(q);
+    assert_nothing_in_flight(&dev);
+    assert_eq!(stat("job_slots"), slots);
+}
+
+#[test]
 fn a_polling_client_learns_of_completion_without_a_system_call() {
     let (dev, q, p, _g) = on_null0();
     let mut rings = q.setup_rings(8, 8).unwrap();
