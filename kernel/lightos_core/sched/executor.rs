@@ -151,7 +151,7 @@ impl Executor {
                 Ok(h) => handles[i] = h,
                 Err(err) => {
                     Self::drop_handles(ctx, &handles);
-                    self.forget(job.id());
+                    Self::forget(&mut self.state.lock(), job.id());
                     job.complete(uapi::STATUS_DEVICE_LOST);
                     return Err(err.error());
                 }
@@ -171,28 +171,48 @@ impl Executor {
     /// staging capacity (the job keeps running). `ECANCELED`: it had already ended (timed out or
     /// aborted).
     pub(crate) fn complete(&self, ctx: &dyn Handles, job_id: u64, status: u32, produced: u32) -> Result {
-        let running = {
+        match self.complete_batch(ctx, &[uapi::JobDone { job_id, status, produced }]) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(errno::ecanceled()),
+            Err((_, err)) => Err(err),
+        }
+    }
+
+    /// Applies the completions of `done` in order, as [`Executor::complete`] does each, under one
+    /// lock of the executor and one of each timeline per run of jobs of the same queue. Stops at
+    /// the first one refused (`ENOENT`, `EINVAL`) and returns its index with the error: those
+    /// before it stand. A job that had already ended is not refused (and not counted). Returns
+    /// how many jobs it ended.
+    pub(crate) fn complete_batch(&self, ctx: &dyn Handles, done: &[uapi::JobDone]) -> Result<usize, (usize, Error)> {
+        let mut taken = KVec::with_capacity(done.len(), GFP_KERNEL).map_err(|_| (0, ENOMEM))?;
+        let mut refused = None;
+        {
             let mut st = self.state.lock();
-            let pos = st.running.iter().position(|r| r.job.id() == job_id).ok_or(ENOENT)?;
-            if u64::from(produced) > st.running[pos].job.event_capacity() {
-                return Err(EINVAL);
+            for (i, d) in done.iter().enumerate() {
+                let Some(pos) = st.running.iter().position(|r| r.job.id() == d.job_id) else {
+                    refused = Some((i, ENOENT));
+                    break;
+                };
+                if u64::from(d.produced) > st.running[pos].job.event_capacity() {
+                    refused = Some((i, EINVAL));
+                    break;
+                }
+                let Ok(running) = st.running.remove(pos) else { break };
+                // Cannot fail: room for every completion was made above.
+                let _ = taken.push_within_capacity((running, d.status, d.produced));
             }
-            st.running.remove(pos).map_err(|_| ENOENT)?
-        };
-        if !running.cached {
+        }
+        for (running, _, _) in taken.iter().filter(|(r, _, _)| !r.cached) {
             Self::drop_handles(ctx, &running.handles);
         }
-        let publish = |job: &Job| {
+        let jobs = taken.into_iter().map(|(running, status, produced)| (running.job, status, produced));
+        // The executor's references go back with the completions, so the slots can be reused.
+        let ended = Job::finish_all(jobs, |job, status, produced| {
             if status == uapi::STATUS_OK && produced > 0 {
                 job.produce_events(produced);
             }
-        };
-        // The executor's reference goes back with the completion, so the slot can be reused.
-        if Job::finish_after(running.job, status, publish) {
-            Ok(())
-        } else {
-            Err(errno::ecanceled())
-        }
+        });
+        refused.map_or(Ok(ended), Err)
     }
 
     /// The executor's file is closing: fail everything it holds with `DEVICE_LOST`, leave the
@@ -219,22 +239,8 @@ impl Executor {
     fn next_job(&self, deadline_ns: u64, nonblock: bool) -> Result<Arc<Job>> {
         let mut st = self.state.lock();
         loop {
-            // Room for the job in `running` before one leaves the queue: an allocation failing
-            // after the pop would lose the job (neither queued nor running, waited on until its
-            // timeout).
-            st.running.reserve(1, GFP_KERNEL)?;
-            while let Some(job) = st.queued.pop() {
-                if job.start() {
-                    let running = Running {
-                        job: job.clone(),
-                        handles: [0; uapi::MAX_OPERANDS],
-                        cached: false,
-                    };
-                    // Cannot fail: room was reserved above, under the same lock.
-                    st.running.push_within_capacity(running).map_err(|_| ENOMEM)?;
-                    return Ok(job);
-                }
-                // Aborted or timed out while queued: skip it.
+            if let Some(job) = Self::take_ready(&mut st)? {
+                return Ok(job);
             }
             if st.queued.is_closed() {
                 return Err(ENODEV);
@@ -255,11 +261,29 @@ impl Executor {
         }
     }
 
+    /// Claims the next job that has not ended while queued (aborted, timed out), as running.
+    /// `ENOMEM` with nothing taken.
+    fn take_ready(st: &mut ExecutorState) -> Result<Option<Arc<Job>>> {
+        // Room for the job in `running` before one leaves the queue: an allocation failing after
+        // the pop would lose the job (neither queued nor running, waited on until its timeout).
+        st.running.reserve(1, GFP_KERNEL)?;
+        while let Some(job) = st.queued.pop() {
+            if job.start() {
+                let running = Running { job: job.clone(), handles: [0; uapi::MAX_OPERANDS], cached: false };
+                // Cannot fail: room was reserved above, under the same lock.
+                st.running.push_within_capacity(running).map_err(|_| ENOMEM)?;
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    }
+
     /// Takes up to `max` jobs for `JOB_BATCH`: waits for the first as [`Executor::fetch`] does,
-    /// then takes those ready without waiting. Their operands get the executor's cached handles in
-    /// `ctx` (created on a buffer's first use). Memory for a job's handles is found before the job
-    /// is taken: short of it, fewer jobs are taken (`ENOMEM` before the first). A job whose handle
-    /// still cannot be made (the context's handles exhausted) ends `DEVICE_LOST` and is left out.
+    /// then takes those ready without waiting, under one lock while memory for their handles is at
+    /// hand. Their operands get the executor's cached handles in `ctx` (created on a buffer's
+    /// first use). Memory for a job's handles is found before the job is taken: short of it, fewer
+    /// jobs are taken (`ENOMEM` before the first). A job whose handle still cannot be made (the
+    /// context's handles exhausted) ends `DEVICE_LOST` and is left out.
     pub(crate) fn fetch_batch(
         &self,
         ctx: &dyn Handles,
@@ -270,39 +294,55 @@ impl Executor {
         let mut out = KVec::with_capacity(max, GFP_KERNEL)?;
         let mut rooms: Rooms = [const { None }; uapi::MAX_OPERANDS];
         fill_rooms(&mut rooms)?;
-        self.reserve_cache()?;
+        // Cache slots for every operand of the batch, and room for its jobs in `running`.
+        {
+            let mut st = self.state.lock();
+            st.cache.reserve(max * uapi::MAX_OPERANDS, GFP_KERNEL)?;
+            st.running.reserve(max, GFP_KERNEL)?;
+        }
         let mut job = self.next_job(deadline_ns, nonblock)?;
+        let mut st = self.state.lock();
         loop {
-            match self.cached_prim(ctx, &job, &mut rooms) {
+            match Self::cached_prim(&mut st, ctx, &job, &mut rooms) {
                 // Cannot fail: room for `max` was reserved.
                 Ok(prim) => out.push((job.id(), prim), GFP_KERNEL)?,
                 Err(_) => {
-                    self.forget(job.id());
+                    Self::forget(&mut st, job.id());
+                    // Ended without the lock: ending may dispatch dependents here.
+                    drop(st);
                     job.complete(uapi::STATUS_DEVICE_LOST);
+                    st = self.state.lock();
                 }
             }
-            if out.len() >= max || fill_rooms(&mut rooms).is_err() || self.reserve_cache().is_err() {
+            if out.len() >= max {
                 break;
             }
-            match self.next_job(0, true) {
-                Ok(next) => job = next,
-                Err(_) => break,
+            if rooms.iter().any(Option::is_none) {
+                // A new handle used a room: refilled without the lock (it allocates).
+                drop(st);
+                if fill_rooms(&mut rooms).is_err() {
+                    return Ok(out);
+                }
+                st = self.state.lock();
+            }
+            match Self::take_ready(&mut st) {
+                Ok(Some(next)) => job = next,
+                _ => break,
             }
         }
         Ok(out)
     }
 
-    /// Makes room in the cache for one job's operands.
-    fn reserve_cache(&self) -> Result {
-        Ok(self.state.lock().cache.reserve(uapi::MAX_OPERANDS, GFP_KERNEL)?)
-    }
-
     /// `job`'s primitive rewritten to the cached handles of its operands, which it marks cached;
-    /// new handles take their entries from `rooms` and their cache slots from what
-    /// [`Executor::reserve_cache`] reserved.
-    fn cached_prim(&self, ctx: &dyn Handles, job: &Arc<Job>, rooms: &mut Rooms) -> Result<uapi::Primitive> {
+    /// new handles take their entries from `rooms` and their cache slots from the room
+    /// [`Executor::fetch_batch`] reserved.
+    fn cached_prim(
+        st: &mut ExecutorState,
+        ctx: &dyn Handles,
+        job: &Arc<Job>,
+        rooms: &mut Rooms,
+    ) -> Result<uapi::Primitive> {
         let mut prim = *job.prim();
-        let mut st = self.state.lock();
         for (i, buffer) in job.buffers().iter().enumerate() {
             let Some(buffer) = buffer else { continue };
             let known = st.cache.iter().find(|c| Arc::ptr_eq(&c.buffer, buffer)).map(|c| c.handle);
@@ -312,10 +352,9 @@ impl Executor {
                     let room = rooms[i].take().ok_or(ENOMEM)?;
                     let handle = ctx.insert(buffer.clone(), room).map_err(|r| r.error())?;
                     let entry = Cached { buffer: buffer.clone(), handle };
-                    // Room was reserved by `reserve_cache` before the job was taken; should it
-                    // ever be missing, the handle goes back rather than leak.
+                    // Room was reserved before the job was taken; should it ever be missing, the
+                    // handle goes back rather than leak.
                     if let Err(entry) = st.cache.push_within_capacity(entry) {
-                        drop(st);
                         let _ = ctx.remove(entry.0.handle);
                         return Err(ENOMEM);
                     }
@@ -359,8 +398,7 @@ impl Executor {
     }
 
     /// Forgets a running job (its fetch failed half-way).
-    fn forget(&self, job_id: u64) {
-        let mut st = self.state.lock();
+    fn forget(st: &mut ExecutorState, job_id: u64) {
         if let Some(pos) = st.running.iter().position(|r| r.job.id() == job_id) {
             let _ = st.running.remove(pos);
         }

@@ -161,14 +161,15 @@ fn batch_checked(ctx: &Context, req: &mut uapi::JobBatch) -> Result<(), Rejectio
     for _ in 0..n {
         done.push(reader.read::<uapi::JobDone>()?, GFP_KERNEL)?;
     }
-    for (i, d) in done.iter().enumerate() {
+    // Applied in order up to the first refused: an invalid status, or one `complete_batch` refuses.
+    let valid = done.iter().position(|d| check_status(d.status).is_err()).unwrap_or(n);
+    if let Err((i, err)) = executor.complete_batch(ctx, &done[..valid]) {
         req.error_index = i as u32;
+        return Err(completion_rejection(err, done[i].job_id, done[i].produced));
+    }
+    req.error_index = valid as u32;
+    if let Some(d) = done.get(valid) {
         check_status(d.status)?;
-        match executor.complete(ctx, d.job_id, d.status, d.produced) {
-            Ok(()) => {}
-            Err(err) if err == crate::errno::ecanceled() => {}
-            Err(err) => return Err(completion_rejection(err, d.job_id, d.produced)),
-        }
     }
     req.error_index = req.n_complete;
 

@@ -268,28 +268,36 @@ impl Job {
         Self::finish_after(this, status, |_| {})
     }
 
-    /// Starts and at once ends with `status` each of `jobs` not ended yet (a device that completes
-    /// on submission), handing the references back as [`Job::finish`] does: jobs of the same
-    /// queue in a row are recorded under one lock of its timeline.
-    pub(crate) fn finish_started<const N: usize>(jobs: [Option<Arc<Self>>; N], status: u32) {
-        let mut seqs = [0u64; N];
-        let (mut n, mut timeline): (usize, Option<Arc<Timeline>>) = (0, None);
-        for job in jobs.into_iter().flatten() {
-            if !job.start() || !job.fence.claim() {
+    /// Ends each of `jobs` with its status unless something else ended it first, as
+    /// [`Job::finish_after`] does (`publish` runs, with the job's status and payload, for each job
+    /// this ends, before its status is visible) and handing the references back: jobs of the same queue in a row are recorded
+    /// under one lock of its timeline. Returns how many it ended. Called with no lock held.
+    pub(crate) fn finish_all<P>(
+        jobs: impl IntoIterator<Item = (Arc<Self>, u32, P)>,
+        mut publish: impl FnMut(&Self, u32, P),
+    ) -> usize {
+        const GROUP: usize = uapi::MAX_JOB_BATCH as usize;
+        let mut group = [(0u64, 0u32); GROUP];
+        let (mut n, mut ended, mut timeline): (usize, usize, Option<Arc<Timeline>>) = (0, 0, None);
+        for (job, status, payload) in jobs {
+            if !job.fence.claim() {
                 continue;
             }
+            publish(&job, status, payload);
+            ended += 1;
             let same = timeline.as_ref().is_some_and(|t| Arc::ptr_eq(t, job.fence.timeline()));
-            if !same {
+            if !same || n == GROUP {
                 if let Some(t) = timeline.take() {
-                    t.record_all(&seqs[..n], status);
+                    t.record_all(&group[..n]);
                 }
                 (n, timeline) = (0, Some(job.fence.timeline().clone()));
             }
-            seqs[n] = job.seq();
+            group[n] = (job.seq(), status);
             n += 1;
         }
         if let Some(t) = timeline {
-            t.record_all(&seqs[..n], status);
+            t.record_all(&group[..n]);
         }
+        ended
     }
 }

@@ -141,7 +141,8 @@ impl Backend for NullBackend {
                 break;
             }
             drop(st);
-            Job::finish_started(taken, uapi::STATUS_OK);
+            let started = taken.into_iter().flatten().filter(|job| job.start());
+            Job::finish_all(started.map(|job| (job, uapi::STATUS_OK, ())), |_, _, ()| {});
             st = self.state.lock();
         }
         st.draining = false;

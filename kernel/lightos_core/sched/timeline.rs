@@ -594,10 +594,10 @@ impl Timeline {
         Ok(Some(if s == seq && status != uapi::STATUS_PENDING { status } else { uapi::STATUS_ABORTED }))
     }
 
-    /// [`Timeline::record`] for several sequence numbers, under one lock.
-    pub(crate) fn record_all(&self, seqs: &[u64], status: u32) {
+    /// [`Timeline::record`] for several `(seq, status)`, under one lock.
+    pub(crate) fn record_all(&self, ended: &[(u64, u32)]) {
         let mut st = self.state.lock();
-        for &seq in seqs {
+        for &(seq, status) in ended {
             self.end(&mut st, seq, status);
         }
         self.finish(st);

@@ -289,6 +289,47 @@ fn job_batch_rejections() {
     )
     .unwrap();
     wait_ok(&q, s.last_seq);
+    // Applied under one lock, still in order: an unknown job after a good one, then the same job
+    // twice, stop at the refused one and keep what came before it.
+    let s3 = q.submit(&[add, add]).unwrap();
+    let r3 = job_batch(&ectx, &[], 2, Duration::from_secs(2)).unwrap();
+    assert_eq!(r3.jobs.len(), 2);
+    let mixed = [
+        done(&r3.jobs[0], uapi::STATUS_OK),
+        unknown[0],
+        done(&r3.jobs[1], uapi::STATUS_OK),
+    ];
+    let mut req = uapi::JobBatch {
+        n_complete: 3,
+        completions: mixed.as_ptr() as u64,
+        ..ok
+    };
+    assert_eq!(
+        dev_ioctl(&ectx, uapi::IOC_NR_JOB_BATCH, &mut req).unwrap_err(),
+        libc::ENOENT
+    );
+    assert_eq!(req.error_index, 1);
+    assert_eq!(q.status(s3.first_seq), JobStatus::Ok);
+    assert_eq!(
+        q.status(s3.last_seq),
+        JobStatus::Pending,
+        "after the refused one: not applied"
+    );
+    let twice = [
+        done(&r3.jobs[1], uapi::STATUS_OK),
+        done(&r3.jobs[1], uapi::STATUS_OK),
+    ];
+    let mut req = uapi::JobBatch {
+        n_complete: 2,
+        completions: twice.as_ptr() as u64,
+        ..ok
+    };
+    assert_eq!(
+        dev_ioctl(&ectx, uapi::IOC_NR_JOB_BATCH, &mut req).unwrap_err(),
+        libc::ENOENT
+    );
+    assert_eq!(req.error_index, 1);
+    wait_ok(&q, s3.last_seq);
     // Jobs that cannot be written back end DEVICE_LOST rather than run unseen.
     let s2 = q.submit(&[add]).unwrap();
     let mut req = uapi::JobBatch {
