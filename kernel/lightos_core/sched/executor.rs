@@ -83,6 +83,8 @@ struct ExecutorState {
     running: KVec<Running>,
     /// Buffers with handles kept across jobs (`JOB_BATCH`).
     cache: KVec<Cached>,
+    /// The storage of the last `JOB_BATCH` fetch, given back for the next one.
+    spare: KVec<(u64, uapi::Primitive)>,
 }
 
 /// A userspace executor, as a backend.
@@ -120,6 +122,7 @@ impl Executor {
                     queued: JobQueue::new(),
                     running: KVec::new(),
                     cache: KVec::new(),
+                    spare: KVec::new(),
                 }),
                 ready <- new_condvar!(),
             }? Error),
@@ -183,8 +186,14 @@ impl Executor {
     /// the first one refused (`ENOENT`, `EINVAL`) and returns its index with the error: those
     /// before it stand. A job that had already ended is not refused (and not counted). Returns
     /// how many jobs it ended.
+    /// At most [`uapi::MAX_JOB_BATCH`] completions (`EINVAL` past it).
     pub(crate) fn complete_batch(&self, ctx: &dyn Handles, done: &[uapi::JobDone]) -> Result<usize, (usize, Error)> {
-        let mut taken = KVec::with_capacity(done.len(), GFP_KERNEL).map_err(|_| (0, ENOMEM))?;
+        const MOST: usize = uapi::MAX_JOB_BATCH as usize;
+        if done.len() > MOST {
+            return Err((MOST, EINVAL));
+        }
+        // On the stack: the batch is bounded, and a completion allocates nothing.
+        let mut taken: [Option<(Running, u32, u32)>; MOST] = [const { None }; MOST];
         let mut refused = None;
         {
             let mut st = self.state.lock();
@@ -198,14 +207,13 @@ impl Executor {
                     break;
                 }
                 let Ok(running) = st.running.remove(pos) else { break };
-                // Cannot fail: room for every completion was made above.
-                let _ = taken.push_within_capacity((running, d.status, d.produced));
+                taken[i] = Some((running, d.status, d.produced));
             }
         }
-        for (running, _, _) in taken.iter().filter(|(r, _, _)| !r.cached) {
+        for (running, _, _) in taken.iter().flatten().filter(|(r, _, _)| !r.cached) {
             Self::drop_handles(ctx, &running.handles);
         }
-        let jobs = taken.into_iter().map(|(running, status, produced)| (running.job, status, produced));
+        let jobs = taken.into_iter().flatten().map(|(running, status, produced)| (running.job, status, produced));
         // The executor's references go back with the completions, so the slots can be reused.
         let ended = Job::finish_all(jobs, |job, status, produced| {
             if status == uapi::STATUS_OK && produced > 0 {
@@ -291,16 +299,25 @@ impl Executor {
         nonblock: bool,
         max: usize,
     ) -> Result<KVec<(u64, uapi::Primitive)>> {
-        let mut out = KVec::with_capacity(max, GFP_KERNEL)?;
         let mut rooms: Rooms = [const { None }; uapi::MAX_OPERANDS];
         fill_rooms(&mut rooms)?;
-        // Cache slots for every operand of the batch, and room for its jobs in `running`.
-        {
+        // Cache slots for every operand of the batch, room for its jobs in `running`, and the
+        // storage the previous fetch gave back (allocated only to grow).
+        let mut out = {
             let mut st = self.state.lock();
             st.cache.reserve(max * uapi::MAX_OPERANDS, GFP_KERNEL)?;
             st.running.reserve(max, GFP_KERNEL)?;
-        }
-        let mut job = self.next_job(deadline_ns, nonblock)?;
+            core::mem::take(&mut st.spare)
+        };
+        out.clear();
+        out.reserve(max, GFP_KERNEL)?;
+        let mut job = match self.next_job(deadline_ns, nonblock) {
+            Ok(job) => job,
+            Err(err) => {
+                self.give_back(out);
+                return Err(err);
+            }
+        };
         let mut st = self.state.lock();
         loop {
             match Self::cached_prim(&mut st, ctx, &job, &mut rooms) {
@@ -331,6 +348,15 @@ impl Executor {
             }
         }
         Ok(out)
+    }
+
+    /// Takes back the storage [`Executor::fetch_batch`] returned, for the next fetch.
+    pub(crate) fn give_back(&self, mut fetched: KVec<(u64, uapi::Primitive)>) {
+        fetched.clear();
+        let mut st = self.state.lock();
+        if fetched.capacity() > st.spare.capacity() {
+            st.spare = fetched;
+        }
     }
 
     /// `job`'s primitive rewritten to the cached handles of its operands, which it marks cached;
@@ -372,8 +398,9 @@ impl Executor {
     /// Drops, at most `max` of them, the cached handles of buffers every client let go (or, past
     /// [`MAX_CACHED_BUFFERS`], of any) that no running job uses; returns them.
     pub(crate) fn revoke(&self, ctx: &dyn Handles, max: usize) -> Result<KVec<u32>> {
-        let mut gone = KVec::with_capacity(max, GFP_KERNEL)?;
-        let mut dropped = KVec::with_capacity(max, GFP_KERNEL)?;
+        // Empty until something is revoked: a call with nothing to revoke allocates nothing.
+        let mut gone = KVec::new();
+        let mut dropped = KVec::new();
         {
             let mut st = self.state.lock();
             let mut i = 0;
@@ -381,8 +408,11 @@ impl Executor {
                 let over = st.cache.len() > MAX_CACHED_BUFFERS;
                 let c = &st.cache[i];
                 if (c.buffer.revoked() || over) && !st.running.iter().any(|r| r.uses(&c.buffer)) {
+                    // Room first: a handle leaves the cache only when it can be reported.
+                    if gone.reserve(1, GFP_KERNEL).is_err() || dropped.reserve(1, GFP_KERNEL).is_err() {
+                        break;
+                    }
                     let c = st.cache.remove(i).map_err(|_| EINVAL)?;
-                    // Cannot fail: room for `max` was reserved.
                     gone.push(c.handle, GFP_KERNEL)?;
                     dropped.push(c.buffer, GFP_KERNEL)?;
                 } else {

@@ -155,11 +155,13 @@ fn batch_checked(ctx: &Context, req: &mut uapi::JobBatch) -> Result<(), Rejectio
 
     // The completions, copied once, then applied in order.
     let n = req.n_complete as usize;
-    let mut done = KVec::with_capacity(n, GFP_KERNEL)?;
+    // On the stack: bounded by MAX_JOB_BATCH (checked above), and a batch allocates nothing.
+    let mut done = [uapi::JobDone::default(); uapi::MAX_JOB_BATCH as usize];
+    let done = &mut done[..n];
     let at = usize::try_from(req.completions).map_err(|_| EFAULT)?;
     let mut reader = UserSlice::new(UserPtr::from_addr(at), n * size_of::<uapi::JobDone>()).reader();
-    for _ in 0..n {
-        done.push(reader.read::<uapi::JobDone>()?, GFP_KERNEL)?;
+    for d in done.iter_mut() {
+        *d = reader.read::<uapi::JobDone>()?;
     }
     // Applied in order up to the first refused: an invalid status, or one `complete_batch` refuses.
     let valid = done.iter().position(|d| check_status(d.status).is_err()).unwrap_or(n);
@@ -208,10 +210,13 @@ fn batch_checked(ctx: &Context, req: &mut uapi::JobBatch) -> Result<(), Rejectio
                 for (id, _) in &jobs[i..] {
                     let _ = executor.complete(ctx, *id, uapi::STATUS_DEVICE_LOST, 0);
                 }
-                return Err(reject!(EFAULT, "jobs: {} entries at {:#x} are not writable", jobs.len(), at));
+                let n = jobs.len();
+                executor.give_back(jobs);
+                return Err(reject!(EFAULT, "jobs: {n} entries at {at:#x} are not writable"));
             }
         }
         req.n_fetched = jobs.len() as u32;
+        executor.give_back(jobs);
     }
     Ok(())
 }

@@ -8,7 +8,10 @@ use crate::{
     ioctl::arg::IoctlArg,
     quota,
     reason::{self, ensure, reject, Rejection},
-    sched::{rings::Rings, submit},
+    sched::{
+        rings::{Rings, SqState},
+        submit,
+    },
     uapi,
 };
 use kernel::prelude::*;
@@ -116,7 +119,8 @@ fn enter_checked(ctx: &Context, req: &mut uapi::Enter) -> Result<(), Rejection> 
         uapi::MAX_SUBMIT
     );
     if req.to_submit > 0 {
-        let mut head = rings.sq_head().lock();
+        let mut sq = rings.sq().lock();
+        let SqState { head, scratch } = &mut *sq;
         let ready = rings.sq_ready(*head).ok_or_else(|| {
             reject!(EINVAL, "sq_tail: more than the ring's entries ahead of sq_head {}", *head)
         })?;
@@ -126,10 +130,10 @@ fn enter_checked(ctx: &Context, req: &mut uapi::Enter) -> Result<(), Rejection> 
             "to_submit {}: the submission ring holds {ready}",
             req.to_submit
         );
-        let prims = rings.read_sqes(*head, req.to_submit)?;
-        match submit::run(ctx, &queue, prims, &mut req.error_index) {
+        rings.read_sqes(*head, req.to_submit, scratch.prims())?;
+        match submit::run(ctx, &queue, scratch, &mut req.error_index) {
             Ok((first, _)) => {
-                rings.consume(&mut head, req.to_submit, false);
+                rings.consume(head, req.to_submit, false);
                 req.submitted = req.to_submit;
                 req.first_seq = first;
                 req.error_index = 0;
@@ -139,7 +143,7 @@ fn enter_checked(ctx: &Context, req: &mut uapi::Enter) -> Result<(), Rejection> 
                 // stay for a retry. Otherwise the batch is consumed, and counted.
                 let retry = err.error() == ENOMEM || err.error() == EBUSY;
                 if !retry {
-                    rings.consume(&mut head, req.to_submit, true);
+                    rings.consume(head, req.to_submit, true);
                 }
                 req.completions = rings.cq_ready();
                 return Err(err);

@@ -13,7 +13,7 @@
 //! touch memory outside the rings. A completion that finds the ring full is counted in
 //! `cq_overflow` and stays in the timeline (`WAIT`, the completion page): never lost silently.
 
-use crate::{quota::Charge, uapi};
+use crate::{quota::Charge, sched::submit::Scratch, uapi};
 use core::mem::offset_of;
 use kernel::{
     alloc::flags::{GFP_KERNEL_ACCOUNT, __GFP_ZERO},
@@ -27,6 +27,14 @@ use kernel::{
 };
 
 /// A queue's rings.
+/// The submission side of a queue's rings, under one lock.
+pub(crate) struct SqState {
+    /// The next submission entry to take (authoritative; published to the header).
+    pub(crate) head: u32,
+    /// The chain's working storage, kept across calls: a warm `ENTER` allocates nothing.
+    pub(crate) scratch: Scratch,
+}
+
 #[pin_data]
 pub(crate) struct Rings {
     sq_entries: u32,
@@ -34,10 +42,9 @@ pub(crate) struct Rings {
     cqes_offset: usize,
     /// Header page first, then the entries' pages.
     pages: KVec<Page>,
-    /// The next submission entry to take (authoritative; published to the header). Its lock
-    /// serialises `ENTER` calls that submit.
+    /// The submission side: its lock serialises `ENTER` calls that submit.
     #[pin]
-    sq_head: Mutex<u32>,
+    sq: Mutex<SqState>,
     /// The next completion entry to write (authoritative; published to the header). Written only
     /// under the owning timeline's lock.
     cq_tail: Atomic<u32>,
@@ -83,7 +90,7 @@ impl Rings {
                 cq_entries,
                 cqes_offset,
                 pages,
-                sq_head <- new_mutex!(0),
+                sq <- new_mutex!(SqState { head: 0, scratch: Scratch::new() }),
                 cq_tail: Atomic::new(0),
                 cq_overflow: Atomic::new(0),
                 sq_rejected: Atomic::new(0),
@@ -172,14 +179,17 @@ impl Rings {
         (ready <= self.sq_entries).then_some(ready)
     }
 
-    /// The lock serialising submitters, holding the kernel's `sq_head`.
-    pub(crate) fn sq_head(&self) -> &Mutex<u32> {
-        &self.sq_head
+    /// The lock serialising submitters, holding the kernel's `sq_head` and the submission chain's
+    /// working storage.
+    pub(crate) fn sq(&self) -> &Mutex<SqState> {
+        &self.sq
     }
 
-    /// Copies `count` submission entries from `head`, once each.
-    pub(crate) fn read_sqes(&self, head: u32, count: u32) -> Result<KVec<uapi::Primitive>> {
-        let mut prims = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+    /// Copies `count` submission entries from `head`, once each, into `prims` (emptied first;
+    /// it only allocates to grow past its capacity).
+    pub(crate) fn read_sqes(&self, head: u32, count: u32, prims: &mut KVec<uapi::Primitive>) -> Result {
+        prims.clear();
+        prims.reserve(count as usize, GFP_KERNEL)?;
         for i in 0..count {
             let index = (head.wrapping_add(i) & (self.sq_entries - 1)) as usize;
             let offset = uapi::RING_SQES_OFFSET as usize + index * size_of::<uapi::Primitive>();
@@ -192,10 +202,10 @@ impl Rings {
             };
             prims.push(prim, GFP_KERNEL)?;
         }
-        Ok(prims)
+        Ok(())
     }
 
-    /// Takes `count` entries: publishes `sq_head` (the caller holds [`Rings::sq_head`]'s lock).
+    /// Takes `count` entries: publishes `sq_head` (the caller holds [`Rings::sq`]'s lock).
     pub(crate) fn consume(&self, head: &mut u32, count: u32, rejected: bool) {
         *head = head.wrapping_add(count);
         let value = *head;

@@ -48,6 +48,27 @@ struct Accepted {
     queued: bool,
 }
 
+/// The chain's working storage for one call: the primitives copied in, those accepted, the jobs
+/// admitted. Emptied after every call (nothing is held between calls) but kept by a queue's rings
+/// with its capacity, so a warm `ENTER` allocates nothing.
+pub(crate) struct Scratch {
+    prims: KVec<uapi::Primitive>,
+    accepted: KVec<Accepted>,
+    jobs: KVec<Arc<Job>>,
+}
+
+impl Scratch {
+    /// Empty, nothing allocated.
+    pub(crate) const fn new() -> Self {
+        Self { prims: KVec::new(), accepted: KVec::new(), jobs: KVec::new() }
+    }
+
+    /// Where the call's primitives are copied to.
+    pub(crate) fn prims(&mut self) -> &mut KVec<uapi::Primitive> {
+        &mut self.prims
+    }
+}
+
 /// Handles `SUBMIT`. `EINVAL`: flags/reserved or a count outside 1..=`MAX_SUBMIT`; `ENOENT`: unknown
 /// queue; `EFAULT`: unreadable primitives; `EBUSY`: the queue is full; `ENODEV`: a routed backend
 /// went away; `ENOMEM`; the chain's errors otherwise.
@@ -74,20 +95,42 @@ fn submit_batch(ctx: &Context, req: &mut uapi::Submit) -> Result<(), Rejection> 
         uapi::MAX_SUBMIT
     );
     let queue = ctx.queue(req.queue_id)?;
-    let prims = read_prims(req.prims, req.count as usize)?;
-    let (first_seq, last_seq) = run(ctx, &queue, prims, &mut req.error_index)?;
+    let mut scratch = Scratch::new();
+    read_prims(req.prims, req.count as usize, scratch.prims())?;
+    let (first_seq, last_seq) = run(ctx, &queue, &mut scratch, &mut req.error_index)?;
     req.first_seq = first_seq;
     req.last_seq = last_seq;
     Ok(())
 }
 
-/// The interception chain for `prims` (copied from user memory once) on `queue`: all admitted or
-/// none. Returns the first and last sequence numbers; on a rejection sets `error_index` to the
-/// primitive at fault (it is left alone for errors no primitive caused).
+/// The interception chain for the primitives in `scratch` (copied from user memory once) on
+/// `queue`: all admitted or none. Returns the first and last sequence numbers; on a rejection sets
+/// `error_index` to the primitive at fault (it is left alone for errors no primitive caused).
+/// `scratch` is empty again afterwards.
 pub(crate) fn run(
     ctx: &Context,
     queue: &Arc<Queue>,
-    prims: KVec<uapi::Primitive>,
+    scratch: &mut Scratch,
+    error_index: &mut u32,
+) -> Result<(u64, u64), Rejection> {
+    let Scratch { prims, accepted, jobs } = scratch;
+    accepted.clear();
+    jobs.clear();
+    let result = run_chain(ctx, queue, prims, accepted, jobs, error_index);
+    // What the call held (buffers, backends, jobs) goes now, not at the next call.
+    prims.clear();
+    accepted.clear();
+    jobs.clear();
+    result
+}
+
+/// [`run`] on the parts of its scratch (`accepted` and `jobs` empty).
+fn run_chain(
+    ctx: &Context,
+    queue: &Arc<Queue>,
+    prims: &[uapi::Primitive],
+    accepted: &mut KVec<Accepted>,
+    jobs: &mut KVec<Arc<Job>>,
     error_index: &mut u32,
 ) -> Result<(u64, u64), Rejection> {
     let timeline = queue.timeline();
@@ -95,12 +138,13 @@ pub(crate) fn run(
     let count = prims.len();
 
     let client = crate::privilege::caller_uid();
-    let mut accepted = KVec::with_capacity(count, GFP_KERNEL)?;
+    accepted.reserve(count, GFP_KERNEL)?;
     // In deterministic mode every primitive is deterministic, and the backend is told so: it may
     // have kernels whose bits depend on the CPU (the CPU backend's native bf16) and must not use them.
     let det_mode = ctx.routes().deterministic();
     let (mut lookups, mut last_route) = (Lookups::new(), LastRoute::default());
-    for (i, mut prim) in prims.into_iter().enumerate() {
+    for (i, &prim) in prims.iter().enumerate() {
+        let mut prim = prim;
         if det_mode {
             prim.flags |= uapi::PRIM_DETERMINISTIC;
         }
@@ -130,10 +174,10 @@ pub(crate) fn run(
 
     // Room in every routed backend's FIFO first: once admitted, a job is dispatched without
     // allocating (an ENOMEM after admission could only end it as if its device were lost).
-    let reserved = Reserved::take(&accepted, queue.priority())?;
+    let reserved = Reserved::take(accepted, queue.priority())?;
     let mut quota = ctx.account().charge_jobs(count)?;
-    let jobs = timeline
-        .admit(count, |i| {
+    timeline
+        .admit(count, jobs, |i| {
             let a = &accepted[i];
             let charge = Charge {
                 op: a.prim.op,
@@ -171,15 +215,15 @@ pub(crate) fn run(
     timeline.arm_timeout();
     for (i, (job, a)) in jobs.iter().zip(accepted.iter()).enumerate() {
         if job.has_deps() {
-            register_deps(&jobs, i, job, &a.deps);
+            register_deps(jobs, i, job, &a.deps);
         }
     }
     // The backends hold the jobs now: a job that ends during a kick below is then held by its
     // timeline alone, whose slot is reused.
-    drop(jobs);
+    jobs.clear();
     // One wake-up per backend and batch, not per job; none for a backend that refused its jobs
     // (it is going away: a wake-up could reach it after its teardown).
-    for (backend, _) in batches(&accepted) {
+    for (backend, _) in batches(accepted) {
         if accepted.iter().any(|a| a.queued && a.backend.id() == backend.id()) {
             backend.kick();
         }
@@ -279,14 +323,14 @@ fn admission_rejection(err: Error, queue_id: u32, count: usize) -> Rejection {
     }
 }
 
-/// Copies `count` primitives from user address `ptr`, once.
-fn read_prims(ptr: u64, count: usize) -> Result<KVec<uapi::Primitive>> {
+/// Copies `count` primitives from user address `ptr`, once, into `prims`.
+fn read_prims(ptr: u64, count: usize, prims: &mut KVec<uapi::Primitive>) -> Result {
     let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
     let len = count.checked_mul(size_of::<uapi::Primitive>()).ok_or(EINVAL)?;
     let mut reader = UserSlice::new(UserPtr::from_addr(ptr), len).reader();
-    let mut prims = KVec::with_capacity(count, GFP_KERNEL)?;
+    prims.reserve(count, GFP_KERNEL)?;
     for _ in 0..count {
         prims.push(reader.read::<uapi::Primitive>()?, GFP_KERNEL)?;
     }
-    Ok(prims)
+    Ok(())
 }

@@ -376,16 +376,17 @@ impl Timeline {
         &self.page
     }
 
-    /// Admits `count` jobs with consecutive sequence numbers, all or none: with `(charge, spec) =
-    /// make(i)`, job `i` is `spec` with a fence counted against `charge`, placed into a free slot
-    /// (allocated only when none is free). `EBUSY` when they would exceed
+    /// Admits `count` jobs with consecutive sequence numbers into the empty `jobs`, all or none:
+    /// with `(charge, spec) = make(i)`, job `i` is `spec` with a fence counted against `charge`,
+    /// placed into a free slot (allocated only when none is free). `EBUSY` when they would exceed
     /// [`uapi::MAX_QUEUE_INFLIGHT`]; `ENODEV` once closed.
     pub(crate) fn admit(
         self: &Arc<Self>,
         count: usize,
+        jobs: &mut KVec<Arc<Job>>,
         mut make: impl FnMut(usize) -> (Charge, JobSpec),
-    ) -> Result<KVec<Arc<Job>>> {
-        let mut jobs = KVec::with_capacity(count, GFP_KERNEL)?;
+    ) -> Result {
+        jobs.reserve(count, GFP_KERNEL)?;
         let mut st = self.state.lock();
         if st.closed {
             return Err(ENODEV);
@@ -424,7 +425,7 @@ impl Timeline {
         }
         st.submitted += count as u64;
         self.publish_u64(core::mem::offset_of!(uapi::CompletionPage, submitted_seq), st.submitted);
-        Ok(jobs)
+        Ok(())
     }
 
     /// Allocates `count` job slots ahead of admissions (`RING_SETUP`), up to
