@@ -85,6 +85,8 @@ struct ExecutorState {
     cache: KVec<Cached>,
     /// The storage of the last `JOB_BATCH` fetch, given back for the next one.
     spare: KVec<(u64, uapi::Primitive)>,
+    /// Handle rooms a `JOB_BATCH` fetch did not use, for the next one.
+    rooms: Rooms,
 }
 
 /// A userspace executor, as a backend.
@@ -123,6 +125,7 @@ impl Executor {
                     running: KVec::new(),
                     cache: KVec::new(),
                     spare: KVec::new(),
+                    rooms: [const { None }; uapi::MAX_OPERANDS],
                 }),
                 ready <- new_condvar!(),
             }? Error),
@@ -299,21 +302,21 @@ impl Executor {
         nonblock: bool,
         max: usize,
     ) -> Result<KVec<(u64, uapi::Primitive)>> {
-        let mut rooms: Rooms = [const { None }; uapi::MAX_OPERANDS];
-        fill_rooms(&mut rooms)?;
         // Cache slots for every operand of the batch, room for its jobs in `running`, and the
-        // storage the previous fetch gave back (allocated only to grow).
-        let mut out = {
+        // storage and handle rooms the previous fetch left (allocated only to grow or refill).
+        let (mut out, mut rooms) = {
             let mut st = self.state.lock();
             st.cache.reserve(max * uapi::MAX_OPERANDS, GFP_KERNEL)?;
             st.running.reserve(max, GFP_KERNEL)?;
-            core::mem::take(&mut st.spare)
+            (core::mem::take(&mut st.spare), core::mem::replace(&mut st.rooms, [const { None }; uapi::MAX_OPERANDS]))
         };
         out.clear();
-        out.reserve(max, GFP_KERNEL)?;
-        let mut job = match self.next_job(deadline_ns, nonblock) {
+        let ready = fill_rooms(&mut rooms).and_then(|()| Ok(out.reserve(max, GFP_KERNEL)?));
+        let first = ready.and_then(|()| self.next_job(deadline_ns, nonblock));
+        let mut job = match first {
             Ok(job) => job,
             Err(err) => {
+                self.state.lock().rooms = rooms;
                 self.give_back(out);
                 return Err(err);
             }
@@ -337,16 +340,18 @@ impl Executor {
             if rooms.iter().any(Option::is_none) {
                 // A new handle used a room: refilled without the lock (it allocates).
                 drop(st);
-                if fill_rooms(&mut rooms).is_err() {
-                    return Ok(out);
-                }
+                let refilled = fill_rooms(&mut rooms);
                 st = self.state.lock();
+                if refilled.is_err() {
+                    break;
+                }
             }
             match Self::take_ready(&mut st) {
                 Ok(Some(next)) => job = next,
                 _ => break,
             }
         }
+        st.rooms = rooms;
         Ok(out)
     }
 

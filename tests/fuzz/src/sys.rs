@@ -72,17 +72,7 @@ pub fn munmap(addr: usize, len: usize) {
     unsafe { libc::munmap(addr as *mut libc::c_void, len) };
 }
 
-/// The calling thread's `fail-nth` file (CONFIG_FAULT_INJECTION).
-fn fail_nth_path() -> String {
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
-    format!("/proc/self/task/{tid}/fail-nth")
-}
-
-/// Whether this kernel has per-task allocation-failure injection (the debug flavour does).
-pub fn fail_nth_available() -> bool {
-    fs::metadata(fail_nth_path()).is_ok()
-}
+pub use lightos_fuzz::fail_nth::{available as fail_nth_available, FailNth};
 
 /// The address range `[start, end)` of lightos_core's code, from /proc/modules (root only).
 pub fn module_range() -> Option<(u64, u64)> {
@@ -150,62 +140,6 @@ pub fn reap(pid: libc::pid_t) {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-}
-
-/// The calling thread's `fail-nth` file, kept open so that arming and disarming make no allocation
-/// of their own (an `open` would consume the armed count).
-pub struct FailNth(fs::File);
-
-impl FailNth {
-    /// Opens this thread's `fail-nth`; use it only from the thread that opened it.
-    pub fn open() -> io::Result<Self> {
-        fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(fail_nth_path())
-            .map(Self)
-    }
-
-    /// Makes the `n`-th fault-injection point (1-based) this thread reaches from now fail.
-    pub fn arm(&self, n: u32) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        let mut text = [0u8; 12];
-        let len = fmt_u32(n, &mut text);
-        self.0.write_at(&text[..len], 0).map(|_| ())
-    }
-
-    /// Disarms; true when the armed failure fired (the kernel counts down to 0 when it injects).
-    pub fn disarm(&self) -> bool {
-        use std::os::unix::fs::FileExt;
-        let mut text = [0u8; 16];
-        let fired = match self.0.read_at(&mut text, 0) {
-            Ok(len) => text[..len]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .eq(b"0".iter()),
-            Err(_) => false,
-        };
-        let _ = self.0.write_at(b"0", 0);
-        fired
-    }
-}
-
-/// Writes `n` in decimal into `out` without allocating; returns the length.
-fn fmt_u32(mut n: u32, out: &mut [u8; 12]) -> usize {
-    let mut digits = [0u8; 10];
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for i in 0..len {
-        out[i] = digits[len - 1 - i];
-    }
-    len
 }
 
 /// `finit_module(fd, "", 0)`: loads the module in the open file `fd`; `Err(errno)` on failure.

@@ -119,6 +119,20 @@ pub fn unmap(addr: *mut u8, len: usize) {
     assert_eq!(unsafe { libc::munmap(addr.cast(), len) }, 0);
 }
 
+/// Runs `f` with allocation-failure injection armed for the first allocation the kernel makes on
+/// this thread (`fail-nth` 1; every slab, page and vmalloc allocation counts, see
+/// `lightos_fuzz::fail_nth`); returns what `f` returned and whether it reached an allocation (which
+/// then failed). `Err` says why when the kernel has no fault injection (the bench kernel).
+/// `f` should make its system calls only: a fault on fresh user memory allocates a page too.
+pub fn first_allocation_fails<R>(f: impl FnOnce() -> R) -> Result<(R, bool), String> {
+    lightos_fuzz::fail_nth::configure()?;
+    let fail = lightos_fuzz::fail_nth::FailNth::open().map_err(|e| format!("fail-nth: {e}"))?;
+    fail.arm(1).map_err(|e| format!("fail-nth: {e}"))?;
+    let result = f();
+    let allocated = fail.disarm();
+    Ok((result, allocated))
+}
+
 /// One counter of `/sys/kernel/debug/lightos/stats`.
 pub fn stat(name: &str) -> u64 {
     let text = std::fs::read_to_string("/sys/kernel/debug/lightos/stats").expect("debugfs stats");

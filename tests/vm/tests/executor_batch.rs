@@ -351,6 +351,60 @@ fn job_batch_rejections() {
 }
 
 #[test]
+fn a_warm_job_batch_allocates_nothing() {
+    let (ectx, _exec, client) = executor_and_client("batch-noalloc");
+    let (q, add, _b) = mutated_add(&client, |_, _| {});
+    // The first call makes the executor's handles and working storage.
+    q.submit(&[add; 32]).unwrap();
+    let mut r = job_batch(&ectx, &[], 32, Duration::from_secs(2)).unwrap();
+    assert_eq!(r.jobs.len(), 32);
+    // Everything the armed call touches is allocated and written first: a page fault on fresh
+    // user memory would allocate too.
+    let mut jobs = vec![uapi::BatchJob::default(); 32];
+    let mut revoked = vec![0u32; 16];
+    // Two calls to grow what they use; the next two must allocate nothing.
+    for round in 0..4 {
+        let s = q.submit(&[add; 32]).unwrap();
+        let done: Vec<_> = r.jobs.iter().map(|j| done(j, uapi::STATUS_OK)).collect();
+        let mut req = uapi::JobBatch {
+            n_complete: 32,
+            completions: done.as_ptr() as u64,
+            max_fetch: 32,
+            jobs: jobs.as_mut_ptr() as u64,
+            timeout_ns: lightos_runtime::deadline_ns(Some(Duration::from_secs(2))),
+            revoked: revoked.as_mut_ptr() as u64,
+            max_revoked: 16,
+            ..Default::default()
+        };
+        if round < 2 {
+            dev_ioctl(&ectx, uapi::IOC_NR_JOB_BATCH, &mut req).unwrap();
+            r.jobs = jobs.clone();
+            continue;
+        }
+        let armed = lightos_vm_tests::first_allocation_fails(|| {
+            dev_ioctl(&ectx, uapi::IOC_NR_JOB_BATCH, &mut req)
+        });
+        let (result, allocated) = match armed {
+            Ok(x) => x,
+            Err(why) => {
+                eprintln!("skipped: {why}");
+                return;
+            }
+        };
+        result.expect("JOB_BATCH (an allocation it made failed?)");
+        assert!(
+            !allocated,
+            "a warm JOB_BATCH (32 completions, 32 fetches) allocated"
+        );
+        assert_eq!(req.n_fetched, 32);
+        assert_eq!(q.status(s.first_seq - 1), JobStatus::Ok);
+        r.jobs = jobs.clone();
+    }
+    let done: Vec<_> = r.jobs.iter().map(|j| done(j, uapi::STATUS_OK)).collect();
+    job_batch(&ectx, &done, 0, Duration::ZERO).unwrap();
+}
+
+#[test]
 fn an_executor_that_dies_with_batched_jobs_and_cached_handles_leaves_nothing() {
     let leak_check = lightos_vm_tests::kmemleak_clear();
     let (ectx, exec, client) = executor_and_client("batch4");

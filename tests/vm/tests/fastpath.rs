@@ -152,6 +152,72 @@ fn job_slots_are_preallocated_at_ring_setup_and_reused() {
 }
 
 #[test]
+fn a_warm_enter_allocates_nothing() {
+    let (dev, q, p, _g) = on_null0();
+    let mut rings = q.setup_rings(64, 128).unwrap();
+    let round = |rings: &mut Rings, armed: bool| {
+        for i in 0..64 {
+            assert!(rings.push(&tagged(&p, i)));
+        }
+        let deadline = soon();
+        let (entered, allocated) = if armed {
+            match lightos_vm_tests::first_allocation_fails(|| rings.enter(64, 64, deadline)) {
+                Ok(r) => r,
+                Err(why) => {
+                    eprintln!("skipped: {why}");
+                    return false;
+                }
+            }
+        } else {
+            (rings.enter(64, 64, deadline), false)
+        };
+        let entered = entered.expect("ENTER (an allocation it made failed?)");
+        assert_eq!(entered.submitted, 64);
+        assert!(!allocated, "a warm ENTER of 64 entries to null0 allocated");
+        let mut reaped = 0;
+        while let Some(cqe) = rings.reap() {
+            assert_eq!(cqe.status, JobStatus::Ok);
+            reaped += 1;
+        }
+        assert_eq!(reaped, 64);
+        true
+    };
+    // The first ENTER grows the call's working storage; from the second on nothing is allocated
+    // (fail-nth: the first allocation the thread makes would fail, and none is reached).
+    round(&mut rings, false);
+    if !round(&mut rings, true) {
+        return;
+    }
+    round(&mut rings, true);
+    // The check can fail: an ENTER on a fresh queue's rings allocates its working storage, and
+    // with the injection armed that allocation fails (ENOMEM leaves the entries in the ring).
+    let q2 = dev.create_queue(0, Duration::ZERO).unwrap();
+    let mut rings2 = q2.setup_rings(64, 128).unwrap();
+    for i in 0..64 {
+        assert!(rings2.push(&tagged(&p, i)));
+    }
+    let deadline = soon();
+    let (entered, allocated) =
+        lightos_vm_tests::first_allocation_fails(|| rings2.enter(64, 64, deadline)).unwrap();
+    assert!(
+        allocated,
+        "a cold ENTER reached no allocation: the check cannot see one"
+    );
+    let errno = match entered {
+        Err(Error::Ioctl { errno, .. } | Error::Submit { errno, .. }) => errno,
+        other => panic!("expected ENOMEM, got {other:?}"),
+    };
+    assert_eq!(errno, Errno::ENOMEM);
+    assert_eq!(
+        rings2.enter(64, 64, soon()).unwrap().submitted,
+        64,
+        "the entries stayed for a retry"
+    );
+    while rings2.reap().is_some() {}
+    assert_nothing_in_flight(&dev);
+}
+
+#[test]
 fn a_queue_without_rings_allocates_slots_only_while_it_grows() {
     use lightos_vm_tests::stat;
     let (dev, q, p, _g) = on_null0();

@@ -1,57 +1,9 @@
-//! The fault-injection setup: debugfs attributes that let the calling thread's `fail-nth` reach
-//! every allocation the module makes, and the kernel log's record of where each failure fired.
-//!
-//! `fail-nth` counts the calls of `should_fail_ex()` the thread makes (lib/fault-inject.c) and
-//! fails the n-th. failslab (mm/failslab.c) and fail_page_alloc (mm/fail_page_alloc.c) only get
-//! there for allocations their filters let through; by default they skip every allocation that
-//! may sleep (`ignore-gfp-wait`), page allocations below order 1 (`min-order`) and highmem ones
-//! (`ignore-gfp-highmem`, which vmalloc's pages are). We clear all three, so every slab,
-//! page and vmalloc allocation of the thread counts. `verbose` 2 makes each injected failure
-//! log "FAULT_INJECTION: forcing a failure" and a stack (below the console's level, so only in
-//! the ring buffer), which [`Kmsg`] reads to name the call site.
+//! The fault-injection setup ([`configure`], shared with the VM suite: `lightos_fuzz::fail_nth`)
+//! and the kernel log's record of where each failure fired: `verbose` 2 makes each injected failure
+//! log "FAULT_INJECTION: forcing a failure" and a stack (below the console's level, so only in the
+//! ring buffer), which [`Kmsg`] reads to name the call site.
 
-use std::fs;
-
-/// The debugfs directories of the two injectors.
-const ATTRS: [&str; 2] = [
-    "/sys/kernel/debug/failslab",
-    "/sys/kernel/debug/fail_page_alloc",
-];
-
-/// Configures both injectors; `Err` says why fault injection is unavailable.
-pub fn configure() -> Result<(), String> {
-    if !crate::sys::fail_nth_available() {
-        return Err(
-            "this kernel has no fault injection (/proc/self/task/<tid>/fail-nth is missing; \
-                    boot the debug kernel: LIGHTOS_KERNEL=debug qemu/run ...)"
-                .into(),
-        );
-    }
-    for dir in ATTRS {
-        if !std::path::Path::new(dir).is_dir() {
-            return Err(format!(
-                "{dir} is missing (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC and \
-                 CONFIG_FAULT_INJECTION_DEBUG_FS are needed, and debugfs mounted)"
-            ));
-        }
-    }
-    let settings = [
-        ("failslab/ignore-gfp-wait", "N"),
-        ("fail_page_alloc/ignore-gfp-wait", "N"),
-        ("fail_page_alloc/ignore-gfp-highmem", "N"),
-        ("fail_page_alloc/min-order", "0"),
-        // fail-nth takes precedence over these; keep the random injection off.
-        ("failslab/probability", "0"),
-        ("fail_page_alloc/probability", "0"),
-        ("failslab/verbose", "2"),
-        ("fail_page_alloc/verbose", "2"),
-    ];
-    for (file, value) in settings {
-        let path = format!("/sys/kernel/debug/{file}");
-        fs::write(&path, value).map_err(|e| format!("{path}: {e}"))?;
-    }
-    Ok(())
-}
+pub use lightos_fuzz::fail_nth::configure;
 
 /// A kernel report (WARNING, BUG, KASAN, UBSAN, lockdep) seen in the log.
 #[derive(Debug)]
