@@ -235,6 +235,80 @@ fn a_queue_without_rings_allocates_slots_only_while_it_grows() {
 }
 
 #[test]
+fn events_from_completion_entries_poll_wait_and_chain() {
+    let (dev, q, p, _g) = on_null0();
+    let mut rings = q.setup_rings(8, 8).unwrap();
+    let mut batch = Batch::new();
+    let first = batch.push(tagged(&p, 1));
+    let second = batch
+        .push_after(tagged(&p, 2), &[Dep::Earlier(first)])
+        .unwrap();
+    batch
+        .push_after(tagged(&p, 3), &[Dep::Earlier(second)])
+        .unwrap();
+    let events = rings.submit(&mut batch).unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[1].seq(), events[0].seq() + 1);
+    // The last one first: the others' entries are read on the way and kept.
+    let last = rings.wait(&events[2], soon()).unwrap();
+    assert_eq!(
+        (last.seq, last.user_data, last.status),
+        (events[2].seq(), 3, JobStatus::Ok)
+    );
+    let before = dev.context_stats().unwrap().ioctls;
+    let one = rings
+        .poll(&events[0])
+        .expect("kept while waiting for the last");
+    assert_eq!((one.user_data, one.status), (1, JobStatus::Ok));
+    assert_eq!(
+        dev.context_stats().unwrap().ioctls - before,
+        1,
+        "poll made a system call"
+    );
+    assert_eq!(
+        rings.reap().map(|c| c.user_data),
+        Some(2),
+        "reap hands out what poll kept"
+    );
+    assert!(
+        rings.poll(&events[0]).is_none(),
+        "an event's entry is handed out once"
+    );
+    // An event as a later job's dependency.
+    let mut next = Batch::new();
+    next.push_after(tagged(&p, 4), &[events[2].dep()]).unwrap();
+    let after = rings.submit(&mut next).unwrap();
+    assert_eq!(rings.wait(&after[0], soon()).unwrap().status, JobStatus::Ok);
+    assert_nothing_in_flight(&dev);
+}
+
+#[test]
+fn waiting_on_an_event_whose_entry_overflowed_asks_the_timeline() {
+    let (dev, q, p, _g) = on_null0();
+    let mut rings = q.setup_rings(1, 1).unwrap();
+    let mut one = Batch::new();
+    one.push(tagged(&p, 1));
+    let a = rings.submit(&mut one).unwrap()[0];
+    assert_eq!(rings.wait(&a, soon()).unwrap().user_data, 1);
+    // Two more while the one-entry ring is not reaped (null0 completes them within ENTER): the
+    // second's entry overflows.
+    let b = rings.submit(&mut one).unwrap()[0];
+    let c = rings.submit(&mut one).unwrap()[0];
+    assert_eq!(rings.overflow(), 1);
+    let lost = rings.wait(&c, soon()).unwrap();
+    assert_eq!(
+        (lost.seq, lost.status, lost.user_data),
+        (c.seq(), JobStatus::Ok, 0)
+    );
+    assert_eq!(
+        rings.wait(&b, soon()).unwrap().user_data,
+        1,
+        "b's entry was in the ring"
+    );
+    assert_nothing_in_flight(&dev);
+}
+
+#[test]
 fn a_polling_client_learns_of_completion_without_a_system_call() {
     let (dev, q, p, _g) = on_null0();
     let mut rings = q.setup_rings(8, 8).unwrap();

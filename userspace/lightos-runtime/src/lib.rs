@@ -35,4 +35,4 @@ pub use query::{
     Stats,
 };
 pub use queue::{deadline_ns, monotonic_ns, Completion, Queue, Submitted};
-pub use rings::{Batch, Cqe, Dep, Entered, Rings};
+pub use rings::{Batch, Cqe, Dep, Entered, Event, Rings};

@@ -5,13 +5,16 @@
 //! memory, one [`Rings::enter`] submits them all and may wait for completions, and
 //! [`Rings::reap`] reads completion entries ([`Cqe`]: `user_data`, status, device time) without a
 //! system call. A [`Batch`] carries primitives whose dependencies ([`Dep`]) the kernel resolves:
-//! a chain submitted at once runs without waking its client between steps.
+//! a chain submitted at once runs without waking its client between steps. [`Rings::submit`]
+//! returns an [`Event`] per job, polled from the completion ring without a system call
+//! ([`Rings::poll`]) or waited for ([`Rings::wait`]), and usable as a later job's dependency.
 
 use crate::{queue::Submitted, sys, Error, JobStatus, Primitive, Result};
 use lightos_uapi as uapi;
 use memmap2::{MmapOptions, MmapRaw};
 use nix::errno::Errno;
 use std::{
+    collections::BTreeMap,
     mem::offset_of,
     os::fd::{AsRawFd, OwnedFd},
     sync::{
@@ -165,7 +168,36 @@ impl crate::Queue {
             cq_entries,
             cqes_offset: req.cqes_offset as usize,
             sq_tail: 0,
+            held: BTreeMap::new(),
         })
+    }
+}
+
+/// A job submitted through a queue's rings ([`Rings::submit`]), whose completion entry tells how it
+/// ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Event {
+    queue: u32,
+    seq: u64,
+}
+
+impl Event {
+    /// Its queue's identifier.
+    pub fn queue(&self) -> u32 {
+        self.queue
+    }
+
+    /// Its sequence number there.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// A later primitive's dependency on this job ([`Batch::push_after`]).
+    pub fn dep(&self) -> Dep {
+        Dep::Job {
+            queue: self.queue,
+            seq: self.seq,
+        }
     }
 }
 
@@ -205,6 +237,9 @@ pub struct Rings {
     cqes_offset: usize,
     /// The submission tail this side writes (published on every push).
     sq_tail: u32,
+    /// Completion entries read while polling for another job, by sequence number, until their own
+    /// poll, wait or reap.
+    held: BTreeMap<u64, Cqe>,
 }
 
 impl Rings {
@@ -323,8 +358,76 @@ impl Rings {
         tail.wrapping_sub(head).min(self.cq_entries)
     }
 
-    /// Takes the oldest completion entry, without a system call.
+    /// Submits `batch` with one `ENTER` and returns one [`Event`] per primitive, in order. `EAGAIN`
+    /// when the ring has no room for the whole batch; the chain's errors as [`Rings::enter`].
+    pub fn submit(&mut self, batch: &mut Batch) -> Result<Vec<Event>> {
+        let entered = self.submit_batch(batch, 0, 0)?;
+        let queue = self.queue_id;
+        Ok((0..u64::from(entered.submitted))
+            .map(|i| Event {
+                queue,
+                seq: entered.first_seq + i,
+            })
+            .collect())
+    }
+
+    /// How `event` ended, if its completion entry has arrived; no system call. Entries of other
+    /// jobs read on the way are kept for their own [`Rings::poll`], [`Rings::wait`] or
+    /// [`Rings::reap`].
+    pub fn poll(&mut self, event: &Event) -> Option<Cqe> {
+        if let Some(cqe) = self.held.remove(&event.seq) {
+            return Some(cqe);
+        }
+        while let Some(cqe) = self.reap_ring() {
+            if cqe.seq == event.seq {
+                return Some(cqe);
+            }
+            self.held.insert(cqe.seq, cqe);
+        }
+        None
+    }
+
+    /// Waits until `event` ended or the absolute `CLOCK_MONOTONIC` `deadline_ns` (`ETIMEDOUT`):
+    /// polls, and sleeps in `ENTER` for the next completion entry while its own has not come.
+    /// Once the completion ring has overflowed, its entry may be lost: the queue's timeline is
+    /// asked instead (`WAIT`; the entry then has no `user_data` or device time).
+    pub fn wait(&mut self, event: &Event, deadline_ns: u64) -> Result<Cqe> {
+        loop {
+            if let Some(cqe) = self.poll(event) {
+                return Ok(cqe);
+            }
+            if self.overflow() > 0 {
+                let mut req = uapi::Wait {
+                    queue_id: self.queue_id,
+                    seq: event.seq,
+                    timeout_ns: deadline_ns,
+                    ..Default::default()
+                };
+                // SAFETY: `req` is a valid, writable `Wait` that outlives the call; the fd is open.
+                unsafe { sys::wait(self.fd.as_raw_fd(), &mut req) }
+                    .map_err(|errno| sys::rejected(self.fd.as_raw_fd(), "WAIT", errno))?;
+                return Ok(Cqe {
+                    user_data: 0,
+                    seq: event.seq,
+                    status: JobStatus::from_raw(req.status),
+                    device_ns: 0,
+                });
+            }
+            self.enter(0, 1, deadline_ns)?;
+        }
+    }
+
+    /// Takes a completion entry, without a system call: those [`Rings::poll`] kept first (lowest
+    /// sequence number first), then the oldest in the ring.
     pub fn reap(&mut self) -> Option<Cqe> {
+        if let Some((_, cqe)) = self.held.pop_first() {
+            return Some(cqe);
+        }
+        self.reap_ring()
+    }
+
+    /// Takes the oldest completion entry from the ring.
+    fn reap_ring(&mut self) -> Option<Cqe> {
         let cq_head = self.word32(offset_of!(uapi::RingHeader, cq_head));
         let head = cq_head.load(Ordering::Relaxed);
         let tail = self
