@@ -308,8 +308,8 @@ one host core. The plot is made by bench/plot_governor.py (matplotlib) from the 
   contend for 2 vCPUs), as expected.
 - **The fast path's targets are not met under TCG: a null primitive through the rings to \`null0\`
   costs about 15-30× an io_uring NOP (target ≤ 1.5×), through an executor thread about 2.5-3× a
-  futex ping-pong round trip (target ≤ 1.5×) and about 40-50× an io_uring NOP per primitive at batch
-  64 (target ≤ 2×).** An io_uring NOP does nothing between its rings; a LightOS null primitive still
+  futex ping-pong round trip (target ≤ 1.5×) and about 40-75× an io_uring NOP per primitive at batch
+  64 (target ≤ 2×; the NOP's own time moves between 0.3 and 0.6 µs from run to run).** An io_uring NOP does nothing between its rings; a LightOS null primitive still
   runs the whole interception chain per entry: copied once (400 bytes), validated (dtypes, shapes,
   extents against its buffers), routed, charged to the uid's quota, admitted into its queue's
   timeline, dispatched, completed (three clock reads for its latency and device time) and its
