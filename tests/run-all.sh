@@ -13,6 +13,9 @@ make -s --no-print-directory lint || die "lint failed"
 
 say "host tests: cargo test"
 mkdir -p build
+# The ONNX model zoo's light networks (lightos-graph's tests), from the onnx wheel, cached once.
+LIGHTOS_LIGHT_MODELS=$(tests/models/fetch-light.sh) || die "could not fetch the ONNX light models (tests/models/fetch-light.sh)"
+export LIGHTOS_LIGHT_MODELS
 set +e
 cargo test --workspace --exclude lightos-vm-tests 2>&1 | tee build/host-tests.log
 host_rc=${PIPESTATUS[0]}

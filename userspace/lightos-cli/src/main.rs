@@ -6,6 +6,7 @@ mod executor;
 mod govern;
 mod gpus;
 mod info;
+mod model;
 mod progress;
 mod run;
 mod run_mlp;
@@ -177,6 +178,11 @@ enum Command {
         #[arg(long, default_value = "local", value_name = "local|BACKEND")]
         synapses: String,
     },
+    /// Work with models (ONNX) through the graph engine.
+    Model {
+        #[command(subcommand)]
+        what: ModelWhat,
+    },
     /// Show the thermal guard of every device, or follow device events.
     ///
     /// Without --events: per device (QUERY_THERMAL) the guard's state, temperature against its
@@ -198,6 +204,20 @@ enum Command {
         /// Start with the events already in the kernel's log (up to 256), not only new ones.
         #[arg(long, requires = "events")]
         since_start: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelWhat {
+    /// Print a model's inputs and outputs, op counts, parameters and FLOPs.
+    ///
+    /// Loads the ONNX file (opsets 9 to 28; an op or attribute the engine does not run is an
+    /// error naming the node and the opset), infers every value's shape (symbolic dimensions such
+    /// as a batch stay symbolic) and counts the floating-point operations of one run. Does not
+    /// open the device. With --json, the summary as one JSON object.
+    Inspect {
+        /// The model file (.onnx).
+        model: PathBuf,
     },
 }
 
@@ -323,6 +343,9 @@ fn main() -> ExitCode {
             _ => Err("--interval must be a positive number of seconds".into()),
         },
         Command::Executor { name, max_jobs } => executor::run(&cli.device, &name, max_jobs),
+        Command::Model {
+            what: ModelWhat::Inspect { model },
+        } => model::inspect(&model, cli.json),
         Command::Run {
             what:
                 RunWhat::Matmul {

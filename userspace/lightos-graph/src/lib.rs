@@ -1,0 +1,21 @@
+//! `lightos-graph`: models, not primitives. An IR for neural networks ([`ir`]: typed tensors,
+//! shapes with symbolic dimensions, initializers that may be pages of the memory-mapped model
+//! file), the ONNX loader ([`onnx`]: opsets 9 to 28, every unsupported op or attribute refused
+//! with its node and opset), shape inference ([`shape`]) and the summary `lightos model inspect`
+//! prints ([`inspect`]).
+//!
+//! ```no_run
+//! let mut graph = lightos_graph::onnx::load(std::path::Path::new("resnet50.onnx"))?;
+//! lightos_graph::shape::infer(&mut graph)?;
+//! let summary = lightos_graph::inspect::summarize(&graph);
+//! println!("{} nodes, {} FLOPs", summary.nodes, summary.flops);
+//! # Ok::<(), lightos_graph::GraphError>(())
+//! ```
+
+pub mod error;
+pub mod inspect;
+pub mod ir;
+pub mod onnx;
+pub mod shape;
+
+pub use error::{GraphError, Result};
