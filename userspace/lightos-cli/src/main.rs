@@ -216,8 +216,25 @@ enum ModelWhat {
     /// as a batch stay symbolic) and counts the floating-point operations of one run. Does not
     /// open the device. With --json, the summary as one JSON object.
     Inspect {
-        /// The model file (.onnx).
+        /// The model file (.onnx, or .lgraph written by `model optimize`).
         model: PathBuf,
+    },
+    /// Run the graph passes on a model, print what each changed, and optionally save the result.
+    ///
+    /// Passes, in order, each on by default: constants (shape arithmetic and small fills become
+    /// initializers), identity (Identity and Dropout removed), batchnorm (a BatchNormalization
+    /// after a Conv folded into its weights), dead-code (what no output needs). Shapes are
+    /// inferred again after them.
+    Optimize {
+        /// The model file (.onnx or .lgraph).
+        model: PathBuf,
+        /// Passes to run: all, none, names (constants,identity,batchnorm,dead-code), or all but
+        /// some (-batchnorm).
+        #[arg(long, default_value = "all")]
+        passes: String,
+        /// Write the optimized graph here in the native format (safetensors, .lgraph).
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -346,6 +363,14 @@ fn main() -> ExitCode {
         Command::Model {
             what: ModelWhat::Inspect { model },
         } => model::inspect(&model, cli.json),
+        Command::Model {
+            what:
+                ModelWhat::Optimize {
+                    model,
+                    passes,
+                    output,
+                },
+        } => model::optimize(&model, &passes, output.as_deref(), cli.json),
         Command::Run {
             what:
                 RunWhat::Matmul {

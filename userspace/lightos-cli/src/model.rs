@@ -1,16 +1,70 @@
-//! `lightos model inspect`: what a model is before it runs: its inputs and outputs, op counts,
-//! parameters and FLOPs, from the graph engine (lightos-graph) without opening the device.
+//! `lightos model inspect | optimize`: what a model is before it runs (its inputs and outputs, op
+//! counts, parameters and FLOPs) and what the graph passes make of it, from the graph engine
+//! (lightos-graph) without opening the device.
 
 use lightos_graph::{
     inspect::{self, Summary},
     ir::{shape_text, ValueInfo},
-    onnx, shape,
+    native, passes, shape,
 };
 use std::path::Path;
 
+/// Runs the passes `spec` selects on `path` (see `lightos_graph::passes::selection`), prints what
+/// each changed, and writes the result in the native format to `output` when given.
+pub fn optimize(
+    path: &Path,
+    spec: &str,
+    output: Option<&Path>,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let on = passes::selection(spec)?;
+    let mut graph = lightos_graph::load(path)?;
+    shape::infer(&mut graph)?;
+    let before = graph.nodes.len();
+    let reports = passes::optimize(&mut graph, |p| on.contains(p))?;
+    if let Some(out) = output {
+        native::save(&graph, out)?;
+    }
+    if json {
+        let doc = serde_json::json!({
+            "model": path.display().to_string(),
+            "nodes_before": before,
+            "nodes_after": graph.nodes.len(),
+            "passes": reports,
+            "output": output.map(|o| o.display().to_string()),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("model        {} ({before} nodes)", path.display());
+    for r in &reports {
+        if !r.ran {
+            println!("pass {:<12} off", r.pass);
+            continue;
+        }
+        println!(
+            "pass {:<12} {} changes, {} nodes removed",
+            r.pass,
+            r.changes.len(),
+            r.removed
+        );
+        for c in r.changes.iter().take(5) {
+            println!("    {c}");
+        }
+        if r.changes.len() > 5 {
+            println!("    … and {} more", r.changes.len() - 5);
+        }
+    }
+    println!("result       {} nodes", graph.nodes.len());
+    if let Some(out) = output {
+        println!("written      {} (native format)", out.display());
+    }
+    Ok(())
+}
+
 /// Loads `path`, infers its shapes and prints its summary as text or JSON.
 pub fn inspect(path: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let mut graph = onnx::load(path)?;
+    let mut graph = lightos_graph::load(path)?;
     shape::infer(&mut graph)?;
     let summary = inspect::summarize(&graph);
     if json {

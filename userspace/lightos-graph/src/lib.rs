@@ -2,7 +2,9 @@
 //! shapes with symbolic dimensions, initializers that may be pages of the memory-mapped model
 //! file), the ONNX loader ([`onnx`]: opsets 9 to 28, every unsupported op or attribute refused
 //! with its node and opset), shape inference ([`shape`]) and the summary `lightos model inspect`
-//! prints ([`inspect`]).
+//! prints ([`inspect`]); graph passes ([`passes`]: constant folding, identity and dropout removal,
+//! batch-norm folding, dead code), each switchable off; the native format ([`native`]: the IR with its weights in one safetensors
+//! file, mapped on load).
 //!
 //! ```no_run
 //! let mut graph = lightos_graph::onnx::load(std::path::Path::new("resnet50.onnx"))?;
@@ -15,7 +17,20 @@
 pub mod error;
 pub mod inspect;
 pub mod ir;
+pub mod native;
 pub mod onnx;
+pub mod passes;
 pub mod shape;
+mod topo;
 
 pub use error::{GraphError, Result};
+
+/// Loads a model: the native format for a `.lgraph` file ([`native::load`]), ONNX otherwise
+/// ([`onnx::load`]).
+pub fn load(path: &std::path::Path) -> Result<ir::Graph> {
+    if path.extension().is_some_and(|e| e == "lgraph") {
+        native::load(path)
+    } else {
+        onnx::load(path)
+    }
+}
