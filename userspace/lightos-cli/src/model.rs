@@ -103,6 +103,14 @@ fn text(path: &Path, s: &Summary) -> String {
     if s.flops_unknown > 0 {
         out += &format!(" (+{} nodes whose shapes are unknown)", s.flops_unknown);
     }
+    if let Some(m) = s.memory {
+        out += &format!(
+            "\nmemory       {:.1} MB of activations at peak (naive {:.1} MB; {:.1} MB computed from constants)",
+            m.peak as f64 / 1e6,
+            m.naive as f64 / 1e6,
+            m.constants as f64 / 1e6
+        );
+    }
     out += &format!("\nnodes        {}\n", s.nodes);
     let mut ops: Vec<_> = s.ops.iter().collect();
     ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));

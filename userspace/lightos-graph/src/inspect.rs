@@ -30,6 +30,20 @@ pub struct Summary {
     pub flops: u64,
     /// Nodes whose FLOPs are not counted (shapes unknown).
     pub flops_unknown: usize,
+    /// The memory plan's activation arena (peak) and the naive sum, in bytes, and the bytes of
+    /// values computed from constants; `None` while a size is symbolic.
+    pub memory: Option<Memory>,
+}
+
+/// What the memory planner ([`crate::plan`]) found.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Memory {
+    /// Arena bytes with reuse by liveness.
+    pub peak: u64,
+    /// Every activation in its own buffer.
+    pub naive: u64,
+    /// Values computed from constants only.
+    pub constants: u64,
 }
 
 /// Summarises `graph` (run [`crate::shape::infer`] first for FLOPs).
@@ -65,6 +79,11 @@ pub fn summarize(graph: &Graph) -> Summary {
             .sum(),
         flops,
         flops_unknown: unknown,
+        memory: crate::plan::plan(graph).ok().map(|p| Memory {
+            peak: p.peak,
+            naive: p.naive,
+            constants: p.constants,
+        }),
     }
 }
 

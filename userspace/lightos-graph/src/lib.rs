@@ -3,7 +3,8 @@
 //! file), the ONNX loader ([`onnx`]: opsets 9 to 28, every unsupported op or attribute refused
 //! with its node and opset), shape inference ([`shape`]) and the summary `lightos model inspect`
 //! prints ([`inspect`]); graph passes ([`passes`]: constant folding, identity and dropout removal,
-//! batch-norm folding, dead code), each switchable off; the native format ([`native`]: the IR with its weights in one safetensors
+//! batch-norm folding, dead code), each switchable off; the memory planner ([`plan`]: buffers
+//! reused by liveness, views for reshapes); the native format ([`native`]: the IR with its weights in one safetensors
 //! file, mapped on load).
 //!
 //! ```no_run
@@ -20,6 +21,7 @@ pub mod ir;
 pub mod native;
 pub mod onnx;
 pub mod passes;
+pub mod plan;
 pub mod shape;
 mod topo;
 
