@@ -7,6 +7,8 @@
 //! - [`conv`]: 2-D convolution with groups, dilation and padding on the GEMM's kernels (implicit
 //!   im2col), depthwise by direct loops.
 //! - [`ops`]: softmax, layernorm, attention, GELU and the element-wise ops.
+//! - [`pool`]: max and average pooling (ONNX semantics: asymmetric padding, ceil mode, padding
+//!   counted or not, dilation), global pooling and LRN; not yet an ABI op (issue 20's ABI growth).
 //! - [`exec`]: runs an ABI [`lightos_uapi::Primitive`] on mapped operand bytes, for every op and
 //!   dtype the ABI allows (but SPIKE_ENCODE, which the runtime's spike module runs).
 
@@ -19,6 +21,7 @@ pub mod fp8;
 pub mod gemm;
 mod matrix;
 pub mod ops;
+pub mod pool;
 pub mod quant;
 pub mod round;
 pub mod tensor;
