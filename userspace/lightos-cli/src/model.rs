@@ -117,5 +117,10 @@ fn text(path: &Path, s: &Summary) -> String {
     for (op, n) in ops {
         out += &format!("  {op:<22} {n}\n");
     }
+    // Where each node would run: the primitive it becomes on today's ABI, or what is missing.
+    out += "lowering     (onto /dev/lightos's ABI today)\n";
+    for (k, n) in &s.lowering {
+        out += &format!("  {k:<22} {n}\n");
+    }
     out
 }

@@ -33,6 +33,9 @@ pub struct Summary {
     /// The memory plan's activation arena (peak) and the naive sum, in bytes, and the bytes of
     /// values computed from constants; `None` while a size is symbolic.
     pub memory: Option<Memory>,
+    /// How the nodes lower onto today's ABI: primitives by ABI op, `view`, `constant`, and
+    /// `missing: why` per reason, each with its node count.
+    pub lowering: BTreeMap<String, usize>,
 }
 
 /// What the memory planner ([`crate::plan`]) found.
@@ -79,12 +82,28 @@ pub fn summarize(graph: &Graph) -> Summary {
             .sum(),
         flops,
         flops_unknown: unknown,
+        lowering: lowering(graph),
         memory: crate::plan::plan(graph).ok().map(|p| Memory {
             peak: p.peak,
             naive: p.naive,
             constants: p.constants,
         }),
     }
+}
+
+/// Node counts per lowering (see [`Summary::lowering`]).
+fn lowering(graph: &Graph) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for n in &graph.nodes {
+        let key = match crate::lower::lower(graph, n) {
+            crate::lower::Lowering::Primitive(op) => op.to_string(),
+            crate::lower::Lowering::View => "view".into(),
+            crate::lower::Lowering::Constant => "constant".into(),
+            crate::lower::Lowering::Missing(why) => format!("missing: {} ({why})", n.op),
+        };
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
 }
 
 /// The known dimensions of value `name`.

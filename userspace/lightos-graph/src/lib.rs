@@ -4,7 +4,8 @@
 //! with its node and opset), shape inference ([`shape`]) and the summary `lightos model inspect`
 //! prints ([`inspect`]); graph passes ([`passes`]: constant folding, identity and dropout removal,
 //! batch-norm folding, dead code), each switchable off; the memory planner ([`plan`]: buffers
-//! reused by liveness, views for reshapes); the native format ([`native`]: the IR with its weights in one safetensors
+//! reused by liveness, views for reshapes); lowering onto today's ABI ([`lower`]: which primitive
+//! each node becomes, or what the ABI still lacks); the native format ([`native`]: the IR with its weights in one safetensors
 //! file, mapped on load).
 //!
 //! ```no_run
@@ -18,6 +19,7 @@
 pub mod error;
 pub mod inspect;
 pub mod ir;
+pub mod lower;
 pub mod native;
 pub mod onnx;
 pub mod passes;

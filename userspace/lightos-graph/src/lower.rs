@@ -1,0 +1,164 @@
+//! Lowering, as far as today's ABI (1.10) goes: for each node, the `/dev/lightos` primitive it
+//! becomes, or that it needs no primitive (a view of its input's bytes, a constant computed once),
+//! or why no primitive runs it yet. `lightos model inspect` prints the tally, which is also the
+//! list of what issue 20's ABI growth has to add before a network can run through the kernel.
+
+use crate::ir::{known, Graph, Node};
+use serde::Serialize;
+
+/// What running one node takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum Lowering {
+    /// One primitive of this ABI op (`"CONV2D"`, `"MATMUL"`, …).
+    Primitive(&'static str),
+    /// No work: its output is its input's bytes (a reshape), or is written in place by its
+    /// producers (a concatenation along the outermost varying axis).
+    View,
+    /// Computed once from constants (a fill larger than the folding limit).
+    Constant,
+    /// No ABI op runs it yet; why.
+    Missing(String),
+}
+
+/// How `node` of `graph` (shapes inferred) lowers onto today's ABI.
+pub fn lower(graph: &Graph, node: &Node) -> Lowering {
+    let dims = |i: usize| {
+        node.input(i)
+            .and_then(|n| graph.value(n))
+            .and_then(|v| v.shape)
+            .and_then(|s| known(&s))
+    };
+    let out = node
+        .outputs
+        .first()
+        .and_then(|o| graph.value(o))
+        .and_then(|v| v.shape)
+        .and_then(|s| known(&s));
+    let missing = |why: &str| Lowering::Missing(why.to_string());
+    if node
+        .inputs
+        .iter()
+        .all(|i| i.is_empty() || graph.initializers.contains_key(i))
+        && node.op == "ConstantOfShape"
+    {
+        return Lowering::Constant;
+    }
+    match node.op.as_str() {
+        "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => Lowering::View,
+        "Relu" => Lowering::Primitive("RELU"),
+        "Conv" => {
+            let pads = node
+                .ints("pads")
+                .map(<[i64]>::to_vec)
+                .unwrap_or_else(|| vec![0; 4]);
+            let strides = node
+                .ints("strides")
+                .map(<[i64]>::to_vec)
+                .unwrap_or_else(|| vec![1, 1]);
+            let dil_one = node
+                .ints("dilations")
+                .is_none_or(|d| d.iter().all(|&x| x == 1));
+            let auto = node.string("auto_pad").is_none_or(|a| a == "NOTSET");
+            if node.int("group", 1) != 1 {
+                missing("CONV2D has no groups")
+            } else if !dil_one {
+                missing("CONV2D has no dilation")
+            } else if !auto || pads.iter().any(|&p| p != pads[0]) || pads[0] > 64 {
+                missing("CONV2D pads every side alike (asymmetric padding)")
+            } else if strides.len() != 2 || strides[0] != strides[1] || strides[0] > 64 {
+                missing("CONV2D has one stride for both axes")
+            } else {
+                Lowering::Primitive("CONV2D")
+            }
+        }
+        "MatMul" => match (dims(0), dims(1)) {
+            (Some(a), Some(b))
+                if a.len() == b.len() && (a.len() == 2 || (a.len() == 3 && a[0] == b[0])) =>
+            {
+                Lowering::Primitive("MATMUL")
+            }
+            _ => missing("MATMUL is 2-D or 3-D with the same batch in both operands"),
+        },
+        "Gemm" if node.input(2).is_some() => {
+            missing("MATMUL has no bias epilogue (and ADD does not broadcast)")
+        }
+        "Gemm" if node.int("transA", 0) != 0 || node.float("alpha", 1.0) != 1.0 => {
+            missing("MATMUL has no transposed A or alpha")
+        }
+        "Gemm" => Lowering::Primitive("MATMUL"),
+        "Add" | "Mul" | "Sum" if node.inputs.len() == 2 => {
+            if dims(0).is_some() && dims(0) == dims(1) && dims(0) == out {
+                Lowering::Primitive(if node.op == "Mul" { "MUL" } else { "ADD" })
+            } else {
+                missing("ADD and MUL need equal shapes (no broadcasting)")
+            }
+        }
+        "Softmax" | "LayerNormalization" => {
+            let rank = dims(0).map_or(0, |d| d.len()) as i64;
+            let default = if node.op == "Softmax" && graph.opset >= 13 {
+                -1
+            } else if node.op == "Softmax" {
+                1
+            } else {
+                -1
+            };
+            let axis = node.int("axis", default);
+            let axis = if axis < 0 { axis + rank } else { axis };
+            // Old Softmax coerces to 2-D at `axis`: the last axis of that view. Otherwise the
+            // trailing axes after `axis` must all be 1 for "the last dimension" to be it.
+            let trailing_one =
+                dims(0).is_some_and(|d| d.iter().skip(axis as usize + 1).all(|&x| x == 1));
+            let coerced = node.op == "Softmax" && graph.opset < 13;
+            if coerced || trailing_one || axis == rank - 1 {
+                Lowering::Primitive(if node.op == "Softmax" {
+                    "SOFTMAX"
+                } else {
+                    "LAYERNORM"
+                })
+            } else {
+                missing("SOFTMAX and LAYERNORM work over the last dimension only")
+            }
+        }
+        "Concat" => {
+            let axis = node.int("axis", 0);
+            match out {
+                Some(o) => {
+                    let rank = o.len() as i64;
+                    let axis = if axis < 0 { axis + rank } else { axis } as usize;
+                    if o[..axis].iter().all(|&d| d == 1) {
+                        Lowering::View
+                    } else {
+                        missing("a concatenation inside a batch needs strided outputs")
+                    }
+                }
+                None => missing("unknown shapes"),
+            }
+        }
+        "Transpose" => missing("a transpose needs a strided COPY"),
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => {
+            missing("no pooling op")
+        }
+        "LRN" => missing("no LRN op"),
+        "BatchNormalization" => {
+            missing("a BatchNormalization not after a Conv needs a per-channel scale and shift")
+        }
+        "Gather" => missing("no gather op"),
+        "ReduceMean" | "ReduceSum" | "ReduceMax" => missing("no reduction op"),
+        "Sub" | "Div" | "Max" | "Min" | "Pow" | "Sum" => missing("no such binary op"),
+        "Exp" | "Tanh" | "Sigmoid" | "Sqrt" | "Erf" | "Reciprocal" | "Neg" => {
+            missing("no such unary op")
+        }
+        "Cast" | "Shape" => missing("computed at run time from non-constant inputs"),
+        other => Lowering::Missing(format!("no lowering for {other}")),
+    }
+}
+
+/// The lowering of every node of `graph`, in order.
+pub fn lower_all(graph: &Graph) -> Vec<(String, String, Lowering)> {
+    graph
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.op.clone(), lower(graph, n)))
+        .collect()
+}

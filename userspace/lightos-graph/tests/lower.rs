@@ -1,0 +1,82 @@
+//! Lowering onto today's ABI: ResNet-50, optimized, needs exactly its two pools and its classifier's
+//! bias beyond what /dev/lightos runs now; every convolution becomes a CONV2D, every residual sum an
+//! ADD; ShuffleNet's grouped convolutions and channel shuffles are named as missing.
+
+use lightos_graph::{lower, onnx, passes, shape};
+use std::path::PathBuf;
+
+fn light(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var("LIGHTOS_LIGHT_MODELS")
+        .ok()
+        .map(PathBuf::from)
+        .or_else(|| {
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/models/fetch-light.sh"
+            );
+            let out = std::process::Command::new("bash")
+                .arg(script)
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        });
+    if dir.is_none() {
+        eprintln!("skipped: the light models could not be fetched (tests/models/fetch-light.sh)");
+    }
+    dir.map(|d| d.join(format!("light_{name}.onnx")))
+}
+
+#[test]
+fn resnet50_lacks_only_pooling_and_the_classifier_bias() {
+    let Some(path) = light("resnet50") else {
+        return;
+    };
+    let mut g = onnx::load(&path).unwrap();
+    shape::infer(&mut g).unwrap();
+    passes::optimize(&mut g, |_| true).unwrap();
+    let all = lower::lower_all(&g);
+    let missing: Vec<&str> = all
+        .iter()
+        .filter(|(_, _, l)| matches!(l, lower::Lowering::Missing(_)))
+        .map(|(_, op, _)| op.as_str())
+        .collect();
+    let mut sorted = missing.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["AveragePool", "Gemm", "MaxPool"]);
+    for (name, op, l) in &all {
+        match op.as_str() {
+            "Conv" => assert_eq!(*l, lower::Lowering::Primitive("CONV2D"), "{name}"),
+            "Sum" => assert_eq!(*l, lower::Lowering::Primitive("ADD"), "{name}"),
+            "Relu" => assert_eq!(*l, lower::Lowering::Primitive("RELU"), "{name}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn grouped_convolutions_and_transposes_are_named_as_missing() {
+    let Some(path) = light("shufflenet") else {
+        return;
+    };
+    let mut g = onnx::load(&path).unwrap();
+    shape::infer(&mut g).unwrap();
+    passes::optimize(&mut g, |_| true).unwrap();
+    let all = lower::lower_all(&g);
+    let why = |op: &str| {
+        all.iter()
+            .filter(|(_, o, _)| o == op)
+            .find_map(|(_, _, l)| match l {
+                lower::Lowering::Missing(w) => Some(w.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    assert!(why("Conv").contains("groups"), "{}", why("Conv"));
+    assert!(
+        why("Transpose").contains("strided COPY"),
+        "{}",
+        why("Transpose")
+    );
+}
