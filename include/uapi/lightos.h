@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 10
+#define LIGHTOS_ABI_MINOR 11
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -221,7 +221,16 @@ struct lightos_query_context {
 #define LIGHTOS_OP_DEQUANTIZE 11
 #define LIGHTOS_OP_COPY       12
 #define LIGHTOS_OP_SPIKE_ENCODE 13 /* x -> events staged in out[capacity] (dtype SPIKE_EVENT), then into a queue (1.6) */
-#define LIGHTOS_OP_COUNT      13
+#define LIGHTOS_OP_POOL2D      14 /* x[N,C,H,W] -> out[N,C,OH,OW], max or average (1.11); params below */
+#define LIGHTOS_OP_COUNT      14
+/* LIGHTOS_OP_POOL2D params (1.11): params[0] = kh | kw << 16 | sh << 32 | sw << 48;
+ * params[1] = pad top | left << 16 | bottom << 32 | right << 48;
+ * params[2] = dilation h | dilation w << 16 | LIGHTOS_POOL_* << 32 | LIGHTOS_POOL_CEIL. */
+#define LIGHTOS_POOL_MAX             0ULL
+#define LIGHTOS_POOL_AVG             1ULL
+#define LIGHTOS_POOL_AVG_INCLUDE_PAD 2ULL
+#define LIGHTOS_POOL_CEIL            (1ULL << 40)
+#define LIGHTOS_POOL_MAX_PARAM       4096ULL
 #define LIGHTOS_OP_COUNT_1_2  12 /* ops before 1.6; QUERY_OPS accepts room for this many */
 
 /* OP_SPIKE_ENCODE: params[1] = encoding | flags | steps << 32 (see docs/ABI.md). */

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 10;
+pub const ABI_MINOR: u32 = 11;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -468,10 +468,29 @@ pub const OP_COPY: u16 = 12;
 /// (rate) or tau (latency); `params[3]` = channel (low 16 bits) | step duration in ns << 32;
 /// `seed` drives rate coding. See docs/ABI.md.
 pub const OP_SPIKE_ENCODE: u16 = 13;
+/// Op (ABI 1.11): 2-D pooling of an NCHW input `[N,C,H,W]` into `[N,C,OH,OW]`, max or average,
+/// as ONNX's MaxPool/AveragePool define it (global pooling is a kernel of the whole plane).
+/// `params[0]` = kernel height | kernel width << 16 | stride height << 32 | stride width << 48;
+/// `params[1]` = padding top | left << 16 | bottom << 32 | right << 48; `params[2]` = dilation
+/// height | dilation width << 16 | `POOL_*` mode << 32 | [`POOL_CEIL`]; every other bit 0.
+/// Kernel, stride and dilation from 1 to [`POOL_MAX_PARAM`], padding up to it.
+pub const OP_POOL2D: u16 = 14;
 /// The number of ops; op numbers run from 1 to this.
-pub const OP_COUNT: usize = 13;
+pub const OP_COUNT: usize = 14;
 /// The number of ops before ABI 1.6 (`QUERY_OPS` accepts room for this many).
 pub const OP_COUNT_1_2: usize = 12;
+
+/// [`OP_POOL2D`] mode: the maximum of each window (padding never wins).
+pub const POOL_MAX: u64 = 0;
+/// [`OP_POOL2D`] mode: the mean of the window's elements inside the input.
+pub const POOL_AVG: u64 = 1;
+/// [`OP_POOL2D`] mode: the mean over the whole window, padding counted as zeros
+/// (`count_include_pad`).
+pub const POOL_AVG_INCLUDE_PAD: u64 = 2;
+/// [`OP_POOL2D`] `params[2]` flag: round the output size up (ONNX `ceil_mode`).
+pub const POOL_CEIL: u64 = 1 << 40;
+/// The largest kernel size, stride, dilation and padding of [`OP_POOL2D`].
+pub const POOL_MAX_PARAM: u64 = 4096;
 
 /// [`OP_SPIKE_ENCODE`] encoding: rate (Bernoulli per step, snnTorch `spikegen.rate`).
 pub const SPIKE_ENCODE_RATE: u64 = 1;

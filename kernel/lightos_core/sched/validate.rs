@@ -93,6 +93,7 @@ fn arity(op: u16) -> (u8, u8, usize) {
         uapi::OP_ATTENTION => (3, 3, 1),
         uapi::OP_QUANTIZE | uapi::OP_DEQUANTIZE => (1, 1, 2),
         uapi::OP_SPIKE_ENCODE => (1, 1, 4),
+        uapi::OP_POOL2D => (1, 1, 3),
         _ => (1, 1, 0),
     }
 }
@@ -265,6 +266,7 @@ fn check_shapes(
             let x = numel(&ins[0]).map_err(|r| r.context(format_args!("operand 0")))?;
             encode::check(p, dims(&ins[0]), x, dims(out))
         }
+        uapi::OP_POOL2D => check_pool(p, dims(&ins[0]), dims(out)),
         uapi::OP_COPY => {
             let x = numel(&ins[0]).map_err(|r| r.context(format_args!("operand 0")))?;
             ensure!(x == n, EINVAL, "shapes: copy's input has {x} elements, its output {n}");
@@ -289,6 +291,44 @@ fn check_shapes(
             }))
         }
     }
+}
+
+/// `OP_POOL2D` (1.11): its parameters (every field in range, unused bits zero) and the output shape
+/// they give `x`; returns the operation count (one per window element and output).
+fn check_pool(p: &uapi::Primitive, x: &[u64], o: &[u64]) -> Result<u64, Rejection> {
+    let field = |word: u64, i: u32| (word >> (16 * i)) & 0xffff;
+    let max = uapi::POOL_MAX_PARAM;
+    let [k, s] = [[field(p.params[0], 0), field(p.params[0], 1)], [field(p.params[0], 2), field(p.params[0], 3)]];
+    let pads = [field(p.params[1], 0), field(p.params[1], 1), field(p.params[1], 2), field(p.params[1], 3)];
+    let d = [field(p.params[2], 0), field(p.params[2], 1)];
+    let mode = (p.params[2] >> 32) & 0xff;
+    let unknown = p.params[2] & !(0xffff_ffff | (0xff << 32) | uapi::POOL_CEIL);
+    ensure!(unknown == 0, EINVAL, "params[2]: unknown bit {}", unknown.trailing_zeros());
+    ensure!(mode <= uapi::POOL_AVG_INCLUDE_PAD, EINVAL, "params[2]: mode {mode} (0 max, 1 average, 2 average with padding)");
+    for (name, v, lo) in [("kernel", k, 1), ("stride", s, 1), ("dilation", d, 1)] {
+        ensure!(v.iter().all(|&x| (lo..=max).contains(&x)), EINVAL, "params: {name} {v:?}: {lo} to {max}");
+    }
+    ensure!(pads.iter().all(|&x| x <= max), EINVAL, "params[1]: padding {pads:?}: at most {max}");
+    if x.len() != 4 || o.len() != 4 {
+        return Err(shapes(p.op, "x[N,C,H,W] out[N,C,OH,OW]"));
+    }
+    let ceil = p.params[2] & uapi::POOL_CEIL != 0;
+    let mut want = [x[0], x[1], 0, 0];
+    for a in 0..2 {
+        // Every term is at most 2^32 + 2 * 4096 or 4096 * 4096: no overflow.
+        let span = (k[a] - 1) * d[a] + 1;
+        let padded = x[2 + a] + pads[a] + pads[a + 2];
+        ensure!(span <= padded, EINVAL, "shapes: pool2d's window {span} > padded input {padded}");
+        let mut n = if ceil { (padded - span).div_ceil(s[a]) + 1 } else { (padded - span) / s[a] + 1 };
+        // ONNX: in ceil mode a last window starting past the input and its top/left padding is dropped.
+        if ceil && (n - 1) * s[a] >= x[2 + a] + pads[a] {
+            n -= 1;
+        }
+        want[2 + a] = n;
+    }
+    ensure!(o == want, EINVAL, "shapes: pool2d's out must be {want:?}, not {o:?}");
+    let n: u64 = o.iter().product();
+    Ok(n.saturating_mul(k[0] * k[1]))
 }
 
 /// A quantized MATMUL's scales and zero points (1.7): `params[0]` for A and `params[1]` for B, each
@@ -336,7 +376,7 @@ fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result<(), Rejection> {
         uapi::OP_QUANTIZE => is_float(d) && is_quantized(o),
         uapi::OP_DEQUANTIZE => is_quantized(d) && is_float(o),
         uapi::OP_MATMUL => o == d || (is_quantized(d) && is_float(o)),
-        uapi::OP_SOFTMAX | uapi::OP_LAYERNORM | uapi::OP_ATTENTION | uapi::OP_GELU => {
+        uapi::OP_SOFTMAX | uapi::OP_LAYERNORM | uapi::OP_ATTENTION | uapi::OP_GELU | uapi::OP_POOL2D => {
             is_float(d) && o == d
         }
         _ => o == d,

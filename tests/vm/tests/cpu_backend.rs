@@ -287,3 +287,82 @@ fn quantized_matmul_dequantizes_per_tensor_and_per_column_through_the_kernel() {
         .matmul_quantized(&a, bad, &b, BQuant::PerTensor(pa), &out)
         .is_err());
 }
+
+#[test]
+fn pool2d_runs_on_lightosd_as_onnx_defines_it() {
+    use lightos_runtime::{PoolMode, PoolParams};
+    let cpu = ExecutorThread::lightosd("cpu-pool", 2);
+    let dev = Context::open().unwrap();
+    route_all_to(&dev, cpu.backend_id);
+    let buf = dev
+        .create_buffer(1 << 16, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let mut map = buf.map().unwrap();
+    let (n, c, h, w) = (2usize, 3usize, 7usize, 6usize);
+    let x = pattern_f32(n * c * h * w, 3);
+    put_f32(&mut map[..], &x);
+    // Max 3x3 stride 2 with Caffe-style padding, average 3x3 stride 1 with padding counted and
+    // not, and a ceil-mode max: each against lightos-cpu's definition of the same pooling.
+    let cases = [
+        PoolParams {
+            pads: [0, 0, 1, 1],
+            ..PoolParams::new(PoolMode::Max, 3, 2)
+        },
+        PoolParams {
+            pads: [1; 4],
+            ..PoolParams::new(PoolMode::Avg, 3, 1)
+        },
+        PoolParams {
+            pads: [1; 4],
+            ..PoolParams::new(PoolMode::AvgIncludePad, 3, 1)
+        },
+        PoolParams {
+            ceil: true,
+            ..PoolParams::new(PoolMode::Max, 2, 2)
+        },
+    ];
+    for params in cases {
+        let kind = match params.mode {
+            PoolMode::Max => lightos_cpu::pool::PoolKind::Max,
+            PoolMode::Avg => lightos_cpu::pool::PoolKind::Avg {
+                count_include_pad: false,
+            },
+            PoolMode::AvgIncludePad => lightos_cpu::pool::PoolKind::Avg {
+                count_include_pad: true,
+            },
+        };
+        let reference = lightos_cpu::pool::Pool2d {
+            input: [n, c, h, w],
+            kernel: params.kernel.map(usize::from),
+            stride: params.stride.map(usize::from),
+            dilation: params.dilation.map(usize::from),
+            pads: params.pads.map(usize::from),
+            ceil: params.ceil,
+            kind,
+        };
+        let (oh, ow) = reference.out_hw().unwrap();
+        let want = lightos_cpu::pool::pool2d(&x, &reference).unwrap();
+        let prim = PrimitiveBuilder::new(Op::Pool2d, DType::F32)
+            .pool(&params)
+            .input(&buf, 0, &[n as u64, c as u64, h as u64, w as u64])
+            .output(&buf, 32768, &[n as u64, c as u64, oh as u64, ow as u64]);
+        assert_eq!(run(&dev, prim), JobStatus::Ok, "{params:?}");
+        let got = get_f32(&map[32768..], want.len());
+        assert_eq!(got, want, "{params:?}");
+    }
+    // A wrong output shape is refused by the kernel with the shape it should have been.
+    let prim = PrimitiveBuilder::new(Op::Pool2d, DType::F32)
+        .pool(&PoolParams::new(PoolMode::Max, 2, 2))
+        .input(&buf, 0, &[n as u64, c as u64, h as u64, w as u64])
+        .output(&buf, 32768, &[n as u64, c as u64, 3, 2]);
+    match dev
+        .create_queue(0, Duration::from_secs(5))
+        .unwrap()
+        .submit(&[prim])
+    {
+        Err(lightos_runtime::Error::Submit { reason, .. }) => {
+            assert!(reason.unwrap_or_default().contains("[2, 3, 3, 3]"))
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}

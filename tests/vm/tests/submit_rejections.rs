@@ -99,3 +99,84 @@ rejection!(output_overlaps_an_input_partly, EINVAL, |p, ro| p
     .operands[2]
     .offset =
     8);
+
+/// Turns the valid ADD into a valid POOL2D (ABI 1.11): a 2x2 max window over `a` as [1,1,2,2],
+/// stride 1, into `out` as [1,1,1,1].
+fn pool(p: &mut uapi::Primitive) {
+    let (a, out) = (p.operands[0], p.operands[2]);
+    p.op = uapi::OP_POOL2D;
+    p.n_inputs = 1;
+    p.operands[0] = uapi::Tensor {
+        ndim: 4,
+        shape: [1, 1, 2, 2],
+        ..a
+    };
+    p.operands[1] = uapi::Tensor {
+        ndim: 4,
+        shape: [1, 1, 1, 1],
+        ..out
+    };
+    p.operands[2] = uapi::Tensor::default();
+    p.params[0] = 2 | 2 << 16 | 1 << 32 | 1 << 48;
+    p.params[2] = 1 | 1 << 16;
+}
+
+#[test]
+fn a_valid_pool2d_passes_validation() {
+    // No backend in this suite runs POOL2D: a valid one gets as far as routing.
+    let dev = Context::open().unwrap();
+    let (q, p, _b) = lightos_vm_tests::mutated_add(&dev, |p, _| pool(p));
+    match q.submit(&[p]) {
+        Err(Error::Submit { errno, reason, .. }) => {
+            assert_eq!(errno, Errno::ENODEV);
+            assert!(reason.unwrap().contains("pool2d"));
+        }
+        other => panic!("expected ENODEV from routing, got {other:?}"),
+    }
+}
+
+rejection!(pool2d_mode_unknown, EINVAL, |p, ro| {
+    pool(p);
+    p.params[2] |= 3 << 32;
+});
+rejection!(pool2d_unknown_param_bit, EINVAL, |p, ro| {
+    pool(p);
+    p.params[2] |= 1 << 41;
+});
+rejection!(pool2d_kernel_zero, EINVAL, |p, ro| {
+    pool(p);
+    p.params[0] &= !0xffff;
+});
+rejection!(pool2d_stride_zero, EINVAL, |p, ro| {
+    pool(p);
+    p.params[0] &= !(0xffff << 32);
+});
+rejection!(pool2d_dilation_zero, EINVAL, |p, ro| {
+    pool(p);
+    p.params[2] &= !0xffff;
+});
+rejection!(pool2d_padding_above_max, EINVAL, |p, ro| {
+    pool(p);
+    p.params[1] = uapi::POOL_MAX_PARAM + 1;
+});
+rejection!(pool2d_window_larger_than_the_input, EINVAL, |p, ro| {
+    pool(p);
+    p.params[0] = 3 | 3 << 16 | 1 << 32 | 1 << 48;
+});
+rejection!(pool2d_output_shape_wrong, EINVAL, |p, ro| {
+    pool(p);
+    p.operands[1].shape = [1, 1, 1, 2];
+});
+rejection!(pool2d_input_not_4d, EINVAL, |p, ro| {
+    pool(p);
+    p.operands[0].ndim = 2;
+    p.operands[0].shape = [2, 2, 0, 0];
+});
+rejection!(pool2d_integer_dtype, EINVAL, |p, ro| {
+    pool(p);
+    p.dtype = uapi::DTYPE_I8;
+});
+rejection!(pool2d_fourth_param_set, EINVAL, |p, ro| {
+    pool(p);
+    p.params[3] = 1;
+});

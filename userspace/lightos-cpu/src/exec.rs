@@ -6,6 +6,7 @@
 use crate::conv::{self, Conv2d};
 use crate::fp8::Fp8E4M3;
 use crate::ops::{self, AttentionShape};
+use crate::pool::{self, Pool2d, PoolKind};
 use crate::quant::{self, QuantParams};
 use crate::round::Rounding;
 use crate::tensor::{self, dims, dtype_size, load_f32, store_f32, typed, typed_mut};
@@ -14,7 +15,7 @@ use half::{bf16, f16};
 use lightos_uapi as uapi;
 
 /// The ops [`execute`] runs.
-pub const OPS: [u16; 12] = [
+pub const OPS: [u16; 13] = [
     uapi::OP_MATMUL,
     uapi::OP_CONV2D,
     uapi::OP_SOFTMAX,
@@ -27,6 +28,7 @@ pub const OPS: [u16; 12] = [
     uapi::OP_QUANTIZE,
     uapi::OP_DEQUANTIZE,
     uapi::OP_COPY,
+    uapi::OP_POOL2D,
 ];
 
 /// The dtypes it accepts (as `1 << DTYPE_*`).
@@ -129,6 +131,20 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
             );
             conv::conv2d(g, &x, &w, bias.as_deref(), &s)?
         }
+        uapi::OP_POOL2D => {
+            let x = load(0)?;
+            let xd = dims(&p.operands[0]);
+            let s = pool_params(
+                p,
+                [
+                    xd[0] as usize,
+                    xd[1] as usize,
+                    xd[2] as usize,
+                    xd[3] as usize,
+                ],
+            )?;
+            g.install(|| pool::pool2d(&x, &s))?
+        }
         uapi::OP_QUANTIZE => return quantize(p, inputs[0], out, out_dtype, &mut rounding),
         uapi::OP_DEQUANTIZE => {
             // FP8 carries no zero point (`abi_quant_params` refuses one), so one formula serves both.
@@ -144,6 +160,35 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
     store_f32(&values, out, ot, out_dtype, &mut rounding)
 }
 
+/// An `OP_POOL2D`'s parameters (ABI 1.11; the kernel checked their ranges and reserved bits) for
+/// an input of `input`.
+fn pool_params(p: &uapi::Primitive, input: [usize; 4]) -> Result<Pool2d> {
+    let field = |word: u64, i: u32| ((word >> (16 * i)) & 0xffff) as usize;
+    let kind = match (p.params[2] >> 32) & 0xff {
+        uapi::POOL_MAX => PoolKind::Max,
+        uapi::POOL_AVG => PoolKind::Avg {
+            count_include_pad: false,
+        },
+        uapi::POOL_AVG_INCLUDE_PAD => PoolKind::Avg {
+            count_include_pad: true,
+        },
+        _ => return Err(CpuError::Unsupported("pooling mode")),
+    };
+    Ok(Pool2d {
+        input,
+        kernel: [field(p.params[0], 0), field(p.params[0], 1)],
+        stride: [field(p.params[0], 2), field(p.params[0], 3)],
+        dilation: [field(p.params[2], 0), field(p.params[2], 1)],
+        pads: [
+            field(p.params[1], 0),
+            field(p.params[1], 1),
+            field(p.params[1], 2),
+            field(p.params[1], 3),
+        ],
+        ceil: p.params[2] & uapi::POOL_CEIL != 0,
+        kind,
+    })
+}
 /// The length of the tensor's rows (its last dim), what SOFTMAX and LAYERNORM reduce over.
 pub fn last_dim(t: &uapi::Tensor) -> usize {
     dims(t).last().map_or(1, |&d| d as usize)

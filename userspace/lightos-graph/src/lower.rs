@@ -1,4 +1,4 @@
-//! Lowering, as far as today's ABI (1.10) goes: for each node, the `/dev/lightos` primitive it
+//! Lowering, as far as today's ABI (1.11) goes: for each node, the `/dev/lightos` primitive it
 //! becomes, or that it needs no primitive (a view of its input's bytes, a constant computed once),
 //! or why no primitive runs it yet. `lightos model inspect` prints the tally, which is also the
 //! list of what issue 20's ABI growth has to add before a network can run through the kernel.
@@ -137,7 +137,27 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
         }
         "Transpose" => missing("a transpose needs a strided COPY"),
         "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => {
-            missing("no pooling op")
+            // POOL2D (1.11): every field up to 4096, NCHW only.
+            let small = |name: &str| {
+                node.ints(name)
+                    .is_none_or(|v| v.iter().all(|&x| (0..=4096).contains(&x)))
+            };
+            let plane_fits = dims(0).is_some_and(|d| d.len() == 4 && d[2] <= 4096 && d[3] <= 4096);
+            let auto = node
+                .string("auto_pad")
+                .is_none_or(|a| a == "NOTSET" || a == "VALID");
+            if plane_fits
+                && auto
+                && ["kernel_shape", "strides", "pads", "dilations"]
+                    .iter()
+                    .all(|n| small(n))
+            {
+                Lowering::Primitive("POOL2D")
+            } else {
+                missing(
+                    "POOL2D pools NCHW planes with fields up to 4096 (and no SAME auto-padding)",
+                )
+            }
         }
         "LRN" => missing("no LRN op"),
         "BatchNormalization" => {

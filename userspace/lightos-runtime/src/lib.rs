@@ -29,7 +29,7 @@ pub use executor::{
     Executor, ExecutorSpec, FetchedJob, JobHandler, OperandMap, Outcome, ServeUntil,
 };
 pub use info::ModuleInfo;
-pub use primitive::{DType, JobStatus, Op, Primitive, PrimitiveBuilder};
+pub use primitive::{DType, JobStatus, Op, PoolMode, PoolParams, Primitive, PrimitiveBuilder};
 pub use query::{
     BackendInfo, BackendKind, ContextStats, OpStats, PerOp, Quota, QuotaUsage, SpikeQueueStats,
     Stats,

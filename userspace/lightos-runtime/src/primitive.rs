@@ -33,6 +33,8 @@ pub enum Op {
     Copy = uapi::OP_COPY,
     /// Values to spike events, produced into a kernel spike queue.
     SpikeEncode = uapi::OP_SPIKE_ENCODE,
+    /// 2-D max or average pooling, NCHW (ABI 1.11; [`PoolParams`]).
+    Pool2d = uapi::OP_POOL2D,
 }
 
 impl Op {
@@ -51,6 +53,7 @@ impl Op {
         Op::Dequantize,
         Op::Copy,
         Op::SpikeEncode,
+        Op::Pool2d,
     ];
 
     /// The op with ABI number `raw`.
@@ -61,6 +64,73 @@ impl Op {
     /// Its bit in an executor's op mask.
     pub fn bit(self) -> u64 {
         1 << (self as u16)
+    }
+}
+
+/// What an [`Op::Pool2d`] window computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolMode {
+    /// The maximum.
+    Max,
+    /// The mean of the elements inside the input.
+    Avg,
+    /// The mean over the whole window, padding counted as zeros.
+    AvgIncludePad,
+}
+
+/// The parameters of an [`Op::Pool2d`] (ONNX MaxPool/AveragePool semantics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolParams {
+    /// Kernel height and width.
+    pub kernel: [u16; 2],
+    /// Vertical and horizontal stride.
+    pub stride: [u16; 2],
+    /// Padding: top, left, bottom, right.
+    pub pads: [u16; 4],
+    /// Vertical and horizontal dilation.
+    pub dilation: [u16; 2],
+    /// Max or average.
+    pub mode: PoolMode,
+    /// Round the output size up (`ceil_mode`).
+    pub ceil: bool,
+}
+
+impl PoolParams {
+    /// A `k`×`k` window moving by `stride`, no padding or dilation.
+    pub fn new(mode: PoolMode, k: u16, stride: u16) -> Self {
+        Self {
+            kernel: [k; 2],
+            stride: [stride; 2],
+            pads: [0; 4],
+            dilation: [1; 2],
+            mode,
+            ceil: false,
+        }
+    }
+
+    /// `params[0..3]` of the primitive.
+    pub fn encode(&self) -> [u64; 3] {
+        let pack = |v: &[u16]| {
+            v.iter()
+                .enumerate()
+                .fold(0u64, |w, (i, &x)| w | u64::from(x) << (16 * i))
+        };
+        let mode = match self.mode {
+            PoolMode::Max => uapi::POOL_MAX,
+            PoolMode::Avg => uapi::POOL_AVG,
+            PoolMode::AvgIncludePad => uapi::POOL_AVG_INCLUDE_PAD,
+        };
+        let ceil = if self.ceil { uapi::POOL_CEIL } else { 0 };
+        [
+            pack(&[
+                self.kernel[0],
+                self.kernel[1],
+                self.stride[0],
+                self.stride[1],
+            ]),
+            pack(&self.pads),
+            pack(&self.dilation) | mode << 32 | ceil,
+        ]
     }
 }
 
@@ -288,6 +358,12 @@ impl PrimitiveBuilder {
         self
     }
 
+    /// Sets the parameters of an [`Op::Pool2d`].
+    pub fn pool(self, p: &PoolParams) -> Self {
+        let [a, b, c] = p.encode();
+        self.param(0, a).param(1, b).param(2, c)
+    }
+
     /// Sets an op parameter.
     pub fn param(mut self, index: usize, value: u64) -> Self {
         if let Some(p) = self.prim.params.get_mut(index) {
@@ -329,5 +405,30 @@ impl PrimitiveBuilder {
         self.prim.n_inputs = self.inputs as u8;
         self.prim.operands[self.inputs] = tensor(buffer, offset, shape);
         Primitive(self.prim)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_params_pack_into_the_abi_fields() {
+        let p = PoolParams {
+            kernel: [3, 5],
+            stride: [2, 1],
+            pads: [0, 1, 2, 3],
+            dilation: [1, 2],
+            mode: PoolMode::AvgIncludePad,
+            ceil: true,
+        };
+        let [a, b, c] = p.encode();
+        assert_eq!(a, 3 | 5 << 16 | 2 << 32 | 1 << 48);
+        assert_eq!(b, 1 << 16 | 2 << 32 | 3 << 48);
+        assert_eq!(
+            c,
+            1 | 2 << 16 | uapi::POOL_AVG_INCLUDE_PAD << 32 | uapi::POOL_CEIL
+        );
+        assert_eq!(Op::from_raw(uapi::OP_POOL2D), Some(Op::Pool2d));
     }
 }

@@ -431,6 +431,16 @@ fn generated_checks() -> String {
         uapi::SPIKE_EXPORT_CLOEXEC
     );
     check_const!(c, "LIGHTOS_OP_SPIKE_ENCODE", uapi::OP_SPIKE_ENCODE);
+    check_const!(c, "LIGHTOS_OP_POOL2D", uapi::OP_POOL2D);
+    check_const!(c, "LIGHTOS_POOL_MAX", uapi::POOL_MAX);
+    check_const!(c, "LIGHTOS_POOL_AVG", uapi::POOL_AVG);
+    check_const!(
+        c,
+        "LIGHTOS_POOL_AVG_INCLUDE_PAD",
+        uapi::POOL_AVG_INCLUDE_PAD
+    );
+    check_const!(c, "LIGHTOS_POOL_CEIL", uapi::POOL_CEIL);
+    check_const!(c, "LIGHTOS_POOL_MAX_PARAM", uapi::POOL_MAX_PARAM);
     check_const!(c, "LIGHTOS_OP_COUNT_1_2", uapi::OP_COUNT_1_2);
     check_const!(c, "LIGHTOS_DTYPE_SPIKE_EVENT", uapi::DTYPE_SPIKE_EVENT);
     check_const!(c, "LIGHTOS_SPIKE_ENCODE_RATE", uapi::SPIKE_ENCODE_RATE);

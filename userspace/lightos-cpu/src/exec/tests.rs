@@ -749,3 +749,42 @@ fn widened_inputs(v: &[f32]) -> Vec<f32> {
         .map(|x| x as f32)
         .collect()
 }
+
+#[test]
+fn pool2d_runs_its_abi_parameters() {
+    let g = Gemm::new(1).unwrap();
+    let x = rand_f32(2 * 3 * 5 * 4, 21);
+    let input = [2usize, 3, 5, 4];
+    // Average 3x2 windows, strides 2 and 1, padding top 1 left 0 bottom 1 right 1, counted.
+    let p_abi = [
+        3 | 2 << 16 | 2 << 32 | 1 << 48,
+        1 | 1 << 32 | 1 << 48,
+        1 | 1 << 16 | uapi::POOL_AVG_INCLUDE_PAD << 32,
+    ];
+    let reference = pool::Pool2d {
+        input,
+        kernel: [3, 2],
+        stride: [2, 1],
+        dilation: [1, 1],
+        pads: [1, 0, 1, 1],
+        ceil: false,
+        kind: PoolKind::Avg {
+            count_include_pad: true,
+        },
+    };
+    let (oh, ow) = reference.out_hw().unwrap();
+    let ot = t(&[2, 3, oh as u64, ow as u64], 0, &[]);
+    let mut p = prim(
+        uapi::OP_POOL2D,
+        uapi::DTYPE_F32,
+        0,
+        &[t(&[2, 3, 5, 4], 0, &[]), ot],
+    );
+    p.params[..3].copy_from_slice(&p_abi);
+    let mut out = vec![0u8; 2 * 3 * oh * ow * 4];
+    execute(&g, &p, &[&bytes(&x, 1)], &mut out).unwrap();
+    assert_eq!(read(&out, &ot, 1), pool::pool2d(&x, &reference).unwrap());
+    // A mode the kernel would have refused is an error here too, not a panic.
+    p.params[2] = 1 | 1 << 16 | 7 << 32;
+    assert!(execute(&g, &p, &[&bytes(&x, 1)], &mut out).is_err());
+}
