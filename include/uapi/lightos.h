@@ -226,6 +226,9 @@ struct lightos_query_context {
 /* LIGHTOS_OP_POOL2D params (1.11): params[0] = kh | kw << 16 | sh << 32 | sw << 48;
  * params[1] = pad top | left << 16 | bottom << 32 | right << 48;
  * params[2] = dilation h | dilation w << 16 | LIGHTOS_POOL_* << 32 | LIGHTOS_POOL_CEIL. */
+/* LIGHTOS_OP_MATMUL epilogue (1.11): a float matmul's 3rd input is a bias[N] of its dtype, added to
+ * every row; params[2] may hold LIGHTOS_MATMUL_EPILOGUE_RELU (ReLU after the bias). */
+#define LIGHTOS_MATMUL_EPILOGUE_RELU 1ULL
 #define LIGHTOS_POOL_MAX             0ULL
 #define LIGHTOS_POOL_AVG             1ULL
 #define LIGHTOS_POOL_AVG_INCLUDE_PAD 2ULL

@@ -480,6 +480,11 @@ pub const OP_COUNT: usize = 14;
 /// The number of ops before ABI 1.6 (`QUERY_OPS` accepts room for this many).
 pub const OP_COUNT_1_2: usize = 12;
 
+/// [`OP_MATMUL`] `params[2]` (ABI 1.11): apply ReLU to the result (after the bias), a float
+/// MATMUL's epilogue. A float MATMUL's third input (1.11) is a bias `[N]` of its dtype, added to
+/// every row; a quantized one's is its per-column scales (1.7).
+pub const MATMUL_EPILOGUE_RELU: u64 = 1;
+
 /// [`OP_POOL2D`] mode: the maximum of each window (padding never wins).
 pub const POOL_MAX: u64 = 0;
 /// [`OP_POOL2D`] mode: the mean of the window's elements inside the input.

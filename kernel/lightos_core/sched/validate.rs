@@ -86,7 +86,9 @@ fn is_quantized(dtype: u8) -> bool {
 fn arity(op: u16) -> (u8, u8, usize) {
     match op {
         // MATMUL: a third input and two params for quantized operands (1.7).
-        uapi::OP_MATMUL => (2, 3, 2),
+        // MATMUL: a third input (1.7: per-column scales; 1.11: a float bias) and a third param
+        // (1.11: the epilogue).
+        uapi::OP_MATMUL => (2, 3, 3),
         uapi::OP_ADD | uapi::OP_MUL => (2, 2, 0),
         uapi::OP_CONV2D => (2, 3, 2),
         uapi::OP_LAYERNORM => (1, 3, 1),
@@ -195,11 +197,11 @@ fn check_shapes(
             if o[nd - 2] != m || o[nd - 1] != nn {
                 return Err(reject!(EINVAL, "shapes: matmul's out must be {m}x{nn}, not {o:?}"));
             }
-            // B's per-column scales: one f32 per output column.
+            // B's per-column scales (quantized), or the bias (float): one per output column.
             if ins.len() == 3 && dims(&ins[2]) != [nn] {
-                return Err(reject!(EINVAL, "shapes: matmul's scales (operand 2) must be [{nn}]"));
+                return Err(reject!(EINVAL, "shapes: matmul's scales or bias (operand 2) must be [{nn}]"));
             }
-            Ok(n.saturating_mul(k).saturating_mul(2))
+            Ok(n.saturating_mul(k).saturating_mul(2).saturating_add(if ins.len() == 3 { n } else { 0 }))
         }
         uapi::OP_CONV2D => {
             let (x, w, o) = (dims(&ins[0]), dims(&ins[1]), dims(out));
@@ -337,6 +339,21 @@ fn check_pool(p: &uapi::Primitive, x: &[u64], o: &[u64]) -> Result<u64, Rejectio
 /// raw sums, as before 1.7. Scales must be positive and finite (checked on the bits: the kernel does
 /// no floating point); zero points in i8's range for i8, 0 for FP8 (it has no zero point).
 fn check_matmul_quant(p: &uapi::Primitive, out_dtype: u8) -> Result<(), Rejection> {
+    // The epilogue (1.11): a float MATMUL's optional bias (its third input) and ReLU.
+    let epilogue = p.params[2];
+    if is_float(p.dtype) {
+        ensure!(
+            epilogue & !uapi::MATMUL_EPILOGUE_RELU == 0,
+            EINVAL,
+            "params[2]: unknown epilogue bit {}",
+            (epilogue & !uapi::MATMUL_EPILOGUE_RELU).trailing_zeros()
+        );
+        if p.params[0] == 0 && p.params[1] == 0 {
+            return Ok(());
+        }
+    } else {
+        ensure!(epilogue == 0, EINVAL, "params[2]: the epilogue is for float matmuls, not {}", dtype_name(p.dtype));
+    }
     if p.params[0] == 0 && p.params[1] == 0 && p.n_inputs == 2 {
         return Ok(());
     }
@@ -461,8 +478,9 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive, lookups: &mut Lookups) -
         let buffer = lookups.buffer(ctx, t.buffer).map_err(at(i))?;
         let esize = match i {
             _ if i == n_in => elem_size(out_dtype),
-            // A quantized MATMUL's per-column scales are f32 whatever the inputs' dtype.
-            2 if p.op == uapi::OP_MATMUL => elem_size(uapi::DTYPE_F32),
+            // A quantized MATMUL's per-column scales are f32 whatever the inputs' dtype (a float
+            // MATMUL's third input is its bias, of its dtype).
+            2 if p.op == uapi::OP_MATMUL && is_quantized(p.dtype) => elem_size(uapi::DTYPE_F32),
             _ => elem_size(p.dtype),
         };
         let (start, end) = extent(t, esize).map_err(at(i))?;

@@ -366,3 +366,54 @@ fn pool2d_runs_on_lightosd_as_onnx_defines_it() {
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
+
+#[test]
+fn a_float_matmul_adds_its_bias_and_applies_relu_on_lightosd() {
+    let cpu = ExecutorThread::lightosd("cpu-epilogue", 2);
+    let dev = Context::open().unwrap();
+    route_all_to(&dev, cpu.backend_id);
+    let (m, k, n) = (5usize, 7usize, 3usize);
+    let buf = dev
+        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let mut map = buf.map().unwrap();
+    let (a, b, bias) = (
+        pattern_f32(m * k, 4),
+        pattern_f32(k * n, 5),
+        pattern_f32(n, 6),
+    );
+    put_f32(&mut map[0..], &a);
+    put_f32(&mut map[512..], &b);
+    put_f32(&mut map[1024..], &bias);
+    for relu in [false, true] {
+        let prim = PrimitiveBuilder::new(Op::Matmul, DType::F32)
+            .param(
+                2,
+                if relu {
+                    lightos_uapi::MATMUL_EPILOGUE_RELU
+                } else {
+                    0
+                },
+            )
+            .input(&buf, 0, &[m as u64, k as u64])
+            .input(&buf, 512, &[k as u64, n as u64])
+            .input(&buf, 1024, &[n as u64])
+            .output(&buf, 2048, &[m as u64, n as u64]);
+        assert_eq!(run(&dev, prim), JobStatus::Ok);
+        let got = get_f32(&map[2048..], m * n);
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k)
+                    .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
+                    .sum();
+                let want = dot + f64::from(bias[j]);
+                let want = if relu { want.max(0.0) } else { want };
+                let g = f64::from(got[i * n + j]);
+                assert!(
+                    (g - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "relu {relu} ({i},{j}): {g} vs {want}"
+                );
+            }
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! Quantized MATMUL (ABI 1.7): one test per rejection path of its scales, zero points and scales
-//! input. Each mutates a valid i8 MATMUL with per-tensor scales (which lightosd accepts: the first
+//! input; and the float MATMUL's epilogue (1.11: a bias as the third input, ReLU in `params[2]`). Each mutates a valid i8 MATMUL with per-tensor scales (which lightosd accepts: the first
 //! test) in one way and expects SUBMIT to refuse it with EINVAL, naming primitive 0.
 
 use lightos_runtime::{
@@ -159,13 +159,37 @@ fn per_column_scales_of_the_wrong_length() {
     });
 }
 
+/// The valid per-column MATMUL made a float one: its third input is then a bias (ABI 1.11).
+fn float_with_bias(p: &mut uapi::Primitive) {
+    *p = per_column(*p);
+    p.dtype = uapi::DTYPE_F32;
+    p.out_dtype = 0;
+    p.params = [0; 4];
+}
+
 #[test]
-fn a_third_input_on_a_float_matmul() {
+fn a_float_matmuls_third_input_is_a_bias_of_its_length() {
+    // Accepted as a bias since 1.11 (lightosd runs it: vm_cpu_backend checks the values) ...
+    let _cpu = ExecutorThread::lightosd("cpu-qbias", 1);
+    let dev = Context::open().unwrap();
+    let b = dev
+        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let mut p = valid(&b);
+    float_with_bias(&mut p);
+    assert_eq!(submit(p), Ok(()));
+    // ... but not one of the wrong length.
     rejected(|p| {
-        *p = per_column(*p);
-        p.dtype = uapi::DTYPE_F32;
-        p.out_dtype = 0;
-        p.params = [0; 4];
+        float_with_bias(p);
+        p.operands[2].shape[0] = 2;
+    });
+}
+
+#[test]
+fn an_unknown_epilogue_bit() {
+    rejected(|p| {
+        float_with_bias(p);
+        p.params[2] = 2;
     });
 }
 

@@ -339,10 +339,42 @@ fn matmul(
     if let Some(s) = &scaling {
         s.apply(&views, inputs, c)?;
     }
+    matmul_epilogue(p, inputs, n, c)?;
     if direct {
         return Ok(());
     }
     store_f32(&scratch, out, ot, out_dtype, rounding)
+}
+
+/// A float MATMUL's epilogue (ABI 1.11): its third input, a bias `[n]` of its dtype, added to every
+/// row of `c`, then ReLU when `params[2]` asks for it. (The CUDA backend applies it too.)
+pub fn matmul_epilogue(
+    p: &uapi::Primitive,
+    inputs: &[&[u8]],
+    n: usize,
+    c: &mut [f32],
+) -> Result<()> {
+    let float = matches!(
+        p.dtype,
+        uapi::DTYPE_F32 | uapi::DTYPE_F16 | uapi::DTYPE_BF16
+    );
+    if float && p.n_inputs == 3 {
+        let bias = load_f32(inputs[2], &p.operands[2], p.dtype)?;
+        if bias.len() != n {
+            return Err(CpuError::Shape("one bias per output column"));
+        }
+        for row in c.chunks_mut(n) {
+            for (x, b) in row.iter_mut().zip(&bias) {
+                *x += b;
+            }
+        }
+    }
+    match p.params[2] {
+        0 => {}
+        uapi::MATMUL_EPILOGUE_RELU if float => c.iter_mut().for_each(|x| *x = x.max(0.0)),
+        _ => return Err(CpuError::Unsupported("matmul epilogue")),
+    }
+    Ok(())
 }
 
 /// A MATMUL's shape and operands: `[batch ×] m × k` times `[batch ×] k × n`.

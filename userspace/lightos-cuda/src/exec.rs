@@ -214,5 +214,7 @@ fn matmul<E: Engine>(dev: &E, p: &uapi::Primitive, inputs: &[&[u8]]) -> Result<V
     if let Some(s) = &scaling {
         s.apply(&views, inputs, &mut c)?;
     }
+    // The bias and ReLU epilogue (ABI 1.11), on the host like the dequantization above.
+    cpu::matmul_epilogue(p, inputs, views.n, &mut c)?;
     Ok(c)
 }

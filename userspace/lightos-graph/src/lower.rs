@@ -80,13 +80,23 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
             }
             _ => missing("MATMUL is 2-D or 3-D with the same batch in both operands"),
         },
-        "Gemm" if node.input(2).is_some() => {
-            missing("MATMUL has no bias epilogue (and ADD does not broadcast)")
+        "Gemm" => {
+            // MATMUL with its bias epilogue (1.11); a transposed B is a constant transposed once.
+            let n = out.as_ref().and_then(|o| o.get(1).copied());
+            let bias_fits = match dims(2) {
+                None => node.input(2).is_none(),
+                Some(c) => {
+                    n.is_some_and(|n| c == [n] || c == [1, n]) && node.float("beta", 1.0) == 1.0
+                }
+            };
+            if node.int("transA", 0) != 0 || node.float("alpha", 1.0) != 1.0 {
+                missing("MATMUL has no transposed A or alpha")
+            } else if !bias_fits {
+                missing("MATMUL's bias is one value per output column (beta 1)")
+            } else {
+                Lowering::Primitive("MATMUL")
+            }
         }
-        "Gemm" if node.int("transA", 0) != 0 || node.float("alpha", 1.0) != 1.0 => {
-            missing("MATMUL has no transposed A or alpha")
-        }
-        "Gemm" => Lowering::Primitive("MATMUL"),
         "Add" | "Mul" | "Sum" if node.inputs.len() == 2 => {
             if dims(0).is_some() && dims(0) == dims(1) && dims(0) == out {
                 Lowering::Primitive(if node.op == "Mul" { "MUL" } else { "ADD" })

@@ -432,6 +432,11 @@ fn generated_checks() -> String {
     );
     check_const!(c, "LIGHTOS_OP_SPIKE_ENCODE", uapi::OP_SPIKE_ENCODE);
     check_const!(c, "LIGHTOS_OP_POOL2D", uapi::OP_POOL2D);
+    check_const!(
+        c,
+        "LIGHTOS_MATMUL_EPILOGUE_RELU",
+        uapi::MATMUL_EPILOGUE_RELU
+    );
     check_const!(c, "LIGHTOS_POOL_MAX", uapi::POOL_MAX);
     check_const!(c, "LIGHTOS_POOL_AVG", uapi::POOL_AVG);
     check_const!(

@@ -24,7 +24,12 @@ fn split(word: u64) -> (f32, i32) {
 impl Scaling {
     /// `None` for a MATMUL without scales (the raw sums, as before ABI 1.7).
     pub fn from_prim(p: &uapi::Primitive, inputs: &[&[u8]], n: usize) -> Result<Option<Scaling>> {
-        if p.params[0] == 0 && p.params[1] == 0 && p.n_inputs == 2 {
+        // A float MATMUL's third input is its bias (1.11), not scales.
+        let float = matches!(
+            p.dtype,
+            uapi::DTYPE_F32 | uapi::DTYPE_F16 | uapi::DTYPE_BF16
+        );
+        if p.params[0] == 0 && p.params[1] == 0 && (p.n_inputs == 2 || float) {
             return Ok(None);
         }
         let ((sa, za), (sb, zb)) = (split(p.params[0]), split(p.params[1]));

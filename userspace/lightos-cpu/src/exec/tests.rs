@@ -788,3 +788,59 @@ fn pool2d_runs_its_abi_parameters() {
     p.params[2] = 1 | 1 << 16 | 7 << 32;
     assert!(execute(&g, &p, &[&bytes(&x, 1)], &mut out).is_err());
 }
+
+#[test]
+fn a_float_matmul_adds_its_bias_then_relu() {
+    let g = Gemm::new(1).unwrap();
+    let (m, k, n) = (3usize, 4usize, 5usize);
+    let (a, b, bias) = (rand_f32(m * k, 31), rand_f32(k * n, 32), rand_f32(n, 33));
+    for dtype in [uapi::DTYPE_F32, uapi::DTYPE_BF16] {
+        for relu in [0, uapi::MATMUL_EPILOGUE_RELU] {
+            let ot = t(&[m as u64, n as u64], 0, &[]);
+            let mut p = prim(
+                uapi::OP_MATMUL,
+                dtype,
+                0,
+                &[
+                    t(&[m as u64, k as u64], 0, &[]),
+                    t(&[k as u64, n as u64], 0, &[]),
+                    t(&[n as u64], 0, &[]),
+                    ot,
+                ],
+            );
+            p.params[2] = relu;
+            let esize = dtype_size(dtype).unwrap();
+            let mut out = vec![0u8; m * n * esize];
+            execute(
+                &g,
+                &p,
+                &[&bytes(&a, dtype), &bytes(&b, dtype), &bytes(&bias, dtype)],
+                &mut out,
+            )
+            .unwrap();
+            let (ra, rb, rbias) = (
+                read(&bytes(&a, dtype), &p.operands[0], dtype),
+                read(&bytes(&b, dtype), &p.operands[1], dtype),
+                read(&bytes(&bias, dtype), &p.operands[2], dtype),
+            );
+            let got = read(&out, &ot, dtype);
+            for i in 0..m {
+                for j in 0..n {
+                    let mut want: f64 = (0..k)
+                        .map(|q| f64::from(ra[i * k + q]) * f64::from(rb[q * n + j]))
+                        .sum::<f64>()
+                        + f64::from(rbias[j]);
+                    if relu != 0 {
+                        want = want.max(0.0);
+                    }
+                    let e = (f64::from(got[i * n + j]) - want).abs();
+                    assert!(
+                        e <= tol(dtype) * (1.0 + want.abs()) * 4.0,
+                        "dtype {dtype} relu {relu} ({i},{j}): {} vs {want}",
+                        got[i * n + j]
+                    );
+                }
+            }
+        }
+    }
+}
