@@ -3,27 +3,10 @@
 //! message naming the cause. Uses SqueezeNet from the ONNX model zoo's light networks
 //! (tests/models/fetch-light.sh; `make test` passes their directory in LIGHTOS_LIGHT_MODELS).
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
-fn squeezenet() -> Option<PathBuf> {
-    let dir = std::env::var("LIGHTOS_LIGHT_MODELS")
-        .ok()
-        .map(PathBuf::from)
-        .or_else(|| {
-            let script = concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../tests/models/fetch-light.sh"
-            );
-            let out = Command::new("bash").arg(script).output().ok()?;
-            out.status
-                .success()
-                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        });
-    if dir.is_none() {
-        eprintln!("skipped: the light models could not be fetched (tests/models/fetch-light.sh)");
-    }
-    dir.map(|d| d.join("light_squeezenet.onnx"))
-}
+#[path = "../../lightos-graph/tests/common/mod.rs"]
+mod common;
 
 fn lightos(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_lightos"))
@@ -34,7 +17,9 @@ fn lightos(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn inspect_optimize_and_inspect_again() {
-    let Some(model) = squeezenet() else { return };
+    let Some(model) = common::light("squeezenet") else {
+        return;
+    };
     let model = model.to_str().unwrap();
     let out = lightos(&["--json", "model", "inspect", model]);
     assert!(

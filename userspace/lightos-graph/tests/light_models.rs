@@ -8,29 +8,8 @@ use lightos_graph::{
     ir::{known, Dim},
     onnx, shape,
 };
-use std::path::PathBuf;
 
-/// The directory of the light models, or why the test cannot run.
-fn models() -> Result<PathBuf, String> {
-    if let Ok(dir) = std::env::var("LIGHTOS_LIGHT_MODELS") {
-        return Ok(PathBuf::from(dir));
-    }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/models/fetch-light.sh"
-    );
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .output()
-        .map_err(|e| format!("{script}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{script} failed (no network the first time?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
+mod common;
 
 /// (file stem, nodes) for each network; the node counts were read with the `onnx` package.
 const NETWORKS: [(&str, usize); 9] = [
@@ -47,12 +26,8 @@ const NETWORKS: [(&str, usize); 9] = [
 
 #[test]
 fn the_nine_light_networks_load_and_their_output_shapes_match_the_references() {
-    let dir = match models() {
-        Ok(d) => d,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
+    let Some(dir) = common::light_dir() else {
+        return;
     };
     for (name, nodes) in NETWORKS {
         let path = dir.join(format!("light_{name}.onnx"));

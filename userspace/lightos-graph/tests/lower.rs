@@ -3,30 +3,9 @@
 //! ABI 1.11); ShuffleNet's grouped convolutions and channel shuffles are named as missing.
 
 use lightos_graph::{lower, onnx, passes, shape};
-use std::path::PathBuf;
 
-fn light(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var("LIGHTOS_LIGHT_MODELS")
-        .ok()
-        .map(PathBuf::from)
-        .or_else(|| {
-            let script = concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../tests/models/fetch-light.sh"
-            );
-            let out = std::process::Command::new("bash")
-                .arg(script)
-                .output()
-                .ok()?;
-            out.status
-                .success()
-                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        });
-    if dir.is_none() {
-        eprintln!("skipped: the light models could not be fetched (tests/models/fetch-light.sh)");
-    }
-    dir.map(|d| d.join(format!("light_{name}.onnx")))
-}
+mod common;
+use common::light;
 
 #[test]
 fn resnet50_lowers_entirely() {

@@ -5,33 +5,8 @@
 use lightos_graph::{native, onnx, shape};
 use std::path::PathBuf;
 
-fn light(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var("LIGHTOS_LIGHT_MODELS")
-        .ok()
-        .map(PathBuf::from)
-        .or_else(|| {
-            let script = concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../tests/models/fetch-light.sh"
-            );
-            let out = std::process::Command::new("bash")
-                .arg(script)
-                .output()
-                .ok()?;
-            out.status
-                .success()
-                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        });
-    match dir {
-        Some(d) => Some(d.join(format!("light_{name}.onnx"))),
-        None => {
-            eprintln!(
-                "skipped: the light models could not be fetched (tests/models/fetch-light.sh)"
-            );
-            None
-        }
-    }
-}
+mod common;
+use common::light;
 
 fn scratch(tag: &str) -> PathBuf {
     let dir =

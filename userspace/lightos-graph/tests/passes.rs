@@ -6,24 +6,9 @@ use lightos_graph::{
     ir::{Attr, DType, Dim, Graph, Node, Tensor, ValueInfo},
     onnx, passes, shape,
 };
-use std::{collections::BTreeMap, path::PathBuf};
+use std::collections::BTreeMap;
 
-fn light_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("LIGHTOS_LIGHT_MODELS") {
-        return Some(PathBuf::from(d));
-    }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/models/fetch-light.sh"
-    );
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
+mod common;
 
 fn count(g: &Graph, op: &str) -> usize {
     g.nodes.iter().filter(|n| n.op == op).count()
@@ -31,8 +16,7 @@ fn count(g: &Graph, op: &str) -> usize {
 
 #[test]
 fn every_pass_keeps_the_outputs_of_the_nine_networks_and_does_its_job() {
-    let Some(dir) = light_dir() else {
-        eprintln!("skipped: the light models could not be fetched (tests/models/fetch-light.sh)");
+    let Some(dir) = common::light_dir() else {
         return;
     };
     for name in [
@@ -98,8 +82,7 @@ fn every_pass_keeps_the_outputs_of_the_nine_networks_and_does_its_job() {
 
 #[test]
 fn a_pass_switched_off_leaves_its_ops() {
-    let Some(dir) = light_dir() else {
-        eprintln!("skipped: the light models could not be fetched");
+    let Some(dir) = common::light_dir() else {
         return;
     };
     let mut g = onnx::load(&dir.join("light_resnet50.onnx")).unwrap();

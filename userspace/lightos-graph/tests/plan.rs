@@ -5,24 +5,8 @@ use lightos_graph::{
     ir::{DType, Dim, Graph, Node, ValueInfo},
     onnx, passes, plan, shape,
 };
-use std::path::PathBuf;
 
-fn light_dir() -> Option<PathBuf> {
-    if let Ok(d) = std::env::var("LIGHTOS_LIGHT_MODELS") {
-        return Some(PathBuf::from(d));
-    }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/models/fetch-light.sh"
-    );
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-}
+mod common;
 
 fn check(name: &str, p: &plan::Plan) {
     let roots: Vec<(&String, &plan::Placement)> = p
@@ -53,8 +37,7 @@ fn check(name: &str, p: &plan::Plan) {
 
 #[test]
 fn the_nine_networks_plans_reuse_memory_without_overlap() {
-    let Some(dir) = light_dir() else {
-        eprintln!("skipped: the light models could not be fetched (tests/models/fetch-light.sh)");
+    let Some(dir) = common::light_dir() else {
         return;
     };
     for name in [
