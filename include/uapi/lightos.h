@@ -229,6 +229,14 @@ struct lightos_query_context {
 /* LIGHTOS_OP_MATMUL epilogue (1.11): a float matmul's 3rd input is a bias[N] of its dtype, added to
  * every row; params[2] may hold LIGHTOS_MATMUL_EPILOGUE_RELU (ReLU after the bias). */
 #define LIGHTOS_MATMUL_EPILOGUE_RELU 1ULL
+/* LIGHTOS_OP_CONV2D extended form (1.11), with LIGHTOS_CONV2D_EXTENDED in params[2]:
+ * params[0] = stride h | stride w << 16 | dilation h << 32 | dilation w << 48;
+ * params[1] = pad top | left << 16 | bottom << 32 | right << 48;
+ * params[2] = groups (low 16 bits) | LIGHTOS_CONV2D_EPILOGUE_RELU | LIGHTOS_CONV2D_EXTENDED;
+ * weights [O, C/groups, KH, KW]. */
+#define LIGHTOS_CONV2D_EXTENDED      (1ULL << 63)
+#define LIGHTOS_CONV2D_EPILOGUE_RELU (1ULL << 16)
+#define LIGHTOS_CONV2D_MAX_PARAM     4096ULL
 #define LIGHTOS_POOL_MAX             0ULL
 #define LIGHTOS_POOL_AVG             1ULL
 #define LIGHTOS_POOL_AVG_INCLUDE_PAD 2ULL

@@ -485,6 +485,17 @@ pub const OP_COUNT_1_2: usize = 12;
 /// every row; a quantized one's is its per-column scales (1.7).
 pub const MATMUL_EPILOGUE_RELU: u64 = 1;
 
+/// [`OP_CONV2D`] `params[2]` flag (ABI 1.11): the extended form, ONNX's Conv. Then `params[0]` =
+/// stride height | stride width << 16 | dilation height << 32 | dilation width << 48 (each 1 to
+/// [`CONV2D_MAX_PARAM`]); `params[1]` = padding top | left << 16 | bottom << 32 | right << 48 (each
+/// up to it); `params[2]` = groups (low 16 bits, at least 1, dividing both the input's and the
+/// output's channels) | [`CONV2D_EPILOGUE_RELU`] | this flag; weights `[O, C/groups, KH, KW]`.
+pub const CONV2D_EXTENDED: u64 = 1 << 63;
+/// [`OP_CONV2D`] extended `params[2]` flag: apply ReLU to the result (after the bias).
+pub const CONV2D_EPILOGUE_RELU: u64 = 1 << 16;
+/// The largest stride, dilation and padding of an extended [`OP_CONV2D`].
+pub const CONV2D_MAX_PARAM: u64 = 4096;
+
 /// [`OP_POOL2D`] mode: the maximum of each window (padding never wins).
 pub const POOL_MAX: u64 = 0;
 /// [`OP_POOL2D`] mode: the mean of the window's elements inside the input.

@@ -90,7 +90,8 @@ fn arity(op: u16) -> (u8, u8, usize) {
         // (1.11: the epilogue).
         uapi::OP_MATMUL => (2, 3, 3),
         uapi::OP_ADD | uapi::OP_MUL => (2, 2, 0),
-        uapi::OP_CONV2D => (2, 3, 2),
+        // CONV2D: a third param (1.11: the extended form's groups, epilogue and flag).
+        uapi::OP_CONV2D => (2, 3, 3),
         uapi::OP_LAYERNORM => (1, 3, 1),
         uapi::OP_ATTENTION => (3, 3, 1),
         uapi::OP_QUANTIZE | uapi::OP_DEQUANTIZE => (1, 1, 2),
@@ -203,8 +204,12 @@ fn check_shapes(
             }
             Ok(n.saturating_mul(k).saturating_mul(2).saturating_add(if ins.len() == 3 { n } else { 0 }))
         }
+        uapi::OP_CONV2D if p.params[2] & uapi::CONV2D_EXTENDED != 0 => {
+            check_conv_extended(p, dims(&ins[0]), dims(&ins[1]), ins.get(2).map(dims), dims(out))
+        }
         uapi::OP_CONV2D => {
             let (x, w, o) = (dims(&ins[0]), dims(&ins[1]), dims(out));
+            ensure!(p.params[2] == 0, EINVAL, "params[2]: without CONV2D_EXTENDED, must be 0");
             if x.len() != 4 || w.len() != 4 || o.len() != 4 || w[1] != x[1] {
                 return Err(shapes(op, "x[N,C,H,W] w[F,C,KH,KW] out[N,F,OH,OW]"));
             }
@@ -293,6 +298,55 @@ fn check_shapes(
             }))
         }
     }
+}
+
+/// An extended `OP_CONV2D` (1.11): per-axis stride and dilation, asymmetric padding, groups and
+/// the ReLU epilogue; every field in range, unused bits zero, the shapes consistent. Returns the
+/// operation count.
+fn check_conv_extended(
+    p: &uapi::Primitive,
+    x: &[u64],
+    w: &[u64],
+    bias: Option<&[u64]>,
+    o: &[u64],
+) -> Result<u64, Rejection> {
+    let field = |word: u64, i: u32| (word >> (16 * i)) & 0xffff;
+    let max = uapi::CONV2D_MAX_PARAM;
+    let s = [field(p.params[0], 0), field(p.params[0], 1)];
+    let d = [field(p.params[0], 2), field(p.params[0], 3)];
+    let pads = [field(p.params[1], 0), field(p.params[1], 1), field(p.params[1], 2), field(p.params[1], 3)];
+    let groups = field(p.params[2], 0);
+    let unknown = p.params[2] & !(0xffff | uapi::CONV2D_EPILOGUE_RELU | uapi::CONV2D_EXTENDED);
+    ensure!(unknown == 0, EINVAL, "params[2]: unknown bit {}", unknown.trailing_zeros());
+    for (name, v) in [("stride", s), ("dilation", d)] {
+        ensure!(v.iter().all(|&x| (1..=max).contains(&x)), EINVAL, "params[0]: {name} {v:?}: 1 to {max}");
+    }
+    ensure!(pads.iter().all(|&x| x <= max), EINVAL, "params[1]: padding {pads:?}: at most {max}");
+    if x.len() != 4 || w.len() != 4 || o.len() != 4 {
+        return Err(shapes(p.op, "x[N,C,H,W] w[F,C/groups,KH,KW] out[N,F,OH,OW]"));
+    }
+    ensure!(
+        groups >= 1 && w[0] % groups == 0 && w[1].checked_mul(groups) == Some(x[1]),
+        EINVAL,
+        "params[2]: groups {groups}: x has {} channels and w is {w:?}: C must be groups x {} and F a multiple of groups",
+        x[1],
+        w[1]
+    );
+    let mut want = [x[0], w[0], 0, 0];
+    for a in 0..2 {
+        ensure!(w[2 + a] >= 1, EINVAL, "shapes: conv2d's kernel has a zero dimension");
+        // Each term is at most 2^32 * 4096 + 1, or 2^32 + 2 * 4096: no overflow.
+        let span = (w[2 + a] - 1) * d[a] + 1;
+        let padded = x[2 + a] + pads[a] + pads[a + 2];
+        ensure!(span <= padded, EINVAL, "shapes: conv2d's (dilated) kernel {span} > padded input {padded}");
+        want[2 + a] = (padded - span) / s[a] + 1;
+    }
+    ensure!(o == want, EINVAL, "shapes: conv2d's out must be {want:?}, not {o:?}");
+    if let Some(b) = bias {
+        ensure!(b == [w[0]], EINVAL, "shapes: conv2d's bias (operand 2) must be [{}]", w[0]);
+    }
+    let n: u64 = o.iter().product();
+    Ok(n.saturating_mul(2).saturating_mul(w[1]).saturating_mul(w[2]).saturating_mul(w[3]))
 }
 
 /// `OP_POOL2D` (1.11): its parameters (every field in range, unused bits zero) and the output shape

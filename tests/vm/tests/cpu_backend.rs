@@ -417,3 +417,75 @@ fn a_float_matmul_adds_its_bias_and_applies_relu_on_lightosd() {
         }
     }
 }
+
+#[test]
+fn an_extended_conv2d_runs_on_lightosd() {
+    use lightos_runtime::ConvParams;
+    let cpu = ExecutorThread::lightosd("cpu-conv-ext", 2);
+    let dev = Context::open().unwrap();
+    route_all_to(&dev, cpu.backend_id);
+    let buf = dev
+        .create_buffer(1 << 16, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    let mut map = buf.map().unwrap();
+    // A depthwise 3x3 (groups = channels) with dilation 2 and Caffe-style asymmetric padding, and a
+    // two-group 1x3 with strides 2 and 1: against lightos-cpu's convolution.
+    let cases = [
+        (
+            ConvParams {
+                dilation: [2, 2],
+                pads: [1, 1, 2, 2],
+                groups: 4,
+                relu: true,
+                ..ConvParams::new(1, 0)
+            },
+            [4usize, 1, 3, 3],
+        ),
+        (
+            ConvParams {
+                stride: [2, 1],
+                groups: 2,
+                ..ConvParams::new(1, 1)
+            },
+            [6, 2, 1, 3],
+        ),
+    ];
+    let (n, c, h, w) = (1usize, 4usize, 9usize, 8usize);
+    let x = pattern_f32(n * c * h * w, 7);
+    put_f32(&mut map[..], &x);
+    for (params, wshape) in cases {
+        let weights = pattern_f32(wshape.iter().product(), 8);
+        put_f32(&mut map[8192..], &weights);
+        let s = lightos_cpu::conv::Conv2d {
+            input: [n, c, h, w],
+            weights: wshape,
+            stride: params.stride.map(usize::from),
+            dilation: params.dilation.map(usize::from),
+            pads: params.pads.map(usize::from),
+            groups: usize::from(params.groups),
+        };
+        let (oh, ow) = s.out_hw().unwrap();
+        let gemm = lightos_cpu::Gemm::new(1).unwrap();
+        let mut want = lightos_cpu::conv::conv2d(&gemm, &x, &weights, None, &s).unwrap();
+        if params.relu {
+            want.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        let prim = PrimitiveBuilder::new(Op::Conv2d, DType::F32)
+            .conv(&params)
+            .input(&buf, 0, &[n as u64, c as u64, h as u64, w as u64])
+            .input(&buf, 8192, &wshape.map(|d| d as u64))
+            .output(
+                &buf,
+                32768,
+                &[n as u64, wshape[0] as u64, oh as u64, ow as u64],
+            );
+        assert_eq!(run(&dev, prim), JobStatus::Ok, "{params:?}");
+        let got = get_f32(&map[32768..], want.len());
+        for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                "{params:?} [{i}]: {g} vs {e}"
+            );
+        }
+    }
+}

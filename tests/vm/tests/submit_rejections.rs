@@ -180,3 +180,70 @@ rejection!(pool2d_fourth_param_set, EINVAL, |p, ro| {
     pool(p);
     p.params[3] = 1;
 });
+
+/// Turns the valid ADD into a valid extended CONV2D (ABI 1.11): `a` as x[1,2,1,2], `b` as
+/// w[2,1,1,1] with 2 groups, stride 1, out [1,2,1,2] at `out`.
+fn conv(p: &mut uapi::Primitive) {
+    let (a, b, out) = (p.operands[0], p.operands[1], p.operands[2]);
+    p.op = uapi::OP_CONV2D;
+    p.operands[0] = uapi::Tensor {
+        ndim: 4,
+        shape: [1, 2, 1, 2],
+        ..a
+    };
+    p.operands[1] = uapi::Tensor {
+        ndim: 4,
+        shape: [2, 1, 1, 1],
+        ..b
+    };
+    p.operands[2] = uapi::Tensor {
+        ndim: 4,
+        shape: [1, 2, 1, 2],
+        ..out
+    };
+    p.params[0] = 1 | 1 << 16 | 1 << 32 | 1 << 48;
+    p.params[2] = 2 | uapi::CONV2D_EXTENDED;
+}
+
+#[test]
+fn a_valid_extended_conv2d_passes_validation() {
+    let dev = Context::open().unwrap();
+    let (q, p, _b) = lightos_vm_tests::mutated_add(&dev, |p, _| conv(p));
+    match q.submit(&[p]) {
+        Err(Error::Submit { errno, .. }) => assert_eq!(errno, Errno::ENODEV, "reaches routing"),
+        other => panic!("expected ENODEV from routing, got {other:?}"),
+    }
+}
+
+rejection!(
+    conv2d_third_param_without_the_extended_flag,
+    EINVAL,
+    |p, ro| {
+        conv(p);
+        p.params[2] = 2;
+    }
+);
+rejection!(conv2d_extended_unknown_bit, EINVAL, |p, ro| {
+    conv(p);
+    p.params[2] |= 1 << 20;
+});
+rejection!(conv2d_extended_stride_zero, EINVAL, |p, ro| {
+    conv(p);
+    p.params[0] &= !0xffff;
+});
+rejection!(conv2d_extended_dilation_zero, EINVAL, |p, ro| {
+    conv(p);
+    p.params[0] &= !(0xffff << 32);
+});
+rejection!(conv2d_extended_padding_above_max, EINVAL, |p, ro| {
+    conv(p);
+    p.params[1] = uapi::CONV2D_MAX_PARAM + 1;
+});
+rejection!(conv2d_extended_groups_not_dividing, EINVAL, |p, ro| {
+    conv(p);
+    p.params[2] = 3 | uapi::CONV2D_EXTENDED;
+});
+rejection!(conv2d_extended_output_shape_wrong, EINVAL, |p, ro| {
+    conv(p);
+    p.operands[2].shape = [1, 2, 2, 1];
+});

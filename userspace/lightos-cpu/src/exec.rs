@@ -123,13 +123,14 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
             let bias = if n_in == 3 { Some(load(2)?) } else { None };
             let (xd, wd) = (dims(&p.operands[0]), dims(&p.operands[1]));
             let four = |d: &[u64]| [d[0] as usize, d[1] as usize, d[2] as usize, d[3] as usize];
-            let s = Conv2d::new(
-                four(xd),
-                four(wd),
-                p.params[0].max(1) as usize,
-                p.params[1] as usize,
-            );
-            conv::conv2d(g, &x, &w, bias.as_deref(), &s)?
+            let s = conv_params(p, four(xd), four(wd));
+            let mut y = conv::conv2d(g, &x, &w, bias.as_deref(), &s)?;
+            if p.params[2] & uapi::CONV2D_EXTENDED != 0
+                && p.params[2] & uapi::CONV2D_EPILOGUE_RELU != 0
+            {
+                y.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            y
         }
         uapi::OP_POOL2D => {
             let x = load(0)?;
@@ -158,6 +159,33 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
         _ => return Err(CpuError::Unsupported("op")),
     };
     store_f32(&values, out, ot, out_dtype, &mut rounding)
+}
+
+/// An `OP_CONV2D`'s shape and parameters: the original form (one stride, the same padding on every
+/// side) or the extended one (ABI 1.11: per-axis stride and dilation, asymmetric padding, groups).
+fn conv_params(p: &uapi::Primitive, input: [usize; 4], weights: [usize; 4]) -> Conv2d {
+    if p.params[2] & uapi::CONV2D_EXTENDED == 0 {
+        return Conv2d::new(
+            input,
+            weights,
+            p.params[0].max(1) as usize,
+            p.params[1] as usize,
+        );
+    }
+    let field = |word: u64, i: u32| ((word >> (16 * i)) & 0xffff) as usize;
+    Conv2d {
+        input,
+        weights,
+        stride: [field(p.params[0], 0), field(p.params[0], 1)],
+        dilation: [field(p.params[0], 2), field(p.params[0], 3)],
+        pads: [
+            field(p.params[1], 0),
+            field(p.params[1], 1),
+            field(p.params[1], 2),
+            field(p.params[1], 3),
+        ],
+        groups: field(p.params[2], 0),
+    }
 }
 
 /// An `OP_POOL2D`'s parameters (ABI 1.11; the kernel checked their ranges and reserved bits) for

@@ -48,26 +48,24 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
         "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => Lowering::View,
         "Relu" => Lowering::Primitive("RELU"),
         "Conv" => {
-            let pads = node
-                .ints("pads")
-                .map(<[i64]>::to_vec)
-                .unwrap_or_else(|| vec![0; 4]);
-            let strides = node
-                .ints("strides")
-                .map(<[i64]>::to_vec)
-                .unwrap_or_else(|| vec![1, 1]);
-            let dil_one = node
-                .ints("dilations")
-                .is_none_or(|d| d.iter().all(|&x| x == 1));
-            let auto = node.string("auto_pad").is_none_or(|a| a == "NOTSET");
-            if node.int("group", 1) != 1 {
-                missing("CONV2D has no groups")
-            } else if !dil_one {
-                missing("CONV2D has no dilation")
-            } else if !auto || pads.iter().any(|&p| p != pads[0]) || pads[0] > 64 {
-                missing("CONV2D pads every side alike (asymmetric padding)")
-            } else if strides.len() != 2 || strides[0] != strides[1] || strides[0] > 64 {
-                missing("CONV2D has one stride for both axes")
+            // CONV2D's extended form (1.11): per-axis stride and dilation, asymmetric padding and
+            // groups, every field up to 4096; SAME auto-padding is not computed here yet.
+            let small = |name: &str| {
+                node.ints(name)
+                    .is_none_or(|v| v.iter().all(|&x| (0..=4096).contains(&x)))
+            };
+            let auto = node
+                .string("auto_pad")
+                .is_none_or(|a| a == "NOTSET" || a == "VALID");
+            let rank4 = dims(0).is_some_and(|d| d.len() == 4);
+            if !rank4 {
+                missing("CONV2D is 2-D (NCHW)")
+            } else if !auto {
+                missing("SAME auto-padding is not lowered yet")
+            } else if !(["strides", "dilations", "pads"].iter().all(|n| small(n))
+                && (1..=0xffff).contains(&node.int("group", 1)))
+            {
+                missing("CONV2D's fields go up to 4096 (groups to 65535)")
             } else {
                 Lowering::Primitive("CONV2D")
             }

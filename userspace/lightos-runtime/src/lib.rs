@@ -29,7 +29,9 @@ pub use executor::{
     Executor, ExecutorSpec, FetchedJob, JobHandler, OperandMap, Outcome, ServeUntil,
 };
 pub use info::ModuleInfo;
-pub use primitive::{DType, JobStatus, Op, PoolMode, PoolParams, Primitive, PrimitiveBuilder};
+pub use primitive::{
+    ConvParams, DType, JobStatus, Op, PoolMode, PoolParams, Primitive, PrimitiveBuilder,
+};
 pub use query::{
     BackendInfo, BackendKind, ContextStats, OpStats, PerOp, Quota, QuotaUsage, SpikeQueueStats,
     Stats,

@@ -67,6 +67,59 @@ impl Op {
     }
 }
 
+/// The extended parameters of an [`Op::Conv2d`] (ABI 1.11; ONNX Conv semantics): weights are
+/// `[O, C/groups, KH, KW]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvParams {
+    /// Vertical and horizontal stride.
+    pub stride: [u16; 2],
+    /// Vertical and horizontal dilation.
+    pub dilation: [u16; 2],
+    /// Padding: top, left, bottom, right.
+    pub pads: [u16; 4],
+    /// Groups.
+    pub groups: u16,
+    /// Apply ReLU after the bias.
+    pub relu: bool,
+}
+
+impl ConvParams {
+    /// Stride `stride`, padding `pad` on every side, one group, no dilation or ReLU.
+    pub fn new(stride: u16, pad: u16) -> Self {
+        Self {
+            stride: [stride; 2],
+            dilation: [1; 2],
+            pads: [pad; 4],
+            groups: 1,
+            relu: false,
+        }
+    }
+
+    /// `params[0..3]` of the primitive.
+    pub fn encode(&self) -> [u64; 3] {
+        let pack = |v: &[u16]| {
+            v.iter()
+                .enumerate()
+                .fold(0u64, |w, (i, &x)| w | u64::from(x) << (16 * i))
+        };
+        let relu = if self.relu {
+            uapi::CONV2D_EPILOGUE_RELU
+        } else {
+            0
+        };
+        [
+            pack(&[
+                self.stride[0],
+                self.stride[1],
+                self.dilation[0],
+                self.dilation[1],
+            ]),
+            pack(&self.pads),
+            u64::from(self.groups) | relu | uapi::CONV2D_EXTENDED,
+        ]
+    }
+}
+
 /// What an [`Op::Pool2d`] window computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolMode {
@@ -356,6 +409,12 @@ impl PrimitiveBuilder {
     pub fn out_dtype(mut self, dtype: DType) -> Self {
         self.prim.out_dtype = dtype as u8;
         self
+    }
+
+    /// Sets the parameters of an [`Op::Conv2d`] in the extended form (ABI 1.11).
+    pub fn conv(self, c: &ConvParams) -> Self {
+        let [a, b, d] = c.encode();
+        self.param(0, a).param(1, b).param(2, d)
     }
 
     /// Sets the parameters of an [`Op::Pool2d`].

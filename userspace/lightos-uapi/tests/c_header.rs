@@ -437,6 +437,13 @@ fn generated_checks() -> String {
         "LIGHTOS_MATMUL_EPILOGUE_RELU",
         uapi::MATMUL_EPILOGUE_RELU
     );
+    check_const!(c, "LIGHTOS_CONV2D_EXTENDED", uapi::CONV2D_EXTENDED);
+    check_const!(
+        c,
+        "LIGHTOS_CONV2D_EPILOGUE_RELU",
+        uapi::CONV2D_EPILOGUE_RELU
+    );
+    check_const!(c, "LIGHTOS_CONV2D_MAX_PARAM", uapi::CONV2D_MAX_PARAM);
     check_const!(c, "LIGHTOS_POOL_MAX", uapi::POOL_MAX);
     check_const!(c, "LIGHTOS_POOL_AVG", uapi::POOL_AVG);
     check_const!(

@@ -844,3 +844,54 @@ fn a_float_matmul_adds_its_bias_then_relu() {
         }
     }
 }
+
+#[test]
+fn an_extended_conv2d_runs_groups_dilation_asymmetric_padding_and_relu() {
+    let g = Gemm::new(1).unwrap();
+    let (x, w, b) = (
+        rand_f32(4 * 7 * 6, 41),
+        rand_f32(6 * 2 * 3 * 2, 42),
+        rand_f32(6, 43),
+    );
+    let s = crate::conv::Conv2d {
+        input: [1, 4, 7, 6],
+        weights: [6, 2, 3, 2],
+        stride: [2, 1],
+        dilation: [2, 1],
+        pads: [1, 0, 2, 1],
+        groups: 2,
+    };
+    let (oh, ow) = s.out_hw().unwrap();
+    let ot = t(&[1, 6, oh as u64, ow as u64], 0, &[]);
+    let mut p = prim(
+        uapi::OP_CONV2D,
+        uapi::DTYPE_F32,
+        0,
+        &[
+            t(&[1, 4, 7, 6], 0, &[]),
+            t(&[6, 2, 3, 2], 0, &[]),
+            t(&[6], 0, &[]),
+            ot,
+        ],
+    );
+    p.params = [
+        2 | 1 << 16 | 2 << 32 | 1 << 48,
+        1 | 2 << 32 | 1 << 48,
+        2 | uapi::CONV2D_EPILOGUE_RELU | uapi::CONV2D_EXTENDED,
+        0,
+    ];
+    let mut out = vec![0u8; 6 * oh * ow * 4];
+    execute(
+        &g,
+        &p,
+        &[&bytes(&x, 1), &bytes(&w, 1), &bytes(&b, 1)],
+        &mut out,
+    )
+    .unwrap();
+    let want: Vec<f32> = crate::conv::conv2d(&g, &x, &w, Some(&b), &s)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.max(0.0))
+        .collect();
+    assert_eq!(read(&out, &ot, 1), want);
+}
