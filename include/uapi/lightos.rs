@@ -485,6 +485,25 @@ pub const OP_COUNT_1_2: usize = 12;
 /// every row; a quantized one's is its per-column scales (1.7).
 pub const MATMUL_EPILOGUE_RELU: u64 = 1;
 
+/// The four 16-bit fields of a parameter word ([`OP_POOL2D`], the extended [`OP_CONV2D`]), lowest
+/// first.
+pub const fn param_fields(word: u64) -> [u64; 4] {
+    [
+        word & 0xffff,
+        (word >> 16) & 0xffff,
+        (word >> 32) & 0xffff,
+        word >> 48,
+    ]
+}
+
+/// A parameter word of four 16-bit fields, lowest first (the inverse of [`param_fields`]).
+pub const fn param_word(fields: [u16; 4]) -> u64 {
+    fields[0] as u64
+        | (fields[1] as u64) << 16
+        | (fields[2] as u64) << 32
+        | (fields[3] as u64) << 48
+}
+
 /// [`OP_CONV2D`] `params[2]` flag (ABI 1.11): the extended form, ONNX's Conv. Then `params[0]` =
 /// stride height | stride width << 16 | dilation height << 32 | dilation width << 48 (each 1 to
 /// [`CONV2D_MAX_PARAM`]); `params[1]` = padding top | left << 16 | bottom << 32 | right << 48 (each

@@ -310,12 +310,11 @@ fn check_conv_extended(
     bias: Option<&[u64]>,
     o: &[u64],
 ) -> Result<u64, Rejection> {
-    let field = |word: u64, i: u32| (word >> (16 * i)) & 0xffff;
     let max = uapi::CONV2D_MAX_PARAM;
-    let s = [field(p.params[0], 0), field(p.params[0], 1)];
-    let d = [field(p.params[0], 2), field(p.params[0], 3)];
-    let pads = [field(p.params[1], 0), field(p.params[1], 1), field(p.params[1], 2), field(p.params[1], 3)];
-    let groups = field(p.params[2], 0);
+    let [sh, sw, dh, dw] = uapi::param_fields(p.params[0]);
+    let (s, d) = ([sh, sw], [dh, dw]);
+    let pads = uapi::param_fields(p.params[1]);
+    let groups = uapi::param_fields(p.params[2])[0];
     let unknown = p.params[2] & !(0xffff | uapi::CONV2D_EPILOGUE_RELU | uapi::CONV2D_EXTENDED);
     ensure!(unknown == 0, EINVAL, "params[2]: unknown bit {}", unknown.trailing_zeros());
     for (name, v) in [("stride", s), ("dilation", d)] {
@@ -335,11 +334,12 @@ fn check_conv_extended(
     let mut want = [x[0], w[0], 0, 0];
     for a in 0..2 {
         ensure!(w[2 + a] >= 1, EINVAL, "shapes: conv2d's kernel has a zero dimension");
-        // Each term is at most 2^32 * 4096 + 1, or 2^32 + 2 * 4096: no overflow.
-        let span = (w[2 + a] - 1) * d[a] + 1;
-        let padded = x[2 + a] + pads[a] + pads[a + 2];
+        // Saturating (and a stride of at least 1) so that no arithmetic can panic, whatever the
+        // fields; the ranges checked above keep every value far below saturation anyway.
+        let span = w[2 + a].saturating_sub(1).saturating_mul(d[a]).saturating_add(1);
+        let padded = x[2 + a].saturating_add(pads[a]).saturating_add(pads[a + 2]);
         ensure!(span <= padded, EINVAL, "shapes: conv2d's (dilated) kernel {span} > padded input {padded}");
-        want[2 + a] = (padded - span) / s[a] + 1;
+        want[2 + a] = (padded - span) / s[a].max(1) + 1;
     }
     ensure!(o == want, EINVAL, "shapes: conv2d's out must be {want:?}, not {o:?}");
     if let Some(b) = bias {
@@ -352,11 +352,11 @@ fn check_conv_extended(
 /// `OP_POOL2D` (1.11): its parameters (every field in range, unused bits zero) and the output shape
 /// they give `x`; returns the operation count (one per window element and output).
 fn check_pool(p: &uapi::Primitive, x: &[u64], o: &[u64]) -> Result<u64, Rejection> {
-    let field = |word: u64, i: u32| (word >> (16 * i)) & 0xffff;
     let max = uapi::POOL_MAX_PARAM;
-    let [k, s] = [[field(p.params[0], 0), field(p.params[0], 1)], [field(p.params[0], 2), field(p.params[0], 3)]];
-    let pads = [field(p.params[1], 0), field(p.params[1], 1), field(p.params[1], 2), field(p.params[1], 3)];
-    let d = [field(p.params[2], 0), field(p.params[2], 1)];
+    let [kh, kw, sh, sw] = uapi::param_fields(p.params[0]);
+    let pads = uapi::param_fields(p.params[1]);
+    let [dh, dw, ..] = uapi::param_fields(p.params[2]);
+    let (k, s, d) = ([kh, kw], [sh, sw], [dh, dw]);
     let mode = (p.params[2] >> 32) & 0xff;
     let unknown = p.params[2] & !(0xffff_ffff | (0xff << 32) | uapi::POOL_CEIL);
     ensure!(unknown == 0, EINVAL, "params[2]: unknown bit {}", unknown.trailing_zeros());
@@ -371,13 +371,14 @@ fn check_pool(p: &uapi::Primitive, x: &[u64], o: &[u64]) -> Result<u64, Rejectio
     let ceil = p.params[2] & uapi::POOL_CEIL != 0;
     let mut want = [x[0], x[1], 0, 0];
     for a in 0..2 {
-        // Every term is at most 2^32 + 2 * 4096 or 4096 * 4096: no overflow.
-        let span = (k[a] - 1) * d[a] + 1;
-        let padded = x[2 + a] + pads[a] + pads[a + 2];
+        // Saturating, and a stride of at least 1, as for the extended CONV2D: no arithmetic panics.
+        let span = k[a].saturating_sub(1).saturating_mul(d[a]).saturating_add(1);
+        let padded = x[2 + a].saturating_add(pads[a]).saturating_add(pads[a + 2]);
+        let step = s[a].max(1);
         ensure!(span <= padded, EINVAL, "shapes: pool2d's window {span} > padded input {padded}");
-        let mut n = if ceil { (padded - span).div_ceil(s[a]) + 1 } else { (padded - span) / s[a] + 1 };
+        let mut n = if ceil { (padded - span).div_ceil(step) + 1 } else { (padded - span) / step + 1 };
         // ONNX: in ceil mode a last window starting past the input and its top/left padding is dropped.
-        if ceil && (n - 1) * s[a] >= x[2 + a] + pads[a] {
+        if ceil && (n - 1).saturating_mul(step) >= x[2 + a].saturating_add(pads[a]) {
             n -= 1;
         }
         want[2 + a] = n;

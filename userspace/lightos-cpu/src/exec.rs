@@ -172,26 +172,21 @@ fn conv_params(p: &uapi::Primitive, input: [usize; 4], weights: [usize; 4]) -> C
             p.params[1] as usize,
         );
     }
-    let field = |word: u64, i: u32| ((word >> (16 * i)) & 0xffff) as usize;
+    let f = |word: u64| uapi::param_fields(word).map(|x| x as usize);
+    let ([sh, sw, dh, dw], pads) = (f(p.params[0]), f(p.params[1]));
     Conv2d {
         input,
         weights,
-        stride: [field(p.params[0], 0), field(p.params[0], 1)],
-        dilation: [field(p.params[0], 2), field(p.params[0], 3)],
-        pads: [
-            field(p.params[1], 0),
-            field(p.params[1], 1),
-            field(p.params[1], 2),
-            field(p.params[1], 3),
-        ],
-        groups: field(p.params[2], 0),
+        stride: [sh, sw],
+        dilation: [dh, dw],
+        pads,
+        groups: f(p.params[2])[0],
     }
 }
 
 /// An `OP_POOL2D`'s parameters (ABI 1.11; the kernel checked their ranges and reserved bits) for
 /// an input of `input`.
 fn pool_params(p: &uapi::Primitive, input: [usize; 4]) -> Result<Pool2d> {
-    let field = |word: u64, i: u32| ((word >> (16 * i)) & 0xffff) as usize;
     let kind = match (p.params[2] >> 32) & 0xff {
         uapi::POOL_MAX => PoolKind::Max,
         uapi::POOL_AVG => PoolKind::Avg {
@@ -202,17 +197,14 @@ fn pool_params(p: &uapi::Primitive, input: [usize; 4]) -> Result<Pool2d> {
         },
         _ => return Err(CpuError::Unsupported("pooling mode")),
     };
+    let f = |word: u64| uapi::param_fields(word).map(|x| x as usize);
+    let ([kh, kw, sh, sw], pads, [dh, dw, ..]) = (f(p.params[0]), f(p.params[1]), f(p.params[2]));
     Ok(Pool2d {
         input,
-        kernel: [field(p.params[0], 0), field(p.params[0], 1)],
-        stride: [field(p.params[0], 2), field(p.params[0], 3)],
-        dilation: [field(p.params[2], 0), field(p.params[2], 1)],
-        pads: [
-            field(p.params[1], 0),
-            field(p.params[1], 1),
-            field(p.params[1], 2),
-            field(p.params[1], 3),
-        ],
+        kernel: [kh, kw],
+        stride: [sh, sw],
+        dilation: [dh, dw],
+        pads,
         ceil: p.params[2] & uapi::POOL_CEIL != 0,
         kind,
     })

@@ -19,17 +19,7 @@ fn every_pass_keeps_the_outputs_of_the_nine_networks_and_does_its_job() {
     let Some(dir) = common::light_dir() else {
         return;
     };
-    for name in [
-        "bvlc_alexnet",
-        "zfnet512",
-        "vgg19",
-        "resnet50",
-        "densenet121",
-        "inception_v1",
-        "inception_v2",
-        "shufflenet",
-        "squeezenet",
-    ] {
+    for name in common::NETWORKS {
         let mut g = onnx::load(&dir.join(format!("light_{name}.onnx"))).unwrap();
         shape::infer(&mut g).unwrap();
         let out = g.outputs[0].name.clone();

@@ -40,17 +40,7 @@ fn the_nine_networks_plans_reuse_memory_without_overlap() {
     let Some(dir) = common::light_dir() else {
         return;
     };
-    for name in [
-        "bvlc_alexnet",
-        "zfnet512",
-        "vgg19",
-        "resnet50",
-        "densenet121",
-        "inception_v1",
-        "inception_v2",
-        "shufflenet",
-        "squeezenet",
-    ] {
+    for name in common::NETWORKS {
         let mut g = onnx::load(&dir.join(format!("light_{name}.onnx"))).unwrap();
         shape::infer(&mut g).unwrap();
         passes::optimize(&mut g, |_| true).unwrap();

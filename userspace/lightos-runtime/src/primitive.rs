@@ -97,24 +97,19 @@ impl ConvParams {
 
     /// `params[0..3]` of the primitive.
     pub fn encode(&self) -> [u64; 3] {
-        let pack = |v: &[u16]| {
-            v.iter()
-                .enumerate()
-                .fold(0u64, |w, (i, &x)| w | u64::from(x) << (16 * i))
-        };
         let relu = if self.relu {
             uapi::CONV2D_EPILOGUE_RELU
         } else {
             0
         };
         [
-            pack(&[
+            uapi::param_word([
                 self.stride[0],
                 self.stride[1],
                 self.dilation[0],
                 self.dilation[1],
             ]),
-            pack(&self.pads),
+            uapi::param_word(self.pads),
             u64::from(self.groups) | relu | uapi::CONV2D_EXTENDED,
         ]
     }
@@ -163,11 +158,6 @@ impl PoolParams {
 
     /// `params[0..3]` of the primitive.
     pub fn encode(&self) -> [u64; 3] {
-        let pack = |v: &[u16]| {
-            v.iter()
-                .enumerate()
-                .fold(0u64, |w, (i, &x)| w | u64::from(x) << (16 * i))
-        };
         let mode = match self.mode {
             PoolMode::Max => uapi::POOL_MAX,
             PoolMode::Avg => uapi::POOL_AVG,
@@ -175,14 +165,14 @@ impl PoolParams {
         };
         let ceil = if self.ceil { uapi::POOL_CEIL } else { 0 };
         [
-            pack(&[
+            uapi::param_word([
                 self.kernel[0],
                 self.kernel[1],
                 self.stride[0],
                 self.stride[1],
             ]),
-            pack(&self.pads),
-            pack(&self.dilation) | mode << 32 | ceil,
+            uapi::param_word(self.pads),
+            uapi::param_word([self.dilation[0], self.dilation[1], 0, 0]) | mode << 32 | ceil,
         ]
     }
 }

@@ -7,6 +7,19 @@
 
 use std::path::PathBuf;
 
+/// The nine networks, by the file stems after `light_`.
+pub const NETWORKS: [&str; 9] = [
+    "bvlc_alexnet",
+    "zfnet512",
+    "vgg19",
+    "resnet50",
+    "densenet121",
+    "inception_v1",
+    "inception_v2",
+    "shufflenet",
+    "squeezenet",
+];
+
 /// The light network `name` (`resnet50`, …), or `None` after saying why the caller skips.
 pub fn light(name: &str) -> Option<PathBuf> {
     light_dir().map(|d| d.join(format!("light_{name}.onnx")))
