@@ -14,6 +14,18 @@ fn route_all_to(dev: &Context, id: u32) {
     dev.add_route(None, None, 0..=u64::MAX, id).unwrap();
 }
 
+/// lightosd's CPU backend on two threads called `name`, a context routing everything to it, and a
+/// 64 KiB buffer there.
+fn on_lightosd(name: &str) -> (ExecutorThread, Context, lightos_runtime::Buffer) {
+    let cpu = ExecutorThread::lightosd(name, 2);
+    let dev = Context::open().unwrap();
+    route_all_to(&dev, cpu.backend_id);
+    let buf = dev
+        .create_buffer(1 << 16, BufferFlags::empty(), Placement::Any)
+        .unwrap();
+    (cpu, dev, buf)
+}
+
 /// Runs one primitive on a fresh queue; returns its status.
 fn run(dev: &Context, prim: Primitive) -> JobStatus {
     let q = dev.create_queue(0, Duration::from_secs(30)).unwrap();
@@ -291,12 +303,7 @@ fn quantized_matmul_dequantizes_per_tensor_and_per_column_through_the_kernel() {
 #[test]
 fn pool2d_runs_on_lightosd_as_onnx_defines_it() {
     use lightos_runtime::{PoolMode, PoolParams};
-    let cpu = ExecutorThread::lightosd("cpu-pool", 2);
-    let dev = Context::open().unwrap();
-    route_all_to(&dev, cpu.backend_id);
-    let buf = dev
-        .create_buffer(1 << 16, BufferFlags::empty(), Placement::Any)
-        .unwrap();
+    let (_cpu, dev, buf) = on_lightosd("cpu-pool");
     let mut map = buf.map().unwrap();
     let (n, c, h, w) = (2usize, 3usize, 7usize, 6usize);
     let x = pattern_f32(n * c * h * w, 3);
@@ -369,13 +376,8 @@ fn pool2d_runs_on_lightosd_as_onnx_defines_it() {
 
 #[test]
 fn a_float_matmul_adds_its_bias_and_applies_relu_on_lightosd() {
-    let cpu = ExecutorThread::lightosd("cpu-epilogue", 2);
-    let dev = Context::open().unwrap();
-    route_all_to(&dev, cpu.backend_id);
+    let (_cpu, dev, buf) = on_lightosd("cpu-epilogue");
     let (m, k, n) = (5usize, 7usize, 3usize);
-    let buf = dev
-        .create_buffer(4096, BufferFlags::empty(), Placement::Any)
-        .unwrap();
     let mut map = buf.map().unwrap();
     let (a, b, bias) = (
         pattern_f32(m * k, 4),
@@ -421,12 +423,7 @@ fn a_float_matmul_adds_its_bias_and_applies_relu_on_lightosd() {
 #[test]
 fn an_extended_conv2d_runs_on_lightosd() {
     use lightos_runtime::ConvParams;
-    let cpu = ExecutorThread::lightosd("cpu-conv-ext", 2);
-    let dev = Context::open().unwrap();
-    route_all_to(&dev, cpu.backend_id);
-    let buf = dev
-        .create_buffer(1 << 16, BufferFlags::empty(), Placement::Any)
-        .unwrap();
+    let (_cpu, dev, buf) = on_lightosd("cpu-conv-ext");
     let mut map = buf.map().unwrap();
     // A depthwise 3x3 (groups = channels) with dilation 2 and Caffe-style asymmetric padding, and a
     // two-group 1x3 with strides 2 and 1: against lightos-cpu's convolution.

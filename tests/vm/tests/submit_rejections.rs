@@ -121,18 +121,23 @@ fn pool(p: &mut uapi::Primitive) {
     p.params[2] = 1 | 1 << 16;
 }
 
-#[test]
-fn a_valid_pool2d_passes_validation() {
-    // No backend in this suite runs POOL2D: a valid one gets as far as routing.
+/// A valid primitive built by `mutate` passes validation: no backend in this suite runs it, so it
+/// gets as far as routing (ENODEV, with a reason naming `op`).
+fn passes_validation(mutate: impl Fn(&mut uapi::Primitive), op: &str) {
     let dev = Context::open().unwrap();
-    let (q, p, _b) = lightos_vm_tests::mutated_add(&dev, |p, _| pool(p));
+    let (q, p, _b) = lightos_vm_tests::mutated_add(&dev, |p, _| mutate(p));
     match q.submit(&[p]) {
         Err(Error::Submit { errno, reason, .. }) => {
             assert_eq!(errno, Errno::ENODEV);
-            assert!(reason.unwrap().contains("pool2d"));
+            assert!(reason.unwrap().contains(op));
         }
         other => panic!("expected ENODEV from routing, got {other:?}"),
     }
+}
+
+#[test]
+fn a_valid_pool2d_passes_validation() {
+    passes_validation(pool, "pool2d");
 }
 
 rejection!(pool2d_mode_unknown, EINVAL, |p, ro| {
@@ -207,12 +212,7 @@ fn conv(p: &mut uapi::Primitive) {
 
 #[test]
 fn a_valid_extended_conv2d_passes_validation() {
-    let dev = Context::open().unwrap();
-    let (q, p, _b) = lightos_vm_tests::mutated_add(&dev, |p, _| conv(p));
-    match q.submit(&[p]) {
-        Err(Error::Submit { errno, .. }) => assert_eq!(errno, Errno::ENODEV, "reaches routing"),
-        other => panic!("expected ENODEV from routing, got {other:?}"),
-    }
+    passes_validation(conv, "conv2d");
 }
 
 rejection!(
