@@ -90,6 +90,24 @@ pub enum GraphError {
         /// A node on the cycle.
         node: String,
     },
+    /// A node no primitive of the ABI runs (yet), with what is missing.
+    #[error("node {node} ({op}): cannot run through /dev/lightos: {reason}")]
+    Lower {
+        /// The node.
+        node: String,
+        /// Its op type.
+        op: String,
+        /// What the ABI or this compiler lacks.
+        reason: String,
+    },
+    /// A run's inputs do not match the graph, or an engine failed.
+    #[error("{what}: {reason}")]
+    Run {
+        /// The input, node or engine at fault.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Shapes or dtypes that do not fit the op.
     #[error("node {node} ({op}): {reason}")]
     Shape {

@@ -16,6 +16,8 @@
 //! # Ok::<(), lightos_graph::GraphError>(())
 //! ```
 
+pub mod compile;
+pub mod engine;
 pub mod error;
 pub mod inspect;
 pub mod ir;

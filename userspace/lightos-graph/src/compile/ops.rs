@@ -1,0 +1,653 @@
+//! Each ONNX op as primitives: the operands' views, the parameters, the output's place.
+
+use super::{
+    dims_of,
+    layout::{self, View},
+    Builder, WEIGHT_SPACE,
+};
+use crate::{
+    ir::{Attr, Node, Tensor},
+    lower::{self, Lowering},
+    GraphError, Result,
+};
+use lightos_runtime::{ConvParams, PoolMode, PoolParams};
+use lightos_uapi as uapi;
+
+/// Lowers `n` into `b`'s program.
+pub(super) fn lower(b: &mut Builder, n: &Node) -> Result<()> {
+    let constant = n
+        .inputs
+        .iter()
+        .all(|s| s.is_empty() || b.graph.initializers.contains_key(s));
+    if constant {
+        return constant_node(b, n);
+    }
+    match n.op.as_str() {
+        "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => view(b, n),
+        "Conv" => conv(b, n),
+        "Gemm" | "MatMul" => matmul(b, n),
+        "Relu" => relu(b, n),
+        "Add" | "Sum" | "Mul" => binary(b, n),
+        "Softmax" | "LayerNormalization" => rows(b, n),
+        "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => pool(b, n),
+        "Concat" => concat(b, n),
+        "Transpose" => transpose(b, n),
+        "BatchNormalization" => batchnorm(b, n),
+        _ => Err(missing(b, n)),
+    }
+}
+
+/// The error for a node the ABI cannot run, with lowering's reason.
+fn missing(b: &Builder, n: &Node) -> GraphError {
+    let reason = match lower::lower(b.graph, n) {
+        Lowering::Missing(why) => why,
+        _ => "not supported by this compiler".into(),
+    };
+    fail(n, reason)
+}
+
+fn fail(n: &Node, reason: impl Into<String>) -> GraphError {
+    GraphError::Lower {
+        node: n.name.clone(),
+        op: n.op.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// Input `i` of `n`, which must be present.
+fn input(n: &Node, i: usize) -> Result<&str> {
+    n.input(i)
+        .ok_or_else(|| fail(n, format!("input {i} is missing")))
+}
+
+/// A 16-bit field of a parameter word.
+fn field(n: &Node, what: &str, v: i64) -> Result<u16> {
+    u16::try_from(v)
+        .ok()
+        .filter(|&x| x <= 4096)
+        .ok_or_else(|| fail(n, format!("{what} {v}: the ABI's fields go from 0 to 4096")))
+}
+
+/// A node whose inputs are all constants, left by constant folding (a fill larger than its limit,
+/// or folding switched off): a `ConstantOfShape` or `Constant` becomes weights, a reshape of a
+/// weight the same weight with other dimensions.
+fn constant_node(b: &mut Builder, n: &Node) -> Result<()> {
+    let out = n.outputs.first().cloned().unwrap_or_default();
+    match n.op.as_str() {
+        "ConstantOfShape" | "Constant" => {
+            let dims = dims_of(b.graph, &out, &n.name)?;
+            let elements = dims.iter().product::<u64>() as usize;
+            let value = match n.attrs.get("value") {
+                Some(Attr::Tensor(t)) => t.clone(),
+                None if n.op == "ConstantOfShape" => Tensor::from_floats(vec![1], &[0.0]),
+                _ => return Err(fail(n, "a constant that is not one f32 tensor")),
+            };
+            let floats = value
+                .floats()
+                .ok_or_else(|| fail(n, "a constant that is not f32"))?;
+            let bytes: Vec<u8> = if n.op == "Constant" {
+                floats.iter().flat_map(|v| v.to_le_bytes()).collect()
+            } else {
+                let v = floats.first().copied().unwrap_or(0.0).to_le_bytes();
+                v.repeat(elements)
+            };
+            b.pending.insert(out, (dims, bytes));
+            Ok(())
+        }
+        "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Identity" | "Dropout" => {
+            let src = input(n, 0)?.to_string();
+            let dims = dims_of(b.graph, &out, &n.name)?;
+            let bytes = b.constant_bytes(&src, &n.name)?;
+            b.pending.insert(out, (dims, bytes));
+            Ok(())
+        }
+        _ => Err(fail(
+            n,
+            "computed from constants only: run constant folding (the `constants` pass)",
+        )),
+    }
+}
+
+/// A reshape: the input's bytes with other dimensions, or a copy of them into the arena when the
+/// input is not there (a graph input).
+fn view(b: &mut Builder, n: &Node) -> Result<()> {
+    if n.outputs.get(1).is_some_and(|m| !m.is_empty()) {
+        return Err(fail(n, "a Dropout's mask output is not computed"));
+    }
+    let x = b.loc(input(n, 0)?, &n.name)?;
+    let out = &n.outputs[0];
+    let dims = dims_of(b.graph, out, &n.name)?;
+    let viewed = b.plan.values.get(out).is_some_and(|p| p.view_of.is_some());
+    if viewed && x.space == 0 {
+        b.locs.insert(out.clone(), x.reshaped(&dims));
+        return Ok(());
+    }
+    let o = b.arena(out, n)?;
+    copy(b, n, &x.reshaped(&dims), &o)
+}
+
+/// A COPY of `src` into `dst` (one logical shape), dimensions merged where both allow it.
+fn copy(b: &mut Builder, n: &Node, src: &View, dst: &View) -> Result<()> {
+    let v = layout::coalesce(&[src.clone(), dst.clone()]);
+    b.emit(n, uapi::OP_COPY, &v, [0; 4])
+}
+
+fn relu_fused(n: &Node) -> bool {
+    n.string("activation") == Some("Relu")
+}
+
+/// `SAME_UPPER`/`SAME_LOWER` padding (begin, end) along one axis.
+fn same_pads(n: &Node, size: u64, kernel: u64, stride: u64, dilation: u64) -> (i64, i64) {
+    let out = size.div_ceil(stride.max(1));
+    let need = ((out.saturating_sub(1)) * stride + (kernel.saturating_sub(1)) * dilation + 1)
+        .saturating_sub(size) as i64;
+    let small = need / 2;
+    if n.string("auto_pad") == Some("SAME_LOWER") {
+        (need - small, small)
+    } else {
+        (small, need - small)
+    }
+}
+
+/// Pads as `[top, left, bottom, right]` from `pads` or `auto_pad`.
+fn pads(n: &Node, hw: [u64; 2], kernel: [u64; 2], stride: [u64; 2], dil: [u64; 2]) -> [i64; 4] {
+    match n.string("auto_pad") {
+        Some("SAME_UPPER" | "SAME_LOWER") => {
+            let (t, bo) = same_pads(n, hw[0], kernel[0], stride[0], dil[0]);
+            let (l, r) = same_pads(n, hw[1], kernel[1], stride[1], dil[1]);
+            [t, l, bo, r]
+        }
+        Some("VALID") => [0; 4],
+        _ => match n.ints("pads") {
+            Some(&[t, l, bo, r]) => [t, l, bo, r],
+            _ => [0; 4],
+        },
+    }
+}
+
+/// Two values of an integer-list attribute, or `default`.
+fn pair(n: &Node, name: &str, default: i64) -> [i64; 2] {
+    match n.ints(name) {
+        Some(&[a, b]) => [a, b],
+        _ => [default; 2],
+    }
+}
+
+fn conv(b: &mut Builder, n: &Node) -> Result<()> {
+    let x = b.loc(input(n, 0)?, &n.name)?;
+    let w = b.loc(input(n, 1)?, &n.name)?;
+    if x.dims.len() != 4 || w.dims.len() != 4 {
+        return Err(fail(n, "CONV2D is 2-D (NCHW input, OIHW weights)"));
+    }
+    let stride = pair(n, "strides", 1);
+    let dilation = pair(n, "dilations", 1);
+    let u = |v: [i64; 2]| [v[0].max(0) as u64, v[1].max(0) as u64];
+    let p = pads(
+        n,
+        [x.dims[2], x.dims[3]],
+        [w.dims[2], w.dims[3]],
+        u(stride),
+        u(dilation),
+    );
+    let groups = n.int("group", 1);
+    let params = ConvParams {
+        stride: [
+            field(n, "stride", stride[0])?,
+            field(n, "stride", stride[1])?,
+        ],
+        dilation: [
+            field(n, "dilation", dilation[0])?,
+            field(n, "dilation", dilation[1])?,
+        ],
+        pads: [
+            field(n, "pad", p[0])?,
+            field(n, "pad", p[1])?,
+            field(n, "pad", p[2])?,
+            field(n, "pad", p[3])?,
+        ],
+        groups: u16::try_from(groups)
+            .ok()
+            .filter(|&g| g > 0)
+            .ok_or_else(|| fail(n, format!("group {groups}: 1 to 65535")))?,
+        relu: relu_fused(n),
+    };
+    let mut operands = vec![x, w];
+    if let Some(bias) = n.input(2) {
+        operands.push(b.loc(bias, &n.name)?);
+    }
+    operands.push(b.arena(&n.outputs[0], n)?);
+    let [p0, p1, p2] = params.encode();
+    b.emit(n, uapi::OP_CONV2D, &operands, [p0, p1, p2, 0])
+}
+
+/// `Gemm` and `MatMul` as MATMUL (2-D, or batched 3-D), with the bias and ReLU epilogue; a weight
+/// matrix larger than a weight space is split by columns into several MATMULs.
+fn matmul(b: &mut Builder, n: &Node) -> Result<()> {
+    let gemm = n.op == "Gemm";
+    let (a_name, b_name) = (input(n, 0)?.to_string(), input(n, 1)?.to_string());
+    let a = b.loc(&a_name, &n.name)?;
+    let out_name = n.outputs[0].clone();
+    let out = b.arena(&out_name, n)?;
+    let epilogue = if relu_fused(n) {
+        uapi::MATMUL_EPILOGUE_RELU
+    } else {
+        0
+    };
+    let b_dims = dims_of(b.graph, &b_name, &n.name)?;
+    if gemm {
+        if n.float("alpha", 1.0) != 1.0 {
+            return Err(fail(n, "MATMUL has no alpha"));
+        }
+        let a = if n.int("transA", 0) != 0 {
+            a.permuted(&[1, 0])
+        } else {
+            a
+        };
+        let trans_b = n.int("transB", 0) != 0;
+        let (m, k, nn) = (out.dims[0], a.dims[1], out.dims[1]);
+        let bias = match n.input(2) {
+            None => None,
+            Some(c) => {
+                let c = b.loc(c, &n.name)?;
+                if n.float("beta", 1.0) != 1.0 || c.elements() != nn || c.dims.last() != Some(&nn) {
+                    return Err(fail(
+                        n,
+                        "MATMUL's bias is one value per output column (beta 1)",
+                    ));
+                }
+                Some(c.reshaped(&[nn]))
+            }
+        };
+        let bytes = k * nn * 4;
+        let constant =
+            b.graph.initializers.contains_key(&b_name) || b.pending.contains_key(&b_name);
+        if bytes > WEIGHT_SPACE && constant && !b.locs.contains_key(&b_name) {
+            return split_columns(
+                b,
+                n,
+                (&a, &b_name, trans_b),
+                &out,
+                bias,
+                epilogue,
+                (m, k, nn),
+            );
+        }
+        let bw = b.loc(&b_name, &n.name)?;
+        let bw = if trans_b { bw.permuted(&[1, 0]) } else { bw };
+        let mut ops = vec![a, bw];
+        ops.extend(bias);
+        ops.push(out);
+        return b.emit(n, uapi::OP_MATMUL, &ops, [0, 0, epilogue, 0]);
+    }
+    let ad = a.dims.clone();
+    let (ra, rb) = (ad.len(), b_dims.len());
+    if ra < 2 || rb < 2 {
+        return Err(fail(n, "MATMUL of a vector (1-D operand)"));
+    }
+    let (m, k, nn) = (ad[ra - 2], ad[ra - 1], b_dims[rb - 1]);
+    if rb == 2 {
+        let rows = ad[..ra - 1].iter().product::<u64>();
+        let bytes = k * nn * 4;
+        let constant =
+            b.graph.initializers.contains_key(&b_name) || b.pending.contains_key(&b_name);
+        let a2 = a.reshaped(&[rows, k]);
+        let out2 = out.reshaped(&[rows, nn]);
+        if bytes > WEIGHT_SPACE && constant && !b.locs.contains_key(&b_name) {
+            return split_columns(
+                b,
+                n,
+                (&a2, &b_name, false),
+                &out2,
+                None,
+                epilogue,
+                (rows, k, nn),
+            );
+        }
+        let bw = b.loc(&b_name, &n.name)?;
+        return b.emit(n, uapi::OP_MATMUL, &[a2, bw, out2], [0, 0, epilogue, 0]);
+    }
+    if ra == rb && ad[..ra - 2] == b_dims[..rb - 2] {
+        let batch = ad[..ra - 2].iter().product::<u64>();
+        let bw = b.loc(&b_name, &n.name)?;
+        return b.emit(
+            n,
+            uapi::OP_MATMUL,
+            &[
+                a.reshaped(&[batch, m, k]),
+                bw.reshaped(&[batch, k, nn]),
+                out.reshaped(&[batch, m, nn]),
+            ],
+            [0, 0, epilogue, 0],
+        );
+    }
+    Err(fail(
+        n,
+        "MATMUL broadcasts only a 2-D right operand (or equal batch dimensions)",
+    ))
+}
+
+/// MATMULs over blocks of B's columns, each block a weight of its own and each writing its
+/// columns of the output (a strided view).
+#[allow(clippy::too_many_arguments)]
+fn split_columns(
+    b: &mut Builder,
+    n: &Node,
+    (a, b_name, trans_b): (&View, &str, bool),
+    out: &View,
+    bias: Option<View>,
+    epilogue: u64,
+    (m, k, nn): (u64, u64, u64),
+) -> Result<()> {
+    let bytes = b.constant_bytes(b_name, &n.name)?;
+    let per = (WEIGHT_SPACE / (k * 4)).clamp(1, nn);
+    let mut n0 = 0;
+    while n0 < nn {
+        let cols = per.min(nn - n0);
+        // B is [k, nn] (or [nn, k] transposed): gather the block as [k, cols].
+        let mut block = Vec::with_capacity((k * cols * 4) as usize);
+        for r in 0..k {
+            for c in n0..n0 + cols {
+                let at = if trans_b { c * k + r } else { r * nn + c } as usize * 4;
+                block.extend_from_slice(&bytes[at..at + 4]);
+            }
+        }
+        let w = b.place(
+            &format!("{b_name}[:, {n0}..{}]", n0 + cols),
+            &[k, cols],
+            &block,
+        )?;
+        let o = View {
+            space: out.space,
+            offset: out.offset + n0 * 4,
+            dims: vec![m, cols],
+            strides: vec![nn, 1],
+        };
+        let mut ops = vec![a.clone(), w];
+        if let Some(bias) = &bias {
+            ops.push(View::dense(bias.space, bias.offset + n0 * 4, &[cols]));
+        }
+        ops.push(o);
+        b.emit(n, uapi::OP_MATMUL, &ops, [0, 0, epilogue, 0])?;
+        n0 += cols;
+    }
+    Ok(())
+}
+
+fn relu(b: &mut Builder, n: &Node) -> Result<()> {
+    let x = b.loc(input(n, 0)?, &n.name)?;
+    let out = b.arena(&n.outputs[0], n)?;
+    let flat = [x.elements()];
+    b.emit(
+        n,
+        uapi::OP_RELU,
+        &[x.reshaped(&flat), out.reshaped(&flat)],
+        [0; 4],
+    )
+}
+
+/// `Add`, `Mul`, `Sum`: numpy broadcasting as stride-0 views; `Sum` of more than two adds into its
+/// output in place.
+fn binary(b: &mut Builder, n: &Node) -> Result<()> {
+    let op = if n.op == "Mul" {
+        uapi::OP_MUL
+    } else {
+        uapi::OP_ADD
+    };
+    let names: Vec<String> = n.inputs.iter().filter(|s| !s.is_empty()).cloned().collect();
+    if names.len() < 2 || (op == uapi::OP_MUL && names.len() != 2) {
+        return Err(fail(n, "an element-wise op of fewer than two inputs"));
+    }
+    let out = b.arena(&n.outputs[0], n)?;
+    let mut acc: Option<View> = None;
+    for (i, name) in names.iter().enumerate().skip(1) {
+        let lhs = match acc.take() {
+            Some(v) => v,
+            None => b.loc(&names[0], &n.name)?,
+        };
+        let rhs = b.loc(name, &n.name)?;
+        let bcast = |v: &View| {
+            v.broadcast_to(&out.dims).ok_or_else(|| {
+                fail(
+                    n,
+                    format!(
+                        "input {i}: {:?} does not broadcast to {:?}",
+                        v.dims, out.dims
+                    ),
+                )
+            })
+        };
+        let views = layout::coalesce(&[bcast(&lhs)?, bcast(&rhs)?, out.clone()]);
+        b.emit(n, op, &views, [0; 4])?;
+        acc = Some(out.clone());
+    }
+    Ok(())
+}
+
+/// `Softmax` and `LayerNormalization` over the trailing axes from `axis`, as rows.
+fn rows(b: &mut Builder, n: &Node) -> Result<()> {
+    let x = b.loc(input(n, 0)?, &n.name)?;
+    let rank = x.dims.len() as i64;
+    let softmax = n.op == "Softmax";
+    let default = if softmax && b.graph.opset < 13 { 1 } else { -1 };
+    let axis = n.int("axis", default);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank.max(1)).contains(&axis) {
+        return Err(fail(n, format!("axis {axis} of a rank-{rank} input")));
+    }
+    let axis = axis as usize;
+    // Opset 13's Softmax works along one axis: the rows view holds only when the axes after it
+    // are all 1; older ones (and LayerNormalization) take all trailing axes.
+    if softmax && b.graph.opset >= 13 && x.dims[axis + 1..].iter().any(|&d| d != 1) {
+        return Err(missing(b, n));
+    }
+    let cols: u64 = x.dims[axis..].iter().product();
+    let rows = x.elements() / cols.max(1);
+    let out = b.arena(&n.outputs[0], n)?;
+    let shape = [rows, cols];
+    if softmax {
+        return b.emit(
+            n,
+            uapi::OP_SOFTMAX,
+            &[x.reshaped(&shape), out.reshaped(&shape)],
+            [0; 4],
+        );
+    }
+    if n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(fail(
+            n,
+            "the mean and inverse deviation outputs are not computed",
+        ));
+    }
+    let mut ops = vec![x.reshaped(&shape)];
+    for i in [1, 2] {
+        match n.input(i) {
+            Some(name) => {
+                let v = b.loc(name, &n.name)?;
+                if v.elements() != cols {
+                    return Err(fail(n, format!("input {i} is not one value per column")));
+                }
+                ops.push(v.reshaped(&[cols]));
+            }
+            None if i == 2 && ops.len() == 2 => {
+                // A scale without a bias: a zero bias.
+                let zeros = vec![0u8; cols as usize * 4];
+                let name = format!("{}.bias", n.name);
+                ops.push(b.place(&name, &[cols], &zeros)?);
+            }
+            None => {}
+        }
+    }
+    ops.push(out.reshaped(&shape));
+    let eps = n.float("epsilon", 1e-5);
+    b.emit(
+        n,
+        uapi::OP_LAYERNORM,
+        &ops,
+        [u64::from(eps.to_bits()), 0, 0, 0],
+    )
+}
+
+fn pool(b: &mut Builder, n: &Node) -> Result<()> {
+    if n.outputs.get(1).is_some_and(|o| !o.is_empty()) {
+        return Err(fail(n, "MaxPool's indices output is not computed"));
+    }
+    if n.int("storage_order", 0) != 0 {
+        return Err(fail(n, "column-major storage order"));
+    }
+    let x = b.loc(input(n, 0)?, &n.name)?;
+    if x.dims.len() != 4 {
+        return Err(fail(n, "POOL2D pools NCHW planes"));
+    }
+    let global = n.op.starts_with("Global");
+    let kernel = if global {
+        [x.dims[2] as i64, x.dims[3] as i64]
+    } else {
+        pair(n, "kernel_shape", 1)
+    };
+    let stride = pair(n, "strides", 1);
+    let dilation = pair(n, "dilations", 1);
+    let u = |v: [i64; 2]| [v[0].max(0) as u64, v[1].max(0) as u64];
+    let p = if global {
+        [0; 4]
+    } else {
+        pads(n, [x.dims[2], x.dims[3]], u(kernel), u(stride), u(dilation))
+    };
+    let mode = match n.op.as_str() {
+        "MaxPool" | "GlobalMaxPool" => PoolMode::Max,
+        _ if n.int("count_include_pad", 0) != 0 => PoolMode::AvgIncludePad,
+        _ => PoolMode::Avg,
+    };
+    let params = PoolParams {
+        kernel: [
+            field(n, "kernel", kernel[0])?,
+            field(n, "kernel", kernel[1])?,
+        ],
+        stride: [
+            field(n, "stride", stride[0])?,
+            field(n, "stride", stride[1])?,
+        ],
+        pads: [
+            field(n, "pad", p[0])?,
+            field(n, "pad", p[1])?,
+            field(n, "pad", p[2])?,
+            field(n, "pad", p[3])?,
+        ],
+        dilation: [
+            field(n, "dilation", dilation[0])?,
+            field(n, "dilation", dilation[1])?,
+        ],
+        mode,
+        ceil: n.int("ceil_mode", 0) != 0,
+    };
+    let out = b.arena(&n.outputs[0], n)?;
+    let [p0, p1, p2] = params.encode();
+    b.emit(n, uapi::OP_POOL2D, &[x, out], [p0, p1, p2, 0])
+}
+
+/// `Concat`: each input copied into its slice of the output (a strided view).
+fn concat(b: &mut Builder, n: &Node) -> Result<()> {
+    let out = b.arena(&n.outputs[0], n)?;
+    let rank = out.dims.len() as i64;
+    let axis = n.int("axis", 0);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) {
+        return Err(fail(n, format!("axis {axis} of a rank-{rank} output")));
+    }
+    let axis = axis as usize;
+    let mut at = 0u64;
+    let names: Vec<String> = n.inputs.iter().filter(|s| !s.is_empty()).cloned().collect();
+    for name in names {
+        let x = b.loc(&name, &n.name)?;
+        let slice = View {
+            space: out.space,
+            offset: out.offset + at * out.strides[axis] * 4,
+            dims: x.dims.clone(),
+            strides: out.strides.clone(),
+        };
+        copy(b, n, &x, &slice)?;
+        at += x.dims[axis];
+    }
+    Ok(())
+}
+
+/// `Transpose`: a COPY from the input read with permuted strides.
+fn transpose(b: &mut Builder, n: &Node) -> Result<()> {
+    let x = b.loc(input(n, 0)?, &n.name)?;
+    let rank = x.dims.len();
+    let perm: Vec<usize> = match n.ints("perm") {
+        Some(p) => p.iter().map(|&i| i as usize).collect(),
+        None => (0..rank).rev().collect(),
+    };
+    let mut seen = vec![false; rank];
+    if perm.len() != rank
+        || perm
+            .iter()
+            .any(|&p| p >= rank || std::mem::replace(&mut seen[p], true))
+    {
+        return Err(fail(
+            n,
+            format!("perm {perm:?} is not a permutation of {rank} axes"),
+        ));
+    }
+    let out = b.arena(&n.outputs[0], n)?;
+    copy(b, n, &x.permuted(&perm), &out)
+}
+
+/// An inference `BatchNormalization` not folded into a convolution: a MUL by the per-channel scale
+/// and an ADD of the shift (both computed here from the weights), the ADD in place.
+fn batchnorm(b: &mut Builder, n: &Node) -> Result<()> {
+    let x = b.loc(input(n, 0)?, &n.name)?;
+    if x.dims.len() < 2 || n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(fail(
+            n,
+            "inference BatchNormalization of an [N, C, …] input only",
+        ));
+    }
+    let c = x.dims[1];
+    let mut params = Vec::new();
+    for i in 1..5 {
+        let name = input(n, i)?;
+        let t = b
+            .graph
+            .initializers
+            .get(name)
+            .and_then(Tensor::floats)
+            .filter(|v| v.len() as u64 == c)
+            .ok_or_else(|| fail(n, format!("input {i} is not {c} constant f32 values")))?;
+        params.push(t);
+    }
+    let eps = n.float("epsilon", 1e-5);
+    let scale: Vec<f32> = (0..c as usize)
+        .map(|i| params[0][i] / (params[3][i] + eps).sqrt())
+        .collect();
+    let shift: Vec<f32> = (0..c as usize)
+        .map(|i| params[1][i] - params[2][i] * scale[i])
+        .collect();
+    let mut per_channel = vec![c];
+    per_channel.resize(x.dims.len() - 1, 1);
+    let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|f| f.to_le_bytes()).collect() };
+    let s = b.place(&format!("{}.scale", n.name), &per_channel, &bytes(&scale))?;
+    let t = b.place(&format!("{}.shift", n.name), &per_channel, &bytes(&shift))?;
+    let out = b.arena(&n.outputs[0], n)?;
+    let bc = |v: &View| v.broadcast_to(&out.dims).ok_or_else(|| fail(n, "channels"));
+    let mul = layout::coalesce(&[x, bc(&s)?, out.clone()]);
+    b.emit(n, uapi::OP_MUL, &mul, [0; 4])?;
+    let add = layout::coalesce(&[out.clone(), bc(&t)?, out]);
+    b.emit(n, uapi::OP_ADD, &add, [0; 4])
+}
+
+impl Builder<'_> {
+    /// The bytes of constant `name`: an initializer or a fill not yet placed.
+    pub(super) fn constant_bytes(&self, name: &str, node: &str) -> Result<Vec<u8>> {
+        if let Some(t) = self.graph.initializers.get(name) {
+            return Ok(t.data.to_vec());
+        }
+        if let Some((_, bytes)) = self.pending.get(name) {
+            return Ok(bytes.clone());
+        }
+        Err(GraphError::UnknownValue {
+            node: node.into(),
+            value: name.into(),
+        })
+    }
+}

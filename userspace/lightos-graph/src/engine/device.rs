@@ -1,0 +1,153 @@
+//! The kernel engine: every step a job of `/dev/lightos`, submitted in batches of up to
+//! [`uapi::MAX_SUBMIT`] with their dependencies, so a batch runs without waking this process
+//! between steps.
+
+use super::{check_feeds, step_error, Engine};
+use crate::{
+    compile::{Program, SpaceKind},
+    GraphError, Result,
+};
+use lightos_runtime::{
+    Batch, Buffer, BufferFlags, Context, Dep, JobStatus, MappedBuffer, Placement, Primitive, Queue,
+};
+use lightos_uapi as uapi;
+use std::time::Duration;
+
+/// Runs a program through `/dev/lightos`.
+pub struct Device {
+    program: Program,
+    queue: Queue,
+    /// One buffer per space, with its mapping; weights written once.
+    buffers: Vec<(Buffer, MappedBuffer)>,
+    /// Each step's primitive with the spaces replaced by buffer handles.
+    prims: Vec<Primitive>,
+    /// How long one batch may take.
+    timeout: Duration,
+}
+
+fn runtime(what: &str) -> impl Fn(lightos_runtime::Error) -> GraphError + '_ {
+    move |e| GraphError::Run {
+        what: what.into(),
+        reason: e.to_string(),
+    }
+}
+
+impl Device {
+    /// An engine for `program` in `ctx` (whose routes choose the backends): creates one buffer
+    /// per space and writes the weights.
+    pub fn new(ctx: &Context, mut program: Program) -> Result<Self> {
+        let mut buffers = Vec::with_capacity(program.spaces.len());
+        for (i, space) in program.spaces.iter_mut().enumerate() {
+            let flags = match space.kind {
+                SpaceKind::Weights | SpaceKind::Feed(_) => BufferFlags::DEVICE_READ_ONLY,
+                SpaceKind::Arena => BufferFlags::empty(),
+            };
+            let what = format!("space {i} ({:?}, {} bytes)", space.kind, space.size);
+            let buffer = ctx
+                .create_buffer(space.size as usize, flags, Placement::Any)
+                .map_err(runtime(&what))?;
+            let mut map = buffer.map().map_err(runtime(&what))?;
+            if space.kind == SpaceKind::Weights {
+                map[..space.data.len()].copy_from_slice(&space.data);
+                space.data = Vec::new();
+            }
+            buffers.push((buffer, map));
+        }
+        let prims = program
+            .steps
+            .iter()
+            .map(|s| {
+                let mut p = s.prim;
+                let n = usize::from(p.n_inputs);
+                for t in &mut p.operands[..=n] {
+                    t.buffer = buffers[t.buffer as usize].0.handle();
+                }
+                Primitive::from_abi(p)
+            })
+            .collect();
+        let queue = ctx
+            .create_queue(0, Duration::ZERO)
+            .map_err(runtime("the queue"))?;
+        Ok(Self {
+            program,
+            queue,
+            buffers,
+            prims,
+            timeout: Duration::from_secs(600),
+        })
+    }
+
+    /// Submits steps `range` as one batch (dependencies on earlier batches are met: those
+    /// completed) and waits for all of them.
+    fn batch(&mut self, range: std::ops::Range<usize>) -> Result<()> {
+        let mut batch = Batch::new();
+        for i in range.clone() {
+            let deps: Vec<Dep> = self.program.steps[i]
+                .deps
+                .iter()
+                .filter(|&&d| d >= range.start)
+                .map(|&d| Dep::Earlier(d - range.start))
+                .collect();
+            batch
+                .push_after(self.prims[i], &deps)
+                .map_err(|e| step_error(&self.program, i, e))?;
+        }
+        let submitted = self.queue.submit_batch(&mut batch).map_err(|e| match e {
+            lightos_runtime::Error::Submit { index, .. } => {
+                step_error(&self.program, range.start + index as usize, e)
+            }
+            e => runtime("SUBMIT")(e),
+        })?;
+        let mut failed: Option<(usize, JobStatus)> = None;
+        for (i, seq) in range.clone().zip(submitted.first_seq..=submitted.last_seq) {
+            let status = self
+                .queue
+                .wait(seq, Some(self.timeout))
+                .map_err(|e| step_error(&self.program, i, e))?
+                .status;
+            if status != JobStatus::Ok
+                && failed.is_none_or(|(_, s)| s == JobStatus::DependencyFailed)
+            {
+                failed = Some((i, status));
+            }
+        }
+        match failed {
+            Some((i, status)) => Err(step_error(
+                &self.program,
+                i,
+                format!("the job ended {status:?}"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Engine for Device {
+    fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        check_feeds(&self.program, feeds)?;
+        for (feed, input) in feeds.iter().zip(&self.program.inputs) {
+            let at = input.offset as usize;
+            self.buffers[input.space as usize].1[at..at + feed.len()].copy_from_slice(feed);
+        }
+        let total = self.program.steps.len();
+        let mut start = 0;
+        while start < total {
+            let end = (start + uapi::MAX_SUBMIT as usize).min(total);
+            self.batch(start..end)?;
+            start = end;
+        }
+        Ok(self
+            .program
+            .outputs
+            .iter()
+            .map(|o| {
+                let at = o.offset as usize;
+                self.buffers[o.space as usize].1[at..at + o.bytes() as usize].to_vec()
+            })
+            .collect())
+    }
+
+    fn program(&self) -> &Program {
+        &self.program
+    }
+}

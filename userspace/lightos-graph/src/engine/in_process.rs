@@ -1,0 +1,110 @@
+//! The in-process engine: each step on the CPU backend's kernels, called directly.
+
+use super::{check_feeds, step_error, Engine};
+use crate::{
+    compile::{layout::View, Program, SpaceKind},
+    GraphError, Result,
+};
+use lightos_cpu::{exec, Gemm};
+
+/// Runs a program in this process (no kernel, no jobs).
+pub struct InProcess {
+    program: Program,
+    gemm: Gemm,
+    /// One byte vector per space; the weights moved out of the program.
+    spaces: Vec<Vec<u8>>,
+}
+
+impl InProcess {
+    /// An engine for `program` whose kernels use `threads` threads.
+    pub fn new(mut program: Program, threads: usize) -> Result<Self> {
+        let gemm = Gemm::new(threads.max(1)).map_err(|e| GraphError::Run {
+            what: "the CPU backend".into(),
+            reason: e.to_string(),
+        })?;
+        let spaces = program
+            .spaces
+            .iter_mut()
+            .map(|s| match s.kind {
+                SpaceKind::Weights => std::mem::take(&mut s.data),
+                _ => vec![0u8; s.size as usize],
+            })
+            .collect();
+        Ok(Self {
+            program,
+            gemm,
+            spaces,
+        })
+    }
+
+    /// Runs step `index`: its operands as slices of their spaces, the output's exclusive; an input
+    /// overlapping the output (an in-place ADD) is read from a copy.
+    fn step(&mut self, index: usize) -> Result<()> {
+        let mut prim = self.program.steps[index].prim;
+        let n = usize::from(prim.n_inputs);
+        let ranges: Vec<(usize, usize, usize)> = prim.operands[..=n]
+            .iter()
+            .map(|t| {
+                let (a, b) = View::of(t).extent(4);
+                (t.buffer as usize, a as usize, b as usize)
+            })
+            .collect();
+        for (i, &(s, a, b)) in ranges.iter().enumerate() {
+            if self.spaces.get(s).is_none_or(|v| b > v.len()) || a > b {
+                return Err(step_error(
+                    &self.program,
+                    index,
+                    format!("operand {i} past its space"),
+                ));
+            }
+            prim.operands[i].offset -= a as u64;
+        }
+        let (os, oa, ob) = ranges[n];
+        let copies: Vec<Option<Vec<u8>>> = ranges[..n]
+            .iter()
+            .map(|&(s, a, b)| (s == os && a < ob && oa < b).then(|| self.spaces[s][a..b].to_vec()))
+            .collect();
+        let bases: Vec<*mut u8> = self.spaces.iter_mut().map(|v| v.as_mut_ptr()).collect();
+        // SAFETY: every range was checked to lie inside its space; the output's range is the only
+        // mutable slice, and no input slice taken from `bases` overlaps it (overlapping inputs are
+        // the copies above). `self.spaces` is not otherwise touched while these slices live.
+        let out = unsafe { std::slice::from_raw_parts_mut(bases[os].add(oa), ob - oa) };
+        let inputs: Vec<&[u8]> = ranges[..n]
+            .iter()
+            .zip(&copies)
+            .map(|(&(s, a, b), copy)| match copy {
+                Some(c) => c.as_slice(),
+                // SAFETY: as above: inside space `s`, disjoint from `out`.
+                None => unsafe { std::slice::from_raw_parts(bases[s].add(a), b - a) },
+            })
+            .collect();
+        exec::execute(&self.gemm, &prim, &inputs, out)
+            .map_err(|e| step_error(&self.program, index, e))
+    }
+}
+
+impl Engine for InProcess {
+    fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        check_feeds(&self.program, feeds)?;
+        for (feed, input) in feeds.iter().zip(&self.program.inputs) {
+            let at = input.offset as usize;
+            self.spaces[input.space as usize][at..at + feed.len()].copy_from_slice(feed);
+        }
+        for i in 0..self.program.steps.len() {
+            self.step(i)?;
+        }
+        Ok(self
+            .program
+            .outputs
+            .iter()
+            .map(|o| {
+                let at = o.offset as usize;
+                self.spaces[o.space as usize][at..at + o.bytes() as usize].to_vec()
+            })
+            .collect())
+    }
+
+    fn program(&self) -> &Program {
+        &self.program
+    }
+}
