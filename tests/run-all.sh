@@ -35,7 +35,7 @@ interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' bui
 host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
 
 say "VM suite: booting the guest (two photonic NPUs) with lightos_core.ko and $(ls build/guest/tests | wc -l) test programs"
-adds=(); for t in build/guest/tests/*; do adds+=(--add "$t"); done
+adds=(); for t in build/guest/tests/* "$LIGHTOS_LIGHT_MODELS"/light_*; do adds+=(--add "$t"); done
 set +e
 qemu/run --photonic 2 --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" --log build/vm/test-serial.log "${adds[@]}" -- sh run-suite.sh
 vm_rc=$?

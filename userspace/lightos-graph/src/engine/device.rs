@@ -21,7 +21,7 @@ pub struct Device {
     buffers: Vec<(Buffer, MappedBuffer)>,
     /// Each step's primitive with the spaces replaced by buffer handles.
     prims: Vec<Primitive>,
-    /// How long one batch may take.
+    /// How long one job may take from its submission (the ABI's longest).
     timeout: Duration,
 }
 
@@ -65,15 +65,15 @@ impl Device {
                 Primitive::from_abi(p)
             })
             .collect();
-        let queue = ctx
-            .create_queue(0, Duration::ZERO)
-            .map_err(runtime("the queue"))?;
+        // A job's timeout counts from its submission, so a long batch needs the longest.
+        let timeout = Duration::from_millis(uapi::MAX_JOB_TIMEOUT_MS.into());
+        let queue = ctx.create_queue(0, timeout).map_err(runtime("the queue"))?;
         Ok(Self {
             program,
             queue,
             buffers,
             prims,
-            timeout: Duration::from_secs(600),
+            timeout,
         })
     }
 
