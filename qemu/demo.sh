@@ -1,6 +1,7 @@
 #!/bin/sh
 # The in-guest part of `make demo` (booted with two emulated photonic NPUs, photonic0 and photonic1):
-# an MLP on cpu0 and photonic0, a MATMUL workload on photonic0 through /dev/lightos, the thermal
+# a real network (the ONNX model zoo's SqueezeNet 1.1, light version) compiled by the graph engine and
+# run through /dev/lightos on cpu0, an MLP on cpu0 and photonic0, a MATMUL workload on photonic0 through /dev/lightos, the thermal
 # guard's trace while it runs, a MATMUL on each NPU at once, a spiking network whose inputs come
 # through a kernel spike ring and whose synapses run on photonic0, and the PowerGovernor placing
 # work across both NPUs and the CPU.
@@ -9,10 +10,20 @@ set -e
 export TERM=dumb
 lightos info
 echo
-echo "== an MLP (256-512-512-10, batch 64) on cpu0 (lightosd: the CPU backend) and on photonic0"
-echo "   (its MATMULs on the emulated NPU; bias ADD and ReLU on cpu0), against the f64 reference"
+echo "== SqueezeNet (the ONNX model zoo's light version, from the onnx wheel: real layer shapes, every"
+echo "   weight 0.02) as the graph engine sees it, then optimized, compiled into /dev/lightos primitives"
+echo "   and run on cpu0 (lightosd), every primitive a kernel job; with constant weights every class"
+echo "   scores 1/1000 (the reference output says the same): the point is the network running"
+lightos model inspect light_squeezenet.onnx | grep -vE '^  (Concat|Relu|Conv|Dropout|MaxPool|Softmax|GlobalAveragePool|Reshape|AveragePool) '
 lightosd --name cpu0 2> /tmp/lightosd.log &
 for i in $(seq 40); do grep -q 'backend cpu0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done
+lightos model run light_squeezenet.onnx --on cpu0 --output-dir /tmp/squeezenet
+echo "   cpu0 after the run (lightos devices): 47 jobs, one per primitive (26 ReLUs fused into their convolutions)"
+lightos devices | grep -A4 '^  cpu0 ' | grep -E 'cpu0|load'
+
+echo
+echo "== an MLP (256-512-512-10, batch 64) on cpu0 (lightosd: the CPU backend) and on photonic0"
+echo "   (its MATMULs on the emulated NPU; bias ADD and ReLU on cpu0), against the f64 reference"
 lightos run mlp --backend cpu0,photonic0
 echo
 echo "== the CUDA backend (lightosd --backend cuda): this guest has no GPU, so it says so and exits 69;"

@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 11
+#define LIGHTOS_ABI_MINOR 12
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -222,7 +222,11 @@ struct lightos_query_context {
 #define LIGHTOS_OP_COPY       12
 #define LIGHTOS_OP_SPIKE_ENCODE 13 /* x -> events staged in out[capacity] (dtype SPIKE_EVENT), then into a queue (1.6) */
 #define LIGHTOS_OP_POOL2D      14 /* x[N,C,H,W] -> out[N,C,OH,OW], max or average (1.11); params below */
-#define LIGHTOS_OP_COUNT      14
+#define LIGHTOS_OP_LRN         15 /* x[N,C,...] -> out, ONNX LRN across channels (1.12); params below */
+#define LIGHTOS_OP_COUNT      15
+/* LIGHTOS_OP_LRN params (1.12): params[0] = size (1..LIGHTOS_LRN_MAX_SIZE);
+ * params[1] = alpha | beta << 32 (f32 bits); params[2] = bias (f32 bits). */
+#define LIGHTOS_LRN_MAX_SIZE         4096ULL
 /* LIGHTOS_OP_POOL2D params (1.11): params[0] = kh | kw << 16 | sh << 32 | sw << 48;
  * params[1] = pad top | left << 16 | bottom << 32 | right << 48;
  * params[2] = dilation h | dilation w << 16 | LIGHTOS_POOL_* << 32 | LIGHTOS_POOL_CEIL. */

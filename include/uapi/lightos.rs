@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 11;
+pub const ABI_MINOR: u32 = 12;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -475,8 +475,14 @@ pub const OP_SPIKE_ENCODE: u16 = 13;
 /// height | dilation width << 16 | `POOL_*` mode << 32 | [`POOL_CEIL`]; every other bit 0.
 /// Kernel, stride and dilation from 1 to [`POOL_MAX_PARAM`], padding up to it.
 pub const OP_POOL2D: u16 = 14;
+/// Op (ABI 1.12): local response normalization across channels of `x[N,C,…]` (2 to 4 dims),
+/// as ONNX's LRN defines it: `out = x / (bias + alpha/size · Σ x²)^beta`, the sum over the
+/// `size` channels centred on each one (`⌊(size−1)/2⌋` before, `⌈(size−1)/2⌉` after), clipped at
+/// the edges. `params[0]` = size (1 to [`LRN_MAX_SIZE`]); `params[1]` = alpha | beta << 32 (f32
+/// bits; alpha ≥ 0, beta finite); `params[2]` = bias (f32 bits, > 0, finite).
+pub const OP_LRN: u16 = 15;
 /// The number of ops; op numbers run from 1 to this.
-pub const OP_COUNT: usize = 14;
+pub const OP_COUNT: usize = 15;
 /// The number of ops before ABI 1.6 (`QUERY_OPS` accepts room for this many).
 pub const OP_COUNT_1_2: usize = 12;
 
@@ -514,6 +520,9 @@ pub const CONV2D_EXTENDED: u64 = 1 << 63;
 pub const CONV2D_EPILOGUE_RELU: u64 = 1 << 16;
 /// The largest stride, dilation and padding of an extended [`OP_CONV2D`].
 pub const CONV2D_MAX_PARAM: u64 = 4096;
+
+/// The largest window of [`OP_LRN`].
+pub const LRN_MAX_SIZE: u64 = 4096;
 
 /// [`OP_POOL2D`] mode: the maximum of each window (padding never wins).
 pub const POOL_MAX: u64 = 0;

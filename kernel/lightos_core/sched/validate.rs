@@ -97,6 +97,7 @@ fn arity(op: u16) -> (u8, u8, usize) {
         uapi::OP_QUANTIZE | uapi::OP_DEQUANTIZE => (1, 1, 2),
         uapi::OP_SPIKE_ENCODE => (1, 1, 4),
         uapi::OP_POOL2D => (1, 1, 3),
+        uapi::OP_LRN => (1, 1, 3),
         _ => (1, 1, 0),
     }
 }
@@ -274,6 +275,7 @@ fn check_shapes(
             encode::check(p, dims(&ins[0]), x, dims(out))
         }
         uapi::OP_POOL2D => check_pool(p, dims(&ins[0]), dims(out)),
+        uapi::OP_LRN => check_lrn(p, dims(&ins[0]), dims(out)),
         uapi::OP_COPY => {
             let x = numel(&ins[0]).map_err(|r| r.context(format_args!("operand 0")))?;
             ensure!(x == n, EINVAL, "shapes: copy's input has {x} elements, its output {n}");
@@ -347,6 +349,34 @@ fn check_conv_extended(
     }
     let n: u64 = o.iter().product();
     Ok(n.saturating_mul(2).saturating_mul(w[1]).saturating_mul(w[2]).saturating_mul(w[3]))
+}
+
+/// `OP_LRN` (1.12): its window, coefficients (finite; alpha non-negative, bias positive, so the
+/// base of the power is positive) and shapes; returns the operation count.
+fn check_lrn(p: &uapi::Primitive, x: &[u64], o: &[u64]) -> Result<u64, Rejection> {
+    let size = p.params[0];
+    ensure!(
+        (1..=uapi::LRN_MAX_SIZE).contains(&size),
+        EINVAL,
+        "params[0]: lrn size {size}, 1 to {}",
+        uapi::LRN_MAX_SIZE
+    );
+    let f = |bits: u64| f32::from_bits(bits as u32);
+    let (alpha, beta, bias) = (f(p.params[1]), f(p.params[1] >> 32), f(p.params[2]));
+    ensure!(
+        p.params[2] >> 32 == 0 && bias.is_finite() && bias > 0.0,
+        EINVAL,
+        "params[2]: lrn bias must be a positive finite f32 (upper bits 0)"
+    );
+    ensure!(
+        alpha.is_finite() && alpha >= 0.0 && beta.is_finite(),
+        EINVAL,
+        "params[1]: lrn alpha must be finite and non-negative, beta finite"
+    );
+    ensure!(x.len() >= 2, EINVAL, "shapes: lrn needs x[N,C,...] (2 to 4 dims)");
+    ensure!(x == o, EINVAL, "shapes: lrn needs out shaped as its input: {x:?} -> {o:?}");
+    let n: u64 = x.iter().product();
+    Ok(n.saturating_mul(size.saturating_mul(2).saturating_add(4)))
 }
 
 /// `OP_POOL2D` (1.11): its parameters (every field in range, unused bits zero) and the output shape
@@ -448,7 +478,8 @@ fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result<(), Rejection> {
         uapi::OP_QUANTIZE => is_float(d) && is_quantized(o),
         uapi::OP_DEQUANTIZE => is_quantized(d) && is_float(o),
         uapi::OP_MATMUL => o == d || (is_quantized(d) && is_float(o)),
-        uapi::OP_SOFTMAX | uapi::OP_LAYERNORM | uapi::OP_ATTENTION | uapi::OP_GELU | uapi::OP_POOL2D => {
+        uapi::OP_SOFTMAX | uapi::OP_LAYERNORM | uapi::OP_ATTENTION | uapi::OP_GELU | uapi::OP_POOL2D
+        | uapi::OP_LRN => {
             is_float(d) && o == d
         }
         _ => o == d,

@@ -375,6 +375,49 @@ fn pool2d_runs_on_lightosd_as_onnx_defines_it() {
 }
 
 #[test]
+fn lrn_runs_on_lightosd_as_onnx_defines_it() {
+    use lightos_runtime::LrnParams;
+    let (_cpu, dev, buf) = on_lightosd("cpu-lrn");
+    let mut map = buf.map().unwrap();
+    let (n, c, h, w) = (2usize, 5usize, 3usize, 2usize);
+    let x = pattern_f32(n * c * h * w, 5);
+    put_f32(&mut map[..], &x);
+    // AlexNet's window (5) and an even one (4: one more channel after than before).
+    for size in [5u16, 4] {
+        let params = LrnParams {
+            size,
+            alpha: 0.5,
+            beta: 0.75,
+            bias: 2.0,
+        };
+        let prim = PrimitiveBuilder::new(Op::Lrn, DType::F32)
+            .lrn(&params)
+            .input(&buf, 0, &[n as u64, c as u64, h as u64, w as u64])
+            .output(&buf, 32768, &[n as u64, c as u64, h as u64, w as u64]);
+        assert_eq!(run(&dev, prim), JobStatus::Ok, "size {size}");
+        let got = get_f32(&map[32768..], x.len());
+        // ONNX's definition, written out: channels [c - floor((size-1)/2), c + ceil((size-1)/2)].
+        let (before, after) = ((size as usize - 1) / 2, (size as usize - 1).div_ceil(2));
+        for ni in 0..n {
+            for ci in 0..c {
+                for p in 0..h * w {
+                    let at = |ch: usize| (ni * c + ch) * h * w + p;
+                    let lo = ci.saturating_sub(before);
+                    let hi = (ci + after).min(c - 1);
+                    let sq: f32 = (lo..=hi).map(|ch| x[at(ch)] * x[at(ch)]).sum();
+                    let want = x[at(ci)] / (2.0 + 0.5 / f32::from(size) * sq).powf(0.75);
+                    let g = got[at(ci)];
+                    assert!(
+                        (g - want).abs() <= 1e-6 * want.abs().max(1.0),
+                        "size {size}: {g} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn a_float_matmul_adds_its_bias_and_applies_relu_on_lightosd() {
     let (_cpu, dev, buf) = on_lightosd("cpu-epilogue");
     let (m, k, n) = (5usize, 7usize, 3usize);

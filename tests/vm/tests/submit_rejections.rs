@@ -186,6 +186,77 @@ rejection!(pool2d_fourth_param_set, EINVAL, |p, ro| {
     p.params[3] = 1;
 });
 
+/// Turns the valid ADD into a valid LRN (ABI 1.12): size 3, alpha 1e-4, beta 0.75, bias 1 over
+/// `a` as [1,2,2] into `out` alike.
+fn lrn(p: &mut uapi::Primitive) {
+    let (a, out) = (p.operands[0], p.operands[2]);
+    p.op = uapi::OP_LRN;
+    p.n_inputs = 1;
+    p.operands[0] = uapi::Tensor {
+        ndim: 3,
+        shape: [1, 2, 2, 0],
+        ..a
+    };
+    p.operands[1] = uapi::Tensor {
+        ndim: 3,
+        shape: [1, 2, 2, 0],
+        ..out
+    };
+    p.operands[2] = uapi::Tensor::default();
+    p.params[0] = 3;
+    p.params[1] = u64::from(1e-4f32.to_bits()) | u64::from(0.75f32.to_bits()) << 32;
+    p.params[2] = u64::from(1f32.to_bits());
+}
+
+#[test]
+fn a_valid_lrn_passes_validation() {
+    passes_validation(lrn, "lrn");
+}
+
+rejection!(lrn_size_zero, EINVAL, |p, ro| {
+    lrn(p);
+    p.params[0] = 0;
+});
+rejection!(lrn_size_above_max, EINVAL, |p, ro| {
+    lrn(p);
+    p.params[0] = uapi::LRN_MAX_SIZE + 1;
+});
+rejection!(lrn_bias_not_positive, EINVAL, |p, ro| {
+    lrn(p);
+    p.params[2] = u64::from(0f32.to_bits());
+});
+rejection!(lrn_bias_upper_word_set, EINVAL, |p, ro| {
+    lrn(p);
+    p.params[2] |= 1 << 32;
+});
+rejection!(lrn_alpha_negative, EINVAL, |p, ro| {
+    lrn(p);
+    p.params[1] = u64::from((-1f32).to_bits()) | u64::from(0.75f32.to_bits()) << 32;
+});
+rejection!(lrn_beta_not_finite, EINVAL, |p, ro| {
+    lrn(p);
+    p.params[1] = u64::from(1e-4f32.to_bits()) | u64::from(f32::NAN.to_bits()) << 32;
+});
+rejection!(lrn_one_dimension, EINVAL, |p, ro| {
+    lrn(p);
+    p.operands[0].ndim = 1;
+    p.operands[0].shape = [4, 0, 0, 0];
+    p.operands[1].ndim = 1;
+    p.operands[1].shape = [4, 0, 0, 0];
+});
+rejection!(lrn_output_shape_differs, EINVAL, |p, ro| {
+    lrn(p);
+    p.operands[1].shape = [1, 4, 1, 0];
+});
+rejection!(lrn_integer_dtype, EINVAL, |p, ro| {
+    lrn(p);
+    p.dtype = uapi::DTYPE_I8;
+});
+rejection!(lrn_fourth_param_set, EINVAL, |p, ro| {
+    lrn(p);
+    p.params[3] = 1;
+});
+
 /// Turns the valid ADD into a valid extended CONV2D (ABI 1.11): `a` as x[1,2,1,2], `b` as
 /// w[2,1,1,1] with 2 groups, stride 1, out [1,2,1,2] at `out`.
 fn conv(p: &mut uapi::Primitive) {

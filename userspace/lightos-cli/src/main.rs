@@ -7,6 +7,7 @@ mod govern;
 mod gpus;
 mod info;
 mod model;
+mod model_run;
 mod progress;
 mod run;
 mod run_mlp;
@@ -223,12 +224,13 @@ enum ModelWhat {
     ///
     /// Passes, in order, each on by default: constants (shape arithmetic and small fills become
     /// initializers), identity (Identity and Dropout removed), batchnorm (a BatchNormalization
-    /// after a Conv folded into its weights), dead-code (what no output needs). Shapes are
+    /// after a Conv folded into its weights), fuse (a ReLU after a Conv, Gemm or MatMul becomes its
+    /// epilogue), dead-code (what no output needs). Shapes are
     /// inferred again after them.
     Optimize {
         /// The model file (.onnx or .lgraph).
         model: PathBuf,
-        /// Passes to run: all, none, names (constants,identity,batchnorm,dead-code), or all but
+        /// Passes to run: all, none, names (constants,identity,batchnorm,fuse,dead-code), or all but
         /// some (-batchnorm).
         #[arg(long, default_value = "all")]
         passes: String,
@@ -236,6 +238,55 @@ enum ModelWhat {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Run a model once and write its outputs as .npy files.
+    ///
+    /// The model is optimized (--passes), compiled into /dev/lightos primitives over a planned
+    /// arena, and run: on the kernel (every primitive a job; --device NAME routes every op that
+    /// backend runs to it, `auto` leaves routing to the kernel) or, with --device local, by the
+    /// CPU backend's kernels in this process. Inputs are .npy files (float32, C order; their
+    /// shapes bind symbolic dimensions) or seeded uniform [0, 1) values. Prints each output's
+    /// largest values and where it was written.
+    Run {
+        #[command(flatten)]
+        common: ModelRunArgs,
+        /// Directory the outputs are written to, one NAME.npy each.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        output_dir: PathBuf,
+    },
+    /// Time a model's runs (after warm-up runs) and print latency quantiles.
+    Bench {
+        #[command(flatten)]
+        common: ModelRunArgs,
+        /// Untimed runs first.
+        #[arg(long, default_value_t = 1)]
+        warmup: u32,
+        /// Timed runs.
+        #[arg(long, default_value_t = 10)]
+        repeat: u32,
+    },
+}
+
+/// What `model run` and `model bench` take.
+#[derive(clap::Args, Debug)]
+struct ModelRunArgs {
+    /// The model file (.onnx or .lgraph).
+    model: PathBuf,
+    /// Where it runs: auto (the kernel if the device node exists, else local), local (this
+    /// process), or a kernel backend's name (cpu0, photonic0, ...).
+    #[arg(long = "on", default_value = "auto", value_name = "auto|local|BACKEND")]
+    on: String,
+    /// Passes to run (as `model optimize --passes`).
+    #[arg(long, default_value = "all")]
+    passes: String,
+    /// Threads of the in-process CPU backend (--on local).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// An input: NAME=FILE.npy (repeatable); inputs not given are random.
+    #[arg(long = "input", value_name = "NAME=FILE.npy")]
+    inputs: Vec<String>,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -371,6 +422,26 @@ fn main() -> ExitCode {
                     output,
                 },
         } => model::optimize(&model, &passes, output.as_deref(), cli.json),
+        Command::Model {
+            what: ModelWhat::Run { common, output_dir },
+        } => model_run::run(
+            &common.model,
+            &run_options(&cli.device, &common, cli.json),
+            &output_dir,
+        ),
+        Command::Model {
+            what:
+                ModelWhat::Bench {
+                    common,
+                    warmup,
+                    repeat,
+                },
+        } => model_run::bench(
+            &common.model,
+            &run_options(&cli.device, &common, cli.json),
+            warmup,
+            repeat,
+        ),
         Command::Run {
             what:
                 RunWhat::Matmul {
@@ -471,5 +542,22 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The options of `model run` and `model bench`.
+fn run_options<'a>(
+    node: &'a std::path::Path,
+    a: &'a ModelRunArgs,
+    json: bool,
+) -> model_run::Options<'a> {
+    model_run::Options {
+        node,
+        device: &a.on,
+        passes: &a.passes,
+        threads: a.threads,
+        inputs: &a.inputs,
+        seed: a.seed,
+        json,
     }
 }

@@ -48,13 +48,13 @@ fn inspect_optimize_and_inspect_again() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("pass constants") && text.contains("result       65 nodes"),
+        text.contains("pass constants") && text.contains("result       39 nodes"),
         "{text}"
     );
     let out = lightos(&["model", "inspect", saved.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.contains("nodes        65"),
+        out.status.success() && text.contains("nodes        39"),
         "{text}"
     );
     assert!(!text.contains("Dropout"), "{text}");
@@ -70,5 +70,130 @@ fn inspect_optimize_and_inspect_again() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("not a valid ONNX model"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes `values` of `dims` as a `.npy` of the element type `T`.
+fn npy<T: npyz::AutoSerialize + Copy>(path: &std::path::Path, dims: &[u64], values: &[T]) {
+    use npyz::WriterBuilder;
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(dims)
+        .writer(std::fs::File::create(path).unwrap())
+        .begin_nd()
+        .unwrap();
+    w.extend(values.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn run_reads_npy_inputs_writes_npy_outputs_and_matches_the_reference() {
+    let Some(model) = common::light("squeezenet") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("lightos-cli-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The reference input of the light networks: arange(n) / n.
+    let n = 3 * 224 * 224;
+    let x: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
+    let input = dir.join("x.npy");
+    npy(&input, &[1, 3, 224, 224], &x);
+    let spec = format!("data_0={}", input.display());
+    let out = lightos(&[
+        "--json",
+        "model",
+        "run",
+        model.to_str().unwrap(),
+        "--on",
+        "local",
+        "--input",
+        &spec,
+        "--output-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["steps"], 47, "26 ReLUs fused into their convolutions");
+    assert!(json["device"].as_str().unwrap().starts_with("local"));
+    let file = json["outputs"][0]["file"].as_str().unwrap();
+    let bytes = std::fs::read(file).unwrap();
+    let got = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(got.shape(), &[1, 1000, 1, 1]);
+    let got: Vec<f32> = got.into_vec().unwrap();
+    let reference = model.with_file_name("light_squeezenet_output_0.pb");
+    let reference =
+        lightos_graph::onnx::load_tensor(std::fs::read(reference).unwrap(), "ref").unwrap();
+    let want = reference.floats().unwrap();
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-6, "worst error {worst}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_refuses_a_wrong_shape_dtype_or_name_and_a_missing_device() {
+    let Some(model) = common::light("squeezenet") else {
+        return;
+    };
+    let model = model.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("lightos-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let small = dir.join("small.npy");
+    npy(&small, &[1, 3, 200, 200], &vec![0f32; 3 * 200 * 200]);
+    let doubles = dir.join("f64.npy");
+    npy(&doubles, &[1, 3, 224, 224], &vec![0f64; 3 * 224 * 224]);
+    let cases: [(Vec<String>, &str); 4] = [
+        (
+            vec![
+                "--on".into(),
+                "local".into(),
+                "--input".into(),
+                format!("data_0={}", small.display()),
+            ],
+            "holds [1, 3, 200, 200], the model takes [1,3,224,224]",
+        ),
+        (
+            vec![
+                "--on".into(),
+                "local".into(),
+                "--input".into(),
+                format!("data_0={}", doubles.display()),
+            ],
+            "dtype '<f8'",
+        ),
+        (
+            vec![
+                "--on".into(),
+                "local".into(),
+                "--input".into(),
+                format!("image={}", small.display()),
+            ],
+            "the model has no input image (its inputs: data_0)",
+        ),
+        (
+            vec![
+                "--device".into(),
+                "/nonexistent/lightos".into(),
+                "--on".into(),
+                "cpu0".into(),
+            ],
+            "/nonexistent/lightos",
+        ),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["model", "run", model];
+        args.extend(extra.iter().map(String::as_str));
+        let out = lightos(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(err.contains(message), "{extra:?}: {err}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

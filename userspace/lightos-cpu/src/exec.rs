@@ -15,7 +15,7 @@ use half::{bf16, f16};
 use lightos_uapi as uapi;
 
 /// The ops [`execute`] runs.
-pub const OPS: [u16; 13] = [
+pub const OPS: [u16; 14] = [
     uapi::OP_MATMUL,
     uapi::OP_CONV2D,
     uapi::OP_SOFTMAX,
@@ -29,6 +29,7 @@ pub const OPS: [u16; 13] = [
     uapi::OP_DEQUANTIZE,
     uapi::OP_COPY,
     uapi::OP_POOL2D,
+    uapi::OP_LRN,
 ];
 
 /// The dtypes it accepts (as `1 << DTYPE_*`).
@@ -145,6 +146,15 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
                 ],
             )?;
             g.install(|| pool::pool2d(&x, &s))?
+        }
+        uapi::OP_LRN => {
+            let x = load(0)?;
+            let xd = dims(&p.operands[0]);
+            let rest: u64 = xd[2..].iter().product();
+            let shape = [xd[0] as usize, xd[1] as usize, rest as usize, 1];
+            let f = |bits: u64| f32::from_bits(bits as u32);
+            let (alpha, beta, bias) = (f(p.params[1]), f(p.params[1] >> 32), f(p.params[2]));
+            g.install(|| pool::lrn(&x, shape, p.params[0] as usize, alpha, beta, bias))?
         }
         uapi::OP_QUANTIZE => return quantize(p, inputs[0], out, out_dtype, &mut rounding),
         uapi::OP_DEQUANTIZE => {

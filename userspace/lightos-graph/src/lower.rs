@@ -1,4 +1,4 @@
-//! Lowering, as far as today's ABI (1.11) goes: for each node, the `/dev/lightos` primitive it
+//! Lowering, as far as today's ABI (1.12) goes: for each node, the `/dev/lightos` primitive it
 //! becomes, or that it needs no primitive (a view of its input's bytes, a constant computed once),
 //! or why no primitive runs it yet. `lightos model inspect` prints the tally, which is also the
 //! list of what issue 20's ABI growth has to add before a network can run through the kernel.
@@ -12,8 +12,7 @@ use serde::Serialize;
 pub enum Lowering {
     /// One primitive of this ABI op (`"CONV2D"`, `"MATMUL"`, …).
     Primitive(&'static str),
-    /// No work: its output is its input's bytes (a reshape), or is written in place by its
-    /// producers (a concatenation along the outermost varying axis).
+    /// No work: its output is its input's bytes (a reshape).
     View,
     /// Computed once from constants (a fill larger than the folding limit).
     Constant,
@@ -49,19 +48,14 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
         "Relu" => Lowering::Primitive("RELU"),
         "Conv" => {
             // CONV2D's extended form (1.11): per-axis stride and dilation, asymmetric padding and
-            // groups, every field up to 4096; SAME auto-padding is not computed here yet.
+            // groups, every field up to 4096; SAME auto-padding computed from the shapes.
             let small = |name: &str| {
                 node.ints(name)
                     .is_none_or(|v| v.iter().all(|&x| (0..=4096).contains(&x)))
             };
-            let auto = node
-                .string("auto_pad")
-                .is_none_or(|a| a == "NOTSET" || a == "VALID");
             let rank4 = dims(0).is_some_and(|d| d.len() == 4);
             if !rank4 {
                 missing("CONV2D is 2-D (NCHW)")
-            } else if !auto {
-                missing("SAME auto-padding is not lowered yet")
             } else if !(["strides", "dilations", "pads"].iter().all(|n| small(n))
                 && (1..=0xffff).contains(&node.int("group", 1)))
             {
@@ -79,7 +73,7 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
             _ => missing("MATMUL is 2-D or 3-D with the same batch in both operands"),
         },
         "Gemm" => {
-            // MATMUL with its bias epilogue (1.11); a transposed B is a constant transposed once.
+            // MATMUL with its bias epilogue (1.11); a transposed operand is a strided view.
             let n = out.as_ref().and_then(|o| o.get(1).copied());
             let bias_fits = match dims(2) {
                 None => node.input(2).is_none(),
@@ -95,11 +89,23 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
                 Lowering::Primitive("MATMUL")
             }
         }
-        "Add" | "Mul" | "Sum" if node.inputs.len() == 2 => {
-            if dims(0).is_some() && dims(0) == dims(1) && dims(0) == out {
+        "Add" | "Mul" | "Sum" => {
+            // numpy broadcasting as stride-0 operand views (compile::layout).
+            let fits = |i: usize| match (dims(i), out.as_ref()) {
+                (Some(d), Some(o)) => {
+                    d.len() <= o.len()
+                        && d.iter()
+                            .rev()
+                            .zip(o.iter().rev())
+                            .all(|(&a, &b)| a == b || a == 1)
+                }
+                _ => false,
+            };
+            let inputs = node.inputs.iter().filter(|s| !s.is_empty()).count();
+            if inputs >= 2 && (0..inputs).all(fits) && (node.op != "Mul" || inputs == 2) {
                 Lowering::Primitive(if node.op == "Mul" { "MUL" } else { "ADD" })
             } else {
-                missing("ADD and MUL need equal shapes (no broadcasting)")
+                missing("operands that do not broadcast to the output")
             }
         }
         "Softmax" | "LayerNormalization" => {
@@ -128,22 +134,9 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
                 missing("SOFTMAX and LAYERNORM work over the last dimension only")
             }
         }
-        "Concat" => {
-            let axis = node.int("axis", 0);
-            match out {
-                Some(o) => {
-                    let rank = o.len() as i64;
-                    let axis = if axis < 0 { axis + rank } else { axis } as usize;
-                    if o[..axis].iter().all(|&d| d == 1) {
-                        Lowering::View
-                    } else {
-                        missing("a concatenation inside a batch needs strided outputs")
-                    }
-                }
-                None => missing("unknown shapes"),
-            }
-        }
-        "Transpose" => missing("a transpose needs a strided COPY"),
+        // Each input copied into its slice of the output, the input read with permuted strides:
+        // strided COPYs (compile::layout merges dimensions to fit the ABI's four).
+        "Concat" | "Transpose" => Lowering::Primitive("COPY"),
         "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => {
             // POOL2D (1.11): every field up to 4096, NCHW only.
             let small = |name: &str| {
@@ -151,29 +144,28 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
                     .is_none_or(|v| v.iter().all(|&x| (0..=4096).contains(&x)))
             };
             let plane_fits = dims(0).is_some_and(|d| d.len() == 4 && d[2] <= 4096 && d[3] <= 4096);
-            let auto = node
-                .string("auto_pad")
-                .is_none_or(|a| a == "NOTSET" || a == "VALID");
             if plane_fits
-                && auto
                 && ["kernel_shape", "strides", "pads", "dilations"]
                     .iter()
                     .all(|n| small(n))
             {
                 Lowering::Primitive("POOL2D")
             } else {
-                missing(
-                    "POOL2D pools NCHW planes with fields up to 4096 (and no SAME auto-padding)",
-                )
+                missing("POOL2D pools NCHW planes with fields up to 4096")
             }
         }
-        "LRN" => missing("no LRN op"),
-        "BatchNormalization" => {
-            missing("a BatchNormalization not after a Conv needs a per-channel scale and shift")
+        "LRN" => {
+            if dims(0).is_some_and(|d| (2..=4).contains(&d.len())) {
+                Lowering::Primitive("LRN")
+            } else {
+                missing("LRN normalizes [N,C,…] inputs of 2 to 4 dimensions")
+            }
         }
+        // Not folded into a convolution: a MUL by the per-channel scale, an ADD of the shift.
+        "BatchNormalization" => Lowering::Primitive("MUL+ADD"),
         "Gather" => missing("no gather op"),
         "ReduceMean" | "ReduceSum" | "ReduceMax" => missing("no reduction op"),
-        "Sub" | "Div" | "Max" | "Min" | "Pow" | "Sum" => missing("no such binary op"),
+        "Sub" | "Div" | "Max" | "Min" | "Pow" => missing("no such binary op"),
         "Exp" | "Tanh" | "Sigmoid" | "Sqrt" | "Erf" | "Reciprocal" | "Neg" => {
             missing("no such unary op")
         }

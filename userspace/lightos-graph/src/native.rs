@@ -167,7 +167,20 @@ pub fn load(path: &Path) -> Result<Graph> {
         .ok_or_else(|| bad("no nodes".into()))?
     {
         let node = node_from(n).ok_or_else(|| bad(format!("bad node {n}")))?;
-        crate::onnx::ops::check(&node, "", graph.opset)?;
+        // The fused epilogue is this engine's own attribute; everything else is ONNX's.
+        let mut onnx_part = node.clone();
+        if onnx_part.attrs.remove(crate::passes::ACTIVATION).is_some()
+            && !crate::passes::fused_relu(&node)
+        {
+            return Err(GraphError::UnsupportedAttr {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                opset: graph.opset,
+                attr: crate::passes::ACTIVATION.into(),
+                reason: "only \"Relu\", on a Conv, Gemm or MatMul".into(),
+            });
+        }
+        crate::onnx::ops::check(&onnx_part, "", graph.opset)?;
         nodes.push(node);
     }
     // The same checks as an ONNX file's: a file edited by hand gets no less scrutiny.

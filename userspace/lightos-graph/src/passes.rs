@@ -9,6 +9,9 @@
 //! - `identity`: `Identity` and (inference) `Dropout` removed, their consumers reading the input.
 //! - `batchnorm`: a `BatchNormalization` that is its `Conv`'s only consumer is folded into the
 //!   convolution's weights and bias.
+//! - `fuse`: a `Relu` that is the only reader of a `Conv`, `Gemm` or `MatMul` output becomes that
+//!   node's epilogue (attribute `activation = "Relu"`; CONV2D's and MATMUL's ReLU epilogue), so one
+//!   primitive does both.
 //! - `dead-code`: nodes no output depends on, and initializers nothing reads, removed.
 
 use crate::{
@@ -19,7 +22,17 @@ use bytes::Bytes;
 use std::collections::HashSet;
 
 /// Every pass, in the order they run.
-pub const PASSES: [&str; 4] = ["constants", "identity", "batchnorm", "dead-code"];
+pub const PASSES: [&str; 5] = ["constants", "identity", "batchnorm", "fuse", "dead-code"];
+
+/// The attribute `fuse` gives a `Conv`, `Gemm` or `MatMul` (not ONNX's; kept by the native format):
+/// `"Relu"`, the epilogue its primitive applies.
+pub const ACTIVATION: &str = "activation";
+
+/// Whether `node` is a `Conv`, `Gemm` or `MatMul` whose [`ACTIVATION`] is a fused ReLU.
+pub fn fused_relu(node: &Node) -> bool {
+    matches!(node.op.as_str(), "Conv" | "Gemm" | "MatMul")
+        && node.string(ACTIVATION) == Some("Relu")
+}
 
 /// The largest tensor `constants` materialises, in bytes.
 pub const FOLD_LIMIT: usize = 16 << 20;
@@ -53,6 +66,7 @@ pub fn optimize(graph: &mut Graph, enabled: impl Fn(&str) -> bool) -> Result<Vec
                 "constants" => fold_constants(graph, &mut report.changes)?,
                 "identity" => remove_identities(graph, &mut report.changes),
                 "batchnorm" => fold_batchnorm(graph, &mut report.changes)?,
+                "fuse" => fuse_activations(graph, &mut report.changes),
                 _ => remove_dead_code(graph, &mut report.changes),
             }
             report.removed = before - graph.nodes.len();
@@ -296,6 +310,43 @@ fn is_read(graph: &Graph, value: &str) -> bool {
         .iter()
         .any(|n| n.inputs.iter().any(|i| i == value))
         || graph.outputs.iter().any(|o| o.name == value)
+}
+
+/// The `fuse` pass: see the module documentation.
+fn fuse_activations(graph: &mut Graph, changes: &mut Vec<String>) {
+    let mut i = 0;
+    while i < graph.nodes.len() {
+        let relu = &graph.nodes[i];
+        let Some(x) = relu
+            .input(0)
+            .filter(|_| relu.op == "Relu")
+            .map(str::to_string)
+        else {
+            i += 1;
+            continue;
+        };
+        let producer = graph.nodes[..i].iter().position(|n| {
+            matches!(n.op.as_str(), "Conv" | "Gemm" | "MatMul")
+                && n.outputs.first() == Some(&x)
+                && !n.attrs.contains_key(ACTIVATION)
+        });
+        let single_reader = graph.nodes.iter().filter(|n| n.inputs.contains(&x)).count() == 1
+            && !graph.outputs.iter().any(|o| o.name == x);
+        let Some(p) = producer.filter(|_| single_reader) else {
+            i += 1;
+            continue;
+        };
+        let relu = graph.nodes.remove(i);
+        let node = &mut graph.nodes[p];
+        node.outputs[0] = relu.outputs[0].clone();
+        node.attrs
+            .insert(ACTIVATION.into(), Attr::String("Relu".into()));
+        graph.values.remove(&x);
+        changes.push(format!(
+            "{} ({}) applies {}'s ReLU",
+            node.name, node.op, relu.name
+        ));
+    }
 }
 
 fn fold_batchnorm(graph: &mut Graph, changes: &mut Vec<String>) -> Result<()> {

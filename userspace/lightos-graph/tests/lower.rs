@@ -1,6 +1,7 @@
 //! Lowering onto today's ABI: ResNet-50, optimized, lowers entirely (every convolution a CONV2D,
 //! every residual sum an ADD, both pools a POOL2D, the classifier a MATMUL with its bias epilogue:
-//! ABI 1.11); ShuffleNet's grouped convolutions lower too (1.11), its channel shuffles are named as missing.
+//! ABI 1.11); ShuffleNet's grouped convolutions lower too (1.11), its channel shuffles (5-D
+//! transposes) as strided COPYs; every node of the nine networks lowers (1.12 adds LRN).
 
 use lightos_graph::{lower, onnx, passes, shape};
 
@@ -39,7 +40,7 @@ fn resnet50_lowers_entirely() {
 }
 
 #[test]
-fn grouped_convolutions_lower_and_transposes_are_named_as_missing() {
+fn grouped_convolutions_and_channel_shuffles_lower() {
     let Some(path) = light("shufflenet") else {
         return;
     };
@@ -47,23 +48,29 @@ fn grouped_convolutions_lower_and_transposes_are_named_as_missing() {
     shape::infer(&mut g).unwrap();
     passes::optimize(&mut g, |_| true).unwrap();
     let all = lower::lower_all(&g);
-    let why = |op: &str| {
-        all.iter()
-            .filter(|(_, o, _)| o == op)
-            .find_map(|(_, _, l)| match l {
-                lower::Lowering::Missing(w) => Some(w.clone()),
-                _ => None,
-            })
-            .unwrap_or_default()
-    };
-    // Its grouped (and depthwise) convolutions are CONV2Ds since 1.11.
-    assert!(all
-        .iter()
-        .filter(|(_, o, _)| o == "Conv")
-        .all(|(_, _, l)| *l == lower::Lowering::Primitive("CONV2D")));
-    assert!(
-        why("Transpose").contains("strided COPY"),
-        "{}",
-        why("Transpose")
-    );
+    // Its grouped (and depthwise) convolutions are CONV2Ds since 1.11; its shuffles COPYs.
+    for (name, op, l) in &all {
+        match op.as_str() {
+            "Conv" => assert_eq!(*l, lower::Lowering::Primitive("CONV2D"), "{name}"),
+            "Transpose" => assert_eq!(*l, lower::Lowering::Primitive("COPY"), "{name}"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn every_node_of_the_nine_networks_lowers() {
+    for name in common::NETWORKS {
+        let Some(path) = light(name) else {
+            return;
+        };
+        let mut g = onnx::load(&path).unwrap();
+        shape::infer(&mut g).unwrap();
+        passes::optimize(&mut g, |_| true).unwrap();
+        let missing: Vec<_> = lower::lower_all(&g)
+            .into_iter()
+            .filter(|(_, _, l)| matches!(l, lower::Lowering::Missing(_)))
+            .collect();
+        assert!(missing.is_empty(), "{name}: {missing:?}");
+    }
 }

@@ -30,7 +30,7 @@ pub use executor::{
 };
 pub use info::ModuleInfo;
 pub use primitive::{
-    ConvParams, DType, JobStatus, Op, PoolMode, PoolParams, Primitive, PrimitiveBuilder,
+    ConvParams, DType, JobStatus, LrnParams, Op, PoolMode, PoolParams, Primitive, PrimitiveBuilder,
 };
 pub use query::{
     BackendInfo, BackendKind, ContextStats, OpStats, PerOp, Quota, QuotaUsage, SpikeQueueStats,

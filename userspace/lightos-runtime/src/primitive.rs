@@ -35,6 +35,8 @@ pub enum Op {
     SpikeEncode = uapi::OP_SPIKE_ENCODE,
     /// 2-D max or average pooling, NCHW (ABI 1.11; [`PoolParams`]).
     Pool2d = uapi::OP_POOL2D,
+    /// Local response normalization across channels (ABI 1.12; [`LrnParams`]).
+    Lrn = uapi::OP_LRN,
 }
 
 impl Op {
@@ -54,6 +56,7 @@ impl Op {
         Op::Copy,
         Op::SpikeEncode,
         Op::Pool2d,
+        Op::Lrn,
     ];
 
     /// The op with ABI number `raw`.
@@ -173,6 +176,30 @@ impl PoolParams {
             ]),
             uapi::param_word(self.pads),
             uapi::param_word([self.dilation[0], self.dilation[1], 0, 0]) | mode << 32 | ceil,
+        ]
+    }
+}
+
+/// The parameters of an [`Op::Lrn`] (ONNX LRN semantics).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LrnParams {
+    /// Channels in each window.
+    pub size: u16,
+    /// Scale of the sum of squares (divided by `size`).
+    pub alpha: f32,
+    /// Exponent.
+    pub beta: f32,
+    /// Added to the scaled sum.
+    pub bias: f32,
+}
+
+impl LrnParams {
+    /// `params[0..3]` of the primitive.
+    pub fn encode(&self) -> [u64; 3] {
+        [
+            u64::from(self.size),
+            u64::from(self.alpha.to_bits()) | u64::from(self.beta.to_bits()) << 32,
+            u64::from(self.bias.to_bits()),
         ]
     }
 }
@@ -409,6 +436,12 @@ impl PrimitiveBuilder {
 
     /// Sets the parameters of an [`Op::Pool2d`].
     pub fn pool(self, p: &PoolParams) -> Self {
+        let [a, b, c] = p.encode();
+        self.param(0, a).param(1, b).param(2, c)
+    }
+
+    /// Sets the parameters of an [`Op::Lrn`].
+    pub fn lrn(self, p: &LrnParams) -> Self {
         let [a, b, c] = p.encode();
         self.param(0, a).param(1, b).param(2, c)
     }

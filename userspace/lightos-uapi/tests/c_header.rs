@@ -432,6 +432,8 @@ fn generated_checks() -> String {
     );
     check_const!(c, "LIGHTOS_OP_SPIKE_ENCODE", uapi::OP_SPIKE_ENCODE);
     check_const!(c, "LIGHTOS_OP_POOL2D", uapi::OP_POOL2D);
+    check_const!(c, "LIGHTOS_OP_LRN", uapi::OP_LRN);
+    check_const!(c, "LIGHTOS_LRN_MAX_SIZE", uapi::LRN_MAX_SIZE);
     check_const!(
         c,
         "LIGHTOS_MATMUL_EPILOGUE_RELU",

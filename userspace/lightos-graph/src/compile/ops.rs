@@ -8,9 +8,9 @@ use super::{
 use crate::{
     ir::{Attr, Node, Tensor},
     lower::{self, Lowering},
-    GraphError, Result,
+    passes, GraphError, Result,
 };
-use lightos_runtime::{ConvParams, PoolMode, PoolParams};
+use lightos_runtime::{ConvParams, LrnParams, PoolMode, PoolParams};
 use lightos_uapi as uapi;
 
 /// Lowers `n` into `b`'s program.
@@ -33,6 +33,7 @@ pub(super) fn lower(b: &mut Builder, n: &Node) -> Result<()> {
         "Concat" => concat(b, n),
         "Transpose" => transpose(b, n),
         "BatchNormalization" => batchnorm(b, n),
+        "LRN" => lrn(b, n),
         _ => Err(missing(b, n)),
     }
 }
@@ -111,7 +112,11 @@ fn constant_node(b: &mut Builder, n: &Node) -> Result<()> {
 /// A reshape: the input's bytes with other dimensions, or a copy of them into the arena when the
 /// input is not there (a graph input).
 fn view(b: &mut Builder, n: &Node) -> Result<()> {
-    if n.outputs.get(1).is_some_and(|m| !m.is_empty()) {
+    let read = |v: &String| {
+        b.graph.nodes.iter().any(|m| m.inputs.contains(v))
+            || b.graph.outputs.iter().any(|o| &o.name == v)
+    };
+    if n.outputs.get(1).is_some_and(|m| !m.is_empty() && read(m)) {
         return Err(fail(n, "a Dropout's mask output is not computed"));
     }
     let x = b.loc(input(n, 0)?, &n.name)?;
@@ -130,10 +135,6 @@ fn view(b: &mut Builder, n: &Node) -> Result<()> {
 fn copy(b: &mut Builder, n: &Node, src: &View, dst: &View) -> Result<()> {
     let v = layout::coalesce(&[src.clone(), dst.clone()]);
     b.emit(n, uapi::OP_COPY, &v, [0; 4])
-}
-
-fn relu_fused(n: &Node) -> bool {
-    n.string("activation") == Some("Relu")
 }
 
 /// `SAME_UPPER`/`SAME_LOWER` padding (begin, end) along one axis.
@@ -209,7 +210,7 @@ fn conv(b: &mut Builder, n: &Node) -> Result<()> {
             .ok()
             .filter(|&g| g > 0)
             .ok_or_else(|| fail(n, format!("group {groups}: 1 to 65535")))?,
-        relu: relu_fused(n),
+        relu: passes::fused_relu(n),
     };
     let mut operands = vec![x, w];
     if let Some(bias) = n.input(2) {
@@ -228,7 +229,7 @@ fn matmul(b: &mut Builder, n: &Node) -> Result<()> {
     let a = b.loc(&a_name, &n.name)?;
     let out_name = n.outputs[0].clone();
     let out = b.arena(&out_name, n)?;
-    let epilogue = if relu_fused(n) {
+    let epilogue = if passes::fused_relu(n) {
         uapi::MATMUL_EPILOGUE_RELU
     } else {
         0
@@ -542,6 +543,27 @@ fn pool(b: &mut Builder, n: &Node) -> Result<()> {
     let out = b.arena(&n.outputs[0], n)?;
     let [p0, p1, p2] = params.encode();
     b.emit(n, uapi::OP_POOL2D, &[x, out], [p0, p1, p2, 0])
+}
+
+/// `LRN` across channels (ABI 1.12).
+fn lrn(b: &mut Builder, n: &Node) -> Result<()> {
+    let x = b.loc(input(n, 0)?, &n.name)?;
+    if !(2..=4).contains(&x.dims.len()) {
+        return Err(missing(b, n));
+    }
+    let size = n.int("size", 0);
+    let params = LrnParams {
+        size: u16::try_from(size)
+            .ok()
+            .filter(|&s| s >= 1 && u64::from(s) <= uapi::LRN_MAX_SIZE)
+            .ok_or_else(|| fail(n, format!("size {size}: 1 to {}", uapi::LRN_MAX_SIZE)))?,
+        alpha: n.float("alpha", 1e-4),
+        beta: n.float("beta", 0.75),
+        bias: n.float("bias", 1.0),
+    };
+    let out = b.arena(&n.outputs[0], n)?;
+    let [p0, p1, p2] = params.encode();
+    b.emit(n, uapi::OP_LRN, &[x, out], [p0, p1, p2, 0])
 }
 
 /// `Concat`: each input copied into its slice of the output (a strided view).

@@ -1,0 +1,346 @@
+//! `lightos model run | bench`: a model compiled by the graph engine and run through `/dev/lightos`
+//! (every primitive a kernel job, on the backends the context routes it to) or, with
+//! `--device local`, by the CPU backend's kernels in this process. Inputs come from `.npy` files or
+//! a seeded generator; outputs are written as `.npy`.
+
+use crate::progress;
+use lightos_graph::{
+    compile::{self, Program},
+    engine::{Device, Engine, InProcess},
+    ir::{known, Dim, Graph},
+    passes, shape,
+};
+use lightos_runtime::{Context, Op};
+use npyz::WriterBuilder;
+use rand::{Rng, SeedableRng};
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+type Error = Box<dyn std::error::Error>;
+
+/// What `model run` and `model bench` share.
+pub struct Options<'a> {
+    /// The device node.
+    pub node: &'a Path,
+    /// `auto`, `local` or a kernel backend's name.
+    pub device: &'a str,
+    /// The `--passes` selection.
+    pub passes: &'a str,
+    /// Threads of the in-process engine.
+    pub threads: usize,
+    /// `NAME=FILE.npy` inputs.
+    pub inputs: &'a [String],
+    /// Seed of the generated inputs.
+    pub seed: u64,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// A loaded, optimized, compiled model with its inputs and its engine.
+struct Prepared {
+    engine: Box<dyn Engine>,
+    feeds: Vec<Vec<u8>>,
+    /// Where it runs, in words.
+    device: String,
+    steps: usize,
+}
+
+/// The `.npy` file's f32 values and shape; its dtype must be f32 (little-endian, C order).
+fn read_npy(path: &Path) -> Result<(Vec<u64>, Vec<f32>), Error> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| format!("{}: not a .npy file: {e}", path.display()))?;
+    let descr = npy.dtype().descr();
+    if descr != "'<f4'" {
+        return Err(format!(
+            "{}: dtype {descr}, the model's input is float32 ('<f4')",
+            path.display()
+        )
+        .into());
+    }
+    if npy.order() != npyz::Order::C {
+        return Err(format!(
+            "{}: Fortran order; save it C-contiguous (np.ascontiguousarray)",
+            path.display()
+        )
+        .into());
+    }
+    let shape = npy.shape().to_vec();
+    let values = npy
+        .into_vec::<f32>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((shape, values))
+}
+
+/// Writes `values` of `dims` as a float32 `.npy` file.
+fn write_npy(path: &Path, dims: &[u64], values: &[f32]) -> Result<(), Error> {
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(dims)
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()?;
+    w.extend(values.iter().copied())?;
+    w.finish()?;
+    Ok(())
+}
+
+/// Binds each graph input's symbolic dimensions to the shape of the array given for it, and
+/// checks the known ones; returns the arrays by input.
+fn bind_inputs(graph: &mut Graph, given: &[String]) -> Result<Vec<Option<Vec<f32>>>, Error> {
+    let mut arrays = vec![None; graph.inputs.len()];
+    for spec in given {
+        let (name, file) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--input {spec}: NAME=FILE.npy"))?;
+        let Some(i) = graph.inputs.iter().position(|v| v.name == name) else {
+            let names: Vec<&str> = graph.inputs.iter().map(|v| v.name.as_str()).collect();
+            return Err(format!(
+                "--input {name}: the model has no input {name} (its inputs: {})",
+                names.join(", ")
+            )
+            .into());
+        };
+        let (dims, values) = read_npy(Path::new(file))?;
+        let input = &mut graph.inputs[i];
+        let shape = input.shape.clone().unwrap_or_default();
+        let fits = shape.len() == dims.len()
+            && shape.iter().zip(&dims).all(|(d, &n)| match d {
+                Dim::Known(k) => *k == n,
+                Dim::Sym(_) => true,
+            });
+        if !fits {
+            return Err(format!(
+                "input {name}: {file} holds {dims:?}, the model takes {}",
+                lightos_graph::ir::shape_text(&shape)
+            )
+            .into());
+        }
+        input.shape = Some(dims.iter().map(|&d| Dim::Known(d)).collect());
+        arrays[i] = Some(values);
+    }
+    for v in &graph.inputs {
+        if v.shape.as_deref().and_then(known).is_none() {
+            return Err(format!(
+                "input {} has symbolic dimensions {}: give it with --input {}=FILE.npy",
+                v.name,
+                lightos_graph::ir::shape_text(v.shape.as_deref().unwrap_or_default()),
+                v.name
+            )
+            .into());
+        }
+    }
+    Ok(arrays)
+}
+
+/// Loads, binds, optimizes and compiles the model, chooses the engine and makes the inputs.
+fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
+    let on = passes::selection(o.passes)?;
+    let spin = progress::spinner("compiling", &model.display().to_string(), o.json);
+    let mut graph = lightos_graph::load(model)?;
+    let arrays = bind_inputs(&mut graph, o.inputs)?;
+    shape::infer(&mut graph)?;
+    passes::optimize(&mut graph, |p| on.contains(p))?;
+    let program = compile::compile(&graph)?;
+    spin.finish_and_clear();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
+    let feeds = program
+        .inputs
+        .iter()
+        .zip(arrays)
+        .map(|(input, given)| {
+            let n = input.dims.iter().product::<u64>() as usize;
+            let values = given.unwrap_or_else(|| (0..n).map(|_| rng.gen::<f32>()).collect());
+            values.iter().flat_map(|v| v.to_le_bytes()).collect()
+        })
+        .collect();
+    let steps = program.steps.len();
+    let (engine, device): (Box<dyn Engine>, String) = match o.device {
+        "local" => (
+            Box::new(InProcess::new(program, o.threads)?),
+            format!(
+                "local (the CPU backend in this process, {} threads; no kernel)",
+                o.threads
+            ),
+        ),
+        "auto" if !o.node.exists() => (
+            Box::new(InProcess::new(program, o.threads)?),
+            format!(
+                "local ({} is absent: the CPU backend in this process)",
+                o.node.display()
+            ),
+        ),
+        want => kernel_engine(o.node, want, program)?,
+    };
+    Ok(Prepared {
+        engine,
+        feeds,
+        device,
+        steps,
+    })
+}
+
+/// The kernel engine on a context that routes every op backend `want` runs to it (`auto`: the
+/// kernel's own routing).
+fn kernel_engine(
+    node: &Path,
+    want: &str,
+    program: Program,
+) -> Result<(Box<dyn Engine>, String), Error> {
+    let ctx = Context::open_path(node)?;
+    let backends = ctx.backends()?;
+    if backends.is_empty() {
+        return Err("no backend is registered with the kernel: start one (`lightosd &`), or use --device local".into());
+    }
+    let device = if want == "auto" {
+        let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
+        format!(
+            "{} (the kernel's routing among {})",
+            node.display(),
+            names.join(", ")
+        )
+    } else {
+        let Some(b) = backends.iter().find(|b| b.name == want) else {
+            let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
+            return Err(format!(
+                "no backend named '{want}' (registered: {}; or local)",
+                names.join(", ")
+            )
+            .into());
+        };
+        let mut routed = Vec::new();
+        for op in Op::ALL.iter().filter(|op| b.ops & op.bit() != 0) {
+            ctx.add_route(Some(*op), None, 0..=u64::MAX, b.id)?;
+            routed.push(format!("{op:?}").to_lowercase());
+        }
+        format!(
+            "{want} via {} (routes: {})",
+            node.display(),
+            routed.join(", ")
+        )
+    };
+    Ok((Box::new(Device::new(&ctx, program)?), device))
+}
+
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// A file name for output `name` (path separators and odd characters replaced).
+fn file_name(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.npy")
+}
+
+/// `lightos model run`: runs once, writes each output to `out_dir/NAME.npy`, prints a summary.
+pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
+    let mut p = prepare(model, o)?;
+    let feeds: Vec<&[u8]> = p.feeds.iter().map(Vec::as_slice).collect();
+    let spin = progress::spinner("running", &format!("{} steps", p.steps), o.json);
+    let t = Instant::now();
+    let outputs = p.engine.run(&feeds)?;
+    let elapsed = t.elapsed();
+    spin.finish_and_clear();
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    let mut written = Vec::new();
+    for (binding, bytes) in p.engine.program().outputs.iter().zip(&outputs) {
+        let values = floats(bytes);
+        let path: PathBuf = out_dir.join(file_name(&binding.name));
+        write_npy(&path, &binding.dims, &values)?;
+        let mut top: Vec<(usize, f32)> = values.iter().copied().enumerate().collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        top.truncate(5);
+        written.push(serde_json::json!({
+            "name": binding.name, "dims": binding.dims, "file": path.display().to_string(),
+            "top": top.iter().map(|(i, v)| serde_json::json!([i, v])).collect::<Vec<_>>(),
+        }));
+    }
+    if o.json {
+        let doc = serde_json::json!({
+            "model": model.display().to_string(), "device": p.device, "steps": p.steps,
+            "seconds": elapsed.as_secs_f64(), "outputs": written,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("model        {}", model.display());
+    println!("device       {}", p.device);
+    println!(
+        "ran          {} primitives in {:.1} ms",
+        p.steps,
+        elapsed.as_secs_f64() * 1e3
+    );
+    for w in &written {
+        println!(
+            "output       {} {} -> {}",
+            w["name"].as_str().unwrap_or(""),
+            w["dims"],
+            w["file"].as_str().unwrap_or("")
+        );
+        let top: Vec<String> = w["top"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| format!("{}:{:.4}", e[0], e[1].as_f64().unwrap_or(0.0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!("  largest    {}", top.join("  "));
+    }
+    Ok(())
+}
+
+/// `lightos model bench`: `warmup` runs, then `repeat` timed ones; prints latency quantiles.
+pub fn bench(model: &Path, o: &Options, warmup: u32, repeat: u32) -> Result<(), Error> {
+    let mut p = prepare(model, o)?;
+    let feeds: Vec<&[u8]> = p.feeds.iter().map(Vec::as_slice).collect();
+    let bar = progress::bar(u64::from(warmup + repeat.max(1)), "runs", o.json);
+    for _ in 0..warmup {
+        p.engine.run(&feeds)?;
+        bar.inc(1);
+    }
+    let mut times: Vec<Duration> = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        p.engine.run(&feeds)?;
+        times.push(t.elapsed());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    times.sort();
+    let q = |f: f64| times[((times.len() - 1) as f64 * f).round() as usize].as_secs_f64() * 1e3;
+    if o.json {
+        let doc = serde_json::json!({
+            "model": model.display().to_string(), "device": p.device, "steps": p.steps,
+            "runs": times.len(), "ms": {"min": q(0.0), "p50": q(0.5), "p90": q(0.9), "max": q(1.0)},
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("model        {}", model.display());
+    println!("device       {}", p.device);
+    println!(
+        "{} runs of {} primitives: min {:.2} ms, median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        times.len(),
+        p.steps,
+        q(0.0),
+        q(0.5),
+        q(0.9),
+        q(1.0)
+    );
+    Ok(())
+}
