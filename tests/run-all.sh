@@ -34,6 +34,15 @@ interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' bui
 [ -n "$interop" ] || interop="0 1"
 host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
 
+# The graph engine against ONNX Runtime (PyPI): the nine light networks with random weights, one test each.
+say "host interop: the nine light networks against onnxruntime (tests/python/onnx-interop.sh)"
+set +e
+tests/python/onnx-interop.sh | tee build/host-onnx-interop.log
+set -e
+interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/host-onnx-interop.log)
+[ -n "$interop" ] || interop="0 1"
+host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
+
 say "VM suite: booting the guest (two photonic NPUs) with lightos_core.ko and $(ls build/guest/tests | wc -l) test programs"
 adds=(); for t in build/guest/tests/* "$LIGHTOS_LIGHT_MODELS"/light_*; do adds+=(--add "$t"); done
 set +e

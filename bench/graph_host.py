@@ -1,0 +1,89 @@
+"""The graph engine on the host against ONNX Runtime and tract, same machine, same run, same thread
+count (2), on networks with random weights (tests/python/onnx_interop.py prepare):
+
+    graph_host.py LIGHTOS_BINARY MODELS_DIR WORK_DIR
+
+Per network: latency at batch 1 (median of 20 runs after 3 warm-up runs) of `lightos model bench
+--on local --threads 2` (the CPU backend's kernels in process; the same program the kernel runs),
+ONNX Runtime's CPU execution provider (intra-op threads 2, all graph optimizations) and tract
+(its Python bindings: load, typed model, runnable); the ratio is ONNX Runtime's latency over ours (> 1: we are
+faster). Then each pass switched off (`--passes all,-NAME`) against all on, and the memory plan's
+peak against the naive sum. Prints markdown tables.
+"""
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/tests/python")
+import onnx_interop  # noqa: E402
+
+RUNS, WARMUP, THREADS = 20, 3, 2
+
+
+def ours(lightos, model, passes="all"):
+    out = subprocess.run(
+        [lightos, "--json", "model", "bench", model, "--on", "local", "--threads", str(THREADS),
+         "--warmup", str(WARMUP), "--repeat", str(RUNS), "--passes", passes],
+        check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["ms"]["p50"]
+
+
+def timed(run):
+    for _ in range(WARMUP):
+        run()
+    times = []
+    for _ in range(RUNS):
+        t = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(times)
+
+
+def main(lightos, models, work):
+    import onnxruntime as ort
+    import tract
+
+    rows, passes, memory = [], [], []
+    for name in ["squeezenet", "resnet50"]:
+        d = f"{work}/{name}"
+        subprocess.run(["mkdir", "-p", d], check=True)
+        onnx_interop.prepare(f"{models}/light_{name}.onnx", d, 7)
+        model = f"{d}/model.onnx"
+        x = np.load(f"{d}/input.npy")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = THREADS
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        feed = {sess.get_inputs()[0].name: x}
+        t_ort = timed(lambda: sess.run(None, feed))
+        # tract 0.23: load → typed model → runnable (its C API optimizes on the way to runnable).
+        runnable = tract.onnx().load(model).into_model().into_runnable()
+        t_tract = timed(lambda: runnable.run([x]))
+        t_ours = ours(lightos, model)
+        rows.append(f"| {name} | {t_ours:.1f} | {t_ort:.1f} | {t_tract:.1f} | {t_ort / t_ours:.2f} | {t_tract / t_ours:.2f} |")
+        for p in ["fuse", "batchnorm", "identity"]:
+            t_off = ours(lightos, model, f"all,-{p}")
+            passes.append(f"| {name} | {p} | {t_off:.1f} | {t_ours:.1f} | {t_off / t_ours:.2f} |")
+        info = json.loads(subprocess.run([lightos, "--json", "model", "inspect", model], check=True,
+                                         capture_output=True, text=True).stdout)["memory"]
+        memory.append(f"| {name} | {info['peak'] / 1e6:.1f} | {info['naive'] / 1e6:.1f} | {info['peak'] / info['naive']:.2f} |")
+    print("| network (batch 1, random weights) | lightos-graph in process (ms) | onnxruntime 1.23.2 CPU EP (ms) | tract 0.23.9 (ms) | onnxruntime / ours | tract / ours |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print()
+    print("| network | pass off | latency with it off (ms) | all on (ms) | off / on |")
+    print("|---|---|---|---|---|")
+    print("\n".join(passes))
+    print()
+    print("| network | planned arena peak (MB) | naive sum (MB) | peak / naive |")
+    print("|---|---|---|---|")
+    print("\n".join(memory))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
