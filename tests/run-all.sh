@@ -17,7 +17,7 @@ mkdir -p build
 LIGHTOS_LIGHT_MODELS=$(tests/models/fetch-light.sh) || die "could not fetch the ONNX light models (tests/models/fetch-light.sh)"
 export LIGHTOS_LIGHT_MODELS
 set +e
-cargo test --workspace --exclude lightos-vm-tests 2>&1 | tee build/host-tests.log
+cargo test --workspace --exclude lightos-vm-tests --no-fail-fast 2>&1 | tee build/host-tests.log
 host_rc=${PIPESTATUS[0]}
 set -e
 sum() { sed -n "s/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\\$1/p" "$2" | paste -sd+ | bc; }

@@ -335,3 +335,78 @@ pub fn mutated_add(
     mutate(p.abi_mut(), ro.handle());
     (q, p, [b, ro])
 }
+
+/// Whole networks (vm_graph, vm_photonic_graph): the light network `name` from the guest's working
+/// directory (tests/run-all.sh copies them there), or `None` after saying why.
+pub fn light_network(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var("LIGHTOS_LIGHT_MODELS").unwrap_or_else(|_| ".".into());
+    let path = std::path::Path::new(&dir).join(format!("light_{name}.onnx"));
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("skipped: {} is not in the guest", path.display());
+        None
+    }
+}
+
+/// `path` loaded, shapes inferred and every pass run.
+pub fn optimized_network(path: &std::path::Path) -> lightos_graph::ir::Graph {
+    let mut graph = lightos_graph::onnx::load(path).unwrap();
+    lightos_graph::shape::infer(&mut graph).unwrap();
+    lightos_graph::passes::optimize(&mut graph, |_| true).unwrap();
+    graph
+}
+
+/// Every f32 initializer of `graph` replaced by seeded random values in [-0.2, 0.2], so that a
+/// wrong index shows in the outputs.
+pub fn randomize_weights(graph: &mut lightos_graph::ir::Graph) {
+    use lightos_graph::ir::{DType, Tensor};
+    for (i, t) in graph.initializers.values_mut().enumerate() {
+        if t.dtype == DType::F32 {
+            let values: Vec<f32> = random_f32(t.elements() as usize, i as u64)
+                .into_iter()
+                .map(|v| v * 0.2)
+                .collect();
+            *t = Tensor::from_floats(t.dims.clone(), &values);
+        }
+    }
+}
+
+/// The graph without its final softmax: its producer writes the graph's output (logits compare
+/// better than probabilities, which saturate).
+pub fn without_final_softmax(graph: &mut lightos_graph::ir::Graph) {
+    let Some(last) = graph.nodes.last() else {
+        return;
+    };
+    let out = graph.outputs[0].name.clone();
+    if last.op != "Softmax" || last.outputs[0] != out {
+        return;
+    }
+    let logits = last.inputs[0].clone();
+    graph.nodes.pop();
+    for n in &mut graph.nodes {
+        for o in &mut n.outputs {
+            if *o == logits {
+                *o = out.clone();
+            }
+        }
+    }
+    graph.values.remove(&logits);
+}
+
+/// The little-endian f32s of `bytes`.
+pub fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Jobs backend `backend` has done, as `QUERY_BACKENDS` reports.
+pub fn backend_jobs(dev: &lightos_runtime::Context, backend: u32) -> u64 {
+    dev.backends()
+        .unwrap()
+        .into_iter()
+        .find(|b| b.id == backend)
+        .map_or(0, |b| b.stats.count)
+}

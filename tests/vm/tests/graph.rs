@@ -10,45 +10,20 @@
 use lightos_graph::{
     compile,
     engine::{Device, Engine, InProcess},
-    ir::{DType, Graph, Tensor},
-    onnx, passes, shape,
+    onnx,
 };
 use lightos_runtime::Context;
-use lightos_vm_tests::{random_f32, ExecutorThread};
-use std::path::{Path, PathBuf};
+use lightos_vm_tests::{
+    backend_jobs, floats, light_network, optimized_network, randomize_weights, ExecutorThread,
+};
 
 /// The networks run here (0.7 and 0.3 GFLOPs).
 const NETWORKS: [&str; 2] = ["squeezenet", "shufflenet"];
-
-fn model(name: &str) -> Option<PathBuf> {
-    let dir = std::env::var("LIGHTOS_LIGHT_MODELS").unwrap_or_else(|_| ".".into());
-    let path = Path::new(&dir).join(format!("light_{name}.onnx"));
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} is not in the guest", path.display());
-        None
-    }
-}
-
-fn optimized(path: &Path) -> Graph {
-    let mut graph = onnx::load(path).unwrap();
-    shape::infer(&mut graph).unwrap();
-    passes::optimize(&mut graph, |_| true).unwrap();
-    graph
-}
 
 /// The reference input of the light networks: `arange(n) / n`.
 fn reference_input(n: usize) -> Vec<u8> {
     (0..n)
         .flat_map(|i| (i as f32 / n as f32).to_le_bytes())
-        .collect()
-}
-
-fn floats(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect()
 }
 
@@ -61,27 +36,21 @@ fn cpu0() -> (ExecutorThread, Context) {
     (cpu, dev)
 }
 
-fn jobs_of(dev: &Context, backend: u32) -> u64 {
-    dev.backends()
-        .unwrap()
-        .into_iter()
-        .find(|b| b.id == backend)
-        .map_or(0, |b| b.stats.count)
-}
-
 #[test]
 fn light_networks_run_through_the_kernel_on_cpu0_and_match_their_references() {
     let (cpu, dev) = cpu0();
     for name in NETWORKS {
-        let Some(path) = model(name) else { continue };
-        let program = compile::compile(&optimized(&path)).unwrap();
+        let Some(path) = light_network(name) else {
+            continue;
+        };
+        let program = compile::compile(&optimized_network(&path)).unwrap();
         let steps = program.steps.len() as u64;
         let n = program.inputs[0].bytes() as usize / 4;
         let mut engine = Device::new(&dev, program).unwrap();
-        let before = jobs_of(&dev, cpu.backend_id);
+        let before = backend_jobs(&dev, cpu.backend_id);
         let t = std::time::Instant::now();
         let out = floats(&engine.run(&[&reference_input(n)]).unwrap()[0]);
-        let ran = jobs_of(&dev, cpu.backend_id) - before;
+        let ran = backend_jobs(&dev, cpu.backend_id) - before;
         let dir = path.parent().unwrap();
         let reference = std::fs::read(dir.join(format!("light_{name}_output_0.pb"))).unwrap();
         let reference = onnx::load_tensor(reference, name)
@@ -103,26 +72,15 @@ fn light_networks_run_through_the_kernel_on_cpu0_and_match_their_references() {
     }
 }
 
-/// Every f32 initializer replaced by seeded random values, so that a wrong index shows.
-fn randomize(graph: &mut Graph) {
-    for (i, t) in graph.initializers.values_mut().enumerate() {
-        if t.dtype == DType::F32 {
-            let values: Vec<f32> = random_f32(t.elements() as usize, i as u64)
-                .into_iter()
-                .map(|v| v * 0.2)
-                .collect();
-            *t = Tensor::from_floats(t.dims.clone(), &values);
-        }
-    }
-}
-
 #[test]
 fn with_random_weights_the_kernel_engine_equals_the_in_process_engine() {
     let (_cpu, dev) = cpu0();
     for name in ["squeezenet"] {
-        let Some(path) = model(name) else { continue };
-        let mut graph = optimized(&path);
-        randomize(&mut graph);
+        let Some(path) = light_network(name) else {
+            continue;
+        };
+        let mut graph = optimized_network(&path);
+        randomize_weights(&mut graph);
         let program = compile::compile(&graph).unwrap();
         let n = program.inputs[0].bytes() as usize / 4;
         let input = reference_input(n);

@@ -5,7 +5,7 @@
 
 use crate::progress;
 use lightos_graph::{
-    compile::{self, Program},
+    compile,
     engine::{Device, Engine, InProcess},
     ir::{known, Dim, Graph},
     passes, shape,
@@ -135,7 +135,8 @@ fn bind_inputs(graph: &mut Graph, given: &[String]) -> Result<Vec<Option<Vec<f32
     Ok(arrays)
 }
 
-/// Loads, binds, optimizes and compiles the model, chooses the engine and makes the inputs.
+/// Loads, binds, optimizes and compiles the model for where it runs, makes the inputs, and
+/// chooses the engine.
 fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     let on = passes::selection(o.passes)?;
     let spin = progress::spinner("compiling", &model.display().to_string(), o.json);
@@ -143,7 +144,19 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     let arrays = bind_inputs(&mut graph, o.inputs)?;
     shape::infer(&mut graph)?;
     passes::optimize(&mut graph, |p| on.contains(p))?;
-    let program = compile::compile(&graph)?;
+    let local = o.device == "local" || (o.device == "auto" && !o.node.exists());
+    let target = if local {
+        None
+    } else {
+        Some(kernel_target(o.node, o.device)?)
+    };
+    // A backend that runs MATMUL but not CONV2D (photonic0) gets convolutions as matrix products.
+    let options = compile::Options {
+        conv_as_matmul: target
+            .as_ref()
+            .is_some_and(|t| t.ops & Op::Matmul.bit() != 0 && t.ops & Op::Conv2d.bit() == 0),
+    };
+    let program = compile::compile_with(&graph, options)?;
     spin.finish_and_clear();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
     let feeds = program
@@ -157,22 +170,28 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
         })
         .collect();
     let steps = program.steps.len();
-    let (engine, device): (Box<dyn Engine>, String) = match o.device {
-        "local" => (
+    let (engine, device): (Box<dyn Engine>, String) = match target {
+        None if o.device == "local" => (
             Box::new(InProcess::new(program, o.threads)?),
             format!(
                 "local (the CPU backend in this process, {} threads; no kernel)",
                 o.threads
             ),
         ),
-        "auto" if !o.node.exists() => (
+        None => (
             Box::new(InProcess::new(program, o.threads)?),
             format!(
                 "local ({} is absent: the CPU backend in this process)",
                 o.node.display()
             ),
         ),
-        want => kernel_engine(o.node, want, program)?,
+        Some(t) => {
+            let mut device = t.description;
+            if options.conv_as_matmul {
+                device += "; convolutions as column copies and MATMULs";
+            }
+            (Box::new(Device::new(&t.ctx, program)?), device)
+        }
     };
     Ok(Prepared {
         engine,
@@ -182,46 +201,60 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     })
 }
 
-/// The kernel engine on a context that routes every op backend `want` runs to it (`auto`: the
-/// kernel's own routing).
-fn kernel_engine(
-    node: &Path,
-    want: &str,
-    program: Program,
-) -> Result<(Box<dyn Engine>, String), Error> {
+/// A kernel context set up for where the user asked to run.
+struct Target {
+    ctx: Context,
+    /// The ops of the named backend (every op for `auto`).
+    ops: u64,
+    description: String,
+}
+
+/// A context that routes every op backend `want` runs to it (`auto`: the kernel's own routing).
+fn kernel_target(node: &Path, want: &str) -> Result<Target, Error> {
     let ctx = Context::open_path(node)?;
     let backends = ctx.backends()?;
     if backends.is_empty() {
-        return Err("no backend is registered with the kernel: start one (`lightosd &`), or use --device local".into());
+        return Err(
+            "no backend is registered with the kernel: start one (`lightosd &`), or use --on local"
+                .into(),
+        );
     }
-    let device = if want == "auto" {
+    if want == "auto" {
         let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
-        format!(
+        let description = format!(
             "{} (the kernel's routing among {})",
             node.display(),
             names.join(", ")
+        );
+        return Ok(Target {
+            ctx,
+            ops: u64::MAX,
+            description,
+        });
+    }
+    let Some(b) = backends.iter().find(|b| b.name == want) else {
+        let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
+        return Err(format!(
+            "no backend named '{want}' (registered: {}; or local)",
+            names.join(", ")
         )
-    } else {
-        let Some(b) = backends.iter().find(|b| b.name == want) else {
-            let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
-            return Err(format!(
-                "no backend named '{want}' (registered: {}; or local)",
-                names.join(", ")
-            )
-            .into());
-        };
-        let mut routed = Vec::new();
-        for op in Op::ALL.iter().filter(|op| b.ops & op.bit() != 0) {
-            ctx.add_route(Some(*op), None, 0..=u64::MAX, b.id)?;
-            routed.push(format!("{op:?}").to_lowercase());
-        }
-        format!(
-            "{want} via {} (routes: {})",
-            node.display(),
-            routed.join(", ")
-        )
+        .into());
     };
-    Ok((Box::new(Device::new(&ctx, program)?), device))
+    let mut routed = Vec::new();
+    for op in Op::ALL.iter().filter(|op| b.ops & op.bit() != 0) {
+        ctx.add_route(Some(*op), None, 0..=u64::MAX, b.id)?;
+        routed.push(format!("{op:?}").to_lowercase());
+    }
+    let description = format!(
+        "{want} via {} (routed there: {}; other ops: the kernel's choice)",
+        node.display(),
+        routed.join(", ")
+    );
+    Ok(Target {
+        ctx,
+        ops: b.ops,
+        description,
+    })
 }
 
 fn floats(bytes: &[u8]) -> Vec<f32> {

@@ -7,56 +7,12 @@
 use lightos_graph::{
     compile,
     engine::{Engine, InProcess},
-    ir::{DType, Graph, Tensor},
+    ir::Graph,
     onnx, passes, shape,
 };
 
 mod common;
-
-fn floats(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-/// Seeded values in [-0.1, 0.1] (an LCG: the test needs variety, not statistics).
-fn random(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
-        })
-        .collect()
-}
-
-fn randomized(name: &str) -> Option<Graph> {
-    let dir = common::light_dir()?;
-    let mut g = onnx::load(&dir.join(format!("light_{name}.onnx"))).unwrap();
-    shape::infer(&mut g).unwrap();
-    passes::optimize(&mut g, |p| p == "constants").unwrap();
-    // Batch norms' variances stay positive (and near one, so activations neither vanish nor blow
-    // up over fifty layers).
-    let variances: Vec<String> = g
-        .nodes
-        .iter()
-        .filter(|n| n.op == "BatchNormalization")
-        .filter_map(|n| n.input(4).map(str::to_string))
-        .collect();
-    for (i, (name, t)) in g.initializers.iter_mut().enumerate() {
-        if t.dtype == DType::F32 {
-            let mut v = random(t.elements() as usize, i as u64);
-            if variances.contains(name) {
-                v.iter_mut().for_each(|x| *x = 1.0 + x.abs());
-            }
-            *t = Tensor::from_floats(t.dims.clone(), &v);
-        }
-    }
-    Some(g)
-}
+use common::{floats, random, randomized, relative};
 
 fn run(mut g: Graph, on: impl Fn(&str) -> bool) -> (usize, Vec<f32>) {
     passes::optimize(&mut g, on).unwrap();
@@ -66,12 +22,6 @@ fn run(mut g: Graph, on: impl Fn(&str) -> bool) -> (usize, Vec<f32>) {
     let input: Vec<u8> = random(n, 99).iter().flat_map(|v| v.to_le_bytes()).collect();
     let out = InProcess::new(program, 2).unwrap().run(&[&input]).unwrap();
     (steps, floats(&out[0]))
-}
-
-fn relative(a: &[f32], b: &[f32]) -> f32 {
-    let num: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
-    let den: f32 = b.iter().map(|y| y * y).sum();
-    (num / den.max(f32::MIN_POSITIVE)).sqrt()
 }
 
 #[test]

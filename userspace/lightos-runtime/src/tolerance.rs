@@ -23,6 +23,15 @@ pub const PHOTONIC_MATMUL_FULL_TILES: f64 = 0.07;
 /// is several times their RMS.
 pub const PHOTONIC_MLP: f64 = 0.3;
 
+/// A network whose layers run as photonic MATMULs (convolutions lowered to column copies and
+/// matrix products), read as the relative L2 error of its outputs: [`PHOTONIC_MATMUL`] per layer,
+/// the layers' errors independent and so adding in quadrature along the longest chain of `depth`
+/// MATMULs. Unlike the figures above it is not recomputed from the chip model by the emulator's
+/// tests; vm_photonic_graph prints the error it measures beside it.
+pub fn photonic_network(depth: usize) -> f64 {
+    PHOTONIC_MATMUL * (depth.max(1) as f64).sqrt()
+}
+
 /// Whether backend `name` is analog (a photonic NPU).
 fn analog(name: &str) -> bool {
     name.starts_with("photonic")

@@ -34,6 +34,18 @@ pub enum SpaceKind {
     Feed(String),
     /// Weights: written once, read-only to jobs.
     Weights,
+    /// Working storage of lowered ops (a convolution's columns), zeroed once when created; each
+    /// region is only ever written at the same positions, so what is never written stays zero.
+    Scratch,
+}
+
+/// How the compiler lowers ops the target backend lacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Convolutions as column copies (`COPY`, im2col) and a `MATMUL` (plus `ADD` for the bias and
+    /// `RELU`), for a device that runs only matrix products (photonic0); grouped convolutions
+    /// stay `CONV2D`s.
+    pub conv_as_matmul: bool,
 }
 
 /// One memory space: an engine's buffer.
@@ -111,6 +123,11 @@ impl Program {
 
 /// Compiles `graph` (optimized or not; shapes inferred with every dimension known).
 pub fn compile(graph: &Graph) -> Result<Program> {
+    compile_with(graph, Options::default())
+}
+
+/// Compiles `graph` with `options`.
+pub fn compile_with(graph: &Graph, options: Options) -> Result<Program> {
     let plan = plan::plan(graph)?;
     let mut b = Builder {
         graph,
@@ -122,6 +139,8 @@ pub fn compile(graph: &Graph) -> Result<Program> {
         }],
         weights: None,
         pending: HashMap::new(),
+        scratch: HashMap::new(),
+        options,
         steps: Vec::new(),
         plan: &plan,
     };
@@ -191,6 +210,9 @@ pub(crate) struct Builder<'g> {
     /// Constant fills and reshaped constants, placed when a primitive first reads them (a matrix
     /// product may split one instead).
     pub(crate) pending: HashMap<String, (Vec<u64>, Vec<u8>)>,
+    /// Scratch regions by what they hold (one per convolution geometry), with their views.
+    pub(crate) scratch: HashMap<String, View>,
+    pub(crate) options: Options,
     pub(crate) steps: Vec<Step>,
 }
 
@@ -253,6 +275,39 @@ impl Builder<'_> {
         sp.data.extend_from_slice(bytes);
         sp.size = sp.data.len() as u64;
         Ok(View::dense(space, at, dims))
+    }
+
+    /// The scratch region `key` of `dims` (f32), created zeroed on first use in a scratch space
+    /// no larger than a weight space.
+    pub(crate) fn scratch(&mut self, key: &str, dims: &[u64]) -> Result<View> {
+        if let Some(v) = self.scratch.get(key) {
+            return Ok(v.clone());
+        }
+        let len = dims.iter().product::<u64>() * 4;
+        let fits = |s: &Space| s.kind == SpaceKind::Scratch && s.size + len <= WEIGHT_SPACE;
+        let space = match self.spaces.iter().rposition(fits) {
+            Some(s) => s,
+            None if len <= WEIGHT_SPACE => {
+                self.spaces.push(Space {
+                    kind: SpaceKind::Scratch,
+                    size: 0,
+                    data: Vec::new(),
+                });
+                self.spaces.len() - 1
+            }
+            None => {
+                return Err(GraphError::Tensor {
+                    tensor: key.into(),
+                    reason: format!("{len} bytes of scratch: a space holds at most {WEIGHT_SPACE}"),
+                })
+            }
+        };
+        let sp = &mut self.spaces[space];
+        let at = sp.size.next_multiple_of(plan::ALIGN);
+        sp.size = at + len;
+        let v = View::dense(space as u32, at, dims);
+        self.scratch.insert(key.into(), v.clone());
+        Ok(v)
     }
 
     /// The arena view of value `name`, produced by `node`, as the plan placed it.

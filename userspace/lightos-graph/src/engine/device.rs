@@ -1,6 +1,6 @@
-//! The kernel engine: every step a job of `/dev/lightos`, submitted in batches of up to
-//! [`uapi::MAX_SUBMIT`] with their dependencies, so a batch runs without waking this process
-//! between steps.
+//! The kernel engine: every step a job of `/dev/lightos`, submitted through the queue's rings (the
+//! fast path) in batches of up to [`BATCH`] with their dependencies, so a batch runs without waking
+//! this process between steps; each job's completion entry says how it ended.
 
 use super::{check_feeds, step_error, Engine};
 use crate::{
@@ -8,15 +8,23 @@ use crate::{
     GraphError, Result,
 };
 use lightos_runtime::{
-    Batch, Buffer, BufferFlags, Context, Dep, JobStatus, MappedBuffer, Placement, Primitive, Queue,
+    deadline_ns, Batch, Buffer, BufferFlags, Context, Dep, JobStatus, MappedBuffer, Placement,
+    Primitive, Queue, Rings,
 };
 use lightos_uapi as uapi;
 use std::time::Duration;
 
+/// Steps per batch (the submission ring's size).
+pub const BATCH: usize = 256;
+/// Completion entries: room for four batches, so none is lost while this side reaps.
+const CQ_ENTRIES: u32 = 4 * BATCH as u32;
+
 /// Runs a program through `/dev/lightos`.
 pub struct Device {
     program: Program,
-    queue: Queue,
+    /// The queue's rings (declared before the queue: dropped first).
+    rings: Rings,
+    _queue: Queue,
     /// One buffer per space, with its mapping; weights written once.
     buffers: Vec<(Buffer, MappedBuffer)>,
     /// Each step's primitive with the spaces replaced by buffer handles.
@@ -40,7 +48,7 @@ impl Device {
         for (i, space) in program.spaces.iter_mut().enumerate() {
             let flags = match space.kind {
                 SpaceKind::Weights | SpaceKind::Feed(_) => BufferFlags::DEVICE_READ_ONLY,
-                SpaceKind::Arena => BufferFlags::empty(),
+                SpaceKind::Arena | SpaceKind::Scratch => BufferFlags::empty(),
             };
             let what = format!("space {i} ({:?}, {} bytes)", space.kind, space.size);
             let buffer = ctx
@@ -68,9 +76,13 @@ impl Device {
         // A job's timeout counts from its submission, so a long batch needs the longest.
         let timeout = Duration::from_millis(uapi::MAX_JOB_TIMEOUT_MS.into());
         let queue = ctx.create_queue(0, timeout).map_err(runtime("the queue"))?;
+        let rings = queue
+            .setup_rings(BATCH as u32, CQ_ENTRIES)
+            .map_err(runtime("the queue's rings"))?;
         Ok(Self {
             program,
-            queue,
+            rings,
+            _queue: queue,
             buffers,
             prims,
             timeout,
@@ -92,17 +104,18 @@ impl Device {
                 .push_after(self.prims[i], &deps)
                 .map_err(|e| step_error(&self.program, i, e))?;
         }
-        let submitted = self.queue.submit_batch(&mut batch).map_err(|e| match e {
+        let events = self.rings.submit(&mut batch).map_err(|e| match e {
             lightos_runtime::Error::Submit { index, .. } => {
                 step_error(&self.program, range.start + index as usize, e)
             }
-            e => runtime("SUBMIT")(e),
+            e => runtime("ENTER")(e),
         })?;
+        let deadline = deadline_ns(Some(self.timeout));
         let mut failed: Option<(usize, JobStatus)> = None;
-        for (i, seq) in range.clone().zip(submitted.first_seq..=submitted.last_seq) {
+        for (i, event) in range.clone().zip(&events) {
             let status = self
-                .queue
-                .wait(seq, Some(self.timeout))
+                .rings
+                .wait(event, deadline)
                 .map_err(|e| step_error(&self.program, i, e))?
                 .status;
             if status != JobStatus::Ok
@@ -132,7 +145,7 @@ impl Engine for Device {
         let total = self.program.steps.len();
         let mut start = 0;
         while start < total {
-            let end = (start + uapi::MAX_SUBMIT as usize).min(total);
+            let end = (start + BATCH).min(total);
             self.batch(start..end)?;
             start = end;
         }
