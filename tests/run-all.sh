@@ -43,8 +43,21 @@ interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' bui
 [ -n "$interop" ] || interop="0 1"
 host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
 
+# The exact logits the guest's photonic network tests compare with (vm_photonic_graph): SqueezeNet
+# and ResNet-50 with the random weights of seed 1, run in process here (seconds; minutes under TCG).
+say "host references for the guest: SqueezeNet and ResNet-50 logits (lightos model run --on local)"
+mkdir -p build/guest-data
+for m in squeezenet resnet50; do
+    rm -rf "build/guest-data/$m"
+    target/debug/lightos --json model run "$LIGHTOS_LIGHT_MODELS/light_$m.onnx" --on local --random-weights 1 \
+        --logits --output-dir "build/guest-data/$m" > "build/guest-data/$m.json" || die "the $m reference"
+    cp build/guest-data/$m/input-*.npy "build/guest-data/$m.input.npy"
+    cp "$(sed -n 's/^ *"file": "\(.*\)",$/\1/p' "build/guest-data/$m.json" | grep -v /input- | head -n1)" \
+        "build/guest-data/$m.logits.npy"
+done
+
 say "VM suite: booting the guest (two photonic NPUs) with lightos_core.ko and $(ls build/guest/tests | wc -l) test programs"
-adds=(); for t in build/guest/tests/* "$LIGHTOS_LIGHT_MODELS"/light_*; do adds+=(--add "$t"); done
+adds=(); for t in build/guest/tests/* "$LIGHTOS_LIGHT_MODELS"/light_* build/guest-data/*.npy; do adds+=(--add "$t"); done
 set +e
 qemu/run --photonic 2 --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" --log build/vm/test-serial.log "${adds[@]}" -- sh run-suite.sh
 vm_rc=$?

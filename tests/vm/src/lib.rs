@@ -357,41 +357,30 @@ pub fn optimized_network(path: &std::path::Path) -> lightos_graph::ir::Graph {
     graph
 }
 
-/// Every f32 initializer of `graph` replaced by seeded random values in [-0.2, 0.2], so that a
-/// wrong index shows in the outputs.
-pub fn randomize_weights(graph: &mut lightos_graph::ir::Graph) {
-    use lightos_graph::ir::{DType, Tensor};
-    for (i, t) in graph.initializers.values_mut().enumerate() {
-        if t.dtype == DType::F32 {
-            let values: Vec<f32> = random_f32(t.elements() as usize, i as u64)
-                .into_iter()
-                .map(|v| v * 0.2)
-                .collect();
-            *t = Tensor::from_floats(t.dims.clone(), &values);
-        }
-    }
-}
-
-/// The graph without its final softmax: its producer writes the graph's output (logits compare
-/// better than probabilities, which saturate).
-pub fn without_final_softmax(graph: &mut lightos_graph::ir::Graph) {
-    let Some(last) = graph.nodes.last() else {
-        return;
+/// Network `name` from the guest's working directory with the random weights of seed 1 and its
+/// final softmax dropped, optimized: the graph whose logits run-all.sh computed on the host
+/// (`lightos model run --on local --random-weights 1 --logits`, saved as `NAME.input.npy` and
+/// `NAME.logits.npy`), with that input and those logits; `None` after saying why.
+pub fn network_with_host_reference(
+    name: &str,
+) -> Option<(lightos_graph::ir::Graph, Vec<f32>, Vec<f32>)> {
+    let path = light_network(name)?;
+    let read = |what: &str| -> Option<Vec<f32>> {
+        let file = format!("{name}.{what}.npy");
+        let Ok(bytes) = std::fs::read(&file) else {
+            eprintln!("skipped: {file} is not in the guest (tests/run-all.sh makes it)");
+            return None;
+        };
+        Some(npyz::NpyFile::new(&bytes[..]).unwrap().into_vec().unwrap())
     };
-    let out = graph.outputs[0].name.clone();
-    if last.op != "Softmax" || last.outputs[0] != out {
-        return;
-    }
-    let logits = last.inputs[0].clone();
-    graph.nodes.pop();
-    for n in &mut graph.nodes {
-        for o in &mut n.outputs {
-            if *o == logits {
-                *o = out.clone();
-            }
-        }
-    }
-    graph.values.remove(&logits);
+    let (input, logits) = (read("input")?, read("logits")?);
+    let mut graph = lightos_graph::onnx::load(&path).unwrap();
+    lightos_graph::shape::infer(&mut graph).unwrap();
+    lightos_graph::passes::optimize(&mut graph, |p| p == "constants").unwrap();
+    lightos_graph::weights::randomize(&mut graph, 1);
+    lightos_graph::weights::drop_final_softmax(&mut graph);
+    lightos_graph::passes::optimize(&mut graph, |_| true).unwrap();
+    Some((graph, input, logits))
 }
 
 /// The little-endian f32s of `bytes`.

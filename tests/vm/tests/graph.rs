@@ -13,9 +13,7 @@ use lightos_graph::{
     onnx,
 };
 use lightos_runtime::Context;
-use lightos_vm_tests::{
-    backend_jobs, floats, light_network, optimized_network, randomize_weights, ExecutorThread,
-};
+use lightos_vm_tests::{backend_jobs, floats, light_network, optimized_network, ExecutorThread};
 
 /// The networks run here (0.7 and 0.3 GFLOPs).
 const NETWORKS: [&str; 2] = ["squeezenet", "shufflenet"];
@@ -80,7 +78,7 @@ fn with_random_weights_the_kernel_engine_equals_the_in_process_engine() {
             continue;
         };
         let mut graph = optimized_network(&path);
-        randomize_weights(&mut graph);
+        lightos_graph::weights::randomize(&mut graph, 3);
         let program = compile::compile(&graph).unwrap();
         let n = program.inputs[0].bytes() as usize / 4;
         let input = reference_input(n);

@@ -1,20 +1,20 @@
-//! A network placed across two backends by capability: SqueezeNet (the ONNX model zoo's light
-//! version, random weights) compiled with its convolutions as column copies and matrix products
-//! (`compile::Options::conv_as_matmul`), every MATMUL routed to photonic0 (the emulated photonic
-//! NPU, which runs only MATMUL) and everything else (the column COPYs, bias ADDs, ReLUs, pools) to
-//! lightosd's CPU backend, submitted at once with the dependencies between them. Its logits are
-//! compared with the same program run exactly (in process) within the analog tolerance of its
-//! depth (`tolerance::photonic_network`).
+//! Networks placed across two backends by capability: SqueezeNet and ResNet-50 (the ONNX model
+//! zoo's light versions with the random weights of seed 1, final softmax dropped) compiled with
+//! their convolutions as column copies and matrix products (`compile::Options::conv_as_matmul`),
+//! every MATMUL routed to photonic0 (the emulated photonic NPU, which runs only MATMUL) and
+//! everything else (column COPYs, bias ADDs, ReLUs, pools, residual ADDs) to lightosd's CPU
+//! backend, submitted with the dependencies between them. Their logits are compared with the
+//! exact ones the host computed in process from the same weights and input (tests/run-all.sh),
+//! within the analog tolerance of each network's depth (`tolerance::photonic_network`).
 
 use lightos_graph::{
     compile::{self, Options},
-    engine::{Device, Engine, InProcess},
+    engine::{Device, Engine},
 };
 use lightos_runtime::{tolerance, Context, Op};
 use lightos_uapi as uapi;
 use lightos_vm_tests::{
-    backend_jobs, floats, light_network, optimized_network, photonic, random_f32,
-    randomize_weights, without_final_softmax, ExecutorThread,
+    backend_jobs, floats, network_with_host_reference, photonic, ExecutorThread,
 };
 
 fn relative(a: &[f32], b: &[f32]) -> f64 {
@@ -23,10 +23,11 @@ fn relative(a: &[f32], b: &[f32]) -> f64 {
     (num / den).sqrt()
 }
 
-#[test]
-fn squeezenet_runs_its_convolutions_as_matmuls_on_photonic0_and_the_rest_on_cpu0() {
+/// Runs `name` with its MATMULs on photonic0 and the rest on cpu0; checks where each job ran and
+/// the logits' error. `convolutions` is how many MATMULs the network has.
+fn on_photonic0(name: &str, convolutions: usize) {
     photonic::npu_ready(0);
-    let Some(path) = light_network("squeezenet") else {
+    let Some((graph, input, exact)) = network_with_host_reference(name) else {
         return;
     };
     let cpu = ExecutorThread::lightosd("cpu0", 2);
@@ -42,49 +43,29 @@ fn squeezenet_runs_its_convolutions_as_matmuls_on_photonic0_and_the_rest_on_cpu0
         .unwrap();
     dev.add_route(None, None, 0..=u64::MAX, cpu.backend_id)
         .unwrap();
-    let mut graph = optimized_network(&path);
-    randomize_weights(&mut graph);
-    without_final_softmax(&mut graph);
-    let program = compile::compile_with(
-        &graph,
-        Options {
-            conv_as_matmul: true,
-        },
-    )
-    .unwrap();
+    let program = compile::compile_with(&graph, Options::matmul_only()).unwrap();
     let matmuls = program
         .steps
         .iter()
         .filter(|s| s.prim.op == uapi::OP_MATMUL)
-        .count() as u64;
-    let steps = program.steps.len() as u64;
+        .count();
+    assert_eq!(
+        matmuls, convolutions,
+        "{name}: every convolution (and classifier) a MATMUL"
+    );
+    let steps = program.steps.len();
     // The longest chain of MATMULs through the program's dependencies: the analog errors that add.
-    let mut depth = vec![0usize; program.steps.len()];
+    let mut depth = vec![0usize; steps];
     for (i, step) in program.steps.iter().enumerate() {
         let before = step.deps.iter().map(|&d| depth[d]).max().unwrap_or(0);
         depth[i] = before + usize::from(step.prim.op == uapi::OP_MATMUL);
     }
     let depth = depth.into_iter().max().unwrap_or(0);
     let tol = tolerance::photonic_network(depth);
-    assert_eq!(
-        matmuls, 26,
-        "each of SqueezeNet's 26 convolutions is a MATMUL"
-    );
-    let n = program.inputs[0].bytes() as usize / 4;
-    let input: Vec<u8> = random_f32(n, 77)
-        .into_iter()
-        .map(|v| v.abs())
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
-    let exact = floats(
-        &InProcess::new(program.clone(), 2)
-            .unwrap()
-            .run(&[&input])
-            .unwrap()[0],
-    );
     let (npu_before, cpu_before) = (backend_jobs(&dev, npu), backend_jobs(&dev, cpu.backend_id));
+    let feed: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
     let t = std::time::Instant::now();
-    let analog = floats(&Device::new(&dev, program).unwrap().run(&[&input]).unwrap()[0]);
+    let analog = floats(&Device::new(&dev, program).unwrap().run(&[&feed]).unwrap()[0]);
     let elapsed = t.elapsed();
     let (on_npu, on_cpu) = (
         backend_jobs(&dev, npu) - npu_before,
@@ -93,13 +74,30 @@ fn squeezenet_runs_its_convolutions_as_matmuls_on_photonic0_and_the_rest_on_cpu0
     let err = relative(&analog, &exact);
     let top = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
     eprintln!(
-        "squeezenet: {on_npu} MATMULs on photonic0, {on_cpu} jobs on cpu0 in {elapsed:?}; \
-         logits' relative error {err:.3} (tolerance {tol:.3} for {depth} MATMULs in a row), \
-         top class {} vs {}",
+        "{name}: {on_npu} MATMULs on photonic0, {on_cpu} jobs on cpu0 in {elapsed:?}; logits' \
+         relative error {err:.3} (tolerance {tol:.3} for {depth} MATMULs in a row), top class {} \
+         (exact: {})",
         top(&analog),
         top(&exact)
     );
-    assert_eq!(on_npu, matmuls, "every MATMUL ran on photonic0");
-    assert_eq!(on_cpu, steps - matmuls, "everything else ran on cpu0");
-    assert!(err <= tol, "relative error {err} above {tol}");
+    assert_eq!(
+        on_npu as usize, matmuls,
+        "{name}: every MATMUL ran on photonic0"
+    );
+    assert_eq!(
+        on_cpu as usize,
+        steps - matmuls,
+        "{name}: everything else ran on cpu0"
+    );
+    assert!(err <= tol, "{name}: relative error {err} above {tol}");
+}
+
+#[test]
+fn squeezenet_runs_its_convolutions_as_matmuls_on_photonic0_and_the_rest_on_cpu0() {
+    on_photonic0("squeezenet", 26);
+}
+
+#[test]
+fn resnet50_runs_its_convolutions_as_matmuls_on_photonic0_and_the_rest_on_cpu0() {
+    on_photonic0("resnet50", 54);
 }

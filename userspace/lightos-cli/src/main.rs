@@ -287,6 +287,13 @@ struct ModelRunArgs {
     /// Seed of the random inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Replace the model's float weights by seeded random ones (He-scaled; for networks whose file
+    /// carries placeholder weights, such as the model zoo's light versions).
+    #[arg(long, value_name = "SEED")]
+    random_weights: Option<u64>,
+    /// Drop a softmax that ends the network: output the logits.
+    #[arg(long)]
+    logits: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -558,6 +565,8 @@ fn run_options<'a>(
         threads: a.threads,
         inputs: &a.inputs,
         seed: a.seed,
+        random_weights: a.random_weights,
+        logits: a.logits,
         json,
     }
 }

@@ -8,7 +8,7 @@ use lightos_graph::{
     compile,
     engine::{Device, Engine, InProcess},
     ir::{known, Dim, Graph},
-    passes, shape,
+    passes, shape, weights,
 };
 use lightos_runtime::{Context, Op};
 use npyz::WriterBuilder;
@@ -34,6 +34,10 @@ pub struct Options<'a> {
     pub inputs: &'a [String],
     /// Seed of the generated inputs.
     pub seed: u64,
+    /// Seed of random weights replacing the model's.
+    pub random_weights: Option<u64>,
+    /// Output logits (drop a final softmax).
+    pub logits: bool,
     /// JSON output.
     pub json: bool,
 }
@@ -42,6 +46,8 @@ pub struct Options<'a> {
 struct Prepared {
     engine: Box<dyn Engine>,
     feeds: Vec<Vec<u8>>,
+    /// The inputs generated from the seed: name, dims, values.
+    generated: Vec<(String, Vec<u64>, Vec<f32>)>,
     /// Where it runs, in words.
     device: String,
     steps: usize,
@@ -143,6 +149,14 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     let mut graph = lightos_graph::load(model)?;
     let arrays = bind_inputs(&mut graph, o.inputs)?;
     shape::infer(&mut graph)?;
+    if let Some(seed) = o.random_weights {
+        // Fills become initializers first, so that they are randomized too.
+        passes::optimize(&mut graph, |p| p == "constants")?;
+        weights::randomize(&mut graph, seed);
+    }
+    if o.logits {
+        weights::drop_final_softmax(&mut graph);
+    }
     passes::optimize(&mut graph, |p| on.contains(p))?;
     let local = o.device == "local" || (o.device == "auto" && !o.node.exists());
     let target = if local {
@@ -150,25 +164,30 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     } else {
         Some(kernel_target(o.node, o.device)?)
     };
-    // A backend that runs MATMUL but not CONV2D (photonic0) gets convolutions as matrix products.
-    let options = compile::Options {
-        conv_as_matmul: target
-            .as_ref()
-            .is_some_and(|t| t.ops & Op::Matmul.bit() != 0 && t.ops & Op::Conv2d.bit() == 0),
+    // A backend that runs MATMUL but not CONV2D (photonic0) gets convolutions as matrix products
+    // and MATMULs without the epilogue.
+    let matmul_only = target
+        .as_ref()
+        .is_some_and(|t| t.ops & Op::Matmul.bit() != 0 && t.ops & Op::Conv2d.bit() == 0);
+    let options = if matmul_only {
+        compile::Options::matmul_only()
+    } else {
+        compile::Options::default()
     };
     let program = compile::compile_with(&graph, options)?;
     spin.finish_and_clear();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
-    let feeds = program
-        .inputs
-        .iter()
-        .zip(arrays)
-        .map(|(input, given)| {
-            let n = input.dims.iter().product::<u64>() as usize;
-            let values = given.unwrap_or_else(|| (0..n).map(|_| rng.gen::<f32>()).collect());
-            values.iter().flat_map(|v| v.to_le_bytes()).collect()
-        })
-        .collect();
+    let mut generated = Vec::new();
+    let mut feeds = Vec::new();
+    for (input, given) in program.inputs.iter().zip(arrays) {
+        let n = input.dims.iter().product::<u64>() as usize;
+        let values = given.unwrap_or_else(|| {
+            let v: Vec<f32> = (0..n).map(|_| rng.gen::<f32>()).collect();
+            generated.push((input.name.clone(), input.dims.clone(), v.clone()));
+            v
+        });
+        feeds.push(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+    }
     let steps = program.steps.len();
     let (engine, device): (Box<dyn Engine>, String) = match target {
         None if o.device == "local" => (
@@ -187,8 +206,8 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
         ),
         Some(t) => {
             let mut device = t.description;
-            if options.conv_as_matmul {
-                device += "; convolutions as column copies and MATMULs";
+            if matmul_only {
+                device += "; convolutions as column copies and MATMULs, epilogues as ADD and RELU";
             }
             (Box::new(Device::new(&t.ctx, program)?), device)
         }
@@ -196,6 +215,7 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     Ok(Prepared {
         engine,
         feeds,
+        generated,
         device,
         steps,
     })
@@ -289,6 +309,13 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
     let elapsed = t.elapsed();
     spin.finish_and_clear();
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    // Random inputs are written too (input-NAME.npy), so that a run can be repeated elsewhere.
+    let mut inputs = Vec::new();
+    for (name, dims, values) in &p.generated {
+        let path = out_dir.join(format!("input-{}", file_name(name)));
+        write_npy(&path, dims, values)?;
+        inputs.push(serde_json::json!({"name": name, "file": path.display().to_string()}));
+    }
     let mut written = Vec::new();
     for (binding, bytes) in p.engine.program().outputs.iter().zip(&outputs) {
         let values = floats(bytes);
@@ -305,7 +332,7 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
     if o.json {
         let doc = serde_json::json!({
             "model": model.display().to_string(), "device": p.device, "steps": p.steps,
-            "seconds": elapsed.as_secs_f64(), "outputs": written,
+            "seconds": elapsed.as_secs_f64(), "outputs": written, "generated_inputs": inputs,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -317,6 +344,14 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
         p.steps,
         elapsed.as_secs_f64() * 1e3
     );
+    for i in &inputs {
+        println!(
+            "input        {} random (seed {}) -> {}",
+            i["name"].as_str().unwrap_or(""),
+            o.seed,
+            i["file"].as_str().unwrap_or("")
+        );
+    }
     for w in &written {
         println!(
             "output       {} {} -> {}",

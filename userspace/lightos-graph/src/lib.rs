@@ -28,6 +28,7 @@ pub mod passes;
 pub mod plan;
 pub mod shape;
 mod topo;
+pub mod weights;
 
 pub use error::{GraphError, Result};
 

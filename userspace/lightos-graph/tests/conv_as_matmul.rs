@@ -1,6 +1,6 @@
-//! Convolutions lowered to matrix products (`compile::Options::conv_as_matmul`, for a device that
-//! runs only MATMUL): column copies per kernel position into zero-padded scratch, a MATMUL per
-//! image, the bias and ReLU after it. On random weights each network gives what its CONV2D
+//! Convolutions lowered to matrix products and MATMULs without epilogues
+//! (`compile::Options::matmul_only`, for a device that runs only MATMUL): column copies per kernel
+//! position into zero-padded scratch, a MATMUL per image, the bias and ReLU after it. On random weights each network gives what its CONV2D
 //! program gives, within float reassociation.
 
 use lightos_graph::{
@@ -27,13 +27,7 @@ fn networks_with_convolutions_as_matmuls_match_their_conv2d_programs() {
             .filter(|n| n.op == "Conv" && n.int("group", 1) > 1)
             .count();
         let conv2d = compile::compile(&g).unwrap();
-        let lowered = compile::compile_with(
-            &g,
-            Options {
-                conv_as_matmul: true,
-            },
-        )
-        .unwrap();
+        let lowered = compile::compile_with(&g, Options::matmul_only()).unwrap();
         let count =
             |p: &compile::Program, op: u16| p.steps.iter().filter(|s| s.prim.op == op).count();
         let n = conv2d.inputs[0].bytes() as usize / 4;

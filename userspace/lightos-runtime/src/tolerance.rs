@@ -26,11 +26,17 @@ pub const PHOTONIC_MLP: f64 = 0.3;
 /// A network whose layers run as photonic MATMULs (convolutions lowered to column copies and
 /// matrix products), read as the relative L2 error of its outputs: [`PHOTONIC_MATMUL`] per layer,
 /// the layers' errors independent and so adding in quadrature along the longest chain of `depth`
-/// MATMULs. Unlike the figures above it is not recomputed from the chip model by the emulator's
-/// tests; vm_photonic_graph prints the error it measures beside it.
+/// MATMULs, and never more than [`PHOTONIC_NETWORK_MAX`]. Unlike the figures above it is not
+/// recomputed from the chip model by the emulator's tests; vm_photonic_graph prints the error it
+/// measures beside it (SqueezeNet 0.16-0.26 at depth 18, ResNet-50 0.47 at depth 50).
 pub fn photonic_network(depth: usize) -> f64 {
-    PHOTONIC_MATMUL * (depth.max(1) as f64).sqrt()
+    (PHOTONIC_MATMUL * (depth.max(1) as f64).sqrt()).min(PHOTONIC_NETWORK_MAX)
 }
+
+/// The most a deep photonic network's relative error may be: outputs unrelated to the reference
+/// (of the same norm) are √2 away; 0.8 still requires the analog outputs to point mostly the same
+/// way (cosine similarity above 0.68).
+pub const PHOTONIC_NETWORK_MAX: f64 = 0.8;
 
 /// Whether backend `name` is analog (a photonic NPU).
 fn analog(name: &str) -> bool {

@@ -46,6 +46,19 @@ pub struct Options {
     /// `RELU`), for a device that runs only matrix products (photonic0); grouped convolutions
     /// stay `CONV2D`s.
     pub conv_as_matmul: bool,
+    /// MATMULs without the bias and ReLU epilogue (ABI 1.11), which a device may not run
+    /// (photonic0): the bias as an ADD, the ReLU as a RELU.
+    pub plain_matmul: bool,
+}
+
+impl Options {
+    /// What a device that runs MATMUL alone (no CONV2D, no epilogue) needs: photonic0.
+    pub fn matmul_only() -> Self {
+        Self {
+            conv_as_matmul: true,
+            plain_matmul: true,
+        }
+    }
 }
 
 /// One memory space: an engine's buffer.

@@ -320,11 +320,7 @@ fn matmul(b: &mut Builder, n: &Node) -> Result<()> {
     let a = b.loc(&a_name, &n.name)?;
     let out_name = n.outputs[0].clone();
     let out = b.arena(&out_name, n)?;
-    let epilogue = if passes::fused_relu(n) {
-        uapi::MATMUL_EPILOGUE_RELU
-    } else {
-        0
-    };
+    let relu = passes::fused_relu(n);
     let b_dims = dims_of(b.graph, &b_name, &n.name)?;
     if gemm {
         if n.float("alpha", 1.0) != 1.0 {
@@ -354,22 +350,28 @@ fn matmul(b: &mut Builder, n: &Node) -> Result<()> {
         let constant =
             b.graph.initializers.contains_key(&b_name) || b.pending.contains_key(&b_name);
         if bytes > WEIGHT_SPACE && constant && !b.locs.contains_key(&b_name) {
-            return split_columns(
-                b,
-                n,
-                (&a, &b_name, trans_b),
-                &out,
-                bias,
-                epilogue,
-                (m, k, nn),
-            );
+            return split_columns(b, n, (&a, &b_name, trans_b), &out, bias, relu, (m, k, nn));
         }
-        let bw = b.loc(&b_name, &n.name)?;
-        let bw = if trans_b { bw.permuted(&[1, 0]) } else { bw };
-        let mut ops = vec![a, bw];
-        ops.extend(bias);
-        ops.push(out);
-        return b.emit(n, uapi::OP_MATMUL, &ops, [0, 0, epilogue, 0]);
+        let bw = if trans_b && constant && b.options.plain_matmul {
+            // A device MATMUL reads its weights contiguous: transpose the constant once.
+            let bytes = b.constant_bytes(&b_name, &n.name)?;
+            let mut t = vec![0u8; bytes.len()];
+            for (r, row) in bytes.chunks_exact(k as usize * 4).enumerate() {
+                for (c, v) in row.chunks_exact(4).enumerate() {
+                    let at = (c * nn as usize + r) * 4;
+                    t[at..at + 4].copy_from_slice(v);
+                }
+            }
+            b.place(&format!("{b_name}ᵀ"), &[k, nn], &t)?
+        } else {
+            let bw = b.loc(&b_name, &n.name)?;
+            if trans_b {
+                bw.permuted(&[1, 0])
+            } else {
+                bw
+            }
+        };
+        return emit_matmul(b, n, [a, bw, out], bias, relu);
     }
     let ad = a.dims.clone();
     let (ra, rb) = (ad.len(), b_dims.len());
@@ -391,31 +393,59 @@ fn matmul(b: &mut Builder, n: &Node) -> Result<()> {
                 (&a2, &b_name, false),
                 &out2,
                 None,
-                epilogue,
+                relu,
                 (rows, k, nn),
             );
         }
         let bw = b.loc(&b_name, &n.name)?;
-        return b.emit(n, uapi::OP_MATMUL, &[a2, bw, out2], [0, 0, epilogue, 0]);
+        return emit_matmul(b, n, [a2, bw, out2], None, relu);
     }
     if ra == rb && ad[..ra - 2] == b_dims[..rb - 2] {
         let batch = ad[..ra - 2].iter().product::<u64>();
         let bw = b.loc(&b_name, &n.name)?;
-        return b.emit(
-            n,
-            uapi::OP_MATMUL,
-            &[
-                a.reshaped(&[batch, m, k]),
-                bw.reshaped(&[batch, k, nn]),
-                out.reshaped(&[batch, m, nn]),
-            ],
-            [0, 0, epilogue, 0],
-        );
+        let operands = [
+            a.reshaped(&[batch, m, k]),
+            bw.reshaped(&[batch, k, nn]),
+            out.reshaped(&[batch, m, nn]),
+        ];
+        return emit_matmul(b, n, operands, None, relu);
     }
     Err(fail(
         n,
         "MATMUL broadcasts only a 2-D right operand (or equal batch dimensions)",
     ))
+}
+
+/// A MATMUL `a · w → out` followed by its bias (one per column) and ReLU: as the MATMUL's epilogue
+/// (ABI 1.11), or, for a device whose MATMUL has none (`Options::plain_matmul`), as an ADD of the
+/// bias broadcast along the rows and a RELU, both in place.
+fn emit_matmul(
+    b: &mut Builder,
+    n: &Node,
+    [a, w, out]: [View; 3],
+    bias: Option<View>,
+    relu: bool,
+) -> Result<()> {
+    if !b.options.plain_matmul {
+        let mut ops = vec![a, w];
+        ops.extend(bias);
+        ops.push(out);
+        let epilogue = if relu { uapi::MATMUL_EPILOGUE_RELU } else { 0 };
+        return b.emit(n, uapi::OP_MATMUL, &ops, [0, 0, epilogue, 0]);
+    }
+    b.emit(n, uapi::OP_MATMUL, &[a, w, out.clone()], [0; 4])?;
+    if let Some(bias) = bias {
+        let rows = bias
+            .broadcast_to(&out.dims)
+            .ok_or_else(|| fail(n, "a bias that is not one value per column"))?;
+        let v = layout::coalesce(&[out.clone(), rows, out.clone()]);
+        b.emit(n, uapi::OP_ADD, &v, [0; 4])?;
+    }
+    if relu {
+        let v = layout::coalesce(&[out.clone(), out]);
+        b.emit(n, uapi::OP_RELU, &v, [0; 4])?;
+    }
+    Ok(())
 }
 
 /// MATMULs over blocks of B's columns, each block a weight of its own and each writing its
@@ -427,7 +457,7 @@ fn split_columns(
     (a, b_name, trans_b): (&View, &str, bool),
     out: &View,
     bias: Option<View>,
-    epilogue: u64,
+    relu: bool,
     (m, k, nn): (u64, u64, u64),
 ) -> Result<()> {
     let bytes = b.constant_bytes(b_name, &n.name)?;
@@ -454,12 +484,10 @@ fn split_columns(
             dims: vec![m, cols],
             strides: vec![nn, 1],
         };
-        let mut ops = vec![a.clone(), w];
-        if let Some(bias) = &bias {
-            ops.push(View::dense(bias.space, bias.offset + n0 * 4, &[cols]));
-        }
-        ops.push(o);
-        b.emit(n, uapi::OP_MATMUL, &ops, [0, 0, epilogue, 0])?;
+        let part = bias
+            .as_ref()
+            .map(|bias| View::dense(bias.space, bias.offset + n0 * 4, &[cols]));
+        emit_matmul(b, n, [a.clone(), w, o], part, relu)?;
         n0 += cols;
     }
     Ok(())
