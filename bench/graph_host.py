@@ -47,7 +47,7 @@ def main(lightos, models, work):
     import onnxruntime as ort
     import tract
 
-    rows, passes, memory = [], [], []
+    rows, passes, memory, ratios = [], [], [], []
     for name in ["squeezenet", "resnet50"]:
         d = f"{work}/{name}"
         subprocess.run(["mkdir", "-p", d], check=True)
@@ -66,12 +66,17 @@ def main(lightos, models, work):
         t_tract = timed(lambda: runnable.run([x]))
         t_ours = ours(lightos, model)
         rows.append(f"| {name} | {t_ours:.1f} | {t_ort:.1f} | {t_tract:.1f} | {t_ort / t_ours:.2f} | {t_tract / t_ours:.2f} |")
+        ratios.append(f"{t_ort / t_ours:.2f} on {name}")
         for p in ["fuse", "batchnorm", "identity"]:
             t_off = ours(lightos, model, f"all,-{p}")
             passes.append(f"| {name} | {p} | {t_off:.1f} | {t_ours:.1f} | {t_off / t_ours:.2f} |")
         info = json.loads(subprocess.run([lightos, "--json", "model", "inspect", model], check=True,
                                          capture_output=True, text=True).stdout)["memory"]
         memory.append(f"| {name} | {info['peak'] / 1e6:.1f} | {info['naive'] / 1e6:.1f} | {info['peak'] / info['naive']:.2f} |")
+    met = all(float(r.split()[0]) >= 1.0 for r in ratios)
+    print(f"GRAPH-SUMMARY: throughput against onnxruntime's (batch 1): {', '.join(ratios)}; "
+          f"target ≥ 1.0 {'met' if met else 'not met'}")
+    print()
     print("| network (batch 1, random weights) | lightos-graph in process (ms) | onnxruntime 1.23.2 CPU EP (ms) | tract 0.23.9 (ms) | onnxruntime / ours | tract / ours |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))

@@ -38,6 +38,15 @@ gov_log=build/bench-governor.log
 target/release/bench_governor --trace build/governor-trace.csv | tee "$gov_log"
 python3 bench/plot_governor.py build/governor-trace.csv docs/governor-temperature.png
 
+say "graph engine against onnxruntime and tract on the host (about 1 min)"
+graph_log=build/bench-graph.log
+cargo build -q --release -p lightos-cli
+graph_py=$(tests/python/venv.sh onnx) || die "could not set up onnxruntime and tract (tests/python/venv.sh onnx)"
+"$graph_py" bench/graph_host.py target/release/lightos "$(tests/models/fetch-light.sh)" build/bench-graph | tee "$graph_log"
+graph_summary=$(grep -m1 '^GRAPH-SUMMARY: ' "$graph_log" | sed 's/^GRAPH-SUMMARY: //')
+graph_tables=$(grep -v '^GRAPH-SUMMARY: ' "$graph_log")
+[ -n "$graph_summary" ] || die "the graph benchmark printed no summary; see $graph_log"
+
 # cyclictest and the shared libraries it loads, under the names its loader asks for.
 ct=build/cyclictest; rm -rf "$ct"; mkdir -p "$ct"
 cp "$(command -v cyclictest)" "$ct/"
@@ -189,6 +198,22 @@ torchvision), against a one-node ONNX \`Conv\` model per shape run by $cpuort's 
 (bench/ort_conv.py: \`intra_op_num_threads\` the same count, default graph optimizations, which turn the
 node into onnxruntime's blocked NCHWc kernels with layout reorders that count in its time). The totals
 weight each shape by how often the model uses it. **$sum_conv.**
+
+## Graph engine (host)
+
+$graph_tables
+
+bench/graph_host.py, natively on the host, 2 threads each, the light networks with seeded random
+weights (tests/python/onnx_interop.py prepare): median of 20 runs after 3 warm-up runs of
+\`lightos model bench --on local --threads 2\` (lightos-graph's program on the CPU backend's kernels in
+this process: the same primitives the kernel runs), onnxruntime's CPU execution provider
+(\`intra_op_num_threads\` 2, all graph optimizations) and tract (its Python bindings; tract runs on one
+thread). The second table times each pass switched off (\`--passes all,-NAME\`) against all on; the
+third is the memory planner's arena against every intermediate value in its own buffer.
+**Target ≥ 1.0× onnxruntime's throughput: $graph_summary.** Not measured yet: batch 8 (the light
+networks' reshape constants fix batch 1), the transformer encoder layer (its ops are not in the ABI
+yet), and the interception overhead of the same network through \`/dev/lightos\` against in-process
+in the guest (under TCG the compute, tens of MFLOP/s, would hide it).
 
 ## CUDA backend (host GPU)
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The in-guest part of `make demo` (booted with two emulated photonic NPUs, photonic0 and photonic1):
 # a real network (the ONNX model zoo's SqueezeNet 1.1, light version) compiled by the graph engine and
-# run through /dev/lightos on cpu0, an MLP on cpu0 and photonic0, a MATMUL workload on photonic0 through /dev/lightos, the thermal
+# run through /dev/lightos on cpu0 and on photonic0 (its convolutions as MATMULs there), an MLP on cpu0
+# and photonic0, a MATMUL workload on photonic0 through /dev/lightos, the thermal
 # guard's trace while it runs, a MATMUL on each NPU at once, a spiking network whose inputs come
 # through a kernel spike ring and whose synapses run on photonic0, and the PowerGovernor placing
 # work across both NPUs and the CPU.
@@ -10,17 +11,22 @@ set -e
 export TERM=dumb
 lightos info
 echo
-echo "== SqueezeNet (the ONNX model zoo's light version, from the onnx wheel: real layer shapes, every"
-echo "   weight 0.02) as the graph engine sees it, then optimized, compiled into /dev/lightos primitives"
-echo "   and run on cpu0 (lightosd), every primitive a kernel job; with constant weights every class"
-echo "   scores 1/1000 (the reference output says the same): the point is the network running"
-lightos model inspect light_squeezenet.onnx | grep -vE '^  (Concat|Relu|Conv|Dropout|MaxPool|Softmax|GlobalAveragePool|Reshape|AveragePool) '
+echo "== SqueezeNet (the ONNX model zoo's light version, from the onnx wheel: real layer shapes; its file"
+echo "   fills every weight with 0.02, so the runs below use seeded random weights, --random-weights 1)"
+echo "   as the graph engine sees it, then optimized, compiled into /dev/lightos primitives and run:"
+lightos model inspect light_squeezenet.onnx | grep -vE '^  (Concat|Relu|Conv|Dropout|MaxPool|Softmax|GlobalAveragePool|Reshape|AveragePool|ConstantOfShape) '
 lightosd --name cpu0 2> /tmp/lightosd.log &
 for i in $(seq 40); do grep -q 'backend cpu0' /sys/kernel/debug/lightos/stats && break; sleep 0.25; done
-lightos model run light_squeezenet.onnx --on cpu0 --output-dir /tmp/squeezenet
-echo "   cpu0 after the run (lightos devices): 47 jobs, one per primitive (26 ReLUs fused into their convolutions)"
-lightos devices | grep -A4 '^  cpu0 ' | grep -E 'cpu0|load'
-
+echo
+echo "-- on cpu0 (lightosd), every primitive a kernel job (26 ReLUs fused into their convolutions):"
+lightos model run light_squeezenet.onnx --on cpu0 --random-weights 1 --output-dir /tmp/squeezenet-cpu0
+echo
+echo "-- on photonic0 (it runs only MATMUL: each convolution becomes column COPYs on cpu0 and a MATMUL on"
+echo "   the emulated NPU; bias ADDs, ReLUs and pools on cpu0), the same input (the analog error moves the"
+echo "   probabilities a little; the largest classes should mostly agree with cpu0's):"
+lightos model run light_squeezenet.onnx --on photonic0 --random-weights 1 --output-dir /tmp/squeezenet-photonic0
+echo "   jobs per backend now (lightos devices):"
+lightos devices | awk '/^  [a-z]/ {name = $1} /^    load/ && (name == "cpu0" || name == "photonic0") {sub(/^ *load */, ""); print "   " name ": " $0}'
 echo
 echo "== an MLP (256-512-512-10, batch 64) on cpu0 (lightosd: the CPU backend) and on photonic0"
 echo "   (its MATMULs on the emulated NPU; bias ADD and ReLU on cpu0), against the f64 reference"

@@ -65,26 +65,26 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
     }
     let mut rounding =
         Rounding::from_abi(p.rounding, p.seed).ok_or(CpuError::Unsupported("rounding mode"))?;
-    let load = |i: usize| load_f32(inputs[i], &p.operands[i], p.dtype);
+    let load = |i: usize| tensor::view_f32(inputs[i], &p.operands[i], p.dtype);
     let values = match p.op {
         uapi::OP_MATMUL => return matmul(g, p, inputs, out, out_dtype, &mut rounding),
         uapi::OP_ADD | uapi::OP_MUL => {
             let (a, b) = (load(0)?, load(1)?);
             let add = p.op == uapi::OP_ADD;
             a.iter()
-                .zip(&b)
+                .zip(b.iter())
                 .map(|(x, y)| if add { x + y } else { x * y })
                 .collect()
         }
-        uapi::OP_RELU => load(0)?.into_iter().map(|v| v.max(0.0)).collect(),
-        uapi::OP_GELU => load(0)?.into_iter().map(ops::gelu).collect(),
+        uapi::OP_RELU => load(0)?.iter().map(|v| v.max(0.0)).collect(),
+        uapi::OP_GELU => load(0)?.iter().copied().map(ops::gelu).collect(),
         uapi::OP_SOFTMAX => {
-            let mut x = load(0)?;
+            let mut x = load(0)?.into_owned();
             g.install(|| ops::softmax_rows(&mut x, last_dim(&p.operands[0])));
             x
         }
         uapi::OP_LAYERNORM => {
-            let mut x = load(0)?;
+            let mut x = load(0)?.into_owned();
             let eps = layernorm_eps(p)?;
             let (gamma, beta) = if n_in == 3 {
                 (Some(load(1)?), Some(load(2)?))
@@ -161,10 +161,7 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
             // FP8 carries no zero point (`abi_quant_params` refuses one), so one formula serves both.
             let (scale, zero_point) = abi_quant_params(p)?.at(0);
             let zero_point = zero_point as f32;
-            load(0)?
-                .into_iter()
-                .map(|v| (v - zero_point) * scale)
-                .collect()
+            load(0)?.iter().map(|v| (v - zero_point) * scale).collect()
         }
         _ => return Err(CpuError::Unsupported("op")),
     };

@@ -131,6 +131,25 @@ pub fn load_f32(bytes: &[u8], t: &uapi::Tensor, dtype: u8) -> Result<Vec<f32>> {
     }
 }
 
+/// The tensor's values as f32, borrowed from `bytes` when they are contiguous, aligned f32
+/// (no copy: weights and activations read in place), else as [`load_f32`] makes them.
+pub fn view_f32<'a>(
+    bytes: &'a [u8],
+    t: &uapi::Tensor,
+    dtype: u8,
+) -> Result<std::borrow::Cow<'a, [f32]>> {
+    if dtype == uapi::DTYPE_F32 && is_contiguous(t) {
+        if let Ok(data) = typed::<f32>(bytes) {
+            let start = t.offset as usize / 4;
+            let slice = data
+                .get(start..start + numel(t))
+                .ok_or(CpuError::Operand("tensor past its buffer"))?;
+            return Ok(std::borrow::Cow::Borrowed(slice));
+        }
+    }
+    load_f32(bytes, t, dtype).map(std::borrow::Cow::Owned)
+}
+
 /// The tensor's raw elements (any dtype) as bytes, in logical order.
 pub fn load_raw(bytes: &[u8], t: &uapi::Tensor, esize: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(numel(t) * esize);
