@@ -4,20 +4,13 @@
 //! differ from class to class. Reproducible: the same seed gives the same weights everywhere.
 
 use crate::ir::{DType, Graph, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
-/// SplitMix64: `n` values uniform in [-1, 1) from `seed`.
+/// `n` values uniform in [-1, 1) from `seed`.
 fn uniform(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
-            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
 }
 
 /// Replaces every f32 initializer of `graph` (run the `constants` pass first, so that fills are

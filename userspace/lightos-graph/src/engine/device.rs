@@ -2,7 +2,7 @@
 //! fast path) in batches of up to [`BATCH`] with their dependencies, so a batch runs without waking
 //! this process between steps; each job's completion entry says how it ended.
 
-use super::{check_feeds, step_error, Engine};
+use super::{read_outputs, step_error, write_feeds, Engine};
 use crate::{
     compile::{Program, SpaceKind},
     GraphError, Result,
@@ -25,8 +25,10 @@ pub struct Device {
     /// The queue's rings (declared before the queue: dropped first).
     rings: Rings,
     _queue: Queue,
-    /// One buffer per space, with its mapping; weights written once.
-    buffers: Vec<(Buffer, MappedBuffer)>,
+    /// One buffer per space (weights written once), kept: their handles are the operands.
+    _buffers: Vec<Buffer>,
+    /// Their mappings, by space.
+    maps: Vec<MappedBuffer>,
     /// Each step's primitive with the spaces replaced by buffer handles.
     prims: Vec<Primitive>,
     /// How long one job may take from its submission (the ABI's longest).
@@ -45,6 +47,7 @@ impl Device {
     /// per space and writes the weights.
     pub fn new(ctx: &Context, mut program: Program) -> Result<Self> {
         let mut buffers = Vec::with_capacity(program.spaces.len());
+        let mut maps = Vec::with_capacity(program.spaces.len());
         for (i, space) in program.spaces.iter_mut().enumerate() {
             let flags = match space.kind {
                 SpaceKind::Weights | SpaceKind::Feed(_) => BufferFlags::DEVICE_READ_ONLY,
@@ -59,7 +62,8 @@ impl Device {
                 map[..space.data.len()].copy_from_slice(&space.data);
                 space.data = Vec::new();
             }
-            buffers.push((buffer, map));
+            buffers.push(buffer);
+            maps.push(map);
         }
         let prims = program
             .steps
@@ -68,7 +72,7 @@ impl Device {
                 let mut p = s.prim;
                 let n = usize::from(p.n_inputs);
                 for t in &mut p.operands[..=n] {
-                    t.buffer = buffers[t.buffer as usize].0.handle();
+                    t.buffer = buffers[t.buffer as usize].handle();
                 }
                 Primitive::from_abi(p)
             })
@@ -83,7 +87,8 @@ impl Device {
             program,
             rings,
             _queue: queue,
-            buffers,
+            _buffers: buffers,
+            maps,
             prims,
             timeout,
         })
@@ -137,11 +142,7 @@ impl Device {
 
 impl Engine for Device {
     fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
-        check_feeds(&self.program, feeds)?;
-        for (feed, input) in feeds.iter().zip(&self.program.inputs) {
-            let at = input.offset as usize;
-            self.buffers[input.space as usize].1[at..at + feed.len()].copy_from_slice(feed);
-        }
+        write_feeds(&self.program, feeds, &mut self.maps)?;
         let total = self.program.steps.len();
         let mut start = 0;
         while start < total {
@@ -149,15 +150,7 @@ impl Engine for Device {
             self.batch(start..end)?;
             start = end;
         }
-        Ok(self
-            .program
-            .outputs
-            .iter()
-            .map(|o| {
-                let at = o.offset as usize;
-                self.buffers[o.space as usize].1[at..at + o.bytes() as usize].to_vec()
-            })
-            .collect())
+        Ok(read_outputs(&self.program, &self.maps))
     }
 
     fn program(&self) -> &Program {

@@ -1,6 +1,6 @@
 //! The in-process engine: each step on the CPU backend's kernels, called directly.
 
-use super::{check_feeds, step_error, Engine};
+use super::{read_outputs, step_error, write_feeds, Engine};
 use crate::{
     compile::{layout::View, Program, SpaceKind},
     GraphError, Result,
@@ -85,23 +85,11 @@ impl InProcess {
 
 impl Engine for InProcess {
     fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
-        check_feeds(&self.program, feeds)?;
-        for (feed, input) in feeds.iter().zip(&self.program.inputs) {
-            let at = input.offset as usize;
-            self.spaces[input.space as usize][at..at + feed.len()].copy_from_slice(feed);
-        }
+        write_feeds(&self.program, feeds, &mut self.spaces)?;
         for i in 0..self.program.steps.len() {
             self.step(i)?;
         }
-        Ok(self
-            .program
-            .outputs
-            .iter()
-            .map(|o| {
-                let at = o.offset as usize;
-                self.spaces[o.space as usize][at..at + o.bytes() as usize].to_vec()
-            })
-            .collect())
+        Ok(read_outputs(&self.program, &self.spaces))
     }
 
     fn program(&self) -> &Program {

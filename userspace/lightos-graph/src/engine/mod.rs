@@ -21,6 +21,36 @@ pub trait Engine {
     fn program(&self) -> &Program;
 }
 
+/// Checks `feeds` against the program's inputs and writes each into its space (`spaces[i]`: the
+/// bytes of space `i`).
+fn write_feeds<S: std::ops::DerefMut<Target = [u8]>>(
+    program: &Program,
+    feeds: &[&[u8]],
+    spaces: &mut [S],
+) -> Result<()> {
+    check_feeds(program, feeds)?;
+    for (feed, input) in feeds.iter().zip(&program.inputs) {
+        let at = input.offset as usize;
+        spaces[input.space as usize][at..at + feed.len()].copy_from_slice(feed);
+    }
+    Ok(())
+}
+
+/// Each graph output's bytes, read from its space.
+fn read_outputs<S: std::ops::Deref<Target = [u8]>>(
+    program: &Program,
+    spaces: &[S],
+) -> Vec<Vec<u8>> {
+    program
+        .outputs
+        .iter()
+        .map(|o| {
+            let at = o.offset as usize;
+            spaces[o.space as usize][at..at + o.bytes() as usize].to_vec()
+        })
+        .collect()
+}
+
 /// Checks `feeds` against the program's inputs: their count and each one's size.
 pub fn check_feeds(program: &Program, feeds: &[&[u8]]) -> Result<()> {
     if feeds.len() != program.inputs.len() {
