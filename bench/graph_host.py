@@ -10,6 +10,8 @@ ONNX Runtime's CPU execution provider (intra-op threads 2, all graph optimizatio
 faster). Then each pass switched off (`--passes all,-NAME`) against all on, and the memory plan's
 peak against the naive sum. Prints markdown tables.
 """
+import contextlib
+import io
 import json
 import statistics
 import subprocess
@@ -51,7 +53,8 @@ def main(lightos, models, work):
     for name in ["squeezenet", "resnet50"]:
         d = f"{work}/{name}"
         subprocess.run(["mkdir", "-p", d], check=True)
-        onnx_interop.prepare(f"{models}/light_{name}.onnx", d, 7)
+        with contextlib.redirect_stdout(io.StringIO()):  # prepare prints the input's name
+            onnx_interop.prepare(f"{models}/light_{name}.onnx", d, 7)
         model = f"{d}/model.onnx"
         x = np.load(f"{d}/input.npy")
         opts = ort.SessionOptions()

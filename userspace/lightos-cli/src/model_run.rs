@@ -337,8 +337,16 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
+    let program = p.engine.program();
     println!("model        {}", model.display());
     println!("device       {}", p.device);
+    println!(
+        "memory       {} buffers: arena {:.1} MB (naive {:.1} MB), weights {:.1} MB",
+        program.spaces.len(),
+        program.plan.peak as f64 / 1e6,
+        program.plan.naive as f64 / 1e6,
+        program.weight_bytes() as f64 / 1e6
+    );
     println!(
         "ran          {} primitives in {:.1} ms",
         p.steps,
