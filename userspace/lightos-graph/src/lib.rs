@@ -3,10 +3,13 @@
 //! file), the ONNX loader ([`onnx`]: opsets 9 to 28, every unsupported op or attribute refused
 //! with its node and opset), shape inference ([`shape`]) and the summary `lightos model inspect`
 //! prints ([`inspect`]); graph passes ([`passes`]: constant folding, identity and dropout removal,
-//! batch-norm folding, dead code), each switchable off; the memory planner ([`plan`]: buffers
-//! reused by liveness, views for reshapes); lowering onto today's ABI ([`lower`]: which primitive
-//! each node becomes, or what the ABI still lacks); the native format ([`native`]: the IR with its weights in one safetensors
-//! file, mapped on load).
+//! batch-norm folding, ReLU fusion, dead code), each switchable off; the memory planner ([`plan`]:
+//! buffers reused by liveness, views for reshapes); lowering onto the ABI ([`lower`]: which
+//! primitive each node becomes); compilation ([`compile`]: the graph as `/dev/lightos` primitives
+//! over planned memory, with their dependencies, for a backend's capabilities) and the engines that
+//! run a compiled program ([`engine`]: through the kernel, or in process on the CPU backend's
+//! kernels); synthetic weights ([`weights`]); the native format ([`native`]: the IR with its
+//! weights in one safetensors file, mapped on load).
 //!
 //! ```no_run
 //! let mut graph = lightos_graph::onnx::load(std::path::Path::new("resnet50.onnx"))?;
