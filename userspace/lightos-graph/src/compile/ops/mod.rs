@@ -1,17 +1,23 @@
-//! Each ONNX op as primitives: the operands' views, the parameters, the output's place.
+//! Each ONNX op as primitives: the operands' views, the parameters, the output's place
+//! (convolutions in [`conv`], matrix products in [`matmul`]).
+
+mod conv;
+mod matmul;
 
 use super::{
     dims_of,
     layout::{self, View},
-    Builder, WEIGHT_SPACE,
+    Builder,
 };
 use crate::{
     ir::{Attr, Node, Tensor},
     lower::{self, Lowering},
-    passes, GraphError, Result,
+    GraphError, Result,
 };
-use lightos_runtime::{ConvParams, LrnParams, PoolMode, PoolParams};
+use conv::conv;
+use lightos_runtime::{LrnParams, PoolMode, PoolParams};
 use lightos_uapi as uapi;
+use matmul::matmul;
 
 /// Lowers `n` into `b`'s program.
 pub(super) fn lower(b: &mut Builder, n: &Node) -> Result<()> {
@@ -39,7 +45,7 @@ pub(super) fn lower(b: &mut Builder, n: &Node) -> Result<()> {
 }
 
 /// The error for a node the ABI cannot run, with lowering's reason.
-fn missing(b: &Builder, n: &Node) -> GraphError {
+pub(super) fn missing(b: &Builder, n: &Node) -> GraphError {
     let reason = match lower::lower(b.graph, n) {
         Lowering::Missing(why) => why,
         _ => "not supported by this compiler".into(),
@@ -47,7 +53,7 @@ fn missing(b: &Builder, n: &Node) -> GraphError {
     fail(n, reason)
 }
 
-fn fail(n: &Node, reason: impl Into<String>) -> GraphError {
+pub(super) fn fail(n: &Node, reason: impl Into<String>) -> GraphError {
     GraphError::Lower {
         node: n.name.clone(),
         op: n.op.clone(),
@@ -56,13 +62,13 @@ fn fail(n: &Node, reason: impl Into<String>) -> GraphError {
 }
 
 /// Input `i` of `n`, which must be present.
-fn input(n: &Node, i: usize) -> Result<&str> {
+pub(super) fn input(n: &Node, i: usize) -> Result<&str> {
     n.input(i)
         .ok_or_else(|| fail(n, format!("input {i} is missing")))
 }
 
 /// A 16-bit field of a parameter word.
-fn field(n: &Node, what: &str, v: i64) -> Result<u16> {
+pub(super) fn field(n: &Node, what: &str, v: i64) -> Result<u16> {
     u16::try_from(v)
         .ok()
         .filter(|&x| x <= 4096)
@@ -132,7 +138,7 @@ fn view(b: &mut Builder, n: &Node) -> Result<()> {
 }
 
 /// A COPY of `src` into `dst` (one logical shape), dimensions merged where both allow it.
-fn copy(b: &mut Builder, n: &Node, src: &View, dst: &View) -> Result<()> {
+pub(super) fn copy(b: &mut Builder, n: &Node, src: &View, dst: &View) -> Result<()> {
     let v = layout::coalesce(&[src.clone(), dst.clone()]);
     b.emit(n, uapi::OP_COPY, &v, [0; 4])
 }
@@ -151,7 +157,13 @@ fn same_pads(n: &Node, size: u64, kernel: u64, stride: u64, dilation: u64) -> (i
 }
 
 /// Pads as `[top, left, bottom, right]` from `pads` or `auto_pad`.
-fn pads(n: &Node, hw: [u64; 2], kernel: [u64; 2], stride: [u64; 2], dil: [u64; 2]) -> [i64; 4] {
+pub(super) fn pads(
+    n: &Node,
+    hw: [u64; 2],
+    kernel: [u64; 2],
+    stride: [u64; 2],
+    dil: [u64; 2],
+) -> [i64; 4] {
     match n.string("auto_pad") {
         Some("SAME_UPPER" | "SAME_LOWER") => {
             let (t, bo) = same_pads(n, hw[0], kernel[0], stride[0], dil[0]);
@@ -167,330 +179,11 @@ fn pads(n: &Node, hw: [u64; 2], kernel: [u64; 2], stride: [u64; 2], dil: [u64; 2
 }
 
 /// Two values of an integer-list attribute, or `default`.
-fn pair(n: &Node, name: &str, default: i64) -> [i64; 2] {
+pub(super) fn pair(n: &Node, name: &str, default: i64) -> [i64; 2] {
     match n.ints(name) {
         Some(&[a, b]) => [a, b],
         _ => [default; 2],
     }
-}
-
-fn conv(b: &mut Builder, n: &Node) -> Result<()> {
-    let x = b.loc(input(n, 0)?, &n.name)?;
-    let w = b.loc(input(n, 1)?, &n.name)?;
-    if x.dims.len() != 4 || w.dims.len() != 4 {
-        return Err(fail(n, "CONV2D is 2-D (NCHW input, OIHW weights)"));
-    }
-    let stride = pair(n, "strides", 1);
-    let dilation = pair(n, "dilations", 1);
-    let u = |v: [i64; 2]| [v[0].max(0) as u64, v[1].max(0) as u64];
-    let p = pads(
-        n,
-        [x.dims[2], x.dims[3]],
-        [w.dims[2], w.dims[3]],
-        u(stride),
-        u(dilation),
-    );
-    let groups = n.int("group", 1);
-    let params = ConvParams {
-        stride: [
-            field(n, "stride", stride[0])?,
-            field(n, "stride", stride[1])?,
-        ],
-        dilation: [
-            field(n, "dilation", dilation[0])?,
-            field(n, "dilation", dilation[1])?,
-        ],
-        pads: [
-            field(n, "pad", p[0])?,
-            field(n, "pad", p[1])?,
-            field(n, "pad", p[2])?,
-            field(n, "pad", p[3])?,
-        ],
-        groups: u16::try_from(groups)
-            .ok()
-            .filter(|&g| g > 0)
-            .ok_or_else(|| fail(n, format!("group {groups}: 1 to 65535")))?,
-        relu: passes::fused_relu(n),
-    };
-    let bias = match n.input(2) {
-        Some(name) => Some(b.loc(name, &n.name)?),
-        None => None,
-    };
-    let out = b.arena(&n.outputs[0], n)?;
-    if b.options.conv_as_matmul && params.groups == 1 {
-        return conv_as_matmul(b, n, (&x, &w, bias.as_ref(), &out), &params);
-    }
-    let mut operands = vec![x, w];
-    operands.extend(bias);
-    operands.push(out);
-    let [p0, p1, p2] = params.encode();
-    b.emit(n, uapi::OP_CONV2D, &operands, [p0, p1, p2, 0])
-}
-
-/// A convolution (one group) as a matrix product per image: `w[O, C·KH·KW] · cols[C·KH·KW, OH·OW]`
-/// into the output image `[O, OH·OW]`, then the bias (an ADD of `[O, 1]` broadcast along the
-/// row) and ReLU, both in place. A 1×1 convolution with stride 1 and no padding reads the image
-/// itself as its columns; otherwise `cols` is gathered by one strided COPY per kernel position
-/// into a scratch region of this geometry, whose padding positions are never written (zero).
-fn conv_as_matmul(
-    b: &mut Builder,
-    n: &Node,
-    (x, w, bias, out): (&View, &View, Option<&View>, &View),
-    p: &ConvParams,
-) -> Result<()> {
-    let [batch, c, h, wd] = [x.dims[0], x.dims[1], x.dims[2], x.dims[3]];
-    let [o, _, kh, kw] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
-    let [oh, ow] = [out.dims[2], out.dims[3]];
-    let [sh, sw] = p.stride.map(u64::from);
-    let [dh, dw] = p.dilation.map(u64::from);
-    let [pt, pl, ..] = p.pads.map(u64::from);
-    let k = c * kh * kw;
-    let weights = w.reshaped(&[o, k]);
-    let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && p.pads == [0; 4];
-    let key = format!(
-        "im2col {c}x{h}x{wd} k{kh}x{kw} s{sh}x{sw} d{dh}x{dw} p{:?}",
-        p.pads
-    );
-    for img in 0..batch {
-        let image = View::dense(x.space, x.offset + img * c * h * wd * 4, &[c, h, wd]);
-        let cols = if direct {
-            image.reshaped(&[k, oh * ow])
-        } else {
-            let cols = b.scratch(&key, &[k, oh * ow])?;
-            for i in 0..kh {
-                for j in 0..kw {
-                    // Output rows and columns whose input position is inside the image.
-                    let range = |pad: u64, at: u64, stride: u64, size: u64, count: u64| {
-                        let first = pad.saturating_sub(at).div_ceil(stride);
-                        let last = (size + pad).checked_sub(at + 1).map(|v| v / stride + 1);
-                        (first, last.unwrap_or(0).min(count))
-                    };
-                    let (r0, r1) = range(pt, i * dh, sh, h, oh);
-                    let (c0, c1) = range(pl, j * dw, sw, wd, ow);
-                    if r0 >= r1 || c0 >= c1 {
-                        continue;
-                    }
-                    let (y0, x0) = (r0 * sh + i * dh - pt, c0 * sw + j * dw - pl);
-                    let src = View {
-                        space: image.space,
-                        offset: image.offset + (y0 * wd + x0) * 4,
-                        dims: vec![c, r1 - r0, c1 - c0],
-                        strides: vec![h * wd, sh * wd, sw],
-                    };
-                    let dst = View {
-                        space: cols.space,
-                        offset: cols.offset + (((i * kw + j) * oh + r0) * ow + c0) * 4,
-                        dims: vec![c, r1 - r0, c1 - c0],
-                        strides: vec![kh * kw * oh * ow, ow, 1],
-                    };
-                    copy(b, n, &src, &dst)?;
-                }
-            }
-            cols
-        };
-        let y = View::dense(out.space, out.offset + img * o * oh * ow * 4, &[o, oh * ow]);
-        b.emit(
-            n,
-            uapi::OP_MATMUL,
-            &[weights.clone(), cols, y.clone()],
-            [0; 4],
-        )?;
-        if let Some(bias) = bias {
-            let per_row = View {
-                space: bias.space,
-                offset: bias.offset,
-                dims: vec![o, oh * ow],
-                strides: vec![1, 0],
-            };
-            b.emit(n, uapi::OP_ADD, &[y.clone(), per_row, y.clone()], [0; 4])?;
-        }
-        if p.relu {
-            let flat = y.reshaped(&[o * oh * ow]);
-            b.emit(n, uapi::OP_RELU, &[flat.clone(), flat], [0; 4])?;
-        }
-    }
-    Ok(())
-}
-
-/// `Gemm` and `MatMul` as MATMUL (2-D, or batched 3-D), with the bias and ReLU epilogue; a weight
-/// matrix larger than a weight space is split by columns into several MATMULs.
-fn matmul(b: &mut Builder, n: &Node) -> Result<()> {
-    let gemm = n.op == "Gemm";
-    let (a_name, b_name) = (input(n, 0)?.to_string(), input(n, 1)?.to_string());
-    let a = b.loc(&a_name, &n.name)?;
-    let out_name = n.outputs[0].clone();
-    let out = b.arena(&out_name, n)?;
-    let relu = passes::fused_relu(n);
-    let b_dims = dims_of(b.graph, &b_name, &n.name)?;
-    if gemm {
-        if n.float("alpha", 1.0) != 1.0 {
-            return Err(fail(n, "MATMUL has no alpha"));
-        }
-        let a = if n.int("transA", 0) != 0 {
-            a.permuted(&[1, 0])
-        } else {
-            a
-        };
-        let trans_b = n.int("transB", 0) != 0;
-        let (m, k, nn) = (out.dims[0], a.dims[1], out.dims[1]);
-        let bias = match n.input(2) {
-            None => None,
-            Some(c) => {
-                let c = b.loc(c, &n.name)?;
-                if n.float("beta", 1.0) != 1.0 || c.elements() != nn || c.dims.last() != Some(&nn) {
-                    return Err(fail(
-                        n,
-                        "MATMUL's bias is one value per output column (beta 1)",
-                    ));
-                }
-                Some(c.reshaped(&[nn]))
-            }
-        };
-        let bytes = k * nn * 4;
-        let constant =
-            b.graph.initializers.contains_key(&b_name) || b.pending.contains_key(&b_name);
-        if bytes > WEIGHT_SPACE && constant && !b.locs.contains_key(&b_name) {
-            return split_columns(b, n, (&a, &b_name, trans_b), &out, bias, relu, (m, k, nn));
-        }
-        let bw = if trans_b && constant && b.options.plain_matmul {
-            // A device MATMUL reads its weights contiguous: transpose the constant once.
-            let bytes = b.constant_bytes(&b_name, &n.name)?;
-            let mut t = vec![0u8; bytes.len()];
-            for (r, row) in bytes.chunks_exact(k as usize * 4).enumerate() {
-                for (c, v) in row.chunks_exact(4).enumerate() {
-                    let at = (c * nn as usize + r) * 4;
-                    t[at..at + 4].copy_from_slice(v);
-                }
-            }
-            b.place(&format!("{b_name}ᵀ"), &[k, nn], &t)?
-        } else {
-            let bw = b.loc(&b_name, &n.name)?;
-            if trans_b {
-                bw.permuted(&[1, 0])
-            } else {
-                bw
-            }
-        };
-        return emit_matmul(b, n, [a, bw, out], bias, relu);
-    }
-    let ad = a.dims.clone();
-    let (ra, rb) = (ad.len(), b_dims.len());
-    if ra < 2 || rb < 2 {
-        return Err(fail(n, "MATMUL of a vector (1-D operand)"));
-    }
-    let (m, k, nn) = (ad[ra - 2], ad[ra - 1], b_dims[rb - 1]);
-    if rb == 2 {
-        let rows = ad[..ra - 1].iter().product::<u64>();
-        let bytes = k * nn * 4;
-        let constant =
-            b.graph.initializers.contains_key(&b_name) || b.pending.contains_key(&b_name);
-        let a2 = a.reshaped(&[rows, k]);
-        let out2 = out.reshaped(&[rows, nn]);
-        if bytes > WEIGHT_SPACE && constant && !b.locs.contains_key(&b_name) {
-            return split_columns(
-                b,
-                n,
-                (&a2, &b_name, false),
-                &out2,
-                None,
-                relu,
-                (rows, k, nn),
-            );
-        }
-        let bw = b.loc(&b_name, &n.name)?;
-        return emit_matmul(b, n, [a2, bw, out2], None, relu);
-    }
-    if ra == rb && ad[..ra - 2] == b_dims[..rb - 2] {
-        let batch = ad[..ra - 2].iter().product::<u64>();
-        let bw = b.loc(&b_name, &n.name)?;
-        let operands = [
-            a.reshaped(&[batch, m, k]),
-            bw.reshaped(&[batch, k, nn]),
-            out.reshaped(&[batch, m, nn]),
-        ];
-        return emit_matmul(b, n, operands, None, relu);
-    }
-    Err(fail(
-        n,
-        "MATMUL broadcasts only a 2-D right operand (or equal batch dimensions)",
-    ))
-}
-
-/// A MATMUL `a · w → out` followed by its bias (one per column) and ReLU: as the MATMUL's epilogue
-/// (ABI 1.11), or, for a device whose MATMUL has none (`Options::plain_matmul`), as an ADD of the
-/// bias broadcast along the rows and a RELU, both in place.
-fn emit_matmul(
-    b: &mut Builder,
-    n: &Node,
-    [a, w, out]: [View; 3],
-    bias: Option<View>,
-    relu: bool,
-) -> Result<()> {
-    if !b.options.plain_matmul {
-        let mut ops = vec![a, w];
-        ops.extend(bias);
-        ops.push(out);
-        let epilogue = if relu { uapi::MATMUL_EPILOGUE_RELU } else { 0 };
-        return b.emit(n, uapi::OP_MATMUL, &ops, [0, 0, epilogue, 0]);
-    }
-    b.emit(n, uapi::OP_MATMUL, &[a, w, out.clone()], [0; 4])?;
-    if let Some(bias) = bias {
-        let rows = bias
-            .broadcast_to(&out.dims)
-            .ok_or_else(|| fail(n, "a bias that is not one value per column"))?;
-        let v = layout::coalesce(&[out.clone(), rows, out.clone()]);
-        b.emit(n, uapi::OP_ADD, &v, [0; 4])?;
-    }
-    if relu {
-        let v = layout::coalesce(&[out.clone(), out]);
-        b.emit(n, uapi::OP_RELU, &v, [0; 4])?;
-    }
-    Ok(())
-}
-
-/// MATMULs over blocks of B's columns, each block a weight of its own and each writing its
-/// columns of the output (a strided view).
-#[allow(clippy::too_many_arguments)]
-fn split_columns(
-    b: &mut Builder,
-    n: &Node,
-    (a, b_name, trans_b): (&View, &str, bool),
-    out: &View,
-    bias: Option<View>,
-    relu: bool,
-    (m, k, nn): (u64, u64, u64),
-) -> Result<()> {
-    let bytes = b.constant_bytes(b_name, &n.name)?;
-    let per = (WEIGHT_SPACE / (k * 4)).clamp(1, nn);
-    let mut n0 = 0;
-    while n0 < nn {
-        let cols = per.min(nn - n0);
-        // B is [k, nn] (or [nn, k] transposed): gather the block as [k, cols].
-        let mut block = Vec::with_capacity((k * cols * 4) as usize);
-        for r in 0..k {
-            for c in n0..n0 + cols {
-                let at = if trans_b { c * k + r } else { r * nn + c } as usize * 4;
-                block.extend_from_slice(&bytes[at..at + 4]);
-            }
-        }
-        let w = b.place(
-            &format!("{b_name}[:, {n0}..{}]", n0 + cols),
-            &[k, cols],
-            &block,
-        )?;
-        let o = View {
-            space: out.space,
-            offset: out.offset + n0 * 4,
-            dims: vec![m, cols],
-            strides: vec![nn, 1],
-        };
-        let part = bias
-            .as_ref()
-            .map(|bias| View::dense(bias.space, bias.offset + n0 * 4, &[cols]));
-        emit_matmul(b, n, [a.clone(), w, o], part, relu)?;
-        n0 += cols;
-    }
-    Ok(())
 }
 
 fn relu(b: &mut Builder, n: &Node) -> Result<()> {
