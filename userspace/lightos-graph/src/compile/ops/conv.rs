@@ -1,6 +1,6 @@
 //! Convolutions: CONV2D, or (for a device that runs only MATMUL) column copies and matrix products.
 
-use super::{copy, fail, field, input, pads, pair};
+use super::{copy, fail, fields, input, pads, pair};
 use crate::{
     compile::{layout::View, Builder},
     ir::Node,
@@ -27,20 +27,9 @@ pub(super) fn conv(b: &mut Builder, n: &Node) -> Result<()> {
     );
     let groups = n.int("group", 1);
     let params = ConvParams {
-        stride: [
-            field(n, "stride", stride[0])?,
-            field(n, "stride", stride[1])?,
-        ],
-        dilation: [
-            field(n, "dilation", dilation[0])?,
-            field(n, "dilation", dilation[1])?,
-        ],
-        pads: [
-            field(n, "pad", p[0])?,
-            field(n, "pad", p[1])?,
-            field(n, "pad", p[2])?,
-            field(n, "pad", p[3])?,
-        ],
+        stride: fields(n, "stride", stride)?,
+        dilation: fields(n, "dilation", dilation)?,
+        pads: fields(n, "pad", p)?,
         groups: u16::try_from(groups)
             .ok()
             .filter(|&g| g > 0)

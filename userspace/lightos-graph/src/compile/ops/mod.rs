@@ -67,12 +67,16 @@ pub(super) fn input(n: &Node, i: usize) -> Result<&str> {
         .ok_or_else(|| fail(n, format!("input {i} is missing")))
 }
 
-/// A 16-bit field of a parameter word.
-pub(super) fn field(n: &Node, what: &str, v: i64) -> Result<u16> {
-    u16::try_from(v)
-        .ok()
-        .filter(|&x| x <= 4096)
-        .ok_or_else(|| fail(n, format!("{what} {v}: the ABI's fields go from 0 to 4096")))
+/// Parameter-word fields (16 bits, 0 to 4096) from attribute values; `what` names them in errors.
+pub(super) fn fields<const N: usize>(n: &Node, what: &str, v: [i64; N]) -> Result<[u16; N]> {
+    let mut out = [0u16; N];
+    for (o, &x) in out.iter_mut().zip(&v) {
+        *o = u16::try_from(x)
+            .ok()
+            .filter(|&f| f <= 4096)
+            .ok_or_else(|| fail(n, format!("{what} {x}: the ABI's fields go from 0 to 4096")))?;
+    }
+    Ok(out)
 }
 
 /// A node whose inputs are all constants, left by constant folding (a fill larger than its limit,
@@ -331,24 +335,10 @@ fn pool(b: &mut Builder, n: &Node) -> Result<()> {
         _ => PoolMode::Avg,
     };
     let params = PoolParams {
-        kernel: [
-            field(n, "kernel", kernel[0])?,
-            field(n, "kernel", kernel[1])?,
-        ],
-        stride: [
-            field(n, "stride", stride[0])?,
-            field(n, "stride", stride[1])?,
-        ],
-        pads: [
-            field(n, "pad", p[0])?,
-            field(n, "pad", p[1])?,
-            field(n, "pad", p[2])?,
-            field(n, "pad", p[3])?,
-        ],
-        dilation: [
-            field(n, "dilation", dilation[0])?,
-            field(n, "dilation", dilation[1])?,
-        ],
+        kernel: fields(n, "kernel", kernel)?,
+        stride: fields(n, "stride", stride)?,
+        pads: fields(n, "pad", p)?,
+        dilation: fields(n, "dilation", dilation)?,
         mode,
         ceil: n.int("ceil_mode", 0) != 0,
     };
