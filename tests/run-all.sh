@@ -35,7 +35,7 @@ interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' bui
 host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
 
 # The graph engine against ONNX Runtime (PyPI): the nine light networks with random weights, one test each.
-say "host interop: the nine light networks against onnxruntime (tests/python/onnx-interop.sh)"
+say "host interop: the nine light networks and three transformer models against onnxruntime (tests/python/onnx-interop.sh)"
 set +e
 tests/python/onnx-interop.sh | tee build/host-onnx-interop.log
 set -e
@@ -57,7 +57,10 @@ for m in squeezenet resnet50; do
 done
 
 say "VM suite: booting the guest (two photonic NPUs) with lightos_core.ko and $(ls build/guest/tests | wc -l) test programs"
-adds=(); for t in build/guest/tests/* "$LIGHTOS_LIGHT_MODELS"/light_* build/guest-data/*.npy; do adds+=(--add "$t"); done
+adds=(); for t in build/guest/tests/* "$LIGHTOS_LIGHT_MODELS"/light_* build/guest-data/*.npy \
+    build/interop/transformers/*.onnx build/interop/transformers/*.npy; do
+    [ -e "$t" ] && adds+=(--add "$t")
+done
 set +e
 qemu/run --photonic 2 --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" --log build/vm/test-serial.log "${adds[@]}" -- sh run-suite.sh
 vm_rc=$?

@@ -18,7 +18,7 @@ extern "C" {
 #endif
 
 #define LIGHTOS_ABI_MAJOR 1
-#define LIGHTOS_ABI_MINOR 12
+#define LIGHTOS_ABI_MINOR 13
 
 #define LIGHTOS_IOC_MAGIC 'L'
 
@@ -210,7 +210,7 @@ struct lightos_query_context {
 				  * params[0] A, params[1] B = f32 scale bits | zero point << 32,
 				  * optional 3rd input f32 scales[N] for B per column (B's scale 0) */
 #define LIGHTOS_OP_CONV2D     2  /* x[N,C,H,W], w[O,C,KH,KW], (bias[O]); params[0] stride, [1] padding */
-#define LIGHTOS_OP_SOFTMAX    3  /* over the last dimension */
+#define LIGHTOS_OP_SOFTMAX    3  /* over the last dimension; params[0] axis + 1 for another (1.13) */
 #define LIGHTOS_OP_LAYERNORM  4  /* x[..,D], (gamma[D], beta[D]); params[0] eps as f32 bits */
 #define LIGHTOS_OP_ATTENTION  5  /* q[B,S,D], k[B,T,D], v[B,T,E] -> [B,S,E]; params[0] scale f32 bits */
 #define LIGHTOS_OP_GELU       6
@@ -223,7 +223,29 @@ struct lightos_query_context {
 #define LIGHTOS_OP_SPIKE_ENCODE 13 /* x -> events staged in out[capacity] (dtype SPIKE_EVENT), then into a queue (1.6) */
 #define LIGHTOS_OP_POOL2D      14 /* x[N,C,H,W] -> out[N,C,OH,OW], max or average (1.11); params below */
 #define LIGHTOS_OP_LRN         15 /* x[N,C,...] -> out, ONNX LRN across channels (1.12); params below */
-#define LIGHTOS_OP_COUNT      15
+#define LIGHTOS_OP_UNARY       16 /* x -> out shaped as x, params[0] LIGHTOS_UNARY_* (1.13) */
+#define LIGHTOS_OP_BINARY      17 /* a, b -> out, one shape, params[0] LIGHTOS_BINARY_* (1.13) */
+#define LIGHTOS_OP_REDUCE      18 /* x -> out (reduced axes 1), params[0] LIGHTOS_REDUCE_*, [1] axes mask (1.13) */
+#define LIGHTOS_OP_GATHER      19 /* data, i64 indices -> out along axis params[0] (1.13) */
+#define LIGHTOS_OP_COUNT      19
+#define LIGHTOS_UNARY_EXP        1ULL
+#define LIGHTOS_UNARY_TANH       2ULL
+#define LIGHTOS_UNARY_SIGMOID    3ULL
+#define LIGHTOS_UNARY_SQRT       4ULL
+#define LIGHTOS_UNARY_ERF        5ULL
+#define LIGHTOS_UNARY_RECIPROCAL 6ULL
+#define LIGHTOS_UNARY_NEG        7ULL
+#define LIGHTOS_UNARY_MAX        LIGHTOS_UNARY_NEG
+#define LIGHTOS_BINARY_SUB       1ULL
+#define LIGHTOS_BINARY_DIV       2ULL
+#define LIGHTOS_BINARY_MAX       3ULL
+#define LIGHTOS_BINARY_MIN       4ULL
+#define LIGHTOS_BINARY_POW       5ULL
+#define LIGHTOS_BINARY_MAX_FN    LIGHTOS_BINARY_POW
+#define LIGHTOS_REDUCE_SUM       1ULL
+#define LIGHTOS_REDUCE_MEAN      2ULL
+#define LIGHTOS_REDUCE_MAX       3ULL
+#define LIGHTOS_REDUCE_MAX_KIND  LIGHTOS_REDUCE_MAX
 /* LIGHTOS_OP_LRN params (1.12): params[0] = size (1..LIGHTOS_LRN_MAX_SIZE);
  * params[1] = alpha | beta << 32 (f32 bits); params[2] = bias (f32 bits). */
 #define LIGHTOS_LRN_MAX_SIZE         4096ULL

@@ -12,7 +12,7 @@
 /// ABI major version: bumped only for incompatible changes (never, we hope).
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: bumped when ioctls, capabilities or struct fields are appended.
-pub const ABI_MINOR: u32 = 12;
+pub const ABI_MINOR: u32 = 13;
 
 /// The ioctl type byte of `/dev/lightos` (`'L'`).
 pub const IOC_MAGIC: u32 = b'L' as u32;
@@ -437,7 +437,8 @@ pub const OP_MATMUL: u16 = 1;
 /// Op: 2-D convolution, NCHW input `[N,C,H,W]`, weights `[O,C,KH,KW]`, optional bias `[O]`;
 /// `params[0]` = stride (0 means 1), `params[1]` = padding.
 pub const OP_CONV2D: u16 = 2;
-/// Op: softmax over the last dimension.
+/// Op: softmax over one axis of its input: `params[0]` = 0 for the last (as before 1.13), or (ABI
+/// 1.13) the axis plus one (1 to `ndim`).
 pub const OP_SOFTMAX: u16 = 3;
 /// Op: layer normalisation over the last dimension `[.., D]`, optional gamma `[D]` and beta `[D]`;
 /// `params[0]` low 32 bits = epsilon as `f32` bits (0 means 1e-5).
@@ -481,8 +482,24 @@ pub const OP_POOL2D: u16 = 14;
 /// the edges. `params[0]` = size (1 to [`LRN_MAX_SIZE`]); `params[1]` = alpha | beta << 32 (f32
 /// bits; alpha ≥ 0, beta finite); `params[2]` = bias (f32 bits, > 0, finite).
 pub const OP_LRN: u16 = 15;
+/// Op (ABI 1.13): an element-wise function of one float tensor into one shaped as it (any
+/// strides); `params[0]` = a `UNARY_*` function. May run in place.
+pub const OP_UNARY: u16 = 16;
+/// Op (ABI 1.13): an element-wise function of two float tensors of one shape (numpy broadcasting
+/// is a stride-0 operand) into one shaped as them; `params[0]` = a `BINARY_*` function. May run
+/// in place.
+pub const OP_BINARY: u16 = 17;
+/// Op (ABI 1.13): a reduction of a float tensor over some of its axes; the output has the input's
+/// dimensions with each reduced one 1 (ONNX's `keepdims`). `params[0]` = a `REDUCE_*` kind,
+/// `params[1]` = the axes as a bit mask (bit `i` for axis `i`; not zero, no bit at or past `ndim`).
+pub const OP_REDUCE: u16 = 18;
+/// Op (ABI 1.13): gather, ONNX's `Gather`: `out = data` indexed along `params[0]` (an axis of
+/// `data`) by the second input, whose elements are always `i64` (whatever `dtype`, which is
+/// `data`'s) and may count from the end (−size to size−1); `out` has `data`'s dimensions before
+/// the axis, then the indices', then `data`'s after it. An index out of range fails the job.
+pub const OP_GATHER: u16 = 19;
 /// The number of ops; op numbers run from 1 to this.
-pub const OP_COUNT: usize = 15;
+pub const OP_COUNT: usize = 19;
 /// The number of ops before ABI 1.6 (`QUERY_OPS` accepts room for this many).
 pub const OP_COUNT_1_2: usize = 12;
 
@@ -520,6 +537,45 @@ pub const CONV2D_EXTENDED: u64 = 1 << 63;
 pub const CONV2D_EPILOGUE_RELU: u64 = 1 << 16;
 /// The largest stride, dilation and padding of an extended [`OP_CONV2D`].
 pub const CONV2D_MAX_PARAM: u64 = 4096;
+
+/// [`OP_UNARY`] function: `e^x`.
+pub const UNARY_EXP: u64 = 1;
+/// [`OP_UNARY`] function: `tanh x`.
+pub const UNARY_TANH: u64 = 2;
+/// [`OP_UNARY`] function: `1 / (1 + e^−x)`.
+pub const UNARY_SIGMOID: u64 = 3;
+/// [`OP_UNARY`] function: `√x` (NaN below zero, as IEEE 754 has it).
+pub const UNARY_SQRT: u64 = 4;
+/// [`OP_UNARY`] function: the error function `erf x`.
+pub const UNARY_ERF: u64 = 5;
+/// [`OP_UNARY`] function: `1 / x`.
+pub const UNARY_RECIPROCAL: u64 = 6;
+/// [`OP_UNARY`] function: `−x`.
+pub const UNARY_NEG: u64 = 7;
+/// The largest `UNARY_*` function.
+pub const UNARY_MAX: u64 = UNARY_NEG;
+
+/// [`OP_BINARY`] function: `a − b`.
+pub const BINARY_SUB: u64 = 1;
+/// [`OP_BINARY`] function: `a / b`.
+pub const BINARY_DIV: u64 = 2;
+/// [`OP_BINARY`] function: the larger of `a` and `b` (NaN if either is).
+pub const BINARY_MAX: u64 = 3;
+/// [`OP_BINARY`] function: the smaller of `a` and `b` (NaN if either is).
+pub const BINARY_MIN: u64 = 4;
+/// [`OP_BINARY`] function: `a` to the power `b`.
+pub const BINARY_POW: u64 = 5;
+/// The largest `BINARY_*` function.
+pub const BINARY_MAX_FN: u64 = BINARY_POW;
+
+/// [`OP_REDUCE`] kind: the sum.
+pub const REDUCE_SUM: u64 = 1;
+/// [`OP_REDUCE`] kind: the mean.
+pub const REDUCE_MEAN: u64 = 2;
+/// [`OP_REDUCE`] kind: the maximum (NaN if any element is).
+pub const REDUCE_MAX: u64 = 3;
+/// The largest `REDUCE_*` kind.
+pub const REDUCE_MAX_KIND: u64 = REDUCE_MAX;
 
 /// The largest window of [`OP_LRN`].
 pub const LRN_MAX_SIZE: u64 = 4096;

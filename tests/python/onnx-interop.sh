@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The graph engine against ONNX Runtime (PyPI), on the ONNX model zoo's nine light networks with random
-# weights: onnx_interop.py prepare writes each network with seeded random weights, a random input and
+# weights and on three transformer models built with onnx.helper (an encoder layer, a GPT-2 block, the
+# other ABI 1.13 ops): onnx_interop.py prepare writes each network with seeded random weights, a random input and
 # ONNX Runtime's output; `lightos model run --on local` (the same program the kernel runs, on the CPU
 # backend's kernels in this process) runs it from the .npy input; onnx_interop.py compare checks the
 # relative L2 error (tolerance 1e-4: float32 with a different summation order). One line per network,
@@ -41,5 +42,27 @@ else
         fi
         rm -f "$dir/model.onnx"   # hundreds of MB for VGG-19
     done
+    # Transformer blocks built with onnx.helper (tests/python/transformer_models.py): the encoder
+    # layer, the GPT-2 block (int64 token ids) and one of every other ABI 1.13 op. The guest runs
+    # the same files on cpu0 (tests/run-all.sh copies build/interop/transformers into it).
+    dir=build/interop/transformers
+    rm -rf "$dir"; mkdir -p "$dir"
+    if ! built=$("$py" tests/python/transformer_models.py build "$dir" 7 2>"$dir/build.err"); then
+        fail "onnxruntime: transformer blocks: build: $(tail -n1 "$dir/build.err")"
+    else
+        while read -r name input; do
+            if ! "$lightos" --json model run "$dir/$name.onnx" --on local --input "$input=$dir/$name.input.npy" \
+                    --output-dir "$dir/out-$name" >"$dir/$name.run.json" 2>"$dir/$name.run.err"; then
+                fail "onnxruntime: $name: lightos model run: $(tail -n1 "$dir/$name.run.err")"
+                continue
+            fi
+            got=$(sed -n 's/^ *"file": "\(.*\)",$/\1/p' "$dir/$name.run.json" | head -n1)
+            if line=$("$py" tests/python/onnx_interop.py compare "$dir/$name.expected.npy" "$got" "$name" 1e-4 2>&1); then
+                echo "$line"; passed=$((passed + 1))
+            else
+                fail "${line:-onnxruntime: $name: no comparison}"
+            fi
+        done <<<"$built"
+    fi
 fi
 echo "interop: $passed passed, $failed failed"

@@ -118,7 +118,8 @@ pub(crate) fn op_snapshot(op: usize) -> uapi::OpStats {
 pub(crate) fn op_name(op: usize) -> &'static str {
     const NAMES: [&str; uapi::OP_COUNT] = [
         "matmul", "conv2d", "softmax", "layernorm", "attention", "gelu", "relu", "add", "mul",
-        "quantize", "dequantize", "copy", "spike_encode", "pool2d", "lrn",
+        "quantize", "dequantize", "copy", "spike_encode", "pool2d", "lrn", "unary", "binary",
+        "reduce", "gather",
     ];
     NAMES.get(op.wrapping_sub(1)).copied().unwrap_or("?")
 }

@@ -98,6 +98,11 @@ fn arity(op: u16) -> (u8, u8, usize) {
         uapi::OP_SPIKE_ENCODE => (1, 1, 4),
         uapi::OP_POOL2D => (1, 1, 3),
         uapi::OP_LRN => (1, 1, 3),
+        // SOFTMAX: the axis (1.13); UNARY and BINARY: the function; REDUCE: kind and axes (1.13).
+        uapi::OP_SOFTMAX | uapi::OP_UNARY => (1, 1, 1),
+        uapi::OP_BINARY => (2, 2, 1),
+        uapi::OP_REDUCE => (1, 1, 2),
+        uapi::OP_GATHER => (2, 2, 1),
         _ => (1, 1, 0),
     }
 }
@@ -257,7 +262,12 @@ fn check_shapes(
             let scores = q[0].saturating_mul(q[1]).saturating_mul(k[1]);
             Ok(scores.saturating_mul(2).saturating_mul(q[2].saturating_add(v[2])))
         }
-        uapi::OP_ADD | uapi::OP_MUL => {
+        uapi::OP_ADD | uapi::OP_MUL | uapi::OP_BINARY => {
+            if op == uapi::OP_BINARY {
+                let f = p.params[0];
+                let max = uapi::BINARY_MAX_FN;
+                ensure!((1..=max).contains(&f), EINVAL, "params[0]: binary function {f}: 1 to {max}");
+            }
             if !same(&ins[0], out) || !same(&ins[1], out) {
                 return Err(reject!(
                     EINVAL,
@@ -276,13 +286,24 @@ fn check_shapes(
         }
         uapi::OP_POOL2D => check_pool(p, dims(&ins[0]), dims(out)),
         uapi::OP_LRN => check_lrn(p, dims(&ins[0]), dims(out)),
+        uapi::OP_REDUCE => check_reduce(p, dims(&ins[0]), dims(out)),
+        uapi::OP_GATHER => check_gather(p, dims(&ins[0]), dims(&ins[1]), dims(out)),
         uapi::OP_COPY => {
             let x = numel(&ins[0]).map_err(|r| r.context(format_args!("operand 0")))?;
             ensure!(x == n, EINVAL, "shapes: copy's input has {x} elements, its output {n}");
             Ok(0)
         }
         _ => {
-            // Element-wise unary ops: SOFTMAX, GELU, RELU, QUANTIZE, DEQUANTIZE.
+            // Element-wise unary ops: SOFTMAX, GELU, RELU, QUANTIZE, DEQUANTIZE, UNARY.
+            let nd = dims(&ins[0]).len() as u64;
+            if op == uapi::OP_SOFTMAX {
+                let a = p.params[0];
+                ensure!(a <= nd, EINVAL, "params[0]: softmax axis + 1 = {a}, 0 (last) to {nd}");
+            }
+            if op == uapi::OP_UNARY {
+                let (f, max) = (p.params[0], uapi::UNARY_MAX);
+                ensure!((1..=max).contains(&f), EINVAL, "params[0]: unary function {f}: 1 to {max}");
+            }
             if !same(&ins[0], out) {
                 return Err(reject!(
                     EINVAL,
@@ -296,6 +317,7 @@ fn check_shapes(
                 uapi::OP_SOFTMAX => 5,
                 uapi::OP_GELU => 8,
                 uapi::OP_RELU => 1,
+                uapi::OP_UNARY => 8,
                 _ => 2,
             }))
         }
@@ -377,6 +399,59 @@ fn check_lrn(p: &uapi::Primitive, x: &[u64], o: &[u64]) -> Result<u64, Rejection
     ensure!(x == o, EINVAL, "shapes: lrn needs out shaped as its input: {x:?} -> {o:?}");
     let n: u64 = x.iter().product();
     Ok(n.saturating_mul(size.saturating_mul(2).saturating_add(4)))
+}
+
+/// `OP_REDUCE` (1.13): its kind, its axes (a non-empty mask of the input's axes) and the output
+/// shape (the input's, each reduced axis 1); returns the operation count (one per input element).
+fn check_reduce(p: &uapi::Primitive, x: &[u64], o: &[u64]) -> Result<u64, Rejection> {
+    let (kind, mask) = (p.params[0], p.params[1]);
+    let max = uapi::REDUCE_MAX_KIND;
+    ensure!((1..=max).contains(&kind), EINVAL, "params[0]: reduce kind {kind}: 1 to {max}");
+    let all = (1u64 << x.len()) - 1;
+    ensure!(
+        mask != 0 && mask & !all == 0,
+        EINVAL,
+        "params[1]: axes mask {mask:#x}: not zero, bits of the input's {} axes only",
+        x.len()
+    );
+    let mut want = [0u64; uapi::MAX_DIMS];
+    for (i, &d) in x.iter().enumerate() {
+        want[i] = if mask >> i & 1 == 1 { 1 } else { d };
+    }
+    let want = &want[..x.len()];
+    ensure!(o == want, EINVAL, "shapes: reduce's out must be {want:?}, not {o:?}");
+    Ok(x.iter().product())
+}
+
+/// `OP_GATHER` (1.13): the axis and the output shape (data's dims before the axis, the indices',
+/// data's after it); returns 0 operations (it moves elements).
+fn check_gather(p: &uapi::Primitive, data: &[u64], idx: &[u64], o: &[u64]) -> Result<u64, Rejection> {
+    let axis = p.params[0];
+    ensure!(
+        axis < data.len() as u64,
+        EINVAL,
+        "params[0]: gather axis {axis} of a {}-dimensional input",
+        data.len()
+    );
+    let axis = axis as usize;
+    ensure!(data[axis] > 0, EINVAL, "shapes: gather's axis {axis} is empty: no index is valid");
+    let n = data.len() - 1 + idx.len();
+    ensure!(n <= uapi::MAX_DIMS, EINVAL, "shapes: gather's out would have {n} dims, at most {}", uapi::MAX_DIMS);
+    // Element by element (no slice copy, whose length check could panic).
+    let mut want = [0u64; uapi::MAX_DIMS];
+    for (i, w) in want.iter_mut().enumerate().take(n) {
+        let from = if i < axis {
+            data.get(i)
+        } else if i < axis + idx.len() {
+            idx.get(i - axis)
+        } else {
+            data.get(i + 1 - idx.len())
+        };
+        *w = from.copied().unwrap_or(0);
+    }
+    let want = &want[..n];
+    ensure!(o == want, EINVAL, "shapes: gather's out must be {want:?}, not {o:?}");
+    Ok(0)
 }
 
 /// `OP_POOL2D` (1.11): its parameters (every field in range, unused bits zero) and the output shape
@@ -479,7 +554,7 @@ fn check_dtypes(p: &uapi::Primitive, out_dtype: u8) -> Result<(), Rejection> {
         uapi::OP_DEQUANTIZE => is_quantized(d) && is_float(o),
         uapi::OP_MATMUL => o == d || (is_quantized(d) && is_float(o)),
         uapi::OP_SOFTMAX | uapi::OP_LAYERNORM | uapi::OP_ATTENTION | uapi::OP_GELU | uapi::OP_POOL2D
-        | uapi::OP_LRN => {
+        | uapi::OP_LRN | uapi::OP_UNARY | uapi::OP_BINARY | uapi::OP_REDUCE => {
             is_float(d) && o == d
         }
         _ => o == d,
@@ -567,6 +642,8 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive, lookups: &mut Lookups) -
             // A quantized MATMUL's per-column scales are f32 whatever the inputs' dtype (a float
             // MATMUL's third input is its bias, of its dtype).
             2 if p.op == uapi::OP_MATMUL && is_quantized(p.dtype) => elem_size(uapi::DTYPE_F32),
+            // GATHER's indices are i64 whatever the data's dtype (1.13).
+            1 if p.op == uapi::OP_GATHER => 8,
             _ => elem_size(p.dtype),
         };
         let (start, end) = extent(t, esize).map_err(at(i))?;
@@ -584,7 +661,10 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive, lookups: &mut Lookups) -
         "operand {n_in} (output): buffer {out_handle} is device-read-only"
     );
     // The output may alias an input only for element-wise ops, and then only exactly.
-    let in_place_ok = matches!(p.op, uapi::OP_GELU | uapi::OP_RELU | uapi::OP_ADD | uapi::OP_MUL);
+    let in_place_ok = matches!(
+        p.op,
+        uapi::OP_GELU | uapi::OP_RELU | uapi::OP_ADD | uapi::OP_MUL | uapi::OP_UNARY | uapi::OP_BINARY
+    );
     let (os, oe) = ranges[n_in];
     for i in 0..n_in {
         let (is, ie) = ranges[i];
@@ -596,8 +676,8 @@ pub(crate) fn check(ctx: &Context, p: &uapi::Primitive, lookups: &mut Lookups) -
             ensure!(
                 in_place_ok && exact,
                 EINVAL,
-                "operand {n_in} (output) overlaps operand {i}: only relu, gelu, add and mul run \
-                 in place, on exactly the same range"
+                "operand {n_in} (output) overlaps operand {i}: only relu, gelu, add, mul, unary and \
+                 binary run in place, on exactly the same range"
             );
         }
     }

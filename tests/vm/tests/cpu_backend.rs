@@ -6,7 +6,7 @@ use lightos_runtime::{
     accel::{AccelError, Accelerator},
     BufferFlags, Context, DType, JobStatus, Op, Placement, Primitive, PrimitiveBuilder,
 };
-use lightos_vm_tests::{get_f32, pattern_f32, put_f32, ExecutorThread};
+use lightos_vm_tests::{get_f32, pattern_f32, put_f32, random_f32, ExecutorThread};
 use std::time::Duration;
 
 fn route_all_to(dev: &Context, id: u32) {
@@ -528,4 +528,135 @@ fn an_extended_conv2d_runs_on_lightosd() {
             );
         }
     }
+}
+
+#[test]
+fn abi_1_13_element_wise_reduce_gather_and_softmax_axis_run_on_lightosd() {
+    use lightos_runtime::{BinaryFn, ReduceKind, UnaryFn};
+    let (_cpu, dev, buf) = on_lightosd("cpu-1-13");
+    let mut map = buf.map().unwrap();
+    // Random values (no exact zeros to divide by, as the patterns have).
+    let (a, b) = (random_f32(24, 7), random_f32(24, 8));
+    put_f32(&mut map[0..], &a);
+    put_f32(&mut map[1024..], &b);
+    let close = |g: f32, w: f32, what: &str| {
+        assert!(
+            (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+            "{what}: {g} vs {w}"
+        );
+    };
+    type Unary = (UnaryFn, fn(f32) -> f32);
+    let unary: [Unary; 6] = [
+        (UnaryFn::Exp, f32::exp),
+        (UnaryFn::Tanh, f32::tanh),
+        (UnaryFn::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
+        (UnaryFn::Sqrt, |x| x.abs().sqrt()),
+        (UnaryFn::Reciprocal, |x| 1.0 / x),
+        (UnaryFn::Neg, |x| -x),
+    ];
+    for (f, want) in unary {
+        // √ of |a| (a NaN compares unequal), the others of a.
+        let src = if f == UnaryFn::Sqrt { 2048 } else { 0 };
+        put_f32(
+            &mut map[2048..],
+            &a.iter().map(|x| x.abs()).collect::<Vec<_>>(),
+        );
+        let prim = PrimitiveBuilder::new(Op::Unary, DType::F32)
+            .unary(f)
+            .input(&buf, src, &[24])
+            .output(&buf, 32768, &[24]);
+        assert_eq!(run(&dev, prim), JobStatus::Ok, "{f:?}");
+        let got = get_f32(&map[32768..], 24);
+        for (g, x) in got.iter().zip(&a) {
+            close(*g, want(*x), &format!("{f:?}"));
+        }
+    }
+    // erf(0.5), from the tables.
+    put_f32(&mut map[4096..], &[0.5]);
+    let prim = PrimitiveBuilder::new(Op::Unary, DType::F32)
+        .unary(UnaryFn::Erf)
+        .input(&buf, 4096, &[1])
+        .output(&buf, 32768, &[1]);
+    assert_eq!(run(&dev, prim), JobStatus::Ok);
+    close(get_f32(&map[32768..], 1)[0], 0.520_499_9, "erf");
+    type Binary = (BinaryFn, fn(f32, f32) -> f32);
+    let binary: [Binary; 5] = [
+        (BinaryFn::Sub, |x, y| x - y),
+        (BinaryFn::Div, |x, y| x / y),
+        (BinaryFn::Max, f32::max),
+        (BinaryFn::Min, f32::min),
+        (BinaryFn::Pow, |x, y| x.abs().powf(y)),
+    ];
+    for (f, want) in binary {
+        let src = if f == BinaryFn::Pow { 2048 } else { 0 };
+        let prim = PrimitiveBuilder::new(Op::Binary, DType::F32)
+            .binary(f)
+            .input(&buf, src, &[24])
+            .input(&buf, 1024, &[24])
+            .output(&buf, 32768, &[24]);
+        assert_eq!(run(&dev, prim), JobStatus::Ok, "{f:?}");
+        let got = get_f32(&map[32768..], 24);
+        for i in 0..24 {
+            close(got[i], want(a[i], b[i]), &format!("{f:?}"));
+        }
+    }
+    // a as [2,3,4]: the mean over axes 0 and 2, then the maximum over axis 1.
+    let prim = PrimitiveBuilder::new(Op::Reduce, DType::F32)
+        .reduce(ReduceKind::Mean, &[0, 2])
+        .input(&buf, 0, &[2, 3, 4])
+        .output(&buf, 32768, &[1, 3, 1]);
+    assert_eq!(run(&dev, prim), JobStatus::Ok);
+    let got = get_f32(&map[32768..], 3);
+    for j in 0..3 {
+        let sum: f32 = (0..2)
+            .flat_map(|i| (0..4).map(move |k| (i, k)))
+            .map(|(i, k)| a[i * 12 + j * 4 + k])
+            .sum();
+        close(got[j], sum / 8.0, "mean");
+    }
+    let prim = PrimitiveBuilder::new(Op::Reduce, DType::F32)
+        .reduce(ReduceKind::Max, &[1])
+        .input(&buf, 0, &[2, 3, 4])
+        .output(&buf, 32768, &[2, 1, 4]);
+    assert_eq!(run(&dev, prim), JobStatus::Ok);
+    let got = get_f32(&map[32768..], 8);
+    for i in 0..2 {
+        for k in 0..4 {
+            let want = (0..3)
+                .map(|j| a[i * 12 + j * 4 + k])
+                .fold(f32::MIN, f32::max);
+            close(got[i * 4 + k], want, "max");
+        }
+    }
+    // Softmax along the middle axis of [2,3,4]: each (i, k) lane sums to one.
+    let prim = PrimitiveBuilder::new(Op::Softmax, DType::F32)
+        .axis(1)
+        .input(&buf, 0, &[2, 3, 4])
+        .output(&buf, 32768, &[2, 3, 4]);
+    assert_eq!(run(&dev, prim), JobStatus::Ok);
+    let got = get_f32(&map[32768..], 24);
+    for i in 0..2 {
+        for k in 0..4 {
+            let z: f32 = (0..3).map(|j| a[i * 12 + j * 4 + k].exp()).sum();
+            for j in 0..3 {
+                let at = i * 12 + j * 4 + k;
+                close(got[at], a[at].exp() / z, "softmax");
+            }
+        }
+    }
+    // Gather rows 2 and -1 (the last) of a as [6,4]; then an index out of range fails the job.
+    for (i, v) in [2i64, -1].iter().enumerate() {
+        map[8192 + 8 * i..8200 + 8 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    let gather = PrimitiveBuilder::new(Op::Gather, DType::F32)
+        .axis(0)
+        .input(&buf, 0, &[6, 4])
+        .input(&buf, 8192, &[2])
+        .output(&buf, 32768, &[2, 4]);
+    assert_eq!(run(&dev, gather), JobStatus::Ok);
+    let got = get_f32(&map[32768..], 8);
+    assert_eq!(&got[..4], &a[8..12]);
+    assert_eq!(&got[4..], &a[20..24]);
+    map[8192..8200].copy_from_slice(&6i64.to_le_bytes());
+    assert_ne!(run(&dev, gather), JobStatus::Ok, "index 6 of 6 rows");
 }

@@ -96,3 +96,58 @@ fn with_random_weights_the_kernel_engine_equals_the_in_process_engine() {
         assert_eq!(a, b, "{name}: the same kernels in the same order");
     }
 }
+
+/// The transformer models tests/python/transformer_models.py builds with onnx.helper (the host's
+/// onnx-interop.sh writes them with ONNX Runtime's outputs; run-all.sh copies them here): an
+/// encoder layer, a GPT-2 block fed int64 token ids, and one of every other ABI 1.13 op.
+const TRANSFORMERS: [&str; 3] = ["encoder_layer", "gpt2_block", "ops"];
+
+/// `NAME.input.npy` as feed bytes (f32 or i64, whichever the file holds) and
+/// `NAME.expected.npy`, or `None` after saying why.
+fn transformer_files(name: &str) -> Option<(Vec<u8>, Vec<f32>)> {
+    let read = |what: &str| match std::fs::read(format!("{name}.{what}.npy")) {
+        Ok(bytes) => Some(npyz::NpyFile::new(std::io::Cursor::new(bytes)).unwrap()),
+        Err(_) => {
+            eprintln!("skipped: {name}.{what}.npy is not in the guest (onnx-interop.sh makes it)");
+            None
+        }
+    };
+    let input = read("input")?;
+    let feed: Vec<u8> = if input.dtype().descr() == "'<i8'" {
+        let v: Vec<i64> = input.into_vec().unwrap();
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    } else {
+        let v: Vec<f32> = input.into_vec().unwrap();
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    };
+    Some((feed, read("expected")?.into_vec().unwrap()))
+}
+
+#[test]
+fn transformer_blocks_run_through_the_kernel_on_cpu0_and_match_onnxruntime() {
+    let (cpu, dev) = cpu0();
+    for name in TRANSFORMERS {
+        let path = std::path::PathBuf::from(format!("{name}.onnx"));
+        let (Some((feed, expected)), true) = (transformer_files(name), path.exists()) else {
+            eprintln!("skipped: {name}");
+            continue;
+        };
+        let program = compile::compile(&optimized_network(&path)).unwrap();
+        let steps = program.steps.len() as u64;
+        let before = backend_jobs(&dev, cpu.backend_id);
+        let t = std::time::Instant::now();
+        let out = floats(&Device::new(&dev, program).unwrap().run(&[&feed]).unwrap()[0]);
+        let ran = backend_jobs(&dev, cpu.backend_id) - before;
+        assert_eq!(out.len(), expected.len(), "{name}");
+        let norm =
+            |v: &mut dyn Iterator<Item = f32>| v.map(|x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+        let diff = norm(&mut out.iter().zip(&expected).map(|(a, b)| a - b));
+        let rel = diff / norm(&mut expected.iter().copied()).max(1e-30);
+        eprintln!(
+            "{name}: {steps} jobs on cpu0 in {:?}, relative L2 error against onnxruntime {rel:.2e}",
+            t.elapsed()
+        );
+        assert!(rel <= 1e-4, "{name}: relative L2 error {rel}");
+        assert_eq!(ran, steps, "{name}: every step is a job of cpu0");
+    }
+}

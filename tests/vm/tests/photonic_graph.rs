@@ -106,3 +106,35 @@ fn squeezenet_runs_its_convolutions_as_matmuls_on_photonic0_and_the_rest_on_cpu0
 fn resnet50_runs_its_convolutions_as_matmuls_on_photonic0_and_the_rest_on_cpu0() {
     on_photonic0("resnet50", 54);
 }
+
+/// Placement by the PowerGovernor: with photonic0 and cpu0 registered, the live governor chooses
+/// one of the two (both run MATMUL) for SqueezeNet's matrix products and says why; the backend it
+/// names exists and runs MATMUL.
+#[test]
+fn the_power_governor_places_a_networks_matmuls_on_a_backend_that_runs_them() {
+    photonic::npu_ready(0);
+    let cpu = ExecutorThread::lightosd("cpu0", 2);
+    let Some((graph, _, _)) = network_with_host_reference("squeezenet") else {
+        return;
+    };
+    let flops = lightos_graph::inspect::summarize(&graph).flops;
+    let p = lightos_graph::placement::governed(Context::open().unwrap(), flops, None).unwrap();
+    eprintln!(
+        "the governor puts SqueezeNet's MATMULs on {} (of {:?}): {}",
+        p.backend, p.candidates, p.reason
+    );
+    let mut names = p.candidates.clone();
+    names.sort();
+    assert_eq!(names, ["cpu0", "photonic0"], "both run MATMUL");
+    assert!(p.candidates.contains(&p.backend));
+    assert!(!p.reason.is_empty());
+    let b = Context::open()
+        .unwrap()
+        .backends()
+        .unwrap()
+        .into_iter()
+        .find(|b| b.name == p.backend)
+        .unwrap();
+    assert_ne!(b.ops & Op::Matmul.bit(), 0);
+    drop(cpu);
+}

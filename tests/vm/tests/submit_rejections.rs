@@ -318,3 +318,175 @@ rejection!(conv2d_extended_output_shape_wrong, EINVAL, |p, ro| {
     conv(p);
     p.operands[2].shape = [1, 2, 2, 1];
 });
+
+/// Turns the valid ADD into a one-input op (ABI 1.13's UNARY, REDUCE, SOFTMAX): `a` as `x_dims`
+/// into `out` as `out_dims`.
+fn one_input(p: &mut uapi::Primitive, op: u16, x_dims: &[u64], out_dims: &[u64]) {
+    let (a, out) = (p.operands[0], p.operands[2]);
+    let view = |t: uapi::Tensor, d: &[u64]| {
+        let mut v = uapi::Tensor {
+            ndim: d.len() as u32,
+            shape: [0; 4],
+            ..t
+        };
+        v.shape[..d.len()].copy_from_slice(d);
+        v
+    };
+    p.op = op;
+    p.n_inputs = 1;
+    p.operands[0] = view(a, x_dims);
+    p.operands[1] = view(out, out_dims);
+    p.operands[2] = uapi::Tensor::default();
+}
+
+/// A valid UNARY (ABI 1.13): exp of `a` into `out`.
+fn unary(p: &mut uapi::Primitive) {
+    one_input(p, uapi::OP_UNARY, &[4], &[4]);
+    p.params[0] = uapi::UNARY_EXP;
+}
+
+/// A valid BINARY (ABI 1.13): `a - b` into `out`.
+fn binary(p: &mut uapi::Primitive) {
+    p.op = uapi::OP_BINARY;
+    p.params[0] = uapi::BINARY_SUB;
+}
+
+/// A valid REDUCE (ABI 1.13): the sums of `a` as [2,2] over axis 1 into `out` as [2,1].
+fn reduce(p: &mut uapi::Primitive) {
+    one_input(p, uapi::OP_REDUCE, &[2, 2], &[2, 1]);
+    p.params[0] = uapi::REDUCE_SUM;
+    p.params[1] = 0b10;
+}
+
+/// A valid GATHER (ABI 1.13): rows of `a` as [2,2] picked by the two i64 indices at byte 16,
+/// into `out` as [2,2].
+fn gather(p: &mut uapi::Primitive) {
+    p.op = uapi::OP_GATHER;
+    p.operands[0].ndim = 2;
+    p.operands[0].shape = [2, 2, 0, 0];
+    p.operands[1].shape = [2, 0, 0, 0];
+    p.operands[2].ndim = 2;
+    p.operands[2].shape = [2, 2, 0, 0];
+}
+
+/// A valid SOFTMAX along axis 0 of `a` as [2,2] (ABI 1.13's axis parameter).
+fn softmax_axis(p: &mut uapi::Primitive) {
+    one_input(p, uapi::OP_SOFTMAX, &[2, 2], &[2, 2]);
+    p.params[0] = 1;
+}
+
+#[test]
+fn valid_abi_1_13_ops_pass_validation() {
+    passes_validation(unary, "unary");
+    passes_validation(binary, "binary");
+    passes_validation(reduce, "reduce");
+    passes_validation(gather, "gather");
+    passes_validation(softmax_axis, "softmax");
+}
+
+rejection!(unary_function_zero, EINVAL, |p, ro| {
+    unary(p);
+    p.params[0] = 0;
+});
+rejection!(unary_function_unknown, EINVAL, |p, ro| {
+    unary(p);
+    p.params[0] = uapi::UNARY_MAX + 1;
+});
+rejection!(unary_output_shape_differs, EINVAL, |p, ro| {
+    unary(p);
+    p.operands[1].shape[0] = 3;
+});
+rejection!(unary_integer_dtype, EINVAL, |p, ro| {
+    unary(p);
+    p.dtype = uapi::DTYPE_I8;
+});
+rejection!(unary_second_param_set, EINVAL, |p, ro| {
+    unary(p);
+    p.params[1] = 1;
+});
+rejection!(binary_function_zero, EINVAL, |p, ro| {
+    binary(p);
+    p.params[0] = 0;
+});
+rejection!(binary_function_unknown, EINVAL, |p, ro| {
+    binary(p);
+    p.params[0] = uapi::BINARY_MAX_FN + 1;
+});
+rejection!(binary_shapes_differ, EINVAL, |p, ro| {
+    binary(p);
+    p.operands[1].shape[0] = 3;
+});
+rejection!(binary_integer_dtype, EINVAL, |p, ro| {
+    binary(p);
+    p.dtype = uapi::DTYPE_I8;
+});
+rejection!(binary_one_input, EINVAL, |p, ro| {
+    binary(p);
+    p.n_inputs = 1;
+});
+rejection!(reduce_kind_zero, EINVAL, |p, ro| {
+    reduce(p);
+    p.params[0] = 0;
+});
+rejection!(reduce_kind_unknown, EINVAL, |p, ro| {
+    reduce(p);
+    p.params[0] = uapi::REDUCE_MAX_KIND + 1;
+});
+rejection!(reduce_no_axes, EINVAL, |p, ro| {
+    reduce(p);
+    p.params[1] = 0;
+});
+rejection!(reduce_axis_past_ndim, EINVAL, |p, ro| {
+    reduce(p);
+    p.params[1] = 0b100;
+});
+rejection!(reduce_output_shape_wrong, EINVAL, |p, ro| {
+    reduce(p);
+    p.operands[1].shape = [1, 2, 0, 0];
+});
+rejection!(reduce_integer_dtype, EINVAL, |p, ro| {
+    reduce(p);
+    p.dtype = uapi::DTYPE_I8;
+});
+rejection!(reduce_third_param_set, EINVAL, |p, ro| {
+    reduce(p);
+    p.params[2] = 1;
+});
+rejection!(reduce_output_overlaps_its_input, EINVAL, |p, ro| {
+    reduce(p);
+    p.operands[1].offset = 0;
+});
+rejection!(gather_axis_past_ndim, EINVAL, |p, ro| {
+    gather(p);
+    p.params[0] = 2;
+});
+rejection!(gather_output_shape_wrong, EINVAL, |p, ro| {
+    gather(p);
+    p.operands[2].shape = [2, 1, 0, 0];
+});
+rejection!(gather_from_an_empty_axis, EINVAL, |p, ro| {
+    gather(p);
+    p.operands[0].shape = [0, 2, 0, 0];
+    p.operands[2].shape = [2, 2, 0, 0];
+});
+rejection!(gather_output_above_four_dims, EINVAL, |p, ro| {
+    gather(p);
+    p.operands[1].ndim = 4;
+    p.operands[1].shape = [1, 1, 1, 2];
+});
+rejection!(gather_indices_misaligned, EINVAL, |p, ro| {
+    gather(p);
+    p.operands[1].offset = 20;
+});
+rejection!(gather_indices_past_the_buffer, ERANGE, |p, ro| {
+    gather(p);
+    p.operands[1].offset = 4096 - 8;
+});
+rejection!(gather_second_param_set, EINVAL, |p, ro| {
+    gather(p);
+    p.params[1] = 1;
+});
+rejection!(softmax_axis_past_ndim, EINVAL, |p, ro| {
+    softmax_axis(p);
+    p.params[0] = 3;
+});

@@ -272,8 +272,13 @@ struct ModelRunArgs {
     /// The model file (.onnx or .lgraph).
     model: PathBuf,
     /// Where it runs: auto (the kernel if the device node exists, else local), local (this
-    /// process), or a kernel backend's name (cpu0, photonic0, ...).
-    #[arg(long = "on", default_value = "auto", value_name = "auto|local|BACKEND")]
+    /// process), governor (the MATMULs on the backend the live PowerGovernor chooses, the rest
+    /// where the kernel routes them), or a kernel backend's name (cpu0, photonic0, ...).
+    #[arg(
+        long = "on",
+        default_value = "auto",
+        value_name = "auto|local|governor|BACKEND"
+    )]
     on: String,
     /// Passes to run (as `model optimize --passes`).
     #[arg(long, default_value = "all")]

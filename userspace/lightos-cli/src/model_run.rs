@@ -7,7 +7,7 @@ use crate::progress;
 use lightos_graph::{
     compile,
     engine::{Device, Engine, InProcess},
-    ir::{known, Dim, Graph},
+    ir::{known, DType, Dim, Graph},
     passes, shape, weights,
 };
 use lightos_runtime::{Context, Op};
@@ -47,21 +47,43 @@ struct Prepared {
     engine: Box<dyn Engine>,
     feeds: Vec<Vec<u8>>,
     /// The inputs generated from the seed: name, dims, values.
-    generated: Vec<(String, Vec<u64>, Vec<f32>)>,
+    generated: Vec<(String, Vec<u64>, Array)>,
     /// Where it runs, in words.
     device: String,
     steps: usize,
 }
 
-/// The `.npy` file's f32 values and shape; its dtype must be f32 (little-endian, C order).
-fn read_npy(path: &Path) -> Result<(Vec<u64>, Vec<f32>), Error> {
+/// An input or output array: float32 values, or int64 ones (a `Gather`'s indices: token ids).
+#[derive(Clone, Debug)]
+enum Array {
+    F32(Vec<f32>),
+    I64(Vec<i64>),
+}
+
+impl Array {
+    /// Its little-endian bytes, as a feed.
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Array::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Array::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// The `.npy` file's values and shape; its dtype must be `dtype`'s (f32 `<f4` or i64 `<i8`,
+/// little-endian, C order).
+fn read_npy(path: &Path, dtype: DType) -> Result<(Vec<u64>, Array), Error> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| format!("{}: not a .npy file: {e}", path.display()))?;
     let descr = npy.dtype().descr();
-    if descr != "'<f4'" {
+    let (want, name) = match dtype {
+        DType::I64 => ("'<i8'", "int64"),
+        _ => ("'<f4'", "float32"),
+    };
+    if descr != want {
         return Err(format!(
-            "{}: dtype {descr}, the model's input is float32 ('<f4')",
+            "{}: dtype {descr}, the model's input is {name} ({want})",
             path.display()
         )
         .into());
@@ -74,28 +96,44 @@ fn read_npy(path: &Path) -> Result<(Vec<u64>, Vec<f32>), Error> {
         .into());
     }
     let shape = npy.shape().to_vec();
-    let values = npy
-        .into_vec::<f32>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let bad = |e: std::io::Error| format!("{}: {e}", path.display());
+    let values = match dtype {
+        DType::I64 => Array::I64(npy.into_vec::<i64>().map_err(bad)?),
+        _ => Array::F32(npy.into_vec::<f32>().map_err(bad)?),
+    };
     Ok((shape, values))
 }
 
-/// Writes `values` of `dims` as a float32 `.npy` file.
-fn write_npy(path: &Path, dims: &[u64], values: &[f32]) -> Result<(), Error> {
+/// Writes `values` of `dims` as a `.npy` file of their dtype.
+fn write_npy(path: &Path, dims: &[u64], values: &Array) -> Result<(), Error> {
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(dims)
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()?;
-    w.extend(values.iter().copied())?;
-    w.finish()?;
+    let out = std::io::BufWriter::new(file);
+    match values {
+        Array::F32(v) => {
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(dims)
+                .writer(out)
+                .begin_nd()?;
+            w.extend(v.iter().copied())?;
+            w.finish()?;
+        }
+        Array::I64(v) => {
+            let mut w = npyz::WriteOptions::new()
+                .default_dtype()
+                .shape(dims)
+                .writer(out)
+                .begin_nd()?;
+            w.extend(v.iter().copied())?;
+            w.finish()?;
+        }
+    }
     Ok(())
 }
 
 /// Binds each graph input's symbolic dimensions to the shape of the array given for it, and
 /// checks the known ones; returns the arrays by input.
-fn bind_inputs(graph: &mut Graph, given: &[String]) -> Result<Vec<Option<Vec<f32>>>, Error> {
+fn bind_inputs(graph: &mut Graph, given: &[String]) -> Result<Vec<Option<Array>>, Error> {
     let mut arrays = vec![None; graph.inputs.len()];
     for spec in given {
         let (name, file) = spec
@@ -109,7 +147,7 @@ fn bind_inputs(graph: &mut Graph, given: &[String]) -> Result<Vec<Option<Vec<f32
             )
             .into());
         };
-        let (dims, values) = read_npy(Path::new(file))?;
+        let (dims, values) = read_npy(Path::new(file), graph.inputs[i].dtype)?;
         let input = &mut graph.inputs[i];
         let shape = input.shape.clone().unwrap_or_default();
         let fits = shape.len() == dims.len()
@@ -161,6 +199,9 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     let local = o.device == "local" || (o.device == "auto" && !o.node.exists());
     let target = if local {
         None
+    } else if o.device == "governor" {
+        let flops = lightos_graph::inspect::summarize(&graph).flops;
+        Some(kernel_target(o.node, &governor_choice(o.node, flops)?)?)
     } else {
         Some(kernel_target(o.node, o.device)?)
     };
@@ -182,11 +223,18 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     for (input, given) in program.inputs.iter().zip(arrays) {
         let n = input.dims.iter().product::<u64>() as usize;
         let values = given.unwrap_or_else(|| {
-            let v: Vec<f32> = (0..n).map(|_| rng.gen::<f32>()).collect();
+            // Floats uniform in [0, 1); indices uniform over the rows they pick from.
+            let v = match input.dtype {
+                DType::I64 => {
+                    let rows = compile::index_bound(&graph, &input.name).max(1) as i64;
+                    Array::I64((0..n).map(|_| rng.gen_range(0..rows)).collect())
+                }
+                _ => Array::F32((0..n).map(|_| rng.gen::<f32>()).collect()),
+            };
             generated.push((input.name.clone(), input.dims.clone(), v.clone()));
             v
         });
-        feeds.push(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+        feeds.push(values.bytes());
     }
     let steps = program.steps.len();
     let (engine, device): (Box<dyn Engine>, String) = match target {
@@ -219,6 +267,23 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
         device,
         steps,
     })
+}
+
+/// `--on governor`: the backend the live PowerGovernor places the network's matrix products on
+/// ([`lightos_graph::placement::governed`]); the choice and the governor's reason go to standard
+/// error.
+fn governor_choice(node: &Path, flops: u64) -> Result<String, Error> {
+    let ctx = Context::open_path(node)?;
+    let names: Vec<String> = ctx.backends()?.into_iter().map(|b| b.name).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let p = lightos_graph::placement::governed(ctx, flops, crate::gpus::telemetry_for(&refs))?;
+    eprintln!(
+        "placement    the PowerGovernor puts the MATMULs on {} (of {}): {}",
+        p.backend,
+        p.candidates.join(", "),
+        p.reason
+    );
+    Ok(p.backend)
 }
 
 /// A kernel context set up for where the user asked to run.
@@ -320,7 +385,7 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
     for (binding, bytes) in p.engine.program().outputs.iter().zip(&outputs) {
         let values = floats(bytes);
         let path: PathBuf = out_dir.join(file_name(&binding.name));
-        write_npy(&path, &binding.dims, &values)?;
+        write_npy(&path, &binding.dims, &Array::F32(values.clone()))?;
         let mut top: Vec<(usize, f32)> = values.iter().copied().enumerate().collect();
         top.sort_by(|a, b| b.1.total_cmp(&a.1));
         top.truncate(5);

@@ -4,6 +4,7 @@
 //! error, never a panic.
 
 use crate::conv::{self, Conv2d};
+use crate::elementwise;
 use crate::fp8::Fp8E4M3;
 use crate::ops::{self, AttentionShape};
 use crate::pool::{self, Pool2d, PoolKind};
@@ -15,7 +16,7 @@ use half::{bf16, f16};
 use lightos_uapi as uapi;
 
 /// The ops [`execute`] runs.
-pub const OPS: [u16; 14] = [
+pub const OPS: [u16; 18] = [
     uapi::OP_MATMUL,
     uapi::OP_CONV2D,
     uapi::OP_SOFTMAX,
@@ -30,6 +31,10 @@ pub const OPS: [u16; 14] = [
     uapi::OP_COPY,
     uapi::OP_POOL2D,
     uapi::OP_LRN,
+    uapi::OP_UNARY,
+    uapi::OP_BINARY,
+    uapi::OP_REDUCE,
+    uapi::OP_GATHER,
 ];
 
 /// The dtypes it accepts (as `1 << DTYPE_*`).
@@ -63,6 +68,9 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
     if p.op == uapi::OP_COPY {
         return copy(p, inputs[0], out);
     }
+    if p.op == uapi::OP_GATHER {
+        return gather(p, inputs, out);
+    }
     let mut rounding =
         Rounding::from_abi(p.rounding, p.seed).ok_or(CpuError::Unsupported("rounding mode"))?;
     let load = |i: usize| tensor::view_f32(inputs[i], &p.operands[i], p.dtype);
@@ -80,8 +88,24 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
         uapi::OP_GELU => load(0)?.iter().copied().map(ops::gelu).collect(),
         uapi::OP_SOFTMAX => {
             let mut x = load(0)?.into_owned();
-            g.install(|| ops::softmax_rows(&mut x, last_dim(&p.operands[0])));
+            let d = usize_dims(&p.operands[0]);
+            // params[0]: 0 for the last axis, else the axis plus one (1.13).
+            let axis = (p.params[0] as usize).checked_sub(1).unwrap_or(d.len() - 1);
+            g.install(|| elementwise::softmax_axis(&mut x, &d, axis))?;
             x
+        }
+        uapi::OP_UNARY => {
+            let f = elementwise::unary(p.params[0])?;
+            load(0)?.iter().map(|&v| f(v)).collect()
+        }
+        uapi::OP_BINARY => {
+            let f = elementwise::binary(p.params[0])?;
+            let (a, b) = (load(0)?, load(1)?);
+            a.iter().zip(b.iter()).map(|(&x, &y)| f(x, y)).collect()
+        }
+        uapi::OP_REDUCE => {
+            let d = usize_dims(&p.operands[0]);
+            elementwise::reduce(&load(0)?, &d, p.params[1], p.params[0])?
         }
         uapi::OP_LAYERNORM => {
             let mut x = load(0)?.into_owned();
@@ -216,6 +240,26 @@ fn pool_params(p: &uapi::Primitive, input: [usize; 4]) -> Result<Pool2d> {
         kind,
     })
 }
+/// The tensor's dims as `usize`.
+fn usize_dims(t: &uapi::Tensor) -> Vec<usize> {
+    dims(t).iter().map(|&d| d as usize).collect()
+}
+
+/// GATHER (1.13): `data`'s raw elements (any dtype) picked along `params[0]` by the i64 indices of
+/// input 1.
+fn gather(p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) -> Result<()> {
+    let esize = dtype_size(p.dtype)?;
+    let (dt, it) = (&p.operands[0], &p.operands[1]);
+    let data = tensor::load_raw(inputs[0], dt, esize)?;
+    let indices: Vec<i64> = tensor::load_raw(inputs[1], it, 8)?
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect();
+    let axis = p.params[0] as usize;
+    let values = elementwise::gather(&data, &usize_dims(dt), esize, axis, &indices)?;
+    tensor::store_raw(&values, out, &p.operands[2], esize)
+}
+
 /// The length of the tensor's rows (its last dim), what SOFTMAX and LAYERNORM reduce over.
 pub fn last_dim(t: &uapi::Tensor) -> usize {
     dims(t).last().map_or(1, |&d| d as usize)

@@ -7,14 +7,17 @@
 //! - [`conv`]: 2-D convolution with groups, dilation and padding on the GEMM's kernels (implicit
 //!   im2col), depthwise by direct loops.
 //! - [`ops`]: softmax, layernorm, attention, GELU and the element-wise ops.
+//! - [`elementwise`]: ABI 1.13's unary and binary functions, reductions over axes, softmax along
+//!   any axis and gather.
 //! - [`pool`]: max and average pooling (ONNX semantics: asymmetric padding, ceil mode, padding
-//!   counted or not, dilation), global pooling and LRN; not yet an ABI op (issue 20's ABI growth).
+//!   counted or not, dilation), global pooling and LRN.
 //! - [`exec`]: runs an ABI [`lightos_uapi::Primitive`] on mapped operand bytes, for every op and
 //!   dtype the ABI allows (but SPIKE_ENCODE, which the runtime's spike module runs).
 
 pub mod cache;
 pub mod conv;
 mod element;
+pub mod elementwise;
 mod error;
 pub mod exec;
 pub mod fp8;

@@ -78,6 +78,11 @@ pub fn execute<E: Engine>(
             dev.download_f32(&x)?
         }
         uapi::OP_SOFTMAX => {
+            // The rows kernel: the last axis only (ABI 1.13's other axes run on cpu0).
+            let nd = u64::from(p.operands[0].ndim);
+            if p.params[0] != 0 && p.params[0] != nd {
+                return Err(CudaError::Unsupported("softmax over an axis but the last"));
+            }
             let mut x = dev.upload_f32(&load(0)?)?;
             dev.softmax_rows(&mut x, cpu::last_dim(&p.operands[0]))?;
             dev.download_f32(&x)?

@@ -1,4 +1,4 @@
-//! Lowering, as far as today's ABI (1.12) goes: for each node, the `/dev/lightos` primitive it
+//! Lowering, as far as today's ABI (1.13) goes: for each node, the `/dev/lightos` primitive it
 //! becomes, or that it needs no primitive (a view of its input's bytes, a constant computed once),
 //! or why no primitive runs it yet. `lightos model inspect` prints the tally, which is also the
 //! list of what issue 20's ABI growth has to add before a network can run through the kernel.
@@ -64,13 +64,17 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
                 Lowering::Primitive("CONV2D")
             }
         }
+        // A 2-D right operand takes any rank of left one (its rows merged); equal batch
+        // dimensions merge into MATMUL's one.
         "MatMul" => match (dims(0), dims(1)) {
             (Some(a), Some(b))
-                if a.len() == b.len() && (a.len() == 2 || (a.len() == 3 && a[0] == b[0])) =>
+                if a.len() >= 2
+                    && (b.len() == 2
+                        || (a.len() == b.len() && a[..a.len() - 2] == b[..b.len() - 2])) =>
             {
                 Lowering::Primitive("MATMUL")
             }
-            _ => missing("MATMUL is 2-D or 3-D with the same batch in both operands"),
+            _ => missing("MATMUL broadcasts only a 2-D right operand (or equal batch dimensions)"),
         },
         "Gemm" => {
             // MATMUL with its bias epilogue (1.11); a transposed operand is a strided view.
@@ -89,7 +93,7 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
                 Lowering::Primitive("MATMUL")
             }
         }
-        "Add" | "Mul" | "Sum" => {
+        "Add" | "Mul" | "Sum" | "Sub" | "Div" | "Max" | "Min" | "Pow" => {
             // numpy broadcasting as stride-0 operand views (compile::layout).
             let fits = |i: usize| match (dims(i), out.as_ref()) {
                 (Some(d), Some(o)) => {
@@ -102,36 +106,52 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
                 _ => false,
             };
             let inputs = node.inputs.iter().filter(|s| !s.is_empty()).count();
-            if inputs >= 2 && (0..inputs).all(fits) && (node.op != "Mul" || inputs == 2) {
-                Lowering::Primitive(if node.op == "Mul" { "MUL" } else { "ADD" })
+            let variadic = matches!(node.op.as_str(), "Sum" | "Max" | "Min");
+            if inputs >= 2 && (0..inputs).all(fits) && (variadic || inputs == 2) {
+                Lowering::Primitive(match node.op.as_str() {
+                    "Mul" => "MUL",
+                    "Add" | "Sum" => "ADD",
+                    _ => "BINARY",
+                })
             } else {
                 missing("operands that do not broadcast to the output")
             }
         }
-        "Softmax" | "LayerNormalization" => {
-            let rank = dims(0).map_or(0, |d| d.len()) as i64;
-            let default = if node.op == "Softmax" && graph.opset >= 13 {
-                -1
-            } else if node.op == "Softmax" {
-                1
+        // Softmax along any axis (1.13: the input seen as [outer, axis, inner]); LayerNormalization
+        // over all axes from `axis`, as rows.
+        "Softmax" => Lowering::Primitive("SOFTMAX"),
+        "LayerNormalization" => Lowering::Primitive("LAYERNORM"),
+        "Exp" | "Tanh" | "Sigmoid" | "Sqrt" | "Erf" | "Reciprocal" | "Neg" => {
+            Lowering::Primitive("UNARY")
+        }
+        // The reduced and kept axes merged into at most four runs.
+        "ReduceMean" | "ReduceSum" | "ReduceMax" => {
+            if dims(0).is_some_and(|d| !d.is_empty()) {
+                Lowering::Primitive("REDUCE")
             } else {
-                -1
+                missing("REDUCE needs an input of at least one dimension")
+            }
+        }
+        "Gather" => {
+            // The compiler drops data's leading size-1 dims before the axis (a batch of one).
+            let fits = match (dims(0), dims(1)) {
+                (Some(d), Some(i)) if !d.is_empty() => {
+                    let axis = node.int("axis", 0);
+                    let axis = if axis < 0 {
+                        axis + d.len() as i64
+                    } else {
+                        axis
+                    };
+                    let axis = (axis.max(0) as usize).min(d.len() - 1);
+                    let ones = d[..axis].iter().take_while(|&&x| x == 1).count();
+                    d.len() - ones + i.len().max(1) <= 5
+                }
+                _ => false,
             };
-            let axis = node.int("axis", default);
-            let axis = if axis < 0 { axis + rank } else { axis };
-            // Old Softmax coerces to 2-D at `axis`: the last axis of that view. Otherwise the
-            // trailing axes after `axis` must all be 1 for "the last dimension" to be it.
-            let trailing_one =
-                dims(0).is_some_and(|d| d.iter().skip(axis as usize + 1).all(|&x| x == 1));
-            let coerced = node.op == "Softmax" && graph.opset < 13;
-            if coerced || trailing_one || axis == rank - 1 {
-                Lowering::Primitive(if node.op == "Softmax" {
-                    "SOFTMAX"
-                } else {
-                    "LAYERNORM"
-                })
+            if fits {
+                Lowering::Primitive("GATHER")
             } else {
-                missing("SOFTMAX and LAYERNORM work over the last dimension only")
+                missing("GATHER's output has at most 4 dimensions")
             }
         }
         // Each input copied into its slice of the output, the input read with permuted strides:
@@ -163,12 +183,6 @@ pub fn lower(graph: &Graph, node: &Node) -> Lowering {
         }
         // Not folded into a convolution: a MUL by the per-channel scale, an ADD of the shift.
         "BatchNormalization" => Lowering::Primitive("MUL+ADD"),
-        "Gather" => missing("no gather op"),
-        "ReduceMean" | "ReduceSum" | "ReduceMax" => missing("no reduction op"),
-        "Sub" | "Div" | "Max" | "Min" | "Pow" => missing("no such binary op"),
-        "Exp" | "Tanh" | "Sigmoid" | "Sqrt" | "Erf" | "Reciprocal" | "Neg" => {
-            missing("no such unary op")
-        }
         "Cast" | "Shape" => missing("computed at run time from non-constant inputs"),
         other => Lowering::Missing(format!("no lowering for {other}")),
     }

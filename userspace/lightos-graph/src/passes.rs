@@ -222,22 +222,27 @@ fn evaluate(graph: &Graph, node: &Node) -> Result<Option<Tensor>> {
                 _ => None,
             }
         }
-        "Gather" if node.int("axis", 0) == 0 => match (input(0), input(1).and_then(Tensor::ints)) {
-            (Some(data), Some(idx)) if data.dims.len() == 1 => {
-                let size = data.dtype.size();
-                let n = data.dims[0] as i64;
-                let mut out = Vec::with_capacity(idx.len() * size);
-                for i in idx {
-                    let i = if i < 0 { i + n } else { i };
-                    if !(0..n).contains(&i) {
-                        return Err(GraphError::Shape {
-                            node: node.name.clone(),
-                            op: node.op.clone(),
-                            reason: format!("index {i} outside {n}"),
-                        });
-                    }
-                    out.extend_from_slice(&data.data[i as usize * size..(i as usize + 1) * size]);
-                }
+        "Gather" => match (input(0), input(1).and_then(Tensor::ints)) {
+            (Some(data), Some(idx)) if elements as usize * data.dtype.size() <= FOLD_LIMIT => {
+                let d: Vec<usize> = data.dims.iter().map(|&x| x as usize).collect();
+                let axis = node.int("axis", 0);
+                let axis = if axis < 0 {
+                    axis + d.len() as i64
+                } else {
+                    axis
+                };
+                let out = lightos_cpu::elementwise::gather(
+                    &data.data,
+                    &d,
+                    data.dtype.size(),
+                    usize::try_from(axis).unwrap_or(usize::MAX),
+                    &idx,
+                )
+                .map_err(|e| GraphError::Shape {
+                    node: node.name.clone(),
+                    op: node.op.clone(),
+                    reason: e.to_string(),
+                })?;
                 Some(Tensor {
                     dtype: data.dtype,
                     dims,

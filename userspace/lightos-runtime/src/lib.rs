@@ -30,7 +30,8 @@ pub use executor::{
 };
 pub use info::ModuleInfo;
 pub use primitive::{
-    ConvParams, DType, JobStatus, LrnParams, Op, PoolMode, PoolParams, Primitive, PrimitiveBuilder,
+    BinaryFn, ConvParams, DType, JobStatus, LrnParams, Op, PoolMode, PoolParams, Primitive,
+    PrimitiveBuilder, ReduceKind, UnaryFn,
 };
 pub use query::{
     BackendInfo, BackendKind, ContextStats, OpStats, PerOp, Quota, QuotaUsage, SpikeQueueStats,

@@ -11,7 +11,7 @@ pub enum Op {
     Matmul = uapi::OP_MATMUL,
     /// 2-D convolution, NCHW.
     Conv2d = uapi::OP_CONV2D,
-    /// Softmax over the last dimension.
+    /// Softmax over the last dimension, or another (ABI 1.13: `params[0]` = axis + 1).
     Softmax = uapi::OP_SOFTMAX,
     /// Layer normalisation over the last dimension.
     LayerNorm = uapi::OP_LAYERNORM,
@@ -37,6 +37,14 @@ pub enum Op {
     Pool2d = uapi::OP_POOL2D,
     /// Local response normalization across channels (ABI 1.12; [`LrnParams`]).
     Lrn = uapi::OP_LRN,
+    /// An element-wise function of one tensor (ABI 1.13; [`UnaryFn`]).
+    Unary = uapi::OP_UNARY,
+    /// An element-wise function of two tensors of one shape (ABI 1.13; [`BinaryFn`]).
+    Binary = uapi::OP_BINARY,
+    /// A sum, mean or maximum over axes (ABI 1.13; [`ReduceKind`]).
+    Reduce = uapi::OP_REDUCE,
+    /// Rows picked by i64 indices along an axis (ABI 1.13).
+    Gather = uapi::OP_GATHER,
 }
 
 impl Op {
@@ -57,6 +65,10 @@ impl Op {
         Op::SpikeEncode,
         Op::Pool2d,
         Op::Lrn,
+        Op::Unary,
+        Op::Binary,
+        Op::Reduce,
+        Op::Gather,
     ];
 
     /// The op with ABI number `raw`.
@@ -178,6 +190,54 @@ impl PoolParams {
             uapi::param_word([self.dilation[0], self.dilation[1], 0, 0]) | mode << 32 | ceil,
         ]
     }
+}
+
+/// The function of an [`Op::Unary`] (`params[0]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum UnaryFn {
+    /// `e^x`.
+    Exp = uapi::UNARY_EXP,
+    /// `tanh x`.
+    Tanh = uapi::UNARY_TANH,
+    /// `1 / (1 + e^−x)`.
+    Sigmoid = uapi::UNARY_SIGMOID,
+    /// `√x`.
+    Sqrt = uapi::UNARY_SQRT,
+    /// The error function.
+    Erf = uapi::UNARY_ERF,
+    /// `1 / x`.
+    Reciprocal = uapi::UNARY_RECIPROCAL,
+    /// `−x`.
+    Neg = uapi::UNARY_NEG,
+}
+
+/// The function of an [`Op::Binary`] (`params[0]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum BinaryFn {
+    /// `a − b`.
+    Sub = uapi::BINARY_SUB,
+    /// `a / b`.
+    Div = uapi::BINARY_DIV,
+    /// The larger (NaN if either is).
+    Max = uapi::BINARY_MAX,
+    /// The smaller (NaN if either is).
+    Min = uapi::BINARY_MIN,
+    /// `a` to the power `b`.
+    Pow = uapi::BINARY_POW,
+}
+
+/// What an [`Op::Reduce`] computes (`params[0]`; `params[1]` is the axes' bit mask).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum ReduceKind {
+    /// The sum.
+    Sum = uapi::REDUCE_SUM,
+    /// The mean.
+    Mean = uapi::REDUCE_MEAN,
+    /// The maximum.
+    Max = uapi::REDUCE_MAX,
 }
 
 /// The parameters of an [`Op::Lrn`] (ONNX LRN semantics).
@@ -444,6 +504,30 @@ impl PrimitiveBuilder {
     pub fn lrn(self, p: &LrnParams) -> Self {
         let [a, b, c] = p.encode();
         self.param(0, a).param(1, b).param(2, c)
+    }
+
+    /// Sets the function of an [`Op::Unary`].
+    pub fn unary(self, f: UnaryFn) -> Self {
+        self.param(0, f as u64)
+    }
+
+    /// Sets the function of an [`Op::Binary`].
+    pub fn binary(self, f: BinaryFn) -> Self {
+        self.param(0, f as u64)
+    }
+
+    /// Sets what an [`Op::Reduce`] computes and over which axes (axis numbers, outermost 0).
+    pub fn reduce(self, kind: ReduceKind, axes: &[usize]) -> Self {
+        let mask = axes
+            .iter()
+            .fold(0u64, |m, &a| m | 1u64.checked_shl(a as u32).unwrap_or(0));
+        self.param(0, kind as u64).param(1, mask)
+    }
+
+    /// Sets the axis of an [`Op::Gather`], or of an [`Op::Softmax`] (ABI 1.13).
+    pub fn axis(self, axis: usize) -> Self {
+        let softmax = self.prim.op == uapi::OP_SOFTMAX;
+        self.param(0, axis as u64 + u64::from(softmax))
     }
 
     /// Sets an op parameter.

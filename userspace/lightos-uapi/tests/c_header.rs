@@ -434,6 +434,28 @@ fn generated_checks() -> String {
     check_const!(c, "LIGHTOS_OP_POOL2D", uapi::OP_POOL2D);
     check_const!(c, "LIGHTOS_OP_LRN", uapi::OP_LRN);
     check_const!(c, "LIGHTOS_LRN_MAX_SIZE", uapi::LRN_MAX_SIZE);
+    check_const!(c, "LIGHTOS_OP_UNARY", uapi::OP_UNARY);
+    check_const!(c, "LIGHTOS_OP_BINARY", uapi::OP_BINARY);
+    check_const!(c, "LIGHTOS_OP_REDUCE", uapi::OP_REDUCE);
+    check_const!(c, "LIGHTOS_OP_GATHER", uapi::OP_GATHER);
+    check_const!(c, "LIGHTOS_UNARY_EXP", uapi::UNARY_EXP);
+    check_const!(c, "LIGHTOS_UNARY_TANH", uapi::UNARY_TANH);
+    check_const!(c, "LIGHTOS_UNARY_SIGMOID", uapi::UNARY_SIGMOID);
+    check_const!(c, "LIGHTOS_UNARY_SQRT", uapi::UNARY_SQRT);
+    check_const!(c, "LIGHTOS_UNARY_ERF", uapi::UNARY_ERF);
+    check_const!(c, "LIGHTOS_UNARY_RECIPROCAL", uapi::UNARY_RECIPROCAL);
+    check_const!(c, "LIGHTOS_UNARY_NEG", uapi::UNARY_NEG);
+    check_const!(c, "LIGHTOS_UNARY_MAX", uapi::UNARY_MAX);
+    check_const!(c, "LIGHTOS_BINARY_SUB", uapi::BINARY_SUB);
+    check_const!(c, "LIGHTOS_BINARY_DIV", uapi::BINARY_DIV);
+    check_const!(c, "LIGHTOS_BINARY_MAX", uapi::BINARY_MAX);
+    check_const!(c, "LIGHTOS_BINARY_MIN", uapi::BINARY_MIN);
+    check_const!(c, "LIGHTOS_BINARY_POW", uapi::BINARY_POW);
+    check_const!(c, "LIGHTOS_BINARY_MAX_FN", uapi::BINARY_MAX_FN);
+    check_const!(c, "LIGHTOS_REDUCE_SUM", uapi::REDUCE_SUM);
+    check_const!(c, "LIGHTOS_REDUCE_MEAN", uapi::REDUCE_MEAN);
+    check_const!(c, "LIGHTOS_REDUCE_MAX", uapi::REDUCE_MAX);
+    check_const!(c, "LIGHTOS_REDUCE_MAX_KIND", uapi::REDUCE_MAX_KIND);
     check_const!(
         c,
         "LIGHTOS_MATMUL_EPILOGUE_RELU",

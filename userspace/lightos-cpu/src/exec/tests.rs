@@ -895,3 +895,69 @@ fn an_extended_conv2d_runs_groups_dilation_asymmetric_padding_and_relu() {
         .collect();
     assert_eq!(read(&out, &ot, 1), want);
 }
+
+#[test]
+fn abi_1_13_ops_through_execute_with_strides_and_half_dtypes() {
+    // BINARY SUB with `b` broadcast along rows (stride 0), in f16.
+    let (a, b) = (rand_f32(6, 1), rand_f32(3, 2));
+    for dtype in [uapi::DTYPE_F32, uapi::DTYPE_F16] {
+        let (ab, bb) = (bytes(&a, dtype), bytes(&b, dtype));
+        let ot = t(&[2, 3], 0, &[]);
+        let mut p = prim(
+            uapi::OP_BINARY,
+            dtype,
+            0,
+            &[t(&[2, 3], 0, &[]), t(&[2, 3], 0, &[0, 1]), ot],
+        );
+        p.params[0] = uapi::BINARY_SUB;
+        let mut out = vec![0u8; 64];
+        execute(&Gemm::new(1).unwrap(), &p, &[&ab, &bb], &mut out).unwrap();
+        let (sa, sb) = (seen(&a, dtype), seen(&b, dtype));
+        let want: Vec<f64> = (0..6).map(|i| sa[i] - sb[i % 3]).collect();
+        assert_close(&read(&out, &ot, dtype), &want, tol(dtype), "sub");
+    }
+    // REDUCE SUM over axis 0 of a transposed view: the row sums of the stored matrix.
+    let x = rand_f32(6, 3);
+    let xb = bytes(&x, uapi::DTYPE_F32);
+    let ot = t(&[1, 2], 0, &[]);
+    let mut p = prim(
+        uapi::OP_REDUCE,
+        uapi::DTYPE_F32,
+        0,
+        &[t(&[3, 2], 0, &[1, 3]), ot],
+    );
+    (p.params[0], p.params[1]) = (uapi::REDUCE_SUM, 0b01);
+    let mut out = vec![0u8; 64];
+    execute(&Gemm::new(1).unwrap(), &p, &[&xb], &mut out).unwrap();
+    let want: Vec<f64> = (0..2)
+        .map(|r| (0..3).map(|c| x[r * 3 + c] as f64).sum())
+        .collect();
+    assert_close(&read(&out, &ot, uapi::DTYPE_F32), &want, 1e-6, "reduce");
+    // GATHER of bf16 rows by i64 indices; an index out of range is an error, not a panic.
+    let data = rand_f32(8, 4);
+    let db = bytes(&data, uapi::DTYPE_BF16);
+    let ib: Vec<u8> = [3i64, -4].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let ot = t(&[2, 2], 0, &[]);
+    let p = prim(
+        uapi::OP_GATHER,
+        uapi::DTYPE_BF16,
+        0,
+        &[t(&[4, 2], 0, &[]), t(&[2], 0, &[]), ot],
+    );
+    let mut out = vec![0u8; 64];
+    execute(&Gemm::new(1).unwrap(), &p, &[&db, &ib], &mut out).unwrap();
+    let s = seen(&data, uapi::DTYPE_BF16);
+    let want = [s[6], s[7], s[0], s[1]];
+    assert_close(&read(&out, &ot, uapi::DTYPE_BF16), &want, 0.0, "gather");
+    let bad: Vec<u8> = [4i64, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert!(execute(&Gemm::new(1).unwrap(), &p, &[&db, &bad], &mut out).is_err());
+    // UNARY with an unknown function is refused.
+    let mut p = prim(
+        uapi::OP_UNARY,
+        uapi::DTYPE_F32,
+        0,
+        &[t(&[2], 0, &[]), t(&[2], 0, &[])],
+    );
+    p.params[0] = uapi::UNARY_MAX + 1;
+    assert!(execute(&Gemm::new(1).unwrap(), &p, &[&xb], &mut out).is_err());
+}

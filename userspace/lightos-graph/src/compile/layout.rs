@@ -111,6 +111,17 @@ impl View {
     }
 }
 
+/// The byte range `[start, end)` operand `i` of `p` spans: f32 elements, but a `GATHER`'s i64
+/// indices (ABI 1.13).
+pub fn operand_extent(p: &uapi::Primitive, i: usize) -> (u64, u64) {
+    let esize = if p.op == uapi::OP_GATHER && i == 1 {
+        8
+    } else {
+        4
+    };
+    View::of(&p.operands[i]).extent(esize)
+}
+
 /// `views` (one logical shape, each with its own strides) with the same dimensions merged or
 /// dropped in all of them: size-1 dimensions go, and neighbours `i, i+1` merge where every view
 /// has `stride[i] == stride[i+1] * dims[i+1]`. The result has at least one dimension.

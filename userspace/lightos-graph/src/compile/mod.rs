@@ -160,9 +160,11 @@ pub fn compile_with(graph: &Graph, options: Options) -> Result<Program> {
     let mut inputs = Vec::new();
     for input in &graph.inputs {
         let dims = dims_of(graph, &input.name, "graph input")?;
-        f32_only(input.dtype, &input.name)?;
+        if !(input.dtype == DType::I64 && only_indices(graph, &input.name)) {
+            f32_only(input.dtype, &input.name)?;
+        }
         let space = b.spaces.len() as u32;
-        let bytes = dims.iter().product::<u64>() * 4;
+        let bytes = dims.iter().product::<u64>() * input.dtype.size() as u64;
         b.spaces.push(Space {
             kind: SpaceKind::Feed(input.name.clone()),
             size: bytes.max(plan::ALIGN),
@@ -355,6 +357,28 @@ impl Builder<'_> {
             params,
             ..Default::default()
         };
+        // A scalar broadcast (every stride 0) gets a leading dimension of one, so that it is not
+        // read as contiguous; operands of one shape (element-wise ops) all get it, or the kernel
+        // sees shapes that differ.
+        let scalar = |v: &View| {
+            v.strides.iter().all(|&s| s == 0) && v.strides != layout::contiguous(&v.dims)
+        };
+        let same = operands.iter().all(|v| v.dims == operands[0].dims);
+        let widened: Vec<View>;
+        let operands = if same && operands.iter().any(scalar) {
+            widened = operands
+                .iter()
+                .map(|v| {
+                    let mut w = v.clone();
+                    w.dims.insert(0, 1);
+                    w.strides.insert(0, v.elements().max(1));
+                    w
+                })
+                .collect();
+            &widened[..]
+        } else {
+            operands
+        };
         for (slot, v) in prim.operands.iter_mut().zip(operands) {
             *slot = layout::tensor(v).ok_or_else(|| GraphError::Lower {
                 node: node.name.clone(),
@@ -390,13 +414,47 @@ pub(crate) fn dims_of(graph: &Graph, value: &str, node: &str) -> Result<Vec<u64>
         })
 }
 
+/// The number of rows an index input picks from: the smallest size, along the gathered axis, of
+/// the data of every `Gather` reading it (0 when none does). Valid indices are below it.
+pub fn index_bound(graph: &Graph, value: &str) -> u64 {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| n.op == "Gather" && n.input(1) == Some(value))
+        .filter_map(|n| {
+            let dims = dims_of(graph, n.input(0)?, &n.name).ok()?;
+            let axis = n.int("axis", 0);
+            let axis = if axis < 0 {
+                axis + dims.len() as i64
+            } else {
+                axis
+            };
+            dims.get(usize::try_from(axis).ok()?).copied()
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// Whether every reader of `value` reads it as a `Gather`'s indices.
+fn only_indices(graph: &Graph, value: &str) -> bool {
+    graph.nodes.iter().all(|n| {
+        n.inputs
+            .iter()
+            .enumerate()
+            .all(|(i, v)| v != value || (n.op == "Gather" && i == 1))
+    })
+}
+
 fn f32_only(dtype: DType, value: &str) -> Result<()> {
     if dtype == DType::F32 {
         Ok(())
     } else {
         Err(GraphError::Tensor {
             tensor: value.into(),
-            reason: format!("{}: the graph runs f32 values only", dtype.name()),
+            reason: format!(
+                "{}: the graph runs f32 values (and i64 indices of a Gather) only",
+                dtype.name()
+            ),
         })
     }
 }
@@ -410,9 +468,9 @@ fn link(steps: &mut [Step], spaces: &[Space]) -> Result<()> {
         .iter()
         .map(|s| s.kind == SpaceKind::Weights)
         .collect();
-    let range = |t: &uapi::Tensor| {
-        let (a, b) = View::of(t).extent(4);
-        (t.buffer, a, b)
+    let range = |p: &uapi::Primitive, i: usize| {
+        let (a, b) = layout::operand_extent(p, i);
+        (p.operands[i].buffer, a, b)
     };
     let overlaps = |x: Range, y: Range| x.0 == y.0 && x.1 < y.2 && y.1 < x.2;
     /// A byte range of a space: (space, start, end).
@@ -421,12 +479,11 @@ fn link(steps: &mut [Step], spaces: &[Space]) -> Result<()> {
         .iter()
         .map(|s| {
             let n = s.prim.n_inputs as usize;
-            let reads = s.prim.operands[..n]
-                .iter()
-                .filter(|t| !weights[t.buffer as usize])
-                .map(range)
+            let reads = (0..n)
+                .filter(|&i| !weights[s.prim.operands[i].buffer as usize])
+                .map(|i| range(&s.prim, i))
                 .collect();
-            (reads, range(&s.prim.operands[n]))
+            (reads, range(&s.prim, n))
         })
         .collect();
     // Ancestors as bit sets, for the transitive reduction.

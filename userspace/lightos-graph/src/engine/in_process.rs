@@ -2,7 +2,7 @@
 
 use super::{read_outputs, step_error, write_feeds, Engine};
 use crate::{
-    compile::{layout::View, Program, SpaceKind},
+    compile::{layout, Program, SpaceKind},
     GraphError, Result,
 };
 use lightos_cpu::{exec, Gemm};
@@ -18,6 +18,7 @@ pub struct InProcess {
 impl InProcess {
     /// An engine for `program` whose kernels use `threads` threads.
     pub fn new(mut program: Program, threads: usize) -> Result<Self> {
+        check_elementwise_shapes(&program)?;
         let gemm = Gemm::new(threads.max(1)).map_err(|e| GraphError::Run {
             what: "the CPU backend".into(),
             reason: e.to_string(),
@@ -42,11 +43,10 @@ impl InProcess {
     fn step(&mut self, index: usize) -> Result<()> {
         let mut prim = self.program.steps[index].prim;
         let n = usize::from(prim.n_inputs);
-        let ranges: Vec<(usize, usize, usize)> = prim.operands[..=n]
-            .iter()
-            .map(|t| {
-                let (a, b) = View::of(t).extent(4);
-                (t.buffer as usize, a as usize, b as usize)
+        let ranges: Vec<(usize, usize, usize)> = (0..=n)
+            .map(|i| {
+                let (a, b) = layout::operand_extent(&prim, i);
+                (prim.operands[i].buffer as usize, a as usize, b as usize)
             })
             .collect();
         for (i, &(s, a, b)) in ranges.iter().enumerate() {
@@ -81,6 +81,36 @@ impl InProcess {
         exec::execute(&self.gemm, &prim, &inputs, out)
             .map_err(|e| step_error(&self.program, index, e))
     }
+}
+
+/// The kernel's rule for element-wise ops (ADD, MUL, BINARY, UNARY, RELU, GELU): every operand of
+/// one step has the same dimensions (broadcasting is a stride). The CPU backend's kernels do not
+/// need it, so the in-process engine checks it here, and refuses what `/dev/lightos` would.
+fn check_elementwise_shapes(program: &Program) -> Result<()> {
+    use lightos_uapi as uapi;
+    for (i, step) in program.steps.iter().enumerate() {
+        let p = &step.prim;
+        let elementwise = matches!(
+            p.op,
+            uapi::OP_ADD
+                | uapi::OP_MUL
+                | uapi::OP_BINARY
+                | uapi::OP_UNARY
+                | uapi::OP_RELU
+                | uapi::OP_GELU
+        );
+        let n = usize::from(p.n_inputs);
+        let dims = |t: &uapi::Tensor| t.shape[..(t.ndim as usize).min(uapi::MAX_DIMS)].to_vec();
+        if elementwise && p.operands[..=n].iter().any(|t| dims(t) != dims(&p.operands[0])) {
+            let all: Vec<Vec<u64>> = p.operands[..=n].iter().map(dims).collect();
+            return Err(step_error(
+                program,
+                i,
+                format!("operands of one element-wise op with different shapes {all:?}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Engine for InProcess {

@@ -1,8 +1,11 @@
 //! Each ONNX op as primitives: the operands' views, the parameters, the output's place
-//! (convolutions in [`conv`], matrix products in [`matmul`]).
+//! (convolutions in [`conv`], matrix products in [`matmul`], element-wise functions in
+//! [`pointwise`], reductions and gathers in [`reduce`]).
 
 mod conv;
 mod matmul;
+mod pointwise;
+mod reduce;
 
 use super::{
     dims_of,
@@ -18,6 +21,8 @@ use conv::conv;
 use lightos_runtime::{LrnParams, PoolMode, PoolParams};
 use lightos_uapi as uapi;
 use matmul::matmul;
+use pointwise::{binary, relu, unary};
+use reduce::{gather, reduce};
 
 /// Lowers `n` into `b`'s program.
 pub(super) fn lower(b: &mut Builder, n: &Node) -> Result<()> {
@@ -33,7 +38,10 @@ pub(super) fn lower(b: &mut Builder, n: &Node) -> Result<()> {
         "Conv" => conv(b, n),
         "Gemm" | "MatMul" => matmul(b, n),
         "Relu" => relu(b, n),
-        "Add" | "Sum" | "Mul" => binary(b, n),
+        "Add" | "Sum" | "Mul" | "Sub" | "Div" | "Max" | "Min" | "Pow" => binary(b, n),
+        "Exp" | "Tanh" | "Sigmoid" | "Sqrt" | "Erf" | "Reciprocal" | "Neg" => unary(b, n),
+        "ReduceMean" | "ReduceSum" | "ReduceMax" => reduce(b, n),
+        "Gather" => gather(b, n),
         "Softmax" | "LayerNormalization" => rows(b, n),
         "MaxPool" | "AveragePool" | "GlobalAveragePool" | "GlobalMaxPool" => pool(b, n),
         "Concat" => concat(b, n),
@@ -190,56 +198,6 @@ pub(super) fn pair(n: &Node, name: &str, default: i64) -> [i64; 2] {
     }
 }
 
-fn relu(b: &mut Builder, n: &Node) -> Result<()> {
-    let x = b.loc(input(n, 0)?, &n.name)?;
-    let out = b.arena(&n.outputs[0], n)?;
-    let flat = [x.elements()];
-    b.emit(
-        n,
-        uapi::OP_RELU,
-        &[x.reshaped(&flat), out.reshaped(&flat)],
-        [0; 4],
-    )
-}
-
-/// `Add`, `Mul`, `Sum`: numpy broadcasting as stride-0 views; `Sum` of more than two adds into its
-/// output in place.
-fn binary(b: &mut Builder, n: &Node) -> Result<()> {
-    let op = if n.op == "Mul" {
-        uapi::OP_MUL
-    } else {
-        uapi::OP_ADD
-    };
-    let names: Vec<String> = n.inputs.iter().filter(|s| !s.is_empty()).cloned().collect();
-    if names.len() < 2 || (op == uapi::OP_MUL && names.len() != 2) {
-        return Err(fail(n, "an element-wise op of fewer than two inputs"));
-    }
-    let out = b.arena(&n.outputs[0], n)?;
-    let mut acc: Option<View> = None;
-    for (i, name) in names.iter().enumerate().skip(1) {
-        let lhs = match acc.take() {
-            Some(v) => v,
-            None => b.loc(&names[0], &n.name)?,
-        };
-        let rhs = b.loc(name, &n.name)?;
-        let bcast = |v: &View| {
-            v.broadcast_to(&out.dims).ok_or_else(|| {
-                fail(
-                    n,
-                    format!(
-                        "input {i}: {:?} does not broadcast to {:?}",
-                        v.dims, out.dims
-                    ),
-                )
-            })
-        };
-        let views = layout::coalesce(&[bcast(&lhs)?, bcast(&rhs)?, out.clone()]);
-        b.emit(n, op, &views, [0; 4])?;
-        acc = Some(out.clone());
-    }
-    Ok(())
-}
-
 /// `Softmax` and `LayerNormalization` over the trailing axes from `axis`, as rows.
 fn rows(b: &mut Builder, n: &Node) -> Result<()> {
     let x = b.loc(input(n, 0)?, &n.name)?;
@@ -252,10 +210,21 @@ fn rows(b: &mut Builder, n: &Node) -> Result<()> {
         return Err(fail(n, format!("axis {axis} of a rank-{rank} input")));
     }
     let axis = axis as usize;
-    // Opset 13's Softmax works along one axis: the rows view holds only when the axes after it
-    // are all 1; older ones (and LayerNormalization) take all trailing axes.
-    if softmax && b.graph.opset >= 13 && x.dims[axis + 1..].iter().any(|&d| d != 1) {
-        return Err(missing(b, n));
+    // Opset 13's Softmax works along one axis: the input seen as [outer, axis, inner], the middle
+    // axis named in params[0] (ABI 1.13); older ones (and LayerNormalization) take all trailing
+    // axes as rows.
+    let inner: u64 = x.dims.get(axis + 1..).unwrap_or_default().iter().product();
+    if softmax && b.graph.opset >= 13 && inner != 1 {
+        let len = x.dims[axis];
+        let outer = x.elements() / (len * inner).max(1);
+        let out = b.arena(&n.outputs[0], n)?;
+        let shape = [outer, len, inner];
+        return b.emit(
+            n,
+            uapi::OP_SOFTMAX,
+            &[x.reshaped(&shape), out.reshaped(&shape)],
+            [2, 0, 0, 0],
+        );
     }
     let cols: u64 = x.dims[axis..].iter().product();
     let rows = x.elements() / cols.max(1);
