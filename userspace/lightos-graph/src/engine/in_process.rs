@@ -101,7 +101,11 @@ fn check_elementwise_shapes(program: &Program) -> Result<()> {
         );
         let n = usize::from(p.n_inputs);
         let dims = |t: &uapi::Tensor| t.shape[..(t.ndim as usize).min(uapi::MAX_DIMS)].to_vec();
-        if elementwise && p.operands[..=n].iter().any(|t| dims(t) != dims(&p.operands[0])) {
+        if elementwise
+            && p.operands[..=n]
+                .iter()
+                .any(|t| dims(t) != dims(&p.operands[0]))
+        {
             let all: Vec<Vec<u64>> = p.operands[..=n].iter().map(dims).collect();
             return Err(step_error(
                 program,
