@@ -4,6 +4,7 @@
 
 use crate::{CpuError, Result};
 use lightos_uapi as uapi;
+use rayon::prelude::*;
 
 /// The `UNARY_*` function `f`, or why not.
 pub fn unary(f: u64) -> Result<fn(f32) -> f32> {
@@ -42,6 +43,39 @@ pub fn binary(f: u64) -> Result<fn(f32, f32) -> f32> {
         uapi::BINARY_POW => f32::powf,
         _ => return Err(CpuError::Unsupported("binary function")),
     })
+}
+
+/// Elements per task of the parallel element-wise maps: below it, one thread does the work.
+const CHUNK: usize = 16 * 1024;
+
+/// `f` of each element, in parallel on the current pool for large inputs (each element on its
+/// own: the same bits for any thread count).
+pub fn map(x: &[f32], f: fn(f32) -> f32) -> Vec<f32> {
+    if x.len() <= CHUNK {
+        return x.iter().map(|&v| f(v)).collect();
+    }
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &v)| *o = f(v)));
+    out
+}
+
+/// `f` of each pair of elements, as [`map`].
+pub fn zip_map(a: &[f32], b: &[f32], f: fn(f32, f32) -> f32) -> Vec<f32> {
+    let n = a.len().min(b.len());
+    if n <= CHUNK {
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    }
+    let mut out = vec![0f32; n];
+    out.par_chunks_mut(CHUNK)
+        .zip(a[..n].par_chunks(CHUNK).zip(b[..n].par_chunks(CHUNK)))
+        .for_each(|(o, (x, y))| {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                *o = f(x, y);
+            }
+        });
+    out
 }
 
 /// `x` (dims `dims`, row-major) reduced with `REDUCE_*` `kind` over the axes whose bit is set in

@@ -96,12 +96,13 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
         }
         uapi::OP_UNARY => {
             let f = elementwise::unary(p.params[0])?;
-            load(0)?.iter().map(|&v| f(v)).collect()
+            let x = load(0)?;
+            g.install(|| elementwise::map(&x, f))
         }
         uapi::OP_BINARY => {
             let f = elementwise::binary(p.params[0])?;
             let (a, b) = (load(0)?, load(1)?);
-            a.iter().zip(b.iter()).map(|(&x, &y)| f(x, y)).collect()
+            g.install(|| elementwise::zip_map(&a, &b, f))
         }
         uapi::OP_REDUCE => {
             let d = usize_dims(&p.operands[0]);

@@ -57,28 +57,43 @@ pub fn strides(t: &uapi::Tensor) -> Vec<usize> {
     s
 }
 
-/// The index (in elements from the buffer start) of each element, in row-major logical order.
-pub fn positions(t: &uapi::Tensor, esize: usize) -> Vec<usize> {
+/// Calls `f(start, len, stride)` for each row of the innermost dimension, in row-major logical
+/// order: `len` elements from element `start` (counted from the buffer's start) `stride` apart.
+/// Offsets advance by additions only; nothing is allocated but the index of the outer dims.
+pub fn for_each_row(t: &uapi::Tensor, esize: usize, mut f: impl FnMut(usize, usize, usize)) {
     let (d, s) = (dims(t), strides(t));
-    let base = t.offset as usize / esize;
-    let mut out = Vec::with_capacity(numel(t));
-    let mut idx = vec![0u64; d.len()];
-    for _ in 0..numel(t) {
-        out.push(
-            base + idx
-                .iter()
-                .zip(&s)
-                .map(|(&i, &st)| i as usize * st)
-                .sum::<usize>(),
-        );
-        for k in (0..d.len()).rev() {
+    if d.is_empty() || d.contains(&0) {
+        return;
+    }
+    let nd = d.len();
+    let (inner, inner_stride) = (d[nd - 1] as usize, s[nd - 1]);
+    let mut idx = [0usize; uapi::MAX_DIMS];
+    let mut at = t.offset as usize / esize.max(1);
+    loop {
+        f(at, inner, inner_stride);
+        let mut k = nd - 1;
+        loop {
+            if k == 0 {
+                return;
+            }
+            k -= 1;
             idx[k] += 1;
-            if idx[k] < d[k] {
+            at += s[k];
+            if idx[k] < d[k] as usize {
                 break;
             }
+            at -= s[k] * d[k] as usize;
             idx[k] = 0;
         }
     }
+}
+
+/// The index (in elements from the buffer start) of each element, in row-major logical order.
+pub fn positions(t: &uapi::Tensor, esize: usize) -> Vec<usize> {
+    let mut out = Vec::with_capacity(numel(t));
+    for_each_row(t, esize, |start, len, stride| {
+        out.extend((0..len).map(|j| start + j * stride));
+    });
     out
 }
 
@@ -109,14 +124,22 @@ fn gather<T: bytemuck::Pod>(
             .ok_or(CpuError::Operand("tensor past its buffer"))?;
         return Ok(slice.iter().map(|&v| f(v)).collect());
     }
-    positions(t, esize)
-        .into_iter()
-        .map(|p| {
-            data.get(p)
-                .map(|&v| f(v))
-                .ok_or(CpuError::Operand("tensor past its buffer"))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(numel(t));
+    let mut fits = true;
+    for_each_row(t, esize, |start, len, stride| {
+        let end = start + len.saturating_sub(1) * stride;
+        match data.get(start..=end) {
+            // A broadcast row (stride 0) is one element repeated.
+            Some(row) if fits && stride == 0 => out.extend(std::iter::repeat_n(f(row[0]), len)),
+            Some(row) if fits => out.extend(row.iter().step_by(stride).map(|&v| f(v))),
+            _ => fits = false,
+        }
+    });
+    if fits {
+        Ok(out)
+    } else {
+        Err(CpuError::Operand("tensor past its buffer"))
+    }
 }
 
 /// The tensor's values as f32 (i8 as its integer value, FP8 exactly).
@@ -153,25 +176,63 @@ pub fn view_f32<'a>(
 /// The tensor's raw elements (any dtype) as bytes, in logical order.
 pub fn load_raw(bytes: &[u8], t: &uapi::Tensor, esize: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(numel(t) * esize);
-    for p in positions(t, esize) {
-        out.extend_from_slice(
-            bytes
-                .get(p * esize..(p + 1) * esize)
-                .ok_or(CpuError::Operand("tensor past its buffer"))?,
-        );
+    let mut fits = true;
+    for_each_row(t, esize, |start, len, stride| {
+        let end = (start + len.saturating_sub(1) * stride + 1) * esize;
+        match bytes.get(start * esize..end) {
+            // A contiguous row is one copy.
+            Some(row) if fits && stride == 1 => out.extend_from_slice(row),
+            Some(row) if fits && stride == 0 => {
+                for _ in 0..len {
+                    out.extend_from_slice(row);
+                }
+            }
+            Some(row) if fits => {
+                for e in row.chunks(esize).step_by(stride) {
+                    out.extend_from_slice(e);
+                }
+            }
+            _ => fits = false,
+        }
+    });
+    if fits {
+        Ok(out)
+    } else {
+        Err(CpuError::Operand("tensor past its buffer"))
     }
-    Ok(out)
 }
 
-/// Writes raw elements (logical order) into the tensor's positions.
+/// Writes raw elements (logical order) into the tensor's positions (as many as `src` holds).
 pub fn store_raw(src: &[u8], bytes: &mut [u8], t: &uapi::Tensor, esize: usize) -> Result<()> {
-    for (p, v) in positions(t, esize).into_iter().zip(src.chunks_exact(esize)) {
-        bytes
-            .get_mut(p * esize..(p + 1) * esize)
-            .ok_or(CpuError::Operand("tensor past its buffer"))?
-            .copy_from_slice(v);
+    let (mut next, mut fits) = (0usize, true);
+    for_each_row(t, esize, |start, len, stride| {
+        let end = (start + len.saturating_sub(1) * stride + 1) * esize;
+        let from = src.get((next * esize).min(src.len())..).unwrap_or_default();
+        let n = len.min(from.len() / esize.max(1));
+        match bytes.get_mut(start * esize..end) {
+            Some(row) if fits && stride == 1 => {
+                row[..n * esize].copy_from_slice(&from[..n * esize])
+            }
+            Some(row) if fits && stride == 0 => {
+                if n > 0 {
+                    row.copy_from_slice(&from[(n - 1) * esize..n * esize]);
+                }
+            }
+            Some(row) if fits => {
+                let dst = row.chunks_mut(esize).step_by(stride);
+                for (d, v) in dst.zip(from.chunks_exact(esize)).take(n) {
+                    d.copy_from_slice(v);
+                }
+            }
+            _ => fits = false,
+        }
+        next += len;
+    });
+    if fits {
+        Ok(())
+    } else {
+        Err(CpuError::Operand("tensor past its buffer"))
     }
-    Ok(())
 }
 
 fn scatter<T: bytemuck::Pod>(
@@ -190,12 +251,33 @@ fn scatter<T: bytemuck::Pod>(
         dst.iter_mut().zip(values).for_each(|(d, &v)| *d = f(v));
         return Ok(());
     }
-    for (p, &v) in positions(t, esize).into_iter().zip(values) {
-        *data
-            .get_mut(p)
-            .ok_or(CpuError::Operand("tensor past its buffer"))? = f(v);
+    let (mut next, mut fits) = (0usize, true);
+    for_each_row(t, esize, |start, len, stride| {
+        let end = start + len.saturating_sub(1) * stride;
+        // As many values as remain (fewer than the tensor holds: the rest is left as it was).
+        let src = values.get(next.min(values.len())..);
+        match (data.get_mut(start..=end), src) {
+            // Stride 0: every value lands on the one element (the last one stays), as element
+            // by element.
+            (Some(row), Some(src)) if fits && stride == 0 => {
+                if let Some(&v) = src.get(..len.min(src.len())).and_then(<[f32]>::last) {
+                    row[0] = f(v);
+                }
+            }
+            (Some(row), Some(src)) if fits => {
+                for (d, &v) in row.iter_mut().step_by(stride).zip(src) {
+                    *d = f(v);
+                }
+            }
+            _ => fits = false,
+        }
+        next += len;
+    });
+    if fits {
+        Ok(())
+    } else {
+        Err(CpuError::Operand("tensor past its buffer"))
     }
-    Ok(())
 }
 
 /// Stores f32 values into the tensor as `dtype`: f16/bf16 round to nearest even; i8 and FP8 round
@@ -218,5 +300,60 @@ pub fn store_f32(
             scatter::<Fp8E4M3>(values, bytes, t, |v| Fp8E4M3::from_f32(v, mode))
         }
         _ => Err(CpuError::Unsupported("dtype")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Row-wise loads and stores agree with element-by-element ones ([`positions`]) for
+    /// contiguous, permuted, broadcast (stride 0) and offset views.
+    #[test]
+    fn rows_agree_with_positions_for_any_strides() {
+        let bytes: Vec<u8> = (0..64u32).flat_map(|v| (v as f32).to_le_bytes()).collect();
+        let views = [
+            describe(&[2, 3], 8, &[]),
+            describe(&[3, 2], 0, &[1, 3]),
+            describe(&[2, 4], 4, &[0, 1]),
+            describe(&[2, 3, 2], 0, &[1, 0, 5]),
+            describe(&[4], 12, &[0]),
+            describe(&[2, 3], 4, &[1, 0]),
+        ];
+        for t in &views {
+            let want: Vec<f32> = positions(t, 4).iter().map(|&p| p as f32).collect();
+            assert_eq!(load_f32(&bytes, t, uapi::DTYPE_F32).unwrap(), want, "{t:?}");
+            let raw = load_raw(&bytes, t, 4).unwrap();
+            let raw: Vec<f32> = raw
+                .chunks(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            assert_eq!(raw, want, "{t:?}");
+            // Stores: element i of the values lands at positions[i] (the last write wins).
+            let values: Vec<f32> = (0..numel(t)).map(|i| 100.0 + i as f32).collect();
+            let mut expect = vec![0f32; 64];
+            for (i, &p) in positions(t, 4).iter().enumerate() {
+                expect[p] = values[i];
+            }
+            let mut out = vec![0u8; 256];
+            store_f32(
+                &values,
+                &mut out,
+                t,
+                uapi::DTYPE_F32,
+                &mut crate::round::Rounding::NearestEven,
+            )
+            .unwrap();
+            let got: Vec<f32> = out
+                .chunks(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            assert_eq!(got, expect, "{t:?}");
+            let mut raw_out = vec![0u8; 256];
+            let src: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            store_raw(&src, &mut raw_out, t, 4).unwrap();
+            assert_eq!(raw_out, out, "{t:?}");
+        }
+        assert!(load_raw(&bytes, &describe(&[2, 40], 0, &[]), 4).is_err());
     }
 }
