@@ -43,6 +43,15 @@ interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' bui
 [ -n "$interop" ] || interop="0 1"
 host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
 
+# The Python package: the wheel built by maturin, installed into a fresh venv, its pytest suite.
+say "host: the Python package (tests/python/python-package.sh: maturin, a fresh venv, pytest)"
+set +e
+tests/python/python-package.sh | tee build/host-python.log
+set -e
+python_counts=$(sed -n 's/^python: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/host-python.log)
+[ -n "$python_counts" ] || python_counts="0 1"
+host_pass=$((host_pass + ${python_counts% *})); host_fail=$((host_fail + ${python_counts#* }))
+
 # The exact logits the guest's photonic network tests compare with (vm_photonic_graph): SqueezeNet
 # and ResNet-50 with the random weights of seed 1, run in process here (seconds; minutes under TCG).
 say "host references for the guest: SqueezeNet and ResNet-50 logits (lightos model run --on local)"

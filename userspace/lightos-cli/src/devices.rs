@@ -7,7 +7,7 @@ use lightos_cpu::{cache::CacheSizes, Gemm};
 use lightos_cuda::nvml::{GpuSample, Telemetry};
 use lightos_runtime::{
     accel::{Accelerator, DeviceKind, DeviceProps},
-    Context, DType, Op,
+    dtype_names, op_names, Context, Op,
 };
 use std::path::Path;
 
@@ -16,22 +16,6 @@ fn local_gpus() -> Result<Vec<(u32, String, Option<GpuSample>)>, String> {
     let t = Telemetry::open().map_err(|e| e.to_string())?;
     (0..t.count().map_err(|e| e.to_string())?)
         .map(|i| Ok((i, t.name(i).map_err(|e| e.to_string())?, t.sample(i).ok())))
-        .collect()
-}
-
-fn op_names(mask: u64) -> Vec<String> {
-    Op::ALL
-        .iter()
-        .filter(|op| mask & op.bit() != 0)
-        .map(|op| format!("{op:?}").to_lowercase())
-        .collect()
-}
-
-fn dtype_names(mask: u32) -> Vec<String> {
-    DType::ALL
-        .iter()
-        .filter(|d| mask & d.bit() != 0)
-        .map(|d| format!("{d:?}").to_lowercase())
         .collect()
 }
 

@@ -6,11 +6,12 @@
 use crate::progress;
 use lightos_graph::{
     compile,
-    engine::{Device, Engine, InProcess},
+    engine::Engine,
     ir::{known, DType, Dim, Graph},
-    passes, shape, weights,
+    passes,
+    session::{Session, Where},
+    shape, weights,
 };
-use lightos_runtime::{Context, Op};
 use npyz::WriterBuilder;
 use rand::{Rng, SeedableRng};
 use std::{
@@ -196,26 +197,21 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
         weights::drop_final_softmax(&mut graph);
     }
     passes::optimize(&mut graph, |p| on.contains(p))?;
-    let local = o.device == "local" || (o.device == "auto" && !o.node.exists());
-    let target = if local {
-        None
-    } else if o.device == "governor" {
-        let flops = lightos_graph::inspect::summarize(&graph).flops;
-        Some(kernel_target(o.node, &governor_choice(o.node, flops)?)?)
-    } else {
-        Some(kernel_target(o.node, o.device)?)
+    let at = Where {
+        node: o.node,
+        device: o.device,
+        threads: o.threads,
     };
-    // A backend that runs MATMUL but not CONV2D (photonic0) gets convolutions as matrix products
-    // and MATMULs without the epilogue.
-    let matmul_only = target
-        .as_ref()
-        .is_some_and(|t| t.ops & Op::Matmul.bit() != 0 && t.ops & Op::Conv2d.bit() == 0);
-    let options = if matmul_only {
-        compile::Options::matmul_only()
-    } else {
-        compile::Options::default()
-    };
-    let program = compile::compile_with(&graph, options)?;
+    let session = Session::start(&graph, at, crate::gpus::telemetry_for)?;
+    if let Some(p) = &session.placement {
+        eprintln!(
+            "placement    the PowerGovernor puts the MATMULs on {} (of {}): {}",
+            p.backend,
+            p.candidates.join(", "),
+            p.reason
+        );
+    }
+    let program = session.engine.program();
     spin.finish_and_clear();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
     let mut generated = Vec::new();
@@ -237,108 +233,12 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
         feeds.push(values.bytes());
     }
     let steps = program.steps.len();
-    let (engine, device): (Box<dyn Engine>, String) = match target {
-        None if o.device == "local" => (
-            Box::new(InProcess::new(program, o.threads)?),
-            format!(
-                "local (the CPU backend in this process, {} threads; no kernel)",
-                o.threads
-            ),
-        ),
-        None => (
-            Box::new(InProcess::new(program, o.threads)?),
-            format!(
-                "local ({} is absent: the CPU backend in this process)",
-                o.node.display()
-            ),
-        ),
-        Some(t) => {
-            let mut device = t.description;
-            if matmul_only {
-                device += "; convolutions as column copies and MATMULs, epilogues as ADD and RELU";
-            }
-            (Box::new(Device::new(&t.ctx, program)?), device)
-        }
-    };
     Ok(Prepared {
-        engine,
+        engine: session.engine,
         feeds,
         generated,
-        device,
+        device: session.device,
         steps,
-    })
-}
-
-/// `--on governor`: the backend the live PowerGovernor places the network's matrix products on
-/// ([`lightos_graph::placement::governed`]); the choice and the governor's reason go to standard
-/// error.
-fn governor_choice(node: &Path, flops: u64) -> Result<String, Error> {
-    let ctx = Context::open_path(node)?;
-    let names: Vec<String> = ctx.backends()?.into_iter().map(|b| b.name).collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let p = lightos_graph::placement::governed(ctx, flops, crate::gpus::telemetry_for(&refs))?;
-    eprintln!(
-        "placement    the PowerGovernor puts the MATMULs on {} (of {}): {}",
-        p.backend,
-        p.candidates.join(", "),
-        p.reason
-    );
-    Ok(p.backend)
-}
-
-/// A kernel context set up for where the user asked to run.
-struct Target {
-    ctx: Context,
-    /// The ops of the named backend (every op for `auto`).
-    ops: u64,
-    description: String,
-}
-
-/// A context that routes every op backend `want` runs to it (`auto`: the kernel's own routing).
-fn kernel_target(node: &Path, want: &str) -> Result<Target, Error> {
-    let ctx = Context::open_path(node)?;
-    let backends = ctx.backends()?;
-    if backends.is_empty() {
-        return Err(
-            "no backend is registered with the kernel: start one (`lightosd &`), or use --on local"
-                .into(),
-        );
-    }
-    if want == "auto" {
-        let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
-        let description = format!(
-            "{} (the kernel's routing among {})",
-            node.display(),
-            names.join(", ")
-        );
-        return Ok(Target {
-            ctx,
-            ops: u64::MAX,
-            description,
-        });
-    }
-    let Some(b) = backends.iter().find(|b| b.name == want) else {
-        let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
-        return Err(format!(
-            "no backend named '{want}' (registered: {}; or local)",
-            names.join(", ")
-        )
-        .into());
-    };
-    let mut routed = Vec::new();
-    for op in Op::ALL.iter().filter(|op| b.ops & op.bit() != 0) {
-        ctx.add_route(Some(*op), None, 0..=u64::MAX, b.id)?;
-        routed.push(format!("{op:?}").to_lowercase());
-    }
-    let description = format!(
-        "{want} via {} (routed there: {}; other ops: the kernel's choice)",
-        node.display(),
-        routed.join(", ")
-    );
-    Ok(Target {
-        ctx,
-        ops: b.ops,
-        description,
     })
 }
 

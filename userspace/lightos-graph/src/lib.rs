@@ -8,7 +8,8 @@
 //! primitive each node becomes); compilation ([`compile`]: the graph as `/dev/lightos` primitives
 //! over planned memory, with their dependencies, for a backend's capabilities) and the engines that
 //! run a compiled program ([`engine`]: through the kernel, or in process on the CPU backend's
-//! kernels); placement of the matrix products by the PowerGovernor ([`placement`]); synthetic weights ([`weights`]); the native format ([`native`]: the IR with its
+//! kernels); placement of the matrix products by the PowerGovernor ([`placement`]); a model compiled for
+//! where it runs with its engine ([`session`]); synthetic weights ([`weights`]); the native format ([`native`]: the IR with its
 //! weights in one safetensors file, mapped on load).
 //!
 //! ```no_run
@@ -30,6 +31,7 @@ pub mod onnx;
 pub mod passes;
 pub mod placement;
 pub mod plan;
+pub mod session;
 pub mod shape;
 mod topo;
 pub mod weights;

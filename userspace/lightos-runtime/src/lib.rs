@@ -30,8 +30,8 @@ pub use executor::{
 };
 pub use info::ModuleInfo;
 pub use primitive::{
-    BinaryFn, ConvParams, DType, JobStatus, LrnParams, Op, PoolMode, PoolParams, Primitive,
-    PrimitiveBuilder, ReduceKind, UnaryFn,
+    dtype_names, op_names, BinaryFn, ConvParams, DType, JobStatus, LrnParams, Op, PoolMode,
+    PoolParams, Primitive, PrimitiveBuilder, ReduceKind, UnaryFn,
 };
 pub use query::{
     BackendInfo, BackendKind, ContextStats, OpStats, PerOp, Quota, QuotaUsage, SpikeQueueStats,

@@ -82,6 +82,24 @@ impl Op {
     }
 }
 
+/// The lowercase names (`matmul`, `conv2d`, …) of the ops in an executor's op mask, in ABI order.
+pub fn op_names(mask: u64) -> Vec<String> {
+    Op::ALL
+        .iter()
+        .filter(|op| mask & op.bit() != 0)
+        .map(|op| format!("{op:?}").to_lowercase())
+        .collect()
+}
+
+/// The lowercase names (`f32`, `bf16`, …) of the dtypes in a dtype mask, in ABI order.
+pub fn dtype_names(mask: u32) -> Vec<String> {
+    DType::ALL
+        .iter()
+        .filter(|d| mask & d.bit() != 0)
+        .map(|d| format!("{d:?}").to_lowercase())
+        .collect()
+}
+
 /// The extended parameters of an [`Op::Conv2d`] (ABI 1.11; ONNX Conv semantics): weights are
 /// `[O, C/groups, KH, KW]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

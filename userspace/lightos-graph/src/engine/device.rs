@@ -33,6 +33,8 @@ pub struct Device {
     prims: Vec<Primitive>,
     /// How long one job may take from its submission (the ABI's longest).
     timeout: Duration,
+    /// Each step's device time in the last run (its completion entry's `device_ns`).
+    step_ns: Vec<u64>,
 }
 
 fn runtime(what: &str) -> impl Fn(lightos_runtime::Error) -> GraphError + '_ {
@@ -83,6 +85,7 @@ impl Device {
         let rings = queue
             .setup_rings(BATCH as u32, CQ_ENTRIES)
             .map_err(runtime("the queue's rings"))?;
+        let step_ns = vec![0; program.steps.len()];
         Ok(Self {
             program,
             rings,
@@ -91,6 +94,7 @@ impl Device {
             maps,
             prims,
             timeout,
+            step_ns,
         })
     }
 
@@ -118,11 +122,12 @@ impl Device {
         let deadline = deadline_ns(Some(self.timeout));
         let mut failed: Option<(usize, JobStatus)> = None;
         for (i, event) in range.clone().zip(&events) {
-            let status = self
+            let cqe = self
                 .rings
                 .wait(event, deadline)
-                .map_err(|e| step_error(&self.program, i, e))?
-                .status;
+                .map_err(|e| step_error(&self.program, i, e))?;
+            let status = cqe.status;
+            self.step_ns[i] = cqe.device_ns;
             if status != JobStatus::Ok
                 && failed.is_none_or(|(_, s)| s == JobStatus::DependencyFailed)
             {
@@ -155,5 +160,9 @@ impl Engine for Device {
 
     fn program(&self) -> &Program {
         &self.program
+    }
+
+    fn step_ns(&self) -> &[u64] {
+        &self.step_ns
     }
 }

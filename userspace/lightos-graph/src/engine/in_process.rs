@@ -13,6 +13,8 @@ pub struct InProcess {
     gemm: Gemm,
     /// One byte vector per space; the weights moved out of the program.
     spaces: Vec<Vec<u8>>,
+    /// Each step's wall time in the last run.
+    step_ns: Vec<u64>,
 }
 
 impl InProcess {
@@ -31,10 +33,12 @@ impl InProcess {
                 _ => vec![0u8; s.size as usize],
             })
             .collect();
+        let step_ns = vec![0; program.steps.len()];
         Ok(Self {
             program,
             gemm,
             spaces,
+            step_ns,
         })
     }
 
@@ -121,12 +125,18 @@ impl Engine for InProcess {
     fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
         write_feeds(&self.program, feeds, &mut self.spaces)?;
         for i in 0..self.program.steps.len() {
+            let t = std::time::Instant::now();
             self.step(i)?;
+            self.step_ns[i] = t.elapsed().as_nanos() as u64;
         }
         Ok(read_outputs(&self.program, &self.spaces))
     }
 
     fn program(&self) -> &Program {
         &self.program
+    }
+
+    fn step_ns(&self) -> &[u64] {
+        &self.step_ns
     }
 }

@@ -12,13 +12,17 @@ pub use in_process::InProcess;
 use crate::{compile::Program, GraphError, Result};
 
 /// Something that runs a program.
-pub trait Engine {
+pub trait Engine: Send {
     /// Runs the program once on `feeds` (the bytes of each graph input, in the program's input
     /// order); returns each graph output's bytes, in output order.
     fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>>;
 
     /// The program it runs.
     fn program(&self) -> &Program;
+
+    /// Nanoseconds each step took in the last run, by step (the device's own count through the
+    /// kernel: the completion entry's `device_ns`; wall time in process); empty before a run.
+    fn step_ns(&self) -> &[u64];
 }
 
 /// Checks `feeds` against the program's inputs and writes each into its space (`spaces[i]`: the
