@@ -47,6 +47,21 @@ graph_summary=$(grep -m1 '^GRAPH-SUMMARY: ' "$graph_log" | sed 's/^GRAPH-SUMMARY
 graph_tables=$(grep -v '^GRAPH-SUMMARY: ' "$graph_log")
 [ -n "$graph_summary" ] || die "the graph benchmark printed no summary; see $graph_log"
 
+say "import lightos against onnxruntime's Python API on the host (about 30 s)"
+python_log=build/bench-python.log
+python_py=$(tests/python/venv.sh python) || die "could not set up maturin and onnxruntime (tests/python/venv.sh python)"
+rm -rf build/bench-python; mkdir -p build/bench-python
+"$python_py" -m maturin build --quiet --release -m userspace/lightos-python/Cargo.toml -o build/bench-python/wheels \
+    >build/bench-python/maturin.log 2>&1 || die "maturin could not build the wheel; see build/bench-python/maturin.log"
+python3 -m venv build/bench-python/venv && build/bench-python/venv/bin/pip install --quiet --disable-pip-version-check \
+    --no-deps numpy==2.2.6 build/bench-python/wheels/lightos-*.whl || die "the wheel did not install"
+site=$(cd build/bench-python/venv/lib/python3*/site-packages && pwd)
+PYTHONPATH="$site" "$python_py" bench/python_host.py target/release/lightos "$(tests/models/fetch-light.sh)" build/bench-python \
+    | tee "$python_log"
+python_summary=$(grep -m1 '^PYTHON-SUMMARY: ' "$python_log" | sed 's/^PYTHON-SUMMARY: //')
+python_table=$(grep -v '^PYTHON-SUMMARY: ' "$python_log")
+[ -n "$python_summary" ] || die "the Python benchmark printed no summary; see $python_log"
+
 # cyclictest and the shared libraries it loads, under the names its loader asks for.
 ct=build/cyclictest; rm -rf "$ct"; mkdir -p "$ct"
 cp "$(command -v cyclictest)" "$ct/"
@@ -77,7 +92,7 @@ cpuline() { grep -m1 "^$1: " "$cpu_log" | sed "s/^$1: //"; }
 cpuconf=$(cpuline CPU-GEMM-CONFIG); cpuisa=$(cpuline CPU-ISA); cputorch=$(cpuline CPU-TORCH); cpuort=$(cpuline CPU-ORT)
 sum_f32=$(cpuline CPU-SUMMARY-F32); sum_int8=$(cpuline CPU-SUMMARY-INT8); sum_bf16=$(cpuline CPU-SUMMARY-BF16); sum_conv=$(cpuline CPU-SUMMARY-CONV); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
 zerocopy=$(grep -m1 '^ZERO-COPY:' "$log" | sed 's/^ZERO-COPY: //')
-for v in graph_guest graph_tables buffers buffers_glibc fastpath submit spikes spike_scaling jitter trips tiled gemm cpugemm cpulow cpuconv cpuconvsum cpuconf cpuisa cputorch cpuort sum_f32 sum_int8 sum_bf16 sum_conv transfer zerocopy govsim govlat govconf; do
+for v in python_table graph_guest graph_tables buffers buffers_glibc fastpath submit spikes spike_scaling jitter trips tiled gemm cpugemm cpulow cpuconv cpuconvsum cpuconf cpuisa cputorch cpuort sum_f32 sum_int8 sum_bf16 sum_conv transfer zerocopy govsim govlat govconf; do
     [ -n "${!v}" ] || die "a benchmark printed no $v table; see $log and $gemm_log"
 done
 graph_overhead=$(echo "$graph_guest" | awk -F'|' '/dev\/lightos/ {r = $4 + 0; printf "%.1f %% (%s)", (r - 1) * 100, (r <= 1.05) ? "met" : "not met"}')
@@ -220,6 +235,17 @@ instead), images per second. The transformer encoder layer is tests/python/trans
 layer at batch 1): the GEMM kernel about a third, strided copies (transposes into heads) and
 element-wise maps the rest; onnxruntime fuses attention and GELU into single kernels and repacks
 weights once per session, where lightos-graph packs each MATMUL's weights on every call.
+
+## Python (host)
+
+$python_table
+
+bench/python_host.py with the wheel maturin built (release), installed into a fresh venv: a model
+of one Add (two [1, 16] inputs: the call is all overhead) run 5000 times after 200 warm-ups through
+\`lightos.InferenceSession.run\` and onnxruntime's, medians; ResNet-50 (light, random weights) at
+batch 8 from Python against \`lightos model bench --on local\` (the same engine in process), four
+alternating rounds of 5 runs, the median of the rounds' medians. **Targets: per call ≤ 1.0× onnxruntime's, a large run within 2 % of the CLI:
+$python_summary.**
 
 ### Interception overhead (guest)
 

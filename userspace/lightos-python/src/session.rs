@@ -135,7 +135,7 @@ fn feeds(graph: &Graph, input_feed: &Bound<'_, PyDict>) -> PyResult<Arrays> {
 
 /// A NumPy array's elements as little-endian bytes in C order (a non-contiguous array is read in
 /// its logical order: a copy, as any feed is copied into the session's input buffer).
-fn array_bytes<T: numpy::Element + Copy + ToLe>(
+fn array_bytes<T: numpy::Element + bytemuck::Pod>(
     a: &Bound<'_, PyAny>,
     name: &str,
     dtype: &str,
@@ -151,27 +151,16 @@ fn array_bytes<T: numpy::Element + Copy + ToLe>(
         )
     })?;
     let dims: Vec<u64> = arr.shape().iter().map(|&d| d as u64).collect();
-    let mut out = Vec::with_capacity(arr.len() * std::mem::size_of::<T>());
-    match arr.as_slice() {
-        Ok(s) => s.iter().for_each(|v| v.extend_le(&mut out)),
-        Err(_) => arr.as_array().iter().for_each(|v| v.extend_le(&mut out)),
-    }
+    // The ABI is little-endian, as is every machine LightOS runs on: a contiguous array's bytes
+    // are the feed (one copy); a strided one is gathered in logical order.
+    let out = match arr.as_slice() {
+        Ok(s) => bytemuck::cast_slice::<T, u8>(s).to_vec(),
+        Err(_) => {
+            let v: Vec<T> = arr.as_array().iter().copied().collect();
+            bytemuck::cast_slice::<T, u8>(&v).to_vec()
+        }
+    };
     Ok((out, dims))
-}
-
-/// Little-endian bytes of a feed element.
-trait ToLe {
-    fn extend_le(&self, out: &mut Vec<u8>);
-}
-impl ToLe for f32 {
-    fn extend_le(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-}
-impl ToLe for i64 {
-    fn extend_le(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
 }
 
 impl InferenceSession {
