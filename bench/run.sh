@@ -236,17 +236,6 @@ layer at batch 1): the GEMM kernel about a third, strided copies (transposes int
 element-wise maps the rest; onnxruntime fuses attention and GELU into single kernels and repacks
 weights once per session, where lightos-graph packs each MATMUL's weights on every call.
 
-## Python (host)
-
-$python_table
-
-bench/python_host.py with the wheel maturin built (release), installed into a fresh venv: a model
-of one Add (two [1, 16] inputs: the call is all overhead) run 5000 times after 200 warm-ups through
-\`lightos.InferenceSession.run\` and onnxruntime's, medians; ResNet-50 (light, random weights) at
-batch 8 from Python against \`lightos model bench --on local\` (the same engine in process), four
-alternating rounds of 5 runs, the median of the rounds' medians. **Targets: per call ≤ 1.0× onnxruntime's, a large run within 2 % of the CLI:
-$python_summary.**
-
 ### Interception overhead (guest)
 
 $graph_guest
@@ -257,6 +246,17 @@ same program and kernels, alternately for three rounds (one warm-up and two time
 of the six timed runs. **Target: interception overhead ≤ 5 %: $graph_overhead.** Under TCG the
 compute (tens of MFLOP/s) dwarfs the per-job cost, so a small figure here says little about hardware,
 where the fast path's rows above are the measure.
+
+## Python (host)
+
+$python_table
+
+bench/python_host.py with the wheel maturin built (release), installed into a fresh venv: a model
+of one Add (two [1, 16] inputs: the call is all overhead) run 5000 times after 200 warm-ups through
+\`lightos.InferenceSession.run\` and onnxruntime's, medians; ResNet-50 (light, random weights) at
+batch 8 from Python against \`lightos model bench --on local\` (the same engine in process), four
+alternating rounds of 5 runs, the median of the rounds' medians. **Targets: per call ≤ 1.0× onnxruntime's, a large run within 2 % of the CLI:
+$python_summary.**
 
 ## CUDA backend (host GPU)
 
