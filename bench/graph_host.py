@@ -37,11 +37,23 @@ def ours(lightos, model, passes="all"):
     return json.loads(out)["ms"]["p50"]
 
 
-def timed(run):
-    for _ in range(WARMUP):
+def ort_session(model):
+    """ONNX Runtime's CPU execution provider on `model`: THREADS intra-op threads, one inter-op,
+    all graph optimizations (the default)."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = THREADS
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def timed(run, runs=RUNS, warmup=WARMUP):
+    """The median of `runs` timed calls of `run` after `warmup` untimed ones, in ms."""
+    for _ in range(warmup):
         run()
     times = []
-    for _ in range(RUNS):
+    for _ in range(runs):
         t = time.perf_counter()
         run()
         times.append((time.perf_counter() - t) * 1e3)
@@ -86,11 +98,7 @@ def main(lightos, models, work):
             onnx_interop.prepare(f"{models}/light_{name}.onnx", d, 7)
         model = f"{d}/model.onnx"
         x = np.load(f"{d}/input.npy")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = THREADS
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        sess = ort_session(model)
         feed = {sess.get_inputs()[0].name: x}
         t_ort = timed(lambda: sess.run(None, feed))
         # tract 0.23: load → typed model → runnable (its C API optimizes on the way to runnable).
@@ -102,7 +110,7 @@ def main(lightos, models, work):
         # Throughput at batch 8: images per second, the same three engines.
         model8 = batched(model, 8)
         x8 = np.repeat(x, 8, axis=0)
-        sess8 = ort.InferenceSession(model8, opts, providers=["CPUExecutionProvider"])
+        sess8 = ort_session(model8)
         t8_ort = timed(lambda: sess8.run(None, {sess8.get_inputs()[0].name: x8}))
         try:
             runnable8 = tract.onnx().load(model8).into_model().into_runnable()
@@ -129,11 +137,7 @@ def main(lightos, models, work):
             transformer_models.build(d, 7, batch)
         model = f"{d}/encoder_layer.onnx"
         x = np.load(f"{d}/encoder_layer.input.npy")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = THREADS
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        sess = ort_session(model)
         t_ort = timed(lambda: sess.run(None, {"x": x}))
         try:
             runnable = tract.onnx().load(model).into_model().into_runnable()

@@ -17,11 +17,9 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper
 
 import lightos
@@ -31,18 +29,7 @@ sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import graph_host  # noqa: E402
 import onnx_interop  # noqa: E402
 
-THREADS = 2
-
-
-def median_ms(call, runs, warmup):
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times)
+THREADS = graph_host.THREADS
 
 
 def main(lightos_bin, models, work):
@@ -57,15 +44,11 @@ def main(lightos_bin, models, work):
     m.ir_version = 8
     onnx.save(m, tiny)
     feed = {"x": np.ones((1, 16), np.float32), "y": np.ones((1, 16), np.float32)}
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = THREADS
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    o = ort.InferenceSession(tiny, opts, providers=["CPUExecutionProvider"])
+    o = graph_host.ort_session(tiny)
     s = lightos.InferenceSession(tiny, device="local", threads=THREADS)
     assert np.array_equal(s.run(None, feed)[0], o.run(None, feed)[0])
-    t_ort = median_ms(lambda: o.run(None, feed), 5000, 200) * 1e3
-    t_ours = median_ms(lambda: s.run(None, feed), 5000, 200) * 1e3
+    t_ort = graph_host.timed(lambda: o.run(None, feed), 5000, 200) * 1e3
+    t_ours = graph_host.timed(lambda: s.run(None, feed), 5000, 200) * 1e3
     # 2. ResNet-50 at batch 8: Python against the CLI on the same engine.
     d = f"{work}/resnet50"
     subprocess.run(["mkdir", "-p", d], check=True)
@@ -78,7 +61,7 @@ def main(lightos_bin, models, work):
     # Alternating rounds, so that the machine's drift reaches both sides alike.
     py_runs, cli_runs = [], []
     for _ in range(4):
-        py_runs.append(median_ms(lambda: big.run(None, {name: x8}), 5, 1))
+        py_runs.append(graph_host.timed(lambda: big.run(None, {name: x8}), 5, 1))
         cli = subprocess.run([lightos_bin, "--json", "model", "bench", model8, "--on", "local", "--threads",
                               str(THREADS), "--warmup", "1", "--repeat", "5"],
                              check=True, capture_output=True, text=True).stdout

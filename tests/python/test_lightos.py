@@ -84,6 +84,22 @@ def test_squeezenet_from_bytes_matches_onnxruntime(squeezenet):
     assert relative(y, np.load(d / "expected.npy")) <= 1e-4
 
 
+NINE = ["bvlc_alexnet", "zfnet512", "vgg19", "resnet50", "densenet121", "inception_v1", "inception_v2",
+        "shufflenet", "squeezenet"]
+
+
+@pytest.mark.parametrize("name", NINE)
+def test_the_nine_model_zoo_networks_match_onnxruntime(tmp_path, name):
+    models = os.environ["LIGHTOS_LIGHT_MODELS"]
+    with contextlib.redirect_stdout(io.StringIO()) as out:  # random weights, ORT's output
+        onnx_interop.prepare(f"{models}/light_{name}.onnx", str(tmp_path), 7)
+    s = lightos.InferenceSession(str(tmp_path / "model.onnx"), device="local")
+    (y,) = s.run(None, {out.getvalue().strip(): np.load(tmp_path / "input.npy")})
+    assert relative(y, np.load(tmp_path / "expected.npy")) <= 1e-4
+    s.close()
+    os.remove(tmp_path / "model.onnx")  # VGG-19's is 548 MB
+
+
 @pytest.fixture(scope="module")
 def ops_session(transformers):
     return lightos.InferenceSession(str(transformers / "ops.onnx"), device="local"), \

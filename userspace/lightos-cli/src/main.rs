@@ -299,6 +299,10 @@ struct ModelRunArgs {
     /// Drop a softmax that ends the network: output the logits.
     #[arg(long)]
     logits: bool,
+    /// After the run, where each primitive ran and how long it took (the device's own time
+    /// through the kernel), the slowest first (`model run`).
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -572,6 +576,7 @@ fn run_options<'a>(
         seed: a.seed,
         random_weights: a.random_weights,
         logits: a.logits,
+        profile: a.profile,
         json,
     }
 }

@@ -6,7 +6,6 @@
 use crate::progress;
 use lightos_graph::{
     compile,
-    engine::Engine,
     ir::{known, DType, Dim, Graph},
     passes,
     session::{Session, Where},
@@ -39,18 +38,19 @@ pub struct Options<'a> {
     pub random_weights: Option<u64>,
     /// Output logits (drop a final softmax).
     pub logits: bool,
+    /// Print where each primitive ran and for how long (`model run`).
+    pub profile: bool,
     /// JSON output.
     pub json: bool,
 }
 
 /// A loaded, optimized, compiled model with its inputs and its engine.
 struct Prepared {
-    engine: Box<dyn Engine>,
+    /// The compiled model, its engine and where it runs.
+    session: Session,
     feeds: Vec<Vec<u8>>,
     /// The inputs generated from the seed: name, dims, values.
     generated: Vec<(String, Vec<u64>, Array)>,
-    /// Where it runs, in words.
-    device: String,
     steps: usize,
 }
 
@@ -107,28 +107,26 @@ fn read_npy(path: &Path, dtype: DType) -> Result<(Vec<u64>, Array), Error> {
 
 /// Writes `values` of `dims` as a `.npy` file of their dtype.
 fn write_npy(path: &Path, dims: &[u64], values: &Array) -> Result<(), Error> {
-    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let out = std::io::BufWriter::new(file);
     match values {
-        Array::F32(v) => {
-            let mut w = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(dims)
-                .writer(out)
-                .begin_nd()?;
-            w.extend(v.iter().copied())?;
-            w.finish()?;
-        }
-        Array::I64(v) => {
-            let mut w = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(dims)
-                .writer(out)
-                .begin_nd()?;
-            w.extend(v.iter().copied())?;
-            w.finish()?;
-        }
+        Array::F32(v) => write_typed(path, dims, v),
+        Array::I64(v) => write_typed(path, dims, v),
     }
+}
+
+/// Writes `values` of `dims` as a `.npy` file of `T`.
+fn write_typed<T: npyz::AutoSerialize + Copy>(
+    path: &Path,
+    dims: &[u64],
+    values: &[T],
+) -> Result<(), Error> {
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(dims)
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()?;
+    w.extend(values.iter().copied())?;
+    w.finish()?;
     Ok(())
 }
 
@@ -234,10 +232,9 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
     }
     let steps = program.steps.len();
     Ok(Prepared {
-        engine: session.engine,
+        session,
         feeds,
         generated,
-        device: session.device,
         steps,
     })
 }
@@ -270,7 +267,7 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
     let feeds: Vec<&[u8]> = p.feeds.iter().map(Vec::as_slice).collect();
     let spin = progress::spinner("running", &format!("{} steps", p.steps), o.json);
     let t = Instant::now();
-    let outputs = p.engine.run(&feeds)?;
+    let outputs = p.session.engine.run(&feeds)?;
     let elapsed = t.elapsed();
     spin.finish_and_clear();
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
@@ -282,7 +279,7 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
         inputs.push(serde_json::json!({"name": name, "file": path.display().to_string()}));
     }
     let mut written = Vec::new();
-    for (binding, bytes) in p.engine.program().outputs.iter().zip(&outputs) {
+    for (binding, bytes) in p.session.engine.program().outputs.iter().zip(&outputs) {
         let values = floats(bytes);
         let path: PathBuf = out_dir.join(file_name(&binding.name));
         write_npy(&path, &binding.dims, &Array::F32(values.clone()))?;
@@ -294,17 +291,23 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
             "top": top.iter().map(|(i, v)| serde_json::json!([i, v])).collect::<Vec<_>>(),
         }));
     }
+    let profile = if o.profile {
+        p.session.profile()
+    } else {
+        Vec::new()
+    };
     if o.json {
         let doc = serde_json::json!({
-            "model": model.display().to_string(), "device": p.device, "steps": p.steps,
+            "model": model.display().to_string(), "device": p.session.device, "steps": p.steps,
             "seconds": elapsed.as_secs_f64(), "outputs": written, "generated_inputs": inputs,
+            "profile": profile,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
-    let program = p.engine.program();
+    let program = p.session.engine.program();
     println!("model        {}", model.display());
-    println!("device       {}", p.device);
+    println!("device       {}", p.session.device);
     println!(
         "memory       {} buffers: arena {:.1} MB (naive {:.1} MB), weights {:.1} MB",
         program.spaces.len(),
@@ -342,7 +345,48 @@ pub fn run(model: &Path, o: &Options, out_dir: &Path) -> Result<(), Error> {
             .unwrap_or_default();
         println!("  largest    {}", top.join("  "));
     }
+    if o.profile {
+        print_profile(&profile);
+    }
     Ok(())
+}
+
+/// The profile's ten slowest primitives, and the time per device.
+fn print_profile(profile: &[lightos_graph::session::StepProfile]) {
+    let total: u64 = profile.iter().map(|p| p.ns).sum();
+    let mut per_device: Vec<(String, u64, usize)> = Vec::new();
+    for p in profile {
+        match per_device.iter_mut().find(|(d, ..)| *d == p.device) {
+            Some((_, ns, n)) => {
+                *ns += p.ns;
+                *n += 1;
+            }
+            None => per_device.push((p.device.clone(), p.ns, 1)),
+        }
+    }
+    println!(
+        "profile      {} primitives, {:.1} ms of device time",
+        profile.len(),
+        total as f64 / 1e6
+    );
+    for (device, ns, n) in &per_device {
+        println!(
+            "  on {device:<10} {n} primitives, {:.1} ms",
+            *ns as f64 / 1e6
+        );
+    }
+    let mut slow: Vec<&lightos_graph::session::StepProfile> = profile.iter().collect();
+    slow.sort_by_key(|p| std::cmp::Reverse(p.ns));
+    for p in slow.iter().take(10) {
+        println!(
+            "  {:>9.3} ms  {:<10} {:<8} {} ({})",
+            p.ns as f64 / 1e6,
+            p.device,
+            p.primitive,
+            p.node,
+            p.op
+        );
+    }
 }
 
 /// `lightos model bench`: `warmup` runs, then `repeat` timed ones; prints latency quantiles.
@@ -351,13 +395,13 @@ pub fn bench(model: &Path, o: &Options, warmup: u32, repeat: u32) -> Result<(), 
     let feeds: Vec<&[u8]> = p.feeds.iter().map(Vec::as_slice).collect();
     let bar = progress::bar(u64::from(warmup + repeat.max(1)), "runs", o.json);
     for _ in 0..warmup {
-        p.engine.run(&feeds)?;
+        p.session.engine.run(&feeds)?;
         bar.inc(1);
     }
     let mut times: Vec<Duration> = Vec::new();
     for _ in 0..repeat.max(1) {
         let t = Instant::now();
-        p.engine.run(&feeds)?;
+        p.session.engine.run(&feeds)?;
         times.push(t.elapsed());
         bar.inc(1);
     }
@@ -366,14 +410,14 @@ pub fn bench(model: &Path, o: &Options, warmup: u32, repeat: u32) -> Result<(), 
     let q = |f: f64| times[((times.len() - 1) as f64 * f).round() as usize].as_secs_f64() * 1e3;
     if o.json {
         let doc = serde_json::json!({
-            "model": model.display().to_string(), "device": p.device, "steps": p.steps,
+            "model": model.display().to_string(), "device": p.session.device, "steps": p.steps,
             "runs": times.len(), "ms": {"min": q(0.0), "p50": q(0.5), "p90": q(0.9), "max": q(1.0)},
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
     println!("model        {}", model.display());
-    println!("device       {}", p.device);
+    println!("device       {}", p.session.device);
     println!(
         "{} runs of {} primitives: min {:.2} ms, median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
         times.len(),

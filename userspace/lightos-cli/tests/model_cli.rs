@@ -110,6 +110,7 @@ fn run_reads_npy_inputs_writes_npy_outputs_and_matches_the_reference() {
         &spec,
         "--output-dir",
         dir.to_str().unwrap(),
+        "--profile",
     ]);
     assert!(
         out.status.success(),
@@ -118,6 +119,22 @@ fn run_reads_npy_inputs_writes_npy_outputs_and_matches_the_reference() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["steps"], 47, "26 ReLUs fused into their convolutions");
+    // --profile: every primitive, where it ran (in process: local) and its time.
+    let profile = json["profile"].as_array().unwrap();
+    assert_eq!(profile.len(), 47);
+    assert!(profile.iter().all(|p| p["device"] == "local"));
+    let convs = profile
+        .iter()
+        .filter(|p| p["primitive"] == "conv2d")
+        .count();
+    assert_eq!(convs, 26);
+    assert!(
+        profile
+            .iter()
+            .map(|p| p["ns"].as_u64().unwrap())
+            .sum::<u64>()
+            > 0
+    );
     assert!(json["device"].as_str().unwrap().starts_with("local"));
     let file = json["outputs"][0]["file"].as_str().unwrap();
     let bytes = std::fs::read(file).unwrap();

@@ -88,6 +88,15 @@ pub fn for_each_row(t: &uapi::Tensor, esize: usize, mut f: impl FnMut(usize, usi
     }
 }
 
+/// `value` when every row was inside its buffer (`fits`), else the error saying it was not.
+fn within<T>(fits: bool, value: T) -> Result<T> {
+    if fits {
+        Ok(value)
+    } else {
+        Err(CpuError::Operand("tensor past its buffer"))
+    }
+}
+
 /// The index (in elements from the buffer start) of each element, in row-major logical order.
 pub fn positions(t: &uapi::Tensor, esize: usize) -> Vec<usize> {
     let mut out = Vec::with_capacity(numel(t));
@@ -135,11 +144,7 @@ fn gather<T: bytemuck::Pod>(
             _ => fits = false,
         }
     });
-    if fits {
-        Ok(out)
-    } else {
-        Err(CpuError::Operand("tensor past its buffer"))
-    }
+    within(fits, out)
 }
 
 /// The tensor's values as f32 (i8 as its integer value, FP8 exactly).
@@ -195,11 +200,7 @@ pub fn load_raw(bytes: &[u8], t: &uapi::Tensor, esize: usize) -> Result<Vec<u8>>
             _ => fits = false,
         }
     });
-    if fits {
-        Ok(out)
-    } else {
-        Err(CpuError::Operand("tensor past its buffer"))
-    }
+    within(fits, out)
 }
 
 /// Writes raw elements (logical order) into the tensor's positions (as many as `src` holds).
@@ -228,11 +229,7 @@ pub fn store_raw(src: &[u8], bytes: &mut [u8], t: &uapi::Tensor, esize: usize) -
         }
         next += len;
     });
-    if fits {
-        Ok(())
-    } else {
-        Err(CpuError::Operand("tensor past its buffer"))
-    }
+    within(fits, ())
 }
 
 fn scatter<T: bytemuck::Pod>(
@@ -273,11 +270,7 @@ fn scatter<T: bytemuck::Pod>(
         }
         next += len;
     });
-    if fits {
-        Ok(())
-    } else {
-        Err(CpuError::Operand("tensor past its buffer"))
-    }
+    within(fits, ())
 }
 
 /// Stores f32 values into the tensor as `dtype`: f16/bf16 round to nearest even; i8 and FP8 round
