@@ -173,6 +173,34 @@ def test_threads_share_one_session(transformers):
         np.testing.assert_array_equal(r, want)
 
 
+def test_ctrl_c_stops_a_long_run_between_primitives_and_the_session_still_works(tmp_path):
+    import signal
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    # Sixty 1024² matrix products by the identity: seconds of work, exact results.
+    n, depth = 1024, 60
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i - 1}", "w"], [f"h{i}"], name=f"m{i}")
+             for i in range(depth)]
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+                          [helper.make_tensor_value_info(f"h{depth - 1}", TensorProto.FLOAT, [n, n])],
+                          [numpy_helper.from_array(np.eye(n, dtype=np.float32), "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(tmp_path / "chain.onnx"))
+    s = lightos.InferenceSession(str(tmp_path / "chain.onnx"), device="local")
+    x = np.ones((n, n), np.float32)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        s.run(None, {"x": x})
+    timer.join()
+    # It stopped between primitives: the first ran, the last never did.
+    prof = s.profile()
+    assert len(prof) == depth and prof[0]["time_us"] > 0 and prof[-1]["time_us"] == 0
+    (y,) = s.run(None, {"x": x})
+    np.testing.assert_array_equal(y, x)
+
+
 def test_the_readme_example_runs_as_written(squeezenet, tmp_path):
     d, _ = squeezenet
     readme = open(os.path.join(ROOT, "README.md")).read()

@@ -151,3 +151,46 @@ fn transformer_blocks_run_through_the_kernel_on_cpu0_and_match_onnxruntime() {
         assert_eq!(ran, steps, "{name}: every step is a job of cpu0");
     }
 }
+
+/// A stoppable run through the kernel (`Engine::run_until`, what Python's Ctrl-C uses): asked to
+/// stop, it ends after the batch in flight with `Interrupted`, no job left in flight, and the next
+/// run on the same engine gives the reference output.
+#[test]
+fn a_stopped_run_ends_after_its_batch_and_the_engine_runs_again() {
+    let (_cpu, dev) = cpu0();
+    let Some(path) = light_network("squeezenet") else {
+        return;
+    };
+    let program = compile::compile(&optimized_network(&path)).unwrap();
+    let total = program.steps.len();
+    let n = program.inputs[0].bytes() as usize / 4;
+    let input = reference_input(n);
+    let mut engine = Device::new(&dev, program).unwrap();
+    match engine.run_until(&[&input], &|| true) {
+        Err(lightos_graph::GraphError::Interrupted { done, total: t }) => {
+            assert_eq!(
+                (done, t),
+                (lightos_graph::engine::device::STOPPABLE_BATCH, total)
+            );
+        }
+        other => panic!("expected Interrupted, got {:?}", other.map(|o| o.len())),
+    }
+    assert_eq!(
+        dev.stats().unwrap().jobs_in_flight,
+        0,
+        "the batch in flight ended"
+    );
+    let out = floats(&engine.run(&[&input]).unwrap()[0]);
+    let dir = path.parent().unwrap();
+    let reference = std::fs::read(dir.join("light_squeezenet_output_0.pb")).unwrap();
+    let reference = onnx::load_tensor(reference, "ref")
+        .unwrap()
+        .floats()
+        .unwrap();
+    let worst = out
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-5, "worst error {worst}");
+}

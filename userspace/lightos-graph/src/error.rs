@@ -108,6 +108,15 @@ pub enum GraphError {
         /// What went wrong.
         reason: String,
     },
+    /// A run stopped when its caller asked ([`crate::engine::Engine::run_until`]) after `done` of
+    /// its `total` steps had ended; the jobs submitted before had all ended.
+    #[error("interrupted after {done} of {total} steps")]
+    Interrupted {
+        /// Steps that ran.
+        done: usize,
+        /// Steps of the program.
+        total: usize,
+    },
     /// Shapes or dtypes that do not fit the op.
     #[error("node {node} ({op}): {reason}")]
     Shape {

@@ -8,7 +8,7 @@ use lightos_graph::{
     ir::{self, DType, Dim, Graph},
     passes,
     session::{Session, Where},
-    shape,
+    shape, GraphError,
 };
 use numpy::{PyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::{
@@ -273,7 +273,8 @@ impl InferenceSession {
 
     /// Runs the model once on `input_feed` ({name: numpy array}); returns the outputs named in
     /// `output_names` (all when None), in that order, as float32 numpy arrays. The GIL is released
-    /// while the primitives run; calls from several threads take turns.
+    /// while the primitives run; calls from several threads take turns. Ctrl-C (any signal whose
+    /// handler raises) stops the run between primitives and raises here.
     #[pyo3(signature = (output_names, input_feed))]
     fn run<'py>(
         &self,
@@ -303,6 +304,20 @@ impl InferenceSession {
                 .collect::<PyResult<_>>()?,
         };
         let (bytes, dims) = feeds(&self.graph, input_feed)?;
+        // Ctrl-C: the run asks between steps (in process) or while it waits (through the kernel);
+        // the signal's exception (KeyboardInterrupt) is raised once the jobs in flight ended.
+        let signal: Mutex<Option<PyErr>> = Mutex::new(None);
+        let stop = || {
+            Python::attach(|py| match py.check_signals() {
+                Ok(()) => false,
+                Err(e) => {
+                    if let Ok(mut s) = signal.lock() {
+                        s.get_or_insert(e);
+                    }
+                    true
+                }
+            })
+        };
         let results = py.detach(|| -> PyResult<Arrays> {
             let mut guard = self.compiled.lock().map_err(|_| {
                 error(
@@ -317,10 +332,13 @@ impl InferenceSession {
                 .as_mut()
                 .ok_or_else(|| error("not compiled", "open a new session"))?;
             let feeds: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-            let out =
-                c.session.engine.run(&feeds).map_err(|e| {
-                    error(e, "lightos.devices() shows the backends and their state")
-                })?;
+            let out = c.session.engine.run_until(&feeds, &stop).map_err(|e| {
+                let raised = signal.lock().ok().and_then(|mut s| s.take());
+                match (e, raised) {
+                    (GraphError::Interrupted { .. }, Some(signal)) => signal,
+                    (e, _) => error(e, "lightos.devices() shows the backends and their state"),
+                }
+            })?;
             let shapes = c
                 .session
                 .engine

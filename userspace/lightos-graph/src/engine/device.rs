@@ -12,10 +12,16 @@ use lightos_runtime::{
     Primitive, Queue, Rings,
 };
 use lightos_uapi as uapi;
+use nix::errno::Errno;
 use std::time::Duration;
 
 /// Steps per batch (the submission ring's size).
 pub const BATCH: usize = 256;
+/// Steps per batch of a run that may be stopped ([`Engine::run_until`]): a stop takes effect
+/// once the batch in flight has ended.
+pub const STOPPABLE_BATCH: usize = 16;
+/// How often a stoppable run asks whether to stop while it waits.
+const STOP_POLL: Duration = Duration::from_millis(50);
 /// Completion entries: room for four batches, so none is lost while this side reaps.
 const CQ_ENTRIES: u32 = 4 * BATCH as u32;
 
@@ -99,8 +105,9 @@ impl Device {
     }
 
     /// Submits steps `range` as one batch (dependencies on earlier batches are met: those
-    /// completed) and waits for all of them.
-    fn batch(&mut self, range: std::ops::Range<usize>) -> Result<()> {
+    /// completed) and waits for all of them, asking `stop` every [`STOP_POLL`] while it waits;
+    /// returns whether `stop` said to stop.
+    fn batch(&mut self, range: std::ops::Range<usize>, stop: &dyn Fn() -> bool) -> Result<bool> {
         let mut batch = Batch::new();
         for i in range.clone() {
             let deps: Vec<Dep> = self.program.steps[i]
@@ -121,11 +128,19 @@ impl Device {
         })?;
         let deadline = deadline_ns(Some(self.timeout));
         let mut failed: Option<(usize, JobStatus)> = None;
+        let mut stopped = false;
         for (i, event) in range.clone().zip(&events) {
-            let cqe = self
-                .rings
-                .wait(event, deadline)
-                .map_err(|e| step_error(&self.program, i, e))?;
+            let cqe = loop {
+                let slice = deadline_ns(Some(STOP_POLL)).min(deadline);
+                match self.rings.wait(event, slice) {
+                    Ok(cqe) => break cqe,
+                    Err(e) if e.errno() == Some(Errno::ETIMEDOUT) && slice < deadline => {
+                        // The jobs run on; only whether to start more is the caller's.
+                        stopped = stopped || stop();
+                    }
+                    Err(e) => return Err(step_error(&self.program, i, e)),
+                }
+            };
             let status = cqe.status;
             self.step_ns[i] = cqe.device_ns;
             if status != JobStatus::Ok
@@ -140,22 +155,38 @@ impl Device {
                 i,
                 format!("the job ended {status:?}"),
             )),
-            None => Ok(()),
+            None => Ok(stopped),
         }
+    }
+
+    /// Runs every step in batches of `size`, asking `stop` while it waits and between batches.
+    fn run_batches(
+        &mut self,
+        feeds: &[&[u8]],
+        size: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Vec<Vec<u8>>> {
+        write_feeds(&self.program, feeds, &mut self.maps)?;
+        let total = self.program.steps.len();
+        let mut start = 0;
+        while start < total {
+            let end = (start + size).min(total);
+            if self.batch(start..end, stop)? || (end < total && stop()) {
+                return Err(GraphError::Interrupted { done: end, total });
+            }
+            start = end;
+        }
+        Ok(read_outputs(&self.program, &self.maps))
     }
 }
 
 impl Engine for Device {
     fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
-        write_feeds(&self.program, feeds, &mut self.maps)?;
-        let total = self.program.steps.len();
-        let mut start = 0;
-        while start < total {
-            let end = (start + BATCH).min(total);
-            self.batch(start..end)?;
-            start = end;
-        }
-        Ok(read_outputs(&self.program, &self.maps))
+        self.run_batches(feeds, BATCH, &|| false)
+    }
+
+    fn run_until(&mut self, feeds: &[&[u8]], stop: &dyn Fn() -> bool) -> Result<Vec<Vec<u8>>> {
+        self.run_batches(feeds, STOPPABLE_BATCH, stop)
     }
 
     fn program(&self) -> &Program {

@@ -123,8 +123,16 @@ fn check_elementwise_shapes(program: &Program) -> Result<()> {
 
 impl Engine for InProcess {
     fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        self.run_until(feeds, &|| false)
+    }
+
+    fn run_until(&mut self, feeds: &[&[u8]], stop: &dyn Fn() -> bool) -> Result<Vec<Vec<u8>>> {
         write_feeds(&self.program, feeds, &mut self.spaces)?;
-        for i in 0..self.program.steps.len() {
+        let total = self.program.steps.len();
+        for i in 0..total {
+            if i > 0 && stop() {
+                return Err(GraphError::Interrupted { done: i, total });
+            }
             let t = std::time::Instant::now();
             self.step(i)?;
             self.step_ns[i] = t.elapsed().as_nanos() as u64;

@@ -3,7 +3,7 @@
 //! the CPU backend's kernels in this process (the same code `lightosd` runs; for hosts without the
 //! module, and as the in-process baseline of the benchmarks).
 
-mod device;
+pub mod device;
 mod in_process;
 
 pub use device::Device;
@@ -16,6 +16,12 @@ pub trait Engine: Send {
     /// Runs the program once on `feeds` (the bytes of each graph input, in the program's input
     /// order); returns each graph output's bytes, in output order.
     fn run(&mut self, feeds: &[&[u8]]) -> Result<Vec<Vec<u8>>>;
+
+    /// As [`Engine::run`], asking `stop` between steps (in process) or while it waits for jobs
+    /// (through the kernel: the steps then go in smaller batches, [`device::STOPPABLE_BATCH`]);
+    /// once `stop` says so, no further step starts, the jobs already submitted are waited for
+    /// (their buffers are the next run's), and the run ends with [`GraphError::Interrupted`].
+    fn run_until(&mut self, feeds: &[&[u8]], stop: &dyn Fn() -> bool) -> Result<Vec<Vec<u8>>>;
 
     /// The program it runs.
     fn program(&self) -> &Program;
