@@ -37,6 +37,13 @@ def ours(lightos, model, passes="all"):
     return json.loads(out)["ms"]["p50"]
 
 
+def peak(lightos, model, passes):
+    """The memory plan's peak (bytes) after `passes` (`lightos model optimize`)."""
+    out = subprocess.run([lightos, "--json", "model", "optimize", model, "--passes", passes],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["memory"]["peak"]
+
+
 def ort_session(model):
     """ONNX Runtime's CPU execution provider on `model`: THREADS intra-op threads, one inter-op,
     all graph optimizations (the default)."""
@@ -123,9 +130,12 @@ def main(lightos, models, work):
         batch8.append(f"| {name} | {per_s(t8_ours):.1f} | {per_s(t8_ort):.1f} | {per_s(t8_tract):.1f} | "
                       f"{t8_ort / t8_ours:.2f} | {t8_tract / t8_ours:.2f} |")
         ratios.append(f"{t8_ort / t8_ours:.2f} on {name} at batch 8")
+        peak_on = peak(lightos, model, "all")
         for p in ["fuse", "batchnorm", "identity"]:
             t_off = ours(lightos, model, f"all,-{p}")
-            passes.append(f"| {name} | {p} | {t_off:.1f} | {t_ours:.1f} | {t_off / t_ours:.2f} |")
+            peak_off = peak(lightos, model, f"all,-{p}")
+            passes.append(f"| {name} | {p} | {t_off:.1f} | {t_ours:.1f} | {t_off / t_ours:.2f} | "
+                          f"{peak_off / 1e6:.1f} | {peak_on / 1e6:.1f} |")
         info = json.loads(subprocess.run([lightos, "--json", "model", "inspect", model], check=True,
                                          capture_output=True, text=True).stdout)["memory"]
         memory.append(f"| {name} | {info['peak'] / 1e6:.1f} | {info['naive'] / 1e6:.1f} | {info['peak'] / info['naive']:.2f} |")
@@ -162,8 +172,8 @@ def main(lightos, models, work):
     print("|---|---|---|---|---|---|")
     print("\n".join(batch8))
     print()
-    print("| network | pass off | latency with it off (ms) | all on (ms) | off / on |")
-    print("|---|---|---|---|---|")
+    print("| network | pass off | latency with it off (ms) | all on (ms) | off / on | arena peak with it off (MB) | all on (MB) |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(passes))
     print()
     print("| encoder layer batch (x[B,64,256], 4 heads, FF 1024) | lightos-graph in process (ms, sequences/s) | onnxruntime (ms, /s) | tract (ms, /s) | onnxruntime / ours | tract / ours |")

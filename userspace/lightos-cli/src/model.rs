@@ -25,6 +25,9 @@ pub fn optimize(
     if let Some(out) = output {
         native::save(&graph, out)?;
     }
+    // The memory plan of the result (what the passes did to the peak); none while a dimension is
+    // symbolic.
+    let plan = lightos_graph::plan::plan(&graph).ok();
     if json {
         let doc = serde_json::json!({
             "model": path.display().to_string(),
@@ -32,6 +35,7 @@ pub fn optimize(
             "nodes_after": graph.nodes.len(),
             "passes": reports,
             "output": output.map(|o| o.display().to_string()),
+            "memory": plan.as_ref().map(|p| serde_json::json!({"peak": p.peak, "naive": p.naive})),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -56,6 +60,13 @@ pub fn optimize(
         }
     }
     println!("result       {} nodes", graph.nodes.len());
+    if let Some(p) = &plan {
+        println!(
+            "memory       {:.1} MB of activations at peak (naive {:.1} MB)",
+            p.peak as f64 / 1e6,
+            p.naive as f64 / 1e6
+        );
+    }
     if let Some(out) = output {
         println!("written      {} (native format)", out.display());
     }

@@ -51,6 +51,11 @@ fn inspect_optimize_and_inspect_again() {
         text.contains("pass constants") && text.contains("result       39 nodes"),
         "{text}"
     );
+    // The plan after the passes: what they did to the peak.
+    assert!(
+        text.contains("memory       ") && text.contains("at peak"),
+        "{text}"
+    );
     let out = lightos(&["model", "inspect", saved.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
