@@ -226,7 +226,8 @@ weights (tests/python/onnx_interop.py prepare): median of 20 runs after 3 warm-u
 this process: the same primitives the kernel runs), onnxruntime's CPU execution provider
 (\`intra_op_num_threads\` 2, all graph optimizations) and tract (its Python bindings, default
 settings). The second table is throughput at batch 8; the third times each pass switched off
-(\`--passes all,-NAME\`) against all on; the fourth is the encoder layer; the last is the memory
+(\`--passes all,-NAME\`) against all on, timed beside it, with the memory plan's peak
+(\`lightos model optimize\`); the fourth is the encoder layer; the last is the memory
 planner's arena against every intermediate value in its own buffer.
 **Target ≥ 1.0× onnxruntime's throughput: $graph_summary.** Batch 8: the same networks with their input's
 batch set to 8 (bench/graph_host.py \`batched\`: reshape targets that start with 1 copy the batch
