@@ -25,6 +25,23 @@ fn reference_input(n: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The worst absolute error of `out` against the reference output shipped beside light network
+/// `name` at `path` (`light_NAME_output_0.pb`), and that reference.
+fn against_reference(path: &std::path::Path, name: &str, out: &[f32]) -> (f32, Vec<f32>) {
+    let dir = path.parent().unwrap();
+    let reference = std::fs::read(dir.join(format!("light_{name}_output_0.pb"))).unwrap();
+    let reference = onnx::load_tensor(reference, name)
+        .unwrap()
+        .floats()
+        .unwrap();
+    let worst = out
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    (worst, reference)
+}
+
 /// lightosd's CPU backend as cpu0, and a context routing every op to it.
 fn cpu0() -> (ExecutorThread, Context) {
     let cpu = ExecutorThread::lightosd("cpu0", 2);
@@ -49,17 +66,7 @@ fn light_networks_run_through_the_kernel_on_cpu0_and_match_their_references() {
         let t = std::time::Instant::now();
         let out = floats(&engine.run(&[&reference_input(n)]).unwrap()[0]);
         let ran = backend_jobs(&dev, cpu.backend_id) - before;
-        let dir = path.parent().unwrap();
-        let reference = std::fs::read(dir.join(format!("light_{name}_output_0.pb"))).unwrap();
-        let reference = onnx::load_tensor(reference, name)
-            .unwrap()
-            .floats()
-            .unwrap();
-        let worst = out
-            .iter()
-            .zip(&reference)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let (worst, reference) = against_reference(&path, name, &out);
         eprintln!(
             "{name}: {steps} jobs on cpu0 in {:?}, worst error {worst:e}",
             t.elapsed()
@@ -181,16 +188,6 @@ fn a_stopped_run_ends_after_its_batch_and_the_engine_runs_again() {
         "the batch in flight ended"
     );
     let out = floats(&engine.run(&[&input]).unwrap()[0]);
-    let dir = path.parent().unwrap();
-    let reference = std::fs::read(dir.join("light_squeezenet_output_0.pb")).unwrap();
-    let reference = onnx::load_tensor(reference, "ref")
-        .unwrap()
-        .floats()
-        .unwrap();
-    let worst = out
-        .iter()
-        .zip(&reference)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+    let (worst, _) = against_reference(&path, "squeezenet", &out);
     assert!(worst <= 1e-5, "worst error {worst}");
 }
