@@ -121,6 +121,21 @@ def test_bad_feeds_raise_with_errno_and_hint(ops_session, feed, what):
     assert e.value.errno == 22 and e.value.hint and e.value.reason
 
 
+def test_results_go_into_caller_provided_arrays(ops_session):
+    s, x = ops_session
+    (want,) = s.run(None, {"x": x})
+    buf = np.zeros(want.shape, np.float32)
+    (got,) = s.run(None, {"x": x}, out=[buf])
+    assert got is buf
+    np.testing.assert_array_equal(buf, want)
+    with pytest.raises(lightos.LightOSError, match="has shape"):
+        s.run(None, {"x": x}, out=[np.zeros((1, 2), np.float32)])
+    with pytest.raises(lightos.LightOSError, match="arrays for 1 outputs"):
+        s.run(None, {"x": x}, out=[buf, buf])
+    with pytest.raises(lightos.LightOSError, match="C-contiguous"):
+        s.run(None, {"x": x}, out=[np.zeros(want.shape[::-1], np.float32).T])
+
+
 def test_unknown_output_and_closed_session_raise(transformers):
     s = lightos.InferenceSession(str(transformers / "ops.onnx"), device="local")
     x = np.load(transformers / "ops.input.npy")
@@ -147,6 +162,11 @@ def test_a_non_contiguous_feed_is_copied_in_logical_order(ops_session):
     strided = np.ascontiguousarray(np.swapaxes(x, 2, 3)).swapaxes(2, 3)
     assert not strided.flags["C_CONTIGUOUS"]
     (got,) = s.run(None, {"x": strided})
+    np.testing.assert_array_equal(got, want)
+    # Fortran order is contiguous too, in the other order: read in logical order all the same.
+    fortran = np.asfortranarray(x)
+    assert fortran.flags["F_CONTIGUOUS"] and not fortran.flags["C_CONTIGUOUS"]
+    (got,) = s.run(None, {"x": fortran})
     np.testing.assert_array_equal(got, want)
 
 

@@ -153,9 +153,11 @@ fn array_bytes<T: numpy::Element + bytemuck::Pod>(
     let dims: Vec<u64> = arr.shape().iter().map(|&d| d as u64).collect();
     // The ABI is little-endian, as is every machine LightOS runs on: a contiguous array's bytes
     // are the feed (one copy); a strided one is gathered in logical order.
+    // `as_slice` takes a Fortran-ordered array too (contiguous, in the other order): C order only.
+    let c_order = arr.is_c_contiguous();
     let out = match arr.as_slice() {
-        Ok(s) => bytemuck::cast_slice::<T, u8>(s).to_vec(),
-        Err(_) => {
+        Ok(s) if c_order => bytemuck::cast_slice::<T, u8>(s).to_vec(),
+        _ => {
             let v: Vec<T> = arr.as_array().iter().copied().collect();
             bytemuck::cast_slice::<T, u8>(&v).to_vec()
         }
@@ -275,12 +277,16 @@ impl InferenceSession {
     /// `output_names` (all when None), in that order, as float32 numpy arrays. The GIL is released
     /// while the primitives run; calls from several threads take turns. Ctrl-C (any signal whose
     /// handler raises) stops the run between primitives and raises here.
-    #[pyo3(signature = (output_names, input_feed))]
+    ///
+    /// `out`, if given, holds one caller-provided float32 C-contiguous array per output returned,
+    /// of the output's shape: the results are written into them and they are returned.
+    #[pyo3(signature = (output_names, input_feed, out = None))]
     fn run<'py>(
         &self,
         py: Python<'py>,
         output_names: Option<Vec<String>>,
         input_feed: &Bound<'py, PyDict>,
+        out: Option<Vec<Bound<'py, PyArrayDyn<f32>>>>,
     ) -> PyResult<Bound<'py, PyList>> {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(error(
@@ -349,16 +355,68 @@ impl InferenceSession {
                 .collect();
             Ok((out, shapes))
         })?;
-        let (out, shapes) = results;
+        let (results_out, shapes) = results;
         let list = PyList::empty(py);
-        for i in wanted {
-            let values: Vec<f32> = out[i]
+        if let Some(given) = &out {
+            if given.len() != wanted.len() {
+                return Err(invalid(
+                    format!(
+                        "out holds {} arrays for {} outputs",
+                        given.len(),
+                        wanted.len()
+                    ),
+                    "give one float32 array per output asked for, or out=None",
+                ));
+            }
+        }
+        for (k, i) in wanted.into_iter().enumerate() {
+            let values: Vec<f32> = results_out[i]
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
             let dims: Vec<usize> = shapes[i].iter().map(|&d| d as usize).collect();
-            let a: Bound<'py, PyArrayDyn<f32>> = PyArray::from_vec(py, values).reshape(dims)?;
-            list.append(a)?;
+            match out.as_ref().map(|o| &o[k]) {
+                Some(dst) => {
+                    let name = &self.graph.outputs[i].name;
+                    if dst.shape() != dims.as_slice() {
+                        return Err(invalid(
+                            format!(
+                                "out[{k}] has shape {:?}, output {name} is {dims:?}",
+                                dst.shape()
+                            ),
+                            "allocate it with the output's shape (session.get_outputs())",
+                        ));
+                    }
+                    // C order only: a Fortran-ordered array is contiguous too, but in the
+                    // other order.
+                    if !dst.is_c_contiguous() {
+                        return Err(invalid(
+                            format!("out[{k}] is not C-contiguous"),
+                            "allocate it with np.empty(shape, np.float32)",
+                        ));
+                    }
+                    let mut w = dst.try_readwrite().map_err(|e| {
+                        invalid(
+                            format!("out[{k}] is not writable: {e}"),
+                            "pass a writable array",
+                        )
+                    })?;
+                    let slice = w.as_slice_mut().map_err(|_| {
+                        invalid(
+                            format!("out[{k}] is not C-contiguous"),
+                            "np.ascontiguousarray it",
+                        )
+                    })?;
+                    slice.copy_from_slice(&values);
+                    drop(w);
+                    list.append(dst)?;
+                }
+                None => {
+                    let a: Bound<'py, PyArrayDyn<f32>> =
+                        PyArray::from_vec(py, values).reshape(dims)?;
+                    list.append(a)?;
+                }
+            }
         }
         Ok(list)
     }

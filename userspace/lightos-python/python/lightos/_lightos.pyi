@@ -49,12 +49,17 @@ class InferenceSession:
     def device(self) -> Optional[str]:
         """Where it runs, in words; None until compiled."""
     def run(
-        self, output_names: Optional[Sequence[str]], input_feed: Dict[str, np.ndarray]
+        self,
+        output_names: Optional[Sequence[str]],
+        input_feed: Dict[str, np.ndarray],
+        out: Optional[Sequence[np.ndarray]] = None,
     ) -> List[np.ndarray]:
         """Runs once; float32 outputs in ``output_names``' order (all when None). Feeds must have
         the input's dtype (float32, or int64 for token ids); a non-contiguous array is copied.
         Ctrl-C stops the run between primitives (through the kernel: after the batch of 16 in
-        flight) and raises KeyboardInterrupt; the session stays usable."""
+        flight) and raises KeyboardInterrupt; the session stays usable. ``out``: one writable,
+        C-contiguous float32 array per output asked for, of its shape, which receive the results
+        and are returned."""
     def profile(self) -> List[Dict[str, Any]]:
         """The last run's primitives in order: node, op, primitive, device, time_us."""
     def close(self) -> None:
