@@ -25,32 +25,29 @@ host_pass=$(sum 1 build/host-tests.log); host_fail=$(sum 2 build/host-tests.log)
 host_pass=${host_pass:-0}; host_fail=${host_fail:-0}
 [ "$host_rc" != 0 ] && [ "$host_fail" = 0 ] && host_fail=1
 
+# A host script's checks: it runs, its output goes to LOG, and its last line "PREFIX: P passed, F
+# failed" adds to the host's counts (no such line: one failure).
+host_script() { # SCRIPT LOG PREFIX
+    set +e
+    "$1" | tee "$2"
+    set -e
+    local counts
+    counts=$(sed -n "s/^$3: \([0-9]*\) passed, \([0-9]*\) failed\$/\1 \2/p" "$2")
+    [ -n "$counts" ] || counts="0 1"
+    host_pass=$((host_pass + ${counts% *})); host_fail=$((host_fail + ${counts#* }))
+}
+
 # The photonic mesh against an independent implementation (neurophox, from PyPI): one test per case.
 say "host interop: the photonic mesh against neurophox (tests/python/neurophox-mesh.sh)"
-set +e
-tests/python/neurophox-mesh.sh | tee build/host-interop.log
-set -e
-interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/host-interop.log)
-[ -n "$interop" ] || interop="0 1"
-host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
+host_script tests/python/neurophox-mesh.sh build/host-interop.log interop
 
 # The graph engine against ONNX Runtime (PyPI): the nine light networks with random weights, one test each.
 say "host interop: the nine light networks and three transformer models against onnxruntime (tests/python/onnx-interop.sh)"
-set +e
-tests/python/onnx-interop.sh | tee build/host-onnx-interop.log
-set -e
-interop=$(sed -n 's/^interop: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/host-onnx-interop.log)
-[ -n "$interop" ] || interop="0 1"
-host_pass=$((host_pass + ${interop% *})); host_fail=$((host_fail + ${interop#* }))
+host_script tests/python/onnx-interop.sh build/host-onnx-interop.log interop
 
 # The Python package: the wheel built by maturin, installed into a fresh venv, its pytest suite.
 say "host: the Python package (tests/python/python-package.sh: maturin, a fresh venv, pytest)"
-set +e
-tests/python/python-package.sh | tee build/host-python.log
-set -e
-python_counts=$(sed -n 's/^python: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' build/host-python.log)
-[ -n "$python_counts" ] || python_counts="0 1"
-host_pass=$((host_pass + ${python_counts% *})); host_fail=$((host_fail + ${python_counts#* }))
+host_script tests/python/python-package.sh build/host-python.log python
 
 # The exact logits the guest's photonic network tests compare with (vm_photonic_graph): SqueezeNet
 # and ResNet-50 with the random weights of seed 1, run in process here (seconds; minutes under TCG).

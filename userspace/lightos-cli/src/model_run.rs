@@ -149,12 +149,7 @@ fn bind_inputs(graph: &mut Graph, given: &[String]) -> Result<Vec<Option<Array>>
         let (dims, values) = read_npy(Path::new(file), graph.inputs[i].dtype)?;
         let input = &mut graph.inputs[i];
         let shape = input.shape.clone().unwrap_or_default();
-        let fits = shape.len() == dims.len()
-            && shape.iter().zip(&dims).all(|(d, &n)| match d {
-                Dim::Known(k) => *k == n,
-                Dim::Sym(_) => true,
-            });
-        if !fits {
+        if !lightos_graph::ir::fits(&shape, &dims) {
             return Err(format!(
                 "input {name}: {file} holds {dims:?}, the model takes {}",
                 lightos_graph::ir::shape_text(&shape)

@@ -109,6 +109,16 @@ impl std::fmt::Display for Dim {
 /// A shape; `Dim::Known` everywhere once bound.
 pub type Shape = Vec<Dim>;
 
+/// Whether `dims` can bind `shape`: the same rank, each known dimension equal (a symbolic one
+/// takes any size).
+pub fn fits(shape: &[Dim], dims: &[u64]) -> bool {
+    shape.len() == dims.len()
+        && shape.iter().zip(dims).all(|(d, &n)| match d {
+            Dim::Known(k) => *k == n,
+            Dim::Sym(_) => true,
+        })
+}
+
 /// The known sizes of `shape`, when none is symbolic.
 pub fn known(shape: &[Dim]) -> Option<Vec<u64>> {
     shape

@@ -112,12 +112,7 @@ fn feeds(graph: &Graph, input_feed: &Bound<'_, PyDict>) -> PyResult<Arrays> {
             _ => array_bytes::<f32>(&a, &v.name, "float32")?,
         };
         let want = v.shape.as_deref().unwrap_or_default();
-        let fits = want.len() == d.len()
-            && want.iter().zip(&d).all(|(w, &n)| match w {
-                Dim::Known(k) => *k == n,
-                Dim::Sym(_) => true,
-            });
-        if !fits {
+        if !ir::fits(want, &d) {
             return Err(invalid(
                 format!(
                     "input '{}' has shape {d:?}, the model takes {}",

@@ -11,15 +11,7 @@ use lightos_uapi as uapi;
 
 /// `Relu` over the flat elements.
 pub(super) fn relu(b: &mut Builder, n: &Node) -> Result<()> {
-    let x = b.loc(input(n, 0)?, &n.name)?;
-    let out = b.arena(&n.outputs[0], n)?;
-    let flat = [x.elements()];
-    b.emit(
-        n,
-        uapi::OP_RELU,
-        &[x.reshaped(&flat), out.reshaped(&flat)],
-        [0; 4],
-    )
+    flat(b, n, uapi::OP_RELU, 0)
 }
 
 /// An element-wise function of one input: `OP_UNARY` (ABI 1.13) over the flat elements.
@@ -34,14 +26,19 @@ pub(super) fn unary(b: &mut Builder, n: &Node) -> Result<()> {
         "Neg" => uapi::UNARY_NEG,
         other => return Err(fail(n, format!("{other} is not a unary function"))),
     };
+    flat(b, n, uapi::OP_UNARY, f)
+}
+
+/// One-input element-wise `op` (`params[0]` = `param`) over the input's elements as one row.
+fn flat(b: &mut Builder, n: &Node, op: u16, param: u64) -> Result<()> {
     let x = b.loc(input(n, 0)?, &n.name)?;
     let out = b.arena(&n.outputs[0], n)?;
     let flat = [x.elements()];
     b.emit(
         n,
-        uapi::OP_UNARY,
+        op,
         &[x.reshaped(&flat), out.reshaped(&flat)],
-        [f, 0, 0, 0],
+        [param, 0, 0, 0],
     )
 }
 
