@@ -81,6 +81,32 @@ else
 fi
 [ "$vm_rc" != 0 ] && [ "$guest_fail" = 0 ] && { say "the VM run failed (status $vm_rc) though every test passed"; guest_fail=1; }
 
+# The Python package in the guest, against the real module: a second boot with the host's filesystem
+# shared read-only (qemu/run --host-fs), so the host's Python, NumPy, pytest and onnxruntime run there
+# with the wheel python-package.sh installed.
+say "VM: the Python package in the guest (qemu/run --host-fs, one photonic NPU; tests/python/guest.sh)"
+site=$(ls -d "$LIGHTOS_ROOT"/build/python/fresh/lib/python3*/site-packages 2>/dev/null | head -n1 || true)
+py=$(tests/python/venv.sh python 2>/dev/null || true)
+line=
+if [ -n "$site" ] && [ -n "$py" ]; then
+    set +e
+    qemu/run --host-fs --photonic 1 --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" \
+        --log build/vm/python-serial.log --add tests/python/guest.sh \
+        -- sh guest.sh "$py" "$site" "$LIGHTOS_ROOT" "$LIGHTOS_LIGHT_MODELS"
+    py_rc=$?
+    set -e
+    line=$(grep -E '^guest-python: [0-9]+ passed, [0-9]+ failed$' build/vm/python-serial.log | tail -n1 || true)
+else
+    say "no wheel installed by python-package.sh (or no virtualenv): the guest's Python tests count as 1 failure"
+fi
+if [ -n "$line" ]; then
+    p=$(echo "$line" | sed -E 's/^guest-python: ([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
+    [ "${py_rc:-0}" != 0 ] && [ "$f" = 0 ] && { say "the Python guest run failed (status $py_rc) though every test passed"; f=1; }
+    guest_pass=$((guest_pass + p)) guest_fail=$((guest_fail + f))
+else
+    guest_fail=$((guest_fail + 1))
+fi
+
 elapsed=$(( $(date +%s) - start ))
 say "host: $host_pass passed, $host_fail failed; guest: $guest_pass passed, $guest_fail failed; $((elapsed / 60)) min $((elapsed % 60)) s"
 passed=$((host_pass + guest_pass)) failed=$((host_fail + guest_fail))

@@ -35,7 +35,7 @@ else
     site=$(cd "$(ls -d "$out"/fresh/lib/python3*/site-packages)" && pwd)
     cargo build -q -p lightos-cli
     LIGHTOS_FRESH_PYTHON=$PWD/$out/fresh/bin/python LIGHTOS_CLI=${CARGO_TARGET_DIR:-target}/debug/lightos LIGHTOS_LIGHT_MODELS=${LIGHTOS_LIGHT_MODELS:-$(tests/models/fetch-light.sh)} \
-        PYTHONPATH="$site" "$py" -m pytest -v -p no:cacheprovider tests/python/test_lightos.py \
+        PYTHONPATH="$site" "$py" -m pytest -v -p no:cacheprovider tests/python/test_lightos.py tests/python/test_buffers.py \
         >"$out/pytest.log" 2>&1
     grep -E ' (PASSED|FAILED|ERROR)' "$out/pytest.log" | sed 's/^/  /'
     summary=$(tail -n1 "$out/pytest.log")

@@ -121,6 +121,13 @@ fn kernel_target(node: &Path, want: &str) -> Result<Target> {
     })
 }
 
+/// A kernel context on `node` whose ops go to backend `want` (every op it runs routed there;
+/// `auto`: the kernel's own routing), and where that is, in words. For clients that submit their
+/// own primitives (the Python package's `Context`).
+pub fn kernel_context(node: &Path, want: &str) -> Result<(Context, String)> {
+    kernel_target(node, want).map(|t| (t.ctx, t.description))
+}
+
 impl Session {
     /// Compiles `graph` (optimized, every input's shape known) for `at` and starts its engine.
     /// `gpus` reads `cudaN` backends' sensors for the governor.

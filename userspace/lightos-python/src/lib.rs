@@ -5,9 +5,13 @@
 //! backend's kernels in this process otherwise. Errors are `lightos.LightOSError` with `errno`,
 //! `reason` and `hint` attributes.
 
+mod context;
 mod devices;
+mod dlpack;
 mod error;
 mod session;
+mod tensor;
+mod thermal;
 
 use pyo3::prelude::*;
 
@@ -19,5 +23,12 @@ fn _lightos(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(devices::devices, m)?)?;
     m.add_class::<session::InferenceSession>()?;
     m.add_class::<session::NodeArg>()?;
+    m.add_class::<context::Context>()?;
+    m.add_class::<tensor::Tensor>()?;
+    m.add_class::<tensor::Buffer>()?;
+    m.add_class::<thermal::ThermalEvents>()?;
+    m.add_function(wrap_pyfunction!(dlpack::from_dlpack, m)?)?;
+    m.add_function(wrap_pyfunction!(thermal::thermal, m)?)?;
+    m.add_function(wrap_pyfunction!(thermal::thermal_events, m)?)?;
     Ok(())
 }

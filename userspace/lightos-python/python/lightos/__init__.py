@@ -11,8 +11,44 @@ job of the kernel, run by the backend it is routed to (``device="cpu0"``, ``"pho
     >>> [i.name for i in s.get_inputs()]
     >>> y, = s.run(None, {"x": np.zeros((1, 3, 224, 224), np.float32)})
 
+``lightos.Context`` gives buffers and single primitives: ``numpy.asarray(ctx.buffer(...))`` is a view
+of the very pages a job reads and writes (no copy), and buffers and tensors speak DLPack
+(``np.from_dlpack(buf)``; ``lightos.from_dlpack(x)`` shares a LightOS buffer's memory and copies
+anything else in). ``lightos.thermal()`` and ``lightos.thermal_events(timeout=…)`` report the
+devices' thermal guards.
+
+    >>> with lightos.Context() as ctx:
+    ...     a = ctx.buffer(shape=(4, 4)); np.asarray(a)[:] = 1
+    ...     y = ctx.run("exp", [a], ctx.buffer(shape=(4, 4)))
+
 Errors are ``lightos.LightOSError`` (a ``RuntimeError``) with ``errno``, ``reason`` and ``hint``.
 """
-from ._lightos import InferenceSession, LightOSError, NodeArg, __version__, devices
+from ._lightos import (
+    Buffer,
+    Context,
+    InferenceSession,
+    LightOSError,
+    NodeArg,
+    Tensor,
+    ThermalEvents,
+    __version__,
+    devices,
+    from_dlpack,
+    thermal,
+    thermal_events,
+)
 
-__all__ = ["InferenceSession", "LightOSError", "NodeArg", "devices", "__version__"]
+__all__ = [
+    "Buffer",
+    "Context",
+    "InferenceSession",
+    "LightOSError",
+    "NodeArg",
+    "Tensor",
+    "ThermalEvents",
+    "devices",
+    "from_dlpack",
+    "thermal",
+    "thermal_events",
+    "__version__",
+]
