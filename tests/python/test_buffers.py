@@ -275,3 +275,23 @@ def test_the_readme_buffers_example_runs_as_written():
         exec(compile(code, "README.md", "exec"), {})
     printed = np.array([[float(v) for v in re.findall(r"[-\d.e+]+", line)] for line in out.getvalue().strip().splitlines()])
     np.testing.assert_allclose(printed, np.exp(np.eye(4)), rtol=1e-6)
+
+
+def test_a_session_writes_its_outputs_into_a_buffer(ctx, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"], name="act")], "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "relu.onnx"))
+    s = lightos.InferenceSession(str(tmp_path / "relu.onnx"), device="cpu0" if KERNEL else "local")
+    out = ctx.buffer(shape=(2, 3))
+    x = np.array([[-1, 2, -3], [4, -5, 6]], np.float32)
+    (y,) = s.run(None, {"x": x}, out=[out])
+    assert y.ctypes.data == out.address  # the returned array is a view of the buffer
+    np.testing.assert_array_equal(np.asarray(out), np.maximum(x, 0))
+    with pytest.raises(lightos.LightOSError) as e:
+        s.run(None, {"x": x}, out=[ctx.buffer(shape=(2, 3), dtype="int32")])
+    assert "float32" in e.value.reason

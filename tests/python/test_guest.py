@@ -37,6 +37,9 @@ def test_devices_are_the_kernels():
     assert {"cpu0", "photonic0"} <= set(names), names
     assert names["photonic0"]["kind"] == "device" and names["photonic0"]["ops"] == ["matmul"]
     assert names["cpu0"]["kind"] == "executor" and "conv2d" in names["cpu0"]["ops"]
+    # Temperature and power come from a thermal guard: photonic0 has one, an executor none.
+    assert 0 < names["photonic0"]["temperature_c"] < 85 and names["photonic0"]["power_w"] > 0
+    assert names["cpu0"]["power_w"] is None
 
 
 def test_squeezenet_on_cpu0_equals_the_cli_and_matches_onnxruntime(tmp_path):

@@ -9,7 +9,7 @@ use pyo3::{prelude::*, types::PyDict};
 use std::path::Path;
 
 /// Every backend the kernel knows (name, kind, ops, dtypes, the ops it runs deterministically,
-/// load, jobs done, temperature and thermal state where it has a guard); without `node`
+/// load, jobs done, temperature, thermal state and power where it has a guard); without `node`
 /// (`/dev/lightos` absent: a laptop, CI), one entry for the CPU backend in this process, whose
 /// `kind` says so.
 #[pyfunction]
@@ -58,6 +58,7 @@ pub(crate) fn devices<'py>(py: Python<'py>, node: &str) -> PyResult<Vec<Bound<'p
         d.set_item("errors", p.errors)?;
         d.set_item("temperature_c", p.temperature_c)?;
         d.set_item("thermal_state", p.thermal_state)?;
+        d.set_item("power_w", p.power_w)?;
         out.push(d);
     }
     Ok(out)

@@ -64,6 +64,30 @@ fn node_arg(py: Python<'_>, v: &ir::ValueInfo) -> PyResult<NodeArg> {
     })
 }
 
+/// `out`'s entries as float32 arrays: NumPy arrays as they are, anything else (a LightOS tensor or
+/// buffer) through `numpy.asarray`, which views its memory.
+fn out_arrays<'py>(
+    py: Python<'py>,
+    out: Vec<Bound<'py, PyAny>>,
+) -> PyResult<Vec<Bound<'py, PyArrayDyn<f32>>>> {
+    let asarray = py.import("numpy")?.getattr("asarray")?;
+    out.into_iter()
+        .enumerate()
+        .map(|(k, o)| {
+            let o = match o.cast::<PyArrayDyn<f32>>() {
+                Ok(a) => return Ok(a.clone()),
+                Err(_) => asarray.call1((o,))?,
+            };
+            o.cast_into::<PyArrayDyn<f32>>().map_err(|_| {
+                invalid(
+                    format!("out[{k}] is not a float32 array"),
+                    "pass float32 NumPy arrays or lightos tensors",
+                )
+            })
+        })
+        .collect()
+}
+
 /// A compiled session and the input shapes it was compiled for.
 struct Compiled {
     session: Session,
@@ -274,15 +298,17 @@ impl InferenceSession {
     /// handler raises) stops the run between primitives and raises here.
     ///
     /// `out`, if given, holds one caller-provided float32 C-contiguous array per output returned,
-    /// of the output's shape: the results are written into them and they are returned.
+    /// of the output's shape (or a float32 `lightos.Tensor`/`Buffer`, written through its NumPy
+    /// view): the results are written into them and they are returned.
     #[pyo3(signature = (output_names, input_feed, out = None))]
     fn run<'py>(
         &self,
         py: Python<'py>,
         output_names: Option<Vec<String>>,
         input_feed: &Bound<'py, PyDict>,
-        out: Option<Vec<Bound<'py, PyArrayDyn<f32>>>>,
+        out: Option<Vec<Bound<'py, PyAny>>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let out = out.map(|o| out_arrays(py, o)).transpose()?;
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(error(
                 "the session is closed",

@@ -18,7 +18,7 @@ class LightOSError(RuntimeError):
 
 def devices(node: str = "/dev/lightos") -> List[Dict[str, Any]]:
     """The backends that run primitives: the kernel's (name, backend_id, kind, ops, dtypes,
-    deterministic_ops, load, jobs, errors, temperature_c, thermal_state), or without ``node`` one
+    deterministic_ops, load, jobs, errors, temperature_c, thermal_state, power_w), or without ``node`` one
     entry ``name="local"`` whose ``kind`` says it is the CPU backend in this process."""
 
 class NodeArg:

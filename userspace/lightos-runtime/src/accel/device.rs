@@ -39,6 +39,8 @@ pub struct DeviceProps {
     pub temperature_c: Option<f64>,
     /// The guard's state (`normal`, `throttled`, `shutdown`, …).
     pub thermal_state: Option<&'static str>,
+    /// Electrical power in W the guard last read, for devices with a thermal guard.
+    pub power_w: Option<f64>,
     /// The guard's full report (trip points, laser limit, TEC, timing), for devices with one.
     pub thermal: Option<ThermalDevice>,
 }
@@ -80,6 +82,7 @@ pub(super) fn enumerate(dev: &Context) -> Result<Vec<DeviceProps>> {
                 errors: b.stats.errors,
                 temperature_c: t.map(|t| f64::from(t.temp_mc) / 1000.0),
                 thermal_state: t.map(|t| t.state.name()),
+                power_w: t.map(|t| f64::from(t.power_mw) / 1000.0),
                 thermal: t.cloned(),
             }
         })
