@@ -21,8 +21,9 @@ module: kernel ## Build lightos_core.ko (warnings are errors, clippy on) into bu
 
 guest: module ## Build the static binaries the guest image carries into build/guest/bin
 	@mkdir -p $(GUEST)/bin
-	@cargo build -q --release --target $(MUSL) -p lightos-cli -p lightosd -p lightos-fuzz
-	@cp target/$(MUSL)/release/lightos target/$(MUSL)/release/lightosd target/$(MUSL)/release/lightos-fuzz $(GUEST)/bin/
+	@cargo build -q --release --target $(MUSL) -p lightos-cli -p lightosd -p lightos-fuzz -p lightos-agent
+	@cp target/$(MUSL)/release/lightos target/$(MUSL)/release/lightosd target/$(MUSL)/release/lightos-fuzz \
+		target/$(MUSL)/release/lightos-agent $(GUEST)/bin/
 	@gcc -static -O2 -Wall -Werror qemu/guest/lightos-exit.c -o $(GUEST)/bin/lightos-exit
 
 guest-tests: guest ## Build the VM test suite (Rust integration tests and the C client) into build/guest/tests

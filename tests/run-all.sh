@@ -49,6 +49,9 @@ host_script tests/python/onnx-interop.sh build/host-onnx-interop.log interop
 say "host: the Python package (tests/python/python-package.sh: maturin, a fresh venv, pytest)"
 host_script tests/python/python-package.sh build/host-python.log python
 
+say "host: lightos-agent with tritonclient and promtool (tests/agent/agent.sh)"
+host_script tests/agent/agent.sh build/host-agent.log agent
+
 # The exact logits the guest's photonic network tests compare with (vm_photonic_graph): SqueezeNet
 # and ResNet-50 with the random weights of seed 1, run in process here (seconds; minutes under TCG).
 say "host references for the guest: SqueezeNet and ResNet-50 logits (lightos model run --on local)"
@@ -87,12 +90,14 @@ fi
 say "VM: the Python package in the guest (qemu/run --host-fs, one photonic NPU; tests/python/guest.sh)"
 site=$(ls -d "$LIGHTOS_ROOT"/build/python/fresh/lib/python3*/site-packages 2>/dev/null | head -n1 || true)
 py=$(tests/python/venv.sh python 2>/dev/null || true)
+agent_py=$(tests/python/venv.sh agent 2>/dev/null || true)
+promtool=$(tests/agent/promtool.sh 2>/dev/null || true)
 line=
-if [ -n "$site" ] && [ -n "$py" ]; then
+if [ -n "$site" ] && [ -n "$py" ] && [ -n "$agent_py" ]; then
     set +e
     qemu/run --host-fs --photonic 1 --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" \
         --log build/vm/python-serial.log --add tests/python/guest.sh \
-        -- sh guest.sh "$py" "$site" "$LIGHTOS_ROOT" "$LIGHTOS_LIGHT_MODELS"
+        -- sh guest.sh "$py" "$site" "$LIGHTOS_ROOT" "$LIGHTOS_LIGHT_MODELS" "$agent_py" "$promtool"
     py_rc=$?
     set -e
     line=$(grep -E '^guest-python: [0-9]+ passed, [0-9]+ failed$' build/vm/python-serial.log | tail -n1 || true)

@@ -121,6 +121,27 @@ fn kernel_target(node: &Path, want: &str) -> Result<Target> {
     })
 }
 
+/// `graph` ready to compile: shapes inferred, then the passes `enabled` names run (every loader
+/// of a model for running does this first: the CLI, the Python package, the agent).
+pub fn prepare(mut graph: Graph, enabled: impl Fn(&str) -> bool) -> Result<Graph> {
+    crate::shape::infer(&mut graph)?;
+    crate::passes::optimize(&mut graph, enabled)?;
+    Ok(graph)
+}
+
+/// `graph` with its inputs' shapes bound to `dims` (one list per input) and every shape inferred
+/// again: what [`Session::start`] compiles for a model with symbolic dimensions.
+pub fn bind(graph: &Graph, dims: &[Vec<u64>]) -> Result<Graph> {
+    let mut g = graph.clone();
+    for (v, d) in g.inputs.iter_mut().zip(dims) {
+        v.shape = Some(d.iter().map(|&n| crate::ir::Dim::Known(n)).collect());
+        // Inference reads inputs from the value table: bind them there too.
+        g.values.insert(v.name.clone(), v.clone());
+    }
+    crate::shape::infer(&mut g)?;
+    Ok(g)
+}
+
 /// A kernel context on `node` whose ops go to backend `want` (every op it runs routed there;
 /// `auto`: the kernel's own routing), and where that is, in words. For clients that submit their
 /// own primitives (the Python package's `Context`).

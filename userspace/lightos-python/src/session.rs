@@ -8,7 +8,7 @@ use lightos_graph::{
     ir::{self, DType, Dim, Graph},
     passes,
     session::{Session, Where},
-    shape, GraphError,
+    GraphError,
 };
 use numpy::{PyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::{
@@ -187,12 +187,8 @@ fn array_bytes<T: numpy::Element + bytemuck::Pod>(
 impl InferenceSession {
     /// The graph with its inputs bound to `dims`, shapes inferred.
     fn bound(&self, dims: &[Vec<u64>]) -> PyResult<Graph> {
-        let mut g = self.graph.clone();
-        for (v, d) in g.inputs.iter_mut().zip(dims) {
-            v.shape = Some(d.iter().map(|&n| Dim::Known(n)).collect());
-        }
-        shape::infer(&mut g).map_err(|e| error(e, "the feeds' shapes do not fit the model"))?;
-        Ok(g)
+        lightos_graph::session::bind(&self.graph, dims)
+            .map_err(|e| error(e, "the feeds' shapes do not fit the model"))
     }
 
     /// Compiles for `dims` and starts the engine.
@@ -231,7 +227,7 @@ impl InferenceSession {
     ) -> PyResult<Self> {
         let on = passes::selection(passes)
             .map_err(|e| invalid(e, "passes: all, none, or a list such as all,-fuse"))?;
-        let mut graph = if let Ok(b) = path_or_bytes.cast::<PyBytes>() {
+        let graph = if let Ok(b) = path_or_bytes.cast::<PyBytes>() {
             let bytes = b.as_bytes().to_vec();
             lightos_graph::onnx::load_bytes(bytes)
         } else {
@@ -244,9 +240,12 @@ impl InferenceSession {
                 "a valid ONNX model (opset 9 or later) or an .lgraph file",
             )
         })?;
-        shape::infer(&mut graph).map_err(|e| error(e, "the model's shapes do not infer"))?;
-        passes::optimize(&mut graph, |p| on.contains(p))
-            .map_err(|e| error(e, "switch the failing pass off with passes=\"all,-NAME\""))?;
+        let graph = lightos_graph::session::prepare(graph, |p| on.contains(p)).map_err(|e| {
+            error(
+                e,
+                "the model's shapes must infer; switch a failing pass off with passes=\"all,-NAME\"",
+            )
+        })?;
         let s = Self {
             graph,
             node: PathBuf::from(node),

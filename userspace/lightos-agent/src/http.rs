@@ -1,0 +1,593 @@
+//! The HTTP server: the Open Inference Protocol (KServe v2) REST API with Triton's binary tensor
+//! extension and model repository extension, and `/metrics`.
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /v2/health/live`, `/v2/health/ready` | 200 when live / ready |
+//! | `GET /v2` | server metadata |
+//! | `GET /v2/models/{m}[/versions/{v}]` | model metadata |
+//! | `GET /v2/models/{m}[/versions/{v}]/ready` | 200 when loaded |
+//! | `POST /v2/models/{m}[/versions/{v}]/infer` | inference (JSON, or JSON + binary tensors) |
+//! | `POST /v2/repository/index` | the repository's models and their state |
+//! | `POST /v2/repository/models/{m}/load`, `/unload` | bearer token required |
+//! | `GET /metrics` | Prometheus / OpenMetrics |
+//!
+//! Errors are `{"error": "…"}` with 400 (bad request), 401/403 (authentication), 404 (unknown
+//! model or version), 413 (body over `max_request_bytes`), 429 (queue full), 503 (the model or
+//! its device failed, or unloading) and 504 (not run before its deadline).
+
+use crate::{
+    batch::Tensor,
+    metrics::{prometheus_text, Metrics},
+    model::{Model, RunError, TensorSpec},
+    repository::Repository,
+};
+use axum::{
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use lightos_graph::ir::DType;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+/// What the handlers share.
+pub struct App {
+    /// The models.
+    pub repository: Arc<Repository>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The bearer token state-changing calls need (`None`: they are refused).
+    pub token: Option<String>,
+    /// Cleared while the agent starts and once it is shutting down.
+    pub ready: AtomicBool,
+}
+
+/// The router, with bodies limited to `max_request_bytes`.
+pub fn router(app: Arc<App>, max_request_bytes: usize) -> Router {
+    Router::new()
+        .route("/v2/health/live", get(|| async { StatusCode::OK }))
+        .route("/v2/health/ready", get(ready))
+        .route("/v2", get(server_metadata))
+        .route("/v2/models/{m}", get(model_metadata))
+        .route("/v2/models/{m}/versions/{v}", get(model_metadata_v))
+        .route("/v2/models/{m}/ready", get(model_ready))
+        .route("/v2/models/{m}/versions/{v}/ready", get(model_ready_v))
+        .route("/v2/models/{m}/infer", post(infer))
+        .route("/v2/models/{m}/versions/{v}/infer", post(infer_v))
+        .route("/v2/repository/index", post(index))
+        .route("/v2/repository/models/{m}/load", post(load))
+        .route("/v2/repository/models/{m}/unload", post(unload))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(max_request_bytes))
+        .with_state(app)
+}
+
+/// An error response: `{"error": message}`.
+fn fail(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+async fn ready(State(app): State<Arc<App>>) -> StatusCode {
+    if app.ready.load(Ordering::Acquire) {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+async fn server_metadata() -> Json<Value> {
+    Json(json!({
+        "name": "lightos-agent",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": ["binary_tensor_data", "model_repository"],
+    }))
+}
+
+/// The protocol's name of an element type.
+fn datatype(d: DType) -> &'static str {
+    match d {
+        DType::F32 => "FP32",
+        DType::I64 => "INT64",
+        _ => "BYTES",
+    }
+}
+
+fn tensor_metadata(specs: &[TensorSpec], outputs: bool) -> Vec<Value> {
+    specs
+        .iter()
+        .map(|s| {
+            let shape: Vec<i64> = s.dims.iter().map(|d| d.map_or(-1, |n| n as i64)).collect();
+            // The engine returns float32 for every output.
+            let dt = if outputs { "FP32" } else { datatype(s.dtype) };
+            json!({ "name": s.name, "datatype": dt, "shape": shape })
+        })
+        .collect()
+}
+
+/// The loaded model `m`, at version `v` if given.
+fn find(app: &App, m: &str, v: Option<&str>) -> Result<Arc<Model>, Response> {
+    let model = app.repository.get(m).ok_or_else(|| {
+        fail(
+            StatusCode::NOT_FOUND,
+            format!("unknown model '{m}' (not loaded)"),
+        )
+    })?;
+    if let Some(v) = v.filter(|v| !v.is_empty() && *v != model.version) {
+        return Err(fail(
+            StatusCode::NOT_FOUND,
+            format!(
+                "model '{m}' has no version {v} loaded (version {} is)",
+                model.version
+            ),
+        ));
+    }
+    Ok(model)
+}
+
+fn metadata(app: &App, m: &str, v: Option<&str>) -> Response {
+    match find(app, m, v) {
+        Ok(model) => Json(json!({
+            "name": model.name,
+            "versions": [model.version],
+            "platform": "lightos_graph",
+            "inputs": tensor_metadata(&model.inputs, false),
+            "outputs": tensor_metadata(&model.outputs, true),
+            "parameters": {
+                "device": model.device,
+                "max_batch": if model.batching { model.config.max_batch } else { 1 },
+            },
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn model_metadata(State(app): State<Arc<App>>, Path(m): Path<String>) -> Response {
+    metadata(&app, &m, None)
+}
+
+async fn model_metadata_v(
+    State(app): State<Arc<App>>,
+    Path((m, v)): Path<(String, String)>,
+) -> Response {
+    metadata(&app, &m, Some(&v))
+}
+
+async fn model_ready(State(app): State<Arc<App>>, Path(m): Path<String>) -> Response {
+    find(&app, &m, None)
+        .map(|_| StatusCode::OK.into_response())
+        .unwrap_or_else(|r| r)
+}
+
+async fn model_ready_v(
+    State(app): State<Arc<App>>,
+    Path((m, v)): Path<(String, String)>,
+) -> Response {
+    find(&app, &m, Some(&v))
+        .map(|_| StatusCode::OK.into_response())
+        .unwrap_or_else(|r| r)
+}
+
+#[derive(Deserialize)]
+struct InferRequest {
+    id: Option<String>,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    inputs: Vec<InputTensor>,
+    #[serde(default)]
+    outputs: Vec<RequestedOutput>,
+}
+
+#[derive(Deserialize)]
+struct InputTensor {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    data: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RequestedOutput {
+    name: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+}
+
+/// The numbers of `v`, nested lists flattened, in order.
+fn flatten(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| flatten(i, out)),
+        other => out.push(other.clone()),
+    }
+}
+
+/// Input `t` as the bytes of model input `spec`, its data from JSON or from `binary` (advanced
+/// past what it takes).
+fn input_bytes(t: &InputTensor, spec: &TensorSpec, binary: &mut &[u8]) -> Result<Tensor, String> {
+    let want = datatype(spec.dtype);
+    if t.datatype != want {
+        return Err(format!(
+            "input {} is {}, the model takes {want}",
+            t.name, t.datatype
+        ));
+    }
+    let dims: Vec<u64> = t
+        .shape
+        .iter()
+        .map(|&d| u64::try_from(d).map_err(|_| format!("input {}: negative dimension {d}", t.name)))
+        .collect::<Result<_, _>>()?;
+    let count = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    let count =
+        count.ok_or_else(|| format!("input {}: shape {dims:?} overflows", t.name))? as usize;
+    let esize = spec.dtype.size();
+    if let Some(size) = t.parameters.get("binary_data_size") {
+        let size = size.as_u64().ok_or("binary_data_size is not a number")? as usize;
+        if size > binary.len() {
+            return Err(format!(
+                "input {}: binary_data_size {size} is past the body's end",
+                t.name
+            ));
+        }
+        if size != count * esize {
+            return Err(format!(
+                "input {}: {size} bytes of binary data for shape {dims:?} of {want} ({} bytes)",
+                t.name,
+                count * esize
+            ));
+        }
+        let (mine, rest) = binary.split_at(size);
+        *binary = rest;
+        return Ok(Tensor {
+            dims,
+            bytes: mine.to_vec(),
+        });
+    }
+    let data = t
+        .data
+        .as_ref()
+        .ok_or_else(|| format!("input {} has neither data nor binary_data_size", t.name))?;
+    let mut values = Vec::with_capacity(count);
+    flatten(data, &mut values);
+    if values.len() != count {
+        return Err(format!(
+            "input {} holds {} values; shape {dims:?} needs {count}",
+            t.name,
+            values.len()
+        ));
+    }
+    let mut bytes = Vec::with_capacity(count * esize);
+    for v in &values {
+        match spec.dtype {
+            DType::I64 => {
+                let n = v
+                    .as_i64()
+                    .ok_or_else(|| format!("input {}: {v} is not an INT64", t.name))?;
+                bytes.extend_from_slice(&n.to_le_bytes());
+            }
+            _ => {
+                let x = v
+                    .as_f64()
+                    .ok_or_else(|| format!("input {}: {v} is not a number", t.name))?;
+                bytes.extend_from_slice(&(x as f32).to_le_bytes());
+            }
+        }
+    }
+    Ok(Tensor { dims, bytes })
+}
+
+async fn infer(
+    State(app): State<Arc<App>>,
+    Path(m): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    run_infer(&app, &m, None, &headers, &body).await
+}
+
+async fn infer_v(
+    State(app): State<Arc<App>>,
+    Path((m, v)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    run_infer(&app, &m, Some(&v), &headers, &body).await
+}
+
+const HEADER_LENGTH: &str = "inference-header-content-length";
+
+async fn run_infer(
+    app: &App,
+    m: &str,
+    v: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let arrived = Instant::now();
+    let response = infer_response(app, m, v, headers, body, arrived).await;
+    if !response.status().is_success() {
+        app.metrics.failure(m);
+    }
+    response
+}
+
+async fn infer_response(
+    app: &App,
+    m: &str,
+    v: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+    arrived: Instant,
+) -> Response {
+    let model = match find(app, m, v) {
+        Ok(model) => model,
+        Err(r) => return r,
+    };
+    // Triton's binary extension: a JSON header of the given length, then the tensors' bytes.
+    let split = match headers.get(HEADER_LENGTH) {
+        Some(h) => match h.to_str().ok().and_then(|s| s.parse::<usize>().ok()) {
+            Some(n) if n <= body.len() => n,
+            _ => {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad {HEADER_LENGTH}: {h:?}"),
+                )
+            }
+        },
+        None => body.len(),
+    };
+    let (json_part, mut binary) = body.split_at(split);
+    let request: InferRequest = match serde_json::from_slice(json_part) {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                format!("malformed request JSON: {e}"),
+            )
+        }
+    };
+    let mut inputs: Vec<Option<Tensor>> = vec![None; model.inputs.len()];
+    for t in &request.inputs {
+        let Some(k) = model.inputs.iter().position(|s| s.name == t.name) else {
+            let names: Vec<&str> = model.inputs.iter().map(|s| s.name.as_str()).collect();
+            return fail(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "model '{m}' has no input {} (its inputs: {})",
+                    t.name,
+                    names.join(", ")
+                ),
+            );
+        };
+        match input_bytes(t, &model.inputs[k], &mut binary) {
+            Ok(tensor) => inputs[k] = Some(tensor),
+            Err(e) => return fail(StatusCode::BAD_REQUEST, e),
+        }
+    }
+    let Some(inputs) = inputs.into_iter().collect::<Option<Vec<Tensor>>>() else {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            format!("missing inputs: model '{m}' takes {}", model.inputs.len()),
+        );
+    };
+    let wanted: Vec<usize> = if request.outputs.is_empty() {
+        (0..model.outputs.len()).collect()
+    } else {
+        let mut w = Vec::new();
+        for o in &request.outputs {
+            match model.outputs.iter().position(|s| s.name == o.name) {
+                Some(k) => w.push(k),
+                None => {
+                    return fail(
+                        StatusCode::BAD_REQUEST,
+                        format!("model '{m}' has no output {}", o.name),
+                    )
+                }
+            }
+        }
+        w
+    };
+    let deadline = (model.config.timeout_ms > 0)
+        .then(|| arrived + Duration::from_millis(model.config.timeout_ms));
+    let rx = match model.submit(inputs, deadline) {
+        Ok(rx) => rx,
+        Err(e) => return run_error(e),
+    };
+    let reply = match rx.await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return run_error(e),
+        Err(_) => {
+            return fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("model '{m}' stopped before answering"),
+            )
+        }
+    };
+    let all_binary = request
+        .parameters
+        .get("binary_data_output")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut outputs = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
+    for k in wanted {
+        let t = &reply.outputs[k];
+        let spec = &model.outputs[k];
+        let binary = all_binary
+            || request
+                .outputs
+                .iter()
+                .find(|o| o.name == spec.name)
+                .and_then(|o| o.parameters.get("binary_data"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        let mut o = json!({ "name": spec.name, "datatype": "FP32", "shape": t.dims });
+        if binary {
+            o["parameters"] = json!({ "binary_data_size": t.bytes.len() });
+            tail.extend_from_slice(&t.bytes);
+        } else {
+            let values: Vec<f32> = t
+                .bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            o["data"] = json!(values);
+        }
+        outputs.push(o);
+    }
+    let mut doc =
+        json!({ "model_name": model.name, "model_version": model.version, "outputs": outputs });
+    if let Some(id) = request.id {
+        doc["id"] = json!(id);
+    }
+    app.metrics.success(
+        m,
+        reply.queued,
+        reply.compute,
+        reply.batch_rows,
+        arrived.elapsed(),
+    );
+    let head = doc.to_string();
+    if tail.is_empty() {
+        return ([(header::CONTENT_TYPE, "application/json")], head).into_response();
+    }
+    let len = head.len();
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&tail);
+    let mut r = ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response();
+    r.headers_mut()
+        .insert(HEADER_LENGTH, HeaderValue::from(len));
+    r
+}
+
+fn run_error(e: RunError) -> Response {
+    let status = match e {
+        RunError::QueueFull(..) => StatusCode::TOO_MANY_REQUESTS,
+        RunError::Deadline(_) => StatusCode::GATEWAY_TIMEOUT,
+        RunError::Input(_) => StatusCode::BAD_REQUEST,
+        RunError::Run(_) | RunError::Unloading(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    fail(status, e)
+}
+
+async fn index(State(app): State<Arc<App>>) -> Response {
+    match app.repository.index() {
+        Ok(entries) => {
+            let list: Vec<Value> = entries
+                .iter()
+                .map(|e| {
+                    let loaded = app.repository.get(&e.name);
+                    json!({
+                        "name": e.name,
+                        "version": loaded.as_ref().map_or(e.version.clone(), |m| m.version.clone()),
+                        "state": if loaded.is_some() { "READY" } else { "UNAVAILABLE" },
+                    })
+                })
+                .collect();
+            Json(Value::Array(list)).into_response()
+        }
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// `Ok` when `headers` carry the configured bearer token.
+fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = &app.token else {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "no token is configured ([auth] in the agent's config): state-changing calls are disabled",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        return Ok(());
+    }
+    let mut r = fail(
+        StatusCode::UNAUTHORIZED,
+        "this call needs 'Authorization: Bearer <token>'",
+    );
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Err(r)
+}
+
+/// Compares without stopping at the first difference (the time says nothing about the token).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+async fn load(State(app): State<Arc<App>>, Path(m): Path<String>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return r;
+    }
+    let repo = Arc::clone(&app.repository);
+    let name = m.clone();
+    match tokio::task::spawn_blocking(move || repo.load(&name)).await {
+        Ok(Ok(model)) => {
+            eprintln!(
+                "lightos-agent: loaded {} version {} on {}",
+                model.name, model.version, model.device
+            );
+            StatusCode::OK.into_response()
+        }
+        Ok(Err(e)) => fail(
+            StatusCode::BAD_REQUEST,
+            format!("loading '{m}' failed: {e}"),
+        ),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn unload(
+    State(app): State<Arc<App>>,
+    Path(m): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&app, &headers) {
+        return r;
+    }
+    let repo = Arc::clone(&app.repository);
+    let name = m.clone();
+    match tokio::task::spawn_blocking(move || repo.unload(&name)).await {
+        Ok(Ok(())) => {
+            eprintln!("lightos-agent: unloaded {m}");
+            StatusCode::OK.into_response()
+        }
+        Ok(Err(e)) => fail(StatusCode::BAD_REQUEST, e),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// OpenMetrics for a scraper that asks for it (Prometheus does), else the Prometheus text format.
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let text = match app.metrics.encode() {
+        Ok(text) => text,
+        Err(e) => return fail(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if openmetrics {
+        let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+        ([(header::CONTENT_TYPE, kind)], text).into_response()
+    } else {
+        let kind = "text/plain; version=0.0.4; charset=utf-8";
+        ([(header::CONTENT_TYPE, kind)], prometheus_text(&text)).into_response()
+    }
+}

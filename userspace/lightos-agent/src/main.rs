@@ -1,0 +1,132 @@
+//! `lightos-agent --config FILE`: serves the models of a repository (see `lightos_agent::config`
+//! for the file's schema). Ctrl-C or SIGTERM: stops accepting, answers what is in flight, drains
+//! every model's queue, exits.
+
+use clap::Parser;
+use lightos_agent::{
+    config::{self, Config, LoadPolicy},
+    http::{router, App},
+    metrics::Metrics,
+    model::Placement,
+    repository::Repository,
+    telemetry::Telemetry,
+};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+/// The LightOS node agent: KServe v2 inference serving and Prometheus metrics.
+#[derive(Parser, Debug)]
+#[command(name = "lightos-agent", version)]
+struct Cli {
+    /// The config file (TOML): [server] http, node, max_request_bytes, threads; [models]
+    /// repository, load; [auth] token or token_file.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Check the config and the repository's model configs, print what would be served, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lightos-agent: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let cfg: Config = config::load(&cli.config).map_err(|e| e.to_string())?;
+    let token = cfg.auth.token().map_err(|e| e.to_string())?;
+    let at = Placement {
+        node: cfg.server.node.clone(),
+        threads: cfg.server.threads,
+    };
+    let repository = Arc::new(Repository::new(&cfg.models.repository, at));
+    let entries = repository.index()?;
+    if cli.check {
+        for e in &entries {
+            println!("{} version {}: {}", e.name, e.version, e.file.display());
+        }
+        return Ok(());
+    }
+    let telemetry = Telemetry::start(cfg.server.node.clone(), Duration::from_secs(1));
+    let metrics = Arc::new(Metrics::new(telemetry));
+    let app = Arc::new(App {
+        repository: Arc::clone(&repository),
+        metrics,
+        token,
+        ready: false.into(),
+    });
+    let rt = tokio::runtime::Runtime::new().map_err(|e| format!("the async runtime: {e}"))?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(cfg.server.http)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", cfg.server.http))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        eprintln!("lightos-agent: listening on http://{addr} (KServe v2 under /v2, /metrics)");
+        // Models load while the server already answers liveness (ready once they are done).
+        let loader = {
+            let (repo, app) = (Arc::clone(&repository), Arc::clone(&app));
+            let load_all = cfg.models.load == LoadPolicy::All;
+            tokio::task::spawn_blocking(move || {
+                if load_all {
+                    for e in &entries {
+                        match repo.load(&e.name) {
+                            Ok(m) => eprintln!(
+                                "lightos-agent: loaded {} version {} on {} (batching: {})",
+                                m.name,
+                                m.version,
+                                m.device,
+                                if m.batching {
+                                    format!("up to {}", m.config.max_batch)
+                                } else {
+                                    "off".into()
+                                }
+                            ),
+                            Err(err) => {
+                                eprintln!("lightos-agent: model {} not loaded: {err}", e.name)
+                            }
+                        }
+                    }
+                }
+                app.ready.store(true, Ordering::Release);
+                eprintln!("lightos-agent: ready");
+            })
+        };
+        let shutdown = {
+            let app = Arc::clone(&app);
+            async move {
+                let ctrl_c = tokio::signal::ctrl_c();
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("a SIGTERM handler");
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+                app.ready.store(false, Ordering::Release);
+                eprintln!("lightos-agent: shutting down: answering what is in flight");
+            }
+        };
+        let served = axum::serve(
+            listener,
+            router(Arc::clone(&app), cfg.server.max_request_bytes),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| format!("the HTTP server: {e}"));
+        let _ = loader.await;
+        served
+    })?;
+    repository.unload_all();
+    eprintln!("lightos-agent: stopped");
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Device telemetry, sampled once a second from `/dev/lightos` by a thread: every backend's load,
+//! jobs and errors, and for devices with a thermal guard (photonic0) temperature, power, state and
+//! event counts. Energy is the agent's integral of the guard's power readings over the samples
+//! (the ABI has no energy counter). `/metrics` and the dashboard read the latest sample.
+
+use lightos_runtime::{accel::Accelerator, Context};
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// One backend, as last sampled.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeviceSample {
+    /// Its name.
+    pub name: String,
+    /// `device` or `executor`.
+    pub kind: &'static str,
+    /// Jobs queued or running.
+    pub load: u64,
+    /// Jobs completed.
+    pub jobs: u64,
+    /// Jobs that failed.
+    pub errors: u64,
+    /// °C, for a guarded device.
+    pub temperature_c: Option<f64>,
+    /// W, for a guarded device.
+    pub power_w: Option<f64>,
+    /// J since the agent started, integrated from `power_w`.
+    pub energy_j: f64,
+    /// The guard's state.
+    pub thermal_state: Option<&'static str>,
+    /// Entries into throttling.
+    pub throttles: u64,
+    /// Emergency shutdowns.
+    pub shutdowns: u64,
+    /// Guard ticks missed (a period or more late).
+    pub missed_ticks: u64,
+    /// The guard's worst tick lateness (s).
+    pub worst_late_s: f64,
+}
+
+/// The latest sample of every backend, by name, and whether the kernel answered.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Backends by name.
+    pub devices: BTreeMap<String, DeviceSample>,
+    /// Why the last sample failed (no module, …), if it did.
+    pub error: Option<String>,
+}
+
+/// The sampler's shared state.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    latest: Mutex<Snapshot>,
+}
+
+impl Telemetry {
+    /// Starts sampling `node` every `period` on a thread of its own.
+    pub fn start(node: PathBuf, period: Duration) -> Arc<Telemetry> {
+        let t = Arc::new(Telemetry::default());
+        let shared = Arc::clone(&t);
+        let _ = std::thread::Builder::new()
+            .name("telemetry".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                loop {
+                    let now = Instant::now();
+                    shared.sample(&node, now.duration_since(last));
+                    last = now;
+                    std::thread::sleep(period);
+                }
+            });
+        t
+    }
+
+    /// The latest sample.
+    pub fn snapshot(&self) -> Snapshot {
+        self.latest.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn sample(&self, node: &std::path::Path, dt: Duration) {
+        let read = || -> Result<Vec<DeviceSample>, String> {
+            let ctx = Context::open_path(node).map_err(|e| e.to_string())?;
+            let guards = ctx.thermal().map_err(|e| e.to_string())?.devices;
+            let props = Accelerator::with(ctx)
+                .and_then(|a| a.devices())
+                .map_err(|e| e.to_string())?;
+            Ok(props
+                .into_iter()
+                .map(|p| {
+                    let g = guards.iter().find(|g| g.backend_id == p.backend_id);
+                    DeviceSample {
+                        kind: match p.kind {
+                            lightos_runtime::accel::DeviceKind::Hardware => "device",
+                            lightos_runtime::accel::DeviceKind::Executor => "executor",
+                        },
+                        load: u64::from(p.queued + p.running),
+                        jobs: p.jobs,
+                        errors: p.errors,
+                        temperature_c: p.temperature_c,
+                        power_w: p.power_w,
+                        thermal_state: p.thermal_state,
+                        throttles: g.map_or(0, |g| g.throttles),
+                        shutdowns: g.map_or(0, |g| g.shutdowns),
+                        missed_ticks: g.map_or(0, |g| g.missed),
+                        worst_late_s: g.map_or(0.0, |g| g.worst_late_ns as f64 / 1e9),
+                        energy_j: 0.0,
+                        name: p.name,
+                    }
+                })
+                .collect())
+        };
+        let Ok(mut latest) = self.latest.lock() else {
+            return;
+        };
+        match read() {
+            Ok(samples) => {
+                let mut devices = BTreeMap::new();
+                for mut s in samples {
+                    let before = latest.devices.get(&s.name).map_or(0.0, |d| d.energy_j);
+                    s.energy_j = before + s.power_w.unwrap_or(0.0) * dt.as_secs_f64();
+                    devices.insert(s.name.clone(), s);
+                }
+                *latest = Snapshot {
+                    devices,
+                    error: None,
+                };
+            }
+            Err(e) => latest.error = Some(e),
+        }
+    }
+}
