@@ -21,7 +21,9 @@ import urllib.request
 import numpy as np
 import onnx
 import pytest
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
 from onnx import TensorProto, helper, numpy_helper
 
 TOKEN = "s3cret-token"
@@ -78,9 +80,10 @@ class Agent:
         self.root = root
         self.port = free_port()
         self.url = f"127.0.0.1:{self.port}"
+        self.grpc_url = f"127.0.0.1:{free_port()}"
         self.config = os.path.join(root, "agent.toml")
         with open(self.config, "w") as f:
-            f.write(f'[server]\nhttp = "{self.url}"\nmax_request_bytes = 1048576\n{config_extra}\n'
+            f.write(f'[server]\nhttp = "{self.url}"\ngrpc = "{self.grpc_url}"\nmax_request_bytes = 1048576\n{config_extra}\n'
                     f'[models]\nrepository = "{root}/models"\n[auth]\ntoken = "{TOKEN}"\n')
         self.log = open(os.path.join(root, "agent.log"), "w+")
         self.proc = subprocess.Popen([os.environ["LIGHTOS_AGENT"], "--config", self.config],
@@ -173,6 +176,49 @@ def test_tritonclient_health_metadata_and_inference(agent):
     index = {m["name"]: m["state"] for m in c.get_model_repository_index()}
     assert index == {"broken": "UNAVAILABLE", "deadline": "READY", "mlp": "READY", "mlp_nobatch": "READY",
                      "slow": "READY"}
+
+
+def test_tritonclient_grpc_health_metadata_and_inference(agent):
+    c = triton_grpc.InferenceServerClient(agent.grpc_url)
+    assert c.is_server_live() and c.is_server_ready()
+    assert c.is_model_ready("mlp") and not c.is_model_ready("broken") and not c.is_model_ready("mlp", "9")
+    md = c.get_model_metadata("mlp", as_json=True)
+    assert md["name"] == "mlp" and md["versions"] == ["1"] and md["platform"] == "lightos_graph"
+    assert md["inputs"] == [{"name": "x", "datatype": "FP32", "shape": ["-1", "16"]}]
+    assert c.get_server_metadata(as_json=True)["name"] == "lightos-agent"
+    x = np.random.default_rng(4).normal(size=(5, 16)).astype(np.float32)
+    inp = triton_grpc.InferInput("x", [5, 16], "FP32")
+    inp.set_data_from_numpy(x)
+    r = c.infer("mlp", [inp], outputs=[triton_grpc.InferRequestedOutput("y")], request_id="g-1")
+    np.testing.assert_allclose(r.as_numpy("y"), agent.refs["mlp"](x), rtol=1e-4, atol=1e-5)
+    assert r.get_response(as_json=True)["id"] == "g-1"
+    with pytest.raises(InferenceServerException) as e:
+        c.infer("nosuch", [inp])
+    assert e.value.status() == "StatusCode.NOT_FOUND" and "unknown model" in e.value.message()
+    bad = triton_grpc.InferInput("x", [5, 15], "FP32")
+    bad.set_data_from_numpy(x[:, :15].copy())
+    with pytest.raises(InferenceServerException) as e:
+        c.infer("mlp", [bad])
+    assert e.value.status() == "StatusCode.INVALID_ARGUMENT" and "shape [5, 15]" in e.value.message()
+
+
+def test_a_full_queue_is_resource_exhausted_over_grpc(agent):
+    c = triton_grpc.InferenceServerClient(agent.grpc_url)
+    x = np.ones((64, WIDTH), np.float32)
+
+    def one(_):
+        inp = triton_grpc.InferInput("x", [64, WIDTH], "FP32")
+        inp.set_data_from_numpy(x)
+        try:
+            c.infer("slow", [inp])
+            return "OK"
+        except InferenceServerException as e:
+            return e.status()
+
+    with cf.ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(one, range(12)))
+    assert "OK" in codes and "StatusCode.RESOURCE_EXHAUSTED" in codes, codes
+    assert set(codes) <= {"OK", "StatusCode.RESOURCE_EXHAUSTED"}, codes
 
 
 def infer_json(agent, model, x, **extra):

@@ -3,7 +3,8 @@
 //!
 //! ```toml
 //! [server]
-//! http = "127.0.0.1:8000"          # the inference protocol, /metrics, the dashboard
+//! http = "127.0.0.1:8000"          # the inference protocol (REST), /metrics, the dashboard
+//! grpc = "127.0.0.1:8001"          # the inference protocol (gRPC)
 //! node = "/dev/lightos"            # the kernel's device; absent: models run in this process
 //! max_request_bytes = 67108864     # larger request bodies: 413
 //! threads = 2                      # threads of an in-process engine
@@ -73,6 +74,8 @@ pub struct Config {
 pub struct Server {
     /// Where the HTTP server listens (loopback by default).
     pub http: SocketAddr,
+    /// Where the gRPC server listens (loopback by default).
+    pub grpc: SocketAddr,
     /// The kernel's device node.
     pub node: PathBuf,
     /// The largest request body accepted, in bytes.
@@ -85,6 +88,7 @@ impl Default for Server {
     fn default() -> Self {
         Server {
             http: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            grpc: SocketAddr::from(([127, 0, 0, 1], 8001)),
             node: PathBuf::from(lightos_runtime::DEFAULT_DEVICE_PATH),
             max_request_bytes: 64 << 20,
             threads: 2,

@@ -18,9 +18,9 @@
 
 use crate::{
     batch::Tensor,
-    metrics::{prometheus_text, Metrics},
-    model::{Model, RunError, TensorSpec},
-    repository::Repository,
+    metrics::prometheus_text,
+    model::{RunError, TensorSpec},
+    serve::{self, datatype, datatype_size, App, InferError, Named},
 };
 use axum::{
     body::Bytes,
@@ -30,28 +30,12 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use lightos_graph::ir::DType;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::{
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
+    sync::{atomic::Ordering, Arc},
+    time::Instant,
 };
-
-/// What the handlers share.
-pub struct App {
-    /// The models.
-    pub repository: Arc<Repository>,
-    /// The metrics.
-    pub metrics: Arc<Metrics>,
-    /// The bearer token state-changing calls need (`None`: they are refused).
-    pub token: Option<String>,
-    /// Cleared while the agent starts and once it is shutting down.
-    pub ready: AtomicBool,
-}
 
 /// The router, with bodies limited to `max_request_bytes`.
 pub fn router(app: Arc<App>, max_request_bytes: usize) -> Router {
@@ -94,15 +78,6 @@ async fn server_metadata() -> Json<Value> {
     }))
 }
 
-/// The protocol's name of an element type.
-fn datatype(d: DType) -> &'static str {
-    match d {
-        DType::F32 => "FP32",
-        DType::I64 => "INT64",
-        _ => "BYTES",
-    }
-}
-
 fn tensor_metadata(specs: &[TensorSpec], outputs: bool) -> Vec<Value> {
     specs
         .iter()
@@ -115,24 +90,9 @@ fn tensor_metadata(specs: &[TensorSpec], outputs: bool) -> Vec<Value> {
         .collect()
 }
 
-/// The loaded model `m`, at version `v` if given.
-fn find(app: &App, m: &str, v: Option<&str>) -> Result<Arc<Model>, Response> {
-    let model = app.repository.get(m).ok_or_else(|| {
-        fail(
-            StatusCode::NOT_FOUND,
-            format!("unknown model '{m}' (not loaded)"),
-        )
-    })?;
-    if let Some(v) = v.filter(|v| !v.is_empty() && *v != model.version) {
-        return Err(fail(
-            StatusCode::NOT_FOUND,
-            format!(
-                "model '{m}' has no version {v} loaded (version {} is)",
-                model.version
-            ),
-        ));
-    }
-    Ok(model)
+/// The loaded model `m` (at version `v`), or the error response.
+fn find(app: &App, m: &str, v: Option<&str>) -> Result<Arc<crate::model::Model>, Response> {
+    serve::find(app, m, v).map_err(infer_error)
 }
 
 fn metadata(app: &App, m: &str, v: Option<&str>) -> Response {
@@ -214,16 +174,15 @@ fn flatten(v: &Value, out: &mut Vec<Value>) {
     }
 }
 
-/// Input `t` as the bytes of model input `spec`, its data from JSON or from `binary` (advanced
-/// past what it takes).
-fn input_bytes(t: &InputTensor, spec: &TensorSpec, binary: &mut &[u8]) -> Result<Tensor, String> {
-    let want = datatype(spec.dtype);
-    if t.datatype != want {
-        return Err(format!(
-            "input {} is {}, the model takes {want}",
+/// Input `t` decoded by its datatype, its data from JSON or from `binary` (advanced past what it
+/// takes).
+fn input_bytes(t: &InputTensor, binary: &mut &[u8]) -> Result<Named, String> {
+    let esize = datatype_size(&t.datatype).ok_or_else(|| {
+        format!(
+            "input {}: datatype {} is not served (FP32, INT64)",
             t.name, t.datatype
-        ));
-    }
+        )
+    })?;
     let dims: Vec<u64> = t
         .shape
         .iter()
@@ -232,7 +191,14 @@ fn input_bytes(t: &InputTensor, spec: &TensorSpec, binary: &mut &[u8]) -> Result
     let count = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
     let count =
         count.ok_or_else(|| format!("input {}: shape {dims:?} overflows", t.name))? as usize;
-    let esize = spec.dtype.size();
+    let named = |bytes| Named {
+        name: t.name.clone(),
+        datatype: t.datatype.clone(),
+        tensor: Tensor {
+            dims: dims.clone(),
+            bytes,
+        },
+    };
     if let Some(size) = t.parameters.get("binary_data_size") {
         let size = size.as_u64().ok_or("binary_data_size is not a number")? as usize;
         if size > binary.len() {
@@ -241,19 +207,9 @@ fn input_bytes(t: &InputTensor, spec: &TensorSpec, binary: &mut &[u8]) -> Result
                 t.name
             ));
         }
-        if size != count * esize {
-            return Err(format!(
-                "input {}: {size} bytes of binary data for shape {dims:?} of {want} ({} bytes)",
-                t.name,
-                count * esize
-            ));
-        }
         let (mine, rest) = binary.split_at(size);
         *binary = rest;
-        return Ok(Tensor {
-            dims,
-            bytes: mine.to_vec(),
-        });
+        return Ok(named(mine.to_vec()));
     }
     let data = t
         .data
@@ -270,22 +226,19 @@ fn input_bytes(t: &InputTensor, spec: &TensorSpec, binary: &mut &[u8]) -> Result
     }
     let mut bytes = Vec::with_capacity(count * esize);
     for v in &values {
-        match spec.dtype {
-            DType::I64 => {
-                let n = v
-                    .as_i64()
-                    .ok_or_else(|| format!("input {}: {v} is not an INT64", t.name))?;
-                bytes.extend_from_slice(&n.to_le_bytes());
-            }
-            _ => {
-                let x = v
-                    .as_f64()
-                    .ok_or_else(|| format!("input {}: {v} is not a number", t.name))?;
-                bytes.extend_from_slice(&(x as f32).to_le_bytes());
-            }
+        if t.datatype == "INT64" {
+            let n = v
+                .as_i64()
+                .ok_or_else(|| format!("input {}: {v} is not an INT64", t.name))?;
+            bytes.extend_from_slice(&n.to_le_bytes());
+        } else {
+            let x = v
+                .as_f64()
+                .ok_or_else(|| format!("input {}: {v} is not a number", t.name))?;
+            bytes.extend_from_slice(&(x as f32).to_le_bytes());
         }
     }
-    Ok(Tensor { dims, bytes })
+    Ok(named(bytes))
 }
 
 async fn infer(
@@ -316,104 +269,22 @@ async fn run_infer(
     body: &[u8],
 ) -> Response {
     let arrived = Instant::now();
-    let response = infer_response(app, m, v, headers, body, arrived).await;
-    if !response.status().is_success() {
-        app.metrics.failure(m);
-    }
-    response
-}
-
-async fn infer_response(
-    app: &App,
-    m: &str,
-    v: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-    arrived: Instant,
-) -> Response {
     let model = match find(app, m, v) {
         Ok(model) => model,
         Err(r) => return r,
     };
-    // Triton's binary extension: a JSON header of the given length, then the tensors' bytes.
-    let split = match headers.get(HEADER_LENGTH) {
-        Some(h) => match h.to_str().ok().and_then(|s| s.parse::<usize>().ok()) {
-            Some(n) if n <= body.len() => n,
-            _ => {
-                return fail(
-                    StatusCode::BAD_REQUEST,
-                    format!("bad {HEADER_LENGTH}: {h:?}"),
-                )
-            }
-        },
-        None => body.len(),
-    };
-    let (json_part, mut binary) = body.split_at(split);
-    let request: InferRequest = match serde_json::from_slice(json_part) {
+    let request = match decode(headers, body) {
         Ok(r) => r,
         Err(e) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                format!("malformed request JSON: {e}"),
-            )
+            app.metrics.failure(m);
+            return fail(StatusCode::BAD_REQUEST, e);
         }
     };
-    let mut inputs: Vec<Option<Tensor>> = vec![None; model.inputs.len()];
-    for t in &request.inputs {
-        let Some(k) = model.inputs.iter().position(|s| s.name == t.name) else {
-            let names: Vec<&str> = model.inputs.iter().map(|s| s.name.as_str()).collect();
-            return fail(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "model '{m}' has no input {} (its inputs: {})",
-                    t.name,
-                    names.join(", ")
-                ),
-            );
-        };
-        match input_bytes(t, &model.inputs[k], &mut binary) {
-            Ok(tensor) => inputs[k] = Some(tensor),
-            Err(e) => return fail(StatusCode::BAD_REQUEST, e),
-        }
-    }
-    let Some(inputs) = inputs.into_iter().collect::<Option<Vec<Tensor>>>() else {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            format!("missing inputs: model '{m}' takes {}", model.inputs.len()),
-        );
-    };
-    let wanted: Vec<usize> = if request.outputs.is_empty() {
-        (0..model.outputs.len()).collect()
-    } else {
-        let mut w = Vec::new();
-        for o in &request.outputs {
-            match model.outputs.iter().position(|s| s.name == o.name) {
-                Some(k) => w.push(k),
-                None => {
-                    return fail(
-                        StatusCode::BAD_REQUEST,
-                        format!("model '{m}' has no output {}", o.name),
-                    )
-                }
-            }
-        }
-        w
-    };
-    let deadline = (model.config.timeout_ms > 0)
-        .then(|| arrived + Duration::from_millis(model.config.timeout_ms));
-    let rx = match model.submit(inputs, deadline) {
-        Ok(rx) => rx,
-        Err(e) => return run_error(e),
-    };
-    let reply = match rx.await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return run_error(e),
-        Err(_) => {
-            return fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("model '{m}' stopped before answering"),
-            )
-        }
+    let (request, inputs) = request;
+    let names: Vec<String> = request.outputs.iter().map(|o| o.name.clone()).collect();
+    let (wanted, reply) = match serve::infer(app, &model, inputs, &names, arrived).await {
+        Ok(r) => r,
+        Err(e) => return infer_error(e),
     };
     let all_binary = request
         .parameters
@@ -452,13 +323,6 @@ async fn infer_response(
     if let Some(id) = request.id {
         doc["id"] = json!(id);
     }
-    app.metrics.success(
-        m,
-        reply.queued,
-        reply.compute,
-        reply.batch_rows,
-        arrived.elapsed(),
-    );
     let head = doc.to_string();
     if tail.is_empty() {
         return ([(header::CONTENT_TYPE, "application/json")], head).into_response();
@@ -472,12 +336,38 @@ async fn infer_response(
     r
 }
 
-fn run_error(e: RunError) -> Response {
-    let status = match e {
-        RunError::QueueFull(..) => StatusCode::TOO_MANY_REQUESTS,
-        RunError::Deadline(_) => StatusCode::GATEWAY_TIMEOUT,
-        RunError::Input(_) => StatusCode::BAD_REQUEST,
-        RunError::Run(_) | RunError::Unloading(_) => StatusCode::SERVICE_UNAVAILABLE,
+/// The request's JSON and its inputs' tensors (Triton's binary extension: a JSON header of the
+/// given length, then the tensors' bytes).
+fn decode(headers: &HeaderMap, body: &[u8]) -> Result<(InferRequest, Vec<Named>), String> {
+    let split = match headers.get(HEADER_LENGTH) {
+        Some(h) => match h.to_str().ok().and_then(|s| s.parse::<usize>().ok()) {
+            Some(n) if n <= body.len() => n,
+            _ => return Err(format!("bad {HEADER_LENGTH}: {h:?}")),
+        },
+        None => body.len(),
+    };
+    let (json_part, mut binary) = body.split_at(split);
+    let request: InferRequest =
+        serde_json::from_slice(json_part).map_err(|e| format!("malformed request JSON: {e}"))?;
+    let inputs = request
+        .inputs
+        .iter()
+        .map(|t| input_bytes(t, &mut binary))
+        .collect::<Result<_, _>>()?;
+    Ok((request, inputs))
+}
+
+/// The HTTP status of an inference error.
+fn infer_error(e: InferError) -> Response {
+    let status = match &e {
+        InferError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        InferError::NotFound(_) => StatusCode::NOT_FOUND,
+        InferError::Run(RunError::QueueFull(..)) => StatusCode::TOO_MANY_REQUESTS,
+        InferError::Run(RunError::Deadline(_)) => StatusCode::GATEWAY_TIMEOUT,
+        InferError::Run(RunError::Input(_)) => StatusCode::BAD_REQUEST,
+        InferError::Run(RunError::Run(_) | RunError::Unloading(_)) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
     };
     fail(status, e)
 }

@@ -5,10 +5,12 @@
 use clap::Parser;
 use lightos_agent::{
     config::{self, Config, LoadPolicy},
-    http::{router, App},
+    grpc,
+    http::router,
     metrics::Metrics,
     model::Placement,
     repository::Repository,
+    serve::App,
     telemetry::Telemetry,
 };
 use std::{
@@ -22,7 +24,7 @@ use std::{
 #[derive(Parser, Debug)]
 #[command(name = "lightos-agent", version)]
 struct Cli {
-    /// The config file (TOML): [server] http, node, max_request_bytes, threads; [models]
+    /// The config file (TOML): [server] http, grpc, node, max_request_bytes, threads; [models]
     /// repository, load; [auth] token or token_file.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
@@ -71,7 +73,11 @@ fn run(cli: Cli) -> Result<(), String> {
             .await
             .map_err(|e| format!("listening on {}: {e}", cfg.server.http))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        eprintln!("lightos-agent: listening on http://{addr} (KServe v2 under /v2, /metrics)");
+        let grpc_listener = tokio::net::TcpListener::bind(cfg.server.grpc)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", cfg.server.grpc))?;
+        let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
+        eprintln!("lightos-agent: listening on http://{addr} (KServe v2 under /v2, /metrics) and grpc://{grpc_addr}");
         // Models load while the server already answers liveness (ready once they are done).
         let loader = {
             let (repo, app) = (Arc::clone(&repository), Arc::clone(&app));
@@ -101,30 +107,45 @@ fn run(cli: Cli) -> Result<(), String> {
                 eprintln!("lightos-agent: ready");
             })
         };
+        // One signal stops both servers: each finishes the requests it holds.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|&s| s).await;
+        };
         let shutdown = {
             let app = Arc::clone(&app);
             async move {
-                let ctrl_c = tokio::signal::ctrl_c();
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("a SIGTERM handler");
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
+                let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+                match term {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {},
+                            _ = term.recv() => {},
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
                 }
                 app.ready.store(false, Ordering::Release);
                 eprintln!("lightos-agent: shutting down: answering what is in flight");
+                let _ = stop_tx.send(true);
             }
         };
-        let served = axum::serve(
-            listener,
-            router(Arc::clone(&app), cfg.server.max_request_bytes),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("the HTTP server: {e}"));
+        let signals = tokio::spawn(shutdown);
+        let http = axum::serve(listener, router(Arc::clone(&app), cfg.server.max_request_bytes))
+            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let grpc = tonic::transport::Server::builder()
+            .add_service(grpc::service(Arc::clone(&app), cfg.server.max_request_bytes))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(grpc_listener),
+                stopped(stop_rx),
+            );
+        let (http, grpc) = tokio::join!(http, grpc);
+        signals.abort();
         let _ = loader.await;
-        served
+        http.map_err(|e| format!("the HTTP server: {e}"))?;
+        grpc.map_err(|e| format!("the gRPC server: {e}"))
     })?;
     repository.unload_all();
     eprintln!("lightos-agent: stopped");
