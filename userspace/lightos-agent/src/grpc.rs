@@ -37,7 +37,8 @@ pub fn service(app: Arc<App>, max_bytes: usize) -> GrpcInferenceServiceServer<In
         .max_encoding_message_size(usize::MAX)
 }
 
-fn status(e: InferError) -> Status {
+/// The gRPC status of an inference error (the control plane's SubmitJob uses it too).
+pub(crate) fn status(e: InferError) -> Status {
     match &e {
         InferError::BadRequest(_) | InferError::Run(RunError::Input(_)) => {
             Status::invalid_argument(e.to_string())

@@ -404,7 +404,7 @@ fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "));
-    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+    if given.is_some_and(|g| serve::constant_time_eq(g.as_bytes(), token.as_bytes())) {
         return Ok(());
     }
     let mut r = fail(
@@ -414,11 +414,6 @@ fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     Err(r)
-}
-
-/// Compares without stopping at the first difference (the time says nothing about the token).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 async fn load(State(app): State<Arc<App>>, Path(m): Path<String>, headers: HeaderMap) -> Response {

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod control;
 pub mod grpc;
 pub mod http;
 pub mod metrics;

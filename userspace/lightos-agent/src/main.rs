@@ -5,7 +5,7 @@
 use clap::Parser;
 use lightos_agent::{
     config::{self, Config, LoadPolicy},
-    grpc,
+    control, grpc,
     http::router,
     metrics::Metrics,
     model::Placement,
@@ -60,12 +60,14 @@ fn run(cli: Cli) -> Result<(), String> {
         return Ok(());
     }
     let telemetry = Telemetry::start(cfg.server.node.clone(), Duration::from_secs(1));
-    let metrics = Arc::new(Metrics::new(telemetry));
+    let metrics = Arc::new(Metrics::new(Arc::clone(&telemetry)));
     let app = Arc::new(App {
         repository: Arc::clone(&repository),
         metrics,
         token,
         ready: false.into(),
+        telemetry,
+        node: cfg.server.node.clone(),
     });
     let rt = tokio::runtime::Runtime::new().map_err(|e| format!("the async runtime: {e}"))?;
     rt.block_on(async {
@@ -78,8 +80,14 @@ fn run(cli: Cli) -> Result<(), String> {
             .map_err(|e| format!("listening on {}: {e}", cfg.server.grpc))?;
         let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
         eprintln!("lightos-agent: listening on http://{addr} (KServe v2 under /v2, /metrics) and grpc://{grpc_addr}");
+        // grpc.health.v1: NOT_SERVING until the start-up loads are done, and again at shutdown.
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
         // Models load while the server already answers liveness (ready once they are done).
         let loader = {
+            let health = health.clone();
             let (repo, app) = (Arc::clone(&repository), Arc::clone(&app));
             let load_all = cfg.models.load == LoadPolicy::All;
             tokio::task::spawn_blocking(move || {
@@ -104,6 +112,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
                 app.ready.store(true, Ordering::Release);
+                tokio::runtime::Handle::current().block_on(
+                    health.set_service_status("", tonic_health::ServingStatus::Serving),
+                );
                 eprintln!("lightos-agent: ready");
             })
         };
@@ -128,6 +139,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
                 app.ready.store(false, Ordering::Release);
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
                 eprintln!("lightos-agent: shutting down: answering what is in flight");
                 let _ = stop_tx.send(true);
             }
@@ -136,7 +150,9 @@ fn run(cli: Cli) -> Result<(), String> {
         let http = axum::serve(listener, router(Arc::clone(&app), cfg.server.max_request_bytes))
             .with_graceful_shutdown(stopped(stop_rx.clone()));
         let grpc = tonic::transport::Server::builder()
+            .add_service(health_service)
             .add_service(grpc::service(Arc::clone(&app), cfg.server.max_request_bytes))
+            .add_service(control::service(Arc::clone(&app), cfg.server.max_request_bytes))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(grpc_listener),
                 stopped(stop_rx),

@@ -10,6 +10,22 @@ use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
+use tokio::sync::broadcast;
+
+/// A thermal event of a device, as the kernel logged it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventSample {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The device's name.
+    pub device: String,
+    /// `throttle`, `throttle-end`, `shutdown`, `restart`, `device-lost`, `fault-latched`.
+    pub kind: &'static str,
+    /// °C when it happened.
+    pub temperature_c: f64,
+    /// The laser limit the guard set (mW).
+    pub laser_limit_mw: u32,
+}
 
 /// One backend, as last sampled.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -52,15 +68,27 @@ pub struct Snapshot {
 }
 
 /// The sampler's shared state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Telemetry {
     latest: Mutex<Snapshot>,
+    events: broadcast::Sender<EventSample>,
+    /// When sampling started (the streams' time base).
+    pub started: Instant,
 }
 
 impl Telemetry {
     /// Starts sampling `node` every `period` on a thread of its own.
     pub fn start(node: PathBuf, period: Duration) -> Arc<Telemetry> {
-        let t = Arc::new(Telemetry::default());
+        let t = Arc::new(Telemetry {
+            latest: Mutex::new(Snapshot::default()),
+            events: broadcast::channel(256).0,
+            started: Instant::now(),
+        });
+        let watcher = Arc::clone(&t);
+        let event_node = node.clone();
+        let _ = std::thread::Builder::new()
+            .name("thermal-events".into())
+            .spawn(move || watcher.watch_events(&event_node));
         let shared = Arc::clone(&t);
         let _ = std::thread::Builder::new()
             .name("telemetry".into())
@@ -74,6 +102,51 @@ impl Telemetry {
                 }
             });
         t
+    }
+
+    /// Thermal events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<EventSample> {
+        self.events.subscribe()
+    }
+
+    /// Forwards the kernel's thermal events to the subscribers, from the newest at start on;
+    /// retries every few seconds while the module is not there.
+    fn watch_events(&self, node: &std::path::Path) {
+        loop {
+            let ctx = match Context::open_path(node) {
+                Ok(c) => c,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let mut after = ctx.thermal().map_or(0, |t| t.last_event_seq);
+            let mut names = BTreeMap::new();
+            while let Ok(batch) = ctx.wait_events(after, Some(Duration::from_secs(1))) {
+                if batch.events.is_empty() {
+                    continue;
+                }
+                if batch
+                    .events
+                    .iter()
+                    .any(|e| !names.contains_key(&e.backend_id))
+                {
+                    if let Ok(list) = ctx.backends() {
+                        names = list.into_iter().map(|b| (b.id, b.name)).collect();
+                    }
+                }
+                for e in &batch.events {
+                    let _ = self.events.send(EventSample {
+                        seq: e.seq,
+                        device: names.get(&e.backend_id).cloned().unwrap_or_default(),
+                        kind: e.kind.name(),
+                        temperature_c: f64::from(e.temp_mc) / 1000.0,
+                        laser_limit_mw: e.laser_limit_mw,
+                    });
+                }
+                after = batch.last_seq;
+            }
+        }
     }
 
     /// The latest sample.
