@@ -39,7 +39,7 @@ test: ## Every test: lint, host unit tests, then the VM suite; ends with "N pass
 bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORMANCE.md
 	@bench/run.sh
 
-demo: guest ## Boot the guest with two emulated photonic NPUs; run SqueezeNet (ONNX) on cpu0 and photonic0, an MLP on cpu0 and photonic0, MATMULs on both NPUs and a spiking network
+demo: guest ## Boot the guest with two emulated photonic NPUs; run SqueezeNet (ONNX) on cpu0 and photonic0, an MLP, MATMULs on both NPUs, a spiking network and lightos-agent serving SqueezeNet
 	@models=$$(tests/models/fetch-light.sh) && qemu/run --photonic 2 --log build/vm/demo-serial.log --add qemu/demo.sh --add "$$models/light_squeezenet.onnx" -- 'sh demo.sh'
 
 fuzz: setup ## Fuzz /dev/lightos on the debug kernel: SECONDS=300 SEED=<clock> PROCS=2 SWEEP=1, or REPLAY=file.json

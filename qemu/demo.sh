@@ -5,7 +5,7 @@
 # and photonic0, a MATMUL workload on photonic0 through /dev/lightos, the thermal
 # guard's trace while it runs, a MATMUL on each NPU at once, a spiking network whose inputs come
 # through a kernel spike ring and whose synapses run on photonic0, and the PowerGovernor placing
-# work across both NPUs and the CPU.
+# work across both NPUs and the CPU, and lightos-agent serving SqueezeNet over HTTP with its metrics.
 set -e
 # The serial console is a terminal, but what the demo prints is read as a log: no progress bars.
 export TERM=dumb
@@ -97,3 +97,25 @@ lightos top --iterations 3 --interval 0.3 | tail -n 5
 echo
 echo "== device counters (debugfs)"
 grep -E '^(completion_irqs|thermal_irqs|resets|lost|device) ' "$G"
+echo
+echo "== lightos-agent: SqueezeNet served over the Open Inference Protocol (KServe v2) on cpu0, a request"
+echo "   over HTTP (busybox wget; tritonclient and curl speak the same), then the metrics it exports"
+mkdir -p /tmp/agent/models/squeezenet/1
+cp light_squeezenet.onnx /tmp/agent/models/squeezenet/1/model.onnx
+printf 'device = "cpu0"\nmax_batch = 1\n' > /tmp/agent/models/squeezenet/config.toml
+printf '[models]\nrepository = "/tmp/agent/models"\n' > /tmp/agent/agent.toml
+lightos-agent --config /tmp/agent/agent.toml 2> /tmp/agent/agent.log &
+agent=$!
+for i in $(seq 120); do wget -q -O /dev/null http://127.0.0.1:8000/v2/health/ready 2>/dev/null && break; sleep 0.5; done
+sed 's/^/   /' /tmp/agent/agent.log
+echo "-- GET /v2/models/squeezenet:"
+wget -q -O - http://127.0.0.1:8000/v2/models/squeezenet | sed 's/^/   /'; echo
+awk 'BEGIN { printf "{\"id\":\"demo-1\",\"inputs\":[{\"name\":\"data_0\",\"shape\":[1,3,224,224],\"datatype\":\"FP32\",\"data\":[";
+             for (i = 0; i < 150528; i++) printf "%s%.3f", (i ? "," : ""), (i % 97) / 97; print "]}]}" }' > /tmp/agent/request.json
+echo "-- POST /v2/models/squeezenet/infer (a 224x224 image as JSON, $(wc -c < /tmp/agent/request.json) bytes); the reply, cut:"
+wget -q -O - --header 'Content-Type: application/json' --post-file /tmp/agent/request.json \
+    http://127.0.0.1:8000/v2/models/squeezenet/infer | cut -c 1-240 | sed 's/^/   /'; echo
+echo "-- GET /metrics (the lines a dashboard would chart):"
+wget -q -O - http://127.0.0.1:8000/metrics | grep -E '^lightos_(inference_requests_total|inference_(request|compute|queue)_duration_seconds_(sum|count)|device_(temperature_celsius|power_watts|jobs_total|energy_joules_total))' | sed 's/^/   /'
+kill -TERM $agent; wait $agent 2>/dev/null || true
+echo "   (the web dashboard and its screenshot are not built yet: issue 22)"
