@@ -62,6 +62,15 @@ python_summary=$(grep -m1 '^PYTHON-SUMMARY: ' "$python_log" | sed 's/^PYTHON-SUM
 python_table=$(grep -v '^PYTHON-SUMMARY: ' "$python_log")
 [ -n "$python_summary" ] || die "the Python benchmark printed no summary; see $python_log"
 
+say "lightos-agent under load on loopback against the same model in process (host, about 1 min)"
+agent_log=build/bench-agent.log
+cargo build -q --release -p lightos-agent
+"$graph_py" bench/agent_load.py target/release/lightos target/release/lightos-agent "$(tests/models/fetch-light.sh)" \
+    build/bench-agent | tee "$agent_log"
+agent_summary=$(grep -m1 '^AGENT-SUMMARY: ' "$agent_log" | sed 's/^AGENT-SUMMARY: //')
+agent_table=$(grep -v '^AGENT-SUMMARY: ' "$agent_log")
+[ -n "$agent_summary" ] || die "the agent benchmark printed no summary; see $agent_log"
+
 # cyclictest and the shared libraries it loads, under the names its loader asks for.
 ct=build/cyclictest; rm -rf "$ct"; mkdir -p "$ct"
 cp "$(command -v cyclictest)" "$ct/"
@@ -92,7 +101,7 @@ cpuline() { grep -m1 "^$1: " "$cpu_log" | sed "s/^$1: //"; }
 cpuconf=$(cpuline CPU-GEMM-CONFIG); cpuisa=$(cpuline CPU-ISA); cputorch=$(cpuline CPU-TORCH); cpuort=$(cpuline CPU-ORT)
 sum_f32=$(cpuline CPU-SUMMARY-F32); sum_int8=$(cpuline CPU-SUMMARY-INT8); sum_bf16=$(cpuline CPU-SUMMARY-BF16); sum_conv=$(cpuline CPU-SUMMARY-CONV); transfer=$(grep -m1 '^TRANSFER-BUILD:' "$gemm_log" | sed 's/^TRANSFER-BUILD: //')
 zerocopy=$(grep -m1 '^ZERO-COPY:' "$log" | sed 's/^ZERO-COPY: //')
-for v in python_table graph_guest graph_tables buffers buffers_glibc fastpath submit spikes spike_scaling jitter trips tiled gemm cpugemm cpulow cpuconv cpuconvsum cpuconf cpuisa cputorch cpuort sum_f32 sum_int8 sum_bf16 sum_conv transfer zerocopy govsim govlat govconf; do
+for v in agent_table python_table graph_guest graph_tables buffers buffers_glibc fastpath submit spikes spike_scaling jitter trips tiled gemm cpugemm cpulow cpuconv cpuconvsum cpuconf cpuisa cputorch cpuort sum_f32 sum_int8 sum_bf16 sum_conv transfer zerocopy govsim govlat govconf; do
     [ -n "${!v}" ] || die "a benchmark printed no $v table; see $log and $gemm_log"
 done
 graph_overhead=$(echo "$graph_guest" | awk -F'|' '/dev\/lightos/ {r = $4 + 0; printf "%.1f %% (%s)", (r - 1) * 100, (r <= 1.05) ? "met" : "not met"}')
@@ -258,6 +267,19 @@ of one Add (two [1, 16] inputs: the call is all overhead) run 5000 times after 2
 batch 8 from Python against \`lightos model bench --on local\` (the same engine in process), four
 alternating rounds of 5 runs, the median of the rounds' medians. **Targets: per call ≤ 1.0× onnxruntime's, a large run within 2 % of the CLI:
 $python_summary.**
+
+## Serving (host)
+
+$agent_table
+
+bench/agent_load.py: SqueezeNet (light, seeded random weights, batch dimension made symbolic) served
+by lightos-agent in process (2 threads) on loopback; closed-loop clients (each sends its next request
+when the last is answered) of one image per request over HTTP with Triton's binary tensor extension,
+8 s measured after 2 s of warm-up, at concurrency 1, 8 and 32, with dynamic batching (max_batch 8,
+max_queue_delay_ms 5) and without; the in-process baseline is \`lightos model bench --on local\` on
+the same file and input (60 runs). The clients share the machine's 2 cores with the agent. **Targets:
+$agent_summary.** Not measured yet: the encoder block (its batch dimension is fixed by its reshape
+constants), and the same load in the guest (under TCG SqueezeNet takes 20-36 s a request).
 
 ## CUDA backend (host GPU)
 

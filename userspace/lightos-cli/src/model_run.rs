@@ -157,6 +157,9 @@ fn bind_inputs(graph: &mut Graph, given: &[String]) -> Result<Vec<Option<Array>>
             .into());
         }
         input.shape = Some(dims.iter().map(|&d| Dim::Known(d)).collect());
+        // Shape inference reads inputs from the value table: bind them there too.
+        let bound = input.clone();
+        graph.values.insert(bound.name.clone(), bound);
         arrays[i] = Some(values);
     }
     for v in &graph.inputs {
@@ -406,7 +409,7 @@ pub fn bench(model: &Path, o: &Options, warmup: u32, repeat: u32) -> Result<(), 
     if o.json {
         let doc = serde_json::json!({
             "model": model.display().to_string(), "device": p.session.device, "steps": p.steps,
-            "runs": times.len(), "ms": {"min": q(0.0), "p50": q(0.5), "p90": q(0.9), "max": q(1.0)},
+            "runs": times.len(), "ms": {"min": q(0.0), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": q(1.0)},
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
@@ -414,12 +417,13 @@ pub fn bench(model: &Path, o: &Options, warmup: u32, repeat: u32) -> Result<(), 
     println!("model        {}", model.display());
     println!("device       {}", p.session.device);
     println!(
-        "{} runs of {} primitives: min {:.2} ms, median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        "{} runs of {} primitives: min {:.2} ms, median {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         times.len(),
         p.steps,
         q(0.0),
         q(0.5),
         q(0.9),
+        q(0.99),
         q(1.0)
     );
     Ok(())
