@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -25,6 +26,9 @@ import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+from npu_faults import inject  # noqa: E402
 
 TOKEN = "s3cret-token"
 KERNEL = os.path.exists("/dev/lightos")
@@ -145,6 +149,11 @@ def agent(tmp_path_factory):
         f.write(DEVICE + "max_batch = 1\nqueue = 1\n")
     with open(f"{root}/models/deadline/config.toml", "w") as f:
         f.write(DEVICE + "max_batch = 1\nqueue = 8\ntimeout_ms = 20\n")
+    if KERNEL:
+        # An MLP whose MATMULs photonic0 runs (the rest on cpu0): the thermal-shutdown test's model.
+        refs["pmlp"] = mlp_model(f"{root}/models/pmlp/1/model.onnx", hidden=64, out=8)
+        with open(f"{root}/models/pmlp/config.toml", "w") as f:
+            f.write('device = "photonic0"\nmax_batch = 1\n')
     os.makedirs(f"{root}/models/broken")
     with open(f"{root}/models/broken/model.onnx", "wb") as f:
         f.write(b"not a model")
@@ -174,8 +183,11 @@ def test_tritonclient_health_metadata_and_inference(agent):
         np.testing.assert_allclose(r.as_numpy("y"), agent.refs["mlp"](x), rtol=1e-4, atol=1e-5)
         assert r.get_response()["id"] == "req-7" and r.get_response()["model_version"] == "1"
     index = {m["name"]: m["state"] for m in c.get_model_repository_index()}
-    assert index == {"broken": "UNAVAILABLE", "deadline": "READY", "mlp": "READY", "mlp_nobatch": "READY",
-                     "slow": "READY"}
+    expected = {"broken": "UNAVAILABLE", "deadline": "READY", "mlp": "READY", "mlp_nobatch": "READY",
+                "slow": "READY"}
+    if KERNEL:
+        expected["pmlp"] = "READY"
+    assert index == expected
 
 
 def test_tritonclient_grpc_health_metadata_and_inference(agent):
@@ -333,16 +345,25 @@ def test_a_client_that_disconnects_mid_request_does_not_hurt_the_agent(agent):
 def test_metrics_follow_prometheus_conventions(agent):
     assert infer_json(agent, "mlp", np.zeros((1, 16), np.float32))[0] == 200
     assert agent.post("/v2/models/mlp/infer", b"{")[0] == 400
-    status, data = agent.get("/metrics")
-    assert status == 200
-    text = data.decode()
+    # Device and kernel figures come from a sampler that reads the module once a second.
+    for _ in range(30 if KERNEL else 1):
+        status, data = agent.get("/metrics")
+        assert status == 200
+        text = data.decode()
+        if not KERNEL or re.search(r'^lightos_kernel_primitives_total\{op="matmul"\} [1-9]', text, re.M):
+            break
+        time.sleep(0.2)
     for name in ("lightos_inference_requests_total", "lightos_inference_queue_duration_seconds_bucket",
                  "lightos_inference_compute_duration_seconds_bucket", "lightos_inference_request_duration_seconds_bucket",
                  "lightos_inference_batch_size_bucket"):
         assert re.search(rf'^{name}\{{.*model="mlp"', text, re.M), name
     assert re.search(r'^lightos_inference_requests_total\{model="mlp",outcome="failure"\} [1-9]', text, re.M)
     if KERNEL:
-        assert re.search(r'^lightos_device_jobs_total\{device="cpu0"\} [1-9]', text, re.M), text
+        kernel = "\n".join(line for line in text.splitlines() if line.startswith(("lightos_device_jobs", "lightos_kernel_")))
+        assert re.search(r'^lightos_device_jobs_total\{device="cpu0"\} [1-9]', text, re.M), kernel
+        # The kernel's own per-op counters and latency histograms.
+        assert re.search(r'^lightos_kernel_primitives_total\{op="matmul"\} [1-9]', text, re.M), kernel
+        assert re.search(r'^lightos_kernel_primitive_latency_seconds_bucket\{.*op="matmul"', text, re.M), kernel
     promtool = os.environ.get("PROMTOOL")
     if not promtool:
         pytest.skip("no promtool (PROMTOOL unset): the exposition was checked by pattern only")
@@ -381,3 +402,83 @@ def test_a_bad_config_is_an_error_naming_the_line(tmp_path):
     cfg.write_text('[models]\nrepository = "/nonexistent"\n')
     r = subprocess.run([os.environ["LIGHTOS_AGENT"], "--config", str(cfg)], capture_output=True, text=True)
     assert r.returncode == 2 and "/nonexistent" in r.stderr, r.stderr
+
+
+def executors(name):
+    """Pids of the lightosd processes serving as `name`."""
+    pids = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"lightosd") and name.encode() in args:
+            pids.append(int(d))
+    return pids
+
+
+def registered(name):
+    with open("/sys/kernel/debug/lightos/stats") as f:
+        return f"backend {name}" in f.read()
+
+
+@pytest.mark.skipif(not KERNEL, reason="kills the kernel's executor cpu0 (guest only)")
+def test_an_executor_killed_mid_run_fails_requests_clearly_and_the_model_comes_back(agent):
+    (victim,) = executors("cpu0")
+    x = np.ones((64, WIDTH), np.float32)
+    with cf.ThreadPoolExecutor(2) as pool:
+        pending = [pool.submit(infer_json, agent, "slow", x) for _ in range(2)]
+        time.sleep(1.0)
+        os.kill(victim, signal.SIGKILL)
+        results = [p.result(timeout=300) for p in pending]  # never hangs
+    failed = [doc["error"] for s, doc in results if s != 200]
+    assert failed and all(s in (200, 503) for s, _ in results), results
+    assert any("DeviceLost" in e or "DEVICE_LOST" in e or "lost" in e for e in failed), failed
+    # Without cpu0 a request fails at once, saying so; the agent keeps serving the rest.
+    status, doc = infer_json(agent, "mlp_nobatch", np.zeros((1, 16), np.float32))
+    assert status == 503 and "cpu0" in doc["error"], doc
+    assert agent.get("/v2/health/live")[0] == 200
+    # The executor comes back (left running: guest.sh stops every lightosd before its checks).
+    subprocess.Popen(["/run/guest/usr/bin/lightosd", "--name", "cpu0"], stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+    for _ in range(100):
+        if registered("cpu0"):
+            break
+        time.sleep(0.1)
+    x1 = np.random.default_rng(9).normal(size=(1, 16)).astype(np.float32)
+    for _ in range(60):  # the executor declares its ops just after it registers
+        status, doc = infer_json(agent, "mlp_nobatch", x1)
+        if status == 200:
+            break
+        time.sleep(0.5)
+    assert status == 200, doc
+    np.testing.assert_allclose(np.array(doc["outputs"][0]["data"]).reshape(1, 8), agent.refs["mlp_nobatch"](x1),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not KERNEL, reason="heats photonic0 until its guard shuts it down (guest only)")
+def test_a_thermal_shutdown_fails_requests_clearly_and_never_hangs(agent):
+    x = np.random.default_rng(5).uniform(-1, 1, (4, 64)).astype(np.float32)
+    status, doc = infer_json(agent, "pmlp", x)
+    assert status == 200, doc
+    # 3 W more than the laser can offset with the TEC failed: emergency shutdown at 85 °C.
+    assert inject(0, "cooling-failure on").startswith("ok")
+    assert inject(0, "runaway 3").startswith("ok")
+    try:
+        deadline = time.monotonic() + 120
+        statuses = []
+        while time.monotonic() < deadline:
+            t = time.monotonic()
+            status, doc = infer_json(agent, "pmlp", x)
+            assert time.monotonic() - t < 60, "a request hung"
+            statuses.append(status)
+            if status != 200:
+                break
+            time.sleep(0.5)
+        assert statuses[-1] == 503, f"no request failed within 120 s of the heat: {statuses}"
+        assert "Thermal" in doc["error"] or "thermal" in doc["error"] or "shutdown" in doc["error"], doc
+    finally:
+        assert inject(0, "clear").startswith("ok")
+    # The agent keeps serving what does not need photonic0.
+    assert infer_json(agent, "mlp_nobatch", np.zeros((1, 16), np.float32))[0] == 200

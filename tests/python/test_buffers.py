@@ -6,14 +6,16 @@ photonic0's guard reports temperatures and events)."""
 import ctypes
 import gc
 import os
-import termios
+import sys
 import time
-import tty
 
 import numpy as np
 import pytest
 
 import lightos
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from npu_faults import inject  # noqa: E402
 
 KERNEL = os.path.exists("/dev/lightos")
 EINVAL, ENODEV, ENOENT = 22, 19, 2
@@ -217,27 +219,6 @@ def test_thermal_reports_guards_or_nothing_without_the_kernel():
     assert "photonic0" in names, devices
     p = next(d for d in devices if d["name"] == "photonic0")
     assert 0 < p["temperature_c"] < p["throttle_c"] < p["shutdown_c"] and p["state"] == "normal"
-
-
-def inject(npu, command):
-    """Sends `command` to NPU `npu`'s emulator over the guest's serial line; returns its reply."""
-    fd = os.open(f"/dev/ttyS{npu + 1}", os.O_RDWR | os.O_NOCTTY)
-    try:
-        tty.setraw(fd)
-        attrs = termios.tcgetattr(fd)
-        attrs[3] &= ~termios.ECHO
-        attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 0, 100
-        termios.tcsetattr(fd, termios.TCSANOW, attrs)
-        os.write(fd, (command + "\n").encode())
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = os.read(fd, 256)
-            if not chunk:
-                break
-            reply += chunk
-        return reply.decode().strip()
-    finally:
-        os.close(fd)
 
 
 @pytest.mark.skipif(not KERNEL, reason="thermal events come from the kernel's guards (guest only)")

@@ -314,6 +314,74 @@ impl Collector for Devices {
                 }
             }
         }
-        Ok(())
+        encode_ops(&snap.ops, &mut encoder)
     }
+}
+
+/// The kernel's per-op counters (`QUERY_OPS`): primitives, failures, operations, and the
+/// submit-to-completion latency histogram. The kernel keeps log2 µs buckets and no sum: the sum is
+/// estimated at each bucket's midpoint (the help text says so).
+fn encode_ops(
+    ops: &[(String, lightos_runtime::OpStats)],
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    type Count = fn(&lightos_runtime::OpStats) -> u64;
+    let counters: [(&str, &str, Count); 3] = [
+        (
+            "lightos_kernel_primitives",
+            "Primitives of the op the kernel accepted",
+            |s| s.count,
+        ),
+        (
+            "lightos_kernel_primitive_errors",
+            "Primitives of the op rejected or failed",
+            |s| s.errors,
+        ),
+        (
+            "lightos_kernel_operations",
+            "Floating-point (or integer) operations of the op's primitives",
+            |s| s.flops,
+        ),
+    ];
+    for (name, help, read) in counters {
+        let mut m =
+            encoder.encode_descriptor(name, help, None, ConstCounter::new(0u64).metric_type())?;
+        for (op, s) in ops {
+            ConstCounter::new(read(s)).encode(m.encode_family(&[("op", op.as_str())])?)?;
+        }
+    }
+    let mut m = encoder.encode_descriptor(
+        "lightos_kernel_primitive_latency",
+        "Submit-to-completion latency of the op's primitives (kernel log2 buckets; sum estimated at bucket midpoints)",
+        Some(&Unit::Seconds),
+        Histogram::new([1.0]).metric_type(),
+    )?;
+    for (op, s) in ops {
+        let n = s.latency_us_log2.len();
+        let buckets: Vec<(f64, u64)> = s
+            .latency_us_log2
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let upper = if i + 1 == n {
+                    f64::MAX
+                } else {
+                    (1u64 << i) as f64 * 1e-6
+                };
+                (upper, c)
+            })
+            .collect();
+        let sum: f64 = s
+            .latency_us_log2
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| c as f64 * 0.75 * (1u64 << i) as f64 * 1e-6)
+            .sum();
+        let count = s.latency_us_log2.iter().sum();
+        m.encode_family(&[("op", op.as_str())])?
+            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                sum, count, &buckets, None,
+            )?;
+    }
+    Ok(())
 }

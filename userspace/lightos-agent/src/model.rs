@@ -337,6 +337,14 @@ struct Instance {
 }
 
 impl Instance {
+    /// A failed compile or run, saying which model and where.
+    fn failed(&self, e: impl std::fmt::Display) -> RunError {
+        RunError::Run(format!(
+            "model '{}' on {}: {e}",
+            self.name, self.config.device
+        ))
+    }
+
     /// An instance thread: batches until the queue closes.
     fn serve(&self, mut cache: HashMap<Vec<Vec<u64>>, Session>) {
         let mut held: Option<Job> = None;
@@ -447,8 +455,8 @@ impl Instance {
     ) -> Result<Vec<Tensor>, RunError> {
         let dims: Vec<Vec<u64>> = inputs.iter().map(|t| t.dims.clone()).collect();
         if !cache.contains_key(&dims) {
-            let s =
-                start(&self.graph, &dims, &self.config.device, &self.at).map_err(RunError::Run)?;
+            let s = start(&self.graph, &dims, &self.config.device, &self.at)
+                .map_err(|e| self.failed(e))?;
             cache.insert(dims.clone(), s);
         }
         let Some(s) = cache.get_mut(&dims) else {
@@ -467,7 +475,7 @@ impl Instance {
             Err(e) => {
                 // An engine whose backend failed is not reused: the next batch compiles anew.
                 cache.remove(&dims);
-                Err(RunError::Run(e.to_string()))
+                Err(self.failed(e))
             }
         }
     }

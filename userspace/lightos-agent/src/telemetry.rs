@@ -58,11 +58,14 @@ pub struct DeviceSample {
     pub worst_late_s: f64,
 }
 
-/// The latest sample of every backend, by name, and whether the kernel answered.
+/// The latest sample of every backend, by name, the kernel's counters of each op, and whether the
+/// kernel answered.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// Backends by name.
     pub devices: BTreeMap<String, DeviceSample>,
+    /// Module-wide counters of each op (`QUERY_OPS`), by op name.
+    pub ops: Vec<(String, lightos_runtime::OpStats)>,
     /// Why the last sample failed (no module, …), if it did.
     pub error: Option<String>,
 }
@@ -155,42 +158,49 @@ impl Telemetry {
     }
 
     fn sample(&self, node: &std::path::Path, dt: Duration) {
-        let read = || -> Result<Vec<DeviceSample>, String> {
-            let ctx = Context::open_path(node).map_err(|e| e.to_string())?;
-            let guards = ctx.thermal().map_err(|e| e.to_string())?.devices;
-            let props = Accelerator::with(ctx)
-                .and_then(|a| a.devices())
-                .map_err(|e| e.to_string())?;
-            Ok(props
-                .into_iter()
-                .map(|p| {
-                    let g = guards.iter().find(|g| g.backend_id == p.backend_id);
-                    DeviceSample {
-                        kind: match p.kind {
-                            lightos_runtime::accel::DeviceKind::Hardware => "device",
-                            lightos_runtime::accel::DeviceKind::Executor => "executor",
-                        },
-                        load: u64::from(p.queued + p.running),
-                        jobs: p.jobs,
-                        errors: p.errors,
-                        temperature_c: p.temperature_c,
-                        power_w: p.power_w,
-                        thermal_state: p.thermal_state,
-                        throttles: g.map_or(0, |g| g.throttles),
-                        shutdowns: g.map_or(0, |g| g.shutdowns),
-                        missed_ticks: g.map_or(0, |g| g.missed),
-                        worst_late_s: g.map_or(0.0, |g| g.worst_late_ns as f64 / 1e9),
-                        energy_j: 0.0,
-                        name: p.name,
-                    }
-                })
-                .collect())
-        };
+        let read =
+            || -> Result<(Vec<DeviceSample>, Vec<(String, lightos_runtime::OpStats)>), String> {
+                let ctx = Context::open_path(node).map_err(|e| e.to_string())?;
+                let guards = ctx.thermal().map_err(|e| e.to_string())?.devices;
+                let per_op = ctx.op_stats().map_err(|e| e.to_string())?;
+                let ops = lightos_runtime::Op::ALL
+                    .iter()
+                    .map(|&op| (format!("{op:?}").to_lowercase(), per_op[op]))
+                    .collect();
+                let props = Accelerator::with(ctx)
+                    .and_then(|a| a.devices())
+                    .map_err(|e| e.to_string())?;
+                let samples = props
+                    .into_iter()
+                    .map(|p| {
+                        let g = guards.iter().find(|g| g.backend_id == p.backend_id);
+                        DeviceSample {
+                            kind: match p.kind {
+                                lightos_runtime::accel::DeviceKind::Hardware => "device",
+                                lightos_runtime::accel::DeviceKind::Executor => "executor",
+                            },
+                            load: u64::from(p.queued + p.running),
+                            jobs: p.jobs,
+                            errors: p.errors,
+                            temperature_c: p.temperature_c,
+                            power_w: p.power_w,
+                            thermal_state: p.thermal_state,
+                            throttles: g.map_or(0, |g| g.throttles),
+                            shutdowns: g.map_or(0, |g| g.shutdowns),
+                            missed_ticks: g.map_or(0, |g| g.missed),
+                            worst_late_s: g.map_or(0.0, |g| g.worst_late_ns as f64 / 1e9),
+                            energy_j: 0.0,
+                            name: p.name,
+                        }
+                    })
+                    .collect();
+                Ok((samples, ops))
+            };
         let Ok(mut latest) = self.latest.lock() else {
             return;
         };
         match read() {
-            Ok(samples) => {
+            Ok((samples, ops)) => {
                 let mut devices = BTreeMap::new();
                 for mut s in samples {
                     let before = latest.devices.get(&s.name).map_or(0.0, |d| d.energy_j);
@@ -199,6 +209,7 @@ impl Telemetry {
                 }
                 *latest = Snapshot {
                     devices,
+                    ops,
                     error: None,
                 };
             }
