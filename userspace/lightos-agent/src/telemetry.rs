@@ -58,6 +58,9 @@ pub struct DeviceSample {
     pub worst_late_s: f64,
 }
 
+/// The kernel's counters of each op, by op name.
+pub type OpCounters = Vec<(String, lightos_runtime::OpStats)>;
+
 /// The latest sample of every backend, by name, the kernel's counters of each op, and whether the
 /// kernel answered.
 #[derive(Clone, Debug, Default)]
@@ -65,7 +68,7 @@ pub struct Snapshot {
     /// Backends by name.
     pub devices: BTreeMap<String, DeviceSample>,
     /// Module-wide counters of each op (`QUERY_OPS`), by op name.
-    pub ops: Vec<(String, lightos_runtime::OpStats)>,
+    pub ops: OpCounters,
     /// Why the last sample failed (no module, …), if it did.
     pub error: Option<String>,
 }
@@ -158,44 +161,43 @@ impl Telemetry {
     }
 
     fn sample(&self, node: &std::path::Path, dt: Duration) {
-        let read =
-            || -> Result<(Vec<DeviceSample>, Vec<(String, lightos_runtime::OpStats)>), String> {
-                let ctx = Context::open_path(node).map_err(|e| e.to_string())?;
-                let guards = ctx.thermal().map_err(|e| e.to_string())?.devices;
-                let per_op = ctx.op_stats().map_err(|e| e.to_string())?;
-                let ops = lightos_runtime::Op::ALL
-                    .iter()
-                    .map(|&op| (format!("{op:?}").to_lowercase(), per_op[op]))
-                    .collect();
-                let props = Accelerator::with(ctx)
-                    .and_then(|a| a.devices())
-                    .map_err(|e| e.to_string())?;
-                let samples = props
-                    .into_iter()
-                    .map(|p| {
-                        let g = guards.iter().find(|g| g.backend_id == p.backend_id);
-                        DeviceSample {
-                            kind: match p.kind {
-                                lightos_runtime::accel::DeviceKind::Hardware => "device",
-                                lightos_runtime::accel::DeviceKind::Executor => "executor",
-                            },
-                            load: u64::from(p.queued + p.running),
-                            jobs: p.jobs,
-                            errors: p.errors,
-                            temperature_c: p.temperature_c,
-                            power_w: p.power_w,
-                            thermal_state: p.thermal_state,
-                            throttles: g.map_or(0, |g| g.throttles),
-                            shutdowns: g.map_or(0, |g| g.shutdowns),
-                            missed_ticks: g.map_or(0, |g| g.missed),
-                            worst_late_s: g.map_or(0.0, |g| g.worst_late_ns as f64 / 1e9),
-                            energy_j: 0.0,
-                            name: p.name,
-                        }
-                    })
-                    .collect();
-                Ok((samples, ops))
-            };
+        let read = || -> Result<(Vec<DeviceSample>, OpCounters), String> {
+            let ctx = Context::open_path(node).map_err(|e| e.to_string())?;
+            let guards = ctx.thermal().map_err(|e| e.to_string())?.devices;
+            let per_op = ctx.op_stats().map_err(|e| e.to_string())?;
+            let ops = lightos_runtime::Op::ALL
+                .iter()
+                .map(|&op| (format!("{op:?}").to_lowercase(), per_op[op]))
+                .collect();
+            let props = Accelerator::with(ctx)
+                .and_then(|a| a.devices())
+                .map_err(|e| e.to_string())?;
+            let samples = props
+                .into_iter()
+                .map(|p| {
+                    let g = guards.iter().find(|g| g.backend_id == p.backend_id);
+                    DeviceSample {
+                        kind: match p.kind {
+                            lightos_runtime::accel::DeviceKind::Hardware => "device",
+                            lightos_runtime::accel::DeviceKind::Executor => "executor",
+                        },
+                        load: u64::from(p.queued + p.running),
+                        jobs: p.jobs,
+                        errors: p.errors,
+                        temperature_c: p.temperature_c,
+                        power_w: p.power_w,
+                        thermal_state: p.thermal_state,
+                        throttles: g.map_or(0, |g| g.throttles),
+                        shutdowns: g.map_or(0, |g| g.shutdowns),
+                        missed_ticks: g.map_or(0, |g| g.missed),
+                        worst_late_s: g.map_or(0.0, |g| g.worst_late_ns as f64 / 1e9),
+                        energy_j: 0.0,
+                        name: p.name,
+                    }
+                })
+                .collect();
+            Ok((samples, ops))
+        };
         let Ok(mut latest) = self.latest.lock() else {
             return;
         };
