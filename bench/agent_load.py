@@ -27,32 +27,13 @@ import time
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/tests/python")
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import graph_host  # noqa: E402
 import onnx_interop  # noqa: E402
 
 DURATION = 8.0
 WARMUP = 2.0
 THREADS = 2
-
-
-def symbolic_batch(model, out):
-    """`model` with its input's and output's first dimension symbolic ("N") and every Reshape
-    target that starts with 1 copying the batch from its input (0)."""
-    import onnx
-    from onnx import numpy_helper
-    m = onnx.load(model)
-    g = m.graph
-    inits = {i.name: i for i in g.initializer}
-    for v in list(g.input) + list(g.output):
-        if v.name not in inits:
-            v.type.tensor_type.shape.dim[0].dim_param = "N"
-    for n in g.node:
-        if n.op_type == "Reshape" and n.input[1] in inits:
-            shape = numpy_helper.to_array(inits[n.input[1]]).copy()
-            if shape[0] == 1:
-                shape[0] = 0
-                inits[n.input[1]].CopyFrom(numpy_helper.from_array(shape, n.input[1]))
-    del g.value_info[:]
-    onnx.save(m, out)
 
 
 def free_port():
@@ -148,8 +129,7 @@ def main(lightos_bin, agent_bin, models, work):
     with contextlib.redirect_stdout(io.StringIO()) as out:
         onnx_interop.prepare(f"{models}/light_squeezenet.onnx", d, 7)
     name = out.getvalue().strip()
-    model = f"{d}/model-batchN.onnx"
-    symbolic_batch(f"{d}/model.onnx", model)
+    model = graph_host.batched(f"{d}/model.onnx", "N")
     x = np.load(f"{d}/input.npy")
     bench = json.loads(subprocess.run(
         [lightos_bin, "--json", "model", "bench", model, "--on", "local", "--threads", str(THREADS),

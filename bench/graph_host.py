@@ -68,19 +68,20 @@ def timed(run, runs=RUNS, warmup=WARMUP):
 
 
 def batched(model, batch):
-    """`model` (a prepared light network) with batch `batch`: its input's first dimension set, and
-    every Reshape target that starts with 1 made to copy the batch from its input (0)."""
+    """`model` (a prepared light network) with batch `batch` (a size, or a name for a symbolic
+    batch): its input's and output's first dimension set, and every Reshape target that starts
+    with 1 made to copy the batch from its input (0)."""
     import onnx
     from onnx import numpy_helper
     m = onnx.load(model)
     g = m.graph
     inits = {i.name: i for i in g.initializer}
     names = set(inits)
-    for i in g.input:
-        if i.name not in names:
-            i.type.tensor_type.shape.dim[0].dim_value = batch
-    for o in g.output:
-        o.type.tensor_type.shape.dim[0].dim_value = batch
+    for v in [i for i in g.input if i.name not in names] + list(g.output):
+        if isinstance(batch, str):
+            v.type.tensor_type.shape.dim[0].dim_param = batch
+        else:
+            v.type.tensor_type.shape.dim[0].dim_value = batch
     for n in g.node:
         if n.op_type == "Reshape" and n.input[1] in inits:
             shape = numpy_helper.to_array(inits[n.input[1]]).copy()

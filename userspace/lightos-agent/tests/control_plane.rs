@@ -7,10 +7,9 @@ use lightos_agent::control::proto::{
     agent_client::AgentClient, HealthCheckRequest, ListDevicesRequest, SetPowerLimitRequest,
     StreamTelemetryRequest, SubmitJobRequest, Tensor,
 };
-use lightos_graph::{
-    ir::{self, DType, Dim, Graph, Node, ValueInfo},
-    native,
-};
+#[path = "../../lightos-graph/tests/common/mod.rs"]
+mod common;
+
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command},
@@ -21,38 +20,12 @@ use tonic::{transport::Channel, Code, Request};
 const TOKEN: &str = "control-token";
 const W: [f32; 12] = [1., 0., 2., 0., 1., 0., -1., 0., 1., 0.5, 0.5, 0.5];
 
-fn value(name: &str, dims: Vec<Dim>) -> ValueInfo {
-    ValueInfo {
-        name: name.into(),
-        dtype: DType::F32,
-        shape: Some(dims),
-    }
-}
-
 /// `y[N,3] = x[N,4] · W[4,3]`, saved in the native format as model `mm` version 1.
 fn repository(root: &Path) {
-    let x = value("x", vec![Dim::Sym("N".into()), Dim::Known(4)]);
-    let y = value("y", vec![Dim::Sym("N".into()), Dim::Known(3)]);
-    let mut g = Graph {
-        name: "mm".into(),
-        opset: 17,
-        inputs: vec![x.clone()],
-        outputs: vec![y],
-        nodes: vec![Node {
-            name: "fc".into(),
-            op: "MatMul".into(),
-            inputs: vec!["x".into(), "w".into()],
-            outputs: vec!["y".into()],
-            attrs: Default::default(),
-        }],
-        ..Default::default()
-    };
-    g.initializers
-        .insert("w".into(), ir::Tensor::from_floats(vec![4, 3], &W));
-    g.values.insert("x".into(), x);
     let dir = root.join("models/mm/1");
     std::fs::create_dir_all(&dir).unwrap();
-    native::save(&g, &dir.join("model.lgraph")).unwrap();
+    let g = common::symbolic_matmul(&W, 4, 3);
+    lightos_graph::native::save(&g, &dir.join("model.lgraph")).unwrap();
 }
 
 fn free_port() -> u16 {

@@ -225,38 +225,11 @@ fn run_refuses_a_wrong_shape_dtype_or_name_and_a_missing_device() {
 /// the plan failed on "no known size").
 #[test]
 fn run_binds_a_symbolic_batch_from_the_input_file() {
-    use lightos_graph::{
-        ir::{self, DType, Dim, Graph, Node, ValueInfo},
-        native,
-    };
-    let value = |name: &str, last: u64| ValueInfo {
-        name: name.into(),
-        dtype: DType::F32,
-        shape: Some(vec![Dim::Sym("N".into()), Dim::Known(last)]),
-    };
-    let mut g = Graph {
-        name: "mm".into(),
-        opset: 17,
-        inputs: vec![value("x", 2)],
-        outputs: vec![value("y", 2)],
-        nodes: vec![Node {
-            name: "fc".into(),
-            op: "MatMul".into(),
-            inputs: vec!["x".into(), "w".into()],
-            outputs: vec!["y".into()],
-            attrs: Default::default(),
-        }],
-        ..Default::default()
-    };
-    g.initializers.insert(
-        "w".into(),
-        ir::Tensor::from_floats(vec![2, 2], &[0., 1., 1., 0.]),
-    );
-    g.values.insert("x".into(), value("x", 2));
+    let g = common::symbolic_matmul(&[0., 1., 1., 0.], 2, 2);
     let dir = std::env::temp_dir().join(format!("lightos-cli-sym-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("mm.lgraph");
-    native::save(&g, &model).unwrap();
+    lightos_graph::native::save(&g, &model).unwrap();
     let input = dir.join("x.npy");
     npy(&input, &[3, 2], &[1f32, 2., 3., 4., 5., 6.]);
     let spec = format!("x={}", input.display());

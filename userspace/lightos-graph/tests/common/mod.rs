@@ -1,12 +1,12 @@
 //! Where the tests find the ONNX model zoo's light networks: `LIGHTOS_LIGHT_MODELS` (set by `make
 //! test`), else tests/models/fetch-light.sh, which fetches them into the cache the first time.
-//! Shared by lightos-graph's tests and lightos-cli's (`#[path]`).
+//! Shared by lightos-graph's tests, lightos-cli's and lightos-agent's (`#[path]`).
 
 // Each test crate that includes this module uses part of it.
 #![allow(dead_code)]
 
 use lightos_graph::{
-    ir::{DType, Graph, Tensor},
+    ir::{DType, Dim, Graph, Node, Tensor, ValueInfo},
     onnx, passes, shape,
 };
 use std::path::PathBuf;
@@ -109,4 +109,32 @@ pub fn relative(a: &[f32], b: &[f32]) -> f32 {
     let num: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
     let den: f32 = b.iter().map(|y| y * y).sum();
     (num / den.max(f32::MIN_POSITIVE)).sqrt()
+}
+
+/// `y[N, n] = x[N, k] · w` (`w` row-major `[k, n]`): one MatMul whose batch `N` is symbolic, for
+/// the tests of what binds it (the CLI's `--input`, the agent's batches).
+pub fn symbolic_matmul(w: &[f32], k: u64, n: u64) -> Graph {
+    let value = |name: &str, last: u64| ValueInfo {
+        name: name.into(),
+        dtype: DType::F32,
+        shape: Some(vec![Dim::Sym("N".into()), Dim::Known(last)]),
+    };
+    let mut g = Graph {
+        name: "mm".into(),
+        opset: 17,
+        inputs: vec![value("x", k)],
+        outputs: vec![value("y", n)],
+        nodes: vec![Node {
+            name: "fc".into(),
+            op: "MatMul".into(),
+            inputs: vec!["x".into(), "w".into()],
+            outputs: vec!["y".into()],
+            attrs: Default::default(),
+        }],
+        ..Default::default()
+    };
+    g.initializers
+        .insert("w".into(), Tensor::from_floats(vec![k, n], w));
+    g.values.insert("x".into(), value("x", k));
+    g
 }
