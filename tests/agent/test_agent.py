@@ -272,6 +272,11 @@ def test_concurrent_requests_are_batched(agent):
     ({"inputs": [{"name": "z", "shape": [1, 16], "datatype": "FP32", "data": [0.0] * 16}]}, 400, "no input z"),
     ({"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32", "data": [0.0] * 3}]}, 400, "needs 16"),
     ({"inputs": []}, 400, "missing inputs"),
+    # Shapes far larger than their data: refused by the count, never allocated (the second's
+    # bytes, 2^64, overflow the arithmetic).
+    ({"inputs": [{"name": "x", "shape": [1 << 40, 1 << 20], "datatype": "FP32", "data": [0.0]}]}, 400, "needs"),
+    ({"inputs": [{"name": "x", "shape": [1 << 58, 16], "datatype": "FP32", "parameters": {"binary_data_size": 0}}]},
+     400, "more than this machine can address"),
     ({"inputs": [{"name": "x", "shape": [1, 16], "datatype": "FP32", "data": [0.0] * 16}],
       "outputs": [{"name": "nope"}]}, 400, "no output nope"),
 ])

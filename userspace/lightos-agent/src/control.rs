@@ -129,7 +129,7 @@ impl proto::agent_server::Agent for Control {
                 .map(|&d| u64::try_from(d).map_err(|_| bad(format!("negative dimension {d}"))))
                 .collect::<Result<_, _>>()?;
             let count = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
-            if count.is_none_or(|c| c as usize * esize != t.data.len()) {
+            if count.and_then(|c| (c as usize).checked_mul(esize)) != Some(t.data.len()) {
                 return Err(bad(format!(
                     "{} bytes for shape {dims:?} of {}",
                     t.data.len(),

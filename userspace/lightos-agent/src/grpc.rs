@@ -101,12 +101,12 @@ fn input(req: &ModelInferRequest, i: usize) -> Result<Named, InferError> {
             "no data (neither raw_input_contents nor contents)".into()
         ));
     };
-    if bytes.len() != count * esize {
+    if count.checked_mul(esize) != Some(bytes.len()) {
         return Err(bad(format!(
             "{} bytes of data for shape {dims:?} of {} ({} bytes)",
             bytes.len(),
             t.datatype,
-            count * esize
+            count.saturating_mul(esize)
         )));
     }
     Ok(Named {

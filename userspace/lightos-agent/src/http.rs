@@ -215,7 +215,8 @@ fn input_bytes(t: &InputTensor, binary: &mut &[u8]) -> Result<Named, String> {
         .data
         .as_ref()
         .ok_or_else(|| format!("input {} has neither data nor binary_data_size", t.name))?;
-    let mut values = Vec::with_capacity(count);
+    // Not `with_capacity(count)`: the count comes from the request's shape, not its data.
+    let mut values = Vec::new();
     flatten(data, &mut values);
     if values.len() != count {
         return Err(format!(

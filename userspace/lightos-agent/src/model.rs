@@ -265,8 +265,14 @@ impl Model {
                     dims_text(&s.dims)
                 )));
             }
-            let want = t.dims.iter().product::<u64>() as usize * s.dtype.size();
-            if t.bytes.len() != want {
+            // Checked: the shape is the client's.
+            let want = t.dims.iter().try_fold(s.dtype.size(), |n, &d| {
+                n.checked_mul(usize::try_from(d).ok()?)
+            });
+            if want != Some(t.bytes.len()) {
+                let want = want.map_or("more than this machine can address".into(), |w| {
+                    w.to_string()
+                });
                 return Err(RunError::Input(format!(
                     "input {} holds {} bytes; shape {:?} of {} needs {want}",
                     s.name,
