@@ -4,7 +4,7 @@
 
 use crate::{
     batch::Tensor,
-    serve::{self, datatype_size, App, Named},
+    serve::{self, datatype_size, App, Named, Refusal},
 };
 use lightos_runtime::{
     accel::{Accelerator, DeviceKind},
@@ -33,23 +33,16 @@ pub fn service(app: Arc<App>, max_bytes: usize) -> AgentServer<Control> {
 }
 
 fn authorize<T>(app: &App, r: &Request<T>) -> Result<(), Status> {
-    let Some(token) = &app.token else {
-        return Err(Status::permission_denied(
-            "no token is configured ([auth] in the agent's config): state-changing calls are disabled",
-        ));
-    };
     let given = r
         .metadata()
         .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| serve::constant_time_eq(g.as_bytes(), token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(Status::unauthenticated(
-            "this call needs the metadata 'authorization: Bearer <token>'",
-        ))
-    }
+        .and_then(|v| v.to_str().ok());
+    serve::check_token(app, given).map_err(|refusal| match refusal {
+        Refusal::NoToken => Status::permission_denied(serve::NO_TOKEN),
+        Refusal::Unauthenticated => {
+            Status::unauthenticated("this call needs the metadata 'authorization: Bearer <token>'")
+        }
+    })
 }
 
 fn kernel_error(e: impl std::fmt::Display) -> Status {

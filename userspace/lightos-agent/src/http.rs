@@ -20,7 +20,7 @@ use crate::{
     batch::Tensor,
     metrics::prometheus_text,
     model::{RunError, TensorSpec},
-    serve::{self, datatype, datatype_size, App, InferError, Named},
+    serve::{self, datatype, datatype_size, App, InferError, Named, Refusal},
 };
 use axum::{
     body::Bytes,
@@ -395,26 +395,22 @@ async fn index(State(app): State<Arc<App>>) -> Response {
 
 /// `Ok` when `headers` carry the configured bearer token.
 fn authorized(app: &App, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(token) = &app.token else {
-        return Err(fail(
-            StatusCode::FORBIDDEN,
-            "no token is configured ([auth] in the agent's config): state-changing calls are disabled",
-        ));
-    };
     let given = headers
         .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    if given.is_some_and(|g| serve::constant_time_eq(g.as_bytes(), token.as_bytes())) {
-        return Ok(());
+        .and_then(|h| h.to_str().ok());
+    match serve::check_token(app, given) {
+        Ok(()) => Ok(()),
+        Err(Refusal::NoToken) => Err(fail(StatusCode::FORBIDDEN, serve::NO_TOKEN)),
+        Err(Refusal::Unauthenticated) => {
+            let mut r = fail(
+                StatusCode::UNAUTHORIZED,
+                "this call needs 'Authorization: Bearer <token>'",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            Err(r)
+        }
     }
-    let mut r = fail(
-        StatusCode::UNAUTHORIZED,
-        "this call needs 'Authorization: Bearer <token>'",
-    );
-    r.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    Err(r)
 }
 
 async fn load(State(app): State<Arc<App>>, Path(m): Path<String>, headers: HeaderMap) -> Response {

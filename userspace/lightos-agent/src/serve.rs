@@ -32,8 +32,33 @@ pub struct App {
     pub node: PathBuf,
 }
 
+/// Why a state-changing call is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No token is configured: such calls are disabled (HTTP 403, gRPC PERMISSION_DENIED).
+    NoToken,
+    /// The call carries no token, or the wrong one (HTTP 401, gRPC UNAUTHENTICATED).
+    Unauthenticated,
+}
+
+/// The message for a refusal with no token configured.
+pub const NO_TOKEN: &str =
+    "no token is configured ([auth] in the agent's config): state-changing calls are disabled";
+
+/// Checks an `authorization` value ("Bearer <token>", from an HTTP header or gRPC metadata)
+/// against the configured token, comparing in constant time.
+pub fn check_token(app: &App, authorization: Option<&str>) -> Result<(), Refusal> {
+    let token = app.token.as_ref().ok_or(Refusal::NoToken)?;
+    let given = authorization.and_then(|h| h.strip_prefix("Bearer "));
+    if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(Refusal::Unauthenticated)
+    }
+}
+
 /// Compares without stopping at the first difference (the time says nothing about a token).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
