@@ -4,6 +4,7 @@
 # package, tests/agent/promtool.sh) checking /metrics. One line per check, then
 # "agent: P passed, F failed". The same tests run in the guest against the module (tests/python/guest.sh).
 source "$(dirname "$0")/../../qemu/lib.sh"
+source "$(dirname "$0")/../pytest-counts.sh"
 cd "$LIGHTOS_ROOT"
 set +e
 out=build/agent
@@ -19,13 +20,6 @@ elif ! promtool=$(tests/agent/promtool.sh 2>"$out/promtool.err"); then
 else
     PROMTOOL=$promtool LIGHTOS_AGENT=$PWD/${CARGO_TARGET_DIR:-target}/debug/lightos-agent \
         "$py" -m pytest -v -p no:cacheprovider tests/agent/test_agent.py > "$out/pytest.log" 2>&1
-    grep -E ' (PASSED|FAILED|ERROR|SKIPPED)' "$out/pytest.log" | sed 's/^/  /'
-    summary=$(tail -n1 "$out/pytest.log")
-    p=$(grep -oE '[0-9]+ passed' <<<"$summary" | cut -d' ' -f1)
-    f=0; for n in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$summary" | cut -d' ' -f1); do f=$((f + n)); done
-    [ "$f" != 0 ] && sed -n '/= FAILURES =/,$p' "$out/pytest.log" | head -n 120
-    passed=$((passed + ${p:-0})); failed=$((failed + f))
-    [ -z "$p" ] && [ "$f" = 0 ] && fail "pytest reported nothing: $summary"
-    echo "agent: pytest: $summary"
+    pytest_add agent "$out/pytest.log"
 fi
 echo "agent: $passed passed, $failed failed"

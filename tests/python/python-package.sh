@@ -6,6 +6,7 @@
 # and says so. One line per check, then "python: P passed, F failed". A virtualenv that cannot be made
 # is a failure, never a skip.
 source "$(dirname "$0")/../../qemu/lib.sh"
+source "$(dirname "$0")/../pytest-counts.sh"
 cd "$LIGHTOS_ROOT"
 set +e
 out=build/python
@@ -37,12 +38,6 @@ else
     LIGHTOS_FRESH_PYTHON=$PWD/$out/fresh/bin/python LIGHTOS_CLI=${CARGO_TARGET_DIR:-target}/debug/lightos LIGHTOS_LIGHT_MODELS=${LIGHTOS_LIGHT_MODELS:-$(tests/models/fetch-light.sh)} \
         PYTHONPATH="$site" "$py" -m pytest -v -p no:cacheprovider tests/python/test_lightos.py tests/python/test_buffers.py \
         >"$out/pytest.log" 2>&1
-    grep -E ' (PASSED|FAILED|ERROR)' "$out/pytest.log" | sed 's/^/  /'
-    summary=$(tail -n1 "$out/pytest.log")
-    p=$(grep -oE '[0-9]+ passed' <<<"$summary" | cut -d' ' -f1)
-    f=0; for n in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$summary" | cut -d' ' -f1); do f=$((f + n)); done
-    passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
-    [ -z "$p" ] && [ "$f" = 0 ] && fail "python: pytest reported nothing: $summary"
-    echo "python: pytest: $summary"
+    pytest_add python "$out/pytest.log"
 fi
 echo "python: $passed passed, $failed failed"
