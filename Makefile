@@ -39,8 +39,11 @@ test: ## Every test: lint, host unit tests, then the VM suite; ends with "N pass
 bench: guest ## Run the benchmarks of bench/ in the guest and write docs/PERFORMANCE.md
 	@bench/run.sh
 
-demo: guest ## Boot the guest with two emulated photonic NPUs; run SqueezeNet (ONNX) on cpu0 and photonic0, an MLP, MATMULs on both NPUs, a spiking network and lightos-agent serving SqueezeNet
+demo: guest ## Boot the guest with two emulated photonic NPUs; run SqueezeNet (ONNX) on cpu0 and photonic0, an MLP, MATMULs on both NPUs, a spiking network and lightos-agent serving SqueezeNet, then its dashboard in Chromium (screenshot)
 	@models=$$(tests/models/fetch-light.sh) && qemu/run --photonic 2 --log build/vm/demo-serial.log --add qemu/demo.sh --add "$$models/light_squeezenet.onnx" -- 'sh demo.sh'
+	@echo "== the agent's live dashboard: a second boot serves three MLPs (cpu0, photonic0, placed by the PowerGovernor)"
+	@echo "   under load and a heat fault; Debian's headless Chromium on the host loads it through a port forward"
+	@DASHBOARD_SCREENSHOT=$(CURDIR)/build/demo/dashboard.png tests/agent/dashboard.sh | grep -E '^(dashboard: |  tests)' | sed 's/^ */   /'
 
 fuzz: setup ## Fuzz /dev/lightos on the debug kernel: SECONDS=300 SEED=<clock> PROCS=2 SWEEP=1, or REPLAY=file.json
 	@FUZZ_SECONDS=$(SECONDS) FUZZ_SEED=$(SEED) FUZZ_PROCS=$(PROCS) FUZZ_SWEEP=$(SWEEP) FUZZ_REPLAY=$(REPLAY) tests/fuzz/run.sh

@@ -118,4 +118,4 @@ wget -q -O - --header 'Content-Type: application/json' --post-file /tmp/agent/re
 echo "-- GET /metrics (the lines a dashboard would chart):"
 wget -q -O - http://127.0.0.1:8000/metrics | grep -E '^lightos_(inference_requests_total|inference_(request|compute|queue)_duration_seconds_(sum|count)|device_(temperature_celsius|power_watts|jobs_total|energy_joules_total))' | sed 's/^/   /'
 kill -TERM $agent; wait $agent 2>/dev/null || true
-echo "   (the web dashboard and its screenshot are not built yet: issue 22)"
+echo "   (its live dashboard, at / : make demo loads it in Chromium next, from a second boot)"

@@ -25,6 +25,13 @@ host_pass=$(sum 1 build/host-tests.log); host_fail=$(sum 2 build/host-tests.log)
 host_pass=${host_pass:-0}; host_fail=${host_fail:-0}
 [ "$host_rc" != 0 ] && [ "$host_fail" = 0 ] && host_fail=1
 
+# The last "PREFIX: P passed, F failed" line of LOG, as "P F" ("0 1", one failure, without one).
+counts_of() { # PREFIX LOG
+    local c
+    c=$(sed -n "s/^$1: \([0-9]*\) passed, \([0-9]*\) failed\$/\1 \2/p" "$2" | tail -n1)
+    echo "${c:-0 1}"
+}
+
 # A host script's checks: it runs, its output goes to LOG, and its last line "PREFIX: P passed, F
 # failed" adds to the host's counts (no such line: one failure).
 host_script() { # SCRIPT LOG PREFIX
@@ -32,8 +39,7 @@ host_script() { # SCRIPT LOG PREFIX
     "$1" | tee "$2"
     set -e
     local counts
-    counts=$(sed -n "s/^$3: \([0-9]*\) passed, \([0-9]*\) failed\$/\1 \2/p" "$2")
-    [ -n "$counts" ] || counts="0 1"
+    counts=$(counts_of "$3" "$2")
     host_pass=$((host_pass + ${counts% *})); host_fail=$((host_fail + ${counts#* }))
 }
 
@@ -74,14 +80,10 @@ set +e
 qemu/run --photonic 2 --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" --log build/vm/test-serial.log "${adds[@]}" -- sh run-suite.sh
 vm_rc=$?
 set -e
-line=$(grep -E '^guest: [0-9]+ passed, [0-9]+ failed$' build/vm/test-serial.log | tail -n1 || true)
-if [ -n "$line" ]; then
-    guest_pass=$(echo "$line" | sed -E 's/^guest: ([0-9]+) passed.*/\1/')
-    guest_fail=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
-else
-    say "the VM suite reported no totals (status $vm_rc): counted as 1 failure"
-    guest_pass=0 guest_fail=1
-fi
+grep -qE '^guest: [0-9]+ passed, [0-9]+ failed$' build/vm/test-serial.log \
+    || say "the VM suite reported no totals (status $vm_rc): counted as 1 failure"
+counts=$(counts_of guest build/vm/test-serial.log)
+guest_pass=${counts% *} guest_fail=${counts#* }
 [ "$vm_rc" != 0 ] && [ "$guest_fail" = 0 ] && { say "the VM run failed (status $vm_rc) though every test passed"; guest_fail=1; }
 
 # The Python package in the guest, against the real module: a second boot with the host's filesystem
@@ -92,7 +94,7 @@ site=$(ls -d "$LIGHTOS_ROOT"/build/python/fresh/lib/python3*/site-packages 2>/de
 py=$(tests/python/venv.sh python 2>/dev/null || true)
 agent_py=$(tests/python/venv.sh agent 2>/dev/null || true)
 promtool=$(tests/agent/promtool.sh 2>/dev/null || true)
-line=
+counts="0 1"
 if [ -n "$site" ] && [ -n "$py" ] && [ -n "$agent_py" ]; then
     set +e
     qemu/run --host-fs --photonic 1 --memory 2G --timeout "${LIGHTOS_TEST_TIMEOUT:-1800}" \
@@ -100,17 +102,21 @@ if [ -n "$site" ] && [ -n "$py" ] && [ -n "$agent_py" ]; then
         -- sh guest.sh "$py" "$site" "$LIGHTOS_ROOT" "$LIGHTOS_LIGHT_MODELS" "$agent_py" "$promtool"
     py_rc=$?
     set -e
-    line=$(grep -E '^guest-python: [0-9]+ passed, [0-9]+ failed$' build/vm/python-serial.log | tail -n1 || true)
+    counts=$(counts_of guest-python build/vm/python-serial.log)
+    [ "$py_rc" != 0 ] && [ "${counts#* }" = 0 ] && { say "the Python guest run failed (status $py_rc) though every test passed"; counts="${counts% *} 1"; }
 else
     say "no wheel installed by python-package.sh (or no virtualenv): the guest's Python tests count as 1 failure"
 fi
-if [ -n "$line" ]; then
-    p=$(echo "$line" | sed -E 's/^guest-python: ([0-9]+) passed.*/\1/'); f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
-    [ "${py_rc:-0}" != 0 ] && [ "$f" = 0 ] && { say "the Python guest run failed (status $py_rc) though every test passed"; f=1; }
-    guest_pass=$((guest_pass + p)) guest_fail=$((guest_fail + f))
-else
-    guest_fail=$((guest_fail + 1))
-fi
+guest_pass=$((guest_pass + ${counts% *})) guest_fail=$((guest_fail + ${counts#* }))
+
+# The agent's dashboard in Debian's headless Chromium on the host, loaded from the agent in a third
+# boot through a host port forward (tests/agent/dashboard.sh); counted with the guest's tests.
+say "VM: the agent's dashboard in a real browser (tests/agent/dashboard.sh: Chromium on the host, the agent in the guest)"
+set +e
+tests/agent/dashboard.sh | tee build/vm/dashboard.log
+set -e
+counts=$(counts_of dashboard build/vm/dashboard.log)
+guest_pass=$((guest_pass + ${counts% *})) guest_fail=$((guest_fail + ${counts#* }))
 
 elapsed=$(( $(date +%s) - start ))
 say "host: $host_pass passed, $host_fail failed; guest: $guest_pass passed, $guest_fail failed; $((elapsed / 60)) min $((elapsed % 60)) s"

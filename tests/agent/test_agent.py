@@ -382,6 +382,32 @@ def test_metrics_follow_prometheus_conventions(agent):
     assert "# TYPE lightos_inference_requests counter" in om
 
 
+def test_the_dashboard_view_and_its_event_stream(agent):
+    status, page = agent.get("/")
+    assert status == 200 and b"<title>LightOS agent</title>" in page
+    assert infer_json(agent, "mlp", np.zeros((1, 16), np.float32))[0] == 200
+    view = json.loads(agent.get("/api/v1/dashboard")[1])
+    mlp = next(m for m in view["models"] if m["name"] == "mlp")
+    assert mlp["successes_total"] >= 1 and mlp["p99_ms"] > 0 and mlp["batch_limit"] == 8, mlp
+    placed = [p for p in view["placements"] if p["model"] == "mlp"]
+    want = ("config", 'device = "cpu0"') if KERNEL else ("auto", "this process runs every op")
+    assert any(p["by"] == want[0] and want[1] in p["reason"] for p in placed), placed
+    # The broken model never placed an engine: it is not among the models shown.
+    assert "broken" not in {m["name"] for m in view["models"]}
+    # Server-Sent Events: a snapshot comes at once, as JSON.
+    c = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=30)
+    c.request("GET", "/api/v1/dashboard/stream")
+    r = c.getresponse()
+    assert r.status == 200 and r.getheader("Content-Type").startswith("text/event-stream")
+    lines = []
+    while not lines or not lines[-1].startswith("data:"):
+        lines.append(r.fp.readline().decode().strip())
+    c.close()
+    assert "event: snapshot" in lines, lines
+    snap = json.loads(lines[-1][len("data:"):])
+    assert "mlp" in {m["name"] for m in snap["models"]} and snap["ready"] is True
+
+
 def test_graceful_shutdown_answers_what_is_in_flight(tmp_path):
     root = str(tmp_path)
     ref = mlp_model(f"{root}/models/slow/1/model.onnx", hidden=WIDTH, repeat=DEPTH)

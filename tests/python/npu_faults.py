@@ -24,3 +24,10 @@ def inject(npu, command):
         return reply.decode().strip()
     finally:
         os.close(fd)
+
+
+if __name__ == "__main__":
+    # python3 npu_faults.py NPU COMMAND...: sends each command, prints each reply.
+    import sys
+    for command in sys.argv[2:]:
+        print(f"[npu {sys.argv[1]}] {command}: {inject(int(sys.argv[1]), command)}", flush=True)

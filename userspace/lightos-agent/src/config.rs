@@ -13,10 +13,14 @@
 //! repository = "/srv/lightos/models"   # one directory per model (see repository.rs)
 //! load = "all"                         # "all" at start, or "none" (load through the API)
 //!
+//! [governor]
+//! policy = "predictive"                # how models with device = "governor" are placed (see below)
+//!
 //! [auth]
 //! token_file = "/etc/lightos/agent.token"  # or token = "…"; without one, state-changing calls are refused
 //! ```
 
+use lightos_graph::placement::Policy;
 use serde::Deserialize;
 use std::{
     net::SocketAddr,
@@ -66,6 +70,39 @@ pub struct Config {
     /// Who may change state.
     #[serde(default)]
     pub auth: Auth,
+    /// How the PowerGovernor places model engines.
+    #[serde(default)]
+    pub governor: Governor,
+}
+
+/// `[governor]`: the PowerGovernor that places the engines of models whose config says
+/// `device = "governor"` (each instance's engine for each batch shape, at the time it starts).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Governor {
+    /// `round-robin`, `least-loaded`, `thermal-aware`, `predictive` (the default) or
+    /// `sparsity-aware`.
+    #[serde(default)]
+    pub policy: PolicyName,
+}
+
+/// A governor policy, by the name the CLI gives it.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub struct PolicyName(pub Policy);
+
+impl Default for PolicyName {
+    fn default() -> Self {
+        PolicyName(lightos_graph::placement::default_policy())
+    }
+}
+
+impl TryFrom<String> for PolicyName {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map(PolicyName)
+    }
 }
 
 /// `[server]`.
@@ -260,6 +297,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("instances"));
+    }
+
+    #[test]
+    fn the_governor_policy_is_named_and_checked() {
+        let c: Config = parse("[models]\nrepository = \"/m\"\n", Path::new("a")).unwrap();
+        assert_eq!(c.governor.policy, PolicyName::default());
+        let text = "[models]\nrepository = \"/m\"\n[governor]\npolicy = \"least-loaded\"\n";
+        let c: Config = parse(text, Path::new("a")).unwrap();
+        assert_eq!(c.governor.policy.0, Policy::LeastLoaded);
+        let text = "[models]\nrepository = \"/m\"\n[governor]\npolicy = \"coolest\"\n";
+        let e = parse::<Config>(text, Path::new("a"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 4") && e.contains("unknown policy"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The HTTP server: the Open Inference Protocol (KServe v2) REST API with Triton's binary tensor
-//! extension and model repository extension, and `/metrics`.
+//! extension and model repository extension, `/metrics` and the dashboard.
 //!
 //! | route | |
 //! |---|---|
@@ -11,6 +11,7 @@
 //! | `POST /v2/repository/index` | the repository's models and their state |
 //! | `POST /v2/repository/models/{m}/load`, `/unload` | bearer token required |
 //! | `GET /metrics` | Prometheus / OpenMetrics |
+//! | `GET /`, `/api/v1/dashboard[/stream]` | the live dashboard (`dashboard.rs`) |
 //!
 //! Errors are `{"error": "…"}` with 400 (bad request), 401/403 (authentication), 404 (unknown
 //! model or version), 413 (body over `max_request_bytes`), 429 (queue full), 503 (the model or
@@ -54,7 +55,8 @@ pub fn router(app: Arc<App>, max_request_bytes: usize) -> Router {
         .route("/v2/repository/models/{m}/unload", post(unload))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_request_bytes))
-        .with_state(app)
+        .with_state(Arc::clone(&app))
+        .merge(crate::dashboard::router(app))
 }
 
 /// An error response: `{"error": message}`.

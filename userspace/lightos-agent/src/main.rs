@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use lightos_agent::{
+    activity::Activity,
     config::{self, Config, LoadPolicy},
     control, grpc,
     http::router,
@@ -25,7 +26,7 @@ use std::{
 #[command(name = "lightos-agent", version)]
 struct Cli {
     /// The config file (TOML): [server] http, grpc, node, max_request_bytes, threads; [models]
-    /// repository, load; [auth] token or token_file.
+    /// repository, load; [governor] policy; [auth] token or token_file.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// Check the config and the repository's model configs, print what would be served, and exit.
@@ -47,9 +48,12 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), String> {
     let cfg: Config = config::load(&cli.config).map_err(|e| e.to_string())?;
     let token = cfg.auth.token().map_err(|e| e.to_string())?;
+    let activity = Arc::new(Activity::default());
     let at = Placement {
         node: cfg.server.node.clone(),
         threads: cfg.server.threads,
+        policy: cfg.governor.policy.0,
+        activity: Arc::clone(&activity),
     };
     let repository = Arc::new(Repository::new(&cfg.models.repository, at));
     let entries = repository.index()?;
@@ -68,6 +72,8 @@ fn run(cli: Cli) -> Result<(), String> {
         ready: false.into(),
         telemetry,
         node: cfg.server.node.clone(),
+        activity,
+        stopping: false.into(),
     });
     let rt = tokio::runtime::Runtime::new().map_err(|e| format!("the async runtime: {e}"))?;
     rt.block_on(async {
@@ -79,7 +85,7 @@ fn run(cli: Cli) -> Result<(), String> {
             .await
             .map_err(|e| format!("listening on {}: {e}", cfg.server.grpc))?;
         let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string())?;
-        eprintln!("lightos-agent: listening on http://{addr} (KServe v2 under /v2, /metrics) and grpc://{grpc_addr}");
+        eprintln!("lightos-agent: listening on http://{addr} (the dashboard at /, KServe v2 under /v2, /metrics) and grpc://{grpc_addr}");
         // grpc.health.v1: NOT_SERVING until the start-up loads are done, and again at shutdown.
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -139,6 +145,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
                 app.ready.store(false, Ordering::Release);
+                app.stopping.store(true, Ordering::Release);
                 health
                     .set_service_status("", tonic_health::ServingStatus::NotServing)
                     .await;

@@ -7,12 +7,14 @@
 //! its backend.
 
 use crate::{
+    activity::{Activity, ChosenBy},
     batch::{self, Tensor},
     config::ModelConfig,
 };
 use lightos_graph::{
     ir::{DType, Dim, Graph},
     passes,
+    placement::Policy,
     session::{self, Session, Where},
 };
 use std::{
@@ -103,13 +105,18 @@ pub struct Model {
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// Where models run: the kernel's node and an in-process engine's threads.
+/// Where models run: the kernel's node, an in-process engine's threads, the governor's policy,
+/// and where each engine placed is recorded.
 #[derive(Clone, Debug)]
 pub struct Placement {
     /// `/dev/lightos`.
     pub node: PathBuf,
     /// Threads of an in-process engine.
     pub threads: usize,
+    /// The PowerGovernor's policy, for models with `device = "governor"`.
+    pub policy: Policy,
+    /// Where every engine's placement (and its reason) is recorded.
+    pub activity: Arc<Activity>,
 }
 
 fn spec(v: &lightos_graph::ir::ValueInfo) -> TensorSpec {
@@ -172,7 +179,7 @@ impl Model {
         let mut first = HashMap::new();
         let mut device = format!("{} (compiled at the first request)", config.device);
         if let Some(dims) = dims {
-            let s = start(&graph, &dims, &config.device, at)?;
+            let s = start(name, &graph, &dims, &config.device, at)?;
             device = s.device.clone();
             first.insert(dims, s);
         }
@@ -317,19 +324,64 @@ pub fn dims_text(dims: &[Option<u64>]) -> String {
     format!("[{}]", d.join(", "))
 }
 
+/// Compiles `graph` for the input shapes `dims` on `device` and starts its engine, recording
+/// where it went and why (or why it failed) in `at.activity`.
 fn start(
+    model: &str,
     graph: &Graph,
     dims: &[Vec<u64>],
     device: &str,
     at: &Placement,
 ) -> Result<Session, String> {
-    let g = session::bind(graph, dims).map_err(|e| e.to_string())?;
-    let w = Where {
-        node: &at.node,
-        device,
-        threads: at.threads,
+    let started = session::bind(graph, dims).and_then(|g| {
+        let w = Where {
+            node: &at.node,
+            device,
+            threads: at.threads,
+            policy: at.policy,
+        };
+        Session::start(&g, w, |_| None)
+    });
+    let shape = dims
+        .iter()
+        .map(|d| format!("{d:?}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (place, by, reason) = match &started {
+        Ok(s) => {
+            let (by, reason) = match (&s.placement, device) {
+                (Some(p), _) => (
+                    ChosenBy::Governor,
+                    format!(
+                        "PowerGovernor ({}) put the matrix products on {} (of {}): {}",
+                        at.policy,
+                        p.backend,
+                        p.candidates.join(", "),
+                        p.reason
+                    ),
+                ),
+                (None, "auto") if at.node.exists() => (
+                    ChosenBy::Auto,
+                    "device = \"auto\": the kernel routes each op".to_string(),
+                ),
+                (None, "auto") => (
+                    ChosenBy::Auto,
+                    format!(
+                        "device = \"auto\" without {}: this process runs every op",
+                        at.node.display()
+                    ),
+                ),
+                (None, d) => (
+                    ChosenBy::Config,
+                    format!("the model's config: device = \"{d}\""),
+                ),
+            };
+            (s.device.clone(), by, reason)
+        }
+        Err(e) => (device.to_string(), ChosenBy::Failed, e.to_string()),
     };
-    Session::start(&g, w, |_| None).map_err(|e| e.to_string())
+    at.activity.placed(model, shape, place, by, reason);
+    started.map_err(|e| e.to_string())
 }
 
 /// What the instance threads of one model share.
@@ -461,8 +513,14 @@ impl Instance {
     ) -> Result<Vec<Tensor>, RunError> {
         let dims: Vec<Vec<u64>> = inputs.iter().map(|t| t.dims.clone()).collect();
         if !cache.contains_key(&dims) {
-            let s = start(&self.graph, &dims, &self.config.device, &self.at)
-                .map_err(|e| self.failed(e))?;
+            let s = start(
+                &self.name,
+                &self.graph,
+                &dims,
+                &self.config.device,
+                &self.at,
+            )
+            .map_err(|e| self.failed(e))?;
             cache.insert(dims.clone(), s);
         }
         let Some(s) = cache.get_mut(&dims) else {

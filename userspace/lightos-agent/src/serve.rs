@@ -3,6 +3,7 @@
 //! decodes its own wire format and maps [`InferError`] to its own status codes.
 
 use crate::{
+    activity::Activity,
     batch::Tensor,
     metrics::Metrics,
     model::{Model, Reply, RunError},
@@ -30,6 +31,10 @@ pub struct App {
     pub telemetry: Arc<Telemetry>,
     /// The kernel's device node.
     pub node: PathBuf,
+    /// Recent requests and placements, for the dashboard.
+    pub activity: Arc<Activity>,
+    /// Set once the agent is shutting down (long-lived streams end).
+    pub stopping: AtomicBool,
 }
 
 /// Why a state-changing call is refused.
@@ -130,15 +135,17 @@ pub async fn infer(
     arrived: Instant,
 ) -> Result<(Vec<usize>, Reply), InferError> {
     let result = run(model, inputs, outputs, arrived).await;
+    let total = arrived.elapsed();
     match &result {
-        Ok((_, r)) => app.metrics.success(
-            &model.name,
-            r.queued,
-            r.compute,
-            r.batch_rows,
-            arrived.elapsed(),
-        ),
-        Err(_) => app.metrics.failure(&model.name),
+        Ok((_, r)) => {
+            app.metrics
+                .success(&model.name, r.queued, r.compute, r.batch_rows, total);
+            app.activity.request(&model.name, Some(total), r.batch_rows);
+        }
+        Err(_) => {
+            app.metrics.failure(&model.name);
+            app.activity.request(&model.name, None, 0);
+        }
     }
     result
 }

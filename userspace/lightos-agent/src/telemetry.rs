@@ -5,7 +5,7 @@
 
 use lightos_runtime::{accel::Accelerator, Context};
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     path::PathBuf,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -13,7 +13,7 @@ use std::{
 use tokio::sync::broadcast;
 
 /// A thermal event of a device, as the kernel logged it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct EventSample {
     /// Its sequence number.
     pub seq: u64,
@@ -25,10 +25,12 @@ pub struct EventSample {
     pub temperature_c: f64,
     /// The laser limit the guard set (mW).
     pub laser_limit_mw: u32,
+    /// Seconds since the agent started when the agent saw it.
+    pub at_s: f64,
 }
 
 /// One backend, as last sampled.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct DeviceSample {
     /// Its name.
     pub name: String,
@@ -58,6 +60,9 @@ pub struct DeviceSample {
     pub worst_late_s: f64,
 }
 
+/// Thermal events kept for the dashboard.
+pub const EVENTS_KEPT: usize = 32;
+
 /// The kernel's counters of each op, by op name.
 pub type OpCounters = Vec<(String, lightos_runtime::OpStats)>;
 
@@ -77,6 +82,8 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct Telemetry {
     latest: Mutex<Snapshot>,
+    /// The newest events, oldest first (at most [`EVENTS_KEPT`]).
+    recent: Mutex<VecDeque<EventSample>>,
     events: broadcast::Sender<EventSample>,
     /// When sampling started (the streams' time base).
     pub started: Instant,
@@ -87,6 +94,7 @@ impl Telemetry {
     pub fn start(node: PathBuf, period: Duration) -> Arc<Telemetry> {
         let t = Arc::new(Telemetry {
             latest: Mutex::new(Snapshot::default()),
+            recent: Mutex::new(VecDeque::new()),
             events: broadcast::channel(256).0,
             started: Instant::now(),
         });
@@ -142,17 +150,33 @@ impl Telemetry {
                     }
                 }
                 for e in &batch.events {
-                    let _ = self.events.send(EventSample {
+                    let sample = EventSample {
                         seq: e.seq,
                         device: names.get(&e.backend_id).cloned().unwrap_or_default(),
                         kind: e.kind.name(),
                         temperature_c: f64::from(e.temp_mc) / 1000.0,
                         laser_limit_mw: e.laser_limit_mw,
-                    });
+                        at_s: self.started.elapsed().as_secs_f64(),
+                    };
+                    if let Ok(mut recent) = self.recent.lock() {
+                        if recent.len() == EVENTS_KEPT {
+                            recent.pop_front();
+                        }
+                        recent.push_back(sample.clone());
+                    }
+                    let _ = self.events.send(sample);
                 }
                 after = batch.last_seq;
             }
         }
+    }
+
+    /// The newest thermal events seen since the agent started, oldest first.
+    pub fn recent_events(&self) -> Vec<EventSample> {
+        self.recent
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The latest sample.

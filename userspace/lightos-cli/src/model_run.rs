@@ -197,6 +197,7 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
         node: o.node,
         device: o.device,
         threads: o.threads,
+        policy: lightos_graph::placement::default_policy(),
     };
     let session = Session::start(&graph, at, crate::gpus::telemetry_for)?;
     if let Some(p) = &session.placement {

@@ -11,6 +11,13 @@ use lightos_governor::{
 };
 use lightos_runtime::{Context, Op};
 
+pub use lightos_governor::Policy;
+
+/// The policy placement uses unless told otherwise (the governor's default).
+pub fn default_policy() -> Policy {
+    GovernorConfig::default().policy
+}
+
 /// The governor's choice for a network's matrix products.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Placement {
@@ -22,13 +29,14 @@ pub struct Placement {
     pub reason: String,
 }
 
-/// Where the live governor (default policy, on `ctx`, which it keeps) places `flops` of matrix
+/// Where the live governor (`policy`, on `ctx`, which it keeps) places `flops` of matrix
 /// products, shown to it as a dense job of 1 W above idle lasting the FLOPs at 1 GFLOP/s (an order
 /// of magnitude: what it weighs is the heat a long run adds to a warm device). `gpus` reads the
 /// sensors of `cudaN` backends. An error when no backend runs `MATMUL` or the governor refuses.
 pub fn governed(
     ctx: Context,
     flops: u64,
+    policy: Policy,
     gpus: Option<Box<dyn GpuTelemetry>>,
 ) -> Result<Placement, LiveError> {
     let candidates: Vec<String> = ctx
@@ -43,7 +51,11 @@ pub fn governed(
         ));
     }
     let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
-    let mut gov = LiveGovernor::with_gpus(ctx, GovernorConfig::default(), &refs, gpus)?;
+    let cfg = GovernorConfig {
+        policy,
+        ..GovernorConfig::default()
+    };
+    let mut gov = LiveGovernor::with_gpus(ctx, cfg, &refs, gpus)?;
     gov.poll()?;
     let seconds = (flops as f64 / 1e9).clamp(1e-3, 3600.0);
     let d = gov.place(&JobProfile::dense(1.0, seconds))?;

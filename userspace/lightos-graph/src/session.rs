@@ -26,6 +26,8 @@ pub struct Where<'a> {
     pub device: &'a str,
     /// Threads of the in-process engine.
     pub threads: usize,
+    /// The PowerGovernor's policy, for `governor`.
+    pub policy: lightos_governor::Policy,
 }
 
 /// A compiled graph and its engine.
@@ -171,7 +173,8 @@ impl Session {
                 .collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
             let flops = inspect::summarize(graph).flops;
-            let p = placement::governed(ctx, flops, gpus(&refs)).map_err(target_error)?;
+            let p =
+                placement::governed(ctx, flops, at.policy, gpus(&refs)).map_err(target_error)?;
             let t = kernel_target(at.node, &p.backend)?;
             placement = Some(p);
             Some(t)

@@ -198,6 +198,7 @@ impl InferenceSession {
             node: &self.node,
             device: &self.device_request,
             threads: self.threads,
+            policy: lightos_graph::placement::default_policy(),
         };
         let session = Session::start(&g, at, |_| None).map_err(|e| {
             error(
