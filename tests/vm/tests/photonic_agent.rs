@@ -223,5 +223,49 @@ fn the_control_plane_reports_and_steers_the_devices() {
             backend_jobs(&dev, cpu.backend_id) > before + 20,
             "the job's primitives ran on cpu0"
         );
+
+        // A primitive job: one MatMul on photonic0, a job of photonic0 through the kernel.
+        let npu = dev
+            .backends()
+            .unwrap()
+            .into_iter()
+            .find(|b| b.name == "photonic0")
+            .expect("photonic0 registered");
+        let before = backend_jobs(&dev, npu.id);
+        let f32s = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let (a, b) = ([0.5f32; 64], [0.25f32; 64 * 8]);
+        let job = SubmitJobRequest {
+            primitive: "MatMul".into(),
+            device: "photonic0".into(),
+            inputs: vec![
+                Tensor {
+                    name: "a".into(),
+                    datatype: "FP32".into(),
+                    shape: vec![1, 64],
+                    data: f32s(&a),
+                },
+                Tensor {
+                    name: "b".into(),
+                    datatype: "FP32".into(),
+                    shape: vec![64, 8],
+                    data: f32s(&b),
+                },
+            ],
+            ..Default::default()
+        };
+        let r = c.submit_job(authed(job)).await.unwrap().into_inner();
+        assert_eq!(r.outputs[0].shape, [1, 8]);
+        // 64 × 0.5 × 0.25 = 8, within the analog error of a rank-1 partial tile.
+        for w in r.outputs[0].data.chunks_exact(4) {
+            let y = f64::from(f32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+            assert!(
+                (y - 8.0).abs() / 8.0 < lightos_runtime::tolerance::PHOTONIC_MATMUL,
+                "photonic0's MatMul gave {y}"
+            );
+        }
+        assert!(
+            backend_jobs(&dev, npu.id) > before,
+            "the MatMul ran on photonic0"
+        );
     });
 }

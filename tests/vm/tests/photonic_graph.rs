@@ -118,7 +118,13 @@ fn the_power_governor_places_a_networks_matmuls_on_a_backend_that_runs_them() {
         return;
     };
     let flops = lightos_graph::inspect::summarize(&graph).flops;
-    let p = lightos_graph::placement::governed(Context::open().unwrap(), flops, None).unwrap();
+    let p = lightos_graph::placement::governed(
+        Context::open().unwrap(),
+        flops,
+        lightos_graph::placement::default_policy(),
+        None,
+    )
+    .unwrap();
     eprintln!(
         "the governor puts SqueezeNet's MATMULs on {} (of {:?}): {}",
         p.backend, p.candidates, p.reason

@@ -1,9 +1,10 @@
-//! The control plane, `lightos.agent.v1.Agent` (proto/agent.proto): devices, model jobs, a
-//! telemetry stream, power limits and health. SubmitJob and SetPowerLimit need the bearer token
-//! in the `authorization` metadata.
+//! The control plane, `lightos.agent.v1.Agent` (proto/agent.proto): devices, jobs (a model's
+//! inference or one primitive), a telemetry stream, power limits and health. SubmitJob and
+//! SetPowerLimit need the bearer token in the `authorization` metadata.
 
 use crate::{
     batch::Tensor,
+    primitive::{self, PrimitiveError},
     serve::{self, datatype_size, App, Named, Refusal},
 };
 use lightos_runtime::{
@@ -12,7 +13,7 @@ use lightos_runtime::{
     thermal::PowerControls,
     Context, Op,
 };
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, pin::Pin, sync::Arc, time::Duration};
 use tokio_stream::{wrappers::ReceiverStream, Stream};
 use tonic::{Request, Response, Status};
 
@@ -42,6 +43,34 @@ fn authorize<T>(app: &App, r: &Request<T>) -> Result<(), Status> {
         Refusal::Unauthenticated => {
             Status::unauthenticated("this call needs the metadata 'authorization: Bearer <token>'")
         }
+    })
+}
+
+/// A request tensor as the serving core takes it, its byte count checked against its shape.
+fn named(t: proto::Tensor) -> Result<Named, Status> {
+    let bad = |m: String| Status::invalid_argument(format!("input {}: {m}", t.name));
+    let esize = datatype_size(&t.datatype)
+        .ok_or_else(|| bad(format!("datatype {} is not served", t.datatype)))?;
+    let dims: Vec<u64> = t
+        .shape
+        .iter()
+        .map(|&d| u64::try_from(d).map_err(|_| bad(format!("negative dimension {d}"))))
+        .collect::<Result<_, _>>()?;
+    let count = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    if count.and_then(|c| (c as usize).checked_mul(esize)) != Some(t.data.len()) {
+        return Err(bad(format!(
+            "{} bytes for shape {dims:?} of {}",
+            t.data.len(),
+            t.datatype
+        )));
+    }
+    Ok(Named {
+        name: t.name,
+        datatype: t.datatype,
+        tensor: Tensor {
+            dims,
+            bytes: t.data,
+        },
     })
 }
 
@@ -109,46 +138,50 @@ impl proto::agent_server::Agent for Control {
         authorize(&self.0, &r)?;
         let arrived = std::time::Instant::now();
         let req = r.into_inner();
+        let inputs = req
+            .inputs
+            .into_iter()
+            .map(named)
+            .collect::<Result<Vec<_>, _>>()?;
+        let wire = |name: String, t: &Tensor| proto::Tensor {
+            name,
+            datatype: "FP32".into(),
+            shape: t.dims.iter().map(|&d| d as i64).collect(),
+            data: t.bytes.clone(),
+        };
+        if !req.primitive.is_empty() {
+            if !req.model.is_empty() {
+                return Err(Status::invalid_argument(
+                    "give a model or a primitive, not both",
+                ));
+            }
+            let app = Arc::clone(&self.0);
+            let attrs: BTreeMap<String, i64> = req.attributes.into_iter().collect();
+            let y = tokio::task::spawn_blocking(move || {
+                let at = app.repository.placement();
+                primitive::run(&req.primitive, &attrs, inputs, &req.device, at)
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| match e {
+                PrimitiveError::Invalid(m) => Status::invalid_argument(m),
+                PrimitiveError::Failed(m) => Status::unavailable(m),
+            })?;
+            return Ok(Response::new(SubmitJobResponse {
+                outputs: vec![wire(primitive::OUTPUT.into(), &y)],
+                queue_seconds: 0.0,
+                compute_seconds: arrived.elapsed().as_secs_f64(),
+                batch_rows: y.dims.first().copied().unwrap_or(1),
+            }));
+        }
         let model =
             serve::find(&self.0, &req.model, Some(&req.version)).map_err(crate::grpc::status)?;
-        let mut inputs = Vec::with_capacity(req.inputs.len());
-        for t in req.inputs {
-            let bad = |m: String| Status::invalid_argument(format!("input {}: {m}", t.name));
-            let esize = datatype_size(&t.datatype)
-                .ok_or_else(|| bad(format!("datatype {} is not served", t.datatype)))?;
-            let dims: Vec<u64> = t
-                .shape
-                .iter()
-                .map(|&d| u64::try_from(d).map_err(|_| bad(format!("negative dimension {d}"))))
-                .collect::<Result<_, _>>()?;
-            let count = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
-            if count.and_then(|c| (c as usize).checked_mul(esize)) != Some(t.data.len()) {
-                return Err(bad(format!(
-                    "{} bytes for shape {dims:?} of {}",
-                    t.data.len(),
-                    t.datatype
-                )));
-            }
-            inputs.push(Named {
-                name: t.name,
-                datatype: t.datatype,
-                tensor: Tensor {
-                    dims,
-                    bytes: t.data,
-                },
-            });
-        }
         let (wanted, reply) = serve::infer(&self.0, &model, inputs, &req.outputs, arrived)
             .await
             .map_err(crate::grpc::status)?;
         let outputs = wanted
             .into_iter()
-            .map(|k| proto::Tensor {
-                name: model.outputs[k].name.clone(),
-                datatype: "FP32".into(),
-                shape: reply.outputs[k].dims.iter().map(|&d| d as i64).collect(),
-                data: reply.outputs[k].bytes.clone(),
-            })
+            .map(|k| wire(model.outputs[k].name.clone(), &reply.outputs[k]))
             .collect();
         Ok(Response::new(SubmitJobResponse {
             outputs,

@@ -326,7 +326,7 @@ pub fn dims_text(dims: &[Option<u64>]) -> String {
 
 /// Compiles `graph` for the input shapes `dims` on `device` and starts its engine, recording
 /// where it went and why (or why it failed) in `at.activity`.
-fn start(
+pub(crate) fn start(
     model: &str,
     graph: &Graph,
     dims: &[Vec<u64>],

@@ -57,6 +57,11 @@ impl Repository {
         }
     }
 
+    /// Where its models run.
+    pub fn placement(&self) -> &Placement {
+        &self.at
+    }
+
     /// Every model directory, by name.
     pub fn index(&self) -> Result<Vec<Entry>, String> {
         let dir = std::fs::read_dir(&self.root)

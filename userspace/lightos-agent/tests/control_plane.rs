@@ -179,6 +179,68 @@ async fn health_devices_and_jobs() {
 }
 
 #[tokio::test]
+async fn a_primitive_is_a_job_too() {
+    let a = start("primitive");
+    let (mut c, _) = connect(&a).await;
+    let tensor = |name: &str, shape: Vec<i64>, v: &[f32]| Tensor {
+        name: name.into(),
+        datatype: "FP32".into(),
+        shape,
+        data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    };
+    let softmax = || SubmitJobRequest {
+        primitive: "Softmax".into(),
+        attributes: [("axis".to_string(), 0)].into(),
+        inputs: vec![tensor("x", vec![2, 1], &[0.0, 0.0])],
+        ..Default::default()
+    };
+    let e = c.submit_job(softmax()).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e}");
+    let r = c.submit_job(authed(softmax())).await.unwrap().into_inner();
+    assert_eq!(
+        (r.outputs[0].name.as_str(), &r.outputs[0].shape[..]),
+        ("y", &[2, 1][..])
+    );
+    assert_eq!(
+        r.outputs[0].data,
+        [0.5f32, 0.5]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<_>>()
+    );
+    let mm = SubmitJobRequest {
+        primitive: "MatMul".into(),
+        inputs: vec![
+            tensor("a", vec![1, 2], &[1.0, 2.0]),
+            tensor("b", vec![2, 1], &[3.0, 4.0]),
+        ],
+        ..Default::default()
+    };
+    let r = c.submit_job(authed(mm.clone())).await.unwrap().into_inner();
+    assert_eq!(r.outputs[0].data, 11f32.to_le_bytes());
+    // A model and a primitive at once, an op the engine does not know, shapes that do not fit.
+    let both = SubmitJobRequest {
+        model: "mm".into(),
+        ..mm.clone()
+    };
+    let unknown = SubmitJobRequest {
+        primitive: "Frobnicate".into(),
+        ..mm.clone()
+    };
+    let mut misfit = mm;
+    misfit.inputs[1].shape = vec![1, 2];
+    for (bad, words) in [
+        (both, "not both"),
+        (unknown, "Frobnicate"),
+        (misfit, "MatMul"),
+    ] {
+        let e = c.submit_job(authed(bad)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+        assert!(e.message().contains(words), "{e}");
+    }
+}
+
+#[tokio::test]
 async fn power_limits_need_the_token_and_the_kernel() {
     let a = start("power");
     let (mut c, _) = connect(&a).await;
