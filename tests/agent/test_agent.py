@@ -154,6 +154,10 @@ def agent(tmp_path_factory):
         refs["pmlp"] = mlp_model(f"{root}/models/pmlp/1/model.onnx", hidden=64, out=8)
         with open(f"{root}/models/pmlp/config.toml", "w") as f:
             f.write('device = "photonic0"\nmax_batch = 1\n')
+        # The same, placed by the PowerGovernor: moved off photonic0 when it shuts down.
+        refs["gmlp"] = mlp_model(f"{root}/models/gmlp/1/model.onnx", hidden=64, out=8)
+        with open(f"{root}/models/gmlp/config.toml", "w") as f:
+            f.write('device = "governor"\nmax_batch = 1\n')
     os.makedirs(f"{root}/models/broken")
     with open(f"{root}/models/broken/model.onnx", "wb") as f:
         f.write(b"not a model")
@@ -186,7 +190,7 @@ def test_tritonclient_health_metadata_and_inference(agent):
     expected = {"broken": "UNAVAILABLE", "deadline": "READY", "mlp": "READY", "mlp_nobatch": "READY",
                 "slow": "READY"}
     if KERNEL:
-        expected["pmlp"] = "READY"
+        expected["pmlp"] = expected["gmlp"] = "READY"
     assert index == expected
 
 
@@ -489,10 +493,20 @@ def test_an_executor_killed_mid_run_fails_requests_clearly_and_the_model_comes_b
 
 
 @pytest.mark.skipif(not KERNEL, reason="heats photonic0 until its guard shuts it down (guest only)")
+def governed_placements(agent):
+    view = json.loads(agent.get("/api/v1/dashboard")[1])
+    return [p for p in view["placements"] if p["model"] == "gmlp" and p["by"] == "governor"]
+
+
 def test_a_thermal_shutdown_fails_requests_clearly_and_never_hangs(agent):
     x = np.random.default_rng(5).uniform(-1, 1, (4, 64)).astype(np.float32)
     status, doc = infer_json(agent, "pmlp", x)
     assert status == 200, doc
+    # The governor put gmlp's matrix products on photonic0 (idle, cool, the earliest to finish).
+    x1 = x[:1]
+    assert infer_json(agent, "gmlp", x1)[0] == 200
+    placed = governed_placements(agent)
+    assert placed and placed[-1]["device"].startswith("photonic0"), placed
     # 3 W more than the laser can offset with the TEC failed: emergency shutdown at 85 °C.
     assert inject(0, "cooling-failure on").startswith("ok")
     assert inject(0, "runaway 3").startswith("ok")
@@ -509,6 +523,15 @@ def test_a_thermal_shutdown_fails_requests_clearly_and_never_hangs(agent):
             time.sleep(0.5)
         assert statuses[-1] == 503, f"no request failed within 120 s of the heat: {statuses}"
         assert "Thermal" in doc["error"] or "thermal" in doc["error"] or "shutdown" in doc["error"], doc
+        # The governed model's request moves: placed anew, off photonic0, and answered.
+        status, doc = infer_json(agent, "gmlp", x1)
+        assert status == 200, doc
+        (y,) = doc["outputs"]
+        # On cpu0 now: digital, so exact to float32 rounding.
+        np.testing.assert_allclose(np.array(y["data"]).reshape(1, 8), agent.refs["gmlp"](x1), rtol=1e-4, atol=1e-5)
+        moved = governed_placements(agent)[-1]
+        assert moved["device"].startswith("cpu0"), moved
+        assert "cpu0" in moved["reason"], moved
     finally:
         assert inject(0, "clear").startswith("ok")
     # The agent keeps serving what does not need photonic0.

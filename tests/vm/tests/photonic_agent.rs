@@ -45,7 +45,8 @@ fn start() -> Agent {
         root.join("agent.toml"),
         format!(
             "[server]\nhttp = \"127.0.0.1:18000\"\ngrpc = \"127.0.0.1:18001\"\n\
-             [models]\nrepository = \"/tmp/agent-vm/models\"\n[auth]\ntoken = \"{TOKEN}\"\n"
+             [models]\nrepository = \"/tmp/agent-vm/models\"\n[auth]\ntoken = \"{TOKEN}\"\n\
+             [power.photonic0]\nlaser_cap_mw = 400\n"
         ),
     )
     .unwrap();
@@ -132,6 +133,17 @@ fn the_control_plane_reports_and_steers_the_devices() {
         assert_eq!(cpu0.kind, "executor");
         assert_eq!(cpu0.temperature_c, None);
 
+        let guard = |d: &Context| {
+            d.thermal()
+                .unwrap()
+                .devices
+                .into_iter()
+                .find(|g| g.name == "photonic0")
+                .unwrap()
+        };
+        // The config's [power.photonic0] was applied at start.
+        assert_eq!(guard(&dev).laser_cap_mw, 400);
+
         // A laser cap through the agent is the guard's; out of range, the kernel's EINVAL.
         let cap = |mw| SetPowerLimitRequest {
             device: "photonic0".into(),
@@ -143,14 +155,6 @@ fn the_control_plane_reports_and_steers_the_devices() {
             Code::Unauthenticated
         );
         c.set_power_limit(authed(cap(300))).await.unwrap();
-        let guard = |d: &Context| {
-            d.thermal()
-                .unwrap()
-                .devices
-                .into_iter()
-                .find(|g| g.name == "photonic0")
-                .unwrap()
-        };
         assert_eq!(guard(&dev).laser_cap_mw, 300);
         let e = c
             .set_power_limit(authed(cap(uapi::LASER_MAX_MW + 1)))

@@ -16,6 +16,9 @@
 //! [governor]
 //! policy = "predictive"                # how models with device = "governor" are placed (see below)
 //!
+//! [power.photonic0]                    # limits POWER_SET applies at start (a guarded device)
+//! laser_cap_mw = 400                   # and/or tec_floor_permille = 100
+//!
 //! [auth]
 //! token_file = "/etc/lightos/agent.token"  # or token = "…"; without one, state-changing calls are refused
 //! ```
@@ -23,6 +26,7 @@
 use lightos_graph::placement::Policy;
 use serde::Deserialize;
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
 };
@@ -73,6 +77,20 @@ pub struct Config {
     /// How the PowerGovernor places model engines.
     #[serde(default)]
     pub governor: Governor,
+    /// Power limits applied to guarded devices at start, by device name (`[power.photonic0]`).
+    #[serde(default)]
+    pub power: BTreeMap<String, PowerLimit>,
+}
+
+/// `[power.DEVICE]`: the limits `POWER_SET` applies to a guarded device when the agent starts (the
+/// node's power budget; `SetPowerLimit` changes them at run time).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PowerLimit {
+    /// Laser cap (mW).
+    pub laser_cap_mw: Option<u32>,
+    /// Least TEC drive (per mille).
+    pub tec_floor_permille: Option<u32>,
 }
 
 /// `[governor]`: the PowerGovernor that places the engines of models whose config says
@@ -311,6 +329,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 4") && e.contains("unknown policy"), "{e}");
+    }
+
+    #[test]
+    fn power_limits_are_tables_by_device() {
+        let text = "[models]\nrepository = \"/m\"\n[power.photonic0]\nlaser_cap_mw = 400\n";
+        let c: Config = parse(text, Path::new("a")).unwrap();
+        assert_eq!(
+            c.power.get("photonic0"),
+            Some(&PowerLimit {
+                laser_cap_mw: Some(400),
+                tec_floor_permille: None
+            })
+        );
+        let text = "[models]\nrepository = \"/m\"\n[power.photonic0]\nlaser_cap = 400\n";
+        let e = parse::<Config>(text, Path::new("a"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 4") && e.contains("unknown field `laser_cap`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::{
     batch::Tensor,
+    power::{self, PowerError},
     primitive::{self, PrimitiveError},
     serve::{self, datatype_size, App, Named, Refusal},
 };
@@ -258,29 +259,18 @@ impl proto::agent_server::Agent for Control {
             ));
         }
         let node = self.0.node.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), Status> {
-            let ctx = Context::open_path(&node).map_err(kernel_error)?;
-            let backends = ctx.backends().map_err(kernel_error)?;
-            let b = backends
-                .iter()
-                .find(|b| b.name == req.device)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
-                    Status::not_found(format!(
-                        "no device '{}' (devices: {})",
-                        req.device,
-                        names.join(", ")
-                    ))
-                })?;
-            let controls = PowerControls {
-                laser_cap_mw: req.laser_cap_mw,
-                tec_floor_permille: req.tec_floor_permille,
-            };
-            ctx.set_power(b.id, controls)
-                .map_err(|e| Status::invalid_argument(e.to_string()))
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))??;
+        let controls = PowerControls {
+            laser_cap_mw: req.laser_cap_mw,
+            tec_floor_permille: req.tec_floor_permille,
+        };
+        tokio::task::spawn_blocking(move || power::set_limit(&node, &req.device, controls))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| match e {
+                PowerError::Kernel(m) => kernel_error(m),
+                PowerError::UnknownDevice { .. } => Status::not_found(e.to_string()),
+                PowerError::Refused(m) => Status::invalid_argument(m),
+            })?;
         Ok(Response::new(SetPowerLimitResponse {}))
     }
 

@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod power;
 pub mod primitive;
 pub mod repository;
 pub mod serve;

@@ -10,10 +10,12 @@ use lightos_agent::{
     http::router,
     metrics::Metrics,
     model::Placement,
+    power,
     repository::Repository,
     serve::App,
     telemetry::Telemetry,
 };
+use lightos_runtime::thermal::PowerControls;
 use std::{
     path::PathBuf,
     process::ExitCode,
@@ -26,7 +28,8 @@ use std::{
 #[command(name = "lightos-agent", version)]
 struct Cli {
     /// The config file (TOML): [server] http, grpc, node, max_request_bytes, threads; [models]
-    /// repository, load; [governor] policy; [auth] token or token_file.
+    /// repository, load; [governor] policy; [power.DEVICE] laser_cap_mw, tec_floor_permille;
+    /// [auth] token or token_file.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// Check the config and the repository's model configs, print what would be served, and exit.
@@ -62,6 +65,16 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{} version {}: {}", e.name, e.version, e.file.display());
         }
         return Ok(());
+    }
+    // The node's power budget, before any model runs: an agent that cannot apply it stops.
+    for (device, limit) in &cfg.power {
+        let controls = PowerControls {
+            laser_cap_mw: limit.laser_cap_mw,
+            tec_floor_permille: limit.tec_floor_permille,
+        };
+        power::set_limit(&cfg.server.node, device, controls)
+            .map_err(|e| format!("[power.{device}] in {}: {e}", cli.config.display()))?;
+        eprintln!("lightos-agent: {device}: power limits applied ({limit:?})");
     }
     let telemetry = Telemetry::start(cfg.server.node.clone(), Duration::from_secs(1));
     let metrics = Arc::new(Metrics::new(Arc::clone(&telemetry)));

@@ -4,7 +4,8 @@
 //! of `/dev/lightos` per primitive, or in process without it) and reply to each request with its
 //! share of the outputs. An engine is compiled per batch shape and kept; one that failed (an
 //! executor gone) is dropped so that the next batch compiles afresh and the model comes back with
-//! its backend.
+//! its backend. A model with `device = "governor"` is placed by the PowerGovernor at each compile,
+//! and a batch its device failed is placed anew and run once more (off a device in shutdown).
 
 use crate::{
     activity::{Activity, ChosenBy},
@@ -505,8 +506,29 @@ impl Instance {
         }
     }
 
-    /// One run of the engine compiled for `inputs`' shapes (compiled now if new).
+    /// One run of the engine compiled for `inputs`' shapes (compiled now if new). A model the
+    /// PowerGovernor places gets one more try when its device fails the run (a thermal shutdown,
+    /// an executor gone): placed anew, the governor sees that device's state and moves the batch.
     fn compute(
+        &self,
+        inputs: &[Tensor],
+        cache: &mut HashMap<Vec<Vec<u64>>, Session>,
+    ) -> Result<Vec<Tensor>, RunError> {
+        match self.attempt(inputs, cache) {
+            Err(RunError::Run(first)) if self.config.device == "governor" => {
+                self.attempt(inputs, cache).map_err(|e| match e {
+                    RunError::Run(again) => {
+                        RunError::Run(format!("{first}; placed anew, it failed again: {again}"))
+                    }
+                    other => other,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// [`Instance::compute`]'s one try.
+    fn attempt(
         &self,
         inputs: &[Tensor],
         cache: &mut HashMap<Vec<Vec<u64>>, Session>,
