@@ -492,12 +492,13 @@ def test_an_executor_killed_mid_run_fails_requests_clearly_and_the_model_comes_b
                                rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.skipif(not KERNEL, reason="heats photonic0 until its guard shuts it down (guest only)")
 def governed_placements(agent):
+    """The placements the PowerGovernor made for gmlp, oldest first (the dashboard's view)."""
     view = json.loads(agent.get("/api/v1/dashboard")[1])
     return [p for p in view["placements"] if p["model"] == "gmlp" and p["by"] == "governor"]
 
 
+@pytest.mark.skipif(not KERNEL, reason="heats photonic0 until its guard shuts it down (guest only)")
 def test_a_thermal_shutdown_fails_requests_clearly_and_never_hangs(agent):
     x = np.random.default_rng(5).uniform(-1, 1, (4, 64)).astype(np.float32)
     status, doc = infer_json(agent, "pmlp", x)
