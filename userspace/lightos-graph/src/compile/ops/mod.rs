@@ -337,7 +337,8 @@ fn lrn(b: &mut Builder, n: &Node) -> Result<()> {
     b.emit(n, uapi::OP_LRN, &[x, out], [p0, p1, p2, 0])
 }
 
-/// `Concat`: each input copied into its slice of the output (a strided view).
+/// `Concat`: each input copied into its slice of the output (a strided view), unless the memory
+/// plan already placed it there (its producer wrote it in place: nothing to copy).
 fn concat(b: &mut Builder, n: &Node) -> Result<()> {
     let out = b.arena(&n.outputs[0], n)?;
     let rank = out.dims.len() as i64;
@@ -357,10 +358,24 @@ fn concat(b: &mut Builder, n: &Node) -> Result<()> {
             dims: x.dims.clone(),
             strides: out.strides.clone(),
         };
-        copy(b, n, &x, &slice)?;
+        if !same_bytes(&x, &slice) {
+            copy(b, n, &x, &slice)?;
+        }
         at += x.dims[axis];
     }
     Ok(())
+}
+
+/// Whether two views address the same elements in the same order (a dimension of 1 has no
+/// stride that matters).
+fn same_bytes(a: &View, b: &View) -> bool {
+    a.space == b.space
+        && a.offset == b.offset
+        && a.dims == b.dims
+        && a.dims
+            .iter()
+            .zip(a.strides.iter().zip(&b.strides))
+            .all(|(&d, (s, t))| d == 1 || s == t)
 }
 
 /// `Transpose`: a COPY from the input read with permuted strides.
