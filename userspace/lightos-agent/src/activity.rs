@@ -59,7 +59,7 @@ pub struct Placed {
 }
 
 /// A model's requests over the last [`WINDOW`].
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ModelWindow {
     /// The model.
     pub model: String,
@@ -88,15 +88,7 @@ impl ModelWindow {
     pub fn idle(model: &str) -> ModelWindow {
         ModelWindow {
             model: model.to_string(),
-            requests_per_s: 0.0,
-            failures_per_s: 0.0,
-            p50_ms: None,
-            p90_ms: None,
-            p99_ms: None,
-            mean_batch: None,
-            max_batch: 0,
-            successes_total: 0,
-            failures_total: 0,
+            ..ModelWindow::default()
         }
     }
 }
