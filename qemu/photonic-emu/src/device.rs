@@ -2,9 +2,11 @@
 //! thermal model ([`Thermal`]), with bus-master DMA into guest RAM.
 //!
 //! The binary's event loop calls [`NpuDevice::tick`] every millisecond of wall-clock time and
-//! [`NpuDevice::process_ring`] whenever the guest rings the submission doorbell (and on every tick,
-//! like hardware that polls its ring). Everything the guest controls — ring indices, commands, DMA
-//! addresses — is checked: a bad command completes with an error status, never crashes the model.
+//! [`NpuDevice::process_ring_until`] whenever the guest rings the submission doorbell (and on every
+//! tick, like hardware that polls its ring), for about a millisecond at a time: telemetry is
+//! published between commands, as a device's telemetry does not wait for its compute. Everything
+//! the guest controls — ring indices, commands, DMA addresses — is checked: a bad command
+//! completes with an error status, never crashes the model.
 
 use crate::{
     chip::{CalibrationReport, Chip, ChipConfig},
@@ -13,6 +15,7 @@ use crate::{
     thermal::{PowerInputs, Thermal, ThermalConfig, ThermalFaults},
 };
 use std::sync::atomic::{fence, Ordering};
+use std::time::Instant;
 
 /// Laser power after power-on and reset (mW), before any `SET_LASER_POWER`; the detector noise
 /// is specified at this power and scales with `1/√(power)`.
@@ -254,6 +257,14 @@ impl NpuDevice {
     /// Executes the commands the guest has queued; returns how many completions were posted.
     /// Stops early while hung or when the completion ring is full.
     pub fn process_ring(&mut self) -> usize {
+        self.process_ring_until(None)
+    }
+
+    /// As [`Self::process_ring`], but returns once `deadline` has passed (after at least one
+    /// command), so that the caller ticks the thermal model, publishes telemetry and sees a reset
+    /// between commands: a full ring of large commands runs longer than the driver waits for
+    /// fresh telemetry before it declares the device lost.
+    pub fn process_ring_until(&mut self, deadline: Option<Instant>) -> usize {
         let mut posted = 0;
         loop {
             if self.faults.hang {
@@ -261,6 +272,9 @@ impl NpuDevice {
             }
             let sq = self.indices(regs::SQ_INDICES_OFFSET);
             if sq.head == sq.tail {
+                return posted;
+            }
+            if posted > 0 && deadline.is_some_and(|d| Instant::now() >= d) {
                 return posted;
             }
             if sq.tail.wrapping_sub(sq.head) as usize > regs::RING_ENTRIES {
@@ -288,6 +302,12 @@ impl NpuDevice {
         let at =
             regs::SQ_OFFSET + (index as usize % regs::RING_ENTRIES) * size_of::<regs::Command>();
         self.bar.read(bar_off(at)).unwrap_or_default()
+    }
+
+    /// Whether queued commands are waiting that [`Self::process_ring_until`] would run now.
+    pub fn has_runnable_commands(&self) -> bool {
+        let sq = self.indices(regs::SQ_INDICES_OFFSET);
+        !self.faults.hang && sq.head != sq.tail && self.completion_room()
     }
 
     fn completion_room(&self) -> bool {
@@ -768,6 +788,27 @@ mod tests {
             r.run(regs::Command { arg: 10, ..plain }),
             regs::ST_BAD_COMMAND
         );
+    }
+
+    /// A slice with a deadline runs one command at least and stops once the deadline has passed,
+    /// leaving the rest queued (and said to be) for the next slice; none is lost or repeated.
+    #[test]
+    fn a_ring_slice_ends_at_its_deadline_and_the_next_one_goes_on() {
+        let mut r = rig(4);
+        for tag in 1..=5 {
+            r.submit(cmd(regs::OP_NOP, tag));
+        }
+        assert!(r.dev.has_runnable_commands());
+        let past = Instant::now();
+        assert_eq!(r.dev.process_ring_until(Some(past)), 1);
+        assert!(r.dev.has_runnable_commands());
+        assert_eq!(r.dev.process_ring_until(Some(past)), 1);
+        let far = Instant::now() + std::time::Duration::from_secs(60);
+        assert_eq!(r.dev.process_ring_until(Some(far)), 3);
+        assert!(!r.dev.has_runnable_commands());
+        let tags: Vec<u32> = r.completions().iter().map(|c| c.tag).collect();
+        assert_eq!(tags, [1, 2, 3, 4, 5]);
+        assert_eq!(r.dev.process_ring_until(Some(far)), 0);
     }
 
     #[test]

@@ -22,11 +22,14 @@ use std::{
     },
     path::PathBuf,
     process::ExitCode,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 /// BAR2 size: a power of two that holds the layout.
 const BAR2_SIZE: usize = 1 << 20;
+/// How long the loop runs queued commands before it ticks the thermal model again (a command
+/// started within the slice runs to its end).
+const RING_SLICE: Duration = Duration::from_millis(1);
 
 /// The emulated LightOS photonic NPU (a host process QEMU's ivshmem-doorbell device connects to).
 #[derive(Parser, Debug)]
@@ -137,7 +140,13 @@ fn run(args: &Args) -> io::Result<()> {
             for c in &clients {
                 fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
             }
-            match poll(&mut fds, PollTimeout::from(1u8)) {
+            // Commands left from the last slice: look at the doorbells and go on at once.
+            let wait = if dev.has_runnable_commands() {
+                PollTimeout::ZERO
+            } else {
+                PollTimeout::from(1u8)
+            };
+            match poll(&mut fds, wait) {
                 Ok(_) | Err(nix::Error::EINTR) => {}
                 Err(e) => return Err(io::Error::from_raw_os_error(e as i32)),
             }
@@ -169,7 +178,7 @@ fn run(args: &Args) -> io::Result<()> {
         if server.take_doorbell(usize::from(regs::DOORBELL_SUBMIT))? > 0 {
             dev.apply_controls();
         }
-        posted += dev.process_ring();
+        posted += dev.process_ring_until(Some(now + RING_SLICE));
         if posted > 0 && dev.interrupts_enabled() {
             server.interrupt_guest(usize::from(regs::VECTOR_COMPLETION))?;
         }
