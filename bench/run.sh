@@ -254,7 +254,9 @@ instead), images per second. The transformer encoder layer is tests/python/trans
 (x[B,64,256], 4 heads, FF 1024, GELU by Erf), at batch 1 and 8. Where the time goes (perf, encoder
 layer at batch 1): the GEMM kernel about a third, strided copies (transposes into heads) and
 element-wise maps the rest; onnxruntime fuses attention and GELU into single kernels and repacks
-weights once per session, where lightos-graph packs each MATMUL's weights on every call.
+weights once per session, where lightos-graph packs each MATMUL's weights on every call (its
+convolutions' filters it packs once, at the first run, in process; through /dev/lightos on every
+call, as the kernel's buffers may be rewritten between jobs).
 
 ### Interception overhead (guest)
 
@@ -262,7 +264,8 @@ $graph_guest
 
 bench/guest.sh, in the guest after the photonic benchmarks: \`lightos model bench\` on SqueezeNet
 (light, random weights of seed 1) in process and through \`/dev/lightos\` on cpu0 (lightosd), the
-same program and kernels, alternately for three rounds (one warm-up and two timed runs each), medians
+same program and kernels (in process with \`--repack-weights\`: filters packed on every run, as lightosd
+packs them), alternately for three rounds (one warm-up and two timed runs each), medians
 of the six timed runs. **Target: interception overhead ≤ 5 %: $graph_overhead.** Under TCG the
 compute (tens of MFLOP/s) dwarfs the per-job cost, so a small figure here says little about hardware,
 where the fast path's rows above are the measure.
@@ -392,8 +395,11 @@ one host core. The plot is made by bench/plot_governor.py (matplotlib) from the 
   2 threads (target ≥ 1.0× not met), and 1.36× tract's.** The time is in the convolutions: the CPU
   backend's CONV2D packs its weights into the GEMM kernel's layout on every call and builds its
   im2col matrix per image, where onnxruntime packs each filter once per session and runs blocked
-  NCHWc kernels without im2col; the weights are constants of the program, so packing them once per
-  compiled program (the kernel's read-only weight buffers allow it) is the next step. Batch-norm
+  NCHWc kernels without im2col. The in-process engine now packs each filter once, at its first run,
+  and reads the packed slivers in place (2026-12-07, AMD EPYC host: ResNet-50 86 → 70 ms,
+  SqueezeNet 10.8 → 8.8 ms, same bits); through /dev/lightos the CPU backend still packs on every
+  call, since a buffer's owner may rewrite it between jobs (a read-only weight buffer in the ABI
+  would let lightosd keep them packed too). Batch-norm
   folding is the pass that matters here (2.6× on ResNet-50); fusing ReLUs into their convolutions
   and removing dropouts change nothing measurable, a ReLU being one pass over the activations.
 - **Photonic tiled MATMUL: double buffering gains little under the emulator (0.94× the

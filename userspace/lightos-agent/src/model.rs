@@ -340,6 +340,7 @@ pub(crate) fn start(
             device,
             threads: at.threads,
             policy: at.policy,
+            pack_weights_once: true,
         };
         Session::start(&g, w, |_| None)
     });

@@ -286,6 +286,10 @@ struct ModelRunArgs {
     /// Threads of the in-process CPU backend (--on local).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// With --on local, pack each convolution's filter on every run, as /dev/lightos's CPU
+    /// backend does, instead of once at the first run (to compare the two like with like).
+    #[arg(long)]
+    repack_weights: bool,
     /// An input: NAME=FILE.npy (repeatable); inputs not given are random.
     #[arg(long = "input", value_name = "NAME=FILE.npy")]
     inputs: Vec<String>,
@@ -572,6 +576,7 @@ fn run_options<'a>(
         device: &a.on,
         passes: &a.passes,
         threads: a.threads,
+        repack_weights: a.repack_weights,
         inputs: &a.inputs,
         seed: a.seed,
         random_weights: a.random_weights,

@@ -30,6 +30,9 @@ pub struct Options<'a> {
     pub passes: &'a str,
     /// Threads of the in-process engine.
     pub threads: usize,
+    /// The in-process engine packs convolution filters on every run (as the kernel's CPU
+    /// backend does), not once.
+    pub repack_weights: bool,
     /// `NAME=FILE.npy` inputs.
     pub inputs: &'a [String],
     /// Seed of the generated inputs.
@@ -198,6 +201,7 @@ fn prepare(model: &Path, o: &Options) -> Result<Prepared, Error> {
         device: o.device,
         threads: o.threads,
         policy: lightos_graph::placement::default_policy(),
+        pack_weights_once: !o.repack_weights,
     };
     let session = Session::start(&graph, at, crate::gpus::telemetry_for)?;
     if let Some(p) = &session.placement {

@@ -102,6 +102,27 @@ pub fn conv2d(
     run(g, x, Filter::Raw(w), bias, s)
 }
 
+/// [`conv2d`] written into `out` (exactly `N·O·OH·OW` elements, every one overwritten), the bias
+/// added and, when `relu`, negatives clamped to zero in the same pass: no output allocation and
+/// no copy after it (the same values, bit for bit, as [`conv2d`] followed by a ReLU).
+pub fn conv2d_into(
+    g: &Gemm,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    s: &Conv2d,
+    relu: bool,
+    out: &mut [f32],
+) -> Result<()> {
+    let [o, cg, kh, kw] = s.weights;
+    if product(&[o, cg, kh, kw]).is_none_or(|need| w.len() < need) {
+        return Err(CpuError::Operand(
+            "convolution weights shorter than their shape",
+        ));
+    }
+    run_into(g, x, Filter::Raw(w), bias, s, relu, out)
+}
+
 /// The product of `dims`, or `None` where it overflows.
 fn product(dims: &[usize]) -> Option<usize> {
     dims.iter().try_fold(1usize, |p, &d| p.checked_mul(d))
@@ -148,6 +169,11 @@ impl PackedFilter {
         };
         Ok(PackedFilter { shape: *s, weights })
     }
+
+    /// The convolution it was packed for.
+    pub fn shape(&self) -> &Conv2d {
+        &self.shape
+    }
 }
 
 /// [`conv2d`] with weights packed by [`PackedFilter::new`] (on an engine with the same kernel).
@@ -160,6 +186,18 @@ pub fn conv2d_packed(
     run(g, x, Filter::Packed(f), bias, &f.shape)
 }
 
+/// [`conv2d_into`] with weights packed by [`PackedFilter::new`].
+pub fn conv2d_packed_into(
+    g: &Gemm,
+    x: &[f32],
+    f: &PackedFilter,
+    bias: Option<&[f32]>,
+    relu: bool,
+    out: &mut [f32],
+) -> Result<()> {
+    run_into(g, x, Filter::Packed(f), bias, &f.shape, relu, out)
+}
+
 /// The weights a convolution multiplies by.
 #[derive(Clone, Copy)]
 enum Filter<'a> {
@@ -168,6 +206,25 @@ enum Filter<'a> {
 }
 
 fn run(g: &Gemm, x: &[f32], w: Filter, bias: Option<&[f32]>, s: &Conv2d) -> Result<Vec<f32>> {
+    let (oh, ow) = s.out_hw()?;
+    let [n, _, _, _] = s.input;
+    let len = product(&[n, s.weights[0], oh, ow])
+        .ok_or(CpuError::Shape("convolution output overflows"))?;
+    let mut out = vec![0f32; len];
+    run_into(g, x, w, bias, s, false, &mut out)?;
+    Ok(out)
+}
+
+/// The convolution into `out`, which must hold exactly the output's elements.
+fn run_into(
+    g: &Gemm,
+    x: &[f32],
+    w: Filter,
+    bias: Option<&[f32]>,
+    s: &Conv2d,
+    relu: bool,
+    out: &mut [f32],
+) -> Result<()> {
     let (oh, ow) = s.out_hw()?;
     let [n, c, h, wd] = s.input;
     let [o, cg, kh, kw] = s.weights;
@@ -179,8 +236,11 @@ fn run(g: &Gemm, x: &[f32], w: Filter, bias: Option<&[f32]>, s: &Conv2d) -> Resu
         ));
     }
     let plane = oh * ow;
-    let len = product(&[n, o, plane]).ok_or(CpuError::Shape("convolution output overflows"))?;
-    let mut out = vec![0f32; len];
+    if product(&[n, o, plane]) != Some(out.len()) {
+        return Err(CpuError::Operand(
+            "convolution output not the size of its shape",
+        ));
+    }
     if s.depthwise() {
         let w = match w {
             Filter::Raw(w) => w,
@@ -189,7 +249,9 @@ fn run(g: &Gemm, x: &[f32], w: Filter, bias: Option<&[f32]>, s: &Conv2d) -> Resu
                 PackedWeights::Groups(_) => unreachable!("a depthwise filter keeps its weights"),
             },
         };
-        depthwise(g, x, w, s, (oh, ow), &mut out);
+        // The direct loops add into the output.
+        out.fill(0.0);
+        depthwise(g, x, w, s, (oh, ow), out);
     } else {
         let (og, ckk) = (o / s.groups, cg * kh * kw);
         // Per im2col row: the channel's offset and the tap's vertical and horizontal offsets.
@@ -222,14 +284,27 @@ fn run(g: &Gemm, x: &[f32], w: Filter, bias: Option<&[f32]>, s: &Conv2d) -> Resu
             }
         }
     }
-    if let Some(b) = bias {
-        for (i, plane_out) in out.chunks_mut(plane).enumerate() {
-            let v = b[i % o];
-            plane_out.iter_mut().for_each(|x| *x += v);
+    if bias.is_some() || relu {
+        // Output plane i is channel i mod O: its bias, then the ReLU (the order of separate passes).
+        let epilogue = |(i, plane_out): (usize, &mut [f32])| {
+            let v = bias.map(|b| b[i % o]);
+            match (v, relu) {
+                (Some(v), true) => plane_out.iter_mut().for_each(|x| *x = (*x + v).max(0.0)),
+                (Some(v), false) => plane_out.iter_mut().for_each(|x| *x += v),
+                (None, _) => plane_out.iter_mut().for_each(|x| *x = x.max(0.0)),
+            }
+        };
+        if out.len() >= EPILOGUE_PARALLEL_MIN {
+            g.install(|| out.par_chunks_mut(plane).enumerate().for_each(epilogue));
+        } else {
+            out.chunks_mut(plane).enumerate().for_each(epilogue);
         }
     }
-    Ok(out)
+    Ok(())
 }
+
+/// Outputs with at least this many elements get their bias and ReLU on the pool's threads.
+const EPILOGUE_PARALLEL_MIN: usize = 1 << 16;
 
 /// Group `gi`'s weights times `b` into `c` (row stride: the output plane).
 fn multiply<OB: Operand>(
@@ -521,6 +596,21 @@ mod tests {
                         bits(&packed),
                         "{name}: packed filter, same bits"
                     );
+                    // Written in place over stale values: every element overwritten, the bias
+                    // and ReLU in one pass giving the bits of the separate passes.
+                    for relu in [false, true] {
+                        let mut into = vec![f32::NAN; got.len()];
+                        conv2d_into(&g, &x, &w, Some(&b), &s, relu, &mut into).unwrap();
+                        let want: Vec<f32> = if relu {
+                            got.iter().map(|v| v.max(0.0)).collect()
+                        } else {
+                            got.clone()
+                        };
+                        assert_eq!(bits(&into), bits(&want), "{name}: in place, relu {relu}");
+                        into.fill(f32::NAN);
+                        conv2d_packed_into(&g, &x, &filter, Some(&b), relu, &mut into).unwrap();
+                        assert_eq!(bits(&into), bits(&want), "{name}: packed, in place");
+                    }
                     let want = reference(&x, &w, &b, &s);
                     assert_eq!(got.len(), want.len(), "{name}");
                     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -538,6 +628,15 @@ mod tests {
     fn inconsistent_parameters_are_refused() {
         let ok = Conv2d::new([1, 4, 5, 5], [2, 4, 3, 3], 1, 0);
         assert_eq!(ok.out_hw().unwrap(), (3, 3));
+        let g = Gemm::new(1).unwrap();
+        let (x, w) = (vec![0f32; 100], vec![0f32; 72]);
+        for len in [17, 19] {
+            assert!(
+                conv2d_into(&g, &x, &w, None, &ok, false, &mut vec![0f32; len]).is_err(),
+                "an output of {len} elements for 18"
+            );
+        }
+        conv2d_into(&g, &x, &w, None, &ok, true, &mut [0f32; 18]).unwrap();
         for (why, s) in [
             (
                 "stride 0",

@@ -144,20 +144,7 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
             let scale = attention_scale(p, s.dim)?;
             ops::attention(g, &q, &k, &v, s, scale, p.flags & uapi::PRIM_CAUSAL != 0)?
         }
-        uapi::OP_CONV2D => {
-            let (x, w) = (load(0)?, load(1)?);
-            let bias = if n_in == 3 { Some(load(2)?) } else { None };
-            let (xd, wd) = (dims(&p.operands[0]), dims(&p.operands[1]));
-            let four = |d: &[u64]| [d[0] as usize, d[1] as usize, d[2] as usize, d[3] as usize];
-            let s = conv_params(p, four(xd), four(wd));
-            let mut y = conv::conv2d(g, &x, &w, bias.as_deref(), &s)?;
-            if p.params[2] & uapi::CONV2D_EXTENDED != 0
-                && p.params[2] & uapi::CONV2D_EPILOGUE_RELU != 0
-            {
-                y.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-            y
-        }
+        uapi::OP_CONV2D => return conv(g, p, inputs, out, None),
         uapi::OP_POOL2D => {
             let x = load(0)?;
             let xd = dims(&p.operands[0]);
@@ -191,6 +178,99 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
         _ => return Err(CpuError::Unsupported("op")),
     };
     store_f32(&values, out, ot, out_dtype, &mut rounding)
+}
+
+/// A primitive's constant operands prepared once for the runs that follow ([`prepare`]): today a
+/// convolution's filter packed in its kernel's layout, as onnxruntime packs it when a session is
+/// created, instead of on every run.
+#[derive(Clone, Debug)]
+pub enum Prepared {
+    /// An `OP_CONV2D`'s weights (input 1), packed.
+    ConvFilter(conv::PackedFilter),
+}
+
+/// Prepares `p` on `g` for runs whose input 1 is `weights` every time (the caller's promise: a
+/// model's constant), or `None` where it has nothing to prepare (any op but an f32 `OP_CONV2D`).
+pub fn prepare(g: &Gemm, p: &uapi::Primitive, weights: &[u8]) -> Result<Option<Prepared>> {
+    if p.op != uapi::OP_CONV2D || p.dtype != uapi::DTYPE_F32 || p.n_inputs < 2 {
+        return Ok(None);
+    }
+    let s = conv_shape(p)?;
+    let w = tensor::view_f32(weights, &p.operands[1], p.dtype)?;
+    Ok(Some(Prepared::ConvFilter(conv::PackedFilter::new(
+        g, &w, &s,
+    )?)))
+}
+
+/// [`execute`] with what [`prepare`] made for `p` from the same constant input.
+pub fn execute_prepared(
+    g: &Gemm,
+    p: &uapi::Primitive,
+    inputs: &[&[u8]],
+    out: &mut [u8],
+    prepared: &Prepared,
+) -> Result<()> {
+    match prepared {
+        Prepared::ConvFilter(f) if p.op == uapi::OP_CONV2D => conv(g, p, inputs, out, Some(f)),
+        Prepared::ConvFilter(_) => Err(CpuError::Operand("a packed filter for another op")),
+    }
+}
+
+/// An `OP_CONV2D`'s shape from its operands and parameters.
+fn conv_shape(p: &uapi::Primitive) -> Result<Conv2d> {
+    if p.n_inputs < 2 {
+        return Err(CpuError::Operand("input count"));
+    }
+    let (xd, wd) = (dims(&p.operands[0]), dims(&p.operands[1]));
+    if xd.len() != 4 || wd.len() != 4 {
+        return Err(CpuError::Shape("a convolution's input and weights are 4-D"));
+    }
+    let four = |d: &[u64]| [d[0] as usize, d[1] as usize, d[2] as usize, d[3] as usize];
+    Ok(conv_params(p, four(xd), four(wd)))
+}
+
+/// Runs an `OP_CONV2D`, with its filter packed ahead when `packed` is given (for this shape). A
+/// contiguous f32 output is written in place; any other goes through `store_f32`.
+fn conv(
+    g: &Gemm,
+    p: &uapi::Primitive,
+    inputs: &[&[u8]],
+    out: &mut [u8],
+    packed: Option<&conv::PackedFilter>,
+) -> Result<()> {
+    let n_in = usize::from(p.n_inputs);
+    if inputs.len() != n_in || n_in < 2 {
+        return Err(CpuError::Operand("input count"));
+    }
+    let mut rounding =
+        Rounding::from_abi(p.rounding, p.seed).ok_or(CpuError::Unsupported("rounding mode"))?;
+    let load = |i: usize| tensor::view_f32(inputs[i], &p.operands[i], p.dtype);
+    let x = load(0)?;
+    let bias = if n_in == 3 { Some(load(2)?) } else { None };
+    let s = conv_shape(p)?;
+    let relu =
+        p.params[2] & uapi::CONV2D_EXTENDED != 0 && p.params[2] & uapi::CONV2D_EPILOGUE_RELU != 0;
+    let ot = &p.operands[n_in];
+    let out_dtype = p.output_dtype();
+    if let Some(f) = packed {
+        if *f.shape() != s {
+            return Err(CpuError::Operand("a packed filter for another convolution"));
+        }
+    }
+    if let Some(y) = tensor::view_f32_mut(out, ot, out_dtype) {
+        return match packed {
+            Some(f) => conv::conv2d_packed_into(g, &x, f, bias.as_deref(), relu, y),
+            None => conv::conv2d_into(g, &x, &load(1)?, bias.as_deref(), &s, relu, y),
+        };
+    }
+    let mut y = match packed {
+        Some(f) => conv::conv2d_packed(g, &x, f, bias.as_deref())?,
+        None => conv::conv2d(g, &x, &load(1)?, bias.as_deref(), &s)?,
+    };
+    if relu {
+        y.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    store_f32(&y, out, ot, out_dtype, &mut rounding)
 }
 
 /// An `OP_CONV2D`'s shape and parameters: the original form (one stride, the same padding on every

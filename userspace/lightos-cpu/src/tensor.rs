@@ -178,6 +178,21 @@ pub fn view_f32<'a>(
     load_f32(bytes, t, dtype).map(std::borrow::Cow::Owned)
 }
 
+/// The tensor's elements in `bytes` as a writable f32 slice when they are contiguous, aligned f32
+/// (an output written in place); `None` when they are not, or lie past `bytes`.
+pub fn view_f32_mut<'a>(bytes: &'a mut [u8], t: &uapi::Tensor, dtype: u8) -> Option<&'a mut [f32]> {
+    if dtype != uapi::DTYPE_F32 || !is_contiguous(t) {
+        return None;
+    }
+    let start = usize::try_from(t.offset).ok()? / 4;
+    if !t.offset.is_multiple_of(4) {
+        return None;
+    }
+    typed_mut::<f32>(bytes)
+        .ok()?
+        .get_mut(start..start.checked_add(numel(t))?)
+}
+
 /// The tensor's raw elements (any dtype) as bytes, in logical order.
 pub fn load_raw(bytes: &[u8], t: &uapi::Tensor, esize: usize) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(numel(t) * esize);

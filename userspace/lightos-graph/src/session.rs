@@ -28,6 +28,9 @@ pub struct Where<'a> {
     pub threads: usize,
     /// The PowerGovernor's policy, for `governor`.
     pub policy: lightos_governor::Policy,
+    /// Whether the in-process engine packs each convolution's filter once
+    /// ([`InProcess::pack_weights_once`]; else on every run, as the kernel's CPU backend does).
+    pub pack_weights_once: bool,
 }
 
 /// A compiled graph and its engine.
@@ -199,11 +202,11 @@ impl Session {
         };
         let (engine, device): (Box<dyn Engine>, String) = match target {
             None if at.device == "local" => (
-                Box::new(InProcess::new(program, threads)?),
+                Box::new(InProcess::new(program, threads)?.pack_weights_once(at.pack_weights_once)),
                 format!("local (the CPU backend in this process, {threads} threads; no kernel)"),
             ),
             None => (
-                Box::new(InProcess::new(program, threads)?),
+                Box::new(InProcess::new(program, threads)?.pack_weights_once(at.pack_weights_once)),
                 format!(
                     "local ({} is absent: the CPU backend in this process)",
                     at.node.display()

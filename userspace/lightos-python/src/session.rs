@@ -199,6 +199,7 @@ impl InferenceSession {
             device: &self.device_request,
             threads: self.threads,
             policy: lightos_graph::placement::default_policy(),
+            pack_weights_once: true,
         };
         let session = Session::start(&g, at, |_| None).map_err(|e| {
             error(

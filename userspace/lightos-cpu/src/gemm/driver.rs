@@ -79,8 +79,50 @@ const A_WHOLE_MAX: usize = 16 << 20;
 /// `C = A · B` for a product whose shapes `check_shapes` accepted.
 pub(crate) fn run<P, C, PA, PB, K>(
     g: &Gemm,
+    shape: (usize, usize, usize),
+    f: &Family<PA, PB, K>,
+    c: &mut [C],
+    ldc: usize,
+) where
+    P: bytemuck::Pod + Default + Send + Sync,
+    C: Accum,
+    PA: Fn(usize, usize, usize, usize, &mut [P]) + Sync,
+    PB: Fn(usize, usize, usize, usize, usize, &mut [P]) + Sync,
+    K: Fn(usize, &[P], &[P], &mut [C]) + Sync,
+{
+    run_with(g, shape, f, None, c, ldc)
+}
+
+/// [`run`] with the whole of A already packed in the layout `f.pack_a` gives it (depth panels of
+/// `f.kc` split equally, one after another, each `ceil(m/mr)` slivers of `kb × mr`; a family whose
+/// `kstep` is 1): its slivers are read where they lie instead of being packed or copied per call.
+pub(crate) fn run_packed_a<P, C, PA, PB, K>(
+    g: &Gemm,
+    shape: (usize, usize, usize),
+    f: &Family<PA, PB, K>,
+    a: &[P],
+    c: &mut [C],
+    ldc: usize,
+) where
+    P: bytemuck::Pod + Default + Send + Sync,
+    C: Accum,
+    PA: Fn(usize, usize, usize, usize, &mut [P]) + Sync,
+    PB: Fn(usize, usize, usize, usize, usize, &mut [P]) + Sync,
+    K: Fn(usize, &[P], &[P], &mut [C]) + Sync,
+{
+    let (m, k, _) = shape;
+    if f.kstep == 1 && a.len() >= m.div_ceil(f.mr) * f.mr * k {
+        run_with(g, shape, f, Some(a), c, ldc)
+    } else {
+        run_with(g, shape, f, None, c, ldc)
+    }
+}
+
+fn run_with<P, C, PA, PB, K>(
+    g: &Gemm,
     (m, k, n): (usize, usize, usize),
     f: &Family<PA, PB, K>,
+    ready: Option<&[P]>,
     c: &mut [C],
     ldc: usize,
 ) where
@@ -122,7 +164,7 @@ pub(crate) fn run<P, C, PA, PB, K>(
         && m.saturating_mul(k) <= A_WHOLE_MAX
         && (inline || n.div_ceil(f.nr) >= g.threads)
     {
-        return run_a_stationary(g, (m, k), f, &steps, out, ldc, !inline);
+        return run_a_stationary(g, (m, k), f, &steps, ready, out, ldc, !inline);
     }
     let panel = (kp_max * f.nr + f.b_extra) * n.min(nc).div_ceil(f.nr);
     let buffers = if inline { 1 } else { 2 };
@@ -131,7 +173,7 @@ pub(crate) fn run<P, C, PA, PB, K>(
         if inline {
             for &step in &steps {
                 pack_b(f, step, first, false);
-                compute_step(g, m, f, step, first, out, ldc, false);
+                compute_step(g, m, f, step, first, ready, out, ldc, false);
             }
             return;
         }
@@ -145,7 +187,7 @@ pub(crate) fn run<P, C, PA, PB, K>(
                     (&*second, &mut *first)
                 };
                 rayon::join(
-                    || compute_step(g, m, f, step, cur, out, ldc, true),
+                    || compute_step(g, m, f, step, cur, ready, out, ldc, true),
                     || {
                         if let Some(&s) = steps.get(i + 1) {
                             pack_b(f, s, next, true);
@@ -170,6 +212,7 @@ fn run_a_stationary<P, C, PA, PB, K>(
     (m, k): (usize, usize),
     f: &Family<PA, PB, K>,
     steps: &[Step],
+    ready: Option<&[P]>,
     out: OutPtr<C>,
     ldc: usize,
     parallel: bool,
@@ -221,6 +264,22 @@ fn run_a_stationary<P, C, PA, PB, K>(
         .filter(|s| s.pc == 0)
         .flat_map(|s| (0..s.nb.div_ceil(nr)).map(move |js| (s.jc, s.nb, js)))
         .collect();
+    let compute = |apack: &[P]| {
+        if parallel {
+            slivers.par_iter().for_each(|&t| task(apack, t));
+        } else {
+            slivers.iter().for_each(|&t| task(apack, t));
+        }
+    };
+    if let Some(apack) = ready {
+        // Packed ahead in this very layout (`run_packed_a`).
+        if parallel {
+            g.pool.install(|| compute(apack));
+        } else {
+            compute(apack);
+        }
+        return;
+    }
     let all = |apack: &mut [P]| {
         // Packing tasks: (panel, block of up to 8 slivers of A), each its own part of `apack`.
         let mut parts = Vec::new();
@@ -242,12 +301,7 @@ fn run_a_stationary<P, C, PA, PB, K>(
         } else {
             parts.iter_mut().for_each(pack);
         }
-        let apack = &*apack;
-        if parallel {
-            slivers.par_iter().for_each(|&t| task(apack, t));
-        } else {
-            slivers.iter().for_each(|&t| task(apack, t));
-        }
+        compute(apack);
     };
     with_scratch(&CALLER_SCRATCH, total, |apack: &mut [P]| {
         if parallel {
@@ -350,6 +404,7 @@ fn compute_step<P, C, PA, PB, K>(
     f: &Family<PA, PB, K>,
     s: Step,
     bpack: &[P],
+    ready: Option<&[P]>,
     out: OutPtr<C>,
     ldc: usize,
     parallel: bool,
@@ -373,13 +428,25 @@ fn compute_step<P, C, PA, PB, K>(
     // group packs its block of A again, so no more groups than that.
     let groups = threads.div_ceil(mblocks).clamp(1, slivers);
     let per_group = slivers.div_ceil(groups);
+    // With A packed ahead, block i0's slivers of panel pc lie together (`run_packed_a`).
+    let rows = m.div_ceil(mr) * mr;
     let task = |t: usize| {
-        with_scratch(&TASK_SCRATCH, mc * kp, |apack: &mut [P]| {
+        let (ib, grp) = (t / groups, t % groups);
+        let (i0, mb) = (ib * mc, (m - ib * mc).min(mc));
+        let len = if ready.is_some() { 0 } else { mc * kp };
+        with_scratch(&TASK_SCRATCH, len, |scratch: &mut [P]| {
             let mut tile = [C::default(); MAX_TILE];
             let tile = &mut tile[..mr * nr];
-            let (ib, grp) = (t / groups, t % groups);
-            let (i0, mb) = (ib * mc, (m - ib * mc).min(mc));
-            (f.pack_a)(i0, mb, s.pc, s.kb, apack);
+            let apack: &[P] = match ready {
+                Some(a) => {
+                    let at = rows * s.pc + (i0 / mr) * kp * mr;
+                    &a[at..at + mb.div_ceil(mr) * kp * mr]
+                }
+                None => {
+                    (f.pack_a)(i0, mb, s.pc, s.kb, scratch);
+                    scratch
+                }
+            };
             for js in grp * per_group..((grp + 1) * per_group).min(slivers) {
                 let sliver = kp * nr + f.b_extra;
                 let bs = &bpack[js * sliver..(js + 1) * sliver];

@@ -181,6 +181,22 @@ impl Gemm {
         PA: Fn(usize, usize, usize, usize, &mut [f32]) + Sync,
         OB: Operand,
     {
+        self.run_f32_with(shape, pack_a, None, b, c, ldc)
+    }
+
+    /// [`Gemm::run_f32`], with the whole of A packed ahead (`ready`) where given.
+    pub(super) fn run_f32_with<PA, OB>(
+        &self,
+        shape: (usize, usize, usize),
+        pack_a: PA,
+        ready: Option<&[f32]>,
+        b: &OB,
+        c: &mut [f32],
+        ldc: usize,
+    ) where
+        PA: Fn(usize, usize, usize, usize, &mut [f32]) + Sync,
+        OB: Operand,
+    {
         let kind = self.kernels.f32;
         let (mr, nr) = kind.tile();
         let family = Family {
@@ -197,7 +213,10 @@ impl Gemm {
                 kernel::run(kind, kb, ap, bp, tile)
             },
         };
-        driver::run(self, shape, &family, c, ldc);
+        match ready {
+            Some(a) => driver::run_packed_a(self, shape, &family, a, c, ldc),
+            None => driver::run(self, shape, &family, c, ldc),
+        }
     }
 }
 

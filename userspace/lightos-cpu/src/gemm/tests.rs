@@ -318,8 +318,10 @@ fn one_row_path_matches_and_is_bit_identical_across_threads() {
     }
 }
 
-/// A packed once and multiplied many times: the bits of `run` (beyond one row), several panels and
-/// edge rows; an engine with another kernel refuses it.
+/// A packed once and multiplied many times (its slivers read where they lie): the bits of `run`
+/// (beyond one row), several panels and edge rows, on the calling thread and (past 2 Mi
+/// multiply-adds) on the pool, on both the A-stationary and the blocked path; an engine with
+/// another kernel refuses it.
 #[test]
 fn a_packed_once_gives_the_bits_of_run() {
     let blocking = Blocking {
@@ -328,7 +330,15 @@ fn a_packed_once_gives_the_bits_of_run() {
         nc: 64,
     };
     for g in engines(2, blocking) {
-        for &(m, k, n) in &[(2, 1, 3), (13, 200, 70), (37, 129, 5), (100, 64, 33)] {
+        let shapes = [
+            (2, 1, 3),
+            (13, 200, 70),
+            (37, 129, 5),
+            (100, 64, 33),
+            (40, 300, 200),
+            (301, 150, 80),
+        ];
+        for &(m, k, n) in &shapes {
             let a = rand_f32(m * k, 41);
             let b = rand_f32(k * n, 42);
             let packed = g.pack_a(MatRef::row_major(&a, m, k).unwrap());

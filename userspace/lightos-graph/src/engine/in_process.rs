@@ -15,6 +15,19 @@ pub struct InProcess {
     spaces: Vec<Vec<u8>>,
     /// Each step's wall time in the last run.
     step_ns: Vec<u64>,
+    /// Per step, its constant operands prepared by the CPU backend at its first run (a
+    /// convolution's filter packed once), when [`InProcess::pack_weights_once`] is on.
+    prepared: Vec<Prepare>,
+}
+
+/// What a step has prepared.
+enum Prepare {
+    /// Not looked at yet (or preparing is off).
+    Pending,
+    /// Nothing to prepare: every run is [`exec::execute`].
+    Nothing,
+    /// Runs with [`exec::execute_prepared`].
+    Ready(exec::Prepared),
 }
 
 impl InProcess {
@@ -34,12 +47,30 @@ impl InProcess {
             })
             .collect();
         let step_ns = vec![0; program.steps.len()];
+        let prepared = (0..program.steps.len()).map(|_| Prepare::Pending).collect();
         Ok(Self {
             program,
             gemm,
             spaces,
             step_ns,
+            prepared,
         })
+    }
+
+    /// Whether each convolution's filter (a weight of the model) is packed once, at its first
+    /// run, as onnxruntime does when it creates a session (on by default), or on every run as
+    /// `/dev/lightos`'s CPU backend does today (whose buffers the user may rewrite between jobs):
+    /// the same bits either way.
+    pub fn pack_weights_once(mut self, on: bool) -> Self {
+        let state = || {
+            if on {
+                Prepare::Pending
+            } else {
+                Prepare::Nothing
+            }
+        };
+        self.prepared = (0..self.program.steps.len()).map(|_| state()).collect();
+        self
     }
 
     /// Runs step `index`: its operands as slices of their spaces, the output's exclusive; an input
@@ -82,8 +113,26 @@ impl InProcess {
                 None => unsafe { std::slice::from_raw_parts(bases[s].add(a), b - a) },
             })
             .collect();
-        exec::execute(&self.gemm, &prim, &inputs, out)
-            .map_err(|e| step_error(&self.program, index, e))
+        if matches!(self.prepared[index], Prepare::Pending) {
+            // Only an operand the program holds as a weight is constant from run to run.
+            let weights = (n > 1).then_some(ranges[1].0);
+            let constant = weights.is_some_and(
+                |s| matches!(self.program.spaces.get(s), Some(sp) if sp.kind == SpaceKind::Weights),
+            );
+            self.prepared[index] = match constant {
+                true => match exec::prepare(&self.gemm, &prim, inputs[1]) {
+                    Ok(Some(p)) => Prepare::Ready(p),
+                    Ok(None) => Prepare::Nothing,
+                    Err(e) => return Err(step_error(&self.program, index, e)),
+                },
+                false => Prepare::Nothing,
+            };
+        }
+        match &self.prepared[index] {
+            Prepare::Ready(p) => exec::execute_prepared(&self.gemm, &prim, &inputs, out, p),
+            _ => exec::execute(&self.gemm, &prim, &inputs, out),
+        }
+        .map_err(|e| step_error(&self.program, index, e))
     }
 }
 
