@@ -51,23 +51,40 @@ const CHUNK: usize = 16 * 1024;
 /// `f` of each element, in parallel on the current pool for large inputs (each element on its
 /// own: the same bits for any thread count).
 pub fn map(x: &[f32], f: fn(f32) -> f32) -> Vec<f32> {
-    if x.len() <= CHUNK {
-        return x.iter().map(|&v| f(v)).collect();
-    }
     let mut out = vec![0f32; x.len()];
+    map_into(x, f, &mut out);
+    out
+}
+
+/// [`map`] into `out` (its first `x.len()` elements).
+pub fn map_into(x: &[f32], f: impl Fn(f32) -> f32 + Sync, out: &mut [f32]) {
+    let out = &mut out[..x.len()];
+    if x.len() <= CHUNK {
+        out.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+        return;
+    }
     out.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
         .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &v)| *o = f(v)));
-    out
 }
 
 /// `f` of each pair of elements, as [`map`].
 pub fn zip_map(a: &[f32], b: &[f32], f: fn(f32, f32) -> f32) -> Vec<f32> {
+    let mut out = vec![0f32; a.len().min(b.len())];
+    zip_map_into(a, b, f, &mut out);
+    out
+}
+
+/// [`zip_map`] into `out` (its first `min(a.len(), b.len())` elements).
+pub fn zip_map_into(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync, out: &mut [f32]) {
     let n = a.len().min(b.len());
+    let out = &mut out[..n];
     if n <= CHUNK {
-        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+        return;
     }
-    let mut out = vec![0f32; n];
     out.par_chunks_mut(CHUNK)
         .zip(a[..n].par_chunks(CHUNK).zip(b[..n].par_chunks(CHUNK)))
         .for_each(|(o, (x, y))| {
@@ -75,7 +92,6 @@ pub fn zip_map(a: &[f32], b: &[f32], f: fn(f32, f32) -> f32) -> Vec<f32> {
                 *o = f(x, y);
             }
         });
-    out
 }
 
 /// `x` (dims `dims`, row-major) reduced with `REDUCE_*` `kind` over the axes whose bit is set in

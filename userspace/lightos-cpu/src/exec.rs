@@ -74,6 +74,9 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
     let mut rounding =
         Rounding::from_abi(p.rounding, p.seed).ok_or(CpuError::Unsupported("rounding mode"))?;
     let load = |i: usize| tensor::view_f32(inputs[i], &p.operands[i], p.dtype);
+    if let Some(done) = elementwise_in_place(g, p, &load, out)? {
+        return Ok(done);
+    }
     let values = match p.op {
         uapi::OP_MATMUL => return matmul(g, p, inputs, out, out_dtype, &mut rounding),
         uapi::OP_ADD | uapi::OP_MUL => {
@@ -178,6 +181,52 @@ pub fn execute(g: &Gemm, p: &uapi::Primitive, inputs: &[&[u8]], out: &mut [u8]) 
         _ => return Err(CpuError::Unsupported("op")),
     };
     store_f32(&values, out, ot, out_dtype, &mut rounding)
+}
+
+/// An element-wise op (ADD, MUL, RELU, GELU, UNARY, BINARY) whose output is contiguous f32 of its
+/// inputs' length, computed straight into the output (no intermediate vector, no copy after it);
+/// `None` for any other op or output, which [`execute`] computes and stores as before.
+fn elementwise_in_place<'a>(
+    g: &Gemm,
+    p: &uapi::Primitive,
+    load: &dyn Fn(usize) -> Result<std::borrow::Cow<'a, [f32]>>,
+    out: &mut [u8],
+) -> Result<Option<()>> {
+    let binary = match p.op {
+        uapi::OP_ADD | uapi::OP_MUL | uapi::OP_BINARY => true,
+        uapi::OP_RELU | uapi::OP_GELU | uapi::OP_UNARY => false,
+        _ => return Ok(None),
+    };
+    let ot = &p.operands[usize::from(p.n_inputs)];
+    let Some(y) = tensor::view_f32_mut(out, ot, p.output_dtype()) else {
+        return Ok(None);
+    };
+    let a = load(0)?;
+    if a.len() != y.len() {
+        return Ok(None);
+    }
+    if binary {
+        let b = load(1)?;
+        if b.len() != y.len() {
+            return Ok(None);
+        }
+        match p.op {
+            uapi::OP_ADD => g.install(|| elementwise::zip_map_into(&a, &b, |x, v| x + v, y)),
+            uapi::OP_MUL => g.install(|| elementwise::zip_map_into(&a, &b, |x, v| x * v, y)),
+            _ => {
+                let f = elementwise::binary(p.params[0])?;
+                g.install(|| elementwise::zip_map_into(&a, &b, f, y))
+            }
+        }
+    } else {
+        let f: fn(f32) -> f32 = match p.op {
+            uapi::OP_RELU => |v| v.max(0.0),
+            uapi::OP_GELU => ops::gelu,
+            _ => elementwise::unary(p.params[0])?,
+        };
+        g.install(|| elementwise::map_into(&a, f, y));
+    }
+    Ok(Some(()))
 }
 
 /// A primitive's constant operands prepared once for the runs that follow ([`prepare`]): today a

@@ -305,6 +305,47 @@ fn elementwise_ops_in_every_dtype_and_in_place() {
     }
 }
 
+/// An f32 element-wise op writes a contiguous output in place (in parallel chunks past 16 Ki
+/// elements) and a strided one through the store: the same values at the same positions.
+#[test]
+fn elementwise_outputs_contiguous_or_strided_agree() {
+    let g = Gemm::new(2).unwrap();
+    let (rows, cols) = (200u64, 201u64);
+    let n = (rows * cols) as usize;
+    let (x, y) = (rand_f32(n, 5), rand_f32(n, 6));
+    let (xb, yb) = (bytes(&x, uapi::DTYPE_F32), bytes(&y, uapi::DTYPE_F32));
+    let dense = t(&[rows, cols], 0, &[]);
+    // The output's transpose: element (i, j) at j * rows + i.
+    let strided = t(&[rows, cols], 0, &[1, rows]);
+    for (op, param, n_in) in [
+        (uapi::OP_ADD, 0, 2),
+        (uapi::OP_MUL, 0, 2),
+        (uapi::OP_BINARY, uapi::BINARY_SUB, 2),
+        (uapi::OP_RELU, 0, 1),
+        (uapi::OP_GELU, 0, 1),
+        (uapi::OP_UNARY, uapi::UNARY_TANH, 1),
+    ] {
+        let ins: Vec<&[u8]> = if n_in == 2 { vec![&xb, &yb] } else { vec![&xb] };
+        let run = |out_t: uapi::Tensor| {
+            let mut ops = vec![dense; n_in];
+            ops.push(out_t);
+            let mut p = prim(op, uapi::DTYPE_F32, 0, &ops);
+            p.params[0] = param;
+            let mut out = vec![0u8; n * 4 + 64];
+            execute(&g, &p, &ins, &mut out).unwrap();
+            read(&out, &out_t, uapi::DTYPE_F32)
+        };
+        let (a, b) = (run(dense), run(strided));
+        assert_eq!(a, b, "op {op}: contiguous and strided outputs");
+        let expect = match op {
+            uapi::OP_ADD => x[n - 1] + y[n - 1],
+            uapi::OP_RELU => x[n - 1].max(0.0),
+            _ => a[n - 1],
+        };
+        assert_eq!(a[n - 1], expect, "op {op}: the last element");
+    }
+}
+
 #[test]
 fn softmax_layernorm_gelu_in_float_dtypes() {
     let g = Gemm::new(2).unwrap();
