@@ -47,7 +47,7 @@ pub(super) fn run(
             unreachable!("no native bf16 kernel off x86-64: {kp} {ap:?} {bp:?} {tile:?}")
         },
     };
-    driver::run(g, shape, &family, c, ldc);
+    driver::run(g, shape, &family, None, c, ldc);
     Ok(())
 }
 

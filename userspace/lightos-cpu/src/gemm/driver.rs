@@ -76,49 +76,12 @@ const INLINE_MACS: usize = 1 << 21;
 /// The most elements of A the A-stationary path packs at once.
 const A_WHOLE_MAX: usize = 16 << 20;
 
-/// `C = A · B` for a product whose shapes `check_shapes` accepted.
+/// `C = A · B` for a product whose shapes `check_shapes` accepted. Where `ready` is given, the
+/// whole of A is already packed in the layout `f.pack_a` gives it (depth panels of `f.kc` split
+/// equally, one after another, each `ceil(m/mr)` slivers of `kb × mr`; families whose `kstep` is
+/// 1): its slivers are read where they lie instead of being packed per call. A `ready` too short
+/// for the product is not used.
 pub(crate) fn run<P, C, PA, PB, K>(
-    g: &Gemm,
-    shape: (usize, usize, usize),
-    f: &Family<PA, PB, K>,
-    c: &mut [C],
-    ldc: usize,
-) where
-    P: bytemuck::Pod + Default + Send + Sync,
-    C: Accum,
-    PA: Fn(usize, usize, usize, usize, &mut [P]) + Sync,
-    PB: Fn(usize, usize, usize, usize, usize, &mut [P]) + Sync,
-    K: Fn(usize, &[P], &[P], &mut [C]) + Sync,
-{
-    run_with(g, shape, f, None, c, ldc)
-}
-
-/// [`run`] with the whole of A already packed in the layout `f.pack_a` gives it (depth panels of
-/// `f.kc` split equally, one after another, each `ceil(m/mr)` slivers of `kb × mr`; a family whose
-/// `kstep` is 1): its slivers are read where they lie instead of being packed or copied per call.
-pub(crate) fn run_packed_a<P, C, PA, PB, K>(
-    g: &Gemm,
-    shape: (usize, usize, usize),
-    f: &Family<PA, PB, K>,
-    a: &[P],
-    c: &mut [C],
-    ldc: usize,
-) where
-    P: bytemuck::Pod + Default + Send + Sync,
-    C: Accum,
-    PA: Fn(usize, usize, usize, usize, &mut [P]) + Sync,
-    PB: Fn(usize, usize, usize, usize, usize, &mut [P]) + Sync,
-    K: Fn(usize, &[P], &[P], &mut [C]) + Sync,
-{
-    let (m, k, _) = shape;
-    if f.kstep == 1 && a.len() >= m.div_ceil(f.mr) * f.mr * k {
-        run_with(g, shape, f, Some(a), c, ldc)
-    } else {
-        run_with(g, shape, f, None, c, ldc)
-    }
-}
-
-fn run_with<P, C, PA, PB, K>(
     g: &Gemm,
     (m, k, n): (usize, usize, usize),
     f: &Family<PA, PB, K>,
@@ -132,6 +95,7 @@ fn run_with<P, C, PA, PB, K>(
     PB: Fn(usize, usize, usize, usize, usize, &mut [P]) + Sync,
     K: Fn(usize, &[P], &[P], &mut [C]) + Sync,
 {
+    let ready = ready.filter(|a| f.kstep == 1 && a.len() >= m.div_ceil(f.mr) * f.mr * k);
     if m == 0 || n == 0 {
         return;
     }

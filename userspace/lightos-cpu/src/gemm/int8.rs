@@ -48,7 +48,7 @@ impl Gemm {
                 run_kernel(kernel, kp, ap, bp, tile)
             },
         };
-        driver::run(self, shape, &family, c, ldc);
+        driver::run(self, shape, &family, None, c, ldc);
         Ok(())
     }
 }

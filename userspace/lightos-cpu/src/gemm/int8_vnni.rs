@@ -43,7 +43,7 @@ pub(super) fn run(
         },
         kernel: |kp, ap: &[u8], bp: &[u8], tile: &mut [i32]| run_kernel(kind, kp, ap, bp, tile),
     };
-    driver::run(g, shape, &family, c, ldc);
+    driver::run(g, shape, &family, None, c, ldc);
 }
 
 /// Packs `A[i0.., p0..]` as u8 `a + 128`: per k quad, four bytes for each of the `mr` rows.

@@ -166,26 +166,12 @@ impl Gemm {
     ) {
         let mr = self.kernels.f32.tile().0;
         let pack_a = |i0, mb, p0, kb, out: &mut [f32]| pack::pack_a(a, mr, (i0, mb), (p0, kb), out);
-        self.run_f32(shape, pack_a, b, c, ldc);
+        self.run_f32(shape, pack_a, None, b, c, ldc);
     }
 
-    /// The f32 family with A packed by `pack_a` (`(i0, mb, p0, kb, out)`, as `Family::pack_a`).
+    /// The f32 family with A packed by `pack_a` (`(i0, mb, p0, kb, out)`, as `Family::pack_a`),
+    /// or read where it lies when the whole of it is `ready`, packed ahead in that layout.
     pub(super) fn run_f32<PA, OB>(
-        &self,
-        shape: (usize, usize, usize),
-        pack_a: PA,
-        b: &OB,
-        c: &mut [f32],
-        ldc: usize,
-    ) where
-        PA: Fn(usize, usize, usize, usize, &mut [f32]) + Sync,
-        OB: Operand,
-    {
-        self.run_f32_with(shape, pack_a, None, b, c, ldc)
-    }
-
-    /// [`Gemm::run_f32`], with the whole of A packed ahead (`ready`) where given.
-    pub(super) fn run_f32_with<PA, OB>(
         &self,
         shape: (usize, usize, usize),
         pack_a: PA,
@@ -213,10 +199,7 @@ impl Gemm {
                 kernel::run(kind, kb, ap, bp, tile)
             },
         };
-        match ready {
-            Some(a) => driver::run_packed_a(self, shape, &family, a, c, ldc),
-            None => driver::run(self, shape, &family, c, ldc),
-        }
+        driver::run(self, shape, &family, ready, c, ldc);
     }
 }
 

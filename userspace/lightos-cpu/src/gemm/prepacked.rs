@@ -103,7 +103,7 @@ impl Gemm {
             ));
         }
         let pack_a = |i0, mb, p0, kb, out: &mut [f32]| a.copy_block(i0, mb, p0, kb, out);
-        self.run_f32_with(shape, pack_a, Some(&a.data), b, c, ldc);
+        self.run_f32(shape, pack_a, Some(&a.data), b, c, ldc);
         Ok(())
     }
 }
