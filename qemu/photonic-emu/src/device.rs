@@ -388,7 +388,14 @@ impl NpuDevice {
                 self.programmed = true;
                 regs::ST_OK
             }
-            Err(_) => regs::ST_BAD_VALUE,
+            Err(why) => {
+                // Logged (the emulator's log, build/vm/photonic-emu*.log): the guest sees a status.
+                eprintln!(
+                    "photonic-emu: PROGRAM_WEIGHTS tag {} refused: {why}",
+                    cmd.tag
+                );
+                regs::ST_BAD_VALUE
+            }
         }
     }
 
@@ -411,7 +418,14 @@ impl NpuDevice {
         let Ok(x) = self.ram.read_f32s(cmd.src, n * batch) else {
             return (regs::ST_BAD_ADDRESS, 0.0);
         };
-        if x.iter().any(|v| !v.is_finite()) {
+        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+            eprintln!(
+                "photonic-emu: MATMUL tag {} refused: input value {i} of {} is {} (src {:#x})",
+                cmd.tag,
+                x.len(),
+                x[i],
+                cmd.src
+            );
             return (regs::ST_BAD_VALUE, 0.0);
         }
         let mut model_s = VECTOR_TIME_S * batch as f64;
@@ -427,6 +441,17 @@ impl NpuDevice {
         else {
             return (regs::ST_NOT_PROGRAMMED, 0.0);
         };
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            // Not refused (the result is what the model computed), but worth knowing about.
+            eprintln!(
+                "photonic-emu: MATMUL tag {} computed a non-finite output {i} of {}: {} \
+                 (temperature {:.2} °C, light {light:.3})",
+                cmd.tag,
+                out.len(),
+                out[i],
+                self.thermal.temperature()
+            );
+        }
         if cmd.flags & regs::CMD_ACCUMULATE != 0 {
             let Ok(prev) = self.ram.read_f32s(cmd.dst, n * batch) else {
                 return (regs::ST_BAD_ADDRESS, 0.0);
