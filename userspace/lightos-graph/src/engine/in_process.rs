@@ -22,9 +22,9 @@ pub struct InProcess {
 
 /// What a step has prepared.
 enum Prepare {
-    /// Not looked at yet (or preparing is off).
+    /// Not looked at yet.
     Pending,
-    /// Nothing to prepare: every run is [`exec::execute`].
+    /// Nothing to prepare (or preparing is off): every run is [`exec::execute`].
     Nothing,
     /// Runs with [`exec::execute_prepared`].
     Ready(exec::Prepared),
