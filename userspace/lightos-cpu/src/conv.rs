@@ -93,12 +93,6 @@ pub fn conv2d(
     bias: Option<&[f32]>,
     s: &Conv2d,
 ) -> Result<Vec<f32>> {
-    let [o, cg, kh, kw] = s.weights;
-    if product(&[o, cg, kh, kw]).is_none_or(|need| w.len() < need) {
-        return Err(CpuError::Operand(
-            "convolution weights shorter than their shape",
-        ));
-    }
     run(g, x, Filter::Raw(w), bias, s)
 }
 
@@ -114,12 +108,6 @@ pub fn conv2d_into(
     relu: bool,
     out: &mut [f32],
 ) -> Result<()> {
-    let [o, cg, kh, kw] = s.weights;
-    if product(&[o, cg, kh, kw]).is_none_or(|need| w.len() < need) {
-        return Err(CpuError::Operand(
-            "convolution weights shorter than their shape",
-        ));
-    }
     run_into(g, x, Filter::Raw(w), bias, s, relu, out)
 }
 
@@ -234,6 +222,13 @@ fn run_into(
         return Err(CpuError::Operand(
             "convolution operand shorter than its shape",
         ));
+    }
+    if let Filter::Raw(w) = w {
+        if product(&[o, cg, kh, kw]).is_none_or(|need| w.len() < need) {
+            return Err(CpuError::Operand(
+                "convolution weights shorter than their shape",
+            ));
+        }
     }
     let plane = oh * ow;
     if product(&[n, o, plane]) != Some(out.len()) {

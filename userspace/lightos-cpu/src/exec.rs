@@ -306,19 +306,16 @@ fn conv(
             return Err(CpuError::Operand("a packed filter for another convolution"));
         }
     }
-    if let Some(y) = tensor::view_f32_mut(out, ot, out_dtype) {
-        return match packed {
-            Some(f) => conv::conv2d_packed_into(g, &x, f, bias.as_deref(), relu, y),
-            None => conv::conv2d_into(g, &x, &load(1)?, bias.as_deref(), &s, relu, y),
-        };
-    }
-    let mut y = match packed {
-        Some(f) => conv::conv2d_packed(g, &x, f, bias.as_deref())?,
-        None => conv::conv2d(g, &x, &load(1)?, bias.as_deref(), &s)?,
+    let into = |y: &mut [f32]| match packed {
+        Some(f) => conv::conv2d_packed_into(g, &x, f, bias.as_deref(), relu, y),
+        None => conv::conv2d_into(g, &x, &load(1)?, bias.as_deref(), &s, relu, y),
     };
-    if relu {
-        y.iter_mut().for_each(|v| *v = v.max(0.0));
+    if let Some(y) = tensor::view_f32_mut(out, ot, out_dtype) {
+        return into(y);
     }
+    // Any other output: computed into a vector, then stored (converted, strided).
+    let mut y = vec![0f32; tensor::numel(ot)];
+    into(&mut y)?;
     store_f32(&y, out, ot, out_dtype, &mut rounding)
 }
 

@@ -480,6 +480,12 @@ fn attention_and_conv2d_through_the_abi() {
     )
     .unwrap();
     assert_eq!(read(&out, &ot, 1), want);
+    // A transposed (strided) output goes through the store instead of being written in place.
+    let strided = t(&[1, 2, 3, 3], 0, &[18, 1, 2, 6]);
+    p.operands[2] = strided;
+    let mut out = vec![0u8; 18 * 4];
+    execute(&g, &p, &[&bytes(&x, 1), &bytes(&w, 1)], &mut out).unwrap();
+    assert_eq!(read(&out, &strided, 1), want, "strided output");
 }
 
 #[test]
